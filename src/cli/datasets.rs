@@ -1,0 +1,95 @@
+//! `credo datasets generate | check | summary`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::{Args, Subcommand};
+
+use super::{CliError, Outcome, progress_bar};
+use crate::data::{self, Format, generate::GenerateOptions};
+use crate::model::Date;
+
+#[derive(Subcommand)]
+pub enum DatasetsCommand {
+    /// Generate a realistic synthetic dataset (deterministic for a seed).
+    Generate(GenerateArgs),
+    /// Load every file and report every problem (exit 1 if any).
+    Check {
+        dir: PathBuf,
+        /// Print every problem even when there are thousands.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Print counts by city, entity type and industry section.
+    Summary { dir: PathBuf },
+}
+
+#[derive(Args)]
+pub struct GenerateArgs {
+    /// Number of market entities.
+    #[arg(long, default_value_t = 10_000)]
+    entities: u64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long)]
+    out: PathBuf,
+    /// csv or parquet.
+    #[arg(long, default_value = "csv", value_parser = parse_format)]
+    format: Format,
+    /// Last date of the data (nothing is dated later).
+    #[arg(long, default_value_t = GenerateOptions::default_until())]
+    until: Date,
+    /// Entities generated and written per chunk (bounds memory).
+    #[arg(long, default_value_t = 200_000)]
+    chunk: u64,
+}
+
+fn parse_format(s: &str) -> Result<Format, String> {
+    match s {
+        "csv" => Ok(Format::Csv),
+        "parquet" => Ok(Format::Parquet),
+        _ => Err(format!("'{s}' is not a format (csv or parquet)")),
+    }
+}
+
+pub fn run(cmd: DatasetsCommand) -> Result<Outcome, CliError> {
+    match cmd {
+        DatasetsCommand::Generate(a) => {
+            let opts = GenerateOptions {
+                entities: a.entities,
+                seed: a.seed,
+                out: a.out,
+                format: a.format,
+                until: a.until,
+                chunk: a.chunk,
+            };
+            let started = Instant::now();
+            let pb = progress_bar(opts.entities, "generating");
+            let summary = data::generate::generate(&opts, &|n| pb.set_position(n)).map_err(CliError)?;
+            pb.finish_and_clear();
+            println!("wrote {} in {:.1}s", opts.out.display(), started.elapsed().as_secs_f64());
+            for (table, n) in summary.rows {
+                println!("  {table:<20} {n:>12}");
+            }
+            Ok(Outcome::Ok)
+        }
+        DatasetsCommand::Check { dir, all } => {
+            let report = data::check(&dir);
+            if !report.problems.is_empty() {
+                println!("{}", report.problems.render(if all { usize::MAX } else { 100 }));
+                return Ok(Outcome::Findings);
+            }
+            for (table, n) in &report.rows {
+                println!("  {table:<20} {n:>12}");
+            }
+            println!("ok: {} ({})", dir.display(), report.hash.unwrap_or_default());
+            Ok(Outcome::Ok)
+        }
+        DatasetsCommand::Summary { dir } => {
+            let loaded = data::load(&dir)?;
+            print!("{}", data::summary::summarize(&loaded.dataset));
+            println!("\ndataset hash: {}", loaded.hash);
+            Ok(Outcome::Ok)
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! A readable summary of a dataset: rows per table and entities by city,
+//! type and industry section.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::model::*;
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DatasetSummary {
+    pub entities: usize,
+    pub active: usize,
+    pub by_city: BTreeMap<String, usize>,
+    pub by_type: BTreeMap<String, usize>,
+    pub by_section: BTreeMap<String, usize>,
+    pub key_fields: BTreeMap<String, usize>,
+    pub new_economy: usize,
+    pub persons: usize,
+    /// Persons holding a role in more than one entity.
+    pub persons_in_several_entities: usize,
+    pub max_entities_per_person: usize,
+    pub records: BTreeMap<String, usize>,
+    pub officers: usize,
+}
+
+pub fn summarize(ds: &Dataset) -> DatasetSummary {
+    let d = region::divisions();
+    let mut s = DatasetSummary {
+        entities: ds.entities.len(),
+        active: ds.entities.iter().filter(|e| e.status == EntityStatus::Active).count(),
+        by_city: BTreeMap::new(),
+        by_type: BTreeMap::new(),
+        by_section: BTreeMap::new(),
+        key_fields: BTreeMap::new(),
+        new_economy: ds.entities.iter().filter(|e| e.new_economy.is_some()).count(),
+        persons: ds.persons.len(),
+        persons_in_several_entities: 0,
+        max_entities_per_person: 0,
+        records: BTreeMap::new(),
+        officers: ds.officers.len(),
+    };
+    for e in &ds.entities {
+        let city = d.city_of(e.region).unwrap_or(0);
+        *s.by_city.entry(format!("{city} {}", d.name(city))).or_default() += 1;
+        *s.by_type.entry(e.entity_type.to_string()).or_default() += 1;
+        let sec = e.industry.section();
+        *s.by_section.entry(format!("{sec} {}", industry::section_name(sec))).or_default() += 1;
+        for f in e.key_fields.iter() {
+            *s.key_fields.entry(f.to_string()).or_default() += 1;
+        }
+    }
+    let mut per_person: rustc_hash::FxHashMap<PersonId, Vec<Uscc>> = Default::default();
+    for r in &ds.roles {
+        let v = per_person.entry(r.person_id).or_default();
+        if !v.contains(&r.uscc) {
+            v.push(r.uscc);
+        }
+    }
+    s.persons_in_several_entities = per_person.values().filter(|v| v.len() > 1).count();
+    s.max_entities_per_person = per_person.values().map(Vec::len).max().unwrap_or(0);
+    s.records.insert("penalties".into(), ds.penalties.len());
+    s.records.insert("abnormal_listings".into(), ds.abnormal_listings.len());
+    s.records.insert("complaints".into(), ds.complaints.len());
+    s.records.insert("commitments".into(), ds.commitments.len());
+    s.records.insert("inspections".into(), ds.inspections.len());
+    s.records.insert("repairs".into(), ds.repairs.len());
+    s.records.insert("evaluations".into(), ds.evaluations.len());
+    s
+}
+
+impl fmt::Display for DatasetSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pct = |n: usize| if self.entities == 0 { 0.0 } else { 100.0 * n as f64 / self.entities as f64 };
+        writeln!(f, "entities: {} ({} active)", self.entities, self.active)?;
+        let table = |f: &mut fmt::Formatter<'_>, title: &str, m: &BTreeMap<String, usize>| -> fmt::Result {
+            writeln!(f, "\n{title}")?;
+            for (k, v) in m {
+                writeln!(f, "  {} {v:>10} {:>6.1}%", pad(k, 36), pct(*v))?;
+            }
+            Ok(())
+        };
+        table(f, "by city", &self.by_city)?;
+        table(f, "by entity type", &self.by_type)?;
+        table(f, "by industry section", &self.by_section)?;
+        table(f, "key special fields", &self.key_fields)?;
+        writeln!(f, "\nnew-economy entities: {}", self.new_economy)?;
+        writeln!(
+            f,
+            "persons: {} ({} in several entities, at most {} entities each)",
+            self.persons, self.persons_in_several_entities, self.max_entities_per_person
+        )?;
+        writeln!(f, "officers: {}", self.officers)?;
+        writeln!(f, "\nrecords")?;
+        for (k, v) in &self.records {
+            writeln!(f, "  {} {v:>10}", pad(k, 36))?;
+        }
+        Ok(())
+    }
+}
+
+/// Pads to a display width, counting CJK characters as two columns.
+pub fn pad(s: &str, width: usize) -> String {
+    let w: usize = s.chars().map(|c| if (c as u32) >= 0x2E80 { 2 } else { 1 }).sum();
+    format!("{s}{}", " ".repeat(width.saturating_sub(w)))
+}

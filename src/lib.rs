@@ -1,0 +1,16 @@
+//! credo: a rules engine for differentiated credit supervision.
+//!
+//! Regulators write Rhai rules that put every market entity into one of four
+//! credit tiers and derive its inspection probability, tolerance period,
+//! credit-repair state and blacklist status; credo then makes reproducible
+//! "double random" inspection draws from those results.
+//!
+//! Layers depend one way: [`model`] (plain data) ← engine, draw, propagation
+//! ← [`data`] (polars) and store (SQLite) ← api and [`cli`].
+//! See ARCHITECTURE.md for the code map and each module's invariants.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod data;
+pub mod model;

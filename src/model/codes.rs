@@ -1,0 +1,210 @@
+//! Closed vocabularies of the domain (entity types, roles, severities, ...).
+//!
+//! Each is an enum with a stable snake_case code used in datasets, rules and
+//! the API; parsing an unknown code fails with the list of allowed ones.
+
+/// Declares a closed vocabulary: the enum, its codes, `ALL`, `FromStr` and
+/// serde as the code string.
+macro_rules! code_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $code:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $code),+ }
+            }
+
+            /// The allowed codes, for error messages.
+            pub fn codes() -> String {
+                [$($code),+].join(", ")
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($code => Ok($name::$variant),)+
+                    _ => Err(format!("'{}' is not one of: {}", s, $name::codes())),
+                }
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+code_enum!(
+    /// Legal form of a market entity.
+    EntityType {
+        LimitedCompany = "limited_company",
+        JointStockCompany = "joint_stock_company",
+        Branch = "branch",
+        SoleProprietorship = "sole_proprietorship",
+        Partnership = "partnership",
+        IndividualBusiness = "individual_business",
+        FarmerCooperative = "farmer_cooperative",
+        ForeignInvested = "foreign_invested",
+    }
+);
+
+code_enum!(
+    /// Registration status.
+    EntityStatus {
+        Active = "active",
+        Revoked = "revoked",
+        Deregistered = "deregistered",
+        MovedOut = "moved_out",
+    }
+);
+
+code_enum!(
+    /// Key special fields under strict supervision whatever the tier (plan （五）).
+    KeyField {
+        Vaccine = "vaccine",
+        Drug = "drug",
+        SpecialEquipment = "special_equipment",
+        HazardousChemicals = "hazardous_chemicals",
+    }
+);
+
+code_enum!(
+    /// New technologies, industries, business forms and models (plan （四）).
+    NewEconomy {
+        SharingEconomy = "sharing_economy",
+        ArtificialIntelligence = "artificial_intelligence",
+        IndustrialInternet = "industrial_internet",
+        PlatformEconomy = "platform_economy",
+        DigitalFinance = "digital_finance",
+    }
+);
+
+code_enum!(
+    /// A person's role in an entity (plan （六）: punishment extends to the
+    /// legal representative, principal and directly responsible persons).
+    RoleKind {
+        LegalRepresentative = "legal_representative",
+        Principal = "principal",
+        DirectlyResponsible = "directly_responsible",
+        Shareholder = "shareholder",
+        Director = "director",
+    }
+);
+
+code_enum!(
+    /// Kind of credit evaluation (plan （一）: three dimensions).
+    EvaluationKind {
+        Composite = "composite",
+        Industry = "industry",
+        Market = "market",
+    }
+);
+
+code_enum!(
+    /// Severity of an administrative penalty.
+    Severity {
+        Minor = "minor",
+        General = "general",
+        Serious = "serious",
+    }
+);
+
+code_enum!(
+    /// Why an entity was put on the abnormal-operation list.
+    AbnormalReason {
+        AnnualReportMissing = "annual_report_missing",
+        AddressUnreachable = "address_unreachable",
+        FalseInformation = "false_information",
+        DisclosureMissing = "disclosure_missing",
+    }
+);
+
+code_enum!(
+    /// Complaint hotline.
+    Hotline {
+        H12345 = "12345",
+        H12315 = "12315",
+    }
+);
+
+code_enum!(
+    /// Outcome of a complaint's investigation; only verified complaints are
+    /// dishonesty records (plan （九）).
+    ComplaintStatus {
+        Verified = "verified",
+        Unfounded = "unfounded",
+        Pending = "pending",
+    }
+);
+
+code_enum!(
+    /// Credit commitment kinds (plan （三）).
+    CommitmentKind {
+        ApprovalSubstitute = "approval_substitute",
+        Public = "public",
+        Industry = "industry",
+        Repair = "repair",
+    }
+);
+
+code_enum!(
+    /// State of a commitment as last checked.
+    CommitmentStatus {
+        Pending = "pending",
+        Fulfilled = "fulfilled",
+        Breached = "breached",
+    }
+);
+
+code_enum!(
+    /// Why an inspection took place.
+    InspectionKind {
+        Random = "random",
+        JointRandom = "joint_random",
+        Targeted = "targeted",
+        Complaint = "complaint",
+        CommitmentCheck = "commitment_check",
+    }
+);
+
+code_enum!(
+    /// What an inspection found.
+    InspectionResult {
+        Compliant = "compliant",
+        IssuesCorrected = "issues_corrected",
+        Violation = "violation",
+        NotFound = "not_found",
+    }
+);
+
+code_enum!(
+    /// Relation an officer declared to a person (for avoidance, 回避).
+    Relation {
+        Spouse = "spouse",
+        Parent = "parent",
+        Child = "child",
+        Sibling = "sibling",
+        Other = "other",
+    }
+);

@@ -1,0 +1,351 @@
+//! The domain model: plain serde data, no IO.
+//!
+//! Everything another module needs to talk about the domain lives here:
+//! market entities keyed by [`Uscc`], the persons behind them, their credit
+//! evaluations and records, and the inspection side (departments, items,
+//! officers). A [`Dataset`] holds one snapshot of all of it.
+
+mod codes;
+pub mod industry;
+pub mod region;
+pub mod uscc;
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+pub use codes::*;
+pub use industry::IndustryCode;
+pub use uscc::{Uscc, UsccError};
+
+/// Calendar dates everywhere; credo never reads the wall clock for a decision.
+pub type Date = chrono::NaiveDate;
+
+/// A natural person, identified only by a salted hash of their ID number
+/// (128 bits, written as 32 lower-case hex digits). credo never sees or stores
+/// the raw ID number.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PersonId(pub [u8; 16]);
+
+impl PersonId {
+    pub fn parse(s: &str) -> Result<PersonId, String> {
+        if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            return Err(format!("'{s}' is not a person hash (32 lower-case hex digits)"));
+        }
+        let mut out = [0u8; 16];
+        hex::decode_to_slice(s, &mut out).map_err(|e| format!("'{s}': {e}"))?;
+        Ok(PersonId(out))
+    }
+}
+
+impl fmt::Display for PersonId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for PersonId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PersonId({self})")
+    }
+}
+
+impl Serialize for PersonId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for PersonId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        PersonId::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A set of [`KeyField`]s as a bit set (bit i = `KeyField::ALL[i]`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug, PartialOrd, Ord)]
+pub struct KeyFields(pub u8);
+
+impl Serialize for KeyFields {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for KeyFields {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let list = Vec::<KeyField>::deserialize(d)?;
+        let mut out = KeyFields::default();
+        for f in list {
+            out.insert(f);
+        }
+        Ok(out)
+    }
+}
+
+impl KeyFields {
+    pub fn contains(self, f: KeyField) -> bool {
+        self.0 & (1 << f as u8) != 0
+    }
+    pub fn insert(&mut self, f: KeyField) {
+        self.0 |= 1 << f as u8;
+    }
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    pub fn iter(self) -> impl Iterator<Item = KeyField> {
+        KeyField::ALL.iter().copied().filter(move |f| self.contains(*f))
+    }
+    /// `;`-separated codes, empty for none.
+    pub fn to_list(self) -> String {
+        self.iter().map(KeyField::as_str).collect::<Vec<_>>().join(";")
+    }
+    pub fn parse_list(s: &str) -> Result<KeyFields, String> {
+        let mut out = KeyFields::default();
+        for part in s.split(';').filter(|p| !p.is_empty()) {
+            out.insert(part.parse()?);
+        }
+        Ok(out)
+    }
+}
+
+/// A market entity (company, branch, sole proprietor, ...).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MarketEntity {
+    pub uscc: Uscc,
+    pub name: String,
+    pub entity_type: EntityType,
+    /// County-level division code (GB/T 2260).
+    pub region: u32,
+    pub industry: IndustryCode,
+    pub registered_on: Date,
+    pub status: EntityStatus,
+    /// Licences in key special fields.
+    #[serde(default)]
+    pub key_fields: KeyFields,
+    #[serde(default)]
+    pub new_economy: Option<NewEconomy>,
+}
+
+/// A natural person behind entities.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Person {
+    pub person_id: PersonId,
+    /// Division code of the person's registered residence.
+    pub region: u32,
+}
+
+/// A person's role in an entity over a period.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Role {
+    pub uscc: Uscc,
+    pub person_id: PersonId,
+    pub role: RoleKind,
+    pub since: Date,
+    #[serde(default)]
+    pub until: Option<Date>,
+}
+
+/// A credit evaluation: the public composite grade (A–D), a department's
+/// industry evaluation (A–D) or a market rating (AAA–C).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CreditEvaluation {
+    pub uscc: Uscc,
+    pub kind: EvaluationKind,
+    /// Who evaluated: `NPCIC` for the composite grade, a department code for
+    /// industry evaluations, the agency for market ratings.
+    pub source: String,
+    pub evaluated_on: Date,
+    pub grade: String,
+}
+
+/// Grades each evaluation kind may give, best first.
+pub fn grade_scale(kind: EvaluationKind) -> &'static [&'static str] {
+    match kind {
+        EvaluationKind::Composite | EvaluationKind::Industry => &["A", "B", "C", "D"],
+        EvaluationKind::Market => &["AAA", "AA", "A", "BBB", "BB", "B", "CCC", "CC", "C"],
+    }
+}
+
+/// An administrative penalty decision.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Penalty {
+    pub decision_no: String,
+    pub uscc: Uscc,
+    pub department: String,
+    pub decided_on: Date,
+    pub severity: Severity,
+    pub intentional: bool,
+    pub harmful: bool,
+    /// End of the public disclosure period.
+    pub disclosure_until: Date,
+    /// When the penalty was carried out (fine paid, order complied with).
+    #[serde(default)]
+    pub fulfilled_on: Option<Date>,
+}
+
+/// An abnormal-operation listing (经营异常名录).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AbnormalListing {
+    pub listing_id: String,
+    pub uscc: Uscc,
+    pub department: String,
+    pub listed_on: Date,
+    pub reason: AbnormalReason,
+    #[serde(default)]
+    pub removed_on: Option<Date>,
+}
+
+/// A complaint from a hotline and its investigation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Complaint {
+    pub complaint_id: String,
+    pub uscc: Uscc,
+    pub hotline: Hotline,
+    pub department: String,
+    pub received_on: Date,
+    pub status: ComplaintStatus,
+    /// When the investigation concluded (required unless pending).
+    #[serde(default)]
+    pub concluded_on: Option<Date>,
+}
+
+/// A credit commitment (信用承诺).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Commitment {
+    pub commitment_id: String,
+    pub uscc: Uscc,
+    pub kind: CommitmentKind,
+    pub made_on: Date,
+    /// What was promised: an approval number, a record being repaired, a
+    /// public pledge's subject.
+    pub subject: String,
+    pub status: CommitmentStatus,
+    /// When the status was established (required unless pending).
+    #[serde(default)]
+    pub checked_on: Option<Date>,
+}
+
+/// A past inspection and its result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InspectionRecord {
+    pub inspection_id: String,
+    pub uscc: Uscc,
+    pub department: String,
+    pub inspected_on: Date,
+    pub kind: InspectionKind,
+    pub result: InspectionResult,
+    /// Officers who took part.
+    #[serde(default)]
+    pub officers: Vec<String>,
+}
+
+/// An application for credit repair (信用修复) of one record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RepairApplication {
+    pub repair_id: String,
+    pub uscc: Uscc,
+    /// The record to repair: a penalty decision number, listing id or
+    /// complaint id of the same entity.
+    pub record_id: String,
+    pub applied_on: Date,
+    /// The repair commitment made with the application, if any.
+    #[serde(default)]
+    pub commitment_id: Option<String>,
+}
+
+/// A regulating department.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Department {
+    pub code: String,
+    pub name: String,
+}
+
+/// One item of the inspection item catalogue (抽查事项清单).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InspectionItem {
+    pub item_code: String,
+    pub department: String,
+    pub name: String,
+    /// Industry prefixes the item applies to (`*` for all).
+    pub industries: Vec<String>,
+    /// The key special field the item belongs to, if any; such an item
+    /// applies only to entities licensed in that field.
+    #[serde(default)]
+    pub key_field: Option<KeyField>,
+}
+
+impl InspectionItem {
+    pub fn applies_to(&self, industry: &IndustryCode, key_fields: KeyFields) -> bool {
+        if let Some(f) = self.key_field
+            && !key_fields.contains(f)
+        {
+            return false;
+        }
+        self.industries.iter().any(|p| p == "*" || industry.matches(p))
+    }
+}
+
+/// A law-enforcement officer on the roster.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Officer {
+    pub officer_id: String,
+    pub department: String,
+    /// City division code the officer serves.
+    pub region: u32,
+    /// Item codes the officer is qualified for.
+    pub qualifications: Vec<String>,
+    pub active: bool,
+    /// The officer as a person, for conflict-of-interest checks.
+    pub person_id: PersonId,
+}
+
+/// A relation an officer declared, for avoidance (回避).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OfficerRelation {
+    pub officer_id: String,
+    pub person_id: PersonId,
+    pub relation: Relation,
+}
+
+/// One snapshot of everything credo reads. Row order is the order of the
+/// source files; no module may rely on it for a decision.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Dataset {
+    pub entities: Vec<MarketEntity>,
+    pub persons: Vec<Person>,
+    pub roles: Vec<Role>,
+    pub evaluations: Vec<CreditEvaluation>,
+    pub penalties: Vec<Penalty>,
+    pub abnormal_listings: Vec<AbnormalListing>,
+    pub complaints: Vec<Complaint>,
+    pub commitments: Vec<Commitment>,
+    pub inspections: Vec<InspectionRecord>,
+    pub repairs: Vec<RepairApplication>,
+    pub departments: Vec<Department>,
+    pub inspection_items: Vec<InspectionItem>,
+    pub officers: Vec<Officer>,
+    pub officer_relations: Vec<OfficerRelation>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn person_id_round_trip() {
+        let s = "00112233445566778899aabbccddeeff";
+        assert_eq!(PersonId::parse(s).unwrap().to_string(), s);
+        assert!(PersonId::parse("00112233445566778899AABBCCDDEEFF").is_err());
+        assert!(PersonId::parse("0011").is_err());
+    }
+
+    #[test]
+    fn key_fields_list() {
+        let k = KeyFields::parse_list("drug;vaccine").unwrap();
+        assert_eq!(k.to_list(), "vaccine;drug");
+        assert!(KeyFields::parse_list("drug;guns").is_err());
+        assert!(KeyFields::parse_list("").unwrap().is_empty());
+    }
+}

@@ -1,0 +1,68 @@
+//! Helpers shared by the integration tests.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root (where Cargo.toml is).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn sample() -> PathBuf {
+    root().join("datasets/sample")
+}
+
+/// Runs the `credo` binary built for these tests.
+pub fn credo(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_credo")).args(args).output().expect("run credo")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Copies every file of a directory (flat) into a new temporary directory.
+pub fn copy_dir(from: &Path) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        if entry.file_type().expect("type").is_file() {
+            std::fs::copy(entry.path(), dir.path().join(entry.file_name())).expect("copy");
+        }
+    }
+    dir
+}
+
+/// insta settings writing snapshots to the top-level `snapshots/`.
+pub fn snapshot_settings() -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    s.set_snapshot_path(root().join("snapshots"));
+    s.set_prepend_module_to_snapshot(false);
+    s
+}
+
+/// Replaces line `n` (1-based) of a text file using `f`.
+pub fn edit_line(path: &Path, n: usize, f: impl FnOnce(&str) -> String) {
+    let text = std::fs::read_to_string(path).expect("read");
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    lines[n - 1] = f(&lines[n - 1]);
+    std::fs::write(path, lines.join("\n") + "\n").expect("write");
+}
+
+/// Appends a line to a text file.
+pub fn append_line(path: &Path, line: &str) {
+    let mut text = std::fs::read_to_string(path).expect("read");
+    text.push_str(line);
+    text.push('\n');
+    std::fs::write(path, text).expect("write");
+}
+
+pub fn line(path: &Path, n: usize) -> String {
+    std::fs::read_to_string(path).expect("read").lines().nth(n - 1).expect("line").to_string()
+}
