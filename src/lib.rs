@@ -13,4 +13,5 @@
 
 pub mod cli;
 pub mod data;
+pub mod draw;
 pub mod model;

@@ -3,3 +3,5 @@
 
 mod cli_datasets;
 mod common;
+
+mod draw;

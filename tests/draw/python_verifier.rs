@@ -1,0 +1,177 @@
+//! The independent Python verifier (docs/verify_draw.py) agrees with credo.
+use super::fixtures as common;
+
+use std::process::Command;
+
+use credo::draw::*;
+
+fn python() -> Option<&'static str> {
+    ["python3", "python"]
+        .into_iter()
+        .find(|p| Command::new(p).arg("--version").output().is_ok_and(|o| o.status.success()))
+}
+
+fn run(py: &str, path: &std::path::Path) -> (bool, String) {
+    let out = Command::new(py)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/verify_draw.py"))
+        .arg(path)
+        .output()
+        .expect("run python");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+#[test]
+fn python_verifier_agrees() {
+    let Some(py) = python() else {
+        println!("NOTE: python3 not found; skipping the independent verifier test");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("credo-draw-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (per_visit, cap) in [(2, 2), (3, 1), (2, 5)] {
+        let frame = common::frame(per_visit, cap);
+        let result = draw(&frame, &common::secret(), &common::beacon()).unwrap();
+        let text = Bundle::render_parts(&frame, &common::secret(), &common::beacon(), &result);
+        let path = dir.join(format!("bundle-{per_visit}-{cap}.txt"));
+        std::fs::write(&path, &text).unwrap();
+        let (ok, out) = run(py, &path);
+        assert!(ok && out.trim_end() == "identical", "python verifier on a good bundle: {out}");
+
+        // A consistent forgery: swap two officers' order of a staffed visit
+        // and re-render (all hashes valid), so only re-derivation can tell.
+        let mut forged = result.clone();
+        let v = forged.visits.iter_mut().find(|v| matches!(v.outcome, Outcome::Staffed(_))).unwrap();
+        if let Outcome::Staffed(t) = &mut v.outcome {
+            t.swap(0, 1);
+        }
+        let path2 = dir.join(format!("forged-{per_visit}-{cap}.txt"));
+        std::fs::write(&path2, Bundle::render_parts(&frame, &common::secret(), &common::beacon(), &forged)).unwrap();
+        let (ok, out) = run(py, &path2);
+        assert!(!ok && out.contains("visit") && !out.contains("identical"), "forged: {out}");
+
+        // A single changed byte.
+        let mut bytes = text.clone().into_bytes();
+        let pos = text.find("[officers]").unwrap() + 40;
+        bytes[pos] ^= 1;
+        let path3 = dir.join(format!("tampered-{per_visit}-{cap}.txt"));
+        std::fs::write(&path3, &bytes).unwrap();
+        let (ok, out) = run(py, &path3);
+        assert!(!ok && !out.contains("identical") && !out.is_empty(), "tampered: {out}");
+    }
+    // Escaped texts, an empty beacon, a probability stratum, shared
+    // officers of a non-participating department.
+    let mut plan = common::plan(2, 1);
+    plan.plan_id = "plan\twith\ttabs\nand 100% newlines".into();
+    plan.beacon_source = String::new();
+    let strata = vec![
+        Stratum { key: "all %\t".into(), mode: StratumMode::Probability },
+        Stratum { key: "q".into(), mode: StratumMode::Quota { ratio_ppm: 1, min_ratio_ppm: 0 } },
+    ];
+    let mut officers = common::officers();
+    officers.push(Officer {
+        officer_id: "执法-TAX-1".into(),
+        department: "TAX".into(),
+        city: 370100,
+        qualifications: vec!["MR-01".into()],
+        active: true,
+        persons: vec![],
+    });
+    let mut b = FrameBuilder::new(plan, strata, officers).unwrap();
+    for n in 0..40u64 {
+        let persons = [common::person(n as u32 % 4)];
+        b.push(NewEntity {
+            uscc: common::uscc(370102, n * 31 + 3),
+            stratum: if n % 3 == 0 { "q" } else { "all %\t" },
+            probability_ppm: 700_000,
+            exclusion: (n % 7 == 0).then_some("一级：非必要不打扰\n(tier 1)"),
+            city: 370100,
+            items: &[("MR", "MR-01"), ("MPA", "MPA-03")][..1 + (n % 2) as usize],
+            persons: &persons,
+            recent_officers: if n % 5 == 0 { &["MR-JN-02", "gone-officer"] } else { &[] },
+        })
+        .unwrap();
+    }
+    let frame = b.build().unwrap();
+    let result = draw(&frame, &common::secret(), &[]).unwrap();
+    assert!(result.visits.len() > 10);
+    let path = dir.join("escaped.txt");
+    std::fs::write(&path, Bundle::render_parts(&frame, &common::secret(), &[], &result)).unwrap();
+    let (ok, out) = run(py, &path);
+    assert!(ok && out.trim_end() == "identical", "python verifier on the escaped bundle: {out}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Pseudo-random frames (varied caps, team sizes, conflicts, cities, quotas)
+/// checked by both verifiers.
+#[test]
+fn python_verifier_agrees_on_varied_frames() {
+    let Some(py) = python() else {
+        println!("NOTE: python3 not found; skipping the independent verifier test");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("credo-draw-vary-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    const ITEMS: [(&str, &str); 6] =
+        [("EM", "EM-01"), ("EM", "EM-02"), ("MPA", "MPA-03"), ("MPA", "MPA-05"), ("MR", "MR-01"), ("MR", "MR-02")];
+    for case in 0..12u64 {
+        let mut x = case.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let mut next = |m: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        };
+        let cities = [370100, 370200, 370300];
+        let depts = ["EM", "MPA", "MR", "TAX"];
+        let officers: Vec<Officer> = (0..20 + next(40))
+            .map(|i| {
+                let d = depts[next(4) as usize];
+                Officer {
+                    officer_id: format!("{}-{:04}-{}", d, i, "x".repeat(next(80) as usize)),
+                    department: d.into(),
+                    city: cities[next(3) as usize],
+                    qualifications: ITEMS.iter().filter(|_| next(3) > 0).map(|i| i.1.to_string()).collect(),
+                    active: next(10) > 0,
+                    persons: (0..next(3)).map(|_| common::person(next(30) as u32)).collect(),
+                }
+            })
+            .collect();
+        let ids: Vec<String> = officers.iter().map(|o| o.officer_id.clone()).collect();
+        let strata = vec![
+            Stratum { key: "p".into(), mode: StratumMode::Probability },
+            Stratum {
+                key: "q1".into(),
+                mode: StratumMode::Quota { ratio_ppm: next(1_000_001) as u32, min_ratio_ppm: next(300_000) as u32 },
+            },
+            Stratum { key: "q2".into(), mode: StratumMode::Quota { ratio_ppm: 0, min_ratio_ppm: 250_000 } },
+        ];
+        let mut b = FrameBuilder::new(common::plan(2 + next(2) as u32, 1 + next(3) as u32), strata, officers).unwrap();
+        for n in 0..(30 + next(60)) {
+            let items: Vec<(&str, &str)> = ITEMS.iter().copied().filter(|_| next(3) == 0).collect();
+            let items = if items.is_empty() { vec![ITEMS[next(6) as usize]] } else { items };
+            let persons: Vec<_> = (0..next(3)).map(|_| common::person(next(30) as u32)).collect();
+            let recent: Vec<&str> = (0..next(2)).map(|_| ids[next(ids.len() as u64) as usize].as_str()).collect();
+            b.push(NewEntity {
+                uscc: common::uscc(370102, n * 97 + case),
+                stratum: ["p", "q1", "q2"][next(3) as usize],
+                probability_ppm: next(1_000_001) as u32,
+                exclusion: (next(8) == 0).then_some("excluded"),
+                city: cities[next(3) as usize],
+                items: &items,
+                persons: &persons,
+                recent_officers: &recent,
+            })
+            .unwrap();
+        }
+        let frame = b.build().unwrap();
+        let result = draw(&frame, &common::secret(), &case.to_be_bytes()).unwrap();
+        let text = Bundle::render_parts(&frame, &common::secret(), &case.to_be_bytes(), &result);
+        assert!(verify(&text).is_identical());
+        let path = dir.join(format!("vary-{case}.txt"));
+        std::fs::write(&path, &text).unwrap();
+        let (ok, out) = run(py, &path);
+        assert!(ok && out.trim_end() == "identical", "case {case}: {out}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
