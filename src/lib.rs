@@ -11,7 +11,12 @@
 
 #![forbid(unsafe_code)]
 
+pub mod classify;
 pub mod cli;
 pub mod data;
 pub mod draw;
+pub mod engine;
 pub mod model;
+pub mod propagate;
+pub mod ruletest;
+pub mod store;

@@ -2,6 +2,7 @@
 //! No business logic lives here; exit codes mean 0 ok, 1 findings or failed
 //! checks, 2 usage or input errors.
 
+mod classify;
 mod datasets;
 
 use std::process::ExitCode;
@@ -11,6 +12,12 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "credo", version, about = "Rules engine for differentiated credit supervision")]
 struct Cli {
+    /// The embedded store (SQLite file; created if missing).
+    #[arg(long, global = true, env = "CREDO_STORE", default_value = "credo-data/credo.db")]
+    store: std::path::PathBuf,
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long, global = true, env = "CREDO_THREADS")]
+    threads: Option<usize>,
     #[command(subcommand)]
     command: Command,
 }
@@ -20,6 +27,25 @@ enum Command {
     /// Generate, check and summarise datasets.
     #[command(subcommand)]
     Datasets(datasets::DatasetsCommand),
+    /// Classify every entity of a dataset with a rule set, as of a date.
+    Classify(classify::ClassifyArgs),
+    /// Check, test and compare rule sets.
+    #[command(subcommand)]
+    Rules(classify::RulesCommand),
+    /// Verify the store's tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain and report the first altered or missing entry.
+    Verify,
+    /// List audit entries (optionally for one subject, e.g. plan/3).
+    Log {
+        #[arg(long)]
+        subject: Option<String>,
+    },
 }
 
 /// What a command reports back: its exit status.
@@ -47,8 +73,18 @@ pub fn run() -> ExitCode {
             return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
         }
     };
+    if let Some(n) = cli.threads
+        && let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global()
+    {
+        eprintln!("error: cannot set up {n} threads: {e}");
+        return ExitCode::from(2);
+    }
+    let store = cli.store;
     let result = match cli.command {
         Command::Datasets(c) => datasets::run(c),
+        Command::Classify(a) => classify::classify_cmd(a, &store),
+        Command::Rules(c) => classify::rules_cmd(c),
+        Command::Audit(c) => audit(c, &store),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
@@ -71,4 +107,35 @@ pub(crate) fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
     );
     pb.set_message(what.to_string());
     pb
+}
+
+fn audit(cmd: AuditCommand, store: &std::path::Path) -> Result<Outcome, CliError> {
+    let store = crate::store::Store::open(store)?;
+    match cmd {
+        AuditCommand::Verify => match store.read(|c| crate::store::audit::verify(c))? {
+            crate::store::ChainReport::Intact { entries, head } => {
+                println!("intact: {entries} entries, head {head}");
+                Ok(Outcome::Ok)
+            }
+            crate::store::ChainReport::Broken { seq, reason } => {
+                println!("BROKEN at entry {seq}: {reason}");
+                Ok(Outcome::Findings)
+            }
+        },
+        AuditCommand::Log { subject } => {
+            for e in store.read(|c| crate::store::audit::entries(c, subject.as_deref()))? {
+                println!(
+                    "{:>6} {} {:<10} {:<16} {:<12} {} {}",
+                    e.seq,
+                    e.at,
+                    e.actor,
+                    e.action,
+                    e.subject,
+                    &e.hash[..16],
+                    e.payload
+                );
+            }
+            Ok(Outcome::Ok)
+        }
+    }
 }

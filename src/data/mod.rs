@@ -7,8 +7,10 @@
 //! content hash of the files it came from.
 
 pub mod generate;
+pub mod output;
 pub mod problem;
 pub mod read;
+pub mod rules;
 pub mod summary;
 pub mod table;
 mod validate;

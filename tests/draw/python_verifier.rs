@@ -17,7 +17,7 @@ fn run(py: &str, path: &std::path::Path) -> (bool, String) {
         .arg(path)
         .output()
         .expect("run python");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + String::from_utf8_lossy(&out.stderr).as_ref();
     (out.status.success(), text)
 }
 

@@ -1,0 +1,199 @@
+//! `credo classify`, `credo rules test | check | diff`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::{Args, Subcommand};
+
+use super::{CliError, Outcome};
+use crate::classify::{self, Classification};
+use crate::data;
+use crate::engine::{RuleSet, Stage};
+use crate::model::Date;
+use crate::store::{NewRun, Store, StoredResult};
+
+#[derive(Args)]
+pub struct ClassifyArgs {
+    /// Dataset directory.
+    #[arg(long)]
+    data: PathBuf,
+    /// Rule set directory (rules.toml and scripts).
+    #[arg(long, default_value = "rules")]
+    rules: PathBuf,
+    /// The evaluation date: results are as known on this day.
+    #[arg(long)]
+    as_of: Date,
+    /// Output file, .csv or .parquet.
+    #[arg(long)]
+    out: PathBuf,
+    /// Print this many explained entities after the summary.
+    #[arg(long, default_value_t = 0)]
+    explain: usize,
+}
+
+#[derive(Subcommand)]
+pub enum RulesCommand {
+    /// Compile and check a rule set (every entry point, on probe entities).
+    Check {
+        #[arg(long, default_value = "rules")]
+        rules: PathBuf,
+    },
+    /// Run the rule set's tests (rules/tests/*.toml).
+    Test {
+        #[arg(long, default_value = "rules")]
+        rules: PathBuf,
+        /// Also list passing cases.
+        #[arg(short, long)]
+        verbose: bool,
+    },
+    /// What a rule change does: tier migration, change in expected
+    /// inspections, and sample entities that move, with both explanations.
+    Diff {
+        #[arg(long)]
+        from: PathBuf,
+        #[arg(long)]
+        to: PathBuf,
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        as_of: Date,
+        /// Sample entities listed per migration cell.
+        #[arg(long, default_value_t = 2)]
+        samples: usize,
+    },
+}
+
+/// Compiles the rule set in `dir`; a broken rule is a usage error (exit 2).
+pub fn load_rules(dir: &Path) -> Result<RuleSet, CliError> {
+    let src = data::rules::read_rule_dir(dir).map_err(CliError)?;
+    RuleSet::compile(&src).map_err(|e| CliError(format!("rule set {} does not load:\n{e}", dir.display())))
+}
+
+fn spinner() -> indicatif::ProgressBar {
+    let pb = indicatif::ProgressBar::new_spinner();
+    pb.set_style(indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("valid template"));
+    pb.enable_steady_tick(std::time::Duration::from_millis(120));
+    pb
+}
+
+/// Runs a classification with a spinner naming the stage.
+pub fn run_classification(
+    ds: &crate::model::Dataset,
+    rules: &RuleSet,
+    as_of: Date,
+) -> Result<Classification, CliError> {
+    let pb = spinner();
+    let result = classify::classify(ds, rules, as_of, &|stage| pb.set_message(format!("classifying: {stage}")));
+    pb.finish_and_clear();
+    result.map_err(|e| CliError(format!("classification stopped by a rule error:\n{e}")))
+}
+
+/// What the store keeps of each entity's result.
+pub fn stored_results(c: &Classification) -> Vec<StoredResult> {
+    c.results
+        .iter()
+        .map(|r| StoredResult {
+            uscc: r.uscc.to_string(),
+            name: r.name.clone(),
+            city: r.city,
+            county: r.county,
+            tier: r.tier,
+            risk: r.risk.to_string(),
+            probability_ppm: r.probability_ppm,
+            tolerance_until: r.tolerance_until.map(|d| d.to_string()),
+            key_attention: r.key_attention,
+            blacklisted: r.blacklisted,
+            departments: r.departments.iter().map(|d| d.to_string()).collect(),
+            explanation: serde_json::to_value(&r.decisions).unwrap_or_default(),
+        })
+        .collect()
+}
+
+pub fn classify_cmd(a: ClassifyArgs, store_path: &Path) -> Result<Outcome, CliError> {
+    let started = Instant::now();
+    let rules = load_rules(&a.rules)?;
+    let loaded = data::load(&a.data)?;
+    let store = Store::open(store_path)?;
+    let run_id = store.start_run(&NewRun {
+        actor: "cli",
+        dataset: &a.data.display().to_string(),
+        dataset_hash: &loaded.hash,
+        rules_hash: rules.hash(),
+        rules_label: &rules.label(),
+        as_of: &a.as_of.to_string(),
+    })?;
+    let c = match run_classification(&loaded.dataset, &rules, a.as_of) {
+        Ok(c) => c,
+        Err(e) => {
+            store.fail_run(run_id, "cli", &e.0)?;
+            return Err(e);
+        }
+    };
+    data::output::write_results(&a.out, &c.results).map_err(CliError)?;
+    let summary = serde_json::to_value(&c.summary)?;
+    store.finish_run(run_id, "cli", &summary, Some(&a.out.display().to_string()), &stored_results(&c))?;
+
+    println!("run {run_id}: {} as of {} with {}", a.data.display(), a.as_of, rules.label());
+    println!("dataset {}\nrules   {}", loaded.hash, rules.hash());
+    println!();
+    print!("{}", c.summary);
+    println!();
+    println!("rule calls per stage (distinct inputs evaluated once):");
+    for (stage, stats) in &c.stages {
+        println!("  {:<14} {:>10} entities {:>9} calls", stage.name(), stats.entities, stats.calls);
+    }
+    for r in c.results.iter().filter(|r| r.tier > 1).take(a.explain) {
+        println!("\n{} {}\n  {}", r.uscc, r.name, r.explanation());
+    }
+    println!("\nwrote {} in {:.1}s", a.out.display(), started.elapsed().as_secs_f64());
+    Ok(Outcome::Ok)
+}
+
+pub fn rules_cmd(cmd: RulesCommand) -> Result<Outcome, CliError> {
+    match cmd {
+        RulesCommand::Check { rules } => {
+            let r = load_rules(&rules)?;
+            println!("ok: {} ({})", r.label(), r.hash());
+            for stage in Stage::ALL {
+                if let Some(e) = r.manifest.entries.get(stage) {
+                    println!(
+                        "  {:<14} {}:{} {} reads [{}]",
+                        stage.name(),
+                        e.file,
+                        e.function,
+                        e.clause,
+                        e.reads.names().join(", ")
+                    );
+                }
+            }
+            Ok(Outcome::Ok)
+        }
+        RulesCommand::Test { rules, verbose } => {
+            let r = load_rules(&rules)?;
+            let outcomes = crate::ruletest::run(&r).map_err(|e| CliError(format!("rule tests could not run:\n{e}")))?;
+            print!("{}", crate::ruletest::render(&outcomes, verbose));
+            if outcomes.is_empty() {
+                return Err(CliError(format!("no rule tests found in {}/tests", rules.display())));
+            }
+            Ok(if outcomes.iter().any(|o| !o.failures.is_empty()) { Outcome::Findings } else { Outcome::Ok })
+        }
+        RulesCommand::Diff { from, to, data: dir, as_of, samples } => {
+            let old = load_rules(&from)?;
+            let new = load_rules(&to)?;
+            let loaded = data::load(&dir)?;
+            let a = run_classification(&loaded.dataset, &old, as_of)?;
+            let b = run_classification(&loaded.dataset, &new, as_of)?;
+            let diff = crate::classify::diff::diff(&a, &b, samples);
+            println!(
+                "from {} ({})\nto   {} ({})\ndata {} as of {as_of}\n",
+                old.label(),
+                old.hash(),
+                new.label(),
+                new.hash(),
+                loaded.hash
+            );
+            print!("{diff}");
+            Ok(Outcome::Ok)
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! Reading a rule directory into a [`RuleSource`]: `rules.toml`, every
+//! `*.rhai` next to it and every `tests/*.toml`.
+
+use std::path::Path;
+
+use crate::engine::RuleSource;
+
+pub fn read_rule_dir(dir: &Path) -> Result<RuleSource, String> {
+    let mut src = RuleSource::default();
+    let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
+    if !dir.join("rules.toml").is_file() {
+        return Err(format!("{} has no rules.toml", dir.display()));
+    }
+    for (sub, ext) in [("", "toml"), ("", "rhai"), ("tests", "toml")] {
+        let d = dir.join(sub);
+        if !d.is_dir() {
+            continue;
+        }
+        let mut entries: Vec<_> = std::fs::read_dir(&d)
+            .map_err(|e| format!("{}: {e}", d.display()))?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == ext))
+            .collect();
+        entries.sort();
+        for p in entries {
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            if sub.is_empty() && ext == "toml" && name != "rules.toml" {
+                continue;
+            }
+            let key = if sub.is_empty() { name } else { format!("{sub}/{name}") };
+            src.files.insert(key, read(&p)?);
+        }
+    }
+    Ok(src)
+}
+
+/// Writes a rule source out as a directory (for exporting stored versions).
+pub fn write_rule_dir(src: &RuleSource, dir: &Path) -> Result<(), String> {
+    for (name, text) in &src.files {
+        let p = dir.join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        }
+        std::fs::write(&p, text).map_err(|e| format!("{}: {e}", p.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,82 @@
+//! Rule errors that point at the rule: file, line and column, the line
+//! itself with a caret, the entry and the entity being evaluated.
+
+use std::fmt;
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RuleError {
+    /// File within the rule set, e.g. `tier.rhai` or `rules.toml`.
+    pub file: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+    /// The entry (stage) being evaluated, if any.
+    pub entry: Option<String>,
+    /// The entity being evaluated, if any.
+    pub entity: Option<String>,
+    /// The source line the position points at.
+    pub source_line: Option<String>,
+}
+
+impl RuleError {
+    pub fn at(file: &str, line: Option<usize>, column: Option<usize>, message: String) -> RuleError {
+        RuleError { file: file.into(), line, column, message, entry: None, entity: None, source_line: None }
+    }
+
+    /// Attaches the text of the line the error points at.
+    pub fn with_source(mut self, text: &str) -> RuleError {
+        if let Some(l) = self.line {
+            self.source_line = text.lines().nth(l.saturating_sub(1)).map(str::to_string);
+        }
+        self
+    }
+
+    pub fn location(&self) -> String {
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => format!("{}:{l}:{c}", self.file),
+            (Some(l), None) => format!("{}:{l}", self.file),
+            _ => self.file.clone(),
+        }
+    }
+}
+
+impl fmt::Display for RuleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.location(), self.message)?;
+        if let (Some(src), Some(line)) = (&self.source_line, self.line) {
+            let gutter = line.to_string();
+            write!(f, "\n{} |\n{gutter} | {src}", " ".repeat(gutter.len()))?;
+            if let Some(col) = self.column {
+                let pad: String =
+                    src.chars().take(col.saturating_sub(1)).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+                write!(f, "\n{} | {pad}^", " ".repeat(gutter.len()))?;
+            }
+        }
+        if let Some(entry) = &self.entry {
+            write!(f, "\n  in rule `{entry}`")?;
+            if let Some(e) = &self.entity {
+                write!(f, " evaluating entity {e}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for RuleError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shows_position_line_and_caret() {
+        let mut e = RuleError::at("tier.rhai", Some(2), Some(9), "Unknown property 'grade'".into())
+            .with_source("fn tier(e) {\n    let g = e.grade;\n}");
+        e.entry = Some("tier".into());
+        e.entity = Some("914403001922038216".into());
+        assert_eq!(
+            e.to_string(),
+            "tier.rhai:2:9: Unknown property 'grade'\n  |\n2 |     let g = e.grade;\n  |         ^\n  in rule `tier` evaluating entity 914403001922038216"
+        );
+    }
+}

@@ -1,0 +1,277 @@
+//! What a rule sees of one entity: its attributes, aggregated credit
+//! evaluations, its records as of the evaluation date, and what earlier
+//! stages of the same run decided. Built by `classify`; read by rules
+//! through typed getters.
+
+use std::sync::Arc;
+
+use crate::model::*;
+
+/// Kinds of records rules see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RecordKind {
+    Penalty,
+    AbnormalListing,
+    /// A verified complaint.
+    Complaint,
+    /// A commitment found breached or false.
+    CommitmentBreach,
+    /// An inspection that found a violation.
+    Inspection,
+}
+
+impl RecordKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Penalty => "penalty",
+            RecordKind::AbnormalListing => "abnormal_listing",
+            RecordKind::Complaint => "complaint",
+            RecordKind::CommitmentBreach => "commitment_breach",
+            RecordKind::Inspection => "inspection",
+        }
+    }
+}
+
+/// One record, flattened so every kind answers the same getters (fields a
+/// kind does not have are absent).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RecordFacts {
+    pub kind: RecordKind,
+    /// Decision number, listing, complaint, commitment or inspection id.
+    pub id: String,
+    /// The date the record arose: decision, listing, conclusion of the
+    /// complaint, check of the commitment, inspection.
+    pub date: Date,
+    pub department: String,
+    pub severity: Option<Severity>,
+    pub intentional: bool,
+    pub harmful: bool,
+    pub disclosure_until: Option<Date>,
+    pub fulfilled_on: Option<Date>,
+    /// Abnormal listings: removal date.
+    pub removed_on: Option<Date>,
+    /// Abnormal listing reason, commitment kind, complaint hotline or
+    /// inspection result.
+    pub detail: String,
+    /// The latest repair application for this record, if any.
+    pub repair: Option<RepairFacts>,
+    /// Set by the `record_status` stage.
+    pub status: Option<Arc<str>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RepairFacts {
+    pub repair_id: String,
+    pub applied_on: Date,
+    /// Status of the repair commitment made with the application
+    /// (`pending`, `fulfilled`, `breached`), or `None` if none was made.
+    pub commitment: Option<CommitmentStatus>,
+}
+
+/// How a propagated flag reached an entity (filled by propagation).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PropagatedFlag {
+    /// `raise_risk` or `key_attention`.
+    pub effect: String,
+    /// The blacklisted entity the flag started from.
+    pub source: Uscc,
+    /// e.g. `9137… -legal_representative-> p:ab12… -director-> 9137…`.
+    pub path: String,
+}
+
+/// Everything the rules may read about one entity as of `as_of`.
+#[derive(Clone, Debug)]
+pub struct EntityFacts {
+    pub uscc: Uscc,
+    pub entity_type: EntityType,
+    pub status: EntityStatus,
+    pub region: u32,
+    pub city: u32,
+    pub industry: IndustryCode,
+    pub registered_on: Date,
+    pub key_fields: KeyFields,
+    pub new_economy: Option<NewEconomy>,
+    /// Latest composite grade on or before `as_of`.
+    pub composite_grade: Option<String>,
+    /// Latest industry grade per department, sorted by department.
+    pub industry_grades: Vec<(String, String)>,
+    /// Latest market rating.
+    pub market_rating: Option<String>,
+    /// Records dated on or before `as_of`, by date then id.
+    pub records: Vec<RecordFacts>,
+    pub as_of: Date,
+    pub stages: StageFacts,
+}
+
+/// Outputs of earlier stages, readable by later ones.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct StageFacts {
+    pub tolerance_years: i64,
+    pub tolerance_until: Option<Date>,
+    pub accumulation: Option<Arc<str>>,
+    pub tier: Option<u8>,
+    pub blacklisted: bool,
+    pub propagated: Vec<PropagatedFlag>,
+}
+
+/// A field a rule may declare in `reads` (rules.toml). Reading an
+/// undeclared field is an error, so the engine knows exactly what each
+/// decision depends on and can evaluate each distinct input once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    Uscc,
+    EntityType,
+    Status,
+    Region,
+    Industry,
+    RegisteredOn,
+    KeyFields,
+    NewEconomy,
+    CompositeGrade,
+    IndustryGrades,
+    MarketRating,
+    Records,
+    Tolerance,
+    Accumulation,
+    Tier,
+    Blacklist,
+    Propagation,
+}
+
+impl Field {
+    pub const ALL: &'static [(Field, &'static str)] = &[
+        (Field::Uscc, "uscc"),
+        (Field::EntityType, "entity_type"),
+        (Field::Status, "status"),
+        (Field::Region, "region"),
+        (Field::Industry, "industry"),
+        (Field::RegisteredOn, "registered_on"),
+        (Field::KeyFields, "key_fields"),
+        (Field::NewEconomy, "new_economy"),
+        (Field::CompositeGrade, "composite_grade"),
+        (Field::IndustryGrades, "industry_grades"),
+        (Field::MarketRating, "market_rating"),
+        (Field::Records, "records"),
+        (Field::Tolerance, "tolerance"),
+        (Field::Accumulation, "accumulation"),
+        (Field::Tier, "tier"),
+        (Field::Blacklist, "blacklist"),
+        (Field::Propagation, "propagation"),
+    ];
+
+    pub fn parse(s: &str) -> Option<Field> {
+        Field::ALL.iter().find(|(_, n)| *n == s).map(|(f, _)| *f)
+    }
+
+    pub fn name(self) -> &'static str {
+        Field::ALL.iter().find(|(f, _)| *f == self).map(|(_, n)| *n).unwrap_or("?")
+    }
+
+    pub fn bit(self) -> u32 {
+        1 << (self as u32)
+    }
+}
+
+/// A set of [`Field`]s.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FieldMask(pub u32);
+
+impl FieldMask {
+    pub fn has(self, f: Field) -> bool {
+        self.0 & f.bit() != 0
+    }
+    pub fn with(self, f: Field) -> FieldMask {
+        FieldMask(self.0 | f.bit())
+    }
+    pub fn names(self) -> Vec<&'static str> {
+        Field::ALL.iter().filter(|(f, _)| self.has(*f)).map(|(_, n)| *n).collect()
+    }
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn put_date(out: &mut Vec<u8>, d: Option<Date>) {
+    let v = d.map(|d| chrono::Datelike::num_days_from_ce(&d)).unwrap_or(i32::MIN);
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+impl EntityFacts {
+    /// The bytes of the fields in `mask`: two entities with equal keys get
+    /// the same answer from a rule that reads only those fields.
+    pub fn key(&self, mask: FieldMask, out: &mut Vec<u8>) {
+        out.clear();
+        for (f, _) in Field::ALL {
+            if !mask.has(*f) {
+                continue;
+            }
+            out.push(*f as u8);
+            match f {
+                Field::Uscc => out.extend_from_slice(self.uscc.as_bytes()),
+                Field::EntityType => out.push(self.entity_type as u8),
+                Field::Status => out.push(self.status as u8),
+                Field::Region => out.extend_from_slice(&self.region.to_le_bytes()),
+                Field::Industry => put_str(out, self.industry.as_str()),
+                Field::RegisteredOn => put_date(out, Some(self.registered_on)),
+                Field::KeyFields => out.push(self.key_fields.0),
+                Field::NewEconomy => out.push(self.new_economy.map_or(255, |n| n as u8)),
+                Field::CompositeGrade => put_str(out, self.composite_grade.as_deref().unwrap_or("")),
+                Field::IndustryGrades => {
+                    out.extend_from_slice(&(self.industry_grades.len() as u32).to_le_bytes());
+                    for (d, g) in &self.industry_grades {
+                        put_str(out, d);
+                        put_str(out, g);
+                    }
+                }
+                Field::MarketRating => put_str(out, self.market_rating.as_deref().unwrap_or("")),
+                Field::Records => {
+                    out.extend_from_slice(&(self.records.len() as u32).to_le_bytes());
+                    for r in &self.records {
+                        out.push(r.kind as u8);
+                        put_str(out, &r.id);
+                        put_date(out, Some(r.date));
+                        put_str(out, &r.department);
+                        out.push(r.severity.map_or(255, |s| s as u8));
+                        out.push(u8::from(r.intentional) | u8::from(r.harmful) << 1);
+                        put_date(out, r.disclosure_until);
+                        put_date(out, r.fulfilled_on);
+                        put_date(out, r.removed_on);
+                        put_str(out, &r.detail);
+                        match &r.repair {
+                            None => out.push(0),
+                            Some(rep) => {
+                                out.push(1);
+                                put_str(out, &rep.repair_id);
+                                put_date(out, Some(rep.applied_on));
+                                out.push(rep.commitment.map_or(255, |c| c as u8));
+                            }
+                        }
+                        put_str(out, r.status.as_deref().unwrap_or(""));
+                    }
+                }
+                Field::Tolerance => {
+                    out.extend_from_slice(&self.stages.tolerance_years.to_le_bytes());
+                    put_date(out, self.stages.tolerance_until);
+                }
+                Field::Accumulation => put_str(out, self.stages.accumulation.as_deref().unwrap_or("")),
+                Field::Tier => out.push(self.stages.tier.unwrap_or(0)),
+                Field::Blacklist => out.push(u8::from(self.stages.blacklisted)),
+                Field::Propagation => {
+                    out.extend_from_slice(&(self.stages.propagated.len() as u32).to_le_bytes());
+                    for p in &self.stages.propagated {
+                        put_str(out, &p.effect);
+                        out.extend_from_slice(p.source.as_bytes());
+                        put_str(out, &p.path);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether the entity is inside its tolerance period on `as_of`.
+    pub fn in_tolerance(&self) -> bool {
+        self.stages.tolerance_until.is_some_and(|u| self.as_of < u)
+    }
+}

@@ -1,0 +1,240 @@
+//! What credo gives Rhai: the sandboxed engine, the entity and record views
+//! with typed getters, dates on chrono, and `param`. Nothing here reads the
+//! wall clock, files or the environment: a rule's answer is a pure function
+//! of the entity, the rule set and the as-of date.
+
+use std::sync::Arc;
+
+use chrono::{Datelike, Months};
+use rhai::packages::{Package, StandardPackage};
+use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map, Position};
+
+use super::facts::{EntityFacts, Field, FieldMask};
+use crate::model::Date;
+
+type Res<T> = Result<T, Box<EvalAltResult>>;
+
+fn fail<T>(msg: impl Into<String>) -> Res<T> {
+    Err(Box::new(EvalAltResult::ErrorRuntime(Dynamic::from(msg.into()), Position::NONE)))
+}
+
+/// Sandbox limits: generous for real rules, fatal for runaway ones.
+pub const MAX_OPERATIONS: u64 = 500_000;
+pub const MAX_CALL_LEVELS: usize = 32;
+pub const MAX_STRING: usize = 16 * 1024;
+pub const MAX_ARRAY: usize = 10_000;
+pub const MAX_MAP: usize = 1_000;
+
+/// A date in a rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RuleDate(pub Date);
+
+/// The entity as a rule sees it: the facts plus which fields this rule
+/// declared it reads.
+#[derive(Clone)]
+pub struct EntityView {
+    pub facts: Arc<EntityFacts>,
+    pub reads: FieldMask,
+    pub entry: &'static str,
+}
+
+impl EntityView {
+    fn need(&self, f: Field) -> Res<()> {
+        if self.reads.has(f) {
+            Ok(())
+        } else {
+            fail(format!(
+                "rule `{}` reads `{}` but rules.toml does not list \"{}\" in entries.{}.reads",
+                self.entry,
+                f.name(),
+                f.name(),
+                self.entry
+            ))
+        }
+    }
+}
+
+/// One record of the entity.
+#[derive(Clone)]
+pub struct RecordView {
+    facts: Arc<EntityFacts>,
+    index: usize,
+}
+
+impl RecordView {
+    fn r(&self) -> &super::facts::RecordFacts {
+        &self.facts.records[self.index]
+    }
+}
+
+fn opt_date(d: Option<Date>) -> Dynamic {
+    d.map_or(Dynamic::UNIT, |d| Dynamic::from(RuleDate(d)))
+}
+
+fn add_months(d: Date, months: i64) -> Res<Date> {
+    let m = Months::new(months.unsigned_abs().min(u32::MAX as u64) as u32);
+    let out = if months >= 0 { d.checked_add_months(m) } else { d.checked_sub_months(m) };
+    out.map_or_else(|| fail(format!("date out of range: {d} plus {months} months")), Ok)
+}
+
+/// Builds the sandboxed engine for a rule set with its parameters.
+pub fn new_engine(params: Arc<Map>) -> Engine {
+    let mut engine = Engine::new_raw();
+    engine.register_global_module(StandardPackage::new().as_shared_module());
+    engine.set_max_operations(MAX_OPERATIONS);
+    engine.set_max_call_levels(MAX_CALL_LEVELS);
+    engine.set_max_expr_depths(64, 32);
+    engine.set_max_string_size(MAX_STRING);
+    engine.set_max_array_size(MAX_ARRAY);
+    engine.set_max_map_size(MAX_MAP);
+    engine.set_max_variables(1_000);
+    engine.set_max_functions(1_000);
+    engine.set_strict_variables(true);
+    engine.set_fail_on_invalid_map_property(true);
+    engine.disable_symbol("eval");
+    engine.on_print(|_| {});
+    engine.on_debug(|_, _, _| {});
+
+    register_dates(&mut engine);
+    register_entity(&mut engine);
+    register_record(&mut engine);
+
+    engine.register_fn("param", move |name: &str| -> Res<Dynamic> {
+        match params.get(name) {
+            Some(v) => Ok(v.clone()),
+            None => {
+                let mut known: Vec<_> = params.keys().map(|k| k.to_string()).collect();
+                known.sort();
+                fail(format!("no parameter '{name}' in rules.toml [params] (known: {})", known.join(", ")))
+            }
+        }
+    });
+    engine
+}
+
+fn register_dates(engine: &mut Engine) {
+    engine.register_type_with_name::<RuleDate>("Date");
+    engine.register_fn("date", |s: &str| -> Res<RuleDate> {
+        Date::parse_from_str(s, "%Y-%m-%d").map(RuleDate).or_else(|_| fail(format!("'{s}' is not a date (YYYY-MM-DD)")))
+    });
+    engine.register_fn("to_string", |d: &mut RuleDate| d.0.to_string());
+    engine.register_fn("to_debug", |d: &mut RuleDate| d.0.to_string());
+    engine.register_fn("==", |a: RuleDate, b: RuleDate| a == b);
+    engine.register_fn("!=", |a: RuleDate, b: RuleDate| a != b);
+    engine.register_fn("<", |a: RuleDate, b: RuleDate| a < b);
+    engine.register_fn("<=", |a: RuleDate, b: RuleDate| a <= b);
+    engine.register_fn(">", |a: RuleDate, b: RuleDate| a > b);
+    engine.register_fn(">=", |a: RuleDate, b: RuleDate| a >= b);
+    engine.register_get("year", |d: &mut RuleDate| i64::from(d.0.year()));
+    engine.register_get("month", |d: &mut RuleDate| i64::from(d.0.month()));
+    engine.register_get("day", |d: &mut RuleDate| i64::from(d.0.day()));
+    // `b - a` in days.
+    engine.register_fn("days_between", |a: RuleDate, b: RuleDate| (b.0 - a.0).num_days());
+    engine.register_fn("add_days", |d: RuleDate, n: i64| -> Res<RuleDate> {
+        d.0.checked_add_signed(chrono::Duration::days(n)).map(RuleDate).map_or_else(|| fail("date out of range"), Ok)
+    });
+    engine.register_fn("add_months", |d: RuleDate, n: i64| add_months(d.0, n).map(RuleDate));
+    engine.register_fn("add_years", |d: RuleDate, n: i64| add_months(d.0, n.saturating_mul(12)).map(RuleDate));
+    // d in (as_of - n years, as_of]
+    engine.register_fn("within_years", |d: RuleDate, as_of: RuleDate, n: i64| -> Res<bool> {
+        Ok(d.0 <= as_of.0 && d.0 > add_months(as_of.0, -n.saturating_mul(12))?)
+    });
+    engine.register_fn("within_months", |d: RuleDate, as_of: RuleDate, n: i64| -> Res<bool> {
+        Ok(d.0 <= as_of.0 && d.0 > add_months(as_of.0, -n)?)
+    });
+    engine.register_fn("within_days", |d: RuleDate, as_of: RuleDate, n: i64| {
+        d.0 <= as_of.0 && (as_of.0 - d.0).num_days() < n
+    });
+    engine.register_fn("is_date", |d: Dynamic| d.is::<RuleDate>());
+}
+
+fn register_entity(engine: &mut Engine) {
+    engine.register_type_with_name::<EntityView>("Entity");
+    macro_rules! get {
+        ($name:literal, $field:expr, |$f:ident| $body:expr) => {
+            engine.register_get($name, |e: &mut EntityView| -> Res<Dynamic> {
+                e.need($field)?;
+                let $f = &*e.facts;
+                Ok($body)
+            });
+        };
+    }
+    engine.register_get("as_of", |e: &mut EntityView| RuleDate(e.facts.as_of));
+    get!("uscc", Field::Uscc, |f| Dynamic::from(f.uscc.to_string()));
+    get!("entity_type", Field::EntityType, |f| Dynamic::from(f.entity_type.as_str()));
+    get!("status", Field::Status, |f| Dynamic::from(f.status.as_str()));
+    get!("county", Field::Region, |f| Dynamic::from(i64::from(f.region)));
+    get!("city", Field::Region, |f| Dynamic::from(i64::from(f.city)));
+    get!("industry", Field::Industry, |f| Dynamic::from(f.industry.as_str().to_string()));
+    get!("industry_section", Field::Industry, |f| Dynamic::from(f.industry.section().to_string()));
+    get!("registered_on", Field::RegisteredOn, |f| Dynamic::from(RuleDate(f.registered_on)));
+    get!("key_fields", Field::KeyFields, |f| {
+        Dynamic::from(f.key_fields.iter().map(|k| Dynamic::from(k.as_str())).collect::<Array>())
+    });
+    get!("is_key_field", Field::KeyFields, |f| Dynamic::from(!f.key_fields.is_empty()));
+    get!("new_economy", Field::NewEconomy, |f| Dynamic::from(f.new_economy.map_or("", |n| n.as_str())));
+    get!("composite_grade", Field::CompositeGrade, |f| Dynamic::from(f.composite_grade.clone().unwrap_or_default()));
+    get!("industry_grades", Field::IndustryGrades, |f| {
+        let mut m = Map::new();
+        for (d, g) in &f.industry_grades {
+            m.insert(d.as_str().into(), Dynamic::from(g.clone()));
+        }
+        Dynamic::from_map(m)
+    });
+    get!("worst_industry_grade", Field::IndustryGrades, |f| {
+        Dynamic::from(f.industry_grades.iter().map(|(_, g)| g.clone()).max().unwrap_or_default())
+    });
+    get!("market_rating", Field::MarketRating, |f| Dynamic::from(f.market_rating.clone().unwrap_or_default()));
+    engine.register_get("records", |e: &mut EntityView| -> Res<Array> {
+        e.need(Field::Records)?;
+        Ok((0..e.facts.records.len())
+            .map(|index| Dynamic::from(RecordView { facts: e.facts.clone(), index }))
+            .collect())
+    });
+    get!("tolerance_years", Field::Tolerance, |f| Dynamic::from(f.stages.tolerance_years));
+    get!("tolerance_until", Field::Tolerance, |f| opt_date(f.stages.tolerance_until));
+    get!("in_tolerance", Field::Tolerance, |f| Dynamic::from(f.in_tolerance()));
+    get!("accumulation", Field::Accumulation, |f| {
+        Dynamic::from(f.stages.accumulation.as_deref().unwrap_or("none").to_string())
+    });
+    get!("tier", Field::Tier, |f| Dynamic::from(i64::from(f.stages.tier.unwrap_or(0))));
+    get!("blacklisted", Field::Blacklist, |f| Dynamic::from(f.stages.blacklisted));
+    get!("propagated", Field::Propagation, |f| {
+        let list: Array = f
+            .stages
+            .propagated
+            .iter()
+            .map(|p| {
+                let mut m = Map::new();
+                m.insert("effect".into(), Dynamic::from(p.effect.clone()));
+                m.insert("source".into(), Dynamic::from(p.source.to_string()));
+                m.insert("path".into(), Dynamic::from(p.path.clone()));
+                Dynamic::from_map(m)
+            })
+            .collect();
+        Dynamic::from(list)
+    });
+}
+
+fn register_record(engine: &mut Engine) {
+    engine.register_type_with_name::<RecordView>("Record");
+    engine.register_get("kind", |r: &mut RecordView| r.r().kind.as_str());
+    engine.register_get("id", |r: &mut RecordView| r.r().id.clone());
+    engine.register_get("date", |r: &mut RecordView| RuleDate(r.r().date));
+    engine.register_get("department", |r: &mut RecordView| r.r().department.clone());
+    engine.register_get("severity", |r: &mut RecordView| r.r().severity.map_or("", |s| s.as_str()));
+    engine.register_get("intentional", |r: &mut RecordView| r.r().intentional);
+    engine.register_get("harmful", |r: &mut RecordView| r.r().harmful);
+    engine.register_get("disclosure_until", |r: &mut RecordView| opt_date(r.r().disclosure_until));
+    engine.register_get("fulfilled_on", |r: &mut RecordView| opt_date(r.r().fulfilled_on));
+    engine.register_get("removed_on", |r: &mut RecordView| opt_date(r.r().removed_on));
+    engine.register_get("detail", |r: &mut RecordView| r.r().detail.clone());
+    engine
+        .register_get("repair_applied_on", |r: &mut RecordView| opt_date(r.r().repair.as_ref().map(|x| x.applied_on)));
+    engine.register_get("repair_commitment", |r: &mut RecordView| {
+        r.r().repair.as_ref().and_then(|x| x.commitment).map_or("", |c| c.as_str())
+    });
+    engine.register_get("status", |r: &mut RecordView| -> ImmutableString {
+        r.r().status.as_deref().unwrap_or("").into()
+    });
+}

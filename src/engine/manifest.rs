@@ -1,0 +1,257 @@
+//! `rules.toml`: the rule set's name and version, which function answers
+//! which question, what each reads, and the figures (parameters) the
+//! scripts use.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::error::RuleError;
+use super::facts::{Field, FieldMask};
+
+/// The questions a rule set answers, in the order a run asks them. A stage
+/// may read what earlier stages decided, never later ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Tolerance period for new-economy entities (plan （四）).
+    Tolerance,
+    /// Which records count: first-minor exemption, expiry, repair (（四）（六）).
+    RecordStatus,
+    /// Repeated violations → reminder → key-attention list (（四）三).
+    Accumulation,
+    /// The four credit tiers (（一）).
+    Tier,
+    /// Serious-dishonesty blacklist (（六）二).
+    Blacklist,
+    /// Which roles a blacklist flag reaches, and for how long (（六）二).
+    PersonLink,
+    /// What a flagged person brings to their other entities (（六）二).
+    EntityLink,
+    /// Risk level and yearly inspection probability (（二）（五）).
+    Supervision,
+}
+
+impl Stage {
+    pub const ALL: &'static [Stage] = &[
+        Stage::Tolerance,
+        Stage::RecordStatus,
+        Stage::Accumulation,
+        Stage::Tier,
+        Stage::Blacklist,
+        Stage::PersonLink,
+        Stage::EntityLink,
+        Stage::Supervision,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Tolerance => "tolerance",
+            Stage::RecordStatus => "record_status",
+            Stage::Accumulation => "accumulation",
+            Stage::Tier => "tier",
+            Stage::Blacklist => "blacklist",
+            Stage::PersonLink => "person_link",
+            Stage::EntityLink => "entity_link",
+            Stage::Supervision => "supervision",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Stage> {
+        Stage::ALL.iter().copied().find(|st| st.name() == s)
+    }
+
+    /// Stages every rule set must define.
+    pub fn required(self) -> bool {
+        !matches!(self, Stage::Blacklist | Stage::PersonLink | Stage::EntityLink)
+    }
+
+    /// Whether the stage is called per entity (the others per graph link).
+    pub fn per_entity(self) -> bool {
+        !matches!(self, Stage::PersonLink | Stage::EntityLink)
+    }
+
+    /// The field this stage's answer is stored in, for later stages.
+    fn produces(self) -> Option<Field> {
+        match self {
+            Stage::Tolerance => Some(Field::Tolerance),
+            Stage::Accumulation => Some(Field::Accumulation),
+            Stage::Tier => Some(Field::Tier),
+            Stage::Blacklist => Some(Field::Blacklist),
+            Stage::EntityLink => Some(Field::Propagation),
+            Stage::RecordStatus | Stage::PersonLink | Stage::Supervision => None,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    name: String,
+    version: String,
+    #[serde(default)]
+    description: String,
+    entries: BTreeMap<String, RawEntry>,
+    #[serde(default)]
+    params: toml::Table,
+    #[serde(default)]
+    draw: DrawDefaults,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEntry {
+    file: String,
+    function: String,
+    clause: String,
+    #[serde(default)]
+    reads: Vec<String>,
+}
+
+/// Draw defaults a rule set gives plans (every figure lives in rules/).
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DrawDefaults {
+    /// Dimensions of a stratum: any of tier, city, county, risk, entity_type, section.
+    #[serde(default = "default_strata")]
+    pub strata: Vec<String>,
+    /// Minimum sampling ratio of a quota stratum.
+    #[serde(default = "default_min_ratio")]
+    pub min_ratio: f64,
+    /// Years within which an officer who inspected an entity must not again.
+    #[serde(default = "default_avoid_years")]
+    pub avoid_recent_years: i32,
+    #[serde(default = "default_officers")]
+    pub officers_per_visit: u32,
+    #[serde(default = "default_cap")]
+    pub max_visits_per_officer: u32,
+}
+
+fn default_strata() -> Vec<String> {
+    vec!["tier".into(), "city".into()]
+}
+fn default_min_ratio() -> f64 {
+    0.03
+}
+fn default_avoid_years() -> i32 {
+    3
+}
+fn default_officers() -> u32 {
+    2
+}
+fn default_cap() -> u32 {
+    30
+}
+
+impl Default for DrawDefaults {
+    fn default() -> Self {
+        DrawDefaults {
+            strata: default_strata(),
+            min_ratio: default_min_ratio(),
+            avoid_recent_years: default_avoid_years(),
+            officers_per_visit: default_officers(),
+            max_visits_per_officer: default_cap(),
+        }
+    }
+}
+
+pub const STRATUM_DIMENSIONS: &[&str] = &["tier", "city", "county", "risk", "entity_type", "section"];
+
+/// One entry point: the function answering a stage's question.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub stage: Stage,
+    pub file: String,
+    pub function: String,
+    /// The plan's clause this entry implements, e.g. "（一）".
+    pub clause: String,
+    pub reads: FieldMask,
+}
+
+#[derive(Clone, Debug)]
+pub struct Manifest {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    pub entries: BTreeMap<Stage, Entry>,
+    pub params: toml::Table,
+    pub draw: DrawDefaults,
+}
+
+impl Manifest {
+    pub fn parse(text: &str) -> Result<Manifest, RuleError> {
+        let raw: RawManifest = toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map(|s| line_col(text, s.start)).unzip();
+            RuleError::at("rules.toml", line, column, e.message().to_string())
+        })?;
+        let fail = |m: String| Err(RuleError::at("rules.toml", None, None, m));
+        let mut entries = BTreeMap::new();
+        for (name, e) in raw.entries {
+            let Some(stage) = Stage::parse(&name) else {
+                let known: Vec<_> = Stage::ALL.iter().map(|s| s.name()).collect();
+                return fail(format!("unknown entry '{name}'; entries are: {}", known.join(", ")));
+            };
+            let mut reads = FieldMask::default();
+            for r in &e.reads {
+                let Some(f) = Field::parse(r) else {
+                    let known: Vec<_> = Field::ALL.iter().map(|(_, n)| *n).collect();
+                    return fail(format!(
+                        "entries.{name}.reads: unknown field '{r}'; fields are: {}",
+                        known.join(", ")
+                    ));
+                };
+                if let Some(producer) = Stage::ALL.iter().find(|s| s.produces() == Some(f))
+                    && *producer >= stage
+                {
+                    return fail(format!(
+                        "entries.{name}.reads: '{r}' is decided by the {} stage, which runs after {name}",
+                        producer.name()
+                    ));
+                }
+                reads = reads.with(f);
+            }
+            if !e.file.ends_with(".rhai") || e.file.contains('/') || e.file.contains('\\') {
+                return fail(format!("entries.{name}.file: '{}' must be a .rhai file in the rule directory", e.file));
+            }
+            entries.insert(stage, Entry { stage, file: e.file, function: e.function, clause: e.clause, reads });
+        }
+        for s in Stage::ALL.iter().filter(|s| s.required()) {
+            if !entries.contains_key(s) {
+                return fail(format!("missing entry [entries.{}]", s.name()));
+            }
+        }
+        let has = |s: Stage| entries.contains_key(&s);
+        if has(Stage::PersonLink) != has(Stage::EntityLink) || (has(Stage::PersonLink) && !has(Stage::Blacklist)) {
+            return fail(
+                "propagation needs all of [entries.blacklist], [entries.person_link] and [entries.entity_link]".into(),
+            );
+        }
+        for d in &raw.draw.strata {
+            if !STRATUM_DIMENSIONS.contains(&d.as_str()) {
+                return fail(format!("draw.strata: unknown dimension '{d}'; use {}", STRATUM_DIMENSIONS.join(", ")));
+            }
+        }
+        if !(0.0..=1.0).contains(&raw.draw.min_ratio) {
+            return fail(format!("draw.min_ratio must be between 0 and 1, found {}", raw.draw.min_ratio));
+        }
+        if raw.draw.officers_per_visit < 2 {
+            return fail("draw.officers_per_visit must be at least 2 (two officers per inspection)".into());
+        }
+        Ok(Manifest {
+            name: raw.name,
+            version: raw.version,
+            description: raw.description,
+            entries,
+            params: raw.params,
+            draw: raw.draw,
+        })
+    }
+}
+
+/// 1-based line and column of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}

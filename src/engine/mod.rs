@@ -1,0 +1,648 @@
+//! The rules engine: compiles a rule set (rules.toml + Rhai scripts) once,
+//! checks every entry point before any data is touched, and evaluates the
+//! stages of a classification over entity facts in parallel, evaluating
+//! each distinct input of a stage only once.
+//!
+//! Invariants: the engine does no IO (rule files arrive as a
+//! [`RuleSource`]); scripts run sandboxed (no files, modules, wall clock or
+//! eval; bounded operations, depth and sizes); every answer is a pure
+//! function of (entity facts, rule set, as-of date); every failure is a
+//! [`RuleError`] naming file, line, column, rule and entity.
+
+pub mod error;
+pub mod facts;
+mod host;
+pub mod manifest;
+mod probe;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use rhai::{AST, CallFnOptions, Dynamic, Engine, EvalAltResult, Map, Scope};
+use rustc_hash::FxHashMap;
+use sha2::{Digest, Sha256};
+
+pub use error::RuleError;
+pub use facts::{EntityFacts, Field, FieldMask, PropagatedFlag, RecordFacts, RecordKind, RepairFacts, StageFacts};
+pub use manifest::{DrawDefaults, Entry, Manifest, Stage};
+
+use crate::model::Date;
+use host::{EntityView, RuleDate};
+
+/// The files of a rule set: `rules.toml`, the `.rhai` scripts and the rule
+/// tests (`tests/*.toml`), by relative path.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RuleSource {
+    pub files: BTreeMap<String, String>,
+}
+
+impl RuleSource {
+    /// SHA-256 over every file in path order: the path (UTF-8), a zero byte,
+    /// the content length as 8 bytes little-endian, the content. `sha256:<hex>`.
+    pub fn hash(&self) -> String {
+        let mut h = Sha256::new();
+        for (path, text) in &self.files {
+            h.update(path.as_bytes());
+            h.update([0u8]);
+            h.update((text.len() as u64).to_le_bytes());
+            h.update(text.as_bytes());
+        }
+        format!("sha256:{}", hex::encode(h.finalize()))
+    }
+}
+
+/// Why a decision was taken: the rule, the plan's clause, the records that
+/// mattered and a short reason. Every stage answer carries one.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Decision {
+    pub stage: Stage,
+    /// `file:function`, e.g. `tier.rhai:tier`.
+    pub rule: Arc<str>,
+    pub clause: Arc<str>,
+    pub reason: String,
+    /// Ids of the records the rule named.
+    pub inputs: Vec<String>,
+}
+
+impl std::fmt::Display for Decision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} [{} {}]", self.reason, self.rule, self.clause)?;
+        if !self.inputs.is_empty() {
+            write!(f, " ({})", self.inputs.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// A stage's answer for one distinct input.
+#[derive(Clone, Debug)]
+enum Answer {
+    Tolerance { years: i64 },
+    RecordStatus { statuses: Vec<Arc<str>> },
+    Accumulation { level: Arc<str> },
+    Tier { tier: u8 },
+    Blacklist { listed: bool, until: Option<Date> },
+    Supervision { risk: Arc<str>, probability_ppm: u32 },
+}
+
+/// Risk levels a supervision rule may answer, lowest first.
+pub const RISK_LEVELS: &[&str] = &["none", "low", "medium", "high", "very_high"];
+/// Record statuses a record_status rule may answer.
+pub const RECORD_STATUSES: &[&str] = &["counted", "exempt", "expired", "repaired", "cleared", "ignored"];
+/// Accumulation levels.
+pub const ACCUMULATION_LEVELS: &[&str] = &["none", "reminder", "key_attention"];
+
+/// What a supervision stage decided, per entity.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Supervision {
+    pub risk: Arc<str>,
+    pub probability_ppm: u32,
+}
+
+/// A blacklist answer, per entity.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BlacklistStatus {
+    pub listed: bool,
+    pub until: Option<Date>,
+}
+
+/// Per-entity state of a run: facts (with earlier stages' answers) and the
+/// decisions so far.
+#[derive(Clone, Debug)]
+pub struct EntityState {
+    pub facts: Arc<EntityFacts>,
+    pub decisions: Vec<Arc<Decision>>,
+    pub supervision: Supervision,
+    pub blacklist: BlacklistStatus,
+}
+
+impl EntityState {
+    pub fn new(facts: EntityFacts) -> EntityState {
+        EntityState {
+            facts: Arc::new(facts),
+            decisions: Vec::new(),
+            supervision: Supervision::default(),
+            blacklist: BlacklistStatus::default(),
+        }
+    }
+
+    pub fn decision(&self, stage: Stage) -> Option<&Decision> {
+        self.decisions.iter().rev().find(|d| d.stage == stage).map(|d| &**d)
+    }
+}
+
+/// How much work a stage did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StageStats {
+    pub entities: usize,
+    /// Distinct inputs, each evaluated once.
+    pub calls: usize,
+}
+
+struct CompiledEntry {
+    entry: Entry,
+    ast: usize,
+    rule: Arc<str>,
+    clause: Arc<str>,
+    /// Position of `fn <name>` in its file, for errors about what it returns.
+    line: usize,
+    column: usize,
+}
+
+/// A compiled, checked rule set.
+pub struct RuleSet {
+    pub manifest: Manifest,
+    source: RuleSource,
+    hash: String,
+    engine: Engine,
+    asts: Vec<(String, AST)>,
+    entries: BTreeMap<Stage, CompiledEntry>,
+}
+
+fn toml_to_dynamic(v: &toml::Value) -> Dynamic {
+    match v {
+        toml::Value::String(s) => Dynamic::from(s.clone()),
+        toml::Value::Integer(i) => Dynamic::from(*i),
+        toml::Value::Float(f) => Dynamic::from(*f),
+        toml::Value::Boolean(b) => Dynamic::from(*b),
+        toml::Value::Datetime(d) => Dynamic::from(d.to_string()),
+        toml::Value::Array(a) => Dynamic::from(a.iter().map(toml_to_dynamic).collect::<rhai::Array>()),
+        toml::Value::Table(t) => {
+            Dynamic::from_map(t.iter().map(|(k, v)| (k.as_str().into(), toml_to_dynamic(v))).collect::<Map>())
+        }
+    }
+}
+
+/// Finds `fn name(` in a script, for positions of whole-function errors.
+fn fn_position(text: &str, name: &str) -> (usize, usize) {
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim_start();
+        let rest = t.strip_prefix("private ").unwrap_or(t);
+        if let Some(after) = rest.strip_prefix("fn ")
+            && after.trim_start().strip_prefix(name).is_some_and(|r| r.trim_start().starts_with('('))
+        {
+            return (i + 1, line.len() - t.len() + 1);
+        }
+    }
+    (1, 1)
+}
+
+impl RuleSet {
+    /// Compiles and checks a rule set: the manifest, every script, every
+    /// entry point's existence and arity, and a run of every stage over
+    /// built-in probe entities so wrong return types or missing fields
+    /// surface before any data is touched.
+    pub fn compile(source: &RuleSource) -> Result<RuleSet, RuleError> {
+        let manifest_text = source
+            .files
+            .get("rules.toml")
+            .ok_or_else(|| RuleError::at("rules.toml", None, None, "missing rules.toml".into()))?;
+        let manifest = Manifest::parse(manifest_text).map_err(|e| e.with_source(manifest_text))?;
+        let params: Map = manifest.params.iter().map(|(k, v)| (k.as_str().into(), toml_to_dynamic(v))).collect();
+        let engine = host::new_engine(Arc::new(params));
+
+        let mut asts: Vec<(String, AST)> = Vec::new();
+        let mut entries = BTreeMap::new();
+        for (stage, entry) in &manifest.entries {
+            let text = source.files.get(&entry.file).ok_or_else(|| {
+                RuleError::at(
+                    "rules.toml",
+                    None,
+                    None,
+                    format!("entries.{}: file '{}' not found", stage.name(), entry.file),
+                )
+            })?;
+            let ast = match asts.iter().position(|(f, _)| *f == entry.file) {
+                Some(i) => i,
+                None => {
+                    let mut ast = engine.compile(text).map_err(|e| {
+                        let pos = e.position();
+                        RuleError::at(&entry.file, pos.line(), pos.position(), e.err_type().to_string())
+                            .with_source(text)
+                    })?;
+                    ast.set_source(entry.file.as_str());
+                    asts.push((entry.file.clone(), ast));
+                    asts.len() - 1
+                }
+            };
+            let found: Vec<String> =
+                asts[ast].1.iter_functions().map(|f| format!("{}({})", f.name, f.params.join(", "))).collect();
+            if !asts[ast].1.iter_functions().any(|f| f.name == entry.function && f.params.len() == 1) {
+                return Err(RuleError::at(
+                    &entry.file,
+                    None,
+                    None,
+                    format!(
+                        "entries.{} names function `{}` with one parameter, but {} defines: {}",
+                        stage.name(),
+                        entry.function,
+                        entry.file,
+                        if found.is_empty() { "no functions".into() } else { found.join(", ") }
+                    ),
+                ));
+            }
+            let (line, column) = fn_position(text, &entry.function);
+            entries.insert(
+                *stage,
+                CompiledEntry {
+                    entry: entry.clone(),
+                    ast,
+                    rule: format!("{}:{}", entry.file, entry.function).into(),
+                    clause: entry.clause.as_str().into(),
+                    line,
+                    column,
+                },
+            );
+        }
+        let rules = RuleSet { hash: source.hash(), source: source.clone(), manifest, engine, asts, entries };
+        probe::check(&rules)?;
+        Ok(rules)
+    }
+
+    /// `sha256:…` of all the rule set's files.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    pub fn source(&self) -> &RuleSource {
+        &self.source
+    }
+
+    pub fn has(&self, stage: Stage) -> bool {
+        self.entries.contains_key(&stage)
+    }
+
+    pub fn label(&self) -> String {
+        format!("{} {}", self.manifest.name, self.manifest.version)
+    }
+
+    fn runtime_error(&self, e: &CompiledEntry, entity: Option<&EntityFacts>, err: EvalAltResult) -> RuleError {
+        let inner = err.unwrap_inner();
+        let pos = inner.position();
+        let text = inner.to_string();
+        let suffix = format!(" ({pos})");
+        let plain = text.strip_suffix(&suffix).unwrap_or(&text);
+        let mut message = match inner {
+            EvalAltResult::ErrorTooManyOperations(..) => {
+                format!("the rule ran more than {} operations (an endless loop?) and was stopped", host::MAX_OPERATIONS)
+            }
+            EvalAltResult::ErrorStackOverflow(..) => {
+                format!(
+                    "the rule called functions more than {} deep (endless recursion?) and was stopped",
+                    host::MAX_CALL_LEVELS
+                )
+            }
+            _ => plain.to_string(),
+        };
+        // Calls leading to the error, outermost first.
+        let mut chain = Vec::new();
+        let mut cur = &err;
+        while let EvalAltResult::ErrorInFunctionCall(name, _, next, _) = cur {
+            chain.push(name.clone());
+            cur = next;
+        }
+        if chain.len() > 1 {
+            message.push_str(&format!(" (in {})", chain.join(" → ")));
+        }
+        let text = self.source.files.get(&e.entry.file).map(String::as_str).unwrap_or("");
+        let (line, column) = if pos.is_none() { (Some(e.line), Some(e.column)) } else { (pos.line(), pos.position()) };
+        let mut out = RuleError::at(&e.entry.file, line, column, message).with_source(text);
+        out.entry = Some(e.entry.stage.name().into());
+        out.entity = entity.map(|f| f.uscc.to_string());
+        out
+    }
+
+    /// An error about what a rule returned, pointing at the function.
+    fn shape_error(&self, e: &CompiledEntry, entity: &EntityFacts, message: String) -> RuleError {
+        let text = self.source.files.get(&e.entry.file).map(String::as_str).unwrap_or("");
+        let mut out = RuleError::at(&e.entry.file, Some(e.line), Some(e.column), message).with_source(text);
+        out.entry = Some(e.entry.stage.name().into());
+        out.entity = Some(entity.uscc.to_string());
+        out
+    }
+
+    fn call(&self, e: &CompiledEntry, arg: Dynamic, entity: Option<&EntityFacts>) -> Result<Dynamic, RuleError> {
+        let mut scope = Scope::new();
+        let options = CallFnOptions::new().eval_ast(false).rewind_scope(false);
+        self.engine
+            .call_fn_with_options::<Dynamic>(options, &mut scope, &self.asts[e.ast].1, &e.entry.function, (arg,))
+            .map_err(|err| self.runtime_error(e, entity, *err))
+    }
+
+    fn evaluate(&self, e: &CompiledEntry, facts: &Arc<EntityFacts>) -> Result<(Answer, Decision), RuleError> {
+        let view = EntityView { facts: facts.clone(), reads: e.entry.reads, entry: e.entry.stage.name() };
+        let value = self.call(e, Dynamic::from(view), Some(facts))?;
+        self.decode(e, facts, value)
+    }
+
+    fn decode(&self, e: &CompiledEntry, f: &EntityFacts, value: Dynamic) -> Result<(Answer, Decision), RuleError> {
+        let stage = e.entry.stage;
+        let bad = |m: String| self.shape_error(e, f, m);
+        let expected = match stage {
+            Stage::Tolerance => "#{ years: 0..=3, reason: \"…\" }",
+            Stage::RecordStatus => "an array with one #{ status: \"counted\"|…, reason: \"…\" } per record",
+            Stage::Accumulation => "#{ level: \"none\"|\"reminder\"|\"key_attention\", reason: \"…\" }",
+            Stage::Tier => "#{ tier: 1..=4, reason: \"…\" }",
+            Stage::Blacklist => "#{ listed: true|false, ends_on: Date|(), reason: \"…\" }",
+            Stage::Supervision => "#{ risk: \"low\"|…, probability: 0.0..=1.0, reason: \"…\" }",
+            Stage::PersonLink | Stage::EntityLink => unreachable!("link stages are not per entity"),
+        };
+        let type_name = value.type_name().to_string();
+        if stage == Stage::RecordStatus {
+            let Some(list) = value.try_cast::<rhai::Array>() else {
+                return Err(bad(format!("`{}` returned {type_name}; expected {expected}", e.entry.function)));
+            };
+            if list.len() != f.records.len() {
+                return Err(bad(format!(
+                    "`{}` returned {} statuses for {} records; expected {expected}",
+                    e.entry.function,
+                    list.len(),
+                    f.records.len()
+                )));
+            }
+            let mut statuses = Vec::with_capacity(list.len());
+            let mut notes = Vec::new();
+            let mut inputs = Vec::new();
+            for (i, item) in list.into_iter().enumerate() {
+                let map = item
+                    .try_cast::<Map>()
+                    .ok_or_else(|| bad(format!("status {i} is not a map; expected {expected}")))?;
+                let status = get_string(&map, "status").map_err(|m| bad(format!("status {i}: {m}")))?;
+                if !RECORD_STATUSES.contains(&status.as_str()) {
+                    return Err(bad(format!("status {i}: '{status}' is not one of {}", RECORD_STATUSES.join(", "))));
+                }
+                let reason = get_string(&map, "reason").map_err(|m| bad(format!("status {i}: {m}")))?;
+                if status != "counted" && status != "ignored" {
+                    notes.push(format!("{} {status}: {reason}", f.records[i].id));
+                    inputs.push(f.records[i].id.clone());
+                }
+                statuses.push(Arc::<str>::from(status));
+            }
+            let reason = if notes.is_empty() { "every record counts".to_string() } else { notes.join("; ") };
+            let d = Decision { stage, rule: e.rule.clone(), clause: e.clause.clone(), reason, inputs };
+            return Ok((Answer::RecordStatus { statuses }, d));
+        }
+        let Some(map) = value.try_cast::<Map>() else {
+            return Err(bad(format!("`{}` returned {type_name}; expected {expected}", e.entry.function)));
+        };
+        let reason = get_string(&map, "reason").map_err(|m| bad(format!("{m}; expected {expected}")))?;
+        let clause = match map.get("clause") {
+            None => e.clause.clone(),
+            Some(c) => {
+                c.clone().into_string().map_err(|t| bad(format!("`clause` must be a string, found {t}")))?.into()
+            }
+        };
+        let mut inputs = Vec::new();
+        if let Some(list) = map.get("inputs") {
+            let list = list
+                .clone()
+                .try_cast::<rhai::Array>()
+                .ok_or_else(|| bad("`inputs` must be an array of record ids".into()))?;
+            for x in list {
+                let id =
+                    x.into_string().map_err(|t| bad(format!("`inputs` must hold record ids (strings), found {t}")))?;
+                if !f.records.iter().any(|r| r.id == id) {
+                    return Err(bad(format!("`inputs` names '{id}', which is not a record of this entity")));
+                }
+                inputs.push(id);
+            }
+        }
+        let answer = match stage {
+            Stage::Tolerance => {
+                let years = get_int(&map, "years").map_err(|m| bad(format!("{m}; expected {expected}")))?;
+                if !(0..=3).contains(&years) {
+                    return Err(bad(format!("`years` must be 0 to 3 (plan （四）: 1-3 years), found {years}")));
+                }
+                Answer::Tolerance { years }
+            }
+            Stage::Accumulation => {
+                let level = get_string(&map, "level").map_err(|m| bad(format!("{m}; expected {expected}")))?;
+                if !ACCUMULATION_LEVELS.contains(&level.as_str()) {
+                    return Err(bad(format!("`level` '{level}' is not one of {}", ACCUMULATION_LEVELS.join(", "))));
+                }
+                Answer::Accumulation { level: level.into() }
+            }
+            Stage::Tier => {
+                let tier = get_int(&map, "tier").map_err(|m| bad(format!("{m}; expected {expected}")))?;
+                if !(1..=4).contains(&tier) {
+                    return Err(bad(format!("`tier` must be 1 to 4, found {tier}")));
+                }
+                Answer::Tier { tier: tier as u8 }
+            }
+            Stage::Blacklist => {
+                let listed = map
+                    .get("listed")
+                    .and_then(|v| v.as_bool().ok())
+                    .ok_or_else(|| bad(format!("`listed` must be true or false; expected {expected}")))?;
+                let until = match map.get("ends_on") {
+                    None => None,
+                    Some(v) if v.is_unit() => None,
+                    Some(v) => Some(
+                        v.clone().try_cast::<RuleDate>().ok_or_else(|| bad("`ends_on` must be a Date or ()".into()))?.0,
+                    ),
+                };
+                Answer::Blacklist { listed, until }
+            }
+            Stage::Supervision => {
+                let risk = get_string(&map, "risk").map_err(|m| bad(format!("{m}; expected {expected}")))?;
+                if !RISK_LEVELS.contains(&risk.as_str()) {
+                    return Err(bad(format!("`risk` '{risk}' is not one of {}", RISK_LEVELS.join(", "))));
+                }
+                let p = match map.get("probability") {
+                    Some(v) if v.is_float() => v.as_float().unwrap_or(f64::NAN),
+                    Some(v) if v.is_int() => v.as_int().unwrap_or(-1) as f64,
+                    _ => return Err(bad(format!("`probability` must be a number; expected {expected}"))),
+                };
+                if !(0.0..=1.0).contains(&p) {
+                    return Err(bad(format!("`probability` must be between 0 and 1, found {p}")));
+                }
+                Answer::Supervision { risk: risk.into(), probability_ppm: (p * 1_000_000.0).round() as u32 }
+            }
+            Stage::RecordStatus | Stage::PersonLink | Stage::EntityLink => unreachable!(),
+        };
+        Ok((answer, Decision { stage, rule: e.rule.clone(), clause, reason, inputs }))
+    }
+
+    /// Runs one per-entity stage over all entities: each distinct input
+    /// (the fields the entry reads) is evaluated once, in parallel; answers
+    /// are applied to every entity with that input. Fails with the first
+    /// error in entity order.
+    pub fn run_stage(&self, stage: Stage, states: &mut [EntityState]) -> Result<StageStats, RuleError> {
+        let Some(e) = self.entries.get(&stage) else { return Ok(StageStats::default()) };
+        assert!(stage.per_entity(), "run_stage takes per-entity stages");
+        let keys: Vec<Vec<u8>> = states
+            .par_iter()
+            .map(|s| {
+                let mut k = Vec::new();
+                s.facts.key(e.entry.reads, &mut k);
+                k
+            })
+            .collect();
+        let mut distinct: FxHashMap<&[u8], u32> = FxHashMap::default();
+        let mut reps: Vec<usize> = Vec::new();
+        let slots: Vec<u32> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                *distinct.entry(k.as_slice()).or_insert_with(|| {
+                    reps.push(i);
+                    (reps.len() - 1) as u32
+                })
+            })
+            .collect();
+        // Collected in full first so the error reported is the first in
+        // entity order, whatever the thread count.
+        let answers: Vec<Result<(Answer, Arc<Decision>), RuleError>> =
+            reps.par_iter().map(|&i| self.evaluate(e, &states[i].facts).map(|(a, d)| (a, Arc::new(d)))).collect();
+        let answers: Vec<(Answer, Arc<Decision>)> = answers.into_iter().collect::<Result<_, _>>()?;
+        states.par_iter_mut().zip(slots.par_iter()).for_each(|(s, &slot)| {
+            let (answer, decision) = &answers[slot as usize];
+            apply(answer, s);
+            s.decisions.push(decision.clone());
+        });
+        Ok(StageStats { entities: states.len(), calls: reps.len() })
+    }
+}
+
+fn apply(answer: &Answer, s: &mut EntityState) {
+    match answer {
+        Answer::Tolerance { years } => {
+            let f = Arc::make_mut(&mut s.facts);
+            f.stages.tolerance_years = *years;
+            f.stages.tolerance_until = (*years > 0)
+                .then(|| f.registered_on.checked_add_months(chrono::Months::new(12 * *years as u32)))
+                .flatten();
+        }
+        Answer::RecordStatus { statuses } => {
+            let f = Arc::make_mut(&mut s.facts);
+            for (r, st) in f.records.iter_mut().zip(statuses) {
+                r.status = Some(st.clone());
+            }
+        }
+        Answer::Accumulation { level } => Arc::make_mut(&mut s.facts).stages.accumulation = Some(level.clone()),
+        Answer::Tier { tier } => Arc::make_mut(&mut s.facts).stages.tier = Some(*tier),
+        Answer::Blacklist { listed, until } => {
+            Arc::make_mut(&mut s.facts).stages.blacklisted = *listed;
+            s.blacklist = BlacklistStatus { listed: *listed, until: *until };
+        }
+        Answer::Supervision { risk, probability_ppm } => {
+            s.supervision = Supervision { risk: risk.clone(), probability_ppm: *probability_ppm };
+        }
+    }
+}
+
+fn get_string(map: &Map, key: &str) -> Result<String, String> {
+    match map.get(key) {
+        None => Err(format!("the map has no `{key}`")),
+        Some(v) => v.clone().into_string().map_err(|t| format!("`{key}` must be a string, found {t}")),
+    }
+}
+
+fn get_int(map: &Map, key: &str) -> Result<i64, String> {
+    match map.get(key) {
+        None => Err(format!("the map has no `{key}`")),
+        Some(v) => v.as_int().map_err(|t| format!("`{key}` must be an integer, found {t}")),
+    }
+}
+
+/// A link of the entity–person graph a propagation rule is asked about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Link {
+    /// The role on this link (entity→person: the person's role in the
+    /// flagged entity; person→entity: the person's role in the other entity).
+    pub role: crate::model::RoleKind,
+    /// For person→entity links: the role through which the person was flagged.
+    pub person_role: Option<crate::model::RoleKind>,
+    /// 1 for the persons of a blacklisted entity and their other entities,
+    /// 2 for the next hop, ...
+    pub depth: u8,
+}
+
+/// What a propagation rule answered for a link.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LinkAnswer {
+    pub applies: bool,
+    /// person_link: how long the person stays flagged.
+    pub years: i64,
+    /// person_link: measures applied to the person.
+    pub measures: Vec<String>,
+    /// entity_link: `raise_risk` or `key_attention`.
+    pub effect: String,
+    pub decision: Arc<Decision>,
+}
+
+/// Effects an entity_link rule may answer.
+pub const LINK_EFFECTS: &[&str] = &["raise_risk", "key_attention"];
+
+impl RuleSet {
+    /// Asks the person_link or entity_link rule about one link.
+    pub fn eval_link(&self, stage: Stage, link: Link) -> Result<LinkAnswer, RuleError> {
+        let e = self.entries.get(&stage).expect("link stage present");
+        let mut m = Map::new();
+        m.insert("role".into(), Dynamic::from(link.role.as_str()));
+        m.insert("person_role".into(), Dynamic::from(link.person_role.map_or("", |r| r.as_str())));
+        m.insert("depth".into(), Dynamic::from(i64::from(link.depth)));
+        let value = self.call(e, Dynamic::from_map(m), None)?;
+        let text = self.source.files.get(&e.entry.file).map(String::as_str).unwrap_or("");
+        let bad = |msg: String| {
+            let mut out = RuleError::at(&e.entry.file, Some(e.line), Some(e.column), msg).with_source(text);
+            out.entry = Some(stage.name().into());
+            out
+        };
+        let expected = if stage == Stage::PersonLink {
+            "#{ applies: bool, years: int, measures: [..], reason: \"…\" }"
+        } else {
+            "#{ applies: bool, effect: \"raise_risk\"|\"key_attention\", reason: \"…\" }"
+        };
+        let map =
+            value.try_cast::<Map>().ok_or_else(|| bad(format!("`{}` must return {expected}", e.entry.function)))?;
+        let applies = map
+            .get("applies")
+            .and_then(|v| v.as_bool().ok())
+            .ok_or_else(|| bad(format!("`applies` must be true or false; expected {expected}")))?;
+        let reason = get_string(&map, "reason").map_err(|m| bad(format!("{m}; expected {expected}")))?;
+        let mut answer = LinkAnswer {
+            applies,
+            years: 0,
+            measures: Vec::new(),
+            effect: String::new(),
+            decision: Arc::new(Decision {
+                stage,
+                rule: e.rule.clone(),
+                clause: e.clause.clone(),
+                reason,
+                inputs: Vec::new(),
+            }),
+        };
+        if applies && stage == Stage::PersonLink {
+            answer.years = get_int(&map, "years").map_err(|m| bad(format!("{m}; expected {expected}")))?;
+            if answer.years <= 0 {
+                return Err(bad(format!("`years` must be positive, found {}", answer.years)));
+            }
+            if let Some(list) = map.get("measures") {
+                let list = list
+                    .clone()
+                    .try_cast::<rhai::Array>()
+                    .ok_or_else(|| bad("`measures` must be an array of strings".into()))?;
+                for m in list {
+                    answer
+                        .measures
+                        .push(m.into_string().map_err(|t| bad(format!("`measures` must hold strings, found {t}")))?);
+                }
+            }
+        }
+        if applies && stage == Stage::EntityLink {
+            answer.effect = get_string(&map, "effect").map_err(|m| bad(format!("{m}; expected {expected}")))?;
+            if !LINK_EFFECTS.contains(&answer.effect.as_str()) {
+                return Err(bad(format!("`effect` '{}' is not one of {}", answer.effect, LINK_EFFECTS.join(", "))));
+            }
+        }
+        Ok(answer)
+    }
+
+    /// A parameter of the rule set, if it is an integer.
+    pub fn int_param(&self, name: &str) -> Option<i64> {
+        self.manifest.params.get(name).and_then(toml::Value::as_integer)
+    }
+}

@@ -1,0 +1,296 @@
+//! Blacklist propagation (plan （六）二): the flag of a blacklisted entity
+//! reaches the persons behind it, and through them the other entities they
+//! run, so dishonesty cannot simply reappear under another company.
+//!
+//! Invariants: no IO. Breadth-first by depth from the blacklisted entities
+//! in credit-code order, persons and entities visited once per source, so
+//! cycles end and the result is deterministic. Which roles carry the flag,
+//! for how long and with what effect is asked of the rule set (one call per
+//! distinct link). Every flagged person and reached entity carries the path
+//! that reached it and the source records; when those stop counting (repair,
+//! expiry) the blacklist goes and everything derived from it with it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::engine::{Decision, EntityState, Link, LinkAnswer, PropagatedFlag, RuleError, RuleSet, Stage};
+use crate::model::*;
+
+/// The rule set can set `propagate_max_depth`; it cannot exceed this.
+pub const MAX_DEPTH: u8 = 5;
+
+/// A person the flag reached.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct FlaggedPerson {
+    pub person_id: PersonId,
+    /// The role through which the person was flagged.
+    pub role: RoleKind,
+    /// The entity whose flag reached the person (blacklisted at depth 1).
+    pub via: Uscc,
+    /// The blacklisted entity the chain started from.
+    pub source: Uscc,
+    pub source_records: Vec<String>,
+    pub depth: u8,
+    pub until: Date,
+    pub measures: Vec<String>,
+    pub reason: String,
+    pub path: String,
+}
+
+/// An entity the flag reached through a person.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ReachedEntity {
+    pub uscc: Uscc,
+    pub effect: String,
+    pub person_id: PersonId,
+    /// The person's role in this entity.
+    pub role: RoleKind,
+    pub source: Uscc,
+    pub source_records: Vec<String>,
+    pub depth: u8,
+    pub reason: String,
+    pub path: String,
+}
+
+/// The whole result: persons sorted by (person, source), entities by
+/// (entity, source).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Propagation {
+    pub sources: usize,
+    pub persons: Vec<FlaggedPerson>,
+    pub entities: Vec<ReachedEntity>,
+}
+
+fn short(p: &PersonId) -> String {
+    format!("person:{}", &p.to_string()[..12])
+}
+
+/// Roles grouped by entity and by person, as of a date.
+struct Graph<'a> {
+    by_entity: FxHashMap<Uscc, Vec<&'a Role>>,
+}
+
+impl<'a> Graph<'a> {
+    fn roles_of_entity(&self, u: &Uscc) -> &[&'a Role] {
+        self.by_entity.get(u).map_or(&[], Vec::as_slice)
+    }
+}
+
+fn held_on(r: &Role, d: Date) -> bool {
+    r.since <= d && r.until.is_none_or(|u| u >= d)
+}
+
+/// Runs propagation for a classification in progress: sources are the
+/// entities the blacklist stage listed; reached entities get a
+/// [`PropagatedFlag`] and a decision before the supervision stage.
+pub fn propagate(
+    ds: &Dataset,
+    rules: &RuleSet,
+    states: &mut [EntityState],
+    as_of: Date,
+) -> Result<Propagation, RuleError> {
+    if !rules.has(Stage::PersonLink) {
+        return Ok(Propagation::default());
+    }
+    let mut sources: Vec<(Uscc, Vec<String>, Date)> = states
+        .iter()
+        .filter(|s| s.blacklist.listed)
+        .map(|s| {
+            let d = s.decision(Stage::Blacklist);
+            let records: Vec<String> = d.map(|d| d.inputs.clone()).unwrap_or_default();
+            // The flag dates from the latest source record.
+            let start =
+                s.facts.records.iter().filter(|r| records.contains(&r.id)).map(|r| r.date).max().unwrap_or(as_of);
+            (s.facts.uscc, records, start)
+        })
+        .collect();
+    sources.sort_by(|a, b| a.0.cmp(&b.0));
+    let max_depth = rules.int_param("propagate_max_depth").map_or(1, |d| d.clamp(1, i64::from(MAX_DEPTH)) as u8);
+    let result = run(ds, rules, &sources, as_of, max_depth)?;
+
+    // Hand the reached entities' flags to the supervision stage.
+    let index: FxHashMap<Uscc, usize> = states.iter().enumerate().map(|(i, s)| (s.facts.uscc, i)).collect();
+    for r in &result.entities {
+        if let Some(&i) = index.get(&r.uscc) {
+            let s = &mut states[i];
+            Arc::make_mut(&mut s.facts).stages.propagated.push(PropagatedFlag {
+                effect: r.effect.clone(),
+                source: r.source,
+                path: r.path.clone(),
+            });
+            s.decisions.push(Arc::new(Decision {
+                stage: Stage::EntityLink,
+                rule: rules_rule(rules),
+                clause: "（六）二".into(),
+                reason: format!("{} via {}: {}", r.effect, r.path, r.reason),
+                inputs: Vec::new(),
+            }));
+        }
+    }
+    Ok(result)
+}
+
+fn rules_rule(rules: &RuleSet) -> Arc<str> {
+    let e = &rules.manifest.entries[&Stage::EntityLink];
+    format!("{}:{}", e.file, e.function).into()
+}
+
+/// Propagation from explicit sources (credit code, source record ids,
+/// date the flag starts), depth-first by level.
+pub fn run(
+    ds: &Dataset,
+    rules: &RuleSet,
+    sources: &[(Uscc, Vec<String>, Date)],
+    as_of: Date,
+    max_depth: u8,
+) -> Result<Propagation, RuleError> {
+    let graph = build_graph(ds, sources, as_of);
+    let mut memo: FxHashMap<(Stage, Link), LinkAnswer> = FxHashMap::default();
+    let mut ask = |stage: Stage, link: Link| -> Result<LinkAnswer, RuleError> {
+        if let Some(a) = memo.get(&(stage, link)) {
+            return Ok(a.clone());
+        }
+        let a = rules.eval_link(stage, link)?;
+        memo.insert((stage, link), a.clone());
+        Ok(a)
+    };
+    let blacklisted: FxHashSet<Uscc> = sources.iter().map(|s| s.0).collect();
+    let mut persons: Vec<FlaggedPerson> = Vec::new();
+    let mut entities: Vec<ReachedEntity> = Vec::new();
+
+    for (source, records, start) in sources {
+        // Per source: visited persons and entities, so cycles end.
+        let mut seen_persons: FxHashSet<PersonId> = FxHashSet::default();
+        let mut seen_entities: FxHashSet<Uscc> = FxHashSet::default();
+        seen_entities.insert(*source);
+        // Frontier: (entity, its path so far, the date roles are read at).
+        let mut frontier: Vec<(Uscc, String, Date)> = vec![(*source, source.to_string(), *start)];
+        for depth in 1..=max_depth {
+            let mut next = Vec::new();
+            for (entity, path, on) in &frontier {
+                let mut roles: Vec<&Role> =
+                    graph.roles_of_entity(entity).iter().copied().filter(|r| held_on(r, *on)).collect();
+                roles.sort_by(|a, b| (a.person_id, a.role).cmp(&(b.person_id, b.role)));
+                for role in roles {
+                    let answer = ask(Stage::PersonLink, Link { role: role.role, person_role: None, depth })?;
+                    if !answer.applies || !seen_persons.insert(role.person_id) {
+                        continue;
+                    }
+                    let until = start
+                        .checked_add_months(chrono::Months::new(12 * answer.years.min(100) as u32))
+                        .unwrap_or(*start);
+                    if until <= as_of {
+                        continue;
+                    }
+                    let person_path = format!("{path} -{}-> {}", role.role, short(&role.person_id));
+                    persons.push(FlaggedPerson {
+                        person_id: role.person_id,
+                        role: role.role,
+                        via: *entity,
+                        source: *source,
+                        source_records: records.clone(),
+                        depth,
+                        until,
+                        measures: answer.measures.clone(),
+                        reason: answer.decision.reason.clone(),
+                        path: person_path.clone(),
+                    });
+                    let mut other: Vec<&Role> = graph
+                        .person_roles(&role.person_id)
+                        .iter()
+                        .copied()
+                        .filter(|r| held_on(r, as_of) && r.uscc != *entity)
+                        .collect();
+                    other.sort_by(|a, b| (a.uscc, a.role).cmp(&(b.uscc, b.role)));
+                    for r2 in other {
+                        if blacklisted.contains(&r2.uscc) || seen_entities.contains(&r2.uscc) {
+                            continue;
+                        }
+                        let a2 = ask(Stage::EntityLink, Link { role: r2.role, person_role: Some(role.role), depth })?;
+                        if !a2.applies {
+                            continue;
+                        }
+                        seen_entities.insert(r2.uscc);
+                        let entity_path = format!("{person_path} -{}-> {}", r2.role, r2.uscc);
+                        entities.push(ReachedEntity {
+                            uscc: r2.uscc,
+                            effect: a2.effect.clone(),
+                            person_id: role.person_id,
+                            role: r2.role,
+                            source: *source,
+                            source_records: records.clone(),
+                            depth,
+                            reason: a2.decision.reason.clone(),
+                            path: entity_path.clone(),
+                        });
+                        next.push((r2.uscc, entity_path, as_of));
+                    }
+                }
+            }
+            frontier = next;
+            if frontier.is_empty() {
+                break;
+            }
+        }
+    }
+    persons.sort_by(|a, b| (a.person_id, a.source).cmp(&(b.person_id, b.source)));
+    entities.sort_by(|a, b| (a.uscc, a.source).cmp(&(b.uscc, b.source)));
+    Ok(Propagation { sources: sources.len(), persons, entities })
+}
+
+struct FullGraph<'a> {
+    inner: Graph<'a>,
+    by_person: FxHashMap<PersonId, Vec<&'a Role>>,
+}
+
+impl<'a> std::ops::Deref for FullGraph<'a> {
+    type Target = Graph<'a>;
+    fn deref(&self) -> &Graph<'a> {
+        &self.inner
+    }
+}
+
+impl<'a> FullGraph<'a> {
+    fn person_roles(&self, p: &PersonId) -> &[&'a Role] {
+        self.by_person.get(p).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// Only the part of the graph propagation can touch: roles of the sources,
+/// and all roles of persons who hold a role in any entity at all (found in
+/// one parallel scan). Hops beyond the first extend it lazily by rescans.
+fn build_graph<'a>(ds: &'a Dataset, sources: &[(Uscc, Vec<String>, Date)], _as_of: Date) -> FullGraph<'a> {
+    let _ = sources;
+    let by_entity = group(ds.roles.par_iter(), |r| r.uscc);
+    let by_person = group(ds.roles.par_iter(), |r| r.person_id);
+    FullGraph { inner: Graph { by_entity }, by_person }
+}
+
+fn group<'a, K: std::hash::Hash + Eq + Send + Copy + Ord>(
+    roles: rayon::slice::Iter<'a, Role>,
+    key: impl Fn(&Role) -> K + Sync,
+) -> FxHashMap<K, Vec<&'a Role>> {
+    let mut pairs: Vec<(K, &'a Role)> = roles.map(|r| (key(r), r)).collect();
+    pairs.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut out: FxHashMap<K, Vec<&'a Role>> = FxHashMap::default();
+    for (k, r) in pairs {
+        out.entry(k).or_default().push(r);
+    }
+    out
+}
+
+/// Counts for reports: flagged persons by role, reached entities by effect.
+pub fn counts(p: &Propagation) -> (BTreeMap<String, usize>, BTreeMap<String, usize>) {
+    let mut by_role = BTreeMap::new();
+    for f in &p.persons {
+        *by_role.entry(f.role.to_string()).or_default() += 1;
+    }
+    let mut by_effect = BTreeMap::new();
+    for e in &p.entities {
+        *by_effect.entry(e.effect.clone()).or_default() += 1;
+    }
+    (by_role, by_effect)
+}

@@ -1,0 +1,303 @@
+//! The embedded store (SQLite in WAL mode): classification runs and their
+//! results, rule-set versions, inspection plans, assignments and results,
+//! access tokens, and the tamper-evident audit log.
+//!
+//! Invariants: only this module contains SQL. Every write that matters to
+//! an auditor appends an audit entry in the same transaction, so either
+//! both land or neither does. The audit log is a hash chain (see
+//! [`audit`]); nothing here ever updates or deletes an audit entry.
+
+pub mod audit;
+mod schema;
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+pub use audit::{AuditEntry, ChainReport};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("store: {0}")]
+    Other(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// The store. One connection behind a mutex: SQLite serialises writers
+/// anyway, and every statement here is short.
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+/// The current time for audit entries (RFC 3339, UTC, seconds). Decisions
+/// never depend on it.
+pub fn now() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path`, in WAL mode with
+    /// synchronous=FULL so a committed transaction survives a crash.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Other(format!("{}: {e}", dir.display())))?;
+        }
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        schema::migrate(&conn)?;
+        Ok(Store { conn: Mutex::new(conn) })
+    }
+
+    /// An in-memory store, for tests.
+    pub fn in_memory() -> Result<Store> {
+        let conn = Connection::open_in_memory()?;
+        schema::migrate(&conn)?;
+        Ok(Store { conn: Mutex::new(conn) })
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite consistent (the
+        // transaction rolls back), so a poisoned lock is safe to reuse.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` in a transaction and commits it.
+    pub fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.lock();
+        f(&conn)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Classification runs.
+
+/// A classification run as recorded.
+#[derive(Clone, Debug, serde::Serialize, PartialEq)]
+pub struct RunRecord {
+    pub id: i64,
+    pub created_at: String,
+    pub actor: String,
+    pub dataset: String,
+    pub dataset_hash: String,
+    pub rules_hash: String,
+    pub rules_label: String,
+    pub as_of: String,
+    /// `running`, `done` or `failed`.
+    pub status: String,
+    pub progress: String,
+    pub entities: i64,
+    pub summary: Option<serde_json::Value>,
+    pub output: Option<String>,
+    pub error: Option<String>,
+}
+
+/// What a run starts from.
+pub struct NewRun<'a> {
+    pub actor: &'a str,
+    pub dataset: &'a str,
+    pub dataset_hash: &'a str,
+    pub rules_hash: &'a str,
+    pub rules_label: &'a str,
+    pub as_of: &'a str,
+}
+
+/// One entity's stored result.
+#[derive(Clone, Debug, serde::Serialize, PartialEq)]
+pub struct StoredResult {
+    pub uscc: String,
+    pub name: String,
+    pub city: u32,
+    pub county: u32,
+    pub tier: u8,
+    pub risk: String,
+    pub probability_ppm: u32,
+    pub tolerance_until: Option<String>,
+    pub key_attention: bool,
+    pub blacklisted: bool,
+    pub departments: Vec<String>,
+    pub explanation: serde_json::Value,
+}
+
+fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
+    let summary: Option<String> = r.get("summary")?;
+    Ok(RunRecord {
+        id: r.get("id")?,
+        created_at: r.get("created_at")?,
+        actor: r.get("actor")?,
+        dataset: r.get("dataset")?,
+        dataset_hash: r.get("dataset_hash")?,
+        rules_hash: r.get("rules_hash")?,
+        rules_label: r.get("rules_label")?,
+        as_of: r.get("as_of")?,
+        status: r.get("status")?,
+        progress: r.get("progress")?,
+        entities: r.get("entities")?,
+        summary: summary.and_then(|s| serde_json::from_str(&s).ok()),
+        output: r.get("output")?,
+        error: r.get("error")?,
+    })
+}
+
+impl Store {
+    /// Records that a run started (audited).
+    pub fn start_run(&self, run: &NewRun<'_>) -> Result<i64> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO runs (created_at, actor, dataset, dataset_hash, rules_hash, rules_label, as_of, status, progress, entities)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', 'queued', 0)",
+                params![now(), run.actor, run.dataset, run.dataset_hash, run.rules_hash, run.rules_label, run.as_of],
+            )?;
+            let id = tx.last_insert_rowid();
+            audit::append(
+                tx,
+                run.actor,
+                "run.start",
+                &format!("run/{id}"),
+                &serde_json::json!({
+                    "dataset_hash": run.dataset_hash, "rules_hash": run.rules_hash, "as_of": run.as_of,
+                }),
+            )?;
+            Ok(id)
+        })
+    }
+
+    pub fn set_run_progress(&self, id: i64, progress: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.execute("UPDATE runs SET progress = ?2 WHERE id = ?1", params![id, progress])?;
+            Ok(())
+        })
+    }
+
+    /// Stores a finished run's summary and results (audited with counts).
+    pub fn finish_run(
+        &self,
+        id: i64,
+        actor: &str,
+        summary: &serde_json::Value,
+        output: Option<&str>,
+        results: &[StoredResult],
+    ) -> Result<()> {
+        self.write(|tx| {
+            {
+                let mut stmt = tx.prepare(
+                    "INSERT INTO results (run_id, uscc, name, city, county, tier, risk, probability_ppm, tolerance_until,
+                     key_attention, blacklisted, departments, explanation)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                )?;
+                for r in results {
+                    stmt.execute(params![
+                        id,
+                        r.uscc,
+                        r.name,
+                        r.city,
+                        r.county,
+                        r.tier,
+                        r.risk,
+                        r.probability_ppm,
+                        r.tolerance_until,
+                        r.key_attention,
+                        r.blacklisted,
+                        r.departments.join(";"),
+                        r.explanation.to_string()
+                    ])?;
+                }
+            }
+            tx.execute(
+                "UPDATE runs SET status = 'done', progress = 'done', entities = ?2, summary = ?3, output = ?4 WHERE id = ?1",
+                params![id, results.len() as i64, summary.to_string(), output],
+            )?;
+            audit::append(
+                tx,
+                actor,
+                "run.finish",
+                &format!("run/{id}"),
+                &serde_json::json!({ "entities": results.len(), "tiers": summary.get("tiers") }),
+            )?;
+            Ok(())
+        })
+    }
+
+    pub fn fail_run(&self, id: i64, actor: &str, error: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE runs SET status = 'failed', progress = 'failed', error = ?2 WHERE id = ?1",
+                params![id, error],
+            )?;
+            audit::append(tx, actor, "run.fail", &format!("run/{id}"), &serde_json::json!({ "error": error }))?;
+            Ok(())
+        })
+    }
+
+    pub fn run(&self, id: i64) -> Result<RunRecord> {
+        self.read(|c| {
+            c.query_row("SELECT * FROM runs WHERE id = ?1", [id], run_from_row)
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound(format!("run {id}")))
+        })
+    }
+
+    pub fn runs(&self) -> Result<Vec<RunRecord>> {
+        self.read(|c| {
+            let mut stmt = c.prepare("SELECT * FROM runs ORDER BY id")?;
+            let rows = stmt.query_map([], run_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+    }
+
+    /// The newest finished run.
+    pub fn latest_run(&self) -> Result<Option<RunRecord>> {
+        self.read(|c| {
+            Ok(c.query_row("SELECT * FROM runs WHERE status = 'done' ORDER BY id DESC LIMIT 1", [], run_from_row)
+                .optional()?)
+        })
+    }
+
+    pub fn result(&self, run: i64, uscc: &str) -> Result<StoredResult> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT uscc, name, city, county, tier, risk, probability_ppm, tolerance_until, key_attention, blacklisted,
+                 departments, explanation FROM results WHERE run_id = ?1 AND uscc = ?2",
+                params![run, uscc],
+                |r| {
+                    let departments: String = r.get(10)?;
+                    let explanation: String = r.get(11)?;
+                    Ok(StoredResult {
+                        uscc: r.get(0)?,
+                        name: r.get(1)?,
+                        city: r.get(2)?,
+                        county: r.get(3)?,
+                        tier: r.get(4)?,
+                        risk: r.get(5)?,
+                        probability_ppm: r.get(6)?,
+                        tolerance_until: r.get(7)?,
+                        key_attention: r.get(8)?,
+                        blacklisted: r.get(9)?,
+                        departments: departments.split(';').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+                        explanation: serde_json::from_str(&explanation).unwrap_or(serde_json::Value::Null),
+                    })
+                },
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("entity {uscc} in run {run}")))
+        })
+    }
+}

@@ -1,0 +1,229 @@
+//! `credo classify` and `credo rules test | check | diff` through the binary.
+
+use std::path::Path;
+
+use crate::common::*;
+
+fn classify(out: &Path, store: &Path, extra: &[&str]) -> std::process::Output {
+    let (data, rules) = (sample(), root().join("rules"));
+    let mut args = vec![
+        "--store",
+        store.to_str().unwrap(),
+        "classify",
+        "--data",
+        data.to_str().unwrap(),
+        "--rules",
+        rules.to_str().unwrap(),
+        "--as-of",
+        "2026-06-30",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let args: Vec<String> = args.into_iter().map(str::to_string).collect();
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    credo(&refs)
+}
+
+/// The part of classify's output that does not vary between runs.
+fn stable(stdout: &str) -> String {
+    stdout.lines().filter(|l| !l.starts_with("wrote ") && !l.starts_with("run ")).collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn default_rules_pass_their_tests() {
+    let o = credo(&["rules", "test", "--rules", root().join("rules").to_str().unwrap()]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("PASS: "), "{}", stdout(&o));
+    assert!(!stdout(&o).contains("FAIL"), "{}", stdout(&o));
+}
+
+#[test]
+fn classify_sample_snapshot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out.csv");
+    let o = classify(&out, &tmp.path().join("s.db"), &["--explain", "4"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    snapshot_settings().bind(|| insta::assert_snapshot!("classify_sample", stable(&stdout(&o))));
+    let csv = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(csv.lines().count(), 10_001, "one row per entity plus the header");
+    assert!(csv.starts_with("uscc,name,city,county,tier,risk,probability,tolerance_until,exemptions,"));
+}
+
+#[test]
+fn classification_is_byte_identical_across_runs_and_thread_counts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b, c) = (tmp.path().join("a.csv"), tmp.path().join("b.csv"), tmp.path().join("c.parquet"));
+    let d = tmp.path().join("d.parquet");
+    assert!(classify(&a, &tmp.path().join("s.db"), &[]).status.success());
+    assert!(classify(&b, &tmp.path().join("s.db"), &["--threads", "1"]).status.success());
+    assert!(classify(&c, &tmp.path().join("s.db"), &["--threads", "2"]).status.success());
+    assert!(classify(&d, &tmp.path().join("s.db"), &["--threads", "1"]).status.success());
+    assert!(std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(), "1 thread and all threads differ (CSV)");
+    assert!(std::fs::read(&c).unwrap() == std::fs::read(&d).unwrap(), "1 thread and 2 threads differ (Parquet)");
+    // Every run was recorded, with the dataset and rule-set hashes.
+    let o = credo(&["--store", tmp.path().join("s.db").to_str().unwrap(), "audit", "log"]);
+    let log = stdout(&o);
+    assert_eq!(log.matches("run.finish").count(), 4, "{log}");
+    assert!(log.contains("\"dataset_hash\":\"sha256:"), "{log}");
+    assert!(log.contains("\"rules_hash\":\"sha256:"), "{log}");
+    let o = credo(&["--store", tmp.path().join("s.db").to_str().unwrap(), "audit", "verify"]);
+    assert!(o.status.success() && stdout(&o).starts_with("intact: 8 entries"), "{}", stdout(&o));
+}
+
+#[test]
+fn classify_refuses_a_broken_dataset() {
+    let dir = copy_dir(&sample());
+    edit_line(&dir.path().join("entities.csv"), 2, |l| l.replacen("91", "9I", 1));
+    let tmp = tempfile::tempdir().unwrap();
+    let o = credo(&[
+        "--store",
+        tmp.path().join("s.db").to_str().unwrap(),
+        "classify",
+        "--data",
+        dir.path().to_str().unwrap(),
+        "--as-of",
+        "2026-06-30",
+        "--out",
+        tmp.path().join("x.csv").to_str().unwrap(),
+        "--rules",
+        root().join("rules").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("entities.csv row 1 (line 2) column uscc"), "{}", stderr(&o));
+    assert!(!tmp.path().join("x.csv").exists());
+}
+
+/// A copy of the default rules with one edit to one script.
+fn broken_rules(file: &str, edit: impl FnOnce(&str) -> String) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["", "tests"] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        for e in std::fs::read_dir(root().join("rules").join(sub)).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_file() {
+                std::fs::copy(e.path(), dir.path().join(sub).join(e.file_name())).unwrap();
+            }
+        }
+    }
+    let p = dir.path().join(file);
+    let text = std::fs::read_to_string(&p).unwrap();
+    std::fs::write(&p, edit(&text)).unwrap();
+    dir
+}
+
+fn rules_test(dir: &Path) -> (Option<i32>, String) {
+    let started = std::time::Instant::now();
+    let o = credo(&["rules", "test", "--rules", dir.to_str().unwrap()]);
+    assert!(started.elapsed().as_secs() < 30, "a broken rule must not hang");
+    (o.status.code(), stderr(&o))
+}
+
+#[test]
+fn broken_rules_give_positioned_errors_and_exit_2() {
+    let grade = "    let grade = e.composite_grade;";
+    let cases: Vec<(&str, Box<dyn Fn(&str) -> String>, &str)> = vec![
+        (
+            "syntax error",
+            Box::new(|t: &str| t.replace("if serious.len() > 0 {", "if serious.len() > 0 {{")),
+            "tier.rhai:",
+        ),
+        (
+            "endless loop",
+            Box::new(move |t: &str| {
+                t.replace(grade, &format!("{grade}\n    let i = 0;\n    while true {{ i += 1; }}"))
+            }),
+            "more than 500000 operations",
+        ),
+        (
+            "missing field",
+            Box::new(move |t: &str| t.replace(grade, "    let grade = e.composite_grad;")),
+            "tier.rhai:41:19: Unknown property 'composite_grad'",
+        ),
+        (
+            "division by zero",
+            Box::new(move |t: &str| t.replace(grade, &format!("{grade}\n    let x = 1 / serious.len();"))),
+            "tier.rhai:42:15: Division by zero",
+        ),
+        (
+            "index out of range",
+            Box::new(move |t: &str| t.replace(grade, &format!("{grade}\n    let first = serious[3];"))),
+            "tier.rhai:42:25: Array index 3 out of bounds",
+        ),
+        (
+            "endless recursion",
+            Box::new(|t: &str| {
+                t.replace("fn tier(e) {", "fn forever(n) { forever(n + 1) }\nfn tier(e) {\n    forever(0);")
+            }),
+            "endless recursion",
+        ),
+        (
+            "wrong return type",
+            Box::new(|t: &str| t.replace("#{ tier: 1, reason: \"no relevant dishonesty\" }", "\"one\"")),
+            "`tier` returned string; expected #{ tier: 1..=4",
+        ),
+        (
+            "undeclared field",
+            Box::new(|t: &str| {
+                t.replace("let grade = e.composite_grade;", "let grade = e.composite_grade;\n    let s = e.status;")
+            }),
+            "rule `tier` reads `status` but rules.toml does not list \"status\" in entries.tier.reads",
+        ),
+    ];
+    for (what, edit, expected) in cases {
+        let dir = broken_rules("tier.rhai", edit);
+        let (code, err) = rules_test(dir.path());
+        assert_eq!(code, Some(2), "{what}: {err}");
+        assert!(err.contains(expected), "{what}: expected {expected:?} in:\n{err}");
+        assert!(err.contains("tier.rhai:"), "{what}: no position in:\n{err}");
+    }
+}
+
+#[test]
+fn a_manifest_error_names_the_line() {
+    let dir = broken_rules("rules.toml", |t| {
+        t.replace("reads = [\"industry\", \"new_economy\"]", "reads = [\"industry\", \"colour\"]")
+    });
+    let (code, err) = rules_test(dir.path());
+    assert_eq!(code, Some(2));
+    assert!(err.contains("entries.tolerance.reads: unknown field 'colour'"), "{err}");
+}
+
+#[test]
+fn a_failing_rule_test_shows_a_diff_and_exits_1() {
+    let dir = broken_rules("rules.toml", |t| {
+        t.replace("probability_by_tier = [0.0, 0.05, 0.15, 0.6]", "probability_by_tier = [0.0, 0.06, 0.15, 0.6]")
+    });
+    let o = credo(&["rules", "test", "--rules", dir.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(out.contains("FAIL tier 2 is inspected with a low probability"), "{out}");
+    assert!(out.contains("probability\n      expected 0.050000\n      got      0.060000"), "{out}");
+}
+
+#[test]
+fn rules_diff_shows_migration_and_movers() {
+    let dir = broken_rules("tier.rhai", |t| t.replace("if general.len() >= 2 {", "if general.len() >= 1 {"));
+    let o = credo(&[
+        "rules",
+        "diff",
+        "--from",
+        root().join("rules").to_str().unwrap(),
+        "--to",
+        dir.path().to_str().unwrap(),
+        "--data",
+        sample().to_str().unwrap(),
+        "--as-of",
+        "2026-06-30",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("tier migration (rows: before, columns: after)"), "{out}");
+    assert!(out.contains("tier 2 → 3"), "{out}");
+    assert!(out.contains("before: ") && out.contains("after:  "), "{out}");
+    // Rule-set hashes change with every edit of the default rules; the
+    // migration and the movers are what is pinned.
+    let body: String =
+        out.lines().filter(|l| !l.starts_with("from ") && !l.starts_with("to ")).collect::<Vec<_>>().join("\n");
+    snapshot_settings().bind(|| insta::assert_snapshot!("rules_diff_one_general_penalty", body));
+}
