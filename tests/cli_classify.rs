@@ -27,7 +27,11 @@ fn classify(out: &Path, store: &Path, extra: &[&str]) -> std::process::Output {
 
 /// The part of classify's output that does not vary between runs.
 fn stable(stdout: &str) -> String {
-    stdout.lines().filter(|l| !l.starts_with("wrote ") && !l.starts_with("run ")).collect::<Vec<_>>().join("\n")
+    stdout
+        .lines()
+        .filter(|l| !l.starts_with("wrote ") && !l.starts_with("run ") && !l.starts_with("time: "))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[test]

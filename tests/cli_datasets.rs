@@ -158,3 +158,34 @@ fn sample_summary_snapshot() {
     assert!(o.status.success(), "{}", stderr(&o));
     snapshot_settings().bind(|| insta::assert_snapshot!("sample_summary", stdout(&o)));
 }
+
+#[test]
+fn dataset_hash_can_be_recomputed_without_credo() {
+    // credo-dataset-v1: SHA-256 of "credo-dataset-v1\n" and one
+    // "{file}\t{length}\t{sha256 hex}\n" line per table in fixed order.
+    use sha2::{Digest, Sha256};
+    let order = [
+        "entities",
+        "persons",
+        "roles",
+        "evaluations",
+        "penalties",
+        "abnormal_listings",
+        "complaints",
+        "commitments",
+        "inspections",
+        "repairs",
+        "departments",
+        "inspection_items",
+        "officers",
+        "officer_relations",
+    ];
+    let mut text = String::from("credo-dataset-v1\n");
+    for t in order {
+        let bytes = std::fs::read(sample().join(format!("{t}.csv"))).unwrap();
+        text.push_str(&format!("{t}.csv\t{}\t{}\n", bytes.len(), hex::encode(Sha256::digest(&bytes))));
+    }
+    let expected = format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())));
+    let o = credo(&["datasets", "check", sample().to_str().unwrap()]);
+    assert!(stdout(&o).contains(&expected), "{} vs {expected}", stdout(&o));
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
-use crate::engine::{EntityFacts, RecordFacts, RecordKind, RepairFacts, StageFacts};
+use crate::engine::{EntityFacts, RecordFacts, RecordKind, RepairFacts, StageFacts, Text};
 use crate::model::*;
 
 pub struct Built {
@@ -19,16 +19,16 @@ pub struct Built {
 fn blank(kind: RecordKind, id: &str, date: Date, department: &str) -> RecordFacts {
     RecordFacts {
         kind,
-        id: id.to_string(),
+        id: id.into(),
         date,
-        department: department.to_string(),
+        department: department.into(),
         severity: None,
         intentional: false,
         harmful: false,
         disclosure_until: None,
         fulfilled_on: None,
         removed_on: None,
-        detail: String::new(),
+        detail: Text::from(""),
         repair: None,
         status: None,
     }
@@ -86,7 +86,7 @@ pub fn build(ds: &Dataset, as_of: Date) -> Built {
         let Some(&i) = index.get(&a.uscc) else { continue };
         let mut r = blank(RecordKind::AbnormalListing, &a.listing_id, a.listed_on, &a.department);
         r.removed_on = known(a.removed_on);
-        r.detail = a.reason.as_str().to_string();
+        r.detail = a.reason.as_str().into();
         r.repair = repairs.get(a.listing_id.as_str()).cloned();
         records[i].push(r);
     }
@@ -97,7 +97,7 @@ pub fn build(ds: &Dataset, as_of: Date) -> Built {
         }
         let Some(&i) = index.get(&c.uscc) else { continue };
         let mut r = blank(RecordKind::Complaint, &c.complaint_id, concluded, &c.department);
-        r.detail = c.hotline.as_str().to_string();
+        r.detail = c.hotline.as_str().into();
         r.repair = repairs.get(c.complaint_id.as_str()).cloned();
         records[i].push(r);
     }
@@ -108,13 +108,13 @@ pub fn build(ds: &Dataset, as_of: Date) -> Built {
         }
         let Some(&i) = index.get(&c.uscc) else { continue };
         let mut r = blank(RecordKind::CommitmentBreach, &c.commitment_id, checked, "");
-        r.detail = c.kind.as_str().to_string();
+        r.detail = c.kind.as_str().into();
         records[i].push(r);
     }
     for x in ds.inspections.iter().filter(|x| x.inspected_on <= as_of && x.result == InspectionResult::Violation) {
         let Some(&i) = index.get(&x.uscc) else { continue };
         let mut r = blank(RecordKind::Inspection, &x.inspection_id, x.inspected_on, &x.department);
-        r.detail = x.result.as_str().to_string();
+        r.detail = x.result.as_str().into();
         records[i].push(r);
     }
 
@@ -179,19 +179,26 @@ pub fn build(ds: &Dataset, as_of: Date) -> Built {
 }
 
 /// Which departments have an applicable inspection item for an entity
-/// (items are matched by industry prefix and key-field licence).
+/// (items are matched by industry prefix and key-field licence), computed
+/// once per distinct (industry, licences) pair.
 pub struct DepartmentIndex {
     items: Vec<(Arc<str>, InspectionItem)>,
+    cache: std::sync::RwLock<FxHashMap<(IndustryCode, KeyFields), Arc<[Arc<str>]>>>,
 }
 
 impl DepartmentIndex {
     pub fn new(ds: &Dataset) -> DepartmentIndex {
         DepartmentIndex {
             items: ds.inspection_items.iter().map(|i| (Arc::<str>::from(i.department.as_str()), i.clone())).collect(),
+            cache: Default::default(),
         }
     }
 
-    pub fn for_entity(&self, e: &MarketEntity) -> Vec<Arc<str>> {
+    pub fn for_entity(&self, e: &MarketEntity) -> Arc<[Arc<str>]> {
+        let key = (e.industry, e.key_fields);
+        if let Some(v) = self.cache.read().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return v.clone();
+        }
         let mut out: Vec<Arc<str>> = Vec::new();
         for (dept, item) in &self.items {
             if item.applies_to(&e.industry, e.key_fields) && !out.contains(dept) {
@@ -199,7 +206,9 @@ impl DepartmentIndex {
             }
         }
         out.sort();
-        out
+        let v: Arc<[Arc<str>]> = out.into();
+        self.cache.write().unwrap_or_else(|p| p.into_inner()).insert(key, v.clone());
+        v
     }
 
     /// Applicable items of the given departments, as (department, item code).

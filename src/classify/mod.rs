@@ -37,7 +37,7 @@ pub struct EntityResult {
     pub blacklisted: bool,
     pub blacklisted_until: Option<Date>,
     /// Departments with at least one applicable inspection item.
-    pub departments: Vec<Arc<str>>,
+    pub departments: Arc<[Arc<str>]>,
     pub decisions: Vec<Arc<crate::engine::Decision>>,
 }
 
@@ -124,9 +124,9 @@ pub fn classify(
                         .records
                         .iter()
                         .filter(|r| r.status.as_deref() == Some("exempt"))
-                        .map(|r| r.id.clone())
+                        .map(|r| r.id.to_string())
                         .collect(),
-                    accumulation: f.stages.accumulation.clone().unwrap_or_else(|| "none".into()),
+                    accumulation: f.stages.accumulation.as_deref().unwrap_or("none").into(),
                     key_attention: f.stages.accumulation.as_deref() == Some("key_attention")
                         || f.stages.propagated.iter().any(|p| p.effect == "key_attention"),
                     blacklisted: s.blacklist.listed,

@@ -36,15 +36,18 @@ pub struct Summary {
 impl Summary {
     pub fn of(results: &[EntityResult], propagation: &Propagation, not_yet_registered: usize) -> Summary {
         let mut s = Summary { entities: results.len(), not_yet_registered, ..Summary::default() };
+        // Counted under borrowed keys first; strings are made once per key.
+        let mut risks: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut by_department: BTreeMap<&str, f64> = BTreeMap::new();
         for r in results {
             *s.tiers.entry(r.tier).or_default() += 1;
             if (1..=4).contains(&r.tier) {
                 s.tiers_by_city.entry(r.city).or_default()[usize::from(r.tier) - 1] += 1;
             }
-            *s.risks.entry(r.risk.to_string()).or_default() += 1;
+            *risks.entry(&r.risk).or_default() += 1;
             let p = r.probability();
-            for d in &r.departments {
-                *s.expected_by_department.entry(d.to_string()).or_default() += p;
+            for d in r.departments.iter() {
+                *by_department.entry(d).or_default() += p;
             }
             *s.expected_by_city.entry(r.city).or_default() += p;
             s.expected_total += p;
@@ -54,6 +57,8 @@ impl Summary {
             s.key_attention += usize::from(r.key_attention);
             s.blacklisted += usize::from(r.blacklisted);
         }
+        s.risks = risks.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        s.expected_by_department = by_department.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
         s.propagated_persons = propagation.persons.len();
         s.propagated_entities = propagation.entities.len();
         s

@@ -76,14 +76,38 @@ fn spinner() -> indicatif::ProgressBar {
     pb
 }
 
+/// Wall-clock time per phase, printed after a run so users see where the
+/// time went.
+#[derive(Default)]
+pub struct Timings(std::sync::Mutex<Vec<(String, Instant)>>);
+
+impl Timings {
+    pub fn mark(&self, label: &str) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push((label.to_string(), Instant::now()));
+    }
+
+    pub fn render(&self) -> String {
+        let marks = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut parts = Vec::new();
+        for w in marks.windows(2) {
+            parts.push(format!("{} {:.2}s", w[0].0, (w[1].1 - w[0].1).as_secs_f64()));
+        }
+        parts.join(", ")
+    }
+}
+
 /// Runs a classification with a spinner naming the stage.
 pub fn run_classification(
     ds: &crate::model::Dataset,
     rules: &RuleSet,
     as_of: Date,
+    timings: &Timings,
 ) -> Result<Classification, CliError> {
     let pb = spinner();
-    let result = classify::classify(ds, rules, as_of, &|stage| pb.set_message(format!("classifying: {stage}")));
+    let result = classify::classify(ds, rules, as_of, &|stage| {
+        timings.mark(stage);
+        pb.set_message(format!("classifying: {stage}"));
+    });
     pb.finish_and_clear();
     result.map_err(|e| CliError(format!("classification stopped by a rule error:\n{e}")))
 }
@@ -104,14 +128,17 @@ pub fn stored_results(c: &Classification) -> Vec<StoredResult> {
             key_attention: r.key_attention,
             blacklisted: r.blacklisted,
             departments: r.departments.iter().map(|d| d.to_string()).collect(),
-            explanation: serde_json::to_value(&r.decisions).unwrap_or_default(),
+            explanation: serde_json::value::to_raw_value(&r.decisions).expect("decisions serialize"),
         })
         .collect()
 }
 
 pub fn classify_cmd(a: ClassifyArgs, store_path: &Path) -> Result<Outcome, CliError> {
     let started = Instant::now();
+    let timings = Timings::default();
+    timings.mark("rules");
     let rules = load_rules(&a.rules)?;
+    timings.mark("load");
     let loaded = data::load(&a.data)?;
     let store = Store::open(store_path)?;
     let run_id = store.start_run(&NewRun {
@@ -122,16 +149,19 @@ pub fn classify_cmd(a: ClassifyArgs, store_path: &Path) -> Result<Outcome, CliEr
         rules_label: &rules.label(),
         as_of: &a.as_of.to_string(),
     })?;
-    let c = match run_classification(&loaded.dataset, &rules, a.as_of) {
+    let c = match run_classification(&loaded.dataset, &rules, a.as_of, &timings) {
         Ok(c) => c,
         Err(e) => {
             store.fail_run(run_id, "cli", &e.0)?;
             return Err(e);
         }
     };
+    timings.mark("write");
     data::output::write_results(&a.out, &c.results).map_err(CliError)?;
+    timings.mark("store");
     let summary = serde_json::to_value(&c.summary)?;
     store.finish_run(run_id, "cli", &summary, Some(&a.out.display().to_string()), &stored_results(&c))?;
+    timings.mark("end");
 
     println!("run {run_id}: {} as of {} with {}", a.data.display(), a.as_of, rules.label());
     println!("dataset {}\nrules   {}", loaded.hash, rules.hash());
@@ -146,6 +176,7 @@ pub fn classify_cmd(a: ClassifyArgs, store_path: &Path) -> Result<Outcome, CliEr
         println!("\n{} {}\n  {}", r.uscc, r.name, r.explanation());
     }
     println!("\nwrote {} in {:.1}s", a.out.display(), started.elapsed().as_secs_f64());
+    println!("time: {}", timings.render());
     Ok(Outcome::Ok)
 }
 
@@ -181,8 +212,8 @@ pub fn rules_cmd(cmd: RulesCommand) -> Result<Outcome, CliError> {
             let old = load_rules(&from)?;
             let new = load_rules(&to)?;
             let loaded = data::load(&dir)?;
-            let a = run_classification(&loaded.dataset, &old, as_of)?;
-            let b = run_classification(&loaded.dataset, &new, as_of)?;
+            let a = run_classification(&loaded.dataset, &old, as_of, &Timings::default())?;
+            let b = run_classification(&loaded.dataset, &new, as_of, &Timings::default())?;
             let diff = crate::classify::diff::diff(&a, &b, samples);
             println!(
                 "from {} ({})\nto   {} ({})\ndata {} as of {as_of}\n",

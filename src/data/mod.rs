@@ -79,7 +79,7 @@ pub fn check(dir: &Path) -> CheckReport {
     if !problems.is_empty() {
         return CheckReport { problems, rows, hash: None, dataset: None };
     }
-    let hash = content_hash(dir).map_err(|e| problems.push(Problem::file("*", "unreadable file", e))).ok();
+    let hash = tables.digests().map(|d| combine(&d));
     let dataset = problems.is_empty().then(|| tables.into_dataset());
     CheckReport { problems, rows, hash, dataset }
 }
@@ -178,28 +178,39 @@ fn load_tables(dir: &Path) -> (Tables, Problems) {
     (tables, problems)
 }
 
-/// The content hash of a dataset: SHA-256 over, for each table in the fixed
-/// order of [`TABLES`], the file name (UTF-8), a zero byte, the file length
-/// as 8 bytes little-endian, and the file's bytes. Written `sha256:<hex>`.
-/// Renaming, reordering or editing any file changes it.
+/// The content hash of a dataset (credo-dataset-v1): SHA-256 over the
+/// UTF-8 text `credo-dataset-v1\n` followed by one line per table, in the
+/// fixed order of [`TABLES`]: `{file name}\t{length in bytes}\t{SHA-256 of
+/// the file, hex}\n`. Written `sha256:<hex>`. Renaming, editing, adding a
+/// table format or reordering changes it; anyone can recompute it with
+/// `sha256sum`.
+pub fn combine(files: &[(String, u64, [u8; 32])]) -> String {
+    let mut text = String::from("credo-dataset-v1\n");
+    for (name, len, digest) in files {
+        text.push_str(&format!("{name}\t{len}\t{}\n", hex::encode(digest)));
+    }
+    format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())))
+}
+
+/// The content hash of the dataset in `dir`, read from disk (see [`combine`]).
 pub fn content_hash(dir: &Path) -> Result<String, String> {
-    let mut h = Sha256::new();
+    let mut files = Vec::new();
     let mut buf = vec![0u8; 1 << 20];
     for (table, _) in TABLES {
         let (path, _) = locate(dir, table).map_err(|p| p.reason)?;
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let mut f = std::fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let len = f.metadata().map_err(|e| format!("{}: {e}", path.display()))?.len();
-        h.update(name.as_bytes());
-        h.update([0u8]);
-        h.update(len.to_le_bytes());
+        let mut h = Sha256::new();
+        let mut len = 0u64;
         loop {
             let n = f.read(&mut buf).map_err(|e| format!("{}: {e}", path.display()))?;
             if n == 0 {
                 break;
             }
+            len += n as u64;
             h.update(&buf[..n]);
         }
+        files.push((name, len, h.finalize().into()));
     }
-    Ok(format!("sha256:{}", hex::encode(h.finalize())))
+    Ok(combine(&files))
 }

@@ -177,10 +177,18 @@ pub fn parse_text(s: &str) -> Result<String, String> {
 
 /// Dates are ISO 8601 calendar dates, `YYYY-MM-DD`, nothing else.
 pub fn parse_date(s: &str) -> Result<Date, String> {
-    if s.len() != 10 {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, c| c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0')))
+    };
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return Err(format!("'{s}' is not a date (YYYY-MM-DD)"));
     }
-    Date::parse_from_str(s, "%Y-%m-%d").map_err(|e| format!("'{s}' is not a valid date (YYYY-MM-DD): {e}"))
+    match (digits(0..4), digits(5..7), digits(8..10)) {
+        (Some(y), Some(m), Some(d)) => Date::from_ymd_opt(y as i32, m, d)
+            .ok_or_else(|| format!("'{s}' is not a valid date (YYYY-MM-DD): no such day")),
+        _ => Err(format!("'{s}' is not a date (YYYY-MM-DD)")),
+    }
 }
 
 pub fn parse_bool(s: &str) -> Result<bool, String> {

@@ -3,9 +3,11 @@
 //! stages of the same run decided. Built by `classify`; read by rules
 //! through typed getters.
 
-use std::sync::Arc;
-
 use crate::model::*;
+
+/// Shared, cheaply cloned text (what Rhai strings are made of): a rule
+/// reading `r.id` a million times must not copy it a million times.
+pub type Text = rhai::ImmutableString;
 
 /// Kinds of records rules see.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -38,11 +40,11 @@ impl RecordKind {
 pub struct RecordFacts {
     pub kind: RecordKind,
     /// Decision number, listing, complaint, commitment or inspection id.
-    pub id: String,
+    pub id: Text,
     /// The date the record arose: decision, listing, conclusion of the
     /// complaint, check of the commitment, inspection.
     pub date: Date,
-    pub department: String,
+    pub department: Text,
     pub severity: Option<Severity>,
     pub intentional: bool,
     pub harmful: bool,
@@ -52,11 +54,11 @@ pub struct RecordFacts {
     pub removed_on: Option<Date>,
     /// Abnormal listing reason, commitment kind, complaint hotline or
     /// inspection result.
-    pub detail: String,
+    pub detail: Text,
     /// The latest repair application for this record, if any.
     pub repair: Option<RepairFacts>,
     /// Set by the `record_status` stage.
-    pub status: Option<Arc<str>>,
+    pub status: Option<Text>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -108,7 +110,7 @@ pub struct EntityFacts {
 pub struct StageFacts {
     pub tolerance_years: i64,
     pub tolerance_until: Option<Date>,
-    pub accumulation: Option<Arc<str>>,
+    pub accumulation: Option<Text>,
     pub tier: Option<u8>,
     pub blacklisted: bool,
     pub propagated: Vec<PropagatedFlag>,
@@ -131,6 +133,10 @@ pub enum Field {
     IndustryGrades,
     MarketRating,
     Records,
+    /// Records still current after the record_status stage (status
+    /// `counted` or `exempt`): what later stages usually need, and far
+    /// fewer distinct inputs than all records.
+    CurrentRecords,
     Tolerance,
     Accumulation,
     Tier,
@@ -152,6 +158,7 @@ impl Field {
         (Field::IndustryGrades, "industry_grades"),
         (Field::MarketRating, "market_rating"),
         (Field::Records, "records"),
+        (Field::CurrentRecords, "current_records"),
         (Field::Tolerance, "tolerance"),
         (Field::Accumulation, "accumulation"),
         (Field::Tier, "tier"),
@@ -198,6 +205,43 @@ fn put_date(out: &mut Vec<u8>, d: Option<Date>) {
     out.extend_from_slice(&v.to_le_bytes());
 }
 
+fn put_records<'a>(out: &mut Vec<u8>, records: impl Iterator<Item = &'a RecordFacts>) {
+    let at = out.len();
+    out.extend_from_slice(&0u32.to_le_bytes());
+    let mut n = 0u32;
+    for r in records {
+        n += 1;
+        out.push(r.kind as u8);
+        put_str(out, &r.id);
+        put_date(out, Some(r.date));
+        put_str(out, &r.department);
+        out.push(r.severity.map_or(255, |s| s as u8));
+        out.push(u8::from(r.intentional) | u8::from(r.harmful) << 1);
+        put_date(out, r.disclosure_until);
+        put_date(out, r.fulfilled_on);
+        put_date(out, r.removed_on);
+        put_str(out, &r.detail);
+        match &r.repair {
+            None => out.push(0),
+            Some(rep) => {
+                out.push(1);
+                put_str(out, &rep.repair_id);
+                put_date(out, Some(rep.applied_on));
+                out.push(rep.commitment.map_or(255, |c| c as u8));
+            }
+        }
+        put_str(out, r.status.as_deref().unwrap_or(""));
+    }
+    out[at..at + 4].copy_from_slice(&n.to_le_bytes());
+}
+
+impl RecordFacts {
+    /// Still current: the record_status stage counted or exempted it.
+    pub fn is_current(&self) -> bool {
+        matches!(self.status.as_deref(), Some("counted" | "exempt"))
+    }
+}
+
 impl EntityFacts {
     /// The bytes of the fields in `mask`: two entities with equal keys get
     /// the same answer from a rule that reads only those fields.
@@ -226,31 +270,8 @@ impl EntityFacts {
                     }
                 }
                 Field::MarketRating => put_str(out, self.market_rating.as_deref().unwrap_or("")),
-                Field::Records => {
-                    out.extend_from_slice(&(self.records.len() as u32).to_le_bytes());
-                    for r in &self.records {
-                        out.push(r.kind as u8);
-                        put_str(out, &r.id);
-                        put_date(out, Some(r.date));
-                        put_str(out, &r.department);
-                        out.push(r.severity.map_or(255, |s| s as u8));
-                        out.push(u8::from(r.intentional) | u8::from(r.harmful) << 1);
-                        put_date(out, r.disclosure_until);
-                        put_date(out, r.fulfilled_on);
-                        put_date(out, r.removed_on);
-                        put_str(out, &r.detail);
-                        match &r.repair {
-                            None => out.push(0),
-                            Some(rep) => {
-                                out.push(1);
-                                put_str(out, &rep.repair_id);
-                                put_date(out, Some(rep.applied_on));
-                                out.push(rep.commitment.map_or(255, |c| c as u8));
-                            }
-                        }
-                        put_str(out, r.status.as_deref().unwrap_or(""));
-                    }
-                }
+                Field::Records => put_records(out, self.records.iter()),
+                Field::CurrentRecords => put_records(out, self.records.iter().filter(|r| r.is_current())),
                 Field::Tolerance => {
                     out.extend_from_slice(&self.stages.tolerance_years.to_le_bytes());
                     put_date(out, self.stages.tolerance_until);

@@ -67,6 +67,16 @@ impl RecordView {
     }
 }
 
+thread_local! {
+    static INTERNED: std::cell::RefCell<rustc_hash::FxHashMap<&'static str, ImmutableString>> = Default::default();
+}
+
+/// A Rhai string for a static code (record kind, severity, ...), made once
+/// per thread instead of once per read.
+fn interned(s: &'static str) -> ImmutableString {
+    INTERNED.with(|c| c.borrow_mut().entry(s).or_insert_with(|| s.into()).clone())
+}
+
 fn opt_date(d: Option<Date>) -> Dynamic {
     d.map_or(Dynamic::UNIT, |d| Dynamic::from(RuleDate(d)))
 }
@@ -99,6 +109,9 @@ pub fn new_engine(params: Arc<Map>) -> Engine {
     register_entity(&mut engine);
     register_record(&mut engine);
 
+    // Shared values: `param` hands out a reference-counted handle, not a
+    // deep copy of an array or map per call.
+    let params: Map = params.iter().map(|(k, v)| (k.clone(), v.clone().into_shared())).collect();
     engine.register_fn("param", move |name: &str| -> Res<Dynamic> {
         match params.get(name) {
             Some(v) => Ok(v.clone()),
@@ -161,8 +174,8 @@ fn register_entity(engine: &mut Engine) {
     }
     engine.register_get("as_of", |e: &mut EntityView| RuleDate(e.facts.as_of));
     get!("uscc", Field::Uscc, |f| Dynamic::from(f.uscc.to_string()));
-    get!("entity_type", Field::EntityType, |f| Dynamic::from(f.entity_type.as_str()));
-    get!("status", Field::Status, |f| Dynamic::from(f.status.as_str()));
+    get!("entity_type", Field::EntityType, |f| Dynamic::from(interned(f.entity_type.as_str())));
+    get!("status", Field::Status, |f| Dynamic::from(interned(f.status.as_str())));
     get!("county", Field::Region, |f| Dynamic::from(i64::from(f.region)));
     get!("city", Field::Region, |f| Dynamic::from(i64::from(f.city)));
     get!("industry", Field::Industry, |f| Dynamic::from(f.industry.as_str().to_string()));
@@ -172,7 +185,7 @@ fn register_entity(engine: &mut Engine) {
         Dynamic::from(f.key_fields.iter().map(|k| Dynamic::from(k.as_str())).collect::<Array>())
     });
     get!("is_key_field", Field::KeyFields, |f| Dynamic::from(!f.key_fields.is_empty()));
-    get!("new_economy", Field::NewEconomy, |f| Dynamic::from(f.new_economy.map_or("", |n| n.as_str())));
+    get!("new_economy", Field::NewEconomy, |f| Dynamic::from(interned(f.new_economy.map_or("", |n| n.as_str()))));
     get!("composite_grade", Field::CompositeGrade, |f| Dynamic::from(f.composite_grade.clone().unwrap_or_default()));
     get!("industry_grades", Field::IndustryGrades, |f| {
         let mut m = Map::new();
@@ -191,11 +204,18 @@ fn register_entity(engine: &mut Engine) {
             .map(|index| Dynamic::from(RecordView { facts: e.facts.clone(), index }))
             .collect())
     });
+    engine.register_get("current_records", |e: &mut EntityView| -> Res<Array> {
+        e.need(Field::CurrentRecords)?;
+        Ok((0..e.facts.records.len())
+            .filter(|&i| e.facts.records[i].is_current())
+            .map(|index| Dynamic::from(RecordView { facts: e.facts.clone(), index }))
+            .collect())
+    });
     get!("tolerance_years", Field::Tolerance, |f| Dynamic::from(f.stages.tolerance_years));
     get!("tolerance_until", Field::Tolerance, |f| opt_date(f.stages.tolerance_until));
     get!("in_tolerance", Field::Tolerance, |f| Dynamic::from(f.in_tolerance()));
     get!("accumulation", Field::Accumulation, |f| {
-        Dynamic::from(f.stages.accumulation.as_deref().unwrap_or("none").to_string())
+        Dynamic::from(f.stages.accumulation.clone().unwrap_or_else(|| interned("none")))
     });
     get!("tier", Field::Tier, |f| Dynamic::from(i64::from(f.stages.tier.unwrap_or(0))));
     get!("blacklisted", Field::Blacklist, |f| Dynamic::from(f.stages.blacklisted));
@@ -218,11 +238,11 @@ fn register_entity(engine: &mut Engine) {
 
 fn register_record(engine: &mut Engine) {
     engine.register_type_with_name::<RecordView>("Record");
-    engine.register_get("kind", |r: &mut RecordView| r.r().kind.as_str());
+    engine.register_get("kind", |r: &mut RecordView| interned(r.r().kind.as_str()));
     engine.register_get("id", |r: &mut RecordView| r.r().id.clone());
     engine.register_get("date", |r: &mut RecordView| RuleDate(r.r().date));
     engine.register_get("department", |r: &mut RecordView| r.r().department.clone());
-    engine.register_get("severity", |r: &mut RecordView| r.r().severity.map_or("", |s| s.as_str()));
+    engine.register_get("severity", |r: &mut RecordView| interned(r.r().severity.map_or("", |s| s.as_str())));
     engine.register_get("intentional", |r: &mut RecordView| r.r().intentional);
     engine.register_get("harmful", |r: &mut RecordView| r.r().harmful);
     engine.register_get("disclosure_until", |r: &mut RecordView| opt_date(r.r().disclosure_until));
@@ -232,9 +252,7 @@ fn register_record(engine: &mut Engine) {
     engine
         .register_get("repair_applied_on", |r: &mut RecordView| opt_date(r.r().repair.as_ref().map(|x| x.applied_on)));
     engine.register_get("repair_commitment", |r: &mut RecordView| {
-        r.r().repair.as_ref().and_then(|x| x.commitment).map_or("", |c| c.as_str())
+        interned(r.r().repair.as_ref().and_then(|x| x.commitment).map_or("", |c| c.as_str()))
     });
-    engine.register_get("status", |r: &mut RecordView| -> ImmutableString {
-        r.r().status.as_deref().unwrap_or("").into()
-    });
+    engine.register_get("status", |r: &mut RecordView| r.r().status.clone().unwrap_or_else(|| interned("")));
 }

@@ -200,8 +200,13 @@ impl Manifest {
                         known.join(", ")
                     ));
                 };
-                if let Some(producer) = Stage::ALL.iter().find(|s| s.produces() == Some(f))
-                    && *producer >= stage
+                let producer = if f == Field::CurrentRecords {
+                    Some(Stage::RecordStatus)
+                } else {
+                    Stage::ALL.iter().copied().find(|s| s.produces() == Some(f))
+                };
+                if let Some(producer) = producer
+                    && producer >= stage
                 {
                     return fail(format!(
                         "entries.{name}.reads: '{r}' is decided by the {} stage, which runs after {name}",

@@ -24,7 +24,9 @@ use rustc_hash::FxHashMap;
 use sha2::{Digest, Sha256};
 
 pub use error::RuleError;
-pub use facts::{EntityFacts, Field, FieldMask, PropagatedFlag, RecordFacts, RecordKind, RepairFacts, StageFacts};
+pub use facts::{
+    EntityFacts, Field, FieldMask, PropagatedFlag, RecordFacts, RecordKind, RepairFacts, StageFacts, Text,
+};
 pub use manifest::{DrawDefaults, Entry, Manifest, Stage};
 
 use crate::model::Date;
@@ -79,8 +81,8 @@ impl std::fmt::Display for Decision {
 #[derive(Clone, Debug)]
 enum Answer {
     Tolerance { years: i64 },
-    RecordStatus { statuses: Vec<Arc<str>> },
-    Accumulation { level: Arc<str> },
+    RecordStatus { statuses: Vec<Text> },
+    Accumulation { level: Text },
     Tier { tier: u8 },
     Blacklist { listed: bool, until: Option<Date> },
     Supervision { risk: Arc<str>, probability_ppm: u32 },
@@ -375,9 +377,9 @@ impl RuleSet {
                 let reason = get_string(&map, "reason").map_err(|m| bad(format!("status {i}: {m}")))?;
                 if status != "counted" && status != "ignored" {
                     notes.push(format!("{} {status}: {reason}", f.records[i].id));
-                    inputs.push(f.records[i].id.clone());
+                    inputs.push(f.records[i].id.to_string());
                 }
-                statuses.push(Arc::<str>::from(status));
+                statuses.push(Text::from(status));
             }
             let reason = if notes.is_empty() { "every record counts".to_string() } else { notes.join("; ") };
             let d = Decision { stage, rule: e.rule.clone(), clause: e.clause.clone(), reason, inputs };
@@ -402,7 +404,7 @@ impl RuleSet {
             for x in list {
                 let id =
                     x.into_string().map_err(|t| bad(format!("`inputs` must hold record ids (strings), found {t}")))?;
-                if !f.records.iter().any(|r| r.id == id) {
+                if !f.records.iter().any(|r| r.id.as_str() == id) {
                     return Err(bad(format!("`inputs` names '{id}', which is not a record of this entity")));
                 }
                 inputs.push(id);

@@ -22,7 +22,7 @@ fn record(kind: RecordKind, id: &str, on: &str) -> RecordFacts {
         disclosure_until: None,
         fulfilled_on: None,
         removed_on: None,
-        detail: String::new(),
+        detail: "".into(),
         repair: None,
         status: None,
     }

@@ -68,17 +68,6 @@ fn short(p: &PersonId) -> String {
     format!("person:{}", &p.to_string()[..12])
 }
 
-/// Roles grouped by entity and by person, as of a date.
-struct Graph<'a> {
-    by_entity: FxHashMap<Uscc, Vec<&'a Role>>,
-}
-
-impl<'a> Graph<'a> {
-    fn roles_of_entity(&self, u: &Uscc) -> &[&'a Role] {
-        self.by_entity.get(u).map_or(&[], Vec::as_slice)
-    }
-}
-
 fn held_on(r: &Role, d: Date) -> bool {
     r.since <= d && r.until.is_none_or(|u| u >= d)
 }
@@ -102,8 +91,14 @@ pub fn propagate(
             let d = s.decision(Stage::Blacklist);
             let records: Vec<String> = d.map(|d| d.inputs.clone()).unwrap_or_default();
             // The flag dates from the latest source record.
-            let start =
-                s.facts.records.iter().filter(|r| records.contains(&r.id)).map(|r| r.date).max().unwrap_or(as_of);
+            let start = s
+                .facts
+                .records
+                .iter()
+                .filter(|r| records.iter().any(|x| x.as_str() == r.id.as_str()))
+                .map(|r| r.date)
+                .max()
+                .unwrap_or(as_of);
             (s.facts.uscc, records, start)
         })
         .collect();
@@ -112,10 +107,14 @@ pub fn propagate(
     let result = run(ds, rules, &sources, as_of, max_depth)?;
 
     // Hand the reached entities' flags to the supervision stage.
-    let index: FxHashMap<Uscc, usize> = states.iter().enumerate().map(|(i, s)| (s.facts.uscc, i)).collect();
+    let mut reached: FxHashMap<Uscc, Vec<&ReachedEntity>> = FxHashMap::default();
     for r in &result.entities {
-        if let Some(&i) = index.get(&r.uscc) {
-            let s = &mut states[i];
+        reached.entry(r.uscc).or_default().push(r);
+    }
+    let rule = rules_rule(rules);
+    states.par_iter_mut().for_each(|s| {
+        let Some(list) = reached.get(&s.facts.uscc) else { return };
+        for r in list {
             Arc::make_mut(&mut s.facts).stages.propagated.push(PropagatedFlag {
                 effect: r.effect.clone(),
                 source: r.source,
@@ -123,13 +122,13 @@ pub fn propagate(
             });
             s.decisions.push(Arc::new(Decision {
                 stage: Stage::EntityLink,
-                rule: rules_rule(rules),
+                rule: rule.clone(),
                 clause: "（六）二".into(),
                 reason: format!("{} via {}: {}", r.effect, r.path, r.reason),
                 inputs: Vec::new(),
             }));
         }
-    }
+    });
     Ok(result)
 }
 
@@ -147,7 +146,6 @@ pub fn run(
     as_of: Date,
     max_depth: u8,
 ) -> Result<Propagation, RuleError> {
-    let graph = build_graph(ds, sources, as_of);
     let mut memo: FxHashMap<(Stage, Link), LinkAnswer> = FxHashMap::default();
     let mut ask = |stage: Stage, link: Link| -> Result<LinkAnswer, RuleError> {
         if let Some(a) = memo.get(&(stage, link)) {
@@ -161,123 +159,129 @@ pub fn run(
     let mut persons: Vec<FlaggedPerson> = Vec::new();
     let mut entities: Vec<ReachedEntity> = Vec::new();
 
-    for (source, records, start) in sources {
-        // Per source: visited persons and entities, so cycles end.
-        let mut seen_persons: FxHashSet<PersonId> = FxHashSet::default();
-        let mut seen_entities: FxHashSet<Uscc> = FxHashSet::default();
-        seen_entities.insert(*source);
-        // Frontier: (entity, its path so far, the date roles are read at).
-        let mut frontier: Vec<(Uscc, String, Date)> = vec![(*source, source.to_string(), *start)];
-        for depth in 1..=max_depth {
-            let mut next = Vec::new();
-            for (entity, path, on) in &frontier {
-                let mut roles: Vec<&Role> =
-                    graph.roles_of_entity(entity).iter().copied().filter(|r| held_on(r, *on)).collect();
-                roles.sort_by(|a, b| (a.person_id, a.role).cmp(&(b.person_id, b.role)));
-                for role in roles {
-                    let answer = ask(Stage::PersonLink, Link { role: role.role, person_role: None, depth })?;
-                    if !answer.applies || !seen_persons.insert(role.person_id) {
-                        continue;
-                    }
-                    let until = start
-                        .checked_add_months(chrono::Months::new(12 * answer.years.min(100) as u32))
-                        .unwrap_or(*start);
-                    if until <= as_of {
-                        continue;
-                    }
-                    let person_path = format!("{path} -{}-> {}", role.role, short(&role.person_id));
-                    persons.push(FlaggedPerson {
-                        person_id: role.person_id,
-                        role: role.role,
-                        via: *entity,
-                        source: *source,
-                        source_records: records.clone(),
-                        depth,
-                        until,
-                        measures: answer.measures.clone(),
-                        reason: answer.decision.reason.clone(),
-                        path: person_path.clone(),
-                    });
-                    let mut other: Vec<&Role> = graph
-                        .person_roles(&role.person_id)
-                        .iter()
-                        .copied()
-                        .filter(|r| held_on(r, as_of) && r.uscc != *entity)
-                        .collect();
-                    other.sort_by(|a, b| (a.uscc, a.role).cmp(&(b.uscc, b.role)));
-                    for r2 in other {
-                        if blacklisted.contains(&r2.uscc) || seen_entities.contains(&r2.uscc) {
-                            continue;
-                        }
-                        let a2 = ask(Stage::EntityLink, Link { role: r2.role, person_role: Some(role.role), depth })?;
-                        if !a2.applies {
-                            continue;
-                        }
-                        seen_entities.insert(r2.uscc);
-                        let entity_path = format!("{person_path} -{}-> {}", r2.role, r2.uscc);
-                        entities.push(ReachedEntity {
-                            uscc: r2.uscc,
-                            effect: a2.effect.clone(),
-                            person_id: role.person_id,
-                            role: r2.role,
-                            source: *source,
-                            source_records: records.clone(),
-                            depth,
-                            reason: a2.decision.reason.clone(),
-                            path: entity_path.clone(),
-                        });
-                        next.push((r2.uscc, entity_path, as_of));
-                    }
+    /// A chain being followed: where it is, how it got there.
+    struct Walk {
+        source: usize,
+        entity: Uscc,
+        path: String,
+        /// Roles in `entity` are read as held on this date: the source
+        /// record's date for the blacklisted entity, the as-of date after.
+        on: Date,
+    }
+    let mut frontier: Vec<Walk> = sources
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Walk { source: i, entity: s.0, path: s.0.to_string(), on: s.2 })
+        .collect();
+    // Visited per source, so cycles end and each source reaches a node once.
+    let mut seen_persons: FxHashSet<(usize, PersonId)> = FxHashSet::default();
+    let mut seen_entities: FxHashSet<(usize, Uscc)> = sources.iter().enumerate().map(|(i, s)| (i, s.0)).collect();
+
+    for depth in 1..=max_depth {
+        if frontier.is_empty() {
+            break;
+        }
+        let wanted: FxHashSet<Uscc> = frontier.iter().map(|w| w.entity).collect();
+        let entity_roles = roles_of(ds, &wanted, |r| r.uscc);
+        // Entity → person links, in frontier order.
+        let mut flagged: Vec<(usize, usize)> = Vec::new(); // (walk index, person index in `persons`)
+        for (wi, w) in frontier.iter().enumerate() {
+            let (source, records, start) = &sources[w.source];
+            let mut roles: Vec<&Role> = entity_roles
+                .get(&w.entity)
+                .map_or(&[][..], Vec::as_slice)
+                .iter()
+                .copied()
+                .filter(|r| held_on(r, w.on))
+                .collect();
+            roles.sort_by(|a, b| (a.person_id, a.role).cmp(&(b.person_id, b.role)));
+            for role in roles {
+                let answer = ask(Stage::PersonLink, Link { role: role.role, person_role: None, depth })?;
+                if !answer.applies || seen_persons.contains(&(w.source, role.person_id)) {
+                    continue;
                 }
-            }
-            frontier = next;
-            if frontier.is_empty() {
-                break;
+                let until =
+                    start.checked_add_months(chrono::Months::new(12 * answer.years.min(100) as u32)).unwrap_or(*start);
+                if until <= as_of {
+                    continue;
+                }
+                seen_persons.insert((w.source, role.person_id));
+                flagged.push((wi, persons.len()));
+                persons.push(FlaggedPerson {
+                    person_id: role.person_id,
+                    role: role.role,
+                    via: w.entity,
+                    source: *source,
+                    source_records: records.clone(),
+                    depth,
+                    until,
+                    measures: answer.measures.clone(),
+                    reason: answer.decision.reason.clone(),
+                    path: format!("{} -{}-> {}", w.path, role.role, short(&role.person_id)),
+                });
             }
         }
+        // Person → other entity links.
+        let wanted: FxHashSet<PersonId> = flagged.iter().map(|&(_, p)| persons[p].person_id).collect();
+        let person_roles = roles_of(ds, &wanted, |r| r.person_id);
+        let mut next = Vec::new();
+        for &(wi, pi) in &flagged {
+            let w = &frontier[wi];
+            let p = &persons[pi];
+            let mut other: Vec<&Role> = person_roles
+                .get(&p.person_id)
+                .map_or(&[][..], Vec::as_slice)
+                .iter()
+                .copied()
+                .filter(|r| held_on(r, as_of) && r.uscc != w.entity)
+                .collect();
+            other.sort_by(|a, b| (a.uscc, a.role).cmp(&(b.uscc, b.role)));
+            for r2 in other {
+                if blacklisted.contains(&r2.uscc) || seen_entities.contains(&(w.source, r2.uscc)) {
+                    continue;
+                }
+                let a2 = ask(Stage::EntityLink, Link { role: r2.role, person_role: Some(p.role), depth })?;
+                if !a2.applies {
+                    continue;
+                }
+                seen_entities.insert((w.source, r2.uscc));
+                let path = format!("{} -{}-> {}", p.path, r2.role, r2.uscc);
+                entities.push(ReachedEntity {
+                    uscc: r2.uscc,
+                    effect: a2.effect.clone(),
+                    person_id: p.person_id,
+                    role: r2.role,
+                    source: sources[w.source].0,
+                    source_records: sources[w.source].1.clone(),
+                    depth,
+                    reason: a2.decision.reason.clone(),
+                    path: path.clone(),
+                });
+                next.push(Walk { source: w.source, entity: r2.uscc, path, on: as_of });
+            }
+        }
+        frontier = next;
     }
     persons.sort_by(|a, b| (a.person_id, a.source).cmp(&(b.person_id, b.source)));
     entities.sort_by(|a, b| (a.uscc, a.source).cmp(&(b.uscc, b.source)));
     Ok(Propagation { sources: sources.len(), persons, entities })
 }
 
-struct FullGraph<'a> {
-    inner: Graph<'a>,
-    by_person: FxHashMap<PersonId, Vec<&'a Role>>,
-}
-
-impl<'a> std::ops::Deref for FullGraph<'a> {
-    type Target = Graph<'a>;
-    fn deref(&self) -> &Graph<'a> {
-        &self.inner
-    }
-}
-
-impl<'a> FullGraph<'a> {
-    fn person_roles(&self, p: &PersonId) -> &[&'a Role] {
-        self.by_person.get(p).map_or(&[], Vec::as_slice)
-    }
-}
-
-/// Only the part of the graph propagation can touch: roles of the sources,
-/// and all roles of persons who hold a role in any entity at all (found in
-/// one parallel scan). Hops beyond the first extend it lazily by rescans.
-fn build_graph<'a>(ds: &'a Dataset, sources: &[(Uscc, Vec<String>, Date)], _as_of: Date) -> FullGraph<'a> {
-    let _ = sources;
-    let by_entity = group(ds.roles.par_iter(), |r| r.uscc);
-    let by_person = group(ds.roles.par_iter(), |r| r.person_id);
-    FullGraph { inner: Graph { by_entity }, by_person }
-}
-
-fn group<'a, K: std::hash::Hash + Eq + Send + Copy + Ord>(
-    roles: rayon::slice::Iter<'a, Role>,
+/// Roles of the given entities (or persons), found in one parallel scan
+/// of all roles: propagation touches a small part of the graph, so it never
+/// indexes the whole of it.
+fn roles_of<'a, K: std::hash::Hash + Eq + Copy + Send + Sync>(
+    ds: &'a Dataset,
+    wanted: &FxHashSet<K>,
     key: impl Fn(&Role) -> K + Sync,
 ) -> FxHashMap<K, Vec<&'a Role>> {
-    let mut pairs: Vec<(K, &'a Role)> = roles.map(|r| (key(r), r)).collect();
-    pairs.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    if wanted.is_empty() {
+        return FxHashMap::default();
+    }
+    let found: Vec<&'a Role> = ds.roles.par_iter().filter(|r| wanted.contains(&key(r))).collect();
     let mut out: FxHashMap<K, Vec<&'a Role>> = FxHashMap::default();
-    for (k, r) in pairs {
-        out.entry(k).or_default().push(r);
+    for r in found {
+        out.entry(key(r)).or_default().push(r);
     }
     out
 }

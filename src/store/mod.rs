@@ -8,6 +8,7 @@
 //! [`audit`]); nothing here ever updates or deletes an audit entry.
 
 pub mod audit;
+mod results;
 mod schema;
 
 use std::path::Path;
@@ -35,6 +36,8 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// anyway, and every statement here is short.
 pub struct Store {
     conn: Mutex<Connection>,
+    /// Directory for bulk per-run files (results); `None` in memory.
+    dir: Option<std::path::PathBuf>,
 }
 
 /// The current time for audit entries (RFC 3339, UTC, seconds). Decisions
@@ -56,14 +59,23 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         schema::migrate(&conn)?;
-        Ok(Store { conn: Mutex::new(conn) })
+        let dir = path
+            .parent()
+            .map(|d| if d.as_os_str().is_empty() { Path::new(".").to_path_buf() } else { d.to_path_buf() });
+        Ok(Store { conn: Mutex::new(conn), dir })
     }
 
     /// An in-memory store, for tests.
     pub fn in_memory() -> Result<Store> {
         let conn = Connection::open_in_memory()?;
         schema::migrate(&conn)?;
-        Ok(Store { conn: Mutex::new(conn) })
+        Ok(Store { conn: Mutex::new(conn), dir: None })
+    }
+
+    /// Where a run's results live: `results/run-{id}.sqlite` next to the store.
+    fn results_path(&self, run: i64) -> Result<std::path::PathBuf> {
+        let dir = self.dir.as_ref().ok_or_else(|| StoreError::Other("an in-memory store keeps no results".into()))?;
+        Ok(dir.join("results").join(format!("run-{run}.sqlite")))
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -121,7 +133,7 @@ pub struct NewRun<'a> {
 }
 
 /// One entity's stored result.
-#[derive(Clone, Debug, serde::Serialize, PartialEq)]
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct StoredResult {
     pub uscc: String,
     pub name: String,
@@ -134,7 +146,8 @@ pub struct StoredResult {
     pub key_attention: bool,
     pub blacklisted: bool,
     pub departments: Vec<String>,
-    pub explanation: serde_json::Value,
+    /// The decisions, as JSON.
+    pub explanation: Box<serde_json::value::RawValue>,
 }
 
 fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
@@ -187,7 +200,9 @@ impl Store {
         })
     }
 
-    /// Stores a finished run's summary and results (audited with counts).
+    /// Stores a finished run: its results go to a file of their own
+    /// (derived, bulky data: written fast without a journal, then renamed
+    /// into place), its summary and counts to the store (audited).
     pub fn finish_run(
         &self,
         id: i64,
@@ -196,41 +211,21 @@ impl Store {
         output: Option<&str>,
         results: &[StoredResult],
     ) -> Result<()> {
+        let path = self.results_path(id)?;
+        results::write(&path, results)?;
+        let digest = results::file_hash(&path)?;
         self.write(|tx| {
-            {
-                let mut stmt = tx.prepare(
-                    "INSERT INTO results (run_id, uscc, name, city, county, tier, risk, probability_ppm, tolerance_until,
-                     key_attention, blacklisted, departments, explanation)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-                )?;
-                for r in results {
-                    stmt.execute(params![
-                        id,
-                        r.uscc,
-                        r.name,
-                        r.city,
-                        r.county,
-                        r.tier,
-                        r.risk,
-                        r.probability_ppm,
-                        r.tolerance_until,
-                        r.key_attention,
-                        r.blacklisted,
-                        r.departments.join(";"),
-                        r.explanation.to_string()
-                    ])?;
-                }
-            }
             tx.execute(
-                "UPDATE runs SET status = 'done', progress = 'done', entities = ?2, summary = ?3, output = ?4 WHERE id = ?1",
-                params![id, results.len() as i64, summary.to_string(), output],
+                "UPDATE runs SET status = 'done', progress = 'done', entities = ?2, summary = ?3, output = ?4, results_hash = ?5
+                 WHERE id = ?1",
+                params![id, results.len() as i64, summary.to_string(), output, digest],
             )?;
             audit::append(
                 tx,
                 actor,
                 "run.finish",
                 &format!("run/{id}"),
-                &serde_json::json!({ "entities": results.len(), "tiers": summary.get("tiers") }),
+                &serde_json::json!({ "entities": results.len(), "tiers": summary.get("tiers"), "results_hash": digest }),
             )?;
             Ok(())
         })
@@ -271,33 +266,14 @@ impl Store {
         })
     }
 
+    /// One entity's result in a finished run.
     pub fn result(&self, run: i64, uscc: &str) -> Result<StoredResult> {
-        self.read(|c| {
-            c.query_row(
-                "SELECT uscc, name, city, county, tier, risk, probability_ppm, tolerance_until, key_attention, blacklisted,
-                 departments, explanation FROM results WHERE run_id = ?1 AND uscc = ?2",
-                params![run, uscc],
-                |r| {
-                    let departments: String = r.get(10)?;
-                    let explanation: String = r.get(11)?;
-                    Ok(StoredResult {
-                        uscc: r.get(0)?,
-                        name: r.get(1)?,
-                        city: r.get(2)?,
-                        county: r.get(3)?,
-                        tier: r.get(4)?,
-                        risk: r.get(5)?,
-                        probability_ppm: r.get(6)?,
-                        tolerance_until: r.get(7)?,
-                        key_attention: r.get(8)?,
-                        blacklisted: r.get(9)?,
-                        departments: departments.split(';').filter(|s| !s.is_empty()).map(str::to_string).collect(),
-                        explanation: serde_json::from_str(&explanation).unwrap_or(serde_json::Value::Null),
-                    })
-                },
-            )
-            .optional()?
+        results::one(&self.results_path(run)?, uscc)?
             .ok_or_else(|| StoreError::NotFound(format!("entity {uscc} in run {run}")))
-        })
+    }
+
+    /// Every result of a finished run, in credit-code order.
+    pub fn results(&self, run: i64) -> Result<Vec<StoredResult>> {
+        results::all(&self.results_path(run)?)
     }
 }

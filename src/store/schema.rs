@@ -6,7 +6,7 @@ use rusqlite::Connection;
 use super::Result;
 
 const MIGRATIONS: &[&str] = &[
-    // 1: audit log, runs and results.
+    // 1: audit log and classification runs.
     "CREATE TABLE audit_log (
         seq INTEGER PRIMARY KEY,
         at TEXT NOT NULL,
@@ -31,24 +31,9 @@ const MIGRATIONS: &[&str] = &[
         entities INTEGER NOT NULL,
         summary TEXT,
         output TEXT,
-        error TEXT
-    );
-    CREATE TABLE results (
-        run_id INTEGER NOT NULL REFERENCES runs(id),
-        uscc TEXT NOT NULL,
-        name TEXT NOT NULL,
-        city INTEGER NOT NULL,
-        county INTEGER NOT NULL,
-        tier INTEGER NOT NULL,
-        risk TEXT NOT NULL,
-        probability_ppm INTEGER NOT NULL,
-        tolerance_until TEXT,
-        key_attention INTEGER NOT NULL,
-        blacklisted INTEGER NOT NULL,
-        departments TEXT NOT NULL,
-        explanation TEXT NOT NULL,
-        PRIMARY KEY (run_id, uscc)
-    ) WITHOUT ROWID;",
+        error TEXT,
+        results_hash TEXT
+    );",
 ];
 
 pub fn migrate(conn: &Connection) -> Result<()> {
