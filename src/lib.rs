@@ -17,6 +17,8 @@ pub mod data;
 pub mod draw;
 pub mod engine;
 pub mod model;
+pub mod ops;
+pub mod plan;
 pub mod propagate;
 pub mod ruletest;
 pub mod store;

@@ -3,6 +3,7 @@
 
 mod cli_classify;
 mod cli_datasets;
+mod cli_draw;
 mod common;
 
 mod draw;

@@ -10,7 +10,8 @@ use crate::classify::{self, Classification};
 use crate::data;
 use crate::engine::{RuleSet, Stage};
 use crate::model::Date;
-use crate::store::{NewRun, Store, StoredResult};
+use crate::ops;
+use crate::store::Store;
 
 #[derive(Args)]
 pub struct ClassifyArgs {
@@ -112,27 +113,6 @@ pub fn run_classification(
     result.map_err(|e| CliError(format!("classification stopped by a rule error:\n{e}")))
 }
 
-/// What the store keeps of each entity's result.
-pub fn stored_results(c: &Classification) -> Vec<StoredResult> {
-    c.results
-        .iter()
-        .map(|r| StoredResult {
-            uscc: r.uscc.to_string(),
-            name: r.name.clone(),
-            city: r.city,
-            county: r.county,
-            tier: r.tier,
-            risk: r.risk.to_string(),
-            probability_ppm: r.probability_ppm,
-            tolerance_until: r.tolerance_until.map(|d| d.to_string()),
-            key_attention: r.key_attention,
-            blacklisted: r.blacklisted,
-            departments: r.departments.iter().map(|d| d.to_string()).collect(),
-            explanation: serde_json::value::to_raw_value(&r.decisions).expect("decisions serialize"),
-        })
-        .collect()
-}
-
 pub fn classify_cmd(a: ClassifyArgs, store_path: &Path) -> Result<Outcome, CliError> {
     let started = Instant::now();
     let timings = Timings::default();
@@ -141,26 +121,22 @@ pub fn classify_cmd(a: ClassifyArgs, store_path: &Path) -> Result<Outcome, CliEr
     timings.mark("load");
     let loaded = data::load(&a.data)?;
     let store = Store::open(store_path)?;
-    let run_id = store.start_run(&NewRun {
-        actor: "cli",
-        dataset: &a.data.display().to_string(),
-        dataset_hash: &loaded.hash,
-        rules_hash: rules.hash(),
-        rules_label: &rules.label(),
-        as_of: &a.as_of.to_string(),
-    })?;
-    let c = match run_classification(&loaded.dataset, &rules, a.as_of, &timings) {
-        Ok(c) => c,
-        Err(e) => {
-            store.fail_run(run_id, "cli", &e.0)?;
-            return Err(e);
-        }
-    };
-    timings.mark("write");
-    data::output::write_results(&a.out, &c.results).map_err(CliError)?;
-    timings.mark("store");
-    let summary = serde_json::to_value(&c.summary)?;
-    store.finish_run(run_id, "cli", &summary, Some(&a.out.display().to_string()), &stored_results(&c))?;
+    let pb = spinner();
+    let result = ops::classify_into_store(
+        &store,
+        &loaded,
+        &a.data.display().to_string(),
+        &rules,
+        a.as_of,
+        "cli",
+        Some(&a.out),
+        &|stage| {
+            timings.mark(stage);
+            pb.set_message(format!("classifying: {stage}"));
+        },
+    );
+    pb.finish_and_clear();
+    let (run_id, c) = result.map_err(|e| CliError(format!("classification failed:\n{e}")))?;
     timings.mark("end");
 
     println!("run {run_id}: {} as of {} with {}", a.data.display(), a.as_of, rules.label());

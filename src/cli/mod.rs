@@ -4,6 +4,7 @@
 
 mod classify;
 mod datasets;
+mod draw;
 
 use std::process::ExitCode;
 
@@ -32,6 +33,9 @@ enum Command {
     /// Check, test and compare rule sets.
     #[command(subcommand)]
     Rules(classify::RulesCommand),
+    /// Inspection plans and reproducible double-random draws.
+    #[command(subcommand)]
+    Draw(draw::DrawCommand),
     /// Verify the store's tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -85,6 +89,7 @@ pub fn run() -> ExitCode {
         Command::Classify(a) => classify::classify_cmd(a, &store),
         Command::Rules(c) => classify::rules_cmd(c),
         Command::Audit(c) => audit(c, &store),
+        Command::Draw(c) => draw::run(c, &store),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -158,7 +158,7 @@ const CITY_WEIGHTS: &[(u32, u32)] = &[
 
 const DEPARTMENTS: &[(&str, &str, u32)] = &[
     // code, name, officers per 10,000 entities
-    ("MR", "市场监督管理局", 12),
+    ("MR", "市场监督管理局", 20),
     ("MPA", "药品监督管理局", 3),
     ("EM", "应急管理局", 3),
     ("EE", "生态环境局", 2),
@@ -1004,7 +1004,8 @@ fn dedupe_roles(out: &mut Batch, uscc: Uscc) {
 }
 
 /// Officers per department and city, proportional to the city's expected
-/// entities, at least two per city so joint visits can be staffed.
+/// entities, at least six per city so joint visits can be staffed even
+/// after avoidance.
 fn gen_officers(seed: u64, entities: u64, pool: &[PersonId]) -> (Vec<Officer>, Vec<Person>, Vec<OfficerRelation>) {
     let total_weight: u32 = CITY_WEIGHTS.iter().map(|c| c.1).sum();
     let mut officers = Vec::new();
@@ -1012,17 +1013,18 @@ fn gen_officers(seed: u64, entities: u64, pool: &[PersonId]) -> (Vec<Officer>, V
     let mut relations = Vec::new();
     let mut n = 0u64;
     for (dept, _, per_10k) in DEPARTMENTS {
-        let items: Vec<&str> = ITEMS.iter().filter(|i| i.1 == *dept).map(|i| i.0).collect();
+        let items: Vec<(&str, bool)> = ITEMS.iter().filter(|i| i.1 == *dept).map(|i| (i.0, i.4.is_some())).collect();
         for (city, w) in CITY_WEIGHTS {
             let expected = entities as f64 * f64::from(*w) / f64::from(total_weight) * f64::from(*per_10k) / 10_000.0;
-            let count = (expected.round() as u64).max(3);
+            let count = (expected.round() as u64).max(6);
             for k in 0..count {
                 let mut r = Rng::new(seed, 3, n);
                 let qualifications: Vec<String> = items
                     .iter()
                     .enumerate()
-                    .filter(|(j, _)| *j == 0 || r.chance(0.8))
-                    .map(|(_, s)| s.to_string())
+                    // Key-field items need a specialist qualification.
+                    .filter(|(j, (_, key))| *j == 0 || r.chance(if *key { 0.6 } else { 0.95 }))
+                    .map(|(_, (s, _))| s.to_string())
                     .collect();
                 let own = if r.chance(0.02) && !pool.is_empty() {
                     pool[r.below(pool.len() as u64) as usize]

@@ -125,6 +125,19 @@ pub struct DrawDefaults {
     pub officers_per_visit: u32,
     #[serde(default = "default_cap")]
     pub max_visits_per_officer: u32,
+    /// Tiers that get at most one random inspection a calendar year (plan （二）二).
+    #[serde(default = "default_once_a_year")]
+    pub once_a_year_tiers: Vec<u8>,
+    /// Share of approvals granted on a commitment checked afterwards (plan （三）一).
+    #[serde(default = "default_commitment_ratio")]
+    pub commitment_check_ratio: f64,
+}
+
+fn default_once_a_year() -> Vec<u8> {
+    vec![2, 3]
+}
+fn default_commitment_ratio() -> f64 {
+    0.1
 }
 
 fn default_strata() -> Vec<String> {
@@ -151,6 +164,8 @@ impl Default for DrawDefaults {
             avoid_recent_years: default_avoid_years(),
             officers_per_visit: default_officers(),
             max_visits_per_officer: default_cap(),
+            once_a_year_tiers: default_once_a_year(),
+            commitment_check_ratio: default_commitment_ratio(),
         }
     }
 }
@@ -238,6 +253,12 @@ impl Manifest {
         }
         if !(0.0..=1.0).contains(&raw.draw.min_ratio) {
             return fail(format!("draw.min_ratio must be between 0 and 1, found {}", raw.draw.min_ratio));
+        }
+        if !(0.0..=1.0).contains(&raw.draw.commitment_check_ratio) {
+            return fail(format!(
+                "draw.commitment_check_ratio must be between 0 and 1, found {}",
+                raw.draw.commitment_check_ratio
+            ));
         }
         if raw.draw.officers_per_visit < 2 {
             return fail("draw.officers_per_visit must be at least 2 (two officers per inspection)".into());

@@ -8,6 +8,7 @@
 //! [`audit`]); nothing here ever updates or deletes an audit entry.
 
 pub mod audit;
+pub mod plans;
 mod results;
 mod schema;
 
@@ -17,6 +18,7 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 pub use audit::{AuditEntry, ChainReport};
+pub use plans::{NewPlan, PlanRecord, ResultRecord, VisitRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -34,6 +34,62 @@ const MIGRATIONS: &[&str] = &[
         error TEXT,
         results_hash TEXT
     );",
+    // 2: inspection plans, drawn visits, officer assignments and results.
+    "CREATE TABLE plans (
+        id INTEGER PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        params TEXT NOT NULL,
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        dataset_hash TEXT NOT NULL,
+        rules_hash TEXT NOT NULL,
+        frame_hash TEXT NOT NULL,
+        frame_stats TEXT NOT NULL,
+        commitment TEXT NOT NULL,
+        beacon_source TEXT NOT NULL,
+        release_at TEXT NOT NULL,
+        status TEXT NOT NULL,
+        secret TEXT,
+        beacon TEXT,
+        result_hash TEXT,
+        revealed_at TEXT,
+        cancelled_reason TEXT,
+        published_at TEXT
+    );
+    CREATE TABLE visits (
+        plan_id INTEGER NOT NULL REFERENCES plans(id),
+        seq INTEGER NOT NULL,
+        uscc TEXT NOT NULL,
+        name TEXT NOT NULL,
+        stratum TEXT NOT NULL,
+        ticket TEXT NOT NULL,
+        items TEXT NOT NULL,
+        officers TEXT NOT NULL,
+        unstaffed TEXT,
+        PRIMARY KEY (plan_id, seq)
+    );
+    CREATE TABLE assignments (
+        officer_id TEXT NOT NULL,
+        plan_id INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (officer_id, plan_id, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE inspection_results (
+        id INTEGER PRIMARY KEY,
+        plan_id INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        uscc TEXT NOT NULL,
+        officer_id TEXT NOT NULL,
+        department TEXT NOT NULL,
+        inspected_on TEXT NOT NULL,
+        result TEXT NOT NULL,
+        commitment_status TEXT,
+        notes TEXT NOT NULL,
+        submitted_at TEXT NOT NULL,
+        UNIQUE (plan_id, seq, department)
+    );",
 ];
 
 pub fn migrate(conn: &Connection) -> Result<()> {

@@ -1,0 +1,356 @@
+//! Inspection plans: what a plan asks for, and the draw frame built for it
+//! from a classification, the dataset and the inspection history.
+//!
+//! Invariants: no IO. Eligibility comes from the rule set (a probability of
+//! zero means "not inspected at random") and from history (tiers the rules
+//! name get at most one random inspection a calendar year); every entity of
+//! the classification is in the frame, eligible or with the reason it is
+//! not, so nothing drops out silently.
+
+use std::collections::BTreeMap;
+
+use chrono::Datelike;
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use crate::classify::{Classification, facts::DepartmentIndex};
+use crate::draw::{self, Frame, FrameBuilder, NewEntity, Stratum, StratumMode};
+use crate::engine::DrawDefaults;
+use crate::model::*;
+
+/// What a plan draws from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanKind {
+    /// Random inspections by tier and risk (plan （二）).
+    Random,
+    /// Post-approval checks of approvals granted on a commitment (plan （三）一).
+    CommitmentCheck,
+}
+
+/// How strata are sampled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SelectionMode {
+    /// Each entity with its own yearly probability from the rules.
+    Probability,
+    /// A share of each stratum (at least the rules' minimum ratio).
+    Quota,
+}
+
+/// Everything fixed when a plan is created.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlanParams {
+    pub name: String,
+    pub kind: PlanKind,
+    pub departments: Vec<String>,
+    pub mode: SelectionMode,
+    /// Quota share (quota mode).
+    pub ratio: f64,
+    pub min_ratio: f64,
+    pub strata: Vec<String>,
+    pub officers_per_visit: u32,
+    pub max_visits_per_officer: u32,
+    pub avoid_recent_years: i32,
+    pub once_a_year_tiers: Vec<u8>,
+    pub as_of: Date,
+    /// When assignments become visible to officers (RFC 3339).
+    pub release_at: String,
+    /// The public randomness the plan will combine with its secret, named
+    /// in advance (may be empty).
+    pub beacon_source: String,
+}
+
+impl PlanParams {
+    /// Parameters with the rule set's draw defaults.
+    pub fn with_defaults(
+        name: &str,
+        kind: PlanKind,
+        departments: Vec<String>,
+        as_of: Date,
+        d: &DrawDefaults,
+    ) -> PlanParams {
+        PlanParams {
+            name: name.to_string(),
+            kind,
+            departments,
+            mode: if kind == PlanKind::CommitmentCheck { SelectionMode::Quota } else { SelectionMode::Probability },
+            ratio: if kind == PlanKind::CommitmentCheck { d.commitment_check_ratio } else { d.min_ratio },
+            min_ratio: d.min_ratio,
+            strata: d.strata.clone(),
+            officers_per_visit: d.officers_per_visit,
+            max_visits_per_officer: d.max_visits_per_officer,
+            avoid_recent_years: d.avoid_recent_years,
+            once_a_year_tiers: d.once_a_year_tiers.clone(),
+            as_of,
+            release_at: String::new(),
+            beacon_source: String::new(),
+        }
+    }
+
+    pub fn validate(&self, ds: &Dataset) -> Result<(), String> {
+        if self.departments.is_empty() {
+            return Err("a plan needs at least one participating department".into());
+        }
+        for d in &self.departments {
+            if !ds.departments.iter().any(|x| &x.code == d) {
+                let known: Vec<_> = ds.departments.iter().map(|x| x.code.as_str()).collect();
+                return Err(format!("department '{d}' is not in the dataset ({})", known.join(", ")));
+            }
+        }
+        if !(0.0..=1.0).contains(&self.ratio) || !(0.0..=1.0).contains(&self.min_ratio) {
+            return Err("ratios must be between 0 and 1".into());
+        }
+        if self.officers_per_visit < 2 {
+            return Err("at least two officers per visit".into());
+        }
+        if chrono::DateTime::parse_from_rfc3339(&self.release_at).is_err() {
+            return Err(format!("release time '{}' is not RFC 3339 (e.g. 2026-07-01T09:00:00+08:00)", self.release_at));
+        }
+        Ok(())
+    }
+}
+
+/// Random inspections already made or drawn, per entity, in a year.
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    /// Entity → what inspected it (inspection or visit id).
+    pub random_this_year: FxHashMap<Uscc, String>,
+}
+
+impl History {
+    /// Random inspections in the dataset in the as-of year, on or before it.
+    pub fn from_dataset(ds: &Dataset, as_of: Date) -> History {
+        let mut h = History::default();
+        for x in &ds.inspections {
+            if matches!(x.kind, InspectionKind::Random | InspectionKind::JointRandom)
+                && x.inspected_on.year() == as_of.year()
+                && x.inspected_on <= as_of
+            {
+                h.random_this_year.entry(x.uscc).or_insert_with(|| x.inspection_id.clone());
+            }
+        }
+        h
+    }
+}
+
+/// Counts of a built frame, for the creator and the disclosure.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct FrameStats {
+    pub entities: usize,
+    pub eligible: usize,
+    /// Exclusion reason (its first clause) → entities.
+    pub excluded: BTreeMap<String, usize>,
+}
+
+fn stratum_key(dims: &[String], r: &crate::classify::EntityResult, e: &MarketEntity, kind: PlanKind) -> String {
+    let mut parts = Vec::new();
+    if kind == PlanKind::CommitmentCheck {
+        parts.push("kind=commitment_check".to_string());
+    }
+    for d in dims {
+        let v = match d.as_str() {
+            "tier" if kind == PlanKind::CommitmentCheck => continue,
+            "tier" => r.tier.to_string(),
+            "city" => r.city.to_string(),
+            "county" => r.county.to_string(),
+            "risk" => r.risk.to_string(),
+            "entity_type" => e.entity_type.to_string(),
+            "section" => e.industry.section().to_string(),
+            _ => continue,
+        };
+        parts.push(format!("{d}={v}"));
+    }
+    if parts.is_empty() { "all".into() } else { parts.join("|") }
+}
+
+fn ppm(x: f64) -> u32 {
+    (x * 1_000_000.0).round().clamp(0.0, 1_000_000.0) as u32
+}
+
+/// Builds the frame of a plan.
+pub fn build_frame(
+    ds: &Dataset,
+    c: &Classification,
+    params: &PlanParams,
+    plan_id: &str,
+    commitment: draw::Hash,
+    history: &History,
+) -> Result<(Frame, FrameStats), String> {
+    let as_of = params.as_of;
+    let index = crate::classify::facts::entity_index(ds);
+    let mut persons: FxHashMap<Uscc, Vec<PersonId>> = FxHashMap::default();
+    for r in ds.roles.iter().filter(|r| r.since <= as_of && r.until.is_none_or(|u| u >= as_of)) {
+        persons.entry(r.uscc).or_default().push(r.person_id);
+    }
+    let avoid_from =
+        as_of.checked_sub_months(chrono::Months::new(12 * params.avoid_recent_years.max(0) as u32)).unwrap_or(as_of);
+    let mut recent: FxHashMap<Uscc, Vec<&str>> = FxHashMap::default();
+    for x in ds.inspections.iter().filter(|x| x.inspected_on > avoid_from && x.inspected_on <= as_of) {
+        recent.entry(x.uscc).or_default().extend(x.officers.iter().map(String::as_str));
+    }
+    let pending_approvals: FxHashMap<Uscc, &str> = ds
+        .commitments
+        .iter()
+        .filter(|c| {
+            c.kind == CommitmentKind::ApprovalSubstitute
+                && c.made_on <= as_of
+                && (c.status == CommitmentStatus::Pending || c.checked_on.is_none_or(|d| d > as_of))
+        })
+        .map(|c| (c.uscc, c.commitment_id.as_str()))
+        .collect();
+
+    let mut relations: FxHashMap<&str, Vec<PersonId>> = FxHashMap::default();
+    for r in &ds.officer_relations {
+        relations.entry(r.officer_id.as_str()).or_default().push(r.person_id);
+    }
+    let officers: Vec<draw::Officer> = ds
+        .officers
+        .iter()
+        .map(|o| {
+            let mut persons = vec![o.person_id];
+            persons.extend(relations.get(o.officer_id.as_str()).into_iter().flatten().copied());
+            draw::Officer {
+                officer_id: o.officer_id.clone(),
+                department: o.department.clone(),
+                city: o.region,
+                qualifications: o.qualifications.clone(),
+                active: o.active,
+                persons,
+            }
+        })
+        .collect();
+
+    let departments = DepartmentIndex::new(ds);
+    let mode = match params.mode {
+        SelectionMode::Probability => StratumMode::Probability,
+        SelectionMode::Quota => {
+            StratumMode::Quota { ratio_ppm: ppm(params.ratio), min_ratio_ppm: ppm(params.min_ratio) }
+        }
+    };
+    // Strata, one per key, all in the plan's mode.
+    let keys: Vec<String> = c
+        .results
+        .iter()
+        .map(|r| {
+            let e = &ds.entities[index[&r.uscc]];
+            stratum_key(&params.strata, r, e, params.kind)
+        })
+        .collect();
+    let mut distinct: Vec<String> = keys.clone();
+    distinct.sort();
+    distinct.dedup();
+    let strata: Vec<Stratum> = distinct.into_iter().map(|key| Stratum { key, mode }).collect();
+    let plan = draw::Plan {
+        plan_id: plan_id.to_string(),
+        departments: params.departments.clone(),
+        officers_per_visit: params.officers_per_visit,
+        max_visits_per_officer: params.max_visits_per_officer,
+        commitment,
+        beacon_source: params.beacon_source.clone(),
+    };
+    let mut b = FrameBuilder::new(plan, strata, officers).map_err(|e| e.to_string())?;
+    b.reserve(c.results.len());
+    let mut stats = FrameStats { entities: c.results.len(), ..FrameStats::default() };
+    let year = as_of.year();
+    let depts = params.departments.join(", ");
+    for (r, key) in c.results.iter().zip(&keys) {
+        let e = &ds.entities[index[&r.uscc]];
+        let items = departments.items_for(e, &params.departments);
+        let supervision_reason = r
+            .decisions
+            .iter()
+            .rev()
+            .find(|d| d.stage == crate::engine::Stage::Supervision)
+            .map(|d| d.reason.clone())
+            .unwrap_or_default();
+        let exclusion: Option<String> = if e.status != EntityStatus::Active {
+            Some(format!("not active: {}", e.status))
+        } else if items.is_empty() {
+            Some(format!("no applicable inspection item of {depts}"))
+        } else if params.kind == PlanKind::CommitmentCheck {
+            (!pending_approvals.contains_key(&r.uscc))
+                .then(|| "no approval granted on a commitment awaiting verification".into())
+        } else if r.probability_ppm == 0 {
+            Some(format!("no random inspection under the rules: {supervision_reason}"))
+        } else if params.once_a_year_tiers.contains(&r.tier)
+            && let Some(by) = history.random_this_year.get(&r.uscc)
+        {
+            Some(format!("tier {}: already randomly inspected in {year} ({by})", r.tier))
+        } else {
+            None
+        };
+        match &exclusion {
+            None => stats.eligible += 1,
+            Some(reason) => {
+                let head = reason.split(':').next().unwrap_or(reason).to_string();
+                *stats.excluded.entry(head).or_default() += 1;
+            }
+        }
+        let empty: Vec<PersonId> = Vec::new();
+        let ps = persons.get(&r.uscc).unwrap_or(&empty);
+        let rec: Vec<&str> = recent.get(&r.uscc).cloned().unwrap_or_default();
+        b.push(NewEntity {
+            uscc: r.uscc,
+            stratum: key,
+            probability_ppm: r.probability_ppm,
+            exclusion: exclusion.as_deref(),
+            city: r.city,
+            items: &items,
+            persons: ps,
+            recent_officers: &rec,
+        })
+        .map_err(|e| e.to_string())?;
+    }
+    let frame = b.build().map_err(|e| e.to_string())?;
+    Ok((frame, stats))
+}
+
+/// Stores a frame as a credo-draw-v1 bundle without a result (a dummy
+/// secret, no visits), so it is kept in the audited, canonical format and
+/// read back with the bundle parser.
+pub fn frame_file(frame: &Frame) -> String {
+    let empty = draw::DrawResult { counts: Vec::new(), visits: Vec::new() };
+    draw::Bundle::render_parts(frame, &[0u8; 32], &[], &empty)
+}
+
+pub fn read_frame_file(text: &str) -> Result<Frame, String> {
+    draw::Bundle::parse(text).map(|b| b.frame).map_err(|e| format!("stored frame: {e}"))
+}
+
+/// Adds officers' submitted results to a dataset as records, so the next
+/// classification sees them: each becomes an inspection record, and a
+/// commitment check's verdict settles the entity's pending
+/// approval-substitute commitments (a breach then counts as dishonesty).
+pub fn apply_results(ds: &mut Dataset, results: &[crate::store::ResultRecord]) -> Result<(), String> {
+    for r in results {
+        let uscc = Uscc::parse(&r.uscc).map_err(|e| format!("result {}: {e}", r.id))?;
+        let inspected_on =
+            crate::data::table::parse_date(&r.inspected_on).map_err(|e| format!("result {}: {e}", r.id))?;
+        let result: InspectionResult = r.result.parse().map_err(|e| format!("result {}: {e}", r.id))?;
+        let kind =
+            if r.commitment_status.is_some() { InspectionKind::CommitmentCheck } else { InspectionKind::JointRandom };
+        ds.inspections.push(InspectionRecord {
+            inspection_id: format!("plan{}-visit{}-{}", r.plan_id, r.seq, r.department),
+            uscc,
+            department: r.department.clone(),
+            inspected_on,
+            kind,
+            result,
+            officers: vec![r.officer_id.clone()],
+        });
+        if let Some(status) = &r.commitment_status {
+            let status: CommitmentStatus = status.parse().map_err(|e| format!("result {}: {e}", r.id))?;
+            for c in ds.commitments.iter_mut().filter(|c| {
+                c.uscc == uscc
+                    && c.kind == CommitmentKind::ApprovalSubstitute
+                    && c.made_on <= inspected_on
+                    && c.status == CommitmentStatus::Pending
+            }) {
+                c.status = status;
+                c.checked_on = Some(inspected_on);
+            }
+        }
+    }
+    Ok(())
+}

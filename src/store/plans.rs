@@ -1,0 +1,403 @@
+//! Inspection plans in the store: created with a commitment and a frozen
+//! frame, revealed (drawn) once, cancelled or published; their visits,
+//! per-officer assignments and submitted results. Every change is audited.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Result, Store, StoreError, audit, now};
+
+/// A plan as stored.
+#[derive(Clone, Debug, serde::Serialize, PartialEq)]
+pub struct PlanRecord {
+    pub id: i64,
+    pub created_at: String,
+    pub created_by: String,
+    pub name: String,
+    pub kind: String,
+    pub params: serde_json::Value,
+    pub run_id: i64,
+    pub dataset_hash: String,
+    pub rules_hash: String,
+    pub frame_hash: String,
+    pub frame_stats: serde_json::Value,
+    pub commitment: String,
+    pub beacon_source: String,
+    pub release_at: String,
+    /// `committed`, `revealed` or `cancelled`.
+    pub status: String,
+    pub secret: Option<String>,
+    pub beacon: Option<String>,
+    pub result_hash: Option<String>,
+    pub revealed_at: Option<String>,
+    pub cancelled_reason: Option<String>,
+    pub published_at: Option<String>,
+}
+
+/// One drawn visit.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct VisitRecord {
+    pub plan_id: i64,
+    pub seq: i64,
+    pub uscc: String,
+    pub name: String,
+    pub stratum: String,
+    pub ticket: String,
+    /// (department, item code) pairs.
+    pub items: Vec<(String, String)>,
+    pub officers: Vec<String>,
+    pub unstaffed: Option<String>,
+}
+
+/// A result an officer submitted for a visit.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct ResultRecord {
+    pub id: i64,
+    pub plan_id: i64,
+    pub seq: i64,
+    pub uscc: String,
+    pub officer_id: String,
+    pub department: String,
+    pub inspected_on: String,
+    /// compliant, issues_corrected, violation, not_found.
+    pub result: String,
+    /// For commitment checks: fulfilled or breached.
+    pub commitment_status: Option<String>,
+    pub notes: String,
+    pub submitted_at: String,
+}
+
+/// What a new plan records.
+pub struct NewPlan<'a> {
+    pub actor: &'a str,
+    pub name: &'a str,
+    pub kind: &'a str,
+    pub params: &'a serde_json::Value,
+    pub run_id: i64,
+    pub dataset_hash: &'a str,
+    pub rules_hash: &'a str,
+    pub frame_hash: &'a str,
+    pub frame_stats: &'a serde_json::Value,
+    pub commitment: &'a str,
+    pub beacon_source: &'a str,
+    pub release_at: &'a str,
+}
+
+fn plan_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PlanRecord> {
+    let params: String = r.get("params")?;
+    let stats: String = r.get("frame_stats")?;
+    Ok(PlanRecord {
+        id: r.get("id")?,
+        created_at: r.get("created_at")?,
+        created_by: r.get("created_by")?,
+        name: r.get("name")?,
+        kind: r.get("kind")?,
+        params: serde_json::from_str(&params).unwrap_or_default(),
+        run_id: r.get("run_id")?,
+        dataset_hash: r.get("dataset_hash")?,
+        rules_hash: r.get("rules_hash")?,
+        frame_hash: r.get("frame_hash")?,
+        frame_stats: serde_json::from_str(&stats).unwrap_or_default(),
+        commitment: r.get("commitment")?,
+        beacon_source: r.get("beacon_source")?,
+        release_at: r.get("release_at")?,
+        status: r.get("status")?,
+        secret: r.get("secret")?,
+        beacon: r.get("beacon")?,
+        result_hash: r.get("result_hash")?,
+        revealed_at: r.get("revealed_at")?,
+        cancelled_reason: r.get("cancelled_reason")?,
+        published_at: r.get("published_at")?,
+    })
+}
+
+fn visit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VisitRecord> {
+    let items: String = r.get("items")?;
+    let officers: String = r.get("officers")?;
+    Ok(VisitRecord {
+        plan_id: r.get("plan_id")?,
+        seq: r.get("seq")?,
+        uscc: r.get("uscc")?,
+        name: r.get("name")?,
+        stratum: r.get("stratum")?,
+        ticket: r.get("ticket")?,
+        items: serde_json::from_str(&items).unwrap_or_default(),
+        officers: serde_json::from_str(&officers).unwrap_or_default(),
+        unstaffed: r.get("unstaffed")?,
+    })
+}
+
+fn result_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ResultRecord> {
+    Ok(ResultRecord {
+        id: r.get("id")?,
+        plan_id: r.get("plan_id")?,
+        seq: r.get("seq")?,
+        uscc: r.get("uscc")?,
+        officer_id: r.get("officer_id")?,
+        department: r.get("department")?,
+        inspected_on: r.get("inspected_on")?,
+        result: r.get("result")?,
+        commitment_status: r.get("commitment_status")?,
+        notes: r.get("notes")?,
+        submitted_at: r.get("submitted_at")?,
+    })
+}
+
+impl Store {
+    /// Where a plan's frozen frame lives.
+    pub fn frame_path(&self, plan: i64) -> Result<std::path::PathBuf> {
+        let dir = self.dir.as_ref().ok_or_else(|| StoreError::Other("an in-memory store keeps no frames".into()))?;
+        Ok(dir.join("frames").join(format!("plan-{plan}.bundle")))
+    }
+
+    /// Records a plan with its commitment, before any result can exist.
+    /// `write_frame` stores the frame file for the new id inside the same
+    /// transaction's lifetime: if it fails, the plan is not created.
+    pub fn create_plan(
+        &self,
+        p: &NewPlan<'_>,
+        write_frame: impl FnOnce(i64) -> std::result::Result<(), String>,
+    ) -> Result<i64> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO plans (created_at, created_by, name, kind, params, run_id, dataset_hash, rules_hash, frame_hash,
+                 frame_stats, commitment, beacon_source, release_at, status)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'committed')",
+                params![
+                    now(),
+                    p.actor,
+                    p.name,
+                    p.kind,
+                    p.params.to_string(),
+                    p.run_id,
+                    p.dataset_hash,
+                    p.rules_hash,
+                    p.frame_hash,
+                    p.frame_stats.to_string(),
+                    p.commitment,
+                    p.beacon_source,
+                    p.release_at
+                ],
+            )?;
+            let id = tx.last_insert_rowid();
+            write_frame(id).map_err(StoreError::Other)?;
+            audit::append(
+                tx,
+                p.actor,
+                "plan.create",
+                &format!("plan/{id}"),
+                &serde_json::json!({
+                    "name": p.name, "kind": p.kind, "params": p.params, "run": p.run_id,
+                    "dataset_hash": p.dataset_hash, "rules_hash": p.rules_hash, "frame_hash": p.frame_hash,
+                    "commitment": p.commitment, "beacon_source": p.beacon_source, "release_at": p.release_at,
+                }),
+            )?;
+            Ok(id)
+        })
+    }
+
+    pub fn plan(&self, id: i64) -> Result<PlanRecord> {
+        self.read(|c| {
+            c.query_row("SELECT * FROM plans WHERE id = ?1", [id], plan_row)
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound(format!("plan {id}")))
+        })
+    }
+
+    pub fn plans(&self) -> Result<Vec<PlanRecord>> {
+        self.read(|c| {
+            let mut stmt = c.prepare("SELECT * FROM plans ORDER BY id")?;
+            Ok(stmt.query_map([], plan_row)?.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// Stores a draw's visits and marks the plan revealed (audited with the
+    /// secret, the beacon and the result hash). A plan is drawn once.
+    pub fn reveal_plan(
+        &self,
+        id: i64,
+        actor: &str,
+        secret: &str,
+        beacon: &str,
+        result_hash: &str,
+        visits: &[VisitRecord],
+    ) -> Result<()> {
+        self.write(|tx| {
+            let status: String = tx.query_row("SELECT status FROM plans WHERE id = ?1", [id], |r| r.get(0)).optional()?.ok_or_else(|| StoreError::NotFound(format!("plan {id}")))?;
+            if status != "committed" {
+                return Err(StoreError::Conflict(format!("plan {id} is {status}; only a committed plan can be revealed, once")));
+            }
+            {
+                let mut v = tx.prepare(
+                    "INSERT INTO visits (plan_id, seq, uscc, name, stratum, ticket, items, officers, unstaffed)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )?;
+                let mut a = tx.prepare("INSERT INTO assignments (officer_id, plan_id, seq) VALUES (?1, ?2, ?3)")?;
+                for x in visits {
+                    v.execute(params![
+                        id,
+                        x.seq,
+                        x.uscc,
+                        x.name,
+                        x.stratum,
+                        x.ticket,
+                        serde_json::to_string(&x.items).unwrap_or_default(),
+                        serde_json::to_string(&x.officers).unwrap_or_default(),
+                        x.unstaffed
+                    ])?;
+                    for o in &x.officers {
+                        a.execute(params![o, id, x.seq])?;
+                    }
+                }
+            }
+            tx.execute(
+                "UPDATE plans SET status = 'revealed', secret = ?2, beacon = ?3, result_hash = ?4, revealed_at = ?5 WHERE id = ?1",
+                params![id, secret, beacon, result_hash, now()],
+            )?;
+            let staffed = visits.iter().filter(|v| v.unstaffed.is_none()).count();
+            audit::append(
+                tx,
+                actor,
+                "plan.reveal",
+                &format!("plan/{id}"),
+                &serde_json::json!({ "secret": secret, "beacon": beacon, "result_hash": result_hash, "visits": visits.len(), "staffed": staffed }),
+            )?;
+            Ok(())
+        })
+    }
+
+    pub fn cancel_plan(&self, id: i64, actor: &str, reason: &str) -> Result<()> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE plans SET status = 'cancelled', cancelled_reason = ?2 WHERE id = ?1 AND status = 'committed'",
+                params![id, reason],
+            )?;
+            if n == 0 {
+                return Err(StoreError::Conflict(format!(
+                    "plan {id} is not a committed plan; a drawn plan cannot be cancelled"
+                )));
+            }
+            audit::append(tx, actor, "plan.cancel", &format!("plan/{id}"), &serde_json::json!({ "reason": reason }))?;
+            Ok(())
+        })
+    }
+
+    pub fn mark_published(&self, id: i64, actor: &str, digest: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.execute("UPDATE plans SET published_at = ?2 WHERE id = ?1", params![id, now()])?;
+            audit::append(
+                tx,
+                actor,
+                "plan.publish",
+                &format!("plan/{id}"),
+                &serde_json::json!({ "disclosure_sha256": digest }),
+            )?;
+            Ok(())
+        })
+    }
+
+    pub fn visits(&self, plan: i64) -> Result<Vec<VisitRecord>> {
+        self.read(|c| {
+            let mut stmt = c.prepare("SELECT * FROM visits WHERE plan_id = ?1 ORDER BY seq")?;
+            Ok(stmt.query_map([plan], visit_row)?.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    pub fn visit(&self, plan: i64, seq: i64) -> Result<VisitRecord> {
+        self.read(|c| {
+            c.query_row("SELECT * FROM visits WHERE plan_id = ?1 AND seq = ?2", params![plan, seq], visit_row)
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound(format!("visit {seq} of plan {plan}")))
+        })
+    }
+
+    /// An officer's visits across revealed plans, with each plan's release
+    /// time (the caller decides what may be seen).
+    pub fn officer_visits(&self, officer: &str) -> Result<Vec<(VisitRecord, String)>> {
+        self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT v.*, p.release_at AS release_at FROM assignments a
+                 JOIN visits v ON v.plan_id = a.plan_id AND v.seq = a.seq
+                 JOIN plans p ON p.id = a.plan_id
+                 WHERE a.officer_id = ?1 AND p.status = 'revealed' ORDER BY a.plan_id, a.seq",
+            )?;
+            let rows = stmt
+                .query_map([officer], |r| Ok((visit_row(r)?, r.get::<_, String>("release_at")?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+    }
+
+    /// Entities with a staffed visit in a revealed plan whose frame year is
+    /// `year` (for "at most one random inspection a year").
+    pub fn drawn_in_year(&self, year: i32) -> Result<Vec<(String, String)>> {
+        self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT v.uscc, 'plan ' || v.plan_id || ' visit ' || v.seq FROM visits v JOIN plans p ON p.id = v.plan_id
+                 WHERE p.status = 'revealed' AND p.kind = 'random' AND v.unstaffed IS NULL
+                 AND substr(json_extract(p.params, '$.as_of'), 1, 4) = ?1 ORDER BY v.plan_id, v.seq",
+            )?;
+            Ok(stmt.query_map([year.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// Records an officer's result for a visit (audited). One result per
+    /// department per visit.
+    pub fn submit_result(&self, r: &ResultRecord) -> Result<i64> {
+        self.write(|tx| {
+            let exists: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM inspection_results WHERE plan_id = ?1 AND seq = ?2 AND department = ?3",
+                    params![r.plan_id, r.seq, r.department],
+                    |x| x.get(0),
+                )
+                .optional()?;
+            if let Some(id) = exists {
+                return Err(StoreError::Conflict(format!(
+                    "a {} result for visit {} of plan {} was already submitted (result {id})",
+                    r.department, r.seq, r.plan_id
+                )));
+            }
+            tx.execute(
+                "INSERT INTO inspection_results (plan_id, seq, uscc, officer_id, department, inspected_on, result,
+                 commitment_status, notes, submitted_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    r.plan_id,
+                    r.seq,
+                    r.uscc,
+                    r.officer_id,
+                    r.department,
+                    r.inspected_on,
+                    r.result,
+                    r.commitment_status,
+                    r.notes,
+                    now()
+                ],
+            )?;
+            let id = tx.last_insert_rowid();
+            audit::append(
+                tx,
+                &format!("officer:{}", r.officer_id),
+                "result.submit",
+                &format!("plan/{}/visit/{}", r.plan_id, r.seq),
+                &serde_json::json!({ "uscc": r.uscc, "department": r.department, "result": r.result,
+                    "commitment_status": r.commitment_status, "inspected_on": r.inspected_on }),
+            )?;
+            Ok(id)
+        })
+    }
+
+    pub fn results_of_plan(&self, plan: i64) -> Result<Vec<ResultRecord>> {
+        self.read(|c| {
+            let mut stmt = c.prepare("SELECT * FROM inspection_results WHERE plan_id = ?1 ORDER BY seq, department")?;
+            Ok(stmt.query_map([plan], result_row)?.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// Every submitted result, for classification to use as records.
+    pub fn all_results(&self) -> Result<Vec<ResultRecord>> {
+        self.read(|c| {
+            let mut stmt = c.prepare("SELECT * FROM inspection_results ORDER BY id")?;
+            Ok(stmt.query_map([], result_row)?.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+}

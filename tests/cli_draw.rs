@@ -1,0 +1,225 @@
+//! `credo draw ...` through the binary: plan lifecycle, commitment, bundle,
+//! independent verification, disclosure, the audit trail, and the
+//! once-a-year rule across plans.
+
+use std::collections::HashMap;
+
+use crate::common::*;
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env { dir: tempfile::tempdir().unwrap() }
+    }
+    fn store(&self) -> String {
+        self.dir.path().join("s.db").to_str().unwrap().to_string()
+    }
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        let mut all = vec!["--store".to_string(), self.store()];
+        all.extend(args.iter().map(|s| s.to_string()));
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        credo(&refs)
+    }
+    /// Creates a plan and returns (id, secret).
+    fn create(&self, extra: &[&str]) -> (String, String) {
+        let data = sample();
+        let rules = root().join("rules");
+        let mut args = vec![
+            "draw",
+            "create",
+            "--data",
+            data.to_str().unwrap(),
+            "--rules",
+            rules.to_str().unwrap(),
+            "--as-of",
+            "2026-06-30",
+            "--release-at",
+            "2026-07-01T09:00:00+08:00",
+        ];
+        args.extend_from_slice(extra);
+        let o = self.run(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let out = stdout(&o);
+        let id = out.split_whitespace().nth(1).unwrap().to_string();
+        let secret =
+            out.lines().find(|l| l.starts_with("secret")).map(|l| l.split_whitespace().nth(1).unwrap().to_string());
+        (id, secret.unwrap_or_default())
+    }
+    fn reveal(&self, id: &str, secret: &str) -> std::process::Output {
+        self.run(&["draw", "reveal", id, "--secret", secret, "--data", sample().to_str().unwrap()])
+    }
+}
+
+#[test]
+fn plan_lifecycle_bundle_and_independent_verifier() {
+    let env = Env::new();
+    let (id, secret) = env.create(&["--departments", "MR,MPA", "--name", "joint check"]);
+    assert_eq!(secret.len(), 64);
+
+    // A wrong secret is refused and nothing is drawn.
+    let o = env.reveal(&id, &"00".repeat(32));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("commitment does not match secret"), "{}", stderr(&o));
+
+    let o = env.reveal(&id, &secret);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("staffed"), "{}", stdout(&o));
+    // Drawn once: a second reveal is refused.
+    let o = env.reveal(&id, &secret);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("only a committed plan can be revealed, once"), "{}", stderr(&o));
+
+    let bundle = env.dir.path().join("bundle.txt");
+    assert!(env.run(&["draw", "export", &id, "--out", bundle.to_str().unwrap()]).status.success());
+    let o = env.run(&["draw", "verify", "--bundle", bundle.to_str().unwrap()]);
+    assert!(o.status.success() && stdout(&o).starts_with("identical"), "{}", stdout(&o));
+    let o = env.run(&["draw", "verify", "--plan", &id]);
+    assert!(o.status.success() && stdout(&o).starts_with("identical"), "{}", stdout(&o));
+
+    // The auditor's own tool, written from docs/draw-spec.md alone.
+    if let Ok(py) = std::process::Command::new("python3").arg(root().join("docs/verify_draw.py")).arg(&bundle).output()
+    {
+        assert!(py.status.success(), "{}{}", String::from_utf8_lossy(&py.stdout), String::from_utf8_lossy(&py.stderr));
+        assert!(String::from_utf8_lossy(&py.stdout).contains("identical"));
+    } else {
+        eprintln!("python3 not found: skipping the independent verifier");
+    }
+
+    // Changing one byte of the bundle makes verify name the difference.
+    let mut bytes = std::fs::read(&bundle).unwrap();
+    let text = String::from_utf8(bytes.clone()).unwrap();
+    let at = text.find("\n[visits]").unwrap() + 200;
+    bytes[at] = if bytes[at] == b'1' { b'2' } else { b'1' };
+    let tampered = env.dir.path().join("tampered.txt");
+    std::fs::write(&tampered, &bytes).unwrap();
+    let o = env.run(&["draw", "verify", "--bundle", tampered.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(!stdout(&o).contains("identical"), "{}", stdout(&o));
+
+    // Tampering with the stored draw is caught by verify --plan.
+    let conn = rusqlite::Connection::open(env.store()).unwrap();
+    conn.execute("UPDATE visits SET officers = '[\"MR-370100-0001\",\"MR-370100-0002\"]' WHERE seq = 1", []).unwrap();
+    let o = env.run(&["draw", "verify", "--plan", &id]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    // ... and the audit chain still verifies (visits are not audit entries),
+    // while editing an audit entry is caught there.
+    conn.execute("UPDATE audit_log SET actor = 'mallory' WHERE action = 'plan.create'", []).unwrap();
+    let o = env.run(&["audit", "verify"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("was altered"), "{}", stdout(&o));
+}
+
+#[test]
+fn disclosure_has_no_personal_data() {
+    let env = Env::new();
+    let (id, secret) = env.create(&["--departments", "MR"]);
+    let before = env.dir.path().join("before.json");
+    assert!(env.run(&["draw", "publish", &id, "--out", before.to_str().unwrap()]).status.success());
+    let text = std::fs::read_to_string(&before).unwrap();
+    assert!(text.contains("\"draw\": null"), "results must not be published before the draw");
+    assert!(env.reveal(&id, &secret).status.success());
+    let after = env.dir.path().join("after.json");
+    let o = env.run(&["draw", "publish", &id, "--out", after.to_str().unwrap()]);
+    assert!(stdout(&o).contains("plan and results"), "{}", stdout(&o));
+    let text = std::fs::read_to_string(&after).unwrap();
+    let persons = std::fs::read_to_string(sample().join("persons.csv")).unwrap();
+    for p in persons.lines().skip(1).take(2000) {
+        let id = p.split(',').next().unwrap();
+        assert!(!text.contains(id), "person hash {id} in the disclosure");
+    }
+    assert!(!text.contains("MR-370"), "officer ids must not be published");
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for v in json["draw"]["visits"].as_array().unwrap() {
+        let uscc = v["uscc"].as_str().unwrap();
+        if uscc.as_bytes()[1] == b'2' {
+            assert!(v["name"].is_null(), "individual business {uscc} published with a name");
+        }
+    }
+}
+
+#[test]
+fn rerolling_shows_in_the_log() {
+    let env = Env::new();
+    let (a, _) = env.create(&["--departments", "MR"]);
+    assert!(env.run(&["draw", "cancel", &a, "--reason", "wrong release date"]).status.success());
+    let (b, _) = env.create(&["--departments", "MR"]);
+    assert_ne!(a, b);
+    let log = stdout(&env.run(&["audit", "log"]));
+    assert!(log.contains(&format!("plan.cancel       plan/{a}")) || log.contains("plan.cancel"), "{log}");
+    assert_eq!(log.matches("plan.create").count(), 2, "{log}");
+    // A cancelled plan cannot be drawn.
+    let o = env.reveal(&a, &"11".repeat(32));
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn own_commitment_is_accepted_and_checked() {
+    use sha2::{Digest, Sha256};
+    let env = Env::new();
+    let secret = "a1".repeat(32);
+    let commitment = hex::encode(Sha256::digest(hex::decode(&secret).unwrap()));
+    let (id, shown) = env.create(&["--departments", "MR", "--commitment", &commitment]);
+    assert!(shown.is_empty(), "credo must not print a secret it did not make");
+    assert!(env.reveal(&id, &secret).status.success());
+}
+
+/// Staffed visits per entity, across plans.
+fn staffed(env: &Env, id: &str) -> Vec<String> {
+    let out = stdout(&env.run(&["draw", "show", id, "--visits", "100000"]));
+    out.lines().filter(|l| l.contains(" officers ")).map(|l| l.split_whitespace().nth(1).unwrap().to_string()).collect()
+}
+
+#[test]
+fn tiers_two_and_three_get_at_most_one_random_inspection_a_year() {
+    let env = Env::new();
+    // Tier of each entity, from a classification with the same inputs.
+    let out = env.dir.path().join("c.csv");
+    let o = env.run(&[
+        "classify",
+        "--data",
+        sample().to_str().unwrap(),
+        "--rules",
+        root().join("rules").to_str().unwrap(),
+        "--as-of",
+        "2026-06-30",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    let tiers: HashMap<String, String> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].to_string(), f[4].to_string())
+        })
+        .collect();
+    // Random inspections already in the data for 2026.
+    let mut count: HashMap<String, usize> = HashMap::new();
+    for l in std::fs::read_to_string(sample().join("inspections.csv")).unwrap().lines().skip(1) {
+        let f: Vec<&str> = l.split(',').collect();
+        if (f[4] == "random" || f[4] == "joint_random") && f[3].starts_with("2026") && f[3] <= "2026-06-30" {
+            *count.entry(f[1].to_string()).or_default() += 1;
+        }
+    }
+    // Three plans in the same year, each drawn.
+    for _ in 0..3 {
+        let (id, secret) = env.create(&["--departments", "MR", "--mode", "quota", "--ratio", "0.2"]);
+        assert!(env.reveal(&id, &secret).status.success());
+        for u in staffed(&env, &id) {
+            *count.entry(u).or_default() += 1;
+        }
+    }
+    let mut checked = 0;
+    for (u, n) in &count {
+        if matches!(tiers.get(u).map(String::as_str), Some("2" | "3")) {
+            checked += 1;
+            assert!(*n <= 1, "{u} (tier {}) got {n} random inspections in 2026", tiers[u]);
+        }
+    }
+    assert!(checked > 20, "the test must cover tier 2/3 entities ({checked})");
+}
