@@ -4,6 +4,8 @@
 mod cli_classify;
 mod cli_datasets;
 mod cli_draw;
+mod cli_entity;
 mod common;
 
 mod draw;
+mod propagation;

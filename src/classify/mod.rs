@@ -39,6 +39,17 @@ pub struct EntityResult {
     /// Departments with at least one applicable inspection item.
     pub departments: Arc<[Arc<str>]>,
     pub decisions: Vec<Arc<crate::engine::Decision>>,
+    /// The entity's records as of the date, with the status the rules gave.
+    pub records: Vec<RecordLine>,
+}
+
+/// One record and its status, for timelines and appeals.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RecordLine {
+    pub kind: &'static str,
+    pub id: String,
+    pub date: Date,
+    pub status: String,
 }
 
 impl EntityResult {
@@ -132,6 +143,16 @@ pub fn classify(
                     blacklisted: s.blacklist.listed,
                     blacklisted_until: s.blacklist.until,
                     departments: departments.for_entity(e),
+                    records: f
+                        .records
+                        .iter()
+                        .map(|r| RecordLine {
+                            kind: r.kind.as_str(),
+                            id: r.id.to_string(),
+                            date: r.date,
+                            status: r.status.as_deref().unwrap_or("").to_string(),
+                        })
+                        .collect(),
                     decisions: s.decisions,
                 }
             })

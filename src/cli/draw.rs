@@ -59,6 +59,26 @@ pub enum DrawCommand {
         #[arg(long)]
         plan: Option<i64>,
     },
+    /// Record an inspection result for a visit (what an officer reports).
+    Result {
+        plan: i64,
+        /// Visit number within the plan.
+        visit: i64,
+        #[arg(long)]
+        officer: String,
+        #[arg(long)]
+        department: String,
+        /// compliant, issues_corrected, violation or not_found.
+        #[arg(long)]
+        result: String,
+        /// For commitment checks: fulfilled or breached.
+        #[arg(long)]
+        commitment: Option<String>,
+        #[arg(long)]
+        date: Date,
+        #[arg(long, default_value = "")]
+        notes: String,
+    },
     /// Write the public disclosure (no personal data): the plan, and its
     /// results once released.
     Publish {
@@ -250,6 +270,22 @@ pub fn run(cmd: DrawCommand, store_path: &Path) -> Result<Outcome, CliError> {
             };
             println!("{report}");
             Ok(if report.is_identical() { Outcome::Ok } else { Outcome::Findings })
+        }
+        DrawCommand::Result { plan, visit, officer, department, result, commitment, date, notes } => {
+            let id = ops::submit_result(
+                &store,
+                plan,
+                visit,
+                &officer,
+                &department,
+                &result,
+                commitment.as_deref(),
+                date,
+                &notes,
+            )
+            .map_err(|e| CliError(e.to_string()))?;
+            println!("result {id} recorded for visit {visit} of plan {plan}; the next classification counts it");
+            Ok(Outcome::Ok)
         }
         DrawCommand::Publish { plan, out } => {
             let now = chrono::Utc::now().fixed_offset();

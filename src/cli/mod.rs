@@ -5,6 +5,7 @@
 mod classify;
 mod datasets;
 mod draw;
+mod entity;
 
 use std::process::ExitCode;
 
@@ -33,6 +34,13 @@ enum Command {
     /// Check, test and compare rule sets.
     #[command(subcommand)]
     Rules(classify::RulesCommand),
+    /// One entity's credit over time, records and propagation paths.
+    #[command(subcommand)]
+    Entity(entity::EntityCommand),
+    /// Blacklist propagation to persons and their other entities.
+    Propagate(entity::PropagateArgs),
+    /// The key-attention list and the blacklist (risk warnings per department).
+    Lists(entity::ListsArgs),
     /// Inspection plans and reproducible double-random draws.
     #[command(subcommand)]
     Draw(draw::DrawCommand),
@@ -90,6 +98,9 @@ pub fn run() -> ExitCode {
         Command::Rules(c) => classify::rules_cmd(c),
         Command::Audit(c) => audit(c, &store),
         Command::Draw(c) => draw::run(c, &store),
+        Command::Entity(c) => entity::entity(c),
+        Command::Propagate(a) => entity::propagate(a),
+        Command::Lists(a) => entity::lists(a),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -468,3 +468,186 @@ pub fn name_lookup(ds: &Dataset) -> impl Fn(&Uscc) -> String + '_ {
     let index: Arc<rustc_hash::FxHashMap<Uscc, usize>> = Arc::new(classify::facts::entity_index(ds));
     move |u| index.get(u).map(|&i| ds.entities[i].name.clone()).unwrap_or_default()
 }
+
+/// Everything credo knows about one entity as of a date: its tier over
+/// time, its records and their status, tolerance, exemptions, commitments,
+/// repairs, blacklist status and every propagation path that touches it.
+#[derive(Debug, Serialize)]
+pub struct Timeline {
+    pub entity: MarketEntity,
+    pub as_of: Date,
+    pub points: Vec<TimelinePoint>,
+    pub result: classify::EntityResult,
+    pub explanation: String,
+    pub commitments: Vec<Commitment>,
+    pub repairs: Vec<RepairApplication>,
+    /// Persons flagged because of this entity, and entities they reached.
+    pub flagged_persons: Vec<crate::propagate::FlaggedPerson>,
+    pub reached_from_here: Vec<crate::propagate::ReachedEntity>,
+    /// Paths by which other blacklisted entities reach this one.
+    pub reached_by: Vec<crate::propagate::ReachedEntity>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TimelinePoint {
+    pub date: Date,
+    pub tier: u8,
+    pub risk: String,
+    pub probability: f64,
+    pub blacklisted: bool,
+    pub key_attention: bool,
+}
+
+/// The part of a dataset within `hops` person links of an entity: enough
+/// to classify it and run propagation to that depth exactly as a full run
+/// would, in a fraction of the time.
+pub fn neighbourhood(ds: &Dataset, uscc: Uscc, hops: u8) -> Dataset {
+    use rustc_hash::FxHashSet;
+    let mut entities: FxHashSet<Uscc> = std::iter::once(uscc).collect();
+    let mut frontier = entities.clone();
+    for _ in 0..hops {
+        let persons: FxHashSet<PersonId> =
+            ds.roles.iter().filter(|r| frontier.contains(&r.uscc)).map(|r| r.person_id).collect();
+        let next: FxHashSet<Uscc> = ds
+            .roles
+            .iter()
+            .filter(|r| persons.contains(&r.person_id) && !entities.contains(&r.uscc))
+            .map(|r| r.uscc)
+            .collect();
+        entities.extend(next.iter().copied());
+        frontier = next;
+        if frontier.is_empty() {
+            break;
+        }
+    }
+    let keep = |u: &Uscc| entities.contains(u);
+    Dataset {
+        entities: ds.entities.iter().filter(|e| keep(&e.uscc)).cloned().collect(),
+        persons: Vec::new(),
+        roles: ds.roles.iter().filter(|r| keep(&r.uscc)).cloned().collect(),
+        evaluations: ds.evaluations.iter().filter(|r| keep(&r.uscc)).cloned().collect(),
+        penalties: ds.penalties.iter().filter(|r| keep(&r.uscc)).cloned().collect(),
+        abnormal_listings: ds.abnormal_listings.iter().filter(|r| keep(&r.uscc)).cloned().collect(),
+        complaints: ds.complaints.iter().filter(|r| keep(&r.uscc)).cloned().collect(),
+        commitments: ds.commitments.iter().filter(|r| keep(&r.uscc)).cloned().collect(),
+        inspections: ds.inspections.iter().filter(|r| keep(&r.uscc)).cloned().collect(),
+        repairs: ds.repairs.iter().filter(|r| keep(&r.uscc)).cloned().collect(),
+        departments: ds.departments.clone(),
+        inspection_items: ds.inspection_items.clone(),
+        officers: Vec::new(),
+        officer_relations: Vec::new(),
+    }
+}
+
+pub fn entity_timeline(ds: &Dataset, rules: &RuleSet, uscc: Uscc, as_of: Date) -> Result<Timeline> {
+    let entity = ds
+        .entities
+        .iter()
+        .find(|e| e.uscc == uscc)
+        .cloned()
+        .ok_or_else(|| StoreError::NotFound(format!("entity {uscc} in the dataset")))?;
+    if entity.registered_on > as_of {
+        return Err(OpsError::Invalid(format!("{uscc} was registered on {}, after {as_of}", entity.registered_on)));
+    }
+    let depth =
+        rules.int_param("propagate_max_depth").unwrap_or(1).clamp(1, i64::from(crate::propagate::MAX_DEPTH)) as u8;
+    // Entities within depth+1 person links: enough for every path of
+    // length `depth` that starts or ends at this entity.
+    let sub = neighbourhood(ds, uscc, depth + 1);
+    let mut dates: Vec<Date> = ((as_of.year() - 4)..as_of.year())
+        .filter_map(|y| Date::from_ymd_opt(y, 12, 31))
+        .filter(|d| *d >= entity.registered_on)
+        .collect();
+    dates.push(as_of);
+    let mut points = Vec::new();
+    let mut last = None;
+    for d in dates {
+        let c = classify::classify(&sub, rules, d, &|_| {})?;
+        let r = c.results.into_iter().find(|r| r.uscc == uscc).expect("registered entity is classified");
+        points.push(TimelinePoint {
+            date: d,
+            tier: r.tier,
+            risk: r.risk.to_string(),
+            probability: r.probability(),
+            blacklisted: r.blacklisted,
+            key_attention: r.key_attention,
+        });
+        if d == as_of {
+            last = Some((r, c.propagation));
+        }
+    }
+    let (result, propagation) = last.expect("as-of point");
+    Ok(Timeline {
+        explanation: result.explanation(),
+        commitments: ds.commitments.iter().filter(|c| c.uscc == uscc && c.made_on <= as_of).cloned().collect(),
+        repairs: ds.repairs.iter().filter(|r| r.uscc == uscc && r.applied_on <= as_of).cloned().collect(),
+        flagged_persons: propagation.persons.iter().filter(|p| p.source == uscc).cloned().collect(),
+        reached_from_here: propagation.entities.iter().filter(|e| e.source == uscc).cloned().collect(),
+        reached_by: propagation.entities.iter().filter(|e| e.uscc == uscc).cloned().collect(),
+        entity,
+        as_of,
+        points,
+        result,
+    })
+}
+
+/// Records an officer's result for a visit: the officer must be assigned
+/// to it, the department must have items in it, and the plan's release
+/// time must have passed (nobody inspects before the release).
+#[allow(clippy::too_many_arguments)]
+pub fn submit_result(
+    store: &Store,
+    plan_id: i64,
+    seq: i64,
+    officer: &str,
+    department: &str,
+    result: &str,
+    commitment_status: Option<&str>,
+    inspected_on: Date,
+    notes: &str,
+) -> Result<i64> {
+    let plan = store.plan(plan_id)?;
+    let visit = store.visit(plan_id, seq)?;
+    if !visit.officers.iter().any(|o| o == officer) {
+        return Err(OpsError::Invalid(format!("officer {officer} is not assigned to visit {seq} of plan {plan_id}")));
+    }
+    if !visit.items.iter().any(|(d, _)| d == department) {
+        return Err(OpsError::Invalid(format!("visit {seq} of plan {plan_id} has no {department} items")));
+    }
+    result.parse::<InspectionResult>().map_err(|e| OpsError::Invalid(format!("result {e}")))?;
+    match (plan.kind.as_str(), commitment_status) {
+        ("commitment_check", None) => {
+            return Err(OpsError::Invalid(
+                "a commitment check needs the commitment's status: fulfilled or breached".into(),
+            ));
+        }
+        ("commitment_check", Some(s)) if s != "fulfilled" && s != "breached" => {
+            return Err(OpsError::Invalid(format!("commitment status '{s}' is not fulfilled or breached")));
+        }
+        ("random", Some(_)) => {
+            return Err(OpsError::Invalid("only commitment checks report a commitment status".into()));
+        }
+        _ => {}
+    }
+    let release =
+        chrono::DateTime::parse_from_rfc3339(&plan.release_at).map_err(|e| OpsError::Invalid(e.to_string()))?;
+    if inspected_on < release.date_naive() {
+        return Err(OpsError::Invalid(format!(
+            "the inspection date {inspected_on} is before the plan's release ({})",
+            plan.release_at
+        )));
+    }
+    Ok(store.submit_result(&crate::store::ResultRecord {
+        id: 0,
+        plan_id,
+        seq,
+        uscc: visit.uscc,
+        officer_id: officer.to_string(),
+        department: department.to_string(),
+        inspected_on: inspected_on.to_string(),
+        result: result.to_string(),
+        commitment_status: commitment_status.map(str::to_string),
+        notes: notes.to_string(),
+        submitted_at: String::new(),
+    })?)
+}
