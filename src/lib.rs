@@ -11,6 +11,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod classify;
 pub mod cli;
 pub mod data;

@@ -1,6 +1,7 @@
 //! End-to-end tests at credo's boundaries: the CLI binary and (later) the
 //! HTTP API. One test binary with modules builds faster than many.
 
+mod api;
 mod cli_classify;
 mod cli_datasets;
 mod cli_draw;

@@ -6,6 +6,7 @@ mod classify;
 mod datasets;
 mod draw;
 mod entity;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -44,6 +45,11 @@ enum Command {
     /// Inspection plans and reproducible double-random draws.
     #[command(subcommand)]
     Draw(draw::DrawCommand),
+    /// Run the HTTP API (first start: imports the sample, classifies, prints a regulator token).
+    Serve(serve::ServeArgs),
+    /// Access tokens for the HTTP API.
+    #[command(subcommand)]
+    Tokens(serve::TokensCommand),
     /// Verify the store's tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -101,6 +107,8 @@ pub fn run() -> ExitCode {
         Command::Entity(c) => entity::entity(c),
         Command::Propagate(a) => entity::propagate(a),
         Command::Lists(a) => entity::lists(a),
+        Command::Serve(a) => serve::serve(a),
+        Command::Tokens(c) => serve::tokens(c, &store),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -60,8 +60,66 @@ pub fn dataset_with_results(store: &Store, loaded: &LoadedDataset) -> Result<Dat
     Ok(ds)
 }
 
-/// Runs a classification over the dataset plus submitted results and
-/// records it (run row, results file, audit entries).
+/// Records that a classification run starts (audited) and returns its id.
+pub fn begin_run(
+    store: &Store,
+    loaded: &LoadedDataset,
+    dataset_label: &str,
+    rules: &RuleSet,
+    as_of: Date,
+    actor: &str,
+) -> Result<i64> {
+    Ok(store.start_run(&NewRun {
+        actor,
+        dataset: dataset_label,
+        dataset_hash: &loaded.hash,
+        rules_hash: rules.hash(),
+        rules_label: &rules.label(),
+        as_of: &as_of.to_string(),
+    })?)
+}
+
+/// Runs a begun classification over the dataset plus submitted results,
+/// writes the output file if asked, and records the results (or the
+/// failure) in the store.
+#[allow(clippy::too_many_arguments)]
+pub fn execute_run(
+    store: &Store,
+    run: i64,
+    loaded: &LoadedDataset,
+    rules: &RuleSet,
+    as_of: Date,
+    actor: &str,
+    output: Option<&std::path::Path>,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<Classification> {
+    let outcome = (|| -> Result<Classification> {
+        let ds = dataset_with_results(store, loaded)?;
+        let c = classify::classify(&ds, rules, as_of, &|s| {
+            progress(s);
+            let _ = store.set_run_progress(run, s);
+        })?;
+        if let Some(path) = output {
+            progress("write");
+            crate::data::output::write_results(path, &c.results).map_err(OpsError::Invalid)?;
+        }
+        Ok(c)
+    })();
+    let c = match outcome {
+        Ok(c) => c,
+        Err(e) => {
+            store.fail_run(run, actor, &e.to_string())?;
+            return Err(e);
+        }
+    };
+    progress("store");
+    let summary = serde_json::to_value(&c.summary).map_err(|e| OpsError::Invalid(e.to_string()))?;
+    store.finish_run(run, actor, &summary, output.map(|p| p.display().to_string()).as_deref(), &stored_results(&c))?;
+    Ok(c)
+}
+
+/// [`begin_run`] then [`execute_run`].
+#[allow(clippy::too_many_arguments)]
 pub fn classify_into_store(
     store: &Store,
     loaded: &LoadedDataset,
@@ -72,35 +130,8 @@ pub fn classify_into_store(
     output: Option<&std::path::Path>,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<(i64, Classification)> {
-    let ds = dataset_with_results(store, loaded)?;
-    let run = store.start_run(&NewRun {
-        actor,
-        dataset: dataset_label,
-        dataset_hash: &loaded.hash,
-        rules_hash: rules.hash(),
-        rules_label: &rules.label(),
-        as_of: &as_of.to_string(),
-    })?;
-    let c = match classify::classify(&ds, rules, as_of, &|s| {
-        progress(s);
-        let _ = store.set_run_progress(run, s);
-    }) {
-        Ok(c) => c,
-        Err(e) => {
-            store.fail_run(run, actor, &e.to_string())?;
-            return Err(e.into());
-        }
-    };
-    if let Some(path) = output {
-        progress("write");
-        if let Err(e) = crate::data::output::write_results(path, &c.results) {
-            store.fail_run(run, actor, &e)?;
-            return Err(OpsError::Invalid(e));
-        }
-    }
-    progress("store");
-    let summary = serde_json::to_value(&c.summary).map_err(|e| OpsError::Invalid(e.to_string()))?;
-    store.finish_run(run, actor, &summary, output.map(|p| p.display().to_string()).as_deref(), &stored_results(&c))?;
+    let run = begin_run(store, loaded, dataset_label, rules, as_of, actor)?;
+    let c = execute_run(store, run, loaded, rules, as_of, actor, output, progress)?;
     Ok((run, c))
 }
 
@@ -139,6 +170,55 @@ pub fn create_plan(
     actor: &str,
 ) -> Result<CreatedPlan> {
     params.validate(&loaded.dataset).map_err(OpsError::Invalid)?;
+    let (run_id, c) = classify_into_store(store, loaded, dataset_label, rules, params.as_of, actor, None, &|_| {})?;
+    let entities: Vec<plan::PlanEntity> = c.results.iter().map(plan::PlanEntity::from_result).collect();
+    create_plan_with(store, loaded, run_id, rules.hash(), &entities, params, commitment, actor)
+}
+
+/// Creates a plan from a finished run in the store (the classification a
+/// regulator has reviewed): same dataset, same as-of date.
+pub fn create_plan_from_run(
+    store: &Store,
+    loaded: &LoadedDataset,
+    run_id: i64,
+    params: &PlanParams,
+    commitment: Option<[u8; 32]>,
+    actor: &str,
+) -> Result<CreatedPlan> {
+    let run = store.run(run_id)?;
+    if run.status != "done" {
+        return Err(StoreError::Conflict(format!("run {run_id} is {}; a plan needs a finished run", run.status)).into());
+    }
+    if run.dataset_hash != loaded.hash {
+        return Err(OpsError::Invalid(format!(
+            "run {run_id} classified dataset {}, not the loaded {}",
+            run.dataset_hash, loaded.hash
+        )));
+    }
+    if run.as_of != params.as_of.to_string() {
+        return Err(OpsError::Invalid(format!("run {run_id} is as of {}, the plan as of {}", run.as_of, params.as_of)));
+    }
+    params.validate(&loaded.dataset).map_err(OpsError::Invalid)?;
+    let entities = store
+        .results(run_id)?
+        .iter()
+        .map(plan::PlanEntity::from_stored)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(OpsError::Invalid)?;
+    create_plan_with(store, loaded, run_id, &run.rules_hash, &entities, params, commitment, actor)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn create_plan_with(
+    store: &Store,
+    loaded: &LoadedDataset,
+    run_id: i64,
+    rules_hash: &str,
+    entities: &[plan::PlanEntity],
+    params: &PlanParams,
+    commitment: Option<[u8; 32]>,
+    actor: &str,
+) -> Result<CreatedPlan> {
     let (secret, commitment) = match commitment {
         Some(c) => (None, c),
         None => {
@@ -146,7 +226,6 @@ pub fn create_plan(
             (Some(s), draw::commitment(&s))
         }
     };
-    let (run_id, c) = classify_into_store(store, loaded, dataset_label, rules, params.as_of, actor, None, &|_| {})?;
     let ds = dataset_with_results(store, loaded)?;
     let mut history = History::from_dataset(&ds, params.as_of);
     for (uscc, by) in store.drawn_in_year(params.as_of.year())? {
@@ -156,8 +235,8 @@ pub fn create_plan(
     }
     // The plan id is part of the frame; it is the next id of the plans table.
     let next_id = store.plans()?.last().map_or(1, |p| p.id + 1);
-    let (frame, stats) =
-        plan::build_frame(&ds, &c, params, &next_id.to_string(), commitment, &history).map_err(OpsError::Invalid)?;
+    let (frame, stats) = plan::build_frame(&ds, entities, params, &next_id.to_string(), commitment, &history)
+        .map_err(OpsError::Invalid)?;
     let frame_hash = hex::encode(frame.hash());
     let text = plan::frame_file(&frame);
     let params_json = serde_json::to_value(params).map_err(|e| OpsError::Invalid(e.to_string()))?;
@@ -175,7 +254,7 @@ pub fn create_plan(
             params: &params_json,
             run_id,
             dataset_hash: &loaded.hash,
-            rules_hash: rules.hash(),
+            rules_hash,
             frame_hash: &frame_hash,
             frame_stats: &stats_json,
             commitment: &commitment_hex,
@@ -212,7 +291,7 @@ pub fn load_frame(store: &Store, plan: &PlanRecord) -> Result<draw::Frame> {
 }
 
 /// The summary of a revealed draw.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Revealed {
     pub plan: i64,
     pub visits: usize,

@@ -13,13 +13,13 @@ use chrono::Datelike;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::classify::{Classification, facts::DepartmentIndex};
+use crate::classify::facts::DepartmentIndex;
 use crate::draw::{self, Frame, FrameBuilder, NewEntity, Stratum, StratumMode};
 use crate::engine::DrawDefaults;
 use crate::model::*;
 
 /// What a plan draws from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PlanKind {
     /// Random inspections by tier and risk (plan （二）).
@@ -29,7 +29,7 @@ pub enum PlanKind {
 }
 
 /// How strata are sampled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SelectionMode {
     /// Each entity with its own yearly probability from the rules.
@@ -143,7 +143,65 @@ pub struct FrameStats {
     pub excluded: BTreeMap<String, usize>,
 }
 
-fn stratum_key(dims: &[String], r: &crate::classify::EntityResult, e: &MarketEntity, kind: PlanKind) -> String {
+/// What a frame needs of an entity's classification: from a run in
+/// memory, or from a stored run's results.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlanEntity {
+    pub uscc: Uscc,
+    pub tier: u8,
+    pub risk: String,
+    pub probability_ppm: u32,
+    pub city: u32,
+    pub county: u32,
+    /// Why the supervision rule gave this probability.
+    pub supervision_reason: String,
+}
+
+impl PlanEntity {
+    pub fn from_result(r: &crate::classify::EntityResult) -> PlanEntity {
+        PlanEntity {
+            uscc: r.uscc,
+            tier: r.tier,
+            risk: r.risk.to_string(),
+            probability_ppm: r.probability_ppm,
+            city: r.city,
+            county: r.county,
+            supervision_reason: r
+                .decisions
+                .iter()
+                .rev()
+                .find(|d| d.stage == crate::engine::Stage::Supervision)
+                .map(|d| d.reason.clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    pub fn from_stored(r: &crate::store::StoredResult) -> Result<PlanEntity, String> {
+        #[derive(Deserialize)]
+        struct D {
+            stage: String,
+            reason: String,
+        }
+        let decisions: Vec<D> =
+            serde_json::from_str(r.explanation.get()).map_err(|e| format!("stored result {}: {e}", r.uscc))?;
+        Ok(PlanEntity {
+            uscc: Uscc::parse(&r.uscc).map_err(|e| format!("stored result {}: {e}", r.uscc))?,
+            tier: r.tier,
+            risk: r.risk.clone(),
+            probability_ppm: r.probability_ppm,
+            city: r.city,
+            county: r.county,
+            supervision_reason: decisions
+                .into_iter()
+                .rev()
+                .find(|d| d.stage == "supervision")
+                .map(|d| d.reason)
+                .unwrap_or_default(),
+        })
+    }
+}
+
+fn stratum_key(dims: &[String], r: &PlanEntity, e: &MarketEntity, kind: PlanKind) -> String {
     let mut parts = Vec::new();
     if kind == PlanKind::CommitmentCheck {
         parts.push("kind=commitment_check".to_string());
@@ -168,10 +226,10 @@ fn ppm(x: f64) -> u32 {
     (x * 1_000_000.0).round().clamp(0.0, 1_000_000.0) as u32
 }
 
-/// Builds the frame of a plan.
+/// Builds the frame of a plan from the classified entities.
 pub fn build_frame(
     ds: &Dataset,
-    c: &Classification,
+    entities: &[PlanEntity],
     params: &PlanParams,
     plan_id: &str,
     commitment: draw::Hash,
@@ -229,12 +287,12 @@ pub fn build_frame(
         }
     };
     // Strata, one per key, all in the plan's mode.
-    let keys: Vec<String> = c
-        .results
+    let keys: Vec<String> = entities
         .iter()
         .map(|r| {
-            let e = &ds.entities[index[&r.uscc]];
-            stratum_key(&params.strata, r, e, params.kind)
+            index
+                .get(&r.uscc)
+                .map_or_else(String::new, |&i| stratum_key(&params.strata, r, &ds.entities[i], params.kind))
         })
         .collect();
     let mut distinct: Vec<String> = keys.clone();
@@ -250,20 +308,17 @@ pub fn build_frame(
         beacon_source: params.beacon_source.clone(),
     };
     let mut b = FrameBuilder::new(plan, strata, officers).map_err(|e| e.to_string())?;
-    b.reserve(c.results.len());
-    let mut stats = FrameStats { entities: c.results.len(), ..FrameStats::default() };
+    b.reserve(entities.len());
+    let mut stats = FrameStats { entities: entities.len(), ..FrameStats::default() };
     let year = as_of.year();
     let depts = params.departments.join(", ");
-    for (r, key) in c.results.iter().zip(&keys) {
-        let e = &ds.entities[index[&r.uscc]];
+    for (r, key) in entities.iter().zip(&keys) {
+        let Some(&row) = index.get(&r.uscc) else {
+            return Err(format!("classified entity {} is not in the dataset", r.uscc));
+        };
+        let e = &ds.entities[row];
         let items = departments.items_for(e, &params.departments);
-        let supervision_reason = r
-            .decisions
-            .iter()
-            .rev()
-            .find(|d| d.stage == crate::engine::Stage::Supervision)
-            .map(|d| d.reason.clone())
-            .unwrap_or_default();
+        let supervision_reason = &r.supervision_reason;
         let exclusion: Option<String> = if e.status != EntityStatus::Active {
             Some(format!("not active: {}", e.status))
         } else if items.is_empty() {

@@ -7,6 +7,7 @@
 //! both land or neither does. The audit log is a hash chain (see
 //! [`audit`]); nothing here ever updates or deletes an audit entry.
 
+pub mod access;
 pub mod audit;
 pub mod plans;
 mod results;
@@ -17,6 +18,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
+pub use access::{Job, Principal, RuleVersion};
 pub use audit::{AuditEntry, ChainReport};
 pub use plans::{NewPlan, PlanRecord, ResultRecord, VisitRecord};
 
@@ -105,7 +107,7 @@ impl Store {
 // Classification runs.
 
 /// A classification run as recorded.
-#[derive(Clone, Debug, serde::Serialize, PartialEq)]
+#[derive(Clone, Debug, serde::Serialize, PartialEq, utoipa::ToSchema)]
 pub struct RunRecord {
     pub id: i64,
     pub created_at: String,
@@ -119,6 +121,7 @@ pub struct RunRecord {
     pub status: String,
     pub progress: String,
     pub entities: i64,
+    #[schema(value_type = Option<Object>)]
     pub summary: Option<serde_json::Value>,
     pub output: Option<String>,
     pub error: Option<String>,
@@ -135,7 +138,7 @@ pub struct NewRun<'a> {
 }
 
 /// One entity's stored result.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct StoredResult {
     pub uscc: String,
     pub name: String,
@@ -149,6 +152,7 @@ pub struct StoredResult {
     pub blacklisted: bool,
     pub departments: Vec<String>,
     /// The decisions, as JSON.
+    #[schema(value_type = Vec<Object>)]
     pub explanation: Box<serde_json::value::RawValue>,
 }
 

@@ -7,18 +7,20 @@ use rusqlite::{OptionalExtension, params};
 use super::{Result, Store, StoreError, audit, now};
 
 /// A plan as stored.
-#[derive(Clone, Debug, serde::Serialize, PartialEq)]
+#[derive(Clone, Debug, serde::Serialize, PartialEq, utoipa::ToSchema)]
 pub struct PlanRecord {
     pub id: i64,
     pub created_at: String,
     pub created_by: String,
     pub name: String,
     pub kind: String,
+    #[schema(value_type = Object)]
     pub params: serde_json::Value,
     pub run_id: i64,
     pub dataset_hash: String,
     pub rules_hash: String,
     pub frame_hash: String,
+    #[schema(value_type = Object)]
     pub frame_stats: serde_json::Value,
     pub commitment: String,
     pub beacon_source: String,
@@ -34,7 +36,7 @@ pub struct PlanRecord {
 }
 
 /// One drawn visit.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct VisitRecord {
     pub plan_id: i64,
     pub seq: i64,

@@ -90,6 +90,40 @@ const MIGRATIONS: &[&str] = &[
         submitted_at TEXT NOT NULL,
         UNIQUE (plan_id, seq, department)
     );",
+    // 3: access tokens, rule-set versions, imported datasets, background jobs.
+    "CREATE TABLE tokens (
+        hash TEXT PRIMARY KEY,
+        role TEXT NOT NULL,
+        officer_id TEXT,
+        label TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL
+    );
+    CREATE TABLE rule_versions (
+        id INTEGER PRIMARY KEY,
+        hash TEXT NOT NULL UNIQUE,
+        label TEXT NOT NULL,
+        files TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        active INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE datasets (
+        hash TEXT PRIMARY KEY,
+        path TEXT NOT NULL,
+        entities INTEGER NOT NULL,
+        imported_at TEXT NOT NULL
+    );
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        status TEXT NOT NULL,
+        progress TEXT NOT NULL,
+        result TEXT,
+        error TEXT
+    );",
 ];
 
 pub fn migrate(conn: &Connection) -> Result<()> {

@@ -1,0 +1,840 @@
+//! The endpoints. Each checks the caller's role, then calls `ops` or
+//! `store` off the async workers.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::AppState;
+use super::auth::{Auth, OfficerAuth, Reader, Regulator};
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
+use crate::engine::{RuleSet, RuleSource};
+use crate::model::{Date, Uscc};
+use crate::ops;
+use crate::plan::{PlanKind, PlanParams, SelectionMode};
+use crate::store::{AuditEntry, Job, PlanRecord, RuleVersion, RunRecord, VisitRecord};
+
+type S = State<Arc<AppState>>;
+
+/// Runs blocking work (SQLite, classification, draws) off the async workers.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.map_err(ApiError::internal)?
+}
+
+fn now() -> chrono::DateTime<chrono::FixedOffset> {
+    chrono::Utc::now().fixed_offset()
+}
+
+fn released(plan: &PlanRecord) -> bool {
+    chrono::DateTime::parse_from_rfc3339(&plan.release_at).map(|t| now() >= t).unwrap_or(false)
+}
+
+/// Who may see a plan's visits: its creator at any time; other regulators
+/// and auditors once it is released. Officers use their own endpoint.
+fn may_see_visits(auth: &Auth, plan: &PlanRecord) -> Result<(), ApiError> {
+    auth.require(&["regulator", "auditor"])?;
+    if plan.created_by == auth.actor() || released(plan) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!(
+            "plan {} is not released until {}; before that only its creator sees the assignments",
+            plan.id, plan.release_at
+        )))
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+    pub dataset: String,
+    pub dataset_hash: String,
+    pub active_rules: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/health", tag = "public", responses((status = 200, body = Health)))]
+pub async fn health(State(st): S) -> Result<Json<Health>, ApiError> {
+    let store = st.store.clone();
+    let active = blocking(move || Ok(store.active_rules()?)).await?;
+    Ok(Json(Health {
+        status: "ok".into(),
+        dataset: st.dataset_label.clone(),
+        dataset_hash: st.dataset.hash.clone(),
+        active_rules: active,
+    }))
+}
+
+#[utoipa::path(get, path = "/openapi.json", tag = "public", responses((status = 200, description = "This document")))]
+pub async fn openapi_json() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], super::openapi::document()).into_response()
+}
+
+// ------------------------------------------------------------------ tokens
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    /// regulator, auditor or officer.
+    pub role: String,
+    /// Required for (and only for) officer tokens.
+    pub officer_id: Option<String>,
+    #[serde(default)]
+    pub label: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenCreated {
+    /// Shown once; only its hash is stored.
+    pub token: String,
+    pub role: String,
+}
+
+#[utoipa::path(post, path = "/tokens", tag = "access", request_body = NewToken, security(("bearer" = [])),
+    responses((status = 201, body = TokenCreated), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_token(
+    State(st): S,
+    Regulator(auth): Regulator,
+    ApiJson(b): ApiJson<NewToken>,
+) -> Result<(StatusCode, Json<TokenCreated>), ApiError> {
+    if !crate::store::access::ROLES.contains(&b.role.as_str()) {
+        return Err(ApiError::invalid(format!("role '{}' is not regulator, auditor or officer", b.role)));
+    }
+    if (b.role == "officer") != b.officer_id.is_some() {
+        return Err(ApiError::invalid("officer_id is required for an officer token and only for one"));
+    }
+    if let Some(o) = &b.officer_id
+        && !st.dataset.dataset.officers.iter().any(|x| &x.officer_id == o)
+    {
+        return Err(ApiError::invalid(format!("officer '{o}' is not on the roster")));
+    }
+    let store = st.store.clone();
+    let actor = auth.actor();
+    let role = b.role.clone();
+    let token = blocking(move || Ok(store.create_token(&b.role, b.officer_id.as_deref(), &b.label, &actor)?)).await?;
+    Ok((StatusCode::CREATED, Json(TokenCreated { token, role })))
+}
+
+// ------------------------------------------------------------------- rules
+
+#[utoipa::path(get, path = "/rules", tag = "rules", security(("bearer" = [])),
+    responses((status = 200, body = Vec<RuleVersion>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list_rules(State(st): S, _: Reader) -> Result<Json<Vec<RuleVersion>>, ApiError> {
+    let store = st.store.clone();
+    Ok(Json(blocking(move || Ok(store.rule_versions()?)).await?))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RuleVersionDetail {
+    #[serde(flatten)]
+    pub version: RuleVersion,
+    /// The files of the version, by path.
+    pub files: BTreeMap<String, String>,
+}
+
+#[utoipa::path(get, path = "/rules/{id}", tag = "rules", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, body = RuleVersionDetail), (status = 404, body = ErrorBody)))]
+pub async fn get_rules(
+    State(st): S,
+    _: Reader,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<RuleVersionDetail>, ApiError> {
+    let store = st.store.clone();
+    blocking(move || {
+        let version = store
+            .rule_versions()?
+            .into_iter()
+            .find(|v| v.id == id)
+            .ok_or_else(|| ApiError::not_found(format!("rule version {id} not found")))?;
+        let files: BTreeMap<String, String> =
+            serde_json::from_value(store.rule_files(id)?).map_err(ApiError::internal)?;
+        Ok(Json(RuleVersionDetail { version, files }))
+    })
+    .await
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRules {
+    /// rules.toml, the .rhai scripts and tests/*.toml, by path.
+    pub files: BTreeMap<String, String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RulesStored {
+    pub id: i64,
+    pub hash: String,
+    pub label: String,
+    /// false if an identical version was already stored.
+    pub created: bool,
+    pub tests_passed: usize,
+}
+
+#[utoipa::path(post, path = "/rules", tag = "rules", request_body = NewRules, security(("bearer" = [])),
+    responses((status = 201, body = RulesStored), (status = 422, body = ErrorBody, description = "A rule does not compile, a check fails (details: file, line, column), or a rule test fails")))]
+pub async fn upload_rules(
+    State(st): S,
+    Regulator(auth): Regulator,
+    ApiJson(b): ApiJson<NewRules>,
+) -> Result<(StatusCode, Json<RulesStored>), ApiError> {
+    for path in b.files.keys() {
+        let ok = path == "rules.toml"
+            || (path.ends_with(".rhai") && !path.contains('/'))
+            || (path.starts_with("tests/") && path.ends_with(".toml") && path.matches('/').count() == 1);
+        if !ok || path.contains("..") || path.contains('\\') {
+            return Err(ApiError::invalid(format!("'{path}' is not rules.toml, a .rhai script or tests/*.toml")));
+        }
+    }
+    let store = st.store.clone();
+    let actor = auth.actor();
+    blocking(move || {
+        let src = RuleSource { files: b.files };
+        let rules = RuleSet::compile(&src).map_err(ops::OpsError::from)?;
+        let outcomes = crate::ruletest::run(&rules).map_err(|e| match e {
+            crate::ruletest::TestError::Rule(r) => ApiError::from(ops::OpsError::Rule(r)),
+            crate::ruletest::TestError::File(f, m) => {
+                ApiError::invalid(format!("{f}: {m}")).with_details(serde_json::json!({ "file": f }))
+            }
+        })?;
+        let failed: Vec<_> = outcomes.iter().filter(|o| !o.failures.is_empty()).collect();
+        if !failed.is_empty() {
+            let details: Vec<_> = failed
+                .iter()
+                .map(|o| serde_json::json!({ "file": o.file, "case": o.name, "failures": o.failures }))
+                .collect();
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "rule_tests_failed",
+                format!("{} of {} rule tests fail", failed.len(), outcomes.len()),
+            )
+            .with_details(serde_json::Value::Array(details)));
+        }
+        let files = serde_json::to_value(&src.files).map_err(ApiError::internal)?;
+        let (id, created) = store.add_rule_version(rules.hash(), &rules.label(), &files, &actor)?;
+        Ok((
+            if created { StatusCode::CREATED } else { StatusCode::OK },
+            Json(RulesStored {
+                id,
+                hash: rules.hash().to_string(),
+                label: rules.label(),
+                created,
+                tests_passed: outcomes.len(),
+            }),
+        ))
+    })
+    .await
+}
+
+#[utoipa::path(post, path = "/rules/{id}/activate", tag = "rules", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, body = RuleVersion), (status = 404, body = ErrorBody)))]
+pub async fn activate_rules(
+    State(st): S,
+    Regulator(auth): Regulator,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<RuleVersion>, ApiError> {
+    st.rules(id)?;
+    let store = st.store.clone();
+    let actor = auth.actor();
+    blocking(move || {
+        store.activate_rules(id, &actor)?;
+        Ok(Json(
+            store
+                .rule_versions()?
+                .into_iter()
+                .find(|v| v.id == id)
+                .ok_or_else(|| ApiError::not_found("rule version"))?,
+        ))
+    })
+    .await
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DiffRequest {
+    #[schema(value_type = String, format = Date)]
+    pub as_of: Date,
+    /// Sample entities per migration cell.
+    #[serde(default = "two")]
+    pub samples: usize,
+}
+
+fn two() -> usize {
+    2
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct JobStarted {
+    pub job: i64,
+}
+
+#[utoipa::path(post, path = "/rules/{id}/diff", tag = "rules", params(("id" = i64, Path)), request_body = DiffRequest, security(("bearer" = [])),
+    responses((status = 202, body = JobStarted, description = "The impact of this version against the active one, computed in the background; poll /jobs/{job}")))]
+pub async fn diff_rules(
+    State(st): S,
+    Reader(auth): Reader,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(b): ApiJson<DiffRequest>,
+) -> Result<(StatusCode, Json<JobStarted>), ApiError> {
+    if b.samples > 50 {
+        return Err(ApiError::invalid("at most 50 samples per cell"));
+    }
+    let new = st.rules(id)?;
+    let (_, old) = st.active_rules()?;
+    let store = st.store.clone();
+    let actor = auth.actor();
+    let job = blocking(move || Ok(store.create_job("rules.diff", &actor)?)).await?;
+    let st2 = st.clone();
+    tokio::task::spawn_blocking(move || {
+        let result = (|| -> Result<serde_json::Value, String> {
+            let ds = &st2.dataset.dataset;
+            let a = crate::classify::classify(ds, &old, b.as_of, &|_| {}).map_err(|e| e.to_string())?;
+            let c = crate::classify::classify(ds, &new, b.as_of, &|_| {}).map_err(|e| e.to_string())?;
+            let d = crate::classify::diff::diff(&a, &c, b.samples);
+            Ok(serde_json::json!({
+                "from": old.label(), "from_hash": old.hash(), "to": new.label(), "to_hash": new.hash(), "as_of": b.as_of,
+                "matrix": d.matrix, "probability_changed": d.probability_changed,
+                "expected_by_department": d.expected_by_department, "expected_by_city": d.expected_by_city,
+                "samples": d.samples.iter().map(|(x, y)| serde_json::json!({
+                    "uscc": x.uscc, "name": x.name, "tier_before": x.tier, "tier_after": y.tier,
+                    "before": x.explanation(), "after": y.explanation(),
+                })).collect::<Vec<_>>(),
+                "text": d.to_string(),
+            }))
+        })();
+        let _ = st2.store.finish_job(job, result);
+    });
+    Ok((StatusCode::ACCEPTED, Json(JobStarted { job })))
+}
+
+#[utoipa::path(get, path = "/jobs/{id}", tag = "rules", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, body = Job), (status = 404, body = ErrorBody)))]
+pub async fn get_job(State(st): S, _: Reader, ApiPath(id): ApiPath<i64>) -> Result<Json<Job>, ApiError> {
+    let store = st.store.clone();
+    Ok(Json(blocking(move || Ok(store.job(id)?)).await?))
+}
+
+// -------------------------------------------------------------------- runs
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRun {
+    #[schema(value_type = String, format = Date)]
+    pub as_of: Date,
+    /// A rule version; the active one if omitted.
+    pub rules: Option<i64>,
+}
+
+#[utoipa::path(post, path = "/runs", tag = "classification", request_body = NewRun, security(("bearer" = [])),
+    responses((status = 202, body = RunRecord, description = "Started in the background; poll /runs/{id}")))]
+pub async fn start_run(
+    State(st): S,
+    Regulator(auth): Regulator,
+    ApiJson(b): ApiJson<NewRun>,
+) -> Result<(StatusCode, Json<RunRecord>), ApiError> {
+    let rules = match b.rules {
+        Some(id) => st.rules(id)?,
+        None => st.active_rules()?.1,
+    };
+    let st2 = st.clone();
+    let actor = auth.actor();
+    let rules2 = rules.clone();
+    let run = blocking(move || {
+        let id = ops::begin_run(&st2.store, &st2.dataset, &st2.dataset_label, &rules2, b.as_of, &actor)?;
+        Ok(st2.store.run(id)?)
+    })
+    .await?;
+    let (st3, id, actor) = (st.clone(), run.id, auth.actor());
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = ops::execute_run(&st3.store, id, &st3.dataset, &rules, b.as_of, &actor, None, &|_| {}) {
+            tracing::warn!("run {id} failed: {e}");
+        }
+    });
+    Ok((StatusCode::ACCEPTED, Json(run)))
+}
+
+#[utoipa::path(get, path = "/runs", tag = "classification", security(("bearer" = [])), responses((status = 200, body = Vec<RunRecord>)))]
+pub async fn list_runs(State(st): S, _: Reader) -> Result<Json<Vec<RunRecord>>, ApiError> {
+    let store = st.store.clone();
+    Ok(Json(blocking(move || Ok(store.runs()?)).await?))
+}
+
+#[utoipa::path(get, path = "/runs/{id}", tag = "classification", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, body = RunRecord, description = "Status, progress and (when done) the summary"), (status = 404, body = ErrorBody)))]
+pub async fn get_run(State(st): S, _: Reader, ApiPath(id): ApiPath<i64>) -> Result<Json<RunRecord>, ApiError> {
+    let store = st.store.clone();
+    Ok(Json(blocking(move || Ok(store.run(id)?)).await?))
+}
+
+#[utoipa::path(get, path = "/runs/{id}/entities/{uscc}", tag = "classification", params(("id" = i64, Path), ("uscc" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = crate::store::StoredResult, description = "The entity's result and its explanation"), (status = 404, body = ErrorBody)))]
+pub async fn run_entity(
+    State(st): S,
+    _: Reader,
+    ApiPath((id, uscc)): ApiPath<(i64, String)>,
+) -> Result<Json<crate::store::StoredResult>, ApiError> {
+    let u =
+        Uscc::parse(&uscc).map_err(|e| ApiError::bad_request(format!("'{uscc}' is not a valid credit code: {e}")))?;
+    let store = st.store.clone();
+    blocking(move || {
+        let run = store.run(id)?;
+        if run.status != "done" {
+            return Err(ApiError::new(StatusCode::CONFLICT, "conflict", format!("run {id} is {}", run.status)));
+        }
+        Ok(Json(store.result(id, u.as_str())?))
+    })
+    .await
+}
+
+// ------------------------------------------------------------------- plans
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPlan {
+    pub name: String,
+    pub kind: PlanKind,
+    /// Participating departments (a joint plan if several).
+    pub departments: Vec<String>,
+    /// The finished classification run the frame is built from.
+    pub run: i64,
+    pub mode: Option<SelectionMode>,
+    /// Quota share per stratum (quota mode).
+    pub ratio: Option<f64>,
+    /// When officers may see their assignments (RFC 3339).
+    pub release_at: String,
+    /// Public randomness named in advance; empty for none.
+    #[serde(default)]
+    pub beacon_source: String,
+    /// SHA-256 of your own secret (hex). Without it credo makes a secret
+    /// and returns it once.
+    pub commitment: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PlanCreated {
+    pub id: i64,
+    pub run_id: i64,
+    pub frame_hash: String,
+    pub commitment: String,
+    /// Only when credo made the secret: keep it private until the reveal.
+    pub secret: Option<String>,
+    #[schema(value_type = Object)]
+    pub stats: crate::plan::FrameStats,
+}
+
+#[utoipa::path(post, path = "/plans", tag = "draws", request_body = NewPlan, security(("bearer" = [])),
+    responses((status = 201, body = PlanCreated), (status = 422, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn create_plan(
+    State(st): S,
+    Regulator(auth): Regulator,
+    ApiJson(b): ApiJson<NewPlan>,
+) -> Result<(StatusCode, Json<PlanCreated>), ApiError> {
+    let commitment = match &b.commitment {
+        None => None,
+        Some(c) => {
+            let v = hex::decode(c).map_err(|e| ApiError::invalid(format!("commitment is not hex: {e}")))?;
+            Some(
+                <[u8; 32]>::try_from(v)
+                    .map_err(|_| ApiError::invalid("commitment must be 32 bytes (64 hex digits)"))?,
+            )
+        }
+    };
+    let _guard = st.plan_lock.lock().await;
+    let (st2, actor) = (st.clone(), auth.actor());
+    blocking(move || {
+        let run = st2.store.run(b.run)?;
+        let as_of = crate::data::table::parse_date(&run.as_of).map_err(ApiError::internal)?;
+        let rules_id = st2.store.rule_versions()?.into_iter().find(|v| v.hash == run.rules_hash).map(|v| v.id);
+        let defaults = match rules_id {
+            Some(id) => st2.rules(id)?.manifest.draw.clone(),
+            None => crate::engine::DrawDefaults::default(),
+        };
+        let mut params = PlanParams::with_defaults(&b.name, b.kind, b.departments, as_of, &defaults);
+        if let Some(m) = b.mode {
+            params.mode = m;
+        }
+        if let Some(r) = b.ratio {
+            params.ratio = r;
+        }
+        params.release_at = b.release_at;
+        params.beacon_source = b.beacon_source;
+        let c = ops::create_plan_from_run(&st2.store, &st2.dataset, b.run, &params, commitment, &actor)?;
+        Ok((
+            StatusCode::CREATED,
+            Json(PlanCreated {
+                id: c.id,
+                run_id: c.run_id,
+                frame_hash: c.frame_hash,
+                commitment: c.commitment,
+                secret: c.secret,
+                stats: c.stats,
+            }),
+        ))
+    })
+    .await
+}
+
+#[utoipa::path(get, path = "/plans", tag = "draws", security(("bearer" = [])), responses((status = 200, body = Vec<PlanRecord>)))]
+pub async fn list_plans(State(st): S, _: Reader) -> Result<Json<Vec<PlanRecord>>, ApiError> {
+    let store = st.store.clone();
+    let mut plans = blocking(move || Ok(store.plans()?)).await?;
+    for p in &mut plans {
+        hide_secret(p);
+    }
+    Ok(Json(plans))
+}
+
+/// A secret is public only after the reveal (it is in the audit log then).
+fn hide_secret(p: &mut PlanRecord) {
+    if p.status != "revealed" {
+        p.secret = None;
+    }
+}
+
+#[utoipa::path(get, path = "/plans/{id}", tag = "draws", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, body = PlanRecord), (status = 404, body = ErrorBody)))]
+pub async fn get_plan(State(st): S, _: Reader, ApiPath(id): ApiPath<i64>) -> Result<Json<PlanRecord>, ApiError> {
+    let store = st.store.clone();
+    let mut p = blocking(move || Ok(store.plan(id)?)).await?;
+    hide_secret(&mut p);
+    Ok(Json(p))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reveal {
+    /// The secret (hex) the plan committed to.
+    pub secret: String,
+    /// The public randomness named by the plan (hex), if any.
+    #[serde(default)]
+    pub beacon: String,
+}
+
+#[utoipa::path(post, path = "/plans/{id}/reveal", tag = "draws", params(("id" = i64, Path)), request_body = Reveal, security(("bearer" = [])),
+    responses((status = 200, body = ops::Revealed), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody, description = "The secret does not match the commitment")))]
+pub async fn reveal_plan(
+    State(st): S,
+    Regulator(auth): Regulator,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(b): ApiJson<Reveal>,
+) -> Result<Json<ops::Revealed>, ApiError> {
+    let secret = hex::decode(b.secret.trim()).map_err(|e| ApiError::invalid(format!("secret is not hex: {e}")))?;
+    let beacon = hex::decode(b.beacon.trim()).map_err(|e| ApiError::invalid(format!("beacon is not hex: {e}")))?;
+    let (st2, actor) = (st.clone(), auth.actor());
+    blocking(move || {
+        let names = ops::name_lookup(&st2.dataset.dataset);
+        Ok(Json(ops::reveal_plan(&st2.store, &names, id, &secret, &beacon, &actor)?))
+    })
+    .await
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Cancel {
+    pub reason: String,
+}
+
+#[utoipa::path(post, path = "/plans/{id}/cancel", tag = "draws", params(("id" = i64, Path)), request_body = Cancel, security(("bearer" = [])),
+    responses((status = 200, body = PlanRecord), (status = 409, body = ErrorBody)))]
+pub async fn cancel_plan(
+    State(st): S,
+    Regulator(auth): Regulator,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(b): ApiJson<Cancel>,
+) -> Result<Json<PlanRecord>, ApiError> {
+    if b.reason.trim().is_empty() {
+        return Err(ApiError::invalid("a cancellation needs a reason"));
+    }
+    let (store, actor) = (st.store.clone(), auth.actor());
+    blocking(move || {
+        store.cancel_plan(id, &actor, &b.reason)?;
+        Ok(Json(store.plan(id)?))
+    })
+    .await
+}
+
+#[utoipa::path(get, path = "/plans/{id}/visits", tag = "draws", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, body = Vec<VisitRecord>), (status = 403, body = ErrorBody, description = "Not released yet and not the creator")))]
+pub async fn plan_visits(
+    State(st): S,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Vec<VisitRecord>>, ApiError> {
+    let store = st.store.clone();
+    let plan = blocking(move || Ok(store.plan(id)?)).await?;
+    may_see_visits(&auth, &plan)?;
+    let store = st.store.clone();
+    Ok(Json(blocking(move || Ok(store.visits(id)?)).await?))
+}
+
+#[utoipa::path(get, path = "/plans/{id}/bundle", tag = "draws", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, description = "The self-contained credo-draw-v1 bundle (text/plain)", content_type = "text/plain"), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn plan_bundle(State(st): S, auth: Auth, ApiPath(id): ApiPath<i64>) -> Result<Response, ApiError> {
+    let store = st.store.clone();
+    let plan = blocking(move || Ok(store.plan(id)?)).await?;
+    may_see_visits(&auth, &plan)?;
+    let store = st.store.clone();
+    let text = blocking(move || Ok(ops::export_bundle(&store, id)?)).await?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VerifyReport {
+    pub identical: bool,
+    pub report: String,
+}
+
+#[utoipa::path(post, path = "/plans/{id}/verify", tag = "draws", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, body = VerifyReport), (status = 409, body = ErrorBody)))]
+pub async fn verify_plan(State(st): S, _: Reader, ApiPath(id): ApiPath<i64>) -> Result<Json<VerifyReport>, ApiError> {
+    let store = st.store.clone();
+    let r = blocking(move || Ok(ops::verify_plan(&store, id)?)).await?;
+    Ok(Json(VerifyReport { identical: r.is_identical(), report: r.to_string() }))
+}
+
+#[utoipa::path(post, path = "/plans/{id}/publish", tag = "draws", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, description = "The public disclosure now served at /public/plans/{id}")))]
+pub async fn publish_plan(
+    State(st): S,
+    Regulator(auth): Regulator,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Response, ApiError> {
+    let (store, actor) = (st.store.clone(), auth.actor());
+    blocking(move || {
+        let d = ops::disclosure(&store, id, now())?;
+        let text = serde_json::to_string(&d).map_err(ApiError::internal)?;
+        let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
+        store.mark_published(id, &actor, &digest)?;
+        Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
+    })
+    .await
+}
+
+// ---------------------------------------------------------------- officers
+
+#[derive(Serialize, ToSchema)]
+pub struct Assignment {
+    pub plan: i64,
+    pub plan_name: String,
+    pub kind: String,
+    pub visit: i64,
+    pub uscc: String,
+    pub name: String,
+    /// (department, item code).
+    pub items: Vec<(String, String)>,
+    /// The whole team, this officer included.
+    pub officers: Vec<String>,
+    pub release_at: String,
+}
+
+#[utoipa::path(get, path = "/officers/me/assignments", tag = "officers", security(("bearer" = [])),
+    responses((status = 200, body = Vec<Assignment>, description = "Released assignments of the calling officer"), (status = 403, body = ErrorBody)))]
+pub async fn my_assignments(State(st): S, OfficerAuth(auth): OfficerAuth) -> Result<Json<Vec<Assignment>>, ApiError> {
+    let officer = auth.0.officer_id.clone().ok_or_else(|| ApiError::forbidden("not an officer token"))?;
+    let store = st.store.clone();
+    let rows = blocking(move || Ok(store.officer_visits(&officer)?)).await?;
+    let t = now();
+    let plans: BTreeMap<i64, (String, String)> = {
+        let store = st.store.clone();
+        let ids: Vec<i64> = rows.iter().map(|(v, _)| v.plan_id).collect();
+        blocking(move || {
+            let mut m = BTreeMap::new();
+            for id in ids {
+                if let std::collections::btree_map::Entry::Vacant(e) = m.entry(id) {
+                    let p = store.plan(id)?;
+                    e.insert((p.name, p.kind));
+                }
+            }
+            Ok(m)
+        })
+        .await?
+    };
+    Ok(Json(
+        rows.into_iter()
+            .filter(|(_, release)| chrono::DateTime::parse_from_rfc3339(release).is_ok_and(|r| t >= r))
+            .map(|(v, release_at)| {
+                let (plan_name, kind) = plans.get(&v.plan_id).cloned().unwrap_or_default();
+                Assignment {
+                    plan: v.plan_id,
+                    plan_name,
+                    kind,
+                    visit: v.seq,
+                    uscc: v.uscc,
+                    name: v.name,
+                    items: v.items,
+                    officers: v.officers,
+                    release_at,
+                }
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewResult {
+    pub department: String,
+    /// compliant, issues_corrected, violation or not_found.
+    pub result: String,
+    /// Commitment checks: fulfilled or breached.
+    pub commitment_status: Option<String>,
+    #[schema(value_type = String, format = Date)]
+    pub inspected_on: Date,
+    #[serde(default)]
+    pub notes: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ResultStored {
+    pub id: i64,
+}
+
+#[utoipa::path(post, path = "/officers/me/assignments/{plan}/{visit}/result", tag = "officers",
+    params(("plan" = i64, Path), ("visit" = i64, Path)), request_body = NewResult, security(("bearer" = [])),
+    responses((status = 201, body = ResultStored), (status = 403, body = ErrorBody, description = "Not this officer's assignment, or not released"), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn submit_result(
+    State(st): S,
+    OfficerAuth(auth): OfficerAuth,
+    ApiPath((plan, visit)): ApiPath<(i64, i64)>,
+    ApiJson(b): ApiJson<NewResult>,
+) -> Result<(StatusCode, Json<ResultStored>), ApiError> {
+    let officer = auth.0.officer_id.clone().ok_or_else(|| ApiError::forbidden("not an officer token"))?;
+    let store = st.store.clone();
+    blocking(move || {
+        let p = store.plan(plan)?;
+        let v = store.visit(plan, visit)?;
+        if !v.officers.contains(&officer) {
+            return Err(ApiError::forbidden(format!("visit {visit} of plan {plan} is not assigned to {officer}")));
+        }
+        if !released(&p) {
+            return Err(ApiError::forbidden(format!("plan {plan} is not released until {}", p.release_at)));
+        }
+        let id = ops::submit_result(
+            &store,
+            plan,
+            visit,
+            &officer,
+            &b.department,
+            &b.result,
+            b.commitment_status.as_deref(),
+            b.inspected_on,
+            &b.notes,
+        )?;
+        Ok((StatusCode::CREATED, Json(ResultStored { id })))
+    })
+    .await
+}
+
+// ---------------------------------------------------------------- entities
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AsOf {
+    /// Evaluation date (YYYY-MM-DD); the latest run's date if omitted.
+    #[param(value_type = Option<String>, format = Date)]
+    pub as_of: Option<Date>,
+}
+
+#[utoipa::path(get, path = "/entities/{uscc}", tag = "entities", params(("uscc" = String, Path), AsOf), security(("bearer" = [])),
+    responses((status = 200, description = "Tier over time, records, tolerance, exemptions, commitments, repairs, blacklist and propagation paths"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn entity_timeline(
+    State(st): S,
+    _: Reader,
+    ApiPath(uscc): ApiPath<String>,
+    ApiQuery(q): ApiQuery<AsOf>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let u =
+        Uscc::parse(&uscc).map_err(|e| ApiError::bad_request(format!("'{uscc}' is not a valid credit code: {e}")))?;
+    let (_, rules) = st.active_rules()?;
+    let st2 = st.clone();
+    blocking(move || {
+        let as_of = match q.as_of {
+            Some(d) => d,
+            None => {
+                let run = st2.store.latest_run()?.ok_or_else(|| ApiError::invalid("no finished run; give as_of"))?;
+                crate::data::table::parse_date(&run.as_of).map_err(ApiError::internal)?
+            }
+        };
+        let ds = ops::dataset_with_results(&st2.store, &st2.dataset)?;
+        let t = ops::entity_timeline(&ds, &rules, u, as_of)?;
+        Ok(Json(serde_json::to_value(&t).map_err(ApiError::internal)?))
+    })
+    .await
+}
+
+// ------------------------------------------------------------------ public
+
+#[derive(Serialize, ToSchema)]
+pub struct PublicPlan {
+    pub id: i64,
+    pub name: String,
+    pub kind: String,
+    pub status: String,
+    pub release_at: String,
+    pub published_at: Option<String>,
+}
+
+#[utoipa::path(get, path = "/public/plans", tag = "public", responses((status = 200, body = Vec<PublicPlan>)))]
+pub async fn public_plans(State(st): S) -> Result<Json<Vec<PublicPlan>>, ApiError> {
+    let store = st.store.clone();
+    let plans = blocking(move || Ok(store.plans()?)).await?;
+    Ok(Json(
+        plans
+            .into_iter()
+            .filter(|p| p.published_at.is_some())
+            .map(|p| PublicPlan {
+                id: p.id,
+                name: p.name,
+                kind: p.kind,
+                status: p.status,
+                release_at: p.release_at,
+                published_at: p.published_at,
+            })
+            .collect(),
+    ))
+}
+
+#[utoipa::path(get, path = "/public/plans/{id}", tag = "public", params(("id" = i64, Path)),
+    responses((status = 200, description = "The disclosure: plan, strata and (after release) results; no personal data"), (status = 404, body = ErrorBody)))]
+pub async fn public_plan(State(st): S, ApiPath(id): ApiPath<i64>) -> Result<Response, ApiError> {
+    let store = st.store.clone();
+    blocking(move || {
+        let p = store.plan(id).map_err(|_| ApiError::not_found(format!("no published plan {id}")))?;
+        if p.published_at.is_none() {
+            return Err(ApiError::not_found(format!("no published plan {id}")));
+        }
+        let d = ops::disclosure(&store, id, now())?;
+        Ok(Json(serde_json::to_value(&d).map_err(ApiError::internal)?).into_response())
+    })
+    .await
+}
+
+// ------------------------------------------------------------------- audit
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Only entries about this subject (e.g. plan/3) and its parts.
+    pub subject: Option<String>,
+}
+
+#[utoipa::path(get, path = "/audit", tag = "audit", params(AuditQuery), security(("bearer" = [])), responses((status = 200, body = Vec<AuditEntry>)))]
+pub async fn audit_log(
+    State(st): S,
+    _: Reader,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> Result<Json<Vec<AuditEntry>>, ApiError> {
+    let store = st.store.clone();
+    Ok(Json(blocking(move || Ok(store.read(|c| crate::store::audit::entries(c, q.subject.as_deref()))?)).await?))
+}
+
+#[utoipa::path(get, path = "/audit/verify", tag = "audit", security(("bearer" = [])),
+    responses((status = 200, description = "Intact (with the head hash) or the first altered or missing entry")))]
+pub async fn audit_verify(State(st): S, _: Reader) -> Result<Json<serde_json::Value>, ApiError> {
+    let store = st.store.clone();
+    let r = blocking(move || Ok(store.read(|c| crate::store::audit::verify(c))?)).await?;
+    Ok(Json(serde_json::to_value(r).map_err(ApiError::internal)?))
+}

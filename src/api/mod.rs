@@ -1,0 +1,200 @@
+//! The HTTP API (axum) for regulators, auditors, inspection teams and the
+//! public, over the embedded store.
+//!
+//! Invariants: handlers hold no business logic (they call `ops` and
+//! `store`); every write is audited with the caller's identity; every error
+//! is `{"code","message","details"}`; long work (classification, rule
+//! diffs) runs in the background and is polled; blocking work never runs on
+//! the async workers.
+
+mod auth;
+mod error;
+mod handlers;
+pub mod openapi;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+
+pub use error::{ApiError, ErrorBody};
+
+use crate::data::LoadedDataset;
+use crate::engine::{RuleSet, RuleSource};
+use crate::store::Store;
+
+/// Shared state of a running server.
+pub struct AppState {
+    pub store: Arc<Store>,
+    pub dataset: Arc<LoadedDataset>,
+    pub dataset_label: String,
+    /// Compiled rule sets by version id.
+    rules: Mutex<HashMap<i64, Arc<RuleSet>>>,
+    /// Plan creation takes the next plan id into the frame: one at a time.
+    plan_lock: tokio::sync::Mutex<()>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<Store>, dataset: Arc<LoadedDataset>, dataset_label: String) -> Arc<AppState> {
+        Arc::new(AppState {
+            store,
+            dataset,
+            dataset_label,
+            rules: Mutex::new(HashMap::new()),
+            plan_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// A stored rule version, compiled once.
+    pub fn rules(&self, id: i64) -> Result<Arc<RuleSet>, ApiError> {
+        if let Some(r) = self.rules.lock().unwrap_or_else(|p| p.into_inner()).get(&id) {
+            return Ok(r.clone());
+        }
+        let files = self.store.rule_files(id)?;
+        let files: std::collections::BTreeMap<String, String> =
+            serde_json::from_value(files).map_err(|e| ApiError::internal(format!("rule version {id}: {e}")))?;
+        let rules = Arc::new(RuleSet::compile(&RuleSource { files }).map_err(crate::ops::OpsError::from)?);
+        self.rules.lock().unwrap_or_else(|p| p.into_inner()).insert(id, rules.clone());
+        Ok(rules)
+    }
+
+    pub fn active_rules(&self) -> Result<(i64, Arc<RuleSet>), ApiError> {
+        let id = self.store.active_rules()?.ok_or_else(|| ApiError::invalid("no rule version is active"))?;
+        Ok((id, self.rules(id)?))
+    }
+}
+
+/// Request limits: bodies up to 2 MB (rule sets are small), 30 s per request.
+pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The router, without a socket (tests call it with `oneshot`).
+pub fn app(state: Arc<AppState>) -> Router {
+    use handlers::*;
+    Router::new()
+        .route("/health", get(health))
+        .route("/openapi.json", get(openapi_json))
+        .route("/tokens", post(create_token))
+        .route("/rules", get(list_rules).post(upload_rules))
+        .route("/rules/{id}", get(get_rules))
+        .route("/rules/{id}/activate", post(activate_rules))
+        .route("/rules/{id}/diff", post(diff_rules))
+        .route("/jobs/{id}", get(get_job))
+        .route("/runs", get(list_runs).post(start_run))
+        .route("/runs/{id}", get(get_run))
+        .route("/runs/{id}/entities/{uscc}", get(run_entity))
+        .route("/plans", get(list_plans).post(create_plan))
+        .route("/plans/{id}", get(get_plan))
+        .route("/plans/{id}/reveal", post(reveal_plan))
+        .route("/plans/{id}/cancel", post(cancel_plan))
+        .route("/plans/{id}/visits", get(plan_visits))
+        .route("/plans/{id}/bundle", get(plan_bundle))
+        .route("/plans/{id}/verify", post(verify_plan))
+        .route("/plans/{id}/publish", post(publish_plan))
+        .route("/officers/me/assignments", get(my_assignments))
+        .route("/officers/me/assignments/{plan}/{visit}/result", post(submit_result))
+        .route("/entities/{uscc}", get(entity_timeline))
+        .route("/public/plans", get(public_plans))
+        .route("/public/plans/{id}", get(public_plan))
+        .route("/audit", get(audit_log))
+        .route("/audit/verify", get(audit_verify))
+        .fallback(|| async { ApiError::not_found("no such endpoint; see /openapi.json") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed here; see /openapi.json",
+            )
+        })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .with_state(state)
+}
+
+/// How `credo serve` starts.
+pub struct ServeOptions {
+    pub data_dir: PathBuf,
+    pub listen: String,
+    /// Dataset imported (and classified) on first start.
+    pub dataset: PathBuf,
+    pub rules: PathBuf,
+    /// As-of date of the first classification; defaults to the dataset's last date.
+    pub as_of: Option<crate::model::Date>,
+}
+
+/// The latest date any record of the dataset carries: a sensible default
+/// as-of date that does not depend on the wall clock.
+pub fn data_horizon(ds: &crate::model::Dataset) -> crate::model::Date {
+    let dates = ds
+        .penalties
+        .iter()
+        .map(|p| p.decided_on)
+        .chain(ds.abnormal_listings.iter().map(|a| a.listed_on))
+        .chain(ds.complaints.iter().map(|c| c.received_on))
+        .chain(ds.commitments.iter().map(|c| c.made_on))
+        .chain(ds.inspections.iter().map(|i| i.inspected_on))
+        .chain(ds.entities.iter().map(|e| e.registered_on));
+    dates.max().unwrap_or_else(|| crate::model::Date::from_ymd_opt(2000, 1, 1).expect("date"))
+}
+
+/// Opens the store in `data_dir` (creating it), and on an empty store
+/// imports the dataset and rules, classifies, and makes the first
+/// regulator token. Returns the state and, on first start, the token.
+pub fn prepare(opts: &ServeOptions) -> Result<(Arc<AppState>, Option<String>), String> {
+    let store = Arc::new(Store::open(&opts.data_dir.join("credo.db")).map_err(|e| e.to_string())?);
+    let interrupted = store.fail_interrupted().map_err(|e| e.to_string())?;
+    if interrupted > 0 {
+        tracing::warn!("{interrupted} run(s) or job(s) interrupted by the last stop were marked failed");
+    }
+    let (dataset_path, imported) = match store.latest_dataset().map_err(|e| e.to_string())? {
+        Some((_, path)) => (PathBuf::from(path), false),
+        None => (import_dataset(&opts.dataset, &opts.data_dir)?, true),
+    };
+    let loaded = crate::data::load(&dataset_path).map_err(|e| e.to_string())?;
+    if imported {
+        store
+            .add_dataset(&loaded.hash, &dataset_path.display().to_string(), loaded.dataset.entities.len(), "system")
+            .map_err(|e| e.to_string())?;
+    }
+    let label = dataset_path.display().to_string();
+    let state = AppState::new(store.clone(), Arc::new(loaded), label.clone());
+    if store.active_rules().map_err(|e| e.to_string())?.is_none() {
+        let src = crate::data::rules::read_rule_dir(&opts.rules)?;
+        let rules = RuleSet::compile(&src).map_err(|e| format!("rule set {}:\n{e}", opts.rules.display()))?;
+        let files = serde_json::to_value(&src.files).map_err(|e| e.to_string())?;
+        let (id, _) =
+            store.add_rule_version(rules.hash(), &rules.label(), &files, "system").map_err(|e| e.to_string())?;
+        store.activate_rules(id, "system").map_err(|e| e.to_string())?;
+    }
+    if store.latest_run().map_err(|e| e.to_string())?.is_none() {
+        let (_, rules) = state.active_rules().map_err(|e| e.message)?;
+        let as_of = opts.as_of.unwrap_or_else(|| data_horizon(&state.dataset.dataset));
+        crate::ops::classify_into_store(&store, &state.dataset, &label, &rules, as_of, "system", None, &|_| {})
+            .map_err(|e| e.to_string())?;
+    }
+    let token = if store.has_tokens().map_err(|e| e.to_string())? {
+        None
+    } else {
+        Some(store.create_token("regulator", None, "first regulator", "system").map_err(|e| e.to_string())?)
+    };
+    Ok((state, token))
+}
+
+/// Copies a dataset into the data directory (so the server keeps working
+/// on exactly what it imported).
+fn import_dataset(from: &Path, data_dir: &Path) -> Result<PathBuf, String> {
+    let hash = crate::data::content_hash(from)?;
+    let to = data_dir.join("datasets").join(&hash["sha256:".len()..][..16]);
+    std::fs::create_dir_all(&to).map_err(|e| format!("{}: {e}", to.display()))?;
+    for (table, _) in crate::data::table::TABLES {
+        let (path, _) = crate::data::read::locate(from, table).map_err(|p| p.to_string())?;
+        let name = path.file_name().ok_or("file name")?;
+        std::fs::copy(&path, to.join(name)).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(to)
+}

@@ -1,0 +1,556 @@
+//! The HTTP API: every endpoint and role boundary in-process (no socket),
+//! and one full cycle against a real server on a loopback port.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use credo::api::{self, AppState, ServeOptions};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use crate::common::*;
+
+struct Api {
+    _dir: tempfile::TempDir,
+    state: Arc<AppState>,
+    regulator: String,
+}
+
+fn setup() -> Api {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = ServeOptions {
+        data_dir: dir.path().join("data"),
+        listen: String::new(),
+        dataset: sample(),
+        rules: root().join("rules"),
+        as_of: None,
+    };
+    let (state, token) = api::prepare(&opts).unwrap();
+    Api { _dir: dir, state, regulator: token.expect("first start makes a regulator token") }
+}
+
+impl Api {
+    async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        let (status, text) = self.raw(method, path, token, body.map(|b| b.to_string()), "application/json").await;
+        let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, json)
+    }
+
+    async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<String>,
+        content_type: &str,
+    ) -> (StatusCode, String) {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        if body.is_some() {
+            req = req.header("content-type", content_type);
+        }
+        let req = req.body(body.map(Body::from).unwrap_or_else(Body::empty)).unwrap();
+        let resp = api::app(self.state.clone()).oneshot(req).await.unwrap();
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    async fn token(&self, role: &str, officer: Option<&str>) -> String {
+        let (s, b) = self
+            .call(
+                Method::POST,
+                "/tokens",
+                Some(&self.regulator),
+                Some(json!({ "role": role, "officer_id": officer, "label": role })),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        b["token"].as_str().unwrap().to_string()
+    }
+
+    async fn plan(&self, release_at: &str) -> (i64, String) {
+        let (s, b) = self
+            .call(
+                Method::POST,
+                "/plans",
+                Some(&self.regulator),
+                Some(json!({ "name": "test plan", "kind": "random", "departments": ["MR", "MPA"], "run": 1, "release_at": release_at })),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        (b["id"].as_i64().unwrap(), b["secret"].as_str().unwrap().to_string())
+    }
+}
+
+fn assert_error(status: StatusCode, body: &Value, want: StatusCode, code: &str) {
+    assert_eq!(status, want, "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    assert!(body["message"].is_string(), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_protected_endpoint_needs_a_token() {
+    let api = setup();
+    let protected: &[(Method, &str)] = &[
+        (Method::POST, "/tokens"),
+        (Method::GET, "/rules"),
+        (Method::POST, "/rules"),
+        (Method::GET, "/rules/1"),
+        (Method::POST, "/rules/1/activate"),
+        (Method::POST, "/rules/1/diff"),
+        (Method::GET, "/jobs/1"),
+        (Method::GET, "/runs"),
+        (Method::POST, "/runs"),
+        (Method::GET, "/runs/1"),
+        (Method::GET, "/runs/1/entities/914403001922038216"),
+        (Method::GET, "/plans"),
+        (Method::POST, "/plans"),
+        (Method::GET, "/plans/1"),
+        (Method::POST, "/plans/1/reveal"),
+        (Method::POST, "/plans/1/cancel"),
+        (Method::GET, "/plans/1/visits"),
+        (Method::GET, "/plans/1/bundle"),
+        (Method::POST, "/plans/1/verify"),
+        (Method::POST, "/plans/1/publish"),
+        (Method::GET, "/officers/me/assignments"),
+        (Method::POST, "/officers/me/assignments/1/1/result"),
+        (Method::GET, "/entities/914403001922038216"),
+        (Method::GET, "/audit"),
+        (Method::GET, "/audit/verify"),
+    ];
+    for (m, p) in protected {
+        let (s, b) = api.call(m.clone(), p, None, Some(json!({}))).await;
+        assert_error(s, &b, StatusCode::UNAUTHORIZED, "unauthorized");
+        let (s, b) = api.call(m.clone(), p, Some("credo_not_a_token"), Some(json!({}))).await;
+        assert_error(s, &b, StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    // Public endpoints need none.
+    for p in ["/health", "/openapi.json", "/public/plans"] {
+        assert_eq!(api.call(Method::GET, p, None, None).await.0, StatusCode::OK, "{p}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn roles_are_enforced() {
+    let api = setup();
+    let auditor = api.token("auditor", None).await;
+    let officer = api.token("officer", Some("MR-370100-0001")).await;
+    let reg = Some(api.regulator.as_str());
+    // Auditors read and verify but change nothing.
+    assert_eq!(api.call(Method::GET, "/runs", Some(&auditor), None).await.0, StatusCode::OK);
+    assert_eq!(api.call(Method::GET, "/audit", Some(&auditor), None).await.0, StatusCode::OK);
+    for (m, p, b) in [
+        (Method::POST, "/runs", json!({ "as_of": "2026-06-30" })),
+        (Method::POST, "/tokens", json!({ "role": "auditor" })),
+        (Method::POST, "/rules/1/activate", json!({})),
+        (Method::POST, "/plans", json!({})),
+        (Method::GET, "/officers/me/assignments", json!({})),
+    ] {
+        let (s, body) = api.call(m, p, Some(&auditor), Some(b)).await;
+        assert_error(s, &body, StatusCode::FORBIDDEN, "forbidden");
+    }
+    // Officers see only their own assignments.
+    for p in ["/runs", "/plans", "/audit", "/rules", "/entities/914403001922038216"] {
+        let (s, body) = api.call(Method::GET, p, Some(&officer), None).await;
+        assert_error(s, &body, StatusCode::FORBIDDEN, "forbidden");
+    }
+    let (s, body) = api.call(Method::GET, "/officers/me/assignments", Some(&officer), None).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    // Regulators cannot act as officers.
+    let (s, body) = api.call(Method::GET, "/officers/me/assignments", reg, None).await;
+    assert_error(s, &body, StatusCode::FORBIDDEN, "forbidden");
+    // Tokens: bad role, officer without id, unknown officer.
+    for b in [
+        json!({ "role": "king" }),
+        json!({ "role": "officer" }),
+        json!({ "role": "officer", "officer_id": "X-1" }),
+        json!({ "role": "auditor", "officer_id": "MR-370100-0001" }),
+    ] {
+        let (s, body) = api.call(Method::POST, "/tokens", reg, Some(b)).await;
+        assert_error(s, &body, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_requests_get_the_error_shape() {
+    let api = setup();
+    let reg = Some(api.regulator.as_str());
+    let (s, b) = api.raw(Method::POST, "/runs", reg, Some("{not json".into()), "application/json").await;
+    let b: Value = serde_json::from_str(&b).unwrap();
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "bad_request");
+    let (s, b) = api.call(Method::POST, "/runs", reg, Some(json!({ "as_of": "2026-02-30" }))).await;
+    assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let (s, b) = api.call(Method::POST, "/runs", reg, Some(json!({ "as_of": "2026-06-30", "colour": 1 }))).await;
+    assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let (s, b) = api.raw(Method::POST, "/runs", reg, Some("{}".into()), "text/plain").await;
+    let b: Value = serde_json::from_str(&b).unwrap();
+    assert_error(s, &b, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+    let (s, b) = api.call(Method::GET, "/plans/abc", reg, None).await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "bad_request");
+    let (s, b) = api.call(Method::GET, "/plans/999", reg, None).await;
+    assert_error(s, &b, StatusCode::NOT_FOUND, "not_found");
+    let (s, b) = api.call(Method::GET, "/nowhere", None, None).await;
+    assert_error(s, &b, StatusCode::NOT_FOUND, "not_found");
+    let (s, b) = api.call(Method::DELETE, "/runs", reg, None).await;
+    assert_error(s, &b, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    let huge = format!("{{\"files\": {{\"rules.toml\": \"{}\"}}}}", "x".repeat(3 * 1024 * 1024));
+    let (s, b) = api.raw(Method::POST, "/rules", reg, Some(huge), "application/json").await;
+    let b: Value = serde_json::from_str(&b).unwrap();
+    assert_error(s, &b, StatusCode::PAYLOAD_TOO_LARGE, "too_large");
+    let (s, b) = api.call(Method::GET, "/runs/1/entities/91440300192203821X", reg, None).await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "bad_request");
+    let (s, b) = api.call(Method::GET, "/entities/914403001922038216", reg, None).await;
+    assert_error(s, &b, StatusCode::NOT_FOUND, "not_found");
+}
+
+fn default_rules() -> Value {
+    let src = credo::data::rules::read_rule_dir(&root().join("rules")).unwrap();
+    json!({ "files": src.files })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rules_upload_check_activate_and_diff() {
+    let api = setup();
+    let reg = Some(api.regulator.as_str());
+    // A syntax error: 422 with file, line and column.
+    let mut broken = default_rules();
+    let tier =
+        broken["files"]["tier.rhai"].as_str().unwrap().replace("if serious.len() > 0 {", "if serious.len() > 0 {{");
+    broken["files"]["tier.rhai"] = json!(tier);
+    let (s, b) = api.call(Method::POST, "/rules", reg, Some(broken)).await;
+    assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "rule_error");
+    assert_eq!(b["details"]["file"], "tier.rhai", "{b}");
+    assert!(b["details"]["line"].is_number() && b["details"]["column"].is_number(), "{b}");
+    // A rule that breaks its own tests: 422 listing the failing cases.
+    let mut failing = default_rules();
+    let toml = failing["files"]["rules.toml"]
+        .as_str()
+        .unwrap()
+        .replace("probability_by_tier = [0.0, 0.05, 0.15, 0.6]", "probability_by_tier = [0.0, 0.06, 0.15, 0.6]");
+    failing["files"]["rules.toml"] = json!(toml);
+    let (s, b) = api.call(Method::POST, "/rules", reg, Some(failing)).await;
+    assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "rule_tests_failed");
+    assert!(
+        b["details"].as_array().unwrap().iter().any(|c| c["case"] == "tier 2 is inspected with a low probability"),
+        "{b}"
+    );
+    // A path outside the rule set is refused.
+    let (s, b) = api.call(Method::POST, "/rules", reg, Some(json!({ "files": { "../etc/passwd": "x" } }))).await;
+    assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    // A real change (with its tests updated) is stored, diffed, activated.
+    let mut change = default_rules();
+    let toml = change["files"]["rules.toml"].as_str().unwrap().replace("version = \"2026.1\"", "version = \"2026.2\"");
+    change["files"]["rules.toml"] = json!(toml);
+    let tier =
+        change["files"]["tier.rhai"].as_str().unwrap().replace("if general.len() >= 2 {", "if general.len() >= 3 {");
+    change["files"]["tier.rhai"] = json!(tier);
+    let cases = change["files"]["tests/tiers.toml"].as_str().unwrap().replace(
+        "name = \"two general penalties within disclosure are general dishonesty\"\nas_of = \"2026-06-30\"",
+        "name = \"two general penalties within disclosure are general dishonesty\"\nas_of = \"2026-06-30\"\n# now three are needed",
+    );
+    change["files"]["tests/tiers.toml"] = json!(cases.replace(
+        "[case.expect]\ntier = 3\nexplanation_contains = [\"2 general penalties\", \"P-1, P-2\"]",
+        "[case.expect]\ntier = 2"
+    ));
+    let (s, b) = api.call(Method::POST, "/rules", reg, Some(change)).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let id = b["id"].as_i64().unwrap();
+    let (s, b) =
+        api.call(Method::POST, &format!("/rules/{id}/diff"), reg, Some(json!({ "as_of": "2026-06-30" }))).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    let job = b["job"].as_i64().unwrap();
+    let mut done = Value::Null;
+    for _ in 0..100 {
+        let (_, j) = api.call(Method::GET, &format!("/jobs/{job}"), reg, None).await;
+        if j["status"] != "running" {
+            done = j;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(done["status"], "done", "{done}");
+    assert!(done["result"]["matrix"][2][1].as_u64().unwrap() > 0, "some tier-3 entities move to tier 2: {done}");
+    let (s, b) = api.call(Method::POST, &format!("/rules/{id}/activate"), reg, None).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["active"], true);
+    let (_, list) = api.call(Method::GET, "/rules", reg, None).await;
+    assert_eq!(list.as_array().unwrap().iter().filter(|v| v["active"] == true).count(), 1);
+    let (_, log) = api.call(Method::GET, "/audit?subject=rules", reg, None).await;
+    assert!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "rules.activate" && e["actor"].as_str().unwrap().starts_with("regulator:")),
+        "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runs_are_background_work_with_results_per_entity() {
+    let api = setup();
+    let reg = Some(api.regulator.as_str());
+    let (s, b) = api.call(Method::POST, "/runs", reg, Some(json!({ "as_of": "2025-12-31" }))).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    let id = b["id"].as_i64().unwrap();
+    let mut run = Value::Null;
+    for _ in 0..100 {
+        let (_, r) = api.call(Method::GET, &format!("/runs/{id}"), reg, None).await;
+        if r["status"] != "running" {
+            run = r;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(run["status"], "done", "{run}");
+    assert!(run["summary"]["tiers"].is_object(), "{run}");
+    let uscc = std::fs::read_to_string(sample().join("entities.csv"))
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_string();
+    let (s, r) = api.call(Method::GET, &format!("/runs/{id}/entities/{uscc}"), reg, None).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert!(r["explanation"].as_array().unwrap().iter().any(|d| d["stage"] == "tier"), "{r}");
+    let (s, r) = api.call(Method::GET, &format!("/entities/{uscc}?as_of=2026-06-30"), reg, None).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert!(r["points"].as_array().unwrap().len() >= 2, "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plans_release_and_officers() {
+    let api = setup();
+    let reg = Some(api.regulator.as_str());
+    let other_reg = api.token("regulator", None).await;
+    let auditor = api.token("auditor", None).await;
+
+    // A plan released far in the future: only its creator sees the draw.
+    let (future, secret) = api.plan("2099-01-01T00:00:00+08:00").await;
+    let (s, b) = api
+        .call(Method::POST, &format!("/plans/{future}/reveal"), reg, Some(json!({ "secret": "00".repeat(32) })))
+        .await;
+    assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let (s, b) =
+        api.call(Method::POST, &format!("/plans/{future}/reveal"), reg, Some(json!({ "secret": secret }))).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) =
+        api.call(Method::POST, &format!("/plans/{future}/reveal"), reg, Some(json!({ "secret": secret }))).await;
+    assert_error(s, &b, StatusCode::CONFLICT, "conflict");
+    let (s, visits) = api.call(Method::GET, &format!("/plans/{future}/visits"), reg, None).await;
+    assert_eq!(s, StatusCode::OK);
+    for t in [&other_reg, &auditor] {
+        let (s, b) = api.call(Method::GET, &format!("/plans/{future}/visits"), Some(t), None).await;
+        assert_error(s, &b, StatusCode::FORBIDDEN, "forbidden");
+        let (s, b) = api.call(Method::GET, &format!("/plans/{future}/bundle"), Some(t), None).await;
+        assert_error(s, &b, StatusCode::FORBIDDEN, "forbidden");
+    }
+    let officer = visits.as_array().unwrap().iter().find(|v| v["unstaffed"].is_null()).unwrap()["officers"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tok = api.token("officer", Some(&officer)).await;
+    let (_, mine) = api.call(Method::GET, "/officers/me/assignments", Some(&tok), None).await;
+    assert!(
+        mine.as_array().unwrap().iter().all(|a| a["plan"] != future),
+        "unreleased assignments must not be visible: {mine}"
+    );
+
+    // A released plan: auditors see and verify; its officers fetch and report.
+    let (id, secret) = api.plan("2026-07-01T09:00:00+08:00").await;
+    let (s, _) = api.call(Method::POST, &format!("/plans/{id}/reveal"), reg, Some(json!({ "secret": secret }))).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, v) = api.call(Method::GET, &format!("/plans/{id}/visits"), Some(&auditor), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, r) = api.call(Method::POST, &format!("/plans/{id}/verify"), Some(&auditor), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(r["identical"], true, "{r}");
+    let (s, bundle) = api.raw(Method::GET, &format!("/plans/{id}/bundle"), Some(&auditor), None, "").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(bundle.starts_with("#credo-draw-bundle v1\n"));
+    let visit = v.as_array().unwrap().iter().find(|x| x["unstaffed"].is_null()).unwrap().clone();
+    let officer = visit["officers"][0].as_str().unwrap().to_string();
+    let outsider = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|x| x["officers"].as_array().unwrap().iter())
+        .map(|o| o.as_str().unwrap().to_string())
+        .find(|o| !visit["officers"].as_array().unwrap().iter().any(|x| x == o))
+        .unwrap();
+    let tok = api.token("officer", Some(&officer)).await;
+    let other = api.token("officer", Some(&outsider)).await;
+    let (_, mine) = api.call(Method::GET, "/officers/me/assignments", Some(&tok), None).await;
+    assert!(mine.as_array().unwrap().iter().any(|a| a["plan"] == id && a["visit"] == visit["seq"]), "{mine}");
+    let dept = visit["items"][0][0].as_str().unwrap();
+    let path = format!("/officers/me/assignments/{id}/{}/result", visit["seq"]);
+    let body = json!({ "department": dept, "result": "violation", "inspected_on": "2026-07-05", "notes": "expired goods on sale" });
+    let (s, b) = api.call(Method::POST, &path, Some(&other), Some(body.clone())).await;
+    assert_error(s, &b, StatusCode::FORBIDDEN, "forbidden");
+    let (s, b) = api
+        .call(
+            Method::POST,
+            &path,
+            Some(&tok),
+            Some(json!({ "department": dept, "result": "sunny", "inspected_on": "2026-07-05" })),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let (s, b) = api.call(Method::POST, &path, Some(&tok), Some(body.clone())).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (s, b) = api.call(Method::POST, &path, Some(&tok), Some(body)).await;
+    assert_error(s, &b, StatusCode::CONFLICT, "conflict");
+
+    // The public sees a plan only once published, and then its results.
+    let (s, b) = api.call(Method::GET, &format!("/public/plans/{id}"), None, None).await;
+    assert_error(s, &b, StatusCode::NOT_FOUND, "not_found");
+    let (s, b) = api.call(Method::POST, &format!("/plans/{id}/publish"), Some(&auditor), None).await;
+    assert_error(s, &b, StatusCode::FORBIDDEN, "forbidden");
+    assert_eq!(api.call(Method::POST, &format!("/plans/{id}/publish"), reg, None).await.0, StatusCode::OK);
+    let (s, d) = api.call(Method::GET, &format!("/public/plans/{id}"), None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    let found = d["draw"]["visits"].as_array().unwrap().iter().find(|x| x["seq"] == visit["seq"]).unwrap().clone();
+    assert_eq!(found["results"][0][1], "violation", "{found}");
+    assert!(!d.to_string().contains(&officer), "no officer ids in public");
+    // Cancelling a drawn plan is refused; the audit chain is intact.
+    let (s, b) = api.call(Method::POST, &format!("/plans/{id}/cancel"), reg, Some(json!({ "reason": "x" }))).await;
+    assert_error(s, &b, StatusCode::CONFLICT, "conflict");
+    let (_, v) = api.call(Method::GET, "/audit/verify", Some(&auditor), None).await;
+    assert!(v["Intact"].is_object(), "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn openapi_document_lists_every_route() {
+    let api = setup();
+    let (s, doc) = api.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    let paths = doc["paths"].as_object().unwrap();
+    for p in [
+        "/rules",
+        "/rules/{id}/diff",
+        "/runs/{id}/entities/{uscc}",
+        "/plans/{id}/reveal",
+        "/officers/me/assignments",
+        "/public/plans/{id}",
+        "/audit/verify",
+    ] {
+        assert!(paths.contains_key(p), "{p} missing from the OpenAPI document");
+    }
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+/// One request over a real socket (HTTP/1.1, connection close).
+fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> (u16, Value) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status: u16 = out[9..12].parse().unwrap();
+    let body = out.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
+    // The server answers with chunked or sized bodies; strip chunk framing.
+    let body = if out.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        let mut rest = body;
+        let mut joined = String::new();
+        while let Some((size, tail)) = rest.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            joined.push_str(&tail[..n]);
+            rest = &tail[n + 2..];
+        }
+        joined
+    } else {
+        body.to_string()
+    };
+    (status, serde_json::from_str(&body).unwrap_or(Value::String(body)))
+}
+
+#[test]
+fn full_cycle_against_a_real_server() {
+    let api = setup();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let app = api::app(api.state.clone());
+    rt.spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let reg = Some(api.regulator.as_str());
+
+    // Upload rules (same logic, new version), activate.
+    let mut rules = default_rules();
+    let toml =
+        rules["files"]["rules.toml"].as_str().unwrap().replace("version = \"2026.1\"", "version = \"2026.1-cycle\"");
+    rules["files"]["rules.toml"] = json!(toml);
+    let (s, b) = http(&addr, "POST", "/rules", reg, Some(&rules));
+    assert_eq!(s, 201, "{b}");
+    let rid = b["id"].as_i64().unwrap();
+    assert_eq!(http(&addr, "POST", &format!("/rules/{rid}/activate"), reg, None).0, 200);
+    // Classify.
+    let (s, b) = http(&addr, "POST", "/runs", reg, Some(&json!({ "as_of": "2026-06-30" })));
+    assert_eq!(s, 202, "{b}");
+    let run = b["id"].as_i64().unwrap();
+    let mut status = String::new();
+    for _ in 0..200 {
+        let (_, r) = http(&addr, "GET", &format!("/runs/{run}"), reg, None);
+        status = r["status"].as_str().unwrap().to_string();
+        if status != "running" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(status, "done");
+    // Create a plan, reveal it.
+    let (s, p) = http(
+        &addr,
+        "POST",
+        "/plans",
+        reg,
+        Some(
+            &json!({ "name": "cycle", "kind": "random", "departments": ["MR"], "run": run, "release_at": "2026-07-01T00:00:00Z" }),
+        ),
+    );
+    assert_eq!(s, 201, "{p}");
+    let plan = p["id"].as_i64().unwrap();
+    let (s, r) = http(&addr, "POST", &format!("/plans/{plan}/reveal"), reg, Some(&json!({ "secret": p["secret"] })));
+    assert_eq!(s, 200, "{r}");
+    // An officer fetches and submits.
+    let (_, visits) = http(&addr, "GET", &format!("/plans/{plan}/visits"), reg, None);
+    let visit = visits.as_array().unwrap().iter().find(|v| v["unstaffed"].is_null()).unwrap().clone();
+    let officer = visit["officers"][0].as_str().unwrap();
+    let (s, t) = http(&addr, "POST", "/tokens", reg, Some(&json!({ "role": "officer", "officer_id": officer })));
+    assert_eq!(s, 201);
+    let otok = t["token"].as_str().unwrap().to_string();
+    let (s, mine) = http(&addr, "GET", "/officers/me/assignments", Some(&otok), None);
+    assert_eq!(s, 200);
+    assert!(mine.as_array().unwrap().iter().any(|a| a["plan"] == plan && a["visit"] == visit["seq"]), "{mine}");
+    let (s, b) = http(
+        &addr,
+        "POST",
+        &format!("/officers/me/assignments/{plan}/{}/result", visit["seq"]),
+        Some(&otok),
+        Some(&json!({ "department": "MR", "result": "compliant", "inspected_on": "2026-07-02" })),
+    );
+    assert_eq!(s, 201, "{b}");
+    // The public sees the result once published.
+    assert_eq!(http(&addr, "POST", &format!("/plans/{plan}/publish"), reg, None).0, 200);
+    let (s, d) = http(&addr, "GET", &format!("/public/plans/{plan}"), None, None);
+    assert_eq!(s, 200);
+    let shown = d["draw"]["visits"].as_array().unwrap().iter().find(|v| v["seq"] == visit["seq"]).unwrap().clone();
+    assert_eq!(shown["results"][0][1], "compliant", "{shown}");
+    // An auditor verifies the draw.
+    let (s, t) = http(&addr, "POST", "/tokens", reg, Some(&json!({ "role": "auditor" })));
+    assert_eq!(s, 201);
+    let atok = t["token"].as_str().unwrap().to_string();
+    let (s, v) = http(&addr, "POST", &format!("/plans/{plan}/verify"), Some(&atok), None);
+    assert_eq!(s, 200);
+    assert_eq!(v["identical"], true, "{v}");
+}
