@@ -800,14 +800,15 @@ pub async fn public_plans(State(st): S) -> Result<Json<Vec<PublicPlan>>, ApiErro
 #[utoipa::path(get, path = "/public/plans/{id}", tag = "public", params(("id" = i64, Path)),
     responses((status = 200, description = "The disclosure: plan, strata and (after release) results; no personal data"), (status = 404, body = ErrorBody)))]
 pub async fn public_plan(State(st): S, ApiPath(id): ApiPath<i64>) -> Result<Response, ApiError> {
-    let store = st.store.clone();
+    let st2 = st.clone();
     blocking(move || {
-        let p = store.plan(id).map_err(|_| ApiError::not_found(format!("no published plan {id}")))?;
+        let p = st2.store.plan(id).map_err(|_| ApiError::not_found(format!("no published plan {id}")))?;
         if p.published_at.is_none() {
             return Err(ApiError::not_found(format!("no published plan {id}")));
         }
-        let d = ops::disclosure(&store, id, now())?;
-        Ok(Json(serde_json::to_value(&d).map_err(ApiError::internal)?).into_response())
+        let key = (p.status.clone(), p.published_at.clone(), released(&p), st2.store.results_version(id)?);
+        let text = st2.disclosure(id, key)?;
+        Ok(([(header::CONTENT_TYPE, "application/json")], text.as_ref().clone()).into_response())
     })
     .await
 }

@@ -37,7 +37,14 @@ pub struct AppState {
     rules: Mutex<HashMap<i64, Arc<RuleSet>>>,
     /// Plan creation takes the next plan id into the frame: one at a time.
     plan_lock: tokio::sync::Mutex<()>,
+    /// Public disclosures by plan, with the state they were built from
+    /// (status, publication, release, results): rebuilt when that changes.
+    disclosures: Mutex<HashMap<i64, (DisclosureKey, Arc<String>)>>,
+    disclosure_build: Mutex<()>,
 }
+
+/// What a cached disclosure depends on.
+pub type DisclosureKey = (String, Option<String>, bool, (i64, i64));
 
 impl AppState {
     pub fn new(store: Arc<Store>, dataset: Arc<LoadedDataset>, dataset_label: String) -> Arc<AppState> {
@@ -47,6 +54,8 @@ impl AppState {
             dataset_label,
             rules: Mutex::new(HashMap::new()),
             plan_lock: tokio::sync::Mutex::new(()),
+            disclosures: Mutex::new(HashMap::new()),
+            disclosure_build: Mutex::new(()),
         })
     }
 
@@ -61,6 +70,31 @@ impl AppState {
         let rules = Arc::new(RuleSet::compile(&RuleSource { files }).map_err(crate::ops::OpsError::from)?);
         self.rules.lock().unwrap_or_else(|p| p.into_inner()).insert(id, rules.clone());
         Ok(rules)
+    }
+
+    /// The public disclosure of a plan, built once per state of the plan.
+    pub fn disclosure(&self, id: i64, key: DisclosureKey) -> Result<Arc<String>, ApiError> {
+        let cached = |key: &DisclosureKey| {
+            self.disclosures
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&id)
+                .filter(|(k, _)| k == key)
+                .map(|(_, t)| t.clone())
+        };
+        if let Some(text) = cached(&key) {
+            return Ok(text);
+        }
+        // One build at a time: concurrent requests for a stale page wait
+        // for it instead of all rebuilding it.
+        let _building = self.disclosure_build.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(text) = cached(&key) {
+            return Ok(text);
+        }
+        let d = crate::ops::disclosure_with(&self.store, id, chrono::Utc::now().fixed_offset(), false)?;
+        let text = Arc::new(serde_json::to_string(&d).map_err(ApiError::internal)?);
+        self.disclosures.lock().unwrap_or_else(|p| p.into_inner()).insert(id, (key, text.clone()));
+        Ok(text)
     }
 
     pub fn active_rules(&self) -> Result<(i64, Arc<RuleSet>), ApiError> {

@@ -5,6 +5,57 @@ use utoipa::{Modify, OpenApi};
 
 use super::handlers;
 
+/// Documents the errors every operation can answer, in the one shape all
+/// errors have, so the document matches what the server really returns.
+struct CommonErrors;
+
+impl Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
+        let error = |why: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(why)
+                    .content("application/json", Content::new(Some(Ref::from_schema_name("ErrorBody"))))
+                    .build(),
+            )
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let ops =
+                [item.get.as_mut(), item.post.as_mut(), item.put.as_mut(), item.delete.as_mut(), item.patch.as_mut()];
+            for op in ops.into_iter().flatten() {
+                let secured = op.security.is_some();
+                let r = &mut op.responses.responses;
+                let has_body = op.request_body.is_some();
+                let has_params = path.contains('{') || op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+                let mut add = |code: &str, why: &str| {
+                    r.entry(code.to_string()).or_insert_with(|| error(why));
+                };
+                if has_body || has_params {
+                    add("400", "Malformed request: JSON syntax, path or query parameter");
+                }
+                if secured {
+                    add("401", "Missing or unknown token");
+                    add("403", "The token's role may not do this");
+                }
+                if has_params || (secured && has_body) {
+                    add("404", "No such object");
+                }
+                if has_body {
+                    add("413", "Body larger than the limit");
+                    add("415", "Body is not application/json");
+                    add("422", "Body is well-formed JSON but not a valid request");
+                }
+                if secured && (has_body || has_params) {
+                    add("409", "Conflicts with the object's state");
+                    add("422", "The request cannot be carried out as given");
+                }
+                add("408", "The request took longer than the server allows");
+            }
+        }
+    }
+}
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -26,7 +77,8 @@ impl Modify for BearerAuth {
         handlers::my_assignments, handlers::submit_result, handlers::entity_timeline,
         handlers::public_plans, handlers::public_plan, handlers::audit_log, handlers::audit_verify,
     ),
-    modifiers(&BearerAuth)
+    components(schemas(super::error::ErrorBody)),
+    modifiers(&BearerAuth, &CommonErrors)
 )]
 pub struct ApiDoc;
 

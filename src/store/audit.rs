@@ -79,6 +79,14 @@ pub fn entries(conn: &Connection, subject_prefix: Option<&str>) -> Result<Vec<Au
     Ok(out)
 }
 
+/// The newest entry's hash (the genesis value for an empty log).
+pub fn head(conn: &Connection) -> Result<String> {
+    Ok(conn
+        .query_row("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| r.get(0))
+        .optional()?
+        .unwrap_or_else(|| GENESIS.to_string()))
+}
+
 /// The result of walking the chain.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub enum ChainReport {

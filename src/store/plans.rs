@@ -395,6 +395,18 @@ impl Store {
         })
     }
 
+    /// (number of results, newest result id) of a plan: changes whenever a
+    /// result is added, for caches of derived documents.
+    pub fn results_version(&self, plan: i64) -> Result<(i64, i64)> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT COUNT(*), COALESCE(MAX(id), 0) FROM inspection_results WHERE plan_id = ?1",
+                [plan],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
+        })
+    }
+
     /// Every submitted result, for classification to use as records.
     pub fn all_results(&self) -> Result<Vec<ResultRecord>> {
         self.read(|c| {
