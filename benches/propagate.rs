@@ -73,10 +73,10 @@ fn main() {
             sources.push((p.uscc, vec![p.decision_no.clone()], p.decided_on));
         }
     }
-    sources.sort_by(|a, b| a.0.cmp(&b.0));
+    sources.sort_by_key(|a| a.0);
     sources.dedup_by(|b, a| {
         if a.0 == b.0 {
-            a.1.extend(b.1.drain(..));
+            a.1.append(&mut b.1);
             a.2 = a.2.max(b.2);
             true
         } else {

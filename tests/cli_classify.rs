@@ -126,7 +126,8 @@ fn rules_test(dir: &Path) -> (Option<i32>, String) {
 #[test]
 fn broken_rules_give_positioned_errors_and_exit_2() {
     let grade = "    let grade = e.composite_grade;";
-    let cases: Vec<(&str, Box<dyn Fn(&str) -> String>, &str)> = vec![
+    type Edit = Box<dyn Fn(&str) -> String>;
+    let cases: Vec<(&str, Edit, &str)> = vec![
         (
             "syntax error",
             Box::new(|t: &str| t.replace("if serious.len() > 0 {", "if serious.len() > 0 {{")),

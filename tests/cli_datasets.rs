@@ -138,7 +138,7 @@ fn structural_problems_are_reported_not_skipped() {
     let dir = copy_dir(&sample());
     let d = dir.path();
     // A short row, a blank line, an unknown column in another file.
-    edit_line(&d.join("complaints.csv"), 4, |l| l.rsplitn(2, ',').nth(1).unwrap().to_string());
+    edit_line(&d.join("complaints.csv"), 4, |l| l.rsplit_once(',').unwrap().0.to_string());
     edit_line(&d.join("commitments.csv"), 5, |_| String::new());
     edit_line(&d.join("departments.csv"), 1, |l| l.replace("name", "nmae"));
     std::fs::remove_file(d.join("officer_relations.csv")).unwrap();

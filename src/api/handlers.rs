@@ -836,6 +836,6 @@ pub async fn audit_log(
     responses((status = 200, description = "Intact (with the head hash) or the first altered or missing entry")))]
 pub async fn audit_verify(State(st): S, _: Reader) -> Result<Json<serde_json::Value>, ApiError> {
     let store = st.store.clone();
-    let r = blocking(move || Ok(store.read(|c| crate::store::audit::verify(c))?)).await?;
+    let r = blocking(move || Ok(store.read(crate::store::audit::verify)?)).await?;
     Ok(Json(serde_json::to_value(r).map_err(ApiError::internal)?))
 }

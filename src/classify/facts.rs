@@ -9,6 +9,12 @@ use rustc_hash::FxHashMap;
 use crate::engine::{EntityFacts, RecordFacts, RecordKind, RepairFacts, StageFacts, Text};
 use crate::model::*;
 
+/// (department, evaluated on, grade) of an industry evaluation.
+type IndustryGrade<'a> = (&'a str, Date, &'a str);
+
+/// Departments per (industry, licences), shared.
+type DepartmentCache = std::sync::RwLock<FxHashMap<(IndustryCode, KeyFields), Arc<[Arc<str>]>>>;
+
 pub struct Built {
     pub facts: Vec<EntityFacts>,
     /// Dataset row of each fact.
@@ -121,7 +127,7 @@ pub fn build(ds: &Dataset, as_of: Date) -> Built {
     // Latest evaluations as of the date.
     let mut composite: Vec<Option<(Date, &str)>> = vec![None; ds.entities.len()];
     let mut market: Vec<Option<(Date, &str)>> = vec![None; ds.entities.len()];
-    let mut industry: Vec<Vec<(&str, Date, &str)>> = vec![Vec::new(); ds.entities.len()];
+    let mut industry: Vec<Vec<IndustryGrade<'_>>> = vec![Vec::new(); ds.entities.len()];
     for ev in ds.evaluations.iter().filter(|e| e.evaluated_on <= as_of) {
         let Some(&i) = index.get(&ev.uscc) else { continue };
         let newer = |cur: &Option<(Date, &str)>| cur.is_none_or(|(d, g)| (ev.evaluated_on, ev.grade.as_str()) > (d, g));
@@ -146,8 +152,7 @@ pub fn build(ds: &Dataset, as_of: Date) -> Built {
     let rows: Vec<usize> = (0..ds.entities.len()).filter(|&i| ds.entities[i].registered_on <= as_of).collect();
     let not_yet_registered = ds.entities.len() - rows.len();
     let mut records = records;
-    let mut industry = industry;
-    let taken: Vec<(Vec<RecordFacts>, Vec<(&str, Date, &str)>)> =
+    let taken: Vec<(Vec<RecordFacts>, Vec<IndustryGrade<'_>>)> =
         rows.iter().map(|&i| (std::mem::take(&mut records[i]), std::mem::take(&mut industry[i]))).collect();
     let facts = rows
         .par_iter()
@@ -183,7 +188,7 @@ pub fn build(ds: &Dataset, as_of: Date) -> Built {
 /// once per distinct (industry, licences) pair.
 pub struct DepartmentIndex {
     items: Vec<(Arc<str>, InspectionItem)>,
-    cache: std::sync::RwLock<FxHashMap<(IndustryCode, KeyFields), Arc<[Arc<str>]>>>,
+    cache: DepartmentCache,
 }
 
 impl DepartmentIndex {

@@ -294,12 +294,9 @@ pub fn run(cmd: DrawCommand, store_path: &Path) -> Result<Outcome, CliError> {
             std::fs::write(&out, &text).map_err(|e| CliError(format!("{}: {e}", out.display())))?;
             let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
             store.mark_published(plan, "cli", &digest)?;
-            println!(
-                "wrote {} ({}{})",
-                out.display(),
-                if d.draw.is_some() { "plan and results" } else { "plan only: results appear after the release time" },
-                format!(", sha256 {digest}")
-            );
+            let what =
+                if d.draw.is_some() { "plan and results" } else { "plan only: results appear after the release time" };
+            println!("wrote {} ({what}, sha256 {digest})", out.display());
             Ok(Outcome::Ok)
         }
     }

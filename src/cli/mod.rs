@@ -136,7 +136,7 @@ pub(crate) fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
 fn audit(cmd: AuditCommand, store: &std::path::Path) -> Result<Outcome, CliError> {
     let store = crate::store::Store::open(store)?;
     match cmd {
-        AuditCommand::Verify => match store.read(|c| crate::store::audit::verify(c))? {
+        AuditCommand::Verify => match store.read(crate::store::audit::verify)? {
             crate::store::ChainReport::Intact { entries, head } => {
                 println!("intact: {entries} entries, head {head}");
                 Ok(Outcome::Ok)

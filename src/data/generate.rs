@@ -937,7 +937,7 @@ fn gen_entity(ctx: &Context, i: u64, out: &mut Batch) {
             Conduct::Occasional => &[("A", 15), ("B", 55), ("C", 25), ("D", 5)],
             Conduct::Repeat => &[("B", 20), ("C", 50), ("D", 30)],
         };
-        *r.pick(w)
+        r.pick::<&str>(w)
     };
     if !individual || r.chance(0.5) {
         for y in (ctx.until.year() - 3)..ctx.until.year() {
@@ -1261,8 +1261,8 @@ mod tests {
     #[test]
     fn exp_neg_is_accurate() {
         for x in [0.0, 0.1, 0.5, 1.0, 2.5, 10.0, 30.0] {
-            let rel = (exp_neg(x) - (-x as f64).exp()).abs() / (-x as f64).exp();
-            assert!(rel < 1e-12, "x={x}: {} vs {}", exp_neg(x), (-x as f64).exp());
+            let rel = (exp_neg(x) - (-x).exp()).abs() / (-x).exp();
+            assert!(rel < 1e-12, "x={x}: {} vs {}", exp_neg(x), (-x).exp());
         }
     }
 

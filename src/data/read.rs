@@ -56,7 +56,10 @@ pub struct Loaded<T> {
 }
 
 /// Reads a whole file and its SHA-256 (SHA-NI makes this memory speed).
-fn read_file(path: &Path, file: &str, problems: &mut Problems) -> Option<(Vec<u8>, (u64, [u8; 32]))> {
+/// Length and SHA-256 of a file.
+type Digest = (u64, [u8; 32]);
+
+fn read_file(path: &Path, file: &str, problems: &mut Problems) -> Option<(Vec<u8>, Digest)> {
     match std::fs::read(path) {
         Ok(b) => {
             let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&b).into();

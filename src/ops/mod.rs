@@ -527,7 +527,7 @@ pub fn disclosure_with(
         None
     };
     let audit_head = if verify_chain {
-        match store.read(|c| crate::store::audit::verify(c))? {
+        match store.read(crate::store::audit::verify)? {
             crate::store::ChainReport::Intact { head, .. } => head,
             crate::store::ChainReport::Broken { seq, reason } => {
                 return Err(OpsError::Invalid(format!(

@@ -102,7 +102,7 @@ pub fn propagate(
             (s.facts.uscc, records, start)
         })
         .collect();
-    sources.sort_by(|a, b| a.0.cmp(&b.0));
+    sources.sort_by_key(|a| a.0);
     let max_depth = rules.int_param("propagate_max_depth").map_or(1, |d| d.clamp(1, i64::from(MAX_DEPTH)) as u8);
     let result = run(ds, rules, &sources, as_of, max_depth)?;
 
@@ -194,7 +194,7 @@ pub fn run(
                 .copied()
                 .filter(|r| held_on(r, w.on))
                 .collect();
-            roles.sort_by(|a, b| (a.person_id, a.role).cmp(&(b.person_id, b.role)));
+            roles.sort_by_key(|a| (a.person_id, a.role));
             for role in roles {
                 let answer = ask(Stage::PersonLink, Link { role: role.role, person_role: None, depth })?;
                 if !answer.applies || seen_persons.contains(&(w.source, role.person_id)) {
@@ -235,7 +235,7 @@ pub fn run(
                 .copied()
                 .filter(|r| held_on(r, as_of) && r.uscc != w.entity)
                 .collect();
-            other.sort_by(|a, b| (a.uscc, a.role).cmp(&(b.uscc, b.role)));
+            other.sort_by_key(|a| (a.uscc, a.role));
             for r2 in other {
                 if blacklisted.contains(&r2.uscc) || seen_entities.contains(&(w.source, r2.uscc)) {
                     continue;
@@ -262,8 +262,8 @@ pub fn run(
         }
         frontier = next;
     }
-    persons.sort_by(|a, b| (a.person_id, a.source).cmp(&(b.person_id, b.source)));
-    entities.sort_by(|a, b| (a.uscc, a.source).cmp(&(b.uscc, b.source)));
+    persons.sort_by_key(|a| (a.person_id, a.source));
+    entities.sort_by_key(|a| (a.uscc, a.source));
     Ok(Propagation { sources: sources.len(), persons, entities })
 }
 

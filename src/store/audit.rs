@@ -151,7 +151,7 @@ mod tests {
     #[test]
     fn intact_chain_verifies() {
         let s = store_with(5);
-        let r = s.read(|c| verify(c)).unwrap();
+        let r = s.read(verify).unwrap();
         assert!(matches!(r, ChainReport::Intact { entries: 5, .. }), "{r:?}");
     }
 
@@ -159,7 +159,7 @@ mod tests {
     fn altered_entry_is_named() {
         let s = store_with(5);
         s.read(|c| Ok(c.execute("UPDATE audit_log SET payload = '{\"i\":99}' WHERE seq = 3", [])?)).unwrap();
-        let r = s.read(|c| verify(c)).unwrap();
+        let r = s.read(verify).unwrap();
         assert_eq!(
             r,
             ChainReport::Broken { seq: 3, reason: "entry 3 was altered: its content does not hash to its hash".into() }
@@ -170,7 +170,7 @@ mod tests {
     fn missing_entry_is_named() {
         let s = store_with(5);
         s.read(|c| Ok(c.execute("DELETE FROM audit_log WHERE seq = 2", [])?)).unwrap();
-        let r = s.read(|c| verify(c)).unwrap();
+        let r = s.read(verify).unwrap();
         assert_eq!(r, ChainReport::Broken { seq: 2, reason: "entry 2 is missing (the next entry is 3)".into() });
     }
 
@@ -183,7 +183,7 @@ mod tests {
             Ok(c.execute("UPDATE audit_log SET actor = 'mallory', hash = ?1 WHERE seq = 2", [h])?)
         })
         .unwrap();
-        let r = s.read(|c| verify(c)).unwrap();
+        let r = s.read(verify).unwrap();
         assert!(matches!(r, ChainReport::Broken { seq: 3, .. }), "{r:?}");
     }
 }
