@@ -1112,7 +1112,7 @@ pub fn generate(opts: &GenerateOptions, progress: &(dyn Fn(u64) + Sync)) -> Resu
         .collect();
     sinks.persons.write(&pool_persons)?;
     sinks.persons.write(&officer_persons)?;
-    let mut rows = sinks.counts();
+    let mut rows = Counts::default();
     rows.persons += (pool_persons.len() + officer_persons.len()) as u64;
 
     let chunk = opts.chunk.max(1);
@@ -1217,10 +1217,6 @@ impl Sinks {
             inspections: TableSink::create::<InspectionRecord>(dir, f)?,
             repairs: TableSink::create::<RepairApplication>(dir, f)?,
         })
-    }
-
-    fn counts(&self) -> Counts {
-        Counts::default()
     }
 
     fn write(&mut self, b: &Batch, c: &mut Counts) -> Result<(), String> {

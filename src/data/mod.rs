@@ -33,8 +33,6 @@ use validate::Tables;
 pub enum DataError {
     #[error("dataset {dir} has problems:\n{rendered}")]
     Invalid { dir: String, problems: Problems, rendered: String },
-    #[error("{0}")]
-    Io(String),
 }
 
 /// A dataset that passed every check, with the hash of its files.

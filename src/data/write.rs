@@ -16,7 +16,6 @@ use super::table::TableRow;
 pub struct TableSink {
     inner: Option<Inner>,
     path: std::path::PathBuf,
-    format: Format,
     schema: Schema,
 }
 
@@ -47,7 +46,7 @@ impl TableSink {
                     .map_err(|e| err(&path, e))?,
             ),
         };
-        Ok(TableSink { inner: Some(inner), path, format, schema })
+        Ok(TableSink { inner: Some(inner), path, schema })
     }
 
     /// Appends rows; an empty batch is a no-op.
@@ -70,7 +69,6 @@ impl TableSink {
             Inner::Csv(mut w) => w.finish().map_err(|e| err(&path, e)),
             Inner::Parquet(w) => w.finish().map(|_| ()).map_err(|e| err(&path, e)),
         }?;
-        let _ = self.format;
         Ok(())
     }
 }
