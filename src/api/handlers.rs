@@ -758,8 +758,8 @@ pub async fn entity_timeline(
                 crate::data::table::parse_date(&run.as_of).map_err(ApiError::internal)?
             }
         };
-        let ds = ops::dataset_with_results(&st2.store, &st2.dataset)?;
-        let t = ops::entity_timeline(&ds, &rules, u, as_of)?;
+        let results = st2.store.all_results()?;
+        let t = ops::entity_timeline(&st2.dataset.dataset, &results, &rules, u, as_of)?;
         Ok(Json(serde_json::to_value(&t).map_err(ApiError::internal)?))
     })
     .await

@@ -72,7 +72,8 @@ pub fn entity(cmd: EntityCommand) -> Result<Outcome, CliError> {
             let uscc = Uscc::parse(&uscc).map_err(|e| CliError(format!("'{uscc}' is not a valid credit code: {e}")))?;
             let rules = load_rules(&rules)?;
             let loaded = data::load(&dir)?;
-            let t = ops::entity_timeline(&loaded.dataset, &rules, uscc, as_of).map_err(|e| CliError(e.to_string()))?;
+            let t =
+                ops::entity_timeline(&loaded.dataset, &[], &rules, uscc, as_of).map_err(|e| CliError(e.to_string()))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&t)?);
                 return Ok(Outcome::Ok);

@@ -93,9 +93,30 @@ pub fn execute_run(
     output: Option<&std::path::Path>,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<Classification> {
+    let ds = match dataset_with_results(store, loaded) {
+        Ok(ds) => ds,
+        Err(e) => {
+            store.fail_run(run, actor, &e.to_string())?;
+            return Err(e);
+        }
+    };
+    execute_run_on(store, run, &ds, rules, as_of, actor, output, progress)
+}
+
+/// [`execute_run`] over a dataset that already holds the submitted results.
+#[allow(clippy::too_many_arguments)]
+fn execute_run_on(
+    store: &Store,
+    run: i64,
+    ds: &Dataset,
+    rules: &RuleSet,
+    as_of: Date,
+    actor: &str,
+    output: Option<&std::path::Path>,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<Classification> {
     let outcome = (|| -> Result<Classification> {
-        let ds = dataset_with_results(store, loaded)?;
-        let c = classify::classify(&ds, rules, as_of, &|s| {
+        let c = classify::classify(ds, rules, as_of, &|s| {
             progress(s);
             let _ = store.set_run_progress(run, s);
         })?;
@@ -170,9 +191,11 @@ pub fn create_plan(
     actor: &str,
 ) -> Result<CreatedPlan> {
     params.validate(&loaded.dataset).map_err(OpsError::Invalid)?;
-    let (run_id, c) = classify_into_store(store, loaded, dataset_label, rules, params.as_of, actor, None, &|_| {})?;
+    let ds = dataset_with_results(store, loaded)?;
+    let run_id = begin_run(store, loaded, dataset_label, rules, params.as_of, actor)?;
+    let c = execute_run_on(store, run_id, &ds, rules, params.as_of, actor, None, &|_| {})?;
     let entities: Vec<plan::PlanEntity> = c.results.iter().map(plan::PlanEntity::from_result).collect();
-    create_plan_with(store, loaded, run_id, rules.hash(), &entities, params, commitment, actor)
+    create_plan_with(store, &ds, &loaded.hash, run_id, rules.hash(), &entities, params, commitment, actor)
 }
 
 /// Creates a plan from a finished run in the store (the classification a
@@ -205,13 +228,15 @@ pub fn create_plan_from_run(
         .map(plan::PlanEntity::from_stored)
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(OpsError::Invalid)?;
-    create_plan_with(store, loaded, run_id, &run.rules_hash, &entities, params, commitment, actor)
+    let ds = dataset_with_results(store, loaded)?;
+    create_plan_with(store, &ds, &loaded.hash, run_id, &run.rules_hash, &entities, params, commitment, actor)
 }
 
 #[allow(clippy::too_many_arguments)]
 fn create_plan_with(
     store: &Store,
-    loaded: &LoadedDataset,
+    ds: &Dataset,
+    dataset_hash: &str,
     run_id: i64,
     rules_hash: &str,
     entities: &[plan::PlanEntity],
@@ -226,8 +251,7 @@ fn create_plan_with(
             (Some(s), draw::commitment(&s))
         }
     };
-    let ds = dataset_with_results(store, loaded)?;
-    let mut history = History::from_dataset(&ds, params.as_of);
+    let mut history = History::from_dataset(ds, params.as_of);
     for (uscc, by) in store.drawn_in_year(params.as_of.year())? {
         if let Ok(u) = Uscc::parse(&uscc) {
             history.random_this_year.entry(u).or_insert(by);
@@ -235,7 +259,7 @@ fn create_plan_with(
     }
     // The plan id is part of the frame; it is the next id of the plans table.
     let next_id = store.plans()?.last().map_or(1, |p| p.id + 1);
-    let (frame, stats) = plan::build_frame(&ds, entities, params, &next_id.to_string(), commitment, &history)
+    let (frame, stats) = plan::build_frame(ds, entities, params, &next_id.to_string(), commitment, &history)
         .map_err(OpsError::Invalid)?;
     let frame_hash = hex::encode(frame.hash());
     let text = plan::frame_file(&frame);
@@ -253,7 +277,7 @@ fn create_plan_with(
             kind,
             params: &params_json,
             run_id,
-            dataset_hash: &loaded.hash,
+            dataset_hash,
             rules_hash,
             frame_hash: &frame_hash,
             frame_stats: &stats_json,
@@ -633,7 +657,15 @@ pub fn neighbourhood(ds: &Dataset, uscc: Uscc, hops: u8) -> Dataset {
     }
 }
 
-pub fn entity_timeline(ds: &Dataset, rules: &RuleSet, uscc: Uscc, as_of: Date) -> Result<Timeline> {
+/// `results` are officers' submitted results (from the store), applied to
+/// the entity's neighbourhood only, not to a copy of the whole dataset.
+pub fn entity_timeline(
+    ds: &Dataset,
+    results: &[crate::store::ResultRecord],
+    rules: &RuleSet,
+    uscc: Uscc,
+    as_of: Date,
+) -> Result<Timeline> {
     let entity = ds
         .entities
         .iter()
@@ -647,7 +679,8 @@ pub fn entity_timeline(ds: &Dataset, rules: &RuleSet, uscc: Uscc, as_of: Date) -
         rules.int_param("propagate_max_depth").unwrap_or(1).clamp(1, i64::from(crate::propagate::MAX_DEPTH)) as u8;
     // Entities within depth+1 person links: enough for every path of
     // length `depth` that starts or ends at this entity.
-    let sub = neighbourhood(ds, uscc, depth + 1);
+    let mut sub = neighbourhood(ds, uscc, depth + 1);
+    plan::apply_results(&mut sub, results).map_err(OpsError::Invalid)?;
     let mut dates: Vec<Date> = ((as_of.year() - 4)..as_of.year())
         .filter_map(|y| Date::from_ymd_opt(y, 12, 31))
         .filter(|d| *d >= entity.registered_on)
@@ -673,8 +706,8 @@ pub fn entity_timeline(ds: &Dataset, rules: &RuleSet, uscc: Uscc, as_of: Date) -
     let (result, propagation) = last.expect("as-of point");
     Ok(Timeline {
         explanation: result.explanation(),
-        commitments: ds.commitments.iter().filter(|c| c.uscc == uscc && c.made_on <= as_of).cloned().collect(),
-        repairs: ds.repairs.iter().filter(|r| r.uscc == uscc && r.applied_on <= as_of).cloned().collect(),
+        commitments: sub.commitments.iter().filter(|c| c.uscc == uscc && c.made_on <= as_of).cloned().collect(),
+        repairs: sub.repairs.iter().filter(|r| r.uscc == uscc && r.applied_on <= as_of).cloned().collect(),
         flagged_persons: propagation.persons.iter().filter(|p| p.source == uscc).cloned().collect(),
         reached_from_here: propagation.entities.iter().filter(|e| e.source == uscc).cloned().collect(),
         reached_by: propagation.entities.iter().filter(|e| e.uscc == uscc).cloned().collect(),
