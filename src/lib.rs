@@ -25,4 +25,5 @@ pub mod ops;
 pub mod plan;
 pub mod propagate;
 pub mod ruletest;
+pub mod snapshot;
 pub mod store;

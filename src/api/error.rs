@@ -89,6 +89,8 @@ impl From<OpsError> for ApiError {
                 .with_details(serde_json::to_value(&r).unwrap_or_default()),
             OpsError::Data(d) => ApiError::invalid(d.to_string()),
             OpsError::Draw(d) => ApiError::invalid(d.to_string()),
+            OpsError::Results(r) => ApiError::internal(r),
+            OpsError::Output(o) => ApiError::internal(o),
         }
     }
 }

@@ -63,7 +63,7 @@ pub async fn health(State(st): S) -> Result<Json<Health>, ApiError> {
     let active = blocking(move || Ok(store.active_rules()?)).await?;
     Ok(Json(Health {
         status: "ok".into(),
-        dataset: st.dataset_label.clone(),
+        dataset: st.dataset.label.clone(),
         dataset_hash: st.dataset.hash.clone(),
         active_rules: active,
     }))
@@ -108,7 +108,7 @@ pub async fn create_token(
         return Err(ApiError::invalid("officer_id is required for an officer token and only for one"));
     }
     if let Some(o) = &b.officer_id
-        && !st.dataset.dataset.officers.iter().any(|x| &x.officer_id == o)
+        && !st.dataset.officers.iter().any(|x| x == o)
     {
         return Err(ApiError::invalid(format!("officer '{o}' is not on the roster")));
     }
@@ -286,14 +286,18 @@ pub async fn diff_rules(
     let (_, old) = st.active_rules()?;
     let store = st.store.clone();
     let actor = auth.actor();
+    let turn = st.reserve_work()?;
     let job = blocking(move || Ok(store.create_job("rules.diff", &actor)?)).await?;
     let st2 = st.clone();
-    tokio::task::spawn_blocking(move || {
+    tokio::spawn(async move {
+        let permit = turn.wait().await;
+        let _ = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         let result = (|| -> Result<serde_json::Value, String> {
-            let ds = &st2.dataset.dataset;
-            let a = crate::classify::classify(ds, &old, b.as_of, &|_| {}).map_err(|e| e.to_string())?;
-            let c = crate::classify::classify(ds, &new, b.as_of, &|_| {}).map_err(|e| e.to_string())?;
-            let d = crate::classify::diff::diff(&a, &c, b.samples);
+            let loaded = st2.load_dataset().map_err(|e| e.message)?;
+            let options = crate::classify::Options::default();
+            let d = crate::classify::diff::diff(&loaded.snapshot, &old, &new, b.as_of, &options, b.samples)
+                .map_err(|e| e.to_string())?;
             Ok(serde_json::json!({
                 "from": old.label(), "from_hash": old.hash(), "to": new.label(), "to_hash": new.hash(), "as_of": b.as_of,
                 "matrix": d.matrix, "probability_changed": d.probability_changed,
@@ -306,6 +310,8 @@ pub async fn diff_rules(
             }))
         })();
         let _ = st2.store.finish_job(job, result);
+        })
+        .await;
     });
     Ok((StatusCode::ACCEPTED, Json(JobStarted { job })))
 }
@@ -339,19 +345,44 @@ pub async fn start_run(
         Some(id) => st.rules(id)?,
         None => st.active_rules()?.1,
     };
+    let turn = st.reserve_work()?;
     let st2 = st.clone();
     let actor = auth.actor();
     let rules2 = rules.clone();
     let run = blocking(move || {
-        let id = ops::begin_run(&st2.store, &st2.dataset, &st2.dataset_label, &rules2, b.as_of, &actor)?;
+        let id = ops::begin_run(&st2.store, &st2.dataset.hash, &st2.dataset.label, &rules2, b.as_of, &actor)?;
         Ok(st2.store.run(id)?)
     })
     .await?;
     let (st3, id, actor) = (st.clone(), run.id, auth.actor());
-    tokio::task::spawn_blocking(move || {
-        if let Err(e) = ops::execute_run(&st3.store, id, &st3.dataset, &rules, b.as_of, &actor, None, &|_| {}) {
-            tracing::warn!("run {id} failed: {e}");
-        }
+    tokio::spawn(async move {
+        let permit = turn.wait().await;
+        let _ = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let outcome = (|| -> Result<(), ApiError> {
+                let loaded = st3.load_dataset()?;
+                let req = ops::RunRequest {
+                    run: id,
+                    snapshot: &loaded.snapshot,
+                    rules: &rules,
+                    as_of: b.as_of,
+                    actor: &actor,
+                    output: None,
+                    options: &crate::classify::Options::default(),
+                };
+                ops::execute_run(&st3.store, &req, &|_| {}, &mut |_| {})?;
+                Ok(())
+            })();
+            if let Err(e) = outcome {
+                tracing::warn!("run {id} failed: {}", e.message);
+                // A failure before the run itself started (the dataset) is
+                // recorded too; a run that failed records its own.
+                if st3.store.run(id).is_ok_and(|r| r.status == "running") {
+                    let _ = st3.store.fail_run(id, &actor, &e.message);
+                }
+            }
+        })
+        .await;
     });
     Ok((StatusCode::ACCEPTED, Json(run)))
 }
@@ -370,21 +401,22 @@ pub async fn get_run(State(st): S, _: Reader, ApiPath(id): ApiPath<i64>) -> Resu
 }
 
 #[utoipa::path(get, path = "/runs/{id}/entities/{uscc}", tag = "classification", params(("id" = i64, Path), ("uscc" = String, Path)), security(("bearer" = [])),
-    responses((status = 200, body = crate::store::StoredResult, description = "The entity's result and its explanation"), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = crate::data::results::StoredResult, description = "The entity's result and its explanation"), (status = 404, body = ErrorBody)))]
 pub async fn run_entity(
     State(st): S,
     _: Reader,
     ApiPath((id, uscc)): ApiPath<(i64, String)>,
-) -> Result<Json<crate::store::StoredResult>, ApiError> {
+) -> Result<Json<crate::data::results::StoredResult>, ApiError> {
     let u =
         Uscc::parse(&uscc).map_err(|e| ApiError::bad_request(format!("'{uscc}' is not a valid credit code: {e}")))?;
-    let store = st.store.clone();
+    let st2 = st.clone();
     blocking(move || {
-        let run = store.run(id)?;
+        let run = st2.store.run(id)?;
         if run.status != "done" {
             return Err(ApiError::new(StatusCode::CONFLICT, "conflict", format!("run {id} is {}", run.status)));
         }
-        Ok(Json(store.result(id, u.as_str())?))
+        let found = st2.results(id)?.get(u.as_str()).map_err(ops::OpsError::from)?;
+        Ok(Json(found.ok_or_else(|| ApiError::not_found(format!("entity {u} in run {id}")))?))
     })
     .await
 }
@@ -442,9 +474,11 @@ pub async fn create_plan(
             )
         }
     };
+    let permit = st.reserve_work()?.wait().await;
     let _guard = st.plan_lock.lock().await;
     let (st2, actor) = (st.clone(), auth.actor());
     blocking(move || {
+        let _permit = permit;
         let run = st2.store.run(b.run)?;
         let as_of = crate::data::table::parse_date(&run.as_of).map_err(ApiError::internal)?;
         let rules_id = st2.store.rule_versions()?.into_iter().find(|v| v.hash == run.rules_hash).map(|v| v.id);
@@ -461,7 +495,8 @@ pub async fn create_plan(
         }
         params.release_at = b.release_at;
         params.beacon_source = b.beacon_source;
-        let c = ops::create_plan_from_run(&st2.store, &st2.dataset, b.run, &params, commitment, &actor)?;
+        let loaded = st2.load_dataset()?;
+        let c = ops::create_plan_from_run(&st2.store, &loaded, b.run, &params, commitment, &actor)?;
         Ok((
             StatusCode::CREATED,
             Json(PlanCreated {
@@ -525,7 +560,10 @@ pub async fn reveal_plan(
     let beacon = hex::decode(b.beacon.trim()).map_err(|e| ApiError::invalid(format!("beacon is not hex: {e}")))?;
     let (st2, actor) = (st.clone(), auth.actor());
     blocking(move || {
-        let names = ops::name_lookup(&st2.dataset.dataset);
+        // Names of the drawn entities, from the plan's classification run.
+        let run = st2.store.plan(id)?.run_id;
+        let results = st2.results(run)?;
+        let names = |u: &Uscc| results.get(u.as_str()).ok().flatten().map(|r| r.name).unwrap_or_default();
         Ok(Json(ops::reveal_plan(&st2.store, &names, id, &secret, &beacon, &actor)?))
     })
     .await
@@ -749,8 +787,10 @@ pub async fn entity_timeline(
     let u =
         Uscc::parse(&uscc).map_err(|e| ApiError::bad_request(format!("'{uscc}' is not a valid credit code: {e}")))?;
     let (_, rules) = st.active_rules()?;
+    let permit = st.reserve_work()?.wait().await;
     let st2 = st.clone();
     blocking(move || {
+        let _permit = permit;
         let as_of = match q.as_of {
             Some(d) => d,
             None => {
@@ -758,8 +798,8 @@ pub async fn entity_timeline(
                 crate::data::table::parse_date(&run.as_of).map_err(ApiError::internal)?
             }
         };
-        let results = st2.store.all_results()?;
-        let t = ops::entity_timeline(&st2.dataset.dataset, &results, &rules, u, as_of)?;
+        let loaded = st2.load_dataset()?;
+        let t = ops::entity_timeline(&loaded.snapshot, &rules, u, as_of)?;
         Ok(Json(serde_json::to_value(&t).map_err(ApiError::internal)?))
     })
     .await

@@ -28,11 +28,29 @@ use crate::data::LoadedDataset;
 use crate::engine::{RuleSet, RuleSource};
 use crate::store::Store;
 
+/// The dataset the server imported: where it is and what it hashes to.
+/// The server never holds it; work that needs it reads it from disk.
+pub struct DatasetRef {
+    pub path: PathBuf,
+    pub hash: String,
+    pub label: String,
+    /// The officer roster's ids (small), for token checks.
+    pub officers: Vec<String>,
+}
+
+/// How many pieces of dataset-wide work (runs, plans, diffs, timelines)
+/// may wait for the one that runs: more is refused with 429.
+pub const MAX_QUEUED_WORK: usize = 4;
+
 /// Shared state of a running server.
 pub struct AppState {
     pub store: Arc<Store>,
-    pub dataset: Arc<LoadedDataset>,
-    pub dataset_label: String,
+    pub dataset: DatasetRef,
+    /// Dataset-wide work runs one at a time (each may need gigabytes).
+    work: Arc<tokio::sync::Semaphore>,
+    queued: std::sync::atomic::AtomicUsize,
+    /// Open results files by run (checked when opened).
+    results: Mutex<HashMap<i64, Arc<crate::data::results::Reader>>>,
     /// Compiled rule sets by version id.
     rules: Mutex<HashMap<i64, Arc<RuleSet>>>,
     /// Plan creation takes the next plan id into the frame: one at a time.
@@ -47,11 +65,13 @@ pub struct AppState {
 pub type DisclosureKey = (String, Option<String>, bool, (i64, i64));
 
 impl AppState {
-    pub fn new(store: Arc<Store>, dataset: Arc<LoadedDataset>, dataset_label: String) -> Arc<AppState> {
+    pub fn new(store: Arc<Store>, dataset: DatasetRef) -> Arc<AppState> {
         Arc::new(AppState {
             store,
             dataset,
-            dataset_label,
+            work: Arc::new(tokio::sync::Semaphore::new(1)),
+            queued: std::sync::atomic::AtomicUsize::new(0),
+            results: Mutex::new(HashMap::new()),
             rules: Mutex::new(HashMap::new()),
             plan_lock: tokio::sync::Mutex::new(()),
             disclosures: Mutex::new(HashMap::new()),
@@ -97,11 +117,82 @@ impl AppState {
         Ok(text)
     }
 
+    /// Reads the imported dataset from disk, checks it is the one imported,
+    /// and adds officers' submitted results. Call it inside
+    /// [`AppState::dataset_work`].
+    pub fn load_dataset(&self) -> Result<LoadedDataset, ApiError> {
+        let mut loaded = crate::data::load(&self.dataset.path).map_err(|e| ApiError::internal(e.to_string()))?;
+        if loaded.hash != self.dataset.hash {
+            return Err(ApiError::internal(format!(
+                "the dataset at {} hashes to {}, not the imported {}: it was changed on disk",
+                self.dataset.path.display(),
+                loaded.hash,
+                self.dataset.hash
+            )));
+        }
+        crate::ops::add_submitted(&self.store, &mut loaded.snapshot)?;
+        Ok(loaded)
+    }
+
+    /// A place in the queue of dataset-wide work, or 429 when too many
+    /// are waiting.
+    pub fn reserve_work(self: &Arc<Self>) -> Result<Turn, ApiError> {
+        use std::sync::atomic::Ordering;
+        if self.queued.fetch_add(1, Ordering::SeqCst) >= MAX_QUEUED_WORK {
+            self.queued.fetch_sub(1, Ordering::SeqCst);
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "busy",
+                format!("{MAX_QUEUED_WORK} dataset-wide tasks are already waiting; try again when one has finished"),
+            ));
+        }
+        Ok(Turn(Some(self.clone())))
+    }
+
+    /// A finished run's results file, opened and checked once.
+    pub fn results(&self, run: i64) -> Result<Arc<crate::data::results::Reader>, ApiError> {
+        if let Some(r) = self.results.lock().unwrap_or_else(|p| p.into_inner()).get(&run) {
+            return Ok(r.clone());
+        }
+        let r = Arc::new(crate::ops::run_results(&self.store, run)?);
+        let mut open = self.results.lock().unwrap_or_else(|p| p.into_inner());
+        if open.len() >= 8 {
+            open.clear();
+        }
+        open.insert(run, r.clone());
+        Ok(r)
+    }
+
     pub fn active_rules(&self) -> Result<(i64, Arc<RuleSet>), ApiError> {
         let id = self.store.active_rules()?.ok_or_else(|| ApiError::invalid("no rule version is active"))?;
         Ok((id, self.rules(id)?))
     }
 }
+
+/// A place in the queue of dataset-wide work (given back when dropped).
+pub struct Turn(Option<Arc<AppState>>);
+
+impl Turn {
+    /// Waits until it is this work's turn.
+    pub async fn wait(mut self) -> WorkPermit {
+        let state = self.0.take().expect("a turn is waited for once");
+        let permit = state.work.clone().acquire_owned().await.ok();
+        state.queued.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        WorkPermit(permit)
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        if let Some(state) = self.0.take() {
+            state.queued.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
+/// The turn of one piece of dataset-wide work; the next may start when it
+/// is dropped.
+pub struct WorkPermit(#[allow(dead_code)] Option<tokio::sync::OwnedSemaphorePermit>);
 
 /// Request limits: bodies up to 2 MB (rule sets are small), 30 s per request.
 pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
@@ -161,21 +252,6 @@ pub struct ServeOptions {
     pub as_of: Option<crate::model::Date>,
 }
 
-/// The latest date any record of the dataset carries: a sensible default
-/// as-of date that does not depend on the wall clock.
-pub fn data_horizon(ds: &crate::model::Dataset) -> crate::model::Date {
-    let dates = ds
-        .penalties
-        .iter()
-        .map(|p| p.decided_on)
-        .chain(ds.abnormal_listings.iter().map(|a| a.listed_on))
-        .chain(ds.complaints.iter().map(|c| c.received_on))
-        .chain(ds.commitments.iter().map(|c| c.made_on))
-        .chain(ds.inspections.iter().map(|i| i.inspected_on))
-        .chain(ds.entities.iter().map(|e| e.registered_on));
-    dates.max().unwrap_or_else(|| crate::model::Date::from_ymd_opt(2000, 1, 1).expect("date"))
-}
-
 /// Opens the store in `data_dir` (creating it), and on an empty store
 /// imports the dataset and rules, classifies, and makes the first
 /// regulator token. Returns the state and, on first start, the token.
@@ -189,14 +265,20 @@ pub fn prepare(opts: &ServeOptions) -> Result<(Arc<AppState>, Option<String>), S
         Some((_, path)) => (PathBuf::from(path), false),
         None => (import_dataset(&opts.dataset, &opts.data_dir)?, true),
     };
-    let loaded = crate::data::load(&dataset_path).map_err(|e| e.to_string())?;
+    let mut loaded = crate::data::load(&dataset_path).map_err(|e| e.to_string())?;
     if imported {
         store
-            .add_dataset(&loaded.hash, &dataset_path.display().to_string(), loaded.dataset.entities.len(), "system")
+            .add_dataset(&loaded.hash, &dataset_path.display().to_string(), loaded.snapshot.len(), "system")
             .map_err(|e| e.to_string())?;
     }
     let label = dataset_path.display().to_string();
-    let state = AppState::new(store.clone(), Arc::new(loaded), label.clone());
+    let dataset = DatasetRef {
+        path: dataset_path.clone(),
+        hash: loaded.hash.clone(),
+        label: label.clone(),
+        officers: loaded.snapshot.officers.iter().map(|o| o.officer_id.clone()).collect(),
+    };
+    let state = AppState::new(store.clone(), dataset);
     if store.active_rules().map_err(|e| e.to_string())?.is_none() {
         let src = crate::data::rules::read_rule_dir(&opts.rules)?;
         let rules = RuleSet::compile(&src).map_err(|e| format!("rule set {}:\n{e}", opts.rules.display()))?;
@@ -207,10 +289,21 @@ pub fn prepare(opts: &ServeOptions) -> Result<(Arc<AppState>, Option<String>), S
     }
     if store.latest_run().map_err(|e| e.to_string())?.is_none() {
         let (_, rules) = state.active_rules().map_err(|e| e.message)?;
-        let as_of = opts.as_of.unwrap_or_else(|| data_horizon(&state.dataset.dataset));
-        crate::ops::classify_into_store(&store, &state.dataset, &label, &rules, as_of, "system", None, &|_| {})
-            .map_err(|e| e.to_string())?;
+        let as_of = opts.as_of.unwrap_or_else(|| loaded.snapshot.horizon());
+        crate::ops::add_submitted(&store, &mut loaded.snapshot).map_err(|e| e.to_string())?;
+        let run = crate::ops::begin_run(&store, &loaded.hash, &label, &rules, as_of, "system").map_err(|e| e.to_string())?;
+        let req = crate::ops::RunRequest {
+            run,
+            snapshot: &loaded.snapshot,
+            rules: &rules,
+            as_of,
+            actor: "system",
+            output: None,
+            options: &crate::classify::Options::default(),
+        };
+        crate::ops::execute_run(&store, &req, &|_| {}, &mut |_| {}).map_err(|e| e.to_string())?;
     }
+    drop(loaded);
     let token = if store.has_tokens().map_err(|e| e.to_string())? {
         None
     } else {

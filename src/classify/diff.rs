@@ -5,7 +5,11 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::{Classification, EntityResult};
+use super::summary::tenths;
+use super::{ClassifyError, EntityResult, Options, classify};
+use crate::engine::RuleSet;
+use crate::model::Date;
+use crate::snapshot::Snapshot;
 use crate::model::region;
 
 pub struct RuleDiff {
@@ -17,7 +21,16 @@ pub struct RuleDiff {
     pub samples: Vec<(EntityResult, EntityResult)>,
 }
 
-pub fn diff(a: &Classification, b: &Classification, samples_per_cell: usize) -> RuleDiff {
+/// Classifies the snapshot with both rule sets side by side (shard by
+/// shard, so memory holds one shard of each) and compares every entity.
+pub fn diff(
+    s: &Snapshot,
+    old: &RuleSet,
+    new: &RuleSet,
+    as_of: Date,
+    options: &Options,
+    samples_per_cell: usize,
+) -> Result<RuleDiff, ClassifyError> {
     let mut d = RuleDiff {
         matrix: [[0; 4]; 4],
         expected_by_department: BTreeMap::new(),
@@ -25,20 +38,42 @@ pub fn diff(a: &Classification, b: &Classification, samples_per_cell: usize) -> 
         probability_changed: 0,
         samples: Vec::new(),
     };
-    let mut taken = [[0usize; 4]; 4];
-    // Both runs classify the same dataset in the same order.
-    for (x, y) in a.results.iter().zip(&b.results) {
-        debug_assert_eq!(x.uscc, y.uscc);
-        let (i, j) = (usize::from(x.tier.clamp(1, 4)) - 1, usize::from(y.tier.clamp(1, 4)) - 1);
-        d.matrix[i][j] += 1;
-        if x.probability_ppm != y.probability_ppm {
-            d.probability_changed += 1;
-        }
-        if i != j && taken[i][j] < samples_per_cell {
-            taken[i][j] += 1;
-            d.samples.push((x.clone(), y.clone()));
-        }
-    }
+    let mut taken: [[Vec<(u32, (EntityResult, EntityResult))>; 4]; 4] = Default::default();
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<EntityResult>>(1);
+    let (a, b) = std::thread::scope(|scope| {
+        let first = scope.spawn(move || {
+            classify(s, old, as_of, options, &|_| {}, &mut |shard| {
+                tx.send(shard).map_err(|_| "the comparison stopped".to_string())
+            })
+        });
+        let second = classify(s, new, as_of, options, &|_| {}, &mut |shard| {
+            let before = rx.recv().map_err(|_| "the first classification stopped".to_string())?;
+            // Both runs classify the same snapshot in the same order.
+            for (x, y) in before.into_iter().zip(shard) {
+                debug_assert_eq!(x.uscc, y.uscc);
+                let (i, j) = (usize::from(x.tier.clamp(1, 4)) - 1, usize::from(y.tier.clamp(1, 4)) - 1);
+                d.matrix[i][j] += 1;
+                if x.probability_ppm != y.probability_ppm {
+                    d.probability_changed += 1;
+                }
+                // The first entities of each cell in dataset order.
+                if i != j && samples_per_cell > 0 {
+                    let cell = &mut taken[i][j];
+                    if cell.len() < samples_per_cell || cell.last().is_some_and(|(r, _)| *r > x.row) {
+                        let at = cell.partition_point(|(r, _)| *r < x.row);
+                        cell.insert(at, (x.row, (x, y)));
+                        cell.truncate(samples_per_cell);
+                    }
+                }
+            }
+            Ok(())
+        });
+        drop(rx);
+        (first.join().expect("classification thread"), second)
+    });
+    // The first run's own error is the cause when the second only saw it stop.
+    let a = a?;
+    let b = b?;
     for (k, v) in &a.summary.expected_by_department {
         d.expected_by_department.entry(k.clone()).or_default().0 = *v;
     }
@@ -51,7 +86,11 @@ pub fn diff(a: &Classification, b: &Classification, samples_per_cell: usize) -> 
     for (k, v) in &b.summary.expected_by_city {
         d.expected_by_city.entry(*k).or_default().1 = *v;
     }
-    d
+    // Samples in dataset order, as a reader expects.
+    let mut samples: Vec<(u32, (EntityResult, EntityResult))> = taken.into_iter().flatten().flatten().collect();
+    samples.sort_by_key(|(row, _)| *row);
+    d.samples = samples.into_iter().map(|(_, pair)| pair).collect();
+    Ok(d)
 }
 
 impl fmt::Display for RuleDiff {
@@ -69,13 +108,20 @@ impl fmt::Display for RuleDiff {
         writeln!(f, "\nentities whose inspection probability changes: {}", self.probability_changed)?;
         writeln!(f, "\nexpected random inspections a year, by department")?;
         for (k, (x, y)) in &self.expected_by_department {
-            writeln!(f, "  {k:<10} {x:>12.1} → {y:>12.1}  ({:+.1})", y - x)?;
+            writeln!(f, "  {k:<10} {:>12} → {:>12}  ({})", tenths(*x), tenths(*y), signed_tenths(y - x))?;
         }
         writeln!(f, "\nby city")?;
         let d = region::divisions();
         for (k, (x, y)) in &self.expected_by_city {
             let label = format!("{k} {}", d.name(*k));
-            writeln!(f, "  {} {x:>12.1} → {y:>12.1}  ({:+.1})", crate::data::summary::pad(&label, 16), y - x)?;
+            writeln!(
+                f,
+                "  {} {:>12} → {:>12}  ({})",
+                crate::data::summary::pad(&label, 16),
+                tenths(*x),
+                tenths(*y),
+                signed_tenths(y - x)
+            )?;
         }
         if !self.samples.is_empty() {
             writeln!(f, "\nsample entities that move")?;
@@ -87,4 +133,8 @@ impl fmt::Display for RuleDiff {
         }
         Ok(())
     }
+}
+
+fn signed_tenths(x: f64) -> String {
+    if x < 0.0 { format!("-{}", tenths(-x)) } else { format!("+{}", tenths(x)) }
 }

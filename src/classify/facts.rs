@@ -1,33 +1,58 @@
-//! Entity facts as of a date: records grouped per entity and aggregated
-//! evaluations, hiding everything that happened after the as-of date.
+//! Entity facts as of a date, for one shard of entities: records gathered
+//! from the snapshot's tables and aggregated evaluations, hiding everything
+//! that happened after the as-of date. Only the parts the rules read are
+//! built.
 
 use std::sync::Arc;
 
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
-use crate::engine::{EntityFacts, RecordFacts, RecordKind, RepairFacts, StageFacts, Text};
+use crate::engine::{EntityFacts, Field, FieldMask, RecordFacts, RecordKind, RepairFacts, StageFacts, Text};
 use crate::model::*;
-
-/// (department, evaluated on, grade) of an industry evaluation.
-type IndustryGrade<'a> = (&'a str, Date, &'a str);
+use crate::snapshot::{EntityId, Snapshot, Sym};
 
 /// Departments per (industry, licences), shared.
 type DepartmentCache = std::sync::RwLock<FxHashMap<(IndustryCode, KeyFields), Arc<[Arc<str>]>>>;
 
-pub struct Built {
-    pub facts: Vec<EntityFacts>,
-    /// Dataset row of each fact.
-    pub rows: Vec<usize>,
-    pub not_yet_registered: usize,
+/// Shared rule strings for the snapshot's interned values, made once per
+/// run so each record costs a reference count, not an allocation.
+pub struct SymbolTexts(Vec<Text>);
+
+impl SymbolTexts {
+    pub fn new(s: &Snapshot) -> SymbolTexts {
+        SymbolTexts((0..s.symbols.len() as u32).map(|i| Text::from(s.symbols.get(Sym(i)))).collect())
+    }
+
+    fn get(&self, s: Sym) -> Text {
+        self.0[s.0 as usize].clone()
+    }
 }
 
-fn blank(kind: RecordKind, id: &str, date: Date, department: &str) -> RecordFacts {
+/// What facts to build: records and evaluations only when a stage reads them.
+#[derive(Clone, Copy, Debug)]
+pub struct Need {
+    pub records: bool,
+    pub evaluations: bool,
+}
+
+impl Need {
+    pub fn of(mask: FieldMask) -> Need {
+        Need {
+            records: mask.has(Field::Records) || mask.has(Field::CurrentRecords),
+            evaluations: mask.has(Field::CompositeGrade)
+                || mask.has(Field::IndustryGrades)
+                || mask.has(Field::MarketRating),
+        }
+    }
+}
+
+fn blank(kind: RecordKind, id: &str, date: Date, department: Text) -> RecordFacts {
     RecordFacts {
         kind,
         id: id.into(),
         date,
-        department: department.into(),
+        department,
         severity: None,
         intentional: false,
         harmful: false,
@@ -40,147 +65,140 @@ fn blank(kind: RecordKind, id: &str, date: Date, department: &str) -> RecordFact
     }
 }
 
-/// Entity row index by credit code.
-pub fn entity_index(ds: &Dataset) -> FxHashMap<Uscc, usize> {
-    let mut m = FxHashMap::default();
-    m.reserve(ds.entities.len());
-    for (i, e) in ds.entities.iter().enumerate() {
-        m.insert(e.uscc, i);
-    }
-    m
+/// Facts of the given entities (all registered on or before `as_of`).
+pub fn build(s: &Snapshot, texts: &SymbolTexts, ids: &[EntityId], as_of: Date, need: Need) -> Vec<EntityFacts> {
+    let divisions = region::divisions();
+    ids.par_iter()
+        .map(|&e| {
+            let i = e as usize;
+            let region = s.entities.region[i];
+            let mut f = EntityFacts {
+                uscc: s.entities.uscc[i],
+                entity_type: s.entities.entity_type[i],
+                status: s.entities.status[i],
+                region,
+                city: divisions.city_of(region).unwrap_or(region),
+                industry: s.entities.industry[i],
+                registered_on: s.entities.registered_on[i],
+                key_fields: s.entities.key_fields[i],
+                new_economy: s.entities.new_economy[i],
+                composite_grade: None,
+                industry_grades: Vec::new(),
+                market_rating: None,
+                records: Vec::new(),
+                as_of,
+                stages: StageFacts::default(),
+            };
+            if need.records {
+                f.records = records(s, texts, e, as_of);
+            }
+            if need.evaluations {
+                evaluations(s, e, as_of, &mut f);
+            }
+            f
+        })
+        .collect()
 }
 
-pub fn build(ds: &Dataset, as_of: Date) -> Built {
-    let index = entity_index(ds);
+/// The entity's records as of the date, by date then id.
+pub fn records(s: &Snapshot, texts: &SymbolTexts, e: EntityId, as_of: Date) -> Vec<RecordFacts> {
     let known = |d: Option<Date>| d.filter(|d| *d <= as_of);
-    let mut records: Vec<Vec<RecordFacts>> = vec![Vec::new(); ds.entities.len()];
-
-    // The latest repair application (as of the date) per record id, with
-    // its commitment's status as known then.
-    let commitments: FxHashMap<&str, &Commitment> =
-        ds.commitments.iter().map(|c| (c.commitment_id.as_str(), c)).collect();
-    let mut repairs: FxHashMap<&str, RepairFacts> = FxHashMap::default();
-    for r in ds.repairs.iter().filter(|r| r.applied_on <= as_of) {
-        let commitment = r.commitment_id.as_deref().and_then(|id| commitments.get(id)).map(|c| {
-            if c.status != CommitmentStatus::Pending && known(c.checked_on).is_none() {
-                CommitmentStatus::Pending
-            } else {
-                c.status
+    let repair = |record: &str| -> Option<RepairFacts> {
+        let mut best: Option<(Date, &str, RepairFacts)> = None;
+        for r in s.repairs.of(e).iter().filter(|r| r.applied_on <= as_of && s.text(r.record_id) == record) {
+            let repair_id = s.text(r.repair_id);
+            if best.as_ref().is_some_and(|(d, id, _)| (*d, *id) >= (r.applied_on, repair_id)) {
+                continue;
             }
-        });
-        let facts = RepairFacts { repair_id: r.repair_id.clone(), applied_on: r.applied_on, commitment };
-        match repairs.get(r.record_id.as_str()) {
-            Some(prev) if (prev.applied_on, &prev.repair_id) >= (r.applied_on, &r.repair_id) => {}
-            _ => {
-                repairs.insert(r.record_id.as_str(), facts);
-            }
+            let commitment = r.commitment.map(|c| {
+                let c = &s.commitments.rows()[c as usize];
+                if c.status != CommitmentStatus::Pending && known(c.checked_on).is_none() {
+                    CommitmentStatus::Pending
+                } else {
+                    c.status
+                }
+            });
+            let facts = RepairFacts { repair_id: repair_id.to_string(), applied_on: r.applied_on, commitment };
+            best = Some((r.applied_on, repair_id, facts));
         }
-    }
-
-    for p in ds.penalties.iter().filter(|p| p.decided_on <= as_of) {
-        let Some(&i) = index.get(&p.uscc) else { continue };
-        let mut r = blank(RecordKind::Penalty, &p.decision_no, p.decided_on, &p.department);
+        best.map(|(.., f)| f)
+    };
+    let mut out = Vec::new();
+    for p in s.penalties.of(e).iter().filter(|p| p.decided_on <= as_of) {
+        let id = s.text(p.decision_no);
+        let mut r = blank(RecordKind::Penalty, id, p.decided_on, texts.get(p.department));
         r.severity = Some(p.severity);
         r.intentional = p.intentional;
         r.harmful = p.harmful;
         r.disclosure_until = Some(p.disclosure_until);
         r.fulfilled_on = known(p.fulfilled_on);
-        r.repair = repairs.get(p.decision_no.as_str()).cloned();
-        records[i].push(r);
+        r.repair = repair(id);
+        out.push(r);
     }
-    for a in ds.abnormal_listings.iter().filter(|a| a.listed_on <= as_of) {
-        let Some(&i) = index.get(&a.uscc) else { continue };
-        let mut r = blank(RecordKind::AbnormalListing, &a.listing_id, a.listed_on, &a.department);
+    for a in s.listings.of(e).iter().filter(|a| a.listed_on <= as_of) {
+        let id = s.text(a.listing_id);
+        let mut r = blank(RecordKind::AbnormalListing, id, a.listed_on, texts.get(a.department));
         r.removed_on = known(a.removed_on);
         r.detail = a.reason.as_str().into();
-        r.repair = repairs.get(a.listing_id.as_str()).cloned();
-        records[i].push(r);
+        r.repair = repair(id);
+        out.push(r);
     }
-    for c in &ds.complaints {
+    for c in s.complaints.of(e) {
         let Some(concluded) = known(c.concluded_on) else { continue };
         if c.status != ComplaintStatus::Verified {
             continue;
         }
-        let Some(&i) = index.get(&c.uscc) else { continue };
-        let mut r = blank(RecordKind::Complaint, &c.complaint_id, concluded, &c.department);
+        let id = s.text(c.complaint_id);
+        let mut r = blank(RecordKind::Complaint, id, concluded, texts.get(c.department));
         r.detail = c.hotline.as_str().into();
-        r.repair = repairs.get(c.complaint_id.as_str()).cloned();
-        records[i].push(r);
+        r.repair = repair(id);
+        out.push(r);
     }
-    for c in &ds.commitments {
+    for c in s.commitments.of(e) {
         let Some(checked) = known(c.checked_on) else { continue };
         if c.status != CommitmentStatus::Breached {
             continue;
         }
-        let Some(&i) = index.get(&c.uscc) else { continue };
-        let mut r = blank(RecordKind::CommitmentBreach, &c.commitment_id, checked, "");
+        let mut r = blank(RecordKind::CommitmentBreach, s.text(c.commitment_id), checked, Text::from(""));
         r.detail = c.kind.as_str().into();
-        records[i].push(r);
+        out.push(r);
     }
-    for x in ds.inspections.iter().filter(|x| x.inspected_on <= as_of && x.result == InspectionResult::Violation) {
-        let Some(&i) = index.get(&x.uscc) else { continue };
-        let mut r = blank(RecordKind::Inspection, &x.inspection_id, x.inspected_on, &x.department);
+    for x in s.inspections.of(e).iter().filter(|x| x.inspected_on <= as_of && x.result == InspectionResult::Violation) {
+        let mut r = blank(RecordKind::Inspection, s.text(x.inspection_id), x.inspected_on, texts.get(x.department));
         r.detail = x.result.as_str().into();
-        records[i].push(r);
+        out.push(r);
     }
+    out.sort_by(|a, b| (a.date, &a.id).cmp(&(b.date, &b.id)));
+    out
+}
 
-    // Latest evaluations as of the date.
-    let mut composite: Vec<Option<(Date, &str)>> = vec![None; ds.entities.len()];
-    let mut market: Vec<Option<(Date, &str)>> = vec![None; ds.entities.len()];
-    let mut industry: Vec<Vec<IndustryGrade<'_>>> = vec![Vec::new(); ds.entities.len()];
-    for ev in ds.evaluations.iter().filter(|e| e.evaluated_on <= as_of) {
-        let Some(&i) = index.get(&ev.uscc) else { continue };
-        let newer = |cur: &Option<(Date, &str)>| cur.is_none_or(|(d, g)| (ev.evaluated_on, ev.grade.as_str()) > (d, g));
+/// The latest evaluations as of the date: composite grade, market rating,
+/// and each department's industry grade (sorted by department).
+fn evaluations(s: &Snapshot, e: EntityId, as_of: Date, f: &mut EntityFacts) {
+    let mut composite: Option<(Date, &str)> = None;
+    let mut market: Option<(Date, &str)> = None;
+    let mut industry: Vec<(&str, Date, &str)> = Vec::new();
+    for ev in s.evaluations.of(e).iter().filter(|v| v.evaluated_on <= as_of) {
+        let grade = s.sym(ev.grade);
+        let newer = |cur: &Option<(Date, &str)>| cur.is_none_or(|(d, g)| (ev.evaluated_on, grade) > (d, g));
         match ev.kind {
-            EvaluationKind::Composite if newer(&composite[i]) => composite[i] = Some((ev.evaluated_on, &ev.grade)),
-            EvaluationKind::Market if newer(&market[i]) => market[i] = Some((ev.evaluated_on, &ev.grade)),
+            EvaluationKind::Composite if newer(&composite) => composite = Some((ev.evaluated_on, grade)),
+            EvaluationKind::Market if newer(&market) => market = Some((ev.evaluated_on, grade)),
             EvaluationKind::Industry => {
-                let list = &mut industry[i];
-                match list.iter_mut().find(|(d, ..)| *d == ev.source) {
-                    Some(slot) if (ev.evaluated_on, ev.grade.as_str()) > (slot.1, slot.2) => {
-                        *slot = (&ev.source, ev.evaluated_on, &ev.grade)
-                    }
+                let source = s.sym(ev.source);
+                match industry.iter_mut().find(|(d, ..)| *d == source) {
+                    Some(slot) if (ev.evaluated_on, grade) > (slot.1, slot.2) => *slot = (source, ev.evaluated_on, grade),
                     Some(_) => {}
-                    None => list.push((&ev.source, ev.evaluated_on, &ev.grade)),
+                    None => industry.push((source, ev.evaluated_on, grade)),
                 }
             }
             _ => {}
         }
     }
-
-    let divisions = region::divisions();
-    let rows: Vec<usize> = (0..ds.entities.len()).filter(|&i| ds.entities[i].registered_on <= as_of).collect();
-    let not_yet_registered = ds.entities.len() - rows.len();
-    let mut records = records;
-    let taken: Vec<(Vec<RecordFacts>, Vec<IndustryGrade<'_>>)> =
-        rows.iter().map(|&i| (std::mem::take(&mut records[i]), std::mem::take(&mut industry[i]))).collect();
-    let facts = rows
-        .par_iter()
-        .zip(taken.into_par_iter())
-        .map(|(&i, (mut recs, mut ind))| {
-            let e = &ds.entities[i];
-            recs.sort_by(|a, b| (a.date, &a.id).cmp(&(b.date, &b.id)));
-            ind.sort_by(|a, b| a.0.cmp(b.0));
-            EntityFacts {
-                uscc: e.uscc,
-                entity_type: e.entity_type,
-                status: e.status,
-                region: e.region,
-                city: divisions.city_of(e.region).unwrap_or(e.region),
-                industry: e.industry,
-                registered_on: e.registered_on,
-                key_fields: e.key_fields,
-                new_economy: e.new_economy,
-                composite_grade: composite[i].map(|(_, g)| g.to_string()),
-                industry_grades: ind.into_iter().map(|(d, _, g)| (d.to_string(), g.to_string())).collect(),
-                market_rating: market[i].map(|(_, g)| g.to_string()),
-                records: recs,
-                as_of,
-                stages: StageFacts::default(),
-            }
-        })
-        .collect();
-    Built { facts, rows, not_yet_registered }
+    industry.sort_by(|a, b| a.0.cmp(b.0));
+    f.composite_grade = composite.map(|(_, g)| g.to_string());
+    f.market_rating = market.map(|(_, g)| g.to_string());
+    f.industry_grades = industry.into_iter().map(|(d, _, g)| (d.to_string(), g.to_string())).collect();
 }
 
 /// Which departments have an applicable inspection item for an entity
@@ -192,21 +210,21 @@ pub struct DepartmentIndex {
 }
 
 impl DepartmentIndex {
-    pub fn new(ds: &Dataset) -> DepartmentIndex {
+    pub fn new(items: &[InspectionItem]) -> DepartmentIndex {
         DepartmentIndex {
-            items: ds.inspection_items.iter().map(|i| (Arc::<str>::from(i.department.as_str()), i.clone())).collect(),
+            items: items.iter().map(|i| (Arc::<str>::from(i.department.as_str()), i.clone())).collect(),
             cache: Default::default(),
         }
     }
 
-    pub fn for_entity(&self, e: &MarketEntity) -> Arc<[Arc<str>]> {
-        let key = (e.industry, e.key_fields);
+    pub fn for_entity(&self, industry: IndustryCode, key_fields: KeyFields) -> Arc<[Arc<str>]> {
+        let key = (industry, key_fields);
         if let Some(v) = self.cache.read().unwrap_or_else(|p| p.into_inner()).get(&key) {
             return v.clone();
         }
         let mut out: Vec<Arc<str>> = Vec::new();
         for (dept, item) in &self.items {
-            if item.applies_to(&e.industry, e.key_fields) && !out.contains(dept) {
+            if item.applies_to(&industry, key_fields) && !out.contains(dept) {
                 out.push(dept.clone());
             }
         }
@@ -217,10 +235,15 @@ impl DepartmentIndex {
     }
 
     /// Applicable items of the given departments, as (department, item code).
-    pub fn items_for<'a>(&'a self, e: &MarketEntity, departments: &[String]) -> Vec<(&'a str, &'a str)> {
+    pub fn items_for<'a>(
+        &'a self,
+        industry: IndustryCode,
+        key_fields: KeyFields,
+        departments: &[String],
+    ) -> Vec<(&'a str, &'a str)> {
         self.items
             .iter()
-            .filter(|(d, item)| departments.iter().any(|x| x == &**d) && item.applies_to(&e.industry, e.key_fields))
+            .filter(|(d, item)| departments.iter().any(|x| x == &**d) && item.applies_to(&industry, key_fields))
             .map(|(d, item)| (&**d, item.item_code.as_str()))
             .collect()
     }

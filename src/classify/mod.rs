@@ -1,21 +1,36 @@
-//! A classification run: turns a dataset into entity facts as of a date,
+//! A classification run: turns a snapshot into entity facts as of a date,
 //! runs the rule set's stages over them (with blacklist propagation between
-//! blacklist and supervision), and sums up the result.
+//! blacklist and supervision), and streams one result per entity to a sink.
 //!
-//! Invariants: no IO; only what was known on the as-of date is shown to the
-//! rules (later records, repairs, removals and evaluations are hidden); the
-//! result is in dataset row order and identical whatever the thread count.
+//! Entities are processed in shards of consecutive ids (credit-code ranges)
+//! so memory follows the shard, not the province: the first half of the
+//! stages runs shard by shard and leaves a compact state per entity plus a
+//! spill per shard; propagation then runs once over the whole role graph;
+//! the second half runs shard by shard again and hands finished results to
+//! the sink in credit-code order.
+//!
+//! Invariants: no IO but the spill; only what was known on the as-of date
+//! is shown to the rules (later records, repairs, removals and evaluations
+//! are hidden); results are in credit-code order and identical whatever the
+//! thread count or shard size.
 
 pub mod diff;
 pub mod facts;
+mod spill;
 pub mod summary;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::engine::{EntityState, RuleError, RuleSet, Stage, StageStats};
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+
+use crate::engine::{EntityState, Field, FieldMask, PropagatedFlag, RuleError, RuleSet, Stage, StageMemo, StageStats};
 use crate::model::*;
 use crate::propagate::{self, Propagation};
+use crate::snapshot::{EntityId, RoleGraph, Snapshot};
 
+pub use spill::SpillError;
 pub use summary::Summary;
 
 /// One entity's classification.
@@ -41,6 +56,9 @@ pub struct EntityResult {
     pub decisions: Vec<Arc<crate::engine::Decision>>,
     /// The entity's records as of the date, with the status the rules gave.
     pub records: Vec<RecordLine>,
+    /// The entity's row in the dataset's file (dataset order).
+    #[serde(skip)]
+    pub row: u32,
 }
 
 /// One record and its status, for timelines and appeals.
@@ -80,10 +98,27 @@ impl EntityResult {
     }
 }
 
-/// A finished run.
+/// How a run is cut into shards.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Entities per shard.
+    pub shard_size: usize,
+    /// Where shards wait between the two halves of a run (default: the
+    /// system's temporary directory).
+    pub spill_dir: Option<PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { shard_size: 1_000_000, spill_dir: None }
+    }
+}
+
+/// A finished run (the results went to the sink).
 pub struct Classification {
     pub as_of: Date,
-    pub results: Vec<EntityResult>,
+    /// Entities classified.
+    pub entities: usize,
     /// Entities registered after the as-of date: they did not exist yet.
     pub not_yet_registered: usize,
     pub stages: Vec<(Stage, StageStats)>,
@@ -91,73 +126,243 @@ pub struct Classification {
     pub summary: Summary,
 }
 
-/// Classifies every entity registered on or before `as_of`.
-/// `progress` is called with a short label as each stage starts.
+/// Why a run stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ClassifyError {
+    #[error("{0}")]
+    Rule(#[from] RuleError),
+    #[error("{0}")]
+    Spill(#[from] SpillError),
+    #[error("intermediate results: {0}")]
+    Io(#[from] std::io::Error),
+    /// The sink refused a shard of results (e.g. the output disk is full).
+    #[error("{0}")]
+    Sink(String),
+}
+
+/// What the first half of the stages decided, per entity (by position in
+/// the run, credit-code order).
+struct Compact {
+    tolerance_years: Vec<i8>,
+    accumulation: Vec<Option<crate::engine::Text>>,
+    tier: Vec<u8>,
+    blacklisted: Vec<bool>,
+    blacklisted_until: Vec<Option<Date>>,
+}
+
+const FIRST_HALF: [Stage; 5] = [Stage::Tolerance, Stage::RecordStatus, Stage::Accumulation, Stage::Tier, Stage::Blacklist];
+
+/// Classifies every entity registered on or before `as_of`, handing the
+/// results to `sink` shard by shard in credit-code order. `progress` is
+/// called with a short label as each step starts.
 pub fn classify(
-    ds: &Dataset,
+    s: &Snapshot,
     rules: &RuleSet,
     as_of: Date,
+    options: &Options,
     progress: &(dyn Fn(&str) + Sync),
-) -> Result<Classification, RuleError> {
-    progress("building facts");
-    let built = facts::build(ds, as_of);
-    let mut states: Vec<EntityState> = built.facts.into_iter().map(EntityState::new).collect();
-    let mut stages = Vec::new();
-    for stage in [Stage::Tolerance, Stage::RecordStatus, Stage::Accumulation, Stage::Tier, Stage::Blacklist] {
-        progress(stage.name());
-        stages.push((stage, rules.run_stage(stage, &mut states)?));
-    }
-    progress("propagation");
-    let propagation = propagate::propagate(ds, rules, &mut states, as_of)?;
-    progress(Stage::Supervision.name());
-    stages.push((Stage::Supervision, rules.run_stage(Stage::Supervision, &mut states)?));
+    sink: &mut dyn FnMut(Vec<EntityResult>) -> Result<(), String>,
+) -> Result<Classification, ClassifyError> {
+    let ids: Vec<EntityId> =
+        (0..s.len() as EntityId).filter(|&e| s.entities.registered_on[e as usize] <= as_of).collect();
+    let not_yet_registered = s.len() - ids.len();
+    let shard_size = options.shard_size.max(1);
+    let shards: Vec<&[EntityId]> = ids.chunks(shard_size).collect();
+    let mut spill = spill::Spill::new(shards.len(), options.spill_dir.as_deref())?;
+    let texts = facts::SymbolTexts::new(s);
 
-    progress("summary");
-    let departments = facts::DepartmentIndex::new(ds);
-    let results: Vec<EntityResult> = {
-        use rayon::prelude::*;
-        states
-            .into_par_iter()
-            .zip(built.rows.into_par_iter())
-            .map(|(s, row)| {
-                let e = &ds.entities[row];
-                let f = &s.facts;
-                EntityResult {
-                    uscc: f.uscc,
-                    name: e.name.clone(),
-                    city: f.city,
-                    county: f.region,
-                    tier: f.stages.tier.unwrap_or(0),
-                    risk: s.supervision.risk.clone(),
-                    probability_ppm: s.supervision.probability_ppm,
-                    tolerance_until: f.stages.tolerance_until,
-                    exemptions: f
-                        .records
-                        .iter()
-                        .filter(|r| r.status.as_deref() == Some("exempt"))
-                        .map(|r| r.id.to_string())
-                        .collect(),
-                    accumulation: f.stages.accumulation.as_deref().unwrap_or("none").into(),
-                    key_attention: f.stages.accumulation.as_deref() == Some("key_attention")
-                        || f.stages.propagated.iter().any(|p| p.effect == "key_attention"),
-                    blacklisted: s.blacklist.listed,
-                    blacklisted_until: s.blacklist.until,
-                    departments: departments.for_entity(e),
-                    records: f
-                        .records
-                        .iter()
-                        .map(|r| RecordLine {
-                            kind: r.kind.as_str(),
-                            id: r.id.to_string(),
-                            date: r.date,
-                            status: r.status.as_deref().unwrap_or("").to_string(),
-                        })
-                        .collect(),
-                    decisions: s.decisions,
-                }
-            })
-            .collect()
+    // First half, shard by shard.
+    let mut reads = FieldMask::default();
+    for stage in FIRST_HALF {
+        if let Some(e) = rules.manifest.entries.get(&stage) {
+            reads = FieldMask(reads.0 | e.reads.0);
+        }
+    }
+    let mut memos: FxHashMap<Stage, StageMemo> = FxHashMap::default();
+    let mut stats: FxHashMap<Stage, StageStats> = FxHashMap::default();
+    let mut compact = Compact {
+        tolerance_years: Vec::with_capacity(ids.len()),
+        accumulation: Vec::with_capacity(ids.len()),
+        tier: Vec::with_capacity(ids.len()),
+        blacklisted: Vec::with_capacity(ids.len()),
+        blacklisted_until: Vec::with_capacity(ids.len()),
     };
-    let summary = Summary::of(&results, &propagation, built.not_yet_registered);
-    Ok(Classification { as_of, results, not_yet_registered: built.not_yet_registered, stages, propagation, summary })
+    let mut sources: Vec<(Uscc, Vec<String>, Date)> = Vec::new();
+    for (k, shard) in shards.iter().enumerate() {
+        progress(&format!("facts {}/{}", k + 1, shards.len()));
+        let built = facts::build(s, &texts, shard, as_of, facts::Need::of(reads));
+        let mut states: Vec<EntityState> = built.into_iter().map(EntityState::new).collect();
+        for stage in FIRST_HALF {
+            progress(stage.name());
+            let st = rules.run_stage(stage, &mut states, memos.entry(stage).or_default())?;
+            let t = stats.entry(stage).or_default();
+            t.entities += st.entities;
+            t.calls += st.calls;
+        }
+        for st in &states {
+            let f = &st.facts;
+            compact.tolerance_years.push(f.stages.tolerance_years.clamp(0, 127) as i8);
+            compact.accumulation.push(f.stages.accumulation.clone());
+            compact.tier.push(f.stages.tier.unwrap_or(0));
+            compact.blacklisted.push(st.blacklist.listed);
+            compact.blacklisted_until.push(st.blacklist.until);
+            if st.blacklist.listed {
+                let records: Vec<String> = st.decision(Stage::Blacklist).map(|d| d.inputs.clone()).unwrap_or_default();
+                // The flag dates from the latest source record.
+                let start = f
+                    .records
+                    .iter()
+                    .filter(|r| records.iter().any(|x| x.as_str() == r.id.as_str()))
+                    .map(|r| r.date)
+                    .max()
+                    .unwrap_or(as_of);
+                sources.push((f.uscc, records, start));
+            }
+        }
+        spill.put(k, spill::encode(&states))?;
+    }
+
+    progress("propagation");
+    let graph = RoleGraph::new(s);
+    let propagation = propagate::propagate(s, &graph, rules, &sources, as_of)?;
+    drop(graph);
+    let mut reached: FxHashMap<Uscc, Vec<&propagate::ReachedEntity>> = FxHashMap::default();
+    for r in &propagation.entities {
+        reached.entry(r.uscc).or_default().push(r);
+    }
+    let link_rule: Option<Arc<str>> =
+        rules.manifest.entries.get(&Stage::EntityLink).map(|e| format!("{}:{}", e.file, e.function).into());
+
+    // Second half, shard by shard.
+    let supervision_reads = rules.manifest.entries.get(&Stage::Supervision).map_or(FieldMask::default(), |e| e.reads);
+    let departments = facts::DepartmentIndex::new(&s.inspection_items);
+    let mut summary = summary::Builder::new(not_yet_registered);
+    let mut memo = StageMemo::default();
+    let mut supervision = StageStats::default();
+    let mut at = 0usize;
+    for (k, shard) in shards.iter().enumerate() {
+        progress(&format!("{} {}/{}", Stage::Supervision.name(), k + 1, shards.len()));
+        let spilled = spill::decode(k, &spill.take(k)?)?;
+        let built = facts::build(s, &texts, shard, as_of, facts::Need::of(supervision_reads));
+        let mut states: Vec<EntityState> = built
+            .into_iter()
+            .zip(spilled.iter())
+            .enumerate()
+            .map(|(j, (mut f, sp))| {
+                let i = at + j;
+                f.set_tolerance(i64::from(compact.tolerance_years[i]));
+                f.stages.accumulation = compact.accumulation[i].clone();
+                f.stages.tier = Some(compact.tier[i]).filter(|t| *t != 0);
+                f.stages.blacklisted = compact.blacklisted[i];
+                for (r, line) in f.records.iter_mut().zip(&sp.records) {
+                    r.status = Some(line.status.as_str().into());
+                }
+                let mut st = EntityState::new(f);
+                st.decisions = sp.decisions.clone();
+                st.blacklist =
+                    crate::engine::BlacklistStatus { listed: compact.blacklisted[i], until: compact.blacklisted_until[i] };
+                st
+            })
+            .collect();
+        if let Some(rule) = &link_rule {
+            for st in states.iter_mut() {
+                let Some(list) = reached.get(&st.facts.uscc) else { continue };
+                for r in list {
+                    Arc::make_mut(&mut st.facts).stages.propagated.push(PropagatedFlag {
+                        effect: r.effect.clone(),
+                        source: r.source,
+                        path: r.path.clone(),
+                    });
+                    st.decisions.push(Arc::new(crate::engine::Decision {
+                        stage: Stage::EntityLink,
+                        rule: rule.clone(),
+                        clause: "（六）二".into(),
+                        reason: format!("{} via {}: {}", r.effect, r.path, r.reason),
+                        inputs: Vec::new(),
+                    }));
+                }
+            }
+        }
+        let st = rules.run_stage(Stage::Supervision, &mut states, &mut memo)?;
+        supervision.entities += st.entities;
+        supervision.calls += st.calls;
+        let results: Vec<EntityResult> = states
+            .into_par_iter()
+            .zip(spilled.into_par_iter())
+            .zip(shard.par_iter())
+            .map(|((st, sp), &e)| result(s, &departments, e, st, sp.records))
+            .collect();
+        summary.add(&results);
+        at += shard.len();
+        progress(&format!("write {}/{}", k + 1, shards.len()));
+        sink(results).map_err(ClassifyError::Sink)?;
+    }
+
+    let mut stages: Vec<(Stage, StageStats)> =
+        FIRST_HALF.iter().filter(|st| rules.has(**st)).map(|st| (*st, stats.remove(st).unwrap_or_default())).collect();
+    if rules.has(Stage::Supervision) {
+        stages.push((Stage::Supervision, supervision));
+    }
+    let summary = summary.finish(&propagation);
+    Ok(Classification { as_of, entities: ids.len(), not_yet_registered, stages, propagation, summary })
+}
+
+fn result(
+    s: &Snapshot,
+    departments: &facts::DepartmentIndex,
+    e: EntityId,
+    st: EntityState,
+    records: Vec<RecordLine>,
+) -> EntityResult {
+    let i = e as usize;
+    let f = &st.facts;
+    EntityResult {
+        uscc: f.uscc,
+        name: s.entities.name(e).to_string(),
+        city: f.city,
+        county: f.region,
+        tier: f.stages.tier.unwrap_or(0),
+        risk: st.supervision.risk.clone(),
+        probability_ppm: st.supervision.probability_ppm,
+        tolerance_until: f.stages.tolerance_until,
+        exemptions: records.iter().filter(|r| r.status == "exempt").map(|r| r.id.clone()).collect(),
+        accumulation: f.stages.accumulation.as_deref().unwrap_or("none").into(),
+        key_attention: f.stages.accumulation.as_deref() == Some("key_attention")
+            || f.stages.propagated.iter().any(|p| p.effect == "key_attention"),
+        blacklisted: st.blacklist.listed,
+        blacklisted_until: st.blacklist.until,
+        departments: departments.for_entity(s.entities.industry[i], s.entities.key_fields[i]),
+        records,
+        decisions: st.decisions,
+        row: s.entities.row[i],
+    }
+}
+
+/// [`classify`] collecting every result in memory, for small snapshots
+/// (rule tests, entity timelines, tests).
+pub fn classify_all(
+    s: &Snapshot,
+    rules: &RuleSet,
+    as_of: Date,
+) -> Result<(Classification, Vec<EntityResult>), ClassifyError> {
+    let mut all = Vec::new();
+    let c = classify(s, rules, as_of, &Options { shard_size: usize::MAX, spill_dir: None }, &|_| {}, &mut |r| {
+        all.extend(r);
+        Ok(())
+    })?;
+    Ok((c, all))
+}
+
+impl From<ClassifyError> for RuleError {
+    fn from(e: ClassifyError) -> RuleError {
+        match e {
+            ClassifyError::Rule(r) => r,
+            other => RuleError::at("classification", None, None, other.to_string()),
+        }
+    }
+}
+
+/// Whether a rule set's stages read a field (any stage).
+pub fn reads(rules: &RuleSet, field: Field) -> bool {
+    rules.manifest.entries.values().any(|e| e.reads.has(field))
 }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use super::EntityResult;
 use crate::data::summary::pad;
@@ -33,36 +34,80 @@ pub struct Summary {
     pub propagated_entities: usize,
 }
 
-impl Summary {
-    pub fn of(results: &[EntityResult], propagation: &Propagation, not_yet_registered: usize) -> Summary {
-        let mut s = Summary { entities: results.len(), not_yet_registered, ..Summary::default() };
-        // Counted under borrowed keys first; strings are made once per key.
-        let mut risks: BTreeMap<&str, usize> = BTreeMap::new();
-        let mut by_department: BTreeMap<&str, f64> = BTreeMap::new();
+/// Sums a run's results shard by shard. Probabilities are summed as
+/// integer parts per million, so the totals do not depend on the order.
+pub struct Builder {
+    s: Summary,
+    risks: BTreeMap<Arc<str>, usize>,
+    by_department: BTreeMap<Arc<str>, u64>,
+    by_city: BTreeMap<u32, u64>,
+    total: u64,
+}
+
+impl Builder {
+    pub fn new(not_yet_registered: usize) -> Builder {
+        Builder {
+            s: Summary { not_yet_registered, ..Summary::default() },
+            risks: BTreeMap::new(),
+            by_department: BTreeMap::new(),
+            by_city: BTreeMap::new(),
+            total: 0,
+        }
+    }
+
+    pub fn add(&mut self, results: &[EntityResult]) {
+        let s = &mut self.s;
+        s.entities += results.len();
         for r in results {
             *s.tiers.entry(r.tier).or_default() += 1;
             if (1..=4).contains(&r.tier) {
                 s.tiers_by_city.entry(r.city).or_default()[usize::from(r.tier) - 1] += 1;
             }
-            *risks.entry(&r.risk).or_default() += 1;
-            let p = r.probability();
-            for d in r.departments.iter() {
-                *by_department.entry(d).or_default() += p;
+            match self.risks.get_mut(&r.risk) {
+                Some(n) => *n += 1,
+                None => {
+                    self.risks.insert(r.risk.clone(), 1);
+                }
             }
-            *s.expected_by_city.entry(r.city).or_default() += p;
-            s.expected_total += p;
+            let p = u64::from(r.probability_ppm);
+            for d in r.departments.iter() {
+                match self.by_department.get_mut(d) {
+                    Some(n) => *n += p,
+                    None => {
+                        self.by_department.insert(d.clone(), p);
+                    }
+                }
+            }
+            *self.by_city.entry(r.city).or_default() += p;
+            self.total += p;
             s.in_tolerance += usize::from(r.tolerance_until.is_some());
             s.exemptions += r.exemptions.len();
             s.reminders += usize::from(&*r.accumulation == "reminder");
             s.key_attention += usize::from(r.key_attention);
             s.blacklisted += usize::from(r.blacklisted);
         }
-        s.risks = risks.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-        s.expected_by_department = by_department.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    }
+
+    pub fn finish(self, propagation: &Propagation) -> Summary {
+        let ppm = |v: u64| v as f64 / 1_000_000.0;
+        let mut s = self.s;
+        s.risks = self.risks.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        s.expected_by_department = self.by_department.into_iter().map(|(k, v)| (k.to_string(), ppm(v))).collect();
+        s.expected_by_city = self.by_city.into_iter().map(|(k, v)| (k, ppm(v))).collect();
+        s.expected_total = ppm(self.total);
         s.propagated_persons = propagation.persons.len();
         s.propagated_entities = propagation.entities.len();
         s
     }
+}
+
+/// A number of expected inspections with one decimal, rounded half up
+/// from whole parts per million (so the text never depends on float
+/// summation order).
+pub fn tenths(x: f64) -> String {
+    let ppm = (x * 1_000_000.0).round() as i128;
+    let tenths = (ppm + 50_000).div_euclid(100_000);
+    format!("{}.{}", tenths.div_euclid(10), tenths.rem_euclid(10))
 }
 
 impl fmt::Display for Summary {
@@ -95,9 +140,14 @@ impl fmt::Display for Summary {
         }
         writeln!(f, "\nexpected random inspections a year")?;
         for (k, v) in &self.expected_by_department {
-            writeln!(f, "  {k:<12} {v:>12.1}")?;
+            writeln!(f, "  {k:<12} {:>12}", tenths(*v))?;
         }
-        writeln!(f, "  {:<12} {:>12.1} (one joint visit covers several departments)", "visits", self.expected_total)?;
+        writeln!(
+            f,
+            "  {:<12} {:>12} (one joint visit covers several departments)",
+            "visits",
+            tenths(self.expected_total)
+        )?;
         writeln!(f, "\nlists")?;
         writeln!(f, "  in tolerance period        {:>9}", self.in_tolerance)?;
         writeln!(f, "  first-minor exemptions     {:>9}", self.exemptions)?;

@@ -6,7 +6,7 @@ use std::time::Instant;
 use clap::{Args, Subcommand};
 
 use super::{CliError, Outcome};
-use crate::classify::{self, Classification};
+use crate::classify;
 use crate::data;
 use crate::engine::{RuleSet, Stage};
 use crate::model::Date;
@@ -30,6 +30,26 @@ pub struct ClassifyArgs {
     /// Print this many explained entities after the summary.
     #[arg(long, default_value_t = 0)]
     explain: usize,
+    #[command(flatten)]
+    shards: ShardArgs,
+}
+
+/// How a run is cut into shards (results never depend on it).
+#[derive(Args, Clone)]
+pub struct ShardArgs {
+    /// Entities per shard: memory follows the shard, not the dataset.
+    #[arg(long, default_value_t = 1_000_000)]
+    shard_size: usize,
+    /// Where shards wait between the two halves of a run (default: the
+    /// system's temporary directory).
+    #[arg(long)]
+    spill_dir: Option<PathBuf>,
+}
+
+impl ShardArgs {
+    pub fn options(&self) -> classify::Options {
+        classify::Options { shard_size: self.shard_size, spill_dir: self.spill_dir.clone() }
+    }
 }
 
 #[derive(Subcommand)]
@@ -61,6 +81,8 @@ pub enum RulesCommand {
         /// Sample entities listed per migration cell.
         #[arg(long, default_value_t = 2)]
         samples: usize,
+        #[command(flatten)]
+        shards: ShardArgs,
     },
 }
 
@@ -87,30 +109,39 @@ impl Timings {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).push((label.to_string(), Instant::now()));
     }
 
+    /// Time per phase; a phase repeated per shard ("facts 2/15") is summed.
     pub fn render(&self) -> String {
         let marks = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let mut parts = Vec::new();
+        let mut phases: Vec<(String, f64)> = Vec::new();
         for w in marks.windows(2) {
-            parts.push(format!("{} {:.2}s", w[0].0, (w[1].1 - w[0].1).as_secs_f64()));
+            let label = w[0].0.split(' ').next().unwrap_or("").to_string();
+            let secs = (w[1].1 - w[0].1).as_secs_f64();
+            match phases.iter_mut().find(|(l, _)| *l == label) {
+                Some(p) => p.1 += secs,
+                None => phases.push((label, secs)),
+            }
         }
-        parts.join(", ")
+        phases.iter().map(|(l, s)| format!("{l} {s:.2}s")).collect::<Vec<_>>().join(", ")
     }
 }
 
-/// Runs a classification with a spinner naming the stage.
-pub fn run_classification(
-    ds: &crate::model::Dataset,
-    rules: &RuleSet,
-    as_of: Date,
-    timings: &Timings,
-) -> Result<Classification, CliError> {
-    let pb = spinner();
-    let result = classify::classify(ds, rules, as_of, &|stage| {
-        timings.mark(stage);
-        pb.set_message(format!("classifying: {stage}"));
-    });
-    pb.finish_and_clear();
-    result.map_err(|e| CliError(format!("classification stopped by a rule error:\n{e}")))
+/// Entities a user asked to see explained: the first `n` of tier 2 or
+/// worse in dataset order.
+struct Explained {
+    n: usize,
+    picked: Vec<(u32, String)>,
+}
+
+impl Explained {
+    fn see(&mut self, results: &[classify::EntityResult]) {
+        for r in results.iter().filter(|r| r.tier > 1) {
+            if self.picked.len() < self.n || self.picked.last().is_some_and(|(row, _)| *row > r.row) {
+                let at = self.picked.partition_point(|(row, _)| *row < r.row);
+                self.picked.insert(at, (r.row, format!("\n{} {}\n  {}", r.uscc, r.name, r.explanation())));
+                self.picked.truncate(self.n);
+            }
+        }
+    }
 }
 
 pub fn classify_cmd(a: ClassifyArgs, store_path: &Path) -> Result<Outcome, CliError> {
@@ -119,27 +150,40 @@ pub fn classify_cmd(a: ClassifyArgs, store_path: &Path) -> Result<Outcome, CliEr
     timings.mark("rules");
     let rules = load_rules(&a.rules)?;
     timings.mark("load");
-    let loaded = data::load(&a.data)?;
-    let store = Store::open(store_path)?;
     let pb = spinner();
-    let result = ops::classify_into_store(
+    let loaded = data::load_with(&a.data, &|table| pb.set_message(format!("reading {table}")));
+    pb.finish_and_clear();
+    let mut loaded = loaded?;
+    let store = Store::open(store_path)?;
+    ops::add_submitted(&store, &mut loaded.snapshot).map_err(|e| CliError(e.to_string()))?;
+    let run = ops::begin_run(&store, &loaded.hash, &a.data.display().to_string(), &rules, a.as_of, "cli")
+        .map_err(|e| CliError(e.to_string()))?;
+    let pb = spinner();
+    let mut explained = Explained { n: a.explain, picked: Vec::new() };
+    let options = a.shards.options();
+    let req = ops::RunRequest {
+        run,
+        snapshot: &loaded.snapshot,
+        rules: &rules,
+        as_of: a.as_of,
+        actor: "cli",
+        output: Some(&a.out),
+        options: &options,
+    };
+    let result = ops::execute_run(
         &store,
-        &loaded,
-        &a.data.display().to_string(),
-        &rules,
-        a.as_of,
-        "cli",
-        Some(&a.out),
+        &req,
         &|stage| {
             timings.mark(stage);
             pb.set_message(format!("classifying: {stage}"));
         },
+        &mut |shard| explained.see(shard),
     );
     pb.finish_and_clear();
-    let (run_id, c) = result.map_err(|e| CliError(format!("classification failed:\n{e}")))?;
+    let c = result.map_err(|e| CliError(format!("classification failed:\n{e}")))?;
     timings.mark("end");
 
-    println!("run {run_id}: {} as of {} with {}", a.data.display(), a.as_of, rules.label());
+    println!("run {run}: {} as of {} with {}", a.data.display(), a.as_of, rules.label());
     println!("dataset {}\nrules   {}", loaded.hash, rules.hash());
     println!();
     print!("{}", c.summary);
@@ -148,8 +192,8 @@ pub fn classify_cmd(a: ClassifyArgs, store_path: &Path) -> Result<Outcome, CliEr
     for (stage, stats) in &c.stages {
         println!("  {:<14} {:>10} entities {:>9} calls", stage.name(), stats.entities, stats.calls);
     }
-    for r in c.results.iter().filter(|r| r.tier > 1).take(a.explain) {
-        println!("\n{} {}\n  {}", r.uscc, r.name, r.explanation());
+    for (_, text) in &explained.picked {
+        println!("{text}");
     }
     println!("\nwrote {} in {:.1}s", a.out.display(), started.elapsed().as_secs_f64());
     println!("time: {}", timings.render());
@@ -184,13 +228,15 @@ pub fn rules_cmd(cmd: RulesCommand) -> Result<Outcome, CliError> {
             }
             Ok(if outcomes.iter().any(|o| !o.failures.is_empty()) { Outcome::Findings } else { Outcome::Ok })
         }
-        RulesCommand::Diff { from, to, data: dir, as_of, samples } => {
+        RulesCommand::Diff { from, to, data: dir, as_of, samples, shards } => {
             let old = load_rules(&from)?;
             let new = load_rules(&to)?;
             let loaded = data::load(&dir)?;
-            let a = run_classification(&loaded.dataset, &old, as_of, &Timings::default())?;
-            let b = run_classification(&loaded.dataset, &new, as_of, &Timings::default())?;
-            let diff = crate::classify::diff::diff(&a, &b, samples);
+            let pb = spinner();
+            pb.set_message("classifying with both rule sets");
+            let diff = crate::classify::diff::diff(&loaded.snapshot, &old, &new, as_of, &shards.options(), samples);
+            pb.finish_and_clear();
+            let diff = diff.map_err(|e| CliError(format!("classification stopped by a rule error:\n{e}")))?;
             println!(
                 "from {} ({})\nto   {} ({})\ndata {} as of {as_of}\n",
                 old.label(),

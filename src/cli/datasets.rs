@@ -74,7 +74,7 @@ pub fn run(cmd: DatasetsCommand) -> Result<Outcome, CliError> {
             Ok(Outcome::Ok)
         }
         DatasetsCommand::Check { dir, all } => {
-            let report = data::check(&dir);
+            let report = data::check(&dir, &|_| {});
             if !report.problems.is_empty() {
                 println!("{}", report.problems.render(if all { usize::MAX } else { 100 }));
                 return Ok(Outcome::Findings);
@@ -87,7 +87,7 @@ pub fn run(cmd: DatasetsCommand) -> Result<Outcome, CliError> {
         }
         DatasetsCommand::Summary { dir } => {
             let loaded = data::load(&dir)?;
-            print!("{}", data::summary::summarize(&loaded.dataset));
+            print!("{}", data::summary::summarize(&loaded.snapshot));
             println!("\ndataset hash: {}", loaded.hash);
             Ok(Outcome::Ok)
         }

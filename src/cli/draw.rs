@@ -143,7 +143,8 @@ pub fn run(cmd: DrawCommand, store_path: &Path) -> Result<Outcome, CliError> {
     match cmd {
         DrawCommand::Create(a) => {
             let rules = load_rules(&a.rules)?;
-            let loaded = data::load(&a.data)?;
+            let mut loaded = data::load(&a.data)?;
+            ops::add_submitted(&store, &mut loaded.snapshot).map_err(|e| CliError(e.to_string()))?;
             let kind = match a.kind {
                 KindArg::Random => PlanKind::Random,
                 KindArg::CommitmentCheck => PlanKind::CommitmentCheck,
@@ -181,7 +182,7 @@ pub fn run(cmd: DrawCommand, store_path: &Path) -> Result<Outcome, CliError> {
             let loaded = data::load(&dir)?;
             let secret = ops::parse_hex("--secret", &secret).map_err(|e| CliError(e.to_string()))?;
             let beacon = ops::parse_hex("--beacon", &beacon).map_err(|e| CliError(e.to_string()))?;
-            let names = ops::name_lookup(&loaded.dataset);
+            let names = ops::name_lookup(&loaded.snapshot);
             let r =
                 ops::reveal_plan(&store, &names, plan, &secret, &beacon, "cli").map_err(|e| CliError(e.to_string()))?;
             println!("plan {plan} drawn: {} visits, {} staffed, {} unstaffed", r.visits, r.staffed, r.unstaffed);

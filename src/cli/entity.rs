@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
 
-use super::classify::{Timings, load_rules, run_classification};
+use super::classify::load_rules;
 use super::{CliError, Outcome};
 use crate::data;
 use crate::model::{Date, Uscc};
@@ -66,14 +66,38 @@ pub struct ListsArgs {
     department: Option<String>,
 }
 
-pub fn entity(cmd: EntityCommand) -> Result<Outcome, CliError> {
+/// The dataset with the officers' results submitted so far (from the
+/// store, if there is one), as classification runs see it.
+fn load_with_results(dir: &Path, store: &Path) -> Result<data::LoadedDataset, CliError> {
+    let mut loaded = data::load(dir)?;
+    if store.is_file() {
+        let store = crate::store::Store::open(store)?;
+        ops::add_submitted(&store, &mut loaded.snapshot).map_err(|e| CliError(e.to_string()))?;
+    }
+    Ok(loaded)
+}
+
+/// Classifies quietly, handing results to `sink`.
+fn classify_with(
+    loaded: &data::LoadedDataset,
+    rules: &crate::engine::RuleSet,
+    as_of: Date,
+    sink: &mut dyn FnMut(Vec<crate::classify::EntityResult>),
+) -> Result<crate::classify::Classification, CliError> {
+    crate::classify::classify(&loaded.snapshot, rules, as_of, &Default::default(), &|_| {}, &mut |r| {
+        sink(r);
+        Ok(())
+    })
+    .map_err(|e| CliError(format!("classification stopped by a rule error:\n{e}")))
+}
+
+pub fn entity(cmd: EntityCommand, store: &Path) -> Result<Outcome, CliError> {
     match cmd {
         EntityCommand::Show { uscc, data: dir, rules, as_of, json } => {
             let uscc = Uscc::parse(&uscc).map_err(|e| CliError(format!("'{uscc}' is not a valid credit code: {e}")))?;
             let rules = load_rules(&rules)?;
-            let loaded = data::load(&dir)?;
-            let t =
-                ops::entity_timeline(&loaded.dataset, &[], &rules, uscc, as_of).map_err(|e| CliError(e.to_string()))?;
+            let loaded = load_with_results(&dir, store)?;
+            let t = ops::entity_timeline(&loaded.snapshot, &rules, uscc, as_of).map_err(|e| CliError(e.to_string()))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&t)?);
                 return Ok(Outcome::Ok);
@@ -193,10 +217,10 @@ pub fn render_timeline(t: &ops::Timeline) -> String {
     s
 }
 
-pub fn propagate(a: PropagateArgs) -> Result<Outcome, CliError> {
+pub fn propagate(a: PropagateArgs, store: &Path) -> Result<Outcome, CliError> {
     let rules = load_rules(&a.rules)?;
-    let loaded = data::load(&a.data)?;
-    let c = run_classification(&loaded.dataset, &rules, a.as_of, &Timings::default())?;
+    let loaded = load_with_results(&a.data, store)?;
+    let c = classify_with(&loaded, &rules, a.as_of, &mut |_| {})?;
     write_propagation(&a.out, &c.propagation)?;
     let p = &c.propagation;
     println!("propagation as of {} over {} ({})", a.as_of, a.data.display(), loaded.hash);
@@ -261,19 +285,23 @@ fn write_propagation(path: &Path, p: &Propagation) -> Result<(), CliError> {
     Ok(())
 }
 
-pub fn lists(a: ListsArgs) -> Result<Outcome, CliError> {
+pub fn lists(a: ListsArgs, store: &Path) -> Result<Outcome, CliError> {
     let rules = load_rules(&a.rules)?;
-    let loaded = data::load(&a.data)?;
-    let c = run_classification(&loaded.dataset, &rules, a.as_of, &Timings::default())?;
+    let loaded = load_with_results(&a.data, store)?;
+    let mut listed = Vec::new();
+    classify_with(&loaded, &rules, a.as_of, &mut |shard| {
+        listed.extend(shard.into_iter().filter(|r| {
+            let on = match a.kind {
+                ListKind::KeyAttention => r.key_attention,
+                ListKind::Blacklist => r.blacklisted,
+            };
+            on && a.department.as_ref().is_none_or(|d| r.departments.iter().any(|x| &**x == d))
+        }))
+    })?;
+    // In dataset order.
+    listed.sort_by_key(|r| r.row);
     let mut n = 0;
-    for r in &c.results {
-        let on = match a.kind {
-            ListKind::KeyAttention => r.key_attention,
-            ListKind::Blacklist => r.blacklisted,
-        };
-        if !on || a.department.as_ref().is_some_and(|d| !r.departments.iter().any(|x| &**x == d)) {
-            continue;
-        }
+    for r in &listed {
         n += 1;
         let why: Vec<String> = r
             .decisions

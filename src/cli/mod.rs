@@ -104,9 +104,9 @@ pub fn run() -> ExitCode {
         Command::Rules(c) => classify::rules_cmd(c),
         Command::Audit(c) => audit(c, &store),
         Command::Draw(c) => draw::run(c, &store),
-        Command::Entity(c) => entity::entity(c),
-        Command::Propagate(a) => entity::propagate(a),
-        Command::Lists(a) => entity::lists(a),
+        Command::Entity(c) => entity::entity(c, &store),
+        Command::Propagate(a) => entity::propagate(a, &store),
+        Command::Lists(a) => entity::lists(a, &store),
         Command::Serve(a) => serve::serve(a),
         Command::Tokens(c) => serve::tokens(c, &store),
     };

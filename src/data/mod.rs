@@ -6,14 +6,15 @@
 //! named (file, row, column, reason). A loaded dataset always carries the
 //! content hash of the files it came from.
 
+mod build;
 pub mod generate;
 pub mod output;
 pub mod problem;
 pub mod read;
+pub mod results;
 pub mod rules;
 pub mod summary;
 pub mod table;
-mod validate;
 mod write;
 
 use std::io::Read;
@@ -21,13 +22,14 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
+pub use build::Builder;
 pub use problem::{Problem, Problems};
 pub use read::Format;
 
 use crate::model::*;
-use read::{Loaded, load_table, locate};
+use crate::snapshot::Snapshot;
+use read::{Scanned, locate, scan};
 use table::{TABLES, TableRow};
-use validate::Tables;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
@@ -37,8 +39,8 @@ pub enum DataError {
 
 /// A dataset that passed every check, with the hash of its files.
 pub struct LoadedDataset {
-    pub dataset: Dataset,
-    /// `sha256:` + hex of the dataset content hash (see [`content_hash`]).
+    pub snapshot: Snapshot,
+    /// `sha256:` + hex of the dataset content hash (see [`combine`]).
     pub hash: String,
     pub format: Format,
 }
@@ -49,112 +51,94 @@ pub struct CheckReport {
     /// Rows read per table (including rows with problems).
     pub rows: Vec<(&'static str, usize)>,
     pub hash: Option<String>,
-    pub dataset: Option<Dataset>,
+    pub snapshot: Option<Snapshot>,
+    pub format: Format,
 }
 
-/// Loads every table, checks all of it, and returns the report. The
-/// dataset is present only when there are no problems.
-pub fn check(dir: &Path) -> CheckReport {
-    let (tables, mut problems) = load_tables(dir);
-    tables.validate(&mut problems);
-    problems.sort();
-    let rows = vec![
-        ("entities", tables.entities.rows.len()),
-        ("persons", tables.persons.rows.len()),
-        ("roles", tables.roles.rows.len()),
-        ("evaluations", tables.evaluations.rows.len()),
-        ("penalties", tables.penalties.rows.len()),
-        ("abnormal_listings", tables.abnormal_listings.rows.len()),
-        ("complaints", tables.complaints.rows.len()),
-        ("commitments", tables.commitments.rows.len()),
-        ("inspections", tables.inspections.rows.len()),
-        ("repairs", tables.repairs.rows.len()),
-        ("departments", tables.departments.rows.len()),
-        ("inspection_items", tables.inspection_items.rows.len()),
-        ("officers", tables.officers.rows.len()),
-        ("officer_relations", tables.officer_relations.rows.len()),
-    ];
-    if !problems.is_empty() {
-        return CheckReport { problems, rows, hash: None, dataset: None };
+/// A snapshot of rows already in memory (rule tests, tests), checked as
+/// files are.
+pub fn snapshot_of(ds: &Dataset) -> Result<Snapshot, Problems> {
+    Builder::from_dataset(ds)
+}
+
+/// Reads every table batch by batch, checks all of it, and returns the
+/// report. The snapshot is present only when there are no problems.
+/// `progress` is called with each table's name as it starts.
+pub fn check(dir: &Path, progress: &dyn Fn(&str)) -> CheckReport {
+    let mut problems = Problems::default();
+    let mut scanned: Vec<Scanned> = Vec::new();
+    let mut files = build::Files::csv();
+    for (table, _) in TABLES {
+        if let Ok((path, _)) = locate(dir, table) {
+            files.0.insert(table, path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+        }
     }
-    let hash = tables.digests().map(|d| combine(&d));
-    let dataset = problems.is_empty().then(|| tables.into_dataset());
-    CheckReport { problems, rows, hash, dataset }
+    let mut b = Builder::new(files);
+    // Tables in an order where everything a row refers to is complete.
+    macro_rules! table {
+        ($t:ty, $add:ident) => {{
+            progress(<$t>::TABLE);
+            let s = scan::<$t>(dir, &mut problems, &mut |rows, nos| b.$add(&rows, &nos));
+            scanned.push(s);
+        }};
+    }
+    table!(Department, departments);
+    table!(InspectionItem, items);
+    table!(MarketEntity, entities);
+    b.end_entities();
+    table!(Person, persons);
+    b.end_persons();
+    table!(Officer, officers);
+    table!(OfficerRelation, relations);
+    table!(Role, roles);
+    table!(CreditEvaluation, evaluations);
+    table!(Penalty, penalties);
+    table!(AbnormalListing, listings);
+    table!(Complaint, complaints);
+    table!(Commitment, commitments);
+    table!(InspectionRecord, inspections);
+    table!(RepairApplication, repairs);
+    progress("references");
+    let built = b.finish();
+    // In the fixed table order of the dataset hash.
+    let by_table = |t: &str| scanned.iter().find(|s| s.file.starts_with(&format!("{t}.")));
+    let rows: Vec<(&'static str, usize)> =
+        TABLES.iter().map(|(t, _)| (*t, by_table(t).map_or(0, |s| s.rows))).collect();
+    let format = by_table(MarketEntity::TABLE).map_or(Format::Csv, |s| s.format);
+    let digests: Option<Vec<(String, u64, [u8; 32])>> =
+        TABLES.iter().map(|(t, _)| by_table(t).and_then(|s| s.digest.map(|(len, h)| (s.file.clone(), len, h)))).collect();
+    let snapshot = match built {
+        Ok(s) if problems.is_empty() => Some(s),
+        Ok(_) => None,
+        Err(p) => {
+            problems.0.extend(p.0);
+            None
+        }
+    };
+    problems.sort();
+    if !problems.is_empty() {
+        return CheckReport { problems, rows, hash: None, snapshot: None, format };
+    }
+    let hash = digests.map(|d| combine(&d));
+    CheckReport { problems, rows, hash, snapshot, format }
 }
 
 /// Loads a dataset for real work, refusing it if anything is wrong.
 pub fn load(dir: &Path) -> Result<LoadedDataset, DataError> {
-    let report = check(dir);
-    match (report.dataset, report.hash) {
-        (Some(dataset), Some(hash)) => {
-            let format = locate(dir, MarketEntity::TABLE).map(|(_, f)| f).unwrap_or(Format::Csv);
-            Ok(LoadedDataset { dataset, hash, format })
-        }
+    load_with(dir, &|_| {})
+}
+
+/// [`load`], reporting each table as it starts.
+pub fn load_with(dir: &Path, progress: &dyn Fn(&str)) -> Result<LoadedDataset, DataError> {
+    let report = check(dir, progress);
+    match (report.snapshot, report.hash) {
+        (Some(snapshot), Some(hash)) => Ok(LoadedDataset { snapshot, hash, format: report.format }),
         _ => Err(DataError::Invalid {
             dir: dir.display().to_string(),
             rendered: report.problems.render(50),
             problems: report.problems,
         }),
     }
-}
-
-fn load_tables(dir: &Path) -> (Tables, Problems) {
-    // Each table keeps its own problems, merged after.
-    fn one<T: TableRow>(dir: &Path) -> (Loaded<T>, Problems) {
-        let mut p = Problems::default();
-        let t = load_table::<T>(dir, &mut p);
-        (t, p)
-    }
-    // One table at a time: parsing is parallel inside a table, and only one
-    // table's raw bytes and text columns are alive at once (loading 15
-    // million entities with tables in parallel peaked near 20 GB).
-    let entities = one::<MarketEntity>(dir);
-    let persons = one::<Person>(dir);
-    let roles = one::<Role>(dir);
-    let evaluations = one::<CreditEvaluation>(dir);
-    let penalties = one::<Penalty>(dir);
-    let abnormal = one::<AbnormalListing>(dir);
-    let complaints = one::<Complaint>(dir);
-    let commitments = one::<Commitment>(dir);
-    let inspections = one::<InspectionRecord>(dir);
-    let repairs = one::<RepairApplication>(dir);
-    let departments = one::<Department>(dir);
-    let items = one::<InspectionItem>(dir);
-    let officers = one::<Officer>(dir);
-    let relations = one::<OfficerRelation>(dir);
-    let mut problems = Problems::default();
-    let mut take = |p: Problems| problems.0.extend(p.0);
-    take(entities.1);
-    take(persons.1);
-    take(roles.1);
-    take(evaluations.1);
-    take(penalties.1);
-    take(abnormal.1);
-    take(complaints.1);
-    take(commitments.1);
-    take(inspections.1);
-    take(repairs.1);
-    take(departments.1);
-    take(items.1);
-    take(officers.1);
-    take(relations.1);
-    let tables = Tables {
-        entities: entities.0,
-        persons: persons.0,
-        roles: roles.0,
-        evaluations: evaluations.0,
-        penalties: penalties.0,
-        abnormal_listings: abnormal.0,
-        complaints: complaints.0,
-        commitments: commitments.0,
-        inspections: inspections.0,
-        repairs: repairs.0,
-        departments: departments.0,
-        inspection_items: items.0,
-        officers: officers.0,
-        officer_relations: relations.0,
-    };
-    (tables, problems)
 }
 
 /// The content hash of a dataset (credo-dataset-v1): SHA-256 over the

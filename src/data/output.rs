@@ -50,35 +50,81 @@ fn frame(rows: &[EntityResult]) -> PolarsResult<DataFrame> {
     ])
 }
 
-/// Writes results to `path` (`.csv` or `.parquet`), in chunks.
-pub fn write_results(path: &Path, rows: &[EntityResult]) -> Result<(), String> {
-    let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| err(&e))?;
-    }
-    let file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path).map_err(|e| err(&e))?);
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-    const CHUNK: usize = 250_000;
-    match ext {
-        "csv" => {
-            let schema = frame(&rows[..0]).map_err(|e| err(&e))?.schema().as_ref().clone();
-            let mut w = CsvWriter::new(file).include_header(true).batched(&schema).map_err(|e| err(&e))?;
-            for chunk in rows.chunks(CHUNK) {
-                w.write_batch(&frame(chunk).map_err(|e| err(&e))?).map_err(|e| err(&e))?;
-            }
-            w.finish().map_err(|e| err(&e))
+/// Writes results to `path` (`.csv` or `.parquet`, by extension) shard
+/// by shard, as a classification produces them.
+pub struct OutputWriter {
+    path: std::path::PathBuf,
+    inner: Option<Inner>,
+}
+
+// One writer per run: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
+enum Inner {
+    Csv(polars::io::csv::write::BatchedWriter<std::io::BufWriter<std::fs::File>>),
+    Parquet(polars::io::parquet::write::BatchedWriter<std::io::BufWriter<std::fs::File>>),
+}
+
+/// A results file could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct OutputError {
+    pub path: String,
+    pub message: String,
+}
+
+impl OutputWriter {
+    pub fn create(path: &Path) -> Result<OutputWriter, OutputError> {
+        let err = |e: &dyn std::fmt::Display| OutputError { path: path.display().to_string(), message: e.to_string() };
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if ext != "csv" && ext != "parquet" {
+            return Err(err(&"the output must end in .csv or .parquet"));
         }
-        "parquet" => {
-            let schema = frame(&rows[..0]).map_err(|e| err(&e))?.schema().as_ref().clone();
-            let mut w = ParquetWriter::new(file)
-                .with_compression(ParquetCompression::Zstd(None))
-                .batched(&schema)
-                .map_err(|e| err(&e))?;
-            for chunk in rows.chunks(CHUNK) {
-                w.write_batch(&frame(chunk).map_err(|e| err(&e))?).map_err(|e| err(&e))?;
-            }
-            w.finish().map(|_| ()).map_err(|e| err(&e))
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| err(&e))?;
         }
-        _ => Err(format!("{}: the output must end in .csv or .parquet", path.display())),
+        let file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path).map_err(|e| err(&e))?);
+        let schema = frame(&[]).map_err(|e| err(&e))?.schema().as_ref().clone();
+        let inner = if ext == "csv" {
+            Inner::Csv(CsvWriter::new(file).include_header(true).batched(&schema).map_err(|e| err(&e))?)
+        } else {
+            Inner::Parquet(
+                ParquetWriter::new(file)
+                    .with_compression(ParquetCompression::Zstd(None))
+                    .batched(&schema)
+                    .map_err(|e| err(&e))?,
+            )
+        };
+        Ok(OutputWriter { path: path.to_path_buf(), inner: Some(inner) })
     }
+
+    fn err(&self, e: &dyn std::fmt::Display) -> OutputError {
+        OutputError { path: self.path.display().to_string(), message: e.to_string() }
+    }
+
+    pub fn write(&mut self, rows: &[EntityResult]) -> Result<(), OutputError> {
+        const CHUNK: usize = 250_000;
+        for chunk in rows.chunks(CHUNK) {
+            let df = frame(chunk).map_err(|e| self.err(&e))?;
+            match self.inner.as_mut().expect("writer open") {
+                Inner::Csv(w) => w.write_batch(&df),
+                Inner::Parquet(w) => w.write_batch(&df),
+            }
+            .map_err(|e| self.err(&e))?;
+        }
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> Result<(), OutputError> {
+        match self.inner.take().expect("writer open") {
+            Inner::Csv(mut w) => w.finish().map_err(|e| self.err(&e)),
+            Inner::Parquet(w) => w.finish().map(|_| ()).map_err(|e| self.err(&e)),
+        }
+    }
+}
+
+/// Writes results to `path` (`.csv` or `.parquet`) at once.
+pub fn write_results(path: &Path, rows: &[EntityResult]) -> Result<(), OutputError> {
+    let mut w = OutputWriter::create(path)?;
+    w.write(rows)?;
+    w.finish()
 }

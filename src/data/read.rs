@@ -1,14 +1,24 @@
-//! Reading one table file (CSV or Parquet) into text columns with polars,
-//! without letting anything slip: ragged rows, blank lines, bad UTF-8, a
-//! wrong header or a wrong Parquet type are all problems, never skipped.
+//! Reading one table file (CSV or Parquet) in batches of typed columns
+//! with polars, without letting anything slip: ragged rows, blank lines,
+//! bad UTF-8, a wrong header or a wrong Parquet type are all problems,
+//! never skipped. A file is hashed as it is read, and only one batch of it
+//! is in memory at a time.
+//!
+//! Parquet is the fast path: its columns arrive typed (dates as dates,
+//! booleans as booleans) through polars' lazy scan, a projection of the
+//! table's columns and a slice per batch. CSV is read twice: a first pass
+//! checks its shape (one memchr scan) and hashes it, and a second hands
+//! whole records, a few tens of megabytes at a time, to polars as text.
 
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 use rayon::prelude::*;
+use sha2::Digest as _;
 
 use super::problem::{Problem, Problems};
-use super::table::{ColumnSpec, RowReader, TableRow};
+use super::table::{Cells, ColumnSpec, RowReader, TableRow};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum Format {
@@ -45,64 +55,61 @@ pub fn locate(dir: &Path, table: &str) -> Result<(PathBuf, Format), Problem> {
     }
 }
 
-/// A table's rows with their 1-based source row numbers (kept so checks
-/// across tables can name the row).
-pub struct Loaded<T> {
-    pub rows: Vec<T>,
-    pub row_no: Vec<u32>,
-    pub file: String,
-    /// Length and SHA-256 of the file's bytes, when it could be read.
-    pub digest: Option<(u64, [u8; 32])>,
-}
-
-/// Reads a whole file and its SHA-256 (SHA-NI makes this memory speed).
 /// Length and SHA-256 of a file.
-type Digest = (u64, [u8; 32]);
+pub type Digest = (u64, [u8; 32]);
 
-fn read_file(path: &Path, file: &str, problems: &mut Problems) -> Option<(Vec<u8>, Digest)> {
-    match std::fs::read(path) {
-        Ok(b) => {
-            let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&b).into();
-            let len = b.len() as u64;
-            Some((b, (len, digest)))
-        }
-        Err(e) => {
-            problems.push(Problem::file(file, "unreadable file", format!("cannot read {}: {e}", path.display())));
-            None
-        }
-    }
+/// What reading a table found out about its file.
+pub struct Scanned {
+    pub file: String,
+    pub format: Format,
+    /// Data rows in the file (including rows with problems).
+    pub rows: usize,
+    /// Set when the whole file could be read.
+    pub digest: Option<Digest>,
 }
 
-/// Reads and parses one table. Rows with problems are left out of `rows`
-/// but every one of their problems is in `problems`; callers must refuse
-/// the dataset when `problems` is not empty.
-pub fn load_table<T: TableRow>(dir: &Path, problems: &mut Problems) -> Loaded<T> {
-    let mut loaded = Loaded { rows: Vec::new(), row_no: Vec::new(), file: format!("{}.csv", T::TABLE), digest: None };
+/// Rows per batch: a few hundred megabytes of columns at most.
+const BATCH_ROWS: usize = 1 << 20;
+/// CSV bytes per batch.
+const BATCH_BYTES: u64 = 64 << 20;
+
+/// Reads and parses one table batch by batch, calling `each` with the
+/// rows of a batch that parsed and their 1-based row numbers. Every
+/// problem is in `problems`; callers must refuse the dataset when it is
+/// not empty. Rows are parsed in parallel; batches arrive in file order.
+pub fn scan<T: TableRow>(dir: &Path, problems: &mut Problems, each: &mut dyn FnMut(Vec<T>, Vec<u32>)) -> Scanned {
+    let mut out = Scanned { file: format!("{}.csv", T::TABLE), format: Format::Csv, rows: 0, digest: None };
     let (path, format) = match locate(dir, T::TABLE) {
         Ok(found) => found,
         Err(p) => {
             problems.push(p);
-            return loaded;
+            return out;
         }
     };
-    loaded.file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let file = loaded.file.clone();
-    let Some((bytes, digest)) = read_file(&path, &file, problems) else { return loaded };
-    loaded.digest = Some(digest);
-    let df = match format {
-        Format::Csv => read_csv(bytes, &file, T::COLUMNS, problems),
-        Format::Parquet => read_parquet(bytes, &file, T::COLUMNS, problems),
-    };
-    let Some(df) = df else { return loaded };
-    let arrays: Vec<(&'static str, &super::table::TextArray)> = T::COLUMNS
+    out.format = format;
+    out.file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    match format {
+        Format::Csv => scan_csv::<T>(&path, &mut out, problems, each),
+        Format::Parquet => scan_parquet::<T>(&path, &mut out, problems, each),
+    }
+    out
+}
+
+/// Parses the rows of one batch (columns by name) in parallel chunks.
+fn parse_batch<T: TableRow>(
+    file: &str,
+    df: &DataFrame,
+    first_row: usize,
+    problems: &mut Problems,
+    each: &mut dyn FnMut(Vec<T>, Vec<u32>),
+) {
+    let columns: Vec<(&'static str, Cells<'_>)> = T::COLUMNS
         .iter()
-        .filter_map(|c| {
-            let col = df.column(c.name).ok()?;
-            Some((c.name, col.str().ok()?.downcast_as_array()))
+        .map(|c| {
+            let cells = df.column(c.name).ok().map_or(Cells::Absent, |col| Cells::of(col.as_materialized_series()));
+            (c.name, cells)
         })
         .collect();
-    // Rows are parsed in parallel chunks, each with its own problems, and
-    // joined in row order.
     const CHUNK: usize = 65_536;
     let height = df.height();
     let parts: Vec<(Vec<T>, Vec<u32>, Problems)> = (0..height.div_ceil(CHUNK))
@@ -111,26 +118,26 @@ pub fn load_table<T: TableRow>(dir: &Path, problems: &mut Problems) -> Loaded<T>
             let mut problems = Problems::default();
             let mut rows = Vec::new();
             let mut row_no = Vec::new();
-            let mut reader = RowReader::new(&file, arrays.clone(), &mut problems);
+            let mut reader = RowReader::new(file, columns.clone(), first_row, &mut problems);
             for i in c * CHUNK..((c + 1) * CHUNK).min(height) {
                 reader.index = i;
                 if let Some(row) = T::parse(&mut reader) {
                     rows.push(row);
-                    row_no.push(i as u32 + 1);
+                    row_no.push((first_row + i + 1) as u32);
                 }
             }
             drop(reader);
             (rows, row_no, problems)
         })
         .collect();
-    loaded.rows.reserve(height);
-    loaded.row_no.reserve(height);
-    for (rows, row_no, p) in parts {
-        loaded.rows.extend(rows);
-        loaded.row_no.extend(row_no);
+    let mut rows = Vec::with_capacity(height);
+    let mut row_no = Vec::with_capacity(height);
+    for (r, n, p) in parts {
+        rows.extend(r);
+        row_no.extend(n);
         problems.0.extend(p.0);
     }
-    loaded
+    each(rows, row_no);
 }
 
 /// Checks a header against the table's columns: every required column
@@ -162,231 +169,465 @@ fn check_header(file: &str, names: &[String], columns: &[ColumnSpec], problems: 
     problems.len() == before
 }
 
-/// Adds empty columns for optional columns the file leaves out, so every
-/// column of the spec exists.
-fn add_absent_optional(mut df: DataFrame, columns: &[ColumnSpec]) -> Option<DataFrame> {
-    let height = df.height();
-    for c in columns {
-        if df.column(c.name).is_err() {
-            let empty = Column::full_null(c.name.into(), height, &DataType::String);
-            df.with_column(empty).ok()?;
+fn hash_file(path: &Path) -> std::io::Result<Digest> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut len = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
         }
+        len += n as u64;
+        h.update(&buf[..n]);
     }
-    Some(df)
+    Ok((len, h.finalize().into()))
 }
 
-fn read_csv(bytes: Vec<u8>, file: &str, columns: &[ColumnSpec], problems: &mut Problems) -> Option<DataFrame> {
-    let shape = prescan_csv(file, &bytes, problems)?;
-    if !check_header(file, &shape.header, columns, problems) {
-        return None;
+fn scan_parquet<T: TableRow>(
+    path: &Path,
+    out: &mut Scanned,
+    problems: &mut Problems,
+    each: &mut dyn FnMut(Vec<T>, Vec<u32>),
+) {
+    let file = out.file.clone();
+    let unreadable = |e: &dyn std::fmt::Display| Problem::file(&file, "unparsable file", format!("Parquet could not be read: {e}"));
+    // Hashing runs beside the scan: the file is read from the page cache.
+    let (digest, scanned) = std::thread::scope(|scope| {
+        let hashing = scope.spawn(|| hash_file(path));
+        let scanned = (|| -> Result<(), Problem> {
+            let path_str = path.to_string_lossy().into_owned();
+            let lf = LazyFrame::scan_parquet(PlRefPath::from(path_str.as_str()), ScanArgsParquet::default())
+                .map_err(|e| unreadable(&e))?;
+            let schema = lf.clone().collect_schema().map_err(|e| unreadable(&e))?;
+            let names: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
+            let mut local = Problems::default();
+            if !check_header(&file, &names, T::COLUMNS, &mut local) {
+                return Err(local.0.remove(0)).inspect_err(|_| problems.0.extend(local.0));
+            }
+            let mut wrong = Vec::new();
+            for c in T::COLUMNS {
+                let Some(dtype) = schema.get(c.name) else { continue };
+                let text_ok = matches!(dtype, DataType::String | DataType::Null);
+                if dtype != &c.kind.dtype() && !text_ok {
+                    wrong.push(Problem::file(
+                        &file,
+                        "wrong column type",
+                        format!("column '{}' has type {dtype}, expected {} (or text)", c.name, c.kind.dtype()),
+                    ));
+                }
+            }
+            if let Some(first) = wrong.first().cloned() {
+                problems.0.extend(wrong.into_iter().skip(1));
+                return Err(first);
+            }
+            let present: Vec<Expr> =
+                T::COLUMNS.iter().filter(|c| schema.get(c.name).is_some()).map(|c| col(c.name)).collect();
+            let rows = parquet_rows(path).map_err(|e| unreadable(&e))?;
+            out.rows = rows;
+            let mut offset = 0usize;
+            while offset < rows {
+                let len = BATCH_ROWS.min(rows - offset);
+                let mut df = lf
+                    .clone()
+                    .select(present.clone())
+                    .slice(offset as i64, len as IdxSize)
+                    .collect()
+                    .map_err(|e| unreadable(&e))?;
+                df.rechunk_mut();
+                parse_batch::<T>(&file, &df, offset, problems, each);
+                offset += len;
+            }
+            Ok(())
+        })();
+        let digest = hashing.join().unwrap_or_else(|_| Err(std::io::Error::other("hashing stopped")));
+        (digest, scanned)
+    });
+    match scanned {
+        Ok(()) => match digest {
+            Ok(d) => out.digest = Some(d),
+            Err(e) => problems.push(Problem::file(&file, "unreadable file", format!("cannot read {}: {e}", path.display()))),
+        },
+        Err(p) => problems.push(p),
     }
-    // Every column as text: types are checked cell by cell by the table's
-    // parser, so nothing is inferred or coerced here.
+}
+
+/// Rows in a Parquet file, from its footer.
+fn parquet_rows(path: &Path) -> PolarsResult<usize> {
+    let f = std::fs::File::open(path)?;
+    ParquetReader::new(f).num_rows()
+}
+
+fn scan_csv<T: TableRow>(
+    path: &Path,
+    out: &mut Scanned,
+    problems: &mut Problems,
+    each: &mut dyn FnMut(Vec<T>, Vec<u32>),
+) {
+    let file = out.file.clone();
+    let unreadable = |e: &dyn std::fmt::Display| {
+        Problem::file(&file, "unreadable file", format!("cannot read {}: {e}", path.display()))
+    };
+    // First pass: shape, encoding and hash.
+    let before = problems.len();
+    let mut pre = Prescan::new(&file);
+    let mut hasher = sha2::Sha256::new();
+    let mut len = 0u64;
+    let read = (|| -> std::io::Result<()> {
+        let mut f = std::fs::File::open(path)?;
+        let mut buf = vec![0u8; 8 << 20];
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            len += n as u64;
+            pre.feed(&buf[..n]);
+        }
+        Ok(())
+    })();
+    if let Err(e) = read {
+        problems.push(unreadable(&e));
+        return;
+    }
+    let shape = pre.finish(problems);
+    let Some(shape) = shape.filter(|_| problems.len() == before) else { return };
+    out.rows = shape.rows;
+    out.digest = Some((len, hasher.finalize().into()));
+    if !check_header(&file, &shape.header, T::COLUMNS, problems) {
+        return;
+    }
+    // Second pass: whole records to polars, every column as text (types
+    // are checked cell by cell by the table's parser, so nothing is
+    // inferred or coerced here).
     let schema: Schema = shape.header.iter().map(|n| Field::new(n.as_str().into(), DataType::String)).collect();
-    let result = CsvReadOptions::default()
-        .with_has_header(true)
-        .with_schema(Some(Arc::new(schema)))
-        .with_parse_options(CsvParseOptions::default().with_missing_is_null(true))
-        .into_reader_with_file_handle(std::io::Cursor::new(bytes))
-        .finish();
-    let df = match result {
-        Ok(df) => df,
+    let schema = Arc::new(schema);
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
         Err(e) => {
-            problems.push(Problem::file(file, "unparsable file", format!("CSV could not be parsed: {e}")));
-            return None;
+            problems.push(unreadable(&e));
+            return;
         }
     };
-    if df.height() != shape.rows {
-        problems.push(Problem::file(
-            file,
-            "row count mismatch",
-            format!(
-                "the file has {} data rows but the CSV reader produced {}; refusing to guess which",
-                shape.rows,
-                df.height()
-            ),
-        ));
-        return None;
+    for cut in &shape.cuts {
+        let mut bytes = vec![0u8; (cut.end - cut.start) as usize];
+        if let Err(e) = f.seek(SeekFrom::Start(cut.start)).and_then(|_| f.read_exact(&mut bytes)) {
+            problems.push(unreadable(&e));
+            return;
+        }
+        let result = CsvReadOptions::default()
+            .with_has_header(false)
+            .with_schema(Some(schema.clone()))
+            .with_parse_options(CsvParseOptions::default().with_missing_is_null(true))
+            .into_reader_with_file_handle(std::io::Cursor::new(bytes))
+            .finish();
+        let df = match result {
+            Ok(df) => df,
+            Err(e) => {
+                problems.push(Problem::file(&file, "unparsable file", format!("CSV could not be parsed: {e}")));
+                return;
+            }
+        };
+        if df.height() != cut.rows {
+            problems.push(Problem::file(
+                &file,
+                "row count mismatch",
+                format!(
+                    "the file has {} data rows but the CSV reader produced {}; refusing to guess which",
+                    shape.rows,
+                    shape.rows - cut.rows + df.height()
+                ),
+            ));
+            return;
+        }
+        let mut df = df;
+        df.rechunk_mut();
+        parse_batch::<T>(&file, &df, cut.first_row, problems, each);
     }
-    let mut df = add_absent_optional(df, columns)?;
-    df.rechunk_mut();
-    Some(df)
+}
+
+/// A byte range of whole records.
+struct Cut {
+    start: u64,
+    end: u64,
+    first_row: usize,
+    rows: usize,
 }
 
 struct CsvShape {
     header: Vec<String>,
     rows: usize,
+    cuts: Vec<Cut>,
 }
 
-/// Records seen so far by [`prescan_csv`].
-struct Scan<'a> {
+/// One pass over the raw bytes, fed in pieces: valid UTF-8, a header, and
+/// the same number of fields on every record (quotes respected). Blank
+/// lines inside the file are problems: a lost row must not pass for
+/// formatting. Jumps from one comma, quote or newline to the next
+/// (memchr), so it runs at memory speed. Notes record boundaries every
+/// few tens of megabytes for the second pass.
+struct Prescan<'a> {
     file: &'a str,
+    /// Problems of this file; only the encoding problem is kept if there is one.
+    found: Problems,
     header: Vec<String>,
+    /// The bytes from the start of the file to the end of the header.
+    header_bytes: Vec<u8>,
+    in_header: bool,
     rows: usize,
-    problems: &'a mut Problems,
+    in_quotes: bool,
+    skip_quote: bool,
+    /// A quote ended the last piece inside quotes: the next byte decides.
+    quote_pending: bool,
+    fields: usize,
+    line: usize,
+    /// Absolute offsets: where the next piece starts, where the current
+    /// record and field started.
+    base: u64,
+    record_start: u64,
+    field_start: u64,
+    last_byte: u8,
+    /// A blank line ended the last piece: a problem unless the file ends there.
+    blank_pending: Option<usize>,
+    /// Bytes after the last newline of the pieces so far, not yet checked
+    /// for UTF-8, and the lines before them.
+    utf8_rest: Vec<u8>,
+    utf8_lines: usize,
+    bad_utf8: Option<Problem>,
+    cuts: Vec<Cut>,
+    cut_start: u64,
+    cut_first_row: usize,
 }
 
-impl Scan<'_> {
-    /// Ends a data record of `fields + 1` fields.
-    fn end_record(&mut self, fields: usize, touched: bool, line: usize, at_eof: bool) {
-        if !touched {
-            if !at_eof {
-                self.problems.push(Problem::file(self.file, "blank line", format!("line {line} is blank")));
-            }
-        } else {
-            self.rows += 1;
-            if fields + 1 != self.header.len() {
-                self.problems.push(Problem {
-                    file: self.file.into(),
-                    row: Some(self.rows),
-                    line: Some(line),
-                    column: None,
-                    kind: "wrong field count".into(),
-                    reason: format!("has {} fields, the header has {}", fields + 1, self.header.len()),
-                });
-            }
+impl<'a> Prescan<'a> {
+    fn new(file: &'a str) -> Prescan<'a> {
+        Prescan {
+            file,
+            found: Problems::default(),
+            header: Vec::new(),
+            header_bytes: Vec::new(),
+            in_header: true,
+            rows: 0,
+            in_quotes: false,
+            skip_quote: false,
+            quote_pending: false,
+            fields: 0,
+            line: 1,
+            base: 0,
+            record_start: 0,
+            field_start: 0,
+            last_byte: b'\n',
+            blank_pending: None,
+            utf8_rest: Vec::new(),
+            utf8_lines: 0,
+            bad_utf8: None,
+            cuts: Vec::new(),
+            cut_start: 0,
+            cut_first_row: 0,
         }
     }
-}
 
-/// One pass over the raw bytes: valid UTF-8, a header, and the same number
-/// of fields on every record (quotes respected). Blank lines inside the
-/// file are problems: a lost row must not pass for formatting. Jumps from
-/// one comma, quote or newline to the next (memchr), so it runs at memory
-/// speed.
-fn prescan_csv(file: &str, bytes: &[u8], problems: &mut Problems) -> Option<CsvShape> {
-    if let Err(e) = std::str::from_utf8(bytes) {
-        let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
-        problems.push(Problem::file(file, "bad encoding", format!("line {line} is not valid UTF-8")));
-        return None;
+    /// Checks the piece up to its last newline (a character never spans a
+    /// newline); the rest waits for the next piece.
+    fn check_utf8(&mut self, piece: &[u8]) {
+        if self.bad_utf8.is_some() {
+            return;
+        }
+        let Some(last_nl) = memchr::memrchr(b'\n', piece) else {
+            self.utf8_rest.extend_from_slice(piece);
+            return;
+        };
+        let mut text = std::mem::take(&mut self.utf8_rest);
+        text.extend_from_slice(&piece[..=last_nl]);
+        self.check_utf8_text(&text);
+        self.utf8_lines += memchr::memchr_iter(b'\n', &text).count();
+        self.utf8_rest = piece[last_nl + 1..].to_vec();
     }
-    let before = problems.len();
-    let mut scan = Scan { file, header: Vec::new(), rows: 0, problems };
-    let mut in_header = true;
-    let mut in_quotes = false;
-    // Fields completed in the current record; where the record and the
-    // current field start; the current line number.
-    let mut fields = 0usize;
-    let mut record_start = 0usize;
-    let mut field_start = 0usize;
-    let mut line = 1usize;
-    let mut skip_quote = false;
-    let header_field = |from: usize, to: usize| {
-        let t = &bytes[from..to];
+
+    fn check_utf8_text(&mut self, text: &[u8]) {
+        if self.bad_utf8.is_some() {
+            return;
+        }
+        if let Err(e) = std::str::from_utf8(text) {
+            let line = self.utf8_lines + memchr::memchr_iter(b'\n', &text[..e.valid_up_to()]).count() + 1;
+            self.bad_utf8 = Some(Problem::file(self.file, "bad encoding", format!("line {line} is not valid UTF-8")));
+        }
+    }
+
+    fn header_field(&self, from: u64, to: u64) -> String {
+        let t = &self.header_bytes[from as usize..(to as usize).min(self.header_bytes.len())];
         let t = t.strip_suffix(b"\r").unwrap_or(t);
         let t = t.strip_prefix(b"\"").and_then(|x| x.strip_suffix(b"\"")).unwrap_or(t);
         String::from_utf8_lossy(t).into_owned()
-    };
-    for p in memchr::memchr3_iter(b',', b'\n', b'"', bytes) {
-        let c = bytes[p];
-        if in_quotes {
-            match c {
-                b'"' if skip_quote => skip_quote = false,
-                b'"' if bytes.get(p + 1) == Some(&b'"') => skip_quote = true,
-                b'"' => in_quotes = false,
-                b'\n' => line += 1,
-                _ => {}
-            }
-            continue;
-        }
-        match c {
-            b'"' => in_quotes = true,
-            b',' => {
-                if in_header {
-                    scan.header.push(header_field(field_start, p));
-                }
-                fields += 1;
-                field_start = p + 1;
-            }
-            _ => {
-                let end = if p > record_start && bytes[p - 1] == b'\r' { p - 1 } else { p };
-                let blank = end == record_start && fields == 0;
-                if in_header && !blank {
-                    scan.header.push(header_field(field_start, p));
-                    in_header = false;
-                } else {
-                    scan.end_record(fields, !blank, line, p + 1 >= bytes.len());
-                }
-                fields = 0;
-                record_start = p + 1;
-                field_start = p + 1;
-                line += 1;
-            }
-        }
     }
-    if in_quotes {
-        scan.problems.push(Problem::file(
-            file,
-            "unterminated quote",
-            format!("a quoted field opened before line {line} never closes"),
-        ));
-    } else if record_start < bytes.len() {
-        // A last record without a final newline.
-        if in_header {
-            scan.header.push(header_field(field_start, bytes.len()));
-        } else {
-            scan.end_record(fields, true, line, true);
-        }
-    }
-    let Scan { header, rows, problems, .. } = scan;
-    if header.is_empty() {
-        problems.push(Problem::file(file, "empty file", "the file is empty; it needs at least a header line"));
-        return None;
-    }
-    if problems.len() != before {
-        return None;
-    }
-    Some(CsvShape { header, rows })
-}
 
-fn read_parquet(bytes: Vec<u8>, file: &str, columns: &[ColumnSpec], problems: &mut Problems) -> Option<DataFrame> {
-    let df = match ParquetReader::new(std::io::Cursor::new(bytes)).finish() {
-        Ok(df) => df,
-        Err(e) => {
-            problems.push(Problem::file(file, "unparsable file", format!("Parquet could not be read: {e}")));
+    /// Ends a data record of `fields + 1` fields.
+    fn end_record(&mut self, touched: bool, line: usize) {
+        if !touched {
+            self.found.push(Problem::file(self.file, "blank line", format!("line {line} is blank")));
+            return;
+        }
+        self.rows += 1;
+        if self.fields + 1 != self.header.len() {
+            self.found.push(Problem {
+                file: self.file.into(),
+                row: Some(self.rows),
+                line: Some(line),
+                column: None,
+                kind: "wrong field count".into(),
+                reason: format!("has {} fields, the header has {}", self.fields + 1, self.header.len()),
+            });
+        }
+    }
+
+    fn feed(&mut self, piece: &[u8]) {
+        if piece.is_empty() {
+            return;
+        }
+        self.check_utf8(piece);
+        if let Some(line) = self.blank_pending.take() {
+            self.found.push(Problem::file(self.file, "blank line", format!("line {line} is blank")));
+        }
+        if self.in_header {
+            self.header_bytes.extend_from_slice(piece);
+        }
+        let mut from = 0usize;
+        if self.quote_pending {
+            self.quote_pending = false;
+            if piece[0] == b'"' {
+                from = 1;
+            } else {
+                self.in_quotes = false;
+            }
+        }
+        for p in memchr::memchr3_iter(b',', b'\n', b'"', &piece[from..]).map(|p| p + from) {
+            let c = piece[p];
+            let at = self.base + p as u64;
+            if self.in_quotes {
+                match c {
+                    b'"' if self.skip_quote => self.skip_quote = false,
+                    b'"' => match piece.get(p + 1) {
+                        Some(b'"') => self.skip_quote = true,
+                        Some(_) => self.in_quotes = false,
+                        None => self.quote_pending = true,
+                    },
+                    b'\n' => self.line += 1,
+                    _ => {}
+                }
+                continue;
+            }
+            match c {
+                b'"' => self.in_quotes = true,
+                b',' => {
+                    if self.in_header {
+                        let f = self.header_field(self.field_start, at);
+                        self.header.push(f);
+                    }
+                    self.fields += 1;
+                    self.field_start = at + 1;
+                }
+                _ => {
+                    let before = if p > 0 { piece[p - 1] } else { self.last_byte };
+                    let end = if at > self.record_start && before == b'\r' { at - 1 } else { at };
+                    let blank = end == self.record_start && self.fields == 0;
+                    if self.in_header && !blank {
+                        let f = self.header_field(self.field_start, at);
+                        self.header.push(f);
+                        self.in_header = false;
+                        self.header_bytes = Vec::new();
+                        self.cut_start = at + 1;
+                    } else if blank && p + 1 == piece.len() {
+                        self.blank_pending = Some(self.line);
+                    } else {
+                        let line = self.line;
+                        self.end_record(!blank, line);
+                    }
+                    self.fields = 0;
+                    self.record_start = at + 1;
+                    self.field_start = at + 1;
+                    self.line += 1;
+                    if !self.in_header && at + 1 - self.cut_start >= BATCH_BYTES {
+                        self.cut(at + 1);
+                    }
+                }
+            }
+        }
+        self.base += piece.len() as u64;
+        self.last_byte = piece[piece.len() - 1];
+    }
+
+    fn cut(&mut self, end: u64) {
+        if end > self.cut_start && self.rows > self.cut_first_row {
+            self.cuts.push(Cut { start: self.cut_start, end, first_row: self.cut_first_row, rows: self.rows - self.cut_first_row });
+        }
+        self.cut_start = end;
+        self.cut_first_row = self.rows;
+    }
+
+    fn finish(mut self, problems: &mut Problems) -> Option<CsvShape> {
+        let rest = std::mem::take(&mut self.utf8_rest);
+        self.check_utf8_text(&rest);
+        if let Some(p) = self.bad_utf8.take() {
+            problems.push(p);
             return None;
         }
-    };
-    let names: Vec<String> = df.get_column_names().iter().map(|n| n.to_string()).collect();
-    if !check_header(file, &names, columns, problems) {
-        return None;
-    }
-    let mut out = Vec::with_capacity(columns.len());
-    let before = problems.len();
-    for c in columns {
-        let Ok(col) = df.column(c.name) else { continue };
-        let dtype = col.dtype();
-        let text_ok = matches!(dtype, DataType::String | DataType::Null);
-        if dtype != &c.kind.dtype() && !text_ok {
-            problems.push(Problem::file(
-                file,
-                "wrong column type",
-                format!("column '{}' has type {dtype}, expected {} (or text)", c.name, c.kind.dtype()),
+        if self.quote_pending {
+            self.in_quotes = false;
+        }
+        let len = self.base;
+        if self.in_quotes {
+            self.found.push(Problem::file(
+                self.file,
+                "unterminated quote",
+                format!("a quoted field opened before line {} never closes", self.line),
             ));
-            continue;
+        } else if self.record_start < len {
+            // A last record without a final newline.
+            if self.in_header {
+                let f = self.header_field(self.field_start, len);
+                self.header.push(f);
+                self.in_header = false;
+                self.cut_start = len;
+            } else {
+                let line = self.line;
+                self.end_record(true, line);
+            }
         }
-        match col.cast(&DataType::String) {
-            Ok(s) => out.push(s),
-            Err(e) => problems.push(Problem::file(file, "wrong column type", format!("column '{}': {e}", c.name))),
+        self.cut(len);
+        let found = std::mem::take(&mut self.found);
+        let Prescan { header, rows, cuts, .. } = self;
+        problems.0.extend(found.0);
+        if header.is_empty() {
+            problems.push(Problem::file(self.file, "empty file", "the file is empty; it needs at least a header line"));
+            return None;
         }
+        Some(CsvShape { header, rows, cuts })
     }
-    if problems.len() != before {
-        return None;
-    }
-    let df = DataFrame::new_infer_height(out).ok()?;
-    let mut df = add_absent_optional(df, columns)?;
-    df.rechunk_mut();
-    Some(df)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn scan(text: &str) -> (Option<(Vec<String>, usize)>, Vec<String>) {
+    fn scan_pieces(text: &[u8], piece: usize) -> (Option<(Vec<String>, usize)>, Vec<String>) {
         let mut ps = Problems::default();
-        let shape = prescan_csv("t.csv", text.as_bytes(), &mut ps);
+        let mut pre = Prescan::new("t.csv");
+        for chunk in text.chunks(piece.max(1)) {
+            pre.feed(chunk);
+        }
+        let shape = pre.finish(&mut ps);
         (shape.map(|s| (s.header, s.rows)), ps.0.iter().map(|p| p.to_string()).collect())
+    }
+
+    fn scan(text: &str) -> (Option<(Vec<String>, usize)>, Vec<String>) {
+        let whole = scan_pieces(text.as_bytes(), usize::MAX);
+        // The same answer whatever the pieces.
+        for piece in 1..8 {
+            assert_eq!(scan_pieces(text.as_bytes(), piece), whole, "pieces of {piece} bytes: {text:?}");
+        }
+        whole
     }
 
     #[test]
@@ -396,6 +637,9 @@ mod tests {
         assert_eq!(shape, Some((vec!["a".into(), "b".into()], 2)));
         let (shape, _) = scan("a,b\r\n1,2\r\n3,4");
         assert_eq!(shape, Some((vec!["a".into(), "b".into()], 2)));
+        let (shape, ps) = scan("a,b\n\"say \"\"hi\"\"\",2\n\"multi\nline\",3\n");
+        assert!(ps.is_empty(), "{ps:?}");
+        assert_eq!(shape.map(|s| s.1), Some(2));
     }
 
     #[test]
@@ -410,14 +654,41 @@ mod tests {
                 "t.csv row 3 (line 5): has 3 fields, the header has 2",
             ]
         );
+        // A blank line at the very end is only the end of the file.
+        let (shape, ps) = scan("a,b\n1,2\n\n");
+        assert!(ps.is_empty(), "{ps:?}");
+        assert_eq!(shape.map(|s| s.1), Some(1));
     }
 
     #[test]
     fn unterminated_quote_and_bad_utf8() {
         let (_, ps) = scan("a,b\n\"1,2\n");
         assert!(ps[0].contains("never closes"), "{ps:?}");
+        let (shape, ps) = scan_pieces(b"a,b\n1,2\n1,\xff\n", 3);
+        assert!(shape.is_none());
+        assert_eq!(ps, vec!["t.csv: line 3 is not valid UTF-8"]);
+        // A character split across pieces is fine.
+        let (shape, ps) = scan("a,b\n1,济南\n");
+        assert!(ps.is_empty(), "{ps:?}");
+        assert_eq!(shape.map(|s| s.1), Some(1));
+    }
+
+    #[test]
+    fn cuts_cover_every_record_once() {
+        let mut text = String::from("a,b\n");
+        for i in 0..1000 {
+            text.push_str(&format!("{i},\"x\ny\"\n"));
+        }
+        let mut pre = Prescan::new("t.csv");
+        for chunk in text.as_bytes().chunks(777) {
+            pre.feed(chunk);
+        }
         let mut ps = Problems::default();
-        assert!(prescan_csv("t.csv", b"a,b\n1,\xff\n", &mut ps).is_none());
-        assert!(ps.0[0].reason.contains("line 2 is not valid UTF-8"));
+        let shape = pre.finish(&mut ps).expect("shape");
+        assert_eq!(shape.rows, 1000);
+        let covered: usize = shape.cuts.iter().map(|c| c.rows).sum();
+        assert_eq!(covered, 1000);
+        assert_eq!(shape.cuts[0].start, 4);
+        assert_eq!(shape.cuts.last().map(|c| c.end), Some(text.len() as u64));
     }
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::model::*;
+use crate::snapshot::{RoleGraph, Snapshot};
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct DatasetSummary {
@@ -23,43 +24,49 @@ pub struct DatasetSummary {
     pub officers: usize,
 }
 
-pub fn summarize(ds: &Dataset) -> DatasetSummary {
+pub fn summarize(ds: &Snapshot) -> DatasetSummary {
     let d = region::divisions();
+    let e = &ds.entities;
     let mut s = DatasetSummary {
-        entities: ds.entities.len(),
-        active: ds.entities.iter().filter(|e| e.status == EntityStatus::Active).count(),
+        entities: e.len(),
+        active: e.status.iter().filter(|s| **s == EntityStatus::Active).count(),
         by_city: BTreeMap::new(),
         by_type: BTreeMap::new(),
         by_section: BTreeMap::new(),
         key_fields: BTreeMap::new(),
-        new_economy: ds.entities.iter().filter(|e| e.new_economy.is_some()).count(),
+        new_economy: e.new_economy.iter().filter(|n| n.is_some()).count(),
         persons: ds.persons.len(),
         persons_in_several_entities: 0,
         max_entities_per_person: 0,
         records: BTreeMap::new(),
         officers: ds.officers.len(),
     };
-    for e in &ds.entities {
-        let city = d.city_of(e.region).unwrap_or(0);
+    for i in 0..e.len() {
+        let city = d.city_of(e.region[i]).unwrap_or(0);
         *s.by_city.entry(format!("{city} {}", d.name(city))).or_default() += 1;
-        *s.by_type.entry(e.entity_type.to_string()).or_default() += 1;
-        let sec = e.industry.section();
+        *s.by_type.entry(e.entity_type[i].to_string()).or_default() += 1;
+        let sec = e.industry[i].section();
         *s.by_section.entry(format!("{sec} {}", industry::section_name(sec))).or_default() += 1;
-        for f in e.key_fields.iter() {
+        for f in e.key_fields[i].iter() {
             *s.key_fields.entry(f.to_string()).or_default() += 1;
         }
     }
-    let mut per_person: rustc_hash::FxHashMap<PersonId, Vec<Uscc>> = Default::default();
-    for r in &ds.roles {
-        let v = per_person.entry(r.person_id).or_default();
-        if !v.contains(&r.uscc) {
-            v.push(r.uscc);
+    // Distinct entities per person, from the person side of the graph.
+    let graph = RoleGraph::new(ds);
+    for p in 0..ds.persons.len() as u32 {
+        let mut last = None;
+        let mut n = 0usize;
+        for (entity, _) in graph.of_person(ds, p) {
+            if last != Some(entity) {
+                n += 1;
+                last = Some(entity);
+            }
         }
+        s.persons_in_several_entities += usize::from(n > 1);
+        s.max_entities_per_person = s.max_entities_per_person.max(n);
     }
-    s.persons_in_several_entities = per_person.values().filter(|v| v.len() > 1).count();
-    s.max_entities_per_person = per_person.values().map(Vec::len).max().unwrap_or(0);
     s.records.insert("penalties".into(), ds.penalties.len());
-    s.records.insert("abnormal_listings".into(), ds.abnormal_listings.len());
+    s.records.insert("abnormal_listings".into(), ds.listings.len());
     s.records.insert("complaints".into(), ds.complaints.len());
     s.records.insert("commitments".into(), ds.commitments.len());
     s.records.insert("inspections".into(), ds.inspections.len());

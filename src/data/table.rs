@@ -46,6 +46,9 @@ use Kind::{Bool, Date as D, Text as T};
 
 /// The Arrow array behind a single-chunk text column.
 pub type TextArray = <StringType as PolarsDataType>::Array;
+/// The Arrow arrays behind single-chunk date (physical) and boolean columns.
+pub type DateArray = <Int32Type as PolarsDataType>::Array;
+pub type BoolArray = <BooleanType as PolarsDataType>::Array;
 
 /// A model type stored as one table of the dataset.
 pub trait TableRow: Sized + Send {
@@ -58,29 +61,80 @@ pub trait TableRow: Sized + Send {
     fn parse(r: &mut RowReader<'_>) -> Option<Self>;
 }
 
-/// Text cells of one table, read row by row with typed accessors that
-/// record a [`Problem`] for every bad cell instead of stopping.
+/// The cells of one column of a batch: text (CSV, or Parquet text), or
+/// typed (Parquet dates and booleans).
+#[derive(Clone, Copy)]
+pub enum Cells<'a> {
+    Text(&'a TextArray),
+    Date(&'a DateArray),
+    Bool(&'a BoolArray),
+    /// An optional column the file leaves out.
+    Absent,
+}
+
+impl<'a> Cells<'a> {
+    /// The cells of a single-chunk column.
+    pub fn of(s: &'a Series) -> Cells<'a> {
+        match s.dtype() {
+            DataType::String => s.str().map_or(Cells::Absent, |c| Cells::Text(c.downcast_as_array())),
+            DataType::Date => s.date().map_or(Cells::Absent, |c| Cells::Date(c.physical().downcast_as_array())),
+            DataType::Boolean => s.bool().map_or(Cells::Absent, |c| Cells::Bool(c.downcast_as_array())),
+            _ => Cells::Absent,
+        }
+    }
+}
+
+/// Days from 0001-01-01 (chrono's day 1) to 1970-01-01 (Arrow's day 0).
+const EPOCH_DAYS_FROM_CE: i32 = 719_163;
+
+/// Cells of one batch of a table, read row by row with typed accessors
+/// that record a [`Problem`] for every bad cell instead of stopping.
 pub struct RowReader<'a> {
     file: &'a str,
-    columns: Vec<(&'static str, &'a TextArray)>,
-    /// 0-based index into the arrays.
+    columns: Vec<(&'static str, Cells<'a>)>,
+    /// Rows of the file before this batch.
+    first_row: usize,
+    /// 0-based index into the batch.
     pub index: usize,
     pub problems: &'a mut Problems,
 }
 
 impl<'a> RowReader<'a> {
-    pub fn new(file: &'a str, columns: Vec<(&'static str, &'a TextArray)>, problems: &'a mut Problems) -> Self {
-        RowReader { file, columns, index: 0, problems }
+    pub fn new(
+        file: &'a str,
+        columns: Vec<(&'static str, Cells<'a>)>,
+        first_row: usize,
+        problems: &'a mut Problems,
+    ) -> Self {
+        RowReader { file, columns, first_row, index: 0, problems }
     }
 
     /// The 1-based data row number reported in problems.
     pub fn row(&self) -> usize {
-        self.index + 1
+        self.first_row + self.index + 1
+    }
+
+    fn cells(&self, col: &str) -> Cells<'a> {
+        self.columns.iter().find(|(n, _)| *n == col).map_or(Cells::Absent, |(_, c)| *c)
     }
 
     fn raw(&self, col: &str) -> Option<&'a str> {
-        let arr = self.columns.iter().find(|(n, _)| *n == col).map(|(_, a)| *a)?;
-        arr.get(self.index).filter(|s| !s.is_empty())
+        match self.cells(col) {
+            Cells::Text(arr) => arr.get(self.index).filter(|s| !s.is_empty()),
+            _ => None,
+        }
+    }
+
+    /// A typed date cell: `Some(None)` when null, `None` when the column is text.
+    fn typed_date(&self, col: &str) -> Option<Option<Date>> {
+        match self.cells(col) {
+            Cells::Date(arr) => Some(
+                arr.get(self.index)
+                    .and_then(|d| d.checked_add(EPOCH_DAYS_FROM_CE))
+                    .and_then(Date::from_num_days_from_ce_opt),
+            ),
+            _ => None,
+        }
     }
 
     fn problem(&mut self, col: &str, kind: &str, reason: String) {
@@ -138,12 +192,31 @@ impl<'a> RowReader<'a> {
         self.req(col, "invalid person id", PersonId::parse)
     }
     pub fn date(&mut self, col: &str) -> Option<Date> {
-        self.req(col, "invalid date", parse_date)
+        match self.typed_date(col) {
+            Some(Some(d)) => Some(d),
+            Some(None) => {
+                self.problem(col, "missing value", "required value is missing".into());
+                None
+            }
+            None => self.req(col, "invalid date", parse_date),
+        }
     }
     pub fn opt_date(&mut self, col: &str) -> Option<Option<Date>> {
-        self.opt(col, "invalid date", parse_date)
+        match self.typed_date(col) {
+            Some(d) => Some(d),
+            None => self.opt(col, "invalid date", parse_date),
+        }
     }
     pub fn bool(&mut self, col: &str) -> Option<bool> {
+        if let Cells::Bool(arr) = self.cells(col) {
+            return match arr.get(self.index) {
+                Some(b) => Some(b),
+                None => {
+                    self.problem(col, "missing value", "required value is missing".into());
+                    None
+                }
+            };
+        }
         self.req(col, "invalid boolean", parse_bool)
     }
     pub fn code<E: std::str::FromStr<Err = String>>(&mut self, col: &str) -> Option<E> {

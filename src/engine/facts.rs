@@ -291,6 +291,14 @@ impl EntityFacts {
         }
     }
 
+    /// Sets the tolerance stage's answer: `years` from registration.
+    pub fn set_tolerance(&mut self, years: i64) {
+        self.stages.tolerance_years = years;
+        self.stages.tolerance_until = (years > 0)
+            .then(|| self.registered_on.checked_add_months(chrono::Months::new(12 * years as u32)))
+            .flatten();
+    }
+
     /// Whether the entity is inside its tolerance period on `as_of`.
     pub fn in_tolerance(&self) -> bool {
         self.stages.tolerance_until.is_some_and(|u| self.as_of < u)

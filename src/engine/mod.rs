@@ -468,54 +468,118 @@ impl RuleSet {
 
     /// Runs one per-entity stage over all entities: each distinct input
     /// (the fields the entry reads) is evaluated once, in parallel; answers
-    /// are applied to every entity with that input. Fails with the first
-    /// error in entity order.
-    pub fn run_stage(&self, stage: Stage, states: &mut [EntityState]) -> Result<StageStats, RuleError> {
+    /// are applied to every entity with that input. Small inputs are
+    /// remembered in `memo` across calls (shards of one run). Fails with
+    /// the first error in entity order.
+    pub fn run_stage(
+        &self,
+        stage: Stage,
+        states: &mut [EntityState],
+        memo: &mut StageMemo,
+    ) -> Result<StageStats, RuleError> {
         let Some(e) = self.entries.get(&stage) else { return Ok(StageStats::default()) };
         assert!(stage.per_entity(), "run_stage takes per-entity stages");
-        let keys: Vec<Vec<u8>> = states
-            .par_iter()
-            .map(|s| {
+        // Keys of all entities in one buffer: no allocation per entity.
+        let parts: Vec<(Vec<u8>, Vec<u32>)> = states
+            .par_chunks(4096)
+            .map(|chunk| {
+                let mut buf = Vec::new();
+                let mut ends = Vec::with_capacity(chunk.len());
                 let mut k = Vec::new();
-                s.facts.key(e.entry.reads, &mut k);
-                k
+                for s in chunk {
+                    s.facts.key(e.entry.reads, &mut k);
+                    buf.extend_from_slice(&k);
+                    ends.push(buf.len() as u32);
+                }
+                (buf, ends)
             })
             .collect();
+        let mut keys: Vec<&[u8]> = Vec::with_capacity(states.len());
+        for (buf, ends) in &parts {
+            let mut at = 0usize;
+            for &end in ends {
+                keys.push(&buf[at..end as usize]);
+                at = end as usize;
+            }
+        }
+        // Distinct keys; a slot is either a remembered answer or a new call.
+        enum Slot {
+            Known(usize),
+            New(usize),
+        }
+        let mut known: Vec<&(Answer, Arc<Decision>)> = Vec::new();
         let mut distinct: FxHashMap<&[u8], u32> = FxHashMap::default();
         let mut reps: Vec<usize> = Vec::new();
-        let slots: Vec<u32> = keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| {
-                *distinct.entry(k.as_slice()).or_insert_with(|| {
-                    reps.push(i);
-                    (reps.len() - 1) as u32
-                })
-            })
-            .collect();
+        let mut slots: Vec<Slot> = Vec::with_capacity(states.len());
+        let mut known_at: FxHashMap<&[u8], usize> = FxHashMap::default();
+        for (i, k) in keys.iter().enumerate() {
+            if let Some(&j) = distinct.get(k) {
+                slots.push(Slot::New(j as usize));
+            } else if let Some(&j) = known_at.get(k) {
+                slots.push(Slot::Known(j));
+            } else if let Some(a) = memo.get(k) {
+                known.push(a);
+                known_at.insert(k, known.len() - 1);
+                slots.push(Slot::Known(known.len() - 1));
+            } else {
+                reps.push(i);
+                distinct.insert(k, (reps.len() - 1) as u32);
+                slots.push(Slot::New(reps.len() - 1));
+            }
+        }
         // Collected in full first so the error reported is the first in
         // entity order, whatever the thread count.
         let answers: Vec<Result<(Answer, Arc<Decision>), RuleError>> =
             reps.par_iter().map(|&i| self.evaluate(e, &states[i].facts).map(|(a, d)| (a, Arc::new(d)))).collect();
         let answers: Vec<(Answer, Arc<Decision>)> = answers.into_iter().collect::<Result<_, _>>()?;
-        states.par_iter_mut().zip(slots.par_iter()).for_each(|(s, &slot)| {
-            let (answer, decision) = &answers[slot as usize];
+        let known: Vec<(Answer, Arc<Decision>)> = known.into_iter().cloned().collect();
+        let calls = reps.len();
+        let remember: Vec<(Box<[u8]>, usize)> = reps
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| keys[**i].len() <= StageMemo::MAX_KEY)
+            .map(|(slot, &i)| (Box::from(keys[i]), slot))
+            .collect();
+        states.par_iter_mut().zip(slots.par_iter()).for_each(|(s, slot)| {
+            let (answer, decision) = match slot {
+                Slot::Known(j) => &known[*j],
+                Slot::New(j) => &answers[*j],
+            };
             apply(answer, s);
             s.decisions.push(decision.clone());
         });
-        Ok(StageStats { entities: states.len(), calls: reps.len() })
+        for (key, slot) in remember {
+            memo.insert(key, answers[slot].clone());
+        }
+        Ok(StageStats { entities: states.len(), calls })
+    }
+}
+
+/// Answers to small inputs of a stage, kept across the shards of a run so
+/// common inputs (an entity with no records, a tier and a risk) are
+/// evaluated once per run, not once per shard. Inputs that name records
+/// are unique to their entity and are not kept.
+#[derive(Default)]
+pub struct StageMemo {
+    map: FxHashMap<Box<[u8]>, (Answer, Arc<Decision>)>,
+}
+
+impl StageMemo {
+    /// Longest input kept, in bytes of its key.
+    const MAX_KEY: usize = 96;
+
+    fn get(&self, k: &[u8]) -> Option<&(Answer, Arc<Decision>)> {
+        self.map.get(k)
+    }
+
+    fn insert(&mut self, k: Box<[u8]>, v: (Answer, Arc<Decision>)) {
+        self.map.insert(k, v);
     }
 }
 
 fn apply(answer: &Answer, s: &mut EntityState) {
     match answer {
-        Answer::Tolerance { years } => {
-            let f = Arc::make_mut(&mut s.facts);
-            f.stages.tolerance_years = *years;
-            f.stages.tolerance_until = (*years > 0)
-                .then(|| f.registered_on.checked_add_months(chrono::Months::new(12 * *years as u32)))
-                .flatten();
-        }
+        Answer::Tolerance { years } => Arc::make_mut(&mut s.facts).set_tolerance(*years),
         Answer::RecordStatus { statuses } => {
             let f = Arc::make_mut(&mut s.facts);
             for (r, st) in f.records.iter_mut().zip(statuses) {

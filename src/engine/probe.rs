@@ -108,7 +108,7 @@ pub fn probes() -> Vec<EntityFacts> {
 pub fn check(rules: &RuleSet) -> Result<(), RuleError> {
     let mut states: Vec<EntityState> = probes().into_iter().map(EntityState::new).collect();
     for stage in Stage::ALL.iter().filter(|s| s.per_entity()) {
-        rules.run_stage(*stage, &mut states).map_err(|mut e| {
+        rules.run_stage(*stage, &mut states, &mut super::StageMemo::default()).map_err(|mut e| {
             e.message = format!("{} (while checking the rule set on built-in probe entities)", e.message);
             e
         })?;

@@ -17,6 +17,7 @@ use crate::classify::facts::DepartmentIndex;
 use crate::draw::{self, Frame, FrameBuilder, NewEntity, Stratum, StratumMode};
 use crate::engine::DrawDefaults;
 use crate::model::*;
+use crate::snapshot::{EntityId, Snapshot};
 
 /// What a plan draws from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -88,13 +89,13 @@ impl PlanParams {
         }
     }
 
-    pub fn validate(&self, ds: &Dataset) -> Result<(), String> {
+    pub fn validate(&self, departments: &[Department]) -> Result<(), String> {
         if self.departments.is_empty() {
             return Err("a plan needs at least one participating department".into());
         }
         for d in &self.departments {
-            if !ds.departments.iter().any(|x| &x.code == d) {
-                let known: Vec<_> = ds.departments.iter().map(|x| x.code.as_str()).collect();
+            if !departments.iter().any(|x| &x.code == d) {
+                let known: Vec<_> = departments.iter().map(|x| x.code.as_str()).collect();
                 return Err(format!("department '{d}' is not in the dataset ({})", known.join(", ")));
             }
         }
@@ -120,14 +121,16 @@ pub struct History {
 
 impl History {
     /// Random inspections in the dataset in the as-of year, on or before it.
-    pub fn from_dataset(ds: &Dataset, as_of: Date) -> History {
+    pub fn from_snapshot(s: &Snapshot, as_of: Date) -> History {
         let mut h = History::default();
-        for x in &ds.inspections {
-            if matches!(x.kind, InspectionKind::Random | InspectionKind::JointRandom)
-                && x.inspected_on.year() == as_of.year()
-                && x.inspected_on <= as_of
-            {
-                h.random_this_year.entry(x.uscc).or_insert_with(|| x.inspection_id.clone());
+        for e in 0..s.len() as EntityId {
+            let first = s.inspections.of(e).iter().find(|x| {
+                matches!(x.kind, InspectionKind::Random | InspectionKind::JointRandom)
+                    && x.inspected_on.year() == as_of.year()
+                    && x.inspected_on <= as_of
+            });
+            if let Some(x) = first {
+                h.random_this_year.insert(s.entities.uscc[e as usize], s.text(x.inspection_id).to_string());
             }
         }
         h
@@ -176,14 +179,7 @@ impl PlanEntity {
         }
     }
 
-    pub fn from_stored(r: &crate::store::StoredResult) -> Result<PlanEntity, String> {
-        #[derive(Deserialize)]
-        struct D {
-            stage: String,
-            reason: String,
-        }
-        let decisions: Vec<D> =
-            serde_json::from_str(r.explanation.get()).map_err(|e| format!("stored result {}: {e}", r.uscc))?;
+    pub fn from_stored(r: &crate::data::results::StoredResult) -> Result<PlanEntity, String> {
         Ok(PlanEntity {
             uscc: Uscc::parse(&r.uscc).map_err(|e| format!("stored result {}: {e}", r.uscc))?,
             tier: r.tier,
@@ -191,17 +187,12 @@ impl PlanEntity {
             probability_ppm: r.probability_ppm,
             city: r.city,
             county: r.county,
-            supervision_reason: decisions
-                .into_iter()
-                .rev()
-                .find(|d| d.stage == "supervision")
-                .map(|d| d.reason)
-                .unwrap_or_default(),
+            supervision_reason: r.supervision_reason.clone(),
         })
     }
 }
 
-fn stratum_key(dims: &[String], r: &PlanEntity, e: &MarketEntity, kind: PlanKind) -> String {
+fn stratum_key(dims: &[String], r: &PlanEntity, entity_type: EntityType, industry: IndustryCode, kind: PlanKind) -> String {
     let mut parts = Vec::new();
     if kind == PlanKind::CommitmentCheck {
         parts.push("kind=commitment_check".to_string());
@@ -213,8 +204,8 @@ fn stratum_key(dims: &[String], r: &PlanEntity, e: &MarketEntity, kind: PlanKind
             "city" => r.city.to_string(),
             "county" => r.county.to_string(),
             "risk" => r.risk.to_string(),
-            "entity_type" => e.entity_type.to_string(),
-            "section" => e.industry.section().to_string(),
+            "entity_type" => entity_type.to_string(),
+            "section" => industry.section().to_string(),
             _ => continue,
         };
         parts.push(format!("{d}={v}"));
@@ -228,7 +219,7 @@ fn ppm(x: f64) -> u32 {
 
 /// Builds the frame of a plan from the classified entities.
 pub fn build_frame(
-    ds: &Dataset,
+    s: &Snapshot,
     entities: &[PlanEntity],
     params: &PlanParams,
     plan_id: &str,
@@ -236,33 +227,21 @@ pub fn build_frame(
     history: &History,
 ) -> Result<(Frame, FrameStats), String> {
     let as_of = params.as_of;
-    let index = crate::classify::facts::entity_index(ds);
-    let mut persons: FxHashMap<Uscc, Vec<PersonId>> = FxHashMap::default();
-    for r in ds.roles.iter().filter(|r| r.since <= as_of && r.until.is_none_or(|u| u >= as_of)) {
-        persons.entry(r.uscc).or_default().push(r.person_id);
-    }
     let avoid_from =
         as_of.checked_sub_months(chrono::Months::new(12 * params.avoid_recent_years.max(0) as u32)).unwrap_or(as_of);
-    let mut recent: FxHashMap<Uscc, Vec<&str>> = FxHashMap::default();
-    for x in ds.inspections.iter().filter(|x| x.inspected_on > avoid_from && x.inspected_on <= as_of) {
-        recent.entry(x.uscc).or_default().extend(x.officers.iter().map(String::as_str));
-    }
-    let pending_approvals: FxHashMap<Uscc, &str> = ds
-        .commitments
-        .iter()
-        .filter(|c| {
+    let pending_approval = |e: EntityId| {
+        s.commitments.of(e).iter().any(|c| {
             c.kind == CommitmentKind::ApprovalSubstitute
                 && c.made_on <= as_of
                 && (c.status == CommitmentStatus::Pending || c.checked_on.is_none_or(|d| d > as_of))
         })
-        .map(|c| (c.uscc, c.commitment_id.as_str()))
-        .collect();
+    };
 
     let mut relations: FxHashMap<&str, Vec<PersonId>> = FxHashMap::default();
-    for r in &ds.officer_relations {
+    for r in &s.officer_relations {
         relations.entry(r.officer_id.as_str()).or_default().push(r.person_id);
     }
-    let officers: Vec<draw::Officer> = ds
+    let officers: Vec<draw::Officer> = s
         .officers
         .iter()
         .map(|o| {
@@ -279,20 +258,23 @@ pub fn build_frame(
         })
         .collect();
 
-    let departments = DepartmentIndex::new(ds);
+    let departments = DepartmentIndex::new(&s.inspection_items);
     let mode = match params.mode {
         SelectionMode::Probability => StratumMode::Probability,
         SelectionMode::Quota => {
             StratumMode::Quota { ratio_ppm: ppm(params.ratio), min_ratio_ppm: ppm(params.min_ratio) }
         }
     };
+    let ids: Vec<Option<EntityId>> = entities.iter().map(|r| s.entities.find(&r.uscc)).collect();
     // Strata, one per key, all in the plan's mode.
     let keys: Vec<String> = entities
         .iter()
-        .map(|r| {
-            index
-                .get(&r.uscc)
-                .map_or_else(String::new, |&i| stratum_key(&params.strata, r, &ds.entities[i], params.kind))
+        .zip(&ids)
+        .map(|(r, id)| {
+            id.map_or_else(String::new, |e| {
+                let i = e as usize;
+                stratum_key(&params.strata, r, s.entities.entity_type[i], s.entities.industry[i], params.kind)
+            })
         })
         .collect();
     let mut distinct: Vec<String> = keys.clone();
@@ -312,20 +294,20 @@ pub fn build_frame(
     let mut stats = FrameStats { entities: entities.len(), ..FrameStats::default() };
     let year = as_of.year();
     let depts = params.departments.join(", ");
-    for (r, key) in entities.iter().zip(&keys) {
-        let Some(&row) = index.get(&r.uscc) else {
+    for ((r, key), id) in entities.iter().zip(&keys).zip(&ids) {
+        let Some(e) = *id else {
             return Err(format!("classified entity {} is not in the dataset", r.uscc));
         };
-        let e = &ds.entities[row];
-        let items = departments.items_for(e, &params.departments);
+        let i = e as usize;
+        let items = departments.items_for(s.entities.industry[i], s.entities.key_fields[i], &params.departments);
         let supervision_reason = &r.supervision_reason;
-        let exclusion: Option<String> = if e.status != EntityStatus::Active {
-            Some(format!("not active: {}", e.status))
+        let status = s.entities.status[i];
+        let exclusion: Option<String> = if status != EntityStatus::Active {
+            Some(format!("not active: {status}"))
         } else if items.is_empty() {
             Some(format!("no applicable inspection item of {depts}"))
         } else if params.kind == PlanKind::CommitmentCheck {
-            (!pending_approvals.contains_key(&r.uscc))
-                .then(|| "no approval granted on a commitment awaiting verification".into())
+            (!pending_approval(e)).then(|| "no approval granted on a commitment awaiting verification".into())
         } else if r.probability_ppm == 0 {
             Some(format!("no random inspection under the rules: {supervision_reason}"))
         } else if params.once_a_year_tiers.contains(&r.tier)
@@ -342,9 +324,14 @@ pub fn build_frame(
                 *stats.excluded.entry(head).or_default() += 1;
             }
         }
-        let empty: Vec<PersonId> = Vec::new();
-        let ps = persons.get(&r.uscc).unwrap_or(&empty);
-        let rec: Vec<&str> = recent.get(&r.uscc).cloned().unwrap_or_default();
+        let ps: Vec<PersonId> = s.roles.of(e).iter().filter(|r| r.held_on(as_of)).map(|r| s.person(r.person)).collect();
+        let rec: Vec<&str> = s
+            .inspections
+            .of(e)
+            .iter()
+            .filter(|x| x.inspected_on > avoid_from && x.inspected_on <= as_of)
+            .flat_map(|x| s.officers_of(x))
+            .collect();
         b.push(NewEntity {
             uscc: r.uscc,
             stratum: key,
@@ -352,7 +339,7 @@ pub fn build_frame(
             exclusion: exclusion.as_deref(),
             city: r.city,
             items: &items,
-            persons: ps,
+            persons: &ps,
             recent_officers: &rec,
         })
         .map_err(|e| e.to_string())?;
@@ -371,41 +358,4 @@ pub fn frame_file(frame: &Frame) -> String {
 
 pub fn read_frame_file(text: &str) -> Result<Frame, String> {
     draw::Bundle::parse(text).map(|b| b.frame).map_err(|e| format!("stored frame: {e}"))
-}
-
-/// Adds officers' submitted results to a dataset as records, so the next
-/// classification sees them: each becomes an inspection record, and a
-/// commitment check's verdict settles the entity's pending
-/// approval-substitute commitments (a breach then counts as dishonesty).
-pub fn apply_results(ds: &mut Dataset, results: &[crate::store::ResultRecord]) -> Result<(), String> {
-    for r in results {
-        let uscc = Uscc::parse(&r.uscc).map_err(|e| format!("result {}: {e}", r.id))?;
-        let inspected_on =
-            crate::data::table::parse_date(&r.inspected_on).map_err(|e| format!("result {}: {e}", r.id))?;
-        let result: InspectionResult = r.result.parse().map_err(|e| format!("result {}: {e}", r.id))?;
-        let kind =
-            if r.commitment_status.is_some() { InspectionKind::CommitmentCheck } else { InspectionKind::JointRandom };
-        ds.inspections.push(InspectionRecord {
-            inspection_id: format!("plan{}-visit{}-{}", r.plan_id, r.seq, r.department),
-            uscc,
-            department: r.department.clone(),
-            inspected_on,
-            kind,
-            result,
-            officers: vec![r.officer_id.clone()],
-        });
-        if let Some(status) = &r.commitment_status {
-            let status: CommitmentStatus = status.parse().map_err(|e| format!("result {}: {e}", r.id))?;
-            for c in ds.commitments.iter_mut().filter(|c| {
-                c.uscc == uscc
-                    && c.kind == CommitmentKind::ApprovalSubstitute
-                    && c.made_on <= inspected_on
-                    && c.status == CommitmentStatus::Pending
-            }) {
-                c.status = status;
-                c.checked_on = Some(inspected_on);
-            }
-        }
-    }
-    Ok(())
 }

@@ -11,13 +11,12 @@
 //! expiry) the blacklist goes and everything derived from it with it.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::engine::{Decision, EntityState, Link, LinkAnswer, PropagatedFlag, RuleError, RuleSet, Stage};
+use crate::engine::{Link, LinkAnswer, RuleError, RuleSet, Stage};
 use crate::model::*;
+use crate::snapshot::{EntityId, RoleGraph, RoleRow, Snapshot};
 
 /// The rule set can set `propagate_max_depth`; it cannot exceed this.
 pub const MAX_DEPTH: u8 = 5;
@@ -68,79 +67,36 @@ fn short(p: &PersonId) -> String {
     format!("person:{}", &p.to_string()[..12])
 }
 
-fn held_on(r: &Role, d: Date) -> bool {
-    r.since <= d && r.until.is_none_or(|u| u >= d)
-}
-
 /// Runs propagation for a classification in progress: sources are the
-/// entities the blacklist stage listed; reached entities get a
-/// [`PropagatedFlag`] and a decision before the supervision stage.
+/// entities the blacklist stage listed, as (credit code, source record ids,
+/// date the flag starts). Does nothing when the rule set has no
+/// person_link rule.
 pub fn propagate(
-    ds: &Dataset,
+    s: &Snapshot,
+    graph: &RoleGraph,
     rules: &RuleSet,
-    states: &mut [EntityState],
+    sources: &[(Uscc, Vec<String>, Date)],
     as_of: Date,
 ) -> Result<Propagation, RuleError> {
     if !rules.has(Stage::PersonLink) {
         return Ok(Propagation::default());
     }
-    let mut sources: Vec<(Uscc, Vec<String>, Date)> = states
-        .iter()
-        .filter(|s| s.blacklist.listed)
-        .map(|s| {
-            let d = s.decision(Stage::Blacklist);
-            let records: Vec<String> = d.map(|d| d.inputs.clone()).unwrap_or_default();
-            // The flag dates from the latest source record.
-            let start = s
-                .facts
-                .records
-                .iter()
-                .filter(|r| records.iter().any(|x| x.as_str() == r.id.as_str()))
-                .map(|r| r.date)
-                .max()
-                .unwrap_or(as_of);
-            (s.facts.uscc, records, start)
-        })
-        .collect();
+    let mut sources = sources.to_vec();
     sources.sort_by_key(|a| a.0);
-    let max_depth = rules.int_param("propagate_max_depth").map_or(1, |d| d.clamp(1, i64::from(MAX_DEPTH)) as u8);
-    let result = run(ds, rules, &sources, as_of, max_depth)?;
-
-    // Hand the reached entities' flags to the supervision stage.
-    let mut reached: FxHashMap<Uscc, Vec<&ReachedEntity>> = FxHashMap::default();
-    for r in &result.entities {
-        reached.entry(r.uscc).or_default().push(r);
-    }
-    let rule = rules_rule(rules);
-    states.par_iter_mut().for_each(|s| {
-        let Some(list) = reached.get(&s.facts.uscc) else { return };
-        for r in list {
-            Arc::make_mut(&mut s.facts).stages.propagated.push(PropagatedFlag {
-                effect: r.effect.clone(),
-                source: r.source,
-                path: r.path.clone(),
-            });
-            s.decisions.push(Arc::new(Decision {
-                stage: Stage::EntityLink,
-                rule: rule.clone(),
-                clause: "（六）二".into(),
-                reason: format!("{} via {}: {}", r.effect, r.path, r.reason),
-                inputs: Vec::new(),
-            }));
-        }
-    });
-    Ok(result)
+    run(s, graph, rules, &sources, as_of, max_depth(rules))
 }
 
-fn rules_rule(rules: &RuleSet) -> Arc<str> {
-    let e = &rules.manifest.entries[&Stage::EntityLink];
-    format!("{}:{}", e.file, e.function).into()
+/// How many person hops a flag travels: the rule set's
+/// `propagate_max_depth`, 1 by default, at most [`MAX_DEPTH`].
+pub fn max_depth(rules: &RuleSet) -> u8 {
+    rules.int_param("propagate_max_depth").map_or(1, |d| d.clamp(1, i64::from(MAX_DEPTH)) as u8)
 }
 
 /// Propagation from explicit sources (credit code, source record ids,
-/// date the flag starts), depth-first by level.
+/// date the flag starts), breadth-first by level.
 pub fn run(
-    ds: &Dataset,
+    s: &Snapshot,
+    graph: &RoleGraph,
     rules: &RuleSet,
     sources: &[(Uscc, Vec<String>, Date)],
     as_of: Date,
@@ -162,7 +118,7 @@ pub fn run(
     /// A chain being followed: where it is, how it got there.
     struct Walk {
         source: usize,
-        entity: Uscc,
+        entity: EntityId,
         path: String,
         /// Roles in `entity` are read as held on this date: the source
         /// record's date for the blacklisted entity, the as-of date after.
@@ -171,33 +127,28 @@ pub fn run(
     let mut frontier: Vec<Walk> = sources
         .iter()
         .enumerate()
-        .map(|(i, s)| Walk { source: i, entity: s.0, path: s.0.to_string(), on: s.2 })
+        .filter_map(|(i, src)| {
+            s.entities.find(&src.0).map(|e| Walk { source: i, entity: e, path: src.0.to_string(), on: src.2 })
+        })
         .collect();
     // Visited per source, so cycles end and each source reaches a node once.
-    let mut seen_persons: FxHashSet<(usize, PersonId)> = FxHashSet::default();
-    let mut seen_entities: FxHashSet<(usize, Uscc)> = sources.iter().enumerate().map(|(i, s)| (i, s.0)).collect();
+    let mut seen_persons: FxHashSet<(usize, u32)> = FxHashSet::default();
+    let mut seen_entities: FxHashSet<(usize, EntityId)> = frontier.iter().map(|w| (w.source, w.entity)).collect();
 
     for depth in 1..=max_depth {
         if frontier.is_empty() {
             break;
         }
-        let wanted: FxHashSet<Uscc> = frontier.iter().map(|w| w.entity).collect();
-        let entity_roles = roles_of(ds, &wanted, |r| r.uscc);
         // Entity → person links, in frontier order.
-        let mut flagged: Vec<(usize, usize)> = Vec::new(); // (walk index, person index in `persons`)
+        let mut flagged: Vec<(usize, usize, u32)> = Vec::new(); // (walk, index in `persons`, person)
         for (wi, w) in frontier.iter().enumerate() {
             let (source, records, start) = &sources[w.source];
-            let mut roles: Vec<&Role> = entity_roles
-                .get(&w.entity)
-                .map_or(&[][..], Vec::as_slice)
-                .iter()
-                .copied()
-                .filter(|r| held_on(r, w.on))
-                .collect();
-            roles.sort_by_key(|a| (a.person_id, a.role));
+            let mut roles: Vec<&RoleRow> = s.roles.of(w.entity).iter().filter(|r| r.held_on(w.on)).collect();
+            // Person indices follow person-id order.
+            roles.sort_by_key(|a| (a.person, a.role));
             for role in roles {
                 let answer = ask(Stage::PersonLink, Link { role: role.role, person_role: None, depth })?;
-                if !answer.applies || seen_persons.contains(&(w.source, role.person_id)) {
+                if !answer.applies || seen_persons.contains(&(w.source, role.person)) {
                     continue;
                 }
                 let until =
@@ -205,49 +156,45 @@ pub fn run(
                 if until <= as_of {
                     continue;
                 }
-                seen_persons.insert((w.source, role.person_id));
-                flagged.push((wi, persons.len()));
+                let person_id = s.person(role.person);
+                seen_persons.insert((w.source, role.person));
+                flagged.push((wi, persons.len(), role.person));
                 persons.push(FlaggedPerson {
-                    person_id: role.person_id,
+                    person_id,
                     role: role.role,
-                    via: w.entity,
+                    via: s.entities.uscc[w.entity as usize],
                     source: *source,
                     source_records: records.clone(),
                     depth,
                     until,
                     measures: answer.measures.clone(),
                     reason: answer.decision.reason.clone(),
-                    path: format!("{} -{}-> {}", w.path, role.role, short(&role.person_id)),
+                    path: format!("{} -{}-> {}", w.path, role.role, short(&person_id)),
                 });
             }
         }
         // Person → other entity links.
-        let wanted: FxHashSet<PersonId> = flagged.iter().map(|&(_, p)| persons[p].person_id).collect();
-        let person_roles = roles_of(ds, &wanted, |r| r.person_id);
         let mut next = Vec::new();
-        for &(wi, pi) in &flagged {
+        for &(wi, pi, person) in &flagged {
             let w = &frontier[wi];
             let p = &persons[pi];
-            let mut other: Vec<&Role> = person_roles
-                .get(&p.person_id)
-                .map_or(&[][..], Vec::as_slice)
-                .iter()
-                .copied()
-                .filter(|r| held_on(r, as_of) && r.uscc != w.entity)
-                .collect();
-            other.sort_by_key(|a| (a.uscc, a.role));
-            for r2 in other {
-                if blacklisted.contains(&r2.uscc) || seen_entities.contains(&(w.source, r2.uscc)) {
+            let mut other: Vec<(EntityId, &RoleRow)> =
+                graph.of_person(s, person).filter(|(e, r)| r.held_on(as_of) && *e != w.entity).collect();
+            // Entity ids follow credit-code order.
+            other.sort_by_key(|(e, r)| (*e, r.role));
+            for (e2, r2) in other {
+                let uscc2 = s.entities.uscc[e2 as usize];
+                if blacklisted.contains(&uscc2) || seen_entities.contains(&(w.source, e2)) {
                     continue;
                 }
                 let a2 = ask(Stage::EntityLink, Link { role: r2.role, person_role: Some(p.role), depth })?;
                 if !a2.applies {
                     continue;
                 }
-                seen_entities.insert((w.source, r2.uscc));
-                let path = format!("{} -{}-> {}", p.path, r2.role, r2.uscc);
+                seen_entities.insert((w.source, e2));
+                let path = format!("{} -{}-> {}", p.path, r2.role, uscc2);
                 entities.push(ReachedEntity {
-                    uscc: r2.uscc,
+                    uscc: uscc2,
                     effect: a2.effect.clone(),
                     person_id: p.person_id,
                     role: r2.role,
@@ -257,7 +204,7 @@ pub fn run(
                     reason: a2.decision.reason.clone(),
                     path: path.clone(),
                 });
-                next.push(Walk { source: w.source, entity: r2.uscc, path, on: as_of });
+                next.push(Walk { source: w.source, entity: e2, path, on: as_of });
             }
         }
         frontier = next;
@@ -265,25 +212,6 @@ pub fn run(
     persons.sort_by_key(|a| (a.person_id, a.source));
     entities.sort_by_key(|a| (a.uscc, a.source));
     Ok(Propagation { sources: sources.len(), persons, entities })
-}
-
-/// Roles of the given entities (or persons), found in one parallel scan
-/// of all roles: propagation touches a small part of the graph, so it never
-/// indexes the whole of it.
-fn roles_of<'a, K: std::hash::Hash + Eq + Copy + Send + Sync>(
-    ds: &'a Dataset,
-    wanted: &FxHashSet<K>,
-    key: impl Fn(&Role) -> K + Sync,
-) -> FxHashMap<K, Vec<&'a Role>> {
-    if wanted.is_empty() {
-        return FxHashMap::default();
-    }
-    let found: Vec<&'a Role> = ds.roles.par_iter().filter(|r| wanted.contains(&key(r))).collect();
-    let mut out: FxHashMap<K, Vec<&'a Role>> = FxHashMap::default();
-    for r in found {
-        out.entry(key(r)).or_default().push(r);
-    }
-    out
 }
 
 /// Counts for reports: flagged persons by role, reached entities by effect.

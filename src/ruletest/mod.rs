@@ -375,6 +375,21 @@ fn case_dataset(case: &Case) -> Result<(Dataset, BTreeMap<String, Uscc>), String
             until: r.until,
         });
     }
+    // What the rows refer to: their persons and departments.
+    let mut persons: Vec<PersonId> = ds.roles.iter().map(|r| r.person_id).collect();
+    persons.sort_unstable();
+    persons.dedup();
+    ds.persons = persons.into_iter().map(|person_id| Person { person_id, region: 370102 }).collect();
+    let mut departments: Vec<String> = ds
+        .penalties
+        .iter()
+        .map(|p| p.department.clone())
+        .chain(ds.evaluations.iter().filter(|e| e.kind == EvaluationKind::Industry).map(|e| e.source.clone()))
+        .chain(std::iter::once("MR".to_string()))
+        .collect();
+    departments.sort();
+    departments.dedup();
+    ds.departments = departments.into_iter().map(|code| Department { name: code.clone(), code }).collect();
     Ok((ds, labels))
 }
 
@@ -426,9 +441,13 @@ pub fn run(rules: &RuleSet) -> Result<Vec<CaseOutcome>, TestError> {
             TestError::File(format!("{file}{loc}"), e.message().to_string())
         })?;
         for case in &parsed.cases {
-            let (ds, labels) =
-                case_dataset(case).map_err(|m| TestError::File(file.clone(), format!("case '{}': {m}", case.name)))?;
-            let result = classify::classify(&ds, rules, case.as_of, &|_| {}).map_err(TestError::Rule)?;
+            let bad = |m: String| TestError::File(file.clone(), format!("case '{}': {m}", case.name));
+            let (ds, labels) = case_dataset(case).map_err(bad)?;
+            let snapshot = crate::data::snapshot_of(&ds).map_err(|p| bad(p.render(10)))?;
+            let (_, results) = classify::classify_all(&snapshot, rules, case.as_of).map_err(|e| match e {
+                classify::ClassifyError::Rule(r) => TestError::Rule(r),
+                other => bad(other.to_string()),
+            })?;
             let mut failures = Vec::new();
             let mut explanation = String::new();
             for expect in std::iter::once(&case.expect).chain(&case.expect_others) {
@@ -436,7 +455,7 @@ pub fn run(rules: &RuleSet) -> Result<Vec<CaseOutcome>, TestError> {
                     failures.push(format!("expectation for unknown entity '{}'", expect.label));
                     continue;
                 };
-                match result.results.iter().find(|r| r.uscc == *u) {
+                match results.iter().find(|r| r.uscc == *u) {
                     None => failures.push(format!(
                         "entity '{}' was not classified (registered after the as-of date?)",
                         expect.label

@@ -10,7 +10,6 @@
 pub mod access;
 pub mod audit;
 pub mod plans;
-mod results;
 mod schema;
 
 use std::path::Path;
@@ -76,10 +75,11 @@ impl Store {
         Ok(Store { conn: Mutex::new(conn), dir: None })
     }
 
-    /// Where a run's results live: `results/run-{id}.sqlite` next to the store.
-    fn results_path(&self, run: i64) -> Result<std::path::PathBuf> {
+    /// Where a run's results live: `results/run-{id}.parquet` next to the
+    /// store (with its index beside it).
+    pub fn results_path(&self, run: i64) -> Result<std::path::PathBuf> {
         let dir = self.dir.as_ref().ok_or_else(|| StoreError::Other("an in-memory store keeps no results".into()))?;
-        Ok(dir.join("results").join(format!("run-{run}.sqlite")))
+        Ok(dir.join("results").join(format!("run-{run}.parquet")))
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -137,23 +137,14 @@ pub struct NewRun<'a> {
     pub as_of: &'a str,
 }
 
-/// One entity's stored result.
-#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct StoredResult {
-    pub uscc: String,
-    pub name: String,
-    pub city: u32,
-    pub county: u32,
-    pub tier: u8,
-    pub risk: String,
-    pub probability_ppm: u32,
-    pub tolerance_until: Option<String>,
-    pub key_attention: bool,
-    pub blacklisted: bool,
-    pub departments: Vec<String>,
-    /// The decisions, as JSON.
-    #[schema(value_type = Vec<Object>)]
-    pub explanation: Box<serde_json::value::RawValue>,
+/// What a finished run's results file is, as written.
+pub struct FinishedRun<'a> {
+    pub entities: usize,
+    pub summary: &'a serde_json::Value,
+    pub output: Option<&'a str>,
+    /// `sha256:` of the results file and of its index.
+    pub results_hash: &'a str,
+    pub index_hash: &'a str,
 }
 
 fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
@@ -206,32 +197,33 @@ impl Store {
         })
     }
 
-    /// Stores a finished run: its results go to a file of their own
-    /// (derived, bulky data: written fast without a journal, then renamed
-    /// into place), its summary and counts to the store (audited).
-    pub fn finish_run(
-        &self,
-        id: i64,
-        actor: &str,
-        summary: &serde_json::Value,
-        output: Option<&str>,
-        results: &[StoredResult],
-    ) -> Result<()> {
-        let path = self.results_path(id)?;
-        results::write(&path, results)?;
-        let digest = results::file_hash(&path)?;
+    /// Records a finished run (audited): its summary, and the hashes of
+    /// its results file and index (written by the caller to
+    /// [`Store::results_path`]).
+    pub fn finish_run(&self, id: i64, actor: &str, run: &FinishedRun<'_>) -> Result<()> {
         self.write(|tx| {
             tx.execute(
-                "UPDATE runs SET status = 'done', progress = 'done', entities = ?2, summary = ?3, output = ?4, results_hash = ?5
+                "UPDATE runs SET status = 'done', progress = 'done', entities = ?2, summary = ?3, output = ?4,
+                 results_hash = ?5, results_index_hash = ?6
                  WHERE id = ?1",
-                params![id, results.len() as i64, summary.to_string(), output, digest],
+                params![
+                    id,
+                    run.entities as i64,
+                    run.summary.to_string(),
+                    run.output,
+                    run.results_hash,
+                    run.index_hash
+                ],
             )?;
             audit::append(
                 tx,
                 actor,
                 "run.finish",
                 &format!("run/{id}"),
-                &serde_json::json!({ "entities": results.len(), "tiers": summary.get("tiers"), "results_hash": digest }),
+                &serde_json::json!({
+                    "entities": run.entities, "tiers": run.summary.get("tiers"),
+                    "results_hash": run.results_hash, "results_index_hash": run.index_hash,
+                }),
             )?;
             Ok(())
         })
@@ -272,14 +264,16 @@ impl Store {
         })
     }
 
-    /// One entity's result in a finished run.
-    pub fn result(&self, run: i64, uscc: &str) -> Result<StoredResult> {
-        results::one(&self.results_path(run)?, uscc)?
-            .ok_or_else(|| StoreError::NotFound(format!("entity {uscc} in run {run}")))
-    }
-
-    /// Every result of a finished run, in credit-code order.
-    pub fn results(&self, run: i64) -> Result<Vec<StoredResult>> {
-        results::all(&self.results_path(run)?)
+    /// A finished run's results file and the hash of its index, as
+    /// recorded when the run finished.
+    pub fn results_file(&self, run: i64) -> Result<(std::path::PathBuf, String)> {
+        let r = self.run(run)?;
+        if r.status != "done" {
+            return Err(StoreError::Conflict(format!("run {run} is {}; only a finished run has results", r.status)));
+        }
+        let hash: Option<String> =
+            self.read(|c| Ok(c.query_row("SELECT results_index_hash FROM runs WHERE id = ?1", [run], |r| r.get(0))?))?;
+        let hash = hash.ok_or_else(|| StoreError::NotFound(format!("results of run {run} (made by an older credo)")))?;
+        Ok((self.results_path(run)?, hash))
     }
 }

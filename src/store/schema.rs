@@ -124,6 +124,8 @@ const MIGRATIONS: &[&str] = &[
         result TEXT,
         error TEXT
     );",
+    // 4: results files are Parquet with an index (credo-results-v1).
+    "ALTER TABLE runs ADD COLUMN results_index_hash TEXT;",
 ];
 
 pub fn migrate(conn: &Connection) -> Result<()> {

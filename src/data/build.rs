@@ -1,0 +1,745 @@
+//! From parsed rows to a [`Snapshot`], checking every reference across
+//! tables on the way: duplicate keys and references to entities, persons,
+//! departments, items, officers and records that do not exist. Each problem
+//! names the row that holds the bad key or reference.
+//!
+//! Rows arrive table by table, in batches (so no table is ever held as
+//! row objects), in an order where every table a row may refer to is
+//! complete before it: departments, items, entities, persons, officers,
+//! relations, roles, evaluations, penalties, listings, complaints,
+//! commitments, inspections, repairs.
+
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use super::problem::{Problem, Problems};
+use super::table::TableRow;
+use crate::model::*;
+use crate::snapshot::*;
+
+/// Which file each table came from, for problems.
+#[derive(Clone, Debug)]
+pub struct Files(pub FxHashMap<&'static str, String>);
+
+impl Files {
+    pub fn csv() -> Files {
+        Files(super::table::TABLES.iter().map(|(t, _)| (*t, format!("{t}.csv"))).collect())
+    }
+
+    pub fn get(&self, table: &'static str) -> &str {
+        self.0.get(table).map(String::as_str).unwrap_or(table)
+    }
+}
+
+/// Rows of one table being collected: (entity, row number, row).
+type Pending<T> = Vec<(EntityId, u32, T)>;
+
+/// Builds a snapshot from rows, collecting every problem.
+pub struct Builder {
+    files: Files,
+    pub problems: Problems,
+    departments: Vec<Department>,
+    department_codes: FxHashSet<String>,
+    items: Vec<InspectionItem>,
+    item_department: FxHashMap<String, String>,
+    officers: Vec<Officer>,
+    officer_index: FxHashMap<String, u32>,
+    officer_rows: Vec<u32>,
+    relations: Vec<OfficerRelation>,
+    relation_rows: Vec<(u32, OfficerRelation)>,
+    /// Entities as read (row order), before ids are given.
+    read: Vec<(Uscc, u32)>,
+    entities: Entities,
+    index: FxHashMap<Uscc, EntityId>,
+    person_rows: Vec<(PersonId, u32)>,
+    persons: Vec<PersonId>,
+    roles: Pending<RoleRow>,
+    evaluations: Pending<EvaluationRow>,
+    penalties: Pending<PenaltyRow>,
+    listings: Pending<ListingRow>,
+    complaints: Pending<ComplaintRow>,
+    commitments: Pending<CommitmentRow>,
+    inspections: Pending<InspectionRow>,
+    inspection_officers: Vec<u32>,
+    repairs: Pending<(RepairRow, Option<Str>)>,
+    texts: Texts,
+    symbols: Symbols,
+    overflow: bool,
+}
+
+impl Builder {
+    pub fn new(files: Files) -> Builder {
+        Builder {
+            files,
+            problems: Problems::default(),
+            departments: Vec::new(),
+            department_codes: FxHashSet::default(),
+            items: Vec::new(),
+            item_department: FxHashMap::default(),
+            officers: Vec::new(),
+            officer_index: FxHashMap::default(),
+            officer_rows: Vec::new(),
+            relations: Vec::new(),
+            relation_rows: Vec::new(),
+            read: Vec::new(),
+            entities: Entities::default(),
+            index: FxHashMap::default(),
+            person_rows: Vec::new(),
+            persons: Vec::new(),
+            roles: Vec::new(),
+            evaluations: Vec::new(),
+            penalties: Vec::new(),
+            listings: Vec::new(),
+            complaints: Vec::new(),
+            commitments: Vec::new(),
+            inspections: Vec::new(),
+            inspection_officers: Vec::new(),
+            repairs: Vec::new(),
+            texts: Texts::default(),
+            symbols: Symbols::default(),
+            overflow: false,
+        }
+    }
+
+    /// A snapshot of rows already in memory (rule tests, tests), checked
+    /// exactly as files are.
+    pub fn from_dataset(ds: &Dataset) -> Result<Snapshot, Problems> {
+        fn rows(n: usize) -> Vec<u32> {
+            (1..=n as u32).collect()
+        }
+        let mut b = Builder::new(Files::csv());
+        b.departments(&ds.departments, &rows(ds.departments.len()));
+        b.items(&ds.inspection_items, &rows(ds.inspection_items.len()));
+        b.entities(&ds.entities, &rows(ds.entities.len()));
+        b.end_entities();
+        b.persons(&ds.persons, &rows(ds.persons.len()));
+        b.end_persons();
+        b.officers(&ds.officers, &rows(ds.officers.len()));
+        b.relations(&ds.officer_relations, &rows(ds.officer_relations.len()));
+        b.roles(&ds.roles, &rows(ds.roles.len()));
+        b.evaluations(&ds.evaluations, &rows(ds.evaluations.len()));
+        b.penalties(&ds.penalties, &rows(ds.penalties.len()));
+        b.listings(&ds.abnormal_listings, &rows(ds.abnormal_listings.len()));
+        b.complaints(&ds.complaints, &rows(ds.complaints.len()));
+        b.commitments(&ds.commitments, &rows(ds.commitments.len()));
+        b.inspections(&ds.inspections, &rows(ds.inspections.len()));
+        b.repairs(&ds.repairs, &rows(ds.repairs.len()));
+        b.finish()
+    }
+
+    fn cell(&mut self, table: &'static str, row: u32, column: &str, kind: &str, reason: String) {
+        let file = self.files.get(table).to_string();
+        self.problems.push(Problem::cell(&file, row as usize, column, kind, reason));
+    }
+
+    fn text(&mut self, s: &str) -> Str {
+        match self.texts.push(s) {
+            Ok(s) => s,
+            Err(_) => {
+                self.overflow = true;
+                Str::default()
+            }
+        }
+    }
+
+    fn entity(&mut self, table: &'static str, row: u32, uscc: &Uscc) -> Option<EntityId> {
+        let found = self.index.get(uscc).copied();
+        if found.is_none() {
+            self.cell(table, row, "uscc", "dangling reference", format!("'{uscc}' is not in entities"));
+        }
+        found
+    }
+
+    fn person(&mut self, table: &'static str, row: u32, p: &PersonId) -> Option<u32> {
+        let found = find_person(&self.persons, p);
+        if found.is_none() {
+            self.cell(table, row, "person_id", "dangling reference", format!("'{p}' is not in persons"));
+        }
+        found
+    }
+
+    fn department(&mut self, table: &'static str, row: u32, d: &str) -> Sym {
+        if !self.department_codes.contains(d) {
+            self.cell(table, row, "department", "dangling reference", format!("'{d}' is not in departments"));
+        }
+        self.symbols.intern(d)
+    }
+
+    pub fn departments(&mut self, rows: &[Department], nos: &[u32]) {
+        let mut first: FxHashMap<String, u32> = FxHashMap::default();
+        for (d, &no) in rows.iter().zip(nos) {
+            if let Some(f) = first.get(&d.code) {
+                let f = *f;
+                self.cell(Department::TABLE, no, "code", "duplicate key", format!("'{}' repeats row {f}", d.code));
+                continue;
+            }
+            first.insert(d.code.clone(), no);
+            self.department_codes.insert(d.code.clone());
+        }
+        self.departments.extend(rows.iter().cloned());
+    }
+
+    pub fn items(&mut self, rows: &[InspectionItem], nos: &[u32]) {
+        let mut first: FxHashMap<String, u32> = FxHashMap::default();
+        for (i, &no) in rows.iter().zip(nos) {
+            if let Some(&f) = first.get(&i.item_code) {
+                let reason = format!("'{}' repeats row {f}", i.item_code);
+                self.cell(InspectionItem::TABLE, no, "item_code", "duplicate key", reason);
+            } else {
+                first.insert(i.item_code.clone(), no);
+            }
+            self.department(InspectionItem::TABLE, no, &i.department);
+            self.item_department.insert(i.item_code.clone(), i.department.clone());
+        }
+        self.items.extend(rows.iter().cloned());
+    }
+
+    pub fn entities(&mut self, rows: &[MarketEntity], nos: &[u32]) {
+        let e = &mut self.entities;
+        for (r, &no) in rows.iter().zip(nos) {
+            self.read.push((r.uscc, no));
+            e.row.push(no);
+            e.entity_type.push(r.entity_type);
+            e.status.push(r.status);
+            e.region.push(r.region);
+            e.industry.push(r.industry);
+            e.registered_on.push(r.registered_on);
+            e.key_fields.push(r.key_fields);
+            e.new_economy.push(r.new_economy);
+            // Names are addressed by source row, so rows with problems
+            // (left out) still leave a slot.
+            while e.names.len() + 1 < no as usize {
+                e.names.push(Str::default());
+            }
+            match e.name_text.push(&r.name) {
+                Ok(s) => e.names.push(s),
+                Err(_) => {
+                    self.overflow = true;
+                    e.names.push(Str::default());
+                }
+            }
+        }
+    }
+
+    /// Gives entities their ids (credit-code order) and reports repeats.
+    pub fn end_entities(&mut self) {
+        let read = std::mem::take(&mut self.read);
+        // Positions in read order, sorted by (code, row).
+        let mut order: Vec<u32> = (0..read.len() as u32).collect();
+        order.sort_unstable_by_key(|&i| (read[i as usize].0, read[i as usize].1));
+        let mut keep: Vec<u32> = Vec::with_capacity(order.len());
+        for w in 0..order.len() {
+            let (u, no) = read[order[w] as usize];
+            match keep.last() {
+                Some(&k) if read[k as usize].0 == u => {
+                    let f = read[k as usize].1;
+                    self.cell(MarketEntity::TABLE, no, "uscc", "duplicate key", format!("'{u}' repeats row {f}"));
+                }
+                _ => keep.push(order[w]),
+            }
+        }
+        let e = std::mem::take(&mut self.entities);
+        let pick = |i: &u32| *i as usize;
+        let mut out = Entities {
+            uscc: keep.iter().map(|i| read[pick(i)].0).collect(),
+            row: keep.iter().map(|i| e.row[pick(i)]).collect(),
+            entity_type: keep.iter().map(|i| e.entity_type[pick(i)]).collect(),
+            status: keep.iter().map(|i| e.status[pick(i)]).collect(),
+            region: keep.iter().map(|i| e.region[pick(i)]).collect(),
+            industry: keep.iter().map(|i| e.industry[pick(i)]).collect(),
+            registered_on: keep.iter().map(|i| e.registered_on[pick(i)]).collect(),
+            key_fields: keep.iter().map(|i| e.key_fields[pick(i)]).collect(),
+            new_economy: keep.iter().map(|i| e.new_economy[pick(i)]).collect(),
+            names: e.names,
+            name_text: e.name_text,
+        };
+        out.names.shrink_to_fit();
+        out.name_text.shrink();
+        self.index = out.uscc.iter().enumerate().map(|(i, u)| (*u, i as EntityId)).collect();
+        self.entities = out;
+    }
+
+    pub fn persons(&mut self, rows: &[Person], nos: &[u32]) {
+        self.person_rows.extend(rows.iter().zip(nos).map(|(p, &no)| (p.person_id, no)));
+    }
+
+    pub fn end_persons(&mut self) {
+        let mut rows = std::mem::take(&mut self.person_rows);
+        rows.sort_unstable();
+        let mut persons: Vec<PersonId> = Vec::with_capacity(rows.len());
+        let mut first = 0u32;
+        for (p, no) in rows {
+            if persons.last() == Some(&p) {
+                self.cell(Person::TABLE, no, "person_id", "duplicate key", format!("'{p}' repeats row {first}"));
+            } else {
+                persons.push(p);
+                first = no;
+            }
+        }
+        self.persons = persons;
+    }
+
+    pub fn officers(&mut self, rows: &[Officer], nos: &[u32]) {
+        for (o, &no) in rows.iter().zip(nos) {
+            if let Some(&f) = self.officer_index.get(&o.officer_id) {
+                let f = self.officers_row(f);
+                let reason = format!("'{}' repeats row {f}", o.officer_id);
+                self.cell(Officer::TABLE, no, "officer_id", "duplicate key", reason);
+            } else {
+                self.officer_index.insert(o.officer_id.clone(), self.officers.len() as u32);
+            }
+            self.department(Officer::TABLE, no, &o.department);
+            self.person(Officer::TABLE, no, &o.person_id);
+            for q in &o.qualifications {
+                match self.item_department.get(q.as_str()) {
+                    None => {
+                        self.cell(
+                            Officer::TABLE,
+                            no,
+                            "qualifications",
+                            "dangling reference",
+                            format!("'{q}' is not in inspection_items"),
+                        );
+                    }
+                    Some(d) if *d != o.department => {
+                        let reason =
+                            format!("'{q}' is an item of {d}, not of the officer's department {}", o.department);
+                        self.cell(Officer::TABLE, no, "qualifications", "foreign qualification", reason);
+                    }
+                    Some(_) => {}
+                }
+            }
+            self.officers.push(o.clone());
+            self.officer_rows.push(no);
+        }
+    }
+
+    fn officers_row(&self, index: u32) -> u32 {
+        self.officer_rows[index as usize]
+    }
+
+    pub fn relations(&mut self, rows: &[OfficerRelation], nos: &[u32]) {
+        for (r, &no) in rows.iter().zip(nos) {
+            let officer = self.officer_index.get(&r.officer_id).copied();
+            if officer.is_none() {
+                let reason = format!("'{}' is not in officers", r.officer_id);
+                self.cell(OfficerRelation::TABLE, no, "officer_id", "dangling reference", reason);
+            }
+            self.person(OfficerRelation::TABLE, no, &r.person_id);
+            self.relation_rows.push((no, r.clone()));
+            self.relations.push(r.clone());
+        }
+    }
+
+    pub fn roles(&mut self, rows: &[Role], nos: &[u32]) {
+        for (r, &no) in rows.iter().zip(nos) {
+            let e = self.entity(Role::TABLE, no, &r.uscc);
+            let p = self.person(Role::TABLE, no, &r.person_id);
+            if let (Some(e), Some(p)) = (e, p) {
+                self.roles.push((e, no, RoleRow { person: p, role: r.role, since: r.since, until: r.until }));
+            }
+        }
+    }
+
+    pub fn evaluations(&mut self, rows: &[CreditEvaluation], nos: &[u32]) {
+        for (r, &no) in rows.iter().zip(nos) {
+            let e = self.entity(CreditEvaluation::TABLE, no, &r.uscc);
+            if r.kind == EvaluationKind::Industry && !self.department_codes.contains(&r.source) {
+                let reason = format!("industry evaluation source '{}' is not in departments", r.source);
+                self.cell(CreditEvaluation::TABLE, no, "source", "dangling reference", reason);
+            }
+            let row = EvaluationRow {
+                kind: r.kind,
+                source: self.symbols.intern(&r.source),
+                evaluated_on: r.evaluated_on,
+                grade: self.symbols.intern(&r.grade),
+            };
+            if let Some(e) = e {
+                self.evaluations.push((e, no, row));
+            }
+        }
+    }
+
+    pub fn penalties(&mut self, rows: &[Penalty], nos: &[u32]) {
+        for (r, &no) in rows.iter().zip(nos) {
+            let e = self.entity(Penalty::TABLE, no, &r.uscc);
+            let department = self.department(Penalty::TABLE, no, &r.department);
+            let row = PenaltyRow {
+                decision_no: self.text(&r.decision_no),
+                department,
+                decided_on: r.decided_on,
+                severity: r.severity,
+                intentional: r.intentional,
+                harmful: r.harmful,
+                disclosure_until: r.disclosure_until,
+                fulfilled_on: r.fulfilled_on,
+            };
+            self.penalties.push((e.unwrap_or(NONE), no, row));
+        }
+    }
+
+    pub fn listings(&mut self, rows: &[AbnormalListing], nos: &[u32]) {
+        for (r, &no) in rows.iter().zip(nos) {
+            let e = self.entity(AbnormalListing::TABLE, no, &r.uscc);
+            let department = self.department(AbnormalListing::TABLE, no, &r.department);
+            let row = ListingRow {
+                listing_id: self.text(&r.listing_id),
+                department,
+                listed_on: r.listed_on,
+                reason: r.reason,
+                removed_on: r.removed_on,
+            };
+            self.listings.push((e.unwrap_or(NONE), no, row));
+        }
+    }
+
+    pub fn complaints(&mut self, rows: &[Complaint], nos: &[u32]) {
+        for (r, &no) in rows.iter().zip(nos) {
+            let e = self.entity(Complaint::TABLE, no, &r.uscc);
+            let department = self.department(Complaint::TABLE, no, &r.department);
+            let row = ComplaintRow {
+                complaint_id: self.text(&r.complaint_id),
+                hotline: r.hotline,
+                department,
+                received_on: r.received_on,
+                status: r.status,
+                concluded_on: r.concluded_on,
+            };
+            self.complaints.push((e.unwrap_or(NONE), no, row));
+        }
+    }
+
+    pub fn commitments(&mut self, rows: &[Commitment], nos: &[u32]) {
+        for (r, &no) in rows.iter().zip(nos) {
+            let e = self.entity(Commitment::TABLE, no, &r.uscc);
+            let row = CommitmentRow {
+                commitment_id: self.text(&r.commitment_id),
+                kind: r.kind,
+                made_on: r.made_on,
+                subject: self.text(&r.subject),
+                status: r.status,
+                checked_on: r.checked_on,
+            };
+            self.commitments.push((e.unwrap_or(NONE), no, row));
+        }
+    }
+
+    pub fn inspections(&mut self, rows: &[InspectionRecord], nos: &[u32]) {
+        for (r, &no) in rows.iter().zip(nos) {
+            let e = self.entity(InspectionRecord::TABLE, no, &r.uscc);
+            let department = self.department(InspectionRecord::TABLE, no, &r.department);
+            let officers_at = self.inspection_officers.len() as u32;
+            for o in &r.officers {
+                match self.officer_index.get(o.as_str()) {
+                    Some(&i) => self.inspection_officers.push(i),
+                    None => {
+                        let reason = format!("'{o}' is not in officers");
+                        self.cell(InspectionRecord::TABLE, no, "officers", "dangling reference", reason);
+                    }
+                }
+            }
+            let officers_len = (self.inspection_officers.len() as u32 - officers_at).min(u32::from(u16::MAX)) as u16;
+            let row = InspectionRow {
+                inspection_id: self.text(&r.inspection_id),
+                department,
+                inspected_on: r.inspected_on,
+                kind: r.kind,
+                result: r.result,
+                officers_at,
+                officers_len,
+            };
+            self.inspections.push((e.unwrap_or(NONE), no, row));
+        }
+    }
+
+    pub fn repairs(&mut self, rows: &[RepairApplication], nos: &[u32]) {
+        for (r, &no) in rows.iter().zip(nos) {
+            let e = self.entity(RepairApplication::TABLE, no, &r.uscc);
+            let row = RepairRow {
+                repair_id: self.text(&r.repair_id),
+                record_id: self.text(&r.record_id),
+                applied_on: r.applied_on,
+                commitment: None,
+            };
+            let commitment = r.commitment_id.as_deref().map(|c| self.text(c));
+            // Kept even without an entity, so the record and commitment
+            // references are still checked.
+            self.repairs.push((e.unwrap_or(NONE), no, (row, commitment)));
+        }
+    }
+
+    /// Checks the keys and references that need whole tables, and builds
+    /// the snapshot, or returns every problem found.
+    pub fn finish(mut self) -> Result<Snapshot, Problems> {
+        let n = self.entities.len();
+        let texts = std::mem::take(&mut self.texts);
+
+        self.unique_roles();
+        self.unique_evaluations();
+        let keys: Vec<(u32, Str)> = self.penalties.iter().map(|(_, no, r)| (*no, r.decision_no)).collect();
+        self.unique_text(Penalty::TABLE, "decision_no", &texts, keys);
+        let keys: Vec<(u32, Str)> = self.listings.iter().map(|(_, no, r)| (*no, r.listing_id)).collect();
+        self.unique_text(AbnormalListing::TABLE, "listing_id", &texts, keys);
+        let keys: Vec<(u32, Str)> = self.complaints.iter().map(|(_, no, r)| (*no, r.complaint_id)).collect();
+        self.unique_text(Complaint::TABLE, "complaint_id", &texts, keys);
+        let keys: Vec<(u32, Str)> = self.commitments.iter().map(|(_, no, r)| (*no, r.commitment_id)).collect();
+        self.unique_text(Commitment::TABLE, "commitment_id", &texts, keys);
+        let keys: Vec<(u32, Str)> = self.inspections.iter().map(|(_, no, r)| (*no, r.inspection_id)).collect();
+        self.unique_text(InspectionRecord::TABLE, "inspection_id", &texts, keys);
+        let keys: Vec<(u32, Str)> = self.repairs.iter().map(|(_, no, r)| (*no, r.0.repair_id)).collect();
+        self.unique_text(RepairApplication::TABLE, "repair_id", &texts, keys);
+        self.unique_relations();
+
+        let commitments = group(n, std::mem::take(&mut self.commitments));
+        self.check_repairs(&texts, &commitments);
+
+        if self.overflow {
+            self.problems.push(Problem::file("dataset", "too large", TextOverflow.to_string()));
+        }
+        if !self.problems.is_empty() {
+            self.problems.sort();
+            return Err(self.problems);
+        }
+        let mut texts = texts;
+        texts.shrink();
+        Ok(Snapshot {
+            entities: self.entities,
+            persons: self.persons,
+            roles: group(n, self.roles),
+            evaluations: group(n, self.evaluations),
+            penalties: group(n, self.penalties),
+            listings: group(n, self.listings),
+            complaints: group(n, self.complaints),
+            commitments,
+            inspections: group(n, self.inspections),
+            repairs: group(n, self.repairs.into_iter().map(|(e, no, (r, _))| (e, no, r)).collect()),
+            inspection_officers: self.inspection_officers,
+            departments: self.departments,
+            inspection_items: self.items,
+            officers: self.officers,
+            officer_relations: self.relations,
+            texts,
+            symbols: self.symbols,
+        })
+    }
+
+    /// Reports rows whose text key repeats an earlier row's.
+    fn unique_text(
+        &mut self,
+        table: &'static str,
+        column: &str,
+        texts: &Texts,
+        mut keys: Vec<(u32, Str)>,
+    ) {
+        keys.sort_unstable_by_key(|&(no, _)| no);
+        let mut first: FxHashMap<&str, u32> = FxHashMap::default();
+        first.reserve(keys.len());
+        let mut found = Vec::new();
+        for (no, s) in keys {
+            let k = texts.get(s);
+            match first.get(k) {
+                Some(&f) => found.push((no, format!("'{k}' repeats row {f}"))),
+                None => {
+                    first.insert(k, no);
+                }
+            }
+        }
+        for (no, reason) in found {
+            self.cell(table, no, column, "duplicate key", reason);
+        }
+    }
+
+    fn unique_roles(&mut self) {
+        let mut keys: Vec<(EntityId, u32, RoleKind, Date, u32)> =
+            self.roles.iter().map(|(e, no, r)| (*e, r.person, r.role, r.since, *no)).collect();
+        keys.sort_unstable();
+        let mut first = 0u32;
+        for i in 0..keys.len() {
+            let k = keys[i];
+            if i > 0 && (keys[i - 1].0, keys[i - 1].1, keys[i - 1].2, keys[i - 1].3) == (k.0, k.1, k.2, k.3) {
+                let reason = format!(
+                    "'{} {} {} since {}' repeats row {first}",
+                    self.entities.uscc[k.0 as usize], self.persons[k.1 as usize], k.2, k.3
+                );
+                self.cell(Role::TABLE, k.4, "role", "duplicate key", reason);
+            } else {
+                first = k.4;
+            }
+        }
+    }
+
+    fn unique_evaluations(&mut self) {
+        let mut keys: Vec<(EntityId, EvaluationKind, Sym, Date, u32)> =
+            self.evaluations.iter().map(|(e, no, r)| (*e, r.kind, r.source, r.evaluated_on, *no)).collect();
+        keys.sort_unstable();
+        let mut first = 0u32;
+        for i in 0..keys.len() {
+            let k = keys[i];
+            if i > 0 && (keys[i - 1].0, keys[i - 1].1, keys[i - 1].2, keys[i - 1].3) == (k.0, k.1, k.2, k.3) {
+                let reason = format!(
+                    "'{} {} {} {}' repeats row {first}",
+                    self.entities.uscc[k.0 as usize],
+                    k.1,
+                    self.symbols.get(k.2),
+                    k.3
+                );
+                self.cell(CreditEvaluation::TABLE, k.4, "evaluated_on", "duplicate key", reason);
+            } else {
+                first = k.4;
+            }
+        }
+    }
+
+    fn unique_relations(&mut self) {
+        let rows = std::mem::take(&mut self.relation_rows);
+        let mut first: FxHashMap<(&str, PersonId), u32> = FxHashMap::default();
+        let mut found = Vec::new();
+        for (no, r) in &rows {
+            match first.get(&(r.officer_id.as_str(), r.person_id)) {
+                Some(&f) => found.push((*no, format!("'{} {}' repeats row {f}", r.officer_id, r.person_id))),
+                None => {
+                    first.insert((r.officer_id.as_str(), r.person_id), *no);
+                }
+            }
+        }
+        for (no, reason) in found {
+            self.cell(OfficerRelation::TABLE, no, "person_id", "duplicate key", reason);
+        }
+    }
+
+    /// Repairs must name a record of their own entity and, if any, a
+    /// repair commitment of their own entity.
+    fn check_repairs(&mut self, texts: &Texts, commitments: &Table<CommitmentRow>) {
+        // Record id → entity of the record; later tables win, as the first
+        // row wins within penalties (its ids are unique when valid).
+        let mut records: FxHashMap<&str, EntityId> = FxHashMap::default();
+        let mut seen: FxHashSet<&str> = FxHashSet::default();
+        for (e, _, r) in &self.penalties {
+            let id = texts.get(r.decision_no);
+            if seen.insert(id) {
+                records.insert(id, *e);
+            }
+        }
+        for (e, _, r) in &self.listings {
+            records.insert(texts.get(r.listing_id), *e);
+        }
+        for (e, _, r) in &self.complaints {
+            records.insert(texts.get(r.complaint_id), *e);
+        }
+        let mut commitment_of: FxHashMap<&str, (EntityId, u32)> = FxHashMap::default();
+        for (i, c) in commitments.rows().iter().enumerate() {
+            let id = texts.get(c.commitment_id);
+            commitment_of.entry(id).or_insert((commitments.entity_of(i), i as u32));
+        }
+        let mut found = Vec::new();
+        let mut repairs = std::mem::take(&mut self.repairs);
+        for (e, no, (row, commitment)) in &mut repairs {
+            let uscc = |e: EntityId| self.entities.uscc.get(e as usize).map_or_else(String::new, Uscc::to_string);
+            let own = if *e == NONE { None } else { Some(*e) };
+            let record = texts.get(row.record_id);
+            match records.get(record) {
+                None => found.push((
+                    *no,
+                    "record_id",
+                    "dangling reference",
+                    format!("'{record}' is not a penalty, abnormal listing or complaint"),
+                )),
+                Some(&of) if Some(of) != own && own.is_some() && of != NONE => found.push((
+                    *no,
+                    "record_id",
+                    "foreign record",
+                    format!("'{record}' is a record of {}, not of {}", uscc(of), uscc(*e)),
+                )),
+                Some(_) => {}
+            }
+            if let Some(c) = commitment {
+                let c_id = texts.get(*c);
+                match commitment_of.get(c_id) {
+                    None => found.push((
+                        *no,
+                        "commitment_id",
+                        "dangling reference",
+                        format!("'{c_id}' is not in commitments"),
+                    )),
+                    Some(&(of, i)) => {
+                        let c = &commitments.rows()[i as usize];
+                        if c.kind != CommitmentKind::Repair || (own.is_some() && Some(of) != own) {
+                            found.push((
+                                *no,
+                                "commitment_id",
+                                "foreign record",
+                                format!(
+                                    "'{c_id}' is a {} commitment of {}, not a repair commitment of {}",
+                                    c.kind,
+                                    uscc(of),
+                                    uscc(*e)
+                                ),
+                            ));
+                        } else {
+                            row.commitment = Some(i);
+                        }
+                    }
+                }
+            }
+        }
+        self.repairs = repairs;
+        for (no, column, kind, reason) in found {
+            self.cell(RepairApplication::TABLE, no, column, kind, reason);
+        }
+    }
+}
+
+/// Marks a row whose entity is missing (the dataset is refused then).
+const NONE: EntityId = EntityId::MAX;
+
+fn group<T>(n: usize, rows: Pending<T>) -> Table<T> {
+    Table::group(n, rows.into_iter().filter(|(e, ..)| *e != NONE).map(|(e, _, r)| (e, r)).collect())
+}
+
+/// Persons are salted hashes, spread evenly: the position of an id is
+/// guessed from its first bytes, then found by a short search.
+fn find_person(sorted: &[PersonId], p: &PersonId) -> Option<u32> {
+    let n = sorted.len();
+    if n == 0 {
+        return None;
+    }
+    let key = u64::from_be_bytes(p.0[..8].try_into().expect("8 bytes"));
+    let guess = ((u128::from(key) * n as u128) >> 64) as usize;
+    let (mut lo, mut hi) = (guess.saturating_sub(64), (guess + 64).min(n));
+    if sorted[lo] > *p {
+        lo = 0;
+    }
+    if hi < n && sorted[hi - 1] < *p {
+        hi = n;
+    }
+    sorted[lo..hi].binary_search(p).ok().map(|i| (lo + i) as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_persons_anywhere() {
+        let mut ids: Vec<PersonId> = (0..5000u32)
+            .map(|i| {
+                let mut b = [0u8; 16];
+                let h = (u64::from(i).wrapping_mul(0x9E37_79B9_7F4A_7C15)).rotate_left(17);
+                b[..8].copy_from_slice(&h.to_be_bytes());
+                b[8..12].copy_from_slice(&i.to_be_bytes());
+                PersonId(b)
+            })
+            .collect();
+        // A skewed block, so the guess is often wrong.
+        ids.extend((0..300u32).map(|i| {
+            let mut b = [0u8; 16];
+            b[12..].copy_from_slice(&i.to_be_bytes());
+            PersonId(b)
+        }));
+        ids.sort();
+        for (i, p) in ids.iter().enumerate() {
+            assert_eq!(find_person(&ids, p), Some(i as u32));
+        }
+        assert_eq!(find_person(&ids, &PersonId([0xff; 16])), None);
+        assert_eq!(find_person(&[], &PersonId([0; 16])), None);
+    }
+}

@@ -1,0 +1,43 @@
+//! The person side of the role graph: for each person, the roles they hold
+//! (the entity side is [`Snapshot::roles`] itself). Built once per run as
+//! two integer arrays, so propagation walks the whole province's graph
+//! without a string or a hash map.
+
+use super::{EntityId, RoleRow, Snapshot};
+
+/// Roles by person: the roles of person `p` are
+/// `roles[offsets[p]..offsets[p + 1]]`, as global indices into
+/// `Snapshot::roles`, ordered by entity.
+pub struct RoleGraph {
+    offsets: Vec<u32>,
+    roles: Vec<u32>,
+}
+
+impl RoleGraph {
+    pub fn new(s: &Snapshot) -> RoleGraph {
+        let persons = s.persons.len();
+        let mut offsets = vec![0u32; persons + 1];
+        for r in s.roles.rows() {
+            offsets[r.person as usize + 1] += 1;
+        }
+        for i in 0..persons {
+            offsets[i + 1] += offsets[i];
+        }
+        let mut fill = offsets.clone();
+        let mut roles = vec![0u32; s.roles.len()];
+        // Rows are grouped by entity in id order, so each person's list
+        // comes out ordered by entity.
+        for (i, r) in s.roles.rows().iter().enumerate() {
+            let slot = &mut fill[r.person as usize];
+            roles[*slot as usize] = i as u32;
+            *slot += 1;
+        }
+        RoleGraph { offsets, roles }
+    }
+
+    /// (entity, role) pairs of a person.
+    pub fn of_person<'a>(&'a self, s: &'a Snapshot, person: u32) -> impl Iterator<Item = (EntityId, &'a RoleRow)> + 'a {
+        let (a, b) = (self.offsets[person as usize] as usize, self.offsets[person as usize + 1] as usize);
+        self.roles[a..b].iter().map(move |&i| (s.roles.entity_of(i as usize), &s.roles.rows()[i as usize]))
+    }
+}
