@@ -1,126 +1,236 @@
-//! Classification benchmark: the full default rule set over a generated
-//! dataset (1,000,000 entities unless CREDO_BENCH_ENTITIES says otherwise),
-//! next to a hand-written Rust version of the default record-status and
-//! tier rules as the baseline.
+//! Classification benchmark, end to end, next to two baselines:
 //!
-//!     cargo bench --bench classify
+//! - credo: load and check the Parquet dataset, classify it with the full
+//!   default rule set, write the output file and the run's results file,
+//!   and record the run in a store;
+//! - the polars floor: read every table with polars' lazy engine, aggregate
+//!   each entity's records as of the date, decide a 4-way tier with
+//!   when/then, write one row per entity;
+//! - a hand-written Rust version of the default record-status and tier
+//!   rules over the same facts, which must agree with the Rhai rules on
+//!   every entity (the benchmark fails otherwise).
 //!
-//! The dataset is generated once into target/bench-data/ (or
-//! CREDO_BENCH_DATA) and reused. Printed: time per phase, entities per
-//! second for the classification (facts, every stage, propagation,
-//! per-entity results) and end to end (with loading and writing), and the
-//! Rhai/Rust ratio.
+//! ```sh
+//! cargo bench --bench classify                 # 1,000,000 entities
+//! CREDO_BENCH_ENTITIES=3000000 cargo bench --bench classify
+//! ```
+//!
+//! Each side runs in a process of its own, so each peak memory is its own.
+//! The dataset is generated once (seed 1, Parquet) into the target
+//! directory and reused; CREDO_BENCH_DATA names an existing one.
 
-use std::path::PathBuf;
+#[path = "common/mod.rs"]
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use credo::classify;
-use credo::data::{self, Format, generate::GenerateOptions};
-use credo::engine::{EntityFacts, RuleSet};
+use credo::data::{self, Format};
+use credo::engine::{EntityFacts, Stage};
 use credo::model::{Date, Severity};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+const AS_OF: (i32, u32, u32) = (2026, 6, 30);
+
+fn as_of() -> Date {
+    Date::from_ymd_opt(AS_OF.0, AS_OF.1, AS_OF.2).expect("date")
+}
+
 fn main() {
-    let n: u64 = std::env::var("CREDO_BENCH_ENTITIES").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
-    let dir = std::env::var("CREDO_BENCH_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-data/classify-{n}")));
-    if !dir.join("entities.csv").exists() {
-        eprintln!("generating {n} entities into {} ...", dir.display());
-        let opts = GenerateOptions {
-            entities: n,
-            seed: 1,
-            out: dir.clone(),
-            format: Format::Csv,
-            until: GenerateOptions::default_until(),
-            chunk: 200_000,
-        };
-        data::generate::generate(&opts, &|_| {}).expect("generate");
-    }
-    let as_of = Date::from_ymd_opt(2026, 6, 30).unwrap();
-    let rules_src =
-        data::rules::read_rule_dir(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules")).expect("rules");
-
-    let t = Instant::now();
-    let rules = RuleSet::compile(&rules_src).expect("compile");
-    let compile = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let loaded = data::load(&dir).expect("load");
-    let load = t.elapsed().as_secs_f64();
-    let entities = loaded.dataset.entities.len() as f64;
-    println!("dataset: {} ({} entities, {})", dir.display(), entities, loaded.hash);
-    println!("threads: {}", rayon::current_num_threads());
-    println!("compile rules: {compile:.3}s   load + check + hash (CSV): {load:.2}s");
-
-    // Best of three runs of the classification proper.
-    let mut best = f64::MAX;
-    let mut marks_best = String::new();
-    let mut result = None;
-    for _ in 0..3 {
-        let marks = std::sync::Mutex::new(Vec::<(String, Instant)>::new());
-        let t = Instant::now();
-        let c = classify::classify(&loaded.dataset, &rules, as_of, &|s| {
-            marks.lock().unwrap().push((s.to_string(), Instant::now()))
-        })
-        .expect("classify");
-        let secs = t.elapsed().as_secs_f64();
-        let end = Instant::now();
-        if secs < best {
-            best = secs;
-            let m = marks.lock().unwrap();
-            marks_best = m
-                .iter()
-                .zip(m.iter().skip(1).map(|x| x.1).chain(std::iter::once(end)))
-                .map(|((l, a), b)| format!("{l} {:.3}s", (b - *a).as_secs_f64()))
-                .collect::<Vec<_>>()
-                .join(", ");
+    if let Ok(role) = std::env::var("CREDO_BENCH_ROLE") {
+        let dir = PathBuf::from(std::env::var("CREDO_BENCH_DIR").expect("dataset"));
+        match role.as_str() {
+            "credo" => credo_side(&dir),
+            "floor" => floor_side(&dir),
+            other => panic!("unknown role {other}"),
         }
-        result = Some(c);
+        return;
     }
-    let c = result.unwrap();
-    println!("classification (best of 3): {best:.3}s = {:.0} entities/s", entities / best);
-    println!("  {marks_best}");
-    for (stage, stats) in &c.stages {
-        println!("  {:<14} {:>9} distinct inputs", stage.name(), stats.calls);
-    }
-
-    let out = std::env::temp_dir().join("credo-bench-classify.parquet");
-    let t = Instant::now();
-    data::output::write_results(&out, &c.results).expect("write");
-    let write = t.elapsed().as_secs_f64();
-    println!("write results (Parquet): {write:.2}s");
+    let n = common::entities(1_000_000);
+    let dir = common::dataset(n, Format::Parquet);
+    println!("dataset: {} ({n} entities, Parquet), {} threads", dir.display(), rayon::current_num_threads());
+    let credo = child("credo", &dir);
+    let floor = child("floor", &dir);
+    let secs = |m: &BTreeMap<String, String>| m["secs"].parse::<f64>().expect("secs");
+    let peak = |m: &BTreeMap<String, String>| m["peak"].parse::<u64>().expect("peak");
+    println!("\nend to end          time      peak memory");
+    println!("  credo      {:>10.2}s {:>14}", secs(&credo), common::gb(peak(&credo)));
+    println!("  polars floor {:>8.2}s {:>14}", secs(&floor), common::gb(peak(&floor)));
     println!(
-        "end to end (load CSV + classify + write): {:.2}s = {:.0} entities/s",
-        load + best + write,
-        entities / (load + best + write)
+        "  credo / floor: {:.2}x time, {:.2}x memory",
+        secs(&credo) / secs(&floor),
+        peak(&credo) as f64 / peak(&floor) as f64
     );
+    println!("  credo: {:.0} entities/s; phases: {}", n as f64 / secs(&credo), credo["phases"]);
+    println!("\n{}", credo["baseline"]);
+}
 
-    // Baseline: the default record-status and tier rules written in Rust,
-    // over the same facts.
-    let facts = classify::facts::build(&loaded.dataset, as_of).facts;
+/// Runs one side in a child process and reads its `key=value` lines.
+fn child(role: &str, dir: &Path) -> BTreeMap<String, String> {
+    let out = std::process::Command::new(std::env::current_exe().expect("exe"))
+        .env("CREDO_BENCH_ROLE", role)
+        .env("CREDO_BENCH_DIR", dir)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("run child");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{role} side failed:\n{text}");
+    text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.replace("\\n", "\n"))).collect()
+}
+
+fn credo_side(dir: &Path) {
+    let started = Instant::now();
+    let marks = std::sync::Mutex::new(vec![("rules".to_string(), Instant::now())]);
+    let mark = |l: &str| marks.lock().unwrap().push((l.split(' ').next().unwrap_or("").to_string(), Instant::now()));
+    let rules = common::rules();
+    mark("load");
+    let mut loaded = data::load(dir).expect("load");
+    let tmp = std::env::temp_dir().join(format!("credo-bench-classify-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).expect("tmp");
+    let store = credo::store::Store::open(&tmp.join("credo.db")).expect("store");
+    credo::ops::add_submitted(&store, &mut loaded.snapshot).expect("results");
+    let run = credo::ops::begin_run(&store, &loaded.hash, "bench", &rules, as_of(), "bench").expect("run");
+    let out = tmp.join("out.parquet");
+    let options = classify::Options::default();
+    let req = credo::ops::RunRequest {
+        run,
+        snapshot: &loaded.snapshot,
+        rules: &rules,
+        as_of: as_of(),
+        actor: "bench",
+        output: Some(&out),
+        options: &options,
+    };
+    let mut tiers: Vec<(credo::model::Uscc, u8)> = Vec::new();
+    let c = credo::ops::execute_run(&store, &req, &|s| mark(s), &mut |shard| {
+        tiers.extend(shard.iter().map(|r| (r.uscc, r.tier)))
+    })
+    .expect("classify");
+    mark("end");
+    let secs = started.elapsed().as_secs_f64();
+    let peak = common::peak_rss();
+    let marks = marks.into_inner().unwrap();
+    let mut phases: Vec<(String, f64)> = Vec::new();
+    for w in marks.windows(2) {
+        let d = (w[1].1 - w[0].1).as_secs_f64();
+        match phases.iter_mut().find(|(l, _)| *l == w[0].0) {
+            Some(p) => p.1 += d,
+            None => phases.push((w[0].0.clone(), d)),
+        }
+    }
+    let phase = |name: &str| phases.iter().find(|(l, _)| l == name).map_or(0.0, |p| p.1);
+    println!("secs={secs:.3}");
+    println!("peak={peak}");
+    println!("phases={}", phases.iter().map(|(l, s)| format!("{l} {s:.2}s")).collect::<Vec<_>>().join(", "));
+
+    // The baseline, over the same facts, after the measured run.
+    let s = &loaded.snapshot;
+    let texts = classify::facts::SymbolTexts::new(s);
+    let ids: Vec<u32> = (0..s.len() as u32).filter(|&e| s.entities.registered_on[e as usize] <= as_of()).collect();
+    let need = classify::facts::Need { records: true, evaluations: true };
+    let facts = classify::facts::build(s, &texts, &ids, as_of(), need);
     let t = Instant::now();
-    let tiers: Vec<u8> = {
+    let rust: Vec<u8> = {
         use rayon::prelude::*;
         facts.par_iter().map(rust_tier).collect()
     };
-    let rust = t.elapsed().as_secs_f64();
-    let agree = tiers.iter().zip(&c.results).filter(|(a, b)| **a == b.tier).count();
-    println!(
-        "baseline: hand-written Rust tier rule over the same facts: {rust:.3}s = {:.0} entities/s",
-        entities / rust
-    );
-    println!("agreement with the Rhai rule set on tiers: {agree} of {}", tiers.len());
-    let rhai_tier: f64 = ["record_status", "accumulation", "tier"]
+    let rust_secs = t.elapsed().as_secs_f64();
+    assert_eq!(tiers.len(), rust.len(), "one result per registered entity");
+    let disagree: Vec<String> = tiers
         .iter()
-        .filter_map(|s| marks_best.split(", ").find(|m| m.starts_with(s)))
-        .filter_map(|m| m.rsplit(' ').next()?.trim_end_matches('s').parse::<f64>().ok())
-        .sum();
+        .zip(&rust)
+        .zip(&facts)
+        .filter(|(((_, a), b), _)| a != *b)
+        .take(5)
+        .map(|(((u, a), b), _)| format!("{u}: rules {a}, Rust {b}"))
+        .collect();
+    assert!(disagree.is_empty(), "the Rust baseline disagrees with the rules: {disagree:?}");
+    let rhai = phase("record_status") + phase("accumulation") + phase("tier");
+    let calls: Vec<String> = c.stages.iter().map(|(st, x)| format!("{} {}", st.name(), x.calls)).collect();
     println!(
-        "Rhai record_status + accumulation + tier stages: {rhai_tier:.3}s, {:.0}x the Rust baseline",
-        rhai_tier / rust
+        "baseline=hand-written Rust record-status and tier rules: {rust_secs:.3}s for {} entities, agreeing on every tier;\\n  the Rhai record_status + accumulation + tier stages took {rhai:.2}s ({:.0}x);\\n  distinct inputs evaluated: {}",
+        rust.len(),
+        rhai / rust_secs.max(1e-9),
+        calls.join(", ")
     );
+    let _ = Stage::Tier;
+    drop(store);
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// The polars-only floor: no rules engine, no checks, no explanations.
+fn floor_side(dir: &Path) {
+    use polars::prelude::*;
+    let started = Instant::now();
+    let scan = |t: &str| {
+        let p = dir.join(format!("{t}.parquet"));
+        LazyFrame::scan_parquet(PlRefPath::from(p.to_string_lossy().as_ref()), ScanArgsParquet::default())
+            .expect("scan")
+    };
+    let d = lit(as_of());
+    let count = |name: &str| col("uscc").count().alias(name);
+    let penalties = scan("penalties")
+        .filter(col("decided_on").lt_eq(d.clone()).and(col("disclosure_until").gt_eq(d.clone())))
+        .group_by([col("uscc")])
+        .agg([
+            col("severity").eq(lit("serious")).cast(DataType::UInt32).sum().alias("serious"),
+            col("severity").eq(lit("general")).cast(DataType::UInt32).sum().alias("general"),
+            col("severity").eq(lit("minor")).cast(DataType::UInt32).sum().alias("minor"),
+        ]);
+    let listings = scan("abnormal_listings")
+        .filter(col("listed_on").lt_eq(d.clone()).and(col("removed_on").is_null()))
+        .group_by([col("uscc")])
+        .agg([count("listings")]);
+    let complaints = scan("complaints")
+        .filter(col("status").eq(lit("verified")).and(col("concluded_on").lt_eq(d.clone())))
+        .group_by([col("uscc")])
+        .agg([count("complaints")]);
+    let inspections = scan("inspections")
+        .filter(col("result").eq(lit("violation")).and(col("inspected_on").lt_eq(d.clone())))
+        .group_by([col("uscc")])
+        .agg([count("inspections")]);
+    let breaches = scan("commitments")
+        .filter(col("status").eq(lit("breached")).and(col("checked_on").lt_eq(d.clone())))
+        .group_by([col("uscc")])
+        .agg([count("breaches")]);
+    let grades = scan("evaluations")
+        .filter(col("kind").eq(lit("composite")).and(col("evaluated_on").lt_eq(d.clone())))
+        .group_by([col("uscc")])
+        .agg([col("grade").sort_by([col("evaluated_on")], SortMultipleOptions::default()).last().alias("grade")]);
+    let left = |a: LazyFrame, b: LazyFrame| a.join(b, [col("uscc")], [col("uscc")], JoinArgs::new(JoinType::Left));
+    let mut all = scan("entities").filter(col("registered_on").lt_eq(d)).select([col("uscc")]);
+    for t in [penalties, listings, complaints, inspections, breaches, grades] {
+        all = left(all, t);
+    }
+    let n = |c: &str| col(c).fill_null(lit(0u32));
+    let tiered = all.select([
+        col("uscc"),
+        when(n("serious").gt(lit(0u32)))
+            .then(lit(4u8))
+            .when(n("general").gt_eq(lit(2u32)).or(col("grade").eq(lit("D"))).or(n("breaches").gt(lit(0u32))))
+            .then(lit(3u8))
+            .when(
+                (n("general") + n("minor") + n("listings") + n("complaints") + n("inspections"))
+                    .gt(lit(0u32))
+                    .or(col("grade").eq(lit("C"))),
+            )
+            .then(lit(2u8))
+            .otherwise(lit(1u8))
+            .alias("tier"),
+    ]);
+    let mut df = tiered.collect().expect("floor");
+    let out = std::env::temp_dir().join(format!("credo-bench-floor-{}.parquet", std::process::id()));
+    let f = std::fs::File::create(&out).expect("create");
+    ParquetWriter::new(f).finish(&mut df).expect("write");
+    let secs = started.elapsed().as_secs_f64();
+    let _ = std::fs::remove_file(&out);
+    println!("secs={secs:.3}");
+    println!("peak={}", common::peak_rss());
+    println!("rows={}", df.height());
 }
 
 fn months(d: Date, m: i32) -> Date {

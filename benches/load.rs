@@ -126,10 +126,10 @@ fn main() {
         p.release_at = "2026-07-01T00:00:00Z".into();
         p
     };
-    let created =
-        credo::ops::create_plan_from_run(&state.store, &state.dataset, 1, &params, None, "bench").expect("plan");
+    let loaded = state.load_dataset().expect("dataset");
+    let created = credo::ops::create_plan_from_run(&state.store, &loaded, 1, &params, None, "bench").expect("plan");
     let secret = hex::decode(created.secret.as_ref().unwrap()).unwrap();
-    let names = credo::ops::name_lookup(&state.dataset.dataset);
+    let names = credo::ops::name_lookup(&loaded.snapshot);
     credo::ops::reveal_plan(&state.store, &names, created.id, &secret, &[], "bench").expect("reveal");
     let d = credo::ops::disclosure(&state.store, created.id, chrono::Utc::now().fixed_offset()).unwrap();
     state.store.mark_published(created.id, "bench", "-").unwrap();

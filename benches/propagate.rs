@@ -10,67 +10,46 @@
 //! propagation runs with the default rule set's link rules. Prints the
 //! time of each phase and the peak resident memory.
 
-use std::path::PathBuf;
+#[path = "common/mod.rs"]
+mod common;
+
 use std::time::Instant;
 
-use credo::data::{self, Format, generate::GenerateOptions};
-use credo::engine::RuleSet;
+use credo::data::{self, Format};
 use credo::model::{Date, Severity, Uscc};
+use credo::snapshot::RoleGraph;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.to_string()))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()))
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
 fn main() {
-    let n: u64 = std::env::var("CREDO_BENCH_ENTITIES").ok().and_then(|s| s.parse().ok()).unwrap_or(15_000_000);
-    let dir = std::env::var("CREDO_BENCH_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-data/propagate-{n}")));
-    if !dir.join("entities.csv").exists() {
-        eprintln!("generating {n} entities into {} ...", dir.display());
-        let opts = GenerateOptions {
-            entities: n,
-            seed: 15,
-            out: dir.clone(),
-            format: Format::Csv,
-            until: GenerateOptions::default_until(),
-            chunk: 200_000,
-        };
-        data::generate::generate(&opts, &|_| {}).expect("generate");
-    }
+    let n = common::entities(15_000_000);
+    let dir = common::dataset(n, Format::Parquet);
     let as_of = Date::from_ymd_opt(2026, 6, 30).unwrap();
-    let rules = RuleSet::compile(
-        &data::rules::read_rule_dir(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules")).unwrap(),
-    )
-    .unwrap();
+    let rules = common::rules();
 
     let t = Instant::now();
-    let ds = data::load(&dir).expect("load").dataset;
+    let s = data::load(&dir).expect("load").snapshot;
     println!(
-        "load + check: {:.1}s ({} entities, {} roles), peak {:.0} MB",
+        "load + check: {:.1}s ({} entities, {} roles), peak {}",
         t.elapsed().as_secs_f64(),
-        ds.entities.len(),
-        ds.roles.len(),
-        peak_rss_mb()
+        s.len(),
+        s.roles.len(),
+        common::gb(common::peak_rss())
     );
 
     let t = Instant::now();
     let mut sources: Vec<(Uscc, Vec<String>, Date)> = Vec::new();
-    for p in &ds.penalties {
-        if p.severity == Severity::Serious
-            && p.intentional
-            && p.harmful
-            && p.decided_on <= as_of
-            && p.disclosure_until >= as_of
-        {
-            sources.push((p.uscc, vec![p.decision_no.clone()], p.decided_on));
+    for e in 0..s.len() as u32 {
+        for p in s.penalties.of(e) {
+            if p.severity == Severity::Serious
+                && p.intentional
+                && p.harmful
+                && p.decided_on <= as_of
+                && p.disclosure_until >= as_of
+            {
+                sources.push((s.entities.uscc[e as usize], vec![s.text(p.decision_no).to_string()], p.decided_on));
+            }
         }
     }
     sources.sort_by_key(|a| a.0);
@@ -85,19 +64,22 @@ fn main() {
     });
     println!("sources: {} blacklisted entities ({:.2}s)", sources.len(), t.elapsed().as_secs_f64());
 
+    let t = Instant::now();
+    let graph = RoleGraph::new(&s);
+    println!("role graph by person: {:.2}s", t.elapsed().as_secs_f64());
     let mut best = f64::MAX;
     let mut result = None;
     for _ in 0..3 {
         let t = Instant::now();
-        let p = credo::propagate::run(&ds, &rules, &sources, as_of, 1).expect("propagate");
+        let p = credo::propagate::run(&s, &graph, &rules, &sources, as_of, 1).expect("propagate");
         best = best.min(t.elapsed().as_secs_f64());
         result = Some(p);
     }
     let p = result.unwrap();
     println!(
-        "propagation (best of 3): {best:.2}s: {} persons flagged, {} entities reached; peak {:.0} MB",
+        "propagation (best of 3): {best:.2}s: {} persons flagged, {} entities reached; peak {}",
         p.persons.len(),
         p.entities.len(),
-        peak_rss_mb()
+        common::gb(common::peak_rss())
     );
 }

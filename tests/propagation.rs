@@ -75,7 +75,10 @@ fn rules(max_depth: Option<u8>) -> RuleSet {
 
 /// The propagation result as readable lines, entity numbers for codes.
 fn paths(ds: &Dataset, rules: &RuleSet) -> String {
-    let c = classify::classify(ds, rules, date("2026-06-30"), &|_| {}).unwrap();
+    let mut full = ds.clone();
+    full.complete_references();
+    let snapshot = credo::data::snapshot_of(&full).unwrap();
+    let (c, results) = classify::classify_all(&snapshot, rules, date("2026-06-30")).unwrap();
     let name = |s: String| {
         let mut s = s;
         for i in 0..ds.entities.len() as u64 {
@@ -99,7 +102,7 @@ fn paths(ds: &Dataset, rules: &RuleSet) -> String {
     for e in &c.propagation.entities {
         out.push_str(&name(format!("entity depth {} {}: {}\n", e.depth, e.effect, e.path)));
     }
-    for r in &c.results {
+    for r in &results {
         if r.key_attention || r.probability_ppm > 0 {
             out.push_str(&name(format!(
                 "result {}: tier {} risk {} p={:.2}{}\n",

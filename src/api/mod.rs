@@ -291,7 +291,8 @@ pub fn prepare(opts: &ServeOptions) -> Result<(Arc<AppState>, Option<String>), S
         let (_, rules) = state.active_rules().map_err(|e| e.message)?;
         let as_of = opts.as_of.unwrap_or_else(|| loaded.snapshot.horizon());
         crate::ops::add_submitted(&store, &mut loaded.snapshot).map_err(|e| e.to_string())?;
-        let run = crate::ops::begin_run(&store, &loaded.hash, &label, &rules, as_of, "system").map_err(|e| e.to_string())?;
+        let run =
+            crate::ops::begin_run(&store, &loaded.hash, &label, &rules, as_of, "system").map_err(|e| e.to_string())?;
         let req = crate::ops::RunRequest {
             run,
             snapshot: &loaded.snapshot,

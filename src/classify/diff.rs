@@ -9,8 +9,8 @@ use super::summary::tenths;
 use super::{ClassifyError, EntityResult, Options, classify};
 use crate::engine::RuleSet;
 use crate::model::Date;
-use crate::snapshot::Snapshot;
 use crate::model::region;
+use crate::snapshot::Snapshot;
 
 pub struct RuleDiff {
     /// matrix[from - 1][to - 1]
@@ -38,7 +38,9 @@ pub fn diff(
         probability_changed: 0,
         samples: Vec::new(),
     };
-    let mut taken: [[Vec<(u32, (EntityResult, EntityResult))>; 4]; 4] = Default::default();
+    // Per migration cell: the first entities in dataset order (row, before, after).
+    type Cell = Vec<(u32, (EntityResult, EntityResult))>;
+    let mut taken: [[Cell; 4]; 4] = Default::default();
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<EntityResult>>(1);
     let (a, b) = std::thread::scope(|scope| {
         let first = scope.spawn(move || {

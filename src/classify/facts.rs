@@ -187,7 +187,9 @@ fn evaluations(s: &Snapshot, e: EntityId, as_of: Date, f: &mut EntityFacts) {
             EvaluationKind::Industry => {
                 let source = s.sym(ev.source);
                 match industry.iter_mut().find(|(d, ..)| *d == source) {
-                    Some(slot) if (ev.evaluated_on, grade) > (slot.1, slot.2) => *slot = (source, ev.evaluated_on, grade),
+                    Some(slot) if (ev.evaluated_on, grade) > (slot.1, slot.2) => {
+                        *slot = (source, ev.evaluated_on, grade)
+                    }
                     Some(_) => {}
                     None => industry.push((source, ev.evaluated_on, grade)),
                 }

@@ -98,6 +98,40 @@ impl EntityResult {
     }
 }
 
+/// The text forms of results, made once per distinct list of decisions
+/// (most entities share theirs) instead of once per entity.
+#[derive(Default)]
+pub struct Texts {
+    explanations: FxHashMap<(Vec<usize>, bool), Arc<str>>,
+    json: FxHashMap<Vec<usize>, Arc<str>>,
+}
+
+impl Texts {
+    fn key(r: &EntityResult) -> Vec<usize> {
+        r.decisions.iter().map(|d| Arc::as_ptr(d) as usize).collect()
+    }
+
+    /// [`EntityResult::explanation`], shared.
+    pub fn explanation(&mut self, r: &EntityResult) -> Arc<str> {
+        let key = (Texts::key(r), r.tolerance_until.is_none());
+        self.explanations.entry(key).or_insert_with(|| r.explanation().into()).clone()
+    }
+
+    /// The decisions as JSON, shared.
+    pub fn decisions_json(&mut self, r: &EntityResult) -> Arc<str> {
+        self.json
+            .entry(Texts::key(r))
+            .or_insert_with(|| serde_json::to_string(&r.decisions).unwrap_or_else(|_| "[]".into()).into())
+            .clone()
+    }
+
+    /// Forgets everything (between shards, so memory follows the shard).
+    pub fn clear(&mut self) {
+        self.explanations.clear();
+        self.json.clear();
+    }
+}
+
 /// How a run is cut into shards.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -150,7 +184,8 @@ struct Compact {
     blacklisted_until: Vec<Option<Date>>,
 }
 
-const FIRST_HALF: [Stage; 5] = [Stage::Tolerance, Stage::RecordStatus, Stage::Accumulation, Stage::Tier, Stage::Blacklist];
+const FIRST_HALF: [Stage; 5] =
+    [Stage::Tolerance, Stage::RecordStatus, Stage::Accumulation, Stage::Tier, Stage::Blacklist];
 
 /// Classifies every entity registered on or before `as_of`, handing the
 /// results to `sink` shard by shard in credit-code order. `progress` is
@@ -199,6 +234,7 @@ pub fn classify(
             t.entities += st.entities;
             t.calls += st.calls;
         }
+        progress(&format!("spill {}/{}", k + 1, shards.len()));
         for st in &states {
             let f = &st.facts;
             compact.tolerance_years.push(f.stages.tolerance_years.clamp(0, 127) as i8);
@@ -241,7 +277,7 @@ pub fn classify(
     let mut supervision = StageStats::default();
     let mut at = 0usize;
     for (k, shard) in shards.iter().enumerate() {
-        progress(&format!("{} {}/{}", Stage::Supervision.name(), k + 1, shards.len()));
+        progress(&format!("unspill {}/{}", k + 1, shards.len()));
         let spilled = spill::decode(k, &spill.take(k)?)?;
         let built = facts::build(s, &texts, shard, as_of, facts::Need::of(supervision_reads));
         let mut states: Vec<EntityState> = built
@@ -259,8 +295,10 @@ pub fn classify(
                 }
                 let mut st = EntityState::new(f);
                 st.decisions = sp.decisions.clone();
-                st.blacklist =
-                    crate::engine::BlacklistStatus { listed: compact.blacklisted[i], until: compact.blacklisted_until[i] };
+                st.blacklist = crate::engine::BlacklistStatus {
+                    listed: compact.blacklisted[i],
+                    until: compact.blacklisted_until[i],
+                };
                 st
             })
             .collect();
@@ -283,9 +321,11 @@ pub fn classify(
                 }
             }
         }
+        progress(&format!("{} {}/{}", Stage::Supervision.name(), k + 1, shards.len()));
         let st = rules.run_stage(Stage::Supervision, &mut states, &mut memo)?;
         supervision.entities += st.entities;
         supervision.calls += st.calls;
+        progress(&format!("results {}/{}", k + 1, shards.len()));
         let results: Vec<EntityResult> = states
             .into_par_iter()
             .zip(spilled.into_par_iter())

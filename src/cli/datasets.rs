@@ -79,9 +79,10 @@ pub fn run(cmd: DatasetsCommand) -> Result<Outcome, CliError> {
                 println!("{}", report.problems.render(if all { usize::MAX } else { 100 }));
                 return Ok(Outcome::Findings);
             }
-            for (table, n) in &report.rows {
-                println!("  {table:<20} {n:>12}");
+            for (table, n, secs) in &report.rows {
+                println!("  {table:<20} {n:>12} rows {secs:>7.2}s");
             }
+            println!("  {:<20} {:>12}      {:>7.2}s", "references", "", report.references_secs);
             println!("ok: {} ({})", dir.display(), report.hash.unwrap_or_default());
             Ok(Outcome::Ok)
         }

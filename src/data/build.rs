@@ -52,6 +52,7 @@ pub struct Builder {
     index: FxHashMap<Uscc, EntityId>,
     person_rows: Vec<(PersonId, u32)>,
     persons: Vec<PersonId>,
+    person_index: PersonIndex,
     roles: Pending<RoleRow>,
     evaluations: Pending<EvaluationRow>,
     penalties: Pending<PenaltyRow>,
@@ -85,6 +86,7 @@ impl Builder {
             index: FxHashMap::default(),
             person_rows: Vec::new(),
             persons: Vec::new(),
+            person_index: PersonIndex::default(),
             roles: Vec::new(),
             evaluations: Vec::new(),
             penalties: Vec::new(),
@@ -141,8 +143,14 @@ impl Builder {
         }
     }
 
-    fn entity(&mut self, table: &'static str, row: u32, uscc: &Uscc) -> Option<EntityId> {
-        let found = self.index.get(uscc).copied();
+    /// Entity ids of a batch's rows, looked up in parallel.
+    fn resolve<T: Sync>(&self, rows: &[T], uscc: impl Fn(&T) -> Uscc + Sync) -> Vec<Option<EntityId>> {
+        use rayon::prelude::*;
+        rows.par_iter().map(|r| self.index.get(&uscc(r)).copied()).collect()
+    }
+
+    /// Reports a row whose entity was not found.
+    fn entity(&mut self, table: &'static str, row: u32, uscc: &Uscc, found: Option<EntityId>) -> Option<EntityId> {
         if found.is_none() {
             self.cell(table, row, "uscc", "dangling reference", format!("'{uscc}' is not in entities"));
         }
@@ -150,7 +158,7 @@ impl Builder {
     }
 
     fn person(&mut self, table: &'static str, row: u32, p: &PersonId) -> Option<u32> {
-        let found = find_person(&self.persons, p);
+        let found = self.person_index.find(&self.persons, p);
         if found.is_none() {
             self.cell(table, row, "person_id", "dangling reference", format!("'{p}' is not in persons"));
         }
@@ -275,6 +283,7 @@ impl Builder {
                 first = no;
             }
         }
+        self.person_index = PersonIndex::new(&persons);
         self.persons = persons;
     }
 
@@ -331,9 +340,22 @@ impl Builder {
     }
 
     pub fn roles(&mut self, rows: &[Role], nos: &[u32]) {
-        for (r, &no) in rows.iter().zip(nos) {
-            let e = self.entity(Role::TABLE, no, &r.uscc);
-            let p = self.person(Role::TABLE, no, &r.person_id);
+        use rayon::prelude::*;
+        let ids = self.resolve(rows, |r| r.uscc);
+        let persons: Vec<Option<u32>> =
+            rows.par_iter().map(|r| self.person_index.find(&self.persons, &r.person_id)).collect();
+        for (((r, &no), id), person) in rows.iter().zip(nos).zip(ids).zip(persons) {
+            let e = self.entity(Role::TABLE, no, &r.uscc, id);
+            if person.is_none() {
+                self.cell(
+                    Role::TABLE,
+                    no,
+                    "person_id",
+                    "dangling reference",
+                    format!("'{}' is not in persons", r.person_id),
+                );
+            }
+            let p = person;
             if let (Some(e), Some(p)) = (e, p) {
                 self.roles.push((e, no, RoleRow { person: p, role: r.role, since: r.since, until: r.until }));
             }
@@ -341,8 +363,9 @@ impl Builder {
     }
 
     pub fn evaluations(&mut self, rows: &[CreditEvaluation], nos: &[u32]) {
-        for (r, &no) in rows.iter().zip(nos) {
-            let e = self.entity(CreditEvaluation::TABLE, no, &r.uscc);
+        let ids = self.resolve(rows, |r| r.uscc);
+        for ((r, &no), id) in rows.iter().zip(nos).zip(ids) {
+            let e = self.entity(CreditEvaluation::TABLE, no, &r.uscc, id);
             if r.kind == EvaluationKind::Industry && !self.department_codes.contains(&r.source) {
                 let reason = format!("industry evaluation source '{}' is not in departments", r.source);
                 self.cell(CreditEvaluation::TABLE, no, "source", "dangling reference", reason);
@@ -360,8 +383,9 @@ impl Builder {
     }
 
     pub fn penalties(&mut self, rows: &[Penalty], nos: &[u32]) {
-        for (r, &no) in rows.iter().zip(nos) {
-            let e = self.entity(Penalty::TABLE, no, &r.uscc);
+        let ids = self.resolve(rows, |r| r.uscc);
+        for ((r, &no), id) in rows.iter().zip(nos).zip(ids) {
+            let e = self.entity(Penalty::TABLE, no, &r.uscc, id);
             let department = self.department(Penalty::TABLE, no, &r.department);
             let row = PenaltyRow {
                 decision_no: self.text(&r.decision_no),
@@ -378,8 +402,9 @@ impl Builder {
     }
 
     pub fn listings(&mut self, rows: &[AbnormalListing], nos: &[u32]) {
-        for (r, &no) in rows.iter().zip(nos) {
-            let e = self.entity(AbnormalListing::TABLE, no, &r.uscc);
+        let ids = self.resolve(rows, |r| r.uscc);
+        for ((r, &no), id) in rows.iter().zip(nos).zip(ids) {
+            let e = self.entity(AbnormalListing::TABLE, no, &r.uscc, id);
             let department = self.department(AbnormalListing::TABLE, no, &r.department);
             let row = ListingRow {
                 listing_id: self.text(&r.listing_id),
@@ -393,8 +418,9 @@ impl Builder {
     }
 
     pub fn complaints(&mut self, rows: &[Complaint], nos: &[u32]) {
-        for (r, &no) in rows.iter().zip(nos) {
-            let e = self.entity(Complaint::TABLE, no, &r.uscc);
+        let ids = self.resolve(rows, |r| r.uscc);
+        for ((r, &no), id) in rows.iter().zip(nos).zip(ids) {
+            let e = self.entity(Complaint::TABLE, no, &r.uscc, id);
             let department = self.department(Complaint::TABLE, no, &r.department);
             let row = ComplaintRow {
                 complaint_id: self.text(&r.complaint_id),
@@ -409,8 +435,9 @@ impl Builder {
     }
 
     pub fn commitments(&mut self, rows: &[Commitment], nos: &[u32]) {
-        for (r, &no) in rows.iter().zip(nos) {
-            let e = self.entity(Commitment::TABLE, no, &r.uscc);
+        let ids = self.resolve(rows, |r| r.uscc);
+        for ((r, &no), id) in rows.iter().zip(nos).zip(ids) {
+            let e = self.entity(Commitment::TABLE, no, &r.uscc, id);
             let row = CommitmentRow {
                 commitment_id: self.text(&r.commitment_id),
                 kind: r.kind,
@@ -424,8 +451,9 @@ impl Builder {
     }
 
     pub fn inspections(&mut self, rows: &[InspectionRecord], nos: &[u32]) {
-        for (r, &no) in rows.iter().zip(nos) {
-            let e = self.entity(InspectionRecord::TABLE, no, &r.uscc);
+        let ids = self.resolve(rows, |r| r.uscc);
+        for ((r, &no), id) in rows.iter().zip(nos).zip(ids) {
+            let e = self.entity(InspectionRecord::TABLE, no, &r.uscc, id);
             let department = self.department(InspectionRecord::TABLE, no, &r.department);
             let officers_at = self.inspection_officers.len() as u32;
             for o in &r.officers {
@@ -452,8 +480,9 @@ impl Builder {
     }
 
     pub fn repairs(&mut self, rows: &[RepairApplication], nos: &[u32]) {
-        for (r, &no) in rows.iter().zip(nos) {
-            let e = self.entity(RepairApplication::TABLE, no, &r.uscc);
+        let ids = self.resolve(rows, |r| r.uscc);
+        for ((r, &no), id) in rows.iter().zip(nos).zip(ids) {
+            let e = self.entity(RepairApplication::TABLE, no, &r.uscc, id);
             let row = RepairRow {
                 repair_id: self.text(&r.repair_id),
                 record_id: self.text(&r.record_id),
@@ -523,13 +552,7 @@ impl Builder {
     }
 
     /// Reports rows whose text key repeats an earlier row's.
-    fn unique_text(
-        &mut self,
-        table: &'static str,
-        column: &str,
-        texts: &Texts,
-        mut keys: Vec<(u32, Str)>,
-    ) {
+    fn unique_text(&mut self, table: &'static str, column: &str, texts: &Texts, mut keys: Vec<(u32, Str)>) {
         keys.sort_unstable_by_key(|&(no, _)| no);
         let mut first: FxHashMap<&str, u32> = FxHashMap::default();
         first.reserve(keys.len());
@@ -695,23 +718,44 @@ fn group<T>(n: usize, rows: Pending<T>) -> Table<T> {
     Table::group(n, rows.into_iter().filter(|(e, ..)| *e != NONE).map(|(e, _, r)| (e, r)).collect())
 }
 
-/// Persons are salted hashes, spread evenly: the position of an id is
-/// guessed from its first bytes, then found by a short search.
-fn find_person(sorted: &[PersonId], p: &PersonId) -> Option<u32> {
-    let n = sorted.len();
-    if n == 0 {
-        return None;
+/// Where persons' ids start by their leading bits. Person ids are salted
+/// hashes, spread evenly, so a directory of one slot per few persons finds
+/// an id with two memory reads (the slot, then a handful of neighbours)
+/// instead of a binary search over the whole array.
+#[derive(Default)]
+struct PersonIndex {
+    /// `starts[b]`: the first person whose leading `bits` bits are >= b.
+    starts: Vec<u32>,
+    bits: u32,
+}
+
+impl PersonIndex {
+    fn new(sorted: &[PersonId]) -> PersonIndex {
+        let bits = (usize::BITS - sorted.len().leading_zeros()).saturating_sub(2).clamp(1, 30);
+        let buckets = 1usize << bits;
+        let mut starts = vec![0u32; buckets + 1];
+        let mut at = 0usize;
+        for (b, slot) in starts.iter_mut().enumerate() {
+            while at < sorted.len() && Self::bucket(&sorted[at], bits) < b {
+                at += 1;
+            }
+            *slot = at as u32;
+        }
+        PersonIndex { starts, bits }
     }
-    let key = u64::from_be_bytes(p.0[..8].try_into().expect("8 bytes"));
-    let guess = ((u128::from(key) * n as u128) >> 64) as usize;
-    let (mut lo, mut hi) = (guess.saturating_sub(64), (guess + 64).min(n));
-    if sorted[lo] > *p {
-        lo = 0;
+
+    fn bucket(p: &PersonId, bits: u32) -> usize {
+        (u64::from_be_bytes(p.0[..8].try_into().expect("8 bytes")) >> (64 - bits)) as usize
     }
-    if hi < n && sorted[hi - 1] < *p {
-        hi = n;
+
+    fn find(&self, sorted: &[PersonId], p: &PersonId) -> Option<u32> {
+        if self.starts.is_empty() {
+            return None;
+        }
+        let b = Self::bucket(p, self.bits);
+        let (lo, hi) = (self.starts[b] as usize, self.starts[b + 1] as usize);
+        sorted[lo..hi].iter().position(|x| x == p).map(|i| (lo + i) as u32)
     }
-    sorted[lo..hi].binary_search(p).ok().map(|i| (lo + i) as u32)
 }
 
 #[cfg(test)]
@@ -730,16 +774,17 @@ mod tests {
             })
             .collect();
         // A skewed block, so the guess is often wrong.
-        ids.extend((0..300u32).map(|i| {
+        ids.extend((1..300u32).map(|i| {
             let mut b = [0u8; 16];
             b[12..].copy_from_slice(&i.to_be_bytes());
             PersonId(b)
         }));
         ids.sort();
+        let index = PersonIndex::new(&ids);
         for (i, p) in ids.iter().enumerate() {
-            assert_eq!(find_person(&ids, p), Some(i as u32));
+            assert_eq!(index.find(&ids, p), Some(i as u32));
         }
-        assert_eq!(find_person(&ids, &PersonId([0xff; 16])), None);
-        assert_eq!(find_person(&[], &PersonId([0; 16])), None);
+        assert_eq!(index.find(&ids, &PersonId([0xff; 16])), None);
+        assert_eq!(PersonIndex::new(&[]).find(&[], &PersonId([0; 16])), None);
     }
 }

@@ -48,8 +48,11 @@ pub struct LoadedDataset {
 /// The outcome of checking a dataset directory.
 pub struct CheckReport {
     pub problems: Problems,
-    /// Rows read per table (including rows with problems).
-    pub rows: Vec<(&'static str, usize)>,
+    /// Rows read per table (including rows with problems) and seconds
+    /// spent reading it.
+    pub rows: Vec<(&'static str, usize, f64)>,
+    /// Seconds spent checking references across tables.
+    pub references_secs: f64,
     pub hash: Option<String>,
     pub snapshot: Option<Snapshot>,
     pub format: Format,
@@ -99,14 +102,20 @@ pub fn check(dir: &Path, progress: &dyn Fn(&str)) -> CheckReport {
     table!(InspectionRecord, inspections);
     table!(RepairApplication, repairs);
     progress("references");
+    let t = std::time::Instant::now();
     let built = b.finish();
+    let references_secs = t.elapsed().as_secs_f64();
     // In the fixed table order of the dataset hash.
     let by_table = |t: &str| scanned.iter().find(|s| s.file.starts_with(&format!("{t}.")));
-    let rows: Vec<(&'static str, usize)> =
-        TABLES.iter().map(|(t, _)| (*t, by_table(t).map_or(0, |s| s.rows))).collect();
+    let rows: Vec<(&'static str, usize, f64)> = TABLES
+        .iter()
+        .map(|(t, _)| (*t, by_table(t).map_or(0, |s| s.rows), by_table(t).map_or(0.0, |s| s.secs)))
+        .collect();
     let format = by_table(MarketEntity::TABLE).map_or(Format::Csv, |s| s.format);
-    let digests: Option<Vec<(String, u64, [u8; 32])>> =
-        TABLES.iter().map(|(t, _)| by_table(t).and_then(|s| s.digest.map(|(len, h)| (s.file.clone(), len, h)))).collect();
+    let digests: Option<Vec<(String, u64, [u8; 32])>> = TABLES
+        .iter()
+        .map(|(t, _)| by_table(t).and_then(|s| s.digest.map(|(len, h)| (s.file.clone(), len, h))))
+        .collect();
     let snapshot = match built {
         Ok(s) if problems.is_empty() => Some(s),
         Ok(_) => None,
@@ -117,10 +126,10 @@ pub fn check(dir: &Path, progress: &dyn Fn(&str)) -> CheckReport {
     };
     problems.sort();
     if !problems.is_empty() {
-        return CheckReport { problems, rows, hash: None, snapshot: None, format };
+        return CheckReport { problems, rows, references_secs, hash: None, snapshot: None, format };
     }
     let hash = digests.map(|d| combine(&d));
-    CheckReport { problems, rows, hash, snapshot, format }
+    CheckReport { problems, rows, references_secs, hash, snapshot, format }
 }
 
 /// Loads a dataset for real work, refusing it if anything is wrong.

@@ -25,7 +25,7 @@ pub const COLUMNS: &[&str] = &[
     "explanation",
 ];
 
-fn frame(rows: &[EntityResult]) -> PolarsResult<DataFrame> {
+fn frame(rows: &[EntityResult], texts: &mut crate::classify::Texts) -> PolarsResult<DataFrame> {
     let probability: Vec<String> = rows.iter().map(|r| format!("{:.6}", r.probability())).collect();
     DataFrame::new_infer_height(vec![
         Column::new("uscc".into(), rows.iter().map(|r| r.uscc.to_string()).collect::<Vec<_>>()),
@@ -46,7 +46,10 @@ fn frame(rows: &[EntityResult]) -> PolarsResult<DataFrame> {
             "departments".into(),
             rows.iter().map(|r| r.departments.iter().map(|d| &**d).collect::<Vec<_>>().join(";")).collect::<Vec<_>>(),
         ),
-        Column::new("explanation".into(), rows.iter().map(EntityResult::explanation).collect::<Vec<_>>()),
+        Column::new(
+            "explanation".into(),
+            rows.iter().map(|r| texts.explanation(r)).collect::<Vec<_>>().iter().map(|t| &**t).collect::<Vec<&str>>(),
+        ),
     ])
 }
 
@@ -83,7 +86,7 @@ impl OutputWriter {
             std::fs::create_dir_all(dir).map_err(|e| err(&e))?;
         }
         let file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path).map_err(|e| err(&e))?);
-        let schema = frame(&[]).map_err(|e| err(&e))?.schema().as_ref().clone();
+        let schema = frame(&[], &mut Default::default()).map_err(|e| err(&e))?.schema().as_ref().clone();
         let inner = if ext == "csv" {
             Inner::Csv(CsvWriter::new(file).include_header(true).batched(&schema).map_err(|e| err(&e))?)
         } else {
@@ -103,8 +106,9 @@ impl OutputWriter {
 
     pub fn write(&mut self, rows: &[EntityResult]) -> Result<(), OutputError> {
         const CHUNK: usize = 250_000;
+        let mut texts = crate::classify::Texts::default();
         for chunk in rows.chunks(CHUNK) {
-            let df = frame(chunk).map_err(|e| self.err(&e))?;
+            let df = frame(chunk, &mut texts).map_err(|e| self.err(&e))?;
             match self.inner.as_mut().expect("writer open") {
                 Inner::Csv(w) => w.write_batch(&df),
                 Inner::Parquet(w) => w.write_batch(&df),

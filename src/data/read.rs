@@ -66,6 +66,8 @@ pub struct Scanned {
     pub rows: usize,
     /// Set when the whole file could be read.
     pub digest: Option<Digest>,
+    /// Seconds spent reading and parsing the file.
+    pub secs: f64,
 }
 
 /// Rows per batch: a few hundred megabytes of columns at most.
@@ -78,7 +80,8 @@ const BATCH_BYTES: u64 = 64 << 20;
 /// problem is in `problems`; callers must refuse the dataset when it is
 /// not empty. Rows are parsed in parallel; batches arrive in file order.
 pub fn scan<T: TableRow>(dir: &Path, problems: &mut Problems, each: &mut dyn FnMut(Vec<T>, Vec<u32>)) -> Scanned {
-    let mut out = Scanned { file: format!("{}.csv", T::TABLE), format: Format::Csv, rows: 0, digest: None };
+    let started = std::time::Instant::now();
+    let mut out = Scanned { file: format!("{}.csv", T::TABLE), format: Format::Csv, rows: 0, digest: None, secs: 0.0 };
     let (path, format) = match locate(dir, T::TABLE) {
         Ok(found) => found,
         Err(p) => {
@@ -92,6 +95,7 @@ pub fn scan<T: TableRow>(dir: &Path, problems: &mut Problems, each: &mut dyn FnM
         Format::Csv => scan_csv::<T>(&path, &mut out, problems, each),
         Format::Parquet => scan_parquet::<T>(&path, &mut out, problems, each),
     }
+    out.secs = started.elapsed().as_secs_f64();
     out
 }
 
@@ -192,7 +196,8 @@ fn scan_parquet<T: TableRow>(
     each: &mut dyn FnMut(Vec<T>, Vec<u32>),
 ) {
     let file = out.file.clone();
-    let unreadable = |e: &dyn std::fmt::Display| Problem::file(&file, "unparsable file", format!("Parquet could not be read: {e}"));
+    let unreadable =
+        |e: &dyn std::fmt::Display| Problem::file(&file, "unparsable file", format!("Parquet could not be read: {e}"));
     // Hashing runs beside the scan: the file is read from the page cache.
     let (digest, scanned) = std::thread::scope(|scope| {
         let hashing = scope.spawn(|| hash_file(path));
@@ -247,7 +252,9 @@ fn scan_parquet<T: TableRow>(
     match scanned {
         Ok(()) => match digest {
             Ok(d) => out.digest = Some(d),
-            Err(e) => problems.push(Problem::file(&file, "unreadable file", format!("cannot read {}: {e}", path.display()))),
+            Err(e) => {
+                problems.push(Problem::file(&file, "unreadable file", format!("cannot read {}: {e}", path.display())))
+            }
         },
         Err(p) => problems.push(p),
     }
@@ -560,7 +567,12 @@ impl<'a> Prescan<'a> {
 
     fn cut(&mut self, end: u64) {
         if end > self.cut_start && self.rows > self.cut_first_row {
-            self.cuts.push(Cut { start: self.cut_start, end, first_row: self.cut_first_row, rows: self.rows - self.cut_first_row });
+            self.cuts.push(Cut {
+                start: self.cut_start,
+                end,
+                first_row: self.cut_first_row,
+                rows: self.rows - self.cut_first_row,
+            });
         }
         self.cut_start = end;
         self.cut_first_row = self.rows;
@@ -598,12 +610,13 @@ impl<'a> Prescan<'a> {
         self.cut(len);
         let found = std::mem::take(&mut self.found);
         let Prescan { header, rows, cuts, .. } = self;
+        let failed = !found.is_empty();
         problems.0.extend(found.0);
         if header.is_empty() {
             problems.push(Problem::file(self.file, "empty file", "the file is empty; it needs at least a header line"));
             return None;
         }
-        Some(CsvShape { header, rows, cuts })
+        (!failed).then_some(CsvShape { header, rows, cuts })
     }
 }
 

@@ -141,7 +141,9 @@ pub struct Writer {
     tmp: PathBuf,
     inner: Option<polars::io::parquet::write::BatchedWriter<Tap<BufWriter<File>>>>,
     state: Arc<Mutex<TapState>>,
+    /// Rows of an unfinished group, carried to the next shard.
     pending: Vec<EntityResult>,
+    texts: crate::classify::Texts,
     groups: Vec<Group>,
     last_end: u64,
     rows: usize,
@@ -173,8 +175,8 @@ pub fn supervision_reason(r: &EntityResult) -> String {
     r.decisions.iter().rev().find(|d| d.stage == Stage::Supervision).map(|d| d.reason.clone()).unwrap_or_default()
 }
 
-fn frame(rows: &[EntityResult]) -> PolarsResult<DataFrame> {
-    let s = |f: &dyn Fn(&EntityResult) -> String| rows.iter().map(f).collect::<Vec<String>>();
+fn frame(rows: &[&EntityResult], texts: &mut crate::classify::Texts) -> PolarsResult<DataFrame> {
+    let s = |f: &dyn Fn(&EntityResult) -> String| rows.iter().map(|r| f(r)).collect::<Vec<String>>();
     DataFrame::new_infer_height(vec![
         Column::new("uscc".into(), s(&|r| r.uscc.to_string())),
         Column::new("name".into(), rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>()),
@@ -189,14 +191,16 @@ fn frame(rows: &[EntityResult]) -> PolarsResult<DataFrame> {
         ),
         Column::new("key_attention".into(), rows.iter().map(|r| r.key_attention).collect::<Vec<_>>()),
         Column::new("blacklisted".into(), rows.iter().map(|r| r.blacklisted).collect::<Vec<_>>()),
-        Column::new(
-            "departments".into(),
-            s(&|r| r.departments.iter().map(|d| &**d).collect::<Vec<_>>().join(";")),
-        ),
+        Column::new("departments".into(), s(&|r| r.departments.iter().map(|d| &**d).collect::<Vec<_>>().join(";"))),
         Column::new("supervision_reason".into(), s(&supervision_reason)),
         Column::new(
             "explanation".into(),
-            s(&|r| serde_json::to_string(&r.decisions).unwrap_or_else(|_| "[]".into())),
+            rows.iter()
+                .map(|r| texts.decisions_json(r))
+                .collect::<Vec<_>>()
+                .iter()
+                .map(|t| &**t)
+                .collect::<Vec<&str>>(),
         ),
     ])
 }
@@ -211,8 +215,10 @@ impl Writer {
         let file = File::create(&tmp).map_err(|e| io(&tmp, e))?;
         let state = Arc::new(Mutex::new(TapState::default()));
         let tap = Tap { inner: BufWriter::with_capacity(1 << 20, file), state: state.clone() };
+        // LZ4: the file is read in small pieces by the server, and written
+        // once per run; speed matters more than size.
         let inner = ParquetWriter::new(tap)
-            .with_compression(ParquetCompression::Zstd(None))
+            .with_compression(ParquetCompression::Lz4Raw)
             .batched(&schema())
             .map_err(|e| io(&tmp, e))?;
         Ok(Writer {
@@ -221,6 +227,7 @@ impl Writer {
             inner: Some(inner),
             state,
             pending: Vec::new(),
+            texts: Default::default(),
             groups: Vec::new(),
             last_end: 0,
             rows: 0,
@@ -228,21 +235,36 @@ impl Writer {
     }
 
     pub fn write(&mut self, rows: &[EntityResult]) -> Result<(), ResultsError> {
-        for r in rows {
-            self.pending.push(r.clone());
+        let mut rest = rows;
+        if !self.pending.is_empty() {
+            let take = (GROUP_ROWS - self.pending.len()).min(rest.len());
+            self.pending.extend(rest[..take].iter().cloned());
+            rest = &rest[take..];
             if self.pending.len() == GROUP_ROWS {
-                self.flush_group()?;
+                let pending = std::mem::take(&mut self.pending);
+                self.group(&pending.iter().collect::<Vec<_>>())?;
             }
         }
+        let mut chunks = rest.chunks_exact(GROUP_ROWS);
+        for chunk in chunks.by_ref() {
+            self.group(&chunk.iter().collect::<Vec<_>>())?;
+        }
+        self.pending.extend(chunks.remainder().iter().cloned());
+        self.texts.clear();
         Ok(())
     }
 
     fn flush_group(&mut self) -> Result<(), ResultsError> {
-        if self.pending.is_empty() {
+        let pending = std::mem::take(&mut self.pending);
+        if pending.is_empty() {
             return Ok(());
         }
-        let rows = std::mem::take(&mut self.pending);
-        let mut df = frame(&rows).map_err(|e| io(&self.tmp, e))?;
+        self.group(&pending.iter().collect::<Vec<_>>())
+    }
+
+    /// Writes one row group.
+    fn group(&mut self, rows: &[&EntityResult]) -> Result<(), ResultsError> {
+        let mut df = frame(rows, &mut self.texts).map_err(|e| io(&self.tmp, e))?;
         df.rechunk_mut();
         self.inner.as_mut().expect("writer open").write_batch(&df).map_err(|e| io(&self.tmp, e))?;
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -268,7 +290,13 @@ impl Writer {
             let file = std::mem::take(&mut s.file);
             (Span { offset: self.last_end, len: s.written - self.last_end, sha256: hex_sha(span) }, hex_sha(file))
         };
-        let index = Index { format: FORMAT.into(), rows: self.rows, groups: std::mem::take(&mut self.groups), footer, file_sha256 };
+        let index = Index {
+            format: FORMAT.into(),
+            rows: self.rows,
+            groups: std::mem::take(&mut self.groups),
+            footer,
+            file_sha256,
+        };
         let text = serde_json::to_vec(&index).map_err(|e| io(&self.path, e))?;
         let index_file = index_path(&self.path);
         std::fs::write(&index_file, &text).map_err(|e| io(&index_file, e))?;
@@ -315,7 +343,9 @@ impl Reader {
         let mut f = File::open(path).map_err(|e| io(path, e))?;
         check_span(&mut f, &index.footer).map_err(|e| match e {
             SpanError::Io(e) => io(path, e),
-            SpanError::Differs(found) => altered(format!("its footer hashes to {found}, the index has {}", index.footer.sha256)),
+            SpanError::Differs(found) => {
+                altered(format!("its footer hashes to {found}, the index has {}", index.footer.sha256))
+            }
         })?;
         let metadata = ParquetReader::new(f).get_metadata().map_err(|e| io(path, e))?.clone();
         Ok(Reader { path: path.to_path_buf(), index, metadata })

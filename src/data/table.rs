@@ -97,6 +97,9 @@ pub struct RowReader<'a> {
     /// 0-based index into the batch.
     pub index: usize,
     pub problems: &'a mut Problems,
+    /// The column looked up last: parsers read columns in order, so the
+    /// next lookup usually finds the one after it.
+    last: std::cell::Cell<usize>,
 }
 
 impl<'a> RowReader<'a> {
@@ -106,7 +109,7 @@ impl<'a> RowReader<'a> {
         first_row: usize,
         problems: &'a mut Problems,
     ) -> Self {
-        RowReader { file, columns, first_row, index: 0, problems }
+        RowReader { file, columns, first_row, index: 0, problems, last: std::cell::Cell::new(0) }
     }
 
     /// The 1-based data row number reported in problems.
@@ -115,7 +118,16 @@ impl<'a> RowReader<'a> {
     }
 
     fn cells(&self, col: &str) -> Cells<'a> {
-        self.columns.iter().find(|(n, _)| *n == col).map_or(Cells::Absent, |(_, c)| *c)
+        let n = self.columns.len();
+        let start = self.last.get();
+        for k in 0..n {
+            let i = (start + k) % n;
+            if self.columns[i].0 == col {
+                self.last.set(i + 1);
+                return self.columns[i].1;
+            }
+        }
+        Cells::Absent
     }
 
     fn raw(&self, col: &str) -> Option<&'a str> {

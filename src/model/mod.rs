@@ -343,6 +343,44 @@ pub struct Dataset {
     pub officer_relations: Vec<OfficerRelation>,
 }
 
+impl Dataset {
+    /// Adds the persons and departments the rows refer to but the tables
+    /// lack (persons with the region of their first entity, departments
+    /// named by their code): hand-built datasets (rule tests, tests) then
+    /// pass the checks every loaded dataset passes.
+    pub fn complete_references(&mut self) {
+        let known: std::collections::BTreeSet<PersonId> = self.persons.iter().map(|p| p.person_id).collect();
+        let mut more: std::collections::BTreeMap<PersonId, u32> = std::collections::BTreeMap::new();
+        let region_of = |u: &Uscc| self.entities.iter().find(|e| e.uscc == *u).map_or(370102, |e| e.region);
+        for r in &self.roles {
+            if !known.contains(&r.person_id) {
+                more.entry(r.person_id).or_insert_with(|| region_of(&r.uscc));
+            }
+        }
+        for p in self.officers.iter().map(|o| o.person_id).chain(self.officer_relations.iter().map(|r| r.person_id)) {
+            if !known.contains(&p) {
+                more.entry(p).or_insert(370100);
+            }
+        }
+        self.persons.extend(more.into_iter().map(|(person_id, region)| Person { person_id, region }));
+        let mut codes: std::collections::BTreeSet<String> = self
+            .penalties
+            .iter()
+            .map(|p| p.department.clone())
+            .chain(self.abnormal_listings.iter().map(|a| a.department.clone()))
+            .chain(self.complaints.iter().map(|c| c.department.clone()))
+            .chain(self.inspections.iter().map(|i| i.department.clone()))
+            .chain(self.inspection_items.iter().map(|i| i.department.clone()))
+            .chain(self.officers.iter().map(|o| o.department.clone()))
+            .chain(self.evaluations.iter().filter(|e| e.kind == EvaluationKind::Industry).map(|e| e.source.clone()))
+            .collect();
+        for d in &self.departments {
+            codes.remove(&d.code);
+        }
+        self.departments.extend(codes.into_iter().map(|code| Department { name: code.clone(), code }));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

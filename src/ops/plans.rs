@@ -178,7 +178,14 @@ fn create_plan_with(
             std::fs::write(&path, &text).map_err(|e| format!("{}: {e}", path.display()))
         },
     )?;
-    Ok(CreatedPlan { id, run_id: origin.run_id, frame_hash, commitment: commitment_hex, secret: secret.map(hex::encode), stats })
+    Ok(CreatedPlan {
+        id,
+        run_id: origin.run_id,
+        frame_hash,
+        commitment: commitment_hex,
+        secret: secret.map(hex::encode),
+        stats,
+    })
 }
 
 /// Reads a plan's frozen frame and checks it is the one committed to.

@@ -92,10 +92,13 @@ pub fn execute_run(
                 let _ = store.set_run_progress(req.run, s);
             },
             &mut |shard| {
-                if let Some(o) = output.as_mut() {
-                    o.write(&shard).map_err(|e| e.to_string())?;
-                }
-                stored.write(&shard).map_err(|e| e.to_string())?;
+                // The two files are written side by side.
+                let (a, b) = rayon::join(
+                    || output.as_mut().map_or(Ok(()), |o| o.write(&shard)).map_err(|e| e.to_string()),
+                    || stored.write(&shard).map_err(|e| e.to_string()),
+                );
+                a?;
+                b?;
                 observe(&shard);
                 Ok(())
             },

@@ -192,7 +192,13 @@ impl PlanEntity {
     }
 }
 
-fn stratum_key(dims: &[String], r: &PlanEntity, entity_type: EntityType, industry: IndustryCode, kind: PlanKind) -> String {
+fn stratum_key(
+    dims: &[String],
+    r: &PlanEntity,
+    entity_type: EntityType,
+    industry: IndustryCode,
+    kind: PlanKind,
+) -> String {
     let mut parts = Vec::new();
     if kind == PlanKind::CommitmentCheck {
         parts.push("kind=commitment_check".to_string());

@@ -376,20 +376,7 @@ fn case_dataset(case: &Case) -> Result<(Dataset, BTreeMap<String, Uscc>), String
         });
     }
     // What the rows refer to: their persons and departments.
-    let mut persons: Vec<PersonId> = ds.roles.iter().map(|r| r.person_id).collect();
-    persons.sort_unstable();
-    persons.dedup();
-    ds.persons = persons.into_iter().map(|person_id| Person { person_id, region: 370102 }).collect();
-    let mut departments: Vec<String> = ds
-        .penalties
-        .iter()
-        .map(|p| p.department.clone())
-        .chain(ds.evaluations.iter().filter(|e| e.kind == EvaluationKind::Industry).map(|e| e.source.clone()))
-        .chain(std::iter::once("MR".to_string()))
-        .collect();
-    departments.sort();
-    departments.dedup();
-    ds.departments = departments.into_iter().map(|code| Department { name: code.clone(), code }).collect();
+    ds.complete_references();
     Ok((ds, labels))
 }
 

@@ -439,7 +439,9 @@ impl Snapshot {
                 uscc,
                 record_id: self.text(r.record_id).to_string(),
                 applied_on: r.applied_on,
-                commitment_id: r.commitment.map(|c| self.text(self.commitments.rows()[c as usize].commitment_id).to_string()),
+                commitment_id: r
+                    .commitment
+                    .map(|c| self.text(self.commitments.rows()[c as usize].commitment_id).to_string()),
             })
             .collect()
     }
@@ -465,7 +467,13 @@ impl Snapshot {
             ds.entities.push(self.entities.get(e));
             for r in self.roles.of(e) {
                 persons.push(self.person(r.person));
-                ds.roles.push(Role { uscc, person_id: self.person(r.person), role: r.role, since: r.since, until: r.until });
+                ds.roles.push(Role {
+                    uscc,
+                    person_id: self.person(r.person),
+                    role: r.role,
+                    since: r.since,
+                    until: r.until,
+                });
             }
             for v in self.evaluations.of(e) {
                 ds.evaluations.push(CreditEvaluation {

@@ -206,14 +206,7 @@ impl Store {
                 "UPDATE runs SET status = 'done', progress = 'done', entities = ?2, summary = ?3, output = ?4,
                  results_hash = ?5, results_index_hash = ?6
                  WHERE id = ?1",
-                params![
-                    id,
-                    run.entities as i64,
-                    run.summary.to_string(),
-                    run.output,
-                    run.results_hash,
-                    run.index_hash
-                ],
+                params![id, run.entities as i64, run.summary.to_string(), run.output, run.results_hash, run.index_hash],
             )?;
             audit::append(
                 tx,
@@ -273,7 +266,8 @@ impl Store {
         }
         let hash: Option<String> =
             self.read(|c| Ok(c.query_row("SELECT results_index_hash FROM runs WHERE id = ?1", [run], |r| r.get(0))?))?;
-        let hash = hash.ok_or_else(|| StoreError::NotFound(format!("results of run {run} (made by an older credo)")))?;
+        let hash =
+            hash.ok_or_else(|| StoreError::NotFound(format!("results of run {run} (made by an older credo)")))?;
         Ok((self.results_path(run)?, hash))
     }
 }

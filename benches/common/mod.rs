@@ -1,0 +1,57 @@
+//! Set-up shared by the benchmarks: generated datasets, cached between
+//! runs, and the default rule set.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use credo::data::{self, Format, generate::GenerateOptions};
+use credo::engine::RuleSet;
+
+/// Entities from `CREDO_BENCH_ENTITIES`, or `default`.
+pub fn entities(default: u64) -> u64 {
+    std::env::var("CREDO_BENCH_ENTITIES").ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+}
+
+/// A generated dataset of `n` entities (seed 1) in `format`, made once into
+/// the target directory and reused; `CREDO_BENCH_DATA` names an existing one.
+pub fn dataset(n: u64, format: Format) -> PathBuf {
+    if let Ok(dir) = std::env::var("CREDO_BENCH_DATA") {
+        return PathBuf::from(dir);
+    }
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-data/{}-{n}", format.extension()));
+    if !dir.join(format!("entities.{}", format.extension())).exists() {
+        eprintln!("generating {n} entities into {} ...", dir.display());
+        let opts = GenerateOptions {
+            entities: n,
+            seed: 1,
+            out: dir.clone(),
+            format,
+            until: GenerateOptions::default_until(),
+            chunk: 200_000,
+        };
+        data::generate::generate(&opts, &|_| {}).expect("generate");
+    }
+    dir
+}
+
+pub fn rules() -> RuleSet {
+    let src = data::rules::read_rule_dir(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules")).expect("rules");
+    RuleSet::compile(&src).expect("compile")
+}
+
+/// Peak resident memory of this process so far, in bytes (Linux).
+pub fn peak_rss() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()))
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+pub fn gb(bytes: u64) -> String {
+    format!("{:.2} GB", bytes as f64 / 1e9)
+}
