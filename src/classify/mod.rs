@@ -223,6 +223,7 @@ pub fn classify(
         blacklisted_until: Vec::with_capacity(ids.len()),
     };
     let mut sources: Vec<(Uscc, Vec<String>, Date)> = Vec::new();
+    let mut kept: Option<Vec<EntityState>> = None;
     for (k, shard) in shards.iter().enumerate() {
         progress(&format!("facts {}/{}", k + 1, shards.len()));
         let built = facts::build(s, &texts, shard, as_of, facts::Need::of(reads));
@@ -255,7 +256,12 @@ pub fn classify(
                 sources.push((f.uscc, records, start));
             }
         }
-        spill.put(k, spill::encode(&states))?;
+        if shards.len() == 1 {
+            // One shard: its states wait in memory as they are.
+            kept = Some(states);
+        } else {
+            spill.put(k, spill::encode(&states))?;
+        }
     }
 
     progress("propagation");
@@ -277,31 +283,42 @@ pub fn classify(
     let mut supervision = StageStats::default();
     let mut at = 0usize;
     for (k, shard) in shards.iter().enumerate() {
-        progress(&format!("unspill {}/{}", k + 1, shards.len()));
-        let spilled = spill::decode(k, &spill.take(k)?)?;
-        let built = facts::build(s, &texts, shard, as_of, facts::Need::of(supervision_reads));
-        let mut states: Vec<EntityState> = built
-            .into_iter()
-            .zip(spilled.iter())
-            .enumerate()
-            .map(|(j, (mut f, sp))| {
-                let i = at + j;
-                f.set_tolerance(i64::from(compact.tolerance_years[i]));
-                f.stages.accumulation = compact.accumulation[i].clone();
-                f.stages.tier = Some(compact.tier[i]).filter(|t| *t != 0);
-                f.stages.blacklisted = compact.blacklisted[i];
-                for (r, line) in f.records.iter_mut().zip(&sp.records) {
-                    r.status = Some(line.status.as_str().into());
-                }
-                let mut st = EntityState::new(f);
-                st.decisions = sp.decisions.clone();
-                st.blacklist = crate::engine::BlacklistStatus {
-                    listed: compact.blacklisted[i],
-                    until: compact.blacklisted_until[i],
-                };
-                st
-            })
-            .collect();
+        let (mut states, lines) = match kept.take() {
+            Some(states) => {
+                let lines = states.iter().map(|st| record_lines(&st.facts.records)).collect();
+                (states, lines)
+            }
+            None => {
+                progress(&format!("unspill {}/{}", k + 1, shards.len()));
+                let spilled = spill::decode(k, &spill.take(k)?)?;
+                let built = facts::build(s, &texts, shard, as_of, facts::Need::of(supervision_reads));
+                let mut lines = Vec::with_capacity(spilled.len());
+                let states: Vec<EntityState> = built
+                    .into_iter()
+                    .zip(spilled)
+                    .enumerate()
+                    .map(|(j, (mut f, sp))| {
+                        let i = at + j;
+                        f.set_tolerance(i64::from(compact.tolerance_years[i]));
+                        f.stages.accumulation = compact.accumulation[i].clone();
+                        f.stages.tier = Some(compact.tier[i]).filter(|t| *t != 0);
+                        f.stages.blacklisted = compact.blacklisted[i];
+                        for (r, line) in f.records.iter_mut().zip(&sp.records) {
+                            r.status = Some(line.status.as_str().into());
+                        }
+                        let mut st = EntityState::new(f);
+                        st.decisions = sp.decisions;
+                        st.blacklist = crate::engine::BlacklistStatus {
+                            listed: compact.blacklisted[i],
+                            until: compact.blacklisted_until[i],
+                        };
+                        lines.push(sp.records);
+                        st
+                    })
+                    .collect();
+                (states, lines)
+            }
+        };
         if let Some(rule) = &link_rule {
             for st in states.iter_mut() {
                 let Some(list) = reached.get(&st.facts.uscc) else { continue };
@@ -328,9 +345,9 @@ pub fn classify(
         progress(&format!("results {}/{}", k + 1, shards.len()));
         let results: Vec<EntityResult> = states
             .into_par_iter()
-            .zip(spilled.into_par_iter())
+            .zip(lines.into_par_iter())
             .zip(shard.par_iter())
-            .map(|((st, sp), &e)| result(s, &departments, e, st, sp.records))
+            .map(|((st, lines), &e)| result(s, &departments, e, st, lines))
             .collect();
         summary.add(&results);
         at += shard.len();
@@ -345,6 +362,19 @@ pub fn classify(
     }
     let summary = summary.finish(&propagation);
     Ok(Classification { as_of, entities: ids.len(), not_yet_registered, stages, propagation, summary })
+}
+
+/// An entity's records as result lines.
+fn record_lines(records: &[crate::engine::RecordFacts]) -> Vec<RecordLine> {
+    records
+        .iter()
+        .map(|r| RecordLine {
+            kind: r.kind.as_str(),
+            id: r.id.to_string(),
+            date: r.date,
+            status: r.status.as_deref().unwrap_or("").to_string(),
+        })
+        .collect()
 }
 
 fn result(
