@@ -179,13 +179,13 @@ fn evaluations(s: &Snapshot, e: EntityId, as_of: Date, f: &mut EntityFacts) {
     let mut market: Option<(Date, &str)> = None;
     let mut industry: Vec<(&str, Date, &str)> = Vec::new();
     for ev in s.evaluations.of(e).iter().filter(|v| v.evaluated_on <= as_of) {
-        let grade = s.sym(ev.grade);
+        let grade = s.sym(ev.grade());
         let newer = |cur: &Option<(Date, &str)>| cur.is_none_or(|(d, g)| (ev.evaluated_on, grade) > (d, g));
         match ev.kind {
             EvaluationKind::Composite if newer(&composite) => composite = Some((ev.evaluated_on, grade)),
             EvaluationKind::Market if newer(&market) => market = Some((ev.evaluated_on, grade)),
             EvaluationKind::Industry => {
-                let source = s.sym(ev.source);
+                let source = s.sym(ev.source());
                 match industry.iter_mut().find(|(d, ..)| *d == source) {
                     Some(slot) if (ev.evaluated_on, grade) > (slot.1, slot.2) => {
                         *slot = (source, ev.evaluated_on, grade)

@@ -175,10 +175,12 @@ pub enum ClassifyError {
 }
 
 /// What the first half of the stages decided, per entity (by position in
-/// the run, credit-code order).
+/// the run, credit-code order): a few bytes each.
 struct Compact {
     tolerance_years: Vec<i8>,
-    accumulation: Vec<Option<crate::engine::Text>>,
+    /// Index into `levels` plus one; 0 for none.
+    accumulation: Vec<u8>,
+    levels: Vec<crate::engine::Text>,
     tier: Vec<u8>,
     blacklisted: Vec<bool>,
     blacklisted_until: Vec<Option<Date>>,
@@ -218,6 +220,7 @@ pub fn classify(
     let mut compact = Compact {
         tolerance_years: Vec::with_capacity(ids.len()),
         accumulation: Vec::with_capacity(ids.len()),
+        levels: Vec::new(),
         tier: Vec::with_capacity(ids.len()),
         blacklisted: Vec::with_capacity(ids.len()),
         blacklisted_until: Vec::with_capacity(ids.len()),
@@ -239,7 +242,17 @@ pub fn classify(
         for st in &states {
             let f = &st.facts;
             compact.tolerance_years.push(f.stages.tolerance_years.clamp(0, 127) as i8);
-            compact.accumulation.push(f.stages.accumulation.clone());
+            let level = match &f.stages.accumulation {
+                None => 0,
+                Some(l) => match compact.levels.iter().position(|x| x == l) {
+                    Some(i) => i + 1,
+                    None => {
+                        compact.levels.push(l.clone());
+                        compact.levels.len()
+                    }
+                },
+            };
+            compact.accumulation.push(u8::try_from(level).unwrap_or(u8::MAX));
             compact.tier.push(f.stages.tier.unwrap_or(0));
             compact.blacklisted.push(st.blacklist.listed);
             compact.blacklisted_until.push(st.blacklist.until);
@@ -300,7 +313,8 @@ pub fn classify(
                     .map(|(j, (mut f, sp))| {
                         let i = at + j;
                         f.set_tolerance(i64::from(compact.tolerance_years[i]));
-                        f.stages.accumulation = compact.accumulation[i].clone();
+                        f.stages.accumulation =
+                            compact.accumulation[i].checked_sub(1).map(|l| compact.levels[usize::from(l)].clone());
                         f.stages.tier = Some(compact.tier[i]).filter(|t| *t != 0);
                         f.stages.blacklisted = compact.blacklisted[i];
                         for (r, line) in f.records.iter_mut().zip(&sp.records) {
@@ -343,11 +357,12 @@ pub fn classify(
         supervision.entities += st.entities;
         supervision.calls += st.calls;
         progress(&format!("results {}/{}", k + 1, shards.len()));
+        let names = s.entities.names.many(shard);
         let results: Vec<EntityResult> = states
             .into_par_iter()
             .zip(lines.into_par_iter())
-            .zip(shard.par_iter())
-            .map(|((st, lines), &e)| result(s, &departments, e, st, lines))
+            .zip(shard.par_iter().zip(names.into_par_iter()))
+            .map(|((st, lines), (&e, name))| result(s, &departments, e, name, st, lines))
             .collect();
         summary.add(&results);
         at += shard.len();
@@ -381,6 +396,7 @@ fn result(
     s: &Snapshot,
     departments: &facts::DepartmentIndex,
     e: EntityId,
+    name: String,
     st: EntityState,
     records: Vec<RecordLine>,
 ) -> EntityResult {
@@ -388,7 +404,7 @@ fn result(
     let f = &st.facts;
     EntityResult {
         uscc: f.uscc,
-        name: s.entities.name(e).to_string(),
+        name,
         city: f.city,
         county: f.region,
         tier: f.stages.tier.unwrap_or(0),

@@ -46,8 +46,11 @@ pub struct Builder {
     officer_rows: Vec<u32>,
     relations: Vec<OfficerRelation>,
     relation_rows: Vec<(u32, OfficerRelation)>,
-    /// Entities as read (row order), before ids are given.
+    /// Entities as read (row order), before ids are given, and their names
+    /// by row.
     read: Vec<(Uscc, u32)>,
+    names_by_row: Vec<Str>,
+    name_text: Texts,
     entities: Entities,
     index: FxHashMap<Uscc, EntityId>,
     person_rows: Vec<(PersonId, u32)>,
@@ -82,6 +85,8 @@ impl Builder {
             relations: Vec::new(),
             relation_rows: Vec::new(),
             read: Vec::new(),
+            names_by_row: Vec::new(),
+            name_text: Texts::default(),
             entities: Entities::default(),
             index: FxHashMap::default(),
             person_rows: Vec::new(),
@@ -143,10 +148,33 @@ impl Builder {
         }
     }
 
-    /// Entity ids of a batch's rows, looked up in parallel.
+    /// Entity ids of a batch's rows, looked up in parallel. Tables usually
+    /// list an entity's rows together, so a row with the previous row's
+    /// code reuses its answer.
     fn resolve<T: Sync>(&self, rows: &[T], uscc: impl Fn(&T) -> Uscc + Sync) -> Vec<Option<EntityId>> {
         use rayon::prelude::*;
-        rows.par_iter().map(|r| self.index.get(&uscc(r)).copied()).collect()
+        let uscc = &uscc;
+        let parts: Vec<Vec<Option<EntityId>>> = rows
+            .par_chunks(8192)
+            .map(|chunk| {
+                let mut last: Option<(Uscc, Option<EntityId>)> = None;
+                chunk
+                    .iter()
+                    .map(|r| {
+                        let u = uscc(r);
+                        match last {
+                            Some((l, id)) if l == u => id,
+                            _ => {
+                                let id = self.index.get(&u).copied();
+                                last = Some((u, id));
+                                id
+                            }
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        parts.concat()
     }
 
     /// Reports a row whose entity was not found.
@@ -215,14 +243,14 @@ impl Builder {
             e.new_economy.push(r.new_economy);
             // Names are addressed by source row, so rows with problems
             // (left out) still leave a slot.
-            while e.names.len() + 1 < no as usize {
-                e.names.push(Str::default());
+            while self.names_by_row.len() + 1 < no as usize {
+                self.names_by_row.push(Str::default());
             }
-            match e.name_text.push(&r.name) {
-                Ok(s) => e.names.push(s),
+            match self.name_text.push(&r.name) {
+                Ok(s) => self.names_by_row.push(s),
                 Err(_) => {
                     self.overflow = true;
-                    e.names.push(Str::default());
+                    self.names_by_row.push(Str::default());
                 }
             }
         }
@@ -233,7 +261,10 @@ impl Builder {
         let read = std::mem::take(&mut self.read);
         // Positions in read order, sorted by (code, row).
         let mut order: Vec<u32> = (0..read.len() as u32).collect();
-        order.sort_unstable_by_key(|&i| (read[i as usize].0, read[i as usize].1));
+        {
+            use rayon::prelude::*;
+            order.par_sort_unstable_by_key(|&i| (read[i as usize].0, read[i as usize].1));
+        }
         let mut keep: Vec<u32> = Vec::with_capacity(order.len());
         for w in 0..order.len() {
             let (u, no) = read[order[w] as usize];
@@ -247,7 +278,7 @@ impl Builder {
         }
         let e = std::mem::take(&mut self.entities);
         let pick = |i: &u32| *i as usize;
-        let mut out = Entities {
+        let out = Entities {
             uscc: keep.iter().map(|i| read[pick(i)].0).collect(),
             row: keep.iter().map(|i| e.row[pick(i)]).collect(),
             entity_type: keep.iter().map(|i| e.entity_type[pick(i)]).collect(),
@@ -257,11 +288,13 @@ impl Builder {
             registered_on: keep.iter().map(|i| e.registered_on[pick(i)]).collect(),
             key_fields: keep.iter().map(|i| e.key_fields[pick(i)]).collect(),
             new_economy: keep.iter().map(|i| e.new_economy[pick(i)]).collect(),
-            names: e.names,
-            name_text: e.name_text,
+            names: Names::new(keep.iter().map(|i| {
+                let row = e.row[pick(i)] as usize;
+                self.names_by_row.get(row - 1).map_or("", |s| self.name_text.get(*s))
+            })),
         };
-        out.names.shrink_to_fit();
-        out.name_text.shrink();
+        self.names_by_row = Vec::new();
+        self.name_text = Texts::default();
         self.index = out.uscc.iter().enumerate().map(|(i, u)| (*u, i as EntityId)).collect();
         self.entities = out;
     }
@@ -272,7 +305,10 @@ impl Builder {
 
     pub fn end_persons(&mut self) {
         let mut rows = std::mem::take(&mut self.person_rows);
-        rows.sort_unstable();
+        {
+            use rayon::prelude::*;
+            rows.par_sort_unstable();
+        }
         let mut persons: Vec<PersonId> = Vec::with_capacity(rows.len());
         let mut first = 0u32;
         for (p, no) in rows {
@@ -357,7 +393,10 @@ impl Builder {
             }
             let p = person;
             if let (Some(e), Some(p)) = (e, p) {
-                self.roles.push((e, no, RoleRow { person: p, role: r.role, since: r.since, until: r.until }));
+                match RoleRow::new(p, r.role, r.since, r.until) {
+                    Ok(row) => self.roles.push((e, no, row)),
+                    Err(_) => self.overflow = true,
+                }
             }
         }
     }
@@ -370,11 +409,10 @@ impl Builder {
                 let reason = format!("industry evaluation source '{}' is not in departments", r.source);
                 self.cell(CreditEvaluation::TABLE, no, "source", "dangling reference", reason);
             }
-            let row = EvaluationRow {
-                kind: r.kind,
-                source: self.symbols.intern(&r.source),
-                evaluated_on: r.evaluated_on,
-                grade: self.symbols.intern(&r.grade),
+            let (source, grade) = (self.symbols.intern(&r.source), self.symbols.intern(&r.grade));
+            let Some(row) = EvaluationRow::new(r.kind, source, r.evaluated_on, grade) else {
+                self.overflow = true;
+                continue;
             };
             if let Some(e) = e {
                 self.evaluations.push((e, no, row));
@@ -522,7 +560,12 @@ impl Builder {
         self.check_repairs(&texts, &commitments);
 
         if self.overflow {
-            self.problems.push(Problem::file("dataset", "too large", TextOverflow.to_string()));
+            self.problems.push(Problem::file(
+                "dataset",
+                "too large",
+                "the dataset is larger than one snapshot addresses (4 GiB of text, 2^28 persons or 65,536 \
+                 distinct evaluation sources and grades): split it, e.g. by city",
+            ));
         }
         if !self.problems.is_empty() {
             self.problems.sort();
@@ -552,20 +595,38 @@ impl Builder {
     }
 
     /// Reports rows whose text key repeats an earlier row's.
-    fn unique_text(&mut self, table: &'static str, column: &str, texts: &Texts, mut keys: Vec<(u32, Str)>) {
-        keys.sort_unstable_by_key(|&(no, _)| no);
-        let mut first: FxHashMap<&str, u32> = FxHashMap::default();
-        first.reserve(keys.len());
+    fn unique_text(&mut self, table: &'static str, column: &str, texts: &Texts, keys: Vec<(u32, Str)>) {
+        use rayon::prelude::*;
+        use std::hash::{Hash, Hasher};
+        // Sorted by (hash of the key, row): repeats sit next to each other,
+        // the first row of each first; only equal hashes compare text.
+        let mut keyed: Vec<(u64, u32, Str)> = keys
+            .into_par_iter()
+            .map(|(no, s)| {
+                let mut h = rustc_hash::FxHasher::default();
+                texts.get(s).hash(&mut h);
+                (h.finish(), no, s)
+            })
+            .collect();
+        keyed.par_sort_unstable_by_key(|&(h, no, _)| (h, no));
         let mut found = Vec::new();
-        for (no, s) in keys {
-            let k = texts.get(s);
-            match first.get(k) {
-                Some(&f) => found.push((no, format!("'{k}' repeats row {f}"))),
-                None => {
-                    first.insert(k, no);
+        let mut i = 0;
+        while i < keyed.len() {
+            let mut j = i + 1;
+            while j < keyed.len() && keyed[j].0 == keyed[i].0 {
+                j += 1;
+            }
+            // Within one hash, each row is a repeat of the first row with
+            // the same text.
+            for k in i + 1..j {
+                let text = texts.get(keyed[k].2);
+                if let Some(first) = keyed[i..k].iter().find(|x| texts.get(x.2) == text) {
+                    found.push((keyed[k].1, format!("'{text}' repeats row {}", first.1)));
                 }
             }
+            i = j;
         }
+        found.sort_unstable_by_key(|(no, _)| *no);
         for (no, reason) in found {
             self.cell(table, no, column, "duplicate key", reason);
         }
@@ -573,8 +634,11 @@ impl Builder {
 
     fn unique_roles(&mut self) {
         let mut keys: Vec<(EntityId, u32, RoleKind, Date, u32)> =
-            self.roles.iter().map(|(e, no, r)| (*e, r.person, r.role, r.since, *no)).collect();
-        keys.sort_unstable();
+            self.roles.iter().map(|(e, no, r)| (*e, r.person(), r.role(), r.since, *no)).collect();
+        {
+            use rayon::prelude::*;
+            keys.par_sort_unstable();
+        }
         let mut first = 0u32;
         for i in 0..keys.len() {
             let k = keys[i];
@@ -592,8 +656,11 @@ impl Builder {
 
     fn unique_evaluations(&mut self) {
         let mut keys: Vec<(EntityId, EvaluationKind, Sym, Date, u32)> =
-            self.evaluations.iter().map(|(e, no, r)| (*e, r.kind, r.source, r.evaluated_on, *no)).collect();
-        keys.sort_unstable();
+            self.evaluations.iter().map(|(e, no, r)| (*e, r.kind, r.source(), r.evaluated_on, *no)).collect();
+        {
+            use rayon::prelude::*;
+            keys.par_sort_unstable();
+        }
         let mut first = 0u32;
         for i in 0..keys.len() {
             let k = keys[i];
@@ -632,26 +699,37 @@ impl Builder {
     /// Repairs must name a record of their own entity and, if any, a
     /// repair commitment of their own entity.
     fn check_repairs(&mut self, texts: &Texts, commitments: &Table<CommitmentRow>) {
+        // Only the ids repairs name are looked up: far fewer than records.
+        let wanted: FxHashSet<&str> = self.repairs.iter().map(|(_, _, (r, _))| texts.get(r.record_id)).collect();
+        let wanted_commitments: FxHashSet<&str> =
+            self.repairs.iter().filter_map(|(_, _, (_, c))| c.map(|c| texts.get(c))).collect();
         // Record id → entity of the record; later tables win, as the first
         // row wins within penalties (its ids are unique when valid).
         let mut records: FxHashMap<&str, EntityId> = FxHashMap::default();
-        let mut seen: FxHashSet<&str> = FxHashSet::default();
         for (e, _, r) in &self.penalties {
             let id = texts.get(r.decision_no);
-            if seen.insert(id) {
-                records.insert(id, *e);
+            if wanted.contains(id) {
+                records.entry(id).or_insert(*e);
             }
         }
         for (e, _, r) in &self.listings {
-            records.insert(texts.get(r.listing_id), *e);
+            let id = texts.get(r.listing_id);
+            if wanted.contains(id) {
+                records.insert(id, *e);
+            }
         }
         for (e, _, r) in &self.complaints {
-            records.insert(texts.get(r.complaint_id), *e);
+            let id = texts.get(r.complaint_id);
+            if wanted.contains(id) {
+                records.insert(id, *e);
+            }
         }
         let mut commitment_of: FxHashMap<&str, (EntityId, u32)> = FxHashMap::default();
         for (i, c) in commitments.rows().iter().enumerate() {
             let id = texts.get(c.commitment_id);
-            commitment_of.entry(id).or_insert((commitments.entity_of(i), i as u32));
+            if wanted_commitments.contains(id) {
+                commitment_of.entry(id).or_insert((commitments.entity_of(i), i as u32));
+            }
         }
         let mut found = Vec::new();
         let mut repairs = std::mem::take(&mut self.repairs);
@@ -714,8 +792,14 @@ impl Builder {
 /// Marks a row whose entity is missing (the dataset is refused then).
 const NONE: EntityId = EntityId::MAX;
 
-fn group<T>(n: usize, rows: Pending<T>) -> Table<T> {
-    Table::group(n, rows.into_iter().filter(|(e, ..)| *e != NONE).map(|(e, _, r)| (e, r)).collect())
+fn group<T: Copy + Send + Sync>(n: usize, rows: Pending<T>) -> Table<T> {
+    // Rows of missing entities only exist in refused datasets.
+    let rows: Pending<T> = if rows.iter().any(|(e, ..)| *e == NONE) {
+        rows.into_iter().filter(|(e, ..)| *e != NONE).collect()
+    } else {
+        rows
+    };
+    Table::group_by(n, &rows, |r| r.0, |r| r.2)
 }
 
 /// Where persons' ids start by their leading bits. Person ids are salted

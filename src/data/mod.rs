@@ -117,7 +117,12 @@ pub fn check(dir: &Path, progress: &dyn Fn(&str)) -> CheckReport {
         .map(|(t, _)| by_table(t).and_then(|s| s.digest.map(|(len, h)| (s.file.clone(), len, h))))
         .collect();
     let snapshot = match built {
-        Ok(s) if problems.is_empty() => Some(s),
+        Ok(s) if problems.is_empty() => {
+            if std::env::var("CREDO_TRACE").is_ok() {
+                eprintln!("TRACE snapshot {} MB: {}", s.heap_bytes() / 1_000_000, s.heap_report());
+            }
+            Some(s)
+        }
         Ok(_) => None,
         Err(p) => {
             problems.0.extend(p.0);

@@ -134,6 +134,7 @@ fn parse_batch<T: TableRow>(
             (rows, row_no, problems)
         })
         .collect();
+    let t = std::time::Instant::now();
     let mut rows = Vec::with_capacity(height);
     let mut row_no = Vec::with_capacity(height);
     for (r, n, p) in parts {
@@ -142,6 +143,9 @@ fn parse_batch<T: TableRow>(
         problems.0.extend(p.0);
     }
     each(rows, row_no);
+    if std::env::var("CREDO_TRACE").is_ok() {
+        eprintln!("TRACE {} build {:?}", T::TABLE, t.elapsed());
+    }
 }
 
 /// Checks a header against the table's columns: every required column
@@ -234,6 +238,7 @@ fn scan_parquet<T: TableRow>(
             let mut offset = 0usize;
             while offset < rows {
                 let len = BATCH_ROWS.min(rows - offset);
+                let t0 = std::time::Instant::now();
                 let mut df = lf
                     .clone()
                     .select(present.clone())
@@ -241,7 +246,11 @@ fn scan_parquet<T: TableRow>(
                     .collect()
                     .map_err(|e| unreadable(&e))?;
                 df.rechunk_mut();
+                let t1 = t0.elapsed();
                 parse_batch::<T>(&file, &df, offset, problems, each);
+                if std::env::var("CREDO_TRACE").is_ok() {
+                    eprintln!("TRACE {} decode {:?} parse+build {:?}", T::TABLE, t1, t0.elapsed() - t1);
+                }
                 offset += len;
             }
             Ok(())

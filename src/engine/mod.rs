@@ -370,16 +370,18 @@ impl RuleSet {
                 let map = item
                     .try_cast::<Map>()
                     .ok_or_else(|| bad(format!("status {i} is not a map; expected {expected}")))?;
-                let status = get_string(&map, "status").map_err(|m| bad(format!("status {i}: {m}")))?;
+                let status = get_text(&map, "status").map_err(|m| bad(format!("status {i}: {m}")))?;
                 if !RECORD_STATUSES.contains(&status.as_str()) {
                     return Err(bad(format!("status {i}: '{status}' is not one of {}", RECORD_STATUSES.join(", "))));
                 }
-                let reason = get_string(&map, "reason").map_err(|m| bad(format!("status {i}: {m}")))?;
                 if status != "counted" && status != "ignored" {
+                    let reason = get_text(&map, "reason").map_err(|m| bad(format!("status {i}: {m}")))?;
                     notes.push(format!("{} {status}: {reason}", f.records[i].id));
                     inputs.push(f.records[i].id.to_string());
+                } else if !map.get("reason").is_some_and(|r| r.is_string()) {
+                    get_text(&map, "reason").map_err(|m| bad(format!("status {i}: {m}")))?;
                 }
-                statuses.push(Text::from(status));
+                statuses.push(status);
             }
             let reason = if notes.is_empty() { "every record counts".to_string() } else { notes.join("; ") };
             let d = Decision { stage, rule: e.rule.clone(), clause: e.clause.clone(), reason, inputs };
@@ -595,6 +597,14 @@ fn apply(answer: &Answer, s: &mut EntityState) {
         Answer::Supervision { risk, probability_ppm } => {
             s.supervision = Supervision { risk: risk.clone(), probability_ppm: *probability_ppm };
         }
+    }
+}
+
+/// A string value of a map, shared (no copy).
+fn get_text(map: &Map, key: &str) -> Result<Text, String> {
+    match map.get(key) {
+        None => Err(format!("the map has no `{key}`")),
+        Some(v) => v.clone().into_immutable_string().map_err(|t| format!("`{key}` must be a string, found {t}")),
     }
 }
 

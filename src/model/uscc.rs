@@ -39,8 +39,22 @@ pub enum UsccError {
     Check { expected: char, found: char },
 }
 
+/// Value of each byte in [`ALPHABET`], or 255 for bytes outside it.
+const VALUES: [u8; 256] = {
+    let mut t = [255u8; 256];
+    let mut i = 0;
+    while i < ALPHABET.len() {
+        t[ALPHABET[i] as usize] = i as u8;
+        i += 1;
+    }
+    t
+};
+
 fn value_of(c: u8) -> Option<u32> {
-    ALPHABET.iter().position(|&a| a == c).map(|v| v as u32)
+    match VALUES[c as usize] {
+        255 => None,
+        v => Some(u32::from(v)),
+    }
 }
 
 /// The GB 32100 check character for the first 17 characters.
@@ -72,6 +86,23 @@ impl Uscc {
     /// Parses and validates a code. Nothing is trimmed or upper-cased: a code
     /// that needs fixing is reported, not silently repaired.
     pub fn parse(s: &str) -> Result<Uscc, UsccError> {
+        // The common case, a valid code, without allocating: 18 bytes of
+        // the alphabet, digits for the division, both check characters.
+        if let Ok(bytes) = <[u8; 18]>::try_from(s.as_bytes())
+            && bytes.iter().all(|&b| VALUES[b as usize] != 255)
+            && bytes[2..8].iter().all(u8::is_ascii_digit)
+        {
+            let org: &[u8; 8] = bytes[8..16].try_into().expect("8 bytes");
+            let body: &[u8; 17] = bytes[..17].try_into().expect("17 bytes");
+            if bytes[16] == org_check_char(org) && bytes[17] == check_char(body) {
+                return Ok(Uscc(bytes));
+            }
+        }
+        Uscc::parse_slow(s)
+    }
+
+    /// [`Uscc::parse`] character by character, naming what is wrong.
+    fn parse_slow(s: &str) -> Result<Uscc, UsccError> {
         let chars: Vec<char> = s.chars().collect();
         if chars.len() != 18 {
             return Err(UsccError::Length(chars.len()));

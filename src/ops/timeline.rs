@@ -50,7 +50,7 @@ pub fn neighbourhood(s: &Snapshot, graph: &RoleGraph, e: EntityId, hops: u8) -> 
         let mut next = Vec::new();
         for &f in &frontier {
             for r in s.roles.of(f) {
-                for (other, _) in graph.of_person(s, r.person) {
+                for (other, _) in graph.of_person(s, r.person()) {
                     if entities.insert(other) {
                         next.push(other);
                     }

@@ -330,7 +330,8 @@ pub fn build_frame(
                 *stats.excluded.entry(head).or_default() += 1;
             }
         }
-        let ps: Vec<PersonId> = s.roles.of(e).iter().filter(|r| r.held_on(as_of)).map(|r| s.person(r.person)).collect();
+        let ps: Vec<PersonId> =
+            s.roles.of(e).iter().filter(|r| r.held_on(as_of)).map(|r| s.person(r.person())).collect();
         let rec: Vec<&str> = s
             .inspections
             .of(e)

@@ -145,10 +145,10 @@ pub fn run(
             let (source, records, start) = &sources[w.source];
             let mut roles: Vec<&RoleRow> = s.roles.of(w.entity).iter().filter(|r| r.held_on(w.on)).collect();
             // Person indices follow person-id order.
-            roles.sort_by_key(|a| (a.person, a.role));
+            roles.sort_by_key(|a| (a.person(), a.role()));
             for role in roles {
-                let answer = ask(Stage::PersonLink, Link { role: role.role, person_role: None, depth })?;
-                if !answer.applies || seen_persons.contains(&(w.source, role.person)) {
+                let answer = ask(Stage::PersonLink, Link { role: role.role(), person_role: None, depth })?;
+                if !answer.applies || seen_persons.contains(&(w.source, role.person())) {
                     continue;
                 }
                 let until =
@@ -156,12 +156,12 @@ pub fn run(
                 if until <= as_of {
                     continue;
                 }
-                let person_id = s.person(role.person);
-                seen_persons.insert((w.source, role.person));
-                flagged.push((wi, persons.len(), role.person));
+                let person_id = s.person(role.person());
+                seen_persons.insert((w.source, role.person()));
+                flagged.push((wi, persons.len(), role.person()));
                 persons.push(FlaggedPerson {
                     person_id,
-                    role: role.role,
+                    role: role.role(),
                     via: s.entities.uscc[w.entity as usize],
                     source: *source,
                     source_records: records.clone(),
@@ -169,7 +169,7 @@ pub fn run(
                     until,
                     measures: answer.measures.clone(),
                     reason: answer.decision.reason.clone(),
-                    path: format!("{} -{}-> {}", w.path, role.role, short(&person_id)),
+                    path: format!("{} -{}-> {}", w.path, role.role(), short(&person_id)),
                 });
             }
         }
@@ -181,23 +181,23 @@ pub fn run(
             let mut other: Vec<(EntityId, &RoleRow)> =
                 graph.of_person(s, person).filter(|(e, r)| r.held_on(as_of) && *e != w.entity).collect();
             // Entity ids follow credit-code order.
-            other.sort_by_key(|(e, r)| (*e, r.role));
+            other.sort_by_key(|(e, r)| (*e, r.role()));
             for (e2, r2) in other {
                 let uscc2 = s.entities.uscc[e2 as usize];
                 if blacklisted.contains(&uscc2) || seen_entities.contains(&(w.source, e2)) {
                     continue;
                 }
-                let a2 = ask(Stage::EntityLink, Link { role: r2.role, person_role: Some(p.role), depth })?;
+                let a2 = ask(Stage::EntityLink, Link { role: r2.role(), person_role: Some(p.role), depth })?;
                 if !a2.applies {
                     continue;
                 }
                 seen_entities.insert((w.source, e2));
-                let path = format!("{} -{}-> {}", p.path, r2.role, uscc2);
+                let path = format!("{} -{}-> {}", p.path, r2.role(), uscc2);
                 entities.push(ReachedEntity {
                     uscc: uscc2,
                     effect: a2.effect.clone(),
                     person_id: p.person_id,
-                    role: r2.role,
+                    role: r2.role(),
                     source: sources[w.source].0,
                     source_records: sources[w.source].1.clone(),
                     depth,

@@ -18,7 +18,7 @@ impl RoleGraph {
         let persons = s.persons.len();
         let mut offsets = vec![0u32; persons + 1];
         for r in s.roles.rows() {
-            offsets[r.person as usize + 1] += 1;
+            offsets[r.person() as usize + 1] += 1;
         }
         for i in 0..persons {
             offsets[i + 1] += offsets[i];
@@ -28,7 +28,7 @@ impl RoleGraph {
         // Rows are grouped by entity in id order, so each person's list
         // comes out ordered by entity.
         for (i, r) in s.roles.rows().iter().enumerate() {
-            let slot = &mut fill[r.person as usize];
+            let slot = &mut fill[r.person() as usize];
             roles[*slot as usize] = i as u32;
             *slot += 1;
         }

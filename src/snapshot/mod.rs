@@ -9,12 +9,14 @@
 //! written down in ARCHITECTURE.md ("Memory").
 
 mod graph;
+mod names;
 
 use std::sync::Arc;
 
 use crate::model::*;
 
 pub use graph::RoleGraph;
+pub use names::Names;
 
 /// An entity's number in a snapshot: the rank of its credit code.
 pub type EntityId = u32;
@@ -108,44 +110,119 @@ impl Symbols {
     }
 }
 
+/// Where each entity's rows start, in about two bytes per entity: a u32
+/// base every [`Offsets::BLOCK`] entities and a u16 offset from it per
+/// entity; plain u32 offsets when a block holds too many rows for that.
+#[derive(Clone, Debug)]
+enum Offsets {
+    Packed { base: Vec<u32>, rel: Vec<u16> },
+    Plain(Vec<u32>),
+}
+
+impl Offsets {
+    const BLOCK: usize = 256;
+
+    /// From plain offsets (`n + 1` of them, non-decreasing).
+    fn new(plain: Vec<u32>) -> Offsets {
+        let base: Vec<u32> = plain.iter().step_by(Self::BLOCK).copied().collect();
+        let mut rel = Vec::with_capacity(plain.len());
+        for (i, &o) in plain.iter().enumerate() {
+            match u16::try_from(o - base[i / Self::BLOCK]) {
+                Ok(r) => rel.push(r),
+                Err(_) => return Offsets::Plain(plain),
+            }
+        }
+        Offsets::Packed { base, rel }
+    }
+
+    fn get(&self, i: usize) -> u32 {
+        match self {
+            Offsets::Packed { base, rel } => base[i / Self::BLOCK] + u32::from(rel[i]),
+            Offsets::Plain(v) => v[i],
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Offsets::Packed { rel, .. } => rel.len(),
+            Offsets::Plain(v) => v.len(),
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Offsets::Packed { base, rel } => base.capacity() * 4 + rel.capacity() * 2,
+            Offsets::Plain(v) => v.capacity() * 4,
+        }
+    }
+}
+
 /// Rows grouped by entity: the rows of entity `e` are
 /// `rows[offsets[e]..offsets[e + 1]]`.
 #[derive(Clone, Debug)]
 pub struct Table<T> {
-    offsets: Vec<u32>,
+    offsets: Offsets,
     rows: Vec<T>,
 }
 
 impl<T> Default for Table<T> {
     fn default() -> Self {
-        Table { offsets: vec![0], rows: Vec::new() }
+        Table { offsets: Offsets::Plain(vec![0]), rows: Vec::new() }
     }
 }
 
 impl<T> Table<T> {
-    /// Groups `(entity, row)` pairs for `entities` entities; the order of
-    /// rows within an entity is kept.
-    pub fn group(entities: usize, mut pairs: Vec<(EntityId, T)>) -> Table<T> {
-        pairs.sort_by_key(|(e, _)| *e);
+    /// Groups rows by entity (`entity(row)`) for `entities` entities,
+    /// keeping the order of rows within an entity: a counting sort, one
+    /// pass to count and one to place.
+    pub fn group_by<R: Sync>(
+        entities: usize,
+        rows: &[R],
+        entity: impl Fn(&R) -> EntityId,
+        row: impl Fn(&R) -> T + Sync,
+    ) -> Table<T>
+    where
+        T: Copy + Send,
+    {
         let mut offsets = vec![0u32; entities + 1];
-        for (e, _) in &pairs {
-            offsets[*e as usize + 1] += 1;
+        for r in rows {
+            offsets[entity(r) as usize + 1] += 1;
         }
         for i in 0..entities {
             offsets[i + 1] += offsets[i];
         }
-        let rows = pairs.into_iter().map(|(_, r)| r).collect();
-        Table { offsets, rows }
+        let mut fill: Vec<u32> = offsets[..entities].to_vec();
+        let mut order = vec![0u32; rows.len()];
+        for (i, r) in rows.iter().enumerate() {
+            let slot = &mut fill[entity(r) as usize];
+            order[*slot as usize] = i as u32;
+            *slot += 1;
+        }
+        drop(fill);
+        let out = {
+            use rayon::prelude::*;
+            order.par_iter().map(|&i| row(&rows[i as usize])).collect()
+        };
+        Table { offsets: Offsets::new(offsets), rows: out }
+    }
+
+    /// Groups `(entity, row)` pairs for `entities` entities; the order of
+    /// rows within an entity is kept.
+    pub fn group(entities: usize, pairs: Vec<(EntityId, T)>) -> Table<T>
+    where
+        T: Copy + Send + Sync,
+    {
+        Table::group_by(entities, &pairs, |p| p.0, |p| p.1)
     }
 
     pub fn of(&self, e: EntityId) -> &[T] {
-        let (a, b) = (self.offsets[e as usize] as usize, self.offsets[e as usize + 1] as usize);
+        let (a, b) = (self.offsets.get(e as usize) as usize, self.offsets.get(e as usize + 1) as usize);
         &self.rows[a..b]
     }
 
     /// Global index of the first row of `e`.
     pub fn start(&self, e: EntityId) -> usize {
-        self.offsets[e as usize] as usize
+        self.offsets.get(e as usize) as usize
     }
 
     pub fn rows(&self) -> &[T] {
@@ -166,11 +243,24 @@ impl<T> Table<T> {
 
     /// The entity a global row index belongs to.
     pub fn entity_of(&self, row: usize) -> EntityId {
-        (self.offsets.partition_point(|&o| o as usize <= row) - 1) as EntityId
+        // The last entity whose rows start at or before `row`.
+        let (mut lo, mut hi) = (0usize, self.offsets.len());
+        while hi - lo > 1 {
+            let mid = (lo + hi) / 2;
+            if self.offsets.get(mid) as usize <= row {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        lo as EntityId
     }
 
     /// Adds rows (kept after the existing rows of their entity).
-    pub fn extend(&mut self, entities: usize, more: Vec<(EntityId, T)>) {
+    pub fn extend(&mut self, entities: usize, more: Vec<(EntityId, T)>)
+    where
+        T: Copy + Send + Sync,
+    {
         if more.is_empty() {
             return;
         }
@@ -178,7 +268,7 @@ impl<T> Table<T> {
         let mut pairs: Vec<(EntityId, T)> = Vec::with_capacity(old.rows.len() + more.len());
         let mut rows = old.rows.into_iter();
         for e in 0..entities {
-            let n = (old.offsets[e + 1] - old.offsets[e]) as usize;
+            let n = (old.offsets.get(e + 1) - old.offsets.get(e)) as usize;
             pairs.extend(rows.by_ref().take(n).map(|r| (e as EntityId, r)));
         }
         pairs.extend(more);
@@ -186,7 +276,7 @@ impl<T> Table<T> {
     }
 
     fn heap_bytes(&self) -> usize {
-        self.offsets.capacity() * 4 + self.rows.capacity() * std::mem::size_of::<T>()
+        self.offsets.heap_bytes() + self.rows.capacity() * std::mem::size_of::<T>()
     }
 }
 
@@ -203,10 +293,8 @@ pub struct Entities {
     pub registered_on: Vec<Date>,
     pub key_fields: Vec<KeyFields>,
     pub new_economy: Vec<Option<NewEconomy>>,
-    /// Names by source row (`row - 1`), not by id: kept in file order so
-    /// loading never copies them.
-    pub names: Vec<Str>,
-    pub name_text: Texts,
+    /// Names by id, compressed.
+    pub names: Names,
 }
 
 impl Entities {
@@ -218,8 +306,10 @@ impl Entities {
         self.uscc.is_empty()
     }
 
-    pub fn name(&self, e: EntityId) -> &str {
-        self.name_text.get(self.names[self.row[e as usize] as usize - 1])
+    /// One entity's name (decompresses its block: for many, use
+    /// [`Names::many`]).
+    pub fn name(&self, e: EntityId) -> String {
+        self.names.get(e)
     }
 
     /// The id of a credit code, if the entity exists.
@@ -232,7 +322,7 @@ impl Entities {
         let i = e as usize;
         MarketEntity {
             uscc: self.uscc[i],
-            name: self.name(e).to_string(),
+            name: self.name(e),
             entity_type: self.entity_type[i],
             region: self.region[i],
             industry: self.industry[i],
@@ -245,30 +335,76 @@ impl Entities {
 
     fn heap_bytes(&self) -> usize {
         let n = self.uscc.capacity();
-        n * (18 + 4 + 1 + 1 + 4 + 5 + 4 + 1 + 1) + self.names.capacity() * 8 + self.name_text.bytes()
+        n * (18 + 4 + 1 + 1 + 4 + 5 + 4 + 1 + 1) + self.names.heap_bytes()
     }
 }
 
+/// A role, in 12 bytes: the person's index and the role kind share a word
+/// (a province has far fewer than 2^28 persons).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RoleRow {
-    pub person: u32,
-    pub role: RoleKind,
+    person_role: u32,
     pub since: Date,
     pub until: Option<Date>,
 }
 
+/// More persons than a role row can address.
+#[derive(Debug, thiserror::Error)]
+#[error("more than {} persons: split the dataset", RoleRow::MAX_PERSONS)]
+pub struct TooManyPersons;
+
 impl RoleRow {
+    pub const MAX_PERSONS: u32 = 1 << 28;
+
+    pub fn new(person: u32, role: RoleKind, since: Date, until: Option<Date>) -> Result<RoleRow, TooManyPersons> {
+        if person >= Self::MAX_PERSONS {
+            return Err(TooManyPersons);
+        }
+        let kind = RoleKind::ALL.iter().position(|k| *k == role).unwrap_or(0) as u32;
+        Ok(RoleRow { person_role: person << 4 | kind, since, until })
+    }
+
+    /// The person's index in [`Snapshot::persons`].
+    pub fn person(&self) -> u32 {
+        self.person_role >> 4
+    }
+
+    pub fn role(&self) -> RoleKind {
+        RoleKind::ALL[(self.person_role & 15) as usize]
+    }
+
     pub fn held_on(&self, d: Date) -> bool {
         self.since <= d && self.until.is_none_or(|u| u >= d)
     }
 }
 
+/// An evaluation in 12 bytes (sources and grades are few).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EvaluationRow {
     pub kind: EvaluationKind,
-    pub source: Sym,
+    source: u16,
+    grade: u16,
     pub evaluated_on: Date,
-    pub grade: Sym,
+}
+
+impl EvaluationRow {
+    /// `None` when a symbol does not fit in 16 bits.
+    pub fn new(kind: EvaluationKind, source: Sym, evaluated_on: Date, grade: Sym) -> Option<EvaluationRow> {
+        Some(EvaluationRow {
+            kind,
+            source: u16::try_from(source.0).ok()?,
+            grade: u16::try_from(grade.0).ok()?,
+            evaluated_on,
+        })
+    }
+
+    pub fn source(&self) -> Sym {
+        Sym(u32::from(self.source))
+    }
+
+    pub fn grade(&self) -> Sym {
+        Sym(u32::from(self.grade))
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -386,6 +522,26 @@ impl Snapshot {
         self.persons.binary_search(p).ok().map(|i| i as u32)
     }
 
+    /// Heap bytes by part, for memory reports.
+    pub fn heap_report(&self) -> String {
+        let mb = |b: usize| b / 1_000_000;
+        format!(
+            "entities {} (names {}), persons {}, roles {}, evaluations {}, records {}, texts {}",
+            mb(self.entities.heap_bytes()),
+            mb(self.entities.names.heap_bytes()),
+            mb(self.persons.capacity() * 16),
+            mb(self.roles.heap_bytes()),
+            mb(self.evaluations.heap_bytes()),
+            mb(self.penalties.heap_bytes()
+                + self.listings.heap_bytes()
+                + self.complaints.heap_bytes()
+                + self.commitments.heap_bytes()
+                + self.inspections.heap_bytes()
+                + self.repairs.heap_bytes()),
+            mb(self.texts.bytes()),
+        )
+    }
+
     /// Bytes held on the heap (an estimate from capacities, for reports).
     pub fn heap_bytes(&self) -> usize {
         self.entities.heap_bytes()
@@ -466,11 +622,11 @@ impl Snapshot {
             let uscc = self.entities.uscc[e as usize];
             ds.entities.push(self.entities.get(e));
             for r in self.roles.of(e) {
-                persons.push(self.person(r.person));
+                persons.push(self.person(r.person()));
                 ds.roles.push(Role {
                     uscc,
-                    person_id: self.person(r.person),
-                    role: r.role,
+                    person_id: self.person(r.person()),
+                    role: r.role(),
                     since: r.since,
                     until: r.until,
                 });
@@ -479,9 +635,9 @@ impl Snapshot {
                 ds.evaluations.push(CreditEvaluation {
                     uscc,
                     kind: v.kind,
-                    source: self.sym(v.source).to_string(),
+                    source: self.sym(v.source()).to_string(),
                     evaluated_on: v.evaluated_on,
-                    grade: self.sym(v.grade).to_string(),
+                    grade: self.sym(v.grade()).to_string(),
                 });
             }
             for p in self.penalties.of(e) {
@@ -623,3 +779,32 @@ pub struct SubmittedResult {
 #[derive(Debug, thiserror::Error)]
 #[error("entity {0} is not in the dataset")]
 pub struct UnknownEntity(pub Uscc);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grouped_rows_are_found_by_entity_packed_or_plain() {
+        // Entity 3 has 70,000 rows: too many for packed offsets in its block.
+        for big in [10usize, 70_000] {
+            let mut pairs: Vec<(EntityId, u32)> = Vec::new();
+            for e in (0..600u32).rev() {
+                let n = if e == 3 { big } else { (e % 4) as usize };
+                pairs.extend((0..n).map(|k| (e, e * 100_000 + k as u32)));
+            }
+            let t = Table::group(600, pairs);
+            assert_eq!(matches!(t.offsets, Offsets::Plain(_)), big > 65_535);
+            for e in 0..600u32 {
+                let n = if e == 3 { big } else { (e % 4) as usize };
+                let rows = t.of(e);
+                assert_eq!(rows.len(), n, "entity {e}");
+                assert!(rows.iter().enumerate().all(|(k, r)| *r == e * 100_000 + k as u32), "order kept");
+                if n > 0 {
+                    assert_eq!(t.entity_of(t.start(e)), e);
+                    assert_eq!(t.entity_of(t.start(e) + n - 1), e);
+                }
+            }
+        }
+    }
+}
