@@ -97,6 +97,14 @@ pub fn run() -> ExitCode {
         eprintln!("error: cannot set up {n} threads: {e}");
         return ExitCode::from(2);
     }
+    // Diagnostics (e.g. per-table load timings) go to stderr when RUST_LOG
+    // asks for them; `serve` logs at info by default.
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     let store = cli.store;
     let result = match cli.command {
         Command::Datasets(c) => datasets::run(c),

@@ -65,6 +65,14 @@ pub struct Builder {
     inspections: Pending<InspectionRow>,
     inspection_officers: Vec<u32>,
     repairs: Pending<(RepairRow, Option<Str>)>,
+    /// Tables finished (checked and grouped) as soon as they are read, so
+    /// their row-by-row form never waits beside the next table's.
+    done_roles: Table<RoleRow>,
+    done_evaluations: Table<EvaluationRow>,
+    done_penalties: Table<PenaltyRow>,
+    done_listings: Table<ListingRow>,
+    done_complaints: Table<ComplaintRow>,
+    done_inspections: Table<InspectionRow>,
     texts: Texts,
     symbols: Symbols,
     overflow: bool,
@@ -101,6 +109,12 @@ impl Builder {
             inspections: Vec::new(),
             inspection_officers: Vec::new(),
             repairs: Vec::new(),
+            done_roles: Table::default(),
+            done_evaluations: Table::default(),
+            done_penalties: Table::default(),
+            done_listings: Table::default(),
+            done_complaints: Table::default(),
+            done_inspections: Table::default(),
             texts: Texts::default(),
             symbols: Symbols::default(),
             overflow: false,
@@ -123,12 +137,18 @@ impl Builder {
         b.officers(&ds.officers, &rows(ds.officers.len()));
         b.relations(&ds.officer_relations, &rows(ds.officer_relations.len()));
         b.roles(&ds.roles, &rows(ds.roles.len()));
+        b.end_roles();
         b.evaluations(&ds.evaluations, &rows(ds.evaluations.len()));
+        b.end_evaluations();
         b.penalties(&ds.penalties, &rows(ds.penalties.len()));
+        b.end_penalties();
         b.listings(&ds.abnormal_listings, &rows(ds.abnormal_listings.len()));
+        b.end_listings();
         b.complaints(&ds.complaints, &rows(ds.complaints.len()));
+        b.end_complaints();
         b.commitments(&ds.commitments, &rows(ds.commitments.len()));
         b.inspections(&ds.inspections, &rows(ds.inspections.len()));
+        b.end_inspections();
         b.repairs(&ds.repairs, &rows(ds.repairs.len()));
         b.finish()
     }
@@ -538,26 +558,14 @@ impl Builder {
     /// the snapshot, or returns every problem found.
     pub fn finish(mut self) -> Result<Snapshot, Problems> {
         let n = self.entities.len();
-        let texts = std::mem::take(&mut self.texts);
-
-        self.unique_roles();
-        self.unique_evaluations();
-        let keys: Vec<(u32, Str)> = self.penalties.iter().map(|(_, no, r)| (*no, r.decision_no)).collect();
-        self.unique_text(Penalty::TABLE, "decision_no", &texts, keys);
-        let keys: Vec<(u32, Str)> = self.listings.iter().map(|(_, no, r)| (*no, r.listing_id)).collect();
-        self.unique_text(AbnormalListing::TABLE, "listing_id", &texts, keys);
-        let keys: Vec<(u32, Str)> = self.complaints.iter().map(|(_, no, r)| (*no, r.complaint_id)).collect();
-        self.unique_text(Complaint::TABLE, "complaint_id", &texts, keys);
         let keys: Vec<(u32, Str)> = self.commitments.iter().map(|(_, no, r)| (*no, r.commitment_id)).collect();
-        self.unique_text(Commitment::TABLE, "commitment_id", &texts, keys);
-        let keys: Vec<(u32, Str)> = self.inspections.iter().map(|(_, no, r)| (*no, r.inspection_id)).collect();
-        self.unique_text(InspectionRecord::TABLE, "inspection_id", &texts, keys);
+        self.unique_text(Commitment::TABLE, "commitment_id", keys);
         let keys: Vec<(u32, Str)> = self.repairs.iter().map(|(_, no, r)| (*no, r.0.repair_id)).collect();
-        self.unique_text(RepairApplication::TABLE, "repair_id", &texts, keys);
+        self.unique_text(RepairApplication::TABLE, "repair_id", keys);
         self.unique_relations();
 
         let commitments = group(n, std::mem::take(&mut self.commitments));
-        self.check_repairs(&texts, &commitments);
+        self.check_repairs(&commitments);
 
         if self.overflow {
             self.problems.push(Problem::file(
@@ -571,18 +579,18 @@ impl Builder {
             self.problems.sort();
             return Err(self.problems);
         }
-        let mut texts = texts;
+        let mut texts = self.texts;
         texts.shrink();
         Ok(Snapshot {
             entities: self.entities,
             persons: self.persons,
-            roles: group(n, self.roles),
-            evaluations: group(n, self.evaluations),
-            penalties: group(n, self.penalties),
-            listings: group(n, self.listings),
-            complaints: group(n, self.complaints),
+            roles: self.done_roles,
+            evaluations: self.done_evaluations,
+            penalties: self.done_penalties,
+            listings: self.done_listings,
+            complaints: self.done_complaints,
             commitments,
-            inspections: group(n, self.inspections),
+            inspections: self.done_inspections,
             repairs: group(n, self.repairs.into_iter().map(|(e, no, (r, _))| (e, no, r)).collect()),
             inspection_officers: self.inspection_officers,
             departments: self.departments,
@@ -595,7 +603,8 @@ impl Builder {
     }
 
     /// Reports rows whose text key repeats an earlier row's.
-    fn unique_text(&mut self, table: &'static str, column: &str, texts: &Texts, keys: Vec<(u32, Str)>) {
+    fn unique_text(&mut self, table: &'static str, column: &str, keys: Vec<(u32, Str)>) {
+        let texts = &self.texts;
         use rayon::prelude::*;
         use std::hash::{Hash, Hasher};
         // Sorted by (hash of the key, row): repeats sit next to each other,
@@ -627,56 +636,72 @@ impl Builder {
             i = j;
         }
         found.sort_unstable_by_key(|(no, _)| *no);
+        drop(keyed);
         for (no, reason) in found {
             self.cell(table, no, column, "duplicate key", reason);
         }
     }
 
-    fn unique_roles(&mut self) {
-        let mut keys: Vec<(EntityId, u32, RoleKind, Date, u32)> =
-            self.roles.iter().map(|(e, no, r)| (*e, r.person(), r.role(), r.since, *no)).collect();
-        {
-            use rayon::prelude::*;
-            keys.par_sort_unstable();
+    /// Checks roles for repeats ((entity, person, role, since) twice) and
+    /// groups them by entity.
+    pub fn end_roles(&mut self) {
+        let n = self.entities.len();
+        let pending = std::mem::take(&mut self.roles);
+        let (table, repeats) = group_unique(n, pending, |r| (r.person(), r.role(), r.since));
+        for (e, no, first, r) in repeats {
+            let reason = format!(
+                "'{} {} {} since {}' repeats row {first}",
+                self.entities.uscc[e as usize],
+                self.persons[r.person() as usize],
+                r.role(),
+                r.since
+            );
+            self.cell(Role::TABLE, no, "role", "duplicate key", reason);
         }
-        let mut first = 0u32;
-        for i in 0..keys.len() {
-            let k = keys[i];
-            if i > 0 && (keys[i - 1].0, keys[i - 1].1, keys[i - 1].2, keys[i - 1].3) == (k.0, k.1, k.2, k.3) {
-                let reason = format!(
-                    "'{} {} {} since {}' repeats row {first}",
-                    self.entities.uscc[k.0 as usize], self.persons[k.1 as usize], k.2, k.3
-                );
-                self.cell(Role::TABLE, k.4, "role", "duplicate key", reason);
-            } else {
-                first = k.4;
-            }
-        }
+        self.done_roles = table;
     }
 
-    fn unique_evaluations(&mut self) {
-        let mut keys: Vec<(EntityId, EvaluationKind, Sym, Date, u32)> =
-            self.evaluations.iter().map(|(e, no, r)| (*e, r.kind, r.source(), r.evaluated_on, *no)).collect();
-        {
-            use rayon::prelude::*;
-            keys.par_sort_unstable();
+    /// Checks evaluations for repeats ((entity, kind, source, date) twice)
+    /// and groups them by entity.
+    pub fn end_evaluations(&mut self) {
+        let n = self.entities.len();
+        let pending = std::mem::take(&mut self.evaluations);
+        let (table, repeats) = group_unique(n, pending, |r| (r.kind, r.source(), r.evaluated_on));
+        for (e, no, first, r) in repeats {
+            let reason = format!(
+                "'{} {} {} {}' repeats row {first}",
+                self.entities.uscc[e as usize],
+                r.kind,
+                self.symbols.get(r.source()),
+                r.evaluated_on
+            );
+            self.cell(CreditEvaluation::TABLE, no, "evaluated_on", "duplicate key", reason);
         }
-        let mut first = 0u32;
-        for i in 0..keys.len() {
-            let k = keys[i];
-            if i > 0 && (keys[i - 1].0, keys[i - 1].1, keys[i - 1].2, keys[i - 1].3) == (k.0, k.1, k.2, k.3) {
-                let reason = format!(
-                    "'{} {} {} {}' repeats row {first}",
-                    self.entities.uscc[k.0 as usize],
-                    k.1,
-                    self.symbols.get(k.2),
-                    k.3
-                );
-                self.cell(CreditEvaluation::TABLE, k.4, "evaluated_on", "duplicate key", reason);
-            } else {
-                first = k.4;
-            }
-        }
+        self.done_evaluations = table;
+    }
+
+    pub fn end_penalties(&mut self) {
+        let keys: Vec<(u32, Str)> = self.penalties.iter().map(|(_, no, r)| (*no, r.decision_no)).collect();
+        self.unique_text(Penalty::TABLE, "decision_no", keys);
+        self.done_penalties = group(self.entities.len(), std::mem::take(&mut self.penalties));
+    }
+
+    pub fn end_listings(&mut self) {
+        let keys: Vec<(u32, Str)> = self.listings.iter().map(|(_, no, r)| (*no, r.listing_id)).collect();
+        self.unique_text(AbnormalListing::TABLE, "listing_id", keys);
+        self.done_listings = group(self.entities.len(), std::mem::take(&mut self.listings));
+    }
+
+    pub fn end_complaints(&mut self) {
+        let keys: Vec<(u32, Str)> = self.complaints.iter().map(|(_, no, r)| (*no, r.complaint_id)).collect();
+        self.unique_text(Complaint::TABLE, "complaint_id", keys);
+        self.done_complaints = group(self.entities.len(), std::mem::take(&mut self.complaints));
+    }
+
+    pub fn end_inspections(&mut self) {
+        let keys: Vec<(u32, Str)> = self.inspections.iter().map(|(_, no, r)| (*no, r.inspection_id)).collect();
+        self.unique_text(InspectionRecord::TABLE, "inspection_id", keys);
+        self.done_inspections = group(self.entities.len(), std::mem::take(&mut self.inspections));
     }
 
     fn unique_relations(&mut self) {
@@ -698,7 +723,13 @@ impl Builder {
 
     /// Repairs must name a record of their own entity and, if any, a
     /// repair commitment of their own entity.
-    fn check_repairs(&mut self, texts: &Texts, commitments: &Table<CommitmentRow>) {
+    fn check_repairs(&mut self, commitments: &Table<CommitmentRow>) {
+        let texts = std::mem::take(&mut self.texts);
+        self.check_repairs_in(&texts, commitments);
+        self.texts = texts;
+    }
+
+    fn check_repairs_in(&mut self, texts: &Texts, commitments: &Table<CommitmentRow>) {
         // Only the ids repairs name are looked up: far fewer than records.
         let wanted: FxHashSet<&str> = self.repairs.iter().map(|(_, _, (r, _))| texts.get(r.record_id)).collect();
         let wanted_commitments: FxHashSet<&str> =
@@ -706,22 +737,22 @@ impl Builder {
         // Record id → entity of the record; later tables win, as the first
         // row wins within penalties (its ids are unique when valid).
         let mut records: FxHashMap<&str, EntityId> = FxHashMap::default();
-        for (e, _, r) in &self.penalties {
+        for (i, r) in self.done_penalties.rows().iter().enumerate() {
             let id = texts.get(r.decision_no);
             if wanted.contains(id) {
-                records.entry(id).or_insert(*e);
+                records.entry(id).or_insert(self.done_penalties.entity_of(i));
             }
         }
-        for (e, _, r) in &self.listings {
+        for (i, r) in self.done_listings.rows().iter().enumerate() {
             let id = texts.get(r.listing_id);
             if wanted.contains(id) {
-                records.insert(id, *e);
+                records.insert(id, self.done_listings.entity_of(i));
             }
         }
-        for (e, _, r) in &self.complaints {
+        for (i, r) in self.done_complaints.rows().iter().enumerate() {
             let id = texts.get(r.complaint_id);
             if wanted.contains(id) {
-                records.insert(id, *e);
+                records.insert(id, self.done_complaints.entity_of(i));
             }
         }
         let mut commitment_of: FxHashMap<&str, (EntityId, u32)> = FxHashMap::default();
@@ -789,8 +820,47 @@ impl Builder {
     }
 }
 
+/// A row whose key repeats an earlier row's key within the same entity:
+/// (entity, row, first row, the row).
+type Repeat<T> = (EntityId, u32, u32, T);
+
 /// Marks a row whose entity is missing (the dataset is refused then).
 const NONE: EntityId = EntityId::MAX;
+
+/// Groups rows by entity and finds rows whose key repeats an earlier row's
+/// key within the same entity: (entity, row, first row, the row).
+fn group_unique<T, K>(n: usize, rows: Pending<T>, key: impl Fn(&T) -> K + Sync) -> (Table<T>, Vec<Repeat<T>>)
+where
+    T: Copy + Send + Sync,
+    K: Ord + Copy + Send + Sync,
+{
+    use rayon::prelude::*;
+    let rows: Pending<T> = rows.into_iter().filter(|(e, ..)| *e != NONE).collect();
+    let numbered: Table<(u32, T)> = Table::group_by(n, &rows, |r| r.0, |r| (r.1, r.2));
+    drop(rows);
+    let repeats: Vec<Repeat<T>> = (0..n as EntityId)
+        .into_par_iter()
+        .with_min_len(4096)
+        .flat_map_iter(|e| {
+            let of = numbered.of(e);
+            let mut found = Vec::new();
+            if of.len() > 1 {
+                let mut sorted: Vec<(K, u32, T)> = of.iter().map(|(no, r)| (key(r), *no, *r)).collect();
+                sorted.sort_unstable_by_key(|(k, no, _)| (*k, *no));
+                let mut first = sorted[0].1;
+                for w in 1..sorted.len() {
+                    if sorted[w].0 == sorted[w - 1].0 {
+                        found.push((e, sorted[w].1, first, sorted[w].2));
+                    } else {
+                        first = sorted[w].1;
+                    }
+                }
+            }
+            found
+        })
+        .collect();
+    (numbered.map(|(_, r)| *r), repeats)
+}
 
 fn group<T: Copy + Send + Sync>(n: usize, rows: Pending<T>) -> Table<T> {
     // Rows of missing entities only exist in refused datasets.

@@ -94,12 +94,18 @@ pub fn check(dir: &Path, progress: &dyn Fn(&str)) -> CheckReport {
     table!(Officer, officers);
     table!(OfficerRelation, relations);
     table!(Role, roles);
+    b.end_roles();
     table!(CreditEvaluation, evaluations);
+    b.end_evaluations();
     table!(Penalty, penalties);
+    b.end_penalties();
     table!(AbnormalListing, listings);
+    b.end_listings();
     table!(Complaint, complaints);
+    b.end_complaints();
     table!(Commitment, commitments);
     table!(InspectionRecord, inspections);
+    b.end_inspections();
     table!(RepairApplication, repairs);
     progress("references");
     let t = std::time::Instant::now();
@@ -118,9 +124,7 @@ pub fn check(dir: &Path, progress: &dyn Fn(&str)) -> CheckReport {
         .collect();
     let snapshot = match built {
         Ok(s) if problems.is_empty() => {
-            if std::env::var("CREDO_TRACE").is_ok() {
-                eprintln!("TRACE snapshot {} MB: {}", s.heap_bytes() / 1_000_000, s.heap_report());
-            }
+            tracing::debug!(mb = s.heap_bytes() / 1_000_000, "snapshot: {}", s.heap_report());
             Some(s)
         }
         Ok(_) => None,

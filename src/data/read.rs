@@ -143,9 +143,7 @@ fn parse_batch<T: TableRow>(
         problems.0.extend(p.0);
     }
     each(rows, row_no);
-    if std::env::var("CREDO_TRACE").is_ok() {
-        eprintln!("TRACE {} build {:?}", T::TABLE, t.elapsed());
-    }
+    tracing::debug!(table = T::TABLE, elapsed = ?t.elapsed(), "built");
 }
 
 /// Checks a header against the table's columns: every required column
@@ -248,9 +246,7 @@ fn scan_parquet<T: TableRow>(
                 df.rechunk_mut();
                 let t1 = t0.elapsed();
                 parse_batch::<T>(&file, &df, offset, problems, each);
-                if std::env::var("CREDO_TRACE").is_ok() {
-                    eprintln!("TRACE {} decode {:?} parse+build {:?}", T::TABLE, t1, t0.elapsed() - t1);
-                }
+                tracing::debug!(table = T::TABLE, decode = ?t1, parse = ?(t0.elapsed() - t1), "batch");
                 offset += len;
             }
             Ok(())

@@ -256,6 +256,16 @@ impl<T> Table<T> {
         lo as EntityId
     }
 
+    /// The same grouping with each row mapped.
+    pub fn map<U: Send>(self, f: impl Fn(&T) -> U + Sync) -> Table<U>
+    where
+        T: Sync,
+    {
+        use rayon::prelude::*;
+        let rows = self.rows.par_iter().map(&f).collect();
+        Table { offsets: self.offsets, rows }
+    }
+
     /// Adds rows (kept after the existing rows of their entity).
     pub fn extend(&mut self, entities: usize, more: Vec<(EntityId, T)>)
     where
