@@ -505,9 +505,11 @@ def verify(data, public_key=None, beacon_value=None):
         pk = ["store_id", "plan_number", "kind", "name", "created_at", "as_of", "dataset_hash",
               "rules_hash", "run_id", "release_at", "replaces", "excluded_by"]
         pv = dict(zip(pk, key_values(sec, "provenance", pk)))
-        for k in ["store_id", "kind", "dataset_hash", "rules_hash"]:
+        for k in ["store_id", "kind"]:
             if not is_code(pv[k][1]):
                 fail(pv[k][0], f"{k} must be a code")
+        for k in ["dataset_hash", "rules_hash"]:
+            text_field(pv[k][1], pv[k][0], k, allow_empty=False)
         plan_number = number(pv["plan_number"][1], pv["plan_number"][0], "plan_number")
         number(pv["run_id"][1], pv["run_id"][0], "run_id")
         text_field(pv["name"][1], pv["name"][0], "name")

@@ -87,7 +87,7 @@ fn python(args: &[&str]) -> (bool, String) {
         .args(args)
         .output()
         .expect("python3 is required to run docs/verify_draw.py");
-    (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr))
+    (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
 }
 
 #[test]

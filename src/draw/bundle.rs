@@ -151,8 +151,8 @@ pub(crate) fn render_provenance(w: &mut impl Write, p: &Provenance) {
     writeln!(w, "name={}", escape(&p.name)).unwrap();
     writeln!(w, "created_at={}", escape(&p.created_at)).unwrap();
     writeln!(w, "as_of={}", escape(&p.as_of)).unwrap();
-    writeln!(w, "dataset_hash={}", p.dataset_hash).unwrap();
-    writeln!(w, "rules_hash={}", p.rules_hash).unwrap();
+    writeln!(w, "dataset_hash={}", escape(&p.dataset_hash)).unwrap();
+    writeln!(w, "rules_hash={}", escape(&p.rules_hash)).unwrap();
     writeln!(w, "run_id={}", p.run_id).unwrap();
     writeln!(w, "release_at={}", escape(&p.release_at)).unwrap();
     writeln!(w, "replaces={}", p.replaces.join(",")).unwrap();
@@ -965,8 +965,8 @@ impl<'a> RawBundle<'a> {
             name: kv[3].text()?,
             created_at: kv[4].text()?,
             as_of: kv[5].text()?,
-            dataset_hash: kv[6].code("dataset hash")?.to_owned(),
-            rules_hash: kv[7].code("rules hash")?.to_owned(),
+            dataset_hash: kv[6].text()?,
+            rules_hash: kv[7].text()?,
             run_id: kv[8].number("run_id")?,
             release_at: kv[9].text()?,
             replaces: ids(&kv[10])?,

@@ -121,7 +121,7 @@ pub struct Provenance {
     pub created_at: String,
     /// The classification date, `YYYY-MM-DD`.
     pub as_of: String,
-    /// Content hashes of the dataset and the rule set (codes).
+    /// Content hashes of the dataset and the rule set (texts, `sha256:…`).
     pub dataset_hash: String,
     pub rules_hash: String,
     /// The classification run of the issuing store.
@@ -255,10 +255,11 @@ impl FrameBuilder {
         if plan.plan_id != id {
             return err(format!("plan_id is '{}', but store and plan number make '{id}'", plan.plan_id));
         }
-        for (what, v) in [("kind", &p.kind), ("dataset hash", &p.dataset_hash), ("rules hash", &p.rules_hash)] {
-            if let Some(x) = code_problem(v) {
-                return err(format!("{what} {x}"));
-            }
+        if let Some(x) = code_problem(&p.kind) {
+            return err(format!("kind {x}"));
+        }
+        if p.dataset_hash.is_empty() || p.rules_hash.is_empty() {
+            return err("the dataset and rules hashes may not be empty".into());
         }
         if !is_utc_time(&p.created_at) {
             return err(format!("created_at '{}' is not a UTC time YYYY-MM-DDTHH:MM:SSZ", p.created_at));

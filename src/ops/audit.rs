@@ -179,9 +179,17 @@ fn text(v: &Value) -> Option<String> {
 }
 
 fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read;
     let mut f = std::fs::File::open(path)?;
     let mut h = Sha256::new();
-    std::io::copy(&mut f, &mut h)?;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
     Ok(format!("sha256:{}", hex::encode(h.finalize())))
 }
 

@@ -226,7 +226,7 @@ fn python_verifier_agrees_on_v2() {
     let sig = text.split_off(text.find("[signature]").unwrap());
     let (beacon, mut r) = draw_v2(&f, &common::secret(), "5 2 7").unwrap();
     r.visits.swap(0, 1);
-    let changed = Bundle::render_v2(&f, &common::secret(), &beacon, &common::reveal(), &r, None).unwrap() + &sig;
+    let changed = Bundle::render_v2(&f, &common::secret(), &beacon, &common::reveal(), &r, None).unwrap() + sig.as_str();
     std::fs::write(dir.path().join("resigned.bundle"), &changed).unwrap();
     let (ok, out) = run(py, &dir.path().join("resigned.bundle"));
     assert!(!ok && out.contains("not a valid signature"), "{out}");

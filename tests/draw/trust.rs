@@ -123,7 +123,7 @@ fn signatures_are_checked() {
     let sig_at = spliced.find("[signature]").unwrap();
     let old_sig = spliced.split_off(sig_at);
     let unsigned = Bundle::render_v2(&f, &common::secret(), &beacon, &common::reveal(), &r, None).unwrap();
-    let m = different(&verify(&(unsigned + &old_sig)));
+    let m = different(&verify(&(unsigned + old_sig.as_str())));
     assert!(m.contains("not a valid signature") && m.contains("changed after signing"), "{m}");
     // An unsigned bundle checked against a key.
     let unsigned = Bundle::render_v2(&f, &common::secret(), &beacon, &common::reveal(), &r, None).unwrap();
