@@ -373,7 +373,7 @@ async fn plans_release_and_officers() {
     assert_eq!(r["identical"], true, "{r}");
     let (s, bundle) = api.raw(Method::GET, &format!("/plans/{id}/bundle"), Some(&auditor), None, "").await;
     assert_eq!(s, StatusCode::OK);
-    assert!(bundle.starts_with("#credo-draw-bundle v1\n"));
+    assert!(bundle.starts_with("#credo-draw-bundle v2\n") && bundle.contains("\n[signature]\n"));
     let visit = v.as_array().unwrap().iter().find(|x| x["unstaffed"].is_null()).unwrap().clone();
     let officer = visit["officers"][0].as_str().unwrap().to_string();
     let outsider = v
@@ -441,8 +441,8 @@ async fn trust_material_is_public_and_signed() {
     let (s, key) = api.call(Method::GET, "/public/key", None, None).await;
     assert_eq!(s, StatusCode::OK);
     let public_key = credo::trust::PublicKey::from_hex(key["public_key"].as_str().unwrap()).unwrap();
-    let private = std::fs::read_to_string(credo::store::signing::key_path(&api._dir.path().join("data/credo.db")))
-        .unwrap();
+    let private =
+        std::fs::read_to_string(credo::store::signing::key_path(&api._dir.path().join("data/credo.db"))).unwrap();
     assert!(!key.to_string().contains(private.trim()));
 
     // A beacon source without a rule is refused; a plan without a beacon

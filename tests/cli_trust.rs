@@ -221,7 +221,10 @@ fn altered_tables_and_results_files_are_named() {
     // The row deleted.
     db.execute("DELETE FROM inspection_results", []).unwrap();
     let m = findings(&env.run(&["audit", "verify"]));
-    assert!(m.contains(&format!("plan {id} visit {seq} MR: the result was submitted (audited) but is not in the table")), "{m}");
+    assert!(
+        m.contains(&format!("plan {id} visit {seq} MR: the result was submitted (audited) but is not in the table")),
+        "{m}"
+    );
 
     // The plan's result hash changed: both audit verify and draw verify.
     db.execute("UPDATE plans SET result_hash = '00' || substr(result_hash, 3)", []).unwrap();
@@ -231,7 +234,8 @@ fn altered_tables_and_results_files_are_named() {
     assert!(m.contains("the plans table records result hash 00"), "{m}");
 
     // A visit's team changed.
-    db.execute("UPDATE visits SET officers = '[\"MR-370100-0001\",\"MR-370100-0002\"]' WHERE seq = ?1", [&seq]).unwrap();
+    db.execute("UPDATE visits SET officers = '[\"MR-370100-0001\",\"MR-370100-0002\"]' WHERE seq = ?1", [&seq])
+        .unwrap();
     let m = findings(&env.run(&["audit", "verify"]));
     assert!(m.contains(&format!("visits: plan {id}: the visits hash to")) && m.contains("a visit was changed"), "{m}");
 
@@ -305,8 +309,7 @@ fn checkpoints_catch_truncation_and_rewrites() {
     // Rewritten from the plan's creation on, every hash recomputed: the
     // chain verifies, the checkpoint does not.
     let db = env.db();
-    let create: i64 =
-        db.query_row("SELECT seq FROM audit_log WHERE action = 'plan.create'", [], |r| r.get(0)).unwrap();
+    let create: i64 = db.query_row("SELECT seq FROM audit_log WHERE action = 'plan.create'", [], |r| r.get(0)).unwrap();
     let payload: String = db.query_row("SELECT payload FROM audit_log WHERE seq = ?1", [create], |r| r.get(0)).unwrap();
     rewrite_chain(&db, create, &payload.replace("\"name\":\"random plan\"", "\"name\":\"another plan\""));
     let m = findings(&env.run(&["audit", "verify", "--checkpoint", &checkpoint]));

@@ -887,7 +887,8 @@ pub async fn public_plan(State(st): S, ApiPath(id): ApiPath<i64>) -> Result<Resp
         // A later plan may name this one as replaced: the plan count is
         // part of what the cached page depends on.
         let plans = st2.store.plans()?.len();
-        let key = (format!("{}|{plans}", p.status), p.published_at.clone(), released(&p), st2.store.results_version(id)?);
+        let key =
+            (format!("{}|{plans}", p.status), p.published_at.clone(), released(&p), st2.store.results_version(id)?);
         let text = st2.disclosure(id, key)?;
         Ok(([(header::CONTENT_TYPE, "application/json")], text.as_ref().clone()).into_response())
     })

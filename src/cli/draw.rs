@@ -286,10 +286,7 @@ pub fn run(cmd: DrawCommand, store_path: &Path) -> Result<Outcome, CliError> {
             if p.beacon_source.is_empty() {
                 println!("beacon   none (the plan names no beacon)");
             } else {
-                println!(
-                    "beacon   {} (rule {}, published {})",
-                    p.beacon_source, p.beacon_rule, p.beacon_published_at
-                );
+                println!("beacon   {} (rule {}, published {})", p.beacon_source, p.beacon_rule, p.beacon_published_at);
             }
             if let Some(v) = &p.beacon_value
                 && !v.is_empty()

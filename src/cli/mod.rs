@@ -175,7 +175,9 @@ fn audit(cmd: AuditCommand, store: &std::path::Path) -> Result<Outcome, CliError
                 crate::store::ChainReport::Intact { entries, head } => {
                     println!("chain      intact: {entries} entries, head {head}")
                 }
-                crate::store::ChainReport::Broken { seq, reason } => println!("chain      BROKEN at entry {seq}: {reason}"),
+                crate::store::ChainReport::Broken { seq, reason } => {
+                    println!("chain      BROKEN at entry {seq}: {reason}")
+                }
             }
             match (&r.checkpoint, &checkpoint) {
                 (Some(crate::store::ChainReport::Broken { reason, .. }), _) => println!("checkpoint FAILED: {reason}"),

@@ -9,7 +9,9 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::assign::{Item, Outcome, Visit};
-use super::frame::{BeaconRule, Frame, FrameBuilder, NewEntity, Officer, Plan, Provenance, Stratum, StratumMode, V2Header};
+use super::frame::{
+    BeaconRule, Frame, FrameBuilder, NewEntity, Officer, Plan, Provenance, Stratum, StratumMode, V2Header,
+};
 use super::select::StratumCount;
 use super::text::{code_problem, escape, unescape};
 use super::ticket::{Hash, sha256};
@@ -420,10 +422,8 @@ fn render_bundle(
     h.update(sections[n - 2].as_bytes());
     h.update(sections[n - 1].as_bytes());
     writeln!(out, "result={}", hex::encode(h.finalize())).unwrap();
-    let signature = key.map(|k| BundleSignature {
-        public_key: k.public_key(),
-        signature: k.sign(SIGNATURE_TYPE, out.as_bytes()),
-    });
+    let signature =
+        key.map(|k| BundleSignature { public_key: k.public_key(), signature: k.sign(SIGNATURE_TYPE, out.as_bytes()) });
     for s in &sections {
         out.push_str(s);
     }
@@ -719,9 +719,7 @@ impl<'a> RawBundle<'a> {
         match lines.first() {
             Some(l) if l.text == header => Ok(&lines[1..]),
             Some(l) => Err(l.err(0, format!("expected the column header line '{}'", header.replace('\t', "<TAB>")))),
-            None => {
-                Err(perr(self.header_lines[i], 1, format!("section [{}] has no column header line", self.name(i))))
-            }
+            None => Err(perr(self.header_lines[i], 1, format!("section [{}] has no column header line", self.name(i)))),
         }
     }
 
@@ -737,7 +735,9 @@ impl<'a> RawBundle<'a> {
         let kv = self.key_values(0, &keys)?;
         let spec = self.layout.spec.as_str();
         if kv[0].s != spec {
-            return Err(kv[0].err(format!("unsupported spec '{}', this verifier knows {spec} for this layout", kv[0].s)));
+            return Err(
+                kv[0].err(format!("unsupported spec '{}', this verifier knows {spec} for this layout", kv[0].s))
+            );
         }
         kv[1..].iter().map(|f| f.hash("section hash")).collect()
     }
@@ -1019,8 +1019,13 @@ impl<'a> RawBundle<'a> {
         if let Some(r) = &p.reveal {
             // The seed section's texts must be canonically escaped too.
             s.clear();
-            let seed_lines =
-                SeedLines { secret: &b.secret, beacon: &b.beacon, reveal: Some(r), frame_hash: &p.frame_hash, seed: &p.seed };
+            let seed_lines = SeedLines {
+                secret: &b.secret,
+                beacon: &b.beacon,
+                reveal: Some(r),
+                frame_hash: &p.frame_hash,
+                seed: &p.seed,
+            };
             render_seed(&mut s, &seed_lines);
             self.compare(self.idx("seed"), &s)?;
         }

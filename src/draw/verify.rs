@@ -70,7 +70,11 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Report::Identical { visits, staffed, result_hash, spec, signer } => {
-                write!(f, "identical ({visits} visits, {staffed} staffed, result SHA-256 {})", hex::encode(result_hash))?;
+                write!(
+                    f,
+                    "identical ({visits} visits, {staffed} staffed, result SHA-256 {})",
+                    hex::encode(result_hash)
+                )?;
                 match (spec, signer) {
                     (Spec::V1, _) => Ok(()),
                     (Spec::V2, Some(k)) => write!(f, "; {spec}, signed by {k}"),
@@ -161,10 +165,14 @@ fn run(text: &str, options: &VerifyOptions) -> Result<Report, Report> {
             Some(sig.public_key)
         }
         (None, Some(k)) if spec == Spec::V2 => {
-            return Err(Report::plain(format!("signature: the bundle is not signed, but key {k} was given to check it")));
+            return Err(Report::plain(format!(
+                "signature: the bundle is not signed, but key {k} was given to check it"
+            )));
         }
         (None, Some(_)) => {
-            return Err(Report::plain("signature: a credo-draw-v1 bundle carries no signature; it cannot be checked against a key"));
+            return Err(Report::plain(
+                "signature: a credo-draw-v1 bundle carries no signature; it cannot be checked against a key",
+            ));
         }
         (None, None) => None,
     };
@@ -176,7 +184,8 @@ fn run(text: &str, options: &VerifyOptions) -> Result<Report, Report> {
     // 4. The beacon binding (v2): the plan named its beacon, or none.
     let (v2_shift, beacon_line) = if spec == Spec::V2 { (2, seed_line + 2) } else { (0, seed_line + 2) };
     if let (Some(h), Some(r)) = (b.frame.v2(), &parsed.reveal) {
-        check_beacon(h, &b.frame.plan().beacon_source, r, &b.beacon, options).map_err(|m| Report::at(beacon_line, m))?;
+        check_beacon(h, &b.frame.plan().beacon_source, r, &b.beacon, options)
+            .map_err(|m| Report::at(beacon_line, m))?;
     }
     // 5. Commitment, frame hash, seed.
     check_commitment(&b.frame.plan().commitment, &b.secret).map_err(|e| Report::at(seed_line + 1, e.to_string()))?;

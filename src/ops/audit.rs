@@ -549,7 +549,8 @@ impl Verifier<'_> {
         for e in entries.iter().filter(|e| e.action == "result.submit") {
             let p = payload(e);
             let mut parts = e.subject.split('/');
-            let (Some("plan"), Some(plan), Some("visit"), Some(seq)) = (parts.next(), parts.next(), parts.next(), parts.next())
+            let (Some("plan"), Some(plan), Some("visit"), Some(seq)) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
             else {
                 continue;
             };

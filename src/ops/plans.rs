@@ -653,8 +653,12 @@ pub fn disclosure_with(
         store.read(crate::store::audit::head_entry)?
     };
     let plan_id = global_plan_id(store, id);
-    let replaced_by =
-        store.plans()?.into_iter().filter(|p| p.replaces.contains(&plan_id)).map(|p| global_plan_id(store, p.id)).collect();
+    let replaced_by = store
+        .plans()?
+        .into_iter()
+        .filter(|p| p.replaces.contains(&plan_id))
+        .map(|p| global_plan_id(store, p.id))
+        .collect();
     let v2 = frame.v2();
     let revealed = drawn.then_some(());
     Ok(Disclosure {
@@ -800,11 +804,8 @@ pub fn check_disclosure(bundle: &str, disclosure: &str, key: Option<&crate::trus
     if d["frame_hash"].as_str() != Some(frame_hash.as_str()) {
         return differ("frame hash", &frame_hash, &d["frame_hash"]);
     }
-    let mut summary = format!(
-        "signed by {}; plan {}, commitment and frame hash match",
-        doc.signer,
-        b.frame.plan().plan_id
-    );
+    let mut summary =
+        format!("signed by {}; plan {}, commitment and frame hash match", doc.signer, b.frame.plan().plan_id);
     if !d["draw"].is_null() {
         let result = hex::encode(b.result.hash());
         for (what, mine, theirs) in [

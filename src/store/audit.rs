@@ -347,7 +347,10 @@ mod tests {
             let mut e = entries(c, None)?[2].clone();
             e.prev_hash = prev;
             e.hash = entry_hash_v2(&e);
-            c.execute("UPDATE audit_log SET prev_hash = ?2, hash = ?3 WHERE seq = ?1", params![e.seq, e.prev_hash, e.hash])?;
+            c.execute(
+                "UPDATE audit_log SET prev_hash = ?2, hash = ?3 WHERE seq = ?1",
+                params![e.seq, e.prev_hash, e.hash],
+            )?;
             Ok(())
         })
         .unwrap();
@@ -362,7 +365,10 @@ mod tests {
         })
         .unwrap();
         let r = s.read(verify).unwrap();
-        assert!(matches!(&r, ChainReport::Broken { seq: 4, reason } if reason.contains("formats never go back")), "{r:?}");
+        assert!(
+            matches!(&r, ChainReport::Broken { seq: 4, reason } if reason.contains("formats never go back")),
+            "{r:?}"
+        );
     }
 
     #[test]
@@ -372,7 +378,10 @@ mod tests {
         assert_eq!(n, 5);
         assert!(matches!(s.read(|c| check_checkpoint(c, n, &head)).unwrap(), ChainReport::Intact { .. }));
         s.read(|c| Ok(c.execute("DELETE FROM audit_log WHERE seq >= 4", [])?)).unwrap();
-        assert!(matches!(s.read(verify).unwrap(), ChainReport::Intact { entries: 3, .. }), "truncation is invisible alone");
+        assert!(
+            matches!(s.read(verify).unwrap(), ChainReport::Intact { entries: 3, .. }),
+            "truncation is invisible alone"
+        );
         let r = s.read(|c| check_checkpoint(c, n, &head)).unwrap();
         assert!(matches!(&r, ChainReport::Broken { seq: 5, reason } if reason.contains("truncated")), "{r:?}");
     }

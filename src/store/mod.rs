@@ -20,7 +20,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 pub use access::{Job, Principal, RuleVersion};
 pub use audit::{AuditEntry, ChainReport};
-pub use plans::{DrawnVisit, NewPlan, PlanRecord, Reveal, ResultRecord, VisitRecord};
+pub use plans::{DrawnVisit, NewPlan, PlanRecord, ResultRecord, Reveal, VisitRecord};
 pub use signing::Identity;
 
 #[derive(Debug, thiserror::Error)]

@@ -423,7 +423,9 @@ impl Store {
                  AND substr(json_extract(p.params, '$.as_of'), 1, 4) = ?1 ORDER BY v.plan_id, v.seq",
             )?;
             Ok(stmt
-                .query_map([year.to_string()], |r| Ok(DrawnVisit { uscc: r.get(0)?, plan_id: r.get(1)?, seq: r.get(2)? }))?
+                .query_map([year.to_string()], |r| {
+                    Ok(DrawnVisit { uscc: r.get(0)?, plan_id: r.get(1)?, seq: r.get(2)? })
+                })?
                 .collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }
@@ -431,7 +433,8 @@ impl Store {
     /// Every (officer, plan, visit) assignment.
     pub fn assignments(&self) -> Result<Vec<(String, i64, i64)>> {
         self.read(|c| {
-            let mut stmt = c.prepare("SELECT officer_id, plan_id, seq FROM assignments ORDER BY plan_id, seq, officer_id")?;
+            let mut stmt =
+                c.prepare("SELECT officer_id, plan_id, seq FROM assignments ORDER BY plan_id, seq, officer_id")?;
             Ok(stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }

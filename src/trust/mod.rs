@@ -61,9 +61,9 @@ impl PublicKey {
     pub fn from_hex(s: &str) -> Result<PublicKey, TrustError> {
         let s = s.trim();
         let bytes = hex::decode(s).map_err(|e| TrustError::PublicKey(format!("'{s}' is not hexadecimal: {e}")))?;
-        let bytes: [u8; 32] = bytes
-            .try_into()
-            .map_err(|b: Vec<u8>| TrustError::PublicKey(format!("must be 32 bytes (64 hex digits), found {}", b.len())))?;
+        let bytes: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
+            TrustError::PublicKey(format!("must be 32 bytes (64 hex digits), found {}", b.len()))
+        })?;
         ed25519_dalek::VerifyingKey::from_bytes(&bytes)
             .map(PublicKey)
             .map_err(|_| TrustError::PublicKey(format!("{s} is not a point on Ed25519")))
@@ -292,8 +292,10 @@ mod tests {
     #[test]
     fn rfc8032_test_vector_1() {
         // RFC 8032 §7.1, TEST 1 (empty message), signed without our prefix.
-        let seed: [u8; 32] =
-            hex::decode("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60").unwrap().try_into().unwrap();
+        let seed: [u8; 32] = hex::decode("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+            .unwrap()
+            .try_into()
+            .unwrap();
         let k = ed25519_dalek::SigningKey::from_bytes(&seed);
         assert_eq!(
             hex::encode(k.verifying_key().to_bytes()),
@@ -320,7 +322,10 @@ mod tests {
     #[test]
     fn canonical_json_matches_python() {
         let v = serde_json::json!({ "b": [1, -2, "x\"y\\z\n\t\u{1}é"], "a": null, "c": { "z": true, "y": false } });
-        assert_eq!(canonical_json(&v).unwrap(), r#"{"a":null,"b":[1,-2,"x\"y\\z\n\t\u0001é"],"c":{"y":false,"z":true}}"#);
+        assert_eq!(
+            canonical_json(&v).unwrap(),
+            r#"{"a":null,"b":[1,-2,"x\"y\\z\n\t\u0001é"],"c":{"y":false,"z":true}}"#
+        );
         assert!(canonical_json(&serde_json::json!({ "f": 1.5 })).is_err());
     }
 

@@ -44,10 +44,7 @@ fn golden_bundle_v2() {
     let text = golden_v2();
     let report = verify_with(
         &text,
-        &VerifyOptions {
-            public_key: Some(common::signing_key().public_key()),
-            beacon_value: Some("5 2 7".into()),
-        },
+        &VerifyOptions { public_key: Some(common::signing_key().public_key()), beacon_value: Some("5 2 7".into()) },
     );
     assert!(report.is_identical(), "{report}");
     assert!(report.to_string().ends_with(&format!("credo-draw-v2, signed by {}", common::signing_key().public_key())));

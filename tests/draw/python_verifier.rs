@@ -202,10 +202,9 @@ fn python_verifier_agrees_on_v2() {
     assert!(!ok && out.contains("the beacon was swapped"), "{out}");
     // Forged bundles, each consistent and signed, each caught.
     let f = common::frame_v2(2, 2, BeaconRule::Digits);
-    for (value, beacon, want) in [
-        ("", &b""[..], "the beacon was dropped"),
-        ("5 2 7", &b"123"[..], "rule digits makes bytes 353237"),
-    ] {
+    for (value, beacon, want) in
+        [("", &b""[..], "the beacon was dropped"), ("5 2 7", &b"123"[..], "rule digits makes bytes 353237")]
+    {
         let r = draw(&f, &common::secret(), beacon).unwrap();
         let reveal = BeaconReveal { value: value.into(), supplied_at: common::reveal().supplied_at };
         let text = Bundle::render_v2(&f, &common::secret(), beacon, &reveal, &r, Some(&common::signing_key())).unwrap();
@@ -226,7 +225,8 @@ fn python_verifier_agrees_on_v2() {
     let sig = text.split_off(text.find("[signature]").unwrap());
     let (beacon, mut r) = draw_v2(&f, &common::secret(), "5 2 7").unwrap();
     r.visits.swap(0, 1);
-    let changed = Bundle::render_v2(&f, &common::secret(), &beacon, &common::reveal(), &r, None).unwrap() + sig.as_str();
+    let changed =
+        Bundle::render_v2(&f, &common::secret(), &beacon, &common::reveal(), &r, None).unwrap() + sig.as_str();
     std::fs::write(dir.path().join("resigned.bundle"), &changed).unwrap();
     let (ok, out) = run(py, &dir.path().join("resigned.bundle"));
     assert!(!ok && out.contains("not a valid signature"), "{out}");

@@ -84,15 +84,17 @@ fn plans_must_name_their_beacon_consistently() {
         .err()
         .unwrap();
     assert!(e.to_string().contains("the beacon source is empty"), "{e}");
-    let e = FrameBuilder::new_v2(p.clone(), common::beacon_header(BeaconRule::None), common::strata(), common::officers())
-        .err()
-        .unwrap();
+    let e =
+        FrameBuilder::new_v2(p.clone(), common::beacon_header(BeaconRule::None), common::strata(), common::officers())
+            .err()
+            .unwrap();
     assert!(e.to_string().contains("beacon rule none"), "{e}");
     let mut other = p;
     other.plan_id = "7".into();
-    let e = FrameBuilder::new_v2(other, common::beacon_header(BeaconRule::Digits), common::strata(), common::officers())
-        .err()
-        .unwrap();
+    let e =
+        FrameBuilder::new_v2(other, common::beacon_header(BeaconRule::Digits), common::strata(), common::officers())
+            .err()
+            .unwrap();
     assert!(e.to_string().contains("store and plan number make"), "{e}");
 }
 
@@ -114,8 +116,15 @@ fn signatures_are_checked() {
     let f = common::frame_v2(2, 2, BeaconRule::Digits);
     let (beacon, mut r) = draw_v2(&f, &common::secret(), "5 2 7").unwrap();
     r.visits.swap(0, 1);
-    let resigned = Bundle::render_v2(&f, &common::secret(), &beacon, &common::reveal(), &r, Some(&SigningKey::from_seed(&[9; 32])))
-        .unwrap();
+    let resigned = Bundle::render_v2(
+        &f,
+        &common::secret(),
+        &beacon,
+        &common::reveal(),
+        &r,
+        Some(&SigningKey::from_seed(&[9; 32])),
+    )
+    .unwrap();
     let m = different(&verify_with(&resigned, &key_opts()));
     assert!(m.contains("not by the given key"), "{m}");
     // The same change with the manifest re-hashed but the old signature.
