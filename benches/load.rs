@@ -130,7 +130,7 @@ fn main() {
     let created = credo::ops::create_plan_from_run(&state.store, &loaded, 1, &params, None, "bench").expect("plan");
     let secret = hex::decode(created.secret.as_ref().unwrap()).unwrap();
     let names = credo::ops::name_lookup(&loaded.snapshot);
-    credo::ops::reveal_plan(&state.store, &names, created.id, &secret, &[], "bench").expect("reveal");
+    credo::ops::reveal_plan(&state.store, &names, created.id, &secret, "", "bench").expect("reveal");
     let d = credo::ops::disclosure(&state.store, created.id, chrono::Utc::now().fixed_offset()).unwrap();
     state.store.mark_published(created.id, "bench", "-").unwrap();
     let visits = state.store.visits(created.id).unwrap();

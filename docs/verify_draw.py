@@ -1,22 +1,42 @@
 #!/usr/bin/env python3
-"""Independent verifier for credo-draw-v1 bundles (docs/draw-spec.md).
+"""Independent verifier for credo-draw-v1 and credo-draw-v2 bundles and for
+credo's signed documents (docs/draw-spec.md).
 
-Usage: python3 verify_draw.py BUNDLE_FILE
+Usage:
+  python3 verify_draw.py [--public-key KEY] [--beacon-value VALUE] BUNDLE_FILE
+  python3 verify_draw.py --document FILE [--public-key KEY]
 
-Prints "identical" and exits 0 when the bundle is intact and re-deriving the
-draw from its recorded inputs gives exactly its recorded result. Otherwise
-prints the first difference found and exits 1.
+For a bundle: prints "identical" (v2: followed by the spec and the signer)
+and exits 0 when the bundle is intact and re-deriving the draw from its
+recorded inputs gives exactly its recorded result; with --public-key the
+bundle must be signed by that key (hex, or a file holding it); with
+--beacon-value it must have been drawn with exactly the value you read at
+the plan's beacon source. Otherwise prints the first difference found and
+exits 1.
+
+For a signed JSON document (a checkpoint or a disclosure): prints "valid"
+with its type and signer, or why not, and exits 0 or 1.
 
 Pure Python 3.11, standard library only. Written from the specification;
-ChaCha20 is implemented here (RFC 8439 block function).
+ChaCha20 (RFC 8439 block function) and Ed25519 verification (RFC 8032) are
+implemented here.
 """
 
 import hashlib
+import json
+import os
+import re
 import sys
 
 SPEC = "credo-draw-v1"
 MAGIC = "#credo-draw-bundle v1"
+SPEC_V2 = "credo-draw-v2"
+MAGIC_V2 = "#credo-draw-bundle v2"
 SECTIONS = ["manifest", "plan", "strata", "frame", "officers", "seed", "counts", "visits"]
+SECTIONS_V2 = ["manifest", "plan", "provenance", "strata", "frame", "officers", "seed", "counts", "visits"]
+BEACON_RULES = ["none", "text", "digits", "hex"]
+SIGNATURE_TAG = b"credo-signature-v1"
+BUNDLE_SIGNATURE_TYPE = "credo-draw-bundle-v2"
 HEADERS = {
     "strata": "#key\tmode\tratio_ppm\tmin_ratio_ppm",
     "frame": "#uscc\tstratum\tprobability_ppm\teligible\texclusion\tcity\titems\tpersons\trecent_officers",
@@ -78,10 +98,136 @@ def officer_ticket(seed, uscc, officer_id):
     return chacha20_first_u64(sha256(seed + uscc.encode("ascii") + officer_id.encode("utf-8")))
 
 
-def derive_seed(frame_hash, secret, beacon):
-    return sha256(b"credo-draw-v1\x00" + frame_hash
+def derive_seed(frame_hash, secret, beacon, spec=SPEC):
+    return sha256(spec.encode("ascii") + b"\x00" + frame_hash
                   + len(secret).to_bytes(4, "big") + secret
                   + len(beacon).to_bytes(4, "big") + beacon)
+
+
+# ------------------------------------------------------------ Ed25519 (RFC 8032 §6)
+
+ED_P = 2 ** 255 - 19
+ED_L = 2 ** 252 + 27742317777372353535851937790883648493
+ED_D = -121665 * pow(121666, ED_P - 2, ED_P) % ED_P
+ED_I = pow(2, (ED_P - 1) // 4, ED_P)
+
+
+def _recover_x(y, sign):
+    if y >= ED_P:
+        return None
+    x2 = (y * y - 1) * pow(ED_D * y * y + 1, ED_P - 2, ED_P) % ED_P
+    if x2 == 0:
+        return None if sign else 0
+    x = pow(x2, (ED_P + 3) // 8, ED_P)
+    if (x * x - x2) % ED_P != 0:
+        x = x * ED_I % ED_P
+    if (x * x - x2) % ED_P != 0:
+        return None
+    if (x & 1) != sign:
+        x = ED_P - x
+    return x
+
+
+def _point_add(a, b):
+    # Extended coordinates (X, Y, Z, T), x = X/Z, y = Y/Z, x*y = T/Z.
+    pa = (a[1] - a[0]) * (b[1] - b[0]) % ED_P
+    pb = (a[1] + a[0]) * (b[1] + b[0]) % ED_P
+    pc = 2 * a[3] * b[3] * ED_D % ED_P
+    pd = 2 * a[2] * b[2] % ED_P
+    e, f, g, h = pb - pa, pd - pc, pd + pc, pb + pa
+    return (e * f % ED_P, g * h % ED_P, f * g % ED_P, e * h % ED_P)
+
+
+def _point_mul(s, p):
+    q = (0, 1, 1, 0)
+    while s > 0:
+        if s & 1:
+            q = _point_add(q, p)
+        p = _point_add(p, p)
+        s >>= 1
+    return q
+
+
+def _point_equal(a, b):
+    return (a[0] * b[2] - b[0] * a[2]) % ED_P == 0 and (a[1] * b[2] - b[1] * a[2]) % ED_P == 0
+
+
+_G_Y = 4 * pow(5, ED_P - 2, ED_P) % ED_P
+_G_X = _recover_x(_G_Y, 0)
+ED_G = (_G_X, _G_Y, 1, _G_X * _G_Y % ED_P)
+
+
+def _point_decompress(b):
+    if len(b) != 32:
+        return None
+    y = int.from_bytes(b, "little")
+    sign = y >> 255
+    y &= (1 << 255) - 1
+    x = _recover_x(y, sign)
+    if x is None:
+        return None
+    return (x, y, 1, x * y % ED_P)
+
+
+def ed25519_verify(public, message, signature):
+    """RFC 8032 §5.1.7: is `signature` a valid signature of `message` by
+    the 32-byte public key `public`?"""
+    if len(public) != 32 or len(signature) != 64:
+        return False
+    a = _point_decompress(public)
+    r = _point_decompress(signature[:32])
+    if a is None or r is None:
+        return False
+    s = int.from_bytes(signature[32:], "little")
+    if s >= ED_L:
+        return False
+    k = int.from_bytes(hashlib.sha512(signature[:32] + public + message).digest(), "little") % ED_L
+    return _point_equal(_point_mul(s, ED_G), _point_add(r, _point_mul(k, a)))
+
+
+def signed_message(doc_type, payload):
+    return SIGNATURE_TAG + b"\x00" + doc_type.encode("utf-8") + b"\x00" + payload
+
+
+def read_key(arg):
+    text = arg
+    if os.path.isfile(arg):
+        with open(arg, encoding="utf-8") as fh:
+            text = fh.read()
+    text = text.strip()
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", text):
+        raise Difference(f"public key '{arg}' is not 64 hex digits")
+    return bytes.fromhex(text)
+
+
+def is_utc_time(s):
+    return re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", s) is not None
+
+
+def is_date(s):
+    return re.fullmatch(r"\d{4}-\d{2}-\d{2}", s) is not None
+
+
+def beacon_bytes(rule, value):
+    """§4.2: the beacon bytes a rule makes of a published value, or an error."""
+    if rule == "none":
+        if value != "":
+            return None, f"the plan names no beacon, but the beacon value '{value}' was given"
+        return b"", None
+    if value == "":
+        return None, "the plan names a beacon, but the beacon value is empty"
+    if rule == "text":
+        if value.strip() != value:
+            return None, "rule text: the value may not start or end with white space"
+        return value.encode("utf-8"), None
+    if rule == "digits":
+        d = "".join(c for c in value if c in "0123456789")
+        if not d:
+            return None, f"rule digits: the value '{value}' has no decimal digit"
+        return d.encode("ascii"), None
+    if re.fullmatch(r"(?:[0-9a-fA-F]{2})*", value) is None:
+        return None, f"rule hex: the value '{value}' is not hexadecimal"
+    return bytes.fromhex(value), None
 
 
 def uscc_problem(s):
@@ -211,6 +357,10 @@ def canonical_list(values, key, line, what):
 # ------------------------------------------------------------------ reading
 
 def split_sections(data):
+    """Returns (spec, section names, sections); sections maps a name to
+    [header line number, [(line number, text)], start byte, end byte]. A v2
+    bundle may end with a [signature] section, which the manifest does not
+    cover."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -218,27 +368,34 @@ def split_sections(data):
     if not text.endswith("\n"):
         fail(None, "the last line must end with a newline")
     lines = text[:-1].split("\n")
-    if lines[0] != MAGIC:
-        fail(1, f"the first line must be '{MAGIC}'")
-    sections = {}  # name -> (header line number, [lines], start byte, end byte)
+    if lines[0] == MAGIC:
+        spec, names = SPEC, SECTIONS
+    elif lines[0] == MAGIC_V2:
+        spec, names = SPEC_V2, SECTIONS_V2
+    else:
+        fail(1, f"the first line must be '{MAGIC}' or '{MAGIC_V2}'")
+    sections = {}
     order = []
     offset = len(lines[0].encode("utf-8")) + 1
     for no, line in enumerate(lines[1:], start=2):
         n = len(order)
-        if n < len(SECTIONS) and line == "[" + SECTIONS[n] + "]":
+        if n < len(names) and line == "[" + names[n] + "]":
             if order:
-                prev = sections[order[-1]]
-                prev[3] = offset
-            sections[SECTIONS[n]] = [no, [], offset, len(data)]
-            order.append(SECTIONS[n])
+                sections[order[-1]][3] = offset
+            sections[names[n]] = [no, [], offset, len(data)]
+            order.append(names[n])
+        elif spec == SPEC_V2 and n == len(names) and order[-1] != "signature" and line == "[signature]":
+            sections[order[-1]][3] = offset
+            sections["signature"] = [no, [], offset, len(data)]
+            order.append("signature")
         elif not order:
             fail(no, "expected section [manifest]")
         else:
             sections[order[-1]][1].append((no, line))
         offset += len(line.encode("utf-8")) + 1
-    if len(order) != len(SECTIONS):
-        fail(len(lines), f"section [{SECTIONS[len(order)]}] is missing or out of order")
-    return sections
+    if len([o for o in order if o != "signature"]) != len(names):
+        fail(len(lines), f"section [{names[len(order)]}] is missing or out of order")
+    return spec, names, sections
 
 
 def key_values(sec, name, keys):
@@ -266,26 +423,60 @@ def table(sec, name, nfields):
     return rows
 
 
-def verify(data):
-    sec = split_sections(data)
-    section_bytes = {n: data[sec[n][2]:sec[n][3]] for n in SECTIONS}
+def text_field(value, line, what, allow_empty=True):
+    t = unescape(value, line)
+    if escape(t) != value:
+        fail(line, f"{what} is not canonically escaped")
+    if not allow_empty and t == "":
+        fail(line, f"{what} is empty")
+    return t
+
+
+def check_signature(data, sec, public_key):
+    """§11: the [signature] of a v2 bundle signs the bytes from the start
+    of the file through the end of [manifest]."""
+    if "signature" not in sec:
+        if public_key is not None:
+            fail(None, f"signature: the bundle is not signed, but key {public_key.hex()} was given to check it")
+        return None
+    kv = key_values(sec, "signature", ["algorithm", "public_key", "signature"])
+    if kv[0][1] != "ed25519":
+        fail(kv[0][0], "signature: algorithm must be ed25519")
+    key = hexbytes(kv[1][1], kv[1][0], "public_key", 32)
+    sig = hexbytes(kv[2][1], kv[2][0], "signature", 64)
+    if public_key is not None and key != public_key:
+        fail(kv[1][0], f"signature: the bundle is signed by key {key.hex()}, not by the given key {public_key.hex()}")
+    signed = data[:sec["manifest"][3]]
+    if not ed25519_verify(key, signed_message(BUNDLE_SIGNATURE_TYPE, signed), sig):
+        fail(kv[2][0], f"signature: not a valid signature of key {key.hex()}: the manifest was changed after signing")
+    return key
+
+
+def verify(data, public_key=None, beacon_value=None):
+    spec, names, sec = split_sections(data)
+    v2 = spec == SPEC_V2
+    section_bytes = {n: data[sec[n][2]:sec[n][3]] for n in names}
 
     # 1. Manifest and integrity.
-    mf = key_values(sec, "manifest", ["spec"] + SECTIONS[1:] + ["result"])
-    if mf[0][1] != SPEC:
+    mf = key_values(sec, "manifest", ["spec"] + names[1:] + ["result"])
+    if mf[0][1] != spec:
         fail(mf[0][0], f"unsupported spec '{mf[0][1]}'")
-    for (ln, value), name in zip(mf[1:8], SECTIONS[1:]):
+    for (ln, value), name in zip(mf[1:len(names)], names[1:]):
         listed = hexbytes(value, ln, "section hash", 32)
         if sha256(section_bytes[name]) != listed:
             fail(sec[name][0], f"section [{name}]: hash mismatch: its SHA-256 is "
                  f"{sha256(section_bytes[name]).hex()}, the manifest lists {value}")
     result_hash = sha256(section_bytes["counts"] + section_bytes["visits"])
-    if result_hash != hexbytes(mf[8][1], mf[8][0], "result hash", 32):
-        fail(mf[8][0], "result hash does not match [counts] and [visits]")
+    if result_hash != hexbytes(mf[-1][1], mf[-1][0], "result hash", 32):
+        fail(mf[-1][0], "result hash does not match [counts] and [visits]")
+    if not v2 and public_key is not None:
+        fail(None, "signature: a credo-draw-v1 bundle carries no signature; it cannot be checked against a key")
+    signer = check_signature(data, sec, public_key) if v2 else None
 
     # 2. Plan.
-    kv = key_values(sec, "plan", ["plan_id", "departments", "officers_per_visit",
-                                  "max_visits_per_officer", "commitment", "beacon_source"])
+    keys = ["plan_id", "departments", "officers_per_visit", "max_visits_per_officer", "commitment"]
+    keys += ["beacon_rule", "beacon_source", "beacon_published_at"] if v2 else ["beacon_source"]
+    kv = key_values(sec, "plan", keys)
     plan_id = unescape(kv[0][1], kv[0][0])
     if plan_id == "":
         fail(kv[0][0], "plan_id is empty")
@@ -298,9 +489,52 @@ def verify(data):
     if per_visit < 2 or cap < 1 or per_visit > 0xFFFFFFFF or cap > 0xFFFFFFFF:
         fail(kv[2][0], "officers_per_visit must be >= 2 and max_visits_per_officer >= 1")
     commitment = hexbytes(kv[4][1], kv[4][0], "commitment", 32)
-    unescape(kv[5][1], kv[5][0])
     if escape(plan_id) != kv[0][1]:
         fail(kv[0][0], "plan_id is not canonically escaped")
+    if v2:
+        rule = kv[5][1]
+        if rule not in BEACON_RULES:
+            fail(kv[5][0], f"beacon_rule must be one of {', '.join(BEACON_RULES)}")
+        beacon_source = text_field(kv[6][1], kv[6][0], "beacon_source")
+        beacon_published_at = text_field(kv[7][1], kv[7][0], "beacon_published_at")
+    else:
+        text_field(kv[5][1], kv[5][0], "beacon_source")
+
+    # 2b. Provenance (v2).
+    if v2:
+        pk = ["store_id", "plan_number", "kind", "name", "created_at", "as_of", "dataset_hash",
+              "rules_hash", "run_id", "release_at", "replaces", "excluded_by"]
+        pv = dict(zip(pk, key_values(sec, "provenance", pk)))
+        for k in ["store_id", "kind"]:
+            if not is_code(pv[k][1]):
+                fail(pv[k][0], f"{k} must be a code")
+        for k in ["dataset_hash", "rules_hash"]:
+            text_field(pv[k][1], pv[k][0], k, allow_empty=False)
+        plan_number = number(pv["plan_number"][1], pv["plan_number"][0], "plan_number")
+        number(pv["run_id"][1], pv["run_id"][0], "run_id")
+        text_field(pv["name"][1], pv["name"][0], "name")
+        created_at = text_field(pv["created_at"][1], pv["created_at"][0], "created_at")
+        as_of = text_field(pv["as_of"][1], pv["as_of"][0], "as_of")
+        text_field(pv["release_at"][1], pv["release_at"][0], "release_at")
+        for k in ["replaces", "excluded_by"]:
+            canonical_list(code_list(pv[k][1], pv[k][0], "plan id"), utf8_key, pv[k][0], k)
+        if plan_id != f"{pv['store_id'][1]}/{plan_number}":
+            fail(kv[0][0], f"plan_id must be store_id/plan_number = {pv['store_id'][1]}/{plan_number}")
+        if not is_utc_time(created_at):
+            fail(pv["created_at"][0], "created_at must be a UTC time YYYY-MM-DDTHH:MM:SSZ")
+        if not is_date(as_of):
+            fail(pv["as_of"][0], "as_of must be a date YYYY-MM-DD")
+        if rule == "none":
+            if beacon_source != "" or beacon_published_at != "":
+                fail(kv[5][0], "beacon rule none: the beacon source and publication time must be empty")
+        else:
+            if beacon_source == "":
+                fail(kv[6][0], f"beacon rule {rule}: the beacon source is empty")
+            if not is_utc_time(beacon_published_at):
+                fail(kv[7][0], "beacon_published_at must be a UTC time YYYY-MM-DDTHH:MM:SSZ")
+            if beacon_published_at <= created_at:
+                fail(kv[7][0], f"the beacon is published at {beacon_published_at}, not after the plan's "
+                     f"creation at {created_at}: it could be known before the commitment")
 
     # 3. Strata.
     strata = []  # (key, mode, ratio, min_ratio)
@@ -373,18 +607,51 @@ def verify(data):
                          "persons": set(persons), "recent": set(recent)})
 
     # 6. Seed materials.
-    kv = key_values(sec, "seed", ["secret", "beacon", "frame_hash", "seed"])
+    if v2:
+        kv = key_values(sec, "seed", ["secret", "beacon_value", "beacon", "beacon_supplied_at", "frame_hash", "seed"])
+        value = text_field(kv[1][1], kv[1][0], "beacon_value")
+        supplied_at = text_field(kv[3][1], kv[3][0], "beacon_supplied_at")
+        kv = [kv[0], kv[2], kv[4], kv[5], kv[1], kv[3]]
+    else:
+        kv = key_values(sec, "seed", ["secret", "beacon", "frame_hash", "seed"])
     secret = hexbytes(kv[0][1], kv[0][0], "secret")
     beacon = hexbytes(kv[1][1], kv[1][0], "beacon")
+    if v2:
+        # §4.2: the plan named its beacon in advance, or none.
+        ln = kv[4][0]
+        if rule == "none":
+            if beacon != b"" or value != "":
+                fail(ln, f"beacon: the plan names no beacon (beacon_rule=none), but the draw used beacon value "
+                     f"'{value}' (bytes {beacon.hex()})")
+            if supplied_at != "":
+                fail(ln, "beacon: the plan names no beacon, but a time the beacon was supplied is recorded")
+        else:
+            if value == "":
+                fail(ln, f"beacon: the plan names the beacon '{beacon_source}' (rule {rule}), but the draw used "
+                     "none: the beacon was dropped")
+            want, problem = beacon_bytes(rule, value)
+            if problem:
+                fail(ln, f"beacon: {problem}")
+            if want != beacon:
+                fail(ln, f"beacon: rule {rule} makes bytes {want.hex()} of the recorded value '{value}', "
+                     f"but the draw used {beacon.hex()}")
+            if not is_utc_time(supplied_at):
+                fail(ln, "beacon: beacon_supplied_at must be a UTC time YYYY-MM-DDTHH:MM:SSZ")
+            if supplied_at < beacon_published_at:
+                fail(ln, f"beacon: supplied at {supplied_at}, before its announced publication at "
+                     f"{beacon_published_at}")
+        if beacon_value is not None and beacon_value != value:
+            fail(ln, f"beacon: the bundle records the value '{value}', but the value given as published is "
+                 f"'{beacon_value}': the beacon was swapped")
     if len(secret) < 16:
         fail(kv[0][0], "the secret must be at least 16 bytes")
     if sha256(secret) != commitment:
         fail(kv[0][0], "commitment does not match secret")
-    frame_hash = sha256(section_bytes["plan"] + section_bytes["strata"]
-                        + section_bytes["frame"] + section_bytes["officers"])
+    frame_names = names[1:names.index("seed")]
+    frame_hash = sha256(b"".join(section_bytes[n] for n in frame_names))
     if frame_hash != hexbytes(kv[2][1], kv[2][0], "frame_hash", 32):
         fail(kv[2][0], f"frame hash mismatch: the frame sections hash to {frame_hash.hex()}")
-    seed = derive_seed(frame_hash, secret, beacon)
+    seed = derive_seed(frame_hash, secret, beacon, spec)
     if seed != hexbytes(kv[3][1], kv[3][0], "seed", 32):
         fail(kv[3][0], f"seed mismatch: re-derivation gives {seed.hex()}")
 
@@ -490,21 +757,75 @@ def verify(data):
                      f"re-derivation gives '{want[k]}'")
     if len(rows) != len(visits):
         fail(sec["visits"][0], f"bundle lists {len(rows)} visits, re-derivation gives {len(visits)}")
-    return len(visits)
+    if v2:
+        return f"identical ({SPEC_V2}, " + (f"signed by {signer.hex()})" if signer else "not signed)")
+    return "identical"
+
+
+def canonical_json(doc):
+    """§11.2: members sorted, no white space, UTF-8, integers only."""
+    def check(v):
+        if isinstance(v, float):
+            raise Difference("document: a number is not an integer; signed documents hold integers only")
+        if isinstance(v, dict):
+            for x in v.values():
+                check(x)
+        elif isinstance(v, list):
+            for x in v:
+                check(x)
+    check(doc)
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def verify_document(data, public_key=None):
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise Difference(f"document: is not JSON: {e}")
+    if not isinstance(doc, dict) or not isinstance(doc.get("type"), str):
+        raise Difference("document: has no string member 'type'")
+    sig = doc.pop("signature", None)
+    if not isinstance(sig, dict):
+        raise Difference(f"the {doc['type']} document carries no signature")
+    if sig.get("algorithm") != "ed25519":
+        raise Difference("signature: algorithm must be ed25519")
+    try:
+        key = bytes.fromhex(sig.get("public_key", ""))
+        value = bytes.fromhex(sig.get("value", ""))
+    except ValueError:
+        raise Difference("signature: public_key and value must be hex")
+    if public_key is not None and key != public_key:
+        raise Difference(f"signature: signed by key {key.hex()}, but the key given to check against is "
+                         f"{public_key.hex()}")
+    if not ed25519_verify(key, signed_message(doc["type"], canonical_json(doc)), value):
+        raise Difference(f"signature: the {doc['type']} document was changed after signing, or signed by "
+                         "another key")
+    return f"valid {doc['type']}, signed by {key.hex()}"
 
 
 def main(argv):
-    if len(argv) != 2:
-        print("usage: verify_draw.py BUNDLE_FILE", file=sys.stderr)
+    args = argv[1:]
+    opts = {}
+    while args and args[0] in ("--public-key", "--beacon-value", "--document"):
+        if len(args) < 2:
+            break
+        opts[args[0]] = args[1]
+        args = args[2:]
+    if ("--document" in opts) == (len(args) == 1) or len(args) > 1:
+        print(__doc__.strip().split("\n\n")[1], file=sys.stderr)
         return 2
-    with open(argv[1], "rb") as fh:
-        data = fh.read()
     try:
-        verify(data)
+        key = read_key(opts["--public-key"]) if "--public-key" in opts else None
+        path = opts.get("--document") or args[0]
+        with open(path, "rb") as fh:
+            data = fh.read()
+        if "--document" in opts:
+            print(verify_document(data, key))
+        else:
+            print(verify(data, key, opts.get("--beacon-value")))
     except Difference as d:
         print(d)
         return 1
-    print("identical")
     return 0
 
 

@@ -6,7 +6,8 @@
 //! "double random" inspection draws from those results.
 //!
 //! Layers depend one way: [`model`] (plain data) ← engine, draw, propagation
-//! ← [`data`] (polars) and store (SQLite) ← api and [`cli`].
+//! ← [`data`] (polars) and store (SQLite) ← api and [`cli`]; [`trust`]
+//! (signatures) sits beside [`model`], below everything that signs.
 //! See ARCHITECTURE.md for the code map and each module's invariants.
 
 #![forbid(unsafe_code)]
@@ -27,3 +28,4 @@ pub mod propagate;
 pub mod ruletest;
 pub mod snapshot;
 pub mod store;
+pub mod trust;

@@ -129,7 +129,7 @@ async fn every_protected_endpoint_needs_a_token() {
         assert_error(s, &b, StatusCode::UNAUTHORIZED, "unauthorized");
     }
     // Public endpoints need none.
-    for p in ["/health", "/openapi.json", "/public/plans"] {
+    for p in ["/health", "/openapi.json", "/public/plans", "/public/key", "/public/checkpoint"] {
         assert_eq!(api.call(Method::GET, p, None, None).await.0, StatusCode::OK, "{p}");
     }
 }
@@ -373,7 +373,7 @@ async fn plans_release_and_officers() {
     assert_eq!(r["identical"], true, "{r}");
     let (s, bundle) = api.raw(Method::GET, &format!("/plans/{id}/bundle"), Some(&auditor), None, "").await;
     assert_eq!(s, StatusCode::OK);
-    assert!(bundle.starts_with("#credo-draw-bundle v1\n"));
+    assert!(bundle.starts_with("#credo-draw-bundle v2\n") && bundle.contains("\n[signature]\n"));
     let visit = v.as_array().unwrap().iter().find(|x| x["unstaffed"].is_null()).unwrap().clone();
     let officer = visit["officers"][0].as_str().unwrap().to_string();
     let outsider = v
@@ -407,8 +407,12 @@ async fn plans_release_and_officers() {
     let (s, b) = api.call(Method::POST, &path, Some(&tok), Some(body)).await;
     assert_error(s, &b, StatusCode::CONFLICT, "conflict");
 
-    // The public sees a plan only once published, and then its results.
+    // The public sees every plan from its creation, and its results once
+    // released; publishing records the disclosure in the audit log.
     let (s, b) = api.call(Method::GET, &format!("/public/plans/{id}"), None, None).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert!(b["commitment"].is_string() && b["signature"]["value"].is_string(), "{b}");
+    let (s, b) = api.call(Method::GET, "/public/plans/999", None, None).await;
     assert_error(s, &b, StatusCode::NOT_FOUND, "not_found");
     let (s, b) = api.call(Method::POST, &format!("/plans/{id}/publish"), Some(&auditor), None).await;
     assert_error(s, &b, StatusCode::FORBIDDEN, "forbidden");
@@ -422,7 +426,95 @@ async fn plans_release_and_officers() {
     let (s, b) = api.call(Method::POST, &format!("/plans/{id}/cancel"), reg, Some(json!({ "reason": "x" }))).await;
     assert_error(s, &b, StatusCode::CONFLICT, "conflict");
     let (_, v) = api.call(Method::GET, "/audit/verify", Some(&auditor), None).await;
-    assert!(v["Intact"].is_object(), "{v}");
+    assert!(v["chain"]["Intact"].is_object() && v["intact"] == true, "{v}");
+}
+
+/// What an auditor and the public get to check the store with: its key,
+/// signed checkpoints, every plan from its creation (cancelled ones too),
+/// beacons refused when the plan does not name them, altered results
+/// files refused and reported.
+#[tokio::test(flavor = "multi_thread")]
+async fn trust_material_is_public_and_signed() {
+    let api = setup();
+    let reg = Some(api.regulator.as_str());
+    let auditor = api.token("auditor", None).await;
+    let (s, key) = api.call(Method::GET, "/public/key", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    let public_key = credo::trust::PublicKey::from_hex(key["public_key"].as_str().unwrap()).unwrap();
+    let private =
+        std::fs::read_to_string(credo::store::signing::key_path(&api._dir.path().join("data/credo.db"))).unwrap();
+    assert!(!key.to_string().contains(private.trim()));
+
+    // A beacon source without a rule is refused; a plan without a beacon
+    // refuses one at the reveal.
+    let (s, b) = api
+        .call(
+            Method::POST,
+            "/plans",
+            reg,
+            Some(json!({ "name": "x", "kind": "random", "departments": ["MR"], "run": 1,
+                "release_at": "2026-07-01T09:00:00+08:00", "beacon_source": "a lottery" })),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let (a, secret) = api.plan("2026-07-01T09:00:00+08:00").await;
+    let (s, b) = api
+        .call(Method::POST, &format!("/plans/{a}/reveal"), reg, Some(json!({ "secret": secret, "beacon": "abc" })))
+        .await;
+    assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "beacon_refused");
+    assert!(b["message"].as_str().unwrap().contains("names no beacon"), "{b}");
+
+    // Listed and disclosed from creation, signed.
+    let (_, list) = api.call(Method::GET, "/public/plans", None, None).await;
+    let listed = list.as_array().unwrap().iter().find(|p| p["id"] == a).unwrap().clone();
+    assert_eq!(listed["status"], "committed");
+    let (_, text) = api.raw(Method::GET, &format!("/public/plans/{a}"), None, None, "").await;
+    let doc = credo::trust::verify_document(&text, Some(&public_key)).unwrap();
+    assert_eq!(doc.doc_type, "credo-disclosure-v2");
+    assert_eq!(doc.body["commitment"], listed["commitment"]);
+    assert_eq!(doc.body["frame_hash"], listed["frame_hash"]);
+    assert!(doc.body["draw"].is_null());
+
+    // Cancelled: still listed, with the time; the next plan over the same
+    // population says it replaces it.
+    let (s, _) = api.call(Method::POST, &format!("/plans/{a}/cancel"), reg, Some(json!({ "reason": "re-plan" }))).await;
+    assert_eq!(s, StatusCode::OK);
+    let (b, _) = api.plan("2026-07-01T09:00:00+08:00").await;
+    let (_, list) = api.call(Method::GET, "/public/plans", None, None).await;
+    let cancelled = list.as_array().unwrap().iter().find(|p| p["id"] == a).unwrap().clone();
+    assert_eq!(cancelled["status"], "cancelled");
+    assert!(cancelled["cancelled_at"].is_string(), "{cancelled}");
+    let next = list.as_array().unwrap().iter().find(|p| p["id"] == b).unwrap().clone();
+    assert_eq!(next["replaces"][0], cancelled["plan_id"], "{next}");
+    let (_, d) = api.call(Method::GET, &format!("/public/plans/{a}"), None, None).await;
+    assert_eq!(d["replaced_by"][0], next["plan_id"], "{d}");
+
+    // The checkpoint: signed head of the audit log.
+    let (s, text) = api.raw(Method::GET, "/public/checkpoint", None, None, "").await;
+    assert_eq!(s, StatusCode::OK);
+    let cp = credo::ops::read_checkpoint(&text, &public_key).unwrap();
+    let (_, log) = api.call(Method::GET, "/audit", Some(&auditor), None).await;
+    assert_eq!(cp.entries, log.as_array().unwrap().len() as i64);
+    assert_eq!(cp.head, log.as_array().unwrap().last().unwrap()["hash"], "{cp:?}");
+
+    // An altered results file is refused when read and named by the audit.
+    let results = api._dir.path().join("data/results/run-1.parquet");
+    let mut bytes = std::fs::read(&results).unwrap();
+    let mid = bytes.len() / 3;
+    bytes[mid] ^= 0x55;
+    std::fs::write(&results, &bytes).unwrap();
+    let (s, b) = api
+        .call(
+            Method::POST,
+            "/plans",
+            reg,
+            Some(json!({ "name": "x", "kind": "random", "departments": ["MR"], "run": 1, "release_at": "2026-07-01T09:00:00+08:00" })),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::CONFLICT, "altered");
+    let (_, v) = api.call(Method::GET, "/audit/verify", Some(&auditor), None).await;
+    assert_eq!(v["intact"], false, "{v}");
+    assert!(v["differences"].to_string().contains("results_files"), "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -438,6 +530,8 @@ async fn openapi_document_lists_every_route() {
         "/plans/{id}/reveal",
         "/officers/me/assignments",
         "/public/plans/{id}",
+        "/public/key",
+        "/public/checkpoint",
         "/audit/verify",
     ] {
         assert!(paths.contains_key(p), "{p} missing from the OpenAPI document");

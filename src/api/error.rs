@@ -17,7 +17,8 @@ use crate::store::StoreError;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
     /// A stable code: unauthorized, forbidden, not_found, conflict,
-    /// bad_request, invalid, rule_error, too_large, timeout, internal.
+    /// bad_request, invalid, rule_error, beacon_refused, altered, too_large,
+    /// timeout, internal.
     pub code: String,
     pub message: String,
     /// Structured details (e.g. file, line and column of a rule error).
@@ -89,7 +90,18 @@ impl From<OpsError> for ApiError {
                 .with_details(serde_json::to_value(&r).unwrap_or_default()),
             OpsError::Data(d) => ApiError::invalid(d.to_string()),
             OpsError::Draw(d) => ApiError::invalid(d.to_string()),
+            OpsError::Results(r @ crate::data::results::ResultsError::Altered { .. }) => {
+                // Not an internal fault: stored evidence was changed, and
+                // the caller should know which.
+                ApiError::new(StatusCode::CONFLICT, "altered", r.to_string())
+            }
             OpsError::Results(r) => ApiError::internal(r),
+            OpsError::Beacon { plan, message } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "beacon_refused",
+                format!("plan {plan}: beacon refused: {message}"),
+            ),
+            OpsError::Trust(t) => ApiError::invalid(t.to_string()),
             OpsError::Output(o) => ApiError::internal(o),
         }
     }

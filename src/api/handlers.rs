@@ -437,9 +437,16 @@ pub struct NewPlan {
     pub ratio: Option<f64>,
     /// When officers may see their assignments (RFC 3339).
     pub release_at: String,
-    /// Public randomness named in advance; empty for none.
+    /// Public randomness named in advance (who publishes what, where);
+    /// empty: the plan explicitly has no beacon.
     #[serde(default)]
     pub beacon_source: String,
+    /// How the published value becomes bytes: text, digits or hex
+    /// (required with a beacon source).
+    pub beacon_rule: Option<String>,
+    /// When the beacon value will be published (RFC 3339, after now).
+    #[serde(default)]
+    pub beacon_published_at: String,
     /// SHA-256 of your own secret (hex). Without it credo makes a secret
     /// and returns it once.
     pub commitment: Option<String>,
@@ -448,6 +455,8 @@ pub struct NewPlan {
 #[derive(Serialize, ToSchema)]
 pub struct PlanCreated {
     pub id: i64,
+    /// `{store_id}/{id}`: unique across stores.
+    pub plan_id: String,
     pub run_id: i64,
     pub frame_hash: String,
     pub commitment: String,
@@ -455,6 +464,10 @@ pub struct PlanCreated {
     pub secret: Option<String>,
     #[schema(value_type = Object)]
     pub stats: crate::plan::FrameStats,
+    /// Cancelled plans over the same population this plan replaces.
+    pub replaces: Vec<String>,
+    /// Earlier plans whose visits excluded entities from this frame.
+    pub excluded_by: Vec<String>,
 }
 
 #[utoipa::path(post, path = "/plans", tag = "draws", request_body = NewPlan, security(("bearer" = [])),
@@ -473,6 +486,11 @@ pub async fn create_plan(
                     .map_err(|_| ApiError::invalid("commitment must be 32 bytes (64 hex digits)"))?,
             )
         }
+    };
+    let beacon_rule = match b.beacon_rule.as_deref() {
+        None if b.beacon_source.is_empty() => crate::draw::BeaconRule::None,
+        None => return Err(ApiError::invalid("a beacon source needs beacon_rule: text, digits or hex")),
+        Some(r) => r.parse().map_err(ApiError::invalid)?,
     };
     let permit = st.reserve_work()?.wait().await;
     let _guard = st.plan_lock.lock().await;
@@ -495,17 +513,22 @@ pub async fn create_plan(
         }
         params.release_at = b.release_at;
         params.beacon_source = b.beacon_source;
+        params.beacon_rule = beacon_rule;
+        params.beacon_published_at = b.beacon_published_at;
         let loaded = st2.load_dataset()?;
         let c = ops::create_plan_from_run(&st2.store, &loaded, b.run, &params, commitment, &actor)?;
         Ok((
             StatusCode::CREATED,
             Json(PlanCreated {
                 id: c.id,
+                plan_id: c.plan_id,
                 run_id: c.run_id,
                 frame_hash: c.frame_hash,
                 commitment: c.commitment,
                 secret: c.secret,
                 stats: c.stats,
+                replaces: c.replaces,
+                excluded_by: c.excluded_by,
             }),
         ))
     })
@@ -543,7 +566,9 @@ pub async fn get_plan(State(st): S, _: Reader, ApiPath(id): ApiPath<i64>) -> Res
 pub struct Reveal {
     /// The secret (hex) the plan committed to.
     pub secret: String,
-    /// The public randomness named by the plan (hex), if any.
+    /// The beacon value exactly as the plan's beacon source published it
+    /// (omit it when the plan names no beacon; refused then, and refused
+    /// empty when the plan names one). For a credo-draw-v1 plan: hex bytes.
     #[serde(default)]
     pub beacon: String,
 }
@@ -557,7 +582,7 @@ pub async fn reveal_plan(
     ApiJson(b): ApiJson<Reveal>,
 ) -> Result<Json<ops::Revealed>, ApiError> {
     let secret = hex::decode(b.secret.trim()).map_err(|e| ApiError::invalid(format!("secret is not hex: {e}")))?;
-    let beacon = hex::decode(b.beacon.trim()).map_err(|e| ApiError::invalid(format!("beacon is not hex: {e}")))?;
+    let beacon = b.beacon;
     let (st2, actor) = (st.clone(), auth.actor());
     blocking(move || {
         // Names of the drawn entities, from the plan's classification run.
@@ -609,7 +634,7 @@ pub async fn plan_visits(
 }
 
 #[utoipa::path(get, path = "/plans/{id}/bundle", tag = "draws", params(("id" = i64, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "The self-contained credo-draw-v1 bundle (text/plain)", content_type = "text/plain"), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, description = "The self-contained bundle (text/plain; credo-draw-v2 bundles are signed by the store)", content_type = "text/plain"), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn plan_bundle(State(st): S, auth: Auth, ApiPath(id): ApiPath<i64>) -> Result<Response, ApiError> {
     let store = st.store.clone();
     let plan = blocking(move || Ok(store.plan(id)?)).await?;
@@ -643,7 +668,7 @@ pub async fn publish_plan(
     let (store, actor) = (st.store.clone(), auth.actor());
     blocking(move || {
         let d = ops::disclosure(&store, id, now())?;
-        let text = serde_json::to_string(&d).map_err(ApiError::internal)?;
+        let text = ops::signed_disclosure(&store, &d, false)?;
         let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
         store.mark_published(id, &actor, &digest)?;
         Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
@@ -810,10 +835,21 @@ pub async fn entity_timeline(
 #[derive(Serialize, ToSchema)]
 pub struct PublicPlan {
     pub id: i64,
+    /// `{store_id}/{id}`.
+    pub plan_id: String,
     pub name: String,
     pub kind: String,
+    /// committed, revealed or cancelled: every plan is listed from its
+    /// creation, cancelled ones too.
     pub status: String,
+    pub created_at: String,
+    /// Published before the reveal, these make a re-roll impossible to hide.
+    pub commitment: String,
+    pub frame_hash: String,
     pub release_at: String,
+    pub cancelled_at: Option<String>,
+    /// Cancelled plans this plan replaces.
+    pub replaces: Vec<String>,
     pub published_at: Option<String>,
 }
 
@@ -824,13 +860,18 @@ pub async fn public_plans(State(st): S) -> Result<Json<Vec<PublicPlan>>, ApiErro
     Ok(Json(
         plans
             .into_iter()
-            .filter(|p| p.published_at.is_some())
             .map(|p| PublicPlan {
                 id: p.id,
+                plan_id: ops::global_plan_id(&st.store, p.id),
                 name: p.name,
                 kind: p.kind,
                 status: p.status,
+                created_at: p.created_at,
+                commitment: p.commitment,
+                frame_hash: p.frame_hash,
                 release_at: p.release_at,
+                cancelled_at: p.cancelled_at,
+                replaces: p.replaces,
                 published_at: p.published_at,
             })
             .collect(),
@@ -838,19 +879,45 @@ pub async fn public_plans(State(st): S) -> Result<Json<Vec<PublicPlan>>, ApiErro
 }
 
 #[utoipa::path(get, path = "/public/plans/{id}", tag = "public", params(("id" = i64, Path)),
-    responses((status = 200, description = "The disclosure: plan, strata and (after release) results; no personal data"), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "The signed disclosure (credo-disclosure-v2): plan, commitment, frame hash, provenance, beacon, cancellation, strata and (after release) results; no personal data"), (status = 404, body = ErrorBody)))]
 pub async fn public_plan(State(st): S, ApiPath(id): ApiPath<i64>) -> Result<Response, ApiError> {
     let st2 = st.clone();
     blocking(move || {
-        let p = st2.store.plan(id).map_err(|_| ApiError::not_found(format!("no published plan {id}")))?;
-        if p.published_at.is_none() {
-            return Err(ApiError::not_found(format!("no published plan {id}")));
-        }
-        let key = (p.status.clone(), p.published_at.clone(), released(&p), st2.store.results_version(id)?);
+        let p = st2.store.plan(id).map_err(|_| ApiError::not_found(format!("no plan {id}")))?;
+        // A later plan may name this one as replaced: the plan count is
+        // part of what the cached page depends on.
+        let plans = st2.store.plans()?.len();
+        let key =
+            (format!("{}|{plans}", p.status), p.published_at.clone(), released(&p), st2.store.results_version(id)?);
         let text = st2.disclosure(id, key)?;
         Ok(([(header::CONTENT_TYPE, "application/json")], text.as_ref().clone()).into_response())
     })
     .await
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StoreKey {
+    pub store_id: String,
+    /// Ed25519 public key (hex) that signs bundles, disclosures and checkpoints.
+    pub public_key: String,
+    pub algorithm: String,
+}
+
+#[utoipa::path(get, path = "/public/key", tag = "public", responses((status = 200, body = StoreKey)))]
+pub async fn public_key(State(st): S) -> Json<StoreKey> {
+    Json(StoreKey {
+        store_id: st.store.identity().store_id.clone(),
+        public_key: st.store.identity().public_key().to_hex(),
+        algorithm: crate::trust::ALGORITHM.into(),
+    })
+}
+
+#[utoipa::path(get, path = "/public/checkpoint", tag = "public",
+    responses((status = 200, description = "The signed head of the audit log (credo-checkpoint-v1): entry number and hash; keep it to detect truncation and rewrites later"), (status = 422, body = ErrorBody, description = "The audit log is broken")))]
+pub async fn public_checkpoint(State(st): S) -> Result<Response, ApiError> {
+    let store = st.store.clone();
+    let text = blocking(move || Ok(ops::checkpoint(&store)?)).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
 }
 
 // ------------------------------------------------------------------- audit
@@ -873,9 +940,9 @@ pub async fn audit_log(
 }
 
 #[utoipa::path(get, path = "/audit/verify", tag = "audit", security(("bearer" = [])),
-    responses((status = 200, description = "Intact (with the head hash) or the first altered or missing entry")))]
+    responses((status = 200, description = "The chain (intact with its head, or the first altered or missing entry), every difference between the tables and the audit payloads, every altered results file; `intact` when there is none")))]
 pub async fn audit_verify(State(st): S, _: Reader) -> Result<Json<serde_json::Value>, ApiError> {
     let store = st.store.clone();
-    let r = blocking(move || Ok(store.read(crate::store::audit::verify)?)).await?;
+    let r = blocking(move || Ok(ops::verify_store(&store, None)?)).await?;
     Ok(Json(serde_json::to_value(r).map_err(ApiError::internal)?))
 }

@@ -112,7 +112,7 @@ impl AppState {
             return Ok(text);
         }
         let d = crate::ops::disclosure_with(&self.store, id, chrono::Utc::now().fixed_offset(), false)?;
-        let text = Arc::new(serde_json::to_string(&d).map_err(ApiError::internal)?);
+        let text = Arc::new(crate::ops::signed_disclosure(&self.store, &d, false)?);
         self.disclosures.lock().unwrap_or_else(|p| p.into_inner()).insert(id, (key, text.clone()));
         Ok(text)
     }
@@ -226,6 +226,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/entities/{uscc}", get(entity_timeline))
         .route("/public/plans", get(public_plans))
         .route("/public/plans/{id}", get(public_plan))
+        .route("/public/key", get(public_key))
+        .route("/public/checkpoint", get(public_checkpoint))
         .route("/audit", get(audit_log))
         .route("/audit/verify", get(audit_verify))
         .fallback(|| async { ApiError::not_found("no such endpoint; see /openapi.json") })

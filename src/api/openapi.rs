@@ -75,7 +75,8 @@ impl Modify for BearerAuth {
         handlers::create_plan, handlers::list_plans, handlers::get_plan, handlers::reveal_plan, handlers::cancel_plan,
         handlers::plan_visits, handlers::plan_bundle, handlers::verify_plan, handlers::publish_plan,
         handlers::my_assignments, handlers::submit_result, handlers::entity_timeline,
-        handlers::public_plans, handlers::public_plan, handlers::audit_log, handlers::audit_verify,
+        handlers::public_plans, handlers::public_plan, handlers::public_key, handlers::public_checkpoint,
+        handlers::audit_log, handlers::audit_verify,
     ),
     components(schemas(super::error::ErrorBody)),
     modifiers(&BearerAuth, &CommonErrors)

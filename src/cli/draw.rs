@@ -7,6 +7,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use super::classify::load_rules;
 use super::{CliError, Outcome};
 use crate::data;
+use crate::draw::BeaconRule;
 use crate::model::Date;
 use crate::ops;
 use crate::plan::{PlanKind, PlanParams, SelectionMode};
@@ -22,7 +23,9 @@ pub enum DrawCommand {
         /// The secret (hex) whose SHA-256 the plan committed to.
         #[arg(long)]
         secret: String,
-        /// The public randomness named by the plan, as hex (empty if none).
+        /// The beacon value exactly as its source published it (the plan's
+        /// rule makes bytes of it); omit it for a plan that names no beacon.
+        /// For a plan made by an older credo (credo-draw-v1): hex bytes.
         #[arg(long, default_value = "")]
         beacon: String,
         /// Dataset, for entity names on visits.
@@ -58,6 +61,18 @@ pub enum DrawCommand {
         /// A stored plan.
         #[arg(long)]
         plan: Option<i64>,
+        /// The issuing store's public key (hex, or a file holding it): the
+        /// bundle must carry a valid signature of this key.
+        #[arg(long)]
+        public_key: Option<String>,
+        /// The beacon value you read at the plan's beacon source: the
+        /// bundle must have been drawn with exactly this value.
+        #[arg(long)]
+        beacon_value: Option<String>,
+        /// The plan's public disclosure (signed JSON): its signature, plan
+        /// id, commitment and frame hash must match the bundle.
+        #[arg(long, requires = "bundle")]
+        disclosure: Option<PathBuf>,
     },
     /// Record an inspection result for a visit (what an officer reports).
     Result {
@@ -95,6 +110,13 @@ pub enum KindArg {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+pub enum BeaconRuleArg {
+    Text,
+    Digits,
+    Hex,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 pub enum ModeArg {
     Probability,
     Quota,
@@ -124,13 +146,33 @@ pub struct CreateArgs {
     /// When officers may see their assignments (RFC 3339).
     #[arg(long)]
     release_at: String,
-    /// The public randomness to combine with the secret, named in advance.
-    #[arg(long, default_value = "")]
+    /// The public randomness to combine with the secret, named in advance
+    /// (who publishes what, where), e.g. "China Welfare Lottery 3D draw
+    /// 2026185, cwl.gov.cn". Without it the plan explicitly has no beacon.
+    #[arg(long, default_value = "", requires_all = ["beacon_rule", "beacon_published_at"])]
     beacon_source: String,
+    /// How the published value becomes beacon bytes: text (as published),
+    /// digits (its decimal digits) or hex.
+    #[arg(long, value_enum, requires = "beacon_source")]
+    beacon_rule: Option<BeaconRuleArg>,
+    /// When the beacon value will be published (RFC 3339); after now.
+    #[arg(long, requires = "beacon_source")]
+    beacon_published_at: Option<String>,
     /// Commit to your own secret: give SHA-256(secret) as hex. Without it
     /// credo generates a secret and shows it once.
     #[arg(long)]
     commitment: Option<String>,
+}
+
+/// A public key given as hex or as a file holding it.
+pub(crate) fn read_public_key(arg: &str) -> Result<crate::trust::PublicKey, CliError> {
+    let path = Path::new(arg);
+    let text = if path.is_file() {
+        std::fs::read_to_string(path).map_err(|e| CliError(format!("{}: {e}", path.display())))?
+    } else {
+        arg.to_string()
+    };
+    crate::trust::PublicKey::from_hex(&text).map_err(|e| CliError(format!("--public-key {arg}: {e}")))
 }
 
 fn hex32(what: &str, s: &str) -> Result<[u8; 32], CliError> {
@@ -161,13 +203,27 @@ pub fn run(cmd: DrawCommand, store_path: &Path) -> Result<Outcome, CliError> {
             }
             params.release_at = a.release_at;
             params.beacon_source = a.beacon_source;
+            params.beacon_rule = match a.beacon_rule {
+                None => BeaconRule::None,
+                Some(BeaconRuleArg::Text) => BeaconRule::Text,
+                Some(BeaconRuleArg::Digits) => BeaconRule::Digits,
+                Some(BeaconRuleArg::Hex) => BeaconRule::Hex,
+            };
+            params.beacon_published_at = a.beacon_published_at.unwrap_or_default();
             let commitment = a.commitment.as_deref().map(|c| hex32("--commitment", c)).transpose()?;
             let created =
                 ops::create_plan(&store, &loaded, &a.data.display().to_string(), &rules, &params, commitment, "cli")
                     .map_err(|e| CliError(e.to_string()))?;
             println!("plan {} created (classification run {})", created.id, created.run_id);
+            println!("plan id    {}", created.plan_id);
             println!("frame      {}", created.frame_hash);
             println!("commitment {}", created.commitment);
+            if !created.replaces.is_empty() {
+                println!("replaces   {} (cancelled)", created.replaces.join(", "));
+            }
+            if !created.excluded_by.is_empty() {
+                println!("history    entities excluded by visits of {}", created.excluded_by.join(", "));
+            }
             println!("entities   {} ({} eligible)", created.stats.entities, created.stats.eligible);
             for (why, n) in &created.stats.excluded {
                 println!("  excluded {n:>8}: {why}");
@@ -176,12 +232,16 @@ pub fn run(cmd: DrawCommand, store_path: &Path) -> Result<Outcome, CliError> {
                 println!("\nsecret     {secret}");
                 println!("Keep the secret safe and private until the reveal: credo does not store it.");
             }
+            println!(
+                "Publish the commitment and frame hash now (`credo draw publish {}`): published before the reveal, \
+                 they make a re-roll impossible to hide.",
+                created.id
+            );
             Ok(Outcome::Ok)
         }
         DrawCommand::Reveal { plan, secret, beacon, data: dir } => {
             let loaded = data::load(&dir)?;
             let secret = ops::parse_hex("--secret", &secret).map_err(|e| CliError(e.to_string()))?;
-            let beacon = ops::parse_hex("--beacon", &beacon).map_err(|e| CliError(e.to_string()))?;
             let names = ops::name_lookup(&loaded.snapshot);
             let r =
                 ops::reveal_plan(&store, &names, plan, &secret, &beacon, "cli").map_err(|e| CliError(e.to_string()))?;
@@ -191,29 +251,57 @@ pub fn run(cmd: DrawCommand, store_path: &Path) -> Result<Outcome, CliError> {
         }
         DrawCommand::Cancel { plan, reason } => {
             store.cancel_plan(plan, "cli", &reason)?;
-            println!("plan {plan} cancelled");
+            println!(
+                "plan {plan} cancelled; it stays in the public list with its commitment, and a new plan over the \
+                 same population names it as replaced"
+            );
             Ok(Outcome::Ok)
         }
         DrawCommand::List => {
             for p in store.plans()? {
-                println!("{:>4} {:<10} {:<17} {} {}", p.id, p.status, p.kind, p.created_at, p.name);
+                let cancelled = p.cancelled_at.as_deref().map(|t| format!(" (cancelled {t})")).unwrap_or_default();
+                println!(
+                    "{:>4} {:<10} {:<17} {} {} {}{cancelled}",
+                    p.id,
+                    p.status,
+                    p.kind,
+                    p.created_at,
+                    ops::global_plan_id(&store, p.id),
+                    p.name
+                );
             }
             Ok(Outcome::Ok)
         }
         DrawCommand::Show { plan, visits } => {
             let p = store.plan(plan)?;
             println!("plan {} \"{}\" ({}) {}", p.id, p.name, p.kind, p.status);
+            println!("id       {} ({})", ops::global_plan_id(&store, p.id), p.spec);
             println!("created  {} by {}", p.created_at, p.created_by);
             println!("params   {}", p.params);
             println!(
                 "dataset  {}\nrules    {}\nframe    {}\ncommit   {}",
                 p.dataset_hash, p.rules_hash, p.frame_hash, p.commitment
             );
-            println!(
-                "release  {}\nbeacon   {}",
-                p.release_at,
-                if p.beacon_source.is_empty() { "(none)" } else { &p.beacon_source }
-            );
+            println!("release  {}", p.release_at);
+            if p.beacon_source.is_empty() {
+                println!("beacon   none (the plan names no beacon)");
+            } else {
+                println!("beacon   {} (rule {}, published {})", p.beacon_source, p.beacon_rule, p.beacon_published_at);
+            }
+            if let Some(v) = &p.beacon_value
+                && !v.is_empty()
+            {
+                println!("         value '{v}' supplied {}", p.beacon_supplied_at.clone().unwrap_or_default());
+            }
+            if let Some(t) = &p.cancelled_at {
+                println!("cancelled {t}: {}", p.cancelled_reason.clone().unwrap_or_default());
+            }
+            if !p.replaces.is_empty() {
+                println!("replaces {}", p.replaces.join(", "));
+            }
+            if !p.excluded_by.is_empty() {
+                println!("history  entities excluded by visits of {}", p.excluded_by.join(", "));
+            }
             println!("frame    {}", p.frame_stats);
             if let Some(r) = &p.result_hash {
                 println!("result   {r} (revealed {})", p.revealed_at.clone().unwrap_or_default());
@@ -253,12 +341,19 @@ pub fn run(cmd: DrawCommand, store_path: &Path) -> Result<Outcome, CliError> {
             );
             Ok(Outcome::Ok)
         }
-        DrawCommand::Verify { bundle, plan } => {
+        DrawCommand::Verify { bundle, plan, public_key, beacon_value, disclosure } => {
+            let public_key = public_key.as_deref().map(read_public_key).transpose()?;
+            let options = crate::draw::VerifyOptions { public_key, beacon_value };
+            let mut text = None;
             let report = match (bundle, plan) {
                 (Some(path), _) => {
                     let bytes = std::fs::read(&path).map_err(|e| CliError(format!("{}: {e}", path.display())))?;
                     match String::from_utf8(bytes) {
-                        Ok(text) => crate::draw::verify(&text),
+                        Ok(t) => {
+                            let r = crate::draw::verify_with(&t, &options);
+                            text = Some(t);
+                            r
+                        }
                         Err(e) => crate::draw::Report::Different {
                             line: None,
                             column: None,
@@ -270,7 +365,20 @@ pub fn run(cmd: DrawCommand, store_path: &Path) -> Result<Outcome, CliError> {
                 (None, None) => return Err(CliError("give --bundle FILE or --plan ID".into())),
             };
             println!("{report}");
-            Ok(if report.is_identical() { Outcome::Ok } else { Outcome::Findings })
+            if !report.is_identical() {
+                return Ok(Outcome::Findings);
+            }
+            if let (Some(path), Some(bundle)) = (disclosure, text) {
+                let d = std::fs::read_to_string(&path).map_err(|e| CliError(format!("{}: {e}", path.display())))?;
+                match ops::check_disclosure(&bundle, &d, options.public_key.as_ref()) {
+                    Ok(summary) => println!("disclosure {}: {summary}", path.display()),
+                    Err(e) => {
+                        println!("disclosure {}: {e}", path.display());
+                        return Ok(Outcome::Findings);
+                    }
+                }
+            }
+            Ok(Outcome::Ok)
         }
         DrawCommand::Result { plan, visit, officer, department, result, commitment, date, notes } => {
             let id = ops::submit_result(
@@ -291,13 +399,13 @@ pub fn run(cmd: DrawCommand, store_path: &Path) -> Result<Outcome, CliError> {
         DrawCommand::Publish { plan, out } => {
             let now = chrono::Utc::now().fixed_offset();
             let d = ops::disclosure(&store, plan, now).map_err(|e| CliError(e.to_string()))?;
-            let text = serde_json::to_string_pretty(&d)?;
+            let text = ops::signed_disclosure(&store, &d, true).map_err(|e| CliError(e.to_string()))?;
             std::fs::write(&out, &text).map_err(|e| CliError(format!("{}: {e}", out.display())))?;
             let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
             store.mark_published(plan, "cli", &digest)?;
             let what =
                 if d.draw.is_some() { "plan and results" } else { "plan only: results appear after the release time" };
-            println!("wrote {} ({what}, sha256 {digest})", out.display());
+            println!("wrote {} ({what}, sha256 {digest}, signed by {})", out.display(), store.identity().public_key());
             Ok(Outcome::Ok)
         }
     }

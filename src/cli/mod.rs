@@ -50,15 +50,34 @@ enum Command {
     /// Access tokens for the HTTP API.
     #[command(subcommand)]
     Tokens(serve::TokensCommand),
-    /// Verify the store's tamper-evident audit log.
+    /// Verify the store: audit log, tables, results files; checkpoints and the store's key.
     #[command(subcommand)]
     Audit(AuditCommand),
 }
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Walk the hash chain and report the first altered or missing entry.
-    Verify,
+    /// Walk the hash chain, rebuild runs, plans, visits and results from the
+    /// audit payloads and compare them with the tables, check every results
+    /// file; with --checkpoint, also detect truncation and rewrites.
+    Verify {
+        /// A signed checkpoint published earlier (`credo audit checkpoint`,
+        /// GET /public/checkpoint).
+        #[arg(long)]
+        checkpoint: Option<std::path::PathBuf>,
+        /// The key the checkpoint must be signed with (hex or a file);
+        /// defaults to the store's own key.
+        #[arg(long, requires = "checkpoint")]
+        public_key: Option<String>,
+    },
+    /// Write the signed checkpoint of the audit log's head (publish it).
+    Checkpoint {
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// The store's id and public key (what auditors check signatures with).
+    Key,
     /// List audit entries (optionally for one subject, e.g. plan/3).
     Log {
         #[arg(long)]
@@ -144,16 +163,68 @@ pub(crate) fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
 fn audit(cmd: AuditCommand, store: &std::path::Path) -> Result<Outcome, CliError> {
     let store = crate::store::Store::open(store)?;
     match cmd {
-        AuditCommand::Verify => match store.read(crate::store::audit::verify)? {
-            crate::store::ChainReport::Intact { entries, head } => {
-                println!("intact: {entries} entries, head {head}");
-                Ok(Outcome::Ok)
+        AuditCommand::Verify { checkpoint, public_key } => {
+            let checkpoint = match checkpoint {
+                None => None,
+                Some(path) => {
+                    let text =
+                        std::fs::read_to_string(&path).map_err(|e| CliError(format!("{}: {e}", path.display())))?;
+                    let key = match public_key {
+                        Some(k) => draw::read_public_key(&k)?,
+                        None => store.identity().public_key(),
+                    };
+                    let c = crate::ops::read_checkpoint(&text, &key)
+                        .map_err(|e| CliError(format!("checkpoint {}: {e}", path.display())))?;
+                    Some(c)
+                }
+            };
+            let r = crate::ops::verify_store(&store, checkpoint.as_ref())?;
+            match &r.chain {
+                crate::store::ChainReport::Intact { entries, head } => {
+                    println!("chain      intact: {entries} entries, head {head}")
+                }
+                crate::store::ChainReport::Broken { seq, reason } => {
+                    println!("chain      BROKEN at entry {seq}: {reason}")
+                }
             }
-            crate::store::ChainReport::Broken { seq, reason } => {
-                println!("BROKEN at entry {seq}: {reason}");
+            match (&r.checkpoint, &checkpoint) {
+                (Some(crate::store::ChainReport::Broken { reason, .. }), _) => println!("checkpoint FAILED: {reason}"),
+                (Some(_), Some(c)) => println!("checkpoint ok: entry {} still has hash {}", c.entries, c.head),
+                _ => {}
+            }
+            let checked: Vec<String> = r.checked.iter().map(|(k, n)| format!("{n} {k}")).collect();
+            if r.differences.is_empty() {
+                println!("tables     intact: {}", checked.join(", "));
+            } else {
+                println!("tables     {} difference(s) with the audit log", r.differences.len());
+                for (i, d) in r.differences.iter().enumerate() {
+                    println!("  {} {d}", if i == 0 { "first:" } else { "also: " });
+                }
+            }
+            if r.intact {
+                println!("intact");
+                Ok(Outcome::Ok)
+            } else {
                 Ok(Outcome::Findings)
             }
-        },
+        }
+        AuditCommand::Checkpoint { out } => {
+            let text = crate::ops::checkpoint(&store)?;
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, format!("{text}\n"))
+                        .map_err(|e| CliError(format!("{}: {e}", path.display())))?;
+                    println!("wrote {}", path.display());
+                }
+                None => println!("{text}"),
+            }
+            Ok(Outcome::Ok)
+        }
+        AuditCommand::Key => {
+            println!("store_id   {}", store.identity().store_id);
+            println!("public_key {}", store.identity().public_key());
+            Ok(Outcome::Ok)
+        }
         AuditCommand::Log { subject } => {
             for e in store.read(|c| crate::store::audit::entries(c, subject.as_deref()))? {
                 println!(

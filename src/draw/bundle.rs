@@ -1,5 +1,7 @@
 //! The bundle: one canonical, line-oriented UTF-8 text holding everything
-//! needed to re-derive a draw (format: docs/draw-spec.md §8).
+//! needed to re-derive a draw (format: docs/draw-spec.md §8), in layout v1
+//! or v2 (v2 adds `[provenance]`, the beacon binding and an optional
+//! trailing `[signature]`).
 
 use std::fmt::Write;
 
@@ -7,18 +9,79 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::assign::{Item, Outcome, Visit};
-use super::frame::{Frame, FrameBuilder, NewEntity, Officer, Plan, Stratum, StratumMode};
+use super::frame::{
+    BeaconRule, Frame, FrameBuilder, NewEntity, Officer, Plan, Provenance, Stratum, StratumMode, V2Header,
+};
 use super::select::StratumCount;
 use super::text::{code_problem, escape, unescape};
-use super::ticket::{Hash, derive_seed, sha256};
-use super::{DrawError, DrawResult, SPEC_VERSION};
+use super::ticket::{Hash, sha256};
+use super::{DrawError, DrawResult, Spec};
 use crate::model::{PersonId, Uscc};
+use crate::trust::{PublicKey, SigningKey};
 
-/// First line of every bundle.
+/// First line of every v1 bundle.
 pub const MAGIC: &str = "#credo-draw-bundle v1";
 
-/// Section names in the order they appear.
+/// First line of every v2 bundle.
+pub const MAGIC_V2: &str = "#credo-draw-bundle v2";
+
+/// The document type a v2 bundle's signature is made for.
+pub const SIGNATURE_TYPE: &str = "credo-draw-bundle-v2";
+
+/// Section names in the order they appear (v1).
 pub(crate) const SECTIONS: [&str; 8] = ["manifest", "plan", "strata", "frame", "officers", "seed", "counts", "visits"];
+
+/// Section names in the order they appear (v2), before the optional
+/// `[signature]`.
+pub(crate) const SECTIONS_V2: [&str; 9] =
+    ["manifest", "plan", "provenance", "strata", "frame", "officers", "seed", "counts", "visits"];
+
+/// The sections of one bundle version.
+pub(crate) struct Layout {
+    pub spec: Spec,
+    pub magic: &'static str,
+    pub sections: &'static [&'static str],
+    /// The sections the frame hash covers (every section before `[seed]`).
+    pub frame_sections: usize,
+}
+
+pub(crate) const V1: Layout = Layout { spec: Spec::V1, magic: MAGIC, sections: &SECTIONS, frame_sections: 4 };
+pub(crate) const V2: Layout = Layout { spec: Spec::V2, magic: MAGIC_V2, sections: &SECTIONS_V2, frame_sections: 5 };
+
+impl Layout {
+    /// Index of a section by name.
+    pub(crate) fn idx(&self, name: &str) -> usize {
+        self.sections.iter().position(|s| *s == name).expect("a section of this layout")
+    }
+}
+
+/// What a v2 bundle records about the beacon at the reveal.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BeaconReveal {
+    /// The value as published by the beacon source (empty if the plan has
+    /// no beacon).
+    pub value: String,
+    /// When credo received it, UTC `YYYY-MM-DDTHH:MM:SSZ` (empty if none).
+    pub supplied_at: String,
+}
+
+/// The `[signature]` of a v2 bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundleSignature {
+    pub public_key: PublicKey,
+    pub signature: [u8; 64],
+}
+
+/// A parsed bundle with what v2 adds to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedBundle {
+    pub bundle: Bundle,
+    pub spec: Spec,
+    /// v2 only.
+    pub reveal: Option<BeaconReveal>,
+    /// v2 only, when signed.
+    pub signature: Option<BundleSignature>,
+}
 
 pub(crate) const STRATA_HEADER: &str = "#key\tmode\tratio_ppm\tmin_ratio_ppm";
 pub(crate) const FRAME_HEADER: &str =
@@ -68,6 +131,45 @@ pub(crate) fn render_plan(w: &mut impl Write, p: &Plan) {
     writeln!(w, "max_visits_per_officer={}", p.max_visits_per_officer).unwrap();
     writeln!(w, "commitment={}", hex::encode(p.commitment)).unwrap();
     writeln!(w, "beacon_source={}", escape(&p.beacon_source)).unwrap();
+}
+
+pub(crate) fn render_plan_v2(w: &mut impl Write, p: &Plan, h: &V2Header) {
+    writeln!(w, "[plan]").unwrap();
+    writeln!(w, "plan_id={}", escape(&p.plan_id)).unwrap();
+    writeln!(w, "departments={}", p.departments.join(",")).unwrap();
+    writeln!(w, "officers_per_visit={}", p.officers_per_visit).unwrap();
+    writeln!(w, "max_visits_per_officer={}", p.max_visits_per_officer).unwrap();
+    writeln!(w, "commitment={}", hex::encode(p.commitment)).unwrap();
+    writeln!(w, "beacon_rule={}", h.beacon_rule).unwrap();
+    writeln!(w, "beacon_source={}", escape(&p.beacon_source)).unwrap();
+    writeln!(w, "beacon_published_at={}", escape(&h.beacon_published_at)).unwrap();
+}
+
+pub(crate) fn render_provenance(w: &mut impl Write, p: &Provenance) {
+    writeln!(w, "[provenance]").unwrap();
+    writeln!(w, "store_id={}", p.store_id).unwrap();
+    writeln!(w, "plan_number={}", p.plan_number).unwrap();
+    writeln!(w, "kind={}", p.kind).unwrap();
+    writeln!(w, "name={}", escape(&p.name)).unwrap();
+    writeln!(w, "created_at={}", escape(&p.created_at)).unwrap();
+    writeln!(w, "as_of={}", escape(&p.as_of)).unwrap();
+    writeln!(w, "dataset_hash={}", escape(&p.dataset_hash)).unwrap();
+    writeln!(w, "rules_hash={}", escape(&p.rules_hash)).unwrap();
+    writeln!(w, "run_id={}", p.run_id).unwrap();
+    writeln!(w, "release_at={}", escape(&p.release_at)).unwrap();
+    writeln!(w, "replaces={}", p.replaces.join(",")).unwrap();
+    writeln!(w, "excluded_by={}", p.excluded_by.join(",")).unwrap();
+}
+
+/// The sections before `[strata]`: `[plan]`, and for v2 `[provenance]`.
+fn render_head(w: &mut impl Write, f: &Frame) {
+    match f.v2() {
+        None => render_plan(w, f.plan()),
+        Some(h) => {
+            render_plan_v2(w, f.plan(), h);
+            render_provenance(w, &h.provenance);
+        }
+    }
 }
 
 pub(crate) fn render_strata(w: &mut impl Write, strata: &[Stratum]) {
@@ -131,12 +233,34 @@ pub(crate) fn render_officers(w: &mut impl Write, officers: &[Officer]) {
     }
 }
 
-pub(crate) fn render_seed(w: &mut impl Write, secret: &[u8], beacon: &[u8], frame_hash: &Hash, seed: &Hash) {
+pub(crate) struct SeedLines<'a> {
+    secret: &'a [u8],
+    beacon: &'a [u8],
+    /// v2 only.
+    reveal: Option<&'a BeaconReveal>,
+    frame_hash: &'a Hash,
+    seed: &'a Hash,
+}
+
+pub(crate) fn render_seed(w: &mut impl Write, s: &SeedLines<'_>) {
     writeln!(w, "[seed]").unwrap();
-    writeln!(w, "secret={}", hex::encode(secret)).unwrap();
-    writeln!(w, "beacon={}", hex::encode(beacon)).unwrap();
-    writeln!(w, "frame_hash={}", hex::encode(frame_hash)).unwrap();
-    writeln!(w, "seed={}", hex::encode(seed)).unwrap();
+    writeln!(w, "secret={}", hex::encode(s.secret)).unwrap();
+    if let Some(r) = s.reveal {
+        writeln!(w, "beacon_value={}", escape(&r.value)).unwrap();
+    }
+    writeln!(w, "beacon={}", hex::encode(s.beacon)).unwrap();
+    if let Some(r) = s.reveal {
+        writeln!(w, "beacon_supplied_at={}", escape(&r.supplied_at)).unwrap();
+    }
+    writeln!(w, "frame_hash={}", hex::encode(s.frame_hash)).unwrap();
+    writeln!(w, "seed={}", hex::encode(s.seed)).unwrap();
+}
+
+pub(crate) fn render_signature(w: &mut impl Write, s: &BundleSignature) {
+    writeln!(w, "[signature]").unwrap();
+    writeln!(w, "algorithm={}", crate::trust::ALGORITHM).unwrap();
+    writeln!(w, "public_key={}", s.public_key).unwrap();
+    writeln!(w, "signature={}", hex::encode(s.signature)).unwrap();
 }
 
 pub(crate) fn render_counts(w: &mut impl Write, counts: &[StratumCount]) {
@@ -171,7 +295,7 @@ pub(crate) fn frame_hash(f: &Frame) -> Hash {
     const BATCH: usize = 1 << 18;
     const PIECE: usize = 1 << 13;
     let mut h = HashWriter(Sha256::new());
-    render_plan(&mut h, f.plan());
+    render_head(&mut h, f);
     render_strata(&mut h, f.strata());
     writeln!(h, "[frame]\n{FRAME_HEADER}").unwrap();
     for start in (0..f.len()).step_by(BATCH) {
@@ -197,57 +321,116 @@ pub(crate) fn frame_hash(f: &Frame) -> Hash {
 }
 
 impl Bundle {
-    /// Renders the canonical bundle text.
+    /// Renders the canonical bundle text (a v2 frame without beacon value
+    /// and unsigned: see [`Bundle::render_v2`]).
     pub fn render(&self) -> String {
         Bundle::render_parts(&self.frame, &self.secret, &self.beacon, &self.result)
     }
 
     /// Renders a bundle without taking ownership of its parts (what credo
-    /// calls to export from its store).
+    /// calls to export from its store). A v2 frame is rendered with an
+    /// empty beacon reveal and no signature.
     pub fn render_parts(frame: &Frame, secret: &[u8], beacon: &[u8], result: &DrawResult) -> String {
-        let frame_hash = frame.hash();
-        let seed = derive_seed(&frame_hash, secret, beacon);
-        let mut sections: Vec<String> = Vec::with_capacity(7);
-        let mut s = String::new();
-        render_plan(&mut s, frame.plan());
-        sections.push(std::mem::take(&mut s));
-        render_strata(&mut s, frame.strata());
-        sections.push(std::mem::take(&mut s));
-        let mut s = String::with_capacity(frame.len() * 160);
-        render_frame(&mut s, frame);
-        sections.push(s);
-        let mut s = String::new();
-        render_officers(&mut s, frame.officers());
-        sections.push(std::mem::take(&mut s));
-        render_seed(&mut s, secret, beacon, &frame_hash, &seed.0);
-        sections.push(std::mem::take(&mut s));
-        render_counts(&mut s, &result.counts);
-        sections.push(std::mem::take(&mut s));
-        render_visits(&mut s, &result.visits);
-        sections.push(std::mem::take(&mut s));
-        let mut out = String::with_capacity(sections.iter().map(String::len).sum::<usize>() + 1024);
-        writeln!(out, "{MAGIC}\n[manifest]\nspec={SPEC_VERSION}").unwrap();
-        for (name, text) in SECTIONS[1..].iter().zip(&sections) {
-            writeln!(out, "{name}={}", hex::encode(sha256(text.as_bytes()))).unwrap();
+        let reveal = frame.v2().map(|_| BeaconReveal::default());
+        render_bundle(frame, secret, beacon, reveal.as_ref(), result, None)
+    }
+
+    /// Renders a credo-draw-v2 bundle with the beacon as revealed and,
+    /// with `key`, signed. `beacon` is recorded as given (a verifier checks
+    /// it is what the plan's rule makes of `reveal.value`).
+    pub fn render_v2(
+        frame: &Frame,
+        secret: &[u8],
+        beacon: &[u8],
+        reveal: &BeaconReveal,
+        result: &DrawResult,
+        key: Option<&SigningKey>,
+    ) -> Result<String, DrawError> {
+        if frame.v2().is_none() {
+            return Err(DrawError::Plan("a credo-draw-v1 frame has no v2 bundle".into()));
         }
-        let mut h = Sha256::new();
-        h.update(sections[5].as_bytes());
-        h.update(sections[6].as_bytes());
-        writeln!(out, "result={}", hex::encode(h.finalize())).unwrap();
-        for s in &sections {
-            out.push_str(s);
-        }
-        out
+        Ok(render_bundle(frame, secret, beacon, Some(reveal), result, key))
     }
 
     /// Parses a bundle (syntax, structure and canonical form). It does not
-    /// check hashes, the commitment or the draw: that is [`super::verify`].
+    /// check hashes, the commitment, the signature or the draw: that is
+    /// [`super::verify`].
     pub fn parse(text: &str) -> Result<Bundle, DrawError> {
+        Bundle::parse_full(text).map(|p| p.bundle)
+    }
+
+    /// [`Bundle::parse`] with what a v2 bundle adds.
+    pub fn parse_full(text: &str) -> Result<ParsedBundle, DrawError> {
         let raw = RawBundle::split(text)?;
         let parsed = raw.parse()?;
         raw.check_canonical(&parsed)?;
-        Ok(parsed.bundle)
+        Ok(ParsedBundle {
+            spec: raw.layout.spec,
+            bundle: parsed.bundle,
+            reveal: parsed.reveal,
+            signature: parsed.signature,
+        })
     }
+}
+
+fn render_bundle(
+    frame: &Frame,
+    secret: &[u8],
+    beacon: &[u8],
+    reveal: Option<&BeaconReveal>,
+    result: &DrawResult,
+    key: Option<&SigningKey>,
+) -> String {
+    let layout = match frame.spec() {
+        Spec::V1 => &V1,
+        Spec::V2 => &V2,
+    };
+    let frame_hash = frame.hash();
+    let seed = layout.spec.derive_seed(&frame_hash, secret, beacon);
+    let mut sections: Vec<String> = Vec::with_capacity(layout.sections.len() - 1);
+    let mut s = String::new();
+    match frame.v2() {
+        None => render_plan(&mut s, frame.plan()),
+        Some(h) => {
+            render_plan_v2(&mut s, frame.plan(), h);
+            sections.push(std::mem::take(&mut s));
+            render_provenance(&mut s, &h.provenance);
+        }
+    }
+    sections.push(std::mem::take(&mut s));
+    render_strata(&mut s, frame.strata());
+    sections.push(std::mem::take(&mut s));
+    let mut s = String::with_capacity(frame.len() * 160);
+    render_frame(&mut s, frame);
+    sections.push(s);
+    let mut s = String::new();
+    render_officers(&mut s, frame.officers());
+    sections.push(std::mem::take(&mut s));
+    render_seed(&mut s, &SeedLines { secret, beacon, reveal, frame_hash: &frame_hash, seed: &seed.0 });
+    sections.push(std::mem::take(&mut s));
+    render_counts(&mut s, &result.counts);
+    sections.push(std::mem::take(&mut s));
+    render_visits(&mut s, &result.visits);
+    sections.push(std::mem::take(&mut s));
+    let mut out = String::with_capacity(sections.iter().map(String::len).sum::<usize>() + 1024);
+    writeln!(out, "{}\n[manifest]\nspec={}", layout.magic, layout.spec).unwrap();
+    for (name, text) in layout.sections[1..].iter().zip(&sections) {
+        writeln!(out, "{name}={}", hex::encode(sha256(text.as_bytes()))).unwrap();
+    }
+    let n = sections.len();
+    let mut h = Sha256::new();
+    h.update(sections[n - 2].as_bytes());
+    h.update(sections[n - 1].as_bytes());
+    writeln!(out, "result={}", hex::encode(h.finalize())).unwrap();
+    let signature =
+        key.map(|k| BundleSignature { public_key: k.public_key(), signature: k.sign(SIGNATURE_TYPE, out.as_bytes()) });
+    for s in &sections {
+        out.push_str(s);
+    }
+    if let Some(sig) = &signature {
+        render_signature(&mut out, sig);
+    }
+    out
 }
 
 // ---------------------------------------------------------------- parsing
@@ -417,17 +600,22 @@ impl<'a> Field<'a> {
 /// A bundle split into sections, not yet interpreted.
 pub(crate) struct RawBundle<'a> {
     pub text: &'a str,
-    /// Per section (in [`SECTIONS`] order): byte range in `text` (header
-    /// line included) and the lines after the header.
+    pub layout: &'static Layout,
+    /// Per section (in layout order): byte range in `text` (header line
+    /// included) and the lines after the header.
     pub sections: Vec<(std::ops::Range<usize>, Vec<Line<'a>>)>,
     /// First line number of each section header.
     pub header_lines: Vec<usize>,
+    /// The trailing `[signature]` of a v2 bundle: its header line and lines.
+    pub signature: Option<(usize, Vec<Line<'a>>)>,
 }
 
 pub(crate) struct Parsed {
     pub bundle: Bundle,
     pub frame_hash: Hash,
     pub seed: Hash,
+    pub reveal: Option<BeaconReveal>,
+    pub signature: Option<BundleSignature>,
 }
 
 impl<'a> RawBundle<'a> {
@@ -450,13 +638,24 @@ impl<'a> RawBundle<'a> {
             (start, Line { no: i + 1, text: t })
         });
         let (_, first) = lines.next().expect("at least one line");
-        if first.text != MAGIC {
-            return Err(perr(1, 1, format!("the first line must be '{MAGIC}'")));
-        }
+        let layout = match first.text {
+            MAGIC => &V1,
+            MAGIC_V2 => &V2,
+            _ if first.text.starts_with("#credo-draw-bundle v") => {
+                return Err(perr(1, 1, format!("the first line must be '{MAGIC}' or '{MAGIC_V2}'")));
+            }
+            _ => return Err(perr(1, 1, format!("the first line must be '{MAGIC}'"))),
+        };
+        let names = layout.sections;
         let mut sections: Vec<(std::ops::Range<usize>, Vec<Line<'a>>)> = Vec::new();
         let mut header_lines = Vec::new();
+        let mut signature: Option<(usize, Vec<Line<'a>>)> = None;
         for (start, line) in lines {
-            let next = SECTIONS.get(sections.len());
+            if let Some((_, sig)) = signature.as_mut() {
+                sig.push(line);
+                continue;
+            }
+            let next = names.get(sections.len());
             let header = line.text.strip_prefix('[').and_then(|r| r.strip_suffix(']'));
             if next.is_some_and(|n| header == Some(*n)) {
                 if let Some(last) = sections.last_mut() {
@@ -466,28 +665,48 @@ impl<'a> RawBundle<'a> {
                 header_lines.push(line.no);
                 continue;
             }
+            if layout.spec == Spec::V2 && next.is_none() && header == Some("signature") {
+                if let Some(last) = sections.last_mut() {
+                    last.0.end = start;
+                }
+                signature = Some((line.no, Vec::new()));
+                continue;
+            }
             match sections.last_mut() {
                 None => return Err(perr(line.no, 1, "expected section [manifest]")),
                 Some(s) => s.1.push(line),
             }
         }
-        if sections.len() < SECTIONS.len() {
+        if sections.len() < names.len() {
             let no = text.matches('\n').count();
             return Err(perr(
                 no,
                 1,
                 format!(
                     "section [{}] is missing (sections must appear in the order {})",
-                    SECTIONS[sections.len()],
-                    SECTIONS.map(|s| format!("[{s}]")).join(" ")
+                    names[sections.len()],
+                    names.iter().map(|s| format!("[{s}]")).collect::<Vec<_>>().join(" ")
                 ),
             ));
         }
-        Ok(RawBundle { text, sections, header_lines })
+        Ok(RawBundle { text, layout, sections, header_lines, signature })
     }
 
     pub(crate) fn section_bytes(&self, i: usize) -> &'a [u8] {
         &self.text.as_bytes()[self.sections[i].0.clone()]
+    }
+
+    /// The bytes a v2 signature covers: the magic line and `[manifest]`.
+    pub(crate) fn signed_bytes(&self) -> &'a [u8] {
+        &self.text.as_bytes()[..self.sections[0].0.end]
+    }
+
+    pub(crate) fn idx(&self, name: &str) -> usize {
+        self.layout.idx(name)
+    }
+
+    fn name(&self, i: usize) -> &'static str {
+        self.layout.sections[i]
     }
 
     fn lines(&self, i: usize) -> &[Line<'a>] {
@@ -500,59 +719,83 @@ impl<'a> RawBundle<'a> {
         match lines.first() {
             Some(l) if l.text == header => Ok(&lines[1..]),
             Some(l) => Err(l.err(0, format!("expected the column header line '{}'", header.replace('\t', "<TAB>")))),
-            None => Err(perr(self.header_lines[i], 1, format!("section [{}] has no column header line", SECTIONS[i]))),
+            None => Err(perr(self.header_lines[i], 1, format!("section [{}] has no column header line", self.name(i)))),
         }
     }
 
     /// The `key=value` lines of section `i`, exactly `keys` in order.
     fn key_values(&self, i: usize, keys: &[&str]) -> Result<Vec<Field<'a>>, DrawError> {
-        let lines = self.lines(i);
-        let mut out = Vec::new();
-        for (k, key) in keys.iter().enumerate() {
-            let Some(l) = lines.get(k) else {
-                return Err(perr(
-                    self.header_lines[i] + k,
-                    1,
-                    format!("section [{}] ends before '{key}='", SECTIONS[i]),
-                ));
-            };
-            out.push(l.value(key)?);
-        }
-        if let Some(l) = lines.get(keys.len()) {
-            return Err(l.err(0, format!("unexpected line in section [{}]", SECTIONS[i])));
-        }
-        Ok(out)
+        key_values(self.lines(i), self.header_lines[i], self.name(i), keys)
     }
 
     pub(crate) fn manifest(&self) -> Result<Vec<Hash>, DrawError> {
         let mut keys = vec!["spec"];
-        keys.extend_from_slice(&SECTIONS[1..]);
+        keys.extend_from_slice(&self.layout.sections[1..]);
         keys.push("result");
         let kv = self.key_values(0, &keys)?;
-        if kv[0].s != SPEC_VERSION {
-            return Err(kv[0].err(format!("unsupported spec '{}', this verifier knows {SPEC_VERSION}", kv[0].s)));
+        let spec = self.layout.spec.as_str();
+        if kv[0].s != spec {
+            return Err(
+                kv[0].err(format!("unsupported spec '{}', this verifier knows {spec} for this layout", kv[0].s))
+            );
         }
         kv[1..].iter().map(|f| f.hash("section hash")).collect()
     }
 
+    /// Parses the `[signature]` section, if there is one.
+    pub(crate) fn signature(&self) -> Result<Option<BundleSignature>, DrawError> {
+        let Some((header, lines)) = &self.signature else {
+            return Ok(None);
+        };
+        let kv = key_values(lines, *header, "signature", &["algorithm", "public_key", "signature"])?;
+        if kv[0].s != crate::trust::ALGORITHM {
+            return Err(kv[0].err(format!("algorithm must be {}, found '{}'", crate::trust::ALGORITHM, kv[0].s)));
+        }
+        let key: Hash = kv[1].hash("public_key")?;
+        let public_key = PublicKey::from_hex(&hex::encode(key)).map_err(|e| kv[1].err(e.to_string()))?;
+        let sig = kv[2].hex("signature")?;
+        let signature: [u8; 64] = sig.try_into().map_err(|_| kv[2].err("signature must be 128 hex digits"))?;
+        Ok(Some(BundleSignature { public_key, signature }))
+    }
+
     pub(crate) fn parse(&self) -> Result<Parsed, DrawError> {
         self.manifest()?;
+        let v2 = self.layout.spec == Spec::V2;
         // [plan]
-        let kv = self.key_values(
-            1,
-            &["plan_id", "departments", "officers_per_visit", "max_visits_per_officer", "commitment", "beacon_source"],
-        )?;
+        let ip = self.idx("plan");
+        let plan_keys: &[&str] = if v2 {
+            &[
+                "plan_id",
+                "departments",
+                "officers_per_visit",
+                "max_visits_per_officer",
+                "commitment",
+                "beacon_rule",
+                "beacon_source",
+                "beacon_published_at",
+            ]
+        } else {
+            &["plan_id", "departments", "officers_per_visit", "max_visits_per_officer", "commitment", "beacon_source"]
+        };
+        let kv = self.key_values(ip, plan_keys)?;
         let plan = Plan {
             plan_id: kv[0].text()?,
             departments: kv[1].codes("department")?.iter().map(|f| f.s.to_owned()).collect(),
             officers_per_visit: kv[2].u32("officers_per_visit")?,
             max_visits_per_officer: kv[3].u32("max_visits_per_officer")?,
             commitment: kv[4].hash("commitment")?,
-            beacon_source: kv[5].text()?,
+            beacon_source: kv[if v2 { 6 } else { 5 }].text()?,
+        };
+        let header = if v2 {
+            let rule: BeaconRule = kv[5].s.parse().map_err(|m: String| kv[5].err(m))?;
+            let published_at = kv[7].text()?;
+            Some(V2Header { beacon_rule: rule, beacon_published_at: published_at, provenance: self.provenance()? })
+        } else {
+            None
         };
         // [strata]
         let mut strata = Vec::new();
-        for l in self.table(2, STRATA_HEADER)? {
+        for l in self.table(self.idx("strata"), STRATA_HEADER)? {
             let f = l.fields(4, "stratum")?;
             let mode = match f[1].s {
                 "probability" => {
@@ -575,7 +818,7 @@ impl<'a> RawBundle<'a> {
         // [officers] (needed by the builder before entities)
         let mut officers = Vec::new();
         let mut prev: Option<&str> = None;
-        for l in self.table(4, OFFICERS_HEADER)? {
+        for l in self.table(self.idx("officers"), OFFICERS_HEADER)? {
             let f = l.fields(6, "officer")?;
             let id = f[0].code("officer id")?;
             if prev.is_some_and(|p| p >= id) {
@@ -595,10 +838,15 @@ impl<'a> RawBundle<'a> {
             DrawError::Parse { .. } => e,
             other => l.err(0, other.to_string()),
         };
-        let mut b =
-            FrameBuilder::new(plan, strata, officers).map_err(|e| perr(self.header_lines[1], 1, e.to_string()))?;
+        let head_line = self.header_lines[ip];
+        let mut b = match header {
+            None => FrameBuilder::new(plan, strata, officers),
+            Some(h) => FrameBuilder::new_v2(plan, h, strata, officers),
+        }
+        .map_err(|e| perr(head_line, 1, e.to_string()))?;
         // [frame]
-        let rows = self.table(3, FRAME_HEADER)?;
+        let iframe = self.idx("frame");
+        let rows = self.table(iframe, FRAME_HEADER)?;
         b.reserve(rows.len());
         let mut prev: Option<Uscc> = None;
         for l in rows {
@@ -629,16 +877,21 @@ impl<'a> RawBundle<'a> {
             })
             .map_err(|e| line_err(l, e))?;
         }
-        let frame = b.build().map_err(|e| perr(self.header_lines[3], 1, e.to_string()))?;
+        let frame = b.build().map_err(|e| perr(self.header_lines[iframe], 1, e.to_string()))?;
         // [seed]
-        let kv = self.key_values(5, &["secret", "beacon", "frame_hash", "seed"])?;
-        let secret = kv[0].hex("secret")?;
-        let beacon = kv[1].hex("beacon")?;
-        let frame_hash = kv[2].hash("frame_hash")?;
-        let seed = kv[3].hash("seed")?;
+        let iseed = self.idx("seed");
+        let (secret, beacon, reveal, frame_hash, seed) = if v2 {
+            let kv = self
+                .key_values(iseed, &["secret", "beacon_value", "beacon", "beacon_supplied_at", "frame_hash", "seed"])?;
+            let reveal = BeaconReveal { value: kv[1].text()?, supplied_at: kv[3].text()? };
+            (kv[0].hex("secret")?, kv[2].hex("beacon")?, Some(reveal), kv[4].hash("frame_hash")?, kv[5].hash("seed")?)
+        } else {
+            let kv = self.key_values(iseed, &["secret", "beacon", "frame_hash", "seed"])?;
+            (kv[0].hex("secret")?, kv[1].hex("beacon")?, None, kv[2].hash("frame_hash")?, kv[3].hash("seed")?)
+        };
         // [counts]
         let mut counts = Vec::new();
-        for l in self.table(6, COUNTS_HEADER)? {
+        for l in self.table(self.idx("counts"), COUNTS_HEADER)? {
             let f = l.fields(3, "count")?;
             counts.push(StratumCount {
                 key: f[0].text()?,
@@ -648,7 +901,7 @@ impl<'a> RawBundle<'a> {
         }
         // [visits]
         let mut visits = Vec::new();
-        for l in self.table(7, VISITS_HEADER)? {
+        for l in self.table(self.idx("visits"), VISITS_HEADER)? {
             let f = l.fields(7, "visit")?;
             let n = f[0].number("visit number")?;
             if n != visits.len() as u64 + 1 {
@@ -674,7 +927,51 @@ impl<'a> RawBundle<'a> {
                 outcome,
             });
         }
-        Ok(Parsed { bundle: Bundle { frame, secret, beacon, result: DrawResult { counts, visits } }, frame_hash, seed })
+        let signature = self.signature()?;
+        Ok(Parsed {
+            bundle: Bundle { frame, secret, beacon, result: DrawResult { counts, visits } },
+            frame_hash,
+            seed,
+            reveal,
+            signature,
+        })
+    }
+
+    fn provenance(&self) -> Result<Provenance, DrawError> {
+        let kv = self.key_values(
+            self.idx("provenance"),
+            &[
+                "store_id",
+                "plan_number",
+                "kind",
+                "name",
+                "created_at",
+                "as_of",
+                "dataset_hash",
+                "rules_hash",
+                "run_id",
+                "release_at",
+                "replaces",
+                "excluded_by",
+            ],
+        )?;
+        let ids = |f: &Field<'a>| -> Result<Vec<String>, DrawError> {
+            Ok(f.codes("plan id")?.iter().map(|x| x.s.to_owned()).collect())
+        };
+        Ok(Provenance {
+            store_id: kv[0].code("store id")?.to_owned(),
+            plan_number: kv[1].number("plan_number")?,
+            kind: kv[2].code("kind")?.to_owned(),
+            name: kv[3].text()?,
+            created_at: kv[4].text()?,
+            as_of: kv[5].text()?,
+            dataset_hash: kv[6].text()?,
+            rules_hash: kv[7].text()?,
+            run_id: kv[8].number("run_id")?,
+            release_at: kv[9].text()?,
+            replaces: ids(&kv[10])?,
+            excluded_by: ids(&kv[11])?,
+        })
     }
 
     /// Re-renders every parsed section and reports the first line that is
@@ -682,15 +979,32 @@ impl<'a> RawBundle<'a> {
     pub(crate) fn check_canonical(&self, p: &Parsed) -> Result<(), DrawError> {
         let b = &p.bundle;
         let mut s = String::new();
-        render_plan(&mut s, b.frame.plan());
-        self.compare(1, &s)?;
-        s.clear();
+        match b.frame.v2() {
+            None => render_plan(&mut s, b.frame.plan()),
+            Some(h) => {
+                render_plan_v2(&mut s, b.frame.plan(), h);
+                self.compare(self.idx("plan"), &s)?;
+                s.clear();
+                render_provenance(&mut s, &h.provenance);
+                self.compare(self.idx("provenance"), &s)?;
+                s.clear();
+            }
+        }
+        if b.frame.v2().is_none() {
+            self.compare(self.idx("plan"), &s)?;
+            s.clear();
+        }
         render_strata(&mut s, b.frame.strata());
-        self.compare(2, &s)?;
+        self.compare(self.idx("strata"), &s)?;
         // [frame], line by line (can be very large).
-        let lines = self.lines(3);
+        let iframe = self.idx("frame");
+        let lines = self.lines(iframe);
         if lines.len() != b.frame.len() + 1 {
-            return Err(perr(self.header_lines[3], 1, "section [frame]: the number of lines changed when re-encoded"));
+            return Err(perr(
+                self.header_lines[iframe],
+                1,
+                "section [frame]: the number of lines changed when re-encoded",
+            ));
         }
         for (e, l) in b.frame.entities().zip(&lines[1..]) {
             s.clear();
@@ -701,34 +1015,68 @@ impl<'a> RawBundle<'a> {
         }
         s.clear();
         render_officers(&mut s, b.frame.officers());
-        self.compare(4, &s)?;
+        self.compare(self.idx("officers"), &s)?;
+        if let Some(r) = &p.reveal {
+            // The seed section's texts must be canonically escaped too.
+            s.clear();
+            let seed_lines = SeedLines {
+                secret: &b.secret,
+                beacon: &b.beacon,
+                reveal: Some(r),
+                frame_hash: &p.frame_hash,
+                seed: &p.seed,
+            };
+            render_seed(&mut s, &seed_lines);
+            self.compare(self.idx("seed"), &s)?;
+        }
         s.clear();
         render_counts(&mut s, &b.result.counts);
-        self.compare(6, &s)?;
+        self.compare(self.idx("counts"), &s)?;
         s.clear();
         render_visits(&mut s, &b.result.visits);
-        self.compare(7, &s)
+        self.compare(self.idx("visits"), &s)?;
+        if let (Some((header, lines)), Some(sig)) = (&self.signature, &p.signature) {
+            s.clear();
+            render_signature(&mut s, sig);
+            compare_lines(lines, *header, "signature", &s)?;
+        }
+        Ok(())
     }
 
     fn compare(&self, i: usize, rendered: &str) -> Result<(), DrawError> {
-        let mut want = rendered.lines().skip(1);
-        for l in self.lines(i) {
-            match want.next() {
-                Some(w) if w == l.text => {}
-                Some(w) => return Err(not_canonical(l, w)),
-                None => {
-                    return Err(l.err(0, format!("unexpected line in section [{}]", SECTIONS[i])));
-                }
+        compare_lines(self.lines(i), self.header_lines[i], self.name(i), rendered)
+    }
+}
+
+/// The `key=value` lines of a section, exactly `keys` in order.
+fn key_values<'a>(lines: &[Line<'a>], header: usize, name: &str, keys: &[&str]) -> Result<Vec<Field<'a>>, DrawError> {
+    let mut out = Vec::new();
+    for (k, key) in keys.iter().enumerate() {
+        let Some(l) = lines.get(k) else {
+            return Err(perr(header + k, 1, format!("section [{name}] ends before '{key}='")));
+        };
+        out.push(l.value(key)?);
+    }
+    if let Some(l) = lines.get(keys.len()) {
+        return Err(l.err(0, format!("unexpected line in section [{name}]")));
+    }
+    Ok(out)
+}
+
+fn compare_lines(lines: &[Line<'_>], header: usize, name: &str, rendered: &str) -> Result<(), DrawError> {
+    let mut want = rendered.lines().skip(1);
+    for l in lines {
+        match want.next() {
+            Some(w) if w == l.text => {}
+            Some(w) => return Err(not_canonical(l, w)),
+            None => {
+                return Err(l.err(0, format!("unexpected line in section [{name}]")));
             }
         }
-        match want.next() {
-            None => Ok(()),
-            Some(w) => Err(perr(
-                self.header_lines[i] + self.lines(i).len(),
-                1,
-                format!("section [{}] ends early; expected '{w}'", SECTIONS[i]),
-            )),
-        }
+    }
+    match want.next() {
+        None => Ok(()),
+        Some(w) => Err(perr(header + lines.len(), 1, format!("section [{name}] ends early; expected '{w}'"))),
     }
 }
 

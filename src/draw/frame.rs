@@ -32,6 +32,123 @@ pub struct Plan {
     pub beacon_source: String,
 }
 
+/// How a published beacon value becomes the beacon bytes (credo-draw-v2,
+/// docs/draw-spec.md §4.2). Fixed when the plan is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BeaconRule {
+    /// The plan has no beacon: the beacon bytes are empty.
+    #[default]
+    None,
+    /// The value exactly as published, as UTF-8 (no leading or trailing
+    /// white space).
+    Text,
+    /// The decimal digits of the value, in order, as ASCII; everything
+    /// else is ignored (lottery numbers: "5 2 7" gives "527").
+    Digits,
+    /// The value is hexadecimal (either case); the bytes it encodes.
+    Hex,
+}
+
+impl BeaconRule {
+    pub const ALL: [BeaconRule; 4] = [BeaconRule::None, BeaconRule::Text, BeaconRule::Digits, BeaconRule::Hex];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BeaconRule::None => "none",
+            BeaconRule::Text => "text",
+            BeaconRule::Digits => "digits",
+            BeaconRule::Hex => "hex",
+        }
+    }
+
+    /// The beacon bytes of a published value, or why the value does not fit
+    /// the rule. An empty value is refused by every rule but `none`, and
+    /// `none` refuses every value but the empty one.
+    pub fn bytes(self, value: &str) -> Result<Vec<u8>, String> {
+        match self {
+            BeaconRule::None if value.is_empty() => Ok(Vec::new()),
+            BeaconRule::None => Err(format!("the plan names no beacon, but the beacon value '{value}' was given")),
+            _ if value.is_empty() => Err("the plan names a beacon, but the beacon value is empty".into()),
+            BeaconRule::Text => {
+                if value.trim() != value {
+                    return Err("rule text: the value may not start or end with white space".into());
+                }
+                Ok(value.as_bytes().to_vec())
+            }
+            BeaconRule::Digits => {
+                let d: Vec<u8> = value.bytes().filter(u8::is_ascii_digit).collect();
+                if d.is_empty() {
+                    return Err(format!("rule digits: the value '{value}' has no decimal digit"));
+                }
+                Ok(d)
+            }
+            BeaconRule::Hex => hex::decode(value.to_ascii_lowercase())
+                .map_err(|e| format!("rule hex: the value '{value}' is not hexadecimal: {e}")),
+        }
+    }
+}
+
+impl std::fmt::Display for BeaconRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for BeaconRule {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        BeaconRule::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("beacon rule '{s}' is not one of none, text, digits, hex"))
+    }
+}
+
+/// Where a credo-draw-v2 plan comes from: fixed at creation, part of the
+/// frame hash (docs/draw-spec.md §3.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    /// The issuing store's identity (a code); plan ids are
+    /// `{store_id}/{plan_number}`, unique across stores.
+    pub store_id: String,
+    pub plan_number: u64,
+    /// `random` or `commitment_check` (a code).
+    pub kind: String,
+    /// The plan's name (text).
+    pub name: String,
+    /// When the plan was created, UTC, `YYYY-MM-DDTHH:MM:SSZ`.
+    pub created_at: String,
+    /// The classification date, `YYYY-MM-DD`.
+    pub as_of: String,
+    /// Content hashes of the dataset and the rule set (texts, `sha256:…`).
+    pub dataset_hash: String,
+    pub rules_hash: String,
+    /// The classification run of the issuing store.
+    pub run_id: u64,
+    /// When assignments become visible (RFC 3339, as the plan gave it).
+    pub release_at: String,
+    /// Cancelled plans (ids) this plan replaces, sorted.
+    pub replaces: Vec<String>,
+    /// Earlier plans (ids) whose visits excluded entities of this frame, sorted.
+    pub excluded_by: Vec<String>,
+}
+
+/// What a credo-draw-v2 frame adds to a v1 frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct V2Header {
+    pub beacon_rule: BeaconRule,
+    /// When the beacon value will be public, UTC `YYYY-MM-DDTHH:MM:SSZ`
+    /// (empty for rule `none`).
+    pub beacon_published_at: String,
+    pub provenance: Provenance,
+}
+
+/// Whether `s` is a UTC time written `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn is_utc_time(s: &str) -> bool {
+    s.len() == 20 && chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%SZ").is_ok()
+}
+
 /// How a stratum is sampled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StratumMode {
@@ -119,6 +236,76 @@ fn sorted_dedup<T: Ord>(v: &mut Vec<T>) {
 }
 
 impl FrameBuilder {
+    /// Starts a credo-draw-v2 frame: a v1 frame plus its beacon rule and
+    /// provenance, checked for consistency (the plan id is
+    /// `{store_id}/{plan_number}`; a named beacon has a source and a
+    /// publication time after the plan's creation; none has neither).
+    pub fn new_v2(
+        plan: Plan,
+        mut header: V2Header,
+        strata: Vec<Stratum>,
+        officers: Vec<Officer>,
+    ) -> Result<Self, DrawError> {
+        let p = &mut header.provenance;
+        let err = |m: String| Err(DrawError::Plan(m));
+        if let Some(x) = code_problem(&p.store_id) {
+            return err(format!("store id {x}"));
+        }
+        let id = format!("{}/{}", p.store_id, p.plan_number);
+        if plan.plan_id != id {
+            return err(format!("plan_id is '{}', but store and plan number make '{id}'", plan.plan_id));
+        }
+        if let Some(x) = code_problem(&p.kind) {
+            return err(format!("kind {x}"));
+        }
+        if p.dataset_hash.is_empty() || p.rules_hash.is_empty() {
+            return err("the dataset and rules hashes may not be empty".into());
+        }
+        if !is_utc_time(&p.created_at) {
+            return err(format!("created_at '{}' is not a UTC time YYYY-MM-DDTHH:MM:SSZ", p.created_at));
+        }
+        if chrono::NaiveDate::parse_from_str(&p.as_of, "%Y-%m-%d").map(|d| d.to_string()).ok().as_deref()
+            != Some(p.as_of.as_str())
+        {
+            return err(format!("as_of '{}' is not a date YYYY-MM-DD", p.as_of));
+        }
+        for list in [&mut p.replaces, &mut p.excluded_by] {
+            for x in list.iter() {
+                if let Some(m) = code_problem(x) {
+                    return err(format!("plan id {m}"));
+                }
+            }
+            sorted_dedup(list);
+        }
+        match header.beacon_rule {
+            BeaconRule::None => {
+                if !plan.beacon_source.is_empty() || !header.beacon_published_at.is_empty() {
+                    return err("beacon rule none: the beacon source and publication time must be empty".into());
+                }
+            }
+            _ => {
+                if plan.beacon_source.is_empty() {
+                    return err(format!("beacon rule {}: the beacon source is empty", header.beacon_rule));
+                }
+                if !is_utc_time(&header.beacon_published_at) {
+                    return err(format!(
+                        "beacon publication time '{}' is not a UTC time YYYY-MM-DDTHH:MM:SSZ",
+                        header.beacon_published_at
+                    ));
+                }
+                if header.beacon_published_at <= p.created_at {
+                    return err(format!(
+                        "the beacon is published at {}, not after the plan's creation at {}: it could be known before the commitment",
+                        header.beacon_published_at, p.created_at
+                    ));
+                }
+            }
+        }
+        let mut b = FrameBuilder::new(plan, strata, officers)?;
+        b.f.v2 = Some(Box::new(header));
+        Ok(b)
+    }
+
     /// Starts a frame. Validates and normalises the plan, the strata table
     /// and the officers.
     pub fn new(mut plan: Plan, mut strata: Vec<Stratum>, mut officers: Vec<Officer>) -> Result<Self, DrawError> {
@@ -203,6 +390,7 @@ impl FrameBuilder {
                 person_ids: Vec::new(),
                 recent_start: vec![0],
                 recent_ids: Vec::new(),
+                v2: None,
                 hash: OnceLock::new(),
             },
             stratum_index,
@@ -380,12 +568,15 @@ pub struct Frame {
     person_ids: Vec<PersonId>,
     recent_start: Vec<u32>,
     recent_ids: Vec<u32>,
+    /// Present in credo-draw-v2 frames.
+    v2: Option<Box<V2Header>>,
     hash: OnceLock<Hash>,
 }
 
 impl PartialEq for Frame {
     fn eq(&self, other: &Self) -> bool {
         self.plan == other.plan
+            && self.v2 == other.v2
             && self.strata == other.strata
             && self.officers == other.officers
             && self.len() == other.len()
@@ -408,6 +599,16 @@ impl Frame {
 
     pub fn plan(&self) -> &Plan {
         &self.plan
+    }
+
+    /// The algorithm version of this frame.
+    pub fn spec(&self) -> super::Spec {
+        if self.v2.is_some() { super::Spec::V2 } else { super::Spec::V1 }
+    }
+
+    /// Beacon rule and provenance of a credo-draw-v2 frame.
+    pub fn v2(&self) -> Option<&V2Header> {
+        self.v2.as_deref()
     }
 
     /// The strata table, sorted by key bytes.

@@ -1,5 +1,5 @@
 //! The reproducible "double random" inspection draw (双随机: random entities,
-//! random officers), algorithm version `credo-draw-v1`.
+//! random officers), algorithm versions `credo-draw-v1` and `credo-draw-v2`.
 //!
 //! Why it exists: a random inspection is only fair if nobody can steer it.
 //! The regulator commits to a secret before the draw (so it cannot re-roll),
@@ -14,6 +14,12 @@
 //! call [`draw`] with the revealed secret and the beacon, export with
 //! [`Bundle::render`], check with [`verify`]. Large frames can be drawn in
 //! shards with [`select_shard`] + [`merge`] + [`assign`].
+//!
+//! credo-draw-v2 ([`FrameBuilder::new_v2`]) adds to the frame a beacon rule
+//! (a plan names its public randomness and how its published value becomes
+//! bytes, or says it has none) and the plan's provenance, and to the bundle
+//! the published beacon value, when it was supplied, and an Ed25519
+//! signature of the issuing store. v1 bundles keep verifying byte for byte.
 
 mod assign;
 mod bundle;
@@ -25,7 +31,11 @@ mod verify;
 
 pub use assign::{Item, Outcome, Visit, assign};
 pub use bundle::Bundle;
-pub use frame::{EntityRef, Frame, FrameBuilder, NewEntity, Officer, Plan, Stratum, StratumMode};
+pub use bundle::{BeaconReveal, BundleSignature, MAGIC, MAGIC_V2, ParsedBundle, SIGNATURE_TYPE};
+pub use frame::{
+    BeaconRule, EntityRef, Frame, FrameBuilder, NewEntity, Officer, Plan, Provenance, Stratum, StratumMode, V2Header,
+    is_utc_time,
+};
 pub use select::{
     Candidate, Pick, Selection, ShardSelection, StratumCount, frame_tickets, merge, select, select_shard,
 };
@@ -33,13 +43,46 @@ pub use ticket::{
     EntityTicketer, Hash, Seed, chacha20_first_u64, chacha20_first_u64_reference, check_commitment, commitment,
     derive_seed, entity_ticket, entity_tickets, officer_ticket, probability_threshold, quota_target, sha256,
 };
-pub use verify::{Report, verify};
+pub use verify::{Report, VerifyOptions, verify, verify_with};
 
 use crate::model::Uscc;
 
-/// The algorithm version this module implements. It is part of the seed
-/// derivation and of every bundle.
+/// The first algorithm version. It is part of the seed derivation and of
+/// every v1 bundle.
 pub const SPEC_VERSION: &str = "credo-draw-v1";
+
+/// The current algorithm version (beacon binding, provenance, signatures).
+pub const SPEC_VERSION_V2: &str = "credo-draw-v2";
+
+/// An algorithm version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Spec {
+    V1,
+    V2,
+}
+
+impl Spec {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Spec::V1 => SPEC_VERSION,
+            Spec::V2 => SPEC_VERSION_V2,
+        }
+    }
+
+    /// The seed of a draw under this version (docs/draw-spec.md §4).
+    pub fn derive_seed(self, frame_hash: &Hash, secret: &[u8], beacon: &[u8]) -> Seed {
+        match self {
+            Spec::V1 => derive_seed(frame_hash, secret, beacon),
+            Spec::V2 => ticket::derive_seed_tagged(b"credo-draw-v2\0", frame_hash, secret, beacon),
+        }
+    }
+}
+
+impl std::fmt::Display for Spec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Everything that can go wrong when building a frame, drawing or parsing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,6 +107,8 @@ pub enum DrawError {
     Shards(String),
     #[error("line {line}, column {column}: {message}")]
     Parse { line: usize, column: usize, message: String },
+    #[error("beacon: {0}")]
+    Beacon(String),
 }
 
 /// The result of a draw: per-stratum counts and the ordered visits.
@@ -98,11 +143,24 @@ impl DrawResult {
 
 /// Runs the whole draw on one frame: checks the secret against the plan's
 /// commitment, derives the seed from the frame hash, the secret and the
-/// beacon, selects entities and assigns officers.
+/// beacon (by the frame's algorithm version), selects entities and assigns
+/// officers. For a v2 frame, `beacon` must be what the plan's beacon rule
+/// makes of a published value (see [`draw_v2`]).
 pub fn draw(frame: &Frame, secret: &[u8], beacon: &[u8]) -> Result<DrawResult, DrawError> {
     check_commitment(&frame.plan().commitment, secret)?;
-    let seed = derive_seed(&frame.hash(), secret, beacon);
+    let seed = frame.spec().derive_seed(&frame.hash(), secret, beacon);
     draw_with_seed(frame, &seed)
+}
+
+/// The draw of a credo-draw-v2 frame from the published beacon value: the
+/// plan's beacon rule turns it into bytes, and refuses a value when the
+/// plan named no beacon, or an empty one when it named one. Returns the
+/// beacon bytes with the result.
+pub fn draw_v2(frame: &Frame, secret: &[u8], beacon_value: &str) -> Result<(Vec<u8>, DrawResult), DrawError> {
+    let h = frame.v2().ok_or_else(|| DrawError::Plan("the frame is credo-draw-v1; it has no beacon rule".into()))?;
+    let beacon = h.beacon_rule.bytes(beacon_value).map_err(DrawError::Beacon)?;
+    let result = draw(frame, secret, &beacon)?;
+    Ok((beacon, result))
 }
 
 /// The draw for an already derived seed (no commitment check).

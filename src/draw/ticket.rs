@@ -54,8 +54,14 @@ pub fn check_commitment(committed: &Hash, secret: &[u8]) -> Result<(), DrawError
 /// seed = SHA-256("credo-draw-v1\0" || frame_hash || u32_be(len secret) ||
 /// secret || u32_be(len beacon) || beacon).
 pub fn derive_seed(frame_hash: &Hash, secret: &[u8], beacon: &[u8]) -> Seed {
+    derive_seed_tagged(SEED_TAG, frame_hash, secret, beacon)
+}
+
+/// The seed preimage with another version's tag (credo-draw-v2 uses
+/// `"credo-draw-v2\0"`).
+pub(crate) fn derive_seed_tagged(tag: &[u8], frame_hash: &Hash, secret: &[u8], beacon: &[u8]) -> Seed {
     let mut h = Sha256::new();
-    h.update(SEED_TAG);
+    h.update(tag);
     h.update(frame_hash);
     h.update(u32::try_from(secret.len()).expect("secret under 4 GiB").to_be_bytes());
     h.update(secret);

@@ -1,20 +1,41 @@
-//! Verification of a bundle: integrity, commitment, seed, and a full
-//! re-derivation of the draw compared with the recorded result.
+//! Verification of a bundle: integrity, signature (v2), beacon binding
+//! (v2), commitment, seed, and a full re-derivation of the draw compared
+//! with the recorded result.
 
 use std::fmt;
 
 use sha2::{Digest, Sha256};
 
 use super::assign::{Outcome, Visit};
-use super::bundle::{RawBundle, SECTIONS};
-use super::ticket::{Hash, Seed, check_commitment, derive_seed, sha256};
-use super::{DrawError, draw_with_seed};
+use super::bundle::{RawBundle, SIGNATURE_TYPE};
+use super::frame::{BeaconRule, is_utc_time};
+use super::ticket::{Hash, Seed, check_commitment, sha256};
+use super::{DrawError, Spec, draw_with_seed};
+use crate::trust::PublicKey;
+
+/// What a verifier is told besides the bundle.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    /// The issuing store's public key, from a source the auditor trusts:
+    /// the bundle must be signed with it.
+    pub public_key: Option<PublicKey>,
+    /// The beacon value the auditor read at the plan's beacon source: the
+    /// bundle must record exactly this value.
+    pub beacon_value: Option<String>,
+}
 
 /// The verdict on a bundle.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Report {
     /// Everything checks out and the re-derived draw is identical.
-    Identical { visits: usize, staffed: usize, result_hash: Hash },
+    Identical {
+        visits: usize,
+        staffed: usize,
+        result_hash: Hash,
+        spec: Spec,
+        /// The key whose valid signature the bundle carries (v2).
+        signer: Option<PublicKey>,
+    },
     /// The first difference found, in plain words, with its place in the
     /// bundle where there is one.
     Different { line: Option<usize>, column: Option<usize>, message: String },
@@ -48,8 +69,17 @@ impl From<DrawError> for Report {
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Report::Identical { visits, staffed, result_hash } => {
-                write!(f, "identical ({visits} visits, {staffed} staffed, result SHA-256 {})", hex::encode(result_hash))
+            Report::Identical { visits, staffed, result_hash, spec, signer } => {
+                write!(
+                    f,
+                    "identical ({visits} visits, {staffed} staffed, result SHA-256 {})",
+                    hex::encode(result_hash)
+                )?;
+                match (spec, signer) {
+                    (Spec::V1, _) => Ok(()),
+                    (Spec::V2, Some(k)) => write!(f, "; {spec}, signed by {k}"),
+                    (Spec::V2, None) => write!(f, "; {spec}, not signed"),
+                }
             }
             Report::Different { line: Some(l), column: Some(c), message } => {
                 write!(f, "line {l}, column {c}: {message}")
@@ -63,16 +93,24 @@ impl fmt::Display for Report {
 /// Verifies a bundle and re-derives its draw. Never panics on bad input;
 /// reports `Identical` or the first difference.
 pub fn verify(text: &str) -> Report {
-    match run(text) {
+    verify_with(text, &VerifyOptions::default())
+}
+
+/// [`verify`], also checking the signer against a trusted key and the
+/// beacon value against the one the auditor read at its source.
+pub fn verify_with(text: &str, options: &VerifyOptions) -> Report {
+    match run(text, options) {
         Ok(r) | Err(r) => r,
     }
 }
 
-fn run(text: &str) -> Result<Report, Report> {
+fn run(text: &str, options: &VerifyOptions) -> Result<Report, Report> {
     let raw = RawBundle::split(text)?;
     let manifest = raw.manifest()?;
+    let names = raw.layout.sections;
+    let n = names.len();
     // 1. Integrity of every section.
-    for i in 1..SECTIONS.len() {
+    for i in 1..n {
         let computed = sha256(raw.section_bytes(i));
         if computed != manifest[i - 1] {
             let first = raw.header_lines[i];
@@ -81,7 +119,7 @@ fn run(text: &str) -> Result<Report, Report> {
                 first,
                 format!(
                     "section [{}] (lines {first}-{last}): hash mismatch: its SHA-256 is {}, the manifest lists {}",
-                    SECTIONS[i],
+                    names[i],
                     hex::encode(computed),
                     hex::encode(manifest[i - 1])
                 ),
@@ -89,32 +127,76 @@ fn run(text: &str) -> Result<Report, Report> {
         }
     }
     let result_hash: Hash =
-        Sha256::new().chain_update(raw.section_bytes(6)).chain_update(raw.section_bytes(7)).finalize().into();
-    if result_hash != manifest[7] {
+        Sha256::new().chain_update(raw.section_bytes(n - 2)).chain_update(raw.section_bytes(n - 1)).finalize().into();
+    if result_hash != manifest[n - 1] {
         return Err(Report::at(
-            10,
+            n + 2,
             format!(
                 "manifest result hash is {}, but [counts] and [visits] hash to {}",
-                hex::encode(manifest[7]),
+                hex::encode(manifest[n - 1]),
                 hex::encode(result_hash)
             ),
         ));
     }
-    // 2. Syntax and canonical form.
+    // 2. The signature over the manifest (which holds every section's hash).
+    let spec = raw.layout.spec;
+    let signature = raw.signature()?;
+    let signer = match (&signature, &options.public_key) {
+        (Some(sig), expected) => {
+            let at = raw.signature.as_ref().map_or(1, |s| s.0);
+            if let Some(k) = expected
+                && *k != sig.public_key
+            {
+                return Err(Report::at(
+                    at + 2,
+                    format!("signature: the bundle is signed by key {}, not by the given key {k}", sig.public_key),
+                ));
+            }
+            sig.public_key.verify(SIGNATURE_TYPE, raw.signed_bytes(), &sig.signature, "the bundle").map_err(|_| {
+                Report::at(
+                    at + 3,
+                    format!(
+                        "signature: not a valid signature of key {} over lines 1-{}: the manifest was changed after signing",
+                        sig.public_key,
+                        raw.header_lines[1] - 1
+                    ),
+                )
+            })?;
+            Some(sig.public_key)
+        }
+        (None, Some(k)) if spec == Spec::V2 => {
+            return Err(Report::plain(format!(
+                "signature: the bundle is not signed, but key {k} was given to check it"
+            )));
+        }
+        (None, Some(_)) => {
+            return Err(Report::plain(
+                "signature: a credo-draw-v1 bundle carries no signature; it cannot be checked against a key",
+            ));
+        }
+        (None, None) => None,
+    };
+    // 3. Syntax and canonical form.
     let parsed = raw.parse()?;
     raw.check_canonical(&parsed)?;
     let b = &parsed.bundle;
-    let seed_line = raw.header_lines[5];
-    // 3. Commitment, frame hash, seed.
+    let seed_line = raw.header_lines[raw.idx("seed")];
+    // 4. The beacon binding (v2): the plan named its beacon, or none.
+    let (v2_shift, beacon_line) = if spec == Spec::V2 { (2, seed_line + 2) } else { (0, seed_line + 2) };
+    if let (Some(h), Some(r)) = (b.frame.v2(), &parsed.reveal) {
+        check_beacon(h, &b.frame.plan().beacon_source, r, &b.beacon, options)
+            .map_err(|m| Report::at(beacon_line, m))?;
+    }
+    // 5. Commitment, frame hash, seed.
     check_commitment(&b.frame.plan().commitment, &b.secret).map_err(|e| Report::at(seed_line + 1, e.to_string()))?;
     let mut h = Sha256::new();
-    for i in 1..=4 {
+    for i in 1..=raw.layout.frame_sections {
         h.update(raw.section_bytes(i));
     }
     let frame_hash: Hash = h.finalize().into();
     if frame_hash != parsed.frame_hash {
         return Err(Report::at(
-            seed_line + 3,
+            seed_line + 3 + v2_shift,
             format!(
                 "frame hash mismatch: [seed] lists {}, the frame sections hash to {}",
                 hex::encode(parsed.frame_hash),
@@ -122,10 +204,10 @@ fn run(text: &str) -> Result<Report, Report> {
             ),
         ));
     }
-    let seed = derive_seed(&frame_hash, &b.secret, &b.beacon);
+    let seed = spec.derive_seed(&frame_hash, &b.secret, &b.beacon);
     if seed.0 != parsed.seed {
         return Err(Report::at(
-            seed_line + 4,
+            seed_line + 4 + v2_shift,
             format!(
                 "seed mismatch: [seed] lists {}, re-derivation gives {}",
                 hex::encode(parsed.seed),
@@ -136,7 +218,7 @@ fn run(text: &str) -> Result<Report, Report> {
     // 4. The draw itself.
     let redrawn =
         draw_with_seed(&b.frame, &Seed(seed.0)).map_err(|e| Report::plain(format!("re-derivation failed: {e}")))?;
-    let counts_line = raw.header_lines[6] + 2;
+    let counts_line = raw.header_lines[n - 2] + 2;
     for (i, (got, want)) in b.result.counts.iter().zip(&redrawn.counts).enumerate() {
         if got != want {
             return Err(Report::at(
@@ -158,7 +240,7 @@ fn run(text: &str) -> Result<Report, Report> {
             ),
         ));
     }
-    let visits_line = raw.header_lines[7] + 2;
+    let visits_line = raw.header_lines[n - 1] + 2;
     for (i, (got, want)) in b.result.visits.iter().zip(&redrawn.visits).enumerate() {
         if let Some(d) = visit_difference(got, want) {
             return Err(Report::at(visits_line + i, format!("visit {} (uscc {}): {d}", i + 1, got.uscc)));
@@ -180,7 +262,65 @@ fn run(text: &str) -> Result<Report, Report> {
         };
         return Err(Report::at(visits_line + n.min(m), msg));
     }
-    Ok(Report::Identical { visits: n, staffed: redrawn.staffed(), result_hash })
+    Ok(Report::Identical { visits: n, staffed: redrawn.staffed(), result_hash, spec, signer })
+}
+
+/// The v2 beacon rules (docs/draw-spec.md §4.2): a plan without a beacon
+/// uses none; a plan with one uses exactly what its rule makes of the
+/// recorded value, supplied after the announced publication time.
+fn check_beacon(
+    h: &super::V2Header,
+    source: &str,
+    r: &super::BeaconReveal,
+    beacon: &[u8],
+    options: &VerifyOptions,
+) -> Result<(), String> {
+    let rule = h.beacon_rule;
+    if rule == BeaconRule::None {
+        if !beacon.is_empty() || !r.value.is_empty() {
+            return Err(format!(
+                "beacon: the plan names no beacon (beacon_rule=none), but the draw used beacon value '{}' (bytes {})",
+                r.value,
+                hex::encode(beacon)
+            ));
+        }
+        if !r.supplied_at.is_empty() {
+            return Err("beacon: the plan names no beacon, but a time the beacon was supplied is recorded".into());
+        }
+    } else {
+        if r.value.is_empty() {
+            return Err(format!(
+                "beacon: the plan names the beacon '{source}' (rule {rule}), but the draw used none: the beacon was dropped"
+            ));
+        }
+        let want = rule.bytes(&r.value).map_err(|m| format!("beacon: {m}"))?;
+        if want != beacon {
+            return Err(format!(
+                "beacon: rule {rule} makes bytes {} of the recorded value '{}', but the draw used {}",
+                hex::encode(&want),
+                r.value,
+                hex::encode(beacon)
+            ));
+        }
+        if !is_utc_time(&r.supplied_at) {
+            return Err(format!("beacon: supplied at '{}', not a UTC time YYYY-MM-DDTHH:MM:SSZ", r.supplied_at));
+        }
+        if r.supplied_at < h.beacon_published_at {
+            return Err(format!(
+                "beacon: supplied at {}, before its announced publication at {}",
+                r.supplied_at, h.beacon_published_at
+            ));
+        }
+    }
+    if let Some(v) = &options.beacon_value
+        && *v != r.value
+    {
+        return Err(format!(
+            "beacon: the bundle records the value '{}', but the value given as published is '{v}': the beacon was swapped",
+            r.value
+        ));
+    }
+    Ok(())
 }
 
 fn list(v: &[String]) -> String {

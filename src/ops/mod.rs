@@ -1,8 +1,9 @@
 //! The operations the CLI and the HTTP API share: run a classification into
 //! the store, create, reveal, cancel, export, verify and publish plans,
-//! entity timelines. Each is one function over the library, so both front
+//! entity timelines, the integrity of the store and signed checkpoints. Each is one function over the library, so both front
 //! ends behave the same and hold no business logic.
 
+mod audit;
 mod plans;
 mod runs;
 mod timeline;
@@ -15,6 +16,7 @@ use crate::draw::DrawError;
 use crate::engine::RuleError;
 use crate::store::StoreError;
 
+pub use audit::*;
 pub use plans::*;
 pub use runs::*;
 pub use timeline::*;
@@ -35,6 +37,11 @@ pub enum OpsError {
     Results(#[from] ResultsError),
     #[error("{0}")]
     Output(#[from] OutputError),
+    /// A beacon a plan's binding refuses (none named, empty, too early).
+    #[error("plan {plan}: beacon refused: {message}")]
+    Beacon { plan: i64, message: String },
+    #[error("{0}")]
+    Trust(#[from] crate::trust::TrustError),
 }
 
 impl From<ClassifyError> for OpsError {

@@ -1,5 +1,14 @@
 //! Inspection plans: create (from a fresh or a stored classification),
 //! reveal, export, verify, disclose, and officers' results.
+//!
+//! New plans are credo-draw-v2: the frame names the beacon (or none) and
+//! the plan's provenance, plan ids are `{store_id}/{n}`, bundles and
+//! disclosures are signed with the store's key, and a disclosure exists
+//! from the moment a plan is created (with its commitment and frame hash),
+//! so the draw cannot be re-rolled unseen. Plans made by an older credo
+//! (credo-draw-v1) keep revealing, exporting and verifying as before.
+
+use std::collections::BTreeSet;
 
 use chrono::Datelike;
 use serde::Serialize;
@@ -7,10 +16,10 @@ use serde::Serialize;
 use super::{OpsError, Result, RunRequest, begin_run, execute_run, run_results};
 use crate::classify;
 use crate::data::LoadedDataset;
-use crate::draw::{self, Bundle, DrawResult, Outcome, Visit};
+use crate::draw::{self, BeaconReveal, Bundle, DrawResult, Outcome, Spec, Visit};
 use crate::engine::RuleSet;
 use crate::model::*;
-use crate::plan::{self, History, PlanKind, PlanParams};
+use crate::plan::{self, FrameIdentity, History, InspectedBy, PlanKind, PlanParams};
 use crate::snapshot::Snapshot;
 use crate::store::{PlanRecord, Store, StoreError, VisitRecord};
 
@@ -19,11 +28,52 @@ use crate::store::{PlanRecord, Store, StoreError, VisitRecord};
 #[derive(Debug, Serialize)]
 pub struct CreatedPlan {
     pub id: i64,
+    /// `{store_id}/{id}`: unique across stores.
+    pub plan_id: String,
     pub run_id: i64,
     pub frame_hash: String,
     pub commitment: String,
     pub secret: Option<String>,
     pub stats: plan::FrameStats,
+    /// Cancelled plans over the same population this plan replaces.
+    pub replaces: Vec<String>,
+    /// Earlier plans whose visits excluded entities from this frame.
+    pub excluded_by: Vec<String>,
+}
+
+/// A plan's id across stores: `{store_id}/{number}`.
+pub fn global_plan_id(store: &Store, number: i64) -> String {
+    format!("{}/{number}", store.identity().store_id)
+}
+
+fn kind_code(kind: PlanKind) -> &'static str {
+    match kind {
+        PlanKind::Random => "random",
+        PlanKind::CommitmentCheck => "commitment_check",
+    }
+}
+
+/// Cancelled plans over the same population as `params` (same dataset,
+/// as-of date, kind and departments) that no plan replaces yet.
+fn replaced_plans(store: &Store, plans: &[PlanRecord], dataset_hash: &str, params: &PlanParams) -> Vec<String> {
+    let mut departments = params.departments.clone();
+    departments.sort();
+    departments.dedup();
+    let already: BTreeSet<&String> = plans.iter().flat_map(|p| &p.replaces).collect();
+    plans
+        .iter()
+        .filter(|p| p.status == "cancelled" && p.dataset_hash == dataset_hash && p.kind == kind_code(params.kind))
+        .filter(|p| {
+            serde_json::from_value::<PlanParams>(p.params.clone()).is_ok_and(|q| {
+                let mut d = q.departments.clone();
+                d.sort();
+                d.dedup();
+                q.as_of == params.as_of && d == departments
+            })
+        })
+        .map(|p| global_plan_id(store, p.id))
+        .filter(|id| !already.contains(id))
+        .collect()
 }
 
 /// 32 bytes from the operating system's random source.
@@ -134,24 +184,43 @@ fn create_plan_with(
         }
     };
     let mut history = History::from_snapshot(s, params.as_of);
-    for (uscc, by) in store.drawn_in_year(params.as_of.year())? {
-        if let Ok(u) = Uscc::parse(&uscc) {
-            history.random_this_year.entry(u).or_insert(by);
+    for v in store.drawn_in_year(params.as_of.year())? {
+        if let Ok(u) = Uscc::parse(&v.uscc) {
+            history
+                .random_this_year
+                .entry(u)
+                .or_insert(InspectedBy::Plan { plan_id: global_plan_id(store, v.plan_id), visit: v.seq });
         }
     }
+    let plans = store.plans()?;
     // The plan id is part of the frame; it is the next id of the plans table.
-    let next_id = store.plans()?.last().map_or(1, |p| p.id + 1);
-    let (frame, stats) = plan::build_frame(s, entities, params, &next_id.to_string(), commitment, &history)
-        .map_err(OpsError::Invalid)?;
+    let next_id = plans.last().map_or(1, |p| p.id + 1);
+    let created_at = crate::store::now();
+    let kind = kind_code(params.kind);
+    let replaces = replaced_plans(store, &plans, origin.dataset_hash, params);
+    let provenance = draw::Provenance {
+        store_id: store.identity().store_id.clone(),
+        plan_number: next_id as u64,
+        kind: kind.to_string(),
+        name: params.name.clone(),
+        created_at: created_at.clone(),
+        as_of: params.as_of.to_string(),
+        dataset_hash: origin.dataset_hash.to_string(),
+        rules_hash: origin.rules_hash.to_string(),
+        run_id: origin.run_id as u64,
+        release_at: params.release_at.clone(),
+        replaces: replaces.clone(),
+        excluded_by: Vec::new(),
+    };
+    let identity = FrameIdentity { plan_id: global_plan_id(store, next_id), commitment, provenance: Some(provenance) };
+    let (frame, stats) = plan::build_frame(s, entities, params, &identity, &history).map_err(OpsError::Invalid)?;
+    let excluded_by = frame.v2().map(|h| h.provenance.excluded_by.clone()).unwrap_or_default();
     let frame_hash = hex::encode(frame.hash());
     let text = plan::frame_file(&frame);
     let params_json = serde_json::to_value(params).map_err(|e| OpsError::Invalid(e.to_string()))?;
     let stats_json = serde_json::to_value(&stats).map_err(|e| OpsError::Invalid(e.to_string()))?;
-    let kind = match params.kind {
-        PlanKind::Random => "random",
-        PlanKind::CommitmentCheck => "commitment_check",
-    };
     let commitment_hex = hex::encode(commitment);
+    let beacon_published_at = params.beacon_published_utc();
     let id = store.create_plan(
         &crate::store::NewPlan {
             actor,
@@ -166,6 +235,12 @@ fn create_plan_with(
             commitment: &commitment_hex,
             beacon_source: &params.beacon_source,
             release_at: &params.release_at,
+            created_at: &created_at,
+            spec: Spec::V2.as_str(),
+            beacon_rule: params.beacon_rule.as_str(),
+            beacon_published_at: &beacon_published_at,
+            replaces: &replaces,
+            excluded_by: &excluded_by,
         },
         |id| {
             if id != next_id {
@@ -180,11 +255,14 @@ fn create_plan_with(
     )?;
     Ok(CreatedPlan {
         id,
+        plan_id: global_plan_id(store, id),
         run_id: origin.run_id,
         frame_hash,
         commitment: commitment_hex,
         secret: secret.map(hex::encode),
         stats,
+        replaces,
+        excluded_by,
     })
 }
 
@@ -214,13 +292,19 @@ pub struct Revealed {
 }
 
 /// Reveals the secret and draws: checks it against the commitment, runs
-/// credo-draw-v1 over the frozen frame, stores visits and assignments.
+/// the draw over the frozen frame, stores visits and assignments.
+///
+/// `beacon` is the value the plan's beacon source published, as published
+/// (credo-draw-v2: the plan's rule makes bytes of it; a value is refused
+/// when the plan named no beacon, an empty one when it named one, and any
+/// before the announced publication time). For a plan made by an older
+/// credo (credo-draw-v1) it is the beacon bytes in hex, as before.
 pub fn reveal_plan(
     store: &Store,
     names: &dyn Fn(&Uscc) -> String,
     id: i64,
     secret: &[u8],
-    beacon: &[u8],
+    beacon: &str,
     actor: &str,
 ) -> Result<Revealed> {
     let plan = store.plan(id)?;
@@ -232,7 +316,32 @@ pub fn reveal_plan(
         .into());
     }
     let frame = load_frame(store, &plan)?;
-    let result = draw::draw(&frame, secret, beacon)?;
+    let value = beacon.trim();
+    let (beacon, result, reveal) = match frame.v2() {
+        None => {
+            let bytes = parse_hex("the beacon (hex, for a credo-draw-v1 plan)", value)?;
+            let result = draw::draw(&frame, secret, &bytes)?;
+            (bytes, result, None)
+        }
+        Some(h) => {
+            let now = crate::store::now();
+            if h.beacon_rule != draw::BeaconRule::None && !value.is_empty() && now < h.beacon_published_at {
+                return Err(OpsError::Beacon {
+                    plan: id,
+                    message: format!(
+                        "the beacon is not published until {} (now {now}); a value given earlier cannot be the published one",
+                        h.beacon_published_at
+                    ),
+                });
+            }
+            let (bytes, result) = draw::draw_v2(&frame, secret, value).map_err(|e| match e {
+                draw::DrawError::Beacon(message) => OpsError::Beacon { plan: id, message },
+                other => other.into(),
+            })?;
+            let supplied_at = if h.beacon_rule == draw::BeaconRule::None { String::new() } else { now };
+            (bytes, result, Some(BeaconReveal { value: value.to_string(), supplied_at }))
+        }
+    };
     let visits: Vec<VisitRecord> = result
         .visits
         .iter()
@@ -256,13 +365,23 @@ pub fn reveal_plan(
         })
         .collect();
     let result_hash = hex::encode(result.hash());
-    store.reveal_plan(id, actor, &hex::encode(secret), &hex::encode(beacon), &result_hash, &visits)?;
+    let (secret_hex, beacon_hex) = (hex::encode(secret), hex::encode(&beacon));
+    store.reveal_plan(&crate::store::Reveal {
+        plan: id,
+        actor,
+        secret: &secret_hex,
+        beacon: &beacon_hex,
+        beacon_value: reveal.as_ref().map(|r| r.value.as_str()),
+        beacon_supplied_at: reveal.as_ref().map(|r| r.supplied_at.as_str()),
+        result_hash: &result_hash,
+        visits: &visits,
+    })?;
     let staffed = result.staffed();
     Ok(Revealed { plan: id, visits: visits.len(), staffed, unstaffed: visits.len() - staffed, result_hash })
 }
 
 /// The stored draw as a [`DrawResult`] (what the store says happened).
-fn stored_result(store: &Store, frame: &draw::Frame, id: i64) -> Result<DrawResult> {
+pub(crate) fn stored_result(store: &Store, frame: &draw::Frame, id: i64) -> Result<DrawResult> {
     let visits = store.visits(id)?;
     let mut out = Vec::with_capacity(visits.len());
     for v in &visits {
@@ -291,7 +410,8 @@ fn stored_result(store: &Store, frame: &draw::Frame, id: i64) -> Result<DrawResu
     Ok(DrawResult { counts, visits: out })
 }
 
-/// The self-contained bundle of a revealed plan, from what the store holds.
+/// The self-contained bundle of a revealed plan, from what the store holds;
+/// a credo-draw-v2 bundle is signed with the store's key.
 pub fn export_bundle(store: &Store, id: i64) -> Result<String> {
     let plan = store.plan(id)?;
     if plan.status != "revealed" {
@@ -305,38 +425,121 @@ pub fn export_bundle(store: &Store, id: i64) -> Result<String> {
     let secret = parse_hex("the stored secret", plan.secret.as_deref().unwrap_or(""))?;
     let beacon = parse_hex("the stored beacon", plan.beacon.as_deref().unwrap_or(""))?;
     let result = stored_result(store, &frame, id)?;
-    Ok(Bundle::render_parts(&frame, &secret, &beacon, &result))
+    match frame.spec() {
+        Spec::V1 => Ok(Bundle::render_parts(&frame, &secret, &beacon, &result)),
+        Spec::V2 => {
+            let reveal = BeaconReveal {
+                value: plan.beacon_value.clone().unwrap_or_default(),
+                supplied_at: plan.beacon_supplied_at.clone().unwrap_or_default(),
+            };
+            let key = store.identity().signing_key();
+            Ok(Bundle::render_v2(&frame, &secret, &beacon, &reveal, &result, Some(key))?)
+        }
+    }
 }
 
 /// Re-derives a plan's draw from its stored frame and secret and compares
-/// it with the stored visits.
+/// it with the stored visits, and the stored result hash with both the
+/// visits and the audit log (so a changed visit or result hash shows).
 pub fn verify_plan(store: &Store, id: i64) -> Result<draw::Report> {
     let text = export_bundle(store, id)?;
-    Ok(draw::verify(&text))
+    let key = store.identity().public_key();
+    let spec_v2 = text.starts_with(draw::MAGIC_V2);
+    let options = draw::VerifyOptions { public_key: spec_v2.then_some(key), beacon_value: None };
+    let report = draw::verify_with(&text, &options);
+    let draw::Report::Identical { result_hash, .. } = &report else {
+        return Ok(report);
+    };
+    let plan = store.plan(id)?;
+    let computed = hex::encode(result_hash);
+    let stored = plan.result_hash.clone().unwrap_or_default();
+    let differ = |message: String| draw::Report::Different { line: None, column: None, message };
+    if stored != computed {
+        return Ok(differ(format!(
+            "plan {id}: the plans table records result hash {stored}, but the stored visits hash to {computed}"
+        )));
+    }
+    let audited = store
+        .read(|c| crate::store::audit::entries(c, Some(&format!("plan/{id}"))))?
+        .into_iter()
+        .rev()
+        .find(|e| e.action == "plan.reveal")
+        .and_then(|e| serde_json::from_str::<serde_json::Value>(&e.payload).ok())
+        .and_then(|p| p["result_hash"].as_str().map(str::to_string));
+    match audited {
+        Some(a) if a == computed => Ok(report),
+        Some(a) => Ok(differ(format!(
+            "plan {id}: the audit log recorded result hash {a} at the reveal, but the stored visits hash to {computed}"
+        ))),
+        None => Ok(differ(format!("plan {id}: the audit log has no reveal entry for this plan"))),
+    }
 }
 
-/// The public disclosure of a plan: what was planned and, once released,
-/// what was found. No personal data: no person hashes, no officer ids, and
-/// individual businesses (whose names are often personal names) by code only.
+/// The document type of a disclosure.
+pub const DISCLOSURE_TYPE: &str = "credo-disclosure-v2";
+
+/// The public disclosure of a plan: what was planned (from the moment the
+/// plan is created: its commitment and frame hash, published before the
+/// reveal, are what make a re-roll impossible to hide), whether it was
+/// cancelled and replaced, and, once drawn and released, what was found.
+/// No personal data: no person hashes, no officer ids, and individual
+/// businesses (whose names are often personal names) by code only.
 #[derive(Debug, Serialize)]
 pub struct Disclosure {
+    /// `credo-disclosure-v2`.
+    #[serde(rename = "type")]
+    pub doc_type: &'static str,
+    /// The number of the plan in its store.
     pub plan: i64,
+    /// `{store_id}/{plan}`: unique across stores.
+    pub plan_id: String,
+    pub store_id: String,
+    /// credo-draw-v1 or credo-draw-v2.
+    pub spec: String,
     pub name: String,
     pub kind: String,
     pub departments: Vec<String>,
     pub items: Vec<(String, String)>,
     pub as_of: String,
+    pub created_at: String,
+    /// The classification run, and the hashes of what it classified.
+    pub run_id: i64,
+    pub dataset_hash: String,
+    pub rules_hash: String,
+    /// committed, revealed or cancelled.
     pub status: String,
     pub frame_hash: String,
     pub commitment: String,
-    pub beacon_source: String,
+    pub beacon: DisclosedBeacon,
     pub release_at: String,
+    pub cancelled_at: Option<String>,
+    pub cancelled_reason: Option<String>,
+    /// Cancelled plans this plan replaces, and the plans that replace it.
+    pub replaces: Vec<String>,
+    pub replaced_by: Vec<String>,
+    /// Earlier plans whose visits excluded entities from this frame.
+    pub excluded_by: Vec<String>,
     pub eligible: u64,
+    /// Excluded entities by kind of reason (with its source).
+    pub excluded: std::collections::BTreeMap<String, usize>,
     pub strata: Vec<DisclosedStratum>,
-    /// Present once the plan is revealed.
+    /// Present once the plan is revealed and released.
     pub draw: Option<DisclosedDraw>,
     /// Head of the audit log when the disclosure was made.
     pub audit_head: String,
+    pub audit_entries: i64,
+}
+
+/// The beacon a plan named in advance (or none), and once revealed the
+/// value it was drawn with.
+#[derive(Debug, Serialize)]
+pub struct DisclosedBeacon {
+    /// none, text, digits or hex (empty for a credo-draw-v1 plan).
+    pub rule: String,
+    pub source: String,
+    pub published_at: String,
+    pub value: Option<String>,
+    pub supplied_at: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -369,8 +572,8 @@ pub struct DisclosedVisit {
 
 /// Builds the disclosure. Visits are included only after the release time
 /// (`now`, RFC 3339), so publishing cannot tip anyone off. The audit head
-/// is the newest entry's hash; with `verify_chain` the whole chain is
-/// checked first and a broken chain refuses the disclosure.
+/// is the newest entry's hash; the whole chain is checked first and a
+/// broken chain refuses the disclosure.
 pub fn disclosure(store: &Store, id: i64, now: chrono::DateTime<chrono::FixedOffset>) -> Result<Disclosure> {
     disclosure_with(store, id, now, true)
 }
@@ -385,6 +588,7 @@ pub fn disclosure_with(
     let frame = load_frame(store, &plan)?;
     let params: PlanParams =
         serde_json::from_value(plan.params.clone()).map_err(|e| OpsError::Invalid(e.to_string()))?;
+    let stats: plan::FrameStats = serde_json::from_value(plan.frame_stats.clone()).unwrap_or_default();
     let populations = frame.populations();
     let released = chrono::DateTime::parse_from_rfc3339(&plan.release_at).map(|t| now >= t).unwrap_or(false);
     let drawn = plan.status == "revealed";
@@ -399,15 +603,12 @@ pub fn disclosure_with(
             selected: result.as_ref().map(|r| r.visits.iter().filter(|v| v.stratum == s.key).count() as u64),
         })
         .collect();
-    let mut items: Vec<(String, String)> = Vec::new();
+    let mut items: BTreeSet<(String, String)> = BTreeSet::new();
     for e in frame.entities() {
         for (d, c) in e.items() {
-            if !items.iter().any(|(a, b)| a == d && b == c) {
-                items.push((d.to_string(), c.to_string()));
-            }
+            items.insert((d.to_string(), c.to_string()));
         }
     }
-    items.sort();
     let draw = if drawn && released {
         let results = store.results_of_plan(id)?;
         let visits = store
@@ -439,9 +640,9 @@ pub fn disclosure_with(
     } else {
         None
     };
-    let audit_head = if verify_chain {
+    let (audit_entries, audit_head) = if verify_chain {
         match store.read(crate::store::audit::verify)? {
-            crate::store::ChainReport::Intact { head, .. } => head,
+            crate::store::ChainReport::Intact { entries, head } => (entries, head),
             crate::store::ChainReport::Broken { seq, reason } => {
                 return Err(OpsError::Invalid(format!(
                     "the audit log is broken at entry {seq}: {reason}; refusing to publish"
@@ -449,25 +650,64 @@ pub fn disclosure_with(
             }
         }
     } else {
-        store.read(crate::store::audit::head)?
+        store.read(crate::store::audit::head_entry)?
     };
+    let plan_id = global_plan_id(store, id);
+    let replaced_by = store
+        .plans()?
+        .into_iter()
+        .filter(|p| p.replaces.contains(&plan_id))
+        .map(|p| global_plan_id(store, p.id))
+        .collect();
+    let v2 = frame.v2();
+    let revealed = drawn.then_some(());
     Ok(Disclosure {
+        doc_type: DISCLOSURE_TYPE,
         plan: id,
+        plan_id,
+        store_id: store.identity().store_id.clone(),
+        spec: plan.spec,
         name: plan.name,
         kind: plan.kind,
         departments: params.departments,
-        items,
+        items: items.into_iter().collect(),
         as_of: params.as_of.to_string(),
+        created_at: plan.created_at,
+        run_id: plan.run_id,
+        dataset_hash: plan.dataset_hash,
+        rules_hash: plan.rules_hash,
         status: plan.status,
         frame_hash: plan.frame_hash,
         commitment: plan.commitment,
-        beacon_source: plan.beacon_source,
+        beacon: DisclosedBeacon {
+            rule: v2.map(|h| h.beacon_rule.to_string()).unwrap_or_default(),
+            source: plan.beacon_source,
+            published_at: plan.beacon_published_at,
+            value: revealed.and(plan.beacon_value),
+            supplied_at: revealed.and(plan.beacon_supplied_at),
+        },
         release_at: plan.release_at,
+        cancelled_at: plan.cancelled_at,
+        cancelled_reason: plan.cancelled_reason,
+        replaces: plan.replaces,
+        replaced_by,
+        excluded_by: plan.excluded_by,
         eligible: populations.iter().sum(),
+        excluded: stats.excluded,
         strata,
         draw,
         audit_head,
+        audit_entries,
     })
+}
+
+/// The disclosure as signed JSON text (the store's key; see
+/// docs/draw-spec.md §11), pretty-printed or compact.
+pub fn signed_disclosure(store: &Store, d: &Disclosure, pretty: bool) -> Result<String> {
+    let value = serde_json::to_value(d).map_err(|e| OpsError::Invalid(e.to_string()))?;
+    let signed = crate::trust::sign_document(store.identity().signing_key(), value)?;
+    let text = if pretty { serde_json::to_string_pretty(&signed) } else { serde_json::to_string(&signed) };
+    text.map_err(|e| OpsError::Invalid(e.to_string()))
 }
 
 /// Records an officer's result for a visit: the officer must be assigned
@@ -534,4 +774,50 @@ pub fn submit_result(
 /// Entity names by credit code, for visits.
 pub fn name_lookup(s: &Snapshot) -> impl Fn(&Uscc) -> String + '_ {
     move |u| s.entities.find(u).map(|e| s.entities.name(e).to_string()).unwrap_or_default()
+}
+
+/// Checks a public disclosure against a bundle: the disclosure's
+/// signature (by `key`, or else by the key that signed the bundle), and
+/// that both name the same plan, commitment and frame hash (and, once the
+/// disclosure shows the draw, the same secret, beacon and result). Returns
+/// a one-line summary, or the first difference as an error.
+pub fn check_disclosure(bundle: &str, disclosure: &str, key: Option<&crate::trust::PublicKey>) -> Result<String> {
+    let parsed = Bundle::parse_full(bundle)?;
+    let key = key.copied().or(parsed.signature.as_ref().map(|s| s.public_key));
+    let doc = crate::trust::verify_document(disclosure, key.as_ref())?;
+    if doc.doc_type != DISCLOSURE_TYPE {
+        return Err(OpsError::Invalid(format!("a {} document is not a {DISCLOSURE_TYPE}", doc.doc_type)));
+    }
+    let b = &parsed.bundle;
+    let d = &doc.body;
+    let differ = |what: &str, bundle: &str, disclosed: &serde_json::Value| {
+        Err(OpsError::Invalid(format!("{what}: the bundle has {bundle}, the disclosure {disclosed}")))
+    };
+    let frame_hash = hex::encode(b.frame.hash());
+    let commitment = hex::encode(b.frame.plan().commitment);
+    if d["plan_id"].as_str() != Some(b.frame.plan().plan_id.as_str()) {
+        return differ("plan id", &b.frame.plan().plan_id, &d["plan_id"]);
+    }
+    if d["commitment"].as_str() != Some(commitment.as_str()) {
+        return differ("commitment", &commitment, &d["commitment"]);
+    }
+    if d["frame_hash"].as_str() != Some(frame_hash.as_str()) {
+        return differ("frame hash", &frame_hash, &d["frame_hash"]);
+    }
+    let mut summary =
+        format!("signed by {}; plan {}, commitment and frame hash match", doc.signer, b.frame.plan().plan_id);
+    if !d["draw"].is_null() {
+        let result = hex::encode(b.result.hash());
+        for (what, mine, theirs) in [
+            ("secret", hex::encode(&b.secret), &d["draw"]["secret"]),
+            ("beacon", hex::encode(&b.beacon), &d["draw"]["beacon"]),
+            ("result hash", result, &d["draw"]["result_hash"]),
+        ] {
+            if theirs.as_str() != Some(mine.as_str()) {
+                return differ(what, &mine, theirs);
+            }
+        }
+        summary.push_str(", and so do the secret, beacon and result");
+    }
+    Ok(summary)
 }

@@ -5,7 +5,10 @@
 //! zero means "not inspected at random") and from history (tiers the rules
 //! name get at most one random inspection a calendar year); every entity of
 //! the classification is in the frame, eligible or with the reason it is
-//! not, so nothing drops out silently.
+//! not, and every reason names its source (the dataset, the rules, or the
+//! earlier plan whose visit it was), so nothing drops out silently and the
+//! frame can be rebuilt from public material. New frames are credo-draw-v2:
+//! they carry the plan's beacon rule and provenance.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +17,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::classify::facts::DepartmentIndex;
-use crate::draw::{self, Frame, FrameBuilder, NewEntity, Stratum, StratumMode};
+use crate::draw::{self, BeaconRule, Frame, FrameBuilder, NewEntity, Provenance, Stratum, StratumMode};
 use crate::engine::DrawDefaults;
 use crate::model::*;
 use crate::snapshot::{EntityId, Snapshot};
@@ -58,8 +61,14 @@ pub struct PlanParams {
     /// When assignments become visible to officers (RFC 3339).
     pub release_at: String,
     /// The public randomness the plan will combine with its secret, named
-    /// in advance (may be empty).
+    /// in advance (empty exactly when the rule is `none`).
     pub beacon_source: String,
+    /// How the published beacon value becomes bytes; `none`: no beacon.
+    #[serde(default)]
+    pub beacon_rule: BeaconRule,
+    /// When the beacon value will be published (RFC 3339; empty for none).
+    #[serde(default)]
+    pub beacon_published_at: String,
 }
 
 impl PlanParams {
@@ -86,6 +95,8 @@ impl PlanParams {
             as_of,
             release_at: String::new(),
             beacon_source: String::new(),
+            beacon_rule: BeaconRule::None,
+            beacon_published_at: String::new(),
         }
     }
 
@@ -108,15 +119,62 @@ impl PlanParams {
         if chrono::DateTime::parse_from_rfc3339(&self.release_at).is_err() {
             return Err(format!("release time '{}' is not RFC 3339 (e.g. 2026-07-01T09:00:00+08:00)", self.release_at));
         }
+        match self.beacon_rule {
+            BeaconRule::None if !self.beacon_source.is_empty() || !self.beacon_published_at.is_empty() => {
+                return Err(format!(
+                    "the beacon source '{}' is named but no beacon rule: give how its value becomes bytes \
+                     (text, digits or hex) and when it is published",
+                    self.beacon_source
+                ));
+            }
+            BeaconRule::None => {}
+            rule => {
+                if self.beacon_source.trim().is_empty() {
+                    return Err(format!("beacon rule {rule} needs the beacon source (who publishes what, where)"));
+                }
+                if chrono::DateTime::parse_from_rfc3339(&self.beacon_published_at).is_err() {
+                    return Err(format!(
+                        "beacon publication time '{}' is not RFC 3339 (e.g. 2026-07-01T21:30:00+08:00)",
+                        self.beacon_published_at
+                    ));
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// The beacon publication time in UTC, `YYYY-MM-DDTHH:MM:SSZ` (empty
+    /// without a beacon).
+    pub fn beacon_published_utc(&self) -> String {
+        chrono::DateTime::parse_from_rfc3339(&self.beacon_published_at)
+            .map(|t| t.with_timezone(&chrono::Utc).format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_default()
+    }
+}
+
+/// What inspected an entity at random earlier in the year.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InspectedBy {
+    /// An inspection recorded in the dataset.
+    Dataset { inspection_id: String },
+    /// A staffed visit of an earlier plan (global plan id).
+    Plan { plan_id: String, visit: i64 },
+}
+
+impl std::fmt::Display for InspectedBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InspectedBy::Dataset { inspection_id } => write!(f, "dataset, inspection {inspection_id}"),
+            InspectedBy::Plan { plan_id, visit } => write!(f, "plan {plan_id}, visit {visit}"),
+        }
     }
 }
 
 /// Random inspections already made or drawn, per entity, in a year.
 #[derive(Clone, Debug, Default)]
 pub struct History {
-    /// Entity → what inspected it (inspection or visit id).
-    pub random_this_year: FxHashMap<Uscc, String>,
+    /// Entity → what inspected it first.
+    pub random_this_year: FxHashMap<Uscc, InspectedBy>,
 }
 
 impl History {
@@ -130,7 +188,10 @@ impl History {
                     && x.inspected_on <= as_of
             });
             if let Some(x) = first {
-                h.random_this_year.insert(s.entities.uscc[e as usize], s.text(x.inspection_id).to_string());
+                h.random_this_year.insert(
+                    s.entities.uscc[e as usize],
+                    InspectedBy::Dataset { inspection_id: s.text(x.inspection_id).to_string() },
+                );
             }
         }
         h
@@ -142,8 +203,111 @@ impl History {
 pub struct FrameStats {
     pub entities: usize,
     pub eligible: usize,
-    /// Exclusion reason (its first clause) → entities.
+    /// Kind of exclusion (with its source) → entities.
     pub excluded: BTreeMap<String, usize>,
+}
+
+/// Why an entity is in the frame but not eligible. Its text (Display) is
+/// the exclusion reason written into the frame, ending with its source.
+#[derive(Clone, Copy, Debug)]
+enum Exclusion<'a> {
+    NotActive(EntityStatus),
+    NoItems { departments: &'a str },
+    NoPendingApproval,
+    NoRandomInspection { reason: &'a str },
+    AlreadyInspected { tier: u8, year: i32, by: &'a InspectedBy },
+}
+
+impl Exclusion<'_> {
+    /// The kind, for the frame's counts.
+    fn kind(&self) -> String {
+        match self {
+            Exclusion::NotActive(_) => "not active (source: dataset)".into(),
+            Exclusion::NoItems { .. } => "no applicable inspection item (source: dataset)".into(),
+            Exclusion::NoPendingApproval => {
+                "no approval granted on a commitment awaiting verification (source: dataset)".into()
+            }
+            Exclusion::NoRandomInspection { .. } => "no random inspection under the rules (source: rules)".into(),
+            Exclusion::AlreadyInspected { tier, by: InspectedBy::Dataset { .. }, .. } => {
+                format!("tier {tier}: already randomly inspected this year (source: dataset)")
+            }
+            Exclusion::AlreadyInspected { tier, by: InspectedBy::Plan { .. }, .. } => {
+                format!("tier {tier}: already randomly inspected this year (source: earlier plans)")
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Exclusion<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exclusion::NotActive(status) => write!(f, "not active: {status} (source: dataset, entity status)"),
+            Exclusion::NoItems { departments } => write!(
+                f,
+                "no applicable inspection item of {departments} (source: dataset, inspection items of the entity's industry)"
+            ),
+            Exclusion::NoPendingApproval => {
+                f.write_str("no approval granted on a commitment awaiting verification (source: dataset, commitments)")
+            }
+            Exclusion::NoRandomInspection { reason } => {
+                write!(f, "no random inspection under the rules: {reason} (source: rules, supervision stage)")
+            }
+            Exclusion::AlreadyInspected { tier, year, by } => {
+                write!(f, "tier {tier}: already randomly inspected in {year} (source: {by})")
+            }
+        }
+    }
+}
+
+/// What decides eligibility, besides the entity's own classification.
+struct Eligibility<'a> {
+    s: &'a Snapshot,
+    params: &'a PlanParams,
+    history: &'a History,
+    /// The plan's departments, joined for reasons.
+    departments: String,
+}
+
+impl Eligibility<'_> {
+    fn pending_approval(&self, e: EntityId) -> bool {
+        let as_of = self.params.as_of;
+        self.s.commitments.of(e).iter().any(|c| {
+            c.kind == CommitmentKind::ApprovalSubstitute
+                && c.made_on <= as_of
+                && (c.status == CommitmentStatus::Pending || c.checked_on.is_none_or(|d| d > as_of))
+        })
+    }
+
+    /// Why `r` (entity `e`) is not eligible, or `None`. The first reason
+    /// in this order wins.
+    fn exclusion<'b>(&'b self, r: &'b PlanEntity, e: EntityId, has_items: bool) -> Option<Exclusion<'b>> {
+        let status = self.s.entities.status[e as usize];
+        if status != EntityStatus::Active {
+            Some(Exclusion::NotActive(status))
+        } else if !has_items {
+            Some(Exclusion::NoItems { departments: &self.departments })
+        } else if self.params.kind == PlanKind::CommitmentCheck {
+            (!self.pending_approval(e)).then_some(Exclusion::NoPendingApproval)
+        } else if r.probability_ppm == 0 {
+            Some(Exclusion::NoRandomInspection { reason: &r.supervision_reason })
+        } else if self.params.once_a_year_tiers.contains(&r.tier)
+            && let Some(by) = self.history.random_this_year.get(&r.uscc)
+        {
+            Some(Exclusion::AlreadyInspected { tier: r.tier, year: self.params.as_of.year(), by })
+        } else {
+            None
+        }
+    }
+}
+
+/// Who a new frame belongs to: its plan id and commitment, and for
+/// credo-draw-v2 its provenance (its `excluded_by` is filled in here).
+#[derive(Clone, Debug)]
+pub struct FrameIdentity {
+    pub plan_id: String,
+    pub commitment: draw::Hash,
+    /// `None` builds a credo-draw-v1 frame (kept for tests and old plans).
+    pub provenance: Option<Provenance>,
 }
 
 /// What a frame needs of an entity's classification: from a run in
@@ -228,20 +392,12 @@ pub fn build_frame(
     s: &Snapshot,
     entities: &[PlanEntity],
     params: &PlanParams,
-    plan_id: &str,
-    commitment: draw::Hash,
+    identity: &FrameIdentity,
     history: &History,
 ) -> Result<(Frame, FrameStats), String> {
     let as_of = params.as_of;
     let avoid_from =
         as_of.checked_sub_months(chrono::Months::new(12 * params.avoid_recent_years.max(0) as u32)).unwrap_or(as_of);
-    let pending_approval = |e: EntityId| {
-        s.commitments.of(e).iter().any(|c| {
-            c.kind == CommitmentKind::ApprovalSubstitute
-                && c.made_on <= as_of
-                && (c.status == CommitmentStatus::Pending || c.checked_on.is_none_or(|d| d > as_of))
-        })
-    };
 
     let mut relations: FxHashMap<&str, Vec<PersonId>> = FxHashMap::default();
     for r in &s.officer_relations {
@@ -288,46 +444,62 @@ pub fn build_frame(
     distinct.dedup();
     let strata: Vec<Stratum> = distinct.into_iter().map(|key| Stratum { key, mode }).collect();
     let plan = draw::Plan {
-        plan_id: plan_id.to_string(),
+        plan_id: identity.plan_id.clone(),
         departments: params.departments.clone(),
         officers_per_visit: params.officers_per_visit,
         max_visits_per_officer: params.max_visits_per_officer,
-        commitment,
+        commitment: identity.commitment,
         beacon_source: params.beacon_source.clone(),
     };
-    let mut b = FrameBuilder::new(plan, strata, officers).map_err(|e| e.to_string())?;
+    let ctx = Eligibility { s, params, history, departments: params.departments.join(", ") };
+    let has_items = |e: EntityId| {
+        let i = e as usize;
+        !departments.items_for(s.entities.industry[i], s.entities.key_fields[i], &params.departments).is_empty()
+    };
+    let mut b = match &identity.provenance {
+        None => FrameBuilder::new(plan, strata, officers),
+        Some(p) => {
+            // The earlier plans this frame depends on, named up front.
+            let mut excluded_by: Vec<String> = Vec::new();
+            for (r, id) in entities.iter().zip(&ids) {
+                if !matches!(history.random_this_year.get(&r.uscc), Some(InspectedBy::Plan { .. })) {
+                    continue;
+                }
+                if let Some(e) = *id
+                    && let Some(Exclusion::AlreadyInspected { by: InspectedBy::Plan { plan_id, .. }, .. }) =
+                        ctx.exclusion(r, e, has_items(e))
+                    && !excluded_by.contains(plan_id)
+                {
+                    excluded_by.push(plan_id.clone());
+                }
+            }
+            let mut provenance = p.clone();
+            provenance.excluded_by = excluded_by;
+            let header = draw::V2Header {
+                beacon_rule: params.beacon_rule,
+                beacon_published_at: params.beacon_published_utc(),
+                provenance,
+            };
+            FrameBuilder::new_v2(plan, header, strata, officers)
+        }
+    }
+    .map_err(|e| e.to_string())?;
     b.reserve(entities.len());
     let mut stats = FrameStats { entities: entities.len(), ..FrameStats::default() };
-    let year = as_of.year();
-    let depts = params.departments.join(", ");
+    let mut reason = String::new();
     for ((r, key), id) in entities.iter().zip(&keys).zip(&ids) {
         let Some(e) = *id else {
             return Err(format!("classified entity {} is not in the dataset", r.uscc));
         };
         let i = e as usize;
         let items = departments.items_for(s.entities.industry[i], s.entities.key_fields[i], &params.departments);
-        let supervision_reason = &r.supervision_reason;
-        let status = s.entities.status[i];
-        let exclusion: Option<String> = if status != EntityStatus::Active {
-            Some(format!("not active: {status}"))
-        } else if items.is_empty() {
-            Some(format!("no applicable inspection item of {depts}"))
-        } else if params.kind == PlanKind::CommitmentCheck {
-            (!pending_approval(e)).then(|| "no approval granted on a commitment awaiting verification".into())
-        } else if r.probability_ppm == 0 {
-            Some(format!("no random inspection under the rules: {supervision_reason}"))
-        } else if params.once_a_year_tiers.contains(&r.tier)
-            && let Some(by) = history.random_this_year.get(&r.uscc)
-        {
-            Some(format!("tier {}: already randomly inspected in {year} ({by})", r.tier))
-        } else {
-            None
-        };
+        let exclusion = ctx.exclusion(r, e, !items.is_empty());
         match &exclusion {
             None => stats.eligible += 1,
-            Some(reason) => {
-                let head = reason.split(':').next().unwrap_or(reason).to_string();
-                *stats.excluded.entry(head).or_default() += 1;
+            Some(x) => {
+                *stats.excluded.entry(x.kind()).or_default() += 1;
+                reason.clear();
+                std::fmt::Write::write_fmt(&mut reason, format_args!("{x}")).expect("a String takes any text");
             }
         }
         let ps: Vec<PersonId> =
@@ -343,7 +515,7 @@ pub fn build_frame(
             uscc: r.uscc,
             stratum: key,
             probability_ppm: r.probability_ppm,
-            exclusion: exclusion.as_deref(),
+            exclusion: exclusion.is_some().then_some(reason.as_str()),
             city: r.city,
             items: &items,
             persons: &ps,
@@ -355,9 +527,9 @@ pub fn build_frame(
     Ok((frame, stats))
 }
 
-/// Stores a frame as a credo-draw-v1 bundle without a result (a dummy
-/// secret, no visits), so it is kept in the audited, canonical format and
-/// read back with the bundle parser.
+/// Stores a frame as a bundle of its version without a result (a dummy
+/// secret, no visits, no beacon value), so it is kept in the audited,
+/// canonical format and read back with the bundle parser.
 pub fn frame_file(frame: &Frame) -> String {
     let empty = draw::DrawResult { counts: Vec::new(), visits: Vec::new() };
     draw::Bundle::render_parts(frame, &[0u8; 32], &[], &empty)

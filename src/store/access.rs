@@ -253,6 +253,21 @@ impl Store {
     /// start, so nobody waits for them forever.
     pub fn fail_interrupted(&self) -> Result<usize> {
         self.write(|tx| {
+            let ids: Vec<i64> = tx
+                .prepare("SELECT id FROM runs WHERE status = 'running'")?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            for id in &ids {
+                // Audited like any other failure, so the runs table keeps
+                // matching the audit log.
+                audit::append(
+                    tx,
+                    "system",
+                    "run.fail",
+                    &format!("run/{id}"),
+                    &serde_json::json!({ "error": "interrupted by a restart" }),
+                )?;
+            }
             let runs = tx.execute("UPDATE runs SET status = 'failed', progress = 'failed', error = 'interrupted by a restart' WHERE status = 'running'", [])?;
             let jobs = tx.execute("UPDATE jobs SET status = 'failed', progress = 'failed', error = 'interrupted by a restart' WHERE status = 'running'", [])?;
             Ok(runs + jobs)

@@ -2,11 +2,19 @@
 //! before it, so altering, inserting or removing an entry breaks the chain
 //! at that point.
 //!
-//! Entry hash (credo-audit-v1) = SHA-256 over the UTF-8 text
-//! `credo-audit-v1\n{seq}\n{at}\n{actor}\n{action}\n{subject}\n{payload}\n{prev_hash}`
-//! written as lower-case hex; the first entry's `prev_hash` is 64 zeros.
-//! Removing the newest entries cannot be seen from the chain alone: publish
-//! the head hash (draw disclosures carry it) and compare.
+//! Entry hash, format 1 (credo-audit-v1, entries written before format 2
+//! existed) = SHA-256 over the UTF-8 text
+//! `credo-audit-v1\n{seq}\n{at}\n{actor}\n{action}\n{subject}\n{payload}\n{prev_hash}`.
+//! Joining with newlines is ambiguous (an actor may contain a newline), so
+//! format 2 (credo-audit-v2, every new entry) length-prefixes each field:
+//! SHA-256 over `credo-audit-v2` NUL, then for each of seq (decimal), at,
+//! actor, action, subject, payload, prev_hash: its UTF-8 length as 8
+//! big-endian bytes and its bytes. Hashes are lower-case hex; the first
+//! entry's `prev_hash` is 64 zeros; formats never decrease along the chain
+//! (so nobody can re-hash a new entry by the old, ambiguous rule).
+//! Removing the newest entries, or rewriting the chain from some entry on,
+//! cannot be seen from the chain alone: compare it with a signed checkpoint
+//! ([`check_checkpoint`]) published earlier.
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use sha2::{Digest, Sha256};
@@ -14,6 +22,9 @@ use sha2::{Digest, Sha256};
 use super::{Result, now};
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The format every new entry is written in.
+pub const CURRENT_FORMAT: i64 = 2;
 
 #[derive(Clone, Debug, serde::Serialize, PartialEq, utoipa::ToSchema)]
 pub struct AuditEntry {
@@ -25,11 +36,38 @@ pub struct AuditEntry {
     pub payload: String,
     pub prev_hash: String,
     pub hash: String,
+    /// 1 (credo-audit-v1) or 2 (credo-audit-v2, length-prefixed fields).
+    pub format: i64,
 }
 
+/// Format 1 (credo-audit-v1): fields joined with newlines. Kept to verify
+/// entries written before format 2.
 pub fn entry_hash(seq: i64, at: &str, actor: &str, action: &str, subject: &str, payload: &str, prev: &str) -> String {
     let text = format!("credo-audit-v1\n{seq}\n{at}\n{actor}\n{action}\n{subject}\n{payload}\n{prev}");
     hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// Format 2 (credo-audit-v2): every field length-prefixed, so no two
+/// different entries have the same hash input.
+pub fn entry_hash_v2(e: &AuditEntry) -> String {
+    let mut h = Sha256::new();
+    h.update(b"credo-audit-v2\0");
+    let seq = e.seq.to_string();
+    for f in [&seq, &e.at, &e.actor, &e.action, &e.subject, &e.payload, &e.prev_hash] {
+        h.update((f.len() as u64).to_be_bytes());
+        h.update(f.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+/// The hash of an entry by the rule of its format, or `None` for a format
+/// this credo does not know.
+pub fn hash_of(e: &AuditEntry) -> Option<String> {
+    match e.format {
+        1 => Some(entry_hash(e.seq, &e.at, &e.actor, &e.action, &e.subject, &e.payload, &e.prev_hash)),
+        2 => Some(entry_hash_v2(e)),
+        _ => None,
+    }
 }
 
 /// Appends an entry inside the caller's transaction and returns its hash.
@@ -47,14 +85,24 @@ pub fn append(
         Some((s, h)) => (s + 1, h),
         None => (1, GENESIS.to_string()),
     };
-    let at = now();
-    let payload = payload.to_string();
-    let hash = entry_hash(seq, &at, actor, action, subject, &payload, &prev);
+    let mut e = AuditEntry {
+        seq,
+        at: now(),
+        actor: actor.to_string(),
+        action: action.to_string(),
+        subject: subject.to_string(),
+        payload: payload.to_string(),
+        prev_hash: prev,
+        hash: String::new(),
+        format: CURRENT_FORMAT,
+    };
+    e.hash = entry_hash_v2(&e);
     tx.execute(
-        "INSERT INTO audit_log (seq, at, actor, action, subject, payload, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![seq, at, actor, action, subject, payload, prev, hash],
+        "INSERT INTO audit_log (seq, at, actor, action, subject, payload, prev_hash, hash, format)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![e.seq, e.at, e.actor, e.action, e.subject, e.payload, e.prev_hash, e.hash, e.format],
     )?;
-    Ok(hash)
+    Ok(e.hash)
 }
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
@@ -67,12 +115,13 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
         payload: r.get(5)?,
         prev_hash: r.get(6)?,
         hash: r.get(7)?,
+        format: r.get(8)?,
     })
 }
 
 pub fn entries(conn: &Connection, subject_prefix: Option<&str>) -> Result<Vec<AuditEntry>> {
     let mut stmt = conn.prepare(
-        "SELECT seq, at, actor, action, subject, payload, prev_hash, hash FROM audit_log
+        "SELECT seq, at, actor, action, subject, payload, prev_hash, hash, format FROM audit_log
          WHERE ?1 IS NULL OR subject = ?1 OR subject LIKE ?1 || '/%' ORDER BY seq",
     )?;
     let out = stmt.query_map([subject_prefix], row)?.collect::<rusqlite::Result<Vec<_>>>()?;
@@ -101,9 +150,61 @@ pub enum ChainReport {
     },
 }
 
+/// The newest entry: (seq, hash), or (0, genesis) for an empty log.
+pub fn head_entry(conn: &Connection) -> Result<(i64, String)> {
+    Ok(conn
+        .query_row("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .unwrap_or_else(|| (0, GENESIS.to_string())))
+}
+
+/// One entry by number.
+pub fn entry(conn: &Connection, seq: i64) -> Result<Option<AuditEntry>> {
+    Ok(conn
+        .query_row(
+            "SELECT seq, at, actor, action, subject, payload, prev_hash, hash, format FROM audit_log WHERE seq = ?1",
+            [seq],
+            row,
+        )
+        .optional()?)
+}
+
+/// Compares the log with a checkpoint (an entry number and the hash the
+/// entry had then): the entry must still exist with that hash. Run after
+/// [`verify`], this shows truncation (the entry is gone) and rewrites from
+/// any entry up to it (its hash changed, since every hash covers all
+/// entries before it).
+pub fn check_checkpoint(conn: &Connection, entries: i64, head: &str) -> Result<ChainReport> {
+    let (last, last_hash) = head_entry(conn)?;
+    if entries == 0 {
+        return Ok(if head == GENESIS {
+            ChainReport::Intact { entries: last, head: last_hash }
+        } else {
+            ChainReport::Broken { seq: 0, reason: format!("the checkpoint pins no entry but the head hash {head}") }
+        });
+    }
+    match entry(conn, entries)? {
+        None => Ok(ChainReport::Broken {
+            seq: entries,
+            reason: format!(
+                "the log was truncated: the checkpoint pins entry {entries} with hash {head}, but the log ends at entry {last}"
+            ),
+        }),
+        Some(e) if e.hash != head => Ok(ChainReport::Broken {
+            seq: entries,
+            reason: format!(
+                "the log was rewritten: entry {entries} hashes to {} now, the checkpoint pinned {head}",
+                e.hash
+            ),
+        }),
+        Some(_) => Ok(ChainReport::Intact { entries: last, head: last_hash }),
+    }
+}
+
 pub fn verify(conn: &Connection) -> Result<ChainReport> {
     let mut prev = GENESIS.to_string();
     let mut expected_seq = 1;
+    let mut format = 1;
     for e in entries(conn, None)? {
         if e.seq != expected_seq {
             return Ok(ChainReport::Broken {
@@ -121,7 +222,22 @@ pub fn verify(conn: &Connection) -> Result<ChainReport> {
                 ),
             });
         }
-        let h = entry_hash(e.seq, &e.at, &e.actor, &e.action, &e.subject, &e.payload, &e.prev_hash);
+        if e.format < format {
+            return Ok(ChainReport::Broken {
+                seq: e.seq,
+                reason: format!(
+                    "entry {} is in audit format {} after an entry in format {format}: formats never go back",
+                    e.seq, e.format
+                ),
+            });
+        }
+        format = e.format;
+        let Some(h) = hash_of(&e) else {
+            return Ok(ChainReport::Broken {
+                seq: e.seq,
+                reason: format!("entry {} has the unknown audit format {}", e.seq, e.format),
+            });
+        };
         if h != e.hash {
             return Ok(ChainReport::Broken {
                 seq: e.seq,
@@ -139,9 +255,10 @@ mod tests {
     use super::*;
     use crate::store::Store;
 
+    /// A store with its identity entry (1) and `n - 1` more entries.
     fn store_with(n: usize) -> Store {
         let s = Store::in_memory().unwrap();
-        for i in 0..n {
+        for i in 1..n {
             s.write(|tx| append(tx, "tester", "test.event", &format!("thing/{i}"), &serde_json::json!({ "i": i })))
                 .unwrap();
         }
@@ -178,12 +295,94 @@ mod tests {
     fn rehashed_entry_breaks_the_next_link() {
         let s = store_with(4);
         s.read(|c| {
-            let e = &entries(c, None)?[1];
-            let h = entry_hash(e.seq, &e.at, "mallory", &e.action, &e.subject, &e.payload, &e.prev_hash);
+            let mut e = entries(c, None)?[1].clone();
+            e.actor = "mallory".into();
+            let h = entry_hash_v2(&e);
             Ok(c.execute("UPDATE audit_log SET actor = 'mallory', hash = ?1 WHERE seq = 2", [h])?)
         })
         .unwrap();
         let r = s.read(verify).unwrap();
         assert!(matches!(r, ChainReport::Broken { seq: 3, .. }), "{r:?}");
+    }
+
+    /// Regression: format 1 joined fields with newlines, so an actor with
+    /// a newline could give another entry's hash input. Format 2 cannot.
+    #[test]
+    fn length_prefixed_fields_have_no_collisions() {
+        let e = |actor: &str, action: &str| AuditEntry {
+            seq: 1,
+            at: "2026-01-01T00:00:00Z".into(),
+            actor: actor.into(),
+            action: action.into(),
+            subject: "plan/1".into(),
+            payload: "{}".into(),
+            prev_hash: GENESIS.into(),
+            hash: String::new(),
+            format: 2,
+        };
+        let (a, b) = (e("regulator:x\nplan.cancel", "plan.create"), e("regulator:x", "plan.cancel\nplan.create"));
+        assert_eq!(
+            entry_hash(a.seq, &a.at, &a.actor, &a.action, &a.subject, &a.payload, &a.prev_hash),
+            entry_hash(b.seq, &b.at, &b.actor, &b.action, &b.subject, &b.payload, &b.prev_hash),
+            "format 1 is ambiguous"
+        );
+        assert_ne!(entry_hash_v2(&a), entry_hash_v2(&b));
+    }
+
+    #[test]
+    fn old_format_entries_still_verify_and_formats_never_go_back() {
+        let s = store_with(3);
+        // Rewrite the chain as if entries 1-2 were written by an older credo.
+        s.read(|c| {
+            let mut prev = GENESIS.to_string();
+            for mut e in entries(c, None)?.into_iter().take(2) {
+                e.prev_hash = prev.clone();
+                e.hash = entry_hash(e.seq, &e.at, &e.actor, &e.action, &e.subject, &e.payload, &e.prev_hash);
+                c.execute(
+                    "UPDATE audit_log SET format = 1, prev_hash = ?2, hash = ?3 WHERE seq = ?1",
+                    params![e.seq, e.prev_hash, e.hash],
+                )?;
+                prev = e.hash;
+            }
+            let mut e = entries(c, None)?[2].clone();
+            e.prev_hash = prev;
+            e.hash = entry_hash_v2(&e);
+            c.execute(
+                "UPDATE audit_log SET prev_hash = ?2, hash = ?3 WHERE seq = ?1",
+                params![e.seq, e.prev_hash, e.hash],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+        assert!(matches!(s.read(verify).unwrap(), ChainReport::Intact { entries: 3, .. }));
+        s.write(|tx| append(tx, "tester", "test.event", "thing/x", &serde_json::json!({}))).unwrap();
+        assert!(matches!(s.read(verify).unwrap(), ChainReport::Intact { entries: 4, .. }));
+        // A new entry re-hashed by the old rule is refused.
+        s.read(|c| {
+            let e = entries(c, None)?[3].clone();
+            let h = entry_hash(e.seq, &e.at, &e.actor, &e.action, &e.subject, &e.payload, &e.prev_hash);
+            Ok(c.execute("UPDATE audit_log SET format = 1, hash = ?1 WHERE seq = 4", [h])?)
+        })
+        .unwrap();
+        let r = s.read(verify).unwrap();
+        assert!(
+            matches!(&r, ChainReport::Broken { seq: 4, reason } if reason.contains("formats never go back")),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn checkpoints_show_truncation_and_rewrites() {
+        let s = store_with(5);
+        let (n, head) = s.read(head_entry).unwrap();
+        assert_eq!(n, 5);
+        assert!(matches!(s.read(|c| check_checkpoint(c, n, &head)).unwrap(), ChainReport::Intact { .. }));
+        s.read(|c| Ok(c.execute("DELETE FROM audit_log WHERE seq >= 4", [])?)).unwrap();
+        assert!(
+            matches!(s.read(verify).unwrap(), ChainReport::Intact { entries: 3, .. }),
+            "truncation is invisible alone"
+        );
+        let r = s.read(|c| check_checkpoint(c, n, &head)).unwrap();
+        assert!(matches!(&r, ChainReport::Broken { seq: 5, reason } if reason.contains("truncated")), "{r:?}");
     }
 }

@@ -11,6 +11,7 @@ pub mod access;
 pub mod audit;
 pub mod plans;
 mod schema;
+pub mod signing;
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -19,7 +20,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 pub use access::{Job, Principal, RuleVersion};
 pub use audit::{AuditEntry, ChainReport};
-pub use plans::{NewPlan, PlanRecord, ResultRecord, VisitRecord};
+pub use plans::{DrawnVisit, NewPlan, PlanRecord, ResultRecord, Reveal, VisitRecord};
+pub use signing::Identity;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -41,6 +43,8 @@ pub struct Store {
     conn: Mutex<Connection>,
     /// Directory for bulk per-run files (results); `None` in memory.
     dir: Option<std::path::PathBuf>,
+    /// The store id and signing key, made on first open.
+    identity: Identity,
 }
 
 /// The current time for audit entries (RFC 3339, UTC, seconds). Decisions
@@ -56,23 +60,30 @@ impl Store {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| StoreError::Other(format!("{}: {e}", dir.display())))?;
         }
-        let conn = Connection::open(path)?;
+        let mut conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         schema::migrate(&conn)?;
+        let identity = signing::open(&mut conn, Some(&signing::key_path(path)))?;
         let dir = path
             .parent()
             .map(|d| if d.as_os_str().is_empty() { Path::new(".").to_path_buf() } else { d.to_path_buf() });
-        Ok(Store { conn: Mutex::new(conn), dir })
+        Ok(Store { conn: Mutex::new(conn), dir, identity })
     }
 
-    /// An in-memory store, for tests.
+    /// An in-memory store (with an ephemeral signing key), for tests.
     pub fn in_memory() -> Result<Store> {
-        let conn = Connection::open_in_memory()?;
+        let mut conn = Connection::open_in_memory()?;
         schema::migrate(&conn)?;
-        Ok(Store { conn: Mutex::new(conn), dir: None })
+        let identity = signing::open(&mut conn, None)?;
+        Ok(Store { conn: Mutex::new(conn), dir: None, identity })
+    }
+
+    /// The store's id and public key.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
     }
 
     /// Where a run's results live: `results/run-{id}.parquet` next to the

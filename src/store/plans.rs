@@ -1,6 +1,7 @@
 //! Inspection plans in the store: created with a commitment and a frozen
 //! frame, revealed (drawn) once, cancelled or published; their visits,
-//! per-officer assignments and submitted results. Every change is audited.
+//! per-officer assignments and submitted results. Every change is audited,
+//! with a payload from which `ops::audit_tables` rebuilds the row.
 
 use rusqlite::{OptionalExtension, params};
 
@@ -33,6 +34,20 @@ pub struct PlanRecord {
     pub revealed_at: Option<String>,
     pub cancelled_reason: Option<String>,
     pub published_at: Option<String>,
+    /// `credo-draw-v1` or `credo-draw-v2`.
+    pub spec: String,
+    /// v2: none, text, digits or hex.
+    pub beacon_rule: String,
+    /// v2: when the beacon value is public (UTC), empty for none.
+    pub beacon_published_at: String,
+    /// v2: the published beacon value, as supplied at the reveal.
+    pub beacon_value: Option<String>,
+    pub beacon_supplied_at: Option<String>,
+    pub cancelled_at: Option<String>,
+    /// Cancelled plans (global ids) this plan replaces.
+    pub replaces: Vec<String>,
+    /// Earlier plans (global ids) whose visits excluded entities from the frame.
+    pub excluded_by: Vec<String>,
 }
 
 /// One drawn visit.
@@ -82,6 +97,40 @@ pub struct NewPlan<'a> {
     pub commitment: &'a str,
     pub beacon_source: &'a str,
     pub release_at: &'a str,
+    /// Written into the frame's provenance, so given rather than taken.
+    pub created_at: &'a str,
+    pub spec: &'a str,
+    pub beacon_rule: &'a str,
+    pub beacon_published_at: &'a str,
+    pub replaces: &'a [String],
+    pub excluded_by: &'a [String],
+}
+
+/// What a reveal records.
+pub struct Reveal<'a> {
+    pub plan: i64,
+    pub actor: &'a str,
+    /// Hex.
+    pub secret: &'a str,
+    /// Hex of the beacon bytes.
+    pub beacon: &'a str,
+    /// v2: the published value and when it was supplied.
+    pub beacon_value: Option<&'a str>,
+    pub beacon_supplied_at: Option<&'a str>,
+    pub result_hash: &'a str,
+    pub visits: &'a [VisitRecord],
+}
+
+/// A staffed visit of a revealed random plan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DrawnVisit {
+    pub uscc: String,
+    pub plan_id: i64,
+    pub seq: i64,
+}
+
+fn json_list(s: String) -> Vec<String> {
+    serde_json::from_str(&s).unwrap_or_default()
 }
 
 fn plan_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PlanRecord> {
@@ -109,6 +158,14 @@ fn plan_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PlanRecord> {
         revealed_at: r.get("revealed_at")?,
         cancelled_reason: r.get("cancelled_reason")?,
         published_at: r.get("published_at")?,
+        spec: r.get("spec")?,
+        beacon_rule: r.get("beacon_rule")?,
+        beacon_published_at: r.get("beacon_published_at")?,
+        beacon_value: r.get("beacon_value")?,
+        beacon_supplied_at: r.get("beacon_supplied_at")?,
+        cancelled_at: r.get("cancelled_at")?,
+        replaces: json_list(r.get("replaces")?),
+        excluded_by: json_list(r.get("excluded_by")?),
     })
 }
 
@@ -159,13 +216,16 @@ impl Store {
         p: &NewPlan<'_>,
         write_frame: impl FnOnce(i64) -> std::result::Result<(), String>,
     ) -> Result<i64> {
+        let replaces = serde_json::to_string(p.replaces).unwrap_or_default();
+        let excluded_by = serde_json::to_string(p.excluded_by).unwrap_or_default();
         self.write(|tx| {
             tx.execute(
                 "INSERT INTO plans (created_at, created_by, name, kind, params, run_id, dataset_hash, rules_hash, frame_hash,
-                 frame_stats, commitment, beacon_source, release_at, status)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'committed')",
+                 frame_stats, commitment, beacon_source, release_at, status, spec, beacon_rule, beacon_published_at,
+                 replaces, excluded_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'committed', ?14, ?15, ?16, ?17, ?18)",
                 params![
-                    now(),
+                    p.created_at,
                     p.actor,
                     p.name,
                     p.kind,
@@ -177,7 +237,12 @@ impl Store {
                     p.frame_stats.to_string(),
                     p.commitment,
                     p.beacon_source,
-                    p.release_at
+                    p.release_at,
+                    p.spec,
+                    p.beacon_rule,
+                    p.beacon_published_at,
+                    replaces,
+                    excluded_by
                 ],
             )?;
             let id = tx.last_insert_rowid();
@@ -191,6 +256,9 @@ impl Store {
                     "name": p.name, "kind": p.kind, "params": p.params, "run": p.run_id,
                     "dataset_hash": p.dataset_hash, "rules_hash": p.rules_hash, "frame_hash": p.frame_hash,
                     "commitment": p.commitment, "beacon_source": p.beacon_source, "release_at": p.release_at,
+                    "created_at": p.created_at, "spec": p.spec, "beacon_rule": p.beacon_rule,
+                    "beacon_published_at": p.beacon_published_at, "replaces": p.replaces, "excluded_by": p.excluded_by,
+                    "frame_stats": p.frame_stats,
                 }),
             )?;
             Ok(id)
@@ -213,20 +281,19 @@ impl Store {
     }
 
     /// Stores a draw's visits and marks the plan revealed (audited with the
-    /// secret, the beacon and the result hash). A plan is drawn once.
-    pub fn reveal_plan(
-        &self,
-        id: i64,
-        actor: &str,
-        secret: &str,
-        beacon: &str,
-        result_hash: &str,
-        visits: &[VisitRecord],
-    ) -> Result<()> {
+    /// secret, the beacon and the result hash, from which the visits can be
+    /// checked). A plan is drawn once.
+    pub fn reveal_plan(&self, r: &Reveal<'_>) -> Result<()> {
+        let id = r.plan;
         self.write(|tx| {
-            let status: String = tx.query_row("SELECT status FROM plans WHERE id = ?1", [id], |r| r.get(0)).optional()?.ok_or_else(|| StoreError::NotFound(format!("plan {id}")))?;
+            let status: String = tx
+                .query_row("SELECT status FROM plans WHERE id = ?1", [id], |r| r.get(0))
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound(format!("plan {id}")))?;
             if status != "committed" {
-                return Err(StoreError::Conflict(format!("plan {id} is {status}; only a committed plan can be revealed, once")));
+                return Err(StoreError::Conflict(format!(
+                    "plan {id} is {status}; only a committed plan can be revealed, once"
+                )));
             }
             {
                 let mut v = tx.prepare(
@@ -234,7 +301,7 @@ impl Store {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 )?;
                 let mut a = tx.prepare("INSERT INTO assignments (officer_id, plan_id, seq) VALUES (?1, ?2, ?3)")?;
-                for x in visits {
+                for x in r.visits {
                     v.execute(params![
                         id,
                         x.seq,
@@ -251,47 +318,64 @@ impl Store {
                     }
                 }
             }
+            let revealed_at = now();
             tx.execute(
-                "UPDATE plans SET status = 'revealed', secret = ?2, beacon = ?3, result_hash = ?4, revealed_at = ?5 WHERE id = ?1",
-                params![id, secret, beacon, result_hash, now()],
+                "UPDATE plans SET status = 'revealed', secret = ?2, beacon = ?3, result_hash = ?4, revealed_at = ?5,
+                 beacon_value = ?6, beacon_supplied_at = ?7 WHERE id = ?1",
+                params![id, r.secret, r.beacon, r.result_hash, revealed_at, r.beacon_value, r.beacon_supplied_at],
             )?;
-            let staffed = visits.iter().filter(|v| v.unstaffed.is_none()).count();
+            let staffed = r.visits.iter().filter(|v| v.unstaffed.is_none()).count();
             audit::append(
                 tx,
-                actor,
+                r.actor,
                 "plan.reveal",
                 &format!("plan/{id}"),
-                &serde_json::json!({ "secret": secret, "beacon": beacon, "result_hash": result_hash, "visits": visits.len(), "staffed": staffed }),
+                &serde_json::json!({
+                    "secret": r.secret, "beacon": r.beacon, "result_hash": r.result_hash,
+                    "visits": r.visits.len(), "staffed": staffed, "revealed_at": revealed_at,
+                    "beacon_value": r.beacon_value, "beacon_supplied_at": r.beacon_supplied_at,
+                }),
             )?;
             Ok(())
         })
     }
 
+    /// Cancels a plan that has not been drawn (audited, with the time: a
+    /// cancelled plan stays public).
     pub fn cancel_plan(&self, id: i64, actor: &str, reason: &str) -> Result<()> {
         self.write(|tx| {
+            let at = now();
             let n = tx.execute(
-                "UPDATE plans SET status = 'cancelled', cancelled_reason = ?2 WHERE id = ?1 AND status = 'committed'",
-                params![id, reason],
+                "UPDATE plans SET status = 'cancelled', cancelled_reason = ?2, cancelled_at = ?3
+                 WHERE id = ?1 AND status = 'committed'",
+                params![id, reason, at],
             )?;
             if n == 0 {
                 return Err(StoreError::Conflict(format!(
                     "plan {id} is not a committed plan; a drawn plan cannot be cancelled"
                 )));
             }
-            audit::append(tx, actor, "plan.cancel", &format!("plan/{id}"), &serde_json::json!({ "reason": reason }))?;
+            audit::append(
+                tx,
+                actor,
+                "plan.cancel",
+                &format!("plan/{id}"),
+                &serde_json::json!({ "reason": reason, "cancelled_at": at }),
+            )?;
             Ok(())
         })
     }
 
     pub fn mark_published(&self, id: i64, actor: &str, digest: &str) -> Result<()> {
         self.write(|tx| {
-            tx.execute("UPDATE plans SET published_at = ?2 WHERE id = ?1", params![id, now()])?;
+            let at = now();
+            tx.execute("UPDATE plans SET published_at = ?2 WHERE id = ?1", params![id, at])?;
             audit::append(
                 tx,
                 actor,
                 "plan.publish",
                 &format!("plan/{id}"),
-                &serde_json::json!({ "disclosure_sha256": digest }),
+                &serde_json::json!({ "disclosure_sha256": digest, "published_at": at }),
             )?;
             Ok(())
         })
@@ -329,16 +413,29 @@ impl Store {
         })
     }
 
-    /// Entities with a staffed visit in a revealed plan whose frame year is
-    /// `year` (for "at most one random inspection a year").
-    pub fn drawn_in_year(&self, year: i32) -> Result<Vec<(String, String)>> {
+    /// Staffed visits of revealed random plans whose frame year is `year`
+    /// (for "at most one random inspection a year").
+    pub fn drawn_in_year(&self, year: i32) -> Result<Vec<DrawnVisit>> {
         self.read(|c| {
             let mut stmt = c.prepare(
-                "SELECT v.uscc, 'plan ' || v.plan_id || ' visit ' || v.seq FROM visits v JOIN plans p ON p.id = v.plan_id
+                "SELECT v.uscc, v.plan_id, v.seq FROM visits v JOIN plans p ON p.id = v.plan_id
                  WHERE p.status = 'revealed' AND p.kind = 'random' AND v.unstaffed IS NULL
                  AND substr(json_extract(p.params, '$.as_of'), 1, 4) = ?1 ORDER BY v.plan_id, v.seq",
             )?;
-            Ok(stmt.query_map([year.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<Vec<_>>>()?)
+            Ok(stmt
+                .query_map([year.to_string()], |r| {
+                    Ok(DrawnVisit { uscc: r.get(0)?, plan_id: r.get(1)?, seq: r.get(2)? })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// Every (officer, plan, visit) assignment.
+    pub fn assignments(&self) -> Result<Vec<(String, i64, i64)>> {
+        self.read(|c| {
+            let mut stmt =
+                c.prepare("SELECT officer_id, plan_id, seq FROM assignments ORDER BY plan_id, seq, officer_id")?;
+            Ok(stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }
 
@@ -359,6 +456,7 @@ impl Store {
                     r.department, r.seq, r.plan_id
                 )));
             }
+            let submitted_at = now();
             tx.execute(
                 "INSERT INTO inspection_results (plan_id, seq, uscc, officer_id, department, inspected_on, result,
                  commitment_status, notes, submitted_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -372,7 +470,7 @@ impl Store {
                     r.result,
                     r.commitment_status,
                     r.notes,
-                    now()
+                    submitted_at
                 ],
             )?;
             let id = tx.last_insert_rowid();
@@ -381,8 +479,9 @@ impl Store {
                 &format!("officer:{}", r.officer_id),
                 "result.submit",
                 &format!("plan/{}/visit/{}", r.plan_id, r.seq),
-                &serde_json::json!({ "uscc": r.uscc, "department": r.department, "result": r.result,
-                    "commitment_status": r.commitment_status, "inspected_on": r.inspected_on }),
+                &serde_json::json!({ "id": id, "uscc": r.uscc, "department": r.department, "result": r.result,
+                    "commitment_status": r.commitment_status, "inspected_on": r.inspected_on,
+                    "officer_id": r.officer_id, "notes": r.notes, "submitted_at": submitted_at }),
             )?;
             Ok(id)
         })

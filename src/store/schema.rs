@@ -126,6 +126,22 @@ const MIGRATIONS: &[&str] = &[
     );",
     // 4: results files are Parquet with an index (credo-results-v1).
     "ALTER TABLE runs ADD COLUMN results_index_hash TEXT;",
+    // 5: store identity and signing key, audit entry formats
+    // (credo-audit-v2), credo-draw-v2 plans: beacon binding, provenance,
+    // public cancellation.
+    "CREATE TABLE store_meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    ALTER TABLE audit_log ADD COLUMN format INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE plans ADD COLUMN spec TEXT NOT NULL DEFAULT 'credo-draw-v1';
+    ALTER TABLE plans ADD COLUMN beacon_rule TEXT NOT NULL DEFAULT 'none';
+    ALTER TABLE plans ADD COLUMN beacon_published_at TEXT NOT NULL DEFAULT '';
+    ALTER TABLE plans ADD COLUMN beacon_value TEXT;
+    ALTER TABLE plans ADD COLUMN beacon_supplied_at TEXT;
+    ALTER TABLE plans ADD COLUMN cancelled_at TEXT;
+    ALTER TABLE plans ADD COLUMN replaces TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE plans ADD COLUMN excluded_by TEXT NOT NULL DEFAULT '[]';",
 ];
 
 pub fn migrate(conn: &Connection) -> Result<()> {

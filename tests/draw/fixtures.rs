@@ -87,6 +87,61 @@ pub fn officers() -> Vec<Officer> {
 /// Qingdao (370200); some ineligible, persons 1 and 2 related to officers.
 pub fn frame(officers_per_visit: u32, cap: u32) -> Frame {
     let mut b = FrameBuilder::new(plan(officers_per_visit, cap), strata(), officers()).unwrap();
+    push_entities(&mut b);
+    b.build().unwrap()
+}
+
+/// The store id of the credo-draw-v2 fixture.
+pub const STORE_ID: &str = "5f0c2a9e-7b1d-4c3e-9a8f-2d6b1e4c7a90";
+
+/// The v2 fixture's signing key (seed bytes 0x20..=0x3f).
+pub fn signing_key() -> credo::trust::SigningKey {
+    let seed: [u8; 32] = core::array::from_fn(|i| 0x20 + i as u8);
+    credo::trust::SigningKey::from_seed(&seed)
+}
+
+/// The beacon the v2 fixture names: a lottery draw, its decimal digits.
+pub fn beacon_header(rule: BeaconRule) -> V2Header {
+    V2Header {
+        beacon_rule: rule,
+        beacon_published_at: if rule == BeaconRule::None { String::new() } else { "2026-03-01T13:30:00Z".into() },
+        provenance: Provenance {
+            store_id: STORE_ID.into(),
+            plan_number: 7,
+            kind: "random".into(),
+            name: "2026 H1 joint random inspection, Jinan and Qingdao".into(),
+            created_at: "2026-02-27T09:00:00Z".into(),
+            as_of: "2026-02-26".into(),
+            dataset_hash: "sha256:4b0f1a93c2d7e85f6a1b3c5d7e9f0a2b4c6d8e0f1a3b5c7d9e1f2a4b6c8d0e2f".into(),
+            rules_hash: "sha256:9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b1a0f9e8d".into(),
+            run_id: 12,
+            release_at: "2026-03-02T09:00:00+08:00".into(),
+            replaces: vec![format!("{STORE_ID}/6")],
+            excluded_by: vec![format!("{STORE_ID}/3")],
+        },
+    }
+}
+
+/// The fixture as a credo-draw-v2 frame with beacon rule `rule`.
+pub fn frame_v2(officers_per_visit: u32, cap: u32, rule: BeaconRule) -> Frame {
+    let mut p = plan(officers_per_visit, cap);
+    p.plan_id = format!("{STORE_ID}/7");
+    p.beacon_source = if rule == BeaconRule::None {
+        String::new()
+    } else {
+        "China Welfare Lottery 3D, draw 2026058 of 2026-03-01, www.cwl.gov.cn".into()
+    };
+    let mut b = FrameBuilder::new_v2(p, beacon_header(rule), strata(), officers()).unwrap();
+    push_entities(&mut b);
+    b.build().unwrap()
+}
+
+/// The published beacon value of the v2 fixture and when it was supplied.
+pub fn reveal() -> BeaconReveal {
+    BeaconReveal { value: "5 2 7".into(), supplied_at: "2026-03-01T14:02:11Z".into() }
+}
+
+fn push_entities(b: &mut FrameBuilder) {
     let item_sets: [&[(&str, &str)]; 4] = [
         &[("MR", "MR-01")],
         &[("MR", "MR-01"), ("MPA", "MPA-03")],
@@ -120,5 +175,4 @@ pub fn frame(officers_per_visit: u32, cap: u32) -> Frame {
         })
         .unwrap();
     }
-    b.build().unwrap()
 }

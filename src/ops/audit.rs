@@ -1,0 +1,641 @@
+//! The integrity of the whole store, not only of the audit log: the hash
+//! chain; the tables (runs, plans, frames, visits, assignments, inspection
+//! results, the store's identity) rebuilt from the audit payloads and
+//! compared row by row; every run's results file and index against the
+//! hashes the store recorded; and the log against a signed checkpoint
+//! published earlier (truncation and rewrites).
+//!
+//! Why: an audit chain that verifies proves nothing about tables that can
+//! be edited beside it. Every audited write carries enough in its payload
+//! to say what the row must be, so any later edit of a row shows as a
+//! difference naming the table, the row and the audit entry.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::{OpsError, Result};
+use crate::store::{AuditEntry, ChainReport, Store, audit};
+use crate::trust::PublicKey;
+
+/// The document type of a checkpoint.
+pub const CHECKPOINT_TYPE: &str = "credo-checkpoint-v1";
+
+/// What a difference is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Table {
+    StoreMeta,
+    Runs,
+    ResultsFiles,
+    Plans,
+    Frames,
+    Visits,
+    Assignments,
+    InspectionResults,
+}
+
+impl fmt::Display for Table {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Table::StoreMeta => "store_meta",
+            Table::Runs => "runs",
+            Table::ResultsFiles => "results files",
+            Table::Plans => "plans",
+            Table::Frames => "frames",
+            Table::Visits => "visits",
+            Table::Assignments => "assignments",
+            Table::InspectionResults => "inspection_results",
+        })
+    }
+}
+
+/// One place where the store does not say what its audit log says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Difference {
+    pub table: Table,
+    /// The row, e.g. `plan 3` or `plan 1 visit 4 MR`.
+    pub row: String,
+    pub message: String,
+    /// The audit entry that says what the row must be, if any.
+    pub entry: Option<i64>,
+}
+
+impl fmt::Display for Difference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}: {}", self.table, self.row, self.message)?;
+        if let Some(e) = self.entry {
+            write!(f, " (audit entry {e})")?;
+        }
+        Ok(())
+    }
+}
+
+/// What `credo audit verify` finds.
+#[derive(Debug, Clone, Serialize)]
+pub struct IntegrityReport {
+    pub chain: ChainReport,
+    /// Present when a checkpoint was given.
+    pub checkpoint: Option<ChainReport>,
+    /// Every table difference, in table order, then by row.
+    pub differences: Vec<Difference>,
+    /// Rows and files compared, by what.
+    pub checked: BTreeMap<String, usize>,
+    pub intact: bool,
+}
+
+/// A signed checkpoint's content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Checkpoint {
+    pub store_id: String,
+    /// The number of the newest entry (its `seq`).
+    pub entries: i64,
+    /// That entry's hash.
+    pub head: String,
+    /// When the checkpoint was made (UTC).
+    pub at: String,
+}
+
+/// The current head of the audit log as a signed checkpoint (JSON text).
+/// Refused when the chain is broken: a checkpoint vouches for it.
+pub fn checkpoint(store: &Store) -> Result<String> {
+    let (entries, head) = match store.read(audit::verify)? {
+        ChainReport::Intact { entries, head } => (entries, head),
+        ChainReport::Broken { seq, reason } => {
+            return Err(OpsError::Invalid(format!(
+                "the audit log is broken at entry {seq}: {reason}; refusing to sign a checkpoint"
+            )));
+        }
+    };
+    let doc = serde_json::json!({
+        "type": CHECKPOINT_TYPE,
+        "store_id": store.identity().store_id,
+        "entries": entries,
+        "head": head,
+        "at": crate::store::now(),
+    });
+    let signed = crate::trust::sign_document(store.identity().signing_key(), doc)?;
+    serde_json::to_string_pretty(&signed).map_err(|e| OpsError::Invalid(e.to_string()))
+}
+
+/// Reads a signed checkpoint, checking its signature against `key`.
+pub fn read_checkpoint(text: &str, key: &PublicKey) -> Result<Checkpoint> {
+    let doc = crate::trust::verify_document(text, Some(key))?;
+    if doc.doc_type != CHECKPOINT_TYPE {
+        return Err(OpsError::Invalid(format!("a {} document is not a checkpoint", doc.doc_type)));
+    }
+    serde_json::from_value(doc.body).map_err(|e| OpsError::Invalid(format!("checkpoint: {e}")))
+}
+
+/// Checks everything: the chain, the tables against the audit payloads,
+/// the results files, and with `checkpoint` the log against it.
+pub fn verify_store(store: &Store, checkpoint: Option<&Checkpoint>) -> Result<IntegrityReport> {
+    let chain = store.read(audit::verify)?;
+    let checkpoint = match checkpoint {
+        None => None,
+        Some(c) if c.store_id != store.identity().store_id => Some(ChainReport::Broken {
+            seq: c.entries,
+            reason: format!("the checkpoint is of store {}, this is store {}", c.store_id, store.identity().store_id),
+        }),
+        Some(c) => Some(store.read(|conn| audit::check_checkpoint(conn, c.entries, &c.head))?),
+    };
+    let mut v = Verifier { store, differences: Vec::new(), checked: BTreeMap::new() };
+    let entries = store.read(|c| audit::entries(c, None))?;
+    v.identity(&entries)?;
+    v.runs(&entries)?;
+    v.plans(&entries)?;
+    v.results(&entries)?;
+    let intact = matches!(chain, ChainReport::Intact { .. })
+        && !matches!(checkpoint, Some(ChainReport::Broken { .. }))
+        && v.differences.is_empty();
+    Ok(IntegrityReport { chain, checkpoint, differences: v.differences, checked: v.checked, intact })
+}
+
+struct Verifier<'a> {
+    store: &'a Store,
+    differences: Vec<Difference>,
+    checked: BTreeMap<String, usize>,
+}
+
+fn payload(e: &AuditEntry) -> Value {
+    serde_json::from_str(&e.payload).unwrap_or(Value::Null)
+}
+
+/// The id in a subject like `plan/3` or `plan/3/visit/4`.
+fn subject_id(subject: &str, kind: &str) -> Option<i64> {
+    subject.strip_prefix(kind)?.strip_prefix('/')?.split('/').next()?.parse().ok()
+}
+
+/// A JSON value as the text a table column holds.
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(format!("sha256:{}", hex::encode(h.finalize())))
+}
+
+impl Verifier<'_> {
+    fn differ(&mut self, table: Table, row: impl Into<String>, message: impl Into<String>, entry: Option<i64>) {
+        self.differences.push(Difference { table, row: row.into(), message: message.into(), entry });
+    }
+
+    fn count(&mut self, what: &str, n: usize) {
+        *self.checked.entry(what.to_string()).or_default() += n;
+    }
+
+    /// Compares one field; `audited` `None` means the entry did not record it.
+    fn field(&mut self, table: Table, row: &str, name: &str, stored: Option<String>, audited: Option<String>, e: i64) {
+        if stored != audited {
+            let show = |v: &Option<String>| v.as_ref().map_or_else(|| "nothing".to_string(), |s| format!("'{s}'"));
+            self.differ(
+                table,
+                row,
+                format!("{name} is {} in the table, the audit log recorded {}", show(&stored), show(&audited)),
+                Some(e),
+            );
+        }
+    }
+
+    fn identity(&mut self, entries: &[AuditEntry]) -> Result<()> {
+        let recorded = self.store.read(crate::store::signing::recorded)?;
+        let audited = entries.iter().find(|e| e.action == "store.identity");
+        match (recorded, audited) {
+            (Some((id, key)), Some(e)) => {
+                let p = payload(e);
+                self.field(Table::StoreMeta, "store", "store_id", Some(id), text(&p["store_id"]), e.seq);
+                self.field(Table::StoreMeta, "store", "public_key", Some(key), text(&p["public_key"]), e.seq);
+            }
+            (Some(_), None) => self.differ(Table::StoreMeta, "store", "the store's identity has no audit entry", None),
+            (None, _) => self.differ(Table::StoreMeta, "store", "the store has no identity", None),
+        }
+        self.count("store identity", 1);
+        Ok(())
+    }
+
+    fn runs(&mut self, entries: &[AuditEntry]) -> Result<()> {
+        // Expected columns per run, and the entry that set each.
+        let mut want: BTreeMap<i64, BTreeMap<&'static str, (Option<String>, i64)>> = BTreeMap::new();
+        for e in entries {
+            let Some(id) = subject_id(&e.subject, "run") else { continue };
+            let p = payload(e);
+            let row = want.entry(id).or_default();
+            let mut set = |k: &'static str, v: Option<String>| {
+                row.insert(k, (v, e.seq));
+            };
+            match e.action.as_str() {
+                "run.start" => {
+                    set("dataset_hash", text(&p["dataset_hash"]));
+                    set("rules_hash", text(&p["rules_hash"]));
+                    set("as_of", text(&p["as_of"]));
+                    set("status", Some("running".into()));
+                }
+                "run.finish" => {
+                    set("status", Some("done".into()));
+                    set("entities", text(&p["entities"]));
+                    if !p["results_hash"].is_null() {
+                        set("results_hash", text(&p["results_hash"]));
+                        set("results_index_hash", text(&p["results_index_hash"]));
+                    }
+                }
+                "run.fail" => {
+                    set("status", Some("failed".into()));
+                    set("error", text(&p["error"]));
+                }
+                _ => {}
+            }
+        }
+        let runs = self.store.runs()?;
+        let mut seen = BTreeSet::new();
+        for r in &runs {
+            seen.insert(r.id);
+            let row = format!("run {}", r.id);
+            let Some(w) = want.get(&r.id) else {
+                self.differ(Table::Runs, row, "the run has no audit entry: it was added outside credo", None);
+                continue;
+            };
+            let (results_hash, index_hash) = self.store.read(|c| {
+                Ok(c.query_row("SELECT results_hash, results_index_hash FROM runs WHERE id = ?1", [r.id], |x| {
+                    Ok((x.get::<_, Option<String>>(0)?, x.get::<_, Option<String>>(1)?))
+                })?)
+            })?;
+            let stored: [(&str, Option<String>); 8] = [
+                ("dataset_hash", Some(r.dataset_hash.clone())),
+                ("rules_hash", Some(r.rules_hash.clone())),
+                ("as_of", Some(r.as_of.clone())),
+                ("status", Some(r.status.clone())),
+                ("entities", Some(r.entities.to_string())),
+                ("results_hash", results_hash.clone()),
+                ("results_index_hash", index_hash.clone()),
+                ("error", r.error.clone()),
+            ];
+            for (name, value) in stored {
+                if let Some((audited, e)) = w.get(name) {
+                    self.field(Table::Runs, &row, name, value, audited.clone(), *e);
+                }
+            }
+            if r.status == "done"
+                && let (Some(file_hash), Some(index_hash)) = (results_hash, index_hash)
+            {
+                self.results_file(r.id, &file_hash, &index_hash)?;
+            }
+        }
+        for (id, w) in &want {
+            if !seen.contains(id) {
+                let e = w.values().map(|x| x.1).min();
+                self.differ(Table::Runs, format!("run {id}"), "the run is in the audit log but not in the table", e);
+            }
+        }
+        self.count("runs", runs.len());
+        Ok(())
+    }
+
+    fn results_file(&mut self, run: i64, file_hash: &str, index_hash: &str) -> Result<()> {
+        let path = self.store.results_path(run)?;
+        let index = crate::data::results::index_path(&path);
+        let row = format!("run {run}");
+        for (what, p, want) in [("results file", &path, file_hash), ("results index", &index, index_hash)] {
+            match sha256_file(p) {
+                Err(e) => self.differ(Table::ResultsFiles, &row, format!("{what} {}: {e}", p.display()), None),
+                Ok(found) if found != want => self.differ(
+                    Table::ResultsFiles,
+                    &row,
+                    format!("{what} {} hashes to {found}, the store recorded {want}: it was altered", p.display()),
+                    None,
+                ),
+                Ok(_) => {}
+            }
+        }
+        self.count("results files", 1);
+        Ok(())
+    }
+
+    fn plans(&mut self, entries: &[AuditEntry]) -> Result<()> {
+        let mut want: BTreeMap<i64, BTreeMap<&'static str, (Option<String>, i64)>> = BTreeMap::new();
+        for e in entries {
+            let Some(id) = subject_id(&e.subject, "plan") else { continue };
+            if e.subject != format!("plan/{id}") {
+                continue;
+            }
+            let p = payload(e);
+            let row = want.entry(id).or_default();
+            let mut set = |k: &'static str, v: Option<String>| {
+                row.insert(k, (v, e.seq));
+            };
+            match e.action.as_str() {
+                "plan.create" => {
+                    for k in [
+                        "name",
+                        "kind",
+                        "dataset_hash",
+                        "rules_hash",
+                        "frame_hash",
+                        "commitment",
+                        "beacon_source",
+                        "release_at",
+                    ] {
+                        set(k, text(&p[k]));
+                    }
+                    set("run_id", text(&p["run"]));
+                    set("params", Some(p["params"].to_string()));
+                    set("status", Some("committed".into()));
+                    // Recorded by credo-draw-v2 plans only.
+                    for k in ["created_at", "spec", "beacon_rule", "beacon_published_at"] {
+                        if !p[k].is_null() {
+                            set(k, text(&p[k]));
+                        }
+                    }
+                    for k in ["replaces", "excluded_by", "frame_stats"] {
+                        if !p[k].is_null() {
+                            set(k, Some(p[k].to_string()));
+                        }
+                    }
+                }
+                "plan.reveal" => {
+                    set("status", Some("revealed".into()));
+                    for k in ["secret", "beacon", "result_hash"] {
+                        set(k, text(&p[k]));
+                    }
+                    for k in ["revealed_at", "beacon_value", "beacon_supplied_at"] {
+                        if p.get(k).is_some() {
+                            set(k, text(&p[k]));
+                        }
+                    }
+                    set("visits", text(&p["visits"]));
+                    set("staffed", text(&p["staffed"]));
+                }
+                "plan.cancel" => {
+                    set("status", Some("cancelled".into()));
+                    set("cancelled_reason", text(&p["reason"]));
+                    if !p["cancelled_at"].is_null() {
+                        set("cancelled_at", text(&p["cancelled_at"]));
+                    }
+                }
+                "plan.publish" => {
+                    set("published", Some("yes".into()));
+                    if !p["published_at"].is_null() {
+                        set("published_at", text(&p["published_at"]));
+                    }
+                }
+                _ => {}
+            }
+        }
+        let plans = self.store.plans()?;
+        let assignments = self.store.assignments()?;
+        let mut seen = BTreeSet::new();
+        for plan in &plans {
+            seen.insert(plan.id);
+            let row = format!("plan {}", plan.id);
+            let Some(w) = want.get(&plan.id).cloned() else {
+                self.differ(Table::Plans, row, "the plan has no audit entry: it was added outside credo", None);
+                continue;
+            };
+            let list = |v: &[String]| Some(serde_json::to_string(v).unwrap_or_default());
+            let stored: Vec<(&str, Option<String>)> = vec![
+                ("name", Some(plan.name.clone())),
+                ("kind", Some(plan.kind.clone())),
+                ("dataset_hash", Some(plan.dataset_hash.clone())),
+                ("rules_hash", Some(plan.rules_hash.clone())),
+                ("frame_hash", Some(plan.frame_hash.clone())),
+                ("commitment", Some(plan.commitment.clone())),
+                ("beacon_source", Some(plan.beacon_source.clone())),
+                ("release_at", Some(plan.release_at.clone())),
+                ("run_id", Some(plan.run_id.to_string())),
+                ("params", Some(plan.params.to_string())),
+                ("status", Some(plan.status.clone())),
+                ("created_at", Some(plan.created_at.clone())),
+                ("spec", Some(plan.spec.clone())),
+                ("beacon_rule", Some(plan.beacon_rule.clone())),
+                ("beacon_published_at", Some(plan.beacon_published_at.clone())),
+                ("replaces", list(&plan.replaces)),
+                ("excluded_by", list(&plan.excluded_by)),
+                ("frame_stats", Some(plan.frame_stats.to_string())),
+                ("secret", plan.secret.clone()),
+                ("beacon", plan.beacon.clone()),
+                ("result_hash", plan.result_hash.clone()),
+                ("revealed_at", plan.revealed_at.clone()),
+                ("beacon_value", plan.beacon_value.clone()),
+                ("beacon_supplied_at", plan.beacon_supplied_at.clone()),
+                ("cancelled_reason", plan.cancelled_reason.clone()),
+                ("cancelled_at", plan.cancelled_at.clone()),
+                ("published", plan.published_at.as_ref().map(|_| "yes".to_string())),
+                ("published_at", plan.published_at.clone()),
+            ];
+            for (name, value) in stored {
+                if let Some((audited, e)) = w.get(name) {
+                    self.field(Table::Plans, &row, name, value, audited.clone(), *e);
+                } else if name == "published" && value.is_some() {
+                    self.differ(Table::Plans, &row, "published_at is set but no publication was audited", None);
+                }
+            }
+            self.frame_and_visits(plan, &w, &assignments)?;
+        }
+        for (id, w) in &want {
+            if !seen.contains(id) {
+                let e = w.values().map(|x| x.1).min();
+                self.differ(Table::Plans, format!("plan {id}"), "the plan is in the audit log but not in the table", e);
+            }
+        }
+        self.count("plans", plans.len());
+        Ok(())
+    }
+
+    /// The frozen frame against the audited frame hash; the visits against
+    /// the audited result hash and counts; assignments against the visits.
+    fn frame_and_visits(
+        &mut self,
+        plan: &crate::store::PlanRecord,
+        w: &BTreeMap<&'static str, (Option<String>, i64)>,
+        assignments: &[(String, i64, i64)],
+    ) -> Result<()> {
+        let row = format!("plan {}", plan.id);
+        let Some((Some(frame_hash), create)) = w.get("frame_hash").cloned() else {
+            return Ok(());
+        };
+        // Check the file against the audit log, not only the table.
+        let mut audited = plan.clone();
+        audited.frame_hash = frame_hash;
+        let frame = match super::load_frame(self.store, &audited) {
+            Ok(f) => f,
+            Err(e) => {
+                self.differ(Table::Frames, &row, e.to_string(), Some(create));
+                return Ok(());
+            }
+        };
+        self.count("frames", 1);
+        let visits = self.store.visits(plan.id)?;
+        let in_plan: BTreeSet<(String, i64)> =
+            assignments.iter().filter(|a| a.1 == plan.id).map(|a| (a.0.clone(), a.2)).collect();
+        let from_visits: BTreeSet<(String, i64)> =
+            visits.iter().flat_map(|v| v.officers.iter().map(move |o| (o.clone(), v.seq))).collect();
+        if let Some((o, seq)) = in_plan.symmetric_difference(&from_visits).next() {
+            let msg = if in_plan.contains(&(o.clone(), *seq)) {
+                format!("officer {o} is assigned to visit {seq}, but the visit does not list the officer")
+            } else {
+                format!("visit {seq} lists officer {o}, but the officer has no assignment to it")
+            };
+            self.differ(Table::Assignments, &row, msg, None);
+        }
+        let Some((Some(result_hash), reveal)) = w.get("result_hash").cloned() else {
+            if !visits.is_empty() {
+                self.differ(Table::Visits, &row, format!("{} visits, but no reveal was audited", visits.len()), None);
+            }
+            return Ok(());
+        };
+        self.count("visits", visits.len());
+        if let Some((Some(n), _)) = w.get("visits")
+            && *n != visits.len().to_string()
+        {
+            self.differ(
+                Table::Visits,
+                &row,
+                format!("{} visits in the table, the reveal recorded {n}: visits were added or deleted", visits.len()),
+                Some(reveal),
+            );
+            return Ok(());
+        }
+        let staffed = visits.iter().filter(|v| v.unstaffed.is_none()).count();
+        if let Some((Some(n), _)) = w.get("staffed")
+            && *n != staffed.to_string()
+        {
+            self.differ(
+                Table::Visits,
+                &row,
+                format!("{staffed} staffed visits in the table, the reveal recorded {n}"),
+                Some(reveal),
+            );
+        }
+        match super::stored_result(self.store, &frame, plan.id) {
+            Ok(r) => {
+                let found = hex::encode(r.hash());
+                if found != result_hash {
+                    self.differ(
+                        Table::Visits,
+                        &row,
+                        format!(
+                            "the visits hash to {found}, the reveal recorded result hash {result_hash}: a visit was changed{}",
+                            first_changed_visit(self.store, &frame, plan, &visits)
+                        ),
+                        Some(reveal),
+                    );
+                }
+            }
+            Err(e) => self.differ(Table::Visits, &row, e.to_string(), Some(reveal)),
+        }
+        Ok(())
+    }
+
+    fn results(&mut self, entries: &[AuditEntry]) -> Result<()> {
+        type Key = (i64, i64, String);
+        let mut want: BTreeMap<Key, (Value, &AuditEntry)> = BTreeMap::new();
+        for e in entries.iter().filter(|e| e.action == "result.submit") {
+            let p = payload(e);
+            let mut parts = e.subject.split('/');
+            let (Some("plan"), Some(plan), Some("visit"), Some(seq)) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let (Ok(plan), Ok(seq)) = (plan.parse(), seq.parse()) else { continue };
+            let dept = p["department"].as_str().unwrap_or_default().to_string();
+            want.insert((plan, seq, dept), (p, e));
+        }
+        let rows = self.store.all_results()?;
+        let mut seen = BTreeSet::new();
+        for r in &rows {
+            let key = (r.plan_id, r.seq, r.department.clone());
+            let row = format!("plan {} visit {} {}", r.plan_id, r.seq, r.department);
+            seen.insert(key.clone());
+            let Some((p, e)) = want.get(&key) else {
+                self.differ(
+                    Table::InspectionResults,
+                    row,
+                    format!("result {} has no audit entry: it was added outside credo", r.id),
+                    None,
+                );
+                continue;
+            };
+            let officer = e.actor.strip_prefix("officer:").map(str::to_string);
+            let stored = [
+                ("uscc", Some(r.uscc.clone())),
+                ("result", Some(r.result.clone())),
+                ("commitment_status", r.commitment_status.clone()),
+                ("inspected_on", Some(r.inspected_on.clone())),
+            ];
+            for (name, value) in stored {
+                self.field(Table::InspectionResults, &row, name, value, text(&p[name]), e.seq);
+            }
+            self.field(Table::InspectionResults, &row, "officer_id", Some(r.officer_id.clone()), officer, e.seq);
+            // Recorded by newer entries only.
+            for (name, value) in [
+                ("id", Some(r.id.to_string())),
+                ("notes", Some(r.notes.clone())),
+                ("submitted_at", Some(r.submitted_at.clone())),
+            ] {
+                if p.get(name).is_some() {
+                    self.field(Table::InspectionResults, &row, name, value, text(&p[name]), e.seq);
+                }
+            }
+        }
+        for (key, (_, e)) in &want {
+            if !seen.contains(key) {
+                self.differ(
+                    Table::InspectionResults,
+                    format!("plan {} visit {} {}", key.0, key.1, key.2),
+                    "the result was submitted (audited) but is not in the table: it was deleted",
+                    Some(e.seq),
+                );
+            }
+        }
+        self.count("inspection results", rows.len());
+        Ok(())
+    }
+}
+
+/// Re-derives the draw of a plan and names the first stored visit that
+/// differs from it (best effort: needs the stored secret).
+fn first_changed_visit(
+    store: &Store,
+    frame: &crate::draw::Frame,
+    plan: &crate::store::PlanRecord,
+    visits: &[crate::store::VisitRecord],
+) -> String {
+    let (Some(secret), Some(beacon)) = (&plan.secret, &plan.beacon) else {
+        return String::new();
+    };
+    let (Ok(secret), Ok(beacon)) = (hex::decode(secret), hex::decode(beacon)) else {
+        return String::new();
+    };
+    let Ok(redrawn) = crate::draw::draw(frame, &secret, &beacon) else {
+        return String::new();
+    };
+    let _ = store;
+    for (v, r) in visits.iter().zip(&redrawn.visits) {
+        let officers = match &r.outcome {
+            crate::draw::Outcome::Staffed(o) => o.clone(),
+            crate::draw::Outcome::Unstaffed(_) => Vec::new(),
+        };
+        if v.uscc != r.uscc.as_str() || v.officers != officers || v.ticket != r.ticket.to_string() {
+            return format!(" (visit {} differs from the re-derived draw)", v.seq);
+        }
+    }
+    String::new()
+}
