@@ -38,7 +38,7 @@ pub struct ClassifyArgs {
 #[derive(Args, Clone)]
 pub struct ShardArgs {
     /// Entities per shard: memory follows the shard, not the dataset.
-    #[arg(long, default_value_t = 1_000_000)]
+    #[arg(long, default_value_t = classify::DEFAULT_SHARD_SIZE)]
     shard_size: usize,
     /// Where shards wait between the two halves of a run (default: the
     /// system's temporary directory).

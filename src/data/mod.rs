@@ -28,7 +28,7 @@ pub use read::Format;
 
 use crate::model::*;
 use crate::snapshot::Snapshot;
-use read::{Scanned, locate, scan};
+use read::{Batch, Scanned, locate, scan};
 use table::{TABLES, TableRow};
 
 #[derive(Debug, thiserror::Error)]
@@ -81,7 +81,10 @@ pub fn check(dir: &Path, progress: &dyn Fn(&str)) -> CheckReport {
     macro_rules! table {
         ($t:ty, $add:ident) => {{
             progress(<$t>::TABLE);
-            let s = scan::<$t>(dir, &mut problems, &mut |rows, nos| b.$add(&rows, &nos));
+            let s = scan::<$t>(dir, &mut problems, &mut |batch| match batch {
+                Batch::Expect(n) => b.expect(<$t>::TABLE, n),
+                Batch::Rows(rows, nos) => b.$add(&rows, &nos),
+            });
             scanned.push(s);
         }};
     }

@@ -79,7 +79,16 @@ const BATCH_BYTES: u64 = 64 << 20;
 /// rows of a batch that parsed and their 1-based row numbers. Every
 /// problem is in `problems`; callers must refuse the dataset when it is
 /// not empty. Rows are parsed in parallel; batches arrive in file order.
-pub fn scan<T: TableRow>(dir: &Path, problems: &mut Problems, each: &mut dyn FnMut(Vec<T>, Vec<u32>)) -> Scanned {
+/// What a scan hands its consumer: first the number of rows the file holds
+/// (known before any row is parsed, so the consumer can reserve exactly
+/// once instead of growing by doubling), then the parsed rows of each batch
+/// with their row numbers.
+pub enum Batch<T> {
+    Expect(usize),
+    Rows(Vec<T>, Vec<u32>),
+}
+
+pub fn scan<T: TableRow>(dir: &Path, problems: &mut Problems, each: &mut dyn FnMut(Batch<T>)) -> Scanned {
     let started = std::time::Instant::now();
     let mut out = Scanned { file: format!("{}.csv", T::TABLE), format: Format::Csv, rows: 0, digest: None, secs: 0.0 };
     let (path, format) = match locate(dir, T::TABLE) {
@@ -105,7 +114,7 @@ fn parse_batch<T: TableRow>(
     df: &DataFrame,
     first_row: usize,
     problems: &mut Problems,
-    each: &mut dyn FnMut(Vec<T>, Vec<u32>),
+    each: &mut dyn FnMut(Batch<T>),
 ) {
     let columns: Vec<(&'static str, Cells<'_>)> = T::COLUMNS
         .iter()
@@ -142,7 +151,7 @@ fn parse_batch<T: TableRow>(
         row_no.extend(n);
         problems.0.extend(p.0);
     }
-    each(rows, row_no);
+    each(Batch::Rows(rows, row_no));
     tracing::debug!(table = T::TABLE, elapsed = ?t.elapsed(), "built");
 }
 
@@ -191,12 +200,7 @@ fn hash_file(path: &Path) -> std::io::Result<Digest> {
     Ok((len, h.finalize().into()))
 }
 
-fn scan_parquet<T: TableRow>(
-    path: &Path,
-    out: &mut Scanned,
-    problems: &mut Problems,
-    each: &mut dyn FnMut(Vec<T>, Vec<u32>),
-) {
+fn scan_parquet<T: TableRow>(path: &Path, out: &mut Scanned, problems: &mut Problems, each: &mut dyn FnMut(Batch<T>)) {
     let file = out.file.clone();
     let unreadable =
         |e: &dyn std::fmt::Display| Problem::file(&file, "unparsable file", format!("Parquet could not be read: {e}"));
@@ -233,6 +237,7 @@ fn scan_parquet<T: TableRow>(
                 T::COLUMNS.iter().filter(|c| schema.get(c.name).is_some()).map(|c| col(c.name)).collect();
             let rows = parquet_rows(path).map_err(|e| unreadable(&e))?;
             out.rows = rows;
+            each(Batch::Expect(rows));
             let mut offset = 0usize;
             while offset < rows {
                 let len = BATCH_ROWS.min(rows - offset);
@@ -271,12 +276,7 @@ fn parquet_rows(path: &Path) -> PolarsResult<usize> {
     ParquetReader::new(f).num_rows()
 }
 
-fn scan_csv<T: TableRow>(
-    path: &Path,
-    out: &mut Scanned,
-    problems: &mut Problems,
-    each: &mut dyn FnMut(Vec<T>, Vec<u32>),
-) {
+fn scan_csv<T: TableRow>(path: &Path, out: &mut Scanned, problems: &mut Problems, each: &mut dyn FnMut(Batch<T>)) {
     let file = out.file.clone();
     let unreadable = |e: &dyn std::fmt::Display| {
         Problem::file(&file, "unreadable file", format!("cannot read {}: {e}", path.display()))
@@ -311,6 +311,7 @@ fn scan_csv<T: TableRow>(
     if !check_header(&file, &shape.header, T::COLUMNS, problems) {
         return;
     }
+    each(Batch::Expect(shape.rows));
     // Second pass: whole records to polars, every column as text (types
     // are checked cell by cell by the table's parser, so nothing is
     // inferred or coerced here).
