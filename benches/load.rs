@@ -127,7 +127,17 @@ fn main() {
         p
     };
     let loaded = state.load_dataset().expect("dataset");
-    let created = credo::ops::create_plan_from_run(&state.store, &loaded, 1, &params, None, "bench").expect("plan");
+    let operator = credo::model::access::Principal::operator("bench");
+    let created = credo::ops::create_plan_from_run(
+        &state.store,
+        &loaded,
+        1,
+        &params,
+        None,
+        &operator,
+        &credo::ops::Cancel::never(),
+    )
+    .expect("plan");
     let secret = hex::decode(created.secret.as_ref().unwrap()).unwrap();
     let names = credo::ops::name_lookup(&loaded.snapshot);
     credo::ops::reveal_plan(&state.store, &names, created.id, &secret, "", "bench").expect("reveal");
@@ -136,7 +146,15 @@ fn main() {
     let visits = state.store.visits(created.id).unwrap();
     let officer = visits.iter().find(|v| v.unstaffed.is_none()).unwrap().officers[0].clone();
     let n = visits.iter().filter(|v| v.officers.contains(&officer)).count();
-    let token = state.store.create_token("officer", Some(&officer), "load", "bench").unwrap();
+    let req = credo::ops::access::TokenRequest {
+        role: credo::model::access::Role::Officer,
+        officer_id: Some(officer.clone()),
+        jurisdiction: None,
+        label: "load".into(),
+        expires_in_days: None,
+        principal: None,
+    };
+    let token = credo::ops::access::create_token(&state.store, &state.dataset.officers, &operator, &req).unwrap().token;
     println!(
         "plan {} with {} visits ({} for officer {officer}); public page {} visits",
         created.id,

@@ -142,6 +142,44 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE plans ADD COLUMN cancelled_at TEXT;
     ALTER TABLE plans ADD COLUMN replaces TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE plans ADD COLUMN excluded_by TEXT NOT NULL DEFAULT '[]';",
+    // 6: principals (stable ids, role, department, jurisdiction); tokens
+    // belong to a principal, expire and can be revoked; plans record their
+    // creating principal and jurisdiction. Each earlier token becomes its
+    // own province-level principal (officers: the department their roster
+    // id starts with).
+    "CREATE TABLE principals (
+        id INTEGER PRIMARY KEY,
+        role TEXT NOT NULL,
+        officer_id TEXT,
+        department TEXT,
+        jurisdiction INTEGER NOT NULL,
+        label TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL
+    );
+    CREATE INDEX principals_officer ON principals (officer_id);
+    INSERT INTO principals (id, role, officer_id, department, jurisdiction, label, created_at, created_by)
+        SELECT rowid, role, officer_id,
+               CASE WHEN officer_id IS NULL THEN NULL ELSE substr(officer_id, 1, instr(officer_id, '-') - 1) END,
+               370000, label, created_at, created_by
+        FROM tokens;
+    CREATE TABLE tokens_v6 (
+        id INTEGER PRIMARY KEY,
+        hash TEXT NOT NULL UNIQUE,
+        principal_id INTEGER NOT NULL REFERENCES principals(id),
+        label TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        expires_at TEXT,
+        revoked_at TEXT,
+        revoked_by TEXT
+    );
+    INSERT INTO tokens_v6 (id, hash, principal_id, label, created_at, created_by)
+        SELECT rowid, hash, rowid, label, created_at, created_by FROM tokens;
+    DROP TABLE tokens;
+    ALTER TABLE tokens_v6 RENAME TO tokens;
+    ALTER TABLE plans ADD COLUMN creator_principal INTEGER;
+    ALTER TABLE plans ADD COLUMN jurisdiction INTEGER NOT NULL DEFAULT 370000;",
 ];
 
 pub fn migrate(conn: &Connection) -> Result<()> {
