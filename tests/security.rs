@@ -518,3 +518,30 @@ async fn jurisdictions_bound_what_regulators_see_and_plan() {
     let (s, b) = api.call(Method::POST, "/runs", Some(&ci), Some(json!({ "as_of": "2026-06-30" }))).await;
     assert_error(s, &b, StatusCode::FORBIDDEN, "forbidden");
 }
+
+/// The officer's list is cached (for the load target) but never stale: a
+/// plan whose release time passes shows up at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn cached_assignments_follow_releases() {
+    let api = setup();
+    let reg = Some(api.regulator.as_str());
+    // Far enough ahead for plan creation on a busy machine.
+    let release = chrono::Utc::now() + chrono::Duration::seconds(20);
+    let soon = release.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let (id, secret) = api.plan(&soon).await;
+    let (s, _) = api.call(Method::POST, &format!("/plans/{id}/reveal"), reg, Some(json!({ "secret": secret }))).await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, visits) = api.call(Method::GET, &format!("/plans/{id}/visits"), reg, None).await;
+    let officer = visits.as_array().unwrap().iter().find(|v| v["unstaffed"].is_null()).unwrap()["officers"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tok = api.token("officer", Some(&officer)).await;
+    let (_, before) = api.call(Method::GET, "/officers/me/assignments", Some(&tok), None).await;
+    assert!(chrono::Utc::now() < release, "the setup took longer than the release delay");
+    assert!(before.as_array().unwrap().iter().all(|a| a["plan"] != id), "{before}");
+    let wait = (release - chrono::Utc::now()).to_std().unwrap_or_default() + std::time::Duration::from_millis(1100);
+    tokio::time::sleep(wait).await;
+    let (_, after) = api.call(Method::GET, "/officers/me/assignments", Some(&tok), None).await;
+    assert!(after.as_array().unwrap().iter().any(|a| a["plan"] == id), "released now: {after}");
+}

@@ -787,27 +787,45 @@ pub struct Assignment {
 
 #[utoipa::path(get, path = "/officers/me/assignments", tag = "officers", security(("bearer" = [])),
     responses((status = 200, body = Vec<Assignment>, description = "Released assignments of the calling officer"), (status = 403, body = ErrorBody)))]
-pub async fn my_assignments(State(st): S, OfficerAuth(auth): OfficerAuth) -> Result<Json<Vec<Assignment>>, ApiError> {
+pub async fn my_assignments(State(st): S, OfficerAuth(auth): OfficerAuth) -> Result<Response, ApiError> {
     let officer = auth.0.officer_id.clone().ok_or_else(|| ApiError::forbidden("not an officer token"))?;
-    let store = st.store.clone();
-    let rows = blocking(move || Ok(store.officer_visits(&officer)?)).await?;
     let t = now();
-    Ok(Json(
-        rows.into_iter()
-            .filter(|r| chrono::DateTime::parse_from_rfc3339(&r.release_at).is_ok_and(|at| t >= at))
-            .map(|r| Assignment {
-                plan: r.visit.plan_id,
-                plan_name: r.plan_name,
-                kind: r.plan_kind,
-                visit: r.visit.seq,
-                uscc: r.visit.uscc,
-                name: r.visit.name,
-                items: r.visit.items,
-                officers: r.visit.officers,
-                release_at: r.release_at,
-            })
-            .collect(),
-    ))
+    // The list changes only when a plan is revealed (new assignments) or
+    // one of its plans' release times passes: a count (an index-only read,
+    // like the token's) tells whether the encoded list is still current.
+    let count = st.store.assignment_count(&officer)?;
+    if let Some(list) = st.cached_assignments(&officer, count, t) {
+        return Ok(([(header::CONTENT_TYPE, "application/json")], list.body.clone()).into_response());
+    }
+    let st2 = st.clone();
+    let list = blocking(move || {
+        let rows = st2.store.officer_visits(&officer)?;
+        let mut valid_until: Option<chrono::DateTime<chrono::FixedOffset>> = None;
+        let mut list = Vec::with_capacity(rows.len());
+        for r in rows {
+            match chrono::DateTime::parse_from_rfc3339(&r.release_at) {
+                Ok(at) if t >= at => list.push(Assignment {
+                    plan: r.visit.plan_id,
+                    plan_name: r.plan_name,
+                    kind: r.plan_kind,
+                    visit: r.visit.seq,
+                    uscc: r.visit.uscc,
+                    name: r.visit.name,
+                    items: r.visit.items,
+                    officers: r.visit.officers,
+                    release_at: r.release_at,
+                }),
+                Ok(at) => valid_until = Some(valid_until.map_or(at, |v| v.min(at))),
+                Err(_) => {}
+            }
+        }
+        let body = serde_json::to_vec(&list).map_err(ApiError::internal)?;
+        let list = Arc::new(super::AssignmentList { count, valid_until, body: body.into() });
+        st2.cache_assignments(&officer, list.clone());
+        Ok(list)
+    })
+    .await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], list.body.clone()).into_response())
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -2,10 +2,15 @@
 //! public, over the embedded store.
 //!
 //! Invariants: handlers hold no business logic (they call `ops` and
-//! `store`); every write is audited with the caller's identity; every error
-//! is `{"code","message","details"}`; long work (classification, rule
-//! diffs) runs in the background and is polled; blocking work never runs on
-//! the async workers.
+//! `store`); what a caller may do is `ops::policy`'s answer, for the action
+//! [`ROUTES`] names; every write is audited with the caller's principal;
+//! every error is `{"code","message","details"}`; long work
+//! (classification, rule diffs) runs in the background, bounded and
+//! audited, and is polled; work that can wait (writes, long reads, rule
+//! compilation, datasets) never runs on the async workers, whose only SQL
+//! is single indexed reads on pooled read-only connections (the token, an
+//! officer's assignment count); a request that ends cancels the plan
+//! creation it started.
 
 mod auth;
 mod error;
@@ -61,7 +66,22 @@ pub struct AppState {
     /// (status, publication, release, results): rebuilt when that changes.
     disclosures: Mutex<HashMap<i64, (DisclosureKey, Arc<String>)>>,
     disclosure_build: Mutex<()>,
+    /// Officers' encoded assignment lists, by officer.
+    assignments: Mutex<HashMap<String, Arc<AssignmentList>>>,
 }
+
+/// An officer's encoded assignment list and what it depends on.
+pub struct AssignmentList {
+    /// [`Store::assignment_count`] when it was built.
+    pub count: i64,
+    /// The next release time of one of the officer's plans still in the
+    /// future when it was built: the list changes then.
+    pub valid_until: Option<chrono::DateTime<chrono::FixedOffset>>,
+    pub body: axum::body::Bytes,
+}
+
+/// Officers whose lists are kept (the roster is small; a bound anyway).
+const CACHED_LISTS: usize = 10_000;
 
 /// What a cached disclosure depends on.
 pub type DisclosureKey = (String, Option<String>, bool, (i64, i64));
@@ -78,6 +98,7 @@ impl AppState {
             plan_lock: Arc::new(tokio::sync::Mutex::new(())),
             disclosures: Mutex::new(HashMap::new()),
             disclosure_build: Mutex::new(()),
+            assignments: Mutex::new(HashMap::new()),
         })
     }
 
@@ -150,6 +171,26 @@ impl AppState {
         }
         crate::ops::add_submitted(&self.store, &mut loaded.snapshot)?;
         Ok(loaded)
+    }
+
+    /// An officer's cached list, if it is still the list for `count`
+    /// assignments at `now`.
+    pub fn cached_assignments(
+        &self,
+        officer: &str,
+        count: i64,
+        now: chrono::DateTime<chrono::FixedOffset>,
+    ) -> Option<Arc<AssignmentList>> {
+        let lists = self.assignments.lock().unwrap_or_else(|p| p.into_inner());
+        lists.get(officer).filter(|l| l.count == count && l.valid_until.is_none_or(|t| now < t)).cloned()
+    }
+
+    pub fn cache_assignments(&self, officer: &str, list: Arc<AssignmentList>) {
+        let mut lists = self.assignments.lock().unwrap_or_else(|p| p.into_inner());
+        if lists.len() >= CACHED_LISTS {
+            lists.clear();
+        }
+        lists.insert(officer.to_string(), list);
     }
 
     /// A place in the queue of dataset-wide work, or 429 when too many

@@ -442,6 +442,16 @@ impl Store {
         })
     }
 
+    /// How many assignments an officer has. Assignments are only ever
+    /// added (at a reveal; a revealed plan is never cancelled), so the
+    /// count identifies the officer's list: a cache key.
+    pub fn assignment_count(&self, officer: &str) -> Result<i64> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached("SELECT COUNT(*) FROM assignments WHERE officer_id = ?1")?;
+            Ok(stmt.query_row([officer], |r| r.get(0))?)
+        })
+    }
+
     pub fn plan_count(&self) -> Result<i64> {
         self.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM plans", [], |r| r.get(0))?))
     }
