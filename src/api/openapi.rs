@@ -51,6 +51,12 @@ impl Modify for CommonErrors {
                     add("422", "The request cannot be carried out as given");
                 }
                 add("408", "The request took longer than the server allows");
+                // Dataset-wide work waits in a bounded queue.
+                if ["/runs", "/plans", "/rules/{id}/diff", "/entities/{uscc}"].contains(&path.as_str())
+                    && (has_body || path.starts_with("/entities"))
+                {
+                    add("429", "Too many dataset-wide tasks are waiting; try again when one has finished");
+                }
             }
         }
     }
