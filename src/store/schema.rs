@@ -192,3 +192,43 @@ pub fn migrate(conn: &Connection) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store made before principals existed keeps its tokens: each
+    /// becomes its own province-level principal (officers with the
+    /// department their roster id starts with), and keeps working.
+    #[test]
+    fn migration_6_turns_tokens_into_principals() {
+        let conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..5] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 5).unwrap();
+        conn.execute_batch(
+            "INSERT INTO tokens VALUES ('h1', 'regulator', NULL, 'ops', '2026-01-01T00:00:00Z', 'system');
+             INSERT INTO tokens VALUES ('h2', 'regulator', NULL, 'ops', '2026-01-02T00:00:00Z', 'system');
+             INSERT INTO tokens VALUES ('h3', 'officer', 'MPA-370200-0001', '', '2026-01-03T00:00:00Z', 'cli');",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        let rows: Vec<(i64, String, i64, Option<String>, i64)> = conn
+            .prepare(
+                "SELECT t.id, t.hash, p.id, p.department, p.jurisdiction FROM tokens t
+                 JOIN principals p ON p.id = t.principal_id ORDER BY t.id",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(rows.len(), 3);
+        assert_ne!(rows[0].2, rows[1].2, "same label, two principals");
+        assert_eq!(rows[2].3.as_deref(), Some("MPA"));
+        assert!(rows.iter().all(|r| r.4 == 370000));
+        let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(v as usize, MIGRATIONS.len());
+    }
+}
