@@ -15,9 +15,10 @@
 //! Target (issue #11): an officer's assignments at 5,000 requests/s or
 //! more with p99 at most 10 ms over 16 connections on loopback, server and
 //! client sharing the 2 cores. Measured with wrk (`wrk -t2 -c16 -d10s`,
-//! 56 visits, 15.7 KB): 7,540 requests/s, p50 1.8 ms, p99 7.7 ms, while
-//! three compilers of other builds kept the machine's load average at 5-6
-//! (before: 1,011 requests/s, p99 44 ms). Figures in ARCHITECTURE.md.
+//! 56 visits, 15.7 KB): 5,376 to 7,540 requests/s, p99 7.7 to 12.4 ms over
+//! four runs while compilers of other builds kept the machine's load
+//! average at 5-7 (before: 1,011 requests/s, p99 44 ms). Figures in
+//! ARCHITECTURE.md.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
