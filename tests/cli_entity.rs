@@ -112,6 +112,8 @@ fn a_breached_commitment_found_on_inspection_moves_the_tier() {
         &[
             "draw",
             "result",
+            "--data",
+            data.to_str().unwrap(),
             "1",
             &seq,
             "--officer",
@@ -127,12 +129,15 @@ fn a_breached_commitment_found_on_inspection_moves_the_tier() {
         ],
     );
     assert_eq!(wrong.status.code(), Some(2));
-    assert!(stderr(&wrong).contains("is not assigned"), "{}", stderr(&wrong));
+    // The CLI checks the roster as the API does.
+    assert!(stderr(&wrong).contains("is not on the roster"), "{}", stderr(&wrong));
     let early = run(
         &store,
         &[
             "draw",
             "result",
+            "--data",
+            data.to_str().unwrap(),
             "1",
             &seq,
             "--officer",
@@ -153,6 +158,8 @@ fn a_breached_commitment_found_on_inspection_moves_the_tier() {
         &[
             "draw",
             "result",
+            "--data",
+            data.to_str().unwrap(),
             "1",
             &seq,
             "--officer",
@@ -173,6 +180,8 @@ fn a_breached_commitment_found_on_inspection_moves_the_tier() {
         &[
             "draw",
             "result",
+            "--data",
+            data.to_str().unwrap(),
             "1",
             &seq,
             "--officer",

@@ -192,9 +192,12 @@ fn altered_tables_and_results_files_are_named() {
     let (id, secret) = env.create(&[]);
     assert!(env.reveal(&id, &secret, None).status.success());
     let (seq, officer) = staffed_visit(&env, &id);
+    let data = sample();
     env.ok(&[
         "draw",
         "result",
+        "--data",
+        data.to_str().unwrap(),
         &id,
         &seq,
         "--officer",

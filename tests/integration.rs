@@ -11,3 +11,4 @@ mod common;
 
 mod draw;
 mod propagation;
+mod security;

@@ -103,7 +103,44 @@ impl From<OpsError> for ApiError {
             ),
             OpsError::Trust(t) => ApiError::invalid(t.to_string()),
             OpsError::Output(o) => ApiError::internal(o),
+            OpsError::Field { field, reason } => ApiError::invalid(format!("{field}: {reason}"))
+                .with_details(serde_json::json!({ "field": field, "reason": reason })),
+            OpsError::Denied(d) => ApiError::forbidden(d.0),
+            OpsError::Cancelled(m) => ApiError::new(StatusCode::REQUEST_TIMEOUT, "timeout", m),
         }
+    }
+}
+
+/// Integers that also accept JSON numbers with a zero fraction (`2523.0`),
+/// as many JSON encoders write them; anything else is refused.
+pub mod int {
+    use serde::{Deserialize, Deserializer, de::Error};
+
+    fn whole<E: Error>(n: &serde_json::Number) -> Result<i64, E> {
+        if let Some(i) = n.as_i64() {
+            return Ok(i);
+        }
+        match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(f as i64),
+            _ => Err(E::custom(format!("{n} is not an integer"))),
+        }
+    }
+
+    pub fn i64<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        whole(&serde_json::Number::deserialize(d)?)
+    }
+
+    pub fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        Option::<serde_json::Number>::deserialize(d)?.map(|n| whole(&n)).transpose()
+    }
+
+    pub fn opt_u32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+        opt_i64(d)?.map(|i| u32::try_from(i).map_err(|_| D::Error::custom(format!("{i} is out of range")))).transpose()
+    }
+
+    pub fn u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        let i = i64(d)?;
+        u64::try_from(i).map_err(|_| D::Error::custom(format!("{i} is negative")))
     }
 }
 

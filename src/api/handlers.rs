@@ -12,11 +12,17 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::auth::{Auth, OfficerAuth, Reader, Regulator};
-use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
+use super::auth::{
+    Auth, CanChangeRules, CanCreatePlan, CanListTokens, CanReadAudit, CanReadJobs, CanReadRules, CanReadRuns,
+    CanStartDiff, CanStartRun, CanVerifyAudit, OfficerAuth, Reader, Regulator,
+};
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody, int};
 use crate::engine::{RuleSet, RuleSource};
+use crate::model::access::Role;
 use crate::model::{Date, Uscc};
 use crate::ops;
+use crate::ops::limits;
+use crate::ops::policy::{Action, Resource};
 use crate::plan::{PlanKind, PlanParams, SelectionMode};
 use crate::store::{AuditEntry, Job, PlanRecord, RuleVersion, RunRecord, VisitRecord};
 
@@ -35,18 +41,24 @@ fn released(plan: &PlanRecord) -> bool {
     chrono::DateTime::parse_from_rfc3339(&plan.release_at).map(|t| now() >= t).unwrap_or(false)
 }
 
-/// Who may see a plan's visits: its creator at any time; other regulators
-/// and auditors once it is released. Officers use their own endpoint.
-fn may_see_visits(auth: &Auth, plan: &PlanRecord) -> Result<(), ApiError> {
-    auth.require(&["regulator", "auditor"])?;
-    if plan.created_by == auth.actor() || released(plan) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(format!(
-            "plan {} is not released until {}; before that only its creator sees the assignments",
-            plan.id, plan.release_at
-        )))
+/// Asks the policy about `action` on a stored plan; a plan outside the
+/// caller's jurisdiction is answered as not found (its existence is not
+/// the caller's business).
+fn may_on_plan(auth: &Auth, action: Action, plan: &PlanRecord) -> Result<(), ApiError> {
+    let facts = ops::access::plan_facts(plan, now());
+    if auth.may(Action::ReadPlan, Resource::Plan(&facts)).is_err() && auth.0.role != Role::Officer {
+        return Err(ApiError::not_found(format!("plan {} not found", plan.id)));
     }
+    auth.may(action, Resource::Plan(&facts))
+        .map_err(|e| ApiError::forbidden(format!("plan {} (released {}): {}", plan.id, plan.release_at, e.message)))
+}
+
+/// A plan by id, read off the async workers, with the policy's answer.
+async fn plan_for(st: &Arc<AppState>, auth: &Auth, action: Action, id: i64) -> Result<PlanRecord, ApiError> {
+    let store = st.store.clone();
+    let plan = blocking(move || Ok(store.plan(id)?)).await?;
+    may_on_plan(auth, action, &plan)?;
+    Ok(plan)
 }
 
 #[derive(Serialize, ToSchema)]
@@ -80,50 +92,76 @@ pub async fn openapi_json() -> Response {
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     /// regulator, auditor or officer.
-    pub role: String,
-    /// Required for (and only for) officer tokens.
+    #[schema(value_type = String)]
+    pub role: Role,
+    /// Required for (and only for) officer tokens: an id on the roster.
+    #[schema(max_length = 64)]
     pub officer_id: Option<String>,
+    /// Regulators and auditors: the province (370000), a city or a county
+    /// code; the creator's own if omitted, and never wider than it.
+    #[serde(default, deserialize_with = "int::opt_u32")]
+    #[schema(value_type = Option<u32>)]
+    pub jurisdiction: Option<u32>,
     #[serde(default)]
+    #[schema(max_length = 100)]
     pub label: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct TokenCreated {
-    /// Shown once; only its hash is stored.
-    pub token: String,
-    pub role: String,
+    /// Lifetime in days (1 to 3650; default 90 for officers, 365 otherwise).
+    #[serde(default, deserialize_with = "int::opt_u32")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 3650)]
+    pub expires_in_days: Option<u32>,
+    /// Issue another token for this existing principal.
+    #[serde(default, deserialize_with = "int::opt_i64")]
+    #[schema(value_type = Option<i64>)]
+    pub principal: Option<i64>,
 }
 
 #[utoipa::path(post, path = "/tokens", tag = "access", request_body = NewToken, security(("bearer" = [])),
-    responses((status = 201, body = TokenCreated), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = crate::store::IssuedToken), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_token(
     State(st): S,
     Regulator(auth): Regulator,
     ApiJson(b): ApiJson<NewToken>,
-) -> Result<(StatusCode, Json<TokenCreated>), ApiError> {
-    if !crate::store::access::ROLES.contains(&b.role.as_str()) {
-        return Err(ApiError::invalid(format!("role '{}' is not regulator, auditor or officer", b.role)));
-    }
-    if (b.role == "officer") != b.officer_id.is_some() {
-        return Err(ApiError::invalid("officer_id is required for an officer token and only for one"));
-    }
-    if let Some(o) = &b.officer_id
-        && !st.dataset.officers.iter().any(|x| x == o)
-    {
-        return Err(ApiError::invalid(format!("officer '{o}' is not on the roster")));
-    }
+) -> Result<(StatusCode, Json<crate::store::IssuedToken>), ApiError> {
+    let st2 = st.clone();
+    let req = ops::access::TokenRequest {
+        role: b.role,
+        officer_id: b.officer_id,
+        jurisdiction: b.jurisdiction,
+        label: b.label,
+        expires_in_days: b.expires_in_days,
+        principal: b.principal,
+    };
+    let issued =
+        blocking(move || Ok(ops::access::create_token(&st2.store, &st2.dataset.officers, &auth.0, &req)?)).await?;
+    Ok((StatusCode::CREATED, Json(issued)))
+}
+
+#[utoipa::path(get, path = "/tokens", tag = "access", security(("bearer" = [])),
+    responses((status = 200, body = Vec<crate::store::TokenInfo>, description = "Tokens of principals in the caller's jurisdiction: ids, principals, expiry, revocation; never a token's text or hash"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list_tokens(
+    State(st): S,
+    CanListTokens(auth): CanListTokens,
+) -> Result<Json<Vec<crate::store::TokenInfo>>, ApiError> {
     let store = st.store.clone();
-    let actor = auth.actor();
-    let role = b.role.clone();
-    let token = blocking(move || Ok(store.create_token(&b.role, b.officer_id.as_deref(), &b.label, &actor)?)).await?;
-    Ok((StatusCode::CREATED, Json(TokenCreated { token, role })))
+    Ok(Json(blocking(move || Ok(ops::access::list_tokens(&store, &auth.0)?)).await?))
+}
+
+#[utoipa::path(delete, path = "/tokens/{id}", tag = "access", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, body = crate::store::TokenInfo, description = "Revoked: refused from the next request on"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn revoke_token(
+    State(st): S,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<crate::store::TokenInfo>, ApiError> {
+    let store = st.store.clone();
+    Ok(Json(blocking(move || Ok(ops::access::revoke_token(&store, &auth.0, id)?)).await?))
 }
 
 // ------------------------------------------------------------------- rules
 
 #[utoipa::path(get, path = "/rules", tag = "rules", security(("bearer" = [])),
     responses((status = 200, body = Vec<RuleVersion>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn list_rules(State(st): S, _: Reader) -> Result<Json<Vec<RuleVersion>>, ApiError> {
+pub async fn list_rules(State(st): S, _: CanReadRules) -> Result<Json<Vec<RuleVersion>>, ApiError> {
     let store = st.store.clone();
     Ok(Json(blocking(move || Ok(store.rule_versions()?)).await?))
 }
@@ -140,7 +178,7 @@ pub struct RuleVersionDetail {
     responses((status = 200, body = RuleVersionDetail), (status = 404, body = ErrorBody)))]
 pub async fn get_rules(
     State(st): S,
-    _: Reader,
+    _: CanReadRules,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<RuleVersionDetail>, ApiError> {
     let store = st.store.clone();
@@ -160,7 +198,8 @@ pub async fn get_rules(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRules {
-    /// rules.toml, the .rhai scripts and tests/*.toml, by path.
+    /// rules.toml, the .rhai scripts and tests/*.toml, by path (at most 64
+    /// files, paths of at most 128 characters; the whole body at most 2 MB).
     pub files: BTreeMap<String, String>,
 }
 
@@ -178,10 +217,17 @@ pub struct RulesStored {
     responses((status = 201, body = RulesStored), (status = 422, body = ErrorBody, description = "A rule does not compile, a check fails (details: file, line, column), or a rule test fails")))]
 pub async fn upload_rules(
     State(st): S,
-    Regulator(auth): Regulator,
+    CanChangeRules(auth): CanChangeRules,
     ApiJson(b): ApiJson<NewRules>,
 ) -> Result<(StatusCode, Json<RulesStored>), ApiError> {
+    if b.files.len() > limits::RULE_FILES {
+        return Err(ApiError::from(limits::field(
+            "files",
+            format!("{} files; at most {}", b.files.len(), limits::RULE_FILES),
+        )));
+    }
     for path in b.files.keys() {
+        limits::text("files", path, limits::RULE_PATH).map_err(ApiError::from)?;
         let ok = path == "rules.toml"
             || (path.ends_with(".rhai") && !path.contains('/'))
             || (path.starts_with("tests/") && path.ends_with(".toml") && path.matches('/').count() == 1);
@@ -233,10 +279,10 @@ pub async fn upload_rules(
     responses((status = 200, body = RuleVersion), (status = 404, body = ErrorBody)))]
 pub async fn activate_rules(
     State(st): S,
-    Regulator(auth): Regulator,
+    CanChangeRules(auth): CanChangeRules,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<RuleVersion>, ApiError> {
-    st.rules(id)?;
+    st.rules_compiled(id).await?;
     let store = st.store.clone();
     let actor = auth.actor();
     blocking(move || {
@@ -257,12 +303,13 @@ pub async fn activate_rules(
 pub struct DiffRequest {
     #[schema(value_type = String, format = Date)]
     pub as_of: Date,
-    /// Sample entities per migration cell.
-    #[serde(default = "two")]
-    pub samples: usize,
+    /// Sample entities per migration cell (at most 50).
+    #[serde(default = "two", deserialize_with = "int::u64")]
+    #[schema(value_type = u64, maximum = 50)]
+    pub samples: u64,
 }
 
-fn two() -> usize {
+fn two() -> u64 {
     2
 }
 
@@ -275,20 +322,25 @@ pub struct JobStarted {
     responses((status = 202, body = JobStarted, description = "The impact of this version against the active one, computed in the background; poll /jobs/{job}")))]
 pub async fn diff_rules(
     State(st): S,
-    Reader(auth): Reader,
+    CanStartDiff(auth): CanStartDiff,
     ApiPath(id): ApiPath<i64>,
     ApiJson(b): ApiJson<DiffRequest>,
 ) -> Result<(StatusCode, Json<JobStarted>), ApiError> {
-    if b.samples > 50 {
-        return Err(ApiError::invalid("at most 50 samples per cell"));
+    if b.samples > limits::SAMPLES {
+        return Err(ApiError::from(limits::field(
+            "samples",
+            format!("{}; at most {} per cell", b.samples, limits::SAMPLES),
+        )));
     }
-    let new = st.rules(id)?;
-    let (_, old) = st.active_rules()?;
+    limits::date("as_of", b.as_of).map_err(ApiError::from)?;
+    let new = st.rules_compiled(id).await?;
+    let (_, old) = st.active_rules_compiled().await?;
     let store = st.store.clone();
     let actor = auth.actor();
     let turn = st.reserve_work()?;
-    let job = blocking(move || Ok(store.create_job("rules.diff", &actor)?)).await?;
-    let st2 = st.clone();
+    let request = serde_json::json!({ "rules": id, "as_of": b.as_of, "samples": b.samples });
+    let job = blocking(move || Ok(store.create_job("rules.diff", &actor, &request)?)).await?;
+    let (st2, actor) = (st.clone(), auth.actor());
     tokio::spawn(async move {
         let permit = turn.wait().await;
         let _ = tokio::task::spawn_blocking(move || {
@@ -296,7 +348,7 @@ pub async fn diff_rules(
         let result = (|| -> Result<serde_json::Value, String> {
             let loaded = st2.load_dataset().map_err(|e| e.message)?;
             let options = crate::classify::Options::default();
-            let d = crate::classify::diff::diff(&loaded.snapshot, &old, &new, b.as_of, &options, b.samples)
+            let d = crate::classify::diff::diff(&loaded.snapshot, &old, &new, b.as_of, &options, b.samples as usize)
                 .map_err(|e| e.to_string())?;
             Ok(serde_json::json!({
                 "from": old.label(), "from_hash": old.hash(), "to": new.label(), "to_hash": new.hash(), "as_of": b.as_of,
@@ -309,7 +361,9 @@ pub async fn diff_rules(
                 "text": d.to_string(),
             }))
         })();
-        let _ = st2.store.finish_job(job, result);
+        if let Err(e) = st2.store.finish_job(job, &actor, result) {
+            tracing::error!("job {job}: {e}");
+        }
         })
         .await;
     });
@@ -318,7 +372,7 @@ pub async fn diff_rules(
 
 #[utoipa::path(get, path = "/jobs/{id}", tag = "rules", params(("id" = i64, Path)), security(("bearer" = [])),
     responses((status = 200, body = Job), (status = 404, body = ErrorBody)))]
-pub async fn get_job(State(st): S, _: Reader, ApiPath(id): ApiPath<i64>) -> Result<Json<Job>, ApiError> {
+pub async fn get_job(State(st): S, _: CanReadJobs, ApiPath(id): ApiPath<i64>) -> Result<Json<Job>, ApiError> {
     let store = st.store.clone();
     Ok(Json(blocking(move || Ok(store.job(id)?)).await?))
 }
@@ -331,6 +385,8 @@ pub struct NewRun {
     #[schema(value_type = String, format = Date)]
     pub as_of: Date,
     /// A rule version; the active one if omitted.
+    #[serde(default, deserialize_with = "int::opt_i64")]
+    #[schema(value_type = Option<i64>)]
     pub rules: Option<i64>,
 }
 
@@ -338,12 +394,13 @@ pub struct NewRun {
     responses((status = 202, body = RunRecord, description = "Started in the background; poll /runs/{id}")))]
 pub async fn start_run(
     State(st): S,
-    Regulator(auth): Regulator,
+    CanStartRun(auth): CanStartRun,
     ApiJson(b): ApiJson<NewRun>,
 ) -> Result<(StatusCode, Json<RunRecord>), ApiError> {
+    limits::date("as_of", b.as_of).map_err(ApiError::from)?;
     let rules = match b.rules {
-        Some(id) => st.rules(id)?,
-        None => st.active_rules()?.1,
+        Some(id) => st.rules_compiled(id).await?,
+        None => st.active_rules_compiled().await?.1,
     };
     let turn = st.reserve_work()?;
     let st2 = st.clone();
@@ -388,14 +445,14 @@ pub async fn start_run(
 }
 
 #[utoipa::path(get, path = "/runs", tag = "classification", security(("bearer" = [])), responses((status = 200, body = Vec<RunRecord>)))]
-pub async fn list_runs(State(st): S, _: Reader) -> Result<Json<Vec<RunRecord>>, ApiError> {
+pub async fn list_runs(State(st): S, _: CanReadRuns) -> Result<Json<Vec<RunRecord>>, ApiError> {
     let store = st.store.clone();
     Ok(Json(blocking(move || Ok(store.runs()?)).await?))
 }
 
 #[utoipa::path(get, path = "/runs/{id}", tag = "classification", params(("id" = i64, Path)), security(("bearer" = [])),
     responses((status = 200, body = RunRecord, description = "Status, progress and (when done) the summary"), (status = 404, body = ErrorBody)))]
-pub async fn get_run(State(st): S, _: Reader, ApiPath(id): ApiPath<i64>) -> Result<Json<RunRecord>, ApiError> {
+pub async fn get_run(State(st): S, _: CanReadRuns, ApiPath(id): ApiPath<i64>) -> Result<Json<RunRecord>, ApiError> {
     let store = st.store.clone();
     Ok(Json(blocking(move || Ok(store.run(id)?)).await?))
 }
@@ -404,7 +461,7 @@ pub async fn get_run(State(st): S, _: Reader, ApiPath(id): ApiPath<i64>) -> Resu
     responses((status = 200, body = crate::data::results::StoredResult, description = "The entity's result and its explanation"), (status = 404, body = ErrorBody)))]
 pub async fn run_entity(
     State(st): S,
-    _: Reader,
+    Reader(auth): Reader,
     ApiPath((id, uscc)): ApiPath<(i64, String)>,
 ) -> Result<Json<crate::data::results::StoredResult>, ApiError> {
     let u =
@@ -416,7 +473,9 @@ pub async fn run_entity(
             return Err(ApiError::new(StatusCode::CONFLICT, "conflict", format!("run {id} is {}", run.status)));
         }
         let found = st2.results(id)?.get(u.as_str()).map_err(ops::OpsError::from)?;
-        Ok(Json(found.ok_or_else(|| ApiError::not_found(format!("entity {u} in run {id}")))?))
+        let found = found.ok_or_else(|| ApiError::not_found(format!("entity {u} in run {id}")))?;
+        auth.may(Action::ReadEntity, Resource::Place(found.county))?;
+        Ok(Json(found))
     })
     .await
 }
@@ -426,29 +485,37 @@ pub async fn run_entity(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPlan {
+    #[schema(max_length = 200, min_length = 1)]
     pub name: String,
     pub kind: PlanKind,
-    /// Participating departments (a joint plan if several).
+    /// Participating departments (a joint plan if several; each once).
+    #[schema(max_items = 16, min_items = 1)]
     pub departments: Vec<String>,
     /// The finished classification run the frame is built from.
+    #[serde(deserialize_with = "int::i64")]
     pub run: i64,
     pub mode: Option<SelectionMode>,
     /// Quota share per stratum (quota mode).
     pub ratio: Option<f64>,
     /// When officers may see their assignments (RFC 3339).
+    #[schema(max_length = 64)]
     pub release_at: String,
     /// Public randomness named in advance (who publishes what, where);
     /// empty: the plan explicitly has no beacon.
     #[serde(default)]
+    #[schema(max_length = 300)]
     pub beacon_source: String,
     /// How the published value becomes bytes: text, digits or hex
     /// (required with a beacon source).
+    #[schema(max_length = 16)]
     pub beacon_rule: Option<String>,
     /// When the beacon value will be published (RFC 3339, after now).
     #[serde(default)]
+    #[schema(max_length = 64)]
     pub beacon_published_at: String,
     /// SHA-256 of your own secret (hex). Without it credo makes a secret
     /// and returns it once.
+    #[schema(max_length = 64)]
     pub commitment: Option<String>,
 }
 
@@ -474,17 +541,18 @@ pub struct PlanCreated {
     responses((status = 201, body = PlanCreated), (status = 422, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn create_plan(
     State(st): S,
-    Regulator(auth): Regulator,
+    CanCreatePlan(auth): CanCreatePlan,
     ApiJson(b): ApiJson<NewPlan>,
 ) -> Result<(StatusCode, Json<PlanCreated>), ApiError> {
+    // Bounds first, before any work or any wait.
+    limits::required_text("name", &b.name, limits::NAME)?;
+    limits::list("departments", &b.departments, limits::DEPARTMENTS, limits::CODE)?;
     let commitment = match &b.commitment {
         None => None,
         Some(c) => {
-            let v = hex::decode(c).map_err(|e| ApiError::invalid(format!("commitment is not hex: {e}")))?;
-            Some(
-                <[u8; 32]>::try_from(v)
-                    .map_err(|_| ApiError::invalid("commitment must be 32 bytes (64 hex digits)"))?,
-            )
+            limits::text("commitment", c, limits::HEX32)?;
+            let v = hex::decode(c).map_err(|e| limits::field("commitment", format!("not hex: {e}")))?;
+            Some(<[u8; 32]>::try_from(v).map_err(|_| limits::field("commitment", "must be 32 bytes (64 hex digits)"))?)
         }
     };
     let beacon_rule = match b.beacon_rule.as_deref() {
@@ -493,10 +561,16 @@ pub async fn create_plan(
         Some(r) => r.parse().map_err(ApiError::invalid)?,
     };
     let permit = st.reserve_work()?.wait().await;
-    let _guard = st.plan_lock.lock().await;
-    let (st2, actor) = (st.clone(), auth.actor());
+    // The plan lock moves into the blocking work and is released when
+    // that work ends, not when the request does: the next plan's id is
+    // written into this plan's frame.
+    let guard = st.plan_lock.clone().lock_owned().await;
+    let (cancel, flag) = ops::Cancel::new();
+    let _stop = CancelOnDrop(flag);
+    let (st2, creator) = (st.clone(), auth.0.clone());
     blocking(move || {
-        let _permit = permit;
+        let (_permit, _guard) = (permit, guard);
+        cancel.check()?;
         let run = st2.store.run(b.run)?;
         let as_of = crate::data::table::parse_date(&run.as_of).map_err(ApiError::internal)?;
         let rules_id = st2.store.rule_versions()?.into_iter().find(|v| v.hash == run.rules_hash).map(|v| v.id);
@@ -515,8 +589,10 @@ pub async fn create_plan(
         params.beacon_source = b.beacon_source;
         params.beacon_rule = beacon_rule;
         params.beacon_published_at = b.beacon_published_at;
+        cancel.check()?;
         let loaded = st2.load_dataset()?;
-        let c = ops::create_plan_from_run(&st2.store, &loaded, b.run, &params, commitment, &actor)?;
+        cancel.check()?;
+        let c = ops::create_plan_from_run(&st2.store, &loaded, b.run, &params, commitment, &creator, &cancel)?;
         Ok((
             StatusCode::CREATED,
             Json(PlanCreated {
@@ -535,41 +611,52 @@ pub async fn create_plan(
     .await
 }
 
-#[utoipa::path(get, path = "/plans", tag = "draws", security(("bearer" = [])), responses((status = 200, body = Vec<PlanRecord>)))]
-pub async fn list_plans(State(st): S, _: Reader) -> Result<Json<Vec<PlanRecord>>, ApiError> {
-    let store = st.store.clone();
-    let mut plans = blocking(move || Ok(store.plans()?)).await?;
-    for p in &mut plans {
-        hide_secret(p);
+/// Sets a work's cancel flag when the request that started it ends
+/// (answered, timed out or disconnected); finished work ignores it.
+struct CancelOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
     }
-    Ok(Json(plans))
 }
 
-/// A secret is public only after the reveal (it is in the audit log then).
-fn hide_secret(p: &mut PlanRecord) {
-    if p.status != "revealed" {
-        p.secret = None;
-    }
+#[utoipa::path(get, path = "/plans", tag = "draws", security(("bearer" = [])), responses((status = 200, body = Vec<PlanRecord>)))]
+pub async fn list_plans(State(st): S, Reader(auth): Reader) -> Result<Json<Vec<PlanRecord>>, ApiError> {
+    let store = st.store.clone();
+    let plans = blocking(move || Ok(store.plans()?)).await?;
+    let t = now();
+    Ok(Json(
+        plans
+            .into_iter()
+            .filter(|p| auth.may(Action::ReadPlan, Resource::Plan(&ops::access::plan_facts(p, t))).is_ok())
+            .map(|p| ops::access::plan_view(&auth.0, p, t))
+            .collect(),
+    ))
 }
 
 #[utoipa::path(get, path = "/plans/{id}", tag = "draws", params(("id" = i64, Path)), security(("bearer" = [])),
     responses((status = 200, body = PlanRecord), (status = 404, body = ErrorBody)))]
-pub async fn get_plan(State(st): S, _: Reader, ApiPath(id): ApiPath<i64>) -> Result<Json<PlanRecord>, ApiError> {
-    let store = st.store.clone();
-    let mut p = blocking(move || Ok(store.plan(id)?)).await?;
-    hide_secret(&mut p);
-    Ok(Json(p))
+pub async fn get_plan(
+    State(st): S,
+    Reader(auth): Reader,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<PlanRecord>, ApiError> {
+    let p = plan_for(&st, &auth, Action::ReadPlan, id).await?;
+    Ok(Json(ops::access::plan_view(&auth.0, p, now())))
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Reveal {
     /// The secret (hex) the plan committed to.
+    #[schema(max_length = 64)]
     pub secret: String,
     /// The beacon value exactly as the plan's beacon source published it
     /// (omit it when the plan names no beacon; refused then, and refused
     /// empty when the plan names one). For a credo-draw-v1 plan: hex bytes.
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub beacon: String,
 }
 
@@ -581,7 +668,10 @@ pub async fn reveal_plan(
     ApiPath(id): ApiPath<i64>,
     ApiJson(b): ApiJson<Reveal>,
 ) -> Result<Json<ops::Revealed>, ApiError> {
-    let secret = hex::decode(b.secret.trim()).map_err(|e| ApiError::invalid(format!("secret is not hex: {e}")))?;
+    limits::text("secret", &b.secret, limits::HEX32)?;
+    limits::text("beacon", &b.beacon, limits::BEACON_VALUE)?;
+    let secret = hex::decode(b.secret.trim()).map_err(|e| limits::field("secret", format!("not hex: {e}")))?;
+    plan_for(&st, &auth, Action::RevealPlan, id).await?;
     let beacon = b.beacon;
     let (st2, actor) = (st.clone(), auth.actor());
     blocking(move || {
@@ -597,6 +687,7 @@ pub async fn reveal_plan(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Cancel {
+    #[schema(max_length = 500, min_length = 1)]
     pub reason: String,
 }
 
@@ -608,9 +699,8 @@ pub async fn cancel_plan(
     ApiPath(id): ApiPath<i64>,
     ApiJson(b): ApiJson<Cancel>,
 ) -> Result<Json<PlanRecord>, ApiError> {
-    if b.reason.trim().is_empty() {
-        return Err(ApiError::invalid("a cancellation needs a reason"));
-    }
+    limits::required_text("reason", &b.reason, limits::REASON)?;
+    plan_for(&st, &auth, Action::CancelPlan, id).await?;
     let (store, actor) = (st.store.clone(), auth.actor());
     blocking(move || {
         store.cancel_plan(id, &actor, &b.reason)?;
@@ -626,9 +716,7 @@ pub async fn plan_visits(
     auth: Auth,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Vec<VisitRecord>>, ApiError> {
-    let store = st.store.clone();
-    let plan = blocking(move || Ok(store.plan(id)?)).await?;
-    may_see_visits(&auth, &plan)?;
+    plan_for(&st, &auth, Action::ReadVisits, id).await?;
     let store = st.store.clone();
     Ok(Json(blocking(move || Ok(store.visits(id)?)).await?))
 }
@@ -636,9 +724,7 @@ pub async fn plan_visits(
 #[utoipa::path(get, path = "/plans/{id}/bundle", tag = "draws", params(("id" = i64, Path)), security(("bearer" = [])),
     responses((status = 200, description = "The self-contained bundle (text/plain; credo-draw-v2 bundles are signed by the store)", content_type = "text/plain"), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn plan_bundle(State(st): S, auth: Auth, ApiPath(id): ApiPath<i64>) -> Result<Response, ApiError> {
-    let store = st.store.clone();
-    let plan = blocking(move || Ok(store.plan(id)?)).await?;
-    may_see_visits(&auth, &plan)?;
+    plan_for(&st, &auth, Action::ReadBundle, id).await?;
     let store = st.store.clone();
     let text = blocking(move || Ok(ops::export_bundle(&store, id)?)).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
@@ -652,7 +738,12 @@ pub struct VerifyReport {
 
 #[utoipa::path(post, path = "/plans/{id}/verify", tag = "draws", params(("id" = i64, Path)), security(("bearer" = [])),
     responses((status = 200, body = VerifyReport), (status = 409, body = ErrorBody)))]
-pub async fn verify_plan(State(st): S, _: Reader, ApiPath(id): ApiPath<i64>) -> Result<Json<VerifyReport>, ApiError> {
+pub async fn verify_plan(
+    State(st): S,
+    Reader(auth): Reader,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<VerifyReport>, ApiError> {
+    plan_for(&st, &auth, Action::VerifyPlan, id).await?;
     let store = st.store.clone();
     let r = blocking(move || Ok(ops::verify_plan(&store, id)?)).await?;
     Ok(Json(VerifyReport { identical: r.is_identical(), report: r.to_string() }))
@@ -665,6 +756,7 @@ pub async fn publish_plan(
     Regulator(auth): Regulator,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
+    plan_for(&st, &auth, Action::PublishPlan, id).await?;
     let (store, actor) = (st.store.clone(), auth.actor());
     blocking(move || {
         let d = ops::disclosure(&store, id, now())?;
@@ -695,58 +787,64 @@ pub struct Assignment {
 
 #[utoipa::path(get, path = "/officers/me/assignments", tag = "officers", security(("bearer" = [])),
     responses((status = 200, body = Vec<Assignment>, description = "Released assignments of the calling officer"), (status = 403, body = ErrorBody)))]
-pub async fn my_assignments(State(st): S, OfficerAuth(auth): OfficerAuth) -> Result<Json<Vec<Assignment>>, ApiError> {
+pub async fn my_assignments(State(st): S, OfficerAuth(auth): OfficerAuth) -> Result<Response, ApiError> {
     let officer = auth.0.officer_id.clone().ok_or_else(|| ApiError::forbidden("not an officer token"))?;
-    let store = st.store.clone();
-    let rows = blocking(move || Ok(store.officer_visits(&officer)?)).await?;
     let t = now();
-    let plans: BTreeMap<i64, (String, String)> = {
-        let store = st.store.clone();
-        let ids: Vec<i64> = rows.iter().map(|(v, _)| v.plan_id).collect();
-        blocking(move || {
-            let mut m = BTreeMap::new();
-            for id in ids {
-                if let std::collections::btree_map::Entry::Vacant(e) = m.entry(id) {
-                    let p = store.plan(id)?;
-                    e.insert((p.name, p.kind));
-                }
+    // The list changes only when a plan is revealed (new assignments) or
+    // one of its plans' release times passes: a count (an index-only read,
+    // like the token's) tells whether the encoded list is still current.
+    let count = st.store.assignment_count(&officer)?;
+    if let Some(list) = st.cached_assignments(&officer, count, t) {
+        return Ok(([(header::CONTENT_TYPE, "application/json")], list.body.clone()).into_response());
+    }
+    let st2 = st.clone();
+    let list = blocking(move || {
+        let rows = st2.store.officer_visits(&officer)?;
+        let mut valid_until: Option<chrono::DateTime<chrono::FixedOffset>> = None;
+        let mut list = Vec::with_capacity(rows.len());
+        for r in rows {
+            match chrono::DateTime::parse_from_rfc3339(&r.release_at) {
+                Ok(at) if t >= at => list.push(Assignment {
+                    plan: r.visit.plan_id,
+                    plan_name: r.plan_name,
+                    kind: r.plan_kind,
+                    visit: r.visit.seq,
+                    uscc: r.visit.uscc,
+                    name: r.visit.name,
+                    items: r.visit.items,
+                    officers: r.visit.officers,
+                    release_at: r.release_at,
+                }),
+                Ok(at) => valid_until = Some(valid_until.map_or(at, |v| v.min(at))),
+                Err(_) => {}
             }
-            Ok(m)
-        })
-        .await?
-    };
-    Ok(Json(
-        rows.into_iter()
-            .filter(|(_, release)| chrono::DateTime::parse_from_rfc3339(release).is_ok_and(|r| t >= r))
-            .map(|(v, release_at)| {
-                let (plan_name, kind) = plans.get(&v.plan_id).cloned().unwrap_or_default();
-                Assignment {
-                    plan: v.plan_id,
-                    plan_name,
-                    kind,
-                    visit: v.seq,
-                    uscc: v.uscc,
-                    name: v.name,
-                    items: v.items,
-                    officers: v.officers,
-                    release_at,
-                }
-            })
-            .collect(),
-    ))
+        }
+        let body = serde_json::to_vec(&list).map_err(ApiError::internal)?;
+        let list = Arc::new(super::AssignmentList { count, valid_until, body: body.into() });
+        st2.cache_assignments(&officer, list.clone());
+        Ok(list)
+    })
+    .await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], list.body.clone()).into_response())
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewResult {
+    /// The officer's own department (it must have items in the visit).
+    #[schema(max_length = 64)]
     pub department: String,
     /// compliant, issues_corrected, violation or not_found.
+    #[schema(max_length = 64)]
     pub result: String,
     /// Commitment checks: fulfilled or breached.
+    #[schema(max_length = 64)]
     pub commitment_status: Option<String>,
+    /// Not before the plan's release, not in the future.
     #[schema(value_type = String, format = Date)]
     pub inspected_on: Date,
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub notes: String,
 }
 
@@ -764,28 +862,18 @@ pub async fn submit_result(
     ApiPath((plan, visit)): ApiPath<(i64, i64)>,
     ApiJson(b): ApiJson<NewResult>,
 ) -> Result<(StatusCode, Json<ResultStored>), ApiError> {
-    let officer = auth.0.officer_id.clone().ok_or_else(|| ApiError::forbidden("not an officer token"))?;
     let store = st.store.clone();
     blocking(move || {
-        let p = store.plan(plan)?;
-        let v = store.visit(plan, visit)?;
-        if !v.officers.contains(&officer) {
-            return Err(ApiError::forbidden(format!("visit {visit} of plan {plan} is not assigned to {officer}")));
-        }
-        if !released(&p) {
-            return Err(ApiError::forbidden(format!("plan {plan} is not released until {}", p.release_at)));
-        }
-        let id = ops::submit_result(
-            &store,
+        let new = ops::NewResult {
             plan,
             visit,
-            &officer,
-            &b.department,
-            &b.result,
-            b.commitment_status.as_deref(),
-            b.inspected_on,
-            &b.notes,
-        )?;
+            department: &b.department,
+            result: &b.result,
+            commitment_status: b.commitment_status.as_deref(),
+            inspected_on: b.inspected_on,
+            notes: &b.notes,
+        };
+        let id = ops::submit_result(&store, &auth.0, &new, limits::today())?;
         Ok((StatusCode::CREATED, Json(ResultStored { id })))
     })
     .await
@@ -805,13 +893,16 @@ pub struct AsOf {
     responses((status = 200, description = "Tier over time, records, tolerance, exemptions, commitments, repairs, blacklist and propagation paths"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn entity_timeline(
     State(st): S,
-    _: Reader,
+    Reader(auth): Reader,
     ApiPath(uscc): ApiPath<String>,
     ApiQuery(q): ApiQuery<AsOf>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let u =
         Uscc::parse(&uscc).map_err(|e| ApiError::bad_request(format!("'{uscc}' is not a valid credit code: {e}")))?;
-    let (_, rules) = st.active_rules()?;
+    if let Some(d) = q.as_of {
+        limits::date("as_of", d)?;
+    }
+    let (_, rules) = st.active_rules_compiled().await?;
     let permit = st.reserve_work()?.wait().await;
     let st2 = st.clone();
     blocking(move || {
@@ -824,6 +915,9 @@ pub async fn entity_timeline(
             }
         };
         let loaded = st2.load_dataset()?;
+        if let Some(e) = loaded.snapshot.entities.find(&u) {
+            auth.may(Action::ReadEntity, Resource::Place(loaded.snapshot.entities.region[e as usize]))?;
+        }
         let t = ops::entity_timeline(&loaded.snapshot, &rules, u, as_of)?;
         Ok(Json(serde_json::to_value(&t).map_err(ApiError::internal)?))
     })
@@ -886,7 +980,7 @@ pub async fn public_plan(State(st): S, ApiPath(id): ApiPath<i64>) -> Result<Resp
         let p = st2.store.plan(id).map_err(|_| ApiError::not_found(format!("no plan {id}")))?;
         // A later plan may name this one as replaced: the plan count is
         // part of what the cached page depends on.
-        let plans = st2.store.plans()?.len();
+        let plans = st2.store.plan_count()?;
         let key =
             (format!("{}|{plans}", p.status), p.published_at.clone(), released(&p), st2.store.results_version(id)?);
         let text = st2.disclosure(id, key)?;
@@ -925,23 +1019,35 @@ pub async fn public_checkpoint(State(st): S) -> Result<Response, ApiError> {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
-    /// Only entries about this subject (e.g. plan/3) and its parts.
+    /// Only entries about this subject (e.g. plan/3) and its parts; taken
+    /// literally (`%` and `_` are not wildcards). At most 200 characters.
+    #[param(max_length = 200)]
     pub subject: Option<String>,
 }
 
 #[utoipa::path(get, path = "/audit", tag = "audit", params(AuditQuery), security(("bearer" = [])), responses((status = 200, body = Vec<AuditEntry>)))]
 pub async fn audit_log(
     State(st): S,
-    _: Reader,
+    CanReadAudit(auth): CanReadAudit,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<Vec<AuditEntry>>, ApiError> {
+    if let Some(s) = &q.subject {
+        limits::text("subject", s, limits::SUBJECT)?;
+    }
     let store = st.store.clone();
-    Ok(Json(blocking(move || Ok(store.read(|c| crate::store::audit::entries(c, q.subject.as_deref()))?)).await?))
+    Ok(Json(
+        blocking(move || {
+            let entries = store.read_long(|c| crate::store::audit::entries(c, q.subject.as_deref()))?;
+            // Secrets of unreleased plans are the creator's alone.
+            Ok(ops::access::audit_view(&store, &auth.0, entries, now())?)
+        })
+        .await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/audit/verify", tag = "audit", security(("bearer" = [])),
     responses((status = 200, description = "The chain (intact with its head, or the first altered or missing entry), every difference between the tables and the audit payloads, every altered results file; `intact` when there is none")))]
-pub async fn audit_verify(State(st): S, _: Reader) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn audit_verify(State(st): S, _: CanVerifyAudit) -> Result<Json<serde_json::Value>, ApiError> {
     let store = st.store.clone();
     let r = blocking(move || Ok(ops::verify_store(&store, None)?)).await?;
     Ok(Json(serde_json::to_value(r).map_err(ApiError::internal)?))

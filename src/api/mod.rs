@@ -2,10 +2,15 @@
 //! public, over the embedded store.
 //!
 //! Invariants: handlers hold no business logic (they call `ops` and
-//! `store`); every write is audited with the caller's identity; every error
-//! is `{"code","message","details"}`; long work (classification, rule
-//! diffs) runs in the background and is polled; blocking work never runs on
-//! the async workers.
+//! `store`); what a caller may do is `ops::policy`'s answer, for the action
+//! [`ROUTES`] names; every write is audited with the caller's principal;
+//! every error is `{"code","message","details"}`; long work
+//! (classification, rule diffs) runs in the background, bounded and
+//! audited, and is polled; work that can wait (writes, long reads, rule
+//! compilation, datasets) never runs on the async workers, whose only SQL
+//! is single indexed reads on pooled read-only connections (the token, an
+//! officer's assignment count); a request that ends cancels the plan
+//! creation it started.
 
 mod auth;
 mod error;
@@ -34,8 +39,9 @@ pub struct DatasetRef {
     pub path: PathBuf,
     pub hash: String,
     pub label: String,
-    /// The officer roster's ids (small), for token checks.
-    pub officers: Vec<String>,
+    /// The officer roster (small): ids, departments, regions, for token
+    /// checks.
+    pub officers: Vec<crate::model::Officer>,
 }
 
 /// How many pieces of dataset-wide work (runs, plans, diffs, timelines)
@@ -53,13 +59,29 @@ pub struct AppState {
     results: Mutex<HashMap<i64, Arc<crate::data::results::Reader>>>,
     /// Compiled rule sets by version id.
     rules: Mutex<HashMap<i64, Arc<RuleSet>>>,
-    /// Plan creation takes the next plan id into the frame: one at a time.
-    plan_lock: tokio::sync::Mutex<()>,
+    /// Plan creation takes the next plan id into the frame: one at a time,
+    /// held by the blocking work itself (not by the request).
+    plan_lock: Arc<tokio::sync::Mutex<()>>,
     /// Public disclosures by plan, with the state they were built from
     /// (status, publication, release, results): rebuilt when that changes.
     disclosures: Mutex<HashMap<i64, (DisclosureKey, Arc<String>)>>,
     disclosure_build: Mutex<()>,
+    /// Officers' encoded assignment lists, by officer.
+    assignments: Mutex<HashMap<String, Arc<AssignmentList>>>,
 }
+
+/// An officer's encoded assignment list and what it depends on.
+pub struct AssignmentList {
+    /// [`Store::assignment_count`] when it was built.
+    pub count: i64,
+    /// The next release time of one of the officer's plans still in the
+    /// future when it was built: the list changes then.
+    pub valid_until: Option<chrono::DateTime<chrono::FixedOffset>>,
+    pub body: axum::body::Bytes,
+}
+
+/// Officers whose lists are kept (the roster is small; a bound anyway).
+const CACHED_LISTS: usize = 10_000;
 
 /// What a cached disclosure depends on.
 pub type DisclosureKey = (String, Option<String>, bool, (i64, i64));
@@ -73,9 +95,10 @@ impl AppState {
             queued: std::sync::atomic::AtomicUsize::new(0),
             results: Mutex::new(HashMap::new()),
             rules: Mutex::new(HashMap::new()),
-            plan_lock: tokio::sync::Mutex::new(()),
+            plan_lock: Arc::new(tokio::sync::Mutex::new(())),
             disclosures: Mutex::new(HashMap::new()),
             disclosure_build: Mutex::new(()),
+            assignments: Mutex::new(HashMap::new()),
         })
     }
 
@@ -90,6 +113,22 @@ impl AppState {
         let rules = Arc::new(RuleSet::compile(&RuleSource { files }).map_err(crate::ops::OpsError::from)?);
         self.rules.lock().unwrap_or_else(|p| p.into_inner()).insert(id, rules.clone());
         Ok(rules)
+    }
+
+    /// [`AppState::rules`] from async code: a cache miss compiles (with
+    /// probe runs) on the blocking pool, never on an async worker.
+    pub async fn rules_compiled(self: &Arc<Self>, id: i64) -> Result<Arc<RuleSet>, ApiError> {
+        if let Some(r) = self.rules.lock().unwrap_or_else(|p| p.into_inner()).get(&id) {
+            return Ok(r.clone());
+        }
+        let st = self.clone();
+        tokio::task::spawn_blocking(move || st.rules(id)).await.map_err(ApiError::internal)?
+    }
+
+    /// The active rule version, compiled off the async workers.
+    pub async fn active_rules_compiled(self: &Arc<Self>) -> Result<(i64, Arc<RuleSet>), ApiError> {
+        let st = self.clone();
+        tokio::task::spawn_blocking(move || st.active_rules()).await.map_err(ApiError::internal)?
     }
 
     /// The public disclosure of a plan, built once per state of the plan.
@@ -132,6 +171,26 @@ impl AppState {
         }
         crate::ops::add_submitted(&self.store, &mut loaded.snapshot)?;
         Ok(loaded)
+    }
+
+    /// An officer's cached list, if it is still the list for `count`
+    /// assignments at `now`.
+    pub fn cached_assignments(
+        &self,
+        officer: &str,
+        count: i64,
+        now: chrono::DateTime<chrono::FixedOffset>,
+    ) -> Option<Arc<AssignmentList>> {
+        let lists = self.assignments.lock().unwrap_or_else(|p| p.into_inner());
+        lists.get(officer).filter(|l| l.count == count && l.valid_until.is_none_or(|t| now < t)).cloned()
+    }
+
+    pub fn cache_assignments(&self, officer: &str, list: Arc<AssignmentList>) {
+        let mut lists = self.assignments.lock().unwrap_or_else(|p| p.into_inner());
+        if lists.len() >= CACHED_LISTS {
+            lists.clear();
+        }
+        lists.insert(officer.to_string(), list);
     }
 
     /// A place in the queue of dataset-wide work, or 429 when too many
@@ -194,6 +253,48 @@ impl Drop for Turn {
 /// is dropped.
 pub struct WorkPermit(#[allow(dead_code)] Option<tokio::sync::OwnedSemaphorePermit>);
 
+/// Every route and the action the policy decides for it (the table the
+/// policy test walks; `openapi_document_lists_every_route` checks it
+/// against the OpenAPI document).
+pub const ROUTES: &[(&str, &str, crate::ops::policy::Action)] = {
+    use crate::ops::policy::Action::*;
+    &[
+        ("GET", "/health", ReadPublic),
+        ("GET", "/openapi.json", ReadPublic),
+        ("GET", "/tokens", ListTokens),
+        ("POST", "/tokens", CreateToken),
+        ("DELETE", "/tokens/{id}", RevokeToken),
+        ("GET", "/rules", ReadRules),
+        ("POST", "/rules", ChangeRules),
+        ("GET", "/rules/{id}", ReadRules),
+        ("POST", "/rules/{id}/activate", ChangeRules),
+        ("POST", "/rules/{id}/diff", StartDiffJob),
+        ("GET", "/jobs/{id}", ReadJob),
+        ("GET", "/runs", ReadRuns),
+        ("POST", "/runs", StartRun),
+        ("GET", "/runs/{id}", ReadRuns),
+        ("GET", "/runs/{id}/entities/{uscc}", ReadEntity),
+        ("GET", "/plans", ReadPlan),
+        ("POST", "/plans", CreatePlan),
+        ("GET", "/plans/{id}", ReadPlan),
+        ("POST", "/plans/{id}/reveal", RevealPlan),
+        ("POST", "/plans/{id}/cancel", CancelPlan),
+        ("GET", "/plans/{id}/visits", ReadVisits),
+        ("GET", "/plans/{id}/bundle", ReadBundle),
+        ("POST", "/plans/{id}/verify", VerifyPlan),
+        ("POST", "/plans/{id}/publish", PublishPlan),
+        ("GET", "/officers/me/assignments", ReadOwnAssignments),
+        ("POST", "/officers/me/assignments/{plan}/{visit}/result", SubmitResult),
+        ("GET", "/entities/{uscc}", ReadEntity),
+        ("GET", "/public/plans", ReadPublic),
+        ("GET", "/public/plans/{id}", ReadPublic),
+        ("GET", "/public/key", ReadPublic),
+        ("GET", "/public/checkpoint", ReadPublic),
+        ("GET", "/audit", ReadAudit),
+        ("GET", "/audit/verify", VerifyAudit),
+    ]
+};
+
 /// Request limits: bodies up to 2 MB (rule sets are small), 30 s per request.
 pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -204,7 +305,8 @@ pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/openapi.json", get(openapi_json))
-        .route("/tokens", post(create_token))
+        .route("/tokens", get(list_tokens).post(create_token))
+        .route("/tokens/{id}", axum::routing::delete(revoke_token))
         .route("/rules", get(list_rules).post(upload_rules))
         .route("/rules/{id}", get(get_rules))
         .route("/rules/{id}/activate", post(activate_rules))
@@ -278,7 +380,7 @@ pub fn prepare(opts: &ServeOptions) -> Result<(Arc<AppState>, Option<String>), S
         path: dataset_path.clone(),
         hash: loaded.hash.clone(),
         label: label.clone(),
-        officers: loaded.snapshot.officers.iter().map(|o| o.officer_id.clone()).collect(),
+        officers: loaded.snapshot.officers.clone(),
     };
     let state = AppState::new(store.clone(), dataset);
     if store.active_rules().map_err(|e| e.to_string())?.is_none() {
@@ -310,7 +412,7 @@ pub fn prepare(opts: &ServeOptions) -> Result<(Arc<AppState>, Option<String>), S
     let token = if store.has_tokens().map_err(|e| e.to_string())? {
         None
     } else {
-        Some(store.create_token("regulator", None, "first regulator", "system").map_err(|e| e.to_string())?)
+        Some(crate::ops::access::first_regulator(&store).map_err(|e| e.to_string())?.token)
     };
     Ok((state, token))
 }

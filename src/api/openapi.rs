@@ -51,6 +51,12 @@ impl Modify for CommonErrors {
                     add("422", "The request cannot be carried out as given");
                 }
                 add("408", "The request took longer than the server allows");
+                // Dataset-wide work waits in a bounded queue.
+                if ["/runs", "/plans", "/rules/{id}/diff", "/entities/{uscc}"].contains(&path.as_str())
+                    && (has_body || path.starts_with("/entities"))
+                {
+                    add("429", "Too many dataset-wide tasks are waiting; try again when one has finished");
+                }
             }
         }
     }
@@ -69,7 +75,7 @@ impl Modify for BearerAuth {
 #[openapi(
     info(title = "credo", description = "Differentiated credit supervision: rules, classification, reproducible double-random draws"),
     paths(
-        handlers::health, handlers::openapi_json, handlers::create_token,
+        handlers::health, handlers::openapi_json, handlers::create_token, handlers::list_tokens, handlers::revoke_token,
         handlers::list_rules, handlers::get_rules, handlers::upload_rules, handlers::activate_rules, handlers::diff_rules, handlers::get_job,
         handlers::start_run, handlers::list_runs, handlers::get_run, handlers::run_entity,
         handlers::create_plan, handlers::list_plans, handlers::get_plan, handlers::reveal_plan, handlers::cancel_plan,

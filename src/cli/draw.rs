@@ -9,6 +9,7 @@ use super::{CliError, Outcome};
 use crate::data;
 use crate::draw::BeaconRule;
 use crate::model::Date;
+use crate::model::access::Principal;
 use crate::ops;
 use crate::plan::{PlanKind, PlanParams, SelectionMode};
 use crate::store::Store;
@@ -93,6 +94,10 @@ pub enum DrawCommand {
         date: Date,
         #[arg(long, default_value = "")]
         notes: String,
+        /// The dataset whose officer roster names the officer's department
+        /// (default: the dataset the store imported).
+        #[arg(long)]
+        data: Option<PathBuf>,
     },
     /// Write the public disclosure (no personal data): the plan, and its
     /// results once released.
@@ -211,9 +216,16 @@ pub fn run(cmd: DrawCommand, store_path: &Path) -> Result<Outcome, CliError> {
             };
             params.beacon_published_at = a.beacon_published_at.unwrap_or_default();
             let commitment = a.commitment.as_deref().map(|c| hex32("--commitment", c)).transpose()?;
-            let created =
-                ops::create_plan(&store, &loaded, &a.data.display().to_string(), &rules, &params, commitment, "cli")
-                    .map_err(|e| CliError(e.to_string()))?;
+            let created = ops::create_plan(
+                &store,
+                &loaded,
+                &a.data.display().to_string(),
+                &rules,
+                &params,
+                commitment,
+                &Principal::operator("cli"),
+            )
+            .map_err(|e| CliError(e.to_string()))?;
             println!("plan {} created (classification run {})", created.id, created.run_id);
             println!("plan id    {}", created.plan_id);
             println!("frame      {}", created.frame_hash);
@@ -380,19 +392,27 @@ pub fn run(cmd: DrawCommand, store_path: &Path) -> Result<Outcome, CliError> {
             }
             Ok(Outcome::Ok)
         }
-        DrawCommand::Result { plan, visit, officer, department, result, commitment, date, notes } => {
-            let id = ops::submit_result(
-                &store,
+        DrawCommand::Result { plan, visit, officer, department, result, commitment, date, notes, data: dir } => {
+            // The same checks as the API: the officer's department comes
+            // from the roster, and the policy decides.
+            let roster = match dir {
+                Some(d) => data::roster(&d)?,
+                None => ops::access::store_roster(&store)
+                    .map_err(|e| CliError(format!("{e}; give --data (the dataset with the officer roster)")))?,
+            };
+            let principal =
+                ops::access::officer_principal(&store, &roster, &officer).map_err(|e| CliError(e.to_string()))?;
+            let new = ops::NewResult {
                 plan,
                 visit,
-                &officer,
-                &department,
-                &result,
-                commitment.as_deref(),
-                date,
-                &notes,
-            )
-            .map_err(|e| CliError(e.to_string()))?;
+                department: &department,
+                result: &result,
+                commitment_status: commitment.as_deref(),
+                inspected_on: date,
+                notes: &notes,
+            };
+            let id = ops::submit_result(&store, &principal, &new, ops::limits::today())
+                .map_err(|e| CliError(e.to_string()))?;
             println!("result {id} recorded for visit {visit} of plan {plan}; the next classification counts it");
             Ok(Outcome::Ok)
         }

@@ -7,6 +7,8 @@ use clap::{Args, Subcommand};
 use super::{CliError, Outcome};
 use crate::api::{self, ServeOptions};
 use crate::model::Date;
+use crate::model::access::{Principal, Role};
+use crate::ops;
 use crate::store::Store;
 
 #[derive(Args)]
@@ -30,15 +32,30 @@ pub struct ServeArgs {
 #[derive(Subcommand)]
 pub enum TokensCommand {
     /// Create an access token (printed once; only its hash is stored).
+    /// Officers must be on the roster of the store's dataset.
     Create {
         /// regulator, auditor or officer.
         #[arg(long)]
-        role: String,
+        role: Role,
         #[arg(long)]
         officer_id: Option<String>,
+        /// Province (370000), city or county code (regulators and
+        /// auditors; officers serve the region on the roster).
+        #[arg(long)]
+        jurisdiction: Option<u32>,
         #[arg(long, default_value = "")]
         label: String,
+        /// Lifetime in days (default: 90 for officers, 365 otherwise).
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+        /// Another token for this existing principal id.
+        #[arg(long)]
+        principal: Option<i64>,
     },
+    /// List tokens: id, principal, expiry and revocation (never secrets).
+    List,
+    /// Revoke a token by id: refused from the next request on.
+    Revoke { id: i64 },
 }
 
 pub fn serve(a: ServeArgs) -> Result<Outcome, CliError> {
@@ -77,10 +94,46 @@ pub fn serve(a: ServeArgs) -> Result<Outcome, CliError> {
 
 pub fn tokens(cmd: TokensCommand, store: &std::path::Path) -> Result<Outcome, CliError> {
     let store = Store::open(store)?;
+    // The CLI acts as the store's operator, through the same checks as
+    // the API.
+    let operator = Principal::operator("cli");
     match cmd {
-        TokensCommand::Create { role, officer_id, label } => {
-            let t = store.create_token(&role, officer_id.as_deref(), &label, "cli")?;
-            println!("{t}");
+        TokensCommand::Create { role, officer_id, jurisdiction, label, expires_in_days, principal } => {
+            let roster = if role == Role::Officer { ops::access::store_roster(&store)? } else { Vec::new() };
+            let req = ops::access::TokenRequest { role, officer_id, jurisdiction, label, expires_in_days, principal };
+            let t = ops::access::create_token(&store, &roster, &operator, &req)?;
+            eprintln!(
+                "token {} for {} (jurisdiction {}), expires {}",
+                t.id,
+                t.principal.actor(),
+                t.principal.jurisdiction,
+                t.expires_at.as_deref().unwrap_or("never")
+            );
+            println!("{}", t.token);
+            Ok(Outcome::Ok)
+        }
+        TokensCommand::List => {
+            for t in ops::access::list_tokens(&store, &operator)? {
+                let state = match (&t.revoked_at, &t.expires_at) {
+                    (Some(r), _) => format!("revoked {r}"),
+                    (None, Some(e)) => format!("expires {e}"),
+                    (None, None) => "no expiry".into(),
+                };
+                println!(
+                    "{:>4}  {:<28} {:<8} {}  {}  {}",
+                    t.id,
+                    t.principal.actor(),
+                    t.principal.jurisdiction,
+                    t.label,
+                    t.created_at,
+                    state
+                );
+            }
+            Ok(Outcome::Ok)
+        }
+        TokensCommand::Revoke { id } => {
+            let t = ops::access::revoke_token(&store, &operator, id)?;
+            println!("token {id} of {} revoked at {}", t.principal.actor(), t.revoked_at.unwrap_or_default());
             Ok(Outcome::Ok)
         }
     }

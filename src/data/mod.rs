@@ -144,6 +144,23 @@ pub fn check(dir: &Path, progress: &dyn Fn(&str)) -> CheckReport {
     CheckReport { problems, rows, references_secs, hash, snapshot, format }
 }
 
+/// The officer roster of a dataset alone (for token and result checks),
+/// refused if the officers table has problems.
+pub fn roster(dir: &Path) -> Result<Vec<crate::model::Officer>, DataError> {
+    let mut problems = problem::Problems::default();
+    let mut officers = Vec::new();
+    read::scan::<crate::model::Officer>(dir, &mut problems, &mut |batch| {
+        if let Batch::Rows(rows, _) = batch {
+            officers.extend(rows)
+        }
+    });
+    if problems.0.is_empty() {
+        Ok(officers)
+    } else {
+        Err(DataError::Invalid { dir: dir.display().to_string(), rendered: problems.render(50), problems })
+    }
+}
+
 /// Loads a dataset for real work, refusing it if anything is wrong.
 pub fn load(dir: &Path) -> Result<LoadedDataset, DataError> {
     load_with(dir, &|_| {})

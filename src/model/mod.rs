@@ -5,6 +5,7 @@
 //! evaluations and records, and the inspection side (departments, items,
 //! officers). A [`Dataset`] holds one snapshot of all of it.
 
+pub mod access;
 mod codes;
 pub mod industry;
 pub mod region;

@@ -102,7 +102,7 @@ pub struct Checkpoint {
 /// The current head of the audit log as a signed checkpoint (JSON text).
 /// Refused when the chain is broken: a checkpoint vouches for it.
 pub fn checkpoint(store: &Store) -> Result<String> {
-    let (entries, head) = match store.read(audit::verify)? {
+    let (entries, head) = match store.read_long(audit::verify)? {
         ChainReport::Intact { entries, head } => (entries, head),
         ChainReport::Broken { seq, reason } => {
             return Err(OpsError::Invalid(format!(
@@ -133,17 +133,17 @@ pub fn read_checkpoint(text: &str, key: &PublicKey) -> Result<Checkpoint> {
 /// Checks everything: the chain, the tables against the audit payloads,
 /// the results files, and with `checkpoint` the log against it.
 pub fn verify_store(store: &Store, checkpoint: Option<&Checkpoint>) -> Result<IntegrityReport> {
-    let chain = store.read(audit::verify)?;
+    let chain = store.read_long(audit::verify)?;
     let checkpoint = match checkpoint {
         None => None,
         Some(c) if c.store_id != store.identity().store_id => Some(ChainReport::Broken {
             seq: c.entries,
             reason: format!("the checkpoint is of store {}, this is store {}", c.store_id, store.identity().store_id),
         }),
-        Some(c) => Some(store.read(|conn| audit::check_checkpoint(conn, c.entries, &c.head))?),
+        Some(c) => Some(store.read_long(|conn| audit::check_checkpoint(conn, c.entries, &c.head))?),
     };
     let mut v = Verifier { store, differences: Vec::new(), checked: BTreeMap::new() };
-    let entries = store.read(|c| audit::entries(c, None))?;
+    let entries = store.read_long(|c| audit::entries(c, None))?;
     v.identity(&entries)?;
     v.runs(&entries)?;
     v.plans(&entries)?;

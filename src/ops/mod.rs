@@ -1,10 +1,14 @@
 //! The operations the CLI and the HTTP API share: run a classification into
 //! the store, create, reveal, cancel, export, verify and publish plans,
-//! entity timelines, the integrity of the store and signed checkpoints. Each is one function over the library, so both front
+//! entity timelines, the integrity of the store and signed checkpoints,
+//! principals and tokens, and the access policy (`policy`). Each is one function over the library, so both front
 //! ends behave the same and hold no business logic.
 
+pub mod access;
 mod audit;
+pub mod limits;
 mod plans;
+pub mod policy;
 mod runs;
 mod timeline;
 
@@ -42,6 +46,15 @@ pub enum OpsError {
     Beacon { plan: i64, message: String },
     #[error("{0}")]
     Trust(#[from] crate::trust::TrustError),
+    /// A request field out of bounds or malformed: which, and why.
+    #[error("{field}: {reason}")]
+    Field { field: String, reason: String },
+    /// The policy refused the action.
+    #[error("{0}")]
+    Denied(#[from] policy::Denied),
+    /// The caller stopped waiting (a timed-out or closed request).
+    #[error("cancelled: {0}")]
+    Cancelled(String),
 }
 
 impl From<ClassifyError> for OpsError {

@@ -14,10 +14,12 @@ use chrono::Datelike;
 use serde::Serialize;
 
 use super::{OpsError, Result, RunRequest, begin_run, execute_run, run_results};
+use super::{access, limits, policy};
 use crate::classify;
 use crate::data::LoadedDataset;
 use crate::draw::{self, BeaconReveal, Bundle, DrawResult, Outcome, Spec, Visit};
 use crate::engine::RuleSet;
+use crate::model::access::{Jurisdiction, Principal};
 use crate::model::*;
 use crate::plan::{self, FrameIdentity, History, InspectedBy, PlanKind, PlanParams};
 use crate::snapshot::Snapshot;
@@ -97,9 +99,11 @@ pub fn create_plan(
     rules: &RuleSet,
     params: &PlanParams,
     commitment: Option<[u8; 32]>,
-    actor: &str,
+    creator: &Principal,
 ) -> Result<CreatedPlan> {
+    check_plan_request(creator, params)?;
     params.validate(&loaded.snapshot.departments).map_err(OpsError::Invalid)?;
+    let actor = &creator.actor();
     let run = begin_run(store, &loaded.hash, dataset_label, rules, params.as_of, actor)?;
     let mut entities: Vec<plan::PlanEntity> = Vec::new();
     let req = RunRequest {
@@ -113,7 +117,7 @@ pub fn create_plan(
     };
     execute_run(store, &req, &|_| {}, &mut |shard| entities.extend(shard.iter().map(plan::PlanEntity::from_result)))?;
     let origin = Origin { dataset_hash: &loaded.hash, run_id: run, rules_hash: rules.hash() };
-    create_plan_with(store, &loaded.snapshot, &origin, &entities, params, commitment, actor)
+    create_plan_with(store, &loaded.snapshot, &origin, &entities, params, commitment, creator, &Cancel::never())
 }
 
 /// Creates a plan from a finished run in the store (the classification a
@@ -125,8 +129,10 @@ pub fn create_plan_from_run(
     run_id: i64,
     params: &PlanParams,
     commitment: Option<[u8; 32]>,
-    actor: &str,
+    creator: &Principal,
+    cancel: &Cancel,
 ) -> Result<CreatedPlan> {
+    check_plan_request(creator, params)?;
     let run = store.run(run_id)?;
     if run.status != "done" {
         return Err(StoreError::Conflict(format!("run {run_id} is {}; a plan needs a finished run", run.status)).into());
@@ -156,8 +162,57 @@ pub fn create_plan_from_run(
     if let Some(e) = bad {
         return Err(OpsError::Invalid(e));
     }
+    cancel.check()?;
     let origin = Origin { dataset_hash: &loaded.hash, run_id, rules_hash: &run.rules_hash };
-    create_plan_with(store, &loaded.snapshot, &origin, &entities, params, commitment, actor)
+    create_plan_with(store, &loaded.snapshot, &origin, &entities, params, commitment, creator, cancel)
+}
+
+/// The checks every plan request passes before any work: the creator may
+/// plan, and every field is within its bounds.
+fn check_plan_request(creator: &Principal, params: &PlanParams) -> Result<()> {
+    policy::decide(creator, policy::Action::CreatePlan, policy::Resource::Store)?;
+    limits::required_text("name", &params.name, limits::NAME)?;
+    if params.departments.is_empty() {
+        return Err(limits::field("departments", "a plan needs at least one participating department"));
+    }
+    limits::list("departments", &params.departments, limits::DEPARTMENTS, limits::CODE)?;
+    limits::date("as_of", params.as_of)?;
+    limits::time("release_at", &params.release_at)?;
+    limits::text("beacon_source", &params.beacon_source, limits::BEACON_SOURCE)?;
+    if !params.beacon_published_at.is_empty() {
+        limits::time("beacon_published_at", &params.beacon_published_at)?;
+    }
+    Ok(())
+}
+
+/// Whether the caller still waits for the work: long operations check it
+/// between phases and stop (without writing anything) once it is set.
+#[derive(Clone, Debug, Default)]
+pub struct Cancel(Option<std::sync::Arc<std::sync::atomic::AtomicBool>>);
+
+impl Cancel {
+    /// Work nobody cancels (the CLI: Ctrl-C ends the process).
+    pub fn never() -> Cancel {
+        Cancel(None)
+    }
+
+    /// A flag the caller sets when it stops waiting.
+    pub fn new() -> (Cancel, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+        let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        (Cancel(Some(flag.clone())), flag)
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.as_ref().is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
+    pub fn check(&self) -> Result<()> {
+        if self.is_cancelled() {
+            Err(OpsError::Cancelled("the request ended before the work did".into()))
+        } else {
+            Ok(())
+        }
+    }
 }
 
 /// Where a plan's classification came from.
@@ -167,6 +222,7 @@ struct Origin<'a> {
     rules_hash: &'a str,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn create_plan_with(
     store: &Store,
     s: &Snapshot,
@@ -174,8 +230,20 @@ fn create_plan_with(
     entities: &[plan::PlanEntity],
     params: &PlanParams,
     commitment: Option<[u8; 32]>,
-    actor: &str,
+    creator: &Principal,
+    cancel: &Cancel,
 ) -> Result<CreatedPlan> {
+    let actor = &creator.actor();
+    // A plan covers its creator's jurisdiction: a county regulator's frame
+    // holds the county's entities only.
+    let jurisdiction = creator.jurisdiction;
+    let local: Vec<plan::PlanEntity>;
+    let entities = if jurisdiction == Jurisdiction::PROVINCE {
+        entities
+    } else {
+        local = entities.iter().filter(|e| jurisdiction.contains_code(e.county)).cloned().collect();
+        &local[..]
+    };
     let (secret, commitment) = match commitment {
         Some(c) => (None, c),
         None => {
@@ -214,6 +282,7 @@ fn create_plan_with(
     };
     let identity = FrameIdentity { plan_id: global_plan_id(store, next_id), commitment, provenance: Some(provenance) };
     let (frame, stats) = plan::build_frame(s, entities, params, &identity, &history).map_err(OpsError::Invalid)?;
+    cancel.check()?;
     let excluded_by = frame.v2().map(|h| h.provenance.excluded_by.clone()).unwrap_or_default();
     let frame_hash = hex::encode(frame.hash());
     let text = plan::frame_file(&frame);
@@ -241,6 +310,8 @@ fn create_plan_with(
             beacon_published_at: &beacon_published_at,
             replaces: &replaces,
             excluded_by: &excluded_by,
+            creator_principal: (creator.id != 0).then_some(creator.id),
+            jurisdiction: jurisdiction.code(),
         },
         |id| {
             if id != next_id {
@@ -641,7 +712,7 @@ pub fn disclosure_with(
         None
     };
     let (audit_entries, audit_head) = if verify_chain {
-        match store.read(crate::store::audit::verify)? {
+        match store.read_long(crate::store::audit::verify)? {
             crate::store::ChainReport::Intact { entries, head } => (entries, head),
             crate::store::ChainReport::Broken { seq, reason } => {
                 return Err(OpsError::Invalid(format!(
@@ -710,29 +781,40 @@ pub fn signed_disclosure(store: &Store, d: &Disclosure, pretty: bool) -> Result<
     text.map_err(|e| OpsError::Invalid(e.to_string()))
 }
 
-/// Records an officer's result for a visit: the officer must be assigned
-/// to it, the department must have items in it, and the plan's release
-/// time must have passed (nobody inspects before the release).
-#[allow(clippy::too_many_arguments)]
-pub fn submit_result(
-    store: &Store,
-    plan_id: i64,
-    seq: i64,
-    officer: &str,
-    department: &str,
-    result: &str,
-    commitment_status: Option<&str>,
-    inspected_on: Date,
-    notes: &str,
-) -> Result<i64> {
+/// A result an officer files for a visit.
+pub struct NewResult<'a> {
+    pub plan: i64,
+    pub visit: i64,
+    pub department: &'a str,
+    pub result: &'a str,
+    pub commitment_status: Option<&'a str>,
+    pub inspected_on: Date,
+    pub notes: &'a str,
+}
+
+/// Records an officer's result for a visit: the policy decides (the
+/// officer is on the team, the plan is released, the department is the
+/// officer's own and has items in the visit), the fields are bounded, and
+/// the date lies between the release and `today`.
+pub fn submit_result(store: &Store, officer: &Principal, r: &NewResult<'_>, today: Date) -> Result<i64> {
+    let (plan_id, seq, department, result, commitment_status, inspected_on, notes) =
+        (r.plan, r.visit, r.department, r.result, r.commitment_status, r.inspected_on, r.notes);
+    limits::text("department", department, limits::CODE)?;
+    limits::text("result", result, limits::CODE)?;
+    limits::text("notes", notes, limits::NOTES)?;
+    if let Some(c) = commitment_status {
+        limits::text("commitment_status", c, limits::CODE)?;
+    }
+    limits::past_date("inspected_on", inspected_on, today)?;
     let plan = store.plan(plan_id)?;
     let visit = store.visit(plan_id, seq)?;
-    if !visit.officers.iter().any(|o| o == officer) {
-        return Err(OpsError::Invalid(format!("officer {officer} is not assigned to visit {seq} of plan {plan_id}")));
-    }
-    if !visit.items.iter().any(|(d, _)| d == department) {
-        return Err(OpsError::Invalid(format!("visit {seq} of plan {plan_id} has no {department} items")));
-    }
+    let facts = access::plan_facts(&plan, chrono::Utc::now().fixed_offset());
+    policy::decide(
+        officer,
+        policy::Action::SubmitResult,
+        policy::Resource::Visit { plan: &facts, team: &visit.officers, items: &visit.items, department },
+    )?;
+    let officer = officer.officer_id.as_deref().unwrap_or_default();
     result.parse::<InspectionResult>().map_err(|e| OpsError::Invalid(format!("result {e}")))?;
     match (plan.kind.as_str(), commitment_status) {
         ("commitment_check", None) => {

@@ -5,30 +5,74 @@ use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
 use super::{Result, Store, StoreError, audit, now};
-
-/// Who a token belongs to.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct Principal {
-    /// regulator, auditor or officer.
-    pub role: String,
-    pub officer_id: Option<String>,
-    pub label: String,
-}
-
-impl Principal {
-    /// The name written into the audit log.
-    pub fn actor(&self) -> String {
-        match &self.officer_id {
-            Some(o) => format!("officer:{o}"),
-            None => format!("{}:{}", self.role, self.label),
-        }
-    }
-}
-
-pub const ROLES: &[&str] = &["regulator", "auditor", "officer"];
+use crate::model::access::{Jurisdiction, Principal, Role};
 
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A principal to record.
+pub struct NewPrincipal<'a> {
+    pub role: Role,
+    pub officer_id: Option<&'a str>,
+    pub department: Option<&'a str>,
+    pub jurisdiction: Jurisdiction,
+    pub label: &'a str,
+}
+
+/// A token just made: its text is shown once, only its hash is kept.
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct IssuedToken {
+    /// The token's id (for listing and revoking; not a secret).
+    pub id: i64,
+    pub token: String,
+    #[schema(value_type = Object)]
+    pub principal: Principal,
+    pub expires_at: Option<String>,
+}
+
+/// A token as listed: never its text nor its hash.
+#[derive(Clone, Debug, serde::Serialize, PartialEq, utoipa::ToSchema)]
+pub struct TokenInfo {
+    pub id: i64,
+    #[schema(value_type = Object)]
+    pub principal: Principal,
+    pub label: String,
+    pub created_at: String,
+    pub created_by: String,
+    pub expires_at: Option<String>,
+    pub revoked_at: Option<String>,
+    pub revoked_by: Option<String>,
+}
+
+fn principal_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Principal> {
+    let role: String = r.get(at + 1)?;
+    let jurisdiction: u32 = r.get(at + 4)?;
+    let bad = |m: String| rusqlite::Error::FromSqlConversionFailure(at, rusqlite::types::Type::Text, m.into());
+    Ok(Principal {
+        id: r.get(at)?,
+        role: role.parse().map_err(|e: crate::model::access::UnknownRole| bad(e.to_string()))?,
+        officer_id: r.get(at + 2)?,
+        department: r.get(at + 3)?,
+        jurisdiction: Jurisdiction::new(jurisdiction)
+            .map_err(|e: crate::model::access::UnknownJurisdiction| bad(e.to_string()))?,
+        label: r.get(at + 5)?,
+    })
+}
+
+const PRINCIPAL_COLUMNS: &str = "p.id, p.role, p.officer_id, p.department, p.jurisdiction, p.label";
+
+fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {
+    Ok(TokenInfo {
+        id: r.get(0)?,
+        label: r.get(1)?,
+        created_at: r.get(2)?,
+        created_by: r.get(3)?,
+        expires_at: r.get(4)?,
+        revoked_at: r.get(5)?,
+        revoked_by: r.get(6)?,
+        principal: principal_row(r, 7)?,
+    })
 }
 
 /// A stored rule-set version.
@@ -57,36 +101,154 @@ pub struct Job {
 }
 
 impl Store {
-    /// Creates a token; returns the token text, shown once.
-    pub fn create_token(&self, role: &str, officer_id: Option<&str>, label: &str, actor: &str) -> Result<String> {
-        if !ROLES.contains(&role) {
-            return Err(StoreError::Other(format!("role '{role}' is not one of {}", ROLES.join(", "))));
-        }
-        if (role == "officer") != officer_id.is_some() {
+    /// Records a principal (audited), or returns the officer's existing
+    /// one: an officer is one principal whatever the number of tokens.
+    pub fn create_principal(&self, p: &NewPrincipal<'_>, actor: &str) -> Result<Principal> {
+        if (p.role == Role::Officer) != p.officer_id.is_some() {
             return Err(StoreError::Other(
-                "an officer token needs --officer-id, and only an officer token has one".into(),
+                "an officer principal needs an officer id, and only an officer has one".into(),
             ));
         }
+        self.write(|tx| {
+            if let Some(o) = p.officer_id {
+                let found = tx
+                    .query_row(
+                        &format!(
+                            "SELECT {PRINCIPAL_COLUMNS} FROM principals p WHERE p.officer_id = ?1 ORDER BY p.id LIMIT 1"
+                        ),
+                        [o],
+                        |r| principal_row(r, 0),
+                    )
+                    .optional()?;
+                if let Some(found) = found {
+                    return Ok(found);
+                }
+            }
+            tx.execute(
+                "INSERT INTO principals (role, officer_id, department, jurisdiction, label, created_at, created_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![p.role.as_str(), p.officer_id, p.department, p.jurisdiction.code(), p.label, now(), actor],
+            )?;
+            let id = tx.last_insert_rowid();
+            audit::append(
+                tx,
+                actor,
+                "principal.create",
+                &format!("principal/{id}"),
+                &serde_json::json!({ "role": p.role, "officer_id": p.officer_id, "department": p.department,
+                    "jurisdiction": p.jurisdiction.code(), "label": p.label }),
+            )?;
+            Ok(Principal {
+                id,
+                role: p.role,
+                officer_id: p.officer_id.map(str::to_string),
+                department: p.department.map(str::to_string),
+                jurisdiction: p.jurisdiction,
+                label: p.label.to_string(),
+            })
+        })
+    }
+
+    pub fn principal_by_id(&self, id: i64) -> Result<Principal> {
+        self.read(|c| {
+            c.query_row(&format!("SELECT {PRINCIPAL_COLUMNS} FROM principals p WHERE p.id = ?1"), [id], |r| {
+                principal_row(r, 0)
+            })
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("principal {id}")))
+        })
+    }
+
+    /// Issues a token for a principal (audited); `expires_at` is RFC 3339
+    /// UTC (`%Y-%m-%dT%H:%M:%SZ`) or none.
+    pub fn issue_token(
+        &self,
+        principal: &Principal,
+        label: &str,
+        expires_at: Option<&str>,
+        actor: &str,
+    ) -> Result<IssuedToken> {
         let mut raw = [0u8; 32];
         getrandom::fill(&mut raw).map_err(|e| StoreError::Other(format!("no operating-system randomness: {e}")))?;
         let token = format!("credo_{}", hex::encode(raw));
-        self.write(|tx| {
+        let id = self.write(|tx| {
             tx.execute(
-                "INSERT INTO tokens (hash, role, officer_id, label, created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![token_hash(&token), role, officer_id, label, now(), actor],
+                "INSERT INTO tokens (hash, principal_id, label, created_at, created_by, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![token_hash(&token), principal.id, label, now(), actor, expires_at],
             )?;
-            audit::append(tx, actor, "token.create", &format!("token/{role}"), &serde_json::json!({ "role": role, "officer_id": officer_id, "label": label }))?;
-            Ok(())
+            let id = tx.last_insert_rowid();
+            audit::append(
+                tx,
+                actor,
+                "token.create",
+                &format!("token/{id}"),
+                &serde_json::json!({ "principal": principal.id, "role": principal.role,
+                    "officer_id": principal.officer_id, "label": label, "expires_at": expires_at }),
+            )?;
+            Ok(id)
         })?;
-        Ok(token)
+        Ok(IssuedToken { id, token, principal: principal.clone(), expires_at: expires_at.map(str::to_string) })
     }
 
-    pub fn principal(&self, token: &str) -> Result<Option<Principal>> {
+    /// The principal of a token that is neither revoked nor expired at
+    /// `now` (RFC 3339 UTC, the format of [`now`]).
+    pub fn authenticate(&self, token: &str, now: &str) -> Result<Option<Principal>> {
+        let hash = token_hash(token);
         self.read(|c| {
-            Ok(c.query_row("SELECT role, officer_id, label FROM tokens WHERE hash = ?1", [token_hash(token)], |r| {
-                Ok(Principal { role: r.get(0)?, officer_id: r.get(1)?, label: r.get(2)? })
-            })
-            .optional()?)
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {PRINCIPAL_COLUMNS} FROM tokens t JOIN principals p ON p.id = t.principal_id
+                 WHERE t.hash = ?1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ?2)"
+            ))?;
+            Ok(stmt.query_row(params![hash, now], |r| principal_row(r, 0)).optional()?)
+        })
+    }
+
+    /// Every token, without secrets.
+    pub fn tokens(&self) -> Result<Vec<TokenInfo>> {
+        self.read(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT t.id, t.label, t.created_at, t.created_by, t.expires_at, t.revoked_at, t.revoked_by, {PRINCIPAL_COLUMNS}
+                 FROM tokens t JOIN principals p ON p.id = t.principal_id ORDER BY t.id"
+            ))?;
+            Ok(stmt.query_map([], token_row)?.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    pub fn token(&self, id: i64) -> Result<TokenInfo> {
+        self.read(|c| {
+            c.query_row(
+                &format!(
+                    "SELECT t.id, t.label, t.created_at, t.created_by, t.expires_at, t.revoked_at, t.revoked_by, {PRINCIPAL_COLUMNS}
+                     FROM tokens t JOIN principals p ON p.id = t.principal_id WHERE t.id = ?1"
+                ),
+                [id],
+                token_row,
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("token {id}")))
+        })
+    }
+
+    /// Revokes a token (audited); it is refused from the next request on.
+    pub fn revoke_token(&self, id: i64, actor: &str) -> Result<()> {
+        self.write(|tx| {
+            let at = now();
+            let n = tx.execute(
+                "UPDATE tokens SET revoked_at = ?2, revoked_by = ?3 WHERE id = ?1 AND revoked_at IS NULL",
+                params![id, at, actor],
+            )?;
+            if n == 0 {
+                let exists: bool =
+                    tx.query_row("SELECT EXISTS (SELECT 1 FROM tokens WHERE id = ?1)", [id], |r| r.get(0))?;
+                return Err(if exists {
+                    StoreError::Conflict(format!("token {id} is already revoked"))
+                } else {
+                    StoreError::NotFound(format!("token {id}"))
+                });
+            }
+            audit::append(tx, actor, "token.revoke", &format!("token/{id}"), &serde_json::json!({ "revoked_at": at }))?;
+            Ok(())
         })
     }
 
@@ -199,28 +361,46 @@ impl Store {
         })
     }
 
-    pub fn create_job(&self, kind: &str, actor: &str) -> Result<i64> {
+    /// Records a background job (audited: who started what).
+    pub fn create_job(&self, kind: &str, actor: &str, request: &serde_json::Value) -> Result<i64> {
         self.write(|tx| {
             tx.execute(
                 "INSERT INTO jobs (kind, created_at, created_by, status, progress) VALUES (?1, ?2, ?3, 'running', 'queued')",
                 params![kind, now(), actor],
             )?;
-            Ok(tx.last_insert_rowid())
+            let id = tx.last_insert_rowid();
+            audit::append(tx, actor, "job.start", &format!("job/{id}"), &serde_json::json!({ "kind": kind, "request": request }))?;
+            Ok(id)
         })
     }
 
-    pub fn finish_job(&self, id: i64, result: std::result::Result<serde_json::Value, String>) -> Result<()> {
+    /// Records how a job ended (audited; the result itself stays in the
+    /// jobs table, the audit entry keeps its SHA-256).
+    pub fn finish_job(
+        &self,
+        id: i64,
+        actor: &str,
+        result: std::result::Result<serde_json::Value, String>,
+    ) -> Result<()> {
         self.write(|tx| {
-            match result {
-                Ok(v) => tx.execute(
-                    "UPDATE jobs SET status = 'done', progress = 'done', result = ?2 WHERE id = ?1",
-                    params![id, v.to_string()],
-                )?,
-                Err(e) => tx.execute(
-                    "UPDATE jobs SET status = 'failed', progress = 'failed', error = ?2 WHERE id = ?1",
-                    params![id, e],
-                )?,
+            let payload = match &result {
+                Ok(v) => {
+                    let text = v.to_string();
+                    tx.execute(
+                        "UPDATE jobs SET status = 'done', progress = 'done', result = ?2 WHERE id = ?1",
+                        params![id, text],
+                    )?;
+                    serde_json::json!({ "status": "done", "result_sha256": hex::encode(Sha256::digest(text.as_bytes())) })
+                }
+                Err(e) => {
+                    tx.execute(
+                        "UPDATE jobs SET status = 'failed', progress = 'failed', error = ?2 WHERE id = ?1",
+                        params![id, e],
+                    )?;
+                    serde_json::json!({ "status": "failed", "error": e })
+                }
             };
+            audit::append(tx, actor, "job.finish", &format!("job/{id}"), &payload)?;
             Ok(())
         })
     }
@@ -266,6 +446,19 @@ impl Store {
                     "run.fail",
                     &format!("run/{id}"),
                     &serde_json::json!({ "error": "interrupted by a restart" }),
+                )?;
+            }
+            let jobs: Vec<i64> = tx
+                .prepare("SELECT id FROM jobs WHERE status = 'running'")?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            for id in &jobs {
+                audit::append(
+                    tx,
+                    "system",
+                    "job.finish",
+                    &format!("job/{id}"),
+                    &serde_json::json!({ "status": "failed", "error": "interrupted by a restart" }),
                 )?;
             }
             let runs = tx.execute("UPDATE runs SET status = 'failed', progress = 'failed', error = 'interrupted by a restart' WHERE status = 'running'", [])?;

@@ -119,13 +119,28 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
     })
 }
 
+/// Entries about `subject_prefix` (taken literally: `%`, `_` and backslash are
+/// not wildcards) and its parts (`plan/3` and `plan/3/visit/1`), or all.
 pub fn entries(conn: &Connection, subject_prefix: Option<&str>) -> Result<Vec<AuditEntry>> {
     let mut stmt = conn.prepare(
         "SELECT seq, at, actor, action, subject, payload, prev_hash, hash, format FROM audit_log
-         WHERE ?1 IS NULL OR subject = ?1 OR subject LIKE ?1 || '/%' ORDER BY seq",
+         WHERE ?1 IS NULL OR subject = ?1 OR subject LIKE ?2 ESCAPE '\\' ORDER BY seq",
     )?;
-    let out = stmt.query_map([subject_prefix], row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let pattern = subject_prefix.map(|p| format!("{}/%", like_literal(p)));
+    let out = stmt.query_map(rusqlite::params![subject_prefix, pattern], row)?.collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(out)
+}
+
+/// `s` as a LIKE pattern that matches only itself (escape character: backslash).
+pub fn like_literal(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The newest entry's hash (the genesis value for an empty log).

@@ -18,9 +18,10 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-pub use access::{Job, Principal, RuleVersion};
+pub use crate::model::access::Principal;
+pub use access::{IssuedToken, Job, NewPrincipal, RuleVersion, TokenInfo};
 pub use audit::{AuditEntry, ChainReport};
-pub use plans::{DrawnVisit, NewPlan, PlanRecord, ResultRecord, Reveal, VisitRecord};
+pub use plans::{DrawnVisit, NewPlan, OfficerVisit, PlanRecord, ResultRecord, Reveal, VisitRecord};
 pub use signing::Identity;
 
 #[derive(Debug, thiserror::Error)]
@@ -37,14 +38,56 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-/// The store. One connection behind a mutex: SQLite serialises writers
-/// anyway, and every statement here is short.
+/// The store: one writer connection (SQLite serialises writers anyway,
+/// and every write here is short) and a pool of read-only connections, so
+/// reads never wait for each other nor for a writer (WAL). Long reads
+/// (audit verification) take a connection of their own.
 pub struct Store {
-    conn: Mutex<Connection>,
+    writer: Mutex<Connection>,
+    /// Read connections of a file store; `None` in memory (reads then use
+    /// the writer's connection, the only one that sees the database).
+    readers: Option<ReadPool>,
     /// Directory for bulk per-run files (results); `None` in memory.
     dir: Option<std::path::PathBuf>,
     /// The store id and signing key, made on first open.
     identity: Identity,
+}
+
+/// Idle read-only connections, opened on demand and kept up to a bound.
+struct ReadPool {
+    path: std::path::PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+/// How many idle read connections are kept (more may be open at once).
+const IDLE_READERS: usize = 16;
+
+impl ReadPool {
+    fn open(&self) -> Result<Connection> {
+        use rusqlite::OpenFlags;
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(conn)
+    }
+
+    fn take(&self) -> Result<Connection> {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match idle {
+            Some(c) => Ok(c),
+            None => self.open(),
+        }
+    }
+
+    fn give_back(&self, conn: Connection) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < IDLE_READERS {
+            idle.push(conn);
+        }
+    }
 }
 
 /// The current time for audit entries (RFC 3339, UTC, seconds). Decisions
@@ -70,7 +113,8 @@ impl Store {
         let dir = path
             .parent()
             .map(|d| if d.as_os_str().is_empty() { Path::new(".").to_path_buf() } else { d.to_path_buf() });
-        Ok(Store { conn: Mutex::new(conn), dir, identity })
+        let readers = ReadPool { path: path.to_path_buf(), idle: Mutex::new(Vec::new()) };
+        Ok(Store { writer: Mutex::new(conn), readers: Some(readers), dir, identity })
     }
 
     /// An in-memory store (with an ephemeral signing key), for tests.
@@ -78,7 +122,7 @@ impl Store {
         let mut conn = Connection::open_in_memory()?;
         schema::migrate(&conn)?;
         let identity = signing::open(&mut conn, None)?;
-        Ok(Store { conn: Mutex::new(conn), dir: None, identity })
+        Ok(Store { writer: Mutex::new(conn), readers: None, dir: None, identity })
     }
 
     /// The store's id and public key.
@@ -96,10 +140,10 @@ impl Store {
     pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves SQLite consistent (the
         // transaction rolls back), so a poisoned lock is safe to reuse.
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs `f` in a transaction and commits it.
+    /// Runs `f` in a transaction on the writer and commits it.
     pub fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
@@ -108,9 +152,34 @@ impl Store {
         Ok(out)
     }
 
+    /// Runs `f` on a pooled read-only connection (a consistent snapshot
+    /// for each statement; WAL lets it run beside the writer).
     pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let conn = self.lock();
-        f(&conn)
+        match &self.readers {
+            Some(pool) => {
+                let conn = pool.take()?;
+                let out = f(&conn);
+                pool.give_back(conn);
+                out
+            }
+            None => f(&self.lock()),
+        }
+    }
+
+    /// Runs a long read (walking the whole audit log) on a connection of
+    /// its own, inside one read transaction, so it sees one state of the
+    /// store and takes nothing from other readers.
+    pub fn read_long<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        match &self.readers {
+            Some(pool) => {
+                let conn = pool.open()?;
+                conn.execute_batch("BEGIN DEFERRED")?;
+                let out = f(&conn);
+                let _ = conn.execute_batch("COMMIT");
+                out
+            }
+            None => f(&self.lock()),
+        }
     }
 }
 

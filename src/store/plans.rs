@@ -48,6 +48,11 @@ pub struct PlanRecord {
     pub replaces: Vec<String>,
     /// Earlier plans (global ids) whose visits excluded entities from the frame.
     pub excluded_by: Vec<String>,
+    /// The principal that created the plan (none: the store's operator, or
+    /// a plan made before principals existed).
+    pub creator_principal: Option<i64>,
+    /// The creator's jurisdiction (GB/T 2260 code), which the plan covers.
+    pub jurisdiction: u32,
 }
 
 /// One drawn visit.
@@ -63,6 +68,15 @@ pub struct VisitRecord {
     pub items: Vec<(String, String)>,
     pub officers: Vec<String>,
     pub unstaffed: Option<String>,
+}
+
+/// A visit on an officer's list, with its plan's name, kind and release.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OfficerVisit {
+    pub visit: VisitRecord,
+    pub release_at: String,
+    pub plan_name: String,
+    pub plan_kind: String,
 }
 
 /// A result an officer submitted for a visit.
@@ -104,6 +118,8 @@ pub struct NewPlan<'a> {
     pub beacon_published_at: &'a str,
     pub replaces: &'a [String],
     pub excluded_by: &'a [String],
+    pub creator_principal: Option<i64>,
+    pub jurisdiction: u32,
 }
 
 /// What a reveal records.
@@ -166,6 +182,8 @@ fn plan_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PlanRecord> {
         cancelled_at: r.get("cancelled_at")?,
         replaces: json_list(r.get("replaces")?),
         excluded_by: json_list(r.get("excluded_by")?),
+        creator_principal: r.get("creator_principal")?,
+        jurisdiction: r.get("jurisdiction")?,
     })
 }
 
@@ -222,8 +240,9 @@ impl Store {
             tx.execute(
                 "INSERT INTO plans (created_at, created_by, name, kind, params, run_id, dataset_hash, rules_hash, frame_hash,
                  frame_stats, commitment, beacon_source, release_at, status, spec, beacon_rule, beacon_published_at,
-                 replaces, excluded_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'committed', ?14, ?15, ?16, ?17, ?18)",
+                 replaces, excluded_by, creator_principal, jurisdiction)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'committed', ?14, ?15, ?16, ?17, ?18,
+                 ?19, ?20)",
                 params![
                     p.created_at,
                     p.actor,
@@ -242,7 +261,9 @@ impl Store {
                     p.beacon_rule,
                     p.beacon_published_at,
                     replaces,
-                    excluded_by
+                    excluded_by,
+                    p.creator_principal,
+                    p.jurisdiction
                 ],
             )?;
             let id = tx.last_insert_rowid();
@@ -259,6 +280,7 @@ impl Store {
                     "created_at": p.created_at, "spec": p.spec, "beacon_rule": p.beacon_rule,
                     "beacon_published_at": p.beacon_published_at, "replaces": p.replaces, "excluded_by": p.excluded_by,
                     "frame_stats": p.frame_stats,
+                    "creator_principal": p.creator_principal, "jurisdiction": p.jurisdiction,
                 }),
             )?;
             Ok(id)
@@ -398,19 +420,40 @@ impl Store {
 
     /// An officer's visits across revealed plans, with each plan's release
     /// time (the caller decides what may be seen).
-    pub fn officer_visits(&self, officer: &str) -> Result<Vec<(VisitRecord, String)>> {
+    pub fn officer_visits(&self, officer: &str) -> Result<Vec<OfficerVisit>> {
         self.read(|c| {
-            let mut stmt = c.prepare(
-                "SELECT v.*, p.release_at AS release_at FROM assignments a
+            let mut stmt = c.prepare_cached(
+                "SELECT v.*, p.release_at AS release_at, p.name AS plan_name, p.kind AS plan_kind FROM assignments a
                  JOIN visits v ON v.plan_id = a.plan_id AND v.seq = a.seq
                  JOIN plans p ON p.id = a.plan_id
                  WHERE a.officer_id = ?1 AND p.status = 'revealed' ORDER BY a.plan_id, a.seq",
             )?;
             let rows = stmt
-                .query_map([officer], |r| Ok((visit_row(r)?, r.get::<_, String>("release_at")?)))?
+                .query_map([officer], |r| {
+                    Ok(OfficerVisit {
+                        visit: visit_row(r)?,
+                        release_at: r.get("release_at")?,
+                        plan_name: r.get("plan_name")?,
+                        plan_kind: r.get("plan_kind")?,
+                    })
+                })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(rows)
         })
+    }
+
+    /// How many assignments an officer has. Assignments are only ever
+    /// added (at a reveal; a revealed plan is never cancelled), so the
+    /// count identifies the officer's list: a cache key.
+    pub fn assignment_count(&self, officer: &str) -> Result<i64> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached("SELECT COUNT(*) FROM assignments WHERE officer_id = ?1")?;
+            Ok(stmt.query_row([officer], |r| r.get(0))?)
+        })
+    }
+
+    pub fn plan_count(&self) -> Result<i64> {
+        self.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM plans", [], |r| r.get(0))?))
     }
 
     /// Staffed visits of revealed random plans whose frame year is `year`

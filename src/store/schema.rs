@@ -142,6 +142,44 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE plans ADD COLUMN cancelled_at TEXT;
     ALTER TABLE plans ADD COLUMN replaces TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE plans ADD COLUMN excluded_by TEXT NOT NULL DEFAULT '[]';",
+    // 6: principals (stable ids, role, department, jurisdiction); tokens
+    // belong to a principal, expire and can be revoked; plans record their
+    // creating principal and jurisdiction. Each earlier token becomes its
+    // own province-level principal (officers: the department their roster
+    // id starts with).
+    "CREATE TABLE principals (
+        id INTEGER PRIMARY KEY,
+        role TEXT NOT NULL,
+        officer_id TEXT,
+        department TEXT,
+        jurisdiction INTEGER NOT NULL,
+        label TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL
+    );
+    CREATE INDEX principals_officer ON principals (officer_id);
+    INSERT INTO principals (id, role, officer_id, department, jurisdiction, label, created_at, created_by)
+        SELECT rowid, role, officer_id,
+               CASE WHEN officer_id IS NULL THEN NULL ELSE substr(officer_id, 1, instr(officer_id, '-') - 1) END,
+               370000, label, created_at, created_by
+        FROM tokens;
+    CREATE TABLE tokens_v6 (
+        id INTEGER PRIMARY KEY,
+        hash TEXT NOT NULL UNIQUE,
+        principal_id INTEGER NOT NULL REFERENCES principals(id),
+        label TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        expires_at TEXT,
+        revoked_at TEXT,
+        revoked_by TEXT
+    );
+    INSERT INTO tokens_v6 (id, hash, principal_id, label, created_at, created_by)
+        SELECT rowid, hash, rowid, label, created_at, created_by FROM tokens;
+    DROP TABLE tokens;
+    ALTER TABLE tokens_v6 RENAME TO tokens;
+    ALTER TABLE plans ADD COLUMN creator_principal INTEGER;
+    ALTER TABLE plans ADD COLUMN jurisdiction INTEGER NOT NULL DEFAULT 370000;",
 ];
 
 pub fn migrate(conn: &Connection) -> Result<()> {
@@ -153,4 +191,44 @@ pub fn migrate(conn: &Connection) -> Result<()> {
         tx.commit()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store made before principals existed keeps its tokens: each
+    /// becomes its own province-level principal (officers with the
+    /// department their roster id starts with), and keeps working.
+    #[test]
+    fn migration_6_turns_tokens_into_principals() {
+        let conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..5] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 5).unwrap();
+        conn.execute_batch(
+            "INSERT INTO tokens VALUES ('h1', 'regulator', NULL, 'ops', '2026-01-01T00:00:00Z', 'system');
+             INSERT INTO tokens VALUES ('h2', 'regulator', NULL, 'ops', '2026-01-02T00:00:00Z', 'system');
+             INSERT INTO tokens VALUES ('h3', 'officer', 'MPA-370200-0001', '', '2026-01-03T00:00:00Z', 'cli');",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        let rows: Vec<(i64, String, i64, Option<String>, i64)> = conn
+            .prepare(
+                "SELECT t.id, t.hash, p.id, p.department, p.jurisdiction FROM tokens t
+                 JOIN principals p ON p.id = t.principal_id ORDER BY t.id",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(rows.len(), 3);
+        assert_ne!(rows[0].2, rows[1].2, "same label, two principals");
+        assert_eq!(rows[2].3.as_deref(), Some("MPA"));
+        assert!(rows.iter().all(|r| r.4 == 370000));
+        let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(v as usize, MIGRATIONS.len());
+    }
 }
