@@ -102,7 +102,7 @@ fn credo_side(dir: &Path) {
         rules: &rules,
         as_of: as_of(),
         actor: "bench",
-        output: Some(&out),
+        output: Some((&out, credo::i18n::Lang::En)),
         options: &options,
     };
     let mut tiers: Vec<(credo::model::Uscc, u8)> = Vec::new();
@@ -282,6 +282,7 @@ fn rust_tier(f: &EntityFacts) -> u8 {
                     "counted"
                 }
             }
+            K::Reminder => "counted",
             K::AbnormalListing => {
                 if r.removed_on.is_some() {
                     "cleared"

@@ -150,7 +150,8 @@ fn main() {
     let secret = hex::decode(created.secret.as_ref().unwrap()).unwrap();
     let names = credo::ops::name_lookup(&loaded.snapshot);
     credo::ops::reveal_plan(&state.store, &names, created.id, &secret, "", "bench").expect("reveal");
-    let d = credo::ops::disclosure(&state.store, created.id, chrono::Utc::now().fixed_offset()).unwrap();
+    let d = credo::ops::disclosure(&state.store, created.id, chrono::Utc::now().fixed_offset(), Default::default())
+        .unwrap();
     state.store.mark_published(created.id, "bench", "-").unwrap();
     let visits = state.store.visits(created.id).unwrap();
     let officer = visits.iter().find(|v| v.unstaffed.is_none()).unwrap().officers[0].clone();

@@ -21,6 +21,7 @@ pub mod cli;
 pub mod data;
 pub mod draw;
 pub mod engine;
+pub mod i18n;
 pub mod model;
 pub mod ops;
 pub mod plan;

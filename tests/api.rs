@@ -330,6 +330,64 @@ async fn runs_are_background_work_with_results_per_entity() {
     assert!(r["points"].as_array().unwrap().len() >= 2, "{r}");
 }
 
+impl Api {
+    /// A GET with an Accept-Language header: status, Content-Language, JSON.
+    async fn get_in(&self, path: &str, token: Option<&str>, lang: Option<&str>) -> (StatusCode, String, Value) {
+        let mut req = Request::builder().method(Method::GET).uri(path);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        if let Some(l) = lang {
+            req = req.header("accept-language", l);
+        }
+        let resp = api::app(self.state.clone()).oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+        let status = resp.status();
+        let content_language =
+            resp.headers().get("content-language").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+        (status, content_language, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chinese_by_default_english_on_request() {
+    let api = setup();
+    let reg = Some(api.regulator.as_str());
+    // The blacklisted entity of the sample: 严重失信 by default.
+    let path = "/entities/913706812026899267?as_of=2026-06-30";
+    let (s, lang, t) = api.get_in(path, reg, None).await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    assert_eq!(lang, "zh-CN");
+    assert_eq!(t["tier_name"], "严重失信", "{t}");
+    assert!(t["explanation"].as_str().unwrap().contains("信用等级 4（严重失信）"), "{t}");
+    assert_eq!(t["points"][0]["tier_name"].as_str().map(|n| n.is_empty()), Some(false), "{t}");
+    let (s, lang, t) = api.get_in(path, reg, Some("en-US,en;q=0.9,zh;q=0.1")).await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    assert_eq!(lang, "en");
+    assert_eq!(t["tier_name"], "serious dishonesty", "{t}");
+    assert!(t["explanation"].as_str().unwrap().contains("tier 4: "), "{t}");
+    // Errors keep their stable code and say what it means in the language.
+    let (s, _, b) = api.get_in("/entities/91440300192203821X", reg, None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!((b["code"].as_str(), b["title"].as_str()), (Some("bad_request"), Some("请求有误")), "{b}");
+    let (_, _, b) = api.get_in("/runs", None, Some("en")).await;
+    assert_eq!((b["code"].as_str(), b["title"].as_str()), (Some("unauthorized"), Some("not authenticated")), "{b}");
+    // The public disclosure names tiers by the plan's names, signed in
+    // the language asked for; the machine keys do not change.
+    let (id, _) = api.plan("2099-01-01T00:00:00+08:00").await;
+    let (s, lang, zh) = api.get_in(&format!("/public/plans/{id}"), None, None).await;
+    assert_eq!((s, lang.as_str()), (StatusCode::OK, "zh-CN"), "{zh}");
+    let (_, _, en) = api.get_in(&format!("/public/plans/{id}"), None, Some("en")).await;
+    let labels = |d: &Value| -> Vec<String> {
+        d["strata"].as_array().unwrap().iter().map(|s| s["label"].as_str().unwrap().to_string()).collect()
+    };
+    assert!(labels(&zh).iter().any(|l| l.starts_with("严重失信") || l.starts_with("一般失信")), "{zh}");
+    assert!(labels(&en).iter().any(|l| l.contains("dishonesty")), "{en}");
+    assert_eq!(zh["strata"].as_array().map(|a| a.len()), en["strata"].as_array().map(|a| a.len()));
+    assert_eq!(zh["strata"][0]["key"], en["strata"][0]["key"]);
+    assert_eq!((zh["lang"].as_str(), en["lang"].as_str()), (Some("zh-CN"), Some("en")));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn plans_release_and_officers() {
     let api = setup();

@@ -51,7 +51,7 @@ fn classify_sample_snapshot() {
     snapshot_settings().bind(|| insta::assert_snapshot!("classify_sample", stable(&stdout(&o))));
     let csv = std::fs::read_to_string(&out).unwrap();
     assert_eq!(csv.lines().count(), 10_001, "one row per entity plus the header");
-    assert!(csv.starts_with("uscc,name,city,county,tier,risk,probability,tolerance_until,exemptions,"));
+    assert!(csv.starts_with("uscc,name,city,county,tier,tier_name,risk,probability,tolerance_until,exemptions,"));
 }
 
 #[test]
@@ -134,7 +134,54 @@ fn results_are_pinned_on_a_generated_dataset() {
         h.update(l.as_bytes());
         h.update(b"\n");
     }
-    assert_eq!(hex::encode(h.finalize()), "6561ee0cad2865a5ed6ffc42fe28eae5fefd7018a97405f9b2978853c76905b1");
+    assert_eq!(hex::encode(h.finalize()), "19cf4fd03824d9443185f0fc8ee24f0e1d3ac65067dc0956edc4fd9596d79b51");
+}
+
+/// issue #13: output files carry the numeric tier and its name, in
+/// Chinese by default and in English with --lang en.
+#[test]
+fn classify_names_tiers_in_chinese_by_default() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |lang: Option<&str>, out: &str| {
+        let out = tmp.path().join(out);
+        let mut args = vec![];
+        if let Some(l) = lang {
+            args.extend(["--lang", l]);
+        }
+        let store = tmp.path().join("s.db");
+        let data = sample();
+        let rules = root().join("rules");
+        args.extend([
+            "--store",
+            store.to_str().unwrap(),
+            "classify",
+            "--data",
+            data.to_str().unwrap(),
+            "--rules",
+            rules.to_str().unwrap(),
+            "--as-of",
+            "2026-06-30",
+            "--out",
+            out.to_str().unwrap(),
+            "--explain",
+            "1",
+        ]);
+        let o = credo_default_lang(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        (stdout(&o), std::fs::read_to_string(&out).unwrap())
+    };
+    let (printed, zh) = run(None, "zh.csv");
+    assert!(printed.contains("信用等级: 1 诚信守法"), "{printed}");
+    let header: Vec<&str> = zh.lines().next().unwrap().split(',').collect();
+    assert_eq!(&header[4..6], ["tier", "tier_name"]);
+    for (tier, name) in [("1", "诚信守法"), ("2", "轻微失信"), ("3", "一般失信"), ("4", "严重失信")] {
+        assert!(zh.lines().any(|l| l.split(',').nth(4) == Some(tier) && l.split(',').nth(5) == Some(name)), "{name}");
+    }
+    let (printed, en) = run(Some("en"), "en.csv");
+    assert!(printed.contains("tiers: 1 trustworthy"), "{printed}");
+    assert!(en.lines().any(|l| l.split(',').nth(5) == Some("serious dishonesty")));
+    // The same rows and numbers in both languages.
+    assert_eq!(zh.lines().count(), en.lines().count());
 }
 
 #[test]
@@ -205,17 +252,17 @@ fn broken_rules_give_positioned_errors_and_exit_2() {
         (
             "missing field",
             Box::new(move |t: &str| t.replace(grade, "    let grade = e.composite_grad;")),
-            "tier.rhai:41:19: Unknown property 'composite_grad'",
+            "tier.rhai:79:19: Unknown property 'composite_grad'",
         ),
         (
             "division by zero",
             Box::new(move |t: &str| t.replace(grade, &format!("{grade}\n    let x = 1 / serious.len();"))),
-            "tier.rhai:42:15: Division by zero",
+            "tier.rhai:80:15: Division by zero",
         ),
         (
             "index out of range",
             Box::new(move |t: &str| t.replace(grade, &format!("{grade}\n    let first = serious[3];"))),
-            "tier.rhai:42:25: Array index 3 out of bounds",
+            "tier.rhai:80:25: Array index 3 out of bounds",
         ),
         (
             "endless recursion",
@@ -226,7 +273,12 @@ fn broken_rules_give_positioned_errors_and_exit_2() {
         ),
         (
             "wrong return type",
-            Box::new(|t: &str| t.replace("#{ tier: 1, reason: \"no relevant dishonesty\" }", "\"one\"")),
+            Box::new(|t: &str| {
+                t.replace(
+                    "#{ tier: 1, reason: #{ zh: \"无相关失信行为\", en: \"no relevant dishonesty\" } }",
+                    "\"one\"",
+                )
+            }),
             "`tier` returned string; expected #{ tier: 1..=4",
         ),
         (
@@ -244,6 +296,40 @@ fn broken_rules_give_positioned_errors_and_exit_2() {
         assert!(err.contains(expected), "{what}: expected {expected:?} in:\n{err}");
         assert!(err.contains("tier.rhai:"), "{what}: no position in:\n{err}");
     }
+}
+
+#[test]
+fn rules_check_refuses_statements_outside_functions_and_unknown_keys() {
+    type Edit = Box<dyn Fn(&str) -> String>;
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        (
+            "let outside a function",
+            Box::new(|t: &str| format!("{t}\nlet threshold = 5;\n")),
+            "refused: `let` outside a function",
+        ),
+        (
+            "loop outside a function",
+            Box::new(|t: &str| t.replace("fn tier(e) {", "loop {}\nfn tier(e) {")),
+            "refused: a statement outside a function",
+        ),
+        (
+            "misspelt key",
+            Box::new(|t: &str| t.replace("#{ tier: 1, reason:", "#{ tier: 1, tierr: 2, reason:")),
+            "unknown key(s) tierr in the returned map",
+        ),
+    ];
+    for (what, edit, expected) in cases {
+        let dir = broken_rules("tier.rhai", edit);
+        let o = credo(&["rules", "check", "--rules", dir.path().to_str().unwrap()]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{what}: {err}");
+        assert!(err.contains(expected), "{what}: expected {expected:?} in:\n{err}");
+        assert!(err.contains("tier.rhai:"), "{what}: no position in:\n{err}");
+    }
+    // A constant outside a function is fine.
+    let dir = broken_rules("tier.rhai", |t| format!("const LIMIT = 5;\n{t}"));
+    let o = credo(&["rules", "check", "--rules", dir.path().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
 }
 
 #[test]

@@ -34,6 +34,35 @@ fn entity_timeline_snapshot() {
     assert!(stderr(&o).contains("not a valid credit code"), "{}", stderr(&o));
 }
 
+/// issue #13: `credo entity show` speaks the plan's language by default;
+/// the explanation of a tier-4 (严重失信) entity is pinned in Chinese.
+#[test]
+fn a_tier_4_entity_is_explained_in_chinese_by_default() {
+    let (data, rules) = (sample(), root().join("rules"));
+    let args = [
+        "entity",
+        "show",
+        "913706812026899267",
+        "--data",
+        data.to_str().unwrap(),
+        "--rules",
+        rules.to_str().unwrap(),
+        "--as-of",
+        "2026-06-30",
+    ];
+    let o = credo_default_lang(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("信用等级 4 严重失信"), "{out}");
+    let explanation = out.split("\n依据\n").nth(1).expect("an explanation section").trim().to_string();
+    assert!(explanation.starts_with("记录") || explanation.contains("信用等级 4（严重失信）"), "{explanation}");
+    snapshot_settings().bind(|| insta::assert_snapshot!("explanation_tier_4_zh", explanation));
+    let mut en = vec!["--lang", "en"];
+    en.extend_from_slice(&args);
+    let out = stdout(&credo_default_lang(&en));
+    assert!(out.contains("\nexplanation\n") && out.contains("tier 4: "), "{out}");
+}
+
 #[test]
 fn key_attention_list_per_department() {
     let o = credo(&[

@@ -20,6 +20,9 @@ pub struct ErrorBody {
     /// bad_request, invalid, rule_error, beacon_refused, altered, too_large,
     /// timeout, internal.
     pub code: String,
+    /// What the code means, in the request's language (Accept-Language;
+    /// zh-CN by default).
+    pub title: String,
     pub message: String,
     /// Structured details (e.g. file, line and column of a rule error).
     pub details: serde_json::Value,
@@ -65,7 +68,9 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { code: self.code.to_string(), message: self.message, details: self.details };
+        let lang = super::lang::current();
+        let title = crate::i18n::api_error_title(self.code, lang).unwrap_or(self.code).to_string();
+        let body = ErrorBody { code: self.code.to_string(), title, message: self.message, details: self.details };
         (self.status, axum::Json(body)).into_response()
     }
 }

@@ -583,7 +583,9 @@ pub async fn create_plan(
             params.mode = m;
         }
         if let Some(r) = b.ratio {
+            // One share named for the plan replaces the rules' shares by tier.
             params.ratio = r;
+            params.quota_ratio_by_tier.clear();
         }
         params.release_at = b.release_at;
         params.beacon_source = b.beacon_source;
@@ -758,8 +760,9 @@ pub async fn publish_plan(
 ) -> Result<Response, ApiError> {
     plan_for(&st, &auth, Action::PublishPlan, id).await?;
     let (store, actor) = (st.store.clone(), auth.actor());
+    let lang = super::lang::current();
     blocking(move || {
-        let d = ops::disclosure(&store, id, now())?;
+        let d = ops::disclosure(&store, id, now(), lang)?;
         let text = ops::signed_disclosure(&store, &d, false)?;
         let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
         store.mark_published(id, &actor, &digest)?;
@@ -905,6 +908,7 @@ pub async fn entity_timeline(
     let (_, rules) = st.active_rules_compiled().await?;
     let permit = st.reserve_work()?.wait().await;
     let st2 = st.clone();
+    let lang = super::lang::current();
     blocking(move || {
         let _permit = permit;
         let as_of = match q.as_of {
@@ -918,7 +922,7 @@ pub async fn entity_timeline(
         if let Some(e) = loaded.snapshot.entities.find(&u) {
             auth.may(Action::ReadEntity, Resource::Place(loaded.snapshot.entities.region[e as usize]))?;
         }
-        let t = ops::entity_timeline(&loaded.snapshot, &rules, u, as_of)?;
+        let t = ops::entity_timeline(&loaded.snapshot, &rules, u, as_of, lang)?;
         Ok(Json(serde_json::to_value(&t).map_err(ApiError::internal)?))
     })
     .await
@@ -976,6 +980,7 @@ pub async fn public_plans(State(st): S) -> Result<Json<Vec<PublicPlan>>, ApiErro
     responses((status = 200, description = "The signed disclosure (credo-disclosure-v2): plan, commitment, frame hash, provenance, beacon, cancellation, strata and (after release) results; no personal data"), (status = 404, body = ErrorBody)))]
 pub async fn public_plan(State(st): S, ApiPath(id): ApiPath<i64>) -> Result<Response, ApiError> {
     let st2 = st.clone();
+    let lang = super::lang::current();
     blocking(move || {
         let p = st2.store.plan(id).map_err(|_| ApiError::not_found(format!("no plan {id}")))?;
         // A later plan may name this one as replaced: the plan count is
@@ -983,7 +988,7 @@ pub async fn public_plan(State(st): S, ApiPath(id): ApiPath<i64>) -> Result<Resp
         let plans = st2.store.plan_count()?;
         let key =
             (format!("{}|{plans}", p.status), p.published_at.clone(), released(&p), st2.store.results_version(id)?);
-        let text = st2.disclosure(id, key)?;
+        let text = st2.disclosure(id, key, lang)?;
         Ok(([(header::CONTENT_TYPE, "application/json")], text.as_ref().clone()).into_response())
     })
     .await

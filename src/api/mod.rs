@@ -15,6 +15,7 @@
 mod auth;
 mod error;
 mod handlers;
+mod lang;
 pub mod openapi;
 
 use std::collections::HashMap;
@@ -64,7 +65,7 @@ pub struct AppState {
     plan_lock: Arc<tokio::sync::Mutex<()>>,
     /// Public disclosures by plan, with the state they were built from
     /// (status, publication, release, results): rebuilt when that changes.
-    disclosures: Mutex<HashMap<i64, (DisclosureKey, Arc<String>)>>,
+    disclosures: Mutex<HashMap<(i64, crate::i18n::Lang), CachedDisclosure>>,
     disclosure_build: Mutex<()>,
     /// Officers' encoded assignment lists, by officer.
     assignments: Mutex<HashMap<String, Arc<AssignmentList>>>,
@@ -84,6 +85,9 @@ pub struct AssignmentList {
 const CACHED_LISTS: usize = 10_000;
 
 /// What a cached disclosure depends on.
+/// A signed disclosure and the state it was built from.
+type CachedDisclosure = (DisclosureKey, Arc<String>);
+
 pub type DisclosureKey = (String, Option<String>, bool, (i64, i64));
 
 impl AppState {
@@ -132,12 +136,12 @@ impl AppState {
     }
 
     /// The public disclosure of a plan, built once per state of the plan.
-    pub fn disclosure(&self, id: i64, key: DisclosureKey) -> Result<Arc<String>, ApiError> {
+    pub fn disclosure(&self, id: i64, key: DisclosureKey, lang: crate::i18n::Lang) -> Result<Arc<String>, ApiError> {
         let cached = |key: &DisclosureKey| {
             self.disclosures
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .get(&id)
+                .get(&(id, lang))
                 .filter(|(k, _)| k == key)
                 .map(|(_, t)| t.clone())
         };
@@ -150,9 +154,9 @@ impl AppState {
         if let Some(text) = cached(&key) {
             return Ok(text);
         }
-        let d = crate::ops::disclosure_with(&self.store, id, chrono::Utc::now().fixed_offset(), false)?;
+        let d = crate::ops::disclosure_with(&self.store, id, chrono::Utc::now().fixed_offset(), false, lang)?;
         let text = Arc::new(crate::ops::signed_disclosure(&self.store, &d, false)?);
-        self.disclosures.lock().unwrap_or_else(|p| p.into_inner()).insert(id, (key, text.clone()));
+        self.disclosures.lock().unwrap_or_else(|p| p.into_inner()).insert((id, lang), (key, text.clone()));
         Ok(text)
     }
 
@@ -340,6 +344,7 @@ pub fn app(state: Arc<AppState>) -> Router {
                 "method not allowed here; see /openapi.json",
             )
         })
+        .layer(axum::middleware::from_fn(lang::negotiate))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
         .with_state(state)

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
-use crate::engine::{EntityFacts, Field, FieldMask, RecordFacts, RecordKind, RepairFacts, StageFacts, Text};
+use crate::engine::{
+    EntityFacts, EvaluationDates, Field, FieldMask, RecordFacts, RecordKind, RepairFacts, StageFacts, Text,
+};
 use crate::model::*;
 use crate::snapshot::{EntityId, Snapshot, Sym};
 
@@ -85,6 +87,7 @@ pub fn build(s: &Snapshot, texts: &SymbolTexts, ids: &[EntityId], as_of: Date, n
                 composite_grade: None,
                 industry_grades: Vec::new(),
                 market_rating: None,
+                evaluation_dates: Default::default(),
                 records: Vec::new(),
                 as_of,
                 stages: StageFacts::default(),
@@ -163,8 +166,15 @@ pub fn records(s: &Snapshot, texts: &SymbolTexts, e: EntityId, as_of: Date) -> V
         r.detail = c.kind.as_str().into();
         out.push(r);
     }
-    for x in s.inspections.of(e).iter().filter(|x| x.inspected_on <= as_of && x.result == InspectionResult::Violation) {
-        let mut r = blank(RecordKind::Inspection, s.text(x.inspection_id), x.inspected_on, texts.get(x.department));
+    for x in s.inspections.of(e).iter().filter(|x| x.inspected_on <= as_of) {
+        let kind = if x.kind == InspectionKind::Reminder {
+            RecordKind::Reminder
+        } else if x.result == InspectionResult::Violation {
+            RecordKind::Inspection
+        } else {
+            continue;
+        };
+        let mut r = blank(kind, s.text(x.inspection_id), x.inspected_on, texts.get(x.department));
         r.detail = x.result.as_str().into();
         out.push(r);
     }
@@ -200,6 +210,11 @@ fn evaluations(s: &Snapshot, e: EntityId, as_of: Date, f: &mut EntityFacts) {
     industry.sort_by(|a, b| a.0.cmp(b.0));
     f.composite_grade = composite.map(|(_, g)| g.to_string());
     f.market_rating = market.map(|(_, g)| g.to_string());
+    f.evaluation_dates = EvaluationDates {
+        composite: composite.map(|(d, _)| d),
+        market: market.map(|(d, _)| d),
+        industry: industry.iter().map(|(_, d, _)| *d).collect(),
+    };
     f.industry_grades = industry.into_iter().map(|(d, _, g)| (d.to_string(), g.to_string())).collect();
 }
 

@@ -26,6 +26,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use crate::engine::{EntityState, Field, FieldMask, PropagatedFlag, RuleError, RuleSet, Stage, StageMemo, StageStats};
+use crate::i18n::Lang;
 use crate::model::*;
 use crate::propagate::{self, Propagation};
 use crate::snapshot::{EntityId, RoleGraph, Snapshot};
@@ -75,8 +76,16 @@ impl EntityResult {
         f64::from(self.probability_ppm) / 1_000_000.0
     }
 
-    /// One line a regulator or an appealing entity can read.
+    /// One line a regulator or an appealing entity can read, in English
+    /// (what results files keep).
     pub fn explanation(&self) -> String {
+        self.explanation_in(Lang::En)
+    }
+
+    /// [`EntityResult::explanation`] in `lang`. Built only for entities
+    /// whose explanation is printed or stored.
+    pub fn explanation_in(&self, lang: Lang) -> String {
+        use crate::i18n::Label;
         let mut parts = Vec::new();
         for d in &self.decisions {
             let label = match d.stage {
@@ -84,15 +93,31 @@ impl EntityResult {
                 Stage::RecordStatus if d.inputs.is_empty() => continue,
                 Stage::Accumulation if &*self.accumulation == "none" => continue,
                 Stage::Blacklist if !self.blacklisted => continue,
-                Stage::Tolerance => "tolerance".to_string(),
-                Stage::RecordStatus => "records".to_string(),
-                Stage::Accumulation => format!("accumulation {}", self.accumulation),
-                Stage::Tier => format!("tier {}", self.tier),
-                Stage::Blacklist => "blacklist".to_string(),
-                Stage::PersonLink | Stage::EntityLink => "propagation".to_string(),
-                Stage::Supervision => format!("risk {} p={:.4}", self.risk, self.probability()),
+                Stage::Tolerance => Label::Tolerance.text(lang).to_string(),
+                Stage::RecordStatus => Label::Records.text(lang).to_string(),
+                Stage::Accumulation => format!(
+                    "{} {}",
+                    Label::Accumulation.text(lang),
+                    match lang {
+                        Lang::En => &*self.accumulation,
+                        Lang::Zh => crate::i18n::accumulation_name(&self.accumulation, lang),
+                    }
+                ),
+                Stage::Tier => match lang {
+                    Lang::En => format!("tier {}", self.tier),
+                    Lang::Zh => format!("信用等级 {}（{}）", self.tier, crate::i18n::tier_name(self.tier, lang)),
+                },
+                Stage::Blacklist => Label::Blacklist.text(lang).to_string(),
+                Stage::PersonLink | Stage::EntityLink => Label::Propagation.text(lang).to_string(),
+                Stage::Supervision => match lang {
+                    Lang::En => format!("risk {} p={:.4}", self.risk, self.probability()),
+                    Lang::Zh => {
+                        format!("风险 {} 抽查概率 {:.4}", crate::i18n::risk_name(&self.risk, lang), self.probability())
+                    }
+                },
             };
-            parts.push(format!("{label}: {d}"));
+            let sep = if lang == Lang::Zh { "：" } else { ": " };
+            parts.push(format!("{label}{sep}{}", d.render(lang)));
         }
         parts.join(" | ")
     }
@@ -102,7 +127,7 @@ impl EntityResult {
 /// (most entities share theirs) instead of once per entity.
 #[derive(Default)]
 pub struct Texts {
-    explanations: FxHashMap<(Vec<usize>, bool), Arc<str>>,
+    explanations: FxHashMap<(Vec<usize>, bool, Lang), Arc<str>>,
     json: FxHashMap<Vec<usize>, Arc<str>>,
 }
 
@@ -111,10 +136,10 @@ impl Texts {
         r.decisions.iter().map(|d| Arc::as_ptr(d) as usize).collect()
     }
 
-    /// [`EntityResult::explanation`], shared.
-    pub fn explanation(&mut self, r: &EntityResult) -> Arc<str> {
-        let key = (Texts::key(r), r.tolerance_until.is_none());
-        self.explanations.entry(key).or_insert_with(|| r.explanation().into()).clone()
+    /// [`EntityResult::explanation_in`], shared.
+    pub fn explanation(&mut self, r: &EntityResult, lang: Lang) -> Arc<str> {
+        let key = (Texts::key(r), r.tolerance_until.is_none(), lang);
+        self.explanations.entry(key).or_insert_with(|| r.explanation_in(lang).into()).clone()
     }
 
     /// The decisions as JSON, shared.
@@ -354,6 +379,12 @@ pub fn classify(
                         rule: rule.clone(),
                         clause: "（六）二".into(),
                         reason: format!("{} via {}: {}", r.effect, r.path, r.reason),
+                        reason_zh: Some(format!(
+                            "{}，经 {}：{}",
+                            crate::i18n::link_effect_name(&r.effect, crate::i18n::Lang::Zh),
+                            r.path,
+                            r.reason_zh.as_deref().unwrap_or(&r.reason)
+                        )),
                         inputs: Vec::new(),
                     }));
                 }

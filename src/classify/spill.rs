@@ -68,6 +68,7 @@ const KINDS: &[RecordKind] = &[
     RecordKind::Complaint,
     RecordKind::CommitmentBreach,
     RecordKind::Inspection,
+    RecordKind::Reminder,
 ];
 
 /// Encodes the states of a shard.
@@ -89,6 +90,9 @@ pub fn encode(states: &[EntityState]) -> Vec<u8> {
         w.str(&d.rule);
         w.str(&d.clause);
         w.str(&d.reason);
+        // Absent and empty are told apart by a flag byte as a u32.
+        w.u32(u32::from(d.reason_zh.is_some()));
+        w.str(d.reason_zh.as_deref().unwrap_or(""));
         w.u32(d.inputs.len() as u32);
         for i in &d.inputs {
             w.str(i);
@@ -124,12 +128,15 @@ pub fn decode(shard: usize, bytes: &[u8]) -> Result<Vec<Spilled>, SpillError> {
         let rule = shared(r.str().map_err(err)?);
         let clause = shared(r.str().map_err(err)?);
         let reason = r.str().map_err(err)?.to_string();
+        let has_zh = r.u32().map_err(err)? == 1;
+        let zh = r.str().map_err(err)?;
+        let reason_zh = has_zh.then(|| zh.to_string());
         let k = r.u32().map_err(err)? as usize;
         let mut inputs = Vec::with_capacity(k.min(1024));
         for _ in 0..k {
             inputs.push(r.str().map_err(err)?.to_string());
         }
-        table.push(Arc::new(Decision { stage, rule, clause, reason, inputs }));
+        table.push(Arc::new(Decision { stage, rule, clause, reason, reason_zh, inputs }));
     }
     let entities = r.u32().map_err(err)? as usize;
     let mut out = Vec::with_capacity(entities);

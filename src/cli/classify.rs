@@ -129,6 +129,7 @@ impl Timings {
 /// worse in dataset order.
 struct Explained {
     n: usize,
+    lang: crate::i18n::Lang,
     picked: Vec<(u32, String)>,
 }
 
@@ -137,14 +138,26 @@ impl Explained {
         for r in results.iter().filter(|r| r.tier > 1) {
             if self.picked.len() < self.n || self.picked.last().is_some_and(|(row, _)| *row > r.row) {
                 let at = self.picked.partition_point(|(row, _)| *row < r.row);
-                self.picked.insert(at, (r.row, format!("\n{} {}\n  {}", r.uscc, r.name, r.explanation())));
+                self.picked.insert(
+                    at,
+                    (
+                        r.row,
+                        format!(
+                            "\n{} {} [{}]\n  {}",
+                            r.uscc,
+                            r.name,
+                            crate::i18n::tier_name(r.tier, self.lang),
+                            r.explanation_in(self.lang)
+                        ),
+                    ),
+                );
                 self.picked.truncate(self.n);
             }
         }
     }
 }
 
-pub fn classify_cmd(a: ClassifyArgs, store_path: &Path) -> Result<Outcome, CliError> {
+pub fn classify_cmd(a: ClassifyArgs, store_path: &Path, lang: crate::i18n::Lang) -> Result<Outcome, CliError> {
     let started = Instant::now();
     let timings = Timings::default();
     timings.mark("rules");
@@ -159,7 +172,7 @@ pub fn classify_cmd(a: ClassifyArgs, store_path: &Path) -> Result<Outcome, CliEr
     let run = ops::begin_run(&store, &loaded.hash, &a.data.display().to_string(), &rules, a.as_of, "cli")
         .map_err(|e| CliError(e.to_string()))?;
     let pb = spinner();
-    let mut explained = Explained { n: a.explain, picked: Vec::new() };
+    let mut explained = Explained { n: a.explain, lang, picked: Vec::new() };
     let options = a.shards.options();
     let req = ops::RunRequest {
         run,
@@ -167,7 +180,7 @@ pub fn classify_cmd(a: ClassifyArgs, store_path: &Path) -> Result<Outcome, CliEr
         rules: &rules,
         as_of: a.as_of,
         actor: "cli",
-        output: Some(&a.out),
+        output: Some((&a.out, lang)),
         options: &options,
     };
     let result = ops::execute_run(
@@ -187,6 +200,7 @@ pub fn classify_cmd(a: ClassifyArgs, store_path: &Path) -> Result<Outcome, CliEr
     println!("dataset {}\nrules   {}", loaded.hash, rules.hash());
     println!();
     print!("{}", c.summary);
+    println!("{}", tier_legend(&c.summary, lang));
     println!();
     println!("rule calls per stage (distinct inputs evaluated once):");
     for (stage, stats) in &c.stages {
@@ -198,6 +212,18 @@ pub fn classify_cmd(a: ClassifyArgs, store_path: &Path) -> Result<Outcome, CliEr
     println!("\nwrote {} in {:.1}s", a.out.display(), started.elapsed().as_secs_f64());
     println!("time: {}", timings.render());
     Ok(Outcome::Ok)
+}
+
+/// The tiers with the plan's names and their counts, in `lang`.
+fn tier_legend(s: &classify::Summary, lang: crate::i18n::Lang) -> String {
+    let head = match lang {
+        crate::i18n::Lang::Zh => "信用等级",
+        crate::i18n::Lang::En => "tiers",
+    };
+    let parts: Vec<String> = (1..=4u8)
+        .map(|t| format!("{t} {} {}", crate::i18n::tier_name(t, lang), s.tiers.get(&t).copied().unwrap_or(0)))
+        .collect();
+    format!("\n{head}: {}", parts.join(" · "))
 }
 
 pub fn rules_cmd(cmd: RulesCommand) -> Result<Outcome, CliError> {

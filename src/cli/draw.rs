@@ -185,7 +185,7 @@ fn hex32(what: &str, s: &str) -> Result<[u8; 32], CliError> {
     v.try_into().map_err(|v: Vec<u8>| CliError(format!("{what} must be 32 bytes (64 hex digits), found {}", v.len())))
 }
 
-pub fn run(cmd: DrawCommand, store_path: &Path) -> Result<Outcome, CliError> {
+pub fn run(cmd: DrawCommand, store_path: &Path, lang: crate::i18n::Lang) -> Result<Outcome, CliError> {
     let store = Store::open(store_path)?;
     match cmd {
         DrawCommand::Create(a) => {
@@ -204,7 +204,9 @@ pub fn run(cmd: DrawCommand, store_path: &Path) -> Result<Outcome, CliError> {
                 };
             }
             if let Some(r) = a.ratio {
+                // One share named for the plan replaces the rules' shares by tier.
                 params.ratio = r;
+                params.quota_ratio_by_tier.clear();
             }
             params.release_at = a.release_at;
             params.beacon_source = a.beacon_source;
@@ -418,7 +420,7 @@ pub fn run(cmd: DrawCommand, store_path: &Path) -> Result<Outcome, CliError> {
         }
         DrawCommand::Publish { plan, out } => {
             let now = chrono::Utc::now().fixed_offset();
-            let d = ops::disclosure(&store, plan, now).map_err(|e| CliError(e.to_string()))?;
+            let d = ops::disclosure(&store, plan, now, lang).map_err(|e| CliError(e.to_string()))?;
             let text = ops::signed_disclosure(&store, &d, true).map_err(|e| CliError(e.to_string()))?;
             std::fs::write(&out, &text).map_err(|e| CliError(format!("{}: {e}", out.display())))?;
             let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));

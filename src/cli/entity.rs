@@ -8,6 +8,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use super::classify::load_rules;
 use super::{CliError, Outcome};
 use crate::data;
+use crate::i18n::Lang;
 use crate::model::{Date, Uscc};
 use crate::ops;
 use crate::propagate::Propagation;
@@ -91,25 +92,28 @@ fn classify_with(
     .map_err(|e| CliError(format!("classification stopped by a rule error:\n{e}")))
 }
 
-pub fn entity(cmd: EntityCommand, store: &Path) -> Result<Outcome, CliError> {
+pub fn entity(cmd: EntityCommand, store: &Path, lang: Lang) -> Result<Outcome, CliError> {
     match cmd {
         EntityCommand::Show { uscc, data: dir, rules, as_of, json } => {
             let uscc = Uscc::parse(&uscc).map_err(|e| CliError(format!("'{uscc}' is not a valid credit code: {e}")))?;
             let rules = load_rules(&rules)?;
             let loaded = load_with_results(&dir, store)?;
-            let t = ops::entity_timeline(&loaded.snapshot, &rules, uscc, as_of).map_err(|e| CliError(e.to_string()))?;
+            let t = ops::entity_timeline(&loaded.snapshot, &rules, uscc, as_of, lang)
+                .map_err(|e| CliError(e.to_string()))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&t)?);
                 return Ok(Outcome::Ok);
             }
-            print!("{}", render_timeline(&t));
+            print!("{}", render_timeline(&t, lang));
             Ok(Outcome::Ok)
         }
     }
 }
 
-/// The timeline as text.
-pub fn render_timeline(t: &ops::Timeline) -> String {
+/// The timeline as text, in `lang`.
+pub fn render_timeline(t: &ops::Timeline, lang: Lang) -> String {
+    use crate::i18n::{Label as L, accumulation_name, record_kind_name, record_status_name, risk_name, tier_name};
+    let zh = lang == Lang::Zh;
     let mut s = String::new();
     let e = &t.entity;
     let d = crate::model::region::divisions();
@@ -118,57 +122,84 @@ pub fn render_timeline(t: &ops::Timeline) -> String {
     let _ = writeln!(w, "{} {}", e.uscc, e.name);
     let _ = writeln!(
         w,
-        "{} · {} {} · industry {} · registered {} · {}",
+        "{} · {} {} · {} {} · {} {} · {}",
         e.entity_type,
         d.name(d.city_of(e.region).unwrap_or(0)),
         d.name(e.region),
+        L::Industry.text(lang),
         e.industry,
+        L::Registered.text(lang),
         e.registered_on,
         e.status
     );
     if !e.key_fields.is_empty() {
-        let _ = writeln!(w, "key special fields: {}", e.key_fields.to_list());
+        let _ = writeln!(w, "{}: {}", L::KeySpecialFields.text(lang), e.key_fields.to_list());
     }
     if let Some(n) = e.new_economy {
-        let _ = writeln!(w, "new economy: {n}");
+        let _ = writeln!(w, "{}: {n}", L::NewEconomy.text(lang));
     }
-    let _ = writeln!(w, "\ntier over time");
+    let _ = writeln!(w, "\n{}", L::TierOverTime.text(lang));
     for p in &t.points {
-        let _ = writeln!(
-            w,
-            "  {}  tier {}  risk {:<9} p={:.4}{}{}",
-            p.date,
-            p.tier,
-            p.risk,
-            p.probability,
-            if p.blacklisted { "  BLACKLISTED" } else { "" },
-            if p.key_attention { "  key attention" } else { "" }
+        let flags = format!(
+            "{}{}",
+            if p.blacklisted { format!("  {}", L::Blacklisted.text(lang)) } else { String::new() },
+            if p.key_attention { format!("  {}", L::KeyAttention.text(lang)) } else { String::new() }
         );
+        if zh {
+            let _ = writeln!(
+                w,
+                "  {}  信用等级 {} {}  风险 {}  抽查概率 {:.4}{flags}",
+                p.date,
+                p.tier,
+                tier_name(p.tier, lang),
+                risk_name(&p.risk, lang),
+                p.probability
+            );
+        } else {
+            let _ = writeln!(w, "  {}  tier {}  risk {:<9} p={:.4}{flags}", p.date, p.tier, p.risk, p.probability);
+        }
     }
     let r = &t.result;
-    let _ = writeln!(w, "\nas of {}", t.as_of);
-    let _ = writeln!(w, "  tolerance until: {}", r.tolerance_until.map_or("none".into(), |d| d.to_string()));
+    let none = L::None.text(lang);
+    let _ = writeln!(w, "\n{} {}", L::AsOf.text(lang), t.as_of);
+    if zh {
+        let _ = writeln!(w, "  信用等级: {} {}", r.tier, tier_name(r.tier, lang));
+    }
     let _ =
-        writeln!(w, "  exemptions: {}", if r.exemptions.is_empty() { "none".into() } else { r.exemptions.join(", ") });
-    let _ = writeln!(w, "  accumulation: {}", r.accumulation);
+        writeln!(w, "  {}: {}", L::ToleranceUntil.text(lang), r.tolerance_until.map_or(none.into(), |d| d.to_string()));
     let _ = writeln!(
         w,
-        "  blacklist: {}",
+        "  {}: {}",
+        L::Exemptions.text(lang),
+        if r.exemptions.is_empty() { none.into() } else { r.exemptions.join(", ") }
+    );
+    let _ = writeln!(w, "  {}: {}", L::Accumulation.text(lang), accumulation_name(&r.accumulation, lang));
+    let _ = writeln!(
+        w,
+        "  {}: {}",
+        L::Blacklist.text(lang),
         if r.blacklisted {
-            format!("listed until {}", r.blacklisted_until.map_or("?".into(), |d| d.to_string()))
+            format!("{} {}", L::ListedUntil.text(lang), r.blacklisted_until.map_or("?".into(), |d| d.to_string()))
         } else {
-            "no".into()
+            L::No.text(lang).into()
         }
     );
-    let _ = writeln!(w, "\nrecords");
+    let _ = writeln!(w, "\n{}", L::Records.text(lang));
     if r.records.is_empty() {
-        let _ = writeln!(w, "  none");
+        let _ = writeln!(w, "  {none}");
     }
     for x in &r.records {
-        let _ = writeln!(w, "  {}  {:<18} {:<28} {}", x.date, x.kind, x.id, x.status);
+        let _ = writeln!(
+            w,
+            "  {}  {:<18} {:<28} {}",
+            x.date,
+            record_kind_name(x.kind, lang),
+            x.id,
+            record_status_name(&x.status, lang)
+        );
     }
     if !t.commitments.is_empty() {
-        let _ = writeln!(w, "\ncommitments");
+        let _ = writeln!(w, "\n{}", L::Commitments.text(lang));
         for c in &t.commitments {
             let _ = writeln!(
                 w,
@@ -182,38 +213,60 @@ pub fn render_timeline(t: &ops::Timeline) -> String {
         }
     }
     if !t.repairs.is_empty() {
-        let _ = writeln!(w, "\nrepair applications");
+        let _ = writeln!(w, "\n{}", L::RepairApplications.text(lang));
         for x in &t.repairs {
             let _ = writeln!(
                 w,
-                "  {}  {} for {}{}",
+                "  {}  {} {} {}{}",
                 x.applied_on,
                 x.repair_id,
+                L::For.text(lang),
                 x.record_id,
-                x.commitment_id.as_ref().map_or(String::new(), |c| format!(" with commitment {c}"))
+                x.commitment_id.as_ref().map_or(String::new(), |c| format!(" {} {c}", L::With.text(lang)))
             );
         }
     }
     if !t.flagged_persons.is_empty() || !t.reached_from_here.is_empty() || !t.reached_by.is_empty() {
-        let _ = writeln!(w, "\npropagation");
+        let reason = |en: &str, zh_text: &Option<String>| -> String {
+            if zh { zh_text.clone().unwrap_or_else(|| en.to_string()) } else { en.to_string() }
+        };
+        let _ = writeln!(w, "\n{}", L::Propagation.text(lang));
         for p in &t.flagged_persons {
-            let _ = writeln!(w, "  flags {} until {} ({}): {}", p.path, p.until, p.measures.join(", "), p.reason);
+            let _ = writeln!(
+                w,
+                "  {} {} {} {} ({}): {}",
+                L::Flags.text(lang),
+                p.path,
+                L::Until.text(lang),
+                p.until,
+                p.measures.join(", "),
+                reason(&p.reason, &p.reason_zh)
+            );
         }
         for x in &t.reached_from_here {
-            let _ = writeln!(w, "  reaches {} ({}): {}", x.path, x.effect, x.reason);
+            let _ = writeln!(
+                w,
+                "  {} {} ({}): {}",
+                L::Reaches.text(lang),
+                x.path,
+                crate::i18n::link_effect_name(&x.effect, lang),
+                reason(&x.reason, &x.reason_zh)
+            );
         }
         for x in &t.reached_by {
             let _ = writeln!(
                 w,
-                "  reached by {} ({}), source records {}: {}",
+                "  {} {} ({}), {} {}: {}",
+                L::ReachedBy.text(lang),
                 x.path,
-                x.effect,
+                crate::i18n::link_effect_name(&x.effect, lang),
+                L::SourceRecords.text(lang),
                 x.source_records.join(", "),
-                x.reason
+                reason(&x.reason, &x.reason_zh)
             );
         }
     }
-    let _ = writeln!(w, "\nexplanation\n  {}", t.explanation);
+    let _ = writeln!(w, "\n{}\n  {}", L::Explanation.text(lang), t.explanation);
     s
 }
 
@@ -285,7 +338,7 @@ fn write_propagation(path: &Path, p: &Propagation) -> Result<(), CliError> {
     Ok(())
 }
 
-pub fn lists(a: ListsArgs, store: &Path) -> Result<Outcome, CliError> {
+pub fn lists(a: ListsArgs, store: &Path, lang: Lang) -> Result<Outcome, CliError> {
     let rules = load_rules(&a.rules)?;
     let loaded = load_with_results(&a.data, store)?;
     let mut listed = Vec::new();
@@ -312,18 +365,30 @@ pub fn lists(a: ListsArgs, store: &Path) -> Result<Outcome, CliError> {
                 }
                 ListKind::Blacklist => d.stage == crate::engine::Stage::Blacklist,
             })
-            .map(|d| d.to_string())
+            .map(|d| d.render(lang))
             .collect();
-        println!("{} {}\n  {}", r.uscc, r.name, why.join("\n  "));
+        println!("{} {} [{}]\n  {}", r.uscc, r.name, crate::i18n::tier_name(r.tier, lang), why.join("\n  "));
     }
-    println!(
-        "{n} entities on the {} list as of {}{}",
-        match a.kind {
-            ListKind::KeyAttention => "key-attention",
-            ListKind::Blacklist => "serious-dishonesty",
-        },
-        a.as_of,
-        a.department.map(|d| format!(" with {d} inspection items")).unwrap_or_default()
-    );
+    match lang {
+        Lang::En => println!(
+            "{n} entities on the {} list as of {}{}",
+            match a.kind {
+                ListKind::KeyAttention => "key-attention",
+                ListKind::Blacklist => "serious-dishonesty",
+            },
+            a.as_of,
+            a.department.map(|d| format!(" with {d} inspection items")).unwrap_or_default()
+        ),
+        Lang::Zh => println!(
+            "截至 {}，{}{} 户{}",
+            a.as_of,
+            a.department.map(|d| format!("有 {d} 检查事项的主体中 ")).unwrap_or_default(),
+            n,
+            match a.kind {
+                ListKind::KeyAttention => "列入重点关注名单",
+                ListKind::Blacklist => "列入严重失信名单",
+            },
+        ),
+    }
     Ok(Outcome::Ok)
 }

@@ -21,6 +21,9 @@ struct Cli {
     /// Worker threads (default: all cores). Results do not depend on it.
     #[arg(long, global = true, env = "CREDO_THREADS")]
     threads: Option<usize>,
+    /// Output language: zh-CN (default, 中文) or en.
+    #[arg(long, global = true, env = "CREDO_LANG", default_value = "zh-CN")]
+    lang: crate::i18n::Lang,
     #[command(subcommand)]
     command: Command,
 }
@@ -125,15 +128,16 @@ pub fn run() -> ExitCode {
             .try_init();
     }
     let store = cli.store;
+    let lang = cli.lang;
     let result = match cli.command {
         Command::Datasets(c) => datasets::run(c),
-        Command::Classify(a) => classify::classify_cmd(a, &store),
+        Command::Classify(a) => classify::classify_cmd(a, &store, lang),
         Command::Rules(c) => classify::rules_cmd(c),
         Command::Audit(c) => audit(c, &store),
-        Command::Draw(c) => draw::run(c, &store),
-        Command::Entity(c) => entity::entity(c, &store),
+        Command::Draw(c) => draw::run(c, &store, lang),
+        Command::Entity(c) => entity::entity(c, &store, lang),
         Command::Propagate(a) => entity::propagate(a, &store),
-        Command::Lists(a) => entity::lists(a, &store),
+        Command::Lists(a) => entity::lists(a, &store, lang),
         Command::Serve(a) => serve::serve(a),
         Command::Tokens(c) => serve::tokens(c, &store),
     };
@@ -141,7 +145,10 @@ pub fn run() -> ExitCode {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Findings) => ExitCode::from(1),
         Err(CliError(msg)) => {
-            eprintln!("error: {msg}");
+            match lang {
+                crate::i18n::Lang::Zh => eprintln!("错误 error: {msg}"),
+                crate::i18n::Lang::En => eprintln!("error: {msg}"),
+            }
             ExitCode::from(2)
         }
     }

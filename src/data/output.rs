@@ -6,6 +6,7 @@ use std::path::Path;
 use polars::prelude::*;
 
 use crate::classify::EntityResult;
+use crate::i18n::Lang;
 
 pub const COLUMNS: &[&str] = &[
     "uscc",
@@ -13,6 +14,7 @@ pub const COLUMNS: &[&str] = &[
     "city",
     "county",
     "tier",
+    "tier_name",
     "risk",
     "probability",
     "tolerance_until",
@@ -25,7 +27,7 @@ pub const COLUMNS: &[&str] = &[
     "explanation",
 ];
 
-fn frame(rows: &[EntityResult], texts: &mut crate::classify::Texts) -> PolarsResult<DataFrame> {
+fn frame(rows: &[EntityResult], texts: &mut crate::classify::Texts, lang: Lang) -> PolarsResult<DataFrame> {
     let probability: Vec<String> = rows.iter().map(|r| format!("{:.6}", r.probability())).collect();
     DataFrame::new_infer_height(vec![
         Column::new("uscc".into(), rows.iter().map(|r| r.uscc.to_string()).collect::<Vec<_>>()),
@@ -33,6 +35,7 @@ fn frame(rows: &[EntityResult], texts: &mut crate::classify::Texts) -> PolarsRes
         Column::new("city".into(), rows.iter().map(|r| r.city.to_string()).collect::<Vec<_>>()),
         Column::new("county".into(), rows.iter().map(|r| r.county.to_string()).collect::<Vec<_>>()),
         Column::new("tier".into(), rows.iter().map(|r| i32::from(r.tier)).collect::<Vec<_>>()),
+        Column::new("tier_name".into(), rows.iter().map(|r| crate::i18n::tier_name(r.tier, lang)).collect::<Vec<_>>()),
         Column::new("risk".into(), rows.iter().map(|r| &*r.risk).collect::<Vec<_>>()),
         // Decimal text with six places: exact parts per million, no float noise.
         Column::new("probability".into(), probability),
@@ -48,7 +51,12 @@ fn frame(rows: &[EntityResult], texts: &mut crate::classify::Texts) -> PolarsRes
         ),
         Column::new(
             "explanation".into(),
-            rows.iter().map(|r| texts.explanation(r)).collect::<Vec<_>>().iter().map(|t| &**t).collect::<Vec<&str>>(),
+            rows.iter()
+                .map(|r| texts.explanation(r, lang))
+                .collect::<Vec<_>>()
+                .iter()
+                .map(|t| &**t)
+                .collect::<Vec<&str>>(),
         ),
     ])
 }
@@ -57,6 +65,8 @@ fn frame(rows: &[EntityResult], texts: &mut crate::classify::Texts) -> PolarsRes
 /// by shard, as a classification produces them.
 pub struct OutputWriter {
     path: std::path::PathBuf,
+    /// The language of tier names and explanations (columns stay the same).
+    lang: Lang,
     inner: Option<Inner>,
 }
 
@@ -76,7 +86,7 @@ pub struct OutputError {
 }
 
 impl OutputWriter {
-    pub fn create(path: &Path) -> Result<OutputWriter, OutputError> {
+    pub fn create(path: &Path, lang: Lang) -> Result<OutputWriter, OutputError> {
         let err = |e: &dyn std::fmt::Display| OutputError { path: path.display().to_string(), message: e.to_string() };
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
         if ext != "csv" && ext != "parquet" {
@@ -86,7 +96,7 @@ impl OutputWriter {
             std::fs::create_dir_all(dir).map_err(|e| err(&e))?;
         }
         let file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path).map_err(|e| err(&e))?);
-        let schema = frame(&[], &mut Default::default()).map_err(|e| err(&e))?.schema().as_ref().clone();
+        let schema = frame(&[], &mut Default::default(), lang).map_err(|e| err(&e))?.schema().as_ref().clone();
         let inner = if ext == "csv" {
             Inner::Csv(CsvWriter::new(file).include_header(true).batched(&schema).map_err(|e| err(&e))?)
         } else {
@@ -97,7 +107,7 @@ impl OutputWriter {
                     .map_err(|e| err(&e))?,
             )
         };
-        Ok(OutputWriter { path: path.to_path_buf(), inner: Some(inner) })
+        Ok(OutputWriter { path: path.to_path_buf(), lang, inner: Some(inner) })
     }
 
     fn err(&self, e: &dyn std::fmt::Display) -> OutputError {
@@ -108,7 +118,7 @@ impl OutputWriter {
         const CHUNK: usize = 250_000;
         let mut texts = crate::classify::Texts::default();
         for chunk in rows.chunks(CHUNK) {
-            let df = frame(chunk, &mut texts).map_err(|e| self.err(&e))?;
+            let df = frame(chunk, &mut texts, self.lang).map_err(|e| self.err(&e))?;
             match self.inner.as_mut().expect("writer open") {
                 Inner::Csv(w) => w.write_batch(&df),
                 Inner::Parquet(w) => w.write_batch(&df),
@@ -127,8 +137,8 @@ impl OutputWriter {
 }
 
 /// Writes results to `path` (`.csv` or `.parquet`) at once.
-pub fn write_results(path: &Path, rows: &[EntityResult]) -> Result<(), OutputError> {
-    let mut w = OutputWriter::create(path)?;
+pub fn write_results(path: &Path, rows: &[EntityResult], lang: Lang) -> Result<(), OutputError> {
+    let mut w = OutputWriter::create(path, lang)?;
     w.write(rows)?;
     w.finish()
 }

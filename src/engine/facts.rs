@@ -20,6 +20,8 @@ pub enum RecordKind {
     CommitmentBreach,
     /// An inspection that found a violation.
     Inspection,
+    /// A reminder and interview (提醒约谈) for repeated violations.
+    Reminder,
 }
 
 impl RecordKind {
@@ -30,6 +32,7 @@ impl RecordKind {
             RecordKind::Complaint => "complaint",
             RecordKind::CommitmentBreach => "commitment_breach",
             RecordKind::Inspection => "inspection",
+            RecordKind::Reminder => "reminder",
         }
     }
 }
@@ -99,10 +102,22 @@ pub struct EntityFacts {
     pub industry_grades: Vec<(String, String)>,
     /// Latest market rating.
     pub market_rating: Option<String>,
+    /// When each of those evaluations was made (rules decide how long one
+    /// stays valid).
+    pub evaluation_dates: EvaluationDates,
     /// Records dated on or before `as_of`, by date then id.
     pub records: Vec<RecordFacts>,
     pub as_of: Date,
     pub stages: StageFacts,
+}
+
+/// The dates of an entity's latest evaluations.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct EvaluationDates {
+    pub composite: Option<Date>,
+    pub market: Option<Date>,
+    /// One per entry of `industry_grades`, in the same order.
+    pub industry: Vec<Date>,
 }
 
 /// Outputs of earlier stages, readable by later ones.
@@ -261,15 +276,22 @@ impl EntityFacts {
                 Field::RegisteredOn => put_date(out, Some(self.registered_on)),
                 Field::KeyFields => out.push(self.key_fields.0),
                 Field::NewEconomy => out.push(self.new_economy.map_or(255, |n| n as u8)),
-                Field::CompositeGrade => put_str(out, self.composite_grade.as_deref().unwrap_or("")),
+                Field::CompositeGrade => {
+                    put_str(out, self.composite_grade.as_deref().unwrap_or(""));
+                    put_date(out, self.evaluation_dates.composite);
+                }
                 Field::IndustryGrades => {
                     out.extend_from_slice(&(self.industry_grades.len() as u32).to_le_bytes());
-                    for (d, g) in &self.industry_grades {
+                    for (i, (d, g)) in self.industry_grades.iter().enumerate() {
                         put_str(out, d);
                         put_str(out, g);
+                        put_date(out, self.evaluation_dates.industry.get(i).copied());
                     }
                 }
-                Field::MarketRating => put_str(out, self.market_rating.as_deref().unwrap_or("")),
+                Field::MarketRating => {
+                    put_str(out, self.market_rating.as_deref().unwrap_or(""));
+                    put_date(out, self.evaluation_dates.market);
+                }
                 Field::Records => put_records(out, self.records.iter()),
                 Field::CurrentRecords => put_records(out, self.records.iter().filter(|r| r.is_current())),
                 Field::Tolerance => {

@@ -201,6 +201,16 @@ fn register_entity(engine: &mut Engine) {
         Dynamic::from(f.industry_grades.iter().map(|(_, g)| g.clone()).max().unwrap_or_default())
     });
     get!("market_rating", Field::MarketRating, |f| Dynamic::from(f.market_rating.clone().unwrap_or_default()));
+    // When each evaluation was made: rules decide how long one stays valid.
+    get!("composite_grade_on", Field::CompositeGrade, |f| opt_date(f.evaluation_dates.composite));
+    get!("market_rating_on", Field::MarketRating, |f| opt_date(f.evaluation_dates.market));
+    get!("industry_grade_dates", Field::IndustryGrades, |f| {
+        let mut m = Map::new();
+        for ((d, _), on) in f.industry_grades.iter().zip(&f.evaluation_dates.industry) {
+            m.insert(d.as_str().into(), Dynamic::from(RuleDate(*on)));
+        }
+        Dynamic::from_map(m)
+    });
     engine.register_get("records", |e: &mut EntityView| -> Res<Array> {
         e.need(Field::Records)?;
         Ok((0..e.facts.records.len())

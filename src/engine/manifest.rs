@@ -128,6 +128,21 @@ pub struct DrawDefaults {
     /// Tiers that get at most one random inspection a calendar year (plan （二）二).
     #[serde(default = "default_once_a_year")]
     pub once_a_year_tiers: Vec<u8>,
+    /// Key special fields whose entities stay under full, strict
+    /// supervision (plan （五）): no once-a-year cap, whatever the tier.
+    #[serde(default = "default_key_fields")]
+    pub once_a_year_exempt_key_fields: Vec<String>,
+    /// Quota mode: the share of each stratum drawn, by tier (1..4), when
+    /// strata are split by tier (empty: the plan's one ratio).
+    #[serde(default)]
+    pub quota_ratio_by_tier: Vec<f64>,
+    /// Quota mode: the minimum share, by tier (empty: `min_ratio`).
+    #[serde(default)]
+    pub quota_min_ratio_by_tier: Vec<f64>,
+    /// Where an entity's inspectors must come from: its `city` (default)
+    /// or its `county` (the roster's region must then be a county).
+    #[serde(default)]
+    pub officers_from: OfficerArea,
     /// Share of approvals granted on a commitment checked afterwards (plan （三）一).
     #[serde(default = "default_commitment_ratio")]
     pub commitment_check_ratio: f64,
@@ -135,6 +150,9 @@ pub struct DrawDefaults {
 
 fn default_once_a_year() -> Vec<u8> {
     vec![2, 3]
+}
+pub(crate) fn default_key_fields() -> Vec<String> {
+    ["vaccine", "drug", "special_equipment", "hazardous_chemicals"].iter().map(|s| s.to_string()).collect()
 }
 fn default_commitment_ratio() -> f64 {
     0.1
@@ -165,9 +183,22 @@ impl Default for DrawDefaults {
             officers_per_visit: default_officers(),
             max_visits_per_officer: default_cap(),
             once_a_year_tiers: default_once_a_year(),
+            once_a_year_exempt_key_fields: default_key_fields(),
+            quota_ratio_by_tier: Vec::new(),
+            quota_min_ratio_by_tier: Vec::new(),
+            officers_from: OfficerArea::default(),
             commitment_check_ratio: default_commitment_ratio(),
         }
     }
+}
+
+/// The area inspectors of an entity must come from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OfficerArea {
+    #[default]
+    City,
+    County,
 }
 
 pub const STRATUM_DIMENSIONS: &[&str] = &["tier", "city", "county", "risk", "entity_type", "section"];

@@ -25,10 +25,12 @@ use sha2::{Digest, Sha256};
 
 pub use error::RuleError;
 pub use facts::{
-    EntityFacts, Field, FieldMask, PropagatedFlag, RecordFacts, RecordKind, RepairFacts, StageFacts, Text,
+    EntityFacts, EvaluationDates, Field, FieldMask, PropagatedFlag, RecordFacts, RecordKind, RepairFacts, StageFacts,
+    Text,
 };
-pub use manifest::{DrawDefaults, Entry, Manifest, Stage};
+pub use manifest::{DrawDefaults, Entry, Manifest, OfficerArea, Stage};
 
+use crate::i18n::Lang;
 use crate::model::Date;
 use host::{EntityView, RuleDate};
 
@@ -62,18 +64,99 @@ pub struct Decision {
     /// `file:function`, e.g. `tier.rhai:tier`.
     pub rule: Arc<str>,
     pub clause: Arc<str>,
+    /// The reason as the rule gave it: its only text, or the `en` form of
+    /// `#{ zh: …, en: … }`. Frames and English output use it.
     pub reason: String,
+    /// The `zh` form, when the rule gave both.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason_zh: Option<String>,
     /// Ids of the records the rule named.
     pub inputs: Vec<String>,
 }
 
+impl Decision {
+    /// The reason in `lang` (the rule's only text if it gave one).
+    pub fn reason_in(&self, lang: Lang) -> &str {
+        match (lang, &self.reason_zh) {
+            (Lang::Zh, Some(zh)) => zh,
+            _ => &self.reason,
+        }
+    }
+
+    /// `reason [rule clause] (inputs)` in `lang`.
+    pub fn render(&self, lang: Lang) -> String {
+        let mut s = format!("{} [{} {}]", self.reason_in(lang), self.rule, self.clause);
+        if !self.inputs.is_empty() {
+            let sep = if lang == Lang::Zh { "、" } else { ", " };
+            s.push_str(&format!(" ({})", self.inputs.join(sep)));
+        }
+        s
+    }
+}
+
 impl std::fmt::Display for Decision {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} [{} {}]", self.reason, self.rule, self.clause)?;
-        if !self.inputs.is_empty() {
-            write!(f, " ({})", self.inputs.join(", "))?;
+        f.write_str(&self.render(Lang::En))
+    }
+}
+
+/// Refuses keys a stage does not read: a misspelt `probabilty` must not
+/// be silently ignored.
+fn known_keys(map: &Map, allowed: &[&str]) -> Result<(), String> {
+    let mut unknown: Vec<&str> = map.keys().map(|k| k.as_str()).filter(|k| !allowed.contains(k)).collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    unknown.sort_unstable();
+    Err(format!("unknown key(s) {} in the returned map (known: {})", unknown.join(", "), allowed.join(", ")))
+}
+
+/// Statements outside functions never run: a rule file may hold only
+/// function definitions and constants. Returns the line and column of
+/// the first other statement, and what it is.
+fn top_level_statement(text: &str) -> Option<(usize, usize, &'static str)> {
+    use rhai::{ASTFlags, Stmt};
+    // Parsed without optimisation, so nothing is folded away.
+    let mut engine = Engine::new_raw();
+    engine.set_optimization_level(rhai::OptimizationLevel::None);
+    let ast = engine.compile(text).ok()?;
+    for stmt in ast.statements() {
+        let what = match stmt {
+            Stmt::Noop(_) => continue,
+            Stmt::Var(_, flags, _) if flags.contains(ASTFlags::CONSTANT) => continue,
+            Stmt::Var(..) => {
+                "`let` outside a function (it is never seen by a rule; use `const`, or a parameter in rules.toml)"
+            }
+            _ => "a statement outside a function (it never runs; only `fn` definitions and `const` are allowed here)",
+        };
+        let pos = stmt.position();
+        return Some((pos.line().unwrap_or(1), pos.position().unwrap_or(1), what));
+    }
+    None
+}
+
+/// A rule's reason: a text, or `#{ zh: "…", en: "…" }` (both required).
+/// Returns the English (or only) form and the Chinese one.
+fn get_reason(map: &Map, key: &str) -> Result<(String, Option<String>), String> {
+    match map.get(key) {
+        None => Err(format!("the map has no `{key}`")),
+        Some(v) if v.is_string() => Ok((v.clone().into_string().unwrap_or_default(), None)),
+        Some(v) => {
+            let Some(m) = v.clone().try_cast::<Map>() else {
+                return Err(format!(
+                    "`{key}` must be a string or #{{ zh: \"…\", en: \"…\" }}, found {}",
+                    v.type_name()
+                ));
+            };
+            for k in m.keys() {
+                if k != "zh" && k != "en" {
+                    return Err(format!("`{key}` has an unknown language `{k}`; expected #{{ zh: \"…\", en: \"…\" }}"));
+                }
+            }
+            let zh = get_string(&m, "zh").map_err(|e| format!("`{key}`: {e}"))?;
+            let en = get_string(&m, "en").map_err(|e| format!("`{key}`: {e}"))?;
+            Ok((en, Some(zh)))
         }
-        Ok(())
     }
 }
 
@@ -224,6 +307,10 @@ impl RuleSet {
                             .with_source(text)
                     })?;
                     ast.set_source(entry.file.as_str());
+                    if let Some((line, column, what)) = top_level_statement(text) {
+                        return Err(RuleError::at(&entry.file, Some(line), Some(column), format!("refused: {what}"))
+                            .with_source(text));
+                    }
                     asts.push((entry.file.clone(), ast));
                     asts.len() - 1
                 }
@@ -365,32 +452,50 @@ impl RuleSet {
             }
             let mut statuses = Vec::with_capacity(list.len());
             let mut notes = Vec::new();
+            let mut notes_zh = Vec::new();
+            let mut any_zh = false;
             let mut inputs = Vec::new();
             for (i, item) in list.into_iter().enumerate() {
                 let map = item
                     .try_cast::<Map>()
                     .ok_or_else(|| bad(format!("status {i} is not a map; expected {expected}")))?;
+                known_keys(&map, &["status", "reason"]).map_err(|m| bad(format!("status {i}: {m}")))?;
                 let status = get_text(&map, "status").map_err(|m| bad(format!("status {i}: {m}")))?;
                 if !RECORD_STATUSES.contains(&status.as_str()) {
                     return Err(bad(format!("status {i}: '{status}' is not one of {}", RECORD_STATUSES.join(", "))));
                 }
+                let (reason, zh) = get_reason(&map, "reason").map_err(|m| bad(format!("status {i}: {m}")))?;
                 if status != "counted" && status != "ignored" {
-                    let reason = get_text(&map, "reason").map_err(|m| bad(format!("status {i}: {m}")))?;
-                    notes.push(format!("{} {status}: {reason}", f.records[i].id));
-                    inputs.push(f.records[i].id.to_string());
-                } else if !map.get("reason").is_some_and(|r| r.is_string()) {
-                    get_text(&map, "reason").map_err(|m| bad(format!("status {i}: {m}")))?;
+                    let id = &f.records[i].id;
+                    notes.push(format!("{id} {status}: {reason}"));
+                    any_zh |= zh.is_some();
+                    let zh_status = crate::i18n::record_status_name(&status, Lang::Zh);
+                    notes_zh.push(format!("{id} {zh_status}：{}", zh.as_deref().unwrap_or(&reason)));
+                    inputs.push(id.to_string());
                 }
                 statuses.push(status);
             }
-            let reason = if notes.is_empty() { "every record counts".to_string() } else { notes.join("; ") };
-            let d = Decision { stage, rule: e.rule.clone(), clause: e.clause.clone(), reason, inputs };
+            let (reason, reason_zh) = if notes.is_empty() {
+                ("every record counts".to_string(), Some("各项记录均计入".to_string()))
+            } else {
+                (notes.join("; "), any_zh.then(|| notes_zh.join("；")))
+            };
+            let d = Decision { stage, rule: e.rule.clone(), clause: e.clause.clone(), reason, reason_zh, inputs };
             return Ok((Answer::RecordStatus { statuses }, d));
         }
         let Some(map) = value.try_cast::<Map>() else {
             return Err(bad(format!("`{}` returned {type_name}; expected {expected}", e.entry.function)));
         };
-        let reason = get_string(&map, "reason").map_err(|m| bad(format!("{m}; expected {expected}")))?;
+        let allowed: &[&str] = match stage {
+            Stage::Tolerance => &["years", "reason", "clause", "inputs"],
+            Stage::Accumulation => &["level", "reason", "clause", "inputs"],
+            Stage::Tier => &["tier", "reason", "clause", "inputs"],
+            Stage::Blacklist => &["listed", "ends_on", "reason", "clause", "inputs"],
+            Stage::Supervision => &["risk", "probability", "reason", "clause", "inputs"],
+            Stage::RecordStatus | Stage::PersonLink | Stage::EntityLink => &[],
+        };
+        known_keys(&map, allowed).map_err(|m| bad(format!("{m}; expected {expected}")))?;
+        let (reason, reason_zh) = get_reason(&map, "reason").map_err(|m| bad(format!("{m}; expected {expected}")))?;
         let clause = match map.get("clause") {
             None => e.clause.clone(),
             Some(c) => {
@@ -465,7 +570,7 @@ impl RuleSet {
             }
             Stage::RecordStatus | Stage::PersonLink | Stage::EntityLink => unreachable!(),
         };
-        Ok((answer, Decision { stage, rule: e.rule.clone(), clause, reason, inputs }))
+        Ok((answer, Decision { stage, rule: e.rule.clone(), clause, reason, reason_zh, inputs }))
     }
 
     /// Runs one per-entity stage over all entities: each distinct input
@@ -698,11 +803,17 @@ impl RuleSet {
         };
         let map =
             value.try_cast::<Map>().ok_or_else(|| bad(format!("`{}` must return {expected}", e.entry.function)))?;
+        let allowed: &[&str] = if stage == Stage::PersonLink {
+            &["applies", "years", "measures", "reason"]
+        } else {
+            &["applies", "effect", "reason"]
+        };
+        known_keys(&map, allowed).map_err(|m| bad(format!("{m}; expected {expected}")))?;
         let applies = map
             .get("applies")
             .and_then(|v| v.as_bool().ok())
             .ok_or_else(|| bad(format!("`applies` must be true or false; expected {expected}")))?;
-        let reason = get_string(&map, "reason").map_err(|m| bad(format!("{m}; expected {expected}")))?;
+        let (reason, reason_zh) = get_reason(&map, "reason").map_err(|m| bad(format!("{m}; expected {expected}")))?;
         let mut answer = LinkAnswer {
             applies,
             years: 0,
@@ -713,6 +824,7 @@ impl RuleSet {
                 rule: e.rule.clone(),
                 clause: e.clause.clone(),
                 reason,
+                reason_zh,
                 inputs: Vec::new(),
             }),
         };
@@ -758,6 +870,7 @@ mod tests {
             rule: "tier.rhai:tier".into(),
             clause: "(三)".into(),
             reason: format!("input {n}"),
+            reason_zh: None,
             inputs: Vec::new(),
         };
         (Answer::Tier { tier: 1 }, Arc::new(d))

@@ -43,6 +43,7 @@ pub fn probes() -> Vec<EntityFacts> {
         composite_grade: Some("A".into()),
         industry_grades: Vec::new(),
         market_rating: None,
+        evaluation_dates: EvaluationDates { composite: Some(date("2025-12-31")), ..Default::default() },
         records: Vec::new(),
         as_of: date("2026-06-30"),
         stages: StageFacts::default(),
@@ -53,6 +54,11 @@ pub fn probes() -> Vec<EntityFacts> {
     troubled.composite_grade = Some("C".into());
     troubled.industry_grades = vec![("MPA".into(), "D".into())];
     troubled.market_rating = Some("CCC".into());
+    troubled.evaluation_dates = EvaluationDates {
+        composite: Some(date("2020-12-31")),
+        market: Some(date("2026-01-15")),
+        industry: vec![date("2025-06-30")],
+    };
     let mut minor = record(RecordKind::Penalty, "probe-minor", "2025-03-01");
     minor.severity = Some(Severity::Minor);
     minor.disclosure_until = Some(date("2025-06-01"));

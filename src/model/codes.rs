@@ -185,6 +185,10 @@ code_enum!(
         Targeted = "targeted",
         Complaint = "complaint",
         CommitmentCheck = "commitment_check",
+        /// A reminder and interview after repeated violations (（四）三
+        /// 提醒约谈): a record of its own, so "reminded, and no
+        /// improvement" can be told from "many violations at once".
+        Reminder = "reminder",
     }
 );
 

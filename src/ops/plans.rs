@@ -560,6 +560,9 @@ pub struct Disclosure {
     /// `credo-disclosure-v2`.
     #[serde(rename = "type")]
     pub doc_type: &'static str,
+    /// The language of the labels (zh-CN or en); machine fields do not
+    /// depend on it.
+    pub lang: &'static str,
     /// The number of the plan in its store.
     pub plan: i64,
     /// `{store_id}/{plan}`: unique across stores.
@@ -615,7 +618,11 @@ pub struct DisclosedBeacon {
 
 #[derive(Debug, Serialize)]
 pub struct DisclosedStratum {
+    /// The machine key of the frame (`tier=2|city=370100`).
     pub key: String,
+    /// The key in words, in the disclosure's language (tiers by the
+    /// plan's names: 诚信守法 … 严重失信).
+    pub label: String,
     pub population: u64,
     pub selected: Option<u64>,
 }
@@ -645,8 +652,13 @@ pub struct DisclosedVisit {
 /// (`now`, RFC 3339), so publishing cannot tip anyone off. The audit head
 /// is the newest entry's hash; the whole chain is checked first and a
 /// broken chain refuses the disclosure.
-pub fn disclosure(store: &Store, id: i64, now: chrono::DateTime<chrono::FixedOffset>) -> Result<Disclosure> {
-    disclosure_with(store, id, now, true)
+pub fn disclosure(
+    store: &Store,
+    id: i64,
+    now: chrono::DateTime<chrono::FixedOffset>,
+    lang: crate::i18n::Lang,
+) -> Result<Disclosure> {
+    disclosure_with(store, id, now, true, lang)
 }
 
 pub fn disclosure_with(
@@ -654,6 +666,7 @@ pub fn disclosure_with(
     id: i64,
     now: chrono::DateTime<chrono::FixedOffset>,
     verify_chain: bool,
+    lang: crate::i18n::Lang,
 ) -> Result<Disclosure> {
     let plan = store.plan(id)?;
     let frame = load_frame(store, &plan)?;
@@ -669,6 +682,7 @@ pub fn disclosure_with(
         .iter()
         .zip(&populations)
         .map(|(s, &population)| DisclosedStratum {
+            label: crate::i18n::stratum_label(&s.key, lang),
             key: s.key.clone(),
             population,
             selected: result.as_ref().map(|r| r.visits.iter().filter(|v| v.stratum == s.key).count() as u64),
@@ -734,6 +748,7 @@ pub fn disclosure_with(
     let revealed = drawn.then_some(());
     Ok(Disclosure {
         doc_type: DISCLOSURE_TYPE,
+        lang: lang.tag(),
         plan: id,
         plan_id,
         store_id: store.identity().store_id.clone(),

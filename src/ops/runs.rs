@@ -65,8 +65,9 @@ pub struct RunRequest<'a> {
     pub rules: &'a RuleSet,
     pub as_of: Date,
     pub actor: &'a str,
-    /// A CSV or Parquet file for the user, besides the run's results file.
-    pub output: Option<&'a Path>,
+    /// A CSV or Parquet file for the user, besides the run's results
+    /// file, with tier names and explanations in a language.
+    pub output: Option<(&'a Path, crate::i18n::Lang)>,
     pub options: &'a classify::Options,
 }
 
@@ -80,7 +81,7 @@ pub fn execute_run(
     observe: &mut dyn FnMut(&[EntityResult]),
 ) -> Result<Classification> {
     let outcome = (|| -> Result<(Classification, results::Sealed)> {
-        let mut output = req.output.map(OutputWriter::create).transpose()?;
+        let mut output = req.output.map(|(path, lang)| OutputWriter::create(path, lang)).transpose()?;
         let mut stored = results::Writer::create(&store.results_path(req.run)?)?;
         let c = classify::classify(
             req.snapshot,
@@ -117,7 +118,7 @@ pub fn execute_run(
         }
     };
     let summary = serde_json::to_value(&c.summary).map_err(|e| OpsError::Invalid(e.to_string()))?;
-    let output = req.output.map(|p| p.display().to_string());
+    let output = req.output.map(|(p, _)| p.display().to_string());
     store.finish_run(
         req.run,
         req.actor,

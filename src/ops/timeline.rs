@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::{OpsError, Result};
 use crate::classify;
 use crate::engine::RuleSet;
+use crate::i18n::Lang;
 use crate::model::*;
 use crate::snapshot::{EntityId, RoleGraph, Snapshot};
 use crate::store::StoreError;
@@ -21,6 +22,11 @@ pub struct Timeline {
     pub as_of: Date,
     pub points: Vec<TimelinePoint>,
     pub result: classify::EntityResult,
+    /// The language of the names and the explanation below.
+    pub lang: Lang,
+    /// The plan's name of the tier as of the date (诚信守法 … 严重失信).
+    pub tier_name: &'static str,
+    pub risk_name: String,
     pub explanation: String,
     pub commitments: Vec<Commitment>,
     pub repairs: Vec<RepairApplication>,
@@ -35,6 +41,7 @@ pub struct Timeline {
 pub struct TimelinePoint {
     pub date: Date,
     pub tier: u8,
+    pub tier_name: &'static str,
     pub risk: String,
     pub probability: f64,
     pub blacklisted: bool,
@@ -70,7 +77,7 @@ pub fn neighbourhood(s: &Snapshot, graph: &RoleGraph, e: EntityId, hops: u8) -> 
 /// The timeline of one entity. `s` holds the dataset with officers'
 /// submitted results added; the entity is classified on its
 /// neighbourhood only, not on the whole dataset.
-pub fn entity_timeline(s: &Snapshot, rules: &RuleSet, uscc: Uscc, as_of: Date) -> Result<Timeline> {
+pub fn entity_timeline(s: &Snapshot, rules: &RuleSet, uscc: Uscc, as_of: Date, lang: Lang) -> Result<Timeline> {
     let e = s.entities.find(&uscc).ok_or_else(|| StoreError::NotFound(format!("entity {uscc} in the dataset")))?;
     let entity = s.entities.get(e);
     if entity.registered_on > as_of {
@@ -96,6 +103,7 @@ pub fn entity_timeline(s: &Snapshot, rules: &RuleSet, uscc: Uscc, as_of: Date) -
         points.push(TimelinePoint {
             date: d,
             tier: r.tier,
+            tier_name: crate::i18n::tier_name(r.tier, lang),
             risk: r.risk.to_string(),
             probability: r.probability(),
             blacklisted: r.blacklisted,
@@ -107,7 +115,10 @@ pub fn entity_timeline(s: &Snapshot, rules: &RuleSet, uscc: Uscc, as_of: Date) -
     }
     let (result, propagation) = last.expect("as-of point");
     Ok(Timeline {
-        explanation: result.explanation(),
+        lang,
+        tier_name: crate::i18n::tier_name(result.tier, lang),
+        risk_name: crate::i18n::risk_name(&result.risk, lang).to_string(),
+        explanation: result.explanation_in(lang),
         commitments: s.commitments_of(e).into_iter().filter(|c| c.made_on <= as_of).collect(),
         repairs: s.repairs_of(e).into_iter().filter(|r| r.applied_on <= as_of).collect(),
         flagged_persons: propagation.persons.iter().filter(|p| p.source == uscc).cloned().collect(),

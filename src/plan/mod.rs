@@ -57,6 +57,18 @@ pub struct PlanParams {
     pub max_visits_per_officer: u32,
     pub avoid_recent_years: i32,
     pub once_a_year_tiers: Vec<u8>,
+    /// Key special fields exempt from the once-a-year cap (plan （五）).
+    /// Plans made before this existed had none.
+    #[serde(default)]
+    pub once_a_year_exempt_key_fields: Vec<String>,
+    /// Quota share and minimum by tier (1..4); empty: `ratio`, `min_ratio`.
+    #[serde(default)]
+    pub quota_ratio_by_tier: Vec<f64>,
+    #[serde(default)]
+    pub quota_min_ratio_by_tier: Vec<f64>,
+    /// Where inspectors come from: the entity's city (as before) or county.
+    #[serde(default)]
+    pub officers_from: crate::engine::OfficerArea,
     pub as_of: Date,
     /// When assignments become visible to officers (RFC 3339).
     pub release_at: String,
@@ -92,6 +104,18 @@ impl PlanParams {
             max_visits_per_officer: d.max_visits_per_officer,
             avoid_recent_years: d.avoid_recent_years,
             once_a_year_tiers: d.once_a_year_tiers.clone(),
+            once_a_year_exempt_key_fields: d.once_a_year_exempt_key_fields.clone(),
+            quota_ratio_by_tier: if kind == PlanKind::CommitmentCheck {
+                Vec::new()
+            } else {
+                d.quota_ratio_by_tier.clone()
+            },
+            quota_min_ratio_by_tier: if kind == PlanKind::CommitmentCheck {
+                Vec::new()
+            } else {
+                d.quota_min_ratio_by_tier.clone()
+            },
+            officers_from: d.officers_from,
             as_of,
             release_at: String::new(),
             beacon_source: String::new(),
@@ -112,6 +136,17 @@ impl PlanParams {
         }
         if !(0.0..=1.0).contains(&self.ratio) || !(0.0..=1.0).contains(&self.min_ratio) {
             return Err("ratios must be between 0 and 1".into());
+        }
+        for (name, list) in [
+            ("quota_ratio_by_tier", &self.quota_ratio_by_tier),
+            ("quota_min_ratio_by_tier", &self.quota_min_ratio_by_tier),
+        ] {
+            if !list.is_empty() && list.len() != 4 {
+                return Err(format!("{name} needs one share per tier (4), found {}", list.len()));
+            }
+            if let Some(x) = list.iter().find(|x| !(0.0..=1.0).contains(*x)) {
+                return Err(format!("{name}: {x} is not between 0 and 1"));
+            }
         }
         if self.officers_per_visit < 2 {
             return Err("at least two officers per visit".into());
@@ -141,6 +176,23 @@ impl PlanParams {
             }
         }
         Ok(())
+    }
+
+    /// Whether the once-a-year cap applies to an entity of `tier` with
+    /// these key special fields: tiers the rules name, except entities in
+    /// an exempt key field, which stay under full supervision (（五）).
+    pub fn once_a_year_applies(&self, tier: u8, key_fields: KeyFields) -> bool {
+        self.once_a_year_tiers.contains(&tier)
+            && !key_fields.iter().any(|k| self.once_a_year_exempt_key_fields.iter().any(|x| x == k.as_str()))
+    }
+
+    /// Quota share and minimum share of a stratum of `tier` (`None`: the
+    /// strata are not split by tier), in parts per million.
+    pub fn quota_for(&self, tier: Option<u8>) -> (u32, u32) {
+        let pick = |list: &[f64], default: f64| {
+            tier.and_then(|t| list.get(usize::from(t).wrapping_sub(1))).copied().unwrap_or(default)
+        };
+        (ppm(pick(&self.quota_ratio_by_tier, self.ratio)), ppm(pick(&self.quota_min_ratio_by_tier, self.min_ratio)))
     }
 
     /// The beacon publication time in UTC, `YYYY-MM-DDTHH:MM:SSZ` (empty
@@ -290,7 +342,7 @@ impl Eligibility<'_> {
             (!self.pending_approval(e)).then_some(Exclusion::NoPendingApproval)
         } else if r.probability_ppm == 0 {
             Some(Exclusion::NoRandomInspection { reason: &r.supervision_reason })
-        } else if self.params.once_a_year_tiers.contains(&r.tier)
+        } else if self.params.once_a_year_applies(r.tier, self.s.entities.key_fields[e as usize])
             && let Some(by) = self.history.random_this_year.get(&r.uscc)
         {
             Some(Exclusion::AlreadyInspected { tier: r.tier, year: self.params.as_of.year(), by })
@@ -421,10 +473,17 @@ pub fn build_frame(
         .collect();
 
     let departments = DepartmentIndex::new(&s.inspection_items);
-    let mode = match params.mode {
+    // The mode of a stratum: quota shares may differ by tier (the county
+    // practice: B 5–20%, C 21–60%, D 61–100%).
+    let by_tier = params.kind != PlanKind::CommitmentCheck && params.strata.iter().any(|d| d == "tier");
+    let mode_of = |key: &str| match params.mode {
         SelectionMode::Probability => StratumMode::Probability,
         SelectionMode::Quota => {
-            StratumMode::Quota { ratio_ppm: ppm(params.ratio), min_ratio_ppm: ppm(params.min_ratio) }
+            let tier = by_tier
+                .then(|| key.split('|').find_map(|p| p.strip_prefix("tier=")).and_then(|t| t.parse::<u8>().ok()))
+                .flatten();
+            let (ratio_ppm, min_ratio_ppm) = params.quota_for(tier);
+            StratumMode::Quota { ratio_ppm, min_ratio_ppm }
         }
     };
     let ids: Vec<Option<EntityId>> = entities.iter().map(|r| s.entities.find(&r.uscc)).collect();
@@ -442,7 +501,7 @@ pub fn build_frame(
     let mut distinct: Vec<String> = keys.clone();
     distinct.sort();
     distinct.dedup();
-    let strata: Vec<Stratum> = distinct.into_iter().map(|key| Stratum { key, mode }).collect();
+    let strata: Vec<Stratum> = distinct.into_iter().map(|key| Stratum { mode: mode_of(&key), key }).collect();
     let plan = draw::Plan {
         plan_id: identity.plan_id.clone(),
         departments: params.departments.clone(),
@@ -516,7 +575,11 @@ pub fn build_frame(
             stratum: key,
             probability_ppm: r.probability_ppm,
             exclusion: exclusion.is_some().then_some(reason.as_str()),
-            city: r.city,
+            // The area officers must share with the entity.
+            city: match params.officers_from {
+                crate::engine::OfficerArea::City => r.city,
+                crate::engine::OfficerArea::County => r.county,
+            },
             items: &items,
             persons: &ps,
             recent_officers: &rec,

@@ -36,6 +36,9 @@ pub struct FlaggedPerson {
     pub until: Date,
     pub measures: Vec<String>,
     pub reason: String,
+    /// The rule's Chinese reason, when it gave both.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason_zh: Option<String>,
     pub path: String,
 }
 
@@ -51,6 +54,9 @@ pub struct ReachedEntity {
     pub source_records: Vec<String>,
     pub depth: u8,
     pub reason: String,
+    /// The rule's Chinese reason, when it gave both.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason_zh: Option<String>,
     pub path: String,
 }
 
@@ -169,6 +175,7 @@ pub fn run(
                     until,
                     measures: answer.measures.clone(),
                     reason: answer.decision.reason.clone(),
+                    reason_zh: answer.decision.reason_zh.clone(),
                     path: format!("{} -{}-> {}", w.path, role.role(), short(&person_id)),
                 });
             }
@@ -202,6 +209,7 @@ pub fn run(
                     source_records: sources[w.source].1.clone(),
                     depth,
                     reason: a2.decision.reason.clone(),
+                    reason_zh: a2.decision.reason_zh.clone(),
                     path: path.clone(),
                 });
                 next.push(Walk { source: w.source, entity: e2, path, on: as_of });

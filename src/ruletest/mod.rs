@@ -66,6 +66,12 @@ struct CaseEntity {
     industry_grades: BTreeMap<String, String>,
     #[serde(default)]
     market_rating: Option<String>,
+    /// When the evaluations above were made (default: the as-of date);
+    /// `composite_evaluated_on` overrides it for the composite grade.
+    #[serde(default)]
+    evaluated_on: Option<Date>,
+    #[serde(default)]
+    composite_evaluated_on: Option<Date>,
     #[serde(default)]
     penalties: Vec<CasePenalty>,
     #[serde(default)]
@@ -162,6 +168,13 @@ struct CaseInspection {
     id: String,
     inspected_on: Date,
     result: InspectionResult,
+    /// random (default), reminder, ...
+    #[serde(default = "random_inspection")]
+    kind: InspectionKind,
+}
+
+fn random_inspection() -> InspectionKind {
+    InspectionKind::Random
 }
 
 #[derive(Deserialize)]
@@ -200,6 +213,13 @@ struct Expect {
     accumulation: Option<String>,
     key_attention: Option<bool>,
     blacklisted: Option<bool>,
+    /// Whether a random plan under the rule set's draw defaults caps the
+    /// entity at one random inspection a year (（二）二, （五）).
+    once_a_year_cap: Option<bool>,
+    /// The share of its stratum a quota plan draws (strata by tier).
+    quota_ratio: Option<f64>,
+    /// The minimum share of its stratum in a quota plan.
+    quota_min_ratio: Option<f64>,
     #[serde(default)]
     explanation_contains: Vec<String>,
 }
@@ -245,7 +265,7 @@ fn person_for(label: &str) -> PersonId {
     PersonId(h[..16].try_into().expect("16 bytes"))
 }
 
-fn add_entity(ds: &mut Dataset, e: &CaseEntity, uscc: Uscc) -> Result<(), String> {
+fn add_entity(ds: &mut Dataset, e: &CaseEntity, uscc: Uscc, as_of: Date) -> Result<(), String> {
     let industry = IndustryCode::parse(&e.industry)?;
     let mut key_fields = KeyFields::default();
     for k in &e.key_fields {
@@ -266,11 +286,13 @@ fn add_entity(ds: &mut Dataset, e: &CaseEntity, uscc: Uscc) -> Result<(), String
         uscc,
         kind,
         source: source.into(),
-        evaluated_on: Date::from_ymd_opt(2000, 1, 1).expect("date"),
+        evaluated_on: e.evaluated_on.unwrap_or(as_of),
         grade: grade.into(),
     };
     if let Some(g) = &e.composite_grade {
-        ds.evaluations.push(eval(EvaluationKind::Composite, "NPCIC", g));
+        let mut ev = eval(EvaluationKind::Composite, "NPCIC", g);
+        ev.evaluated_on = e.composite_evaluated_on.unwrap_or(ev.evaluated_on);
+        ds.evaluations.push(ev);
     }
     for (d, g) in &e.industry_grades {
         ds.evaluations.push(eval(EvaluationKind::Industry, d, g));
@@ -336,7 +358,7 @@ fn add_entity(ds: &mut Dataset, e: &CaseEntity, uscc: Uscc) -> Result<(), String
             uscc,
             department: "MR".into(),
             inspected_on: x.inspected_on,
-            kind: InspectionKind::Random,
+            kind: x.kind,
             result: x.result,
             officers: Vec::new(),
         });
@@ -361,7 +383,7 @@ fn case_dataset(case: &Case) -> Result<(Dataset, BTreeMap<String, Uscc>), String
         if labels.insert(e.label.clone(), u).is_some() {
             return Err(format!("entity label '{}' is used twice", e.label));
         }
-        add_entity(&mut ds, e, u)?;
+        add_entity(&mut ds, e, u, case.as_of)?;
     }
     for r in &case.roles {
         let Some(u) = labels.get(&r.entity) else {
@@ -380,7 +402,14 @@ fn case_dataset(case: &Case) -> Result<(Dataset, BTreeMap<String, Uscc>), String
     Ok((ds, labels))
 }
 
-fn check(expect: &Expect, r: &EntityResult, failures: &mut Vec<String>) {
+/// What a plan would do with an entity, under the rule set's draw defaults.
+struct PlanView<'a> {
+    random: crate::plan::PlanParams,
+    quota: crate::plan::PlanParams,
+    snapshot: &'a crate::snapshot::Snapshot,
+}
+
+fn check(expect: &Expect, r: &EntityResult, plan: &PlanView<'_>, failures: &mut Vec<String>) {
     let mut diff = |what: &str, want: String, got: String| {
         if want != got {
             failures.push(format!("{what}\n      expected {want}\n      got      {got}"));
@@ -410,7 +439,26 @@ fn check(expect: &Expect, r: &EntityResult, failures: &mut Vec<String>) {
     if let Some(b) = expect.blacklisted {
         diff("blacklisted", b.to_string(), r.blacklisted.to_string());
     }
-    let explanation = r.explanation();
+    if let Some(c) = expect.once_a_year_cap {
+        let key_fields = plan
+            .snapshot
+            .entities
+            .find(&r.uscc)
+            .map(|e| plan.snapshot.entities.key_fields[e as usize])
+            .unwrap_or_default();
+        diff("once_a_year_cap", c.to_string(), plan.random.once_a_year_applies(r.tier, key_fields).to_string());
+    }
+    let by_tier = plan.quota.strata.iter().any(|d| d == "tier").then_some(r.tier);
+    let (ratio, min_ratio) = plan.quota.quota_for(by_tier);
+    if let Some(q) = expect.quota_ratio {
+        diff("quota_ratio", format!("{q:.6}"), format!("{:.6}", f64::from(ratio) / 1e6));
+    }
+    if let Some(q) = expect.quota_min_ratio {
+        diff("quota_min_ratio", format!("{q:.6}"), format!("{:.6}", f64::from(min_ratio) / 1e6));
+    }
+    // A fragment may be given in either language.
+    let explanation =
+        format!("{}\n{}", r.explanation_in(crate::i18n::Lang::En), r.explanation_in(crate::i18n::Lang::Zh));
     for frag in &expect.explanation_contains {
         if !explanation.contains(frag.as_str()) {
             failures.push(format!("explanation does not contain {frag:?}"));
@@ -435,6 +483,12 @@ pub fn run(rules: &RuleSet) -> Result<Vec<CaseOutcome>, TestError> {
                 classify::ClassifyError::Rule(r) => TestError::Rule(r),
                 other => bad(other.to_string()),
             })?;
+            let defaults = &rules.manifest.draw;
+            let plan_params =
+                |kind| crate::plan::PlanParams::with_defaults("rule test", kind, Vec::new(), case.as_of, defaults);
+            let mut quota = plan_params(crate::plan::PlanKind::Random);
+            quota.mode = crate::plan::SelectionMode::Quota;
+            let plan = PlanView { random: plan_params(crate::plan::PlanKind::Random), quota, snapshot: &snapshot };
             let mut failures = Vec::new();
             let mut explanation = String::new();
             for expect in std::iter::once(&case.expect).chain(&case.expect_others) {
@@ -449,7 +503,7 @@ pub fn run(rules: &RuleSet) -> Result<Vec<CaseOutcome>, TestError> {
                     )),
                     Some(r) => {
                         let before = failures.len();
-                        check(expect, r, &mut failures);
+                        check(expect, r, &plan, &mut failures);
                         if expect.label != "main" {
                             for f in &mut failures[before..] {
                                 *f = format!("[{}] {f}", expect.label);

@@ -1,0 +1,365 @@
+//! The message catalogue: every fixed text users read (tier names, risk
+//! levels, statuses, labels, exclusion kinds, API messages), in zh-CN and
+//! en, behind typed keys. Chinese first: the default language is zh-CN.
+//!
+//! Rules bring their own texts (a reason may be `#{ zh: …, en: … }`, see
+//! `engine::Reason`); this module holds what Rust prints around them.
+//!
+//! Invariants: no IO; a key has both forms (the `match` is exhaustive); no
+//! text here is ever hashed or signed into a bundle or frame: machine
+//! fields (numeric tiers, risk codes, stratum keys) stay as they are and a
+//! localised name is added beside them.
+
+use std::fmt;
+
+/// A language credo speaks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Lang {
+    /// 简体中文 (the default).
+    #[default]
+    #[serde(rename = "zh-CN")]
+    Zh,
+    #[serde(rename = "en")]
+    En,
+}
+
+/// A language tag credo does not speak.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown language '{0}': use zh-CN (default) or en")]
+pub struct UnknownLang(pub String);
+
+impl Lang {
+    /// The BCP 47 tag.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh-CN",
+            Lang::En => "en",
+        }
+    }
+
+    /// `zh`, `zh-CN`, `zh-Hans`, `en`, `en-US`, … (case-insensitive).
+    pub fn parse(s: &str) -> Result<Lang, UnknownLang> {
+        let t = s.trim().to_ascii_lowercase();
+        let primary = t.split(['-', '_']).next().unwrap_or("");
+        match primary {
+            "zh" => Ok(Lang::Zh),
+            "en" => Ok(Lang::En),
+            _ => Err(UnknownLang(s.trim().to_string())),
+        }
+    }
+
+    /// The preferred language of an `Accept-Language` header: the
+    /// supported tag with the highest q (ties: the first listed); zh-CN
+    /// when none is supported or the header is absent.
+    pub fn from_accept_language(header: Option<&str>) -> Lang {
+        let Some(h) = header else { return Lang::default() };
+        let mut best: Option<(u32, Lang)> = None;
+        for part in h.split(',') {
+            let mut it = part.split(';');
+            let tag = it.next().unwrap_or("").trim();
+            let q =
+                it.find_map(|p| p.trim().strip_prefix("q=")).and_then(|q| q.trim().parse::<f64>().ok()).unwrap_or(1.0);
+            let q = (q.clamp(0.0, 1.0) * 1000.0).round() as u32;
+            if q == 0 {
+                continue;
+            }
+            if let Ok(lang) = Lang::parse(tag)
+                && best.is_none_or(|(b, _)| q > b)
+            {
+                best = Some((q, lang));
+            }
+        }
+        best.map_or(Lang::default(), |(_, l)| l)
+    }
+}
+
+impl fmt::Display for Lang {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.tag())
+    }
+}
+
+impl std::str::FromStr for Lang {
+    type Err = UnknownLang;
+    fn from_str(s: &str) -> Result<Lang, UnknownLang> {
+        Lang::parse(s)
+    }
+}
+
+/// The plan's name of a credit tier (（一）).
+pub fn tier_name(tier: u8, lang: Lang) -> &'static str {
+    match (tier, lang) {
+        (1, Lang::Zh) => "诚信守法",
+        (2, Lang::Zh) => "轻微失信",
+        (3, Lang::Zh) => "一般失信",
+        (4, Lang::Zh) => "严重失信",
+        (1, Lang::En) => "trustworthy",
+        (2, Lang::En) => "minor dishonesty",
+        (3, Lang::En) => "general dishonesty",
+        (4, Lang::En) => "serious dishonesty",
+        (_, Lang::Zh) => "未分级",
+        (_, Lang::En) => "unclassified",
+    }
+}
+
+/// A risk level code (`none`, `low`, …) in words; unknown codes as given.
+pub fn risk_name(code: &str, lang: Lang) -> &str {
+    match (code, lang) {
+        ("none", Lang::Zh) => "无",
+        ("low", Lang::Zh) => "低风险",
+        ("medium", Lang::Zh) => "中风险",
+        ("high", Lang::Zh) => "较高风险",
+        ("very_high", Lang::Zh) => "高风险",
+        ("none", Lang::En) => "none",
+        ("low", Lang::En) => "low",
+        ("medium", Lang::En) => "medium",
+        ("high", Lang::En) => "high",
+        ("very_high", Lang::En) => "very high",
+        (other, _) => other,
+    }
+}
+
+/// An accumulation level (`none`, `reminder`, `key_attention`) in words.
+pub fn accumulation_name(code: &str, lang: Lang) -> &str {
+    match (code, lang) {
+        ("none", Lang::Zh) => "无",
+        ("reminder", Lang::Zh) => "提醒约谈",
+        ("key_attention", Lang::Zh) => "列入重点关注名单",
+        ("none", Lang::En) => "none",
+        ("reminder", Lang::En) => "reminder and interview",
+        ("key_attention", Lang::En) => "key-attention list",
+        (other, _) => other,
+    }
+}
+
+/// A record status a record_status rule gave, in words.
+pub fn record_status_name(code: &str, lang: Lang) -> &str {
+    match (code, lang) {
+        ("counted", Lang::Zh) => "计入",
+        ("exempt", Lang::Zh) => "首违免罚",
+        ("expired", Lang::Zh) => "已过期",
+        ("repaired", Lang::Zh) => "已信用修复",
+        ("cleared", Lang::Zh) => "已移出",
+        ("ignored", Lang::Zh) => "不计",
+        ("disputed", Lang::Zh) => "异议中",
+        (other, _) => other,
+    }
+}
+
+/// A record kind in words.
+pub fn record_kind_name(code: &str, lang: Lang) -> &str {
+    match (code, lang) {
+        ("penalty", Lang::Zh) => "行政处罚",
+        ("abnormal_listing", Lang::Zh) => "经营异常名录",
+        ("complaint", Lang::Zh) => "投诉举报",
+        ("commitment_breach", Lang::Zh) => "违背信用承诺",
+        ("inspection", Lang::Zh) => "检查发现违法",
+        ("reminder", Lang::Zh) => "提醒约谈",
+        (other, _) => other,
+    }
+}
+
+/// A propagated flag's effect (`raise_risk`, `key_attention`) in words.
+pub fn link_effect_name(code: &str, lang: Lang) -> &str {
+    match (code, lang) {
+        ("raise_risk", Lang::Zh) => "提高风险等级",
+        ("key_attention", Lang::Zh) => "列入重点关注",
+        (other, _) => other,
+    }
+}
+
+/// Fixed labels of CLI and API output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Label {
+    Tier,
+    Risk,
+    Records,
+    Tolerance,
+    Accumulation,
+    Blacklist,
+    Propagation,
+    TierOverTime,
+    AsOf,
+    ToleranceUntil,
+    Exemptions,
+    None,
+    No,
+    ListedUntil,
+    Blacklisted,
+    KeyAttention,
+    KeySpecialFields,
+    NewEconomy,
+    Commitments,
+    RepairApplications,
+    Explanation,
+    Industry,
+    Registered,
+    Flags,
+    Reaches,
+    ReachedBy,
+    SourceRecords,
+    With,
+    For,
+    Until,
+    Objections,
+}
+
+impl Label {
+    pub fn text(self, lang: Lang) -> &'static str {
+        use Label::*;
+        match lang {
+            Lang::Zh => match self {
+                Tier => "信用等级",
+                Risk => "风险",
+                Records => "记录",
+                Tolerance => "包容期",
+                Accumulation => "累积违法",
+                Blacklist => "严重失信名单",
+                Propagation => "联合惩戒延伸",
+                TierOverTime => "信用等级变化",
+                AsOf => "截至",
+                ToleranceUntil => "包容期至",
+                Exemptions => "首违免罚",
+                None => "无",
+                No => "否",
+                ListedUntil => "列入至",
+                Blacklisted => "严重失信名单",
+                KeyAttention => "重点关注",
+                KeySpecialFields => "重点特殊领域",
+                NewEconomy => "新经济",
+                Commitments => "信用承诺",
+                RepairApplications => "信用修复申请",
+                Explanation => "依据",
+                Industry => "行业",
+                Registered => "成立",
+                Flags => "延伸至",
+                Reaches => "波及",
+                ReachedBy => "受波及于",
+                SourceRecords => "来源记录",
+                With => "附承诺",
+                For => "针对",
+                Until => "至",
+                Objections => "异议申诉",
+            },
+            Lang::En => match self {
+                Tier => "tier",
+                Risk => "risk",
+                Records => "records",
+                Tolerance => "tolerance",
+                Accumulation => "accumulation",
+                Blacklist => "blacklist",
+                Propagation => "propagation",
+                TierOverTime => "tier over time",
+                AsOf => "as of",
+                ToleranceUntil => "tolerance until",
+                Exemptions => "exemptions",
+                None => "none",
+                No => "no",
+                ListedUntil => "listed until",
+                Blacklisted => "BLACKLISTED",
+                KeyAttention => "key attention",
+                KeySpecialFields => "key special fields",
+                NewEconomy => "new economy",
+                Commitments => "commitments",
+                RepairApplications => "repair applications",
+                Explanation => "explanation",
+                Industry => "industry",
+                Registered => "registered",
+                Flags => "flags",
+                Reaches => "reaches",
+                ReachedBy => "reached by",
+                SourceRecords => "source records",
+                With => "with commitment",
+                For => "for",
+                Until => "until",
+                Objections => "objections",
+            },
+        }
+    }
+}
+
+/// A stratum key of a frame (`tier=2|city=370100`) in words, for
+/// disclosures and previews: `轻微失信 · city 370100`. The key itself stays
+/// the machine form (it is hashed into the frame).
+pub fn stratum_label(key: &str, lang: Lang) -> String {
+    let mut parts = Vec::new();
+    for part in key.split('|') {
+        let (dim, value) = part.split_once('=').unwrap_or((part, ""));
+        let text = match (dim, lang) {
+            ("tier", _) => value.parse::<u8>().map_or_else(|_| value.to_string(), |t| tier_name(t, lang).to_string()),
+            ("risk", _) => risk_name(value, lang).to_string(),
+            ("city", Lang::Zh) => format!("市 {value}"),
+            ("county", Lang::Zh) => format!("县(区) {value}"),
+            ("kind", Lang::Zh) if value == "commitment_check" => "承诺核查".to_string(),
+            ("entity_type", Lang::Zh) => format!("主体类型 {value}"),
+            ("section", Lang::Zh) => format!("行业门类 {value}"),
+            ("all", Lang::Zh) => "全部".to_string(),
+            ("all", Lang::En) => "all".to_string(),
+            (dim, Lang::En) => format!("{} {value}", dim.replace('_', " ")),
+            (dim, Lang::Zh) => format!("{dim} {value}"),
+        };
+        parts.push(text);
+    }
+    parts.join(" · ")
+}
+
+/// Generic API error messages by stable error code.
+pub fn api_error_title(code: &str, lang: Lang) -> Option<&'static str> {
+    Some(match (code, lang) {
+        ("unauthorized", Lang::Zh) => "未认证",
+        ("forbidden", Lang::Zh) => "无权操作",
+        ("not_found", Lang::Zh) => "未找到",
+        ("conflict", Lang::Zh) => "状态冲突",
+        ("bad_request", Lang::Zh) => "请求有误",
+        ("invalid", Lang::Zh) => "请求无效",
+        ("rule_error", Lang::Zh) => "规则错误",
+        ("beacon_refused", Lang::Zh) => "随机信标被拒绝",
+        ("altered", Lang::Zh) => "存证被改动",
+        ("too_large", Lang::Zh) => "请求过大",
+        ("timeout", Lang::Zh) => "超时",
+        ("internal", Lang::Zh) => "内部错误，详见服务器日志",
+        ("unauthorized", Lang::En) => "not authenticated",
+        ("forbidden", Lang::En) => "not allowed",
+        ("not_found", Lang::En) => "not found",
+        ("conflict", Lang::En) => "conflict",
+        ("bad_request", Lang::En) => "bad request",
+        ("invalid", Lang::En) => "invalid request",
+        ("rule_error", Lang::En) => "rule error",
+        ("beacon_refused", Lang::En) => "beacon refused",
+        ("altered", Lang::En) => "stored evidence altered",
+        ("too_large", Lang::En) => "request too large",
+        ("timeout", Lang::En) => "timeout",
+        ("internal", Lang::En) => "internal error; see the server log",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tier_names_follow_the_plan() {
+        let zh: Vec<_> = (1..=4).map(|t| tier_name(t, Lang::Zh)).collect();
+        assert_eq!(zh, ["诚信守法", "轻微失信", "一般失信", "严重失信"]);
+        assert_eq!(tier_name(4, Lang::En), "serious dishonesty");
+    }
+
+    #[test]
+    fn languages_parse_and_negotiate() {
+        assert_eq!(Lang::parse("zh-CN"), Ok(Lang::Zh));
+        assert_eq!(Lang::parse("EN_us"), Ok(Lang::En));
+        assert!(Lang::parse("fr").unwrap_err().to_string().contains("'fr'"));
+        assert_eq!(Lang::from_accept_language(None), Lang::Zh);
+        assert_eq!(Lang::from_accept_language(Some("en")), Lang::En);
+        assert_eq!(Lang::from_accept_language(Some("fr-FR, en;q=0.8, zh;q=0.9")), Lang::Zh);
+        assert_eq!(Lang::from_accept_language(Some("zh;q=0, en-GB;q=0.5")), Lang::En);
+        assert_eq!(Lang::from_accept_language(Some("de")), Lang::Zh);
+    }
+
+    #[test]
+    fn stratum_labels_name_tiers() {
+        assert_eq!(stratum_label("tier=4|city=370100", Lang::Zh), "严重失信 · 市 370100");
+        assert_eq!(stratum_label("tier=2|city=370100", Lang::En), "minor dishonesty · city 370100");
+    }
+}
