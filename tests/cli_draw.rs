@@ -6,22 +6,18 @@ use std::collections::HashMap;
 
 use crate::common::*;
 
-struct Env {
-    dir: tempfile::TempDir,
+struct Env(StoreDir);
+
+impl std::ops::Deref for Env {
+    type Target = StoreDir;
+    fn deref(&self) -> &StoreDir {
+        &self.0
+    }
 }
 
 impl Env {
     fn new() -> Env {
-        Env { dir: tempfile::tempdir().unwrap() }
-    }
-    fn store(&self) -> String {
-        self.dir.path().join("s.db").to_str().unwrap().to_string()
-    }
-    fn run(&self, args: &[&str]) -> std::process::Output {
-        let mut all = vec!["--store".to_string(), self.store()];
-        all.extend(args.iter().map(|s| s.to_string()));
-        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-        credo(&refs)
+        Env(StoreDir::new())
     }
     /// Creates a plan and returns (id, secret).
     fn create(&self, extra: &[&str]) -> (String, String) {

@@ -73,3 +73,34 @@ pub fn append_line(path: &Path, line: &str) {
 pub fn line(path: &Path, n: usize) -> String {
     std::fs::read_to_string(path).expect("read").lines().nth(n - 1).expect("line").to_string()
 }
+
+/// A temporary directory holding a store, and the CLI run against it.
+pub struct StoreDir {
+    pub dir: tempfile::TempDir,
+}
+
+impl StoreDir {
+    pub fn new() -> StoreDir {
+        StoreDir { dir: tempfile::tempdir().expect("tempdir") }
+    }
+    pub fn store(&self) -> String {
+        self.path("s.db")
+    }
+    /// A file's path in the directory.
+    pub fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).to_str().expect("utf-8 path").to_string()
+    }
+    /// `credo --store <store> args...`.
+    pub fn run(&self, args: &[&str]) -> Output {
+        let mut all = vec!["--store".to_string(), self.store()];
+        all.extend(args.iter().map(|s| s.to_string()));
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        credo(&refs)
+    }
+    /// Like [`StoreDir::run`], asserting success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(o.status.success(), "{args:?}: {}{}", stdout(&o), stderr(&o));
+        stdout(&o)
+    }
+}
