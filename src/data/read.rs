@@ -70,8 +70,10 @@ pub struct Scanned {
     pub secs: f64,
 }
 
-/// Rows per batch: a few hundred megabytes of columns at most.
-const BATCH_ROWS: usize = 1 << 20;
+/// Rows per batch: a few hundred megabytes of columns at most. Two
+/// batches are in memory at once (one decoded ahead), so half a million
+/// keeps the loader's peak where one batch of a million had it.
+const BATCH_ROWS: usize = 1 << 19;
 /// CSV bytes per batch.
 const BATCH_BYTES: u64 = 64 << 20;
 
@@ -238,22 +240,35 @@ fn scan_parquet<T: TableRow>(path: &Path, out: &mut Scanned, problems: &mut Prob
             let rows = parquet_rows(path).map_err(|e| unreadable(&e))?;
             out.rows = rows;
             each(Batch::Expect(rows));
-            let mut offset = 0usize;
-            while offset < rows {
-                let len = BATCH_ROWS.min(rows - offset);
+            // Batches are decoded one ahead of parsing: polars decodes
+            // batch k+1 while batch k is parsed and built, so both cores
+            // work (at most two batches are in memory).
+            let (tx, rx) = std::sync::mpsc::sync_channel::<PolarsResult<(usize, DataFrame)>>(1);
+            let decoder = scope.spawn(move || {
+                let mut offset = 0usize;
+                while offset < rows {
+                    let len = BATCH_ROWS.min(rows - offset);
+                    let t0 = std::time::Instant::now();
+                    let decoded = lf.clone().select(present.clone()).slice(offset as i64, len as IdxSize).collect();
+                    let decoded = decoded.map(|mut df| {
+                        df.rechunk_mut();
+                        (offset, df)
+                    });
+                    tracing::debug!(table = T::TABLE, decode = ?t0.elapsed(), "decoded");
+                    let failed = decoded.is_err();
+                    if tx.send(decoded).is_err() || failed {
+                        break;
+                    }
+                    offset += len;
+                }
+            });
+            for decoded in rx {
+                let (offset, df) = decoded.map_err(|e| unreadable(&e))?;
                 let t0 = std::time::Instant::now();
-                let mut df = lf
-                    .clone()
-                    .select(present.clone())
-                    .slice(offset as i64, len as IdxSize)
-                    .collect()
-                    .map_err(|e| unreadable(&e))?;
-                df.rechunk_mut();
-                let t1 = t0.elapsed();
                 parse_batch::<T>(&file, &df, offset, problems, each);
-                tracing::debug!(table = T::TABLE, decode = ?t1, parse = ?(t0.elapsed() - t1), "batch");
-                offset += len;
+                tracing::debug!(table = T::TABLE, parse = ?t0.elapsed(), "parsed");
             }
+            decoder.join().map_err(|_| unreadable(&"the decoder stopped"))?;
             Ok(())
         })();
         let digest = hashing.join().unwrap_or_else(|_| Err(std::io::Error::other("hashing stopped")));

@@ -81,34 +81,52 @@ pub fn execute_run(
     observe: &mut dyn FnMut(&[EntityResult]),
 ) -> Result<Classification> {
     let outcome = (|| -> Result<(Classification, results::Sealed)> {
-        let mut output = req.output.map(|(path, lang)| OutputWriter::create(path, lang)).transpose()?;
-        let mut stored = results::Writer::create(&store.results_path(req.run)?)?;
-        let c = classify::classify(
-            req.snapshot,
-            req.rules,
-            req.as_of,
-            req.options,
-            &|s| {
-                progress(s);
-                let _ = store.set_run_progress(req.run, s);
-            },
-            &mut |shard| {
-                // The two files are written side by side.
-                let (a, b) = rayon::join(
-                    || output.as_mut().map_or(Ok(()), |o| o.write(&shard)).map_err(|e| e.to_string()),
-                    || stored.write(&shard).map_err(|e| e.to_string()),
-                );
-                a?;
-                b?;
-                observe(&shard);
-                Ok(())
-            },
-        )?;
-        progress("store");
-        if let Some(o) = output {
-            o.finish()?;
-        }
-        Ok((c, stored.finish()?))
+        let output = req.output.map(|(path, lang)| OutputWriter::create(path, lang)).transpose()?;
+        let stored = results::Writer::create(&store.results_path(req.run)?)?;
+        // Shards are written on their own thread while the next shard is
+        // classified (one shard waits at most); the two files of a shard
+        // are written side by side.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<EntityResult>>(1);
+        std::thread::scope(|scope| {
+            let writer = scope.spawn(move || -> Result<(Option<OutputWriter>, results::Writer)> {
+                let (mut output, mut stored) = (output, stored);
+                for shard in rx {
+                    let (a, b) = rayon::join(
+                        || output.as_mut().map_or(Ok(()), |o| o.write(&shard)),
+                        || stored.write(&shard),
+                    );
+                    a?;
+                    b?;
+                }
+                Ok((output, stored))
+            });
+            let classified = classify::classify(
+                req.snapshot,
+                req.rules,
+                req.as_of,
+                req.options,
+                &|s| {
+                    progress(s);
+                    let _ = store.set_run_progress(req.run, s);
+                },
+                &mut |shard| {
+                    observe(&shard);
+                    // A send fails only when the writer stopped on an error,
+                    // which is reported below.
+                    tx.send(shard).map_err(|_| "the results writer stopped".to_string())
+                },
+            );
+            drop(tx);
+            let written = writer.join().map_err(|_| OpsError::Invalid("the results writer panicked".into()))?;
+            // A writer's error explains a classification stopped by it.
+            let (output, stored) = written?;
+            let c = classified?;
+            progress("store");
+            if let Some(o) = output {
+                o.finish()?;
+            }
+            Ok((c, stored.finish()?))
+        })
     })();
     let (c, sealed) = match outcome {
         Ok(done) => done,
