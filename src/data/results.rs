@@ -379,8 +379,14 @@ impl Reader {
             return Ok(None);
         }
         let df = self.group(g - 1, None)?;
-        let rows = stored(&df).map_err(|e| io(&self.path, e))?;
-        Ok(rows.into_iter().find(|r| r.uscc == uscc))
+        // Only the entity's own row is built (its explanation checked as
+        // JSON): a reveal looks up every drawn entity.
+        let at = (|| -> PolarsResult<Option<usize>> {
+            Ok(df.column("uscc")?.str()?.iter().position(|u| u == Some(uscc)))
+        })()
+        .map_err(|e| io(&self.path, e))?;
+        let Some(at) = at else { return Ok(None) };
+        Ok(stored(&df.slice(at as i64, 1)).map_err(|e| io(&self.path, e))?.pop())
     }
 
     /// Every result, group by group, in credit-code order.
