@@ -43,9 +43,17 @@ pub struct StoredResult {
     /// Why the supervision rule gave this probability.
     #[serde(skip)]
     pub supervision_reason: String,
-    /// The decisions, as JSON.
+    /// The decisions, as JSON text: kept as read (the row group's hash was
+    /// checked), and parsed only when the result is served, so reading a
+    /// whole run for a plan parses no explanation.
+    #[serde(serialize_with = "raw_json")]
     #[schema(value_type = Vec<Object>)]
-    pub explanation: Box<serde_json::value::RawValue>,
+    pub explanation: String,
+}
+
+fn raw_json<S: serde::Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
+    let raw: &serde_json::value::RawValue = serde_json::from_str(text).map_err(serde::ser::Error::custom)?;
+    serde::Serialize::serialize(raw, s)
 }
 
 /// Why results could not be written or read.
@@ -381,11 +389,7 @@ impl Reader {
         let df = self.group(g - 1, None)?;
         // Only the entity's own row is built (its explanation checked as
         // JSON): a reveal looks up every drawn entity.
-        let at = (|| -> PolarsResult<Option<usize>> {
-            Ok(df.column("uscc")?.str()?.iter().position(|u| u == Some(uscc)))
-        })()
-        .map_err(|e| io(&self.path, e))?;
-        let Some(at) = at else { return Ok(None) };
+        let Some(at) = position(&df, uscc).map_err(|e| io(&self.path, e))? else { return Ok(None) };
         Ok(stored(&df.slice(at as i64, 1)).map_err(|e| io(&self.path, e))?.pop())
     }
 
@@ -415,6 +419,11 @@ fn check_span(f: &mut File, span: &Span) -> Result<(), SpanError> {
     Ok(())
 }
 
+/// The row of a credit code in a row group.
+fn position(df: &DataFrame, uscc: &str) -> PolarsResult<Option<usize>> {
+    Ok(df.column("uscc")?.str()?.iter().position(|u| u == Some(uscc)))
+}
+
 fn stored(df: &DataFrame) -> PolarsResult<Vec<StoredResult>> {
     let text = |name: &str| -> PolarsResult<Vec<Option<String>>> {
         Ok(df.column(name)?.str()?.downcast_iter().flat_map(|a| a.iter()).map(|v| v.map(str::to_string)).collect())
@@ -440,7 +449,6 @@ fn stored(df: &DataFrame) -> PolarsResult<Vec<StoredResult>> {
     let explanation = text("explanation")?;
     let mut out = Vec::with_capacity(uscc.len());
     for i in 0..uscc.len() {
-        let json = explanation[i].clone().unwrap_or_else(|| "[]".into());
         out.push(StoredResult {
             uscc: uscc[i].clone().unwrap_or_default(),
             name: name[i].clone().unwrap_or_default(),
@@ -460,8 +468,7 @@ fn stored(df: &DataFrame) -> PolarsResult<Vec<StoredResult>> {
                 .map(str::to_string)
                 .collect(),
             supervision_reason: reason[i].clone().unwrap_or_default(),
-            explanation: serde_json::value::RawValue::from_string(json)
-                .map_err(|e| PolarsError::ComputeError(e.to_string().into()))?,
+            explanation: explanation[i].clone().unwrap_or_else(|| "[]".into()),
         });
     }
     Ok(out)

@@ -91,10 +91,8 @@ pub fn execute_run(
             let writer = scope.spawn(move || -> Result<(Option<OutputWriter>, results::Writer)> {
                 let (mut output, mut stored) = (output, stored);
                 for shard in rx {
-                    let (a, b) = rayon::join(
-                        || output.as_mut().map_or(Ok(()), |o| o.write(&shard)),
-                        || stored.write(&shard),
-                    );
+                    let (a, b) =
+                        rayon::join(|| output.as_mut().map_or(Ok(()), |o| o.write(&shard)), || stored.write(&shard));
                     a?;
                     b?;
                 }
