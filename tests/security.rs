@@ -429,7 +429,7 @@ async fn low_findings() {
 
     // An interrupted job is marked failed with an audit entry.
     let store = &api.state.store;
-    let job = store.create_job("rules.diff", "regulator:1", &json!({})).unwrap();
+    let job = store.create_job(credo::model::JobKind::RulesDiff, "regulator:1", &json!({})).unwrap();
     assert_eq!(store.fail_interrupted().unwrap(), 1);
     let entries = store.read(|c| credo::store::audit::entries(c, Some(&format!("job/{job}")))).unwrap();
     assert_eq!(entries.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["job.start", "job.finish"]);

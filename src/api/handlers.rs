@@ -339,7 +339,7 @@ pub async fn diff_rules(
     let actor = auth.actor();
     let turn = st.reserve_work()?;
     let request = serde_json::json!({ "rules": id, "as_of": b.as_of, "samples": b.samples });
-    let job = blocking(move || Ok(store.create_job("rules.diff", &actor, &request)?)).await?;
+    let job = blocking(move || Ok(store.create_job(crate::model::JobKind::RulesDiff, &actor, &request)?)).await?;
     let (st2, actor) = (st.clone(), auth.actor());
     tokio::spawn(async move {
         let permit = turn.wait().await;
@@ -434,7 +434,7 @@ pub async fn start_run(
                 tracing::warn!("run {id} failed: {}", e.message);
                 // A failure before the run itself started (the dataset) is
                 // recorded too; a run that failed records its own.
-                if st3.store.run(id).is_ok_and(|r| r.status == "running") {
+                if st3.store.run(id).is_ok_and(|r| r.status == crate::model::RunStatus::Running) {
                     let _ = st3.store.fail_run(id, &actor, &e.message);
                 }
             }
@@ -469,7 +469,7 @@ pub async fn run_entity(
     let st2 = st.clone();
     blocking(move || {
         let run = st2.store.run(id)?;
-        if run.status != "done" {
+        if run.status != crate::model::RunStatus::Done {
             return Err(ApiError::new(StatusCode::CONFLICT, "conflict", format!("run {id} is {}", run.status)));
         }
         let found = st2.results(id)?.get(u.as_str()).map_err(ops::OpsError::from)?;
@@ -777,7 +777,8 @@ pub async fn publish_plan(
 pub struct Assignment {
     pub plan: i64,
     pub plan_name: String,
-    pub kind: String,
+    #[schema(value_type = String)]
+    pub kind: PlanKind,
     pub visit: i64,
     pub uscc: String,
     pub name: String,
@@ -936,10 +937,12 @@ pub struct PublicPlan {
     /// `{store_id}/{id}`.
     pub plan_id: String,
     pub name: String,
-    pub kind: String,
+    #[schema(value_type = String)]
+    pub kind: PlanKind,
     /// committed, revealed or cancelled: every plan is listed from its
     /// creation, cancelled ones too.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: crate::model::PlanStatus,
     pub created_at: String,
     /// Published before the reveal, these make a re-roll impossible to hide.
     pub commitment: String,

@@ -277,8 +277,8 @@ pub fn run(cmd: DrawCommand, store_path: &Path, lang: crate::i18n::Lang) -> Resu
                 println!(
                     "{:>4} {:<10} {:<17} {} {} {}{cancelled}",
                     p.id,
-                    p.status,
-                    p.kind,
+                    p.status.as_str(),
+                    p.kind.as_str(),
                     p.created_at,
                     ops::global_plan_id(&store, p.id),
                     p.name

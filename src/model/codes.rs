@@ -212,3 +212,39 @@ code_enum!(
         Other = "other",
     }
 );
+
+code_enum!(
+    /// Where an inspection plan stands: committed to a secret at creation,
+    /// then drawn once (revealed) or cancelled, never both.
+    PlanStatus {
+        Committed = "committed",
+        Revealed = "revealed",
+        Cancelled = "cancelled",
+    }
+);
+
+code_enum!(
+    /// Where a classification run stands.
+    RunStatus {
+        Running = "running",
+        Done = "done",
+        Failed = "failed",
+    }
+);
+
+code_enum!(
+    /// Where a background job stands.
+    JobStatus {
+        Running = "running",
+        Done = "done",
+        Failed = "failed",
+    }
+);
+
+code_enum!(
+    /// What a background job computes.
+    JobKind {
+        /// The impact of a rule version against the active one.
+        RulesDiff = "rules.diff",
+    }
+);

@@ -21,6 +21,7 @@ use crate::draw::{self, BeaconReveal, Bundle, DrawResult, Outcome, Spec, Visit};
 use crate::engine::RuleSet;
 use crate::model::access::{Jurisdiction, Principal};
 use crate::model::*;
+use crate::model::{PlanStatus, RunStatus};
 use crate::plan::{self, FrameIdentity, History, InspectedBy, PlanKind, PlanParams};
 use crate::snapshot::Snapshot;
 use crate::store::{PlanRecord, Store, StoreError, VisitRecord};
@@ -48,13 +49,6 @@ pub fn global_plan_id(store: &Store, number: i64) -> String {
     format!("{}/{number}", store.identity().store_id)
 }
 
-fn kind_code(kind: PlanKind) -> &'static str {
-    match kind {
-        PlanKind::Random => "random",
-        PlanKind::CommitmentCheck => "commitment_check",
-    }
-}
-
 /// Cancelled plans over the same population as `params` (same dataset,
 /// as-of date, kind and departments) that no plan replaces yet.
 fn replaced_plans(store: &Store, plans: &[PlanRecord], dataset_hash: &str, params: &PlanParams) -> Vec<String> {
@@ -64,7 +58,7 @@ fn replaced_plans(store: &Store, plans: &[PlanRecord], dataset_hash: &str, param
     let already: BTreeSet<&String> = plans.iter().flat_map(|p| &p.replaces).collect();
     plans
         .iter()
-        .filter(|p| p.status == "cancelled" && p.dataset_hash == dataset_hash && p.kind == kind_code(params.kind))
+        .filter(|p| p.status == PlanStatus::Cancelled && p.dataset_hash == dataset_hash && p.kind == params.kind)
         .filter(|p| {
             serde_json::from_value::<PlanParams>(p.params.clone()).is_ok_and(|q| {
                 let mut d = q.departments.clone();
@@ -134,7 +128,7 @@ pub fn create_plan_from_run(
 ) -> Result<CreatedPlan> {
     check_plan_request(creator, params)?;
     let run = store.run(run_id)?;
-    if run.status != "done" {
+    if run.status != RunStatus::Done {
         return Err(StoreError::Conflict(format!("run {run_id} is {}; a plan needs a finished run", run.status)).into());
     }
     if run.dataset_hash != loaded.hash {
@@ -264,12 +258,12 @@ fn create_plan_with(
     // The plan id is part of the frame; it is the next id of the plans table.
     let next_id = plans.last().map_or(1, |p| p.id + 1);
     let created_at = crate::store::now();
-    let kind = kind_code(params.kind);
+    let kind = params.kind;
     let replaces = replaced_plans(store, &plans, origin.dataset_hash, params);
     let provenance = draw::Provenance {
         store_id: store.identity().store_id.clone(),
         plan_number: next_id as u64,
-        kind: kind.to_string(),
+        kind: kind.as_str().to_string(),
         name: params.name.clone(),
         created_at: created_at.clone(),
         as_of: params.as_of.to_string(),
@@ -379,7 +373,7 @@ pub fn reveal_plan(
     actor: &str,
 ) -> Result<Revealed> {
     let plan = store.plan(id)?;
-    if plan.status != "committed" {
+    if plan.status != PlanStatus::Committed {
         return Err(StoreError::Conflict(format!(
             "plan {id} is {}; only a committed plan can be revealed, once",
             plan.status
@@ -485,7 +479,7 @@ pub(crate) fn stored_result(store: &Store, frame: &draw::Frame, id: i64) -> Resu
 /// a credo-draw-v2 bundle is signed with the store's key.
 pub fn export_bundle(store: &Store, id: i64) -> Result<String> {
     let plan = store.plan(id)?;
-    if plan.status != "revealed" {
+    if plan.status != PlanStatus::Revealed {
         return Err(StoreError::Conflict(format!(
             "plan {id} is {}; only a revealed plan has a draw to export",
             plan.status
@@ -571,7 +565,7 @@ pub struct Disclosure {
     /// credo-draw-v1 or credo-draw-v2.
     pub spec: String,
     pub name: String,
-    pub kind: String,
+    pub kind: PlanKind,
     pub departments: Vec<String>,
     pub items: Vec<(String, String)>,
     pub as_of: String,
@@ -580,8 +574,7 @@ pub struct Disclosure {
     pub run_id: i64,
     pub dataset_hash: String,
     pub rules_hash: String,
-    /// committed, revealed or cancelled.
-    pub status: String,
+    pub status: PlanStatus,
     pub frame_hash: String,
     pub commitment: String,
     pub beacon: DisclosedBeacon,
@@ -675,7 +668,7 @@ pub fn disclosure_with(
     let stats: plan::FrameStats = serde_json::from_value(plan.frame_stats.clone()).unwrap_or_default();
     let populations = frame.populations();
     let released = chrono::DateTime::parse_from_rfc3339(&plan.release_at).map(|t| now >= t).unwrap_or(false);
-    let drawn = plan.status == "revealed";
+    let drawn = plan.status == PlanStatus::Revealed;
     let result = if drawn { Some(stored_result(store, &frame, id)?) } else { None };
     let strata = frame
         .strata()
@@ -831,19 +824,21 @@ pub fn submit_result(store: &Store, officer: &Principal, r: &NewResult<'_>, toda
     )?;
     let officer = officer.officer_id.as_deref().unwrap_or_default();
     result.parse::<InspectionResult>().map_err(|e| OpsError::Invalid(format!("result {e}")))?;
-    match (plan.kind.as_str(), commitment_status) {
-        ("commitment_check", None) => {
+    match (plan.kind, commitment_status.map(str::parse::<CommitmentStatus>)) {
+        (PlanKind::CommitmentCheck, None) => {
             return Err(OpsError::Invalid(
                 "a commitment check needs the commitment's status: fulfilled or breached".into(),
             ));
         }
-        ("commitment_check", Some(s)) if s != "fulfilled" && s != "breached" => {
+        (PlanKind::CommitmentCheck, Some(Ok(CommitmentStatus::Fulfilled | CommitmentStatus::Breached))) => {}
+        (PlanKind::CommitmentCheck, Some(_)) => {
+            let s = commitment_status.unwrap_or_default();
             return Err(OpsError::Invalid(format!("commitment status '{s}' is not fulfilled or breached")));
         }
-        ("random", Some(_)) => {
+        (PlanKind::Random, Some(_)) => {
             return Err(OpsError::Invalid("only commitment checks report a commitment status".into()));
         }
-        _ => {}
+        (PlanKind::Random, None) => {}
     }
     let release =
         chrono::DateTime::parse_from_rfc3339(&plan.release_at).map_err(|e| OpsError::Invalid(e.to_string()))?;

@@ -32,6 +32,35 @@ pub enum PlanKind {
     CommitmentCheck,
 }
 
+impl PlanKind {
+    pub const ALL: &'static [PlanKind] = &[PlanKind::Random, PlanKind::CommitmentCheck];
+
+    /// The stable code (stored, audited, written into frames).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlanKind::Random => "random",
+            PlanKind::CommitmentCheck => "commitment_check",
+        }
+    }
+}
+
+impl std::fmt::Display for PlanKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for PlanKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<PlanKind, String> {
+        PlanKind::ALL
+            .iter()
+            .copied()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("'{s}' is not one of: random, commitment_check"))
+    }
+}
+
 /// How strata are sampled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
