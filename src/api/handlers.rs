@@ -985,7 +985,7 @@ pub async fn public_plan(State(st): S, ApiPath(id): ApiPath<i64>) -> Result<Resp
     let st2 = st.clone();
     let lang = super::lang::current();
     blocking(move || {
-        let p = st2.store.plan(id).map_err(|_| ApiError::not_found(format!("no plan {id}")))?;
+        let p = st2.store.plan(id)?;
         // A later plan may name this one as replaced: the plan count is
         // part of what the cached page depends on.
         let plans = st2.store.plan_count()?;

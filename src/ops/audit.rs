@@ -106,7 +106,7 @@ pub fn checkpoint(store: &Store) -> Result<String> {
     let (entries, head) = match store.read_long(audit::verify)? {
         ChainReport::Intact { entries, head } => (entries, head),
         ChainReport::Broken { seq, reason } => {
-            return Err(OpsError::Invalid(format!(
+            return Err(OpsError::Internal(format!(
                 "the audit log is broken at entry {seq}: {reason}; refusing to sign a checkpoint"
             )));
         }
@@ -119,7 +119,7 @@ pub fn checkpoint(store: &Store) -> Result<String> {
         "at": crate::store::now(),
     });
     let signed = crate::trust::sign_document(store.identity().signing_key(), doc)?;
-    serde_json::to_string_pretty(&signed).map_err(|e| OpsError::Invalid(e.to_string()))
+    serde_json::to_string_pretty(&signed).map_err(OpsError::internal("checkpoint"))
 }
 
 /// Reads a signed checkpoint, checking its signature against `key`.

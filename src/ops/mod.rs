@@ -27,12 +27,19 @@ pub use timeline::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {
+    /// The caller's mistake: a request that cannot be done as asked
+    /// (API: 422).
     #[error("{0}")]
     Invalid(String),
+    /// A fault on the server's side (a file it keeps unreadable, its
+    /// randomness unavailable, its audit log broken): not the caller's
+    /// doing (API: a logged 500, no details to the client).
     #[error("{0}")]
-    Rule(#[from] RuleError),
+    Internal(String),
     #[error("{0}")]
     Data(#[from] DataError),
+    #[error("{0}")]
+    Rule(#[from] RuleError),
     #[error("{0}")]
     Store(#[from] StoreError),
     #[error("{0}")]
@@ -61,9 +68,20 @@ impl From<ClassifyError> for OpsError {
     fn from(e: ClassifyError) -> OpsError {
         match e {
             ClassifyError::Rule(r) => OpsError::Rule(r),
-            other => OpsError::Invalid(other.to_string()),
+            // Spill files, intermediate results and the output sink are
+            // the server's own files.
+            other @ (ClassifyError::Spill(_) | ClassifyError::Io(_) | ClassifyError::Sink(_)) => {
+                OpsError::Internal(other.to_string())
+            }
         }
     }
 }
 
 pub type Result<T> = std::result::Result<T, OpsError>;
+
+impl OpsError {
+    /// An internal fault with what it concerned: `internal("frame file")(e)`.
+    pub(crate) fn internal<E: std::fmt::Display>(what: impl std::fmt::Display) -> impl FnOnce(E) -> OpsError {
+        move |e| OpsError::Internal(format!("{what}: {e}"))
+    }
+}

@@ -75,7 +75,7 @@ fn replaced_plans(store: &Store, plans: &[PlanRecord], dataset_hash: &str, param
 /// 32 bytes from the operating system's random source.
 pub fn new_secret() -> Result<[u8; 32]> {
     let mut s = [0u8; 32];
-    getrandom::fill(&mut s).map_err(|e| OpsError::Invalid(format!("no operating-system randomness: {e}")))?;
+    getrandom::fill(&mut s).map_err(OpsError::internal("no operating-system randomness"))?;
     Ok(s)
 }
 
@@ -280,8 +280,8 @@ fn create_plan_with(
     let excluded_by = frame.v2().map(|h| h.provenance.excluded_by.clone()).unwrap_or_default();
     let frame_hash = hex::encode(frame.hash());
     let text = plan::frame_file(&frame);
-    let params_json = serde_json::to_value(params).map_err(|e| OpsError::Invalid(e.to_string()))?;
-    let stats_json = serde_json::to_value(&stats).map_err(|e| OpsError::Invalid(e.to_string()))?;
+    let params_json = serde_json::to_value(params).map_err(OpsError::internal("plan parameters"))?;
+    let stats_json = serde_json::to_value(&stats).map_err(OpsError::internal("frame statistics"))?;
     let commitment_hex = hex::encode(commitment);
     let beacon_published_at = params.beacon_published_utc();
     let id = store.create_plan(
@@ -334,11 +334,11 @@ fn create_plan_with(
 /// Reads a plan's frozen frame and checks it is the one committed to.
 pub fn load_frame(store: &Store, plan: &PlanRecord) -> Result<draw::Frame> {
     let path = store.frame_path(plan.id)?;
-    let text = std::fs::read_to_string(&path).map_err(|e| OpsError::Invalid(format!("{}: {e}", path.display())))?;
-    let frame = plan::read_frame_file(&text).map_err(OpsError::Invalid)?;
+    let text = std::fs::read_to_string(&path).map_err(OpsError::internal(path.display()))?;
+    let frame = plan::read_frame_file(&text).map_err(OpsError::internal(path.display()))?;
     let hash = hex::encode(frame.hash());
     if hash != plan.frame_hash {
-        return Err(OpsError::Invalid(format!(
+        return Err(OpsError::Internal(format!(
             "the stored frame of plan {} hashes to {hash}, but the plan committed to {}: the frame file was altered",
             plan.id, plan.frame_hash
         )));
@@ -451,9 +451,9 @@ pub(crate) fn stored_result(store: &Store, frame: &draw::Frame, id: i64) -> Resu
     let mut out = Vec::with_capacity(visits.len());
     for v in &visits {
         out.push(Visit {
-            uscc: Uscc::parse(&v.uscc).map_err(|e| OpsError::Invalid(format!("stored visit {}: {e}", v.seq)))?,
+            uscc: Uscc::parse(&v.uscc).map_err(OpsError::internal(format!("stored visit {}", v.seq)))?,
             stratum: v.stratum.clone(),
-            ticket: v.ticket.parse().map_err(|_| OpsError::Invalid(format!("stored visit {}: bad ticket", v.seq)))?,
+            ticket: v.ticket.parse().map_err(|_| OpsError::Internal(format!("stored visit {}: bad ticket", v.seq)))?,
             items: v.items.iter().map(|(d, c)| draw::Item { department: d.clone(), code: c.clone() }).collect(),
             outcome: match &v.unstaffed {
                 Some(r) => Outcome::Unstaffed(r.clone()),
@@ -487,8 +487,11 @@ pub fn export_bundle(store: &Store, id: i64) -> Result<String> {
         .into());
     }
     let frame = load_frame(store, &plan)?;
-    let secret = parse_hex("the stored secret", plan.secret.as_deref().unwrap_or(""))?;
-    let beacon = parse_hex("the stored beacon", plan.beacon.as_deref().unwrap_or(""))?;
+    let stored = |what: &str, s: Option<&str>| {
+        hex::decode(s.unwrap_or("").trim()).map_err(OpsError::internal(format!("plan {id}: {what}")))
+    };
+    let secret = stored("the stored secret", plan.secret.as_deref())?;
+    let beacon = stored("the stored beacon", plan.beacon.as_deref())?;
     let result = stored_result(store, &frame, id)?;
     match frame.spec() {
         Spec::V1 => Ok(Bundle::render_parts(&frame, &secret, &beacon, &result)),
@@ -663,8 +666,8 @@ pub fn disclosure_with(
 ) -> Result<Disclosure> {
     let plan = store.plan(id)?;
     let frame = load_frame(store, &plan)?;
-    let params: PlanParams =
-        serde_json::from_value(plan.params.clone()).map_err(|e| OpsError::Invalid(e.to_string()))?;
+    let params: PlanParams = serde_json::from_value(plan.params.clone())
+        .map_err(OpsError::internal(format!("plan {id}: stored parameters")))?;
     let stats: plan::FrameStats = serde_json::from_value(plan.frame_stats.clone()).unwrap_or_default();
     let populations = frame.populations();
     let released = chrono::DateTime::parse_from_rfc3339(&plan.release_at).map(|t| now >= t).unwrap_or(false);
@@ -722,7 +725,7 @@ pub fn disclosure_with(
         match store.read_long(crate::store::audit::verify)? {
             crate::store::ChainReport::Intact { entries, head } => (entries, head),
             crate::store::ChainReport::Broken { seq, reason } => {
-                return Err(OpsError::Invalid(format!(
+                return Err(OpsError::Internal(format!(
                     "the audit log is broken at entry {seq}: {reason}; refusing to publish"
                 )));
             }
@@ -840,8 +843,8 @@ pub fn submit_result(store: &Store, officer: &Principal, r: &NewResult<'_>, toda
         }
         (PlanKind::Random, None) => {}
     }
-    let release =
-        chrono::DateTime::parse_from_rfc3339(&plan.release_at).map_err(|e| OpsError::Invalid(e.to_string()))?;
+    let release = chrono::DateTime::parse_from_rfc3339(&plan.release_at)
+        .map_err(OpsError::internal(format!("plan {plan_id}: stored release time")))?;
     if inspected_on < release.date_naive() {
         return Err(OpsError::Invalid(format!(
             "the inspection date {inspected_on} is before the plan's release ({})",

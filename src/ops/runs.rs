@@ -18,7 +18,7 @@ pub fn submitted(results: &[ResultRecord]) -> Result<Vec<SubmittedResult>> {
     results
         .iter()
         .map(|r| {
-            let bad = |e: String| OpsError::Invalid(format!("stored result {}: {e}", r.id));
+            let bad = |e: String| OpsError::Internal(format!("stored result {}: {e}", r.id));
             Ok(SubmittedResult {
                 inspection_id: format!("plan{}-visit{}-{}", r.plan_id, r.seq, r.department),
                 uscc: Uscc::parse(&r.uscc).map_err(|e| bad(e.to_string()))?,
@@ -117,7 +117,7 @@ pub fn execute_run(
             return Err(e);
         }
     };
-    let summary = serde_json::to_value(&c.summary).map_err(|e| OpsError::Invalid(e.to_string()))?;
+    let summary = serde_json::to_value(&c.summary).map_err(OpsError::internal("run summary"))?;
     let output = req.output.map(|(p, _)| p.display().to_string());
     store.finish_run(
         req.run,
