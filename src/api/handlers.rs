@@ -17,7 +17,7 @@ use super::auth::{
     CanStartDiff, CanStartRun, CanVerifyAudit, OfficerAuth, Reader, Regulator,
 };
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody, int};
-use crate::engine::{RuleSet, RuleSource};
+use crate::engine::RuleSource;
 use crate::model::access::Role;
 use crate::model::{Date, Uscc};
 use crate::ops;
@@ -238,37 +238,15 @@ pub async fn upload_rules(
     let store = st.store.clone();
     let actor = auth.actor();
     blocking(move || {
-        let src = RuleSource { files: b.files };
-        let rules = RuleSet::compile(&src).map_err(ops::OpsError::from)?;
-        let outcomes = crate::ruletest::run(&rules).map_err(|e| match e {
-            crate::ruletest::TestError::Rule(r) => ApiError::from(ops::OpsError::Rule(r)),
-            crate::ruletest::TestError::File(f, m) => {
-                ApiError::invalid(format!("{f}: {m}")).with_details(serde_json::json!({ "file": f }))
-            }
-        })?;
-        let failed: Vec<_> = outcomes.iter().filter(|o| !o.failures.is_empty()).collect();
-        if !failed.is_empty() {
-            let details: Vec<_> = failed
-                .iter()
-                .map(|o| serde_json::json!({ "file": o.file, "case": o.name, "failures": o.failures }))
-                .collect();
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "rule_tests_failed",
-                format!("{} of {} rule tests fail", failed.len(), outcomes.len()),
-            )
-            .with_details(serde_json::Value::Array(details)));
-        }
-        let files = serde_json::to_value(&src.files).map_err(ApiError::internal)?;
-        let (id, created) = store.add_rule_version(rules.hash(), &rules.label(), &files, &actor)?;
+        let (rules, stored) = ops::rules::add_rules(&store, RuleSource { files: b.files }, &actor)?;
         Ok((
-            if created { StatusCode::CREATED } else { StatusCode::OK },
+            if stored.created { StatusCode::CREATED } else { StatusCode::OK },
             Json(RulesStored {
-                id,
+                id: stored.id,
                 hash: rules.hash().to_string(),
                 label: rules.label(),
-                created,
-                tests_passed: outcomes.len(),
+                created: stored.created,
+                tests_passed: stored.tests_passed,
             }),
         ))
     })
@@ -344,26 +322,17 @@ pub async fn diff_rules(
     tokio::spawn(async move {
         let permit = turn.wait().await;
         let _ = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        let result = (|| -> Result<serde_json::Value, String> {
-            let loaded = st2.load_dataset().map_err(|e| e.message)?;
-            let options = crate::classify::Options::default();
-            let d = crate::classify::diff::diff(&loaded.snapshot, &old, &new, b.as_of, &options, b.samples as usize)
-                .map_err(|e| e.to_string())?;
-            Ok(serde_json::json!({
-                "from": old.label(), "from_hash": old.hash(), "to": new.label(), "to_hash": new.hash(), "as_of": b.as_of,
-                "matrix": d.matrix, "probability_changed": d.probability_changed,
-                "expected_by_department": d.expected_by_department, "expected_by_city": d.expected_by_city,
-                "samples": d.samples.iter().map(|(x, y)| serde_json::json!({
-                    "uscc": x.uscc, "name": x.name, "tier_before": x.tier, "tier_after": y.tier,
-                    "before": x.explanation(), "after": y.explanation(),
-                })).collect::<Vec<_>>(),
-                "text": d.to_string(),
-            }))
-        })();
-        if let Err(e) = st2.store.finish_job(job, &actor, result) {
-            tracing::error!("job {job}: {e}");
-        }
+            let _permit = permit;
+            let result = (|| -> Result<serde_json::Value, ApiError> {
+                let loaded = st2.load_dataset()?;
+                let options = crate::classify::Options::default();
+                let d = ops::rules::diff(&loaded.snapshot, &old, &new, b.as_of, &options, b.samples as usize)?;
+                serde_json::to_value(d).map_err(ApiError::internal)
+            })()
+            .map_err(|e| e.message);
+            if let Err(e) = st2.store.finish_job(job, &actor, result) {
+                tracing::error!("job {job}: {e}");
+            }
         })
         .await;
     });

@@ -389,12 +389,12 @@ pub fn prepare(opts: &ServeOptions) -> Result<(Arc<AppState>, Option<String>), S
     };
     let state = AppState::new(store.clone(), dataset);
     if store.active_rules().map_err(|e| e.to_string())?.is_none() {
+        // The first rule set passes its own tests before it is active, as
+        // an uploaded one does.
         let src = crate::data::rules::read_rule_dir(&opts.rules)?;
-        let rules = RuleSet::compile(&src).map_err(|e| format!("rule set {}:\n{e}", opts.rules.display()))?;
-        let files = serde_json::to_value(&src.files).map_err(|e| e.to_string())?;
-        let (id, _) =
-            store.add_rule_version(rules.hash(), &rules.label(), &files, "system").map_err(|e| e.to_string())?;
-        store.activate_rules(id, "system").map_err(|e| e.to_string())?;
+        let (_, stored) = crate::ops::rules::add_rules(&store, src, "system")
+            .map_err(|e| format!("rule set {}:\n{e}", opts.rules.display()))?;
+        store.activate_rules(stored.id, "system").map_err(|e| e.to_string())?;
     }
     if store.latest_run().map_err(|e| e.to_string())?.is_none() {
         let (_, rules) = state.active_rules().map_err(|e| e.message)?;

@@ -260,7 +260,7 @@ pub fn rules_cmd(cmd: RulesCommand) -> Result<Outcome, CliError> {
             let loaded = data::load(&dir)?;
             let pb = spinner();
             pb.set_message("classifying with both rule sets");
-            let diff = crate::classify::diff::diff(&loaded.snapshot, &old, &new, as_of, &shards.options(), samples);
+            let diff = ops::rules::diff(&loaded.snapshot, &old, &new, as_of, &shards.options(), samples);
             pb.finish_and_clear();
             let diff = diff.map_err(|e| CliError(format!("classification stopped by a rule error:\n{e}")))?;
             println!(
@@ -271,7 +271,7 @@ pub fn rules_cmd(cmd: RulesCommand) -> Result<Outcome, CliError> {
                 new.hash(),
                 loaded.hash
             );
-            print!("{diff}");
+            print!("{}", diff.text);
             Ok(Outcome::Ok)
         }
     }

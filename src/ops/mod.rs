@@ -9,6 +9,7 @@ mod audit;
 pub mod limits;
 mod plans;
 pub mod policy;
+pub mod rules;
 mod runs;
 mod timeline;
 
@@ -59,6 +60,12 @@ pub enum OpsError {
     /// The policy refused the action.
     #[error("{0}")]
     Denied(#[from] policy::Denied),
+    /// A rule test file is malformed.
+    #[error("{file}: {message}")]
+    RuleTestFile { file: String, message: String },
+    /// A rule set fails its own tests, so it is not stored.
+    #[error("{} of {total} rule tests fail", failed.len())]
+    RuleTests { total: usize, failed: Vec<rules::FailedTest> },
     /// The caller stopped waiting (a timed-out or closed request).
     #[error("cancelled: {0}")]
     Cancelled(String),
