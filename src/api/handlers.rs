@@ -542,11 +542,7 @@ pub async fn create_plan(
         cancel.check()?;
         let run = st2.store.run(b.run)?;
         let as_of = crate::data::table::parse_date(&run.as_of).map_err(ApiError::internal)?;
-        let rules_id = st2.store.rule_versions()?.into_iter().find(|v| v.hash == run.rules_hash).map(|v| v.id);
-        let defaults = match rules_id {
-            Some(id) => st2.rules(id)?.manifest.draw.clone(),
-            None => crate::engine::DrawDefaults::default(),
-        };
+        let defaults = st2.rules(ops::run_rule_version(&st2.store, &run)?)?.manifest.draw.clone();
         let mut params = PlanParams::with_defaults(&b.name, b.kind, b.departments, as_of, &defaults);
         if let Some(m) = b.mode {
             params.mode = m;

@@ -161,6 +161,20 @@ pub fn create_plan_from_run(
     create_plan_with(store, &loaded.snapshot, &origin, &entities, params, commitment, creator, cancel)
 }
 
+/// The stored rule version a run classified with: a plan made from the
+/// run takes its draw defaults from it. A run whose rule set the store
+/// does not hold is refused rather than given other defaults.
+pub fn run_rule_version(store: &Store, run: &crate::store::RunRecord) -> Result<i64> {
+    store.rule_versions()?.into_iter().find(|v| v.hash == run.rules_hash).map(|v| v.id).ok_or_else(|| {
+        StoreError::Conflict(format!(
+            "run {} classified with rules {} that the store does not hold: upload them (POST /rules) before planning \
+             from this run, so the plan takes their draw defaults",
+            run.id, run.rules_hash
+        ))
+        .into()
+    })
+}
+
 /// The checks every plan request passes before any work: the creator may
 /// plan, and every field is within its bounds.
 fn check_plan_request(creator: &Principal, params: &PlanParams) -> Result<()> {
