@@ -727,11 +727,8 @@ pub async fn publish_plan(
     let (store, actor) = (st.store.clone(), auth.actor());
     let lang = super::lang::current();
     blocking(move || {
-        let d = ops::disclosure(&store, id, now(), lang)?;
-        let text = ops::signed_disclosure(&store, &d, false)?;
-        let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
-        store.mark_published(id, &actor, &digest)?;
-        Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
+        let p = ops::publish(&store, id, now(), lang, ops::Layout::Compact, &actor)?;
+        Ok(([(header::CONTENT_TYPE, "application/json")], p.text).into_response())
     })
     .await
 }

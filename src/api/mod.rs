@@ -154,8 +154,9 @@ impl AppState {
         if let Some(text) = cached(&key) {
             return Ok(text);
         }
-        let d = crate::ops::disclosure_with(&self.store, id, chrono::Utc::now().fixed_offset(), false, lang)?;
-        let text = Arc::new(crate::ops::signed_disclosure(&self.store, &d, false)?);
+        let now = chrono::Utc::now().fixed_offset();
+        let d = crate::ops::disclosure_with(&self.store, id, now, crate::ops::AuditHead::Latest, lang)?;
+        let text = Arc::new(crate::ops::signed_disclosure(&self.store, &d, crate::ops::Layout::Compact)?);
         self.disclosures.lock().unwrap_or_else(|p| p.into_inner()).insert((id, lang), (key, text.clone()));
         Ok(text)
     }

@@ -420,13 +420,15 @@ pub fn run(cmd: DrawCommand, store_path: &Path, lang: crate::i18n::Lang) -> Resu
         }
         DrawCommand::Publish { plan, out } => {
             let now = chrono::Utc::now().fixed_offset();
-            let d = ops::disclosure(&store, plan, now, lang).map_err(|e| CliError(e.to_string()))?;
-            let text = ops::signed_disclosure(&store, &d, true).map_err(|e| CliError(e.to_string()))?;
-            std::fs::write(&out, &text).map_err(|e| CliError(format!("{}: {e}", out.display())))?;
-            let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
-            store.mark_published(plan, "cli", &digest)?;
-            let what =
-                if d.draw.is_some() { "plan and results" } else { "plan only: results appear after the release time" };
+            let p = ops::publish(&store, plan, now, lang, ops::Layout::Pretty, "cli")
+                .map_err(|e| CliError(e.to_string()))?;
+            std::fs::write(&out, &p.text).map_err(|e| CliError(format!("{}: {e}", out.display())))?;
+            let digest = p.digest;
+            let what = if p.disclosure.draw.is_some() {
+                "plan and results"
+            } else {
+                "plan only: results appear after the release time"
+            };
             println!("wrote {} ({what}, sha256 {digest}, signed by {})", out.display(), store.identity().public_key());
             Ok(Outcome::Ok)
         }

@@ -668,14 +668,25 @@ pub fn disclosure(
     now: chrono::DateTime<chrono::FixedOffset>,
     lang: crate::i18n::Lang,
 ) -> Result<Disclosure> {
-    disclosure_with(store, id, now, true, lang)
+    disclosure_with(store, id, now, AuditHead::Verified, lang)
 }
 
+/// Which audit head a disclosure names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuditHead {
+    /// The head of a chain checked from its first entry (publishing).
+    Verified,
+    /// The newest entry as it stands (serving a page that is rebuilt
+    /// often; `credo audit verify` checks the chain).
+    Latest,
+}
+
+/// [`disclosure`] naming the audit head `head`.
 pub fn disclosure_with(
     store: &Store,
     id: i64,
     now: chrono::DateTime<chrono::FixedOffset>,
-    verify_chain: bool,
+    head: AuditHead,
     lang: crate::i18n::Lang,
 ) -> Result<Disclosure> {
     let plan = store.plan(id)?;
@@ -735,17 +746,16 @@ pub fn disclosure_with(
     } else {
         None
     };
-    let (audit_entries, audit_head) = if verify_chain {
-        match store.read_long(crate::store::audit::verify)? {
+    let (audit_entries, audit_head) = match head {
+        AuditHead::Verified => match store.read_long(crate::store::audit::verify)? {
             crate::store::ChainReport::Intact { entries, head } => (entries, head),
             crate::store::ChainReport::Broken { seq, reason } => {
                 return Err(OpsError::Internal(format!(
                     "the audit log is broken at entry {seq}: {reason}; refusing to publish"
                 )));
             }
-        }
-    } else {
-        store.read(crate::store::audit::head_entry)?
+        },
+        AuditHead::Latest => store.read(crate::store::audit::head_entry)?,
     };
     let plan_id = global_plan_id(store, id);
     let replaced_by = store
@@ -797,13 +807,62 @@ pub fn disclosure_with(
     })
 }
 
+/// How a signed document is laid out as text (its signature and digest
+/// do not depend on it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// One line (served over HTTP).
+    Compact,
+    /// Indented (written to a file for people).
+    Pretty,
+}
+
 /// The disclosure as signed JSON text (the store's key; see
-/// docs/draw-spec.md §11), pretty-printed or compact.
-pub fn signed_disclosure(store: &Store, d: &Disclosure, pretty: bool) -> Result<String> {
-    let value = serde_json::to_value(d).map_err(|e| OpsError::Invalid(e.to_string()))?;
+/// docs/draw-spec.md §11) in a layout.
+pub fn signed_disclosure(store: &Store, d: &Disclosure, layout: Layout) -> Result<String> {
+    Ok(signed_disclosure_digest(store, d, layout)?.0)
+}
+
+/// The signed disclosure as text, and its digest: the SHA-256 (hex) of the
+/// signed document's canonical JSON (`trust::canonical_json`), the same
+/// whatever the layout.
+fn signed_disclosure_digest(store: &Store, d: &Disclosure, layout: Layout) -> Result<(String, String)> {
+    let value = serde_json::to_value(d).map_err(OpsError::internal("disclosure"))?;
     let signed = crate::trust::sign_document(store.identity().signing_key(), value)?;
-    let text = if pretty { serde_json::to_string_pretty(&signed) } else { serde_json::to_string(&signed) };
-    text.map_err(|e| OpsError::Invalid(e.to_string()))
+    let canonical = crate::trust::canonical_json(&signed)?;
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(canonical.as_bytes()));
+    let text = match layout {
+        Layout::Compact => serde_json::to_string(&signed),
+        Layout::Pretty => serde_json::to_string_pretty(&signed),
+    };
+    Ok((text.map_err(OpsError::internal("disclosure"))?, digest))
+}
+
+/// A disclosure just published.
+#[derive(Debug)]
+pub struct Published {
+    pub disclosure: Disclosure,
+    /// The signed document in the layout asked for.
+    pub text: String,
+    /// SHA-256 of the signed document's canonical JSON, as audited.
+    pub digest: String,
+}
+
+/// Publishes a plan's disclosure: builds it over a verified audit chain,
+/// signs it and records the publication (audited with the digest, which
+/// is the same for either layout).
+pub fn publish(
+    store: &Store,
+    id: i64,
+    now: chrono::DateTime<chrono::FixedOffset>,
+    lang: crate::i18n::Lang,
+    layout: Layout,
+    actor: &str,
+) -> Result<Published> {
+    let disclosure = disclosure(store, id, now, lang)?;
+    let (text, digest) = signed_disclosure_digest(store, &disclosure, layout)?;
+    store.mark_published(id, actor, &digest)?;
+    Ok(Published { disclosure, text, digest })
 }
 
 /// A result an officer files for a visit.
