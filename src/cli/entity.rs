@@ -341,32 +341,16 @@ fn write_propagation(path: &Path, p: &Propagation) -> Result<(), CliError> {
 pub fn lists(a: ListsArgs, store: &Path, lang: Lang) -> Result<Outcome, CliError> {
     let rules = load_rules(&a.rules)?;
     let loaded = load_with_results(&a.data, store)?;
-    let mut listed = Vec::new();
-    classify_with(&loaded, &rules, a.as_of, &mut |shard| {
-        listed.extend(shard.into_iter().filter(|r| {
-            let on = match a.kind {
-                ListKind::KeyAttention => r.key_attention,
-                ListKind::Blacklist => r.blacklisted,
-            };
-            on && a.department.as_ref().is_none_or(|d| r.departments.iter().any(|x| &**x == d))
-        }))
-    })?;
-    // In dataset order.
-    listed.sort_by_key(|r| r.row);
-    let mut n = 0;
-    for r in &listed {
-        n += 1;
-        let why: Vec<String> = r
-            .decisions
-            .iter()
-            .filter(|d| match a.kind {
-                ListKind::KeyAttention => {
-                    matches!(d.stage, crate::engine::Stage::Accumulation | crate::engine::Stage::EntityLink)
-                }
-                ListKind::Blacklist => d.stage == crate::engine::Stage::Blacklist,
-            })
-            .map(|d| d.render(lang))
-            .collect();
+    let list = match a.kind {
+        ListKind::KeyAttention => ops::lists::List::KeyAttention,
+        ListKind::Blacklist => ops::lists::List::Blacklist,
+    };
+    let listed = ops::lists::list(&loaded.snapshot, &rules, a.as_of, list, a.department.as_deref())
+        .map_err(|e| CliError(format!("classification stopped by a rule error:\n{e}")))?;
+    let n = listed.len();
+    for l in &listed {
+        let r = &l.entity;
+        let why: Vec<String> = l.reasons.iter().map(|d| d.render(lang)).collect();
         println!("{} {} [{}]\n  {}", r.uscc, r.name, crate::i18n::tier_name(r.tier, lang), why.join("\n  "));
     }
     match lang {

@@ -7,6 +7,7 @@
 pub mod access;
 mod audit;
 pub mod limits;
+pub mod lists;
 mod plans;
 pub mod policy;
 pub mod rules;
