@@ -119,7 +119,7 @@ impl fmt::Display for RuleDiff {
             writeln!(
                 f,
                 "  {} {:>12} → {:>12}  ({})",
-                crate::data::summary::pad(&label, 16),
+                crate::i18n::pad(&label, 16),
                 tenths(*x),
                 tenths(*y),
                 signed_tenths(y - x)

@@ -145,7 +145,7 @@ pub fn create_plan_from_run(
     let mut bad = None;
     run_results(store, run_id)?.for_each(&mut |rows| {
         for r in &rows {
-            match plan::PlanEntity::from_stored(r) {
+            match stored_plan_entity(r) {
                 Ok(e) => entities.push(e),
                 Err(e) => {
                     bad.get_or_insert(e);
@@ -154,11 +154,24 @@ pub fn create_plan_from_run(
         }
     })?;
     if let Some(e) = bad {
-        return Err(OpsError::Invalid(e));
+        return Err(e);
     }
     cancel.check()?;
     let origin = Origin { dataset_hash: &loaded.hash, run_id, rules_hash: &run.rules_hash };
     create_plan_with(store, &loaded.snapshot, &origin, &entities, params, commitment, creator, cancel)
+}
+
+/// A stored run's result as the plan sees it.
+fn stored_plan_entity(r: &crate::data::results::StoredResult) -> Result<plan::PlanEntity> {
+    Ok(plan::PlanEntity {
+        uscc: Uscc::parse(&r.uscc).map_err(OpsError::internal(format!("stored result {}", r.uscc)))?,
+        tier: r.tier,
+        risk: r.risk.clone(),
+        probability_ppm: r.probability_ppm,
+        city: r.city,
+        county: r.county,
+        supervision_reason: r.supervision_reason.clone(),
+    })
 }
 
 /// The stored rule version a run classified with: a plan made from the

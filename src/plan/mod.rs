@@ -423,18 +423,6 @@ impl PlanEntity {
                 .unwrap_or_default(),
         }
     }
-
-    pub fn from_stored(r: &crate::data::results::StoredResult) -> Result<PlanEntity, String> {
-        Ok(PlanEntity {
-            uscc: Uscc::parse(&r.uscc).map_err(|e| format!("stored result {}: {e}", r.uscc))?,
-            tier: r.tier,
-            risk: r.risk.clone(),
-            probability_ppm: r.probability_ppm,
-            city: r.city,
-            county: r.county,
-            supervision_reason: r.supervision_reason.clone(),
-        })
-    }
 }
 
 fn stratum_key(
