@@ -348,6 +348,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         .layer(axum::middleware::from_fn(lang::negotiate))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        // Every request and its answer (status, latency) at debug level:
+        // `RUST_LOG=tower_http=debug credo serve …`.
+        .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
 

@@ -40,8 +40,8 @@ pub use select::{
     Candidate, Pick, Selection, ShardSelection, StratumCount, frame_tickets, merge, select, select_shard,
 };
 pub use ticket::{
-    EntityTicketer, Hash, Seed, chacha20_first_u64, chacha20_first_u64_reference, check_commitment, commitment,
-    derive_seed, entity_ticket, entity_tickets, officer_ticket, probability_threshold, quota_target, sha256,
+    EntityTicketer, Hash, Seed, chacha20_first_u64, check_commitment, commitment, derive_seed, entity_ticket,
+    entity_tickets, officer_ticket, probability_threshold, quota_target, sha256,
 };
 pub use verify::{Report, VerifyOptions, verify, verify_with};
 
