@@ -34,15 +34,3 @@ pub fn read_rule_dir(dir: &Path) -> Result<RuleSource, String> {
     }
     Ok(src)
 }
-
-/// Writes a rule source out as a directory (for exporting stored versions).
-pub fn write_rule_dir(src: &RuleSource, dir: &Path) -> Result<(), String> {
-    for (name, text) in &src.files {
-        let p = dir.join(name);
-        if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
-        }
-        std::fs::write(&p, text).map_err(|e| format!("{}: {e}", p.display()))?;
-    }
-    Ok(())
-}

@@ -177,6 +177,13 @@ impl PlanParams {
                 return Err(format!("{name}: {x} is not between 0 and 1"));
             }
         }
+        if !(0..=crate::engine::manifest::MAX_AVOID_RECENT_YEARS).contains(&self.avoid_recent_years) {
+            return Err(format!(
+                "avoid_recent_years must be between 0 and {}, found {}",
+                crate::engine::manifest::MAX_AVOID_RECENT_YEARS,
+                self.avoid_recent_years
+            ));
+        }
         if self.officers_per_visit < 2 {
             return Err("at least two officers per visit".into());
         }
@@ -465,8 +472,9 @@ pub fn build_frame(
     history: &History,
 ) -> Result<(Frame, FrameStats), String> {
     let as_of = params.as_of;
-    let avoid_from =
-        as_of.checked_sub_months(chrono::Months::new(12 * params.avoid_recent_years.max(0) as u32)).unwrap_or(as_of);
+    let avoid_from = as_of
+        .checked_sub_months(chrono::Months::new(12u32.saturating_mul(params.avoid_recent_years.max(0) as u32)))
+        .unwrap_or(as_of);
 
     let mut relations: FxHashMap<&str, Vec<PersonId>> = FxHashMap::default();
     for r in &s.officer_relations {
