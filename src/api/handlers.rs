@@ -323,14 +323,16 @@ pub async fn diff_rules(
         let permit = turn.wait().await;
         let _ = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let result = (|| -> Result<serde_json::Value, ApiError> {
+            let outcome = match (|| -> Result<serde_json::Value, ApiError> {
                 let loaded = st2.load_dataset()?;
                 let options = crate::classify::Options::default();
                 let d = ops::rules::diff(&loaded.snapshot, &old, &new, b.as_of, &options, b.samples as usize)?;
                 serde_json::to_value(d).map_err(ApiError::internal)
-            })()
-            .map_err(|e| e.message);
-            if let Err(e) = st2.store.finish_job(job, &actor, result) {
+            })() {
+                Ok(v) => crate::store::JobOutcome::Done(v),
+                Err(e) => crate::store::JobOutcome::Failed(e.message),
+            };
+            if let Err(e) = st2.store.finish_job(job, &actor, &outcome) {
                 tracing::error!("job {job}: {e}");
             }
         })
@@ -527,7 +529,7 @@ pub async fn create_plan(
     let beacon_rule = match b.beacon_rule.as_deref() {
         None if b.beacon_source.is_empty() => crate::draw::BeaconRule::None,
         None => return Err(ApiError::invalid("a beacon source needs beacon_rule: text, digits or hex")),
-        Some(r) => r.parse().map_err(ApiError::invalid)?,
+        Some(r) => r.parse().map_err(|e: crate::draw::UnknownBeaconRule| ApiError::invalid(e.to_string()))?,
     };
     let permit = st.reserve_work()?.wait().await;
     // The plan lock moves into the blocking work and is released when

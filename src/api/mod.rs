@@ -365,24 +365,45 @@ pub struct ServeOptions {
     pub as_of: Option<crate::model::Date>,
 }
 
+/// Why `credo serve` could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("{0}")]
+    Data(#[from] crate::data::DataError),
+    #[error("{0}")]
+    File(#[from] crate::data::FileError),
+    #[error("{0}")]
+    Ops(#[from] crate::ops::OpsError),
+    #[error("rule set {dir}:\n{source}")]
+    Rules { dir: String, source: crate::ops::OpsError },
+    #[error("{0}")]
+    Api(String),
+}
+
+impl From<ApiError> for PrepareError {
+    fn from(e: ApiError) -> PrepareError {
+        PrepareError::Api(e.message)
+    }
+}
+
 /// Opens the store in `data_dir` (creating it), and on an empty store
 /// imports the dataset and rules, classifies, and makes the first
 /// regulator token. Returns the state and, on first start, the token.
-pub fn prepare(opts: &ServeOptions) -> Result<(Arc<AppState>, Option<String>), String> {
-    let store = Arc::new(Store::open(&opts.data_dir.join("credo.db")).map_err(|e| e.to_string())?);
-    let interrupted = store.fail_interrupted().map_err(|e| e.to_string())?;
+pub fn prepare(opts: &ServeOptions) -> Result<(Arc<AppState>, Option<String>), PrepareError> {
+    let store = Arc::new(Store::open(&opts.data_dir.join("credo.db"))?);
+    let interrupted = store.fail_interrupted()?;
     if interrupted > 0 {
         tracing::warn!("{interrupted} run(s) or job(s) interrupted by the last stop were marked failed");
     }
-    let (dataset_path, imported) = match store.latest_dataset().map_err(|e| e.to_string())? {
+    let (dataset_path, imported) = match store.latest_dataset()? {
         Some((_, path)) => (PathBuf::from(path), false),
         None => (import_dataset(&opts.dataset, &opts.data_dir)?, true),
     };
-    let mut loaded = crate::data::load(&dataset_path).map_err(|e| e.to_string())?;
+    let mut loaded = crate::data::load(&dataset_path)?;
     if imported {
-        store
-            .add_dataset(&loaded.hash, &dataset_path.display().to_string(), loaded.snapshot.len(), "system")
-            .map_err(|e| e.to_string())?;
+        store.add_dataset(&loaded.hash, &dataset_path.display().to_string(), loaded.snapshot.len(), "system")?;
     }
     let label = dataset_path.display().to_string();
     let dataset = DatasetRef {
@@ -392,20 +413,19 @@ pub fn prepare(opts: &ServeOptions) -> Result<(Arc<AppState>, Option<String>), S
         officers: loaded.snapshot.officers.clone(),
     };
     let state = AppState::new(store.clone(), dataset);
-    if store.active_rules().map_err(|e| e.to_string())?.is_none() {
+    if store.active_rules()?.is_none() {
         // The first rule set passes its own tests before it is active, as
         // an uploaded one does.
         let src = crate::data::rules::read_rule_dir(&opts.rules)?;
         let (_, stored) = crate::ops::rules::add_rules(&store, src, "system")
-            .map_err(|e| format!("rule set {}:\n{e}", opts.rules.display()))?;
-        store.activate_rules(stored.id, "system").map_err(|e| e.to_string())?;
+            .map_err(|source| PrepareError::Rules { dir: opts.rules.display().to_string(), source })?;
+        store.activate_rules(stored.id, "system")?;
     }
-    if store.latest_run().map_err(|e| e.to_string())?.is_none() {
-        let (_, rules) = state.active_rules().map_err(|e| e.message)?;
+    if store.latest_run()?.is_none() {
+        let (_, rules) = state.active_rules()?;
         let as_of = opts.as_of.unwrap_or_else(|| loaded.snapshot.horizon());
-        crate::ops::add_submitted(&store, &mut loaded.snapshot).map_err(|e| e.to_string())?;
-        let run =
-            crate::ops::begin_run(&store, &loaded.hash, &label, &rules, as_of, "system").map_err(|e| e.to_string())?;
+        crate::ops::add_submitted(&store, &mut loaded.snapshot)?;
+        let run = crate::ops::begin_run(&store, &loaded.hash, &label, &rules, as_of, "system")?;
         let req = crate::ops::RunRequest {
             run,
             snapshot: &loaded.snapshot,
@@ -415,27 +435,23 @@ pub fn prepare(opts: &ServeOptions) -> Result<(Arc<AppState>, Option<String>), S
             output: None,
             options: &crate::classify::Options::default(),
         };
-        crate::ops::execute_run(&store, &req, &|_| {}, &mut |_| {}).map_err(|e| e.to_string())?;
+        crate::ops::execute_run(&store, &req, &|_| {}, &mut |_| {})?;
     }
     drop(loaded);
-    let token = if store.has_tokens().map_err(|e| e.to_string())? {
-        None
-    } else {
-        Some(crate::ops::access::first_regulator(&store).map_err(|e| e.to_string())?.token)
-    };
+    let token = if store.has_tokens()? { None } else { Some(crate::ops::access::first_regulator(&store)?.token) };
     Ok((state, token))
 }
 
 /// Copies a dataset into the data directory (so the server keeps working
 /// on exactly what it imported).
-fn import_dataset(from: &Path, data_dir: &Path) -> Result<PathBuf, String> {
+fn import_dataset(from: &Path, data_dir: &Path) -> Result<PathBuf, crate::data::FileError> {
     let hash = crate::data::content_hash(from)?;
     let to = data_dir.join("datasets").join(&hash["sha256:".len()..][..16]);
-    std::fs::create_dir_all(&to).map_err(|e| format!("{}: {e}", to.display()))?;
+    std::fs::create_dir_all(&to).map_err(|e| crate::data::FileError::new(&to, e))?;
     for (table, _) in crate::data::table::TABLES {
-        let (path, _) = crate::data::read::locate(from, table).map_err(|p| p.to_string())?;
-        let name = path.file_name().ok_or("file name")?;
-        std::fs::copy(&path, to.join(name)).map_err(|e| format!("{}: {e}", path.display()))?;
+        let (path, _) = crate::data::read::locate(from, table).map_err(|p| crate::data::FileError::new(from, p))?;
+        let name = path.file_name().ok_or_else(|| crate::data::FileError::new(&path, "no file name"))?;
+        std::fs::copy(&path, to.join(name)).map_err(|e| crate::data::FileError::new(&path, e))?;
     }
     Ok(to)
 }

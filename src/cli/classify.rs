@@ -88,7 +88,7 @@ pub enum RulesCommand {
 
 /// Compiles the rule set in `dir`; a broken rule is a usage error (exit 2).
 pub fn load_rules(dir: &Path) -> Result<RuleSet, CliError> {
-    let src = data::rules::read_rule_dir(dir).map_err(CliError)?;
+    let src = data::rules::read_rule_dir(dir).map_err(CliError::from)?;
     RuleSet::compile(&src).map_err(|e| CliError(format!("rule set {} does not load:\n{e}", dir.display())))
 }
 

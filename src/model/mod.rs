@@ -19,6 +19,12 @@ pub use codes::*;
 pub use industry::IndustryCode;
 pub use uscc::{Uscc, UsccError};
 
+/// A value that is not what its field needs; the message names the value
+/// and what was expected.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidValue(pub String);
+
 /// Calendar dates everywhere; credo never reads the wall clock for a decision.
 pub type Date = chrono::NaiveDate;
 
@@ -29,7 +35,7 @@ pub type Date = chrono::NaiveDate;
 pub struct PersonId(pub [u8; 16]);
 
 impl PersonId {
-    pub fn parse(s: &str) -> Result<PersonId, String> {
+    pub fn parse(s: &str) -> Result<PersonId, InvalidValue> {
         let nibble = |c: u8| match c {
             b'0'..=b'9' => Some(c - b'0'),
             b'a'..=b'f' => Some(c - b'a' + 10),
@@ -49,7 +55,7 @@ impl PersonId {
                 return Ok(PersonId(out));
             }
         }
-        Err(format!("'{s}' is not a person hash (32 lower-case hex digits)"))
+        Err(InvalidValue(format!("'{s}' is not a person hash (32 lower-case hex digits)")))
     }
 }
 
@@ -116,7 +122,7 @@ impl KeyFields {
     pub fn to_list(self) -> String {
         self.iter().map(KeyField::as_str).collect::<Vec<_>>().join(";")
     }
-    pub fn parse_list(s: &str) -> Result<KeyFields, String> {
+    pub fn parse_list(s: &str) -> Result<KeyFields, UnknownCode> {
         let mut out = KeyFields::default();
         for part in s.split(';').filter(|p| !p.is_empty()) {
             out.insert(part.parse()?);

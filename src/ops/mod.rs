@@ -72,6 +72,15 @@ pub enum OpsError {
     Cancelled(String),
 }
 
+impl From<crate::plan::PlanError> for OpsError {
+    fn from(e: crate::plan::PlanError) -> OpsError {
+        match e {
+            crate::plan::PlanError::Invalid(m) => OpsError::Invalid(m),
+            crate::plan::PlanError::Draw(d) => OpsError::Draw(d),
+        }
+    }
+}
+
 impl From<ClassifyError> for OpsError {
     fn from(e: ClassifyError) -> OpsError {
         match e {

@@ -96,7 +96,7 @@ pub fn create_plan(
     creator: &Principal,
 ) -> Result<CreatedPlan> {
     check_plan_request(creator, params)?;
-    params.validate(&loaded.snapshot.departments).map_err(OpsError::Invalid)?;
+    params.validate(&loaded.snapshot.departments)?;
     let actor = &creator.actor();
     let run = begin_run(store, &loaded.hash, dataset_label, rules, params.as_of, actor)?;
     let mut entities: Vec<plan::PlanEntity> = Vec::new();
@@ -140,7 +140,7 @@ pub fn create_plan_from_run(
     if run.as_of != params.as_of.to_string() {
         return Err(OpsError::Invalid(format!("run {run_id} is as of {}, the plan as of {}", run.as_of, params.as_of)));
     }
-    params.validate(&loaded.snapshot.departments).map_err(OpsError::Invalid)?;
+    params.validate(&loaded.snapshot.departments)?;
     let mut entities = Vec::new();
     let mut bad = None;
     run_results(store, run_id)?.for_each(&mut |rows| {
@@ -302,7 +302,7 @@ fn create_plan_with(
         excluded_by: Vec::new(),
     };
     let identity = FrameIdentity { plan_id: global_plan_id(store, next_id), commitment, provenance: Some(provenance) };
-    let (frame, stats) = plan::build_frame(s, entities, params, &identity, &history).map_err(OpsError::Invalid)?;
+    let (frame, stats) = plan::build_frame(s, entities, params, &identity, &history)?;
     cancel.check()?;
     let excluded_by = frame.v2().map(|h| h.provenance.excluded_by.clone()).unwrap_or_default();
     let frame_hash = hex::encode(frame.hash());
@@ -335,14 +335,18 @@ fn create_plan_with(
             jurisdiction: jurisdiction.code(),
         },
         |id| {
+            // The store's own state (another writer took the id, a
+            // directory it cannot write): never the caller's doing.
             if id != next_id {
-                return Err(format!("plan id {id} differs from the id {next_id} written into its frame"));
+                return Err(StoreError::Other(format!(
+                    "plan id {id} differs from the id {next_id} written into its frame"
+                )));
             }
-            let path = store.frame_path(id).map_err(|e| e.to_string())?;
+            let path = store.frame_path(id)?;
             if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                std::fs::create_dir_all(dir).map_err(|e| StoreError::Other(format!("{}: {e}", dir.display())))?;
             }
-            std::fs::write(&path, &text).map_err(|e| format!("{}: {e}", path.display()))
+            std::fs::write(&path, &text).map_err(|e| StoreError::Other(format!("{}: {e}", path.display())))
         },
     )?;
     Ok(CreatedPlan {

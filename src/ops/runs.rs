@@ -18,15 +18,15 @@ pub fn submitted(results: &[ResultRecord]) -> Result<Vec<SubmittedResult>> {
     results
         .iter()
         .map(|r| {
-            let bad = |e: String| OpsError::Internal(format!("stored result {}: {e}", r.id));
+            let bad = |e: &dyn std::fmt::Display| OpsError::Internal(format!("stored result {}: {e}", r.id));
             Ok(SubmittedResult {
                 inspection_id: format!("plan{}-visit{}-{}", r.plan_id, r.seq, r.department),
-                uscc: Uscc::parse(&r.uscc).map_err(|e| bad(e.to_string()))?,
+                uscc: Uscc::parse(&r.uscc).map_err(|e| bad(&e))?,
                 department: r.department.clone(),
                 officer_id: r.officer_id.clone(),
-                inspected_on: crate::data::table::parse_date(&r.inspected_on).map_err(bad)?,
-                result: r.result.parse().map_err(bad)?,
-                commitment_status: r.commitment_status.as_deref().map(str::parse).transpose().map_err(bad)?,
+                inspected_on: crate::data::table::parse_date(&r.inspected_on).map_err(|e| bad(&e))?,
+                result: r.result.parse().map_err(|e| bad(&e))?,
+                commitment_status: r.commitment_status.as_deref().map(str::parse).transpose().map_err(|e| bad(&e))?,
             })
         })
         .collect()
@@ -95,8 +95,8 @@ pub fn execute_run(
             &mut |shard| {
                 // The two files are written side by side.
                 let (a, b) = rayon::join(
-                    || output.as_mut().map_or(Ok(()), |o| o.write(&shard)).map_err(|e| e.to_string()),
-                    || stored.write(&shard).map_err(|e| e.to_string()),
+                    || output.as_mut().map_or(Ok(()), |o| o.write(&shard)).map_err(classify::SinkError::from),
+                    || stored.write(&shard).map_err(classify::SinkError::from),
                 );
                 a?;
                 b?;

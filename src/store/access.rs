@@ -87,6 +87,14 @@ pub struct RuleVersion {
     pub active: bool,
 }
 
+/// How a background job ended: its result, or the message it failed with
+/// (shown to whoever polls the job).
+#[derive(Clone, Debug, PartialEq)]
+pub enum JobOutcome {
+    Done(serde_json::Value),
+    Failed(String),
+}
+
 /// A background job and, when done, its result.
 #[derive(Clone, Debug, serde::Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Job {
@@ -379,15 +387,10 @@ impl Store {
 
     /// Records how a job ended (audited; the result itself stays in the
     /// jobs table, the audit entry keeps its SHA-256).
-    pub fn finish_job(
-        &self,
-        id: i64,
-        actor: &str,
-        result: std::result::Result<serde_json::Value, String>,
-    ) -> Result<()> {
+    pub fn finish_job(&self, id: i64, actor: &str, outcome: &JobOutcome) -> Result<()> {
         self.write(|tx| {
-            let payload = match &result {
-                Ok(v) => {
+            let payload = match outcome {
+                JobOutcome::Done(v) => {
                     let text = v.to_string();
                     tx.execute(
                         "UPDATE jobs SET status = 'done', progress = 'done', result = ?2 WHERE id = ?1",
@@ -395,7 +398,7 @@ impl Store {
                     )?;
                     serde_json::json!({ "status": "done", "result_sha256": hex::encode(Sha256::digest(text.as_bytes())) })
                 }
-                Err(e) => {
+                JobOutcome::Failed(e) => {
                     tx.execute(
                         "UPDATE jobs SET status = 'failed', progress = 'failed', error = ?2 WHERE id = ?1",
                         params![id, e],

@@ -20,7 +20,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::model::RunStatus;
 pub use crate::model::access::Principal;
-pub use access::{IssuedToken, Job, NewPrincipal, RuleVersion, TokenInfo};
+pub use access::{IssuedToken, Job, JobOutcome, NewPrincipal, RuleVersion, TokenInfo};
 pub use audit::{AuditEntry, ChainReport};
 pub use plans::{DrawnVisit, NewPlan, OfficerVisit, PlanRecord, ResultRecord, Reveal, VisitRecord};
 pub use signing::Identity;

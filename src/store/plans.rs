@@ -233,11 +233,7 @@ impl Store {
     /// Records a plan with its commitment, before any result can exist.
     /// `write_frame` stores the frame file for the new id inside the same
     /// transaction's lifetime: if it fails, the plan is not created.
-    pub fn create_plan(
-        &self,
-        p: &NewPlan<'_>,
-        write_frame: impl FnOnce(i64) -> std::result::Result<(), String>,
-    ) -> Result<i64> {
+    pub fn create_plan(&self, p: &NewPlan<'_>, write_frame: impl FnOnce(i64) -> Result<()>) -> Result<i64> {
         let replaces = serde_json::to_string(p.replaces).unwrap_or_default();
         let excluded_by = serde_json::to_string(p.excluded_by).unwrap_or_default();
         self.write(|tx| {
@@ -271,7 +267,7 @@ impl Store {
                 ],
             )?;
             let id = tx.last_insert_rowid();
-            write_frame(id).map_err(StoreError::Other)?;
+            write_frame(id)?;
             audit::append(
                 tx,
                 p.actor,
