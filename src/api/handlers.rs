@@ -522,8 +522,7 @@ pub async fn create_plan(
         None => None,
         Some(c) => {
             limits::text("commitment", c, limits::HEX32)?;
-            let v = hex::decode(c).map_err(|e| limits::field("commitment", format!("not hex: {e}")))?;
-            Some(<[u8; 32]>::try_from(v).map_err(|_| limits::field("commitment", "must be 32 bytes (64 hex digits)"))?)
+            Some(crate::model::parse_hex32(c).map_err(|e| limits::field("commitment", e.0))?)
         }
     };
     let beacon_rule = match b.beacon_rule.as_deref() {

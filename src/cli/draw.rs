@@ -181,8 +181,7 @@ pub(crate) fn read_public_key(arg: &str) -> Result<crate::trust::PublicKey, CliE
 }
 
 fn hex32(what: &str, s: &str) -> Result<[u8; 32], CliError> {
-    let v = ops::parse_hex(what, s).map_err(|e| CliError(e.to_string()))?;
-    v.try_into().map_err(|v: Vec<u8>| CliError(format!("{what} must be 32 bytes (64 hex digits), found {}", v.len())))
+    crate::model::parse_hex32(s.trim()).map_err(|e| CliError(format!("{what}: {e}")))
 }
 
 pub fn run(cmd: DrawCommand, store_path: &Path, lang: crate::i18n::Lang) -> Result<Outcome, CliError> {

@@ -405,7 +405,8 @@ fn person_id(seed: u64, kind: u64, index: u64) -> PersonId {
     PersonId(out)
 }
 
-const USCC_BODY: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
+/// The credit-code alphabet (GB 32100), the model's own.
+const USCC_BODY: &[u8; 31] = crate::model::uscc::ALPHABET;
 
 /// A unique organisation-code body for entity `i`: legacy all-digit codes
 /// for entities registered before 2016, `MA` codes after, each an affine

@@ -25,6 +25,14 @@ pub use uscc::{Uscc, UsccError};
 #[error("{0}")]
 pub struct InvalidValue(pub String);
 
+/// 32 bytes written as 64 hex digits (secrets, commitments, keys): the one
+/// parser the front ends and the store share.
+pub fn parse_hex32(s: &str) -> Result<[u8; 32], InvalidValue> {
+    let v = hex::decode(s).map_err(|e| InvalidValue(format!("not hex: {e}")))?;
+    let n = v.len();
+    v.try_into().map_err(|_| InvalidValue(format!("must be 32 bytes (64 hex digits), found {n}")))
+}
+
 /// Calendar dates everywhere; credo never reads the wall clock for a decision.
 pub type Date = chrono::NaiveDate;
 
