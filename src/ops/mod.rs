@@ -1,15 +1,25 @@
-//! The operations the CLI and the HTTP API share: run a classification into
-//! the store, create, reveal, cancel, export, verify and publish plans,
-//! entity timelines, the integrity of the store and signed checkpoints,
-//! principals and tokens, and the access policy (`policy`). Each is one function over the library, so both front
-//! ends behave the same and hold no business logic.
+//! The operations the CLI and the HTTP API share, one file per use case:
+//! classification runs (`runs`), rule sets and their impact (`rules`),
+//! creating plans (`plans`), revealing, exporting and verifying them
+//! (`reveal`), their public disclosure (`disclosure`), officers' results
+//! (`results`), entity timelines (`timeline`), the supervision lists
+//! (`lists`), the store's integrity and signed checkpoints (`audit`),
+//! principals and tokens (`access`), the access policy (`policy`) and
+//! input bounds (`limits`). Each is a function over the library, so both
+//! front ends behave the same and hold no business logic.
+//!
+//! Never formats for a front end and never reads the wall clock for a
+//! decision (only for release checks and audit timestamps).
 
 pub mod access;
 mod audit;
+mod disclosure;
 pub mod limits;
 pub mod lists;
 mod plans;
 pub mod policy;
+mod results;
+mod reveal;
 pub mod rules;
 mod runs;
 mod timeline;
@@ -23,7 +33,10 @@ use crate::engine::RuleError;
 use crate::store::StoreError;
 
 pub use audit::*;
+pub use disclosure::*;
 pub use plans::*;
+pub use results::*;
+pub use reveal::*;
 pub use runs::*;
 pub use timeline::*;
 

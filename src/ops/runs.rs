@@ -10,33 +10,8 @@ use crate::data::output::OutputWriter;
 use crate::data::results::{self, Reader, StoredResult};
 use crate::engine::RuleSet;
 use crate::model::*;
-use crate::snapshot::{Snapshot, SubmittedResult};
-use crate::store::{FinishedRun, NewRun, ResultRecord, Store};
-
-/// Officers' submitted results as the classification sees them.
-pub fn submitted(results: &[ResultRecord]) -> Result<Vec<SubmittedResult>> {
-    results
-        .iter()
-        .map(|r| {
-            let bad = |e: &dyn std::fmt::Display| OpsError::Internal(format!("stored result {}: {e}", r.id));
-            Ok(SubmittedResult {
-                inspection_id: format!("plan{}-visit{}-{}", r.plan_id, r.seq, r.department),
-                uscc: Uscc::parse(&r.uscc).map_err(|e| bad(&e))?,
-                department: r.department.clone(),
-                officer_id: r.officer_id.clone(),
-                inspected_on: crate::data::table::parse_date(&r.inspected_on).map_err(|e| bad(&e))?,
-                result: r.result.parse().map_err(|e| bad(&e))?,
-                commitment_status: r.commitment_status.as_deref().map(str::parse).transpose().map_err(|e| bad(&e))?,
-            })
-        })
-        .collect()
-}
-
-/// Adds every result officers submitted so far to a snapshot.
-pub fn add_submitted(store: &Store, s: &mut Snapshot) -> Result<()> {
-    let results = submitted(&store.all_results()?)?;
-    s.add_results(&results).map_err(|e| OpsError::Invalid(e.to_string()))
-}
+use crate::snapshot::Snapshot;
+use crate::store::{FinishedRun, NewRun, Store};
 
 /// Records that a classification run starts (audited) and returns its id.
 pub fn begin_run(
