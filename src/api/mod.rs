@@ -12,11 +12,20 @@
 //! officer's assignment count); a request that ends cancels the plan
 //! creation it started.
 
+mod audit;
 mod auth;
+mod entities;
 mod error;
 mod handlers;
 mod lang;
+mod officers;
 pub mod openapi;
+mod plans;
+mod public;
+pub mod routes;
+mod rules;
+mod runs;
+mod tokens;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -26,9 +35,9 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 
 pub use error::{ApiError, ErrorBody};
+pub use routes::ROUTES;
 
 use crate::data::LoadedDataset;
 use crate::engine::{RuleSet, RuleSource};
@@ -258,85 +267,15 @@ impl Drop for Turn {
 /// is dropped.
 pub struct WorkPermit(#[allow(dead_code)] Option<tokio::sync::OwnedSemaphorePermit>);
 
-/// Every route and the action the policy decides for it (the table the
-/// policy test walks; `openapi_document_lists_every_route` checks it
-/// against the OpenAPI document).
-pub const ROUTES: &[(&str, &str, crate::ops::policy::Action)] = {
-    use crate::ops::policy::Action::*;
-    &[
-        ("GET", "/health", ReadPublic),
-        ("GET", "/openapi.json", ReadPublic),
-        ("GET", "/tokens", ListTokens),
-        ("POST", "/tokens", CreateToken),
-        ("DELETE", "/tokens/{id}", RevokeToken),
-        ("GET", "/rules", ReadRules),
-        ("POST", "/rules", ChangeRules),
-        ("GET", "/rules/{id}", ReadRules),
-        ("POST", "/rules/{id}/activate", ChangeRules),
-        ("POST", "/rules/{id}/diff", StartDiffJob),
-        ("GET", "/jobs/{id}", ReadJob),
-        ("GET", "/runs", ReadRuns),
-        ("POST", "/runs", StartRun),
-        ("GET", "/runs/{id}", ReadRuns),
-        ("GET", "/runs/{id}/entities/{uscc}", ReadEntity),
-        ("GET", "/plans", ReadPlan),
-        ("POST", "/plans", CreatePlan),
-        ("GET", "/plans/{id}", ReadPlan),
-        ("POST", "/plans/{id}/reveal", RevealPlan),
-        ("POST", "/plans/{id}/cancel", CancelPlan),
-        ("GET", "/plans/{id}/visits", ReadVisits),
-        ("GET", "/plans/{id}/bundle", ReadBundle),
-        ("POST", "/plans/{id}/verify", VerifyPlan),
-        ("POST", "/plans/{id}/publish", PublishPlan),
-        ("GET", "/officers/me/assignments", ReadOwnAssignments),
-        ("POST", "/officers/me/assignments/{plan}/{visit}/result", SubmitResult),
-        ("GET", "/entities/{uscc}", ReadEntity),
-        ("GET", "/public/plans", ReadPublic),
-        ("GET", "/public/plans/{id}", ReadPublic),
-        ("GET", "/public/key", ReadPublic),
-        ("GET", "/public/checkpoint", ReadPublic),
-        ("GET", "/audit", ReadAudit),
-        ("GET", "/audit/verify", VerifyAudit),
-    ]
-};
-
 /// Request limits: bodies up to 2 MB (rule sets are small), 30 s per request.
 pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The router, without a socket (tests call it with `oneshot`).
 pub fn app(state: Arc<AppState>) -> Router {
-    use handlers::*;
-    Router::new()
-        .route("/health", get(health))
-        .route("/openapi.json", get(openapi_json))
-        .route("/tokens", get(list_tokens).post(create_token))
-        .route("/tokens/{id}", axum::routing::delete(revoke_token))
-        .route("/rules", get(list_rules).post(upload_rules))
-        .route("/rules/{id}", get(get_rules))
-        .route("/rules/{id}/activate", post(activate_rules))
-        .route("/rules/{id}/diff", post(diff_rules))
-        .route("/jobs/{id}", get(get_job))
-        .route("/runs", get(list_runs).post(start_run))
-        .route("/runs/{id}", get(get_run))
-        .route("/runs/{id}/entities/{uscc}", get(run_entity))
-        .route("/plans", get(list_plans).post(create_plan))
-        .route("/plans/{id}", get(get_plan))
-        .route("/plans/{id}/reveal", post(reveal_plan))
-        .route("/plans/{id}/cancel", post(cancel_plan))
-        .route("/plans/{id}/visits", get(plan_visits))
-        .route("/plans/{id}/bundle", get(plan_bundle))
-        .route("/plans/{id}/verify", post(verify_plan))
-        .route("/plans/{id}/publish", post(publish_plan))
-        .route("/officers/me/assignments", get(my_assignments))
-        .route("/officers/me/assignments/{plan}/{visit}/result", post(submit_result))
-        .route("/entities/{uscc}", get(entity_timeline))
-        .route("/public/plans", get(public_plans))
-        .route("/public/plans/{id}", get(public_plan))
-        .route("/public/key", get(public_key))
-        .route("/public/checkpoint", get(public_checkpoint))
-        .route("/audit", get(audit_log))
-        .route("/audit/verify", get(audit_verify))
+    // Every route from the one table the OpenAPI document is made of.
+    let router = routes::ROUTES.iter().fold(Router::new(), |router, r| router.route(r.path, (r.handler)()));
+    router
         .fallback(|| async { ApiError::not_found("no such endpoint; see /openapi.json") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
