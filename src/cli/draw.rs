@@ -129,12 +129,8 @@ pub enum ModeArg {
 
 #[derive(Args)]
 pub struct CreateArgs {
-    #[arg(long)]
-    data: PathBuf,
-    #[arg(long, default_value = "rules")]
-    rules: PathBuf,
-    #[arg(long)]
-    as_of: Date,
+    #[command(flatten)]
+    inputs: super::Inputs,
     /// Participating departments, comma-separated (a joint plan if several).
     #[arg(long, value_delimiter = ',', required = true)]
     departments: Vec<String>,
@@ -188,14 +184,15 @@ pub fn run(cmd: DrawCommand, store_path: &Path, lang: crate::i18n::Lang) -> Resu
     let store = Store::open(store_path)?;
     match cmd {
         DrawCommand::Create(a) => {
-            let rules = load_rules(&a.rules)?;
-            let mut loaded = data::load(&a.data)?;
+            let rules = load_rules(&a.inputs.rules)?;
+            let mut loaded = data::load(&a.inputs.data)?;
             ops::add_submitted(&store, &mut loaded.snapshot).map_err(|e| CliError(e.to_string()))?;
             let kind = match a.kind {
                 KindArg::Random => PlanKind::Random,
                 KindArg::CommitmentCheck => PlanKind::CommitmentCheck,
             };
-            let mut params = PlanParams::with_defaults(&a.name, kind, a.departments, a.as_of, &rules.manifest.draw);
+            let mut params =
+                PlanParams::with_defaults(&a.name, kind, a.departments, a.inputs.as_of, &rules.manifest.draw);
             if let Some(m) = a.mode {
                 params.mode = match m {
                     ModeArg::Probability => SelectionMode::Probability,
@@ -220,7 +217,7 @@ pub fn run(cmd: DrawCommand, store_path: &Path, lang: crate::i18n::Lang) -> Resu
             let created = ops::create_plan(
                 &store,
                 &loaded,
-                &a.data.display().to_string(),
+                &a.inputs.data.display().to_string(),
                 &rules,
                 &params,
                 commitment,
