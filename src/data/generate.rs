@@ -5,6 +5,10 @@
 //! byte-identical for a seed whatever the thread count, and memory stays
 //! bounded by the chunk size. The distributions are documented in
 //! `datasets/README.md`; change both together.
+//!
+//! Long on purpose: one deterministic stream of draws per entity, in a
+//! fixed order that golden datasets depend on; splitting it would make the
+//! order of the draws harder to see, not easier.
 
 use std::path::{Path, PathBuf};
 

@@ -2,6 +2,8 @@
 //! type becomes columns (for writing) and comes back from text cells (for
 //! loading). Writing and reading of a table sit side by side so they cannot
 //! drift apart.
+//!
+//! Long on purpose: one `TableRow` per table (columns out, cells in).
 
 use polars::prelude::*;
 

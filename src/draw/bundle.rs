@@ -2,6 +2,10 @@
 //! needed to re-derive a draw (format: docs/draw-spec.md §8), in layout v1
 //! or v2 (v2 adds `[provenance]`, the beacon binding and an optional
 //! trailing `[signature]`).
+//!
+//! Long on purpose: the writer and the parser of the one canonical format
+//! sit together (with its error positions), so a change to one is seen
+//! beside the other; the format itself is frozen by golden vectors.
 
 use std::fmt::Write;
 

@@ -5,6 +5,9 @@
 //! flat vectors indexed by offsets (CSR), so a 15-million-entity frame costs
 //! no allocation per entity. A built frame is canonical: entities sorted by
 //! USCC, officers by id, strata by key, every list sorted and deduplicated.
+//!
+//! Long on purpose: the frame's layout, its builder and its canonical
+//! hash must agree byte for byte (docs/draw-spec.md §3).
 
 use std::collections::HashMap;
 use std::sync::OnceLock;

@@ -9,6 +9,9 @@
 //! be edited beside it. Every audited write carries enough in its payload
 //! to say what the row must be, so any later edit of a row shows as a
 //! difference naming the table, the row and the audit entry.
+//!
+//! Long on purpose: one rebuild per audited table, each mirroring the
+//! store's payload for that table.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

@@ -9,6 +9,9 @@
 //! earlier plan whose visit it was), so nothing drops out silently and the
 //! frame can be rebuilt from public material. New frames are credo-draw-v2:
 //! they carry the plan's beacon rule and provenance.
+//!
+//! Long on purpose: the frame's eligibility rules are read together
+//! (the unit tests cover the parameters' invariants).
 
 use std::collections::BTreeMap;
 
