@@ -55,7 +55,8 @@ fn expected(a: Action, role: Role, own_dept: bool, own_place: bool, released: bo
 #[test]
 fn policy_table_covers_every_route() {
     let mut checked = 0;
-    for &(method, path, action) in credo::api::ROUTES {
+    for r in credo::api::ROUTES {
+        let (method, path, action) = (r.method, r.path, r.action);
         for role in Role::ALL {
             let p = principal(role, CITY);
             for own_dept in [true, false] {
@@ -145,7 +146,7 @@ async fn routes_table_matches_the_openapi_document() {
         }
     }
     let table: std::collections::BTreeSet<_> =
-        credo::api::ROUTES.iter().map(|(m, p, _)| (m.to_string(), p.to_string())).collect();
+        credo::api::ROUTES.iter().map(|r| (r.method.to_string(), r.path.to_string())).collect();
     assert_eq!(documented, table, "every route has a policy action and an OpenAPI entry");
 }
 
@@ -429,7 +430,7 @@ async fn low_findings() {
 
     // An interrupted job is marked failed with an audit entry.
     let store = &api.state.store;
-    let job = store.create_job("rules.diff", "regulator:1", &json!({})).unwrap();
+    let job = store.create_job(credo::model::JobKind::RulesDiff, "regulator:1", &json!({})).unwrap();
     assert_eq!(store.fail_interrupted().unwrap(), 1);
     let entries = store.read(|c| credo::store::audit::entries(c, Some(&format!("job/{job}")))).unwrap();
     assert_eq!(entries.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["job.start", "job.finish"]);

@@ -91,6 +91,16 @@ impl From<OpsError> for ApiError {
         match e {
             OpsError::Store(s) => s.into(),
             OpsError::Invalid(m) => ApiError::invalid(m),
+            OpsError::Internal(m) => ApiError::internal(m),
+            OpsError::RuleTestFile { file, message } => {
+                ApiError::invalid(format!("{file}: {message}")).with_details(serde_json::json!({ "file": file }))
+            }
+            OpsError::RuleTests { total, failed } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "rule_tests_failed",
+                format!("{} of {total} rule tests fail", failed.len()),
+            )
+            .with_details(serde_json::to_value(failed).unwrap_or_default()),
             OpsError::Rule(r) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "rule_error", r.to_string())
                 .with_details(serde_json::to_value(&r).unwrap_or_default()),
             OpsError::Data(d) => ApiError::invalid(d.to_string()),

@@ -12,11 +12,20 @@
 //! officer's assignment count); a request that ends cancels the plan
 //! creation it started.
 
+mod audit;
 mod auth;
+mod entities;
 mod error;
 mod handlers;
 mod lang;
+mod officers;
 pub mod openapi;
+mod plans;
+mod public;
+pub mod routes;
+mod rules;
+mod runs;
+mod tokens;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -26,9 +35,9 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 
 pub use error::{ApiError, ErrorBody};
+pub use routes::ROUTES;
 
 use crate::data::LoadedDataset;
 use crate::engine::{RuleSet, RuleSource};
@@ -154,8 +163,9 @@ impl AppState {
         if let Some(text) = cached(&key) {
             return Ok(text);
         }
-        let d = crate::ops::disclosure_with(&self.store, id, chrono::Utc::now().fixed_offset(), false, lang)?;
-        let text = Arc::new(crate::ops::signed_disclosure(&self.store, &d, false)?);
+        let now = chrono::Utc::now().fixed_offset();
+        let d = crate::ops::disclosure_with(&self.store, id, now, crate::ops::AuditHead::Latest, lang)?;
+        let text = Arc::new(crate::ops::signed_disclosure(&self.store, &d, crate::ops::Layout::Compact)?);
         self.disclosures.lock().unwrap_or_else(|p| p.into_inner()).insert((id, lang), (key, text.clone()));
         Ok(text)
     }
@@ -257,85 +267,15 @@ impl Drop for Turn {
 /// is dropped.
 pub struct WorkPermit(#[allow(dead_code)] Option<tokio::sync::OwnedSemaphorePermit>);
 
-/// Every route and the action the policy decides for it (the table the
-/// policy test walks; `openapi_document_lists_every_route` checks it
-/// against the OpenAPI document).
-pub const ROUTES: &[(&str, &str, crate::ops::policy::Action)] = {
-    use crate::ops::policy::Action::*;
-    &[
-        ("GET", "/health", ReadPublic),
-        ("GET", "/openapi.json", ReadPublic),
-        ("GET", "/tokens", ListTokens),
-        ("POST", "/tokens", CreateToken),
-        ("DELETE", "/tokens/{id}", RevokeToken),
-        ("GET", "/rules", ReadRules),
-        ("POST", "/rules", ChangeRules),
-        ("GET", "/rules/{id}", ReadRules),
-        ("POST", "/rules/{id}/activate", ChangeRules),
-        ("POST", "/rules/{id}/diff", StartDiffJob),
-        ("GET", "/jobs/{id}", ReadJob),
-        ("GET", "/runs", ReadRuns),
-        ("POST", "/runs", StartRun),
-        ("GET", "/runs/{id}", ReadRuns),
-        ("GET", "/runs/{id}/entities/{uscc}", ReadEntity),
-        ("GET", "/plans", ReadPlan),
-        ("POST", "/plans", CreatePlan),
-        ("GET", "/plans/{id}", ReadPlan),
-        ("POST", "/plans/{id}/reveal", RevealPlan),
-        ("POST", "/plans/{id}/cancel", CancelPlan),
-        ("GET", "/plans/{id}/visits", ReadVisits),
-        ("GET", "/plans/{id}/bundle", ReadBundle),
-        ("POST", "/plans/{id}/verify", VerifyPlan),
-        ("POST", "/plans/{id}/publish", PublishPlan),
-        ("GET", "/officers/me/assignments", ReadOwnAssignments),
-        ("POST", "/officers/me/assignments/{plan}/{visit}/result", SubmitResult),
-        ("GET", "/entities/{uscc}", ReadEntity),
-        ("GET", "/public/plans", ReadPublic),
-        ("GET", "/public/plans/{id}", ReadPublic),
-        ("GET", "/public/key", ReadPublic),
-        ("GET", "/public/checkpoint", ReadPublic),
-        ("GET", "/audit", ReadAudit),
-        ("GET", "/audit/verify", VerifyAudit),
-    ]
-};
-
 /// Request limits: bodies up to 2 MB (rule sets are small), 30 s per request.
 pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The router, without a socket (tests call it with `oneshot`).
 pub fn app(state: Arc<AppState>) -> Router {
-    use handlers::*;
-    Router::new()
-        .route("/health", get(health))
-        .route("/openapi.json", get(openapi_json))
-        .route("/tokens", get(list_tokens).post(create_token))
-        .route("/tokens/{id}", axum::routing::delete(revoke_token))
-        .route("/rules", get(list_rules).post(upload_rules))
-        .route("/rules/{id}", get(get_rules))
-        .route("/rules/{id}/activate", post(activate_rules))
-        .route("/rules/{id}/diff", post(diff_rules))
-        .route("/jobs/{id}", get(get_job))
-        .route("/runs", get(list_runs).post(start_run))
-        .route("/runs/{id}", get(get_run))
-        .route("/runs/{id}/entities/{uscc}", get(run_entity))
-        .route("/plans", get(list_plans).post(create_plan))
-        .route("/plans/{id}", get(get_plan))
-        .route("/plans/{id}/reveal", post(reveal_plan))
-        .route("/plans/{id}/cancel", post(cancel_plan))
-        .route("/plans/{id}/visits", get(plan_visits))
-        .route("/plans/{id}/bundle", get(plan_bundle))
-        .route("/plans/{id}/verify", post(verify_plan))
-        .route("/plans/{id}/publish", post(publish_plan))
-        .route("/officers/me/assignments", get(my_assignments))
-        .route("/officers/me/assignments/{plan}/{visit}/result", post(submit_result))
-        .route("/entities/{uscc}", get(entity_timeline))
-        .route("/public/plans", get(public_plans))
-        .route("/public/plans/{id}", get(public_plan))
-        .route("/public/key", get(public_key))
-        .route("/public/checkpoint", get(public_checkpoint))
-        .route("/audit", get(audit_log))
-        .route("/audit/verify", get(audit_verify))
+    // Every route from the one table the OpenAPI document is made of.
+    let router = routes::ROUTES.iter().fold(Router::new(), |router, r| router.route(r.path, (r.handler)()));
+    router
         .fallback(|| async { ApiError::not_found("no such endpoint; see /openapi.json") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -347,6 +287,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         .layer(axum::middleware::from_fn(lang::negotiate))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        // Every request and its answer (status, latency) at debug level:
+        // `RUST_LOG=tower_http=debug credo serve …`.
+        .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
 
@@ -361,24 +304,45 @@ pub struct ServeOptions {
     pub as_of: Option<crate::model::Date>,
 }
 
+/// Why `credo serve` could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("{0}")]
+    Data(#[from] crate::data::DataError),
+    #[error("{0}")]
+    File(#[from] crate::data::FileError),
+    #[error("{0}")]
+    Ops(#[from] crate::ops::OpsError),
+    #[error("rule set {dir}:\n{source}")]
+    Rules { dir: String, source: crate::ops::OpsError },
+    #[error("{0}")]
+    Api(String),
+}
+
+impl From<ApiError> for PrepareError {
+    fn from(e: ApiError) -> PrepareError {
+        PrepareError::Api(e.message)
+    }
+}
+
 /// Opens the store in `data_dir` (creating it), and on an empty store
 /// imports the dataset and rules, classifies, and makes the first
 /// regulator token. Returns the state and, on first start, the token.
-pub fn prepare(opts: &ServeOptions) -> Result<(Arc<AppState>, Option<String>), String> {
-    let store = Arc::new(Store::open(&opts.data_dir.join("credo.db")).map_err(|e| e.to_string())?);
-    let interrupted = store.fail_interrupted().map_err(|e| e.to_string())?;
+pub fn prepare(opts: &ServeOptions) -> Result<(Arc<AppState>, Option<String>), PrepareError> {
+    let store = Arc::new(Store::open(&opts.data_dir.join("credo.db"))?);
+    let interrupted = store.fail_interrupted()?;
     if interrupted > 0 {
         tracing::warn!("{interrupted} run(s) or job(s) interrupted by the last stop were marked failed");
     }
-    let (dataset_path, imported) = match store.latest_dataset().map_err(|e| e.to_string())? {
+    let (dataset_path, imported) = match store.latest_dataset()? {
         Some((_, path)) => (PathBuf::from(path), false),
         None => (import_dataset(&opts.dataset, &opts.data_dir)?, true),
     };
-    let mut loaded = crate::data::load(&dataset_path).map_err(|e| e.to_string())?;
+    let mut loaded = crate::data::load(&dataset_path)?;
     if imported {
-        store
-            .add_dataset(&loaded.hash, &dataset_path.display().to_string(), loaded.snapshot.len(), "system")
-            .map_err(|e| e.to_string())?;
+        store.add_dataset(&loaded.hash, &dataset_path.display().to_string(), loaded.snapshot.len(), "system")?;
     }
     let label = dataset_path.display().to_string();
     let dataset = DatasetRef {
@@ -388,20 +352,19 @@ pub fn prepare(opts: &ServeOptions) -> Result<(Arc<AppState>, Option<String>), S
         officers: loaded.snapshot.officers.clone(),
     };
     let state = AppState::new(store.clone(), dataset);
-    if store.active_rules().map_err(|e| e.to_string())?.is_none() {
+    if store.active_rules()?.is_none() {
+        // The first rule set passes its own tests before it is active, as
+        // an uploaded one does.
         let src = crate::data::rules::read_rule_dir(&opts.rules)?;
-        let rules = RuleSet::compile(&src).map_err(|e| format!("rule set {}:\n{e}", opts.rules.display()))?;
-        let files = serde_json::to_value(&src.files).map_err(|e| e.to_string())?;
-        let (id, _) =
-            store.add_rule_version(rules.hash(), &rules.label(), &files, "system").map_err(|e| e.to_string())?;
-        store.activate_rules(id, "system").map_err(|e| e.to_string())?;
+        let (_, stored) = crate::ops::rules::add_rules(&store, src, "system")
+            .map_err(|source| PrepareError::Rules { dir: opts.rules.display().to_string(), source })?;
+        store.activate_rules(stored.id, "system")?;
     }
-    if store.latest_run().map_err(|e| e.to_string())?.is_none() {
-        let (_, rules) = state.active_rules().map_err(|e| e.message)?;
+    if store.latest_run()?.is_none() {
+        let (_, rules) = state.active_rules()?;
         let as_of = opts.as_of.unwrap_or_else(|| loaded.snapshot.horizon());
-        crate::ops::add_submitted(&store, &mut loaded.snapshot).map_err(|e| e.to_string())?;
-        let run =
-            crate::ops::begin_run(&store, &loaded.hash, &label, &rules, as_of, "system").map_err(|e| e.to_string())?;
+        crate::ops::add_submitted(&store, &mut loaded.snapshot)?;
+        let run = crate::ops::begin_run(&store, &loaded.hash, &label, &rules, as_of, "system")?;
         let req = crate::ops::RunRequest {
             run,
             snapshot: &loaded.snapshot,
@@ -411,27 +374,23 @@ pub fn prepare(opts: &ServeOptions) -> Result<(Arc<AppState>, Option<String>), S
             output: None,
             options: &crate::classify::Options::default(),
         };
-        crate::ops::execute_run(&store, &req, &|_| {}, &mut |_| {}).map_err(|e| e.to_string())?;
+        crate::ops::execute_run(&store, &req, &|_| {}, &mut |_| {})?;
     }
     drop(loaded);
-    let token = if store.has_tokens().map_err(|e| e.to_string())? {
-        None
-    } else {
-        Some(crate::ops::access::first_regulator(&store).map_err(|e| e.to_string())?.token)
-    };
+    let token = if store.has_tokens()? { None } else { Some(crate::ops::access::first_regulator(&store)?.token) };
     Ok((state, token))
 }
 
 /// Copies a dataset into the data directory (so the server keeps working
 /// on exactly what it imported).
-fn import_dataset(from: &Path, data_dir: &Path) -> Result<PathBuf, String> {
+fn import_dataset(from: &Path, data_dir: &Path) -> Result<PathBuf, crate::data::FileError> {
     let hash = crate::data::content_hash(from)?;
     let to = data_dir.join("datasets").join(&hash["sha256:".len()..][..16]);
-    std::fs::create_dir_all(&to).map_err(|e| format!("{}: {e}", to.display()))?;
+    std::fs::create_dir_all(&to).map_err(|e| crate::data::FileError::new(&to, e))?;
     for (table, _) in crate::data::table::TABLES {
-        let (path, _) = crate::data::read::locate(from, table).map_err(|p| p.to_string())?;
-        let name = path.file_name().ok_or("file name")?;
-        std::fs::copy(&path, to.join(name)).map_err(|e| format!("{}: {e}", path.display()))?;
+        let (path, _) = crate::data::read::locate(from, table).map_err(|p| crate::data::FileError::new(from, p))?;
+        let name = path.file_name().ok_or_else(|| crate::data::FileError::new(&path, "no file name"))?;
+        std::fs::copy(&path, to.join(name)).map_err(|e| crate::data::FileError::new(&path, e))?;
     }
     Ok(to)
 }

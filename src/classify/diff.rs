@@ -45,11 +45,11 @@ pub fn diff(
     let (a, b) = std::thread::scope(|scope| {
         let first = scope.spawn(move || {
             classify(s, old, as_of, options, &|_| {}, &mut |shard| {
-                tx.send(shard).map_err(|_| "the comparison stopped".to_string())
+                tx.send(shard).map_err(|_| super::SinkError::from("the comparison stopped"))
             })
         });
         let second = classify(s, new, as_of, options, &|_| {}, &mut |shard| {
-            let before = rx.recv().map_err(|_| "the first classification stopped".to_string())?;
+            let before = rx.recv().map_err(|_| super::SinkError::from("the first classification stopped"))?;
             // Both runs classify the same snapshot in the same order.
             for (x, y) in before.into_iter().zip(shard) {
                 debug_assert_eq!(x.uscc, y.uscc);
@@ -119,7 +119,7 @@ impl fmt::Display for RuleDiff {
             writeln!(
                 f,
                 "  {} {:>12} → {:>12}  ({})",
-                crate::data::summary::pad(&label, 16),
+                crate::i18n::pad(&label, 16),
                 tenths(*x),
                 tenths(*y),
                 signed_tenths(y - x)

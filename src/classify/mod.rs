@@ -203,8 +203,11 @@ pub enum ClassifyError {
     Io(#[from] std::io::Error),
     /// The sink refused a shard of results (e.g. the output disk is full).
     #[error("{0}")]
-    Sink(String),
+    Sink(SinkError),
 }
+
+/// Why a sink refused a shard of results: the sink's own error.
+pub type SinkError = Box<dyn std::error::Error + Send + Sync>;
 
 /// What the first half of the stages decided, per entity (by position in
 /// the run, credit-code order): a few bytes each.
@@ -230,7 +233,7 @@ pub fn classify(
     as_of: Date,
     options: &Options,
     progress: &(dyn Fn(&str) + Sync),
-    sink: &mut dyn FnMut(Vec<EntityResult>) -> Result<(), String>,
+    sink: &mut dyn FnMut(Vec<EntityResult>) -> Result<(), SinkError>,
 ) -> Result<Classification, ClassifyError> {
     let ids: Vec<EntityId> =
         (0..s.len() as EntityId).filter(|&e| s.entities.registered_on[e as usize] <= as_of).collect();

@@ -44,21 +44,40 @@ struct Reader<'a> {
 /// file changed under the run).
 #[derive(Debug, thiserror::Error)]
 #[error("intermediate results of shard {0} are damaged: {1}")]
-pub struct SpillError(pub usize, pub String);
+pub struct SpillError(pub usize, pub Damage);
+
+/// What is wrong with a spill's bytes.
+#[derive(Debug, thiserror::Error)]
+pub enum Damage {
+    #[error("truncated")]
+    Truncated,
+    #[error("{0}")]
+    NotText(#[from] std::str::Utf8Error),
+    #[error("bad stage")]
+    BadStage,
+    #[error("bad record kind")]
+    BadRecordKind,
+    #[error("bad decision")]
+    BadDecision,
+    #[error("bad date")]
+    BadDate,
+    #[error("trailing bytes")]
+    TrailingBytes,
+}
 
 impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Result<&[u8], String> {
-        let end = self.at.checked_add(n).filter(|&e| e <= self.b.len()).ok_or("truncated")?;
+    fn take(&mut self, n: usize) -> Result<&[u8], Damage> {
+        let end = self.at.checked_add(n).filter(|&e| e <= self.b.len()).ok_or(Damage::Truncated)?;
         let out = &self.b[self.at..end];
         self.at = end;
         Ok(out)
     }
-    fn u32(&mut self) -> Result<u32, String> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().map_err(|_| "truncated")?))
+    fn u32(&mut self) -> Result<u32, Damage> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().map_err(|_| Damage::Truncated)?))
     }
-    fn str(&mut self) -> Result<&str, String> {
+    fn str(&mut self) -> Result<&str, Damage> {
         let n = self.u32()? as usize;
-        std::str::from_utf8(self.take(n)?).map_err(|e| e.to_string())
+        Ok(std::str::from_utf8(self.take(n)?)?)
     }
 }
 
@@ -117,14 +136,14 @@ pub fn encode(states: &[EntityState]) -> Vec<u8> {
 
 /// Decodes what [`encode`] wrote.
 pub fn decode(shard: usize, bytes: &[u8]) -> Result<Vec<Spilled>, SpillError> {
-    let err = |e: String| SpillError(shard, e);
+    let err = |e: Damage| SpillError(shard, e);
     let mut r = Reader { b: bytes, at: 0 };
     let n = r.u32().map_err(err)? as usize;
     let mut table: Vec<Arc<Decision>> = Vec::with_capacity(n);
     let mut rules: FxHashMap<String, Arc<str>> = FxHashMap::default();
     let mut shared = |s: &str| -> Arc<str> { rules.entry(s.to_string()).or_insert_with(|| s.into()).clone() };
     for _ in 0..n {
-        let stage = *Stage::ALL.get(r.u32().map_err(err)? as usize).ok_or_else(|| err("bad stage".into()))?;
+        let stage = *Stage::ALL.get(r.u32().map_err(err)? as usize).ok_or_else(|| err(Damage::BadStage))?;
         let rule = shared(r.str().map_err(err)?);
         let clause = shared(r.str().map_err(err)?);
         let reason = r.str().map_err(err)?.to_string();
@@ -145,22 +164,22 @@ pub fn decode(shard: usize, bytes: &[u8]) -> Result<Vec<Spilled>, SpillError> {
         let mut decisions = Vec::with_capacity(k.min(64));
         for _ in 0..k {
             let i = r.u32().map_err(err)? as usize;
-            decisions.push(table.get(i).ok_or_else(|| err("bad decision".into()))?.clone());
+            decisions.push(table.get(i).ok_or_else(|| err(Damage::BadDecision))?.clone());
         }
         let k = r.u32().map_err(err)? as usize;
         let mut records = Vec::with_capacity(k.min(1024));
         for _ in 0..k {
-            let kind = *KINDS.get(r.u32().map_err(err)? as usize).ok_or_else(|| err("bad record kind".into()))?;
+            let kind = *KINDS.get(r.u32().map_err(err)? as usize).ok_or_else(|| err(Damage::BadRecordKind))?;
             let id = r.str().map_err(err)?.to_string();
             let days = r.u32().map_err(err)? as i32;
-            let date = Date::from_num_days_from_ce_opt(days).ok_or_else(|| err("bad date".into()))?;
+            let date = Date::from_num_days_from_ce_opt(days).ok_or_else(|| err(Damage::BadDate))?;
             let status = r.str().map_err(err)?.to_string();
             records.push(RecordLine { kind: kind.as_str(), id, date, status });
         }
         out.push(Spilled { decisions, records });
     }
     if r.at != bytes.len() {
-        return Err(err("trailing bytes".into()));
+        return Err(err(Damage::TrailingBytes));
     }
     Ok(out)
 }

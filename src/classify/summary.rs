@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::EntityResult;
-use crate::data::summary::pad;
+use crate::i18n::pad;
 use crate::model::region;
 use crate::propagate::Propagation;
 

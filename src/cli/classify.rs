@@ -15,15 +15,8 @@ use crate::store::Store;
 
 #[derive(Args)]
 pub struct ClassifyArgs {
-    /// Dataset directory.
-    #[arg(long)]
-    data: PathBuf,
-    /// Rule set directory (rules.toml and scripts).
-    #[arg(long, default_value = "rules")]
-    rules: PathBuf,
-    /// The evaluation date: results are as known on this day.
-    #[arg(long)]
-    as_of: Date,
+    #[command(flatten)]
+    inputs: super::Inputs,
     /// Output file, .csv or .parquet.
     #[arg(long)]
     out: PathBuf,
@@ -88,7 +81,7 @@ pub enum RulesCommand {
 
 /// Compiles the rule set in `dir`; a broken rule is a usage error (exit 2).
 pub fn load_rules(dir: &Path) -> Result<RuleSet, CliError> {
-    let src = data::rules::read_rule_dir(dir).map_err(CliError)?;
+    let src = data::rules::read_rule_dir(dir).map_err(CliError::from)?;
     RuleSet::compile(&src).map_err(|e| CliError(format!("rule set {} does not load:\n{e}", dir.display())))
 }
 
@@ -161,15 +154,15 @@ pub fn classify_cmd(a: ClassifyArgs, store_path: &Path, lang: crate::i18n::Lang)
     let started = Instant::now();
     let timings = Timings::default();
     timings.mark("rules");
-    let rules = load_rules(&a.rules)?;
+    let rules = load_rules(&a.inputs.rules)?;
     timings.mark("load");
     let pb = spinner();
-    let loaded = data::load_with(&a.data, &|table| pb.set_message(format!("reading {table}")));
+    let loaded = data::load_with(&a.inputs.data, &|table| pb.set_message(format!("reading {table}")));
     pb.finish_and_clear();
     let mut loaded = loaded?;
     let store = Store::open(store_path)?;
     ops::add_submitted(&store, &mut loaded.snapshot).map_err(|e| CliError(e.to_string()))?;
-    let run = ops::begin_run(&store, &loaded.hash, &a.data.display().to_string(), &rules, a.as_of, "cli")
+    let run = ops::begin_run(&store, &loaded.hash, &a.inputs.data.display().to_string(), &rules, a.inputs.as_of, "cli")
         .map_err(|e| CliError(e.to_string()))?;
     let pb = spinner();
     let mut explained = Explained { n: a.explain, lang, picked: Vec::new() };
@@ -178,7 +171,7 @@ pub fn classify_cmd(a: ClassifyArgs, store_path: &Path, lang: crate::i18n::Lang)
         run,
         snapshot: &loaded.snapshot,
         rules: &rules,
-        as_of: a.as_of,
+        as_of: a.inputs.as_of,
         actor: "cli",
         output: Some((&a.out, lang)),
         options: &options,
@@ -196,7 +189,7 @@ pub fn classify_cmd(a: ClassifyArgs, store_path: &Path, lang: crate::i18n::Lang)
     let c = result.map_err(|e| CliError(format!("classification failed:\n{e}")))?;
     timings.mark("end");
 
-    println!("run {run}: {} as of {} with {}", a.data.display(), a.as_of, rules.label());
+    println!("run {run}: {} as of {} with {}", a.inputs.data.display(), a.inputs.as_of, rules.label());
     println!("dataset {}\nrules   {}", loaded.hash, rules.hash());
     println!();
     print!("{}", c.summary);
@@ -260,7 +253,7 @@ pub fn rules_cmd(cmd: RulesCommand) -> Result<Outcome, CliError> {
             let loaded = data::load(&dir)?;
             let pb = spinner();
             pb.set_message("classifying with both rule sets");
-            let diff = crate::classify::diff::diff(&loaded.snapshot, &old, &new, as_of, &shards.options(), samples);
+            let diff = ops::rules::diff(&loaded.snapshot, &old, &new, as_of, &shards.options(), samples);
             pb.finish_and_clear();
             let diff = diff.map_err(|e| CliError(format!("classification stopped by a rule error:\n{e}")))?;
             println!(
@@ -271,7 +264,7 @@ pub fn rules_cmd(cmd: RulesCommand) -> Result<Outcome, CliError> {
                 new.hash(),
                 loaded.hash
             );
-            print!("{diff}");
+            print!("{}", diff.text);
             Ok(Outcome::Ok)
         }
     }

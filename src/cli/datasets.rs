@@ -44,11 +44,16 @@ pub struct GenerateArgs {
     chunk: u64,
 }
 
-fn parse_format(s: &str) -> Result<Format, String> {
+/// A dataset format the generator does not write.
+#[derive(Debug, thiserror::Error)]
+#[error("'{0}' is not a format (csv or parquet)")]
+struct UnknownFormat(String);
+
+fn parse_format(s: &str) -> Result<Format, UnknownFormat> {
     match s {
         "csv" => Ok(Format::Csv),
         "parquet" => Ok(Format::Parquet),
-        _ => Err(format!("'{s}' is not a format (csv or parquet)")),
+        _ => Err(UnknownFormat(s.to_string())),
     }
 }
 
@@ -65,7 +70,7 @@ pub fn run(cmd: DatasetsCommand) -> Result<Outcome, CliError> {
             };
             let started = Instant::now();
             let pb = progress_bar(opts.entities, "generating");
-            let summary = data::generate::generate(&opts, &|n| pb.set_position(n)).map_err(CliError)?;
+            let summary = data::generate::generate(&opts, &|n| pb.set_position(n)).map_err(CliError::from)?;
             pb.finish_and_clear();
             println!("wrote {} in {:.1}s", opts.out.display(), started.elapsed().as_secs_f64());
             for (table, n) in summary.rows {

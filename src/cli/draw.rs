@@ -129,12 +129,8 @@ pub enum ModeArg {
 
 #[derive(Args)]
 pub struct CreateArgs {
-    #[arg(long)]
-    data: PathBuf,
-    #[arg(long, default_value = "rules")]
-    rules: PathBuf,
-    #[arg(long)]
-    as_of: Date,
+    #[command(flatten)]
+    inputs: super::Inputs,
     /// Participating departments, comma-separated (a joint plan if several).
     #[arg(long, value_delimiter = ',', required = true)]
     departments: Vec<String>,
@@ -181,22 +177,22 @@ pub(crate) fn read_public_key(arg: &str) -> Result<crate::trust::PublicKey, CliE
 }
 
 fn hex32(what: &str, s: &str) -> Result<[u8; 32], CliError> {
-    let v = ops::parse_hex(what, s).map_err(|e| CliError(e.to_string()))?;
-    v.try_into().map_err(|v: Vec<u8>| CliError(format!("{what} must be 32 bytes (64 hex digits), found {}", v.len())))
+    crate::model::parse_hex32(s.trim()).map_err(|e| CliError(format!("{what}: {e}")))
 }
 
 pub fn run(cmd: DrawCommand, store_path: &Path, lang: crate::i18n::Lang) -> Result<Outcome, CliError> {
     let store = Store::open(store_path)?;
     match cmd {
         DrawCommand::Create(a) => {
-            let rules = load_rules(&a.rules)?;
-            let mut loaded = data::load(&a.data)?;
+            let rules = load_rules(&a.inputs.rules)?;
+            let mut loaded = data::load(&a.inputs.data)?;
             ops::add_submitted(&store, &mut loaded.snapshot).map_err(|e| CliError(e.to_string()))?;
             let kind = match a.kind {
                 KindArg::Random => PlanKind::Random,
                 KindArg::CommitmentCheck => PlanKind::CommitmentCheck,
             };
-            let mut params = PlanParams::with_defaults(&a.name, kind, a.departments, a.as_of, &rules.manifest.draw);
+            let mut params =
+                PlanParams::with_defaults(&a.name, kind, a.departments, a.inputs.as_of, &rules.manifest.draw);
             if let Some(m) = a.mode {
                 params.mode = match m {
                     ModeArg::Probability => SelectionMode::Probability,
@@ -221,7 +217,7 @@ pub fn run(cmd: DrawCommand, store_path: &Path, lang: crate::i18n::Lang) -> Resu
             let created = ops::create_plan(
                 &store,
                 &loaded,
-                &a.data.display().to_string(),
+                &a.inputs.data.display().to_string(),
                 &rules,
                 &params,
                 commitment,
@@ -277,8 +273,8 @@ pub fn run(cmd: DrawCommand, store_path: &Path, lang: crate::i18n::Lang) -> Resu
                 println!(
                     "{:>4} {:<10} {:<17} {} {} {}{cancelled}",
                     p.id,
-                    p.status,
-                    p.kind,
+                    p.status.as_str(),
+                    p.kind.as_str(),
                     p.created_at,
                     ops::global_plan_id(&store, p.id),
                     p.name
@@ -420,13 +416,15 @@ pub fn run(cmd: DrawCommand, store_path: &Path, lang: crate::i18n::Lang) -> Resu
         }
         DrawCommand::Publish { plan, out } => {
             let now = chrono::Utc::now().fixed_offset();
-            let d = ops::disclosure(&store, plan, now, lang).map_err(|e| CliError(e.to_string()))?;
-            let text = ops::signed_disclosure(&store, &d, true).map_err(|e| CliError(e.to_string()))?;
-            std::fs::write(&out, &text).map_err(|e| CliError(format!("{}: {e}", out.display())))?;
-            let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
-            store.mark_published(plan, "cli", &digest)?;
-            let what =
-                if d.draw.is_some() { "plan and results" } else { "plan only: results appear after the release time" };
+            let p = ops::publish(&store, plan, now, lang, ops::Layout::Pretty, "cli")
+                .map_err(|e| CliError(e.to_string()))?;
+            std::fs::write(&out, &p.text).map_err(|e| CliError(format!("{}: {e}", out.display())))?;
+            let digest = p.digest;
+            let what = if p.disclosure.draw.is_some() {
+                "plan and results"
+            } else {
+                "plan only: results appear after the release time"
+            };
             println!("wrote {} ({what}, sha256 {digest}, signed by {})", out.display(), store.identity().public_key());
             Ok(Outcome::Ok)
         }

@@ -19,12 +19,8 @@ pub enum EntityCommand {
     /// repairs, blacklist status and propagation paths of one entity.
     Show {
         uscc: String,
-        #[arg(long)]
-        data: PathBuf,
-        #[arg(long, default_value = "rules")]
-        rules: PathBuf,
-        #[arg(long)]
-        as_of: Date,
+        #[command(flatten)]
+        inputs: super::Inputs,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -33,12 +29,8 @@ pub enum EntityCommand {
 
 #[derive(Args)]
 pub struct PropagateArgs {
-    #[arg(long)]
-    data: PathBuf,
-    #[arg(long, default_value = "rules")]
-    rules: PathBuf,
-    #[arg(long)]
-    as_of: Date,
+    #[command(flatten)]
+    inputs: super::Inputs,
     /// .json (everything) or .csv (one row per flagged person or reached entity).
     #[arg(long)]
     out: PathBuf,
@@ -56,12 +48,8 @@ pub enum ListKind {
 pub struct ListsArgs {
     #[arg(value_enum)]
     kind: ListKind,
-    #[arg(long)]
-    data: PathBuf,
-    #[arg(long, default_value = "rules")]
-    rules: PathBuf,
-    #[arg(long)]
-    as_of: Date,
+    #[command(flatten)]
+    inputs: super::Inputs,
     /// Only entities with inspection items of this department (its risk warning).
     #[arg(long)]
     department: Option<String>,
@@ -94,7 +82,7 @@ fn classify_with(
 
 pub fn entity(cmd: EntityCommand, store: &Path, lang: Lang) -> Result<Outcome, CliError> {
     match cmd {
-        EntityCommand::Show { uscc, data: dir, rules, as_of, json } => {
+        EntityCommand::Show { uscc, inputs: super::Inputs { data: dir, rules, as_of }, json } => {
             let uscc = Uscc::parse(&uscc).map_err(|e| CliError(format!("'{uscc}' is not a valid credit code: {e}")))?;
             let rules = load_rules(&rules)?;
             let loaded = load_with_results(&dir, store)?;
@@ -271,12 +259,12 @@ pub fn render_timeline(t: &ops::Timeline, lang: Lang) -> String {
 }
 
 pub fn propagate(a: PropagateArgs, store: &Path) -> Result<Outcome, CliError> {
-    let rules = load_rules(&a.rules)?;
-    let loaded = load_with_results(&a.data, store)?;
-    let c = classify_with(&loaded, &rules, a.as_of, &mut |_| {})?;
+    let rules = load_rules(&a.inputs.rules)?;
+    let loaded = load_with_results(&a.inputs.data, store)?;
+    let c = classify_with(&loaded, &rules, a.inputs.as_of, &mut |_| {})?;
     write_propagation(&a.out, &c.propagation)?;
     let p = &c.propagation;
-    println!("propagation as of {} over {} ({})", a.as_of, a.data.display(), loaded.hash);
+    println!("propagation as of {} over {} ({})", a.inputs.as_of, a.inputs.data.display(), loaded.hash);
     print!("{}", render_counts(p));
     println!("wrote {}", a.out.display());
     Ok(Outcome::Ok)
@@ -339,34 +327,18 @@ fn write_propagation(path: &Path, p: &Propagation) -> Result<(), CliError> {
 }
 
 pub fn lists(a: ListsArgs, store: &Path, lang: Lang) -> Result<Outcome, CliError> {
-    let rules = load_rules(&a.rules)?;
-    let loaded = load_with_results(&a.data, store)?;
-    let mut listed = Vec::new();
-    classify_with(&loaded, &rules, a.as_of, &mut |shard| {
-        listed.extend(shard.into_iter().filter(|r| {
-            let on = match a.kind {
-                ListKind::KeyAttention => r.key_attention,
-                ListKind::Blacklist => r.blacklisted,
-            };
-            on && a.department.as_ref().is_none_or(|d| r.departments.iter().any(|x| &**x == d))
-        }))
-    })?;
-    // In dataset order.
-    listed.sort_by_key(|r| r.row);
-    let mut n = 0;
-    for r in &listed {
-        n += 1;
-        let why: Vec<String> = r
-            .decisions
-            .iter()
-            .filter(|d| match a.kind {
-                ListKind::KeyAttention => {
-                    matches!(d.stage, crate::engine::Stage::Accumulation | crate::engine::Stage::EntityLink)
-                }
-                ListKind::Blacklist => d.stage == crate::engine::Stage::Blacklist,
-            })
-            .map(|d| d.render(lang))
-            .collect();
+    let rules = load_rules(&a.inputs.rules)?;
+    let loaded = load_with_results(&a.inputs.data, store)?;
+    let list = match a.kind {
+        ListKind::KeyAttention => ops::lists::List::KeyAttention,
+        ListKind::Blacklist => ops::lists::List::Blacklist,
+    };
+    let listed = ops::lists::list(&loaded.snapshot, &rules, a.inputs.as_of, list, a.department.as_deref())
+        .map_err(|e| CliError(format!("classification stopped by a rule error:\n{e}")))?;
+    let n = listed.len();
+    for l in &listed {
+        let r = &l.entity;
+        let why: Vec<String> = l.reasons.iter().map(|d| d.render(lang)).collect();
         println!("{} {} [{}]\n  {}", r.uscc, r.name, crate::i18n::tier_name(r.tier, lang), why.join("\n  "));
     }
     match lang {
@@ -376,12 +348,12 @@ pub fn lists(a: ListsArgs, store: &Path, lang: Lang) -> Result<Outcome, CliError
                 ListKind::KeyAttention => "key-attention",
                 ListKind::Blacklist => "serious-dishonesty",
             },
-            a.as_of,
+            a.inputs.as_of,
             a.department.map(|d| format!(" with {d} inspection items")).unwrap_or_default()
         ),
         Lang::Zh => println!(
             "截至 {}，{}{} 户{}",
-            a.as_of,
+            a.inputs.as_of,
             a.department.map(|d| format!("有 {d} 检查事项的主体中 ")).unwrap_or_default(),
             n,
             match a.kind {

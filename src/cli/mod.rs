@@ -95,6 +95,21 @@ pub enum Outcome {
     Findings,
 }
 
+/// What most commands classify: a dataset, a rule set and a date (one
+/// definition, so every command names and documents them alike).
+#[derive(clap::Args)]
+pub struct Inputs {
+    /// Dataset directory.
+    #[arg(long)]
+    pub data: std::path::PathBuf,
+    /// Rule set directory (rules.toml and scripts).
+    #[arg(long, default_value = "rules")]
+    pub rules: std::path::PathBuf,
+    /// The evaluation date: results are as known on this day.
+    #[arg(long)]
+    pub as_of: crate::model::Date,
+}
+
 /// An error for the user: printed once, exit 2.
 #[derive(Debug)]
 pub struct CliError(pub String);

@@ -66,7 +66,7 @@ pub fn serve(a: ServeArgs) -> Result<Outcome, CliError> {
     let opts =
         ServeOptions { data_dir: a.data_dir, listen: a.listen, dataset: a.dataset, rules: a.rules, as_of: a.as_of };
     eprintln!("preparing {} ...", opts.data_dir.display());
-    let (state, token) = api::prepare(&opts).map_err(CliError)?;
+    let (state, token) = api::prepare(&opts).map_err(CliError::from)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&opts.listen)

@@ -8,6 +8,9 @@
 //! complete before it: departments, items, entities, persons, officers,
 //! relations, roles, evaluations, penalties, listings, complaints,
 //! commitments, inspections, repairs.
+//!
+//! Long on purpose: one checker per table, in dependency order, each a few
+//! dozen lines; they share the builder's indexes.
 
 use rustc_hash::{FxHashMap, FxHashSet};
 

@@ -5,12 +5,17 @@
 //! byte-identical for a seed whatever the thread count, and memory stays
 //! bounded by the chunk size. The distributions are documented in
 //! `datasets/README.md`; change both together.
+//!
+//! Long on purpose: one deterministic stream of draws per entity, in a
+//! fixed order that golden datasets depend on; splitting it would make the
+//! order of the draws harder to see, not easier.
 
 use std::path::{Path, PathBuf};
 
 use chrono::{Datelike, Days, Months};
 use rayon::prelude::*;
 
+use super::FileError;
 use super::read::Format;
 use super::table::TableRow;
 use super::write::{TableSink, write_table};
@@ -404,7 +409,8 @@ fn person_id(seed: u64, kind: u64, index: u64) -> PersonId {
     PersonId(out)
 }
 
-const USCC_BODY: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
+/// The credit-code alphabet (GB 32100), the model's own.
+const USCC_BODY: &[u8; 31] = crate::model::uscc::ALPHABET;
 
 /// A unique organisation-code body for entity `i`: legacy all-digit codes
 /// for entities registered before 2016, `MA` codes after, each an affine
@@ -1078,9 +1084,9 @@ fn gen_officers(seed: u64, entities: u64, pool: &[PersonId]) -> (Vec<Officer>, V
 
 /// Writes a dataset of `opts.entities` entities to `opts.out`, calling
 /// `progress` with the number of entities done after each chunk.
-pub fn generate(opts: &GenerateOptions, progress: &(dyn Fn(u64) + Sync)) -> Result<GenerateSummary, String> {
+pub fn generate(opts: &GenerateOptions, progress: &(dyn Fn(u64) + Sync)) -> Result<GenerateSummary, FileError> {
     let dir = &opts.out;
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(|e| FileError::new(dir, e))?;
     remove_other_format(dir, opts.format)?;
     let pool_size = (opts.entities / 25).max(50) as usize;
     let pool: Vec<PersonId> = (0..pool_size as u64).map(|j| person_id(opts.seed, 2, j)).collect();
@@ -1162,7 +1168,7 @@ pub fn generate(opts: &GenerateOptions, progress: &(dyn Fn(u64) + Sync)) -> Resu
 
 /// A dataset directory holds one format; stale files of the other format
 /// from an earlier run would make the dataset ambiguous.
-fn remove_other_format(dir: &Path, format: Format) -> Result<(), String> {
+fn remove_other_format(dir: &Path, format: Format) -> Result<(), FileError> {
     let other = match format {
         Format::Csv => Format::Parquet,
         Format::Parquet => Format::Csv,
@@ -1170,7 +1176,7 @@ fn remove_other_format(dir: &Path, format: Format) -> Result<(), String> {
     for (table, _) in super::table::TABLES {
         let p = dir.join(format!("{table}.{}", other.extension()));
         if p.exists() {
-            std::fs::remove_file(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+            std::fs::remove_file(&p).map_err(|e| FileError::new(&p, e))?;
         }
     }
     Ok(())
@@ -1204,7 +1210,7 @@ struct Sinks {
 }
 
 impl Sinks {
-    fn create(dir: &Path, f: Format) -> Result<Sinks, String> {
+    fn create(dir: &Path, f: Format) -> Result<Sinks, FileError> {
         Ok(Sinks {
             entities: TableSink::create::<MarketEntity>(dir, f)?,
             persons: TableSink::create::<Person>(dir, f)?,
@@ -1219,8 +1225,8 @@ impl Sinks {
         })
     }
 
-    fn write(&mut self, b: &Batch, c: &mut Counts) -> Result<(), String> {
-        fn w<T: TableRow>(s: &mut TableSink, rows: &[T], n: &mut u64) -> Result<(), String> {
+    fn write(&mut self, b: &Batch, c: &mut Counts) -> Result<(), FileError> {
+        fn w<T: TableRow>(s: &mut TableSink, rows: &[T], n: &mut u64) -> Result<(), FileError> {
             *n += rows.len() as u64;
             s.write(rows)
         }
@@ -1236,7 +1242,7 @@ impl Sinks {
         w(&mut self.repairs, &b.repairs, &mut c.repairs)
     }
 
-    fn finish(self) -> Result<(), String> {
+    fn finish(self) -> Result<(), FileError> {
         self.entities.finish()?;
         self.persons.finish()?;
         self.roles.finish()?;

@@ -31,6 +31,20 @@ use crate::snapshot::Snapshot;
 use read::{Batch, Scanned, locate, scan};
 use table::{TABLES, TableRow};
 
+/// A file credo read or wrote that failed: which, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{}{}{reason}", path.display(), if reason.starts_with(' ') { "" } else { ": " })]
+pub struct FileError {
+    pub path: std::path::PathBuf,
+    pub reason: String,
+}
+
+impl FileError {
+    pub fn new(path: &Path, reason: impl std::fmt::Display) -> FileError {
+        FileError { path: path.to_path_buf(), reason: reason.to_string() }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     #[error("dataset {dir} has problems:\n{rendered}")]
@@ -194,17 +208,17 @@ pub fn combine(files: &[(String, u64, [u8; 32])]) -> String {
 }
 
 /// The content hash of the dataset in `dir`, read from disk (see [`combine`]).
-pub fn content_hash(dir: &Path) -> Result<String, String> {
+pub fn content_hash(dir: &Path) -> Result<String, FileError> {
     let mut files = Vec::new();
     let mut buf = vec![0u8; 1 << 20];
     for (table, _) in TABLES {
-        let (path, _) = locate(dir, table).map_err(|p| p.reason)?;
+        let (path, _) = locate(dir, table).map_err(|p| FileError::new(dir, p.reason))?;
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let mut f = std::fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut f = std::fs::File::open(&path).map_err(|e| FileError::new(&path, e))?;
         let mut h = Sha256::new();
         let mut len = 0u64;
         loop {
-            let n = f.read(&mut buf).map_err(|e| format!("{}: {e}", path.display()))?;
+            let n = f.read(&mut buf).map_err(|e| FileError::new(&path, e))?;
             if n == 0 {
                 break;
             }

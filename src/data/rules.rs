@@ -3,13 +3,14 @@
 
 use std::path::Path;
 
+use super::FileError;
 use crate::engine::RuleSource;
 
-pub fn read_rule_dir(dir: &Path) -> Result<RuleSource, String> {
+pub fn read_rule_dir(dir: &Path) -> Result<RuleSource, FileError> {
     let mut src = RuleSource::default();
-    let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
+    let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| FileError::new(p, e));
     if !dir.join("rules.toml").is_file() {
-        return Err(format!("{} has no rules.toml", dir.display()));
+        return Err(FileError::new(dir, " has no rules.toml"));
     }
     for (sub, ext) in [("", "toml"), ("", "rhai"), ("tests", "toml")] {
         let d = dir.join(sub);
@@ -17,7 +18,7 @@ pub fn read_rule_dir(dir: &Path) -> Result<RuleSource, String> {
             continue;
         }
         let mut entries: Vec<_> = std::fs::read_dir(&d)
-            .map_err(|e| format!("{}: {e}", d.display()))?
+            .map_err(|e| FileError::new(&d, e))?
             .filter_map(Result::ok)
             .map(|e| e.path())
             .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == ext))
@@ -33,16 +34,4 @@ pub fn read_rule_dir(dir: &Path) -> Result<RuleSource, String> {
         }
     }
     Ok(src)
-}
-
-/// Writes a rule source out as a directory (for exporting stored versions).
-pub fn write_rule_dir(src: &RuleSource, dir: &Path) -> Result<(), String> {
-    for (name, text) in &src.files {
-        let p = dir.join(name);
-        if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
-        }
-        std::fs::write(&p, text).map_err(|e| format!("{}: {e}", p.display()))?;
-    }
-    Ok(())
 }

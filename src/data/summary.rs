@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::i18n::pad;
 use crate::model::*;
 use crate::snapshot::{RoleGraph, Snapshot};
 
@@ -103,10 +104,4 @@ impl fmt::Display for DatasetSummary {
         }
         Ok(())
     }
-}
-
-/// Pads to a display width, counting CJK characters as two columns.
-pub fn pad(s: &str, width: usize) -> String {
-    let w: usize = s.chars().map(|c| if (c as u32) >= 0x2E80 { 2 } else { 1 }).sum();
-    format!("{s}{}", " ".repeat(width.saturating_sub(w)))
 }

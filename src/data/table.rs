@@ -2,6 +2,8 @@
 //! type becomes columns (for writing) and comes back from text cells (for
 //! loading). Writing and reading of a table sit side by side so they cannot
 //! drift apart.
+//!
+//! Long on purpose: one `TableRow` per table (columns out, cells in).
 
 use polars::prelude::*;
 
@@ -155,7 +157,12 @@ impl<'a> RowReader<'a> {
     }
 
     /// A required cell, parsed; records "missing value" or the parse error.
-    pub fn req<V>(&mut self, col: &str, kind: &str, parse: impl FnOnce(&str) -> Result<V, String>) -> Option<V> {
+    pub fn req<V, E: std::fmt::Display>(
+        &mut self,
+        col: &str,
+        kind: &str,
+        parse: impl FnOnce(&str) -> Result<V, E>,
+    ) -> Option<V> {
         match self.raw(col) {
             None => {
                 self.problem(col, "missing value", "required value is missing".into());
@@ -166,11 +173,11 @@ impl<'a> RowReader<'a> {
     }
 
     /// An optional cell: `Some(None)` when empty, `None` when present but bad.
-    pub fn opt<V>(
+    pub fn opt<V, E: std::fmt::Display>(
         &mut self,
         col: &str,
         kind: &str,
-        parse: impl FnOnce(&str) -> Result<V, String>,
+        parse: impl FnOnce(&str) -> Result<V, E>,
     ) -> Option<Option<V>> {
         match self.raw(col) {
             None => Some(None),
@@ -178,17 +185,17 @@ impl<'a> RowReader<'a> {
         }
     }
 
-    fn parsed<V>(
+    fn parsed<V, E: std::fmt::Display>(
         &mut self,
         col: &str,
         kind: &str,
         s: &str,
-        parse: impl FnOnce(&str) -> Result<V, String>,
+        parse: impl FnOnce(&str) -> Result<V, E>,
     ) -> Option<V> {
         match parse(s) {
             Ok(v) => Some(v),
             Err(e) => {
-                self.problem(col, kind, e);
+                self.problem(col, kind, e.to_string());
                 None
             }
         }
@@ -231,10 +238,10 @@ impl<'a> RowReader<'a> {
         }
         self.req(col, "invalid boolean", parse_bool)
     }
-    pub fn code<E: std::str::FromStr<Err = String>>(&mut self, col: &str) -> Option<E> {
+    pub fn code<C: std::str::FromStr<Err = UnknownCode>>(&mut self, col: &str) -> Option<C> {
         self.req(col, "invalid code", |s| s.parse())
     }
-    pub fn opt_code<E: std::str::FromStr<Err = String>>(&mut self, col: &str) -> Option<Option<E>> {
+    pub fn opt_code<C: std::str::FromStr<Err = UnknownCode>>(&mut self, col: &str) -> Option<Option<C>> {
         self.opt(col, "invalid code", |s| s.parse())
     }
     pub fn division(&mut self, col: &str, city_only: bool) -> Option<u32> {
@@ -250,45 +257,47 @@ impl<'a> RowReader<'a> {
     }
 }
 
-pub fn parse_text(s: &str) -> Result<String, String> {
+pub fn parse_text(s: &str) -> Result<String, InvalidValue> {
     if s.trim() != s {
-        return Err(format!("'{s}' has leading or trailing spaces"));
+        return Err(InvalidValue(format!("'{s}' has leading or trailing spaces")));
     }
     if s.chars().any(char::is_control) {
-        return Err(format!("'{}' contains a control character", s.escape_debug()));
+        return Err(InvalidValue(format!("'{}' contains a control character", s.escape_debug())));
     }
     Ok(s.to_string())
 }
 
 /// Dates are ISO 8601 calendar dates, `YYYY-MM-DD`, nothing else.
-pub fn parse_date(s: &str) -> Result<Date, String> {
+pub fn parse_date(s: &str) -> Result<Date, InvalidValue> {
     let b = s.as_bytes();
     let digits = |r: std::ops::Range<usize>| -> Option<u32> {
         b[r].iter().try_fold(0u32, |acc, c| c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0')))
     };
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return Err(format!("'{s}' is not a date (YYYY-MM-DD)"));
+        return Err(InvalidValue(format!("'{s}' is not a date (YYYY-MM-DD)")));
     }
     match (digits(0..4), digits(5..7), digits(8..10)) {
         (Some(y), Some(m), Some(d)) => Date::from_ymd_opt(y as i32, m, d)
-            .ok_or_else(|| format!("'{s}' is not a valid date (YYYY-MM-DD): no such day")),
-        _ => Err(format!("'{s}' is not a date (YYYY-MM-DD)")),
+            .ok_or_else(|| InvalidValue(format!("'{s}' is not a valid date (YYYY-MM-DD): no such day"))),
+        _ => Err(InvalidValue(format!("'{s}' is not a date (YYYY-MM-DD)"))),
     }
 }
 
-pub fn parse_bool(s: &str) -> Result<bool, String> {
+pub fn parse_bool(s: &str) -> Result<bool, InvalidValue> {
     match s {
         "true" => Ok(true),
         "false" => Ok(false),
-        _ => Err(format!("'{s}' is not a boolean (true or false)")),
+        _ => Err(InvalidValue(format!("'{s}' is not a boolean (true or false)"))),
     }
 }
 
-pub fn parse_division(s: &str, city_only: bool) -> Result<u32, String> {
-    let code: u32 = s.parse().map_err(|_| format!("'{s}' is not a division code"))?;
+pub fn parse_division(s: &str, city_only: bool) -> Result<u32, InvalidValue> {
+    let code: u32 = s.parse().map_err(|_| InvalidValue(format!("'{s}' is not a division code")))?;
     match region::divisions().get(code) {
-        None => Err(format!("'{s}' is not a Shandong city or county division code")),
-        Some(d) if city_only && !d.is_city => Err(format!("'{s}' ({}) is a county; a city code is required", d.name)),
+        None => Err(InvalidValue(format!("'{s}' is not a Shandong city or county division code"))),
+        Some(d) if city_only && !d.is_city => {
+            Err(InvalidValue(format!("'{s}' ({}) is a county; a city code is required", d.name)))
+        }
         Some(_) => Ok(code),
     }
 }
@@ -786,7 +795,7 @@ impl TableRow for InspectionItem {
 }
 
 /// `*` or `;`-separated prefixes of GB/T 4754 codes (`C27`, `F5151`).
-fn parse_industry_prefixes(s: &str) -> Result<Vec<String>, String> {
+fn parse_industry_prefixes(s: &str) -> Result<Vec<String>, InvalidValue> {
     let list = split_list(s);
     for p in &list {
         let b = p.as_bytes();
@@ -796,11 +805,11 @@ fn parse_industry_prefixes(s: &str) -> Result<Vec<String>, String> {
                 && crate::model::industry::SECTIONS.iter().any(|sec| sec.0 as u8 == b[0])
                 && b[1..].iter().all(u8::is_ascii_digit));
         if !ok {
-            return Err(format!("'{p}' is not '*' or a GB/T 4754 prefix such as C27 or F5151"));
+            return Err(InvalidValue(format!("'{p}' is not '*' or a GB/T 4754 prefix such as C27 or F5151")));
         }
     }
     if list.is_empty() {
-        return Err("no industries listed (use * for all)".into());
+        return Err(InvalidValue("no industries listed (use * for all)".into()));
     }
     Ok(list)
 }

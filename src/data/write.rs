@@ -9,6 +9,7 @@ use polars::io::csv::write::BatchedWriter as CsvBatched;
 use polars::io::parquet::write::BatchedWriter as ParquetBatched;
 use polars::prelude::*;
 
+use super::FileError;
 use super::read::Format;
 use super::table::TableRow;
 
@@ -26,12 +27,12 @@ enum Inner {
     Parquet(ParquetBatched<BufWriter<File>>),
 }
 
-fn err(path: &Path, e: impl std::fmt::Display) -> String {
-    format!("{}: {e}", path.display())
+fn err(path: &Path, e: impl std::fmt::Display) -> FileError {
+    FileError::new(path, e)
 }
 
 impl TableSink {
-    pub fn create<T: TableRow>(dir: &Path, format: Format) -> Result<TableSink, String> {
+    pub fn create<T: TableRow>(dir: &Path, format: Format) -> Result<TableSink, FileError> {
         let path = dir.join(format!("{}.{}", T::TABLE, format.extension()));
         let schema: Schema = T::COLUMNS.iter().map(|c| Field::new(c.name.into(), c.kind.dtype())).collect();
         let file = BufWriter::with_capacity(1 << 20, File::create(&path).map_err(|e| err(&path, e))?);
@@ -50,7 +51,7 @@ impl TableSink {
     }
 
     /// Appends rows; an empty batch is a no-op.
-    pub fn write<T: TableRow>(&mut self, rows: &[T]) -> Result<(), String> {
+    pub fn write<T: TableRow>(&mut self, rows: &[T]) -> Result<(), FileError> {
         if rows.is_empty() {
             return Ok(());
         }
@@ -63,7 +64,7 @@ impl TableSink {
         .map_err(|e| err(&self.path, e))
     }
 
-    pub fn finish(mut self) -> Result<(), String> {
+    pub fn finish(mut self) -> Result<(), FileError> {
         let path = self.path.clone();
         match self.inner.take().expect("sink finished once") {
             Inner::Csv(mut w) => w.finish().map_err(|e| err(&path, e)),
@@ -74,7 +75,7 @@ impl TableSink {
 }
 
 /// Writes a whole table at once.
-pub fn write_table<T: TableRow>(dir: &Path, format: Format, rows: &[T]) -> Result<(), String> {
+pub fn write_table<T: TableRow>(dir: &Path, format: Format, rows: &[T]) -> Result<(), FileError> {
     let mut sink = TableSink::create::<T>(dir, format)?;
     sink.write(rows)?;
     sink.finish()

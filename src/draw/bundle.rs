@@ -2,6 +2,10 @@
 //! needed to re-derive a draw (format: docs/draw-spec.md §8), in layout v1
 //! or v2 (v2 adds `[provenance]`, the beacon binding and an optional
 //! trailing `[signature]`).
+//!
+//! Long on purpose: the writer and the parser of the one canonical format
+//! sit together (with its error positions), so a change to one is seen
+//! beside the other; the format itself is frozen by golden vectors.
 
 use std::fmt::Write;
 
@@ -560,7 +564,7 @@ impl<'a> Field<'a> {
         let mut out = Vec::new();
         let mut at = 0;
         for part in self.s.split(',') {
-            out.push(PersonId::parse(part).map_err(|m| self.err_at(at, m))?);
+            out.push(PersonId::parse(part).map_err(|m| self.err_at(at, m.0))?);
             at += part.len() + 1;
         }
         Ok(out)
@@ -787,7 +791,8 @@ impl<'a> RawBundle<'a> {
             beacon_source: kv[if v2 { 6 } else { 5 }].text()?,
         };
         let header = if v2 {
-            let rule: BeaconRule = kv[5].s.parse().map_err(|m: String| kv[5].err(m))?;
+            let rule: BeaconRule =
+                kv[5].s.parse().map_err(|m: super::frame::UnknownBeaconRule| kv[5].err(m.to_string()))?;
             let published_at = kv[7].text()?;
             Some(V2Header { beacon_rule: rule, beacon_published_at: published_at, provenance: self.provenance()? })
         } else {

@@ -5,6 +5,9 @@
 //! flat vectors indexed by offsets (CSR), so a 15-million-entity frame costs
 //! no allocation per entity. A built frame is canonical: entities sorted by
 //! USCC, officers by id, strata by key, every list sorted and deduplicated.
+//!
+//! Long on purpose: the frame's layout, its builder and its canonical
+//! hash must agree byte for byte (docs/draw-spec.md §3).
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -65,26 +68,27 @@ impl BeaconRule {
     /// The beacon bytes of a published value, or why the value does not fit
     /// the rule. An empty value is refused by every rule but `none`, and
     /// `none` refuses every value but the empty one.
-    pub fn bytes(self, value: &str) -> Result<Vec<u8>, String> {
+    pub fn bytes(self, value: &str) -> Result<Vec<u8>, BeaconRefused> {
+        let refuse = |why: String| Err(BeaconRefused(why));
         match self {
             BeaconRule::None if value.is_empty() => Ok(Vec::new()),
-            BeaconRule::None => Err(format!("the plan names no beacon, but the beacon value '{value}' was given")),
-            _ if value.is_empty() => Err("the plan names a beacon, but the beacon value is empty".into()),
+            BeaconRule::None => refuse(format!("the plan names no beacon, but the beacon value '{value}' was given")),
+            _ if value.is_empty() => refuse("the plan names a beacon, but the beacon value is empty".into()),
             BeaconRule::Text => {
                 if value.trim() != value {
-                    return Err("rule text: the value may not start or end with white space".into());
+                    return refuse("rule text: the value may not start or end with white space".into());
                 }
                 Ok(value.as_bytes().to_vec())
             }
             BeaconRule::Digits => {
                 let d: Vec<u8> = value.bytes().filter(u8::is_ascii_digit).collect();
                 if d.is_empty() {
-                    return Err(format!("rule digits: the value '{value}' has no decimal digit"));
+                    return refuse(format!("rule digits: the value '{value}' has no decimal digit"));
                 }
                 Ok(d)
             }
             BeaconRule::Hex => hex::decode(value.to_ascii_lowercase())
-                .map_err(|e| format!("rule hex: the value '{value}' is not hexadecimal: {e}")),
+                .map_err(|e| BeaconRefused(format!("rule hex: the value '{value}' is not hexadecimal: {e}"))),
         }
     }
 }
@@ -95,13 +99,20 @@ impl std::fmt::Display for BeaconRule {
     }
 }
 
+/// Why a published value cannot be a plan's beacon under its rule.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BeaconRefused(pub String);
+
+/// A beacon rule credo does not know.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("beacon rule '{0}' is not one of none, text, digits, hex")]
+pub struct UnknownBeaconRule(pub String);
+
 impl std::str::FromStr for BeaconRule {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        BeaconRule::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| format!("beacon rule '{s}' is not one of none, text, digits, hex"))
+    type Err = UnknownBeaconRule;
+    fn from_str(s: &str) -> Result<Self, UnknownBeaconRule> {
+        BeaconRule::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| UnknownBeaconRule(s.to_string()))
     }
 }
 

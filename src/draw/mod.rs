@@ -33,15 +33,15 @@ pub use assign::{Item, Outcome, Visit, assign};
 pub use bundle::Bundle;
 pub use bundle::{BeaconReveal, BundleSignature, MAGIC, MAGIC_V2, ParsedBundle, SIGNATURE_TYPE};
 pub use frame::{
-    BeaconRule, EntityRef, Frame, FrameBuilder, NewEntity, Officer, Plan, Provenance, Stratum, StratumMode, V2Header,
-    is_utc_time,
+    BeaconRefused, BeaconRule, EntityRef, Frame, FrameBuilder, NewEntity, Officer, Plan, Provenance, Stratum,
+    StratumMode, UnknownBeaconRule, V2Header, is_utc_time,
 };
 pub use select::{
     Candidate, Pick, Selection, ShardSelection, StratumCount, frame_tickets, merge, select, select_shard,
 };
 pub use ticket::{
-    EntityTicketer, Hash, Seed, chacha20_first_u64, chacha20_first_u64_reference, check_commitment, commitment,
-    derive_seed, entity_ticket, entity_tickets, officer_ticket, probability_threshold, quota_target, sha256,
+    EntityTicketer, Hash, Seed, chacha20_first_u64, check_commitment, commitment, derive_seed, entity_ticket,
+    entity_tickets, officer_ticket, probability_threshold, quota_target, sha256,
 };
 pub use verify::{Report, VerifyOptions, verify, verify_with};
 
@@ -158,7 +158,7 @@ pub fn draw(frame: &Frame, secret: &[u8], beacon: &[u8]) -> Result<DrawResult, D
 /// beacon bytes with the result.
 pub fn draw_v2(frame: &Frame, secret: &[u8], beacon_value: &str) -> Result<(Vec<u8>, DrawResult), DrawError> {
     let h = frame.v2().ok_or_else(|| DrawError::Plan("the frame is credo-draw-v1; it has no beacon rule".into()))?;
-    let beacon = h.beacon_rule.bytes(beacon_value).map_err(DrawError::Beacon)?;
+    let beacon = h.beacon_rule.bytes(beacon_value).map_err(|e| DrawError::Beacon(e.0))?;
     let result = draw(frame, secret, &beacon)?;
     Ok((beacon, result))
 }

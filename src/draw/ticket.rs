@@ -1,7 +1,5 @@
 //! Seeds and tickets: SHA-256 and the first 64 bits of a ChaCha20 block.
 
-use rand_chacha::ChaCha20Rng;
-use rand_chacha::rand_core::{Rng, SeedableRng};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
@@ -105,12 +103,6 @@ pub fn chacha20_first_u64(key: &[u8; 32]) -> u64 {
         qr(&mut s, 3, 4, 9, 14);
     }
     u64::from(s[0].wrapping_add(c0)) | (u64::from(s[1].wrapping_add(c1)) << 32)
-}
-
-/// The reference definition of a ticket from a key:
-/// `ChaCha20Rng::from_seed(key).next_u64()`.
-pub fn chacha20_first_u64_reference(key: &[u8; 32]) -> u64 {
-    ChaCha20Rng::from_seed(*key).next_u64()
 }
 
 const IV: [u32; 8] =
@@ -273,6 +265,13 @@ pub fn quota_target(population: u64, ratio_ppm: u32, min_ratio_ppm: u32) -> u64 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The reference definition of a ticket from a key (rand_chacha is a
+    /// test oracle only): `ChaCha20Rng::from_seed(key).next_u64()`.
+    fn chacha20_first_u64_reference(key: &[u8; 32]) -> u64 {
+        use rand_chacha::rand_core::{Rng, SeedableRng};
+        rand_chacha::ChaCha20Rng::from_seed(*key).next_u64()
+    }
 
     fn seed() -> Seed {
         Seed(sha256(b"unit test seed"))

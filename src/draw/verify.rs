@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::assign::{Outcome, Visit};
 use super::bundle::{RawBundle, SIGNATURE_TYPE};
-use super::frame::{BeaconRule, is_utc_time};
+use super::frame::{BeaconRefused, BeaconRule, is_utc_time};
 use super::ticket::{Hash, Seed, check_commitment, sha256};
 use super::{DrawError, Spec, draw_with_seed};
 use crate::trust::PublicKey;
@@ -185,7 +185,7 @@ fn run(text: &str, options: &VerifyOptions) -> Result<Report, Report> {
     let (v2_shift, beacon_line) = if spec == Spec::V2 { (2, seed_line + 2) } else { (0, seed_line + 2) };
     if let (Some(h), Some(r)) = (b.frame.v2(), &parsed.reveal) {
         check_beacon(h, &b.frame.plan().beacon_source, r, &b.beacon, options)
-            .map_err(|m| Report::at(beacon_line, m))?;
+            .map_err(|m| Report::at(beacon_line, m.0))?;
     }
     // 5. Commitment, frame hash, seed.
     check_commitment(&b.frame.plan().commitment, &b.secret).map_err(|e| Report::at(seed_line + 1, e.to_string()))?;
@@ -274,51 +274,56 @@ fn check_beacon(
     r: &super::BeaconReveal,
     beacon: &[u8],
     options: &VerifyOptions,
-) -> Result<(), String> {
+) -> Result<(), BeaconRefused> {
     let rule = h.beacon_rule;
     if rule == BeaconRule::None {
         if !beacon.is_empty() || !r.value.is_empty() {
-            return Err(format!(
+            return Err(BeaconRefused(format!(
                 "beacon: the plan names no beacon (beacon_rule=none), but the draw used beacon value '{}' (bytes {})",
                 r.value,
                 hex::encode(beacon)
-            ));
+            )));
         }
         if !r.supplied_at.is_empty() {
-            return Err("beacon: the plan names no beacon, but a time the beacon was supplied is recorded".into());
+            return Err(BeaconRefused(
+                "beacon: the plan names no beacon, but a time the beacon was supplied is recorded".into(),
+            ));
         }
     } else {
         if r.value.is_empty() {
-            return Err(format!(
+            return Err(BeaconRefused(format!(
                 "beacon: the plan names the beacon '{source}' (rule {rule}), but the draw used none: the beacon was dropped"
-            ));
+            )));
         }
-        let want = rule.bytes(&r.value).map_err(|m| format!("beacon: {m}"))?;
+        let want = rule.bytes(&r.value).map_err(|m| BeaconRefused(format!("beacon: {m}")))?;
         if want != beacon {
-            return Err(format!(
+            return Err(BeaconRefused(format!(
                 "beacon: rule {rule} makes bytes {} of the recorded value '{}', but the draw used {}",
                 hex::encode(&want),
                 r.value,
                 hex::encode(beacon)
-            ));
+            )));
         }
         if !is_utc_time(&r.supplied_at) {
-            return Err(format!("beacon: supplied at '{}', not a UTC time YYYY-MM-DDTHH:MM:SSZ", r.supplied_at));
+            return Err(BeaconRefused(format!(
+                "beacon: supplied at '{}', not a UTC time YYYY-MM-DDTHH:MM:SSZ",
+                r.supplied_at
+            )));
         }
         if r.supplied_at < h.beacon_published_at {
-            return Err(format!(
+            return Err(BeaconRefused(format!(
                 "beacon: supplied at {}, before its announced publication at {}",
                 r.supplied_at, h.beacon_published_at
-            ));
+            )));
         }
     }
     if let Some(v) = &options.beacon_value
         && *v != r.value
     {
-        return Err(format!(
+        return Err(BeaconRefused(format!(
             "beacon: the bundle records the value '{}', but the value given as published is '{v}': the beacon was swapped",
             r.value
-        ));
+        )));
     }
     Ok(())
 }

@@ -269,3 +269,53 @@ fn register_record(engine: &mut Engine) {
     });
     engine.register_get("status", |r: &mut RecordView| r.r().status.clone().unwrap_or_else(|| interned("")));
 }
+
+#[cfg(test)]
+mod tests {
+    //! The sandbox: what a rule must never reach.
+    use super::*;
+
+    fn engine() -> Engine {
+        new_engine(Arc::new(Map::new()))
+    }
+
+    fn refused(script: &str) -> String {
+        match engine().eval::<Dynamic>(script) {
+            Ok(v) => panic!("the sandbox ran `{script}` and gave {v:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn the_sandbox_runs_plain_rules() {
+        assert_eq!(engine().eval::<i64>("let x = 40; x + 2").unwrap(), 42);
+    }
+
+    #[test]
+    fn the_sandbox_refuses_eval() {
+        let e = refused(r#"eval("40 + 2")"#);
+        assert!(e.contains("eval"), "{e}");
+    }
+
+    #[test]
+    fn the_sandbox_refuses_modules() {
+        // No module resolver: an import never reaches the file system.
+        refused(r#"import "rules/tier" as t; 1"#);
+        refused(r#"import "/etc/passwd" as p; 1"#);
+    }
+
+    #[test]
+    fn the_sandbox_has_no_clock() {
+        // Rules see the evaluation's date only, never the wall clock.
+        let e = refused("timestamp()");
+        assert!(e.contains("timestamp"), "{e}");
+        refused("let t = timestamp(); t.elapsed");
+    }
+
+    #[test]
+    fn the_sandbox_bounds_work() {
+        let e = refused("let n = 0; loop { n += 1; }");
+        assert!(e.to_lowercase().contains("operations"), "{e}");
+        refused("fn f(n) { f(n + 1) } f(0)");
+    }
+}

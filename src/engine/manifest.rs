@@ -164,6 +164,9 @@ fn default_strata() -> Vec<String> {
 fn default_min_ratio() -> f64 {
     0.03
 }
+/// The longest look-back for officers' earlier visits (years).
+pub const MAX_AVOID_RECENT_YEARS: i32 = 50;
+
 fn default_avoid_years() -> i32 {
     3
 }
@@ -281,6 +284,12 @@ impl Manifest {
             if !STRATUM_DIMENSIONS.contains(&d.as_str()) {
                 return fail(format!("draw.strata: unknown dimension '{d}'; use {}", STRATUM_DIMENSIONS.join(", ")));
             }
+        }
+        if !(0..=MAX_AVOID_RECENT_YEARS).contains(&raw.draw.avoid_recent_years) {
+            return fail(format!(
+                "draw.avoid_recent_years must be between 0 and {MAX_AVOID_RECENT_YEARS}, found {}",
+                raw.draw.avoid_recent_years
+            ));
         }
         if !(0.0..=1.0).contains(&raw.draw.min_ratio) {
             return fail(format!("draw.min_ratio must be between 0 and 1, found {}", raw.draw.min_ratio));

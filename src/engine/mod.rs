@@ -100,15 +100,35 @@ impl std::fmt::Display for Decision {
     }
 }
 
+/// What is wrong with the map a rule returned (the caller's `RuleError`
+/// adds the file, line, rule and entity).
+#[derive(Debug, thiserror::Error)]
+enum AnswerError {
+    #[error("the map has no `{0}`")]
+    Missing(String),
+    #[error("`{key}` must be {expected}, found {found}")]
+    WrongType { key: String, expected: &'static str, found: String },
+    #[error("unknown key(s) {unknown} in the returned map (known: {known})")]
+    UnknownKeys { unknown: String, known: String },
+    #[error("`{key}` has an unknown language `{lang}`; expected #{{ zh: \"…\", en: \"…\" }}")]
+    UnknownLanguage { key: String, lang: String },
+    #[error("`{key}`: {inner}")]
+    In { key: String, inner: Box<AnswerError> },
+}
+
+fn wrong_type(key: &str, expected: &'static str, found: impl std::fmt::Display) -> AnswerError {
+    AnswerError::WrongType { key: key.to_string(), expected, found: found.to_string() }
+}
+
 /// Refuses keys a stage does not read: a misspelt `probabilty` must not
 /// be silently ignored.
-fn known_keys(map: &Map, allowed: &[&str]) -> Result<(), String> {
+fn known_keys(map: &Map, allowed: &[&str]) -> Result<(), AnswerError> {
     let mut unknown: Vec<&str> = map.keys().map(|k| k.as_str()).filter(|k| !allowed.contains(k)).collect();
     if unknown.is_empty() {
         return Ok(());
     }
     unknown.sort_unstable();
-    Err(format!("unknown key(s) {} in the returned map (known: {})", unknown.join(", "), allowed.join(", ")))
+    Err(AnswerError::UnknownKeys { unknown: unknown.join(", "), known: allowed.join(", ") })
 }
 
 /// Statements outside functions never run: a rule file may hold only
@@ -137,24 +157,22 @@ fn top_level_statement(text: &str) -> Option<(usize, usize, &'static str)> {
 
 /// A rule's reason: a text, or `#{ zh: "…", en: "…" }` (both required).
 /// Returns the English (or only) form and the Chinese one.
-fn get_reason(map: &Map, key: &str) -> Result<(String, Option<String>), String> {
+fn get_reason(map: &Map, key: &str) -> Result<(String, Option<String>), AnswerError> {
     match map.get(key) {
-        None => Err(format!("the map has no `{key}`")),
+        None => Err(AnswerError::Missing(key.to_string())),
         Some(v) if v.is_string() => Ok((v.clone().into_string().unwrap_or_default(), None)),
         Some(v) => {
             let Some(m) = v.clone().try_cast::<Map>() else {
-                return Err(format!(
-                    "`{key}` must be a string or #{{ zh: \"…\", en: \"…\" }}, found {}",
-                    v.type_name()
-                ));
+                return Err(wrong_type(key, "a string or #{ zh: \"…\", en: \"…\" }", v.type_name()));
             };
             for k in m.keys() {
                 if k != "zh" && k != "en" {
-                    return Err(format!("`{key}` has an unknown language `{k}`; expected #{{ zh: \"…\", en: \"…\" }}"));
+                    return Err(AnswerError::UnknownLanguage { key: key.to_string(), lang: k.to_string() });
                 }
             }
-            let zh = get_string(&m, "zh").map_err(|e| format!("`{key}`: {e}"))?;
-            let en = get_string(&m, "en").map_err(|e| format!("`{key}`: {e}"))?;
+            let within = |e| AnswerError::In { key: key.to_string(), inner: Box::new(e) };
+            let zh = get_string(&m, "zh").map_err(within)?;
+            let en = get_string(&m, "en").map_err(within)?;
             Ok((en, Some(zh)))
         }
     }
@@ -731,24 +749,24 @@ fn apply(answer: &Answer, s: &mut EntityState) {
 }
 
 /// A string value of a map, shared (no copy).
-fn get_text(map: &Map, key: &str) -> Result<Text, String> {
+fn get_text(map: &Map, key: &str) -> Result<Text, AnswerError> {
     match map.get(key) {
-        None => Err(format!("the map has no `{key}`")),
-        Some(v) => v.clone().into_immutable_string().map_err(|t| format!("`{key}` must be a string, found {t}")),
+        None => Err(AnswerError::Missing(key.to_string())),
+        Some(v) => v.clone().into_immutable_string().map_err(|t| wrong_type(key, "a string", t)),
     }
 }
 
-fn get_string(map: &Map, key: &str) -> Result<String, String> {
+fn get_string(map: &Map, key: &str) -> Result<String, AnswerError> {
     match map.get(key) {
-        None => Err(format!("the map has no `{key}`")),
-        Some(v) => v.clone().into_string().map_err(|t| format!("`{key}` must be a string, found {t}")),
+        None => Err(AnswerError::Missing(key.to_string())),
+        Some(v) => v.clone().into_string().map_err(|t| wrong_type(key, "a string", t)),
     }
 }
 
-fn get_int(map: &Map, key: &str) -> Result<i64, String> {
+fn get_int(map: &Map, key: &str) -> Result<i64, AnswerError> {
     match map.get(key) {
-        None => Err(format!("the map has no `{key}`")),
-        Some(v) => v.as_int().map_err(|t| format!("`{key}` must be an integer, found {t}")),
+        None => Err(AnswerError::Missing(key.to_string())),
+        Some(v) => v.as_int().map_err(|t| wrong_type(key, "an integer", t)),
     }
 }
 

@@ -334,6 +334,12 @@ pub fn api_error_title(code: &str, lang: Lang) -> Option<&'static str> {
     })
 }
 
+/// Pads to a display width, counting CJK characters as two columns.
+pub fn pad(s: &str, width: usize) -> String {
+    let w: usize = s.chars().map(|c| if (c as u32) >= 0x2E80 { 2 } else { 1 }).sum();
+    format!("{s}{}", " ".repeat(width.saturating_sub(w)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

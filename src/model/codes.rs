@@ -3,6 +3,15 @@
 //! Each is an enum with a stable snake_case code used in datasets, rules and
 //! the API; parsing an unknown code fails with the list of allowed ones.
 
+/// A code that is not one of its vocabulary's.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("'{value}' is not one of: {allowed}")]
+pub struct UnknownCode {
+    pub value: String,
+    /// The allowed codes, comma-separated.
+    pub allowed: String,
+}
+
 /// Declares a closed vocabulary: the enum, its codes, `ALL`, `FromStr` and
 /// serde as the code string.
 macro_rules! code_enum {
@@ -31,11 +40,11 @@ macro_rules! code_enum {
         }
 
         impl std::str::FromStr for $name {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
+            type Err = UnknownCode;
+            fn from_str(s: &str) -> Result<Self, UnknownCode> {
                 match s {
                     $($code => Ok($name::$variant),)+
-                    _ => Err(format!("'{}' is not one of: {}", s, $name::codes())),
+                    _ => Err(UnknownCode { value: s.to_string(), allowed: $name::codes() }),
                 }
             }
         }
@@ -210,5 +219,41 @@ code_enum!(
         Child = "child",
         Sibling = "sibling",
         Other = "other",
+    }
+);
+
+code_enum!(
+    /// Where an inspection plan stands: committed to a secret at creation,
+    /// then drawn once (revealed) or cancelled, never both.
+    PlanStatus {
+        Committed = "committed",
+        Revealed = "revealed",
+        Cancelled = "cancelled",
+    }
+);
+
+code_enum!(
+    /// Where a classification run stands.
+    RunStatus {
+        Running = "running",
+        Done = "done",
+        Failed = "failed",
+    }
+);
+
+code_enum!(
+    /// Where a background job stands.
+    JobStatus {
+        Running = "running",
+        Done = "done",
+        Failed = "failed",
+    }
+);
+
+code_enum!(
+    /// What a background job computes.
+    JobKind {
+        /// The impact of a rule version against the active one.
+        RulesDiff = "rules.diff",
     }
 );

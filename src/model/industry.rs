@@ -34,17 +34,21 @@ pub const SECTIONS: &[(char, u8, u8, &str)] = &[
 pub struct IndustryCode([u8; 5]);
 
 impl IndustryCode {
-    pub fn parse(s: &str) -> Result<IndustryCode, String> {
+    pub fn parse(s: &str) -> Result<IndustryCode, super::InvalidValue> {
         let b = s.as_bytes();
         if b.len() != 5 || !b[0].is_ascii_uppercase() || !b[1..].iter().all(u8::is_ascii_digit) {
-            return Err(format!("'{s}' is not a GB/T 4754 class code (a section letter and four digits, e.g. C2762)"));
+            return Err(super::InvalidValue(format!(
+                "'{s}' is not a GB/T 4754 class code (a section letter and four digits, e.g. C2762)"
+            )));
         }
         let division = (b[1] - b'0') * 10 + (b[2] - b'0');
         match SECTIONS.iter().find(|(letter, ..)| *letter as u8 == b[0]) {
-            None => Err(format!("'{s}': section '{}' does not exist in GB/T 4754-2017", b[0] as char)),
-            Some((letter, lo, hi, _)) if division < *lo || division > *hi => {
-                Err(format!("'{s}': division {division:02} is not in section {letter} (divisions {lo:02}-{hi:02})"))
+            None => {
+                Err(super::InvalidValue(format!("'{s}': section '{}' does not exist in GB/T 4754-2017", b[0] as char)))
             }
+            Some((letter, lo, hi, _)) if division < *lo || division > *hi => Err(super::InvalidValue(format!(
+                "'{s}': division {division:02} is not in section {letter} (divisions {lo:02}-{hi:02})"
+            ))),
             Some(_) => Ok(IndustryCode(b.try_into().expect("5 bytes"))),
         }
     }
@@ -104,8 +108,8 @@ mod tests {
         assert_eq!(c.section(), 'C');
         assert!(c.matches("C27") && !c.matches("C26"));
         assert!(IndustryCode::parse("F5261").is_ok());
-        assert!(IndustryCode::parse("C0510").unwrap_err().contains("division 05"));
-        assert!(IndustryCode::parse("Z1234").unwrap_err().contains("section 'Z'"));
+        assert!(IndustryCode::parse("C0510").unwrap_err().0.contains("division 05"));
+        assert!(IndustryCode::parse("Z1234").unwrap_err().0.contains("section 'Z'"));
         assert!(IndustryCode::parse("c2762").is_err());
         assert!(IndustryCode::parse("C276").is_err());
     }

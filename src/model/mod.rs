@@ -19,6 +19,20 @@ pub use codes::*;
 pub use industry::IndustryCode;
 pub use uscc::{Uscc, UsccError};
 
+/// A value that is not what its field needs; the message names the value
+/// and what was expected.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidValue(pub String);
+
+/// 32 bytes written as 64 hex digits (secrets, commitments, keys): the one
+/// parser the front ends and the store share.
+pub fn parse_hex32(s: &str) -> Result<[u8; 32], InvalidValue> {
+    let v = hex::decode(s).map_err(|e| InvalidValue(format!("not hex: {e}")))?;
+    let n = v.len();
+    v.try_into().map_err(|_| InvalidValue(format!("must be 32 bytes (64 hex digits), found {n}")))
+}
+
 /// Calendar dates everywhere; credo never reads the wall clock for a decision.
 pub type Date = chrono::NaiveDate;
 
@@ -29,7 +43,7 @@ pub type Date = chrono::NaiveDate;
 pub struct PersonId(pub [u8; 16]);
 
 impl PersonId {
-    pub fn parse(s: &str) -> Result<PersonId, String> {
+    pub fn parse(s: &str) -> Result<PersonId, InvalidValue> {
         let nibble = |c: u8| match c {
             b'0'..=b'9' => Some(c - b'0'),
             b'a'..=b'f' => Some(c - b'a' + 10),
@@ -49,7 +63,7 @@ impl PersonId {
                 return Ok(PersonId(out));
             }
         }
-        Err(format!("'{s}' is not a person hash (32 lower-case hex digits)"))
+        Err(InvalidValue(format!("'{s}' is not a person hash (32 lower-case hex digits)")))
     }
 }
 
@@ -116,7 +130,7 @@ impl KeyFields {
     pub fn to_list(self) -> String {
         self.iter().map(KeyField::as_str).collect::<Vec<_>>().join(";")
     }
-    pub fn parse_list(s: &str) -> Result<KeyFields, String> {
+    pub fn parse_list(s: &str) -> Result<KeyFields, UnknownCode> {
         let mut out = KeyFields::default();
         for part in s.split(';').filter(|p| !p.is_empty()) {
             out.insert(part.parse()?);

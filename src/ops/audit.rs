@@ -9,6 +9,9 @@
 //! be edited beside it. Every audited write carries enough in its payload
 //! to say what the row must be, so any later edit of a row shows as a
 //! difference naming the table, the row and the audit entry.
+//!
+//! Long on purpose: one rebuild per audited table, each mirroring the
+//! store's payload for that table.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -18,6 +21,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::{OpsError, Result};
+use crate::model::{PlanStatus, RunStatus};
 use crate::store::{AuditEntry, ChainReport, Store, audit};
 use crate::trust::PublicKey;
 
@@ -105,7 +109,7 @@ pub fn checkpoint(store: &Store) -> Result<String> {
     let (entries, head) = match store.read_long(audit::verify)? {
         ChainReport::Intact { entries, head } => (entries, head),
         ChainReport::Broken { seq, reason } => {
-            return Err(OpsError::Invalid(format!(
+            return Err(OpsError::Internal(format!(
                 "the audit log is broken at entry {seq}: {reason}; refusing to sign a checkpoint"
             )));
         }
@@ -118,7 +122,7 @@ pub fn checkpoint(store: &Store) -> Result<String> {
         "at": crate::store::now(),
     });
     let signed = crate::trust::sign_document(store.identity().signing_key(), doc)?;
-    serde_json::to_string_pretty(&signed).map_err(|e| OpsError::Invalid(e.to_string()))
+    serde_json::to_string_pretty(&signed).map_err(OpsError::internal("checkpoint"))
 }
 
 /// Reads a signed checkpoint, checking its signature against `key`.
@@ -246,10 +250,10 @@ impl Verifier<'_> {
                     set("dataset_hash", text(&p["dataset_hash"]));
                     set("rules_hash", text(&p["rules_hash"]));
                     set("as_of", text(&p["as_of"]));
-                    set("status", Some("running".into()));
+                    set("status", Some(RunStatus::Running.to_string()));
                 }
                 "run.finish" => {
-                    set("status", Some("done".into()));
+                    set("status", Some(RunStatus::Done.to_string()));
                     set("entities", text(&p["entities"]));
                     if !p["results_hash"].is_null() {
                         set("results_hash", text(&p["results_hash"]));
@@ -257,7 +261,7 @@ impl Verifier<'_> {
                     }
                 }
                 "run.fail" => {
-                    set("status", Some("failed".into()));
+                    set("status", Some(RunStatus::Failed.to_string()));
                     set("error", text(&p["error"]));
                 }
                 _ => {}
@@ -281,7 +285,7 @@ impl Verifier<'_> {
                 ("dataset_hash", Some(r.dataset_hash.clone())),
                 ("rules_hash", Some(r.rules_hash.clone())),
                 ("as_of", Some(r.as_of.clone())),
-                ("status", Some(r.status.clone())),
+                ("status", Some(r.status.to_string())),
                 ("entities", Some(r.entities.to_string())),
                 ("results_hash", results_hash.clone()),
                 ("results_index_hash", index_hash.clone()),
@@ -292,7 +296,7 @@ impl Verifier<'_> {
                     self.field(Table::Runs, &row, name, value, audited.clone(), *e);
                 }
             }
-            if r.status == "done"
+            if r.status == crate::model::RunStatus::Done
                 && let (Some(file_hash), Some(index_hash)) = (results_hash, index_hash)
             {
                 self.results_file(r.id, &file_hash, &index_hash)?;
@@ -356,7 +360,7 @@ impl Verifier<'_> {
                     }
                     set("run_id", text(&p["run"]));
                     set("params", Some(p["params"].to_string()));
-                    set("status", Some("committed".into()));
+                    set("status", Some(PlanStatus::Committed.to_string()));
                     // Recorded by credo-draw-v2 plans only.
                     for k in ["created_at", "spec", "beacon_rule", "beacon_published_at"] {
                         if !p[k].is_null() {
@@ -370,7 +374,7 @@ impl Verifier<'_> {
                     }
                 }
                 "plan.reveal" => {
-                    set("status", Some("revealed".into()));
+                    set("status", Some(PlanStatus::Revealed.to_string()));
                     for k in ["secret", "beacon", "result_hash"] {
                         set(k, text(&p[k]));
                     }
@@ -383,7 +387,7 @@ impl Verifier<'_> {
                     set("staffed", text(&p["staffed"]));
                 }
                 "plan.cancel" => {
-                    set("status", Some("cancelled".into()));
+                    set("status", Some(PlanStatus::Cancelled.to_string()));
                     set("cancelled_reason", text(&p["reason"]));
                     if !p["cancelled_at"].is_null() {
                         set("cancelled_at", text(&p["cancelled_at"]));
@@ -411,7 +415,7 @@ impl Verifier<'_> {
             let list = |v: &[String]| Some(serde_json::to_string(v).unwrap_or_default());
             let stored: Vec<(&str, Option<String>)> = vec![
                 ("name", Some(plan.name.clone())),
-                ("kind", Some(plan.kind.clone())),
+                ("kind", Some(plan.kind.to_string())),
                 ("dataset_hash", Some(plan.dataset_hash.clone())),
                 ("rules_hash", Some(plan.rules_hash.clone())),
                 ("frame_hash", Some(plan.frame_hash.clone())),
@@ -420,7 +424,7 @@ impl Verifier<'_> {
                 ("release_at", Some(plan.release_at.clone())),
                 ("run_id", Some(plan.run_id.to_string())),
                 ("params", Some(plan.params.to_string())),
-                ("status", Some(plan.status.clone())),
+                ("status", Some(plan.status.to_string())),
                 ("created_at", Some(plan.created_at.clone())),
                 ("spec", Some(plan.spec.clone())),
                 ("beacon_rule", Some(plan.beacon_rule.clone())),

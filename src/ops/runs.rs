@@ -10,33 +10,8 @@ use crate::data::output::OutputWriter;
 use crate::data::results::{self, Reader, StoredResult};
 use crate::engine::RuleSet;
 use crate::model::*;
-use crate::snapshot::{Snapshot, SubmittedResult};
-use crate::store::{FinishedRun, NewRun, ResultRecord, Store};
-
-/// Officers' submitted results as the classification sees them.
-pub fn submitted(results: &[ResultRecord]) -> Result<Vec<SubmittedResult>> {
-    results
-        .iter()
-        .map(|r| {
-            let bad = |e: String| OpsError::Invalid(format!("stored result {}: {e}", r.id));
-            Ok(SubmittedResult {
-                inspection_id: format!("plan{}-visit{}-{}", r.plan_id, r.seq, r.department),
-                uscc: Uscc::parse(&r.uscc).map_err(|e| bad(e.to_string()))?,
-                department: r.department.clone(),
-                officer_id: r.officer_id.clone(),
-                inspected_on: crate::data::table::parse_date(&r.inspected_on).map_err(bad)?,
-                result: r.result.parse().map_err(bad)?,
-                commitment_status: r.commitment_status.as_deref().map(str::parse).transpose().map_err(bad)?,
-            })
-        })
-        .collect()
-}
-
-/// Adds every result officers submitted so far to a snapshot.
-pub fn add_submitted(store: &Store, s: &mut Snapshot) -> Result<()> {
-    let results = submitted(&store.all_results()?)?;
-    s.add_results(&results).map_err(|e| OpsError::Invalid(e.to_string()))
-}
+use crate::snapshot::Snapshot;
+use crate::store::{FinishedRun, NewRun, Store};
 
 /// Records that a classification run starts (audited) and returns its id.
 pub fn begin_run(
@@ -111,11 +86,11 @@ pub fn execute_run(
                     observe(&shard);
                     // A send fails only when the writer stopped on an error,
                     // which is reported below.
-                    tx.send(shard).map_err(|_| "the results writer stopped".to_string())
+                    tx.send(shard).map_err(|_| classify::SinkError::from("the results writer stopped"))
                 },
             );
             drop(tx);
-            let written = writer.join().map_err(|_| OpsError::Invalid("the results writer panicked".into()))?;
+            let written = writer.join().map_err(|_| OpsError::Internal("the results writer panicked".into()))?;
             // A writer's error explains a classification stopped by it.
             let (output, stored) = written?;
             let c = classified?;
@@ -133,7 +108,7 @@ pub fn execute_run(
             return Err(e);
         }
     };
-    let summary = serde_json::to_value(&c.summary).map_err(|e| OpsError::Invalid(e.to_string()))?;
+    let summary = serde_json::to_value(&c.summary).map_err(OpsError::internal("run summary"))?;
     let output = req.output.map(|(p, _)| p.display().to_string());
     store.finish_run(
         req.run,

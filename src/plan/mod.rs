@@ -9,6 +9,9 @@
 //! earlier plan whose visit it was), so nothing drops out silently and the
 //! frame can be rebuilt from public material. New frames are credo-draw-v2:
 //! they carry the plan's beacon rule and provenance.
+//!
+//! Long on purpose: the frame's eligibility rules are read together
+//! (the unit tests cover the parameters' invariants).
 
 use std::collections::BTreeMap;
 
@@ -22,6 +25,17 @@ use crate::engine::DrawDefaults;
 use crate::model::*;
 use crate::snapshot::{EntityId, Snapshot};
 
+/// Why a plan cannot be made as asked.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// Parameters out of bounds or inconsistent with the dataset.
+    #[error("{0}")]
+    Invalid(String),
+    /// The frame refused an entity or the plan (draw's own checks).
+    #[error("{0}")]
+    Draw(#[from] draw::DrawError),
+}
+
 /// What a plan draws from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -30,6 +44,34 @@ pub enum PlanKind {
     Random,
     /// Post-approval checks of approvals granted on a commitment (plan （三）一).
     CommitmentCheck,
+}
+
+impl PlanKind {
+    pub const ALL: &'static [PlanKind] = &[PlanKind::Random, PlanKind::CommitmentCheck];
+
+    /// The stable code (stored, audited, written into frames).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlanKind::Random => "random",
+            PlanKind::CommitmentCheck => "commitment_check",
+        }
+    }
+}
+
+impl std::fmt::Display for PlanKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for PlanKind {
+    type Err = UnknownCode;
+    fn from_str(s: &str) -> Result<PlanKind, UnknownCode> {
+        PlanKind::ALL.iter().copied().find(|k| k.as_str() == s).ok_or_else(|| UnknownCode {
+            value: s.to_string(),
+            allowed: PlanKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", "),
+        })
+    }
 }
 
 /// How strata are sampled.
@@ -124,54 +166,69 @@ impl PlanParams {
         }
     }
 
-    pub fn validate(&self, departments: &[Department]) -> Result<(), String> {
+    pub fn validate(&self, departments: &[Department]) -> Result<(), PlanError> {
         if self.departments.is_empty() {
-            return Err("a plan needs at least one participating department".into());
+            return Err(PlanError::Invalid("a plan needs at least one participating department".into()));
         }
         for d in &self.departments {
             if !departments.iter().any(|x| &x.code == d) {
                 let known: Vec<_> = departments.iter().map(|x| x.code.as_str()).collect();
-                return Err(format!("department '{d}' is not in the dataset ({})", known.join(", ")));
+                return Err(PlanError::Invalid(format!(
+                    "department '{d}' is not in the dataset ({})",
+                    known.join(", ")
+                )));
             }
         }
         if !(0.0..=1.0).contains(&self.ratio) || !(0.0..=1.0).contains(&self.min_ratio) {
-            return Err("ratios must be between 0 and 1".into());
+            return Err(PlanError::Invalid("ratios must be between 0 and 1".into()));
         }
         for (name, list) in [
             ("quota_ratio_by_tier", &self.quota_ratio_by_tier),
             ("quota_min_ratio_by_tier", &self.quota_min_ratio_by_tier),
         ] {
             if !list.is_empty() && list.len() != 4 {
-                return Err(format!("{name} needs one share per tier (4), found {}", list.len()));
+                return Err(PlanError::Invalid(format!("{name} needs one share per tier (4), found {}", list.len())));
             }
             if let Some(x) = list.iter().find(|x| !(0.0..=1.0).contains(*x)) {
-                return Err(format!("{name}: {x} is not between 0 and 1"));
+                return Err(PlanError::Invalid(format!("{name}: {x} is not between 0 and 1")));
             }
         }
+        if !(0..=crate::engine::manifest::MAX_AVOID_RECENT_YEARS).contains(&self.avoid_recent_years) {
+            return Err(PlanError::Invalid(format!(
+                "avoid_recent_years must be between 0 and {}, found {}",
+                crate::engine::manifest::MAX_AVOID_RECENT_YEARS,
+                self.avoid_recent_years
+            )));
+        }
         if self.officers_per_visit < 2 {
-            return Err("at least two officers per visit".into());
+            return Err(PlanError::Invalid("at least two officers per visit".into()));
         }
         if chrono::DateTime::parse_from_rfc3339(&self.release_at).is_err() {
-            return Err(format!("release time '{}' is not RFC 3339 (e.g. 2026-07-01T09:00:00+08:00)", self.release_at));
+            return Err(PlanError::Invalid(format!(
+                "release time '{}' is not RFC 3339 (e.g. 2026-07-01T09:00:00+08:00)",
+                self.release_at
+            )));
         }
         match self.beacon_rule {
             BeaconRule::None if !self.beacon_source.is_empty() || !self.beacon_published_at.is_empty() => {
-                return Err(format!(
+                return Err(PlanError::Invalid(format!(
                     "the beacon source '{}' is named but no beacon rule: give how its value becomes bytes \
                      (text, digits or hex) and when it is published",
                     self.beacon_source
-                ));
+                )));
             }
             BeaconRule::None => {}
             rule => {
                 if self.beacon_source.trim().is_empty() {
-                    return Err(format!("beacon rule {rule} needs the beacon source (who publishes what, where)"));
+                    return Err(PlanError::Invalid(format!(
+                        "beacon rule {rule} needs the beacon source (who publishes what, where)"
+                    )));
                 }
                 if chrono::DateTime::parse_from_rfc3339(&self.beacon_published_at).is_err() {
-                    return Err(format!(
+                    return Err(PlanError::Invalid(format!(
                         "beacon publication time '{}' is not RFC 3339 (e.g. 2026-07-01T21:30:00+08:00)",
                         self.beacon_published_at
-                    ));
+                    )));
                 }
             }
         }
@@ -394,18 +451,6 @@ impl PlanEntity {
                 .unwrap_or_default(),
         }
     }
-
-    pub fn from_stored(r: &crate::data::results::StoredResult) -> Result<PlanEntity, String> {
-        Ok(PlanEntity {
-            uscc: Uscc::parse(&r.uscc).map_err(|e| format!("stored result {}: {e}", r.uscc))?,
-            tier: r.tier,
-            risk: r.risk.clone(),
-            probability_ppm: r.probability_ppm,
-            city: r.city,
-            county: r.county,
-            supervision_reason: r.supervision_reason.clone(),
-        })
-    }
 }
 
 fn stratum_key(
@@ -446,10 +491,11 @@ pub fn build_frame(
     params: &PlanParams,
     identity: &FrameIdentity,
     history: &History,
-) -> Result<(Frame, FrameStats), String> {
+) -> Result<(Frame, FrameStats), PlanError> {
     let as_of = params.as_of;
-    let avoid_from =
-        as_of.checked_sub_months(chrono::Months::new(12 * params.avoid_recent_years.max(0) as u32)).unwrap_or(as_of);
+    let avoid_from = as_of
+        .checked_sub_months(chrono::Months::new(12u32.saturating_mul(params.avoid_recent_years.max(0) as u32)))
+        .unwrap_or(as_of);
 
     let mut relations: FxHashMap<&str, Vec<PersonId>> = FxHashMap::default();
     for r in &s.officer_relations {
@@ -541,14 +587,13 @@ pub fn build_frame(
             };
             FrameBuilder::new_v2(plan, header, strata, officers)
         }
-    }
-    .map_err(|e| e.to_string())?;
+    }?;
     b.reserve(entities.len());
     let mut stats = FrameStats { entities: entities.len(), ..FrameStats::default() };
     let mut reason = String::new();
     for ((r, key), id) in entities.iter().zip(&keys).zip(&ids) {
         let Some(e) = *id else {
-            return Err(format!("classified entity {} is not in the dataset", r.uscc));
+            return Err(PlanError::Invalid(format!("classified entity {} is not in the dataset", r.uscc)));
         };
         let i = e as usize;
         let items = departments.items_for(s.entities.industry[i], s.entities.key_fields[i], &params.departments);
@@ -583,10 +628,9 @@ pub fn build_frame(
             items: &items,
             persons: &ps,
             recent_officers: &rec,
-        })
-        .map_err(|e| e.to_string())?;
+        })?;
     }
-    let frame = b.build().map_err(|e| e.to_string())?;
+    let frame = b.build()?;
     Ok((frame, stats))
 }
 
@@ -598,6 +642,92 @@ pub fn frame_file(frame: &Frame) -> String {
     draw::Bundle::render_parts(frame, &[0u8; 32], &[], &empty)
 }
 
-pub fn read_frame_file(text: &str) -> Result<Frame, String> {
-    draw::Bundle::parse(text).map(|b| b.frame).map_err(|e| format!("stored frame: {e}"))
+pub fn read_frame_file(text: &str) -> Result<Frame, draw::DrawError> {
+    draw::Bundle::parse(text).map(|b| b.frame)
+}
+
+#[cfg(test)]
+mod tests {
+    //! Invariants of plan parameters: codes, bounds, quota shares and the
+    //! once-a-year cap.
+    use super::*;
+
+    fn params(kind: PlanKind) -> PlanParams {
+        let as_of = Date::from_ymd_opt(2026, 6, 30).unwrap();
+        let mut p = PlanParams::with_defaults("t", kind, vec!["MR".into()], as_of, &DrawDefaults::default());
+        p.release_at = "2026-07-01T09:00:00+08:00".into();
+        p
+    }
+
+    fn departments() -> Vec<Department> {
+        vec![Department { code: "MR".into(), name: "Market regulation".into() }]
+    }
+
+    #[test]
+    fn plan_kind_codes_are_their_serde_form_and_parse_back() {
+        for &k in PlanKind::ALL {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+            assert_eq!(k.as_str().parse::<PlanKind>().unwrap(), k);
+        }
+        assert!("reminder".parse::<PlanKind>().is_err());
+    }
+
+    #[test]
+    fn defaults_validate_and_bounds_are_refused() {
+        let ok = params(PlanKind::Random);
+        assert!(ok.validate(&departments()).is_ok());
+        for (field, bad) in [
+            ("avoid_recent_years", {
+                let mut p = ok.clone();
+                p.avoid_recent_years = -1;
+                p
+            }),
+            ("avoid_recent_years", {
+                let mut p = ok.clone();
+                p.avoid_recent_years = i32::MAX;
+                p
+            }),
+            ("ratios", {
+                let mut p = ok.clone();
+                p.ratio = 1.5;
+                p
+            }),
+            ("department", {
+                let mut p = ok.clone();
+                p.departments = vec!["XX".into()];
+                p
+            }),
+            ("officers", {
+                let mut p = ok.clone();
+                p.officers_per_visit = 1;
+                p
+            }),
+        ] {
+            let e = bad.validate(&departments()).expect_err(field).to_string();
+            assert!(e.contains(field), "{field}: {e}");
+        }
+    }
+
+    #[test]
+    fn quota_shares_by_tier_fall_back_to_the_plan_ratio() {
+        let mut p = params(PlanKind::Random);
+        p.ratio = 0.05;
+        p.min_ratio = 0.01;
+        p.quota_ratio_by_tier = vec![0.0, 0.1, 0.2, 0.3];
+        p.quota_min_ratio_by_tier.clear();
+        assert_eq!(p.quota_for(Some(3)), (200_000, 10_000));
+        assert_eq!(p.quota_for(None), (50_000, 10_000));
+        assert_eq!(p.quota_for(Some(9)), (50_000, 10_000), "a tier the list does not name takes the plan ratio");
+    }
+
+    #[test]
+    fn the_once_a_year_cap_spares_exempt_key_fields() {
+        let mut p = params(PlanKind::Random);
+        p.once_a_year_tiers = vec![1];
+        p.once_a_year_exempt_key_fields = vec!["drug".into()];
+        let drug = KeyFields::parse_list("drug").unwrap();
+        assert!(p.once_a_year_applies(1, KeyFields::default()));
+        assert!(!p.once_a_year_applies(1, drug), "an exempt key field stays under full supervision");
+        assert!(!p.once_a_year_applies(2, KeyFields::default()), "a tier the rules do not name");
+    }
 }

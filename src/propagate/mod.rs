@@ -234,3 +234,37 @@ pub fn counts(p: &Propagation) -> (BTreeMap<String, usize>, BTreeMap<String, usi
     }
     (by_role, by_effect)
 }
+
+#[cfg(test)]
+mod tests {
+    //! The depth rule: one hop unless the rules say more, never past
+    //! [`MAX_DEPTH`], never less than one.
+    use super::*;
+    use crate::engine::RuleSource;
+
+    fn rules(depth: Option<i64>) -> RuleSet {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+        let mut src = RuleSource::default();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name == "rules.toml" || name.ends_with(".rhai") {
+                src.files.insert(name, std::fs::read_to_string(&path).unwrap());
+            }
+        }
+        if let Some(d) = depth {
+            let manifest = src.files.get_mut("rules.toml").unwrap();
+            *manifest = manifest.replacen("[params]\n", &format!("[params]\npropagate_max_depth = {d}\n"), 1);
+        }
+        RuleSet::compile(&src).unwrap()
+    }
+
+    #[test]
+    fn the_depth_is_one_hop_unless_the_rules_say_more_and_never_past_the_maximum() {
+        assert_eq!(max_depth(&rules(None)), 1);
+        assert_eq!(max_depth(&rules(Some(3))), 3);
+        assert_eq!(max_depth(&rules(Some(99))), MAX_DEPTH);
+        assert_eq!(max_depth(&rules(Some(0))), 1);
+        assert_eq!(max_depth(&rules(Some(-4))), 1);
+    }
+}

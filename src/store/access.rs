@@ -4,8 +4,9 @@
 use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
-use super::{Result, Store, StoreError, audit, now};
+use super::{Result, Store, StoreError, audit, code, now};
 use crate::model::access::{Jurisdiction, Principal, Role};
+use crate::model::{JobKind, JobStatus};
 
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -86,14 +87,24 @@ pub struct RuleVersion {
     pub active: bool,
 }
 
+/// How a background job ended: its result, or the message it failed with
+/// (shown to whoever polls the job).
+#[derive(Clone, Debug, PartialEq)]
+pub enum JobOutcome {
+    Done(serde_json::Value),
+    Failed(String),
+}
+
 /// A background job and, when done, its result.
 #[derive(Clone, Debug, serde::Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Job {
     pub id: i64,
-    pub kind: String,
+    #[schema(value_type = String)]
+    pub kind: JobKind,
     pub created_at: String,
     pub created_by: String,
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: JobStatus,
     pub progress: String,
     #[schema(value_type = Option<Object>)]
     pub result: Option<serde_json::Value>,
@@ -362,11 +373,11 @@ impl Store {
     }
 
     /// Records a background job (audited: who started what).
-    pub fn create_job(&self, kind: &str, actor: &str, request: &serde_json::Value) -> Result<i64> {
+    pub fn create_job(&self, kind: JobKind, actor: &str, request: &serde_json::Value) -> Result<i64> {
         self.write(|tx| {
             tx.execute(
                 "INSERT INTO jobs (kind, created_at, created_by, status, progress) VALUES (?1, ?2, ?3, 'running', 'queued')",
-                params![kind, now(), actor],
+                params![kind.as_str(), now(), actor],
             )?;
             let id = tx.last_insert_rowid();
             audit::append(tx, actor, "job.start", &format!("job/{id}"), &serde_json::json!({ "kind": kind, "request": request }))?;
@@ -376,15 +387,10 @@ impl Store {
 
     /// Records how a job ended (audited; the result itself stays in the
     /// jobs table, the audit entry keeps its SHA-256).
-    pub fn finish_job(
-        &self,
-        id: i64,
-        actor: &str,
-        result: std::result::Result<serde_json::Value, String>,
-    ) -> Result<()> {
+    pub fn finish_job(&self, id: i64, actor: &str, outcome: &JobOutcome) -> Result<()> {
         self.write(|tx| {
-            let payload = match &result {
-                Ok(v) => {
+            let payload = match outcome {
+                JobOutcome::Done(v) => {
                     let text = v.to_string();
                     tx.execute(
                         "UPDATE jobs SET status = 'done', progress = 'done', result = ?2 WHERE id = ?1",
@@ -392,7 +398,7 @@ impl Store {
                     )?;
                     serde_json::json!({ "status": "done", "result_sha256": hex::encode(Sha256::digest(text.as_bytes())) })
                 }
-                Err(e) => {
+                JobOutcome::Failed(e) => {
                     tx.execute(
                         "UPDATE jobs SET status = 'failed', progress = 'failed', error = ?2 WHERE id = ?1",
                         params![id, e],
@@ -414,10 +420,10 @@ impl Store {
                     let result: Option<String> = r.get(6)?;
                     Ok(Job {
                         id: r.get(0)?,
-                        kind: r.get(1)?,
+                        kind: code(r, "kind")?,
                         created_at: r.get(2)?,
                         created_by: r.get(3)?,
-                        status: r.get(4)?,
+                        status: code(r, "status")?,
                         progress: r.get(5)?,
                         result: result.and_then(|s| serde_json::from_str(&s).ok()),
                         error: r.get(7)?,

@@ -18,8 +18,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
+use crate::model::RunStatus;
 pub use crate::model::access::Principal;
-pub use access::{IssuedToken, Job, NewPrincipal, RuleVersion, TokenInfo};
+pub use access::{IssuedToken, Job, JobOutcome, NewPrincipal, RuleVersion, TokenInfo};
 pub use audit::{AuditEntry, ChainReport};
 pub use plans::{DrawnVisit, NewPlan, OfficerVisit, PlanRecord, ResultRecord, Reveal, VisitRecord};
 pub use signing::Identity;
@@ -37,6 +38,20 @@ pub enum StoreError {
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A column holding a closed vocabulary's code (a kind, a status), parsed:
+/// a code the program does not know fails the read instead of passing on
+/// as text.
+pub(crate) fn code<T>(r: &rusqlite::Row<'_>, column: &str) -> rusqlite::Result<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let text: String = r.get(column)?;
+    text.parse().map_err(|e: T::Err| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.to_string().into())
+    })
+}
 
 /// The store: one writer connection (SQLite serialises writers anyway,
 /// and every write here is short) and a pool of read-only connections, so
@@ -198,7 +213,8 @@ pub struct RunRecord {
     pub rules_label: String,
     pub as_of: String,
     /// `running`, `done` or `failed`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: RunStatus,
     pub progress: String,
     pub entities: i64,
     #[schema(value_type = Option<Object>)]
@@ -238,7 +254,7 @@ fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         rules_hash: r.get("rules_hash")?,
         rules_label: r.get("rules_label")?,
         as_of: r.get("as_of")?,
-        status: r.get("status")?,
+        status: code(r, "status")?,
         progress: r.get("progress")?,
         entities: r.get("entities")?,
         summary: summary.and_then(|s| serde_json::from_str(&s).ok()),
@@ -341,7 +357,7 @@ impl Store {
     /// recorded when the run finished.
     pub fn results_file(&self, run: i64) -> Result<(std::path::PathBuf, String)> {
         let r = self.run(run)?;
-        if r.status != "done" {
+        if r.status != RunStatus::Done {
             return Err(StoreError::Conflict(format!("run {run} is {}; only a finished run has results", r.status)));
         }
         let hash: Option<String> =

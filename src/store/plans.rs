@@ -2,10 +2,15 @@
 //! frame, revealed (drawn) once, cancelled or published; their visits,
 //! per-officer assignments and submitted results. Every change is audited,
 //! with a payload from which `ops::audit_tables` rebuilds the row.
+//!
+//! Slightly over 500 lines: each write is one SQL transaction with its
+//! audit entry, kept next to the row mappings it writes.
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Result, Store, StoreError, audit, now};
+use super::{Result, Store, StoreError, audit, code, now};
+use crate::model::PlanStatus;
+use crate::plan::PlanKind;
 
 /// A plan as stored.
 #[derive(Clone, Debug, serde::Serialize, PartialEq, utoipa::ToSchema)]
@@ -14,7 +19,8 @@ pub struct PlanRecord {
     pub created_at: String,
     pub created_by: String,
     pub name: String,
-    pub kind: String,
+    #[schema(value_type = String)]
+    pub kind: PlanKind,
     #[schema(value_type = Object)]
     pub params: serde_json::Value,
     pub run_id: i64,
@@ -27,7 +33,8 @@ pub struct PlanRecord {
     pub beacon_source: String,
     pub release_at: String,
     /// `committed`, `revealed` or `cancelled`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: PlanStatus,
     pub secret: Option<String>,
     pub beacon: Option<String>,
     pub result_hash: Option<String>,
@@ -76,7 +83,7 @@ pub struct OfficerVisit {
     pub visit: VisitRecord,
     pub release_at: String,
     pub plan_name: String,
-    pub plan_kind: String,
+    pub plan_kind: PlanKind,
 }
 
 /// A result an officer submitted for a visit.
@@ -101,7 +108,7 @@ pub struct ResultRecord {
 pub struct NewPlan<'a> {
     pub actor: &'a str,
     pub name: &'a str,
-    pub kind: &'a str,
+    pub kind: PlanKind,
     pub params: &'a serde_json::Value,
     pub run_id: i64,
     pub dataset_hash: &'a str,
@@ -157,7 +164,7 @@ fn plan_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PlanRecord> {
         created_at: r.get("created_at")?,
         created_by: r.get("created_by")?,
         name: r.get("name")?,
-        kind: r.get("kind")?,
+        kind: code(r, "kind")?,
         params: serde_json::from_str(&params).unwrap_or_default(),
         run_id: r.get("run_id")?,
         dataset_hash: r.get("dataset_hash")?,
@@ -167,7 +174,7 @@ fn plan_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PlanRecord> {
         commitment: r.get("commitment")?,
         beacon_source: r.get("beacon_source")?,
         release_at: r.get("release_at")?,
-        status: r.get("status")?,
+        status: code(r, "status")?,
         secret: r.get("secret")?,
         beacon: r.get("beacon")?,
         result_hash: r.get("result_hash")?,
@@ -229,11 +236,7 @@ impl Store {
     /// Records a plan with its commitment, before any result can exist.
     /// `write_frame` stores the frame file for the new id inside the same
     /// transaction's lifetime: if it fails, the plan is not created.
-    pub fn create_plan(
-        &self,
-        p: &NewPlan<'_>,
-        write_frame: impl FnOnce(i64) -> std::result::Result<(), String>,
-    ) -> Result<i64> {
+    pub fn create_plan(&self, p: &NewPlan<'_>, write_frame: impl FnOnce(i64) -> Result<()>) -> Result<i64> {
         let replaces = serde_json::to_string(p.replaces).unwrap_or_default();
         let excluded_by = serde_json::to_string(p.excluded_by).unwrap_or_default();
         self.write(|tx| {
@@ -247,7 +250,7 @@ impl Store {
                     p.created_at,
                     p.actor,
                     p.name,
-                    p.kind,
+                    p.kind.as_str(),
                     p.params.to_string(),
                     p.run_id,
                     p.dataset_hash,
@@ -267,7 +270,7 @@ impl Store {
                 ],
             )?;
             let id = tx.last_insert_rowid();
-            write_frame(id).map_err(StoreError::Other)?;
+            write_frame(id)?;
             audit::append(
                 tx,
                 p.actor,
@@ -308,11 +311,11 @@ impl Store {
     pub fn reveal_plan(&self, r: &Reveal<'_>) -> Result<()> {
         let id = r.plan;
         self.write(|tx| {
-            let status: String = tx
-                .query_row("SELECT status FROM plans WHERE id = ?1", [id], |r| r.get(0))
+            let status: PlanStatus = tx
+                .query_row("SELECT status FROM plans WHERE id = ?1", [id], |r| code(r, "status"))
                 .optional()?
                 .ok_or_else(|| StoreError::NotFound(format!("plan {id}")))?;
-            if status != "committed" {
+            if status != PlanStatus::Committed {
                 return Err(StoreError::Conflict(format!(
                     "plan {id} is {status}; only a committed plan can be revealed, once"
                 )));
@@ -434,7 +437,7 @@ impl Store {
                         visit: visit_row(r)?,
                         release_at: r.get("release_at")?,
                         plan_name: r.get("plan_name")?,
-                        plan_kind: r.get("plan_kind")?,
+                        plan_kind: code(r, "plan_kind")?,
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -71,10 +71,8 @@ fn new_store_id() -> Result<String> {
 
 fn read_key(path: &Path) -> Result<SigningKey> {
     let text = std::fs::read_to_string(path).map_err(|e| StoreError::Other(format!("{}: {e}", path.display())))?;
-    let bytes = hex::decode(text.trim())
-        .ok()
-        .and_then(|b| <[u8; 32]>::try_from(b).ok())
-        .ok_or_else(|| StoreError::Other(format!("{}: not a signing key (64 hex digits)", path.display())))?;
+    let bytes = crate::model::parse_hex32(text.trim())
+        .map_err(|_| StoreError::Other(format!("{}: not a signing key (64 hex digits)", path.display())))?;
     Ok(SigningKey::from_seed(&bytes))
 }
 

@@ -4,6 +4,13 @@ use super::fixtures as common;
 
 use credo::draw::*;
 
+/// The reference definition of a ticket from a key (rand_chacha is a test
+/// oracle, not a dependency of credo): `ChaCha20Rng::from_seed(key).next_u64()`.
+fn chacha20_first_u64_reference(key: &[u8; 32]) -> u64 {
+    use rand_chacha::rand_core::{Rng, SeedableRng};
+    rand_chacha::ChaCha20Rng::from_seed(*key).next_u64()
+}
+
 fn settings() -> insta::Settings {
     let mut s = insta::Settings::clone_current();
     s.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots"));

@@ -1,0 +1,234 @@
+//! Revealing a plan and what follows from the draw: the frozen frame read
+//! back and checked against its hash, the secret checked against the
+//! commitment, the beacon against the plan's rule and publication time,
+//! the draw stored once; the bundle exported (signed for v2) and a stored
+//! draw re-derived and compared with the store and the audit log.
+//!
+//! Never draws from anything but the frozen frame file, and never changes
+//! a plan that is not committed.
+
+use serde::Serialize;
+
+use super::{OpsError, Result, parse_hex};
+use crate::draw::{self, BeaconReveal, Bundle, DrawResult, Outcome, Spec, Visit};
+use crate::model::*;
+use crate::plan;
+use crate::snapshot::Snapshot;
+use crate::store::{PlanRecord, Store, StoreError, VisitRecord};
+
+/// Reads a plan's frozen frame and checks it is the one committed to.
+pub fn load_frame(store: &Store, plan: &PlanRecord) -> Result<draw::Frame> {
+    let path = store.frame_path(plan.id)?;
+    let text = std::fs::read_to_string(&path).map_err(OpsError::internal(path.display()))?;
+    let frame = plan::read_frame_file(&text).map_err(OpsError::internal(path.display()))?;
+    let hash = hex::encode(frame.hash());
+    if hash != plan.frame_hash {
+        return Err(OpsError::Internal(format!(
+            "the stored frame of plan {} hashes to {hash}, but the plan committed to {}: the frame file was altered",
+            plan.id, plan.frame_hash
+        )));
+    }
+    Ok(frame)
+}
+
+/// The summary of a revealed draw.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Revealed {
+    pub plan: i64,
+    pub visits: usize,
+    pub staffed: usize,
+    pub unstaffed: usize,
+    pub result_hash: String,
+}
+
+/// Reveals the secret and draws: checks it against the commitment, runs
+/// the draw over the frozen frame, stores visits and assignments.
+///
+/// `beacon` is the value the plan's beacon source published, as published
+/// (credo-draw-v2: the plan's rule makes bytes of it; a value is refused
+/// when the plan named no beacon, an empty one when it named one, and any
+/// before the announced publication time). For a plan made by an older
+/// credo (credo-draw-v1) it is the beacon bytes in hex, as before.
+pub fn reveal_plan(
+    store: &Store,
+    names: &dyn Fn(&Uscc) -> String,
+    id: i64,
+    secret: &[u8],
+    beacon: &str,
+    actor: &str,
+) -> Result<Revealed> {
+    let plan = store.plan(id)?;
+    if plan.status != PlanStatus::Committed {
+        return Err(StoreError::Conflict(format!(
+            "plan {id} is {}; only a committed plan can be revealed, once",
+            plan.status
+        ))
+        .into());
+    }
+    let frame = load_frame(store, &plan)?;
+    let value = beacon.trim();
+    let (beacon, result, reveal) = match frame.v2() {
+        None => {
+            let bytes = parse_hex("the beacon (hex, for a credo-draw-v1 plan)", value)?;
+            let result = draw::draw(&frame, secret, &bytes)?;
+            (bytes, result, None)
+        }
+        Some(h) => {
+            let now = crate::store::now();
+            if h.beacon_rule != draw::BeaconRule::None && !value.is_empty() && now < h.beacon_published_at {
+                return Err(OpsError::Beacon {
+                    plan: id,
+                    message: format!(
+                        "the beacon is not published until {} (now {now}); a value given earlier cannot be the published one",
+                        h.beacon_published_at
+                    ),
+                });
+            }
+            let (bytes, result) = draw::draw_v2(&frame, secret, value).map_err(|e| match e {
+                draw::DrawError::Beacon(message) => OpsError::Beacon { plan: id, message },
+                other => other.into(),
+            })?;
+            let supplied_at = if h.beacon_rule == draw::BeaconRule::None { String::new() } else { now };
+            (bytes, result, Some(BeaconReveal { value: value.to_string(), supplied_at }))
+        }
+    };
+    let visits: Vec<VisitRecord> = result
+        .visits
+        .iter()
+        .enumerate()
+        .map(|(i, v)| VisitRecord {
+            plan_id: id,
+            seq: i as i64 + 1,
+            uscc: v.uscc.to_string(),
+            name: names(&v.uscc),
+            stratum: v.stratum.clone(),
+            ticket: v.ticket.to_string(),
+            items: v.items.iter().map(|x| (x.department.clone(), x.code.clone())).collect(),
+            officers: match &v.outcome {
+                Outcome::Staffed(o) => o.clone(),
+                Outcome::Unstaffed(_) => Vec::new(),
+            },
+            unstaffed: match &v.outcome {
+                Outcome::Unstaffed(r) => Some(r.clone()),
+                Outcome::Staffed(_) => None,
+            },
+        })
+        .collect();
+    let result_hash = hex::encode(result.hash());
+    let (secret_hex, beacon_hex) = (hex::encode(secret), hex::encode(&beacon));
+    store.reveal_plan(&crate::store::Reveal {
+        plan: id,
+        actor,
+        secret: &secret_hex,
+        beacon: &beacon_hex,
+        beacon_value: reveal.as_ref().map(|r| r.value.as_str()),
+        beacon_supplied_at: reveal.as_ref().map(|r| r.supplied_at.as_str()),
+        result_hash: &result_hash,
+        visits: &visits,
+    })?;
+    let staffed = result.staffed();
+    Ok(Revealed { plan: id, visits: visits.len(), staffed, unstaffed: visits.len() - staffed, result_hash })
+}
+
+/// The stored draw as a [`DrawResult`] (what the store says happened).
+pub(crate) fn stored_result(store: &Store, frame: &draw::Frame, id: i64) -> Result<DrawResult> {
+    let visits = store.visits(id)?;
+    let mut out = Vec::with_capacity(visits.len());
+    for v in &visits {
+        out.push(Visit {
+            uscc: Uscc::parse(&v.uscc).map_err(OpsError::internal(format!("stored visit {}", v.seq)))?,
+            stratum: v.stratum.clone(),
+            ticket: v.ticket.parse().map_err(|_| OpsError::Internal(format!("stored visit {}: bad ticket", v.seq)))?,
+            items: v.items.iter().map(|(d, c)| draw::Item { department: d.clone(), code: c.clone() }).collect(),
+            outcome: match &v.unstaffed {
+                Some(r) => Outcome::Unstaffed(r.clone()),
+                None => Outcome::Staffed(v.officers.clone()),
+            },
+        });
+    }
+    let populations = frame.populations();
+    let counts = frame
+        .strata()
+        .iter()
+        .zip(populations)
+        .map(|(s, population)| draw::StratumCount {
+            key: s.key.clone(),
+            population,
+            selected: out.iter().filter(|v| v.stratum == s.key).count() as u64,
+        })
+        .collect();
+    Ok(DrawResult { counts, visits: out })
+}
+
+/// The self-contained bundle of a revealed plan, from what the store holds;
+/// a credo-draw-v2 bundle is signed with the store's key.
+pub fn export_bundle(store: &Store, id: i64) -> Result<String> {
+    let plan = store.plan(id)?;
+    if plan.status != PlanStatus::Revealed {
+        return Err(StoreError::Conflict(format!(
+            "plan {id} is {}; only a revealed plan has a draw to export",
+            plan.status
+        ))
+        .into());
+    }
+    let frame = load_frame(store, &plan)?;
+    let stored = |what: &str, s: Option<&str>| {
+        hex::decode(s.unwrap_or("").trim()).map_err(OpsError::internal(format!("plan {id}: {what}")))
+    };
+    let secret = stored("the stored secret", plan.secret.as_deref())?;
+    let beacon = stored("the stored beacon", plan.beacon.as_deref())?;
+    let result = stored_result(store, &frame, id)?;
+    match frame.spec() {
+        Spec::V1 => Ok(Bundle::render_parts(&frame, &secret, &beacon, &result)),
+        Spec::V2 => {
+            let reveal = BeaconReveal {
+                value: plan.beacon_value.clone().unwrap_or_default(),
+                supplied_at: plan.beacon_supplied_at.clone().unwrap_or_default(),
+            };
+            let key = store.identity().signing_key();
+            Ok(Bundle::render_v2(&frame, &secret, &beacon, &reveal, &result, Some(key))?)
+        }
+    }
+}
+
+/// Re-derives a plan's draw from its stored frame and secret and compares
+/// it with the stored visits, and the stored result hash with both the
+/// visits and the audit log (so a changed visit or result hash shows).
+pub fn verify_plan(store: &Store, id: i64) -> Result<draw::Report> {
+    let text = export_bundle(store, id)?;
+    let key = store.identity().public_key();
+    let spec_v2 = text.starts_with(draw::MAGIC_V2);
+    let options = draw::VerifyOptions { public_key: spec_v2.then_some(key), beacon_value: None };
+    let report = draw::verify_with(&text, &options);
+    let draw::Report::Identical { result_hash, .. } = &report else {
+        return Ok(report);
+    };
+    let plan = store.plan(id)?;
+    let computed = hex::encode(result_hash);
+    let stored = plan.result_hash.clone().unwrap_or_default();
+    let differ = |message: String| draw::Report::Different { line: None, column: None, message };
+    if stored != computed {
+        return Ok(differ(format!(
+            "plan {id}: the plans table records result hash {stored}, but the stored visits hash to {computed}"
+        )));
+    }
+    let audited = store
+        .read(|c| crate::store::audit::entries(c, Some(&format!("plan/{id}"))))?
+        .into_iter()
+        .rev()
+        .find(|e| e.action == "plan.reveal")
+        .and_then(|e| serde_json::from_str::<serde_json::Value>(&e.payload).ok())
+        .and_then(|p| p["result_hash"].as_str().map(str::to_string));
+    match audited {
+        Some(a) if a == computed => Ok(report),
+        Some(a) => Ok(differ(format!(
+            "plan {id}: the audit log recorded result hash {a} at the reveal, but the stored visits hash to {computed}"
+        ))),
+        None => Ok(differ(format!("plan {id}: the audit log has no reveal entry for this plan"))),
+    }
+}
+
+/// Entity names by credit code, for visits.
+pub fn name_lookup(s: &Snapshot) -> impl Fn(&Uscc) -> String + '_ {
+    move |u| s.entities.find(u).map(|e| s.entities.name(e).to_string()).unwrap_or_default()
+}
