@@ -16,7 +16,9 @@ mod auth;
 mod error;
 mod handlers;
 mod lang;
+mod objections;
 pub mod openapi;
+mod rule_versions;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -296,6 +298,12 @@ pub const ROUTES: &[(&str, &str, crate::ops::policy::Action)] = {
         ("GET", "/public/checkpoint", ReadPublic),
         ("GET", "/audit", ReadAudit),
         ("GET", "/audit/verify", VerifyAudit),
+        ("GET", "/objections", ReadObjections),
+        ("POST", "/objections", FileObjection),
+        ("GET", "/objections/{id}", ReadObjections),
+        ("POST", "/objections/{id}/decide", DecideObjection),
+        ("GET", "/rules/schedule", ReadRules),
+        ("POST", "/rules/{id}/schedule", ChangeRules),
     ]
 };
 
@@ -336,6 +344,11 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/public/checkpoint", get(public_checkpoint))
         .route("/audit", get(audit_log))
         .route("/audit/verify", get(audit_verify))
+        .route("/objections", get(objections::list_objections).post(objections::file_objection))
+        .route("/objections/{id}", get(objections::get_objection))
+        .route("/objections/{id}/decide", post(objections::decide_objection))
+        .route("/rules/schedule", get(rule_versions::rule_schedule))
+        .route("/rules/{id}/schedule", post(rule_versions::schedule_rules))
         .fallback(|| async { ApiError::not_found("no such endpoint; see /openapi.json") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

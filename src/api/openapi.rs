@@ -52,7 +52,7 @@ impl Modify for CommonErrors {
                 }
                 add("408", "The request took longer than the server allows");
                 // Dataset-wide work waits in a bounded queue.
-                if ["/runs", "/plans", "/rules/{id}/diff", "/entities/{uscc}"].contains(&path.as_str())
+                if ["/runs", "/plans", "/rules/{id}/diff", "/entities/{uscc}", "/objections"].contains(&path.as_str())
                     && (has_body || path.starts_with("/entities"))
                 {
                     add("429", "Too many dataset-wide tasks are waiting; try again when one has finished");
@@ -83,6 +83,8 @@ impl Modify for BearerAuth {
         handlers::my_assignments, handlers::submit_result, handlers::entity_timeline,
         handlers::public_plans, handlers::public_plan, handlers::public_key, handlers::public_checkpoint,
         handlers::audit_log, handlers::audit_verify,
+        super::objections::list_objections, super::objections::file_objection, super::objections::get_objection,
+        super::objections::decide_objection, super::rule_versions::schedule_rules, super::rule_versions::rule_schedule,
     ),
     components(schemas(super::error::ErrorBody)),
     modifiers(&BearerAuth, &CommonErrors)

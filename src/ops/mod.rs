@@ -1,14 +1,16 @@
 //! The operations the CLI and the HTTP API share: run a classification into
 //! the store, create, reveal, cancel, export, verify and publish plans,
-//! entity timelines, the integrity of the store and signed checkpoints,
+//! entity timelines, objections to records (`objections`), the integrity of the store and signed checkpoints,
 //! principals and tokens, and the access policy (`policy`). Each is one function over the library, so both front
 //! ends behave the same and hold no business logic.
 
 pub mod access;
 mod audit;
 pub mod limits;
+pub mod objections;
 mod plans;
 pub mod policy;
+pub mod rule_versions;
 mod runs;
 mod timeline;
 

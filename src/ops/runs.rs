@@ -32,10 +32,12 @@ pub fn submitted(results: &[ResultRecord]) -> Result<Vec<SubmittedResult>> {
         .collect()
 }
 
-/// Adds every result officers submitted so far to a snapshot.
+/// Adds every result officers submitted so far to a snapshot, and every
+/// objection filed (the rules see each one's state as of their date).
 pub fn add_submitted(store: &Store, s: &mut Snapshot) -> Result<()> {
     let results = submitted(&store.all_results()?)?;
-    s.add_results(&results).map_err(|e| OpsError::Invalid(e.to_string()))
+    s.add_results(&results).map_err(|e| OpsError::Invalid(e.to_string()))?;
+    super::objections::add_objections(store, s)
 }
 
 /// Records that a classification run starts (audited) and returns its id.
