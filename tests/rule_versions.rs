@@ -96,7 +96,8 @@ fn a_scheduled_rule_version_is_used_from_its_effective_date() {
 async fn runs_use_the_rule_version_in_force_on_their_date() {
     let api = setup();
     let reg = Some(api.regulator.as_str());
-    let src = credo::data::rules::read_rule_dir(&rules_2027().path().to_path_buf()).unwrap();
+    let dir = rules_2027();
+    let src = credo::data::rules::read_rule_dir(dir.path()).unwrap();
     let (s, b) = api.call(Method::POST, "/rules", reg, Some(json!({ "files": src.files }))).await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
     let id = b["id"].as_i64().unwrap();
