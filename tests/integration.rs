@@ -10,5 +10,7 @@ mod cli_trust;
 mod common;
 
 mod draw;
+mod objections;
 mod propagation;
+mod rule_versions;
 mod security;

@@ -49,6 +49,8 @@ fn expected(a: Action, role: Role, own_dept: bool, own_place: bool, released: bo
         RevealPlan | CancelPlan | PublishPlan => reg && own_place,
         ReadOwnAssignments => off,
         SubmitResult => off && own_dept && released,
+        FileObjection | DecideObjection => reg && own_place,
+        ReadObjections => (reg || aud) && own_place,
     }
 }
 
@@ -76,7 +78,10 @@ fn policy_table_covers_every_route() {
                                 Action::CreateToken | Action::RevokeToken => {
                                     Resource::Principal { id: 99, jurisdiction: plan.jurisdiction }
                                 }
-                                Action::ReadEntity => Resource::Place(place),
+                                Action::ReadEntity
+                                | Action::FileObjection
+                                | Action::DecideObjection
+                                | Action::ReadObjections => Resource::Place(place),
                                 Action::ReadPlan
                                 | Action::ReadPlanSecret
                                 | Action::ReadBundle

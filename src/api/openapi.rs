@@ -52,7 +52,7 @@ impl Modify for CommonErrors {
                 }
                 add("408", "The request took longer than the server allows");
                 // Dataset-wide work waits in a bounded queue.
-                if ["/runs", "/plans", "/rules/{id}/diff", "/entities/{uscc}"].contains(&path.as_str())
+                if ["/runs", "/plans", "/rules/{id}/diff", "/entities/{uscc}", "/objections"].contains(&path.as_str())
                     && (has_body || path.starts_with("/entities"))
                 {
                     add("429", "Too many dataset-wide tasks are waiting; try again when one has finished");

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::routing::{MethodFilter, MethodRouter, on};
 
 use super::AppState;
-use super::{audit, entities, handlers, officers, plans, public, rules, runs, tokens};
+use super::{audit, entities, handlers, objections, officers, plans, public, rule_versions, rules, runs, tokens};
 use crate::ops::policy::Action;
 
 /// One endpoint.
@@ -95,6 +95,24 @@ pub const ROUTES: &[Route] = &[
     route!(GET, "/public/checkpoint", ReadPublic, public::public_checkpoint, public::__path_public_checkpoint),
     route!(GET, "/audit", ReadAudit, audit::audit_log, audit::__path_audit_log),
     route!(GET, "/audit/verify", VerifyAudit, audit::audit_verify, audit::__path_audit_verify),
+    route!(GET, "/objections", ReadObjections, objections::list_objections, objections::__path_list_objections),
+    route!(POST, "/objections", FileObjection, objections::file_objection, objections::__path_file_objection),
+    route!(GET, "/objections/{id}", ReadObjections, objections::get_objection, objections::__path_get_objection),
+    route!(
+        POST,
+        "/objections/{id}/decide",
+        DecideObjection,
+        objections::decide_objection,
+        objections::__path_decide_objection
+    ),
+    route!(GET, "/rules/schedule", ReadRules, rule_versions::rule_schedule, rule_versions::__path_rule_schedule),
+    route!(
+        POST,
+        "/rules/{id}/schedule",
+        ChangeRules,
+        rule_versions::schedule_rules,
+        rule_versions::__path_schedule_rules
+    ),
 ];
 
 #[cfg(test)]

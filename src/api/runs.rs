@@ -21,7 +21,8 @@ use crate::store::RunRecord;
 pub struct NewRun {
     #[schema(value_type = String, format = Date)]
     pub as_of: Date,
-    /// A rule version; the active one if omitted.
+    /// A rule version; if omitted, the one in force on `as_of`
+    /// (scheduled), else the active one. The run records which, and why.
     #[serde(default, deserialize_with = "int::opt_i64")]
     #[schema(value_type = Option<i64>)]
     pub rules: Option<i64>,
@@ -35,16 +36,17 @@ pub async fn start_run(
     ApiJson(b): ApiJson<NewRun>,
 ) -> Result<(StatusCode, Json<RunRecord>), ApiError> {
     limits::date("as_of", b.as_of).map_err(ApiError::from)?;
-    let rules = match b.rules {
-        Some(id) => st.rules_compiled(id).await?,
-        None => st.active_rules_compiled().await?.1,
-    };
+    // The version named, else the one in force on the date, else the active one.
+    let store = st.store.clone();
+    let (version, choice) = blocking(move || Ok(ops::rule_versions::resolve(&store, b.as_of, b.rules)?)).await?;
+    let rules = st.rules_compiled(version).await?;
     let turn = st.reserve_work()?;
     let st2 = st.clone();
     let actor = auth.actor();
     let rules2 = rules.clone();
     let run = blocking(move || {
         let id = ops::begin_run(&st2.store, &st2.dataset.hash, &st2.dataset.label, &rules2, b.as_of, &actor)?;
+        ops::rule_versions::record_choice(&st2.store, id, Some(version), &choice, &actor)?;
         Ok(st2.store.run(id)?)
     })
     .await?;

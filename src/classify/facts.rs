@@ -64,6 +64,7 @@ fn blank(kind: RecordKind, id: &str, date: Date, department: Text) -> RecordFact
         detail: Text::from(""),
         repair: None,
         status: None,
+        objection: None,
     }
 }
 
@@ -179,6 +180,12 @@ pub fn records(s: &Snapshot, texts: &SymbolTexts, e: EntityId, as_of: Date) -> V
         out.push(r);
     }
     out.sort_by(|a, b| (a.date, &a.id).cmp(&(b.date, &b.id)));
+    if !s.objections.is_empty() {
+        let uscc = s.entities.uscc[e as usize];
+        for r in &mut out {
+            r.objection = s.objections.status(&uscc, &r.id, as_of);
+        }
+    }
     out
 }
 

@@ -17,6 +17,10 @@ use crate::store::Store;
 pub struct ClassifyArgs {
     #[command(flatten)]
     inputs: super::Inputs,
+    /// Use a rule version stored in the store instead of --rules: its id,
+    /// or `in-force` (the version in force on --as-of, else the active one).
+    #[arg(long)]
+    rule_version: Option<String>,
     /// Output file, .csv or .parquet.
     #[arg(long)]
     out: PathBuf,
@@ -77,6 +81,9 @@ pub enum RulesCommand {
         #[command(flatten)]
         shards: ShardArgs,
     },
+    /// Rule versions in the store, with effective dates (scheduled changes).
+    #[command(subcommand)]
+    Versions(super::rule_versions::VersionsCommand),
 }
 
 /// Compiles the rule set in `dir`; a broken rule is a usage error (exit 2).
@@ -154,16 +161,23 @@ pub fn classify_cmd(a: ClassifyArgs, store_path: &Path, lang: crate::i18n::Lang)
     let started = Instant::now();
     let timings = Timings::default();
     timings.mark("rules");
-    let rules = load_rules(&a.inputs.rules)?;
+    let store = Store::open(store_path)?;
+    let (rules, version, choice) =
+        super::rule_versions::rules_for_run(&store, &a.inputs.rules, a.rule_version.as_deref(), a.inputs.as_of)?;
     timings.mark("load");
     let pb = spinner();
     let loaded = data::load_with(&a.inputs.data, &|table| pb.set_message(format!("reading {table}")));
     pb.finish_and_clear();
     let mut loaded = loaded?;
-    let store = Store::open(store_path)?;
     ops::add_submitted(&store, &mut loaded.snapshot).map_err(|e| CliError(e.to_string()))?;
     let run = ops::begin_run(&store, &loaded.hash, &a.inputs.data.display().to_string(), &rules, a.inputs.as_of, "cli")
         .map_err(|e| CliError(e.to_string()))?;
+    // A stored version is recorded with why it was chosen (a directory
+    // run is known by its rules hash).
+    if let Some(v) = version {
+        ops::rule_versions::record_choice(&store, run, version, &choice, "cli")?;
+        println!("rule version {v}: {choice}");
+    }
     let pb = spinner();
     let mut explained = Explained { n: a.explain, lang, picked: Vec::new() };
     let options = a.shards.options();
@@ -219,8 +233,9 @@ fn tier_legend(s: &classify::Summary, lang: crate::i18n::Lang) -> String {
     format!("\n{head}: {}", parts.join(" · "))
 }
 
-pub fn rules_cmd(cmd: RulesCommand) -> Result<Outcome, CliError> {
+pub fn rules_cmd(cmd: RulesCommand, store: &Path) -> Result<Outcome, CliError> {
     match cmd {
+        RulesCommand::Versions(c) => super::rule_versions::run(c, store),
         RulesCommand::Check { rules } => {
             let r = load_rules(&rules)?;
             println!("ok: {} ({})", r.label(), r.hash());

@@ -214,6 +214,25 @@ pub fn render_timeline(t: &ops::Timeline, lang: Lang) -> String {
             );
         }
     }
+    if !t.objections.is_empty() {
+        let _ = writeln!(w, "\n{}", L::Objections.text(lang));
+        for o in &t.objections {
+            let _ = writeln!(
+                w,
+                "  {}  #{} {} {:<24} {} ({})",
+                o.filed_on,
+                o.id,
+                L::For.text(lang),
+                o.record_id,
+                crate::i18n::objection_status_name(o.status.as_str(), lang),
+                o.reason
+            );
+            if let (Some(on), Some(by)) = (o.decided_on, &o.decided_by) {
+                let why = o.decision_reason.as_deref().unwrap_or("");
+                let _ = writeln!(w, "  {on}  #{} {by}: {why}", o.id);
+            }
+        }
+    }
     if !t.flagged_persons.is_empty() || !t.reached_from_here.is_empty() || !t.reached_by.is_empty() {
         let reason = |en: &str, zh_text: &Option<String>| -> String {
             if zh { zh_text.clone().unwrap_or_else(|| en.to_string()) } else { en.to_string() }

@@ -6,6 +6,8 @@ mod classify;
 mod datasets;
 mod draw;
 mod entity;
+mod objection;
+mod rule_versions;
 mod serve;
 
 use std::process::ExitCode;
@@ -45,6 +47,9 @@ enum Command {
     Propagate(entity::PropagateArgs),
     /// The key-attention list and the blacklist (risk warnings per department).
     Lists(entity::ListsArgs),
+    /// Objections to records (异议申诉): file, decide, list.
+    #[command(subcommand)]
+    Objection(objection::ObjectionCommand),
     /// Inspection plans and reproducible double-random draws.
     #[command(subcommand)]
     Draw(draw::DrawCommand),
@@ -147,9 +152,10 @@ pub fn run() -> ExitCode {
     let result = match cli.command {
         Command::Datasets(c) => datasets::run(c),
         Command::Classify(a) => classify::classify_cmd(a, &store, lang),
-        Command::Rules(c) => classify::rules_cmd(c),
+        Command::Rules(c) => classify::rules_cmd(c, &store),
         Command::Audit(c) => audit(c, &store),
         Command::Draw(c) => draw::run(c, &store, lang),
+        Command::Objection(c) => objection::run(c, &store, lang),
         Command::Entity(c) => entity::entity(c, &store, lang),
         Command::Propagate(a) => entity::propagate(a, &store),
         Command::Lists(a) => entity::lists(a, &store, lang),

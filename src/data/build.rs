@@ -626,6 +626,7 @@ impl Builder {
             officer_relations: self.relations,
             texts,
             symbols: self.symbols,
+            objections: Default::default(),
         })
     }
 

@@ -3,6 +3,7 @@
 //! stages of the same run decided. Built by `classify`; read by rules
 //! through typed getters.
 
+use crate::model::objection::ObjectionStatus;
 use crate::model::*;
 
 /// Shared, cheaply cloned text (what Rhai strings are made of): a rule
@@ -62,6 +63,9 @@ pub struct RecordFacts {
     pub repair: Option<RepairFacts>,
     /// Set by the `record_status` stage.
     pub status: Option<Text>,
+    /// The latest objection to this record as of the date, if any: `Open`
+    /// while it is disputed (异议申诉), then upheld or rejected.
+    pub objection: Option<ObjectionStatus>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -246,6 +250,7 @@ fn put_records<'a>(out: &mut Vec<u8>, records: impl Iterator<Item = &'a RecordFa
             }
         }
         put_str(out, r.status.as_deref().unwrap_or(""));
+        out.push(r.objection.map_or(255, |o| o as u8));
     }
     out[at..at + 4].copy_from_slice(&n.to_le_bytes());
 }

@@ -268,6 +268,12 @@ fn register_record(engine: &mut Engine) {
         interned(r.r().repair.as_ref().and_then(|x| x.commitment).map_or("", |c| c.as_str()))
     });
     engine.register_get("status", |r: &mut RecordView| r.r().status.clone().unwrap_or_else(|| interned("")));
+    // 异议申诉: an open objection makes the record disputed; `objection` is
+    // the latest objection's status as of the date ("" when none).
+    engine.register_get("disputed", |r: &mut RecordView| {
+        r.r().objection == Some(crate::model::objection::ObjectionStatus::Open)
+    });
+    engine.register_get("objection", |r: &mut RecordView| interned(r.r().objection.map_or("", |o| o.as_str())));
 }
 
 #[cfg(test)]

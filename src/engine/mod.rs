@@ -192,7 +192,8 @@ enum Answer {
 /// Risk levels a supervision rule may answer, lowest first.
 pub const RISK_LEVELS: &[&str] = &["none", "low", "medium", "high", "very_high"];
 /// Record statuses a record_status rule may answer.
-pub const RECORD_STATUSES: &[&str] = &["counted", "exempt", "expired", "repaired", "cleared", "ignored"];
+pub const RECORD_STATUSES: &[&str] =
+    &["counted", "exempt", "expired", "repaired", "cleared", "ignored", "disputed", "corrected"];
 /// Accumulation levels.
 pub const ACCUMULATION_LEVELS: &[&str] = &["none", "reminder", "key_attention"];
 

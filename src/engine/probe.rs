@@ -25,6 +25,7 @@ fn record(kind: RecordKind, id: &str, on: &str) -> RecordFacts {
         detail: "".into(),
         repair: None,
         status: None,
+        objection: None,
     }
 }
 

@@ -142,6 +142,20 @@ pub fn record_status_name(code: &str, lang: Lang) -> &str {
         ("cleared", Lang::Zh) => "已移出",
         ("ignored", Lang::Zh) => "不计",
         ("disputed", Lang::Zh) => "异议中",
+        ("corrected", Lang::Zh) => "异议成立已更正",
+        (other, _) => other,
+    }
+}
+
+/// An objection's status (`open`, `upheld`, `rejected`) in words.
+pub fn objection_status_name(code: &str, lang: Lang) -> &str {
+    match (code, lang) {
+        ("open", Lang::Zh) => "审查中",
+        ("upheld", Lang::Zh) => "异议成立",
+        ("rejected", Lang::Zh) => "异议不成立",
+        ("open", Lang::En) => "open",
+        ("upheld", Lang::En) => "upheld",
+        ("rejected", Lang::En) => "rejected",
         (other, _) => other,
     }
 }

@@ -3,7 +3,8 @@
 //! creating plans (`plans`), revealing, exporting and verifying them
 //! (`reveal`), their public disclosure (`disclosure`), officers' results
 //! (`results`), entity timelines (`timeline`), the supervision lists
-//! (`lists`), the store's integrity and signed checkpoints (`audit`),
+//! (`lists`), objections to records (`objections`), rule versions in force
+//! by date (`rule_versions`), the store's integrity and signed checkpoints (`audit`),
 //! principals and tokens (`access`), the access policy (`policy`) and
 //! input bounds (`limits`). Each is a function over the library, so both
 //! front ends behave the same and hold no business logic.
@@ -16,10 +17,12 @@ mod audit;
 mod disclosure;
 pub mod limits;
 pub mod lists;
+pub mod objections;
 mod plans;
 pub mod policy;
 mod results;
 mod reveal;
+pub mod rule_versions;
 pub mod rules;
 mod runs;
 mod timeline;

@@ -45,6 +45,11 @@ pub enum Action {
     ReadAudit,
     VerifyAudit,
     ReadPublic,
+    /// 异议申诉: file an objection to an entity's record.
+    FileObjection,
+    /// Uphold or reject an open objection.
+    DecideObjection,
+    ReadObjections,
 }
 
 /// What the policy needs to know about a plan.
@@ -113,6 +118,14 @@ fn within(p: &Principal, j: Jurisdiction, what: &str) -> Result<(), Denied> {
         Ok(())
     } else {
         deny(format!("{what} is in jurisdiction {j}, outside the token's jurisdiction {}", p.jurisdiction))
+    }
+}
+
+fn within_code(p: &Principal, code: u32, what: &str) -> Result<(), Denied> {
+    if p.jurisdiction.contains_code(code) {
+        Ok(())
+    } else {
+        deny(format!("{what} is registered in {code}, outside the token's jurisdiction {}", p.jurisdiction))
     }
 }
 
@@ -219,6 +232,14 @@ pub fn decide(p: &Principal, a: Action, r: Resource<'_>) -> Result<(), Denied> {
                 return deny(format!("the visit has no {department} items"));
             }
             Ok(())
+        }
+        (FileObjection | DecideObjection, Resource::Place(code)) => {
+            roles(p, &[Regulator], "filing or deciding an objection")?;
+            within_code(p, code, "the entity")
+        }
+        (ReadObjections, Resource::Place(code)) => {
+            roles(p, &[Regulator, Auditor], "reading objections")?;
+            within_code(p, code, "the entity")
         }
         (ReadAudit | VerifyAudit, Resource::Store) => {
             roles(p, &[Regulator, Auditor], "reading the audit log")?;

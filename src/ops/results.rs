@@ -33,7 +33,8 @@ pub fn submitted(results: &[ResultRecord]) -> Result<Vec<SubmittedResult>> {
 /// Adds every result officers submitted so far to a snapshot.
 pub fn add_submitted(store: &Store, s: &mut Snapshot) -> Result<()> {
     let results = submitted(&store.all_results()?)?;
-    s.add_results(&results).map_err(|e| OpsError::Invalid(e.to_string()))
+    s.add_results(&results).map_err(|e| OpsError::Invalid(e.to_string()))?;
+    super::objections::add_objections(store, s)
 }
 
 /// A result an officer files for a visit.

@@ -30,6 +30,9 @@ pub struct Timeline {
     pub explanation: String,
     pub commitments: Vec<Commitment>,
     pub repairs: Vec<RepairApplication>,
+    /// Objections to its records (异议申诉) filed by the date, as they
+    /// stood then.
+    pub objections: Vec<super::objections::ObjectionState>,
     /// Persons flagged because of this entity, and entities they reached.
     pub flagged_persons: Vec<crate::propagate::FlaggedPerson>,
     pub reached_from_here: Vec<crate::propagate::ReachedEntity>,
@@ -88,8 +91,9 @@ pub fn entity_timeline(s: &Snapshot, rules: &RuleSet, uscc: Uscc, as_of: Date, l
     // length `depth` that starts or ends at this entity.
     let graph = RoleGraph::new(s);
     let ids = neighbourhood(s, &graph, e, depth + 1);
-    let sub = crate::data::snapshot_of(&s.subset(&ids))
+    let mut sub = crate::data::snapshot_of(&s.subset(&ids))
         .map_err(|p| OpsError::Invalid(format!("the neighbourhood of {uscc}: {}", p.render(5))))?;
+    sub.objections = s.objections.clone();
     let mut dates: Vec<Date> = ((as_of.year() - 4)..as_of.year())
         .filter_map(|y| Date::from_ymd_opt(y, 12, 31))
         .filter(|d| *d >= entity.registered_on)
@@ -121,6 +125,7 @@ pub fn entity_timeline(s: &Snapshot, rules: &RuleSet, uscc: Uscc, as_of: Date, l
         explanation: result.explanation_in(lang),
         commitments: s.commitments_of(e).into_iter().filter(|c| c.made_on <= as_of).collect(),
         repairs: s.repairs_of(e).into_iter().filter(|r| r.applied_on <= as_of).collect(),
+        objections: super::objections::objections_as_of(s, &uscc, as_of),
         flagged_persons: propagation.persons.iter().filter(|p| p.source == uscc).cloned().collect(),
         reached_from_here: propagation.entities.iter().filter(|e| e.source == uscc).cloned().collect(),
         reached_by: propagation.entities.iter().filter(|e| e.uscc == uscc).cloned().collect(),

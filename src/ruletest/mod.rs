@@ -87,6 +87,24 @@ struct CaseEntity {
     inspections: Vec<CaseInspection>,
     #[serde(default)]
     repairs: Vec<CaseRepair>,
+    /// Objections to the entity's records (异议申诉), as the store would
+    /// hold them.
+    #[serde(default)]
+    objections: Vec<CaseObjection>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaseObjection {
+    /// The disputed record's id.
+    record: String,
+    filed_on: Date,
+    /// With `outcome`: when a regulator decided it.
+    #[serde(default)]
+    decided_on: Option<Date>,
+    /// `upheld` or `rejected`.
+    #[serde(default)]
+    outcome: Option<crate::model::objection::ObjectionOutcome>,
 }
 
 fn main_expect() -> Expect {
@@ -405,6 +423,44 @@ fn case_dataset(case: &Case) -> Result<(Dataset, BTreeMap<String, Uscc>), Invali
     Ok((ds, labels))
 }
 
+/// The case's objections, added to its snapshot as the store's would be.
+fn add_objections(
+    case: &Case,
+    labels: &BTreeMap<String, Uscc>,
+    s: &mut crate::snapshot::Snapshot,
+) -> Result<(), InvalidValue> {
+    use crate::model::objection::{Objection, ObjectionStatus};
+    let mut id = 0;
+    for e in std::iter::once(&case.entity).chain(&case.others) {
+        for o in &e.objections {
+            id += 1;
+            let status = match (o.outcome, o.decided_on) {
+                (None, None) => ObjectionStatus::Open,
+                (Some(outcome), Some(_)) => outcome.status(),
+                _ => {
+                    return Err(InvalidValue(format!(
+                        "objection to {}: give both outcome and decided_on, or neither",
+                        o.record
+                    )));
+                }
+            };
+            s.objections.add(Objection {
+                id,
+                uscc: labels[&e.label],
+                record_id: o.record.clone(),
+                reason: "rule test".into(),
+                filed_on: o.filed_on,
+                filed_by: "test".into(),
+                status,
+                decided_on: o.decided_on,
+                decision_reason: None,
+                decided_by: None,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// What a plan would do with an entity, under the rule set's draw defaults.
 struct PlanView<'a> {
     random: crate::plan::PlanParams,
@@ -481,7 +537,8 @@ pub fn run(rules: &RuleSet) -> Result<Vec<CaseOutcome>, TestError> {
         for case in &parsed.cases {
             let bad = |m: String| TestError::File(file.clone(), format!("case '{}': {m}", case.name));
             let (ds, labels) = case_dataset(case).map_err(|e| bad(e.0))?;
-            let snapshot = crate::data::snapshot_of(&ds).map_err(|p| bad(p.render(10)))?;
+            let mut snapshot = crate::data::snapshot_of(&ds).map_err(|p| bad(p.render(10)))?;
+            add_objections(case, &labels, &mut snapshot).map_err(|e| bad(e.0))?;
             let (_, results) = classify::classify_all(&snapshot, rules, case.as_of).map_err(|e| match e {
                 classify::ClassifyError::Rule(r) => TestError::Rule(r),
                 other => bad(other.to_string()),

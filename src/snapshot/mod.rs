@@ -10,6 +10,7 @@
 
 mod graph;
 mod names;
+mod objections;
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use crate::model::*;
 
 pub use graph::RoleGraph;
 pub use names::Names;
+pub use objections::RecordObjections;
 
 /// An entity's number in a snapshot: the rank of its credit code.
 pub type EntityId = u32;
@@ -504,6 +506,8 @@ pub struct Snapshot {
     pub texts: Texts,
     /// Departments, evaluation sources and grades.
     pub symbols: Symbols,
+    /// Objections filed in the store (none in a dataset's own files).
+    pub objections: RecordObjections,
 }
 
 impl Snapshot {

@@ -1,6 +1,6 @@
 //! The embedded store (SQLite in WAL mode): classification runs and their
 //! results, rule-set versions, inspection plans, assignments and results,
-//! access tokens, and the tamper-evident audit log.
+//! objections to records, access tokens, and the tamper-evident audit log.
 //!
 //! Invariants: only this module contains SQL. Every write that matters to
 //! an auditor appends an audit entry in the same transaction, so either
@@ -9,7 +9,9 @@
 
 pub mod access;
 pub mod audit;
+pub mod objections;
 pub mod plans;
+pub mod rule_versions;
 mod schema;
 pub mod signing;
 
@@ -22,7 +24,9 @@ use crate::model::RunStatus;
 pub use crate::model::access::Principal;
 pub use access::{IssuedToken, Job, JobOutcome, NewPrincipal, RuleVersion, TokenInfo};
 pub use audit::{AuditEntry, ChainReport};
+pub use objections::{NewObjection, ObjectionRecord};
 pub use plans::{DrawnVisit, NewPlan, OfficerVisit, PlanRecord, ResultRecord, Reveal, VisitRecord};
+pub use rule_versions::ScheduledRules;
 pub use signing::Identity;
 
 #[derive(Debug, thiserror::Error)]
@@ -221,6 +225,11 @@ pub struct RunRecord {
     pub summary: Option<serde_json::Value>,
     pub output: Option<String>,
     pub error: Option<String>,
+    /// The stored rule version the run used (none: a rule directory).
+    pub rule_version: Option<i64>,
+    /// Why that version: named, in force on the as-of date, or the active
+    /// one (none scheduled for the date).
+    pub rule_choice: Option<String>,
 }
 
 /// What a run starts from.
@@ -260,6 +269,8 @@ fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         summary: summary.and_then(|s| serde_json::from_str(&s).ok()),
         output: r.get("output")?,
         error: r.get("error")?,
+        rule_version: r.get("rule_version")?,
+        rule_choice: r.get("rule_choice")?,
     })
 }
 

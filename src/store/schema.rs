@@ -180,6 +180,29 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE tokens_v6 RENAME TO tokens;
     ALTER TABLE plans ADD COLUMN creator_principal INTEGER;
     ALTER TABLE plans ADD COLUMN jurisdiction INTEGER NOT NULL DEFAULT 370000;",
+    // 7: objections to records (异议申诉): filed, then upheld or rejected.
+    "CREATE TABLE objections (
+        id INTEGER PRIMARY KEY,
+        uscc TEXT NOT NULL,
+        record_id TEXT NOT NULL,
+        region INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        filed_on TEXT NOT NULL,
+        filed_at TEXT NOT NULL,
+        filed_by TEXT NOT NULL,
+        status TEXT NOT NULL,
+        decided_on TEXT,
+        decision_reason TEXT,
+        decided_at TEXT,
+        decided_by TEXT
+    );
+    CREATE INDEX objections_record ON objections (uscc, record_id);",
+    // 8: rule versions in force for a period (scheduled activation); which
+    // version a run used, and why.
+    "ALTER TABLE rule_versions ADD COLUMN effective_from TEXT;
+    ALTER TABLE rule_versions ADD COLUMN effective_until TEXT;
+    ALTER TABLE runs ADD COLUMN rule_version INTEGER;
+    ALTER TABLE runs ADD COLUMN rule_choice TEXT;",
 ];
 
 pub fn migrate(conn: &Connection) -> Result<()> {

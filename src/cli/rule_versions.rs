@@ -1,0 +1,125 @@
+//! `credo rules versions add | list`, and which rule set a `credo
+//! classify --rule-version` run uses: rule versions stored in the store,
+//! with effective dates (a rule change scheduled ahead of time).
+
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
+
+use super::{CliError, Outcome};
+use crate::engine::{RuleSet, RuleSource};
+use crate::model::Date;
+use crate::model::access::Principal;
+use crate::ops::rule_versions::{self as ops, RuleChoice};
+use crate::store::Store;
+
+#[derive(Subcommand)]
+pub enum VersionsCommand {
+    /// Store a rule set directory as a version; optionally schedule it
+    /// (in force from --from, until the day before --until) or make it
+    /// the active version (used when none is scheduled for a date).
+    Add {
+        #[arg(long, default_value = "rules")]
+        rules: PathBuf,
+        /// In force from this day (e.g. 2027-01-01).
+        #[arg(long)]
+        from: Option<Date>,
+        /// In force until the day before this one.
+        #[arg(long, requires = "from")]
+        until: Option<Date>,
+        #[arg(long)]
+        activate: bool,
+    },
+    /// Schedule a stored version.
+    Schedule {
+        id: i64,
+        #[arg(long)]
+        from: Date,
+        #[arg(long)]
+        until: Option<Date>,
+    },
+    /// Stored versions with their effective periods, and which one is in
+    /// force on a date.
+    List {
+        #[arg(long)]
+        on: Option<Date>,
+    },
+}
+
+pub fn run(cmd: VersionsCommand, store: &Path) -> Result<Outcome, CliError> {
+    let store = Store::open(store)?;
+    let operator = Principal::operator("cli");
+    match cmd {
+        VersionsCommand::Add { rules, from, until, activate } => {
+            let rs = super::classify::load_rules(&rules)?;
+            let files = serde_json::to_value(&rs.source().files)?;
+            let (id, created) = store.add_rule_version(rs.hash(), &rs.label(), &files, "cli")?;
+            println!(
+                "rule version {id}: {} {}{}",
+                rs.label(),
+                rs.hash(),
+                if created { "" } else { " (already stored)" }
+            );
+            if let Some(from) = from {
+                let v = ops::schedule(&store, &operator, id, from, until)?;
+                println!(
+                    "  in force from {}{}",
+                    v.effective_from.unwrap_or_default(),
+                    v.effective_until.map(|u| format!(" until {u} (exclusive)")).unwrap_or_default()
+                );
+            }
+            if activate {
+                store.activate_rules(id, "cli")?;
+                println!("  active");
+            }
+        }
+        VersionsCommand::Schedule { id, from, until } => {
+            let v = ops::schedule(&store, &operator, id, from, until)?;
+            println!("rule version {id}: in force from {}", v.effective_from.unwrap_or_default());
+        }
+        VersionsCommand::List { on } => {
+            for v in store.rule_schedule()? {
+                println!(
+                    "{:>4}  {:<28} {}  {}{}{}",
+                    v.id,
+                    v.label,
+                    &v.hash,
+                    v.effective_from.as_deref().map(|f| format!("from {f} ")).unwrap_or_default(),
+                    v.effective_until.as_deref().map(|u| format!("until {u} ")).unwrap_or_default(),
+                    if v.active { "active" } else { "" }
+                );
+            }
+            if let Some(on) = on {
+                let (id, why) = ops::resolve(&store, on, None)?;
+                println!("on {on}: rule version {id}, {why}");
+            }
+        }
+    }
+    Ok(Outcome::Ok)
+}
+
+/// The rule set of a run: `--rule-version` (a stored version's id, or
+/// `in-force`: the one in force on the as-of date) or the directory.
+pub fn rules_for_run(
+    store: &Store,
+    dir: &Path,
+    version: Option<&str>,
+    as_of: Date,
+) -> Result<(RuleSet, Option<i64>, RuleChoice), CliError> {
+    let Some(v) = version else {
+        let rules = super::classify::load_rules(dir)?;
+        return Ok((rules, None, RuleChoice::Directory(dir.display().to_string())));
+    };
+    let named = match v {
+        "in-force" => None,
+        id => Some(
+            id.parse::<i64>()
+                .map_err(|_| CliError(format!("--rule-version: '{id}' is not a stored version's id nor 'in-force'")))?,
+        ),
+    };
+    let (id, why) = ops::resolve(store, as_of, named)?;
+    let files: std::collections::BTreeMap<String, String> = serde_json::from_value(store.rule_files(id)?)?;
+    let rules = RuleSet::compile(&RuleSource { files })
+        .map_err(|e| CliError(format!("rule version {id} does not load:\n{e}")))?;
+    Ok((rules, Some(id), why))
+}

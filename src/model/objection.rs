@@ -1,0 +1,118 @@
+//! Objections (异议申诉): an entity, through a regulator or its agent,
+//! disputes one of its records. While an objection is open the rules see
+//! the record as `disputed` and decide its effect; a regulator upholds or
+//! rejects it. Plain data: the store keeps objections, the classification
+//! sees their state as of its date.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Date, Uscc};
+
+/// Where an objection stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectionStatus {
+    /// Filed, not yet decided: the record is disputed.
+    Open,
+    /// The objection was found right: the record stands corrected.
+    Upheld,
+    /// The objection was found wrong: the record stands as it was.
+    Rejected,
+}
+
+impl ObjectionStatus {
+    pub const ALL: [ObjectionStatus; 3] = [ObjectionStatus::Open, ObjectionStatus::Upheld, ObjectionStatus::Rejected];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectionStatus::Open => "open",
+            ObjectionStatus::Upheld => "upheld",
+            ObjectionStatus::Rejected => "rejected",
+        }
+    }
+}
+
+impl fmt::Display for ObjectionStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A status name that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("objection status '{0}' is not open, upheld or rejected")]
+pub struct UnknownObjectionStatus(pub String);
+
+impl FromStr for ObjectionStatus {
+    type Err = UnknownObjectionStatus;
+    fn from_str(s: &str) -> Result<ObjectionStatus, UnknownObjectionStatus> {
+        ObjectionStatus::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| UnknownObjectionStatus(s.chars().take(40).collect()))
+    }
+}
+
+/// What a regulator decided about an objection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectionOutcome {
+    Upheld,
+    Rejected,
+}
+
+impl ObjectionOutcome {
+    pub fn status(self) -> ObjectionStatus {
+        match self {
+            ObjectionOutcome::Upheld => ObjectionStatus::Upheld,
+            ObjectionOutcome::Rejected => ObjectionStatus::Rejected,
+        }
+    }
+}
+
+impl FromStr for ObjectionOutcome {
+    type Err = UnknownObjectionStatus;
+    fn from_str(s: &str) -> Result<ObjectionOutcome, UnknownObjectionStatus> {
+        match s {
+            "upheld" | "uphold" => Ok(ObjectionOutcome::Upheld),
+            "rejected" | "reject" => Ok(ObjectionOutcome::Rejected),
+            other => Err(UnknownObjectionStatus(other.chars().take(40).collect())),
+        }
+    }
+}
+
+/// One objection and its decision, if any.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Objection {
+    pub id: i64,
+    pub uscc: Uscc,
+    /// The disputed record: decision number, listing, complaint,
+    /// commitment or inspection id.
+    pub record_id: String,
+    pub reason: String,
+    /// The day it was filed: from then on the record is disputed.
+    pub filed_on: Date,
+    /// Who filed it (`role:id`).
+    pub filed_by: String,
+    /// The status now (for the status as of a date, see [`Objection::status_on`]).
+    pub status: ObjectionStatus,
+    pub decided_on: Option<Date>,
+    pub decision_reason: Option<String>,
+    pub decided_by: Option<String>,
+}
+
+impl Objection {
+    /// The objection's status as of a date, or `None` before it was filed.
+    pub fn status_on(&self, d: Date) -> Option<ObjectionStatus> {
+        if self.filed_on > d {
+            return None;
+        }
+        match self.decided_on {
+            Some(on) if on <= d => Some(self.status),
+            _ => Some(ObjectionStatus::Open),
+        }
+    }
+}
