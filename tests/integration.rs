@@ -12,3 +12,4 @@ mod common;
 mod draw;
 mod propagation;
 mod security;
+mod web;

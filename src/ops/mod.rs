@@ -6,6 +6,7 @@
 
 pub mod access;
 mod audit;
+pub mod console;
 pub mod limits;
 mod plans;
 pub mod policy;
