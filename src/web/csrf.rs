@@ -28,8 +28,11 @@ pub struct CsrfToken {
 impl CsrfToken {
     pub fn from_headers(headers: &HeaderMap) -> CsrfToken {
         let jar = CookieJar::from_headers(headers);
+        // Browsers send `Origin: null` when they withhold it (privacy
+        // settings): only a named other origin is refused.
         let same_origin = match (headers.get(ORIGIN), headers.get(HOST)) {
             (None, _) => true,
+            (Some(o), _) if o.as_bytes() == b"null" => true,
             (Some(o), Some(h)) => o
                 .to_str()
                 .ok()

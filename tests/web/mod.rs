@@ -150,10 +150,34 @@ impl Page<'_> {
     async fn script(&self, body: &str) -> Value {
         self.c.execute_async(&format!("const done = arguments[arguments.length - 1]; {body}"), vec![]).await.unwrap()
     }
+    /// Waits until the browser has left `path`.
+    async fn left(&self, path: &str) {
+        for _ in 0..300 {
+            if self.path().await != path {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("still on {path}:\n{}", self.body().await);
+    }
+    /// Waits until the text of `css` is no longer `old`.
+    async fn changed(&self, css: &str, old: &str) -> String {
+        for _ in 0..300 {
+            if let Ok(e) = self.c.find(Locator::Css(css)).await
+                && let Ok(t) = e.text().await
+                && t != old
+            {
+                return t;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{css} still reads {old}");
+    }
     async fn sign_in(&self, token: &str) {
         self.go("/console/signin").await;
         self.fill("#token", token).await;
         self.click("#signin button").await;
+        self.left("/console/signin").await;
         self.wait("main h1").await;
     }
     async fn sign_out(&self) {
@@ -216,9 +240,13 @@ fn web_console_in_a_real_browser() {
         assert_eq!(p.path().await, "/console/signin");
         p.shot("signin").await;
 
+        // Chinese by default; this browser asks for English, so choose.
+        p.go("/console/public?lang=zh-CN").await;
+        p.wait("#public-plans").await;
         // The sign-in link `credo serve` prints: the token is in the
         // fragment, the page's script fills the form and submits it.
         p.go(&format!("/console/signin#token={}", api.regulator)).await;
+        p.left("/console/signin").await;
         p.wait("#entities").await;
         assert_eq!(p.path().await, "/console/dashboard");
         let tiers = p.c.find_all(Locator::Css(".card.tier")).await.unwrap();
@@ -249,8 +277,7 @@ fn web_console_in_a_real_browser() {
         // released next year.
         let released = p.create_plan("网页双随机抽查", None).await;
         p.click("#publish button").await;
-        p.wait("#published").await;
-        assert_ne!(p.text("#published").await, "未公示");
+        p.changed("#published", "未公示").await;
         p.wait("#visits").await;
         p.shot("plan").await;
         let next_year = (chrono::Utc::now() + chrono::Duration::days(300)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
