@@ -30,3 +30,4 @@ pub mod ruletest;
 pub mod snapshot;
 pub mod store;
 pub mod trust;
+pub mod web;

@@ -14,3 +14,4 @@ mod objections;
 mod propagation;
 mod rule_versions;
 mod security;
+mod web;

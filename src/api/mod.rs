@@ -238,6 +238,12 @@ impl AppState {
         Ok(r)
     }
 
+    /// The turn to create a plan (the next plan id goes into the frame):
+    /// one at a time; hold the guard until the creation's work ends.
+    pub async fn plan_turn(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.plan_lock.clone().lock_owned().await
+    }
+
     pub fn active_rules(&self) -> Result<(i64, Arc<RuleSet>), ApiError> {
         let id = self.store.active_rules()?.ok_or_else(|| ApiError::invalid("no rule version is active"))?;
         Ok((id, self.rules(id)?))
@@ -292,7 +298,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         // Every request and its answer (status, latency) at debug level:
         // `RUST_LOG=tower_http=debug credo serve …`.
         .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(crate::web::router(state))
 }
 
 /// How `credo serve` starts.

@@ -79,8 +79,12 @@ pub fn serve(a: ServeArgs) -> Result<Outcome, CliError> {
             state.dataset.hash
         );
         println!("OpenAPI document: http://{addr}/openapi.json");
+        println!("web console: http://{addr}/");
         if let Some(t) = token {
             println!("regulator token (shown once, keep it): {t}");
+            // The token rides in the fragment, which browsers never send:
+            // it stays out of server and proxy logs.
+            println!("open the console signed in: http://{addr}/console/signin#token={t}");
         }
         axum::serve(listener, api::app(state))
             .with_graceful_shutdown(async {

@@ -10,6 +10,8 @@
 //! fields (numeric tiers, risk codes, stratum keys) stay as they are and a
 //! localised name is added beside them.
 
+pub mod console;
+
 use std::fmt;
 
 /// A language credo speaks.

@@ -14,6 +14,7 @@
 
 pub mod access;
 mod audit;
+pub mod console;
 mod disclosure;
 pub mod limits;
 pub mod lists;
