@@ -224,7 +224,7 @@ pub fn render_timeline(t: &ops::Timeline, lang: Lang) -> String {
                 o.id,
                 L::For.text(lang),
                 o.record_id,
-                crate::i18n::objection_status_name(o.status.as_str(), lang),
+                crate::i18n::objection_status_name(o.status, lang),
                 o.reason
             );
             if let (Some(on), Some(by)) = (o.decided_on, &o.decided_by) {

@@ -83,7 +83,7 @@ fn print_one(o: &ObjectionRecord, lang: Lang) {
         o.filed_on,
         o.uscc,
         o.record_id,
-        objection_status_name(o.status.as_str(), lang),
+        objection_status_name(o.status, lang),
         o.filed_by,
         o.reason
     );

@@ -150,15 +150,13 @@ pub fn record_status_name(code: &str, lang: Lang) -> &str {
 }
 
 /// An objection's status (`open`, `upheld`, `rejected`) in words.
-pub fn objection_status_name(code: &str, lang: Lang) -> &str {
-    match (code, lang) {
-        ("open", Lang::Zh) => "审查中",
-        ("upheld", Lang::Zh) => "异议成立",
-        ("rejected", Lang::Zh) => "异议不成立",
-        ("open", Lang::En) => "open",
-        ("upheld", Lang::En) => "upheld",
-        ("rejected", Lang::En) => "rejected",
-        (other, _) => other,
+pub fn objection_status_name(status: crate::model::objection::ObjectionStatus, lang: Lang) -> &'static str {
+    use crate::model::objection::ObjectionStatus;
+    match (status, lang) {
+        (ObjectionStatus::Open, Lang::Zh) => "审查中",
+        (ObjectionStatus::Upheld, Lang::Zh) => "异议成立",
+        (ObjectionStatus::Rejected, Lang::Zh) => "异议不成立",
+        (status, Lang::En) => status.as_str(),
     }
 }
 

@@ -233,6 +233,18 @@ code_enum!(
 );
 
 code_enum!(
+    /// Where an objection to a record stands (异议申诉).
+    ObjectionStatus {
+        /// Filed, not yet decided: the record is disputed.
+        Open = "open",
+        /// The objection was found right: the record stands corrected.
+        Upheld = "upheld",
+        /// The objection was found wrong: the record stands as it was.
+        Rejected = "rejected",
+    }
+);
+
+code_enum!(
     /// Where a classification run stands.
     RunStatus {
         Running = "running",

@@ -4,57 +4,20 @@
 //! rejects it. Plain data: the store keeps objections, the classification
 //! sees their state as of its date.
 
-use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
 use super::{Date, Uscc};
 
-/// Where an objection stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ObjectionStatus {
-    /// Filed, not yet decided: the record is disputed.
-    Open,
-    /// The objection was found right: the record stands corrected.
-    Upheld,
-    /// The objection was found wrong: the record stands as it was.
-    Rejected,
-}
+/// Where an objection stands (a closed vocabulary, with the others in
+/// `codes`).
+pub use super::codes::ObjectionStatus;
 
-impl ObjectionStatus {
-    pub const ALL: [ObjectionStatus; 3] = [ObjectionStatus::Open, ObjectionStatus::Upheld, ObjectionStatus::Rejected];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ObjectionStatus::Open => "open",
-            ObjectionStatus::Upheld => "upheld",
-            ObjectionStatus::Rejected => "rejected",
-        }
-    }
-}
-
-impl fmt::Display for ObjectionStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A status name that is not one.
+/// A status or outcome name that is not one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("objection status '{0}' is not open, upheld or rejected")]
 pub struct UnknownObjectionStatus(pub String);
-
-impl FromStr for ObjectionStatus {
-    type Err = UnknownObjectionStatus;
-    fn from_str(s: &str) -> Result<ObjectionStatus, UnknownObjectionStatus> {
-        ObjectionStatus::ALL
-            .into_iter()
-            .find(|x| x.as_str() == s)
-            .ok_or_else(|| UnknownObjectionStatus(s.chars().take(40).collect()))
-    }
-}
 
 /// What a regulator decided about an objection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

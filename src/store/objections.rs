@@ -52,7 +52,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ObjectionRecord> {
         filed_on: r.get("filed_on")?,
         filed_at: r.get("filed_at")?,
         filed_by: r.get("filed_by")?,
-        status: status.parse().map_err(|e: crate::model::objection::UnknownObjectionStatus| {
+        status: status.parse().map_err(|e: crate::model::UnknownCode| {
             rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.to_string().into())
         })?,
         decided_on: r.get("decided_on")?,
