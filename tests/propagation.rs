@@ -108,7 +108,7 @@ fn paths(ds: &Dataset, rules: &RuleSet) -> String {
                 "result {}: tier {} risk {} p={:.2}{}\n",
                 r.uscc,
                 r.tier,
-                r.risk,
+                r.risk_code(),
                 r.probability(),
                 if r.key_attention { " key-attention" } else { "" }
             )));

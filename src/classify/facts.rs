@@ -49,25 +49,6 @@ impl Need {
     }
 }
 
-fn blank(kind: RecordKind, id: &str, date: Date, department: Text) -> RecordFacts {
-    RecordFacts {
-        kind,
-        id: id.into(),
-        date,
-        department,
-        severity: None,
-        intentional: false,
-        harmful: false,
-        disclosure_until: None,
-        fulfilled_on: None,
-        removed_on: None,
-        detail: Text::from(""),
-        repair: None,
-        status: None,
-        objection: None,
-    }
-}
-
 /// Facts of the given entities (all registered on or before `as_of`).
 pub fn build(s: &Snapshot, texts: &SymbolTexts, ids: &[EntityId], as_of: Date, need: Need) -> Vec<EntityFacts> {
     let divisions = region::divisions();
@@ -130,7 +111,7 @@ pub fn records(s: &Snapshot, texts: &SymbolTexts, e: EntityId, as_of: Date) -> V
     let mut out = Vec::new();
     for p in s.penalties.of(e).iter().filter(|p| p.decided_on <= as_of) {
         let id = s.text(p.decision_no);
-        let mut r = blank(RecordKind::Penalty, id, p.decided_on, texts.get(p.department));
+        let mut r = RecordFacts::new(RecordKind::Penalty, id, p.decided_on, texts.get(p.department));
         r.severity = Some(p.severity);
         r.intentional = p.intentional;
         r.harmful = p.harmful;
@@ -141,7 +122,7 @@ pub fn records(s: &Snapshot, texts: &SymbolTexts, e: EntityId, as_of: Date) -> V
     }
     for a in s.listings.of(e).iter().filter(|a| a.listed_on <= as_of) {
         let id = s.text(a.listing_id);
-        let mut r = blank(RecordKind::AbnormalListing, id, a.listed_on, texts.get(a.department));
+        let mut r = RecordFacts::new(RecordKind::AbnormalListing, id, a.listed_on, texts.get(a.department));
         r.removed_on = known(a.removed_on);
         r.detail = a.reason.as_str().into();
         r.repair = repair(id);
@@ -153,7 +134,7 @@ pub fn records(s: &Snapshot, texts: &SymbolTexts, e: EntityId, as_of: Date) -> V
             continue;
         }
         let id = s.text(c.complaint_id);
-        let mut r = blank(RecordKind::Complaint, id, concluded, texts.get(c.department));
+        let mut r = RecordFacts::new(RecordKind::Complaint, id, concluded, texts.get(c.department));
         r.detail = c.hotline.as_str().into();
         r.repair = repair(id);
         out.push(r);
@@ -163,7 +144,7 @@ pub fn records(s: &Snapshot, texts: &SymbolTexts, e: EntityId, as_of: Date) -> V
         if c.status != CommitmentStatus::Breached {
             continue;
         }
-        let mut r = blank(RecordKind::CommitmentBreach, s.text(c.commitment_id), checked, Text::from(""));
+        let mut r = RecordFacts::new(RecordKind::CommitmentBreach, s.text(c.commitment_id), checked, Text::from(""));
         r.detail = c.kind.as_str().into();
         out.push(r);
     }
@@ -175,7 +156,7 @@ pub fn records(s: &Snapshot, texts: &SymbolTexts, e: EntityId, as_of: Date) -> V
         } else {
             continue;
         };
-        let mut r = blank(kind, s.text(x.inspection_id), x.inspected_on, texts.get(x.department));
+        let mut r = RecordFacts::new(kind, s.text(x.inspection_id), x.inspected_on, texts.get(x.department));
         r.detail = x.result.as_str().into();
         out.push(r);
     }

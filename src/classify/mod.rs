@@ -42,13 +42,15 @@ pub struct EntityResult {
     pub city: u32,
     pub county: u32,
     pub tier: u8,
-    pub risk: Arc<str>,
+    /// `None` when the rule set has no supervision stage (written as "").
+    #[serde(serialize_with = "code_or_empty")]
+    pub risk: Option<RiskLevel>,
     /// Yearly probability of a random inspection, in parts per million.
     pub probability_ppm: u32,
     pub tolerance_until: Option<Date>,
     /// Ids of records not counted under the first-minor-violation exemption.
     pub exemptions: Vec<String>,
-    pub accumulation: Arc<str>,
+    pub accumulation: AccumulationLevel,
     pub key_attention: bool,
     pub blacklisted: bool,
     pub blacklisted_until: Option<Date>,
@@ -68,10 +70,24 @@ pub struct RecordLine {
     pub kind: &'static str,
     pub id: String,
     pub date: Date,
-    pub status: String,
+    /// `None` when the rule set has no record_status stage (written as "").
+    #[serde(serialize_with = "code_or_empty")]
+    pub status: Option<RecordStatus>,
+}
+
+fn code_or_empty<S: serde::Serializer, C: std::fmt::Display>(c: &Option<C>, s: S) -> Result<S::Ok, S::Error> {
+    match c {
+        Some(c) => s.collect_str(c),
+        None => s.serialize_str(""),
+    }
 }
 
 impl EntityResult {
+    /// The risk code, "" without a supervision stage.
+    pub fn risk_code(&self) -> &'static str {
+        self.risk.map_or("", RiskLevel::as_str)
+    }
+
     pub fn probability(&self) -> f64 {
         f64::from(self.probability_ppm) / 1_000_000.0
     }
@@ -91,7 +107,7 @@ impl EntityResult {
             let label = match d.stage {
                 Stage::Tolerance if self.tolerance_until.is_none() => continue,
                 Stage::RecordStatus if d.inputs.is_empty() => continue,
-                Stage::Accumulation if &*self.accumulation == "none" => continue,
+                Stage::Accumulation if self.accumulation == AccumulationLevel::None => continue,
                 Stage::Blacklist if !self.blacklisted => continue,
                 Stage::Tolerance => Label::Tolerance.text(lang).to_string(),
                 Stage::RecordStatus => Label::Records.text(lang).to_string(),
@@ -99,8 +115,8 @@ impl EntityResult {
                     "{} {}",
                     Label::Accumulation.text(lang),
                     match lang {
-                        Lang::En => &*self.accumulation,
-                        Lang::Zh => crate::i18n::accumulation_name(&self.accumulation, lang),
+                        Lang::En => self.accumulation.as_str(),
+                        Lang::Zh => crate::i18n::accumulation_name(self.accumulation.as_str(), lang),
                     }
                 ),
                 Stage::Tier => match lang {
@@ -110,9 +126,13 @@ impl EntityResult {
                 Stage::Blacklist => Label::Blacklist.text(lang).to_string(),
                 Stage::PersonLink | Stage::EntityLink => Label::Propagation.text(lang).to_string(),
                 Stage::Supervision => match lang {
-                    Lang::En => format!("risk {} p={:.4}", self.risk, self.probability()),
+                    Lang::En => format!("risk {} p={:.4}", self.risk_code(), self.probability()),
                     Lang::Zh => {
-                        format!("风险 {} 抽查概率 {:.4}", crate::i18n::risk_name(&self.risk, lang), self.probability())
+                        format!(
+                            "风险 {} 抽查概率 {:.4}",
+                            crate::i18n::risk_name(self.risk_code(), lang),
+                            self.probability()
+                        )
                     }
                 },
             };
@@ -213,9 +233,7 @@ pub type SinkError = Box<dyn std::error::Error + Send + Sync>;
 /// the run, credit-code order): a few bytes each.
 struct Compact {
     tolerance_years: Vec<i8>,
-    /// Index into `levels` plus one; 0 for none.
-    accumulation: Vec<u8>,
-    levels: Vec<crate::engine::Text>,
+    accumulation: Vec<Option<AccumulationLevel>>,
     tier: Vec<u8>,
     blacklisted: Vec<bool>,
     blacklisted_until: Vec<Option<Date>>,
@@ -255,7 +273,6 @@ pub fn classify(
     let mut compact = Compact {
         tolerance_years: Vec::with_capacity(ids.len()),
         accumulation: Vec::with_capacity(ids.len()),
-        levels: Vec::new(),
         tier: Vec::with_capacity(ids.len()),
         blacklisted: Vec::with_capacity(ids.len()),
         blacklisted_until: Vec::with_capacity(ids.len()),
@@ -277,17 +294,7 @@ pub fn classify(
         for st in &states {
             let f = &st.facts;
             compact.tolerance_years.push(f.stages.tolerance_years.clamp(0, 127) as i8);
-            let level = match &f.stages.accumulation {
-                None => 0,
-                Some(l) => match compact.levels.iter().position(|x| x == l) {
-                    Some(i) => i + 1,
-                    None => {
-                        compact.levels.push(l.clone());
-                        compact.levels.len()
-                    }
-                },
-            };
-            compact.accumulation.push(u8::try_from(level).unwrap_or(u8::MAX));
+            compact.accumulation.push(f.stages.accumulation);
             compact.tier.push(f.stages.tier.unwrap_or(0));
             compact.blacklisted.push(st.blacklist.listed);
             compact.blacklisted_until.push(st.blacklist.until);
@@ -348,12 +355,11 @@ pub fn classify(
                     .map(|(j, (mut f, sp))| {
                         let i = at + j;
                         f.set_tolerance(i64::from(compact.tolerance_years[i]));
-                        f.stages.accumulation =
-                            compact.accumulation[i].checked_sub(1).map(|l| compact.levels[usize::from(l)].clone());
+                        f.stages.accumulation = compact.accumulation[i];
                         f.stages.tier = Some(compact.tier[i]).filter(|t| *t != 0);
                         f.stages.blacklisted = compact.blacklisted[i];
                         for (r, line) in f.records.iter_mut().zip(&sp.records) {
-                            r.status = Some(line.status.as_str().into());
+                            r.status = line.status;
                         }
                         let mut st = EntityState::new(f);
                         st.decisions = sp.decisions;
@@ -373,7 +379,7 @@ pub fn classify(
                 let Some(list) = reached.get(&st.facts.uscc) else { continue };
                 for r in list {
                     Arc::make_mut(&mut st.facts).stages.propagated.push(PropagatedFlag {
-                        effect: r.effect.clone(),
+                        effect: r.effect,
                         source: r.source,
                         path: r.path.clone(),
                     });
@@ -384,7 +390,7 @@ pub fn classify(
                         reason: format!("{} via {}: {}", r.effect, r.path, r.reason),
                         reason_zh: Some(format!(
                             "{}，经 {}：{}",
-                            crate::i18n::link_effect_name(&r.effect, crate::i18n::Lang::Zh),
+                            crate::i18n::link_effect_name(r.effect.as_str(), crate::i18n::Lang::Zh),
                             r.path,
                             r.reason_zh.as_deref().unwrap_or(&r.reason)
                         )),
@@ -424,12 +430,7 @@ pub fn classify(
 fn record_lines(records: &[crate::engine::RecordFacts]) -> Vec<RecordLine> {
     records
         .iter()
-        .map(|r| RecordLine {
-            kind: r.kind.as_str(),
-            id: r.id.to_string(),
-            date: r.date,
-            status: r.status.as_deref().unwrap_or("").to_string(),
-        })
+        .map(|r| RecordLine { kind: r.kind.as_str(), id: r.id.to_string(), date: r.date, status: r.status })
         .collect()
 }
 
@@ -449,13 +450,13 @@ fn result(
         city: f.city,
         county: f.region,
         tier: f.stages.tier.unwrap_or(0),
-        risk: st.supervision.risk.clone(),
+        risk: st.supervision.risk,
         probability_ppm: st.supervision.probability_ppm,
         tolerance_until: f.stages.tolerance_until,
-        exemptions: records.iter().filter(|r| r.status == "exempt").map(|r| r.id.clone()).collect(),
-        accumulation: f.stages.accumulation.as_deref().unwrap_or("none").into(),
-        key_attention: f.stages.accumulation.as_deref() == Some("key_attention")
-            || f.stages.propagated.iter().any(|p| p.effect == "key_attention"),
+        exemptions: records.iter().filter(|r| r.status == Some(RecordStatus::Exempt)).map(|r| r.id.clone()).collect(),
+        accumulation: f.stages.accumulation.unwrap_or(AccumulationLevel::None),
+        key_attention: f.stages.accumulation == Some(AccumulationLevel::KeyAttention)
+            || f.stages.propagated.iter().any(|p| p.effect == LinkEffect::KeyAttention),
         blacklisted: st.blacklist.listed,
         blacklisted_until: st.blacklist.until,
         departments: departments.for_entity(s.entities.industry[i], s.entities.key_fields[i]),

@@ -13,7 +13,7 @@ use rustc_hash::FxHashMap;
 
 use super::RecordLine;
 use crate::engine::{Decision, EntityState, RecordKind, Stage};
-use crate::model::Date;
+use crate::model::{Date, RecordStatus};
 
 /// One entity's part of a shard.
 pub struct Spilled {
@@ -57,6 +57,8 @@ pub enum Damage {
     BadStage,
     #[error("bad record kind")]
     BadRecordKind,
+    #[error("bad record status")]
+    BadRecordStatus,
     #[error("bad decision")]
     BadDecision,
     #[error("bad date")]
@@ -128,7 +130,7 @@ pub fn encode(states: &[EntityState]) -> Vec<u8> {
             w.u32(KINDS.iter().position(|k| *k == r.kind).unwrap_or(0) as u32);
             w.str(&r.id);
             w.u32(chrono::Datelike::num_days_from_ce(&r.date) as u32);
-            w.str(r.status.as_deref().unwrap_or(""));
+            w.u32(r.status.map_or(u32::MAX, |s| s as u32));
         }
     }
     w.out
@@ -173,7 +175,10 @@ pub fn decode(shard: usize, bytes: &[u8]) -> Result<Vec<Spilled>, SpillError> {
             let id = r.str().map_err(err)?.to_string();
             let days = r.u32().map_err(err)? as i32;
             let date = Date::from_num_days_from_ce_opt(days).ok_or_else(|| err(Damage::BadDate))?;
-            let status = r.str().map_err(err)?.to_string();
+            let status = match r.u32().map_err(err)? {
+                u32::MAX => None,
+                s => Some(*RecordStatus::ALL.get(s as usize).ok_or_else(|| err(Damage::BadRecordStatus))?),
+            };
             records.push(RecordLine { kind: kind.as_str(), id, date, status });
         }
         out.push(Spilled { decisions, records });

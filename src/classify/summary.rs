@@ -38,7 +38,7 @@ pub struct Summary {
 /// integer parts per million, so the totals do not depend on the order.
 pub struct Builder {
     s: Summary,
-    risks: BTreeMap<Arc<str>, usize>,
+    risks: BTreeMap<&'static str, usize>,
     by_department: BTreeMap<Arc<str>, u64>,
     by_city: BTreeMap<u32, u64>,
     total: u64,
@@ -63,12 +63,7 @@ impl Builder {
             if (1..=4).contains(&r.tier) {
                 s.tiers_by_city.entry(r.city).or_default()[usize::from(r.tier) - 1] += 1;
             }
-            match self.risks.get_mut(&r.risk) {
-                Some(n) => *n += 1,
-                None => {
-                    self.risks.insert(r.risk.clone(), 1);
-                }
-            }
+            *self.risks.entry(r.risk_code()).or_default() += 1;
             let p = u64::from(r.probability_ppm);
             for d in r.departments.iter() {
                 match self.by_department.get_mut(d) {
@@ -82,7 +77,7 @@ impl Builder {
             self.total += p;
             s.in_tolerance += usize::from(r.tolerance_until.is_some());
             s.exemptions += r.exemptions.len();
-            s.reminders += usize::from(&*r.accumulation == "reminder");
+            s.reminders += usize::from(r.accumulation == crate::model::AccumulationLevel::Reminder);
             s.key_attention += usize::from(r.key_attention);
             s.blacklisted += usize::from(r.blacklisted);
         }

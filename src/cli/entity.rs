@@ -161,7 +161,7 @@ pub fn render_timeline(t: &ops::Timeline, lang: Lang) -> String {
         L::Exemptions.text(lang),
         if r.exemptions.is_empty() { none.into() } else { r.exemptions.join(", ") }
     );
-    let _ = writeln!(w, "  {}: {}", L::Accumulation.text(lang), accumulation_name(&r.accumulation, lang));
+    let _ = writeln!(w, "  {}: {}", L::Accumulation.text(lang), accumulation_name(r.accumulation.as_str(), lang));
     let _ = writeln!(
         w,
         "  {}: {}",
@@ -183,7 +183,7 @@ pub fn render_timeline(t: &ops::Timeline, lang: Lang) -> String {
             x.date,
             record_kind_name(x.kind, lang),
             x.id,
-            record_status_name(&x.status, lang)
+            record_status_name(x.status.map_or("", |s| s.as_str()), lang)
         );
     }
     if !t.commitments.is_empty() {
@@ -256,7 +256,7 @@ pub fn render_timeline(t: &ops::Timeline, lang: Lang) -> String {
                 "  {} {} ({}): {}",
                 L::Reaches.text(lang),
                 x.path,
-                crate::i18n::link_effect_name(&x.effect, lang),
+                crate::i18n::link_effect_name(x.effect.as_str(), lang),
                 reason(&x.reason, &x.reason_zh)
             );
         }
@@ -266,7 +266,7 @@ pub fn render_timeline(t: &ops::Timeline, lang: Lang) -> String {
                 "  {} {} ({}), {} {}: {}",
                 L::ReachedBy.text(lang),
                 x.path,
-                crate::i18n::link_effect_name(&x.effect, lang),
+                crate::i18n::link_effect_name(x.effect.as_str(), lang),
                 L::SourceRecords.text(lang),
                 x.source_records.join(", "),
                 reason(&x.reason, &x.reason_zh)

@@ -191,7 +191,7 @@ fn frame(rows: &[&EntityResult], texts: &mut crate::classify::Texts) -> PolarsRe
         Column::new("city".into(), rows.iter().map(|r| r.city).collect::<Vec<u32>>()),
         Column::new("county".into(), rows.iter().map(|r| r.county).collect::<Vec<u32>>()),
         Column::new("tier".into(), rows.iter().map(|r| u32::from(r.tier)).collect::<Vec<u32>>()),
-        Column::new("risk".into(), rows.iter().map(|r| &*r.risk).collect::<Vec<_>>()),
+        Column::new("risk".into(), rows.iter().map(|r| r.risk_code()).collect::<Vec<_>>()),
         Column::new("probability_ppm".into(), rows.iter().map(|r| r.probability_ppm).collect::<Vec<u32>>()),
         Column::new(
             "tolerance_until".into(),

@@ -62,7 +62,7 @@ pub struct RecordFacts {
     /// The latest repair application for this record, if any.
     pub repair: Option<RepairFacts>,
     /// Set by the `record_status` stage.
-    pub status: Option<Text>,
+    pub status: Option<RecordStatus>,
     /// The latest objection to this record as of the date, if any: `Open`
     /// while it is disputed (异议申诉), then upheld or rejected.
     pub objection: Option<ObjectionStatus>,
@@ -80,8 +80,7 @@ pub struct RepairFacts {
 /// How a propagated flag reached an entity (filled by propagation).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PropagatedFlag {
-    /// `raise_risk` or `key_attention`.
-    pub effect: String,
+    pub effect: LinkEffect,
     /// The blacklisted entity the flag started from.
     pub source: Uscc,
     /// e.g. `9137… -legal_representative-> p:ab12… -director-> 9137…`.
@@ -129,7 +128,7 @@ pub struct EvaluationDates {
 pub struct StageFacts {
     pub tolerance_years: i64,
     pub tolerance_until: Option<Date>,
-    pub accumulation: Option<Text>,
+    pub accumulation: Option<AccumulationLevel>,
     pub tier: Option<u8>,
     pub blacklisted: bool,
     pub propagated: Vec<PropagatedFlag>,
@@ -249,16 +248,37 @@ fn put_records<'a>(out: &mut Vec<u8>, records: impl Iterator<Item = &'a RecordFa
                 out.push(rep.commitment.map_or(255, |c| c as u8));
             }
         }
-        put_str(out, r.status.as_deref().unwrap_or(""));
+        out.push(r.status.map_or(255, |s| s as u8));
         out.push(r.objection.map_or(255, |o| o as u8));
     }
     out[at..at + 4].copy_from_slice(&n.to_le_bytes());
 }
 
 impl RecordFacts {
+    /// A record of `kind` with only what every kind has; the builder fills
+    /// the fields its kind has.
+    pub fn new(kind: RecordKind, id: &str, date: Date, department: Text) -> RecordFacts {
+        RecordFacts {
+            kind,
+            id: id.into(),
+            date,
+            department,
+            severity: None,
+            intentional: false,
+            harmful: false,
+            disclosure_until: None,
+            fulfilled_on: None,
+            removed_on: None,
+            detail: Text::from(""),
+            repair: None,
+            status: None,
+            objection: None,
+        }
+    }
+
     /// Still current: the record_status stage counted or exempted it.
     pub fn is_current(&self) -> bool {
-        matches!(self.status.as_deref(), Some("counted" | "exempt"))
+        self.status.is_some_and(RecordStatus::is_current)
     }
 }
 
@@ -303,13 +323,13 @@ impl EntityFacts {
                     out.extend_from_slice(&self.stages.tolerance_years.to_le_bytes());
                     put_date(out, self.stages.tolerance_until);
                 }
-                Field::Accumulation => put_str(out, self.stages.accumulation.as_deref().unwrap_or("")),
+                Field::Accumulation => out.push(self.stages.accumulation.map_or(255, |a| a as u8)),
                 Field::Tier => out.push(self.stages.tier.unwrap_or(0)),
                 Field::Blacklist => out.push(u8::from(self.stages.blacklisted)),
                 Field::Propagation => {
                     out.extend_from_slice(&(self.stages.propagated.len() as u32).to_le_bytes());
                     for p in &self.stages.propagated {
-                        put_str(out, &p.effect);
+                        out.push(p.effect as u8);
                         out.extend_from_slice(p.source.as_bytes());
                         put_str(out, &p.path);
                     }

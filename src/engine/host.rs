@@ -10,7 +10,7 @@ use rhai::packages::{Package, StandardPackage};
 use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map, Position};
 
 use super::facts::{EntityFacts, Field, FieldMask};
-use crate::model::Date;
+use crate::model::{AccumulationLevel, Date};
 
 type Res<T> = Result<T, Box<EvalAltResult>>;
 
@@ -228,7 +228,7 @@ fn register_entity(engine: &mut Engine) {
     get!("tolerance_until", Field::Tolerance, |f| opt_date(f.stages.tolerance_until));
     get!("in_tolerance", Field::Tolerance, |f| Dynamic::from(f.in_tolerance()));
     get!("accumulation", Field::Accumulation, |f| {
-        Dynamic::from(f.stages.accumulation.clone().unwrap_or_else(|| interned("none")))
+        Dynamic::from(interned(f.stages.accumulation.unwrap_or(AccumulationLevel::None).as_str()))
     });
     get!("tier", Field::Tier, |f| Dynamic::from(i64::from(f.stages.tier.unwrap_or(0))));
     get!("blacklisted", Field::Blacklist, |f| Dynamic::from(f.stages.blacklisted));
@@ -239,7 +239,7 @@ fn register_entity(engine: &mut Engine) {
             .iter()
             .map(|p| {
                 let mut m = Map::new();
-                m.insert("effect".into(), Dynamic::from(p.effect.clone()));
+                m.insert("effect".into(), Dynamic::from(interned(p.effect.as_str())));
                 m.insert("source".into(), Dynamic::from(p.source.to_string()));
                 m.insert("path".into(), Dynamic::from(p.path.clone()));
                 Dynamic::from_map(m)
@@ -267,7 +267,7 @@ fn register_record(engine: &mut Engine) {
     engine.register_get("repair_commitment", |r: &mut RecordView| {
         interned(r.r().repair.as_ref().and_then(|x| x.commitment).map_or("", |c| c.as_str()))
     });
-    engine.register_get("status", |r: &mut RecordView| r.r().status.clone().unwrap_or_else(|| interned("")));
+    engine.register_get("status", |r: &mut RecordView| interned(r.r().status.map_or("", |s| s.as_str())));
     // 异议申诉: an open objection makes the record disputed; `objection` is
     // the latest objection's status as of the date ("" when none).
     engine.register_get("disputed", |r: &mut RecordView| {

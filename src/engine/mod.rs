@@ -8,11 +8,19 @@
 //! eval; bounded operations, depth and sizes); every answer is a pure
 //! function of (entity facts, rule set, as-of date); every failure is a
 //! [`RuleError`] naming file, line, column, rule and entity.
+//!
+//! Here: compiling and checking a rule set, and running a stage over each
+//! distinct input once. `host` is what Rhai sees, `facts` the entity view,
+//! `answer` checks and decodes what a rule returns, `link` asks the
+//! propagation rules, `memo` remembers recurring inputs across shards.
 
+mod answer;
 pub mod error;
 pub mod facts;
 mod host;
+mod link;
 pub mod manifest;
+mod memo;
 mod probe;
 
 use std::collections::BTreeMap;
@@ -31,8 +39,11 @@ pub use facts::{
 pub use manifest::{DrawDefaults, Entry, Manifest, OfficerArea, Stage};
 
 use crate::i18n::Lang;
-use crate::model::Date;
-use host::{EntityView, RuleDate};
+use crate::model::{Date, RiskLevel};
+use answer::{Answer, apply};
+use host::EntityView;
+pub use link::{Link, LinkAnswer};
+pub use memo::StageMemo;
 
 /// The files of a rule set: `rules.toml`, the `.rhai` scripts and the rule
 /// tests (`tests/*.toml`), by relative path.
@@ -100,37 +111,6 @@ impl std::fmt::Display for Decision {
     }
 }
 
-/// What is wrong with the map a rule returned (the caller's `RuleError`
-/// adds the file, line, rule and entity).
-#[derive(Debug, thiserror::Error)]
-enum AnswerError {
-    #[error("the map has no `{0}`")]
-    Missing(String),
-    #[error("`{key}` must be {expected}, found {found}")]
-    WrongType { key: String, expected: &'static str, found: String },
-    #[error("unknown key(s) {unknown} in the returned map (known: {known})")]
-    UnknownKeys { unknown: String, known: String },
-    #[error("`{key}` has an unknown language `{lang}`; expected #{{ zh: \"…\", en: \"…\" }}")]
-    UnknownLanguage { key: String, lang: String },
-    #[error("`{key}`: {inner}")]
-    In { key: String, inner: Box<AnswerError> },
-}
-
-fn wrong_type(key: &str, expected: &'static str, found: impl std::fmt::Display) -> AnswerError {
-    AnswerError::WrongType { key: key.to_string(), expected, found: found.to_string() }
-}
-
-/// Refuses keys a stage does not read: a misspelt `probabilty` must not
-/// be silently ignored.
-fn known_keys(map: &Map, allowed: &[&str]) -> Result<(), AnswerError> {
-    let mut unknown: Vec<&str> = map.keys().map(|k| k.as_str()).filter(|k| !allowed.contains(k)).collect();
-    if unknown.is_empty() {
-        return Ok(());
-    }
-    unknown.sort_unstable();
-    Err(AnswerError::UnknownKeys { unknown: unknown.join(", "), known: allowed.join(", ") })
-}
-
 /// Statements outside functions never run: a rule file may hold only
 /// function definitions and constants. Returns the line and column of
 /// the first other statement, and what it is.
@@ -155,52 +135,11 @@ fn top_level_statement(text: &str) -> Option<(usize, usize, &'static str)> {
     None
 }
 
-/// A rule's reason: a text, or `#{ zh: "…", en: "…" }` (both required).
-/// Returns the English (or only) form and the Chinese one.
-fn get_reason(map: &Map, key: &str) -> Result<(String, Option<String>), AnswerError> {
-    match map.get(key) {
-        None => Err(AnswerError::Missing(key.to_string())),
-        Some(v) if v.is_string() => Ok((v.clone().into_string().unwrap_or_default(), None)),
-        Some(v) => {
-            let Some(m) = v.clone().try_cast::<Map>() else {
-                return Err(wrong_type(key, "a string or #{ zh: \"…\", en: \"…\" }", v.type_name()));
-            };
-            for k in m.keys() {
-                if k != "zh" && k != "en" {
-                    return Err(AnswerError::UnknownLanguage { key: key.to_string(), lang: k.to_string() });
-                }
-            }
-            let within = |e| AnswerError::In { key: key.to_string(), inner: Box::new(e) };
-            let zh = get_string(&m, "zh").map_err(within)?;
-            let en = get_string(&m, "en").map_err(within)?;
-            Ok((en, Some(zh)))
-        }
-    }
-}
-
-/// A stage's answer for one distinct input.
-#[derive(Clone, Debug)]
-enum Answer {
-    Tolerance { years: i64 },
-    RecordStatus { statuses: Vec<Text> },
-    Accumulation { level: Text },
-    Tier { tier: u8 },
-    Blacklist { listed: bool, until: Option<Date> },
-    Supervision { risk: Arc<str>, probability_ppm: u32 },
-}
-
-/// Risk levels a supervision rule may answer, lowest first.
-pub const RISK_LEVELS: &[&str] = &["none", "low", "medium", "high", "very_high"];
-/// Record statuses a record_status rule may answer.
-pub const RECORD_STATUSES: &[&str] =
-    &["counted", "exempt", "expired", "repaired", "cleared", "ignored", "disputed", "corrected"];
-/// Accumulation levels.
-pub const ACCUMULATION_LEVELS: &[&str] = &["none", "reminder", "key_attention"];
-
 /// What a supervision stage decided, per entity.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Supervision {
-    pub risk: Arc<str>,
+    /// `None` when the rule set has no supervision stage.
+    pub risk: Option<RiskLevel>,
     pub probability_ppm: u32,
 }
 
@@ -444,152 +383,9 @@ impl RuleSet {
         self.decode(e, facts, value)
     }
 
-    fn decode(&self, e: &CompiledEntry, f: &EntityFacts, value: Dynamic) -> Result<(Answer, Decision), RuleError> {
-        let stage = e.entry.stage;
-        let bad = |m: String| self.shape_error(e, f, m);
-        let expected = match stage {
-            Stage::Tolerance => "#{ years: 0..=3, reason: \"…\" }",
-            Stage::RecordStatus => "an array with one #{ status: \"counted\"|…, reason: \"…\" } per record",
-            Stage::Accumulation => "#{ level: \"none\"|\"reminder\"|\"key_attention\", reason: \"…\" }",
-            Stage::Tier => "#{ tier: 1..=4, reason: \"…\" }",
-            Stage::Blacklist => "#{ listed: true|false, ends_on: Date|(), reason: \"…\" }",
-            Stage::Supervision => "#{ risk: \"low\"|…, probability: 0.0..=1.0, reason: \"…\" }",
-            Stage::PersonLink | Stage::EntityLink => unreachable!("link stages are not per entity"),
-        };
-        let type_name = value.type_name().to_string();
-        if stage == Stage::RecordStatus {
-            let Some(list) = value.try_cast::<rhai::Array>() else {
-                return Err(bad(format!("`{}` returned {type_name}; expected {expected}", e.entry.function)));
-            };
-            if list.len() != f.records.len() {
-                return Err(bad(format!(
-                    "`{}` returned {} statuses for {} records; expected {expected}",
-                    e.entry.function,
-                    list.len(),
-                    f.records.len()
-                )));
-            }
-            let mut statuses = Vec::with_capacity(list.len());
-            let mut notes = Vec::new();
-            let mut notes_zh = Vec::new();
-            let mut any_zh = false;
-            let mut inputs = Vec::new();
-            for (i, item) in list.into_iter().enumerate() {
-                let map = item
-                    .try_cast::<Map>()
-                    .ok_or_else(|| bad(format!("status {i} is not a map; expected {expected}")))?;
-                known_keys(&map, &["status", "reason"]).map_err(|m| bad(format!("status {i}: {m}")))?;
-                let status = get_text(&map, "status").map_err(|m| bad(format!("status {i}: {m}")))?;
-                if !RECORD_STATUSES.contains(&status.as_str()) {
-                    return Err(bad(format!("status {i}: '{status}' is not one of {}", RECORD_STATUSES.join(", "))));
-                }
-                let (reason, zh) = get_reason(&map, "reason").map_err(|m| bad(format!("status {i}: {m}")))?;
-                if status != "counted" && status != "ignored" {
-                    let id = &f.records[i].id;
-                    notes.push(format!("{id} {status}: {reason}"));
-                    any_zh |= zh.is_some();
-                    let zh_status = crate::i18n::record_status_name(&status, Lang::Zh);
-                    notes_zh.push(format!("{id} {zh_status}：{}", zh.as_deref().unwrap_or(&reason)));
-                    inputs.push(id.to_string());
-                }
-                statuses.push(status);
-            }
-            let (reason, reason_zh) = if notes.is_empty() {
-                ("every record counts".to_string(), Some("各项记录均计入".to_string()))
-            } else {
-                (notes.join("; "), any_zh.then(|| notes_zh.join("；")))
-            };
-            let d = Decision { stage, rule: e.rule.clone(), clause: e.clause.clone(), reason, reason_zh, inputs };
-            return Ok((Answer::RecordStatus { statuses }, d));
-        }
-        let Some(map) = value.try_cast::<Map>() else {
-            return Err(bad(format!("`{}` returned {type_name}; expected {expected}", e.entry.function)));
-        };
-        let allowed: &[&str] = match stage {
-            Stage::Tolerance => &["years", "reason", "clause", "inputs"],
-            Stage::Accumulation => &["level", "reason", "clause", "inputs"],
-            Stage::Tier => &["tier", "reason", "clause", "inputs"],
-            Stage::Blacklist => &["listed", "ends_on", "reason", "clause", "inputs"],
-            Stage::Supervision => &["risk", "probability", "reason", "clause", "inputs"],
-            Stage::RecordStatus | Stage::PersonLink | Stage::EntityLink => &[],
-        };
-        known_keys(&map, allowed).map_err(|m| bad(format!("{m}; expected {expected}")))?;
-        let (reason, reason_zh) = get_reason(&map, "reason").map_err(|m| bad(format!("{m}; expected {expected}")))?;
-        let clause = match map.get("clause") {
-            None => e.clause.clone(),
-            Some(c) => {
-                c.clone().into_string().map_err(|t| bad(format!("`clause` must be a string, found {t}")))?.into()
-            }
-        };
-        let mut inputs = Vec::new();
-        if let Some(list) = map.get("inputs") {
-            let list = list
-                .clone()
-                .try_cast::<rhai::Array>()
-                .ok_or_else(|| bad("`inputs` must be an array of record ids".into()))?;
-            for x in list {
-                let id =
-                    x.into_string().map_err(|t| bad(format!("`inputs` must hold record ids (strings), found {t}")))?;
-                if !f.records.iter().any(|r| r.id.as_str() == id) {
-                    return Err(bad(format!("`inputs` names '{id}', which is not a record of this entity")));
-                }
-                inputs.push(id);
-            }
-        }
-        let answer = match stage {
-            Stage::Tolerance => {
-                let years = get_int(&map, "years").map_err(|m| bad(format!("{m}; expected {expected}")))?;
-                if !(0..=3).contains(&years) {
-                    return Err(bad(format!("`years` must be 0 to 3 (plan （四）: 1-3 years), found {years}")));
-                }
-                Answer::Tolerance { years }
-            }
-            Stage::Accumulation => {
-                let level = get_string(&map, "level").map_err(|m| bad(format!("{m}; expected {expected}")))?;
-                if !ACCUMULATION_LEVELS.contains(&level.as_str()) {
-                    return Err(bad(format!("`level` '{level}' is not one of {}", ACCUMULATION_LEVELS.join(", "))));
-                }
-                Answer::Accumulation { level: level.into() }
-            }
-            Stage::Tier => {
-                let tier = get_int(&map, "tier").map_err(|m| bad(format!("{m}; expected {expected}")))?;
-                if !(1..=4).contains(&tier) {
-                    return Err(bad(format!("`tier` must be 1 to 4, found {tier}")));
-                }
-                Answer::Tier { tier: tier as u8 }
-            }
-            Stage::Blacklist => {
-                let listed = map
-                    .get("listed")
-                    .and_then(|v| v.as_bool().ok())
-                    .ok_or_else(|| bad(format!("`listed` must be true or false; expected {expected}")))?;
-                let until = match map.get("ends_on") {
-                    None => None,
-                    Some(v) if v.is_unit() => None,
-                    Some(v) => Some(
-                        v.clone().try_cast::<RuleDate>().ok_or_else(|| bad("`ends_on` must be a Date or ()".into()))?.0,
-                    ),
-                };
-                Answer::Blacklist { listed, until }
-            }
-            Stage::Supervision => {
-                let risk = get_string(&map, "risk").map_err(|m| bad(format!("{m}; expected {expected}")))?;
-                if !RISK_LEVELS.contains(&risk.as_str()) {
-                    return Err(bad(format!("`risk` '{risk}' is not one of {}", RISK_LEVELS.join(", "))));
-                }
-                let p = match map.get("probability") {
-                    Some(v) if v.is_float() => v.as_float().unwrap_or(f64::NAN),
-                    Some(v) if v.is_int() => v.as_int().unwrap_or(-1) as f64,
-                    _ => return Err(bad(format!("`probability` must be a number; expected {expected}"))),
-                };
-                if !(0.0..=1.0).contains(&p) {
-                    return Err(bad(format!("`probability` must be between 0 and 1, found {p}")));
-                }
-                Answer::Supervision { risk: risk.into(), probability_ppm: (p * 1_000_000.0).round() as u32 }
-            }
-            Stage::RecordStatus | Stage::PersonLink | Stage::EntityLink => unreachable!(),
-        };
-        Ok((answer, Decision { stage, rule: e.rule.clone(), clause, reason, reason_zh, inputs }))
+    /// A parameter of the rule set, if it is an integer.
+    pub fn int_param(&self, name: &str) -> Option<i64> {
+        self.manifest.params.get(name).and_then(toml::Value::as_integer)
     }
 
     /// Runs one per-entity stage over all entities: each distinct input
@@ -678,204 +474,6 @@ impl RuleSet {
             memo.insert(key, answers[slot].clone());
         }
         Ok(StageStats { entities: states.len(), calls })
-    }
-}
-
-/// Answers to small inputs of a stage, kept across the shards of a run so
-/// common inputs (an entity with no records, a tier and a risk) are
-/// evaluated once per run, not once per shard. Inputs that name records
-/// are unique to their entity and are not kept.
-///
-/// Memory is bounded: two generations of at most [`StageMemo::MAX_ENTRIES`]
-/// each; when the newer one is full it becomes the older one and the older
-/// one is dropped. Inputs that keep coming back stay, rare ones are
-/// evaluated again if they return (rules are pure functions of their
-/// inputs, so results never depend on what is remembered). Unbounded, the
-/// memos of a 15M run held 5.7 million answers.
-#[derive(Default)]
-pub struct StageMemo {
-    newer: FxHashMap<Box<[u8]>, (Answer, Arc<Decision>)>,
-    older: FxHashMap<Box<[u8]>, (Answer, Arc<Decision>)>,
-}
-
-impl StageMemo {
-    /// Longest input kept, in bytes of its key.
-    const MAX_KEY: usize = 96;
-    /// Answers per generation. Measured at 3M entities: unbounded, 2^17 and
-    /// 2^15 give the same calls within 0.001% (inputs that recur are few
-    /// and stay; the rest are unique to their entity) and peak memory falls
-    /// from 1.29 to 1.15 GB with 2^15.
-    const MAX_ENTRIES: usize = 1 << 15;
-
-    fn get(&self, k: &[u8]) -> Option<&(Answer, Arc<Decision>)> {
-        self.newer.get(k).or_else(|| self.older.get(k))
-    }
-
-    fn insert(&mut self, k: Box<[u8]>, v: (Answer, Arc<Decision>)) {
-        if self.newer.len() >= Self::MAX_ENTRIES {
-            self.older = std::mem::take(&mut self.newer);
-        }
-        self.newer.insert(k, v);
-    }
-
-    /// Answers remembered.
-    pub fn len(&self) -> usize {
-        self.newer.len() + self.older.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-fn apply(answer: &Answer, s: &mut EntityState) {
-    match answer {
-        Answer::Tolerance { years } => Arc::make_mut(&mut s.facts).set_tolerance(*years),
-        Answer::RecordStatus { statuses } => {
-            let f = Arc::make_mut(&mut s.facts);
-            for (r, st) in f.records.iter_mut().zip(statuses) {
-                r.status = Some(st.clone());
-            }
-        }
-        Answer::Accumulation { level } => Arc::make_mut(&mut s.facts).stages.accumulation = Some(level.clone()),
-        Answer::Tier { tier } => Arc::make_mut(&mut s.facts).stages.tier = Some(*tier),
-        Answer::Blacklist { listed, until } => {
-            Arc::make_mut(&mut s.facts).stages.blacklisted = *listed;
-            s.blacklist = BlacklistStatus { listed: *listed, until: *until };
-        }
-        Answer::Supervision { risk, probability_ppm } => {
-            s.supervision = Supervision { risk: risk.clone(), probability_ppm: *probability_ppm };
-        }
-    }
-}
-
-/// A string value of a map, shared (no copy).
-fn get_text(map: &Map, key: &str) -> Result<Text, AnswerError> {
-    match map.get(key) {
-        None => Err(AnswerError::Missing(key.to_string())),
-        Some(v) => v.clone().into_immutable_string().map_err(|t| wrong_type(key, "a string", t)),
-    }
-}
-
-fn get_string(map: &Map, key: &str) -> Result<String, AnswerError> {
-    match map.get(key) {
-        None => Err(AnswerError::Missing(key.to_string())),
-        Some(v) => v.clone().into_string().map_err(|t| wrong_type(key, "a string", t)),
-    }
-}
-
-fn get_int(map: &Map, key: &str) -> Result<i64, AnswerError> {
-    match map.get(key) {
-        None => Err(AnswerError::Missing(key.to_string())),
-        Some(v) => v.as_int().map_err(|t| wrong_type(key, "an integer", t)),
-    }
-}
-
-/// A link of the entity–person graph a propagation rule is asked about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Link {
-    /// The role on this link (entity→person: the person's role in the
-    /// flagged entity; person→entity: the person's role in the other entity).
-    pub role: crate::model::RoleKind,
-    /// For person→entity links: the role through which the person was flagged.
-    pub person_role: Option<crate::model::RoleKind>,
-    /// 1 for the persons of a blacklisted entity and their other entities,
-    /// 2 for the next hop, ...
-    pub depth: u8,
-}
-
-/// What a propagation rule answered for a link.
-#[derive(Clone, Debug, PartialEq)]
-pub struct LinkAnswer {
-    pub applies: bool,
-    /// person_link: how long the person stays flagged.
-    pub years: i64,
-    /// person_link: measures applied to the person.
-    pub measures: Vec<String>,
-    /// entity_link: `raise_risk` or `key_attention`.
-    pub effect: String,
-    pub decision: Arc<Decision>,
-}
-
-/// Effects an entity_link rule may answer.
-pub const LINK_EFFECTS: &[&str] = &["raise_risk", "key_attention"];
-
-impl RuleSet {
-    /// Asks the person_link or entity_link rule about one link.
-    pub fn eval_link(&self, stage: Stage, link: Link) -> Result<LinkAnswer, RuleError> {
-        let e = self.entries.get(&stage).expect("link stage present");
-        let mut m = Map::new();
-        m.insert("role".into(), Dynamic::from(link.role.as_str()));
-        m.insert("person_role".into(), Dynamic::from(link.person_role.map_or("", |r| r.as_str())));
-        m.insert("depth".into(), Dynamic::from(i64::from(link.depth)));
-        let value = self.call(e, Dynamic::from_map(m), None)?;
-        let text = self.source.files.get(&e.entry.file).map(String::as_str).unwrap_or("");
-        let bad = |msg: String| {
-            let mut out = RuleError::at(&e.entry.file, Some(e.line), Some(e.column), msg).with_source(text);
-            out.entry = Some(stage.name().into());
-            out
-        };
-        let expected = if stage == Stage::PersonLink {
-            "#{ applies: bool, years: int, measures: [..], reason: \"…\" }"
-        } else {
-            "#{ applies: bool, effect: \"raise_risk\"|\"key_attention\", reason: \"…\" }"
-        };
-        let map =
-            value.try_cast::<Map>().ok_or_else(|| bad(format!("`{}` must return {expected}", e.entry.function)))?;
-        let allowed: &[&str] = if stage == Stage::PersonLink {
-            &["applies", "years", "measures", "reason"]
-        } else {
-            &["applies", "effect", "reason"]
-        };
-        known_keys(&map, allowed).map_err(|m| bad(format!("{m}; expected {expected}")))?;
-        let applies = map
-            .get("applies")
-            .and_then(|v| v.as_bool().ok())
-            .ok_or_else(|| bad(format!("`applies` must be true or false; expected {expected}")))?;
-        let (reason, reason_zh) = get_reason(&map, "reason").map_err(|m| bad(format!("{m}; expected {expected}")))?;
-        let mut answer = LinkAnswer {
-            applies,
-            years: 0,
-            measures: Vec::new(),
-            effect: String::new(),
-            decision: Arc::new(Decision {
-                stage,
-                rule: e.rule.clone(),
-                clause: e.clause.clone(),
-                reason,
-                reason_zh,
-                inputs: Vec::new(),
-            }),
-        };
-        if applies && stage == Stage::PersonLink {
-            answer.years = get_int(&map, "years").map_err(|m| bad(format!("{m}; expected {expected}")))?;
-            if answer.years <= 0 {
-                return Err(bad(format!("`years` must be positive, found {}", answer.years)));
-            }
-            if let Some(list) = map.get("measures") {
-                let list = list
-                    .clone()
-                    .try_cast::<rhai::Array>()
-                    .ok_or_else(|| bad("`measures` must be an array of strings".into()))?;
-                for m in list {
-                    answer
-                        .measures
-                        .push(m.into_string().map_err(|t| bad(format!("`measures` must hold strings, found {t}")))?);
-                }
-            }
-        }
-        if applies && stage == Stage::EntityLink {
-            answer.effect = get_string(&map, "effect").map_err(|m| bad(format!("{m}; expected {expected}")))?;
-            if !LINK_EFFECTS.contains(&answer.effect.as_str()) {
-                return Err(bad(format!("`effect` '{}' is not one of {}", answer.effect, LINK_EFFECTS.join(", "))));
-            }
-        }
-        Ok(answer)
-    }
-
-    /// A parameter of the rule set, if it is an integer.
-    pub fn int_param(&self, name: &str) -> Option<i64> {
-        self.manifest.params.get(name).and_then(toml::Value::as_integer)
     }
 }
 

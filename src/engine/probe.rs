@@ -11,22 +11,7 @@ fn date(s: &str) -> Date {
 }
 
 fn record(kind: RecordKind, id: &str, on: &str) -> RecordFacts {
-    RecordFacts {
-        kind,
-        id: id.into(),
-        date: date(on),
-        department: "MR".into(),
-        severity: None,
-        intentional: false,
-        harmful: false,
-        disclosure_until: None,
-        fulfilled_on: None,
-        removed_on: None,
-        detail: "".into(),
-        repair: None,
-        status: None,
-        objection: None,
-    }
+    RecordFacts::new(kind, id, date(on), "MR".into())
 }
 
 /// Probe entities covering every record kind and the usual attributes.

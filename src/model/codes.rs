@@ -140,6 +140,72 @@ code_enum!(
 );
 
 code_enum!(
+    /// What the `record_status` rule decided about one record as of the date.
+    RecordStatus {
+        /// Counts against the entity.
+        Counted = "counted",
+        /// Not counted: a first minor violation (plan （四）二). Still shows a pattern.
+        Exempt = "exempt",
+        /// Its disclosure or counting period has passed.
+        Expired = "expired",
+        /// Credit repair was granted (plan （六）一).
+        Repaired = "repaired",
+        /// Removed from the abnormal-operation list.
+        Cleared = "cleared",
+        /// Not a kind the rules count.
+        Ignored = "ignored",
+        /// An objection is under review (异议申诉).
+        Disputed = "disputed",
+        /// An upheld objection corrected it.
+        Corrected = "corrected",
+    }
+);
+
+impl RecordStatus {
+    /// Still current: counted, or exempted (an exempt first violation still
+    /// shows a pattern for accumulation).
+    pub fn is_current(self) -> bool {
+        matches!(self, RecordStatus::Counted | RecordStatus::Exempt)
+    }
+
+    /// Worth a line in an explanation: anything but plainly counted or ignored.
+    pub fn is_notable(self) -> bool {
+        !matches!(self, RecordStatus::Counted | RecordStatus::Ignored)
+    }
+}
+
+code_enum!(
+    /// Accumulation of repeated violations (plan （四）三), lowest first.
+    AccumulationLevel {
+        None = "none",
+        /// A reminder and interview (提醒约谈) is due.
+        Reminder = "reminder",
+        /// Reminded, and no improvement: on the key-attention list.
+        KeyAttention = "key_attention",
+    }
+);
+
+code_enum!(
+    /// Risk level a supervision rule answers, lowest first.
+    RiskLevel {
+        None = "none",
+        Low = "low",
+        Medium = "medium",
+        High = "high",
+        VeryHigh = "very_high",
+    }
+);
+
+code_enum!(
+    /// What a propagated blacklist flag does to another entity of a flagged
+    /// person (plan （六）二).
+    LinkEffect {
+        RaiseRisk = "raise_risk",
+        KeyAttention = "key_attention",
+    }
+);
+
+code_enum!(
     /// Why an entity was put on the abnormal-operation list.
     AbnormalReason {
         AnnualReportMissing = "annual_report_missing",

@@ -108,7 +108,7 @@ pub fn entity_timeline(s: &Snapshot, rules: &RuleSet, uscc: Uscc, as_of: Date, l
             date: d,
             tier: r.tier,
             tier_name: crate::i18n::tier_name(r.tier, lang),
-            risk: r.risk.to_string(),
+            risk: r.risk_code().to_string(),
             probability: r.probability(),
             blacklisted: r.blacklisted,
             key_attention: r.key_attention,
@@ -121,7 +121,7 @@ pub fn entity_timeline(s: &Snapshot, rules: &RuleSet, uscc: Uscc, as_of: Date, l
     Ok(Timeline {
         lang,
         tier_name: crate::i18n::tier_name(result.tier, lang),
-        risk_name: crate::i18n::risk_name(&result.risk, lang).to_string(),
+        risk_name: crate::i18n::risk_name(result.risk_code(), lang).to_string(),
         explanation: result.explanation_in(lang),
         commitments: s.commitments_of(e).into_iter().filter(|c| c.made_on <= as_of).collect(),
         repairs: s.repairs_of(e).into_iter().filter(|r| r.applied_on <= as_of).collect(),

@@ -438,7 +438,7 @@ impl PlanEntity {
         PlanEntity {
             uscc: r.uscc,
             tier: r.tier,
-            risk: r.risk.to_string(),
+            risk: r.risk_code().to_string(),
             probability_ppm: r.probability_ppm,
             city: r.city,
             county: r.county,

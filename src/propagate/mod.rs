@@ -46,7 +46,7 @@ pub struct FlaggedPerson {
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct ReachedEntity {
     pub uscc: Uscc,
-    pub effect: String,
+    pub effect: LinkEffect,
     pub person_id: PersonId,
     /// The person's role in this entity.
     pub role: RoleKind,
@@ -195,14 +195,13 @@ pub fn run(
                     continue;
                 }
                 let a2 = ask(Stage::EntityLink, Link { role: r2.role(), person_role: Some(p.role), depth })?;
-                if !a2.applies {
-                    continue;
-                }
+                // An applying entity_link answer always names its effect.
+                let (true, Some(effect)) = (a2.applies, a2.effect) else { continue };
                 seen_entities.insert((w.source, e2));
                 let path = format!("{} -{}-> {}", p.path, r2.role(), uscc2);
                 entities.push(ReachedEntity {
                     uscc: uscc2,
-                    effect: a2.effect.clone(),
+                    effect,
                     person_id: p.person_id,
                     role: r2.role(),
                     source: sources[w.source].0,
@@ -230,7 +229,7 @@ pub fn counts(p: &Propagation) -> (BTreeMap<String, usize>, BTreeMap<String, usi
     }
     let mut by_effect = BTreeMap::new();
     for e in &p.entities {
-        *by_effect.entry(e.effect.clone()).or_default() += 1;
+        *by_effect.entry(e.effect.to_string()).or_default() += 1;
     }
     (by_role, by_effect)
 }

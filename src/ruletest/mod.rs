@@ -481,7 +481,7 @@ fn check(expect: &Expect, r: &EntityResult, plan: &PlanView<'_>, failures: &mut 
         diff("probability", format!("{p:.6}"), format!("{:.6}", r.probability()));
     }
     if let Some(risk) = &expect.risk {
-        diff("risk", risk.clone(), r.risk.to_string());
+        diff("risk", risk.clone(), r.risk_code().to_string());
     }
     if let Some(t) = &expect.tolerance_until {
         diff("tolerance_until", t.clone(), r.tolerance_until.map_or("none".into(), |d| d.to_string()));

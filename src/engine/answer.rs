@@ -1,0 +1,277 @@
+//! What a rule returned, checked and decoded into a typed answer: every
+//! stage's map shape, the closed vocabularies (statuses, levels, risks),
+//! reasons in both languages and the records an answer names. A rule's
+//! answer never reaches the rest of credo as an unchecked Rhai value.
+
+use std::sync::Arc;
+
+use rhai::{Dynamic, Map};
+
+use super::host::RuleDate;
+use super::{
+    BlacklistStatus, CompiledEntry, Decision, EntityFacts, EntityState, RuleError, RuleSet, Stage, Supervision,
+};
+use crate::i18n::Lang;
+use crate::model::{AccumulationLevel, Date, RecordStatus, RiskLevel};
+
+/// What is wrong with the map a rule returned (the caller's `RuleError`
+/// adds the file, line, rule and entity).
+#[derive(Debug, thiserror::Error)]
+pub(super) enum AnswerError {
+    #[error("the map has no `{0}`")]
+    Missing(String),
+    #[error("`{key}` must be {expected}, found {found}")]
+    WrongType { key: String, expected: &'static str, found: String },
+    #[error("unknown key(s) {unknown} in the returned map (known: {known})")]
+    UnknownKeys { unknown: String, known: String },
+    #[error("`{key}` has an unknown language `{lang}`; expected #{{ zh: \"…\", en: \"…\" }}")]
+    UnknownLanguage { key: String, lang: String },
+    #[error("`{key}` {inner}")]
+    Code { key: String, inner: crate::model::UnknownCode },
+    #[error("`{key}`: {inner}")]
+    In { key: String, inner: Box<AnswerError> },
+}
+
+pub(super) fn wrong_type(key: &str, expected: &'static str, found: impl std::fmt::Display) -> AnswerError {
+    AnswerError::WrongType { key: key.to_string(), expected, found: found.to_string() }
+}
+
+/// Refuses keys a stage does not read: a misspelt `probabilty` must not
+/// be silently ignored.
+pub(super) fn known_keys(map: &Map, allowed: &[&str]) -> Result<(), AnswerError> {
+    let mut unknown: Vec<&str> = map.keys().map(|k| k.as_str()).filter(|k| !allowed.contains(k)).collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    unknown.sort_unstable();
+    Err(AnswerError::UnknownKeys { unknown: unknown.join(", "), known: allowed.join(", ") })
+}
+
+/// A rule's reason: a text, or `#{ zh: "…", en: "…" }` (both required).
+/// Returns the English (or only) form and the Chinese one.
+pub(super) fn get_reason(map: &Map, key: &str) -> Result<(String, Option<String>), AnswerError> {
+    match map.get(key) {
+        None => Err(AnswerError::Missing(key.to_string())),
+        Some(v) if v.is_string() => Ok((v.clone().into_string().unwrap_or_default(), None)),
+        Some(v) => {
+            let Some(m) = v.clone().try_cast::<Map>() else {
+                return Err(wrong_type(key, "a string or #{ zh: \"…\", en: \"…\" }", v.type_name()));
+            };
+            for k in m.keys() {
+                if k != "zh" && k != "en" {
+                    return Err(AnswerError::UnknownLanguage { key: key.to_string(), lang: k.to_string() });
+                }
+            }
+            let within = |e| AnswerError::In { key: key.to_string(), inner: Box::new(e) };
+            let zh = get_string(&m, "zh").map_err(within)?;
+            let en = get_string(&m, "en").map_err(within)?;
+            Ok((en, Some(zh)))
+        }
+    }
+}
+
+/// A stage's answer for one distinct input.
+#[derive(Clone, Debug)]
+pub(super) enum Answer {
+    Tolerance { years: i64 },
+    RecordStatus { statuses: Vec<RecordStatus> },
+    Accumulation { level: AccumulationLevel },
+    Tier { tier: u8 },
+    Blacklist { listed: bool, until: Option<Date> },
+    Supervision { risk: RiskLevel, probability_ppm: u32 },
+}
+
+impl RuleSet {
+    pub(super) fn decode(
+        &self,
+        e: &CompiledEntry,
+        f: &EntityFacts,
+        value: Dynamic,
+    ) -> Result<(Answer, Decision), RuleError> {
+        let stage = e.entry.stage;
+        let bad = |m: String| self.shape_error(e, f, m);
+        let expected = match stage {
+            Stage::Tolerance => "#{ years: 0..=3, reason: \"…\" }",
+            Stage::RecordStatus => "an array with one #{ status: \"counted\"|…, reason: \"…\" } per record",
+            Stage::Accumulation => "#{ level: \"none\"|\"reminder\"|\"key_attention\", reason: \"…\" }",
+            Stage::Tier => "#{ tier: 1..=4, reason: \"…\" }",
+            Stage::Blacklist => "#{ listed: true|false, ends_on: Date|(), reason: \"…\" }",
+            Stage::Supervision => "#{ risk: \"low\"|…, probability: 0.0..=1.0, reason: \"…\" }",
+            Stage::PersonLink | Stage::EntityLink => unreachable!("link stages are not per entity"),
+        };
+        let type_name = value.type_name().to_string();
+        if stage == Stage::RecordStatus {
+            let Some(list) = value.try_cast::<rhai::Array>() else {
+                return Err(bad(format!("`{}` returned {type_name}; expected {expected}", e.entry.function)));
+            };
+            if list.len() != f.records.len() {
+                return Err(bad(format!(
+                    "`{}` returned {} statuses for {} records; expected {expected}",
+                    e.entry.function,
+                    list.len(),
+                    f.records.len()
+                )));
+            }
+            let mut statuses = Vec::with_capacity(list.len());
+            let mut notes = Vec::new();
+            let mut notes_zh = Vec::new();
+            let mut any_zh = false;
+            let mut inputs = Vec::new();
+            for (i, item) in list.into_iter().enumerate() {
+                let map = item
+                    .try_cast::<Map>()
+                    .ok_or_else(|| bad(format!("status {i} is not a map; expected {expected}")))?;
+                known_keys(&map, &["status", "reason"]).map_err(|m| bad(format!("status {i}: {m}")))?;
+                let status: RecordStatus = get_code(&map, "status").map_err(|m| bad(format!("status {i}: {m}")))?;
+                let (reason, zh) = get_reason(&map, "reason").map_err(|m| bad(format!("status {i}: {m}")))?;
+                if status.is_notable() {
+                    let id = &f.records[i].id;
+                    notes.push(format!("{id} {status}: {reason}"));
+                    any_zh |= zh.is_some();
+                    let zh_status = crate::i18n::record_status_name(status.as_str(), Lang::Zh);
+                    notes_zh.push(format!("{id} {zh_status}：{}", zh.as_deref().unwrap_or(&reason)));
+                    inputs.push(id.to_string());
+                }
+                statuses.push(status);
+            }
+            let (reason, reason_zh) = if notes.is_empty() {
+                ("every record counts".to_string(), Some("各项记录均计入".to_string()))
+            } else {
+                (notes.join("; "), any_zh.then(|| notes_zh.join("；")))
+            };
+            let d = Decision { stage, rule: e.rule.clone(), clause: e.clause.clone(), reason, reason_zh, inputs };
+            return Ok((Answer::RecordStatus { statuses }, d));
+        }
+        let Some(map) = value.try_cast::<Map>() else {
+            return Err(bad(format!("`{}` returned {type_name}; expected {expected}", e.entry.function)));
+        };
+        let allowed: &[&str] = match stage {
+            Stage::Tolerance => &["years", "reason", "clause", "inputs"],
+            Stage::Accumulation => &["level", "reason", "clause", "inputs"],
+            Stage::Tier => &["tier", "reason", "clause", "inputs"],
+            Stage::Blacklist => &["listed", "ends_on", "reason", "clause", "inputs"],
+            Stage::Supervision => &["risk", "probability", "reason", "clause", "inputs"],
+            Stage::RecordStatus | Stage::PersonLink | Stage::EntityLink => &[],
+        };
+        known_keys(&map, allowed).map_err(|m| bad(format!("{m}; expected {expected}")))?;
+        let (reason, reason_zh) = get_reason(&map, "reason").map_err(|m| bad(format!("{m}; expected {expected}")))?;
+        let clause = match map.get("clause") {
+            None => e.clause.clone(),
+            Some(c) => {
+                c.clone().into_string().map_err(|t| bad(format!("`clause` must be a string, found {t}")))?.into()
+            }
+        };
+        let mut inputs = Vec::new();
+        if let Some(list) = map.get("inputs") {
+            let list = list
+                .clone()
+                .try_cast::<rhai::Array>()
+                .ok_or_else(|| bad("`inputs` must be an array of record ids".into()))?;
+            for x in list {
+                let id =
+                    x.into_string().map_err(|t| bad(format!("`inputs` must hold record ids (strings), found {t}")))?;
+                if !f.records.iter().any(|r| r.id.as_str() == id) {
+                    return Err(bad(format!("`inputs` names '{id}', which is not a record of this entity")));
+                }
+                inputs.push(id);
+            }
+        }
+        let answer = match stage {
+            Stage::Tolerance => {
+                let years = get_int(&map, "years").map_err(|m| bad(format!("{m}; expected {expected}")))?;
+                if !(0..=3).contains(&years) {
+                    return Err(bad(format!("`years` must be 0 to 3 (plan （四）: 1-3 years), found {years}")));
+                }
+                Answer::Tolerance { years }
+            }
+            Stage::Accumulation => {
+                let level = get_code(&map, "level").map_err(|m| bad(format!("{m}; expected {expected}")))?;
+                Answer::Accumulation { level }
+            }
+            Stage::Tier => {
+                let tier = get_int(&map, "tier").map_err(|m| bad(format!("{m}; expected {expected}")))?;
+                if !(1..=4).contains(&tier) {
+                    return Err(bad(format!("`tier` must be 1 to 4, found {tier}")));
+                }
+                Answer::Tier { tier: tier as u8 }
+            }
+            Stage::Blacklist => {
+                let listed = map
+                    .get("listed")
+                    .and_then(|v| v.as_bool().ok())
+                    .ok_or_else(|| bad(format!("`listed` must be true or false; expected {expected}")))?;
+                let until = match map.get("ends_on") {
+                    None => None,
+                    Some(v) if v.is_unit() => None,
+                    Some(v) => Some(
+                        v.clone().try_cast::<RuleDate>().ok_or_else(|| bad("`ends_on` must be a Date or ()".into()))?.0,
+                    ),
+                };
+                Answer::Blacklist { listed, until }
+            }
+            Stage::Supervision => {
+                let risk: RiskLevel = get_code(&map, "risk").map_err(|m| bad(format!("{m}; expected {expected}")))?;
+                let p = match map.get("probability") {
+                    Some(v) if v.is_float() => v.as_float().unwrap_or(f64::NAN),
+                    Some(v) if v.is_int() => v.as_int().unwrap_or(-1) as f64,
+                    _ => return Err(bad(format!("`probability` must be a number; expected {expected}"))),
+                };
+                if !(0.0..=1.0).contains(&p) {
+                    return Err(bad(format!("`probability` must be between 0 and 1, found {p}")));
+                }
+                Answer::Supervision { risk, probability_ppm: (p * 1_000_000.0).round() as u32 }
+            }
+            Stage::RecordStatus | Stage::PersonLink | Stage::EntityLink => unreachable!(),
+        };
+        Ok((answer, Decision { stage, rule: e.rule.clone(), clause, reason, reason_zh, inputs }))
+    }
+}
+
+pub(super) fn apply(answer: &Answer, s: &mut EntityState) {
+    match answer {
+        Answer::Tolerance { years } => Arc::make_mut(&mut s.facts).set_tolerance(*years),
+        Answer::RecordStatus { statuses } => {
+            let f = Arc::make_mut(&mut s.facts);
+            for (r, st) in f.records.iter_mut().zip(statuses) {
+                r.status = Some(*st);
+            }
+        }
+        Answer::Accumulation { level } => Arc::make_mut(&mut s.facts).stages.accumulation = Some(*level),
+        Answer::Tier { tier } => Arc::make_mut(&mut s.facts).stages.tier = Some(*tier),
+        Answer::Blacklist { listed, until } => {
+            Arc::make_mut(&mut s.facts).stages.blacklisted = *listed;
+            s.blacklist = BlacklistStatus { listed: *listed, until: *until };
+        }
+        Answer::Supervision { risk, probability_ppm } => {
+            s.supervision = Supervision { risk: Some(*risk), probability_ppm: *probability_ppm };
+        }
+    }
+}
+
+/// A code of a closed vocabulary (`"counted"`, `"key_attention"`, ...).
+pub(super) fn get_code<C: std::str::FromStr<Err = crate::model::UnknownCode>>(
+    map: &Map,
+    key: &str,
+) -> Result<C, AnswerError> {
+    match map.get(key) {
+        None => Err(AnswerError::Missing(key.to_string())),
+        Some(v) => match v.read_lock::<rhai::ImmutableString>() {
+            None => Err(wrong_type(key, "a string", v.type_name())),
+            Some(s) => s.parse().map_err(|e| AnswerError::Code { key: key.to_string(), inner: e }),
+        },
+    }
+}
+
+pub(super) fn get_string(map: &Map, key: &str) -> Result<String, AnswerError> {
+    match map.get(key) {
+        None => Err(AnswerError::Missing(key.to_string())),
+        Some(v) => v.clone().into_string().map_err(|t| wrong_type(key, "a string", t)),
+    }
+}
+
+pub(super) fn get_int(map: &Map, key: &str) -> Result<i64, AnswerError> {
+    match map.get(key) {
+        None => Err(AnswerError::Missing(key.to_string())),
+        Some(v) => v.as_int().map_err(|t| wrong_type(key, "an integer", t)),
+    }
+}
