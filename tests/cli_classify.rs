@@ -4,25 +4,9 @@ use std::path::Path;
 
 use crate::common::*;
 
-fn classify(out: &Path, store: &Path, extra: &[&str]) -> std::process::Output {
-    let (data, rules) = (sample(), root().join("rules"));
-    let mut args = vec![
-        "--store",
-        store.to_str().unwrap(),
-        "classify",
-        "--data",
-        data.to_str().unwrap(),
-        "--rules",
-        rules.to_str().unwrap(),
-        "--as-of",
-        "2026-06-30",
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let args: Vec<String> = args.into_iter().map(str::to_string).collect();
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    credo(&refs)
+/// The sample classified as of 2026-06-30 into `out`.
+fn classify_sample(out: &Path, store: &Path, extra: &[&str]) -> std::process::Output {
+    classify(store, &sample(), "2026-06-30", out, extra)
 }
 
 /// The part of classify's output that does not vary between runs.
@@ -46,7 +30,7 @@ fn default_rules_pass_their_tests() {
 fn classify_sample_snapshot() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out.csv");
-    let o = classify(&out, &tmp.path().join("s.db"), &["--explain", "4"]);
+    let o = classify_sample(&out, &tmp.path().join("s.db"), &["--explain", "4"]);
     assert!(o.status.success(), "{}", stderr(&o));
     snapshot_settings().bind(|| insta::assert_snapshot!("classify_sample", stable(&stdout(&o))));
     let csv = std::fs::read_to_string(&out).unwrap();
@@ -59,10 +43,10 @@ fn classification_is_byte_identical_across_runs_and_thread_counts() {
     let tmp = tempfile::tempdir().unwrap();
     let (a, b, c) = (tmp.path().join("a.csv"), tmp.path().join("b.csv"), tmp.path().join("c.parquet"));
     let d = tmp.path().join("d.parquet");
-    assert!(classify(&a, &tmp.path().join("s.db"), &[]).status.success());
-    assert!(classify(&b, &tmp.path().join("s.db"), &["--threads", "1"]).status.success());
-    assert!(classify(&c, &tmp.path().join("s.db"), &["--threads", "2"]).status.success());
-    assert!(classify(&d, &tmp.path().join("s.db"), &["--threads", "1"]).status.success());
+    assert!(classify_sample(&a, &tmp.path().join("s.db"), &[]).status.success());
+    assert!(classify_sample(&b, &tmp.path().join("s.db"), &["--threads", "1"]).status.success());
+    assert!(classify_sample(&c, &tmp.path().join("s.db"), &["--threads", "2"]).status.success());
+    assert!(classify_sample(&d, &tmp.path().join("s.db"), &["--threads", "1"]).status.success());
     assert!(std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(), "1 thread and all threads differ (CSV)");
     assert!(std::fs::read(&c).unwrap() == std::fs::read(&d).unwrap(), "1 thread and 2 threads differ (Parquet)");
     // Every run was recorded, with the dataset and rule-set hashes.
@@ -87,9 +71,13 @@ fn classification_is_identical_for_any_shard_size() {
     let (a, b) = (tmp.path().join("a.csv"), tmp.path().join("b.csv"));
     let spill = tmp.path().join("spill");
     std::fs::create_dir_all(&spill).unwrap();
-    let o = classify(&a, &tmp.path().join("s.db"), &[]);
+    let o = classify_sample(&a, &tmp.path().join("s.db"), &[]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = classify(&b, &tmp.path().join("s.db"), &["--shard-size", "1000", "--spill-dir", spill.to_str().unwrap()]);
+    let o = classify_sample(
+        &b,
+        &tmp.path().join("s.db"),
+        &["--shard-size", "1000", "--spill-dir", spill.to_str().unwrap()],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(), "one shard and ten shards differ");
     // The spill is gone when the run ends.
@@ -109,22 +97,7 @@ fn results_are_pinned_on_a_generated_dataset() {
     let o = credo(&["datasets", "generate", "--entities", "20000", "--seed", "11", "--out", data.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = tmp.path().join("out.csv");
-    let rules = root().join("rules");
-    let o = credo(&[
-        "--store",
-        tmp.path().join("s.db").to_str().unwrap(),
-        "classify",
-        "--data",
-        data.to_str().unwrap(),
-        "--rules",
-        rules.to_str().unwrap(),
-        "--as-of",
-        "2026-06-30",
-        "--out",
-        out.to_str().unwrap(),
-        "--shard-size",
-        "7000",
-    ]);
+    let o = classify(&tmp.path().join("s.db"), &data, "2026-06-30", &out, &["--shard-size", "7000"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = std::fs::read_to_string(&out).unwrap();
     let mut lines: Vec<&str> = text.lines().collect();
@@ -144,28 +117,9 @@ fn classify_names_tiers_in_chinese_by_default() {
     let tmp = tempfile::tempdir().unwrap();
     let run = |lang: Option<&str>, out: &str| {
         let out = tmp.path().join(out);
-        let mut args = vec![];
-        if let Some(l) = lang {
-            args.extend(["--lang", l]);
-        }
-        let store = tmp.path().join("s.db");
-        let data = sample();
-        let rules = root().join("rules");
-        args.extend([
-            "--store",
-            store.to_str().unwrap(),
-            "classify",
-            "--data",
-            data.to_str().unwrap(),
-            "--rules",
-            rules.to_str().unwrap(),
-            "--as-of",
-            "2026-06-30",
-            "--out",
-            out.to_str().unwrap(),
-            "--explain",
-            "1",
-        ]);
+        let mut args: Vec<String> = lang.map(|l| vec!["--lang".to_string(), l.to_string()]).unwrap_or_default();
+        args.extend(classify_args(&tmp.path().join("s.db"), &sample(), "2026-06-30", &out, &["--explain", "1"]));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let o = credo_default_lang(&args);
         assert!(o.status.success(), "{}", stderr(&o));
         (stdout(&o), std::fs::read_to_string(&out).unwrap())
@@ -189,19 +143,7 @@ fn classify_refuses_a_broken_dataset() {
     let dir = copy_dir(&sample());
     edit_line(&dir.path().join("entities.csv"), 2, |l| l.replacen("91", "9I", 1));
     let tmp = tempfile::tempdir().unwrap();
-    let o = credo(&[
-        "--store",
-        tmp.path().join("s.db").to_str().unwrap(),
-        "classify",
-        "--data",
-        dir.path().to_str().unwrap(),
-        "--as-of",
-        "2026-06-30",
-        "--out",
-        tmp.path().join("x.csv").to_str().unwrap(),
-        "--rules",
-        root().join("rules").to_str().unwrap(),
-    ]);
+    let o = classify(&tmp.path().join("s.db"), dir.path(), "2026-06-30", &tmp.path().join("x.csv"), &[]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("entities.csv row 1 (line 2) column uscc"), "{}", stderr(&o));
     assert!(!tmp.path().join("x.csv").exists());

@@ -186,17 +186,7 @@ fn tiers_two_and_three_get_at_most_one_random_inspection_a_year() {
     let env = Env::new();
     // Tier of each entity, from a classification with the same inputs.
     let out = env.dir.path().join("c.csv");
-    let o = env.run(&[
-        "classify",
-        "--data",
-        sample().to_str().unwrap(),
-        "--rules",
-        root().join("rules").to_str().unwrap(),
-        "--as-of",
-        "2026-06-30",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = classify(std::path::Path::new(&env.store()), &sample(), "2026-06-30", &out, &[]);
     assert!(o.status.success());
     let tiers: HashMap<String, String> = std::fs::read_to_string(&out)
         .unwrap()

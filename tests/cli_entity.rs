@@ -229,20 +229,7 @@ fn a_breached_commitment_found_on_inspection_moves_the_tier() {
 
     // The next classification (with the store) counts the breach.
     let out = tmp.path().join("c.csv");
-    let o = run(
-        &store,
-        &[
-            "classify",
-            "--data",
-            data.to_str().unwrap(),
-            "--rules",
-            rules.to_str().unwrap(),
-            "--as-of",
-            "2026-09-30",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    );
+    let o = classify(&store, &data, "2026-09-30", &out, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let row = std::fs::read_to_string(&out).unwrap().lines().find(|l| l.starts_with(&uscc)).unwrap().to_string();
     let tier: u8 = row.split(',').nth(4).unwrap().parse().unwrap();

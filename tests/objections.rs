@@ -117,7 +117,37 @@ fn a_disputed_record_does_not_count_until_the_objection_is_rejected() {
     // Audited, and the store still verifies.
     let log = s.ok(&["audit", "log", "--subject", "objection/1"]);
     assert!(log.contains("objection.file") && log.contains("objection.decide"), "{log}");
+    let out = s.ok(&["audit", "verify"]);
+    assert!(out.contains("1 objections"), "{out}");
+
+    // The objections table edited beside the log: audit verify names the
+    // row, the column and the entry that says what it must be.
+    let db = rusqlite::Connection::open(s.store()).unwrap();
+    db.execute("UPDATE objections SET status = 'upheld' WHERE id = 1", []).unwrap();
+    let o = s.run(&["audit", "verify"]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains(
+            "first: objections: objection 1: status is 'upheld' in the table, the audit log recorded 'rejected' (audit entry"
+        ),
+        "{}",
+        stdout(&o)
+    );
+    db.execute("UPDATE objections SET status = 'rejected' WHERE id = 1", []).unwrap();
     s.ok(&["audit", "verify"]);
+    db.execute(
+        "INSERT INTO objections (uscc, record_id, region, reason, filed_on, filed_at, filed_by, status)
+         SELECT uscc, record_id, region, 'smuggled in', filed_on, filed_at, filed_by, 'open' FROM objections WHERE id = 1",
+        [],
+    )
+    .unwrap();
+    let o = s.run(&["audit", "verify"]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("objections: objection 2: the objection has no audit entry: it was added outside credo"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

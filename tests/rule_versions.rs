@@ -90,6 +90,24 @@ fn a_scheduled_rule_version_is_used_from_its_effective_date() {
     let log = s.ok(&["audit", "log", "--subject", "rules/2"]);
     assert!(log.contains("rules.schedule") && log.contains("2027-06-30"), "{log}");
     s.ok(&["audit", "verify"]);
+
+    // A run's rule version and choice edited beside the log: audit verify
+    // names each against the run.rules entry.
+    let db = rusqlite::Connection::open(s.store()).unwrap();
+    db.execute("UPDATE runs SET rule_version = 1, rule_choice = 'named' WHERE id = 1", []).unwrap();
+    let o = s.run(&["audit", "verify"]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("first: runs: run 1: rule_version is '1' in the table, the audit log recorded '2' (audit entry"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "runs: run 1: rule_choice is 'named' in the table, the audit log recorded 'in force on 2027-01-01"
+        ),
+        "{out}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

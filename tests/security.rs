@@ -183,6 +183,30 @@ async fn joint_visit(api: &crate::api::Api) -> (i64, Value) {
     (id, visit)
 }
 
+/// Where an officer of a visit posts their result.
+fn result_path(plan: i64, visit: &Value) -> String {
+    format!("/officers/me/assignments/{plan}/{}/result", visit["seq"])
+}
+
+/// A result for `department`, inspected on `on`, with `extra` fields.
+fn result_body(department: &str, on: &str, extra: Value) -> Value {
+    let mut body = json!({ "department": department, "result": "compliant", "inspected_on": on });
+    if let (Some(b), Some(x)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(x.clone());
+    }
+    body
+}
+
+/// The first officer of a joint visit posts a result for their own
+/// department (inspected on `on`, with `extra` fields).
+async fn first_officer_submits(api: &crate::api::Api, on: &str, extra: Value) -> (StatusCode, Value) {
+    let (id, visit) = joint_visit(api).await;
+    let officer = visit["officers"][0].as_str().unwrap();
+    let dept = officer.split('-').next().unwrap();
+    let tok = api.token("officer", Some(officer)).await;
+    api.call(Method::POST, &result_path(id, &visit), Some(&tok), Some(result_body(dept, on, extra))).await
+}
+
 /// H1: an MPA officer on a joint visit filed MR's result (201), and the MR
 /// officer then got 409.
 #[tokio::test(flavor = "multi_thread")]
@@ -194,8 +218,8 @@ async fn h1_officers_file_only_their_own_departments_results() {
     let mpa = officers.iter().find(|o| o.starts_with("MPA-")).unwrap();
     let mr = officers.iter().find(|o| o.starts_with("MR-")).unwrap();
     let (mpa_tok, mr_tok) = (api.token("officer", Some(mpa)).await, api.token("officer", Some(mr)).await);
-    let path = format!("/officers/me/assignments/{id}/{}/result", visit["seq"]);
-    let body = |d: &str| json!({ "department": d, "result": "compliant", "inspected_on": "2026-07-05" });
+    let path = result_path(id, &visit);
+    let body = |d: &str| result_body(d, "2026-07-05", json!({}));
     let (s, b) = api.call(Method::POST, &path, Some(&mpa_tok), Some(body("MR"))).await;
     assert_error(s, &b, StatusCode::FORBIDDEN, "forbidden");
     assert!(b["message"].as_str().unwrap().contains("only for that department"), "{b}");
@@ -343,19 +367,7 @@ async fn m4_strings_and_lists_are_bounded() {
     let (_, list) = api.call(Method::GET, "/public/plans", None, None).await;
     assert!(list.as_array().unwrap().is_empty(), "nothing was stored: {list}");
     // Notes over 2,000 characters.
-    let (id, visit) = joint_visit(&api).await;
-    let officer = visit["officers"][0].as_str().unwrap();
-    let dept = officer.split('-').next().unwrap();
-    let tok = api.token("officer", Some(officer)).await;
-    let path = format!("/officers/me/assignments/{id}/{}/result", visit["seq"]);
-    let (s, b) = api
-        .call(
-            Method::POST,
-            &path,
-            Some(&tok),
-            Some(json!({ "department": dept, "result": "compliant", "inspected_on": "2026-07-05", "notes": "n".repeat(2001) })),
-        )
-        .await;
+    let (s, b) = first_officer_submits(&api, "2026-07-05", json!({ "notes": "n".repeat(2001) })).await;
     assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
     assert_eq!(b["details"]["field"], "notes");
     // The OpenAPI document states the bounds.
@@ -404,19 +416,7 @@ async fn low_findings() {
     let (s, b) = api.call(Method::POST, "/rules/1/diff", Some(&auditor), Some(json!({ "as_of": "2026-06-30" }))).await;
     assert_error(s, &b, StatusCode::FORBIDDEN, "forbidden");
 
-    let (id, visit) = joint_visit(&api).await;
-    let officer = visit["officers"][0].as_str().unwrap();
-    let dept = officer.split('-').next().unwrap();
-    let tok = api.token("officer", Some(officer)).await;
-    let path = format!("/officers/me/assignments/{id}/{}/result", visit["seq"]);
-    let (s, b) = api
-        .call(
-            Method::POST,
-            &path,
-            Some(&tok),
-            Some(json!({ "department": dept, "result": "compliant", "inspected_on": "2099-12-31" })),
-        )
-        .await;
+    let (s, b) = first_officer_submits(&api, "2099-12-31", json!({})).await;
     assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
     assert_eq!(b["details"]["field"], "inspected_on", "{b}");
 

@@ -19,93 +19,108 @@ pub enum DrawCommand {
     /// Create a plan: classify, freeze the frame, record the commitment.
     Create(CreateArgs),
     /// Reveal the secret and draw (once): entities, then officers.
-    Reveal {
-        plan: i64,
-        /// The secret (hex) whose SHA-256 the plan committed to.
-        #[arg(long)]
-        secret: String,
-        /// The beacon value exactly as its source published it (the plan's
-        /// rule makes bytes of it); omit it for a plan that names no beacon.
-        /// For a plan made by an older credo (credo-draw-v1): hex bytes.
-        #[arg(long, default_value = "")]
-        beacon: String,
-        /// Dataset, for entity names on visits.
-        #[arg(long)]
-        data: PathBuf,
-    },
+    Reveal(RevealArgs),
     /// Cancel a plan that has not been drawn (audited; re-rolling shows).
-    Cancel {
-        plan: i64,
-        #[arg(long)]
-        reason: String,
-    },
+    Cancel(CancelArgs),
     /// List plans.
     List,
     /// A plan, its frame counts, its draw and its audit trail.
-    Show {
-        plan: i64,
-        /// Visits to list.
-        #[arg(long, default_value_t = 20)]
-        visits: usize,
-    },
+    Show(ShowArgs),
     /// Write the self-contained bundle an auditor checks without credo.
-    Export {
-        plan: i64,
-        #[arg(long)]
-        out: PathBuf,
-    },
+    Export(PlanOut),
     /// Re-derive a draw (from a bundle file or a stored plan): "identical" or the first difference.
-    Verify {
-        /// A bundle file.
-        #[arg(long, conflicts_with = "plan")]
-        bundle: Option<PathBuf>,
-        /// A stored plan.
-        #[arg(long)]
-        plan: Option<i64>,
-        /// The issuing store's public key (hex, or a file holding it): the
-        /// bundle must carry a valid signature of this key.
-        #[arg(long)]
-        public_key: Option<String>,
-        /// The beacon value you read at the plan's beacon source: the
-        /// bundle must have been drawn with exactly this value.
-        #[arg(long)]
-        beacon_value: Option<String>,
-        /// The plan's public disclosure (signed JSON): its signature, plan
-        /// id, commitment and frame hash must match the bundle.
-        #[arg(long, requires = "bundle")]
-        disclosure: Option<PathBuf>,
-    },
+    Verify(VerifyArgs),
     /// Record an inspection result for a visit (what an officer reports).
-    Result {
-        plan: i64,
-        /// Visit number within the plan.
-        visit: i64,
-        #[arg(long)]
-        officer: String,
-        #[arg(long)]
-        department: String,
-        /// compliant, issues_corrected, violation or not_found.
-        #[arg(long)]
-        result: String,
-        /// For commitment checks: fulfilled or breached.
-        #[arg(long)]
-        commitment: Option<String>,
-        #[arg(long)]
-        date: Date,
-        #[arg(long, default_value = "")]
-        notes: String,
-        /// The dataset whose officer roster names the officer's department
-        /// (default: the dataset the store imported).
-        #[arg(long)]
-        data: Option<PathBuf>,
-    },
+    Result(ResultArgs),
     /// Write the public disclosure (no personal data): the plan, and its
     /// results once released.
-    Publish {
-        plan: i64,
-        #[arg(long)]
-        out: PathBuf,
-    },
+    Publish(PlanOut),
+}
+
+/// A stored plan and a file to write about it.
+#[derive(Args)]
+pub struct PlanOut {
+    plan: i64,
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+pub struct RevealArgs {
+    plan: i64,
+    /// The secret (hex) whose SHA-256 the plan committed to.
+    #[arg(long)]
+    secret: String,
+    /// The beacon value exactly as its source published it (the plan's
+    /// rule makes bytes of it); omit it for a plan that names no beacon.
+    /// For a plan made by an older credo (credo-draw-v1): hex bytes.
+    #[arg(long, default_value = "")]
+    beacon: String,
+    /// Dataset, for entity names on visits.
+    #[arg(long)]
+    data: PathBuf,
+}
+
+#[derive(Args)]
+pub struct CancelArgs {
+    plan: i64,
+    #[arg(long)]
+    reason: String,
+}
+
+#[derive(Args)]
+pub struct ShowArgs {
+    plan: i64,
+    /// Visits to list.
+    #[arg(long, default_value_t = 20)]
+    visits: usize,
+}
+
+#[derive(Args)]
+pub struct VerifyArgs {
+    /// A bundle file.
+    #[arg(long, conflicts_with = "plan")]
+    bundle: Option<PathBuf>,
+    /// A stored plan.
+    #[arg(long)]
+    plan: Option<i64>,
+    /// The issuing store's public key (hex, or a file holding it): the
+    /// bundle must carry a valid signature of this key.
+    #[arg(long)]
+    public_key: Option<String>,
+    /// The beacon value you read at the plan's beacon source: the
+    /// bundle must have been drawn with exactly this value.
+    #[arg(long)]
+    beacon_value: Option<String>,
+    /// The plan's public disclosure (signed JSON): its signature, plan
+    /// id, commitment and frame hash must match the bundle.
+    #[arg(long, requires = "bundle")]
+    disclosure: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct ResultArgs {
+    plan: i64,
+    /// Visit number within the plan.
+    visit: i64,
+    #[arg(long)]
+    officer: String,
+    #[arg(long)]
+    department: String,
+    /// compliant, issues_corrected, violation or not_found.
+    #[arg(long)]
+    result: String,
+    /// For commitment checks: fulfilled or breached.
+    #[arg(long)]
+    commitment: Option<String>,
+    #[arg(long)]
+    date: Date,
+    #[arg(long, default_value = "")]
+    notes: String,
+    /// The dataset whose officer roster names the officer's department
+    /// (default: the dataset the store imported).
+    #[arg(long)]
+    data: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -183,250 +198,288 @@ fn hex32(what: &str, s: &str) -> Result<[u8; 32], CliError> {
 pub fn run(cmd: DrawCommand, store_path: &Path, lang: crate::i18n::Lang) -> Result<Outcome, CliError> {
     let store = Store::open(store_path)?;
     match cmd {
-        DrawCommand::Create(a) => {
-            let rules = load_rules(&a.inputs.rules)?;
-            let mut loaded = data::load(&a.inputs.data)?;
-            ops::add_submitted(&store, &mut loaded.snapshot).map_err(|e| CliError(e.to_string()))?;
-            let kind = match a.kind {
-                KindArg::Random => PlanKind::Random,
-                KindArg::CommitmentCheck => PlanKind::CommitmentCheck,
+        DrawCommand::Create(a) => create(&store, a),
+        DrawCommand::Reveal(a) => reveal(&store, a),
+        DrawCommand::Cancel(a) => cancel(&store, a),
+        DrawCommand::List => list(&store),
+        DrawCommand::Show(a) => show(&store, a),
+        DrawCommand::Export(a) => export(&store, a),
+        DrawCommand::Verify(a) => verify(&store, a),
+        DrawCommand::Result(a) => result(&store, a),
+        DrawCommand::Publish(a) => publish(&store, a, lang),
+    }
+}
+
+impl CreateArgs {
+    /// The plan's parameters: the rules' draw defaults, then the flags.
+    fn params(&self, rules: &crate::engine::RuleSet) -> PlanParams {
+        let kind = match self.kind {
+            KindArg::Random => PlanKind::Random,
+            KindArg::CommitmentCheck => PlanKind::CommitmentCheck,
+        };
+        let mut params = PlanParams::with_defaults(
+            &self.name,
+            kind,
+            self.departments.clone(),
+            self.inputs.as_of,
+            &rules.manifest.draw,
+        );
+        if let Some(m) = self.mode {
+            params.mode = match m {
+                ModeArg::Probability => SelectionMode::Probability,
+                ModeArg::Quota => SelectionMode::Quota,
             };
-            let mut params =
-                PlanParams::with_defaults(&a.name, kind, a.departments, a.inputs.as_of, &rules.manifest.draw);
-            if let Some(m) = a.mode {
-                params.mode = match m {
-                    ModeArg::Probability => SelectionMode::Probability,
-                    ModeArg::Quota => SelectionMode::Quota,
-                };
-            }
-            if let Some(r) = a.ratio {
-                // One share named for the plan replaces the rules' shares by tier.
-                params.ratio = r;
-                params.quota_ratio_by_tier.clear();
-            }
-            params.release_at = a.release_at;
-            params.beacon_source = a.beacon_source;
-            params.beacon_rule = match a.beacon_rule {
-                None => BeaconRule::None,
-                Some(BeaconRuleArg::Text) => BeaconRule::Text,
-                Some(BeaconRuleArg::Digits) => BeaconRule::Digits,
-                Some(BeaconRuleArg::Hex) => BeaconRule::Hex,
-            };
-            params.beacon_published_at = a.beacon_published_at.unwrap_or_default();
-            let commitment = a.commitment.as_deref().map(|c| hex32("--commitment", c)).transpose()?;
-            let created = ops::create_plan(
-                &store,
-                &loaded,
-                &a.inputs.data.display().to_string(),
-                &rules,
-                &params,
-                commitment,
-                &Principal::operator("cli"),
-            )
-            .map_err(|e| CliError(e.to_string()))?;
-            println!("plan {} created (classification run {})", created.id, created.run_id);
-            println!("plan id    {}", created.plan_id);
-            println!("frame      {}", created.frame_hash);
-            println!("commitment {}", created.commitment);
-            if !created.replaces.is_empty() {
-                println!("replaces   {} (cancelled)", created.replaces.join(", "));
-            }
-            if !created.excluded_by.is_empty() {
-                println!("history    entities excluded by visits of {}", created.excluded_by.join(", "));
-            }
-            println!("entities   {} ({} eligible)", created.stats.entities, created.stats.eligible);
-            for (why, n) in &created.stats.excluded {
-                println!("  excluded {n:>8}: {why}");
-            }
-            if let Some(secret) = &created.secret {
-                println!("\nsecret     {secret}");
-                println!("Keep the secret safe and private until the reveal: credo does not store it.");
-            }
-            println!(
-                "Publish the commitment and frame hash now (`credo draw publish {}`): published before the reveal, \
-                 they make a re-roll impossible to hide.",
-                created.id
-            );
-            Ok(Outcome::Ok)
         }
-        DrawCommand::Reveal { plan, secret, beacon, data: dir } => {
-            let loaded = data::load(&dir)?;
-            let secret = ops::parse_hex("--secret", &secret).map_err(|e| CliError(e.to_string()))?;
-            let names = ops::name_lookup(&loaded.snapshot);
-            let r =
-                ops::reveal_plan(&store, &names, plan, &secret, &beacon, "cli").map_err(|e| CliError(e.to_string()))?;
-            println!("plan {plan} drawn: {} visits, {} staffed, {} unstaffed", r.visits, r.staffed, r.unstaffed);
-            println!("result {}", r.result_hash);
-            Ok(Outcome::Ok)
+        if let Some(r) = self.ratio {
+            // One share named for the plan replaces the rules' shares by tier.
+            params.ratio = r;
+            params.quota_ratio_by_tier.clear();
         }
-        DrawCommand::Cancel { plan, reason } => {
-            store.cancel_plan(plan, "cli", &reason)?;
-            println!(
-                "plan {plan} cancelled; it stays in the public list with its commitment, and a new plan over the \
-                 same population names it as replaced"
-            );
-            Ok(Outcome::Ok)
-        }
-        DrawCommand::List => {
-            for p in store.plans()? {
-                let cancelled = p.cancelled_at.as_deref().map(|t| format!(" (cancelled {t})")).unwrap_or_default();
-                println!(
-                    "{:>4} {:<10} {:<17} {} {} {}{cancelled}",
-                    p.id,
-                    p.status.as_str(),
-                    p.kind.as_str(),
-                    p.created_at,
-                    ops::global_plan_id(&store, p.id),
-                    p.name
-                );
+        params.release_at = self.release_at.clone();
+        params.beacon_source = self.beacon_source.clone();
+        params.beacon_rule = match self.beacon_rule {
+            None => BeaconRule::None,
+            Some(BeaconRuleArg::Text) => BeaconRule::Text,
+            Some(BeaconRuleArg::Digits) => BeaconRule::Digits,
+            Some(BeaconRuleArg::Hex) => BeaconRule::Hex,
+        };
+        params.beacon_published_at = self.beacon_published_at.clone().unwrap_or_default();
+        params
+    }
+}
+
+fn create(store: &Store, a: CreateArgs) -> Result<Outcome, CliError> {
+    let rules = load_rules(&a.inputs.rules)?;
+    let mut loaded = data::load(&a.inputs.data)?;
+    ops::add_submitted(store, &mut loaded.snapshot).map_err(|e| CliError(e.to_string()))?;
+    let params = a.params(&rules);
+    let commitment = a.commitment.as_deref().map(|c| hex32("--commitment", c)).transpose()?;
+    let created = ops::create_plan(
+        store,
+        &loaded,
+        &a.inputs.data.display().to_string(),
+        &rules,
+        &params,
+        commitment,
+        &Principal::operator("cli"),
+    )
+    .map_err(|e| CliError(e.to_string()))?;
+    print_created(&created);
+    Ok(Outcome::Ok)
+}
+
+fn print_created(created: &ops::CreatedPlan) {
+    println!("plan {} created (classification run {})", created.id, created.run_id);
+    println!("plan id    {}", created.plan_id);
+    println!("frame      {}", created.frame_hash);
+    println!("commitment {}", created.commitment);
+    if !created.replaces.is_empty() {
+        println!("replaces   {} (cancelled)", created.replaces.join(", "));
+    }
+    if !created.excluded_by.is_empty() {
+        println!("history    entities excluded by visits of {}", created.excluded_by.join(", "));
+    }
+    println!("entities   {} ({} eligible)", created.stats.entities, created.stats.eligible);
+    for (why, n) in &created.stats.excluded {
+        println!("  excluded {n:>8}: {why}");
+    }
+    if let Some(secret) = &created.secret {
+        println!("\nsecret     {secret}");
+        println!("Keep the secret safe and private until the reveal: credo does not store it.");
+    }
+    println!(
+        "Publish the commitment and frame hash now (`credo draw publish {}`): published before the reveal, \
+         they make a re-roll impossible to hide.",
+        created.id
+    );
+}
+
+fn reveal(store: &Store, a: RevealArgs) -> Result<Outcome, CliError> {
+    let RevealArgs { plan, secret, beacon, data: dir } = a;
+    let loaded = data::load(&dir)?;
+    let secret = ops::parse_hex("--secret", &secret).map_err(|e| CliError(e.to_string()))?;
+    let names = ops::name_lookup(&loaded.snapshot);
+    let r = ops::reveal_plan(store, &names, plan, &secret, &beacon, "cli").map_err(|e| CliError(e.to_string()))?;
+    println!("plan {plan} drawn: {} visits, {} staffed, {} unstaffed", r.visits, r.staffed, r.unstaffed);
+    println!("result {}", r.result_hash);
+    Ok(Outcome::Ok)
+}
+
+fn cancel(store: &Store, a: CancelArgs) -> Result<Outcome, CliError> {
+    let plan = a.plan;
+    store.cancel_plan(plan, "cli", &a.reason)?;
+    println!(
+        "plan {plan} cancelled; it stays in the public list with its commitment, and a new plan over the \
+         same population names it as replaced"
+    );
+    Ok(Outcome::Ok)
+}
+
+fn list(store: &Store) -> Result<Outcome, CliError> {
+    for p in store.plans()? {
+        let cancelled = p.cancelled_at.as_deref().map(|t| format!(" (cancelled {t})")).unwrap_or_default();
+        println!(
+            "{:>4} {:<10} {:<17} {} {} {}{cancelled}",
+            p.id,
+            p.status.as_str(),
+            p.kind.as_str(),
+            p.created_at,
+            ops::global_plan_id(store, p.id),
+            p.name
+        );
+    }
+    Ok(Outcome::Ok)
+}
+
+fn show(store: &Store, a: ShowArgs) -> Result<Outcome, CliError> {
+    let ShowArgs { plan, visits } = a;
+    let p = store.plan(plan)?;
+    print_plan(store, &p);
+    let vs = store.visits(plan)?;
+    if !vs.is_empty() {
+        println!("\n{} visits, {} staffed", vs.len(), vs.iter().filter(|v| v.unstaffed.is_none()).count());
+    }
+    for v in vs.iter().take(visits) {
+        let items: Vec<_> = v.items.iter().map(|(_, c)| c.as_str()).collect();
+        match &v.unstaffed {
+            None => {
+                println!("{:>5} {} {} [{}] officers {}", v.seq, v.uscc, v.name, items.join(" "), v.officers.join(", "))
             }
-            Ok(Outcome::Ok)
-        }
-        DrawCommand::Show { plan, visits } => {
-            let p = store.plan(plan)?;
-            println!("plan {} \"{}\" ({}) {}", p.id, p.name, p.kind, p.status);
-            println!("id       {} ({})", ops::global_plan_id(&store, p.id), p.spec);
-            println!("created  {} by {}", p.created_at, p.created_by);
-            println!("params   {}", p.params);
-            println!(
-                "dataset  {}\nrules    {}\nframe    {}\ncommit   {}",
-                p.dataset_hash, p.rules_hash, p.frame_hash, p.commitment
-            );
-            println!("release  {}", p.release_at);
-            if p.beacon_source.is_empty() {
-                println!("beacon   none (the plan names no beacon)");
-            } else {
-                println!("beacon   {} (rule {}, published {})", p.beacon_source, p.beacon_rule, p.beacon_published_at);
-            }
-            if let Some(v) = &p.beacon_value
-                && !v.is_empty()
-            {
-                println!("         value '{v}' supplied {}", p.beacon_supplied_at.clone().unwrap_or_default());
-            }
-            if let Some(t) = &p.cancelled_at {
-                println!("cancelled {t}: {}", p.cancelled_reason.clone().unwrap_or_default());
-            }
-            if !p.replaces.is_empty() {
-                println!("replaces {}", p.replaces.join(", "));
-            }
-            if !p.excluded_by.is_empty() {
-                println!("history  entities excluded by visits of {}", p.excluded_by.join(", "));
-            }
-            println!("frame    {}", p.frame_stats);
-            if let Some(r) = &p.result_hash {
-                println!("result   {r} (revealed {})", p.revealed_at.clone().unwrap_or_default());
-            }
-            let vs = store.visits(plan)?;
-            if !vs.is_empty() {
-                println!("\n{} visits, {} staffed", vs.len(), vs.iter().filter(|v| v.unstaffed.is_none()).count());
-            }
-            for v in vs.iter().take(visits) {
-                let items: Vec<_> = v.items.iter().map(|(_, c)| c.as_str()).collect();
-                match &v.unstaffed {
-                    None => println!(
-                        "{:>5} {} {} [{}] officers {}",
-                        v.seq,
-                        v.uscc,
-                        v.name,
-                        items.join(" "),
-                        v.officers.join(", ")
-                    ),
-                    Some(why) => println!("{:>5} {} {} [{}] UNSTAFFED: {why}", v.seq, v.uscc, v.name, items.join(" ")),
-                }
-            }
-            println!("\naudit trail");
-            for e in store.read(|c| crate::store::audit::entries(c, Some(&format!("plan/{plan}"))))? {
-                println!("  {:>5} {} {:<14} {}", e.seq, e.at, e.action, e.actor);
-            }
-            Ok(Outcome::Ok)
-        }
-        DrawCommand::Export { plan, out } => {
-            let text = ops::export_bundle(&store, plan).map_err(|e| CliError(e.to_string()))?;
-            std::fs::write(&out, &text).map_err(|e| CliError(format!("{}: {e}", out.display())))?;
-            println!(
-                "wrote {} ({} bytes); check it with `credo draw verify --bundle {}` or docs/verify_draw.py",
-                out.display(),
-                text.len(),
-                out.display()
-            );
-            Ok(Outcome::Ok)
-        }
-        DrawCommand::Verify { bundle, plan, public_key, beacon_value, disclosure } => {
-            let public_key = public_key.as_deref().map(read_public_key).transpose()?;
-            let options = crate::draw::VerifyOptions { public_key, beacon_value };
-            let mut text = None;
-            let report = match (bundle, plan) {
-                (Some(path), _) => {
-                    let bytes = std::fs::read(&path).map_err(|e| CliError(format!("{}: {e}", path.display())))?;
-                    match String::from_utf8(bytes) {
-                        Ok(t) => {
-                            let r = crate::draw::verify_with(&t, &options);
-                            text = Some(t);
-                            r
-                        }
-                        Err(e) => crate::draw::Report::Different {
-                            line: None,
-                            column: None,
-                            message: format!("the bundle is not UTF-8 (byte {})", e.utf8_error().valid_up_to()),
-                        },
-                    }
-                }
-                (None, Some(id)) => ops::verify_plan(&store, id).map_err(|e| CliError(e.to_string()))?,
-                (None, None) => return Err(CliError("give --bundle FILE or --plan ID".into())),
-            };
-            println!("{report}");
-            if !report.is_identical() {
-                return Ok(Outcome::Findings);
-            }
-            if let (Some(path), Some(bundle)) = (disclosure, text) {
-                let d = std::fs::read_to_string(&path).map_err(|e| CliError(format!("{}: {e}", path.display())))?;
-                match ops::check_disclosure(&bundle, &d, options.public_key.as_ref()) {
-                    Ok(summary) => println!("disclosure {}: {summary}", path.display()),
-                    Err(e) => {
-                        println!("disclosure {}: {e}", path.display());
-                        return Ok(Outcome::Findings);
-                    }
-                }
-            }
-            Ok(Outcome::Ok)
-        }
-        DrawCommand::Result { plan, visit, officer, department, result, commitment, date, notes, data: dir } => {
-            // The same checks as the API: the officer's department comes
-            // from the roster, and the policy decides.
-            let roster = match dir {
-                Some(d) => data::roster(&d)?,
-                None => ops::access::store_roster(&store)
-                    .map_err(|e| CliError(format!("{e}; give --data (the dataset with the officer roster)")))?,
-            };
-            let principal =
-                ops::access::officer_principal(&store, &roster, &officer).map_err(|e| CliError(e.to_string()))?;
-            let new = ops::NewResult {
-                plan,
-                visit,
-                department: &department,
-                result: &result,
-                commitment_status: commitment.as_deref(),
-                inspected_on: date,
-                notes: &notes,
-            };
-            let id = ops::submit_result(&store, &principal, &new, ops::limits::today())
-                .map_err(|e| CliError(e.to_string()))?;
-            println!("result {id} recorded for visit {visit} of plan {plan}; the next classification counts it");
-            Ok(Outcome::Ok)
-        }
-        DrawCommand::Publish { plan, out } => {
-            let now = chrono::Utc::now().fixed_offset();
-            let p = ops::publish(&store, plan, now, lang, ops::Layout::Pretty, "cli")
-                .map_err(|e| CliError(e.to_string()))?;
-            std::fs::write(&out, &p.text).map_err(|e| CliError(format!("{}: {e}", out.display())))?;
-            let digest = p.digest;
-            let what = if p.disclosure.draw.is_some() {
-                "plan and results"
-            } else {
-                "plan only: results appear after the release time"
-            };
-            println!("wrote {} ({what}, sha256 {digest}, signed by {})", out.display(), store.identity().public_key());
-            Ok(Outcome::Ok)
+            Some(why) => println!("{:>5} {} {} [{}] UNSTAFFED: {why}", v.seq, v.uscc, v.name, items.join(" ")),
         }
     }
+    println!("\naudit trail");
+    for e in store.read(|c| crate::store::audit::entries(c, Some(&format!("plan/{plan}"))))? {
+        println!("  {:>5} {} {:<14} {}", e.seq, e.at, e.action, e.actor);
+    }
+    Ok(Outcome::Ok)
+}
+
+/// A plan's stored fields, as `draw show` prints them before its visits.
+fn print_plan(store: &Store, p: &crate::store::PlanRecord) {
+    println!("plan {} \"{}\" ({}) {}", p.id, p.name, p.kind, p.status);
+    println!("id       {} ({})", ops::global_plan_id(store, p.id), p.spec);
+    println!("created  {} by {}", p.created_at, p.created_by);
+    println!("params   {}", p.params);
+    println!(
+        "dataset  {}\nrules    {}\nframe    {}\ncommit   {}",
+        p.dataset_hash, p.rules_hash, p.frame_hash, p.commitment
+    );
+    println!("release  {}", p.release_at);
+    if p.beacon_source.is_empty() {
+        println!("beacon   none (the plan names no beacon)");
+    } else {
+        println!("beacon   {} (rule {}, published {})", p.beacon_source, p.beacon_rule, p.beacon_published_at);
+    }
+    if let Some(v) = &p.beacon_value
+        && !v.is_empty()
+    {
+        println!("         value '{v}' supplied {}", p.beacon_supplied_at.clone().unwrap_or_default());
+    }
+    if let Some(t) = &p.cancelled_at {
+        println!("cancelled {t}: {}", p.cancelled_reason.clone().unwrap_or_default());
+    }
+    if !p.replaces.is_empty() {
+        println!("replaces {}", p.replaces.join(", "));
+    }
+    if !p.excluded_by.is_empty() {
+        println!("history  entities excluded by visits of {}", p.excluded_by.join(", "));
+    }
+    println!("frame    {}", p.frame_stats);
+    if let Some(r) = &p.result_hash {
+        println!("result   {r} (revealed {})", p.revealed_at.clone().unwrap_or_default());
+    }
+}
+
+fn export(store: &Store, a: PlanOut) -> Result<Outcome, CliError> {
+    let PlanOut { plan, out } = a;
+    let text = ops::export_bundle(store, plan).map_err(|e| CliError(e.to_string()))?;
+    std::fs::write(&out, &text).map_err(|e| CliError(format!("{}: {e}", out.display())))?;
+    println!(
+        "wrote {} ({} bytes); check it with `credo draw verify --bundle {}` or docs/verify_draw.py",
+        out.display(),
+        text.len(),
+        out.display()
+    );
+    Ok(Outcome::Ok)
+}
+
+fn verify(store: &Store, a: VerifyArgs) -> Result<Outcome, CliError> {
+    let VerifyArgs { bundle, plan, public_key, beacon_value, disclosure } = a;
+    let public_key = public_key.as_deref().map(read_public_key).transpose()?;
+    let options = crate::draw::VerifyOptions { public_key, beacon_value };
+    let mut text = None;
+    let report = match (bundle, plan) {
+        (Some(path), _) => {
+            let bytes = std::fs::read(&path).map_err(|e| CliError(format!("{}: {e}", path.display())))?;
+            match String::from_utf8(bytes) {
+                Ok(t) => {
+                    let r = crate::draw::verify_with(&t, &options);
+                    text = Some(t);
+                    r
+                }
+                Err(e) => crate::draw::Report::Different {
+                    line: None,
+                    column: None,
+                    message: format!("the bundle is not UTF-8 (byte {})", e.utf8_error().valid_up_to()),
+                },
+            }
+        }
+        (None, Some(id)) => ops::verify_plan(store, id).map_err(|e| CliError(e.to_string()))?,
+        (None, None) => return Err(CliError("give --bundle FILE or --plan ID".into())),
+    };
+    println!("{report}");
+    if !report.is_identical() {
+        return Ok(Outcome::Findings);
+    }
+    if let (Some(path), Some(bundle)) = (disclosure, text) {
+        let d = std::fs::read_to_string(&path).map_err(|e| CliError(format!("{}: {e}", path.display())))?;
+        match ops::check_disclosure(&bundle, &d, options.public_key.as_ref()) {
+            Ok(summary) => println!("disclosure {}: {summary}", path.display()),
+            Err(e) => {
+                println!("disclosure {}: {e}", path.display());
+                return Ok(Outcome::Findings);
+            }
+        }
+    }
+    Ok(Outcome::Ok)
+}
+
+fn result(store: &Store, a: ResultArgs) -> Result<Outcome, CliError> {
+    let ResultArgs { plan, visit, officer, department, result, commitment, date, notes, data: dir } = a;
+    // The same checks as the API: the officer's department comes
+    // from the roster, and the policy decides.
+    let roster = match dir {
+        Some(d) => data::roster(&d)?,
+        None => ops::access::store_roster(store)
+            .map_err(|e| CliError(format!("{e}; give --data (the dataset with the officer roster)")))?,
+    };
+    let principal = ops::access::officer_principal(store, &roster, &officer).map_err(|e| CliError(e.to_string()))?;
+    let new = ops::NewResult {
+        plan,
+        visit,
+        department: &department,
+        result: &result,
+        commitment_status: commitment.as_deref(),
+        inspected_on: date,
+        notes: &notes,
+    };
+    let id = ops::submit_result(store, &principal, &new, ops::limits::today()).map_err(|e| CliError(e.to_string()))?;
+    println!("result {id} recorded for visit {visit} of plan {plan}; the next classification counts it");
+    Ok(Outcome::Ok)
+}
+
+fn publish(store: &Store, a: PlanOut, lang: crate::i18n::Lang) -> Result<Outcome, CliError> {
+    let PlanOut { plan, out } = a;
+    let now = chrono::Utc::now().fixed_offset();
+    let p = ops::publish(store, plan, now, lang, ops::Layout::Pretty, "cli").map_err(|e| CliError(e.to_string()))?;
+    std::fs::write(&out, &p.text).map_err(|e| CliError(format!("{}: {e}", out.display())))?;
+    let digest = p.digest;
+    let what = if p.disclosure.draw.is_some() {
+        "plan and results"
+    } else {
+        "plan only: results appear after the release time"
+    };
+    println!("wrote {} ({what}, sha256 {digest}, signed by {})", out.display(), store.identity().public_key());
+    Ok(Outcome::Ok)
 }

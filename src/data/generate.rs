@@ -6,9 +6,10 @@
 //! bounded by the chunk size. The distributions are documented in
 //! `datasets/README.md`; change both together.
 //!
-//! Long on purpose: one deterministic stream of draws per entity, in a
-//! fixed order that golden datasets depend on; splitting it would make the
-//! order of the draws harder to see, not easier.
+//! Long on purpose: the reference tables (cities, departments, items,
+//! industries) sit beside the draws that read them. Each entity is one
+//! deterministic stream of draws in a fixed order (`gen_entity`, one
+//! function per section) that golden datasets depend on.
 
 use std::path::{Path, PathBuf};
 
@@ -531,8 +532,42 @@ fn add_months(d: Date, m: u32) -> Date {
     d.checked_add_months(Months::new(m)).unwrap_or(d)
 }
 
+/// One entity and everything on record about it. Each section draws from
+/// the entity's own stream in a fixed order, so the same seed gives the
+/// same dataset byte for byte: a section may not reorder its draws.
 fn gen_entity(ctx: &Context, i: u64, out: &mut Batch) {
     let mut r = Rng::new(ctx.seed, 1, i);
+    let e = gen_market_entity(ctx, i, &mut r, out);
+    gen_roles(ctx, &e, &mut r, out);
+    let mut g = Records::new(ctx, e, &mut r);
+    let penalties = g.penalties(&mut r, out);
+    g.abnormal(&mut r, out);
+    g.complaints(&mut r, out);
+    g.commitments(&mut r, out);
+    g.repairs(&penalties, &mut r, out);
+    g.inspections(&mut r, out);
+    g.evaluations(&mut r, out);
+}
+
+/// What the sections after the entity row read of it.
+struct Drawn {
+    i: u64,
+    uscc: Uscc,
+    city: u32,
+    county: u32,
+    entity_type: EntityType,
+    individual: bool,
+    company_like: bool,
+    year: i32,
+    registered_on: Date,
+    age_years: f64,
+    def: &'static IndustryDef,
+    /// The city's name without 市, as decision numbers begin.
+    city_short: &'static str,
+}
+
+/// The entity row: where, what, since when, in which industry, its name.
+fn gen_market_entity(ctx: &Context, i: u64, r: &mut Rng, out: &mut Batch) -> Drawn {
     let city = *r.pick(CITY_WEIGHTS);
     let counties = &ctx.counties.iter().find(|(c, _)| *c == city).expect("city").1;
     let county = *r.pick(counties);
@@ -550,6 +585,48 @@ fn gen_entity(ctx: &Context, i: u64, out: &mut Batch) {
     let ind_idx = *r.pick(if individual { &ctx.industries_individual } else { &ctx.industries_company });
     let def = &INDUSTRIES[ind_idx];
     let industry = IndustryCode::parse(def.code).expect("catalogue code");
+    let key_fields = draw_key_fields(r, def, company_like);
+    let new_economy = if !individual && year >= 2015 { draw_new_economy(r, def) } else { None };
+    let status = draw_status(r, age_years);
+
+    let category = match entity_type {
+        EntityType::IndividualBusiness => b'2',
+        EntityType::FarmerCooperative => b'3',
+        _ => b'1',
+    };
+    let uscc =
+        Uscc::assemble(b'9', category, county, org_body(ctx.seed, i, year < 2016)).expect("generated code is valid");
+    let city_short = region::divisions().name(city).trim_end_matches('市');
+    let name = draw_name(r, entity_type, def, city_short, region::divisions().name(county));
+
+    out.entities.push(MarketEntity {
+        uscc,
+        name,
+        entity_type,
+        region: county,
+        industry,
+        registered_on,
+        status,
+        key_fields,
+        new_economy,
+    });
+    Drawn {
+        i,
+        uscc,
+        city,
+        county,
+        entity_type,
+        individual,
+        company_like,
+        year,
+        registered_on,
+        age_years,
+        def,
+        city_short,
+    }
+}
+
+fn draw_key_fields(r: &mut Rng, def: &IndustryDef, company_like: bool) -> KeyFields {
     let mut key_fields = KeyFields::default();
     if let Some((field, p)) = def.key
         && r.chance(p)
@@ -563,50 +640,42 @@ fn gen_entity(ctx: &Context, i: u64, out: &mut Batch) {
     if company_like && !key_fields.contains(KeyField::SpecialEquipment) && r.chance(0.04) {
         key_fields.insert(KeyField::SpecialEquipment);
     }
+    key_fields
+}
 
-    let new_economy = if !individual && year >= 2015 {
-        let section = def.code.as_bytes()[0];
-        let (cat, p) = match def.code {
-            "J6637" | "J6739" => (Some(NewEconomy::DigitalFinance), 0.8),
-            "L7111" => (Some(NewEconomy::SharingEconomy), 0.3),
-            "I6432" | "F5292" => (Some(NewEconomy::PlatformEconomy), 0.35),
-            "I6513" | "I6550" => (Some(NewEconomy::ArtificialIntelligence), 0.25),
-            _ if section == b'I' || section == b'M' => (Some(NewEconomy::IndustrialInternet), 0.15),
-            _ => (None, 0.0),
-        };
-        cat.filter(|_| r.chance(p))
+/// For entities other than individual businesses registered from 2015.
+fn draw_new_economy(r: &mut Rng, def: &IndustryDef) -> Option<NewEconomy> {
+    let section = def.code.as_bytes()[0];
+    let (cat, p) = match def.code {
+        "J6637" | "J6739" => (Some(NewEconomy::DigitalFinance), 0.8),
+        "L7111" => (Some(NewEconomy::SharingEconomy), 0.3),
+        "I6432" | "F5292" => (Some(NewEconomy::PlatformEconomy), 0.35),
+        "I6513" | "I6550" => (Some(NewEconomy::ArtificialIntelligence), 0.25),
+        _ if section == b'I' || section == b'M' => (Some(NewEconomy::IndustrialInternet), 0.15),
+        _ => (None, 0.0),
+    };
+    cat.filter(|_| r.chance(p))
+}
+
+/// Old entities are more often gone.
+fn draw_status(r: &mut Rng, age_years: f64) -> EntityStatus {
+    let gone = (0.01 + age_years * 0.008).min(0.35);
+    let x = r.unit();
+    if x < gone * 0.7 {
+        EntityStatus::Deregistered
+    } else if x < gone * 0.95 {
+        EntityStatus::Revoked
+    } else if x < gone {
+        EntityStatus::MovedOut
     } else {
-        None
-    };
+        EntityStatus::Active
+    }
+}
 
-    // Old entities are more often gone.
-    let status = {
-        let gone = (0.01 + age_years * 0.008).min(0.35);
-        let x = r.unit();
-        if x < gone * 0.7 {
-            EntityStatus::Deregistered
-        } else if x < gone * 0.95 {
-            EntityStatus::Revoked
-        } else if x < gone {
-            EntityStatus::MovedOut
-        } else {
-            EntityStatus::Active
-        }
-    };
-
-    let category = match entity_type {
-        EntityType::IndividualBusiness => b'2',
-        EntityType::FarmerCooperative => b'3',
-        _ => b'1',
-    };
-    let uscc =
-        Uscc::assemble(b'9', category, county, org_body(ctx.seed, i, year < 2016)).expect("generated code is valid");
-
-    let city_name = region::divisions().name(city).trim_end_matches('市');
-    let county_name = region::divisions().name(county);
+fn draw_name(r: &mut Rng, entity_type: EntityType, def: &IndustryDef, city_name: &str, county_name: &str) -> String {
     let t1 = TRADE_CHARS[r.below(TRADE_CHARS.len() as u64) as usize];
     let t2 = TRADE_CHARS[r.below(TRADE_CHARS.len() as u64) as usize];
-    let name = match entity_type {
+    match entity_type {
         EntityType::IndividualBusiness => {
             let shop = if def.shop.is_empty() { "经营部" } else { def.shop };
             format!("{county_name}{t1}{t2}{shop}")
@@ -618,21 +687,14 @@ fn gen_entity(ctx: &Context, i: u64, out: &mut Batch) {
         EntityType::JointStockCompany => format!("山东{t1}{t2}{}股份有限公司", def.word),
         EntityType::ForeignInvested => format!("{t1}{t2}{}（{city_name}）有限公司", def.word),
         _ => format!("{city_name}{t1}{t2}{}有限公司", def.word),
-    };
+    }
+}
 
-    out.entities.push(MarketEntity {
-        uscc,
-        name,
-        entity_type,
-        region: county,
-        industry,
-        registered_on,
-        status,
-        key_fields,
-        new_economy,
-    });
-
-    // ---- persons and roles
+/// Persons and their roles: a legal representative (now and then with a
+/// predecessor), principals, shareholders and directors.
+fn gen_roles(ctx: &Context, e: &Drawn, r: &mut Rng, out: &mut Batch) {
+    let (i, uscc, county, registered_on) = (e.i, e.uscc, e.county, e.registered_on);
+    let (individual, company_like, entity_type) = (e.individual, e.company_like, e.entity_type);
     let mut slot = 0u64;
     let mut fresh = |out: &mut Batch, r: &mut Rng| {
         let id = person_id(ctx.seed, 1, i * 16 + slot);
@@ -646,10 +708,10 @@ fn gen_entity(ctx: &Context, i: u64, out: &mut Batch) {
         out.roles.push(Role { uscc, person_id: p, role: kind, since, until });
     };
     let serial_share = if individual { 0.02 } else { 0.18 };
-    let lr = if r.chance(serial_share) { ctx.pool_person(&mut r) } else { fresh(out, &mut r) };
+    let lr = if r.chance(serial_share) { ctx.pool_person(r) } else { fresh(out, r) };
     // A change of legal representative now and then, the old one kept with an end date.
-    if age_years > 3.0 && r.chance(0.06) {
-        let old = fresh(out, &mut r);
+    if e.age_years > 3.0 && r.chance(0.06) {
+        let old = fresh(out, r);
         let changed = r.date_between(registered_on, ctx.until);
         role(out, old, RoleKind::LegalRepresentative, registered_on, Some(changed));
         role(out, lr, RoleKind::LegalRepresentative, changed, None);
@@ -657,17 +719,17 @@ fn gen_entity(ctx: &Context, i: u64, out: &mut Batch) {
         role(out, lr, RoleKind::LegalRepresentative, registered_on, None);
     }
     if !individual {
-        let principal = if r.chance(0.7) { lr } else { fresh(out, &mut r) };
+        let principal = if r.chance(0.7) { lr } else { fresh(out, r) };
         role(out, principal, RoleKind::Principal, registered_on, None);
         if r.chance(0.15) {
-            let p = fresh(out, &mut r);
+            let p = fresh(out, r);
             role(out, p, RoleKind::DirectlyResponsible, registered_on, None);
         }
     }
     if company_like || entity_type == EntityType::Partnership || entity_type == EntityType::FarmerCooperative {
         role(out, lr, RoleKind::Shareholder, registered_on, None);
         for _ in 0..r.below(3) {
-            let p = if r.chance(0.12) { ctx.pool_person(&mut r) } else { fresh(out, &mut r) };
+            let p = if r.chance(0.12) { ctx.pool_person(r) } else { fresh(out, r) };
             if p != lr {
                 role(out, p, RoleKind::Shareholder, registered_on, None);
             }
@@ -676,319 +738,380 @@ fn gen_entity(ctx: &Context, i: u64, out: &mut Batch) {
     if entity_type == EntityType::JointStockCompany || (company_like && r.chance(0.3)) {
         let n = if entity_type == EntityType::JointStockCompany { 3 + r.below(3) } else { 1 + r.below(3) };
         for _ in 0..n {
-            let p = if r.chance(0.1) { ctx.pool_person(&mut r) } else { fresh(out, &mut r) };
+            let p = if r.chance(0.1) { ctx.pool_person(r) } else { fresh(out, r) };
             if p != lr {
                 role(out, p, RoleKind::Director, registered_on, None);
             }
         }
     }
     dedupe_roles(out, uscc);
+}
 
-    // ---- conduct and records
-    let conduct = {
-        let x = r.unit();
-        if x < 0.82 {
-            Conduct::Clean
-        } else if x < 0.97 {
-            Conduct::Occasional
-        } else {
-            Conduct::Repeat
-        }
-    };
-    let window_from = registered_on.max(ctx.history_from);
-    let window_years = (ctx.until - window_from).num_days() as f64 / 365.25;
-    let dept = lead_department(def.code);
-    let city_short = city_name;
+/// A penalty as the repair applications read it: decision number,
+/// severity, decided on, fulfilled on.
+type PenaltyDrawn = (String, Severity, Date, Option<Date>);
 
-    let rate = match conduct {
-        Conduct::Clean => 0.004,
-        Conduct::Occasional => 0.12 + r.unit() * 0.1,
-        Conduct::Repeat => 0.4 + r.unit() * 0.6,
-    };
-    let n_penalties = r.poisson(rate * window_years, 30);
-    let mut penalty_ids = Vec::new();
-    for k in 0..n_penalties {
-        let decided_on = r.date_between(window_from, ctx.until);
-        let severity = {
+/// The entity's records, from its latent conduct: penalties, abnormal
+/// listings, complaints, commitments, repairs, inspections, evaluations.
+struct Records<'c> {
+    ctx: &'c Context,
+    e: Drawn,
+    conduct: Conduct,
+    /// Records fall between this day and `ctx.until`.
+    window_from: Date,
+    window_years: f64,
+    /// The department that leads the entity's industry.
+    dept: &'static str,
+    /// Commitments made so far (their ids are numbered per entity).
+    commit_seq: u64,
+}
+
+impl<'c> Records<'c> {
+    fn new(ctx: &'c Context, e: Drawn, r: &mut Rng) -> Records<'c> {
+        let conduct = {
             let x = r.unit();
-            let (minor, general) = if conduct == Conduct::Repeat { (0.45, 0.8) } else { (0.6, 0.92) };
-            if x < minor {
-                Severity::Minor
-            } else if x < general {
-                Severity::General
+            if x < 0.82 {
+                Conduct::Clean
+            } else if x < 0.97 {
+                Conduct::Occasional
             } else {
-                Severity::Serious
+                Conduct::Repeat
             }
         };
-        let (intentional, harmful) = match severity {
-            Severity::Minor => (r.chance(0.15), r.chance(0.1)),
-            Severity::General => (r.chance(0.4), r.chance(0.35)),
-            Severity::Serious => (r.chance(0.75), r.chance(0.8)),
-        };
-        let penalty_dept = if r.chance(0.8) { dept } else { "MR" };
-        let disclosure_until = match severity {
-            Severity::Minor => add_months(decided_on, 3),
-            Severity::General => add_months(decided_on, 12),
-            Severity::Serious => add_months(decided_on, 36),
-        };
-        let fulfilled_on = r.chance(0.92).then(|| decided_on + Days::new(10 + r.below(80)));
-        let decision_no =
-            format!("{city_short}{}罚〔{}〕{}号", dept_short(penalty_dept), decided_on.year(), i * 32 + u64::from(k));
-        penalty_ids.push((decision_no.clone(), severity, decided_on, fulfilled_on));
-        out.penalties.push(Penalty {
-            decision_no,
-            uscc,
-            department: penalty_dept.to_string(),
-            decided_on,
-            severity,
-            intentional,
-            harmful,
-            disclosure_until,
-            fulfilled_on: fulfilled_on.filter(|d| *d <= ctx.until),
-        });
+        let window_from = e.registered_on.max(ctx.history_from);
+        let window_years = (ctx.until - window_from).num_days() as f64 / 365.25;
+        let dept = lead_department(e.def.code);
+        Records { ctx, e, conduct, window_from, window_years, dept, commit_seq: 0 }
     }
 
-    // Annual reports are due by 30 June; a missed one lists the entity.
-    let miss = match conduct {
-        Conduct::Clean => 0.01,
-        Conduct::Occasional => 0.06,
-        Conduct::Repeat => 0.2,
-    } * if individual { 0.5 } else { 1.0 };
-    let mut listing_ids = Vec::new();
-    for (k, y) in (window_from.year()..ctx.until.year()).enumerate() {
-        if r.chance(miss) {
-            let listed_on = Date::from_ymd_opt(y + 1, 7, 1).expect("valid");
-            if listed_on > ctx.until {
+    fn penalties(&mut self, r: &mut Rng, out: &mut Batch) -> Vec<PenaltyDrawn> {
+        let (ctx, conduct, dept, i, uscc) = (self.ctx, self.conduct, self.dept, self.e.i, self.e.uscc);
+        let rate = match conduct {
+            Conduct::Clean => 0.004,
+            Conduct::Occasional => 0.12 + r.unit() * 0.1,
+            Conduct::Repeat => 0.4 + r.unit() * 0.6,
+        };
+        let n_penalties = r.poisson(rate * self.window_years, 30);
+        let mut penalty_ids = Vec::new();
+        for k in 0..n_penalties {
+            let decided_on = r.date_between(self.window_from, ctx.until);
+            let severity = {
+                let x = r.unit();
+                let (minor, general) = if conduct == Conduct::Repeat { (0.45, 0.8) } else { (0.6, 0.92) };
+                if x < minor {
+                    Severity::Minor
+                } else if x < general {
+                    Severity::General
+                } else {
+                    Severity::Serious
+                }
+            };
+            let (intentional, harmful) = match severity {
+                Severity::Minor => (r.chance(0.15), r.chance(0.1)),
+                Severity::General => (r.chance(0.4), r.chance(0.35)),
+                Severity::Serious => (r.chance(0.75), r.chance(0.8)),
+            };
+            let penalty_dept = if r.chance(0.8) { dept } else { "MR" };
+            let disclosure_until = match severity {
+                Severity::Minor => add_months(decided_on, 3),
+                Severity::General => add_months(decided_on, 12),
+                Severity::Serious => add_months(decided_on, 36),
+            };
+            let fulfilled_on = r.chance(0.92).then(|| decided_on + Days::new(10 + r.below(80)));
+            let decision_no = format!(
+                "{}{}罚〔{}〕{}号",
+                self.e.city_short,
+                dept_short(penalty_dept),
+                decided_on.year(),
+                i * 32 + u64::from(k)
+            );
+            penalty_ids.push((decision_no.clone(), severity, decided_on, fulfilled_on));
+            out.penalties.push(Penalty {
+                decision_no,
+                uscc,
+                department: penalty_dept.to_string(),
+                decided_on,
+                severity,
+                intentional,
+                harmful,
+                disclosure_until,
+                fulfilled_on: fulfilled_on.filter(|d| *d <= ctx.until),
+            });
+        }
+        penalty_ids
+    }
+
+    /// Annual reports are due by 30 June; a missed one lists the entity.
+    fn abnormal(&mut self, r: &mut Rng, out: &mut Batch) {
+        let ctx = self.ctx;
+        let miss = match self.conduct {
+            Conduct::Clean => 0.01,
+            Conduct::Occasional => 0.06,
+            Conduct::Repeat => 0.2,
+        } * if self.e.individual { 0.5 } else { 1.0 };
+        for (k, y) in (self.window_from.year()..ctx.until.year()).enumerate() {
+            if r.chance(miss) {
+                let listed_on = Date::from_ymd_opt(y + 1, 7, 1).expect("valid");
+                if listed_on > ctx.until {
+                    continue;
+                }
+                let reason = if r.chance(0.85) {
+                    AbnormalReason::AnnualReportMissing
+                } else {
+                    AbnormalReason::AddressUnreachable
+                };
+                let removed_on =
+                    r.chance(0.65).then(|| listed_on + Days::new(20 + r.below(300))).filter(|d| *d <= ctx.until);
+                out.abnormal.push(AbnormalListing {
+                    listing_id: format!("YC{}{:06}", y + 1, self.e.i * 16 + k as u64),
+                    uscc: self.e.uscc,
+                    department: "MR".into(),
+                    listed_on,
+                    reason,
+                    removed_on,
+                });
+            }
+        }
+    }
+
+    fn complaints(&mut self, r: &mut Rng, out: &mut Batch) {
+        let (ctx, conduct, code) = (self.ctx, self.conduct, self.e.def.code);
+        let complaint_rate = match conduct {
+            Conduct::Clean => 0.01,
+            Conduct::Occasional => 0.15,
+            Conduct::Repeat => 0.5,
+        } * if code.starts_with('F') || code.starts_with('H') { 1.5 } else { 0.7 };
+        for k in 0..r.poisson(complaint_rate * self.window_years, 20) {
+            let received_on = r.date_between(self.window_from, ctx.until);
+            let hotline = if r.chance(0.7) { Hotline::H12315 } else { Hotline::H12345 };
+            let concluded = received_on + Days::new(5 + r.below(40));
+            let (status, concluded_on) = if concluded > ctx.until {
+                (ComplaintStatus::Pending, None)
+            } else if r.chance(if conduct == Conduct::Clean { 0.25 } else { 0.5 }) {
+                (ComplaintStatus::Verified, Some(concluded))
+            } else {
+                (ComplaintStatus::Unfounded, Some(concluded))
+            };
+            let department = if hotline == Hotline::H12315 { "MR" } else { self.dept };
+            out.complaints.push(Complaint {
+                complaint_id: format!("TS{}{:08}", received_on.year(), self.e.i * 32 + u64::from(k)),
+                uscc: self.e.uscc,
+                hotline,
+                department: department.into(),
+                received_on,
+                status,
+                concluded_on,
+            });
+        }
+    }
+
+    /// Records one commitment, checked (fulfilled or breached) some months
+    /// later; returns its id.
+    fn commitment(
+        &mut self,
+        out: &mut Batch,
+        r: &mut Rng,
+        kind: CommitmentKind,
+        made_on: Date,
+        subject: String,
+        breach: f64,
+    ) -> String {
+        let commitment_id = format!("CN{}{:08}", made_on.year(), self.e.i * 16 + self.commit_seq);
+        self.commit_seq += 1;
+        let checked = made_on + Days::new(30 + r.below(150));
+        let (status, checked_on) = if checked > self.ctx.until {
+            (CommitmentStatus::Pending, None)
+        } else if r.chance(breach) {
+            (CommitmentStatus::Breached, Some(checked))
+        } else {
+            (CommitmentStatus::Fulfilled, Some(checked))
+        };
+        out.commitments.push(Commitment {
+            commitment_id: commitment_id.clone(),
+            uscc: self.e.uscc,
+            kind,
+            made_on,
+            subject,
+            status,
+            checked_on,
+        });
+        commitment_id
+    }
+
+    /// The chance a commitment of this entity is breached.
+    fn breach(&self) -> f64 {
+        match self.conduct {
+            Conduct::Clean => 0.02,
+            Conduct::Occasional => 0.1,
+            Conduct::Repeat => 0.3,
+        }
+    }
+
+    /// Commitments instead of approvals, public and industry commitments.
+    fn commitments(&mut self, r: &mut Rng, out: &mut Batch) {
+        let (ctx, breach) = (self.ctx, self.breach());
+        if self.e.year >= 2019 && r.chance(0.15) {
+            let made_on = r.date_between(self.e.registered_on, ctx.until);
+            let subject = format!("{}许〔{}〕{}号", dept_short(self.dept), made_on.year(), self.e.i);
+            self.commitment(out, r, CommitmentKind::ApprovalSubstitute, made_on, subject, breach);
+        }
+        if !self.e.individual && r.chance(0.05) {
+            let made_on = r.date_between(self.window_from, ctx.until);
+            self.commitment(out, r, CommitmentKind::Public, made_on, "综合信用承诺".into(), breach / 2.0);
+        }
+        if self.e.company_like && r.chance(0.03) {
+            let made_on = r.date_between(self.window_from, ctx.until);
+            let subject = format!("{}行业自律承诺", self.e.def.word);
+            self.commitment(out, r, CommitmentKind::Industry, made_on, subject, breach / 2.0);
+        }
+    }
+
+    /// Credit repair applications for general and serious penalties.
+    fn repairs(&mut self, penalties: &[PenaltyDrawn], r: &mut Rng, out: &mut Batch) {
+        for (k, (decision_no, severity, decided_on, fulfilled_on)) in penalties.iter().enumerate() {
+            if *severity == Severity::Minor || fulfilled_on.is_none() || !r.chance(0.3) {
                 continue;
             }
-            let reason =
-                if r.chance(0.85) { AbnormalReason::AnnualReportMissing } else { AbnormalReason::AddressUnreachable };
-            let removed_on =
-                r.chance(0.65).then(|| listed_on + Days::new(20 + r.below(300))).filter(|d| *d <= ctx.until);
-            let listing_id = format!("YC{}{:06}", y + 1, i * 16 + k as u64);
-            listing_ids.push(listing_id.clone());
-            out.abnormal.push(AbnormalListing {
-                listing_id,
-                uscc,
-                department: "MR".into(),
-                listed_on,
-                reason,
-                removed_on,
+            let min_months = if *severity == Severity::General { 3 } else { 12 };
+            // Some apply too early, so eligibility rules have something to refuse.
+            let months =
+                if r.chance(0.2) { r.below(u64::from(min_months)) as u32 } else { min_months + r.below(12) as u32 };
+            let applied_on = add_months(*decided_on, months) + Days::new(r.below(28));
+            if applied_on > self.ctx.until {
+                continue;
+            }
+            let commitment_id = r
+                .chance(0.9)
+                .then(|| self.commitment(out, r, CommitmentKind::Repair, applied_on, decision_no.clone(), 0.05));
+            out.repairs.push(RepairApplication {
+                repair_id: format!("XF{}{:08}", applied_on.year(), self.e.i * 32 + k as u64),
+                uscc: self.e.uscc,
+                record_id: decision_no.clone(),
+                applied_on,
+                commitment_id,
             });
         }
     }
 
-    let complaint_rate = match conduct {
-        Conduct::Clean => 0.01,
-        Conduct::Occasional => 0.15,
-        Conduct::Repeat => 0.5,
-    } * if def.code.starts_with('F') || def.code.starts_with('H') { 1.5 } else { 0.7 };
-    let mut complaint_ids = Vec::new();
-    for k in 0..r.poisson(complaint_rate * window_years, 20) {
-        let received_on = r.date_between(window_from, ctx.until);
-        let hotline = if r.chance(0.7) { Hotline::H12315 } else { Hotline::H12345 };
-        let concluded = received_on + Days::new(5 + r.below(40));
-        let (status, concluded_on) = if concluded > ctx.until {
-            (ComplaintStatus::Pending, None)
-        } else if r.chance(if conduct == Conduct::Clean { 0.25 } else { 0.5 }) {
-            (ComplaintStatus::Verified, Some(concluded))
-        } else {
-            (ComplaintStatus::Unfounded, Some(concluded))
+    /// Past inspections over the last four years, by officers of the city.
+    fn inspections(&mut self, r: &mut Rng, out: &mut Batch) {
+        let (ctx, conduct) = (self.ctx, self.conduct);
+        let inspect = match conduct {
+            Conduct::Clean => 0.03,
+            Conduct::Occasional => 0.06,
+            Conduct::Repeat => 0.2,
         };
-        let complaint_id = format!("TS{}{:08}", received_on.year(), i * 32 + u64::from(k));
-        if status == ComplaintStatus::Verified {
-            complaint_ids.push(complaint_id.clone());
-        }
-        let department = if hotline == Hotline::H12315 { "MR" } else { dept };
-        out.complaints.push(Complaint {
-            complaint_id,
-            uscc,
-            hotline,
-            department: department.into(),
-            received_on,
-            status,
-            concluded_on,
-        });
-    }
-
-    // ---- commitments
-    let breach = match conduct {
-        Conduct::Clean => 0.02,
-        Conduct::Occasional => 0.1,
-        Conduct::Repeat => 0.3,
-    };
-    let mut commit_seq = 0u64;
-    let mut commitment =
-        |out: &mut Batch, r: &mut Rng, kind: CommitmentKind, made_on: Date, subject: String, breach: f64| {
-            let commitment_id = format!("CN{}{:08}", made_on.year(), i * 16 + commit_seq);
-            commit_seq += 1;
-            let checked = made_on + Days::new(30 + r.below(150));
-            let (status, checked_on) = if checked > ctx.until {
-                (CommitmentStatus::Pending, None)
-            } else if r.chance(breach) {
-                (CommitmentStatus::Breached, Some(checked))
+        let mut insp_seq = 0u64;
+        for y in (ctx.until.year() - 3)..=ctx.until.year() {
+            let from = Date::from_ymd_opt(y, 1, 1).expect("valid").max(self.e.registered_on);
+            let to = Date::from_ymd_opt(y, 12, 31).expect("valid").min(ctx.until);
+            if from > to || !r.chance(inspect) {
+                continue;
+            }
+            let inspected_on = r.date_between(from, to);
+            let dept = if r.chance(0.7) { "MR" } else { self.dept };
+            let kind = if conduct == Conduct::Repeat && r.chance(0.5) {
+                InspectionKind::Targeted
+            } else if r.chance(0.3) {
+                InspectionKind::JointRandom
             } else {
-                (CommitmentStatus::Fulfilled, Some(checked))
+                InspectionKind::Random
             };
-            out.commitments.push(Commitment {
-                commitment_id: commitment_id.clone(),
-                uscc,
+            let result = {
+                let x = r.unit();
+                let bad = if conduct == Conduct::Clean { 0.05 } else { 0.3 };
+                if x < bad * 0.5 {
+                    InspectionResult::Violation
+                } else if x < bad {
+                    InspectionResult::IssuesCorrected
+                } else if x < bad + 0.02 {
+                    InspectionResult::NotFound
+                } else {
+                    InspectionResult::Compliant
+                }
+            };
+            let officers = match ctx.officers_at.get(&(dept, self.e.city)) {
+                Some(list) if list.len() >= 2 => {
+                    let a = r.below(list.len() as u64) as usize;
+                    let b = (a + 1 + r.below(list.len() as u64 - 1) as usize) % list.len();
+                    vec![list[a].clone(), list[b].clone()]
+                }
+                _ => Vec::new(),
+            };
+            out.inspections.push(InspectionRecord {
+                inspection_id: format!("JC{y}{:08}", self.e.i * 8 + insp_seq),
+                uscc: self.e.uscc,
+                department: dept.into(),
+                inspected_on,
                 kind,
-                made_on,
-                subject,
-                status,
-                checked_on,
+                result,
+                officers,
             });
-            commitment_id
-        };
-    if year >= 2019 && r.chance(0.15) {
-        let made_on = r.date_between(registered_on, ctx.until);
-        let subject = format!("{}许〔{}〕{}号", dept_short(dept), made_on.year(), i);
-        commitment(out, &mut r, CommitmentKind::ApprovalSubstitute, made_on, subject, breach);
-    }
-    if !individual && r.chance(0.05) {
-        let made_on = r.date_between(window_from, ctx.until);
-        commitment(out, &mut r, CommitmentKind::Public, made_on, "综合信用承诺".into(), breach / 2.0);
-    }
-    if company_like && r.chance(0.03) {
-        let made_on = r.date_between(window_from, ctx.until);
-        commitment(out, &mut r, CommitmentKind::Industry, made_on, format!("{}行业自律承诺", def.word), breach / 2.0);
+            insp_seq += 1;
+        }
     }
 
-    // ---- credit repair applications for general and serious penalties
-    for (k, (decision_no, severity, decided_on, fulfilled_on)) in penalty_ids.iter().enumerate() {
-        if *severity == Severity::Minor || fulfilled_on.is_none() || !r.chance(0.3) {
-            continue;
-        }
-        let min_months = if *severity == Severity::General { 3 } else { 12 };
-        // Some apply too early, so eligibility rules have something to refuse.
-        let months =
-            if r.chance(0.2) { r.below(u64::from(min_months)) as u32 } else { min_months + r.below(12) as u32 };
-        let applied_on = add_months(*decided_on, months) + Days::new(r.below(28));
-        if applied_on > ctx.until {
-            continue;
-        }
-        let commitment_id = r
-            .chance(0.9)
-            .then(|| commitment(out, &mut r, CommitmentKind::Repair, applied_on, decision_no.clone(), 0.05));
-        out.repairs.push(RepairApplication {
-            repair_id: format!("XF{}{:08}", applied_on.year(), i * 32 + k as u64),
-            uscc,
-            record_id: decision_no.clone(),
-            applied_on,
-            commitment_id,
-        });
-    }
-    let _ = (&listing_ids, &complaint_ids);
-
-    // ---- past inspections
-    let inspect = match conduct {
-        Conduct::Clean => 0.03,
-        Conduct::Occasional => 0.06,
-        Conduct::Repeat => 0.2,
-    };
-    let mut insp_seq = 0u64;
-    for y in (ctx.until.year() - 3)..=ctx.until.year() {
-        let from = Date::from_ymd_opt(y, 1, 1).expect("valid").max(registered_on);
-        let to = Date::from_ymd_opt(y, 12, 31).expect("valid").min(ctx.until);
-        if from > to || !r.chance(inspect) {
-            continue;
-        }
-        let inspected_on = r.date_between(from, to);
-        let dept = if r.chance(0.7) { "MR" } else { dept };
-        let kind = if conduct == Conduct::Repeat && r.chance(0.5) {
-            InspectionKind::Targeted
-        } else if r.chance(0.3) {
-            InspectionKind::JointRandom
-        } else {
-            InspectionKind::Random
-        };
-        let result = {
-            let x = r.unit();
-            let bad = if conduct == Conduct::Clean { 0.05 } else { 0.3 };
-            if x < bad * 0.5 {
-                InspectionResult::Violation
-            } else if x < bad {
-                InspectionResult::IssuesCorrected
-            } else if x < bad + 0.02 {
-                InspectionResult::NotFound
-            } else {
-                InspectionResult::Compliant
-            }
-        };
-        let officers = match ctx.officers_at.get(&(dept, city)) {
-            Some(list) if list.len() >= 2 => {
-                let a = r.below(list.len() as u64) as usize;
-                let b = (a + 1 + r.below(list.len() as u64 - 1) as usize) % list.len();
-                vec![list[a].clone(), list[b].clone()]
-            }
-            _ => Vec::new(),
-        };
-        out.inspections.push(InspectionRecord {
-            inspection_id: format!("JC{y}{:08}", i * 8 + insp_seq),
-            uscc,
-            department: dept.into(),
-            inspected_on,
-            kind,
-            result,
-            officers,
-        });
-        insp_seq += 1;
-    }
-
-    // ---- credit evaluations
-    let grade4 = |r: &mut Rng| -> &'static str {
-        let w: &[(&'static str, u32)] = match conduct {
+    /// A four-grade evaluation (A to D) weighted by conduct.
+    fn grade4(&self, r: &mut Rng) -> &'static str {
+        let w: &[(&'static str, u32)] = match self.conduct {
             Conduct::Clean => &[("A", 55), ("B", 40), ("C", 5)],
             Conduct::Occasional => &[("A", 15), ("B", 55), ("C", 25), ("D", 5)],
             Conduct::Repeat => &[("B", 20), ("C", 50), ("D", 30)],
         };
         r.pick::<&str>(w)
-    };
-    if !individual || r.chance(0.5) {
-        for y in (ctx.until.year() - 3)..ctx.until.year() {
-            let on = Date::from_ymd_opt(y, 12, 31).expect("valid");
+    }
+
+    /// Composite (yearly), industry and, for a few companies, market
+    /// credit evaluations.
+    fn evaluations(&mut self, r: &mut Rng, out: &mut Batch) {
+        let (ctx, uscc, registered_on) = (self.ctx, self.e.uscc, self.e.registered_on);
+        if !self.e.individual || r.chance(0.5) {
+            for y in (ctx.until.year() - 3)..ctx.until.year() {
+                let on = Date::from_ymd_opt(y, 12, 31).expect("valid");
+                if on > registered_on {
+                    let grade = self.grade4(r).to_string();
+                    out.evaluations.push(CreditEvaluation {
+                        uscc,
+                        kind: EvaluationKind::Composite,
+                        source: "NPCIC".into(),
+                        evaluated_on: on,
+                        grade,
+                    });
+                }
+            }
+        }
+        if self.dept != "MR" && r.chance(0.6) {
+            let on = Date::from_ymd_opt(ctx.until.year() - 1, 6, 30).expect("valid");
             if on > registered_on {
-                let grade = grade4(&mut r).to_string();
+                let grade = self.grade4(r).to_string();
                 out.evaluations.push(CreditEvaluation {
                     uscc,
-                    kind: EvaluationKind::Composite,
-                    source: "NPCIC".into(),
+                    kind: EvaluationKind::Industry,
+                    source: self.dept.into(),
                     evaluated_on: on,
                     grade,
                 });
             }
         }
-    }
-    if dept != "MR" && r.chance(0.6) {
-        let on = Date::from_ymd_opt(ctx.until.year() - 1, 6, 30).expect("valid");
-        if on > registered_on {
-            let grade = grade4(&mut r).to_string();
+        if self.e.company_like && r.chance(0.03) {
+            let on = r.date_between(
+                ctx.until.checked_sub_months(Months::new(18)).expect("valid").max(registered_on),
+                ctx.until,
+            );
+            let w: &[(&'static str, u32)] = match self.conduct {
+                Conduct::Clean => &[("AAA", 10), ("AA", 40), ("A", 40), ("BBB", 10)],
+                Conduct::Occasional => &[("A", 30), ("BBB", 40), ("BB", 25), ("B", 5)],
+                Conduct::Repeat => &[("BB", 30), ("B", 40), ("CCC", 20), ("CC", 7), ("C", 3)],
+            };
+            let agency = ["中诚信", "联合资信", "大公国际", "东方金诚"][r.below(4) as usize];
             out.evaluations.push(CreditEvaluation {
                 uscc,
-                kind: EvaluationKind::Industry,
-                source: dept.into(),
+                kind: EvaluationKind::Market,
+                source: agency.into(),
                 evaluated_on: on,
-                grade,
+                grade: r.pick(w).to_string(),
             });
         }
-    }
-    if company_like && r.chance(0.03) {
-        let on =
-            r.date_between(ctx.until.checked_sub_months(Months::new(18)).expect("valid").max(registered_on), ctx.until);
-        let w: &[(&'static str, u32)] = match conduct {
-            Conduct::Clean => &[("AAA", 10), ("AA", 40), ("A", 40), ("BBB", 10)],
-            Conduct::Occasional => &[("A", 30), ("BBB", 40), ("BB", 25), ("B", 5)],
-            Conduct::Repeat => &[("BB", 30), ("B", 40), ("CCC", 20), ("CC", 7), ("C", 3)],
-        };
-        let agency = ["中诚信", "联合资信", "大公国际", "东方金诚"][r.below(4) as usize];
-        out.evaluations.push(CreditEvaluation {
-            uscc,
-            kind: EvaluationKind::Market,
-            source: agency.into(),
-            evaluated_on: on,
-            grade: r.pick(w).to_string(),
-        });
     }
 }
 

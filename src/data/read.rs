@@ -9,6 +9,9 @@
 //! table's columns and a slice per batch. CSV is read twice: a first pass
 //! checks its shape (one memchr scan) and hashes it, and a second hands
 //! whole records, a few tens of megabytes at a time, to polars as text.
+//!
+//! Long on purpose: the CSV shape scan and the readers it feeds agree on
+//! record boundaries and row numbers, so they stay side by side.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};

@@ -335,3 +335,31 @@ code_enum!(
         RulesDiff = "rules.diff",
     }
 );
+
+code_enum!(
+    /// What an audit entry records: its `action`. The code is hashed into
+    /// the chain, so a code is never renamed or reused.
+    AuditAction {
+        StoreIdentity = "store.identity",
+        RunStart = "run.start",
+        RunRules = "run.rules",
+        RunFinish = "run.finish",
+        RunFail = "run.fail",
+        PlanCreate = "plan.create",
+        PlanReveal = "plan.reveal",
+        PlanCancel = "plan.cancel",
+        PlanPublish = "plan.publish",
+        ResultSubmit = "result.submit",
+        ObjectionFile = "objection.file",
+        ObjectionDecide = "objection.decide",
+        PrincipalCreate = "principal.create",
+        TokenCreate = "token.create",
+        TokenRevoke = "token.revoke",
+        RulesAdd = "rules.add",
+        RulesActivate = "rules.activate",
+        RulesSchedule = "rules.schedule",
+        DatasetImport = "dataset.import",
+        JobStart = "job.start",
+        JobFinish = "job.finish",
+    }
+);

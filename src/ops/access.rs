@@ -5,8 +5,8 @@
 
 use super::policy::{self, Action, PlanFacts, Resource};
 use super::{OpsError, Result, limits};
-use crate::model::Officer;
 use crate::model::access::{Jurisdiction, Principal, Role};
+use crate::model::{AuditAction, Officer};
 use crate::store::{IssuedToken, NewPrincipal, PlanRecord, Store, TokenInfo};
 
 /// Days an officer's token lives unless the request says otherwise.
@@ -216,7 +216,7 @@ pub fn audit_view(
     let mut plans = std::collections::HashMap::new();
     let mut out = Vec::with_capacity(entries.len());
     for mut e in entries {
-        if e.action == "plan.reveal"
+        if e.action_kind() == Some(AuditAction::PlanReveal)
             && let Some(id) = e.subject.strip_prefix("plan/").and_then(|s| s.parse::<i64>().ok())
         {
             if let std::collections::hash_map::Entry::Vacant(v) = plans.entry(id) {

@@ -216,7 +216,7 @@ pub fn verify_plan(store: &Store, id: i64) -> Result<draw::Report> {
         .read(|c| crate::store::audit::entries(c, Some(&format!("plan/{id}"))))?
         .into_iter()
         .rev()
-        .find(|e| e.action == "plan.reveal")
+        .find(|e| e.action_kind() == Some(AuditAction::PlanReveal))
         .and_then(|e| serde_json::from_str::<serde_json::Value>(&e.payload).ok())
         .and_then(|p| p["result_hash"].as_str().map(str::to_string));
     match audited {

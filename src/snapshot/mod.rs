@@ -7,6 +7,9 @@
 //! Invariants: plain data, no IO, built only by `data` (which validates it
 //! first), so every reference inside it resolves. Memory per entity is
 //! written down in ARCHITECTURE.md ("Memory").
+//!
+//! Long on purpose: the column primitives (texts, symbols, offsets,
+//! tables) and the snapshot's own columns share private layout details.
 
 mod graph;
 mod names;

@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Result, Store, StoreError, audit, code, now};
 use crate::model::access::{Jurisdiction, Principal, Role};
-use crate::model::{JobKind, JobStatus};
+use crate::model::{AuditAction, JobKind, JobStatus};
 
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -144,7 +144,7 @@ impl Store {
             audit::append(
                 tx,
                 actor,
-                "principal.create",
+                AuditAction::PrincipalCreate,
                 &format!("principal/{id}"),
                 &serde_json::json!({ "role": p.role, "officer_id": p.officer_id, "department": p.department,
                     "jurisdiction": p.jurisdiction.code(), "label": p.label }),
@@ -192,7 +192,7 @@ impl Store {
             audit::append(
                 tx,
                 actor,
-                "token.create",
+                AuditAction::TokenCreate,
                 &format!("token/{id}"),
                 &serde_json::json!({ "principal": principal.id, "role": principal.role,
                     "officer_id": principal.officer_id, "label": label, "expires_at": expires_at }),
@@ -258,7 +258,13 @@ impl Store {
                     StoreError::NotFound(format!("token {id}"))
                 });
             }
-            audit::append(tx, actor, "token.revoke", &format!("token/{id}"), &serde_json::json!({ "revoked_at": at }))?;
+            audit::append(
+                tx,
+                actor,
+                AuditAction::TokenRevoke,
+                &format!("token/{id}"),
+                &serde_json::json!({ "revoked_at": at }),
+            )?;
             Ok(())
         })
     }
@@ -290,7 +296,7 @@ impl Store {
             audit::append(
                 tx,
                 actor,
-                "rules.add",
+                AuditAction::RulesAdd,
                 &format!("rules/{id}"),
                 &serde_json::json!({ "hash": hash, "label": label }),
             )?;
@@ -334,7 +340,13 @@ impl Store {
                 tx.query_row("SELECT hash FROM rule_versions WHERE id = ?1", [id], |r| r.get(0)).optional()?;
             let hash = hash.ok_or_else(|| StoreError::NotFound(format!("rule version {id}")))?;
             tx.execute("UPDATE rule_versions SET active = (id = ?1)", [id])?;
-            audit::append(tx, actor, "rules.activate", &format!("rules/{id}"), &serde_json::json!({ "hash": hash }))?;
+            audit::append(
+                tx,
+                actor,
+                AuditAction::RulesActivate,
+                &format!("rules/{id}"),
+                &serde_json::json!({ "hash": hash }),
+            )?;
             Ok(())
         })
     }
@@ -353,7 +365,7 @@ impl Store {
                 audit::append(
                     tx,
                     actor,
-                    "dataset.import",
+                    AuditAction::DatasetImport,
                     &format!("dataset/{hash}"),
                     &serde_json::json!({ "path": path, "entities": entities }),
                 )?;
@@ -380,7 +392,7 @@ impl Store {
                 params![kind.as_str(), now(), actor],
             )?;
             let id = tx.last_insert_rowid();
-            audit::append(tx, actor, "job.start", &format!("job/{id}"), &serde_json::json!({ "kind": kind, "request": request }))?;
+            audit::append(tx, actor, AuditAction::JobStart, &format!("job/{id}"), &serde_json::json!({ "kind": kind, "request": request }))?;
             Ok(id)
         })
     }
@@ -406,7 +418,7 @@ impl Store {
                     serde_json::json!({ "status": "failed", "error": e })
                 }
             };
-            audit::append(tx, actor, "job.finish", &format!("job/{id}"), &payload)?;
+            audit::append(tx, actor, AuditAction::JobFinish, &format!("job/{id}"), &payload)?;
             Ok(())
         })
     }
@@ -449,7 +461,7 @@ impl Store {
                 audit::append(
                     tx,
                     "system",
-                    "run.fail",
+                    AuditAction::RunFail,
                     &format!("run/{id}"),
                     &serde_json::json!({ "error": "interrupted by a restart" }),
                 )?;
@@ -462,7 +474,7 @@ impl Store {
                 audit::append(
                     tx,
                     "system",
-                    "job.finish",
+                    AuditAction::JobFinish,
                     &format!("job/{id}"),
                     &serde_json::json!({ "status": "failed", "error": "interrupted by a restart" }),
                 )?;

@@ -20,6 +20,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use sha2::{Digest, Sha256};
 
 use super::{Result, now};
+use crate::model::AuditAction;
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -31,6 +32,8 @@ pub struct AuditEntry {
     pub seq: i64,
     pub at: String,
     pub actor: String,
+    /// The action's code as stored and hashed (an [`AuditAction`] code
+    /// unless the entry was altered or written by a newer credo).
     pub action: String,
     pub subject: String,
     pub payload: String,
@@ -38,6 +41,13 @@ pub struct AuditEntry {
     pub hash: String,
     /// 1 (credo-audit-v1) or 2 (credo-audit-v2, length-prefixed fields).
     pub format: i64,
+}
+
+impl AuditEntry {
+    /// The entry's action, `None` when its text is no known code.
+    pub fn action_kind(&self) -> Option<AuditAction> {
+        self.action.parse().ok()
+    }
 }
 
 /// Format 1 (credo-audit-v1): fields joined with newlines. Kept to verify
@@ -74,7 +84,7 @@ pub fn hash_of(e: &AuditEntry) -> Option<String> {
 pub fn append(
     tx: &Transaction<'_>,
     actor: &str,
-    action: &str,
+    action: AuditAction,
     subject: &str,
     payload: &serde_json::Value,
 ) -> Result<String> {
@@ -89,7 +99,7 @@ pub fn append(
         seq,
         at: now(),
         actor: actor.to_string(),
-        action: action.to_string(),
+        action: action.as_str().to_string(),
         subject: subject.to_string(),
         payload: payload.to_string(),
         prev_hash: prev,
@@ -274,8 +284,10 @@ mod tests {
     fn store_with(n: usize) -> Store {
         let s = Store::in_memory().unwrap();
         for i in 1..n {
-            s.write(|tx| append(tx, "tester", "test.event", &format!("thing/{i}"), &serde_json::json!({ "i": i })))
-                .unwrap();
+            s.write(|tx| {
+                append(tx, "tester", AuditAction::DatasetImport, &format!("thing/{i}"), &serde_json::json!({ "i": i }))
+            })
+            .unwrap();
         }
         s
     }
@@ -370,7 +382,7 @@ mod tests {
         })
         .unwrap();
         assert!(matches!(s.read(verify).unwrap(), ChainReport::Intact { entries: 3, .. }));
-        s.write(|tx| append(tx, "tester", "test.event", "thing/x", &serde_json::json!({}))).unwrap();
+        s.write(|tx| append(tx, "tester", AuditAction::DatasetImport, "thing/x", &serde_json::json!({}))).unwrap();
         assert!(matches!(s.read(verify).unwrap(), ChainReport::Intact { entries: 4, .. }));
         // A new entry re-hashed by the old rule is refused.
         s.read(|c| {

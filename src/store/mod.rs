@@ -20,8 +20,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use crate::model::RunStatus;
 pub use crate::model::access::Principal;
+use crate::model::{AuditAction, RunStatus};
 pub use access::{IssuedToken, Job, JobOutcome, NewPrincipal, RuleVersion, TokenInfo};
 pub use audit::{AuditEntry, ChainReport};
 pub use objections::{NewObjection, ObjectionRecord};
@@ -287,7 +287,7 @@ impl Store {
             audit::append(
                 tx,
                 run.actor,
-                "run.start",
+                AuditAction::RunStart,
                 &format!("run/{id}"),
                 &serde_json::json!({
                     "dataset_hash": run.dataset_hash, "rules_hash": run.rules_hash, "as_of": run.as_of,
@@ -318,7 +318,7 @@ impl Store {
             audit::append(
                 tx,
                 actor,
-                "run.finish",
+                AuditAction::RunFinish,
                 &format!("run/{id}"),
                 &serde_json::json!({
                     "entities": run.entities, "tiers": run.summary.get("tiers"),
@@ -335,7 +335,13 @@ impl Store {
                 "UPDATE runs SET status = 'failed', progress = 'failed', error = ?2 WHERE id = ?1",
                 params![id, error],
             )?;
-            audit::append(tx, actor, "run.fail", &format!("run/{id}"), &serde_json::json!({ "error": error }))?;
+            audit::append(
+                tx,
+                actor,
+                AuditAction::RunFail,
+                &format!("run/{id}"),
+                &serde_json::json!({ "error": error }),
+            )?;
             Ok(())
         })
     }

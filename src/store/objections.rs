@@ -4,6 +4,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::{Result, Store, StoreError, audit, now};
+use crate::model::AuditAction;
 use crate::model::objection::ObjectionStatus;
 
 /// An objection as stored.
@@ -96,7 +97,7 @@ impl Store {
             audit::append(
                 tx,
                 o.filed_by,
-                "objection.file",
+                AuditAction::ObjectionFile,
                 &format!("objection/{id}"),
                 &serde_json::json!({ "id": id, "uscc": o.uscc, "record_id": o.record_id, "region": o.region,
                     "reason": o.reason, "filed_on": o.filed_on, "filed_at": filed_at, "filed_by": o.filed_by,
@@ -137,7 +138,7 @@ impl Store {
             audit::append(
                 tx,
                 actor,
-                "objection.decide",
+                AuditAction::ObjectionDecide,
                 &format!("objection/{id}"),
                 &serde_json::json!({ "id": id, "uscc": o.uscc, "record_id": o.record_id, "status": outcome,
                     "decided_on": decided_on, "decision_reason": reason, "decided_at": decided_at,

@@ -9,7 +9,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::{Result, Store, StoreError, audit, code, now};
-use crate::model::PlanStatus;
+use crate::model::{AuditAction, PlanStatus};
 use crate::plan::PlanKind;
 
 /// A plan as stored.
@@ -274,7 +274,7 @@ impl Store {
             audit::append(
                 tx,
                 p.actor,
-                "plan.create",
+                AuditAction::PlanCreate,
                 &format!("plan/{id}"),
                 &serde_json::json!({
                     "name": p.name, "kind": p.kind, "params": p.params, "run": p.run_id,
@@ -353,7 +353,7 @@ impl Store {
             audit::append(
                 tx,
                 r.actor,
-                "plan.reveal",
+                AuditAction::PlanReveal,
                 &format!("plan/{id}"),
                 &serde_json::json!({
                     "secret": r.secret, "beacon": r.beacon, "result_hash": r.result_hash,
@@ -383,7 +383,7 @@ impl Store {
             audit::append(
                 tx,
                 actor,
-                "plan.cancel",
+                AuditAction::PlanCancel,
                 &format!("plan/{id}"),
                 &serde_json::json!({ "reason": reason, "cancelled_at": at }),
             )?;
@@ -398,7 +398,7 @@ impl Store {
             audit::append(
                 tx,
                 actor,
-                "plan.publish",
+                AuditAction::PlanPublish,
                 &format!("plan/{id}"),
                 &serde_json::json!({ "disclosure_sha256": digest, "published_at": at }),
             )?;
@@ -523,7 +523,7 @@ impl Store {
             audit::append(
                 tx,
                 &format!("officer:{}", r.officer_id),
-                "result.submit",
+                AuditAction::ResultSubmit,
                 &format!("plan/{}/visit/{}", r.plan_id, r.seq),
                 &serde_json::json!({ "id": id, "uscc": r.uscc, "department": r.department, "result": r.result,
                     "commitment_status": r.commitment_status, "inspected_on": r.inspected_on,

@@ -5,6 +5,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::{Result, Store, StoreError, audit};
+use crate::model::AuditAction;
 
 /// A stored rule version and when it is in force.
 #[derive(Clone, Debug, serde::Serialize, PartialEq, utoipa::ToSchema)]
@@ -55,7 +56,7 @@ impl Store {
             audit::append(
                 tx,
                 actor,
-                "rules.schedule",
+                AuditAction::RulesSchedule,
                 &format!("rules/{id}"),
                 &serde_json::json!({ "hash": hash, "effective_from": from, "effective_until": until }),
             )?;
@@ -76,7 +77,7 @@ impl Store {
             audit::append(
                 tx,
                 actor,
-                "run.rules",
+                AuditAction::RunRules,
                 &format!("run/{run}"),
                 &serde_json::json!({ "rule_version": version, "rule_choice": choice }),
             )?;

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Result, StoreError, audit};
+use crate::model::AuditAction;
 use crate::trust::{PublicKey, SigningKey};
 
 /// Who a store is.
@@ -129,7 +130,7 @@ pub(crate) fn open(conn: &mut Connection, key_file: Option<&Path>) -> Result<Ide
     audit::append(
         &tx,
         "system",
-        "store.identity",
+        AuditAction::StoreIdentity,
         &format!("store/{store_id}"),
         &serde_json::json!({ "store_id": store_id, "public_key": public, "algorithm": crate::trust::ALGORITHM }),
     )?;

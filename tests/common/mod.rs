@@ -34,6 +34,30 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// `credo --store STORE classify --data DATA --rules rules/ --as-of AS_OF
+/// --out OUT EXTRA...`: the classification the CLI tests set up, with the
+/// default rules.
+pub fn classify_args(store: &Path, data: &Path, as_of: &str, out: &Path, extra: &[&str]) -> Vec<String> {
+    let rules = root().join("rules");
+    let mut args: Vec<String> = ["--store", path_str(store), "classify", "--data", path_str(data)]
+        .into_iter()
+        .chain(["--rules", path_str(&rules), "--as-of", as_of, "--out", path_str(out)])
+        .map(str::to_string)
+        .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// Runs [`classify_args`] (in English).
+pub fn classify(store: &Path, data: &Path, as_of: &str, out: &Path, extra: &[&str]) -> Output {
+    let args = classify_args(store, data, as_of, out, extra);
+    credo(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
 /// Copies every file of a directory (flat) into a new temporary directory.
 pub fn copy_dir(from: &Path) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -1,6 +1,7 @@
 //! The integrity of the whole store, not only of the audit log: the hash
-//! chain; the tables (runs, plans, frames, visits, assignments, inspection
-//! results, the store's identity) rebuilt from the audit payloads and
+//! chain; the tables (runs with their rule versions, plans, frames, visits,
+//! assignments, inspection results, objections, the store's identity)
+//! rebuilt from the audit payloads (`expected`) and
 //! compared row by row; every run's results file and index against the
 //! hashes the store recorded; and the log against a signed checkpoint
 //! published earlier (truncation and rewrites).
@@ -10,19 +11,20 @@
 //! to say what the row must be, so any later edit of a row shows as a
 //! difference naming the table, the row and the audit entry.
 //!
-//! Long on purpose: one rebuild per audited table, each mirroring the
-//! store's payload for that table.
+//! Long on purpose: one comparison per audited table, each naming its
+//! columns; the rebuild from the payloads is in `expected`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::Serialize;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+mod expected;
+use expected::{Expected, ResultKey, Row, payload, text};
+
 use super::{OpsError, Result};
-use crate::model::{PlanStatus, RunStatus};
-use crate::store::{AuditEntry, ChainReport, Store, audit};
+use crate::store::{ChainReport, Store, audit};
 use crate::trust::PublicKey;
 
 /// The document type of a checkpoint.
@@ -40,6 +42,7 @@ pub enum Table {
     Visits,
     Assignments,
     InspectionResults,
+    Objections,
 }
 
 impl fmt::Display for Table {
@@ -53,6 +56,7 @@ impl fmt::Display for Table {
             Table::Visits => "visits",
             Table::Assignments => "assignments",
             Table::InspectionResults => "inspection_results",
+            Table::Objections => "objections",
         })
     }
 }
@@ -148,10 +152,12 @@ pub fn verify_store(store: &Store, checkpoint: Option<&Checkpoint>) -> Result<In
     };
     let mut v = Verifier { store, differences: Vec::new(), checked: BTreeMap::new() };
     let entries = store.read_long(|c| audit::entries(c, None))?;
-    v.identity(&entries)?;
-    v.runs(&entries)?;
-    v.plans(&entries)?;
-    v.results(&entries)?;
+    let want = Expected::from_log(&entries);
+    v.identity(want.identity)?;
+    v.runs(&want.runs)?;
+    v.plans(&want.plans)?;
+    v.results(&want.results)?;
+    v.objections(&want.objections)?;
     let intact = matches!(chain, ChainReport::Intact { .. })
         && !matches!(checkpoint, Some(ChainReport::Broken { .. }))
         && v.differences.is_empty();
@@ -162,24 +168,6 @@ struct Verifier<'a> {
     store: &'a Store,
     differences: Vec<Difference>,
     checked: BTreeMap<String, usize>,
-}
-
-fn payload(e: &AuditEntry) -> Value {
-    serde_json::from_str(&e.payload).unwrap_or(Value::Null)
-}
-
-/// The id in a subject like `plan/3` or `plan/3/visit/4`.
-fn subject_id(subject: &str, kind: &str) -> Option<i64> {
-    subject.strip_prefix(kind)?.strip_prefix('/')?.split('/').next()?.parse().ok()
-}
-
-/// A JSON value as the text a table column holds.
-fn text(v: &Value) -> Option<String> {
-    match v {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    }
 }
 
 fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
@@ -219,9 +207,33 @@ impl Verifier<'_> {
         }
     }
 
-    fn identity(&mut self, entries: &[AuditEntry]) -> Result<()> {
+    /// Compares a row's columns with what the log recorded. A column no
+    /// entry set is not compared, except those in `unset_is_empty`: they
+    /// must then be empty.
+    fn row<const N: usize>(
+        &mut self,
+        table: Table,
+        row: &str,
+        stored: [(&str, Option<String>); N],
+        want: &Row,
+        unset_is_empty: &[&str],
+    ) {
+        for (name, value) in stored {
+            match (want.get(name), value) {
+                (Some((audited, e)), value) => self.field(table, row, name, value, audited.clone(), *e),
+                (None, Some(v)) if unset_is_empty.contains(&name) => self.differ(
+                    table,
+                    row,
+                    format!("{name} is '{v}' in the table, but no audit entry recorded it"),
+                    None,
+                ),
+                (None, _) => {}
+            }
+        }
+    }
+
+    fn identity(&mut self, audited: Option<&crate::store::AuditEntry>) -> Result<()> {
         let recorded = self.store.read(crate::store::signing::recorded)?;
-        let audited = entries.iter().find(|e| e.action == "store.identity");
         match (recorded, audited) {
             (Some((id, key)), Some(e)) => {
                 let p = payload(e);
@@ -235,38 +247,7 @@ impl Verifier<'_> {
         Ok(())
     }
 
-    fn runs(&mut self, entries: &[AuditEntry]) -> Result<()> {
-        // Expected columns per run, and the entry that set each.
-        let mut want: BTreeMap<i64, BTreeMap<&'static str, (Option<String>, i64)>> = BTreeMap::new();
-        for e in entries {
-            let Some(id) = subject_id(&e.subject, "run") else { continue };
-            let p = payload(e);
-            let row = want.entry(id).or_default();
-            let mut set = |k: &'static str, v: Option<String>| {
-                row.insert(k, (v, e.seq));
-            };
-            match e.action.as_str() {
-                "run.start" => {
-                    set("dataset_hash", text(&p["dataset_hash"]));
-                    set("rules_hash", text(&p["rules_hash"]));
-                    set("as_of", text(&p["as_of"]));
-                    set("status", Some(RunStatus::Running.to_string()));
-                }
-                "run.finish" => {
-                    set("status", Some(RunStatus::Done.to_string()));
-                    set("entities", text(&p["entities"]));
-                    if !p["results_hash"].is_null() {
-                        set("results_hash", text(&p["results_hash"]));
-                        set("results_index_hash", text(&p["results_index_hash"]));
-                    }
-                }
-                "run.fail" => {
-                    set("status", Some(RunStatus::Failed.to_string()));
-                    set("error", text(&p["error"]));
-                }
-                _ => {}
-            }
-        }
+    fn runs(&mut self, want: &BTreeMap<i64, Row>) -> Result<()> {
         let runs = self.store.runs()?;
         let mut seen = BTreeSet::new();
         for r in &runs {
@@ -281,7 +262,7 @@ impl Verifier<'_> {
                     Ok((x.get::<_, Option<String>>(0)?, x.get::<_, Option<String>>(1)?))
                 })?)
             })?;
-            let stored: [(&str, Option<String>); 8] = [
+            let stored: [(&str, Option<String>); 10] = [
                 ("dataset_hash", Some(r.dataset_hash.clone())),
                 ("rules_hash", Some(r.rules_hash.clone())),
                 ("as_of", Some(r.as_of.clone())),
@@ -290,19 +271,17 @@ impl Verifier<'_> {
                 ("results_hash", results_hash.clone()),
                 ("results_index_hash", index_hash.clone()),
                 ("error", r.error.clone()),
+                ("rule_version", r.rule_version.map(|v| v.to_string())),
+                ("rule_choice", r.rule_choice.clone()),
             ];
-            for (name, value) in stored {
-                if let Some((audited, e)) = w.get(name) {
-                    self.field(Table::Runs, &row, name, value, audited.clone(), *e);
-                }
-            }
+            self.row(Table::Runs, &row, stored, w, &["rule_version", "rule_choice"]);
             if r.status == crate::model::RunStatus::Done
                 && let (Some(file_hash), Some(index_hash)) = (results_hash, index_hash)
             {
                 self.results_file(r.id, &file_hash, &index_hash)?;
             }
         }
-        for (id, w) in &want {
+        for (id, w) in want {
             if !seen.contains(id) {
                 let e = w.values().map(|x| x.1).min();
                 self.differ(Table::Runs, format!("run {id}"), "the run is in the audit log but not in the table", e);
@@ -332,76 +311,7 @@ impl Verifier<'_> {
         Ok(())
     }
 
-    fn plans(&mut self, entries: &[AuditEntry]) -> Result<()> {
-        let mut want: BTreeMap<i64, BTreeMap<&'static str, (Option<String>, i64)>> = BTreeMap::new();
-        for e in entries {
-            let Some(id) = subject_id(&e.subject, "plan") else { continue };
-            if e.subject != format!("plan/{id}") {
-                continue;
-            }
-            let p = payload(e);
-            let row = want.entry(id).or_default();
-            let mut set = |k: &'static str, v: Option<String>| {
-                row.insert(k, (v, e.seq));
-            };
-            match e.action.as_str() {
-                "plan.create" => {
-                    for k in [
-                        "name",
-                        "kind",
-                        "dataset_hash",
-                        "rules_hash",
-                        "frame_hash",
-                        "commitment",
-                        "beacon_source",
-                        "release_at",
-                    ] {
-                        set(k, text(&p[k]));
-                    }
-                    set("run_id", text(&p["run"]));
-                    set("params", Some(p["params"].to_string()));
-                    set("status", Some(PlanStatus::Committed.to_string()));
-                    // Recorded by credo-draw-v2 plans only.
-                    for k in ["created_at", "spec", "beacon_rule", "beacon_published_at"] {
-                        if !p[k].is_null() {
-                            set(k, text(&p[k]));
-                        }
-                    }
-                    for k in ["replaces", "excluded_by", "frame_stats"] {
-                        if !p[k].is_null() {
-                            set(k, Some(p[k].to_string()));
-                        }
-                    }
-                }
-                "plan.reveal" => {
-                    set("status", Some(PlanStatus::Revealed.to_string()));
-                    for k in ["secret", "beacon", "result_hash"] {
-                        set(k, text(&p[k]));
-                    }
-                    for k in ["revealed_at", "beacon_value", "beacon_supplied_at"] {
-                        if p.get(k).is_some() {
-                            set(k, text(&p[k]));
-                        }
-                    }
-                    set("visits", text(&p["visits"]));
-                    set("staffed", text(&p["staffed"]));
-                }
-                "plan.cancel" => {
-                    set("status", Some(PlanStatus::Cancelled.to_string()));
-                    set("cancelled_reason", text(&p["reason"]));
-                    if !p["cancelled_at"].is_null() {
-                        set("cancelled_at", text(&p["cancelled_at"]));
-                    }
-                }
-                "plan.publish" => {
-                    set("published", Some("yes".into()));
-                    if !p["published_at"].is_null() {
-                        set("published_at", text(&p["published_at"]));
-                    }
-                }
-                _ => {}
-            }
-        }
+    fn plans(&mut self, want: &BTreeMap<i64, Row>) -> Result<()> {
         let plans = self.store.plans()?;
         let assignments = self.store.assignments()?;
         let mut seen = BTreeSet::new();
@@ -452,7 +362,7 @@ impl Verifier<'_> {
             }
             self.frame_and_visits(plan, &w, &assignments)?;
         }
-        for (id, w) in &want {
+        for (id, w) in want {
             if !seen.contains(id) {
                 let e = w.values().map(|x| x.1).min();
                 self.differ(Table::Plans, format!("plan {id}"), "the plan is in the audit log but not in the table", e);
@@ -467,7 +377,7 @@ impl Verifier<'_> {
     fn frame_and_visits(
         &mut self,
         plan: &crate::store::PlanRecord,
-        w: &BTreeMap<&'static str, (Option<String>, i64)>,
+        w: &Row,
         assignments: &[(String, i64, i64)],
     ) -> Result<()> {
         let row = format!("plan {}", plan.id);
@@ -547,21 +457,7 @@ impl Verifier<'_> {
         Ok(())
     }
 
-    fn results(&mut self, entries: &[AuditEntry]) -> Result<()> {
-        type Key = (i64, i64, String);
-        let mut want: BTreeMap<Key, (Value, &AuditEntry)> = BTreeMap::new();
-        for e in entries.iter().filter(|e| e.action == "result.submit") {
-            let p = payload(e);
-            let mut parts = e.subject.split('/');
-            let (Some("plan"), Some(plan), Some("visit"), Some(seq)) =
-                (parts.next(), parts.next(), parts.next(), parts.next())
-            else {
-                continue;
-            };
-            let (Ok(plan), Ok(seq)) = (plan.parse(), seq.parse()) else { continue };
-            let dept = p["department"].as_str().unwrap_or_default().to_string();
-            want.insert((plan, seq, dept), (p, e));
-        }
+    fn results(&mut self, want: &BTreeMap<ResultKey, (serde_json::Value, &crate::store::AuditEntry)>) -> Result<()> {
         let rows = self.store.all_results()?;
         let mut seen = BTreeSet::new();
         for r in &rows {
@@ -599,7 +495,7 @@ impl Verifier<'_> {
                 }
             }
         }
-        for (key, (_, e)) in &want {
+        for (key, (_, e)) in want {
             if !seen.contains(key) {
                 self.differ(
                     Table::InspectionResults,
@@ -610,6 +506,52 @@ impl Verifier<'_> {
             }
         }
         self.count("inspection results", rows.len());
+        Ok(())
+    }
+    fn objections(&mut self, want: &BTreeMap<i64, Row>) -> Result<()> {
+        let rows = self.store.objections(None, None)?;
+        let mut seen = BTreeSet::new();
+        for o in &rows {
+            seen.insert(o.id);
+            let row = format!("objection {}", o.id);
+            let Some(w) = want.get(&o.id) else {
+                self.differ(
+                    Table::Objections,
+                    row,
+                    "the objection has no audit entry: it was added outside credo",
+                    None,
+                );
+                continue;
+            };
+            let stored = [
+                ("uscc", Some(o.uscc.clone())),
+                ("record_id", Some(o.record_id.clone())),
+                ("region", Some(o.region.to_string())),
+                ("reason", Some(o.reason.clone())),
+                ("filed_on", Some(o.filed_on.clone())),
+                ("filed_at", Some(o.filed_at.clone())),
+                ("filed_by", Some(o.filed_by.clone())),
+                ("status", Some(o.status.to_string())),
+                ("decided_on", o.decided_on.clone()),
+                ("decision_reason", o.decision_reason.clone()),
+                ("decided_at", o.decided_at.clone()),
+                ("decided_by", o.decided_by.clone()),
+            ];
+            let undecided = ["decided_on", "decision_reason", "decided_at", "decided_by"];
+            self.row(Table::Objections, &row, stored, w, &undecided);
+        }
+        for (id, w) in want {
+            if !seen.contains(id) {
+                let e = w.values().map(|x| x.1).min();
+                self.differ(
+                    Table::Objections,
+                    format!("objection {id}"),
+                    "the objection is in the audit log but not in the table: it was deleted",
+                    e,
+                );
+            }
+        }
+        self.count("objections", rows.len());
         Ok(())
     }
 }
