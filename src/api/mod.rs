@@ -40,6 +40,7 @@ use axum::http::StatusCode;
 
 pub use error::{ApiError, ErrorBody};
 pub use routes::ROUTES;
+pub(crate) use rules::start_diff;
 
 use crate::data::LoadedDataset;
 use crate::engine::{RuleSet, RuleSource};

@@ -17,7 +17,7 @@ use crate::model::Uscc;
 use crate::ops;
 use crate::ops::limits;
 use crate::ops::policy::{Action, Resource};
-use crate::plan::{PlanKind, PlanParams, SelectionMode};
+use crate::plan::{PlanKind, SelectionMode};
 use crate::store::{PlanRecord, VisitRecord};
 
 #[derive(Deserialize, ToSchema)]
@@ -83,20 +83,20 @@ pub async fn create_plan(
     ApiJson(b): ApiJson<NewPlan>,
 ) -> Result<(StatusCode, Json<PlanCreated>), ApiError> {
     // Bounds first, before any work or any wait.
-    limits::required_text("name", &b.name, limits::NAME)?;
-    limits::list("departments", &b.departments, limits::DEPARTMENTS, limits::CODE)?;
-    let commitment = match &b.commitment {
-        None => None,
-        Some(c) => {
-            limits::text("commitment", c, limits::HEX32)?;
-            Some(crate::model::parse_hex32(c).map_err(|e| limits::field("commitment", e.0))?)
-        }
-    };
-    let beacon_rule = match b.beacon_rule.as_deref() {
-        None if b.beacon_source.is_empty() => crate::draw::BeaconRule::None,
-        None => return Err(ApiError::invalid("a beacon source needs beacon_rule: text, digits or hex")),
-        Some(r) => r.parse().map_err(|e: crate::draw::UnknownBeaconRule| ApiError::invalid(e.to_string()))?,
-    };
+    let request = ops::PlanRequest {
+        name: b.name,
+        kind: b.kind,
+        departments: b.departments,
+        run: b.run,
+        mode: b.mode,
+        ratio: b.ratio,
+        release_at: b.release_at,
+        beacon_source: b.beacon_source,
+        beacon_rule: b.beacon_rule,
+        beacon_published_at: b.beacon_published_at,
+        commitment: b.commitment,
+    }
+    .check()?;
     let permit = st.reserve_work()?.wait().await;
     // The plan lock moves into the blocking work and is released when
     // that work ends, not when the request does: the next plan's id is
@@ -108,26 +108,19 @@ pub async fn create_plan(
     blocking(move || {
         let (_permit, _guard) = (permit, guard);
         cancel.check()?;
-        let run = st2.store.run(b.run)?;
-        let as_of = crate::data::table::parse_date(&run.as_of).map_err(ApiError::internal)?;
-        let defaults = st2.rules(ops::run_rule_version(&st2.store, &run)?)?.manifest.draw.clone();
-        let mut params = PlanParams::with_defaults(&b.name, b.kind, b.departments, as_of, &defaults);
-        if let Some(m) = b.mode {
-            params.mode = m;
-        }
-        if let Some(r) = b.ratio {
-            // One share named for the plan replaces the rules' shares by tier.
-            params.ratio = r;
-            params.quota_ratio_by_tier.clear();
-        }
-        params.release_at = b.release_at;
-        params.beacon_source = b.beacon_source;
-        params.beacon_rule = beacon_rule;
-        params.beacon_published_at = b.beacon_published_at;
+        let params = request.params(&st2.store, |id| st2.rules(id))?;
         cancel.check()?;
         let loaded = st2.load_dataset()?;
         cancel.check()?;
-        let c = ops::create_plan_from_run(&st2.store, &loaded, b.run, &params, commitment, &creator, &cancel)?;
+        let c = ops::create_plan_from_run(
+            &st2.store,
+            &loaded,
+            request.run(),
+            &params,
+            request.commitment(),
+            &creator,
+            &cancel,
+        )?;
         Ok((
             StatusCode::CREATED,
             Json(PlanCreated {

@@ -80,21 +80,7 @@ pub async fn upload_rules(
     CanChangeRules(auth): CanChangeRules,
     ApiJson(b): ApiJson<NewRules>,
 ) -> Result<(StatusCode, Json<RulesStored>), ApiError> {
-    if b.files.len() > limits::RULE_FILES {
-        return Err(ApiError::from(limits::field(
-            "files",
-            format!("{} files; at most {}", b.files.len(), limits::RULE_FILES),
-        )));
-    }
-    for path in b.files.keys() {
-        limits::text("files", path, limits::RULE_PATH).map_err(ApiError::from)?;
-        let ok = path == "rules.toml"
-            || (path.ends_with(".rhai") && !path.contains('/'))
-            || (path.starts_with("tests/") && path.ends_with(".toml") && path.matches('/').count() == 1);
-        if !ok || path.contains("..") || path.contains('\\') {
-            return Err(ApiError::invalid(format!("'{path}' is not rules.toml, a .rhai script or tests/*.toml")));
-        }
-    }
+    ops::rules::check_upload(&b.files)?;
     let store = st.store.clone();
     let actor = auth.actor();
     blocking(move || {
@@ -170,15 +156,29 @@ pub async fn diff_rules(
             format!("{}; at most {} per cell", b.samples, limits::SAMPLES),
         )));
     }
-    limits::date("as_of", b.as_of).map_err(ApiError::from)?;
+    let job = start_diff(&st, id, b.as_of, b.samples as usize, &auth.actor()).await?;
+    Ok((StatusCode::ACCEPTED, Json(JobStarted { job })))
+}
+
+/// Starts the impact of version `id` against the active version over the
+/// imported dataset as of a date, as a background job (the API's and the
+/// console's): the job's id.
+pub(crate) async fn start_diff(
+    st: &std::sync::Arc<crate::api::AppState>,
+    id: i64,
+    as_of: Date,
+    samples: usize,
+    actor: &str,
+) -> Result<i64, ApiError> {
+    limits::date("as_of", as_of).map_err(ApiError::from)?;
     let new = st.rules_compiled(id).await?;
     let (_, old) = st.active_rules_compiled().await?;
     let store = st.store.clone();
-    let actor = auth.actor();
     let turn = st.reserve_work()?;
-    let request = serde_json::json!({ "rules": id, "as_of": b.as_of, "samples": b.samples });
-    let job = blocking(move || Ok(store.create_job(crate::model::JobKind::RulesDiff, &actor, &request)?)).await?;
-    let (st2, actor) = (st.clone(), auth.actor());
+    let request = serde_json::json!({ "rules": id, "as_of": as_of, "samples": samples });
+    let who = actor.to_string();
+    let job = blocking(move || Ok(store.create_job(crate::model::JobKind::RulesDiff, &who, &request)?)).await?;
+    let (st2, actor) = (st.clone(), actor.to_string());
     tokio::spawn(async move {
         let permit = turn.wait().await;
         let _ = tokio::task::spawn_blocking(move || {
@@ -186,7 +186,7 @@ pub async fn diff_rules(
             let outcome = match (|| -> Result<serde_json::Value, ApiError> {
                 let loaded = st2.load_dataset()?;
                 let options = crate::classify::Options::default();
-                let d = ops::rules::diff(&loaded.snapshot, &old, &new, b.as_of, &options, b.samples as usize)?;
+                let d = ops::rules::diff(&loaded.snapshot, &old, &new, as_of, &options, samples)?;
                 serde_json::to_value(d).map_err(ApiError::internal)
             })() {
                 Ok(v) => crate::store::JobOutcome::Done(v),
@@ -198,7 +198,7 @@ pub async fn diff_rules(
         })
         .await;
     });
-    Ok((StatusCode::ACCEPTED, Json(JobStarted { job })))
+    Ok(job)
 }
 
 #[utoipa::path(get, path = "/jobs/{id}", tag = "rules", params(("id" = i64, Path)), security(("bearer" = [])),

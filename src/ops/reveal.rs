@@ -228,6 +228,27 @@ pub fn verify_plan(store: &Store, id: i64) -> Result<draw::Report> {
     }
 }
 
+/// Verifies a bundle an auditor uploaded, byte for byte as `credo draw
+/// verify --bundle` reads a file: integrity and re-derivation, and for a
+/// credo-draw-v2 bundle the signature of this store's key. Text that is not
+/// UTF-8 is a difference at its first bad byte, not an error.
+pub fn verify_uploaded_bundle(store: &Store, bytes: &[u8]) -> draw::Report {
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            return draw::Report::Different {
+                line: None,
+                column: None,
+                message: format!("the bundle is not UTF-8 (byte {})", e.valid_up_to()),
+            };
+        }
+    };
+    let spec_v2 = text.starts_with(draw::MAGIC_V2);
+    let options =
+        draw::VerifyOptions { public_key: spec_v2.then(|| store.identity().public_key()), beacon_value: None };
+    draw::verify_with(text, &options)
+}
+
 /// Entity names by credit code, for visits.
 pub fn name_lookup(s: &Snapshot) -> impl Fn(&Uscc) -> String + '_ {
     move |u| s.entities.find(u).map(|e| s.entities.name(e).to_string()).unwrap_or_default()

@@ -7,7 +7,9 @@
 //! Never activates a version that has not passed its tests, and never
 //! formats for a front end (the diff's text is the library's own report).
 
-use serde::Serialize;
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
 
 use super::{OpsError, Result};
 use crate::classify;
@@ -24,6 +26,13 @@ pub struct FailedTest {
     pub failures: Vec<String>,
 }
 
+/// A rule test that passed.
+#[derive(Debug, Serialize)]
+pub struct PassedTest {
+    pub file: String,
+    pub case: String,
+}
+
 /// A rule version as stored.
 #[derive(Debug)]
 pub struct StoredRules {
@@ -31,10 +40,36 @@ pub struct StoredRules {
     /// false if an identical version was already stored.
     pub created: bool,
     pub tests_passed: usize,
+    /// Every case, all passed.
+    pub cases: Vec<PassedTest>,
+}
+
+/// The files an upload may hold: at most `limits::RULE_FILES`, each
+/// `rules.toml`, a `.rhai` script or `tests/*.toml`, by a bounded path.
+pub fn check_upload(files: &BTreeMap<String, String>) -> Result<()> {
+    use super::limits;
+    if files.len() > limits::RULE_FILES {
+        return Err(limits::field("files", format!("{} files; at most {}", files.len(), limits::RULE_FILES)));
+    }
+    for path in files.keys() {
+        limits::text("files", path, limits::RULE_PATH)?;
+        let ok = path == "rules.toml"
+            || (path.ends_with(".rhai") && !path.contains('/'))
+            || (path.starts_with("tests/") && path.ends_with(".toml") && path.matches('/').count() == 1);
+        if !ok || path.contains("..") || path.contains('\\') {
+            return Err(OpsError::Invalid(format!("'{path}' is not rules.toml, a .rhai script or tests/*.toml")));
+        }
+    }
+    Ok(())
 }
 
 /// Runs a rule set's own tests: the number that passed, or every failure.
 pub fn run_tests(rules: &RuleSet) -> Result<usize> {
+    Ok(run_tests_listed(rules)?.len())
+}
+
+/// Runs a rule set's own tests: every case (all passed), or every failure.
+pub fn run_tests_listed(rules: &RuleSet) -> Result<Vec<PassedTest>> {
     let outcomes = crate::ruletest::run(rules).map_err(|e| match e {
         crate::ruletest::TestError::Rule(r) => OpsError::Rule(r),
         crate::ruletest::TestError::File(file, message) => OpsError::RuleTestFile { file, message },
@@ -44,21 +79,24 @@ pub fn run_tests(rules: &RuleSet) -> Result<usize> {
         .filter(|o| !o.failures.is_empty())
         .map(|o| FailedTest { file: o.file.clone(), case: o.name.clone(), failures: o.failures.clone() })
         .collect();
-    if failed.is_empty() { Ok(outcomes.len()) } else { Err(OpsError::RuleTests { total: outcomes.len(), failed }) }
+    if !failed.is_empty() {
+        return Err(OpsError::RuleTests { total: outcomes.len(), failed });
+    }
+    Ok(outcomes.into_iter().map(|o| PassedTest { file: o.file, case: o.name }).collect())
 }
 
 /// Compiles a rule set, runs its tests and stores it as a version (not
 /// yet active). Returns the compiled rules with the stored version.
 pub fn add_rules(store: &Store, src: RuleSource, actor: &str) -> Result<(RuleSet, StoredRules)> {
     let rules = RuleSet::compile(&src)?;
-    let tests_passed = run_tests(&rules)?;
+    let cases = run_tests_listed(&rules)?;
     let files = serde_json::to_value(&src.files).map_err(OpsError::internal("rule files"))?;
     let (id, created) = store.add_rule_version(rules.hash(), &rules.label(), &files, actor)?;
-    Ok((rules, StoredRules { id, created, tests_passed }))
+    Ok((rules, StoredRules { id, created, tests_passed: cases.len(), cases }))
 }
 
-/// A rule set to compare, by label and hash.
-#[derive(Debug, Serialize)]
+/// An entity whose tier the new version changes.
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Sample {
     pub uscc: String,
     pub name: String,
@@ -68,8 +106,9 @@ pub struct Sample {
     pub after: String,
 }
 
-/// The impact of `to` against `from` over a dataset as of a date.
-#[derive(Debug, Serialize)]
+/// The impact of `to` against `from` over a dataset as of a date (read
+/// back from a finished job's result by the console).
+#[derive(Debug, Serialize, Deserialize)]
 pub struct RulesDiff {
     pub from: String,
     pub from_hash: String,
@@ -79,8 +118,8 @@ pub struct RulesDiff {
     /// matrix[from tier - 1][to tier - 1]
     pub matrix: [[usize; 4]; 4],
     pub probability_changed: usize,
-    pub expected_by_department: std::collections::BTreeMap<String, (f64, f64)>,
-    pub expected_by_city: std::collections::BTreeMap<u32, (f64, f64)>,
+    pub expected_by_department: BTreeMap<String, (f64, f64)>,
+    pub expected_by_city: BTreeMap<u32, (f64, f64)>,
     pub samples: Vec<Sample>,
     /// The report in words (what `credo rules diff` prints).
     pub text: String,

@@ -1,9 +1,10 @@
 //! The auditor's pages: the audit log with a subject filter, plan
-//! verification ("identical" or the first difference), and the current
-//! signed checkpoint to download. Reads through `ops`; the policy decides.
+//! verification and the verification of an uploaded bundle ("identical"
+//! or the first difference), and the current signed checkpoint to
+//! download. Reads through `ops`; the policy decides.
 
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::html;
@@ -57,6 +58,15 @@ pub async fn page(State(st): St, Signed(ctx): Signed, Query(q): Query<Filter>) -
                 (ctx.csrf_field())
                 label for="plan" { (ctx.t(Ui::Plans)) " ID" }
                 input #plan name="plan" type="number" min="1" required;
+                button type="submit" { (ctx.t(Ui::Verify)) }
+            }
+        }
+        section {
+            h2 { (ctx.t(Ui::VerifyBundle)) }
+            form.inline-form #verify-bundle method="post" action="/console/audit/verify-bundle" enctype="multipart/form-data" {
+                (ctx.csrf_field())
+                label for="bundle" { (ctx.t(Ui::BundleFile)) }
+                input #bundle name="bundle" type="file" required;
                 button type="submit" { (ctx.t(Ui::Verify)) }
             }
         }
@@ -128,6 +138,13 @@ async fn verify_plan(st: WebState, ctx: super::page::Ctx, id: i64) -> Response {
         Ok(r) => r,
         Err(e) => return ctx.fail(e),
     };
+    let back = format!("/console/plans/{id}");
+    let title = format!("{} #{id}", ctx.t(Ui::VerifyPlan));
+    verdict_page(&ctx, &title, &report, &back)
+}
+
+/// "Identical" or the first difference, with the verifier's report.
+fn verdict_page(ctx: &super::page::Ctx, title: &str, report: &crate::draw::Report, back: &str) -> Response {
     let body = html! {
         @if report.is_identical() {
             p.notice #verdict data-identical="true" role="status" { (ctx.t(Ui::Identical)) }
@@ -135,8 +152,44 @@ async fn verify_plan(st: WebState, ctx: super::page::Ctx, id: i64) -> Response {
             p.error #verdict data-identical="false" role="alert" { (ctx.t(Ui::FirstDifference)) }
         }
         pre.report { (report.to_string()) }
-        p { a href=(format!("/console/plans/{id}")) { (ctx.t(Ui::Back)) } }
+        p { a href=(back) { (ctx.t(Ui::Back)) } }
     };
-    let title = format!("{} #{id}", ctx.t(Ui::VerifyPlan));
-    ctx.page(&title, body)
+    ctx.page(title, body)
+}
+
+/// An uploaded bundle (`credo draw export`), verified as
+/// `credo draw verify --bundle` does, against this store's key.
+pub async fn verify_bundle(State(st): St, Signed(ctx): Signed, mut form: Multipart) -> Response {
+    let (mut csrf, mut bundle) = (String::new(), None);
+    loop {
+        match form.next_field().await {
+            Ok(Some(field)) => {
+                let name = field.name().unwrap_or_default().to_string();
+                match field.bytes().await {
+                    Ok(b) if name == "authenticity_token" => csrf = String::from_utf8_lossy(&b).into_owned(),
+                    Ok(b) if name == "bundle" => bundle = Some(b),
+                    Ok(_) => {}
+                    Err(e) => return ctx.fail(ops::limits::field("bundle", e.body_text())),
+                }
+            }
+            Ok(None) => break,
+            Err(e) => return ctx.fail(ops::limits::field("bundle", e.body_text())),
+        }
+    }
+    if let Err(r) = ctx.check_csrf(&csrf) {
+        return r;
+    }
+    if !ctx.may(Action::ReadAudit, Resource::Store) {
+        return ctx.error(StatusCode::FORBIDDEN, ctx.t(Ui::Forbidden));
+    }
+    let Some(bundle) = bundle.filter(|b| !b.is_empty()) else {
+        return ctx.fail(ops::limits::field("bundle", "no file was uploaded"));
+    };
+    let store = st.app.store.clone();
+    let report = match blocking(move || Ok(ops::verify_uploaded_bundle(&store, &bundle))).await {
+        Ok(r) => r,
+        Err(e) => return ctx.fail(e),
+    };
+    let title = ctx.t(Ui::VerifyBundle);
+    verdict_page(&ctx, title, &report, "/console/audit")
 }

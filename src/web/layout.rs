@@ -32,6 +32,10 @@ pub fn layout(ctx: &Ctx, title: &str, body: Markup) -> Markup {
                         @if ctx.may(Action::ReadRuns, Resource::Store) {
                             a href="/console/dashboard" { (ctx.t(Ui::Dashboard)) }
                             a href="/console/plans" { (ctx.t(Ui::Plans)) }
+                            a href="/console/entities" { (ctx.t(Ui::EntitySearch)) }
+                        }
+                        @if ctx.may(Action::ReadRules, Resource::Store) {
+                            a href="/console/rules" { (ctx.t(Ui::Rules)) }
                         }
                         @if ctx.may(Action::ReadOwnAssignments, Resource::Store) {
                             a href="/console/assignments" { (ctx.t(Ui::Assignments)) }

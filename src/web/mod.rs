@@ -1,5 +1,8 @@
 //! The web console: server-rendered pages for regulators, auditors,
-//! officers and the public, served by `credo serve` beside the API.
+//! officers and the public, served by `credo serve` beside the API:
+//! regulators' dashboard, rules (versions, upload with its tests, impact),
+//! plans and entities; auditors' log and verification; officers'
+//! assignments; the public's plans.
 //!
 //! Invariants: pages parse, authorise and format, nothing else: they call
 //! `ops` (and the store's plain reads, as the API does), never SQL, and
@@ -14,11 +17,13 @@ mod audit;
 mod charts;
 mod csrf;
 mod dashboard;
+mod entity;
 mod layout;
 mod officer;
 mod page;
 mod plans;
 mod public;
+mod rules;
 mod session;
 
 use std::sync::Arc;
@@ -38,6 +43,10 @@ pub const BASE: &str = "/console";
 /// inline script or style, no framing.
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                        form-action 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The largest bundle the auditor's page takes (a province's frame is
+/// larger: `credo draw verify --bundle` reads any size).
+pub const BUNDLE_LIMIT: usize = 256 * 1024 * 1024;
 
 /// What console handlers share.
 #[derive(Clone)]
@@ -63,10 +72,18 @@ pub fn router(app: Arc<AppState>) -> Router {
         .route("/console/plans/{id}/publish", post(plans::publish))
         .route("/console/plans/{id}/cancel", post(plans::cancel))
         .route("/console/plans/{id}/verify", post(audit::verify))
+        .route("/console/rules", get(rules::page).post(rules::upload))
+        .route("/console/rules/{id}/diff", post(rules::diff))
+        .route("/console/rules/{id}/activate", post(rules::activate))
+        .route("/console/rules/jobs/{id}", get(rules::job))
+        .route("/console/entities", get(entity::search))
+        .route("/console/entities/{uscc}", get(entity::timeline))
         .route("/console/assignments", get(officer::list))
         .route("/console/assignments/{plan}/{visit}", get(officer::visit).post(officer::submit))
         .route("/console/audit", get(audit::page))
         .route("/console/audit/verify", post(audit::verify_by_number))
+        // A bundle holds its whole frame: far larger than any form.
+        .route("/console/audit/verify-bundle", post(audit::verify_bundle).layer(DefaultBodyLimit::max(BUNDLE_LIMIT)))
         .route("/console/public", get(public::list))
         .route("/console/public/{id}", get(public::plan))
         .layer(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)))

@@ -12,12 +12,11 @@ use maud::{Markup, html};
 
 use super::WebState;
 use super::page::{Ctx, Signed, blocking, now};
-use crate::api::ApiError;
 use crate::i18n::console::{Ui, plan_status_name, result_name};
 use crate::model::{PlanStatus, Uscc};
 use crate::ops;
 use crate::ops::policy::{Action, Resource};
-use crate::plan::{PlanKind, PlanParams};
+use crate::plan::PlanKind;
 use crate::store::PlanRecord;
 
 type St = State<WebState>;
@@ -180,6 +179,10 @@ pub async fn create(State(st): St, Signed(ctx): Signed, Form(f): Form<PlanForm>)
     if !ctx.may(Action::CreatePlan, Resource::Store) {
         return ctx.error(StatusCode::FORBIDDEN, ctx.t(Ui::Forbidden));
     }
+    let request = match ops::PlanRequest::basic(&f.name, f.kind(), f.departments(), f.run, &f.release_at).check() {
+        Ok(r) => r,
+        Err(e) => return ctx.fail(e),
+    };
     let turn = match st.app.reserve_work() {
         Ok(t) => t,
         Err(e) => return ctx.fail(e),
@@ -187,20 +190,21 @@ pub async fn create(State(st): St, Signed(ctx): Signed, Form(f): Form<PlanForm>)
     let permit = turn.wait().await;
     let guard = st.app.plan_turn().await;
     let (app, creator) = (st.app.clone(), ctx.principal().clone());
-    let (kind, departments) = (f.kind(), f.departments());
     let created = blocking(move || {
         let (_permit, _guard) = (permit, guard);
-        let run = app.store.run(f.run)?;
-        let as_of = crate::data::table::parse_date(&run.as_of).map_err(ApiError::internal)?;
-        let rules_id = app.store.rule_versions()?.into_iter().find(|v| v.hash == run.rules_hash).map(|v| v.id);
-        let defaults = match rules_id {
-            Some(id) => app.rules(id)?.manifest.draw.clone(),
-            None => crate::engine::DrawDefaults::default(),
-        };
-        let mut params = PlanParams::with_defaults(&f.name, kind, departments, as_of, &defaults);
-        params.release_at = f.release_at.trim().to_string();
+        // The same assembly as the API's: the draw defaults of the run's
+        // stored rule version, then the wizard's fields.
+        let params = request.params(&app.store, |id| app.rules(id))?;
         let loaded = app.load_dataset()?;
-        Ok(ops::create_plan_from_run(&app.store, &loaded, f.run, &params, None, &creator, &ops::Cancel::never())?)
+        Ok(ops::create_plan_from_run(
+            &app.store,
+            &loaded,
+            request.run(),
+            &params,
+            None,
+            &creator,
+            &ops::Cancel::never(),
+        )?)
     })
     .await;
     let c = match created {

@@ -1,9 +1,11 @@
 //! The web console in a real browser: Debian's chromium, headless, driven
 //! over WebDriver (chromium-driver) against a real server on loopback.
 //! A regulator signs in with the printed sign-in link and sees the four
-//! tiers, creates, reveals and publishes a plan; an officer on a phone
+//! tiers, creates, reveals and publishes a plan, uploads a rule version
+//! (refused while a rule test fails) and sees its impact as a migration
+//! matrix, finds an entity and reads its timeline; an officer on a phone
 //! screen sees only released assignments and files a result; an auditor
-//! verifies the plan; the public page shows it without personal data; a
+//! verifies the plan and an uploaded bundle (and a tampered one); the public page shows it without personal data; a
 //! signed-out request is sent to sign-in and a POST without its CSRF
 //! token is refused. Screenshots of every page go to
 //! `$CARGO_TARGET_DIR/screenshots` (or `target/screenshots`).
@@ -207,6 +209,39 @@ impl Page<'_> {
     }
 }
 
+/// Uploads the default rules under `version` through the rules page's
+/// form, with one rule test that fails when `failing`. The directory lives
+/// as long as the answer.
+async fn rule_upload(p: &Page<'_>, version: &str, failing: bool) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("tests")).unwrap();
+    let (mut files, mut tests) = (Vec::new(), Vec::new());
+    for sub in ["", "tests"] {
+        for e in std::fs::read_dir(root().join("rules").join(sub)).unwrap() {
+            let from = e.unwrap().path();
+            if !from.is_file() {
+                continue;
+            }
+            let to = dir.path().join(sub).join(from.file_name().unwrap());
+            let mut text = std::fs::read_to_string(&from).unwrap();
+            if to.ends_with("rules.toml") {
+                text = text.replacen("version = \"2026.1\"", &format!("version = \"{version}\""), 1);
+            }
+            if failing && to.ends_with("tiers.toml") {
+                text.push_str("\n[[case]]\nname = \"web test: a wrong expectation\"\nas_of = \"2026-06-30\"\nentity = { composite_grade = \"A\" }\nexpect = { tier = 4 }\n");
+            }
+            std::fs::write(&to, text).unwrap();
+            let list = if sub.is_empty() { &mut files } else { &mut tests };
+            list.push(to.display().to_string());
+        }
+    }
+    p.go("/console/rules").await;
+    p.wait("#rule-files").await.send_keys(&files.join("\n")).await.unwrap();
+    p.wait("#rule-test-files").await.send_keys(&tests.join("\n")).await.unwrap();
+    p.click("#rules-upload button").await;
+    dir
+}
+
 fn token(store: &credo::store::Store, roster: &[credo::model::Officer], role: Role, officer: Option<&str>) -> String {
     let req = ops::access::TokenRequest {
         role,
@@ -301,6 +336,59 @@ fn web_console_in_a_real_browser() {
         assert_eq!(status, json!(403));
         assert!(store.plan(later).unwrap().published_at.is_none());
 
+        // Rules: the active version and its parameters; an upload whose
+        // rule test fails is refused case by case; the default rules under
+        // another version name are stored with every case passed, and their
+        // impact against the active version is a migration matrix with
+        // every entity on its diagonal (same rules, same tiers).
+        p.go("/console/rules").await;
+        p.wait("#active-rules").await;
+        assert!(!c.find_all(Locator::Css("#params tbody tr")).await.unwrap().is_empty());
+        p.shot("rules").await;
+        let upload = rule_upload(&p, "2026.1-web", true).await;
+        p.wait("#rules-failed").await;
+        assert_eq!(c.find_all(Locator::Css("#rule-tests tr.failed")).await.unwrap().len(), 1, "{}", p.body().await);
+        p.shot("rules-failed").await;
+        drop(upload);
+        let _upload = rule_upload(&p, "2026.1-web", false).await;
+        p.wait("#rules-stored").await;
+        let passed = c.find_all(Locator::Css("#rule-tests tr.passed")).await.unwrap().len();
+        assert!(passed > 10, "{passed} cases listed:\n{}", p.body().await);
+        p.shot("rules-uploaded").await;
+        p.click("form.diff button").await;
+        p.wait("#migration").await;
+        let mut entities = 0;
+        for cell in c.find_all(Locator::Css("#migration td")).await.unwrap() {
+            let n: usize = cell.text().await.unwrap().parse().unwrap();
+            let (from, to) = (cell.attr("data-from").await.unwrap(), cell.attr("data-to").await.unwrap());
+            assert!(from == to || n == 0, "the same rules moved {n} entities from tier {from:?} to {to:?}");
+            entities += n;
+        }
+        assert!(entities > 0, "an empty migration matrix");
+        assert!(!c.find_all(Locator::Css("#expected-by-department tbody tr")).await.unwrap().is_empty());
+        assert!(!c.find_all(Locator::Css("#expected-by-city tbody tr")).await.unwrap().is_empty());
+        p.shot("rules-impact").await;
+
+        // An entity: by name (a visited entity), then its timeline; by
+        // credit code straight to it.
+        let visit = &store.visits(released).unwrap()[0];
+        p.go("/console/entities").await;
+        p.fill("#q", &visit.name).await;
+        p.click("#entity-search button").await;
+        p.wait("#matches a").await;
+        p.shot("entity-search").await;
+        p.click("#matches a").await;
+        p.wait("#timeline").await;
+        let tier = p.text("#tier").await;
+        assert!(["诚信守法", "轻微失信", "一般失信", "严重失信"].contains(&tier.as_str()), "{tier}");
+        assert!(!p.text("#explanation").await.is_empty());
+        assert!(!c.find_all(Locator::Css("#timeline tbody tr")).await.unwrap().is_empty());
+        p.shot("entity").await;
+        p.go(&format!("/console/entities?q={}", visit.uscc)).await;
+        p.wait("#timeline").await;
+        assert_eq!(p.path().await, format!("/console/entities/{}", visit.uscc));
+        assert_eq!(p.text("#uscc").await, visit.uscc.to_string());
+
         // An officer on both plans if there is one (else on the first).
         let first = store.visits(released).unwrap();
         let second = store.visits(later).unwrap();
@@ -361,6 +449,25 @@ fn web_console_in_a_real_browser() {
         let verdict = p.wait("#verdict").await;
         assert_eq!(verdict.attr("data-identical").await.unwrap().as_deref(), Some("true"), "{}", p.body().await);
         p.shot("audit-verified").await;
+        // An uploaded bundle: identical as exported, a difference once
+        // one character is changed.
+        let bundle = ops::export_bundle(&store, released).unwrap();
+        let files = tempfile::tempdir().unwrap();
+        let good = files.path().join("plan.bundle");
+        std::fs::write(&good, &bundle).unwrap();
+        let mut tampered = bundle.into_bytes();
+        let at = (tampered.len() / 2..tampered.len()).find(|&i| tampered[i].is_ascii_digit()).unwrap();
+        tampered[at] = if tampered[at] == b'1' { b'2' } else { b'1' };
+        let bad = files.path().join("tampered.bundle");
+        std::fs::write(&bad, &tampered).unwrap();
+        for (file, identical, shot) in [(&good, "true", "audit-bundle"), (&bad, "false", "audit-bundle-tampered")] {
+            p.go("/console/audit").await;
+            p.wait("#bundle").await.send_keys(&file.display().to_string()).await.unwrap();
+            p.click("#verify-bundle button").await;
+            let verdict = p.wait("#verdict").await;
+            assert_eq!(verdict.attr("data-identical").await.unwrap().as_deref(), Some(identical), "{}", p.body().await);
+            p.shot(shot).await;
+        }
         p.sign_out().await;
 
         // The public, signed out, on a phone: the plan, no personal data.

@@ -11,6 +11,12 @@
     document.getElementById("token").value = token;
     form.submit();
   }
+  // A page waiting for background work (a rules impact job) reloads
+  // itself; without the script it has a refresh link.
+  var waiting = document.querySelector("[data-refresh]");
+  if (waiting) {
+    window.setTimeout(function () { location.reload(); }, 1000 * Number(waiting.getAttribute("data-refresh")));
+  }
   var cancel = document.getElementById("cancel");
   if (cancel) {
     cancel.addEventListener("submit", function (e) {
