@@ -75,6 +75,13 @@ pub struct RecordLine {
     pub status: Option<RecordStatus>,
 }
 
+impl RecordLine {
+    /// The status code, "" without a record_status stage.
+    pub fn status_code(&self) -> &'static str {
+        self.status.map_or("", RecordStatus::as_str)
+    }
+}
+
 fn code_or_empty<S: serde::Serializer, C: std::fmt::Display>(c: &Option<C>, s: S) -> Result<S::Ok, S::Error> {
     match c {
         Some(c) => s.collect_str(c),

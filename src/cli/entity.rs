@@ -183,7 +183,7 @@ pub fn render_timeline(t: &ops::Timeline, lang: Lang) -> String {
             x.date,
             record_kind_name(x.kind, lang),
             x.id,
-            record_status_name(x.status.map_or("", |s| s.as_str()), lang)
+            record_status_name(x.status_code(), lang)
         );
     }
     if !t.commitments.is_empty() {

@@ -201,7 +201,7 @@ pub async fn timeline(
                         thead { tr { th { (ctx.t(Ui::Date)) } th { (ctx.t(Ui::Kind)) } th { "ID" } th { (ctx.t(Ui::Status)) } } }
                         tbody {
                             @for rec in &r.records {
-                                tr { td { (rec.date) } td { (record_kind_name(rec.kind, ctx.lang)) } td.hash { (rec.id) } td { (record_status_name(&rec.status, ctx.lang)) } }
+                                tr { td { (rec.date) } td { (record_kind_name(rec.kind, ctx.lang)) } td.hash { (rec.id) } td { (record_status_name(rec.status_code(), ctx.lang)) } }
                             }
                         }
                     }
