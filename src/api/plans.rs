@@ -111,19 +111,7 @@ pub async fn create_plan(
         let run = st2.store.run(b.run)?;
         let as_of = crate::data::table::parse_date(&run.as_of).map_err(ApiError::internal)?;
         let defaults = st2.rules(ops::run_rule_version(&st2.store, &run)?)?.manifest.draw.clone();
-        let mut params = PlanParams::with_defaults(&b.name, b.kind, b.departments, as_of, &defaults);
-        if let Some(m) = b.mode {
-            params.mode = m;
-        }
-        if let Some(r) = b.ratio {
-            // One share named for the plan replaces the rules' shares by tier.
-            params.ratio = r;
-            params.quota_ratio_by_tier.clear();
-        }
-        params.release_at = b.release_at;
-        params.beacon_source = b.beacon_source;
-        params.beacon_rule = beacon_rule;
-        params.beacon_published_at = b.beacon_published_at;
+        let params = plan_params(&b, as_of, &defaults, beacon_rule);
         cancel.check()?;
         let loaded = st2.load_dataset()?;
         cancel.check()?;
@@ -142,6 +130,156 @@ pub async fn create_plan(
                 excluded_by: c.excluded_by,
             }),
         ))
+    })
+    .await
+}
+
+/// The parameters a plan request asks for, over the run's rule version's
+/// draw defaults.
+fn plan_params(
+    b: &NewPlan,
+    as_of: crate::model::Date,
+    defaults: &crate::engine::DrawDefaults,
+    beacon_rule: crate::draw::BeaconRule,
+) -> PlanParams {
+    let mut params = PlanParams::with_defaults(&b.name, b.kind, b.departments.clone(), as_of, defaults);
+    if let Some(m) = b.mode {
+        params.mode = m;
+    }
+    if let Some(r) = b.ratio {
+        // One share named for the plan replaces the rules' shares by tier.
+        params.ratio = r;
+        params.quota_ratio_by_tier.clear();
+    }
+    params.release_at = b.release_at.clone();
+    params.beacon_source = b.beacon_source.clone();
+    params.beacon_rule = beacon_rule;
+    params.beacon_published_at = b.beacon_published_at.clone();
+    params
+}
+
+/// One county × department of a plan preview.
+#[derive(Serialize, ToSchema)]
+pub struct CapacityCellView {
+    /// The entities' county (division code) and its name.
+    pub county: u32,
+    pub county_name: String,
+    /// Where the officers come from: the county's city, or the county.
+    pub area: u32,
+    pub department: String,
+    pub expected_visits: f64,
+    /// Active officers of the department serving the area.
+    pub officers: usize,
+    /// Of them, qualified for the area's expected visits.
+    pub qualified: usize,
+    /// Visits an officer may make in one plan.
+    pub cap: u32,
+    /// Expected officer-visits of the department in the whole area.
+    pub area_officer_visits: f64,
+    /// Qualified officers × cap.
+    pub area_capacity: u64,
+    /// Expected visits no team can be formed for.
+    pub visits_without_team: f64,
+    /// Why the cell cannot be staffed: no_officer, not_qualified,
+    /// too_few_for_team or over_cap; null when it can.
+    #[schema(value_type = Option<String>)]
+    pub shortfall: Option<crate::model::StaffingShortfall>,
+    /// The reason in the response's language (Accept-Language).
+    pub reason: Option<String>,
+}
+
+/// A draft plan's staffing, before it is committed: nothing is stored.
+#[derive(Serialize, ToSchema)]
+pub struct PlanPreviewBody {
+    #[schema(value_type = String, format = Date)]
+    pub as_of: crate::model::Date,
+    pub kind: PlanKind,
+    pub mode: SelectionMode,
+    pub departments: Vec<String>,
+    pub officers_per_visit: u32,
+    pub max_visits_per_officer: u32,
+    /// city or county: where an entity's officers must come from.
+    pub officers_from: String,
+    #[schema(value_type = Object)]
+    pub stats: crate::plan::FrameStats,
+    pub expected_visits: f64,
+    /// Whether every county × department can be staffed.
+    pub staffable: bool,
+    /// How many cannot.
+    pub unstaffable: usize,
+    pub cells: Vec<CapacityCellView>,
+}
+
+#[utoipa::path(post, path = "/plans/preview", tag = "draws", request_body = NewPlan, security(("bearer" = [])),
+    responses((status = 200, body = PlanPreviewBody, description = "The draft plan's staffing; nothing is stored"),
+        (status = 422, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "Too many dataset-wide tasks are waiting")))]
+pub async fn preview_plan(
+    State(st): S,
+    CanCreatePlan(auth): CanCreatePlan,
+    ApiJson(b): ApiJson<NewPlan>,
+) -> Result<Json<PlanPreviewBody>, ApiError> {
+    limits::required_text("name", &b.name, limits::NAME)?;
+    limits::list("departments", &b.departments, limits::DEPARTMENTS, limits::CODE)?;
+    if let Some(c) = &b.commitment {
+        limits::text("commitment", c, limits::HEX32)?;
+    }
+    let beacon_rule = match b.beacon_rule.as_deref() {
+        None if b.beacon_source.is_empty() => crate::draw::BeaconRule::None,
+        None => return Err(ApiError::invalid("a beacon source needs beacon_rule: text, digits or hex")),
+        Some(r) => r.parse().map_err(|e: crate::draw::UnknownBeaconRule| ApiError::invalid(e.to_string()))?,
+    };
+    let lang = super::lang::current();
+    let permit = st.reserve_work()?.wait().await;
+    let (cancel, flag) = ops::Cancel::new();
+    let _stop = CancelOnDrop(flag);
+    let (st2, caller) = (st.clone(), auth.0.clone());
+    blocking(move || {
+        let _permit = permit;
+        let run = st2.store.run(b.run)?;
+        let as_of = crate::data::table::parse_date(&run.as_of).map_err(ApiError::internal)?;
+        let defaults = st2.rules(ops::run_rule_version(&st2.store, &run)?)?.manifest.draw.clone();
+        let params = plan_params(&b, as_of, &defaults, beacon_rule);
+        let loaded = st2.load_dataset()?;
+        cancel.check()?;
+        let p = ops::capacity::preview_plan_from_run(&st2.store, &loaded, b.run, &params, &caller, &cancel)?;
+        let divisions = crate::model::region::divisions();
+        let cells = p
+            .cells
+            .iter()
+            .map(|c| CapacityCellView {
+                county: c.county,
+                county_name: divisions.name(c.county).to_string(),
+                area: c.area,
+                department: c.department.clone(),
+                expected_visits: c.expected_visits,
+                officers: c.officers,
+                qualified: c.qualified,
+                cap: c.cap,
+                area_officer_visits: c.area_officer_visits,
+                area_capacity: c.area_capacity,
+                visits_without_team: c.visits_without_team,
+                shortfall: c.shortfall,
+                reason: c.shortfall.map(|s| crate::i18n::capacity::shortfall_text(s, lang).to_string()),
+            })
+            .collect();
+        Ok(Json(PlanPreviewBody {
+            as_of: p.as_of,
+            kind: p.kind,
+            mode: p.mode,
+            departments: p.departments.clone(),
+            officers_per_visit: p.officers_per_visit,
+            max_visits_per_officer: p.max_visits_per_officer,
+            officers_from: match p.officers_from {
+                crate::engine::OfficerArea::City => "city".into(),
+                crate::engine::OfficerArea::County => "county".into(),
+            },
+            staffable: p.staffable(),
+            unstaffable: p.unstaffable().count(),
+            stats: p.stats,
+            expected_visits: p.expected_visits,
+            cells,
+        }))
     })
     .await
 }
