@@ -158,13 +158,11 @@ fn plan_preview_over_a_real_server() {
     assert_eq!(plans.as_array().unwrap().len(), 0, "a preview creates no plan: {plans}");
 }
 
-/// Issue #13, item 5: `officers_from = "county"` in rules.toml. Officers
+/// Issue #13, item 5: `officers_from = "county"` in rules.toml (the
+/// dataset check refused county regions for officers until this test). Officers
 /// then come from the entity's county: a roster of city officers serves
 /// no county, and Jinan's EM officers moved to 历下区 serve 历下区 only.
 #[test]
-#[ignore = "finding: the dataset check refuses a county as an officer's region (officers.csv: 'a city code is \
-            required'), so under officers_from = \"county\" no officer can ever serve an entity; un-ignore once \
-            the check accepts county regions"]
 fn officers_from_county_takes_officers_of_the_entitys_county() {
     let s = StoreDir::new();
     let rules = copy_dir(&root().join("rules"));
