@@ -2,6 +2,7 @@
 //! HTTP API. One test binary with modules builds faster than many.
 
 mod api;
+mod capacity;
 mod cli_classify;
 mod cli_datasets;
 mod cli_draw;

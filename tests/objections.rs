@@ -218,3 +218,46 @@ async fn objections_through_the_api() {
     let actions: Vec<&str> = b.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert_eq!(actions, ["objection.file", "objection.decide"], "{b}");
 }
+
+/// An entity's agent is a principal of its own: it files objections to
+/// its entity's records (201), not to another entity's (403), and decides
+/// nothing (403).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_entitys_agent_files_objections_for_its_own_entity_only() {
+    let api = setup();
+    let reg = Some(api.regulator.as_str());
+    let (s, t) = api
+        .call(Method::POST, "/tokens", reg, Some(json!({ "role": "agent", "uscc": ENTITY, "label": "agent" })))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{t}");
+    assert_eq!(t["principal"]["role"], "agent", "{t}");
+    assert_eq!(t["principal"]["entity"], ENTITY, "{t}");
+    let agent = t["token"].as_str().unwrap().to_string();
+    // An agent token names its entity; no other token does.
+    let (s, b) = api.call(Method::POST, "/tokens", reg, Some(json!({ "role": "agent" }))).await;
+    assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    assert_eq!(b["details"]["field"], "uscc", "{b}");
+    let (s, b) = api.call(Method::POST, "/tokens", reg, Some(json!({ "role": "auditor", "uscc": ENTITY }))).await;
+    assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+
+    let body = json!({ "uscc": ENTITY, "record_id": RECORD, "reason": "paid in full", "filed_on": "2026-01-10" });
+    let (s, b) = api.call(Method::POST, "/objections", Some(&agent), Some(body)).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    assert!(b["filed_by"].as_str().unwrap().starts_with("agent:"), "{b}");
+    let id = b["id"].as_i64().unwrap();
+
+    let other = json!({ "uscc": "914403001922038216", "record_id": "X", "reason": "not ours" });
+    let (s, b) = api.call(Method::POST, "/objections", Some(&agent), Some(other)).await;
+    assert_error(s, &b, StatusCode::FORBIDDEN, "forbidden");
+    assert!(b["message"].as_str().unwrap().contains(ENTITY), "{b}");
+
+    let decide = json!({ "outcome": "upheld", "reason": "mine", "decided_on": "2026-02-01" });
+    let (s, b) = api.call(Method::POST, &format!("/objections/{id}/decide"), Some(&agent), Some(decide)).await;
+    assert_error(s, &b, StatusCode::FORBIDDEN, "forbidden");
+    for p in ["/objections", "/runs", "/plans", &format!("/entities/{ENTITY}")] {
+        let (s, b) = api.call(Method::GET, p, Some(&agent), None).await;
+        assert_error(s, &b, StatusCode::FORBIDDEN, "forbidden");
+    }
+    let (_, b) = api.call(Method::GET, &format!("/objections/{id}"), reg, None).await;
+    assert_eq!(b["status"], "open", "the agent's objection awaits a regulator: {b}");
+}

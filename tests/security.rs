@@ -16,6 +16,9 @@ use crate::common::*;
 const CITY: u32 = 370100; // Jinan
 const OWN: u32 = 370102; // a county of Jinan
 const OTHER: u32 = 370202; // a county of Qingdao
+/// The entity an agent principal acts for, and another one.
+const AGENT_OF: &str = "92370832MA99C1K82N";
+const OTHER_ENTITY: &str = "91370102MA3C0X0X0X";
 
 fn principal(role: Role, jurisdiction: u32) -> Principal {
     Principal {
@@ -25,16 +28,19 @@ fn principal(role: Role, jurisdiction: u32) -> Principal {
         department: (role == Role::Officer).then(|| "MR".to_string()),
         jurisdiction: Jurisdiction::new(jurisdiction).unwrap(),
         label: "p".into(),
+        entity: (role == Role::Agent).then(|| AGENT_OF.to_string()),
     }
 }
 
 /// What the policy must answer, written out independently of it: for a
 /// city-level principal of each role, a resource in its own or another
 /// jurisdiction, of its own or another department, before or after the
-/// release, created by itself or by someone else.
+/// release, created by itself or by someone else. For an agent, "own
+/// department" stands for its own entity.
 fn expected(a: Action, role: Role, own_dept: bool, own_place: bool, released: bool, creator: bool) -> bool {
     use Action::*;
     let (reg, aud, off) = (role == Role::Regulator, role == Role::Auditor, role == Role::Officer);
+    let agent = role == Role::Agent;
     match a {
         ReadPublic => true,
         CreateToken | RevokeToken => reg && own_place,
@@ -49,7 +55,8 @@ fn expected(a: Action, role: Role, own_dept: bool, own_place: bool, released: bo
         RevealPlan | CancelPlan | PublishPlan => reg && own_place,
         ReadOwnAssignments => off,
         SubmitResult => off && own_dept && released,
-        FileObjection | DecideObjection => reg && own_place,
+        FileObjection => (reg && own_place) || (agent && own_dept),
+        DecideObjection => reg && own_place,
         ReadObjections => (reg || aud) && own_place,
     }
 }
@@ -78,10 +85,12 @@ fn policy_table_covers_every_route() {
                                 Action::CreateToken | Action::RevokeToken => {
                                     Resource::Principal { id: 99, jurisdiction: plan.jurisdiction }
                                 }
-                                Action::ReadEntity
-                                | Action::FileObjection
-                                | Action::DecideObjection
-                                | Action::ReadObjections => Resource::Place(place),
+                                Action::ReadEntity | Action::DecideObjection | Action::ReadObjections => {
+                                    Resource::Place(place)
+                                }
+                                Action::FileObjection => {
+                                    Resource::Entity { uscc: if own_dept { AGENT_OF } else { OTHER_ENTITY }, place }
+                                }
                                 Action::ReadPlan
                                 | Action::ReadPlanSecret
                                 | Action::ReadBundle
@@ -110,7 +119,7 @@ fn policy_table_covers_every_route() {
             }
         }
     }
-    assert_eq!(checked, credo::api::ROUTES.len() * 3 * 16);
+    assert_eq!(checked, credo::api::ROUTES.len() * Role::ALL.len() * 16);
 }
 
 #[test]

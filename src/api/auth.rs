@@ -94,8 +94,11 @@ impl FromRequestParts<Arc<AppState>> for Reader {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
         let auth = Auth::from_request_parts(parts, state).await?;
-        if auth.0.role == crate::model::access::Role::Officer {
-            return Err(ApiError::forbidden("this needs the role regulator or auditor; the token is an officer token"));
+        if matches!(auth.0.role, crate::model::access::Role::Officer | crate::model::access::Role::Agent) {
+            return Err(ApiError::forbidden(format!(
+                "this needs the role regulator or auditor; the token is an {} token",
+                auth.0.role
+            )));
         }
         Ok(Reader(auth))
     }

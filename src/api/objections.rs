@@ -60,7 +60,8 @@ pub async fn file_objection(
     auth: Auth,
     ApiJson(b): ApiJson<NewObjection>,
 ) -> Result<(StatusCode, Json<ObjectionRecord>), ApiError> {
-    may_at_all(&auth, Action::FileObjection)?;
+    // Before any work: a regulator of some place, or the entity's agent.
+    auth.may(Action::FileObjection, Resource::Entity { uscc: &b.uscc, place: auth.0.jurisdiction.code() })?;
     // The record is looked up in the dataset: dataset-wide work.
     let permit = st.reserve_work()?.wait().await;
     let st2 = st.clone();

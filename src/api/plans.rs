@@ -83,20 +83,7 @@ pub async fn create_plan(
     ApiJson(b): ApiJson<NewPlan>,
 ) -> Result<(StatusCode, Json<PlanCreated>), ApiError> {
     // Bounds first, before any work or any wait.
-    let request = ops::PlanRequest {
-        name: b.name,
-        kind: b.kind,
-        departments: b.departments,
-        run: b.run,
-        mode: b.mode,
-        ratio: b.ratio,
-        release_at: b.release_at,
-        beacon_source: b.beacon_source,
-        beacon_rule: b.beacon_rule,
-        beacon_published_at: b.beacon_published_at,
-        commitment: b.commitment,
-    }
-    .check()?;
+    let request = plan_request(b).check()?;
     let permit = st.reserve_work()?.wait().await;
     // The plan lock moves into the blocking work and is released when
     // that work ends, not when the request does: the next plan's id is
@@ -135,6 +122,137 @@ pub async fn create_plan(
                 excluded_by: c.excluded_by,
             }),
         ))
+    })
+    .await
+}
+
+/// The plan request as `ops` takes it (the same for creation and preview).
+fn plan_request(b: NewPlan) -> ops::PlanRequest {
+    ops::PlanRequest {
+        name: b.name,
+        kind: b.kind,
+        departments: b.departments,
+        run: b.run,
+        mode: b.mode,
+        ratio: b.ratio,
+        release_at: b.release_at,
+        beacon_source: b.beacon_source,
+        beacon_rule: b.beacon_rule,
+        beacon_published_at: b.beacon_published_at,
+        commitment: b.commitment,
+    }
+}
+
+/// One county × department of a plan preview.
+#[derive(Serialize, ToSchema)]
+pub struct CapacityCellView {
+    /// The entities' county (division code) and its name.
+    pub county: u32,
+    pub county_name: String,
+    /// Where the officers come from: the county's city, or the county.
+    pub area: u32,
+    pub department: String,
+    pub expected_visits: f64,
+    /// Active officers of the department serving the area.
+    pub officers: usize,
+    /// Of them, qualified for the area's expected visits.
+    pub qualified: usize,
+    /// Visits an officer may make in one plan.
+    pub cap: u32,
+    /// Expected officer-visits of the department in the whole area.
+    pub area_officer_visits: f64,
+    /// Qualified officers × cap.
+    pub area_capacity: u64,
+    /// Expected visits no team can be formed for.
+    pub visits_without_team: f64,
+    /// Why the cell cannot be staffed: no_officer, not_qualified,
+    /// too_few_for_team or over_cap; null when it can.
+    #[schema(value_type = Option<String>)]
+    pub shortfall: Option<crate::model::StaffingShortfall>,
+    /// The reason in the response's language (Accept-Language).
+    pub reason: Option<String>,
+}
+
+/// A draft plan's staffing, before it is committed: nothing is stored.
+#[derive(Serialize, ToSchema)]
+pub struct PlanPreviewBody {
+    #[schema(value_type = String, format = Date)]
+    pub as_of: crate::model::Date,
+    pub kind: PlanKind,
+    pub mode: SelectionMode,
+    pub departments: Vec<String>,
+    pub officers_per_visit: u32,
+    pub max_visits_per_officer: u32,
+    /// city or county: where an entity's officers must come from.
+    pub officers_from: String,
+    #[schema(value_type = Object)]
+    pub stats: crate::plan::FrameStats,
+    pub expected_visits: f64,
+    /// Whether every county × department can be staffed.
+    pub staffable: bool,
+    /// How many cannot.
+    pub unstaffable: usize,
+    pub cells: Vec<CapacityCellView>,
+}
+
+#[utoipa::path(post, path = "/plans/preview", tag = "draws", request_body = NewPlan, security(("bearer" = [])),
+    responses((status = 200, body = PlanPreviewBody, description = "The draft plan's staffing; nothing is stored"),
+        (status = 422, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "Too many dataset-wide tasks are waiting")))]
+pub async fn preview_plan(
+    State(st): S,
+    CanCreatePlan(auth): CanCreatePlan,
+    ApiJson(b): ApiJson<NewPlan>,
+) -> Result<Json<PlanPreviewBody>, ApiError> {
+    let request = plan_request(b).check()?;
+    let lang = super::lang::current();
+    let permit = st.reserve_work()?.wait().await;
+    let (cancel, flag) = ops::Cancel::new();
+    let _stop = CancelOnDrop(flag);
+    let (st2, caller) = (st.clone(), auth.0.clone());
+    blocking(move || {
+        let _permit = permit;
+        let params = request.params(&st2.store, |id| st2.rules(id))?;
+        let loaded = st2.load_dataset()?;
+        cancel.check()?;
+        let p = ops::capacity::preview_plan_from_run(&st2.store, &loaded, request.run(), &params, &caller, &cancel)?;
+        let divisions = crate::model::region::divisions();
+        let cells = p
+            .cells
+            .iter()
+            .map(|c| CapacityCellView {
+                county: c.county,
+                county_name: divisions.name(c.county).to_string(),
+                area: c.area,
+                department: c.department.clone(),
+                expected_visits: c.expected_visits,
+                officers: c.officers,
+                qualified: c.qualified,
+                cap: c.cap,
+                area_officer_visits: c.area_officer_visits,
+                area_capacity: c.area_capacity,
+                visits_without_team: c.visits_without_team,
+                shortfall: c.shortfall,
+                reason: c.shortfall.map(|s| crate::i18n::capacity::shortfall_text(s, lang).to_string()),
+            })
+            .collect();
+        Ok(Json(PlanPreviewBody {
+            as_of: p.as_of,
+            kind: p.kind,
+            mode: p.mode,
+            departments: p.departments.clone(),
+            officers_per_visit: p.officers_per_visit,
+            max_visits_per_officer: p.max_visits_per_officer,
+            officers_from: match p.officers_from {
+                crate::engine::OfficerArea::City => "city".into(),
+                crate::engine::OfficerArea::County => "county".into(),
+            },
+            staffable: p.staffable(),
+            unstaffable: p.unstaffable().count(),
+            stats: p.stats,
+            expected_visits: p.expected_visits,
+            cells,
+        }))
     })
     .await
 }

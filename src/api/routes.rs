@@ -67,6 +67,7 @@ pub const ROUTES: &[Route] = &[
     route!(GET, "/runs/{id}/entities/{uscc}", ReadEntity, runs::run_entity, runs::__path_run_entity),
     route!(GET, "/plans", ReadPlan, plans::list_plans, plans::__path_list_plans),
     route!(POST, "/plans", CreatePlan, plans::create_plan, plans::__path_create_plan),
+    route!(POST, "/plans/preview", CreatePlan, plans::preview_plan, plans::__path_preview_plan),
     route!(GET, "/plans/{id}", ReadPlan, plans::get_plan, plans::__path_get_plan),
     route!(POST, "/plans/{id}/reveal", RevealPlan, plans::reveal_plan, plans::__path_reveal_plan),
     route!(POST, "/plans/{id}/cancel", CancelPlan, plans::cancel_plan, plans::__path_cancel_plan),

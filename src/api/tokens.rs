@@ -16,7 +16,7 @@ use crate::ops;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
-    /// regulator, auditor or officer.
+    /// regulator, auditor, officer or agent.
     #[schema(value_type = String)]
     pub role: Role,
     /// Required for (and only for) officer tokens: an id on the roster.
@@ -34,6 +34,11 @@ pub struct NewToken {
     #[serde(default, deserialize_with = "int::opt_u32")]
     #[schema(value_type = Option<u32>, minimum = 1, maximum = 3650)]
     pub expires_in_days: Option<u32>,
+    /// Required for (and only for) agent tokens: the credit code of the
+    /// entity the agent acts for (it files objections to that entity's
+    /// records only).
+    #[schema(max_length = 64)]
+    pub uscc: Option<String>,
     /// Issue another token for this existing principal.
     #[serde(default, deserialize_with = "int::opt_i64")]
     #[schema(value_type = Option<i64>)]
@@ -48,6 +53,12 @@ pub async fn create_token(
     ApiJson(b): ApiJson<NewToken>,
 ) -> Result<(StatusCode, Json<crate::store::IssuedToken>), ApiError> {
     let st2 = st.clone();
+    if let Some(uscc) = b.uscc {
+        let req =
+            ops::access::AgentTokenRequest { role: b.role, uscc, label: b.label, expires_in_days: b.expires_in_days };
+        let issued = blocking(move || Ok(ops::access::create_agent_token(&st2.store, &auth.0, &req)?)).await?;
+        return Ok((StatusCode::CREATED, Json(issued)));
+    }
     let req = ops::access::TokenRequest {
         role: b.role,
         officer_id: b.officer_id,

@@ -7,6 +7,7 @@ mod datasets;
 mod draw;
 mod entity;
 mod objection;
+mod plan;
 mod rule_versions;
 mod serve;
 
@@ -53,6 +54,9 @@ enum Command {
     /// Inspection plans and reproducible double-random draws.
     #[command(subcommand)]
     Draw(draw::DrawCommand),
+    /// Draft plans before they are committed: staffing per county × department.
+    #[command(subcommand)]
+    Plan(plan::PlanCommand),
     /// Run the HTTP API (first start: imports the sample, classifies, prints a regulator token).
     Serve(serve::ServeArgs),
     /// Access tokens for the HTTP API.
@@ -155,6 +159,7 @@ pub fn run() -> ExitCode {
         Command::Rules(c) => classify::rules_cmd(c, &store),
         Command::Audit(c) => audit(c, &store),
         Command::Draw(c) => draw::run(c, &store, lang),
+        Command::Plan(c) => plan::run(c, &store, lang),
         Command::Objection(c) => objection::run(c, &store, lang),
         Command::Entity(c) => entity::entity(c, &store, lang),
         Command::Propagate(a) => entity::propagate(a, &store),

@@ -34,9 +34,12 @@ pub enum TokensCommand {
     /// Create an access token (printed once; only its hash is stored).
     /// Officers must be on the roster of the store's dataset.
     Create {
-        /// regulator, auditor or officer.
+        /// regulator, auditor, officer or agent.
         #[arg(long)]
         role: Role,
+        /// Agents: the credit code of the entity they act for.
+        #[arg(long)]
+        uscc: Option<String>,
         #[arg(long)]
         officer_id: Option<String>,
         /// Province (370000), city or county code (regulators and
@@ -102,10 +105,16 @@ pub fn tokens(cmd: TokensCommand, store: &std::path::Path) -> Result<Outcome, Cl
     // the API.
     let operator = Principal::operator("cli");
     match cmd {
-        TokensCommand::Create { role, officer_id, jurisdiction, label, expires_in_days, principal } => {
-            let roster = if role == Role::Officer { ops::access::store_roster(&store)? } else { Vec::new() };
-            let req = ops::access::TokenRequest { role, officer_id, jurisdiction, label, expires_in_days, principal };
-            let t = ops::access::create_token(&store, &roster, &operator, &req)?;
+        TokensCommand::Create { role, uscc, officer_id, jurisdiction, label, expires_in_days, principal } => {
+            let t = if let Some(uscc) = uscc {
+                let req = ops::access::AgentTokenRequest { role, uscc, label, expires_in_days };
+                ops::access::create_agent_token(&store, &operator, &req)?
+            } else {
+                let roster = if role == Role::Officer { ops::access::store_roster(&store)? } else { Vec::new() };
+                let req =
+                    ops::access::TokenRequest { role, officer_id, jurisdiction, label, expires_in_days, principal };
+                ops::access::create_token(&store, &roster, &operator, &req)?
+            };
             eprintln!(
                 "token {} for {} (jurisdiction {}), expires {}",
                 t.id,

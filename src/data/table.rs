@@ -837,7 +837,7 @@ impl TableRow for Officer {
     fn parse(r: &mut RowReader<'_>) -> Option<Self> {
         let officer_id = r.text("officer_id");
         let department = r.text("department");
-        let region = r.division("region", true);
+        let region = r.division("region", false);
         let qualifications = r.list("qualifications");
         let active = r.bool("active");
         let person_id = r.person("person_id");

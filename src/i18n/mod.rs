@@ -10,6 +10,7 @@
 //! fields (numeric tiers, risk codes, stratum keys) stay as they are and a
 //! localised name is added beside them.
 
+pub mod capacity;
 pub mod console;
 
 use std::fmt;

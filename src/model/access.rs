@@ -14,16 +14,20 @@ pub enum Role {
     Regulator,
     Auditor,
     Officer,
+    /// An entity's agent (its representative): files objections to the
+    /// entity's own records (异议申诉), nothing else.
+    Agent,
 }
 
 impl Role {
-    pub const ALL: [Role; 3] = [Role::Regulator, Role::Auditor, Role::Officer];
+    pub const ALL: [Role; 4] = [Role::Regulator, Role::Auditor, Role::Officer, Role::Agent];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Regulator => "regulator",
             Role::Auditor => "auditor",
             Role::Officer => "officer",
+            Role::Agent => "agent",
         }
     }
 }
@@ -36,7 +40,7 @@ impl fmt::Display for Role {
 
 /// A role name that is not one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("role '{0}' is not regulator, auditor or officer")]
+#[error("role '{0}' is not regulator, auditor, officer or agent")]
 pub struct UnknownRole(pub String);
 
 impl FromStr for Role {
@@ -46,6 +50,7 @@ impl FromStr for Role {
             "regulator" => Ok(Role::Regulator),
             "auditor" => Ok(Role::Auditor),
             "officer" => Ok(Role::Officer),
+            "agent" => Ok(Role::Agent),
             other => Err(UnknownRole(other.chars().take(40).collect())),
         }
     }
@@ -134,6 +139,9 @@ pub struct Principal {
     pub department: Option<String>,
     pub jurisdiction: Jurisdiction,
     pub label: String,
+    /// Agents: the credit code of the entity they act for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entity: Option<String>,
 }
 
 impl Principal {
@@ -147,6 +155,7 @@ impl Principal {
             department: None,
             jurisdiction: Jurisdiction::PROVINCE,
             label: label.to_string(),
+            entity: None,
         }
     }
 

@@ -361,5 +361,17 @@ code_enum!(
         DatasetImport = "dataset.import",
         JobStart = "job.start",
         JobFinish = "job.finish",
+    /// Why a county × department cell of a draft plan cannot be staffed
+    /// (capacity planning, issue #13 item 9), in the order they are checked.
+    StaffingShortfall {
+        /// No active officer of the department serves the area.
+        NoOfficer = "no_officer",
+        /// Active officers serve the area, but none is qualified for some
+        /// expected visit's items of the department.
+        NotQualified = "not_qualified",
+        /// Fewer qualified officers can go than a visit needs.
+        TooFewForTeam = "too_few_for_team",
+        /// The expected officer-visits exceed the qualified officers' caps.
+        OverCap = "over_cap",
     }
 );

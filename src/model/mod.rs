@@ -322,7 +322,8 @@ impl InspectionItem {
 pub struct Officer {
     pub officer_id: String,
     pub department: String,
-    /// City division code the officer serves.
+    /// Division code the officer serves: a city, or a county when the
+    /// rules take officers from the entity's county (`officers_from`).
     pub region: u32,
     /// Item codes the officer is qualified for.
     pub qualifications: Vec<String>,

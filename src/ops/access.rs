@@ -61,6 +61,9 @@ fn resolve(
             Ok((Role::Officer, Some(o.clone()), Some(officer.department.clone()), j))
         }
         (_, Some(_)) => Err(limits::field("officer_id", "only an officer token has one")),
+        (Role::Agent, None) => {
+            Err(limits::field("uscc", "is required for an agent token: the entity the agent acts for"))
+        }
         (role, None) => {
             let j = match req.jurisdiction {
                 None => creator.jurisdiction,
@@ -69,6 +72,45 @@ fn resolve(
             Ok((role, None, None, j))
         }
     }
+}
+
+/// A token for an entity's agent: who may file objections to the
+/// entity's own records and do nothing else.
+#[derive(Clone, Debug)]
+pub struct AgentTokenRequest {
+    /// Must be `agent`: only an agent token names an entity.
+    pub role: Role,
+    /// The entity's credit code.
+    pub uscc: String,
+    pub label: String,
+    pub expires_in_days: Option<u32>,
+}
+
+/// Creates an agent's principal and token. The agent's jurisdiction is the
+/// division its entity's credit code was issued in (characters 3–8), so
+/// only a regulator of that place may issue it.
+pub fn create_agent_token(store: &Store, creator: &Principal, req: &AgentTokenRequest) -> Result<IssuedToken> {
+    if req.role != Role::Agent {
+        return Err(limits::field("uscc", format!("only an agent token names an entity, not a {} token", req.role)));
+    }
+    limits::text("label", &req.label, limits::LABEL)?;
+    limits::text("uscc", &req.uscc, limits::CODE)?;
+    let uscc = crate::model::Uscc::parse(req.uscc.trim()).map_err(|e| limits::field("uscc", e.to_string()))?;
+    let jurisdiction = Jurisdiction::new(uscc.division()).map_err(|e| limits::field("uscc", e.to_string()))?;
+    policy::decide(creator, Action::CreateToken, Resource::Principal { id: -1, jurisdiction })?;
+    let principal = store.create_principal(
+        &NewPrincipal {
+            role: Role::Agent,
+            officer_id: None,
+            department: None,
+            jurisdiction,
+            label: &req.label,
+            entity: Some(uscc.as_str()),
+        },
+        &creator.actor(),
+    )?;
+    let expires_at = expiry(Role::Agent, req.expires_in_days)?;
+    Ok(store.issue_token(&principal, &req.label, Some(&expires_at), &creator.actor())?)
 }
 
 fn expiry(role: Role, days: Option<u32>) -> Result<String> {
@@ -111,6 +153,7 @@ pub fn create_token(store: &Store, roster: &[Officer], creator: &Principal, req:
                     department: department.as_deref(),
                     jurisdiction,
                     label: &req.label,
+                    entity: None,
                 },
                 &actor,
             )?
@@ -174,6 +217,7 @@ pub fn officer_principal(store: &Store, roster: &[Officer], officer_id: &str) ->
         department: Some(o.department.clone()),
         jurisdiction: Jurisdiction::new(o.region).map_err(|e| limits::field("officer", e.to_string()))?,
         label: String::new(),
+        entity: None,
     })
 }
 

@@ -1,7 +1,7 @@
 //! The operations the CLI and the HTTP API share, one file per use case:
 //! classification runs (`runs`), rule sets and their impact (`rules`),
-//! creating plans (`plans`), revealing, exporting and verifying them
-//! (`reveal`), their public disclosure (`disclosure`), officers' results
+//! creating plans (`plans`), their staffing before they are committed
+//! (`capacity`), revealing, exporting and verifying them (`reveal`), their public disclosure (`disclosure`), officers' results
 //! (`results`), entity timelines (`timeline`), the supervision lists
 //! (`lists`), objections to records (`objections`), rule versions in force
 //! by date (`rule_versions`), the store's integrity and signed checkpoints (`audit`),
@@ -14,6 +14,7 @@
 
 pub mod access;
 mod audit;
+pub mod capacity;
 pub mod console;
 mod disclosure;
 mod entity_lookup;

@@ -53,7 +53,7 @@ pub fn file_objection(
     limits::past_date("filed_on", filed_on, today)?;
     let e = s.entities.find(&u).ok_or_else(|| StoreError::NotFound(format!("entity {u} in the dataset")))?;
     let region = s.entities.region[e as usize];
-    policy::decide(by, policy::Action::FileObjection, policy::Resource::Place(region))?;
+    policy::decide(by, policy::Action::FileObjection, policy::Resource::Entity { uscc: u.as_str(), place: region })?;
     let texts = crate::classify::facts::SymbolTexts::new(s);
     let records = crate::classify::facts::records(s, &texts, e, limits::latest_date());
     let record = records.iter().find(|r| &*r.id == req.record_id).ok_or_else(|| {

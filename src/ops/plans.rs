@@ -137,6 +137,29 @@ pub fn create_plan_from_run(
 ) -> Result<CreatedPlan> {
     check_plan_request(creator, params)?;
     let run = store.run(run_id)?;
+    params.validate(&loaded.snapshot.departments)?;
+    let entities = classified_from_run(store, loaded, run_id, params)?;
+    cancel.check()?;
+    let classified = Classified {
+        snapshot: &loaded.snapshot,
+        entities: &entities,
+        dataset_hash: &loaded.hash,
+        run_id,
+        rules_hash: &run.rules_hash,
+    };
+    create_plan_with(store, &classified, params, commitment, creator, cancel)
+}
+
+/// What a finished run said of each entity, for a plan over `loaded` as
+/// of `params.as_of`: refused unless the run is finished, of the same
+/// dataset and of the same date.
+pub(super) fn classified_from_run(
+    store: &Store,
+    loaded: &LoadedDataset,
+    run_id: i64,
+    params: &PlanParams,
+) -> Result<Vec<plan::PlanEntity>> {
+    let run = store.run(run_id)?;
     if run.status != RunStatus::Done {
         return Err(StoreError::Conflict(format!("run {run_id} is {}; a plan needs a finished run", run.status)).into());
     }
@@ -149,7 +172,6 @@ pub fn create_plan_from_run(
     if run.as_of != params.as_of.to_string() {
         return Err(OpsError::Invalid(format!("run {run_id} is as of {}, the plan as of {}", run.as_of, params.as_of)));
     }
-    params.validate(&loaded.snapshot.departments)?;
     let mut entities = Vec::new();
     let mut bad = None;
     run_results(store, run_id)?.for_each(&mut |rows| {
@@ -162,18 +184,10 @@ pub fn create_plan_from_run(
             }
         }
     })?;
-    if let Some(e) = bad {
-        return Err(e);
+    match bad {
+        Some(e) => Err(e),
+        None => Ok(entities),
     }
-    cancel.check()?;
-    let classified = Classified {
-        snapshot: &loaded.snapshot,
-        entities: &entities,
-        dataset_hash: &loaded.hash,
-        run_id,
-        rules_hash: &run.rules_hash,
-    };
-    create_plan_with(store, &classified, params, commitment, creator, cancel)
 }
 
 /// A stored run's result as the plan sees it.
@@ -205,7 +219,7 @@ pub fn run_rule_version(store: &Store, run: &crate::store::RunRecord) -> Result<
 
 /// The checks every plan request passes before any work: the creator may
 /// plan, and every field is within its bounds.
-fn check_plan_request(creator: &Principal, params: &PlanParams) -> Result<()> {
+pub(super) fn check_plan_request(creator: &Principal, params: &PlanParams) -> Result<()> {
     policy::decide(creator, policy::Action::CreatePlan, policy::Resource::Store)?;
     limits::required_text("name", &params.name, limits::NAME)?;
     if params.departments.is_empty() {
@@ -261,6 +275,27 @@ struct Classified<'a> {
     rules_hash: &'a str,
 }
 
+/// A plan covers its creator's jurisdiction: a county regulator's frame
+/// holds the county's entities only (`None`: the province, all of them).
+pub(super) fn in_jurisdiction(entities: &[plan::PlanEntity], j: Jurisdiction) -> Option<Vec<plan::PlanEntity>> {
+    (j != Jurisdiction::PROVINCE).then(|| entities.iter().filter(|e| j.contains_code(e.county)).cloned().collect())
+}
+
+/// Random inspections of the as-of year: in the dataset, and drawn by the
+/// store's earlier plans.
+pub(super) fn plan_history(store: &Store, s: &Snapshot, as_of: Date) -> Result<History> {
+    let mut history = History::from_snapshot(s, as_of);
+    for v in store.drawn_in_year(as_of.year())? {
+        if let Ok(u) = Uscc::parse(&v.uscc) {
+            history
+                .random_this_year
+                .entry(u)
+                .or_insert(InspectedBy::Plan { plan_id: global_plan_id(store, v.plan_id), visit: v.seq });
+        }
+    }
+    Ok(history)
+}
+
 fn create_plan_with(
     store: &Store,
     origin: &Classified<'_>,
@@ -269,17 +304,16 @@ fn create_plan_with(
     creator: &Principal,
     cancel: &Cancel,
 ) -> Result<CreatedPlan> {
-    let (s, entities) = (origin.snapshot, origin.entities);
+    let s = origin.snapshot;
     let actor = &creator.actor();
-    // A plan covers its creator's jurisdiction: a county regulator's frame
-    // holds the county's entities only.
     let jurisdiction = creator.jurisdiction;
     let local: Vec<plan::PlanEntity>;
-    let entities = if jurisdiction == Jurisdiction::PROVINCE {
-        entities
-    } else {
-        local = entities.iter().filter(|e| jurisdiction.contains_code(e.county)).cloned().collect();
-        &local[..]
+    let entities = match in_jurisdiction(origin.entities, jurisdiction) {
+        Some(l) => {
+            local = l;
+            &local[..]
+        }
+        None => origin.entities,
     };
     let (secret, commitment) = match commitment {
         Some(c) => (None, c),
@@ -288,15 +322,7 @@ fn create_plan_with(
             (Some(s), draw::commitment(&s))
         }
     };
-    let mut history = History::from_snapshot(s, params.as_of);
-    for v in store.drawn_in_year(params.as_of.year())? {
-        if let Ok(u) = Uscc::parse(&v.uscc) {
-            history
-                .random_this_year
-                .entry(u)
-                .or_insert(InspectedBy::Plan { plan_id: global_plan_id(store, v.plan_id), visit: v.seq });
-        }
-    }
+    let history = plan_history(store, s, params.as_of)?;
     let plans = store.plans()?;
     // The plan id is part of the frame; it is the next id of the plans table.
     let next_id = plans.last().map_or(1, |p| p.id + 1);

@@ -13,7 +13,9 @@
 //! - before a plan's release its secret (and the bundle, which holds it)
 //!   is the creating principal's alone; its visits are also visible to
 //!   the creator's superiors (regulators of a wider jurisdiction);
-//! - the audit log spans every jurisdiction: province-level readers only.
+//! - the audit log spans every jurisdiction: province-level readers only;
+//! - an entity's agent files objections to its own entity's records and
+//!   does nothing else.
 
 use crate::model::access::{Jurisdiction, Principal, Role};
 
@@ -71,6 +73,11 @@ pub enum Resource<'a> {
     Store,
     /// A place: an entity's county (or city) code.
     Place(u32),
+    /// An entity: its credit code and where it is registered.
+    Entity {
+        uscc: &'a str,
+        place: u32,
+    },
     /// A principal (for tokens): its id and jurisdiction.
     Principal {
         id: i64,
@@ -233,7 +240,18 @@ pub fn decide(p: &Principal, a: Action, r: Resource<'_>) -> Result<(), Denied> {
             }
             Ok(())
         }
-        (FileObjection | DecideObjection, Resource::Place(code)) => {
+        (FileObjection, Resource::Entity { uscc, place }) => match p.role {
+            Agent => match p.entity.as_deref() {
+                Some(own) if own == uscc => Ok(()),
+                Some(own) => deny(format!("the agent of {own} files objections for that entity only, not for {uscc}")),
+                None => deny("the agent token names no entity"),
+            },
+            _ => {
+                roles(p, &[Regulator, Agent], "filing an objection")?;
+                within_code(p, place, "the entity")
+            }
+        },
+        (DecideObjection, Resource::Place(code)) => {
             roles(p, &[Regulator], "filing or deciding an objection")?;
             within_code(p, code, "the entity")
         }
@@ -253,6 +271,7 @@ fn resource_kind(r: &Resource<'_>) -> &'static str {
     match r {
         Resource::Store => "the store",
         Resource::Place(_) => "a place",
+        Resource::Entity { .. } => "an entity",
         Resource::Principal { .. } => "a principal",
         Resource::Plan(_) => "a plan",
         Resource::Visit { .. } => "a visit",

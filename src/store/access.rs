@@ -19,6 +19,8 @@ pub struct NewPrincipal<'a> {
     pub department: Option<&'a str>,
     pub jurisdiction: Jurisdiction,
     pub label: &'a str,
+    /// Agents: the entity they act for (and only agents have one).
+    pub entity: Option<&'a str>,
 }
 
 /// A token just made: its text is shown once, only its hash is kept.
@@ -58,10 +60,11 @@ fn principal_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Principal
         jurisdiction: Jurisdiction::new(jurisdiction)
             .map_err(|e: crate::model::access::UnknownJurisdiction| bad(e.to_string()))?,
         label: r.get(at + 5)?,
+        entity: r.get(at + 6)?,
     })
 }
 
-const PRINCIPAL_COLUMNS: &str = "p.id, p.role, p.officer_id, p.department, p.jurisdiction, p.label";
+const PRINCIPAL_COLUMNS: &str = "p.id, p.role, p.officer_id, p.department, p.jurisdiction, p.label, p.entity";
 
 fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {
     Ok(TokenInfo {
@@ -120,6 +123,9 @@ impl Store {
                 "an officer principal needs an officer id, and only an officer has one".into(),
             ));
         }
+        if (p.role == Role::Agent) != p.entity.is_some() {
+            return Err(StoreError::Other("an agent principal needs an entity, and only an agent has one".into()));
+        }
         self.write(|tx| {
             if let Some(o) = p.officer_id {
                 let found = tx
@@ -136,9 +142,18 @@ impl Store {
                 }
             }
             tx.execute(
-                "INSERT INTO principals (role, officer_id, department, jurisdiction, label, created_at, created_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![p.role.as_str(), p.officer_id, p.department, p.jurisdiction.code(), p.label, now(), actor],
+                "INSERT INTO principals (role, officer_id, department, jurisdiction, label, created_at, created_by, entity)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    p.role.as_str(),
+                    p.officer_id,
+                    p.department,
+                    p.jurisdiction.code(),
+                    p.label,
+                    now(),
+                    actor,
+                    p.entity
+                ],
             )?;
             let id = tx.last_insert_rowid();
             audit::append(
@@ -147,7 +162,7 @@ impl Store {
                 AuditAction::PrincipalCreate,
                 &format!("principal/{id}"),
                 &serde_json::json!({ "role": p.role, "officer_id": p.officer_id, "department": p.department,
-                    "jurisdiction": p.jurisdiction.code(), "label": p.label }),
+                    "jurisdiction": p.jurisdiction.code(), "label": p.label, "entity": p.entity }),
             )?;
             Ok(Principal {
                 id,
@@ -156,6 +171,7 @@ impl Store {
                 department: p.department.map(str::to_string),
                 jurisdiction: p.jurisdiction,
                 label: p.label.to_string(),
+                entity: p.entity.map(str::to_string),
             })
         })
     }

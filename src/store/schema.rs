@@ -203,6 +203,9 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE rule_versions ADD COLUMN effective_until TEXT;
     ALTER TABLE runs ADD COLUMN rule_version INTEGER;
     ALTER TABLE runs ADD COLUMN rule_choice TEXT;",
+    // 9: an entity's agent is a principal acting for that entity (its
+    // credit code); every other principal has none.
+    "ALTER TABLE principals ADD COLUMN entity TEXT;",
 ];
 
 pub fn migrate(conn: &Connection) -> Result<()> {
