@@ -19,6 +19,7 @@ use crate::ops::limits;
 use crate::ops::policy::{Action, Resource};
 use crate::plan::{PlanKind, PlanParams, SelectionMode};
 use crate::store::{PlanRecord, VisitRecord};
+use crate::tr;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -94,7 +95,12 @@ pub async fn create_plan(
     };
     let beacon_rule = match b.beacon_rule.as_deref() {
         None if b.beacon_source.is_empty() => crate::draw::BeaconRule::None,
-        None => return Err(ApiError::invalid("a beacon source needs beacon_rule: text, digits or hex")),
+        None => {
+            return Err(ApiError::invalid(tr!(
+                "指定信标来源时需要 beacon_rule：text、digits 或 hex",
+                "a beacon source needs beacon_rule: text, digits or hex"
+            )));
+        }
         Some(r) => r.parse().map_err(|e: crate::draw::UnknownBeaconRule| ApiError::invalid(e.to_string()))?,
     };
     let permit = st.reserve_work()?.wait().await;

@@ -18,6 +18,7 @@ use crate::model::Date;
 use crate::ops;
 use crate::ops::limits;
 use crate::store::{Job, RuleVersion};
+use crate::tr;
 
 #[utoipa::path(get, path = "/rules", tag = "rules", security(("bearer" = [])),
     responses((status = 200, body = Vec<RuleVersion>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
@@ -47,7 +48,7 @@ pub async fn get_rules(
             .rule_versions()?
             .into_iter()
             .find(|v| v.id == id)
-            .ok_or_else(|| ApiError::not_found(format!("rule version {id} not found")))?;
+            .ok_or_else(|| ApiError::not_found(tr!("未找到规则版本 {id}", "rule version {id} not found")))?;
         let files: BTreeMap<String, String> =
             serde_json::from_value(store.rule_files(id)?).map_err(ApiError::internal)?;
         Ok(Json(RuleVersionDetail { version, files }))
@@ -92,7 +93,10 @@ pub async fn upload_rules(
             || (path.ends_with(".rhai") && !path.contains('/'))
             || (path.starts_with("tests/") && path.ends_with(".toml") && path.matches('/').count() == 1);
         if !ok || path.contains("..") || path.contains('\\') {
-            return Err(ApiError::invalid(format!("'{path}' is not rules.toml, a .rhai script or tests/*.toml")));
+            return Err(ApiError::invalid(tr!(
+                "“{path}”不是 rules.toml、.rhai 脚本或 tests/*.toml",
+                "'{path}' is not rules.toml, a .rhai script or tests/*.toml"
+            )));
         }
     }
     let store = st.store.clone();
@@ -130,7 +134,7 @@ pub async fn activate_rules(
                 .rule_versions()?
                 .into_iter()
                 .find(|v| v.id == id)
-                .ok_or_else(|| ApiError::not_found("rule version"))?,
+                .ok_or_else(|| ApiError::not_found(tr!("未找到规则版本 {id}", "rule version {id} not found")))?,
         ))
     })
     .await
@@ -190,7 +194,7 @@ pub async fn diff_rules(
                 serde_json::to_value(d).map_err(ApiError::internal)
             })() {
                 Ok(v) => crate::store::JobOutcome::Done(v),
-                Err(e) => crate::store::JobOutcome::Failed(e.message),
+                Err(e) => crate::store::JobOutcome::Failed(e.message.to_string()),
             };
             if let Err(e) = st2.store.finish_job(job, &actor, &outcome) {
                 tracing::error!("job {job}: {e}");
