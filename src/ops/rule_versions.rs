@@ -39,8 +39,9 @@ impl fmt::Display for RuleChoice {
 }
 
 fn date_of(v: &ScheduledRules, t: &str) -> Result<Date> {
-    crate::data::table::parse_date(t)
-        .map_err(|e| super::OpsError::Invalid(format!("rule version {}: effective date {e}", v.id)))
+    crate::data::table::parse_date(t).map_err(|e| {
+        super::OpsError::Rejected(tr!("规则版本 {}：生效日期 {e}", "rule version {}: effective date {e}", v.id))
+    })
 }
 
 /// The scheduled version in force on `on`, with its start, if any.

@@ -99,8 +99,12 @@ pub fn entity_timeline(s: &Snapshot, rules: &RuleSet, uscc: Uscc, as_of: Date, l
     // length `depth` that starts or ends at this entity.
     let graph = RoleGraph::new(s);
     let ids = neighbourhood(s, &graph, e, depth + 1);
-    let mut sub = crate::data::snapshot_of(&s.subset(&ids))
-        .map_err(|p| OpsError::Invalid(format!("the neighbourhood of {uscc}: {}", p.render(5))))?;
+    let mut sub = crate::data::snapshot_of(&s.subset(&ids)).map_err(|p| {
+        OpsError::Rejected(crate::i18n::Text::new(
+            format!("{uscc} 的关联范围：{}", p.render_in(5, Lang::Zh)),
+            format!("the neighbourhood of {uscc}: {}", p.render(5)),
+        ))
+    })?;
     sub.objections = s.objections.clone();
     let mut dates: Vec<Date> = ((as_of.year() - 4)..as_of.year())
         .filter_map(|y| Date::from_ymd_opt(y, 12, 31))
