@@ -388,6 +388,56 @@ async fn chinese_by_default_english_on_request() {
     assert_eq!((zh["lang"].as_str(), en["lang"].as_str()), (Some("zh-CN"), Some("en")));
 }
 
+impl Api {
+    /// A POST with an Accept-Language header: status and JSON.
+    async fn post_in(&self, path: &str, token: &str, body: Value, lang: Option<&str>) -> (StatusCode, Value) {
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json");
+        if let Some(l) = lang {
+            req = req.header("accept-language", l);
+        }
+        let resp = api::app(self.state.clone()).oneshot(req.body(Body::from(body.to_string())).unwrap()).await.unwrap();
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+}
+
+/// Issue #13, item 1: error messages, not only their titles, are in the
+/// request's language; codes, field names and values keep their form.
+#[tokio::test(flavor = "multi_thread")]
+async fn error_messages_speak_the_request_language() {
+    let api = setup();
+    let reg = Some(api.regulator.as_str());
+    let (s, lang, zh) = api.get_in("/plans/999", reg, None).await;
+    assert_eq!((s, lang.as_str()), (StatusCode::NOT_FOUND, "zh-CN"), "{zh}");
+    assert_eq!((zh["code"].as_str(), zh["message"].as_str()), (Some("not_found"), Some("未找到计划 999")), "{zh}");
+    let (s, _, en) = api.get_in("/plans/999", reg, Some("en")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!((en["code"].as_str(), en["message"].as_str()), (Some("not_found"), Some("plan 999 not found")), "{en}");
+
+    let (_, _, zh) = api.get_in("/entities/91440300192203821X", reg, None).await;
+    assert!(zh["message"].as_str().unwrap().starts_with("“91440300192203821X”不是有效的统一社会信用代码"), "{zh}");
+    let (_, _, en) = api.get_in("/entities/91440300192203821X", reg, Some("en")).await;
+    assert!(en["message"].as_str().unwrap().starts_with("'91440300192203821X' is not a valid credit code"), "{en}");
+
+    let body = json!({ "role": "auditor", "expires_in_days": 0 });
+    let (s, zh) = api.post_in("/tokens", &api.regulator, body.clone(), None).await;
+    assert_error(s, &zh, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    assert_eq!(zh["message"], "expires_in_days：0；应在 1 至 3650 天之间", "{zh}");
+    assert_eq!(
+        (zh["details"]["field"].as_str(), zh["details"]["reason"].as_str()),
+        (Some("expires_in_days"), Some("0；应在 1 至 3650 天之间"))
+    );
+    let (s, en) = api.post_in("/tokens", &api.regulator, body, Some("en")).await;
+    assert_error(s, &en, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    assert_eq!(en["message"], "expires_in_days: 0; between 1 and 3650 days", "{en}");
+    assert_eq!(en["details"]["reason"], "0; between 1 and 3650 days", "{en}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn plans_release_and_officers() {
     let api = setup();

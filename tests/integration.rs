@@ -7,6 +7,7 @@ mod cli_classify;
 mod cli_datasets;
 mod cli_draw;
 mod cli_entity;
+mod cli_i18n;
 mod cli_trust;
 mod common;
 

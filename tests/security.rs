@@ -231,7 +231,8 @@ async fn h1_officers_file_only_their_own_departments_results() {
     let body = |d: &str| result_body(d, "2026-07-05", json!({}));
     let (s, b) = api.call(Method::POST, &path, Some(&mpa_tok), Some(body("MR"))).await;
     assert_error(s, &b, StatusCode::FORBIDDEN, "forbidden");
-    assert!(b["message"].as_str().unwrap().contains("only for that department"), "{b}");
+    // The reason, in the default language (zh-CN).
+    assert!(b["message"].as_str().unwrap().contains("只能为本部门提交结果"), "{b}");
     let (s, b) = api.call(Method::POST, &path, Some(&mr_tok), Some(body("MR"))).await;
     assert_eq!(s, StatusCode::CREATED, "the MR officer files MR's result: {b}");
     let (s, b) = api.call(Method::POST, &path, Some(&mpa_tok), Some(body("MPA"))).await;

@@ -12,6 +12,7 @@ use super::AppState;
 use super::error::ApiError;
 use crate::model::access::Principal;
 use crate::ops::policy::{self, Action, Resource};
+use crate::tr;
 
 /// The caller, from `Authorization: Bearer <token>`.
 pub struct Auth(pub Principal);
@@ -19,27 +20,30 @@ pub struct Auth(pub Principal);
 impl FromRequestParts<Arc<AppState>> for Auth {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <token>"))?;
+        let header = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or_else(|| {
+            ApiError::unauthorized(tr!("缺少 Authorization: Bearer <令牌>", "missing Authorization: Bearer <token>"))
+        })?;
         let token = header
             .to_str()
             .ok()
             .and_then(|h| h.strip_prefix("Bearer "))
             .map(str::trim)
             .filter(|t| !t.is_empty() && t.len() <= 128)
-            .ok_or_else(|| ApiError::unauthorized("the Authorization header must be 'Bearer <token>'"))?
+            .ok_or_else(|| {
+                ApiError::unauthorized(tr!(
+                    "Authorization 请求头须为“Bearer <令牌>”",
+                    "the Authorization header must be 'Bearer <token>'"
+                ))
+            })?
             .to_string();
         // Every request asks the store (no cache), so a revoked or expired
         // token is refused at once. The lookup is the one piece of SQL on
         // an async worker: a single indexed read of a prepared statement on
         // a pooled read-only connection, which in WAL mode never waits for
         // the writer; a hop to the blocking pool would cost more than it.
-        let principal = state
-            .store
-            .authenticate(&token, &crate::store::now())?
-            .ok_or_else(|| ApiError::unauthorized("unknown, revoked or expired token"))?;
+        let principal = state.store.authenticate(&token, &crate::store::now())?.ok_or_else(|| {
+            ApiError::unauthorized(tr!("令牌未知、已吊销或已过期", "unknown, revoked or expired token"))
+        })?;
         Ok(Auth(principal))
     }
 }
@@ -95,9 +99,10 @@ impl FromRequestParts<Arc<AppState>> for Reader {
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
         let auth = Auth::from_request_parts(parts, state).await?;
         if matches!(auth.0.role, crate::model::access::Role::Officer | crate::model::access::Role::Agent) {
-            return Err(ApiError::forbidden(format!(
-                "this needs the role regulator or auditor; the token is an {} token",
-                auth.0.role
+            let role = auth.0.role;
+            return Err(ApiError::forbidden(tr!(
+                "此操作需要 regulator 或 auditor 角色；该令牌是 {role} 令牌",
+                "this needs the role regulator or auditor; the token is an {role} token"
             )));
         }
         Ok(Reader(auth))
@@ -113,9 +118,10 @@ impl FromRequestParts<Arc<AppState>> for Regulator {
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
         let auth = Auth::from_request_parts(parts, state).await?;
         if auth.0.role != crate::model::access::Role::Regulator {
-            return Err(ApiError::forbidden(format!(
-                "this needs the role regulator; the token is a {} token",
-                auth.0.role
+            let role = auth.0.role;
+            return Err(ApiError::forbidden(tr!(
+                "此操作需要 regulator 角色；该令牌是 {role} 令牌",
+                "this needs the role regulator; the token is a {role} token"
             )));
         }
         Ok(Regulator(auth))

@@ -12,6 +12,7 @@ use crate::model::{Date, Uscc};
 use crate::ops;
 use crate::ops::limits;
 use crate::ops::policy::{Action, Resource};
+use crate::tr;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -29,8 +30,12 @@ pub async fn entity_timeline(
     ApiPath(uscc): ApiPath<String>,
     ApiQuery(q): ApiQuery<AsOf>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let u =
-        Uscc::parse(&uscc).map_err(|e| ApiError::bad_request(format!("'{uscc}' is not a valid credit code: {e}")))?;
+    let u = Uscc::parse(&uscc).map_err(|e| {
+        ApiError::bad_request(tr!(
+            "“{uscc}”不是有效的统一社会信用代码：{e}",
+            "'{uscc}' is not a valid credit code: {e}"
+        ))
+    })?;
     if let Some(d) = q.as_of {
         limits::date("as_of", d)?;
     }
@@ -43,7 +48,9 @@ pub async fn entity_timeline(
         let as_of = match q.as_of {
             Some(d) => d,
             None => {
-                let run = st2.store.latest_run()?.ok_or_else(|| ApiError::invalid("no finished run; give as_of"))?;
+                let run = st2.store.latest_run()?.ok_or_else(|| {
+                    ApiError::invalid(tr!("没有已完成的运行；请给出 as_of", "no finished run; give as_of"))
+                })?;
                 crate::data::table::parse_date(&run.as_of).map_err(ApiError::internal)?
             }
         };

@@ -10,8 +10,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use utoipa::ToSchema;
 
+use crate::i18n::Text;
 use crate::ops::OpsError;
 use crate::store::StoreError;
+use crate::tr;
 
 /// The body of every error response.
 #[derive(Debug, Serialize, ToSchema)]
@@ -23,8 +25,11 @@ pub struct ErrorBody {
     /// What the code means, in the request's language (Accept-Language;
     /// zh-CN by default).
     pub title: String,
+    /// What went wrong, in the request's language; names and values (a
+    /// field, a plan id, a file) keep their form.
     pub message: String,
-    /// Structured details (e.g. file, line and column of a rule error).
+    /// Structured details (e.g. file, line and column of a rule error; a
+    /// refused field's name and, in the request's language, the reason).
     pub details: serde_json::Value,
 }
 
@@ -32,33 +37,43 @@ pub struct ErrorBody {
 pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
-    pub message: String,
+    /// Both languages; the response picks the request's.
+    pub message: Text,
     pub details: serde_json::Value,
+    /// A refused field's reason, put into `details.reason` in the
+    /// request's language.
+    reason: Option<Text>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into(), details: serde_json::Value::Null }
+    /// `message`: a [`Text`] in both languages (`tr!`), or a `String` for
+    /// a text from outside credo (a parser's message), shown as it is.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<Text>) -> ApiError {
+        ApiError { status, code, message: message.into(), details: serde_json::Value::Null, reason: None }
     }
-    pub fn unauthorized(m: impl Into<String>) -> ApiError {
+    pub fn unauthorized(m: impl Into<Text>) -> ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m)
     }
-    pub fn forbidden(m: impl Into<String>) -> ApiError {
+    pub fn forbidden(m: impl Into<Text>) -> ApiError {
         ApiError::new(StatusCode::FORBIDDEN, "forbidden", m)
     }
-    pub fn not_found(m: impl Into<String>) -> ApiError {
+    pub fn not_found(m: impl Into<Text>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", m)
     }
-    pub fn bad_request(m: impl Into<String>) -> ApiError {
+    pub fn bad_request(m: impl Into<Text>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", m)
     }
-    pub fn invalid(m: impl Into<String>) -> ApiError {
+    pub fn invalid(m: impl Into<Text>) -> ApiError {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", m)
     }
     pub fn internal(m: impl std::fmt::Display) -> ApiError {
         // Details stay in the server log; the client gets a generic message.
         tracing::error!("internal error: {m}");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log")
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            tr!("内部错误，详见服务器日志", "internal error; see the server log"),
+        )
     }
     pub fn with_details(mut self, d: serde_json::Value) -> ApiError {
         self.details = d;
@@ -70,7 +85,12 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let lang = super::lang::current();
         let title = crate::i18n::api_error_title(self.code, lang).unwrap_or(self.code).to_string();
-        let body = ErrorBody { code: self.code.to_string(), title, message: self.message, details: self.details };
+        let mut details = self.details;
+        if let (Some(reason), Some(d)) = (&self.reason, details.as_object_mut()) {
+            d.insert("reason".into(), reason.get(lang).into());
+        }
+        let message = self.message.get(lang).to_string();
+        let body = ErrorBody { code: self.code.to_string(), title, message, details };
         (self.status, axum::Json(body)).into_response()
     }
 }
@@ -78,7 +98,7 @@ impl IntoResponse for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
-            StoreError::NotFound(m) => ApiError::not_found(format!("{m} not found")),
+            StoreError::NotFound(_) => ApiError::not_found(e.text()),
             StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
             StoreError::Other(m) => ApiError::internal(m),
             StoreError::Sql(e) => ApiError::internal(e),
@@ -88,22 +108,22 @@ impl From<StoreError> for ApiError {
 
 impl From<OpsError> for ApiError {
     fn from(e: OpsError) -> ApiError {
+        let text = e.text();
         match e {
             OpsError::Store(s) => s.into(),
             OpsError::Invalid(m) => ApiError::invalid(m),
+            OpsError::Rejected(t) => ApiError::invalid(t),
             OpsError::Internal(m) => ApiError::internal(m),
-            OpsError::RuleTestFile { file, message } => {
-                ApiError::invalid(format!("{file}: {message}")).with_details(serde_json::json!({ "file": file }))
+            OpsError::RuleTestFile { file, .. } => {
+                ApiError::invalid(text).with_details(serde_json::json!({ "file": file }))
             }
-            OpsError::RuleTests { total, failed } => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "rule_tests_failed",
-                format!("{} of {total} rule tests fail", failed.len()),
-            )
-            .with_details(serde_json::to_value(failed).unwrap_or_default()),
-            OpsError::Rule(r) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "rule_error", r.to_string())
+            OpsError::RuleTests { failed, .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "rule_tests_failed", text)
+                    .with_details(serde_json::to_value(failed).unwrap_or_default())
+            }
+            OpsError::Rule(r) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "rule_error", text)
                 .with_details(serde_json::to_value(&r).unwrap_or_default()),
-            OpsError::Data(d) => ApiError::invalid(d.to_string()),
+            OpsError::Data(_) => ApiError::invalid(text),
             OpsError::Draw(d) => ApiError::invalid(d.to_string()),
             OpsError::Results(r @ crate::data::results::ResultsError::Altered { .. }) => {
                 // Not an internal fault: stored evidence was changed, and
@@ -111,17 +131,17 @@ impl From<OpsError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "altered", r.to_string())
             }
             OpsError::Results(r) => ApiError::internal(r),
-            OpsError::Beacon { plan, message } => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "beacon_refused",
-                format!("plan {plan}: beacon refused: {message}"),
-            ),
-            OpsError::Trust(t) => ApiError::invalid(t.to_string()),
+            OpsError::Beacon { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "beacon_refused", text),
+            OpsError::Trust(_) => ApiError::invalid(text),
             OpsError::Output(o) => ApiError::internal(o),
-            OpsError::Field { field, reason } => ApiError::invalid(format!("{field}: {reason}"))
-                .with_details(serde_json::json!({ "field": field, "reason": reason })),
+            OpsError::Field { field, reason } => {
+                let mut e =
+                    ApiError::invalid(text).with_details(serde_json::json!({ "field": field, "reason": reason.en() }));
+                e.reason = Some(reason);
+                e
+            }
             OpsError::Denied(d) => ApiError::forbidden(d.0),
-            OpsError::Cancelled(m) => ApiError::new(StatusCode::REQUEST_TIMEOUT, "timeout", m),
+            OpsError::Cancelled(_) => ApiError::new(StatusCode::REQUEST_TIMEOUT, "timeout", text),
         }
     }
 }
@@ -159,6 +179,12 @@ pub mod int {
     }
 }
 
+/// A rejection of axum's (English, naming the offending value): in
+/// Chinese after a sentence saying what was wrong, in English as it is.
+fn framed(zh: &str, axum_text: String) -> Text {
+    Text::new(format!("{zh}：{axum_text}"), axum_text)
+}
+
 /// JSON body extractor whose rejections use [`ErrorBody`].
 pub struct ApiJson<T>(pub T);
 
@@ -168,15 +194,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(v)) => Ok(ApiJson(v)),
             Err(r) => Err(match r {
-                JsonRejection::JsonDataError(e) => ApiError::invalid(e.body_text()),
-                JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(e.body_text()),
-                JsonRejection::MissingJsonContentType(e) => {
-                    ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", e.body_text())
+                JsonRejection::JsonDataError(e) => ApiError::invalid(framed("请求体的 JSON 不符合要求", e.body_text())),
+                JsonRejection::JsonSyntaxError(e) => {
+                    ApiError::bad_request(framed("请求体不是有效的 JSON", e.body_text()))
                 }
+                JsonRejection::MissingJsonContentType(e) => ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    framed("需要 Content-Type: application/json", e.body_text()),
+                ),
                 JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.body_text())
+                    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", framed("请求体过大", e.body_text()))
                 }
-                other => ApiError::bad_request(other.body_text()),
+                other => ApiError::bad_request(framed("请求无效", other.body_text())),
             }),
         }
     }
@@ -191,7 +221,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| ApiPath(p.0))
-            .map_err(|r: PathRejection| ApiError::bad_request(r.body_text()))
+            .map_err(|r: PathRejection| ApiError::bad_request(framed("路径参数无效", r.body_text())))
     }
 }
 
@@ -204,6 +234,6 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiQuer
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| ApiQuery(q.0))
-            .map_err(|r: QueryRejection| ApiError::bad_request(r.body_text()))
+            .map_err(|r: QueryRejection| ApiError::bad_request(framed("查询参数无效", r.body_text())))
     }
 }

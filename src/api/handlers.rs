@@ -21,6 +21,7 @@ use crate::model::access::Role;
 use crate::ops;
 use crate::ops::policy::{Action, Resource};
 use crate::store::PlanRecord;
+use crate::tr;
 
 pub(super) type S = State<Arc<AppState>>;
 
@@ -45,10 +46,16 @@ pub(super) fn released(plan: &PlanRecord) -> bool {
 pub(super) fn may_on_plan(auth: &Auth, action: Action, plan: &PlanRecord) -> Result<(), ApiError> {
     let facts = ops::access::plan_facts(plan, now());
     if auth.may(Action::ReadPlan, Resource::Plan(&facts)).is_err() && auth.0.role != Role::Officer {
-        return Err(ApiError::not_found(format!("plan {} not found", plan.id)));
+        let id = plan.id;
+        return Err(ApiError::not_found(tr!("未找到计划 {id}", "plan {id} not found")));
     }
-    auth.may(action, Resource::Plan(&facts))
-        .map_err(|e| ApiError::forbidden(format!("plan {} (released {}): {}", plan.id, plan.release_at, e.message)))
+    auth.may(action, Resource::Plan(&facts)).map_err(|e| {
+        let (id, at) = (plan.id, &plan.release_at);
+        ApiError::forbidden(e.message.map(|lang, m| match lang {
+            crate::i18n::Lang::Zh => format!("计划 {id}（发布于 {at}）：{m}"),
+            crate::i18n::Lang::En => format!("plan {id} (released {at}): {m}"),
+        }))
+    })
 }
 
 /// A plan by id, read off the async workers, with the policy's answer.

@@ -45,6 +45,7 @@ pub(crate) use rules::start_diff;
 use crate::data::LoadedDataset;
 use crate::engine::{RuleSet, RuleSource};
 use crate::store::Store;
+use crate::tr;
 
 /// The dataset the server imported: where it is and what it hashes to.
 /// The server never holds it; work that needs it reads it from disk.
@@ -219,7 +220,10 @@ impl AppState {
             return Err(ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "busy",
-                format!("{MAX_QUEUED_WORK} dataset-wide tasks are already waiting; try again when one has finished"),
+                tr!(
+                    "已有 {MAX_QUEUED_WORK} 个全数据集任务在等待；请在其中一个完成后再试",
+                    "{MAX_QUEUED_WORK} dataset-wide tasks are already waiting; try again when one has finished"
+                ),
             ));
         }
         Ok(Turn(Some(self.clone())))
@@ -246,7 +250,10 @@ impl AppState {
     }
 
     pub fn active_rules(&self) -> Result<(i64, Arc<RuleSet>), ApiError> {
-        let id = self.store.active_rules()?.ok_or_else(|| ApiError::invalid("no rule version is active"))?;
+        let id = self
+            .store
+            .active_rules()?
+            .ok_or_else(|| ApiError::invalid(tr!("没有启用的规则版本", "no rule version is active")))?;
         Ok((id, self.rules(id)?))
     }
 }
@@ -285,12 +292,14 @@ pub fn app(state: Arc<AppState>) -> Router {
     // Every route from the one table the OpenAPI document is made of.
     let router = routes::ROUTES.iter().fold(Router::new(), |router, r| router.route(r.path, (r.handler)()));
     router
-        .fallback(|| async { ApiError::not_found("no such endpoint; see /openapi.json") })
+        .fallback(|| async {
+            ApiError::not_found(tr!("没有该端点；见 /openapi.json", "no such endpoint; see /openapi.json"))
+        })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
-                "method not allowed here; see /openapi.json",
+                tr!("此处不允许该方法；见 /openapi.json", "method not allowed here; see /openapi.json"),
             )
         })
         .layer(axum::middleware::from_fn(lang::negotiate))
@@ -333,7 +342,7 @@ pub enum PrepareError {
 
 impl From<ApiError> for PrepareError {
     fn from(e: ApiError) -> PrepareError {
-        PrepareError::Api(e.message)
+        PrepareError::Api(e.message.to_string())
     }
 }
 

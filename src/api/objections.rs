@@ -19,6 +19,7 @@ use crate::ops::limits;
 use crate::ops::objections as ops;
 use crate::ops::policy::{Action, Resource};
 use crate::store::ObjectionRecord;
+use crate::tr;
 
 type S = State<Arc<AppState>>;
 
@@ -157,7 +158,7 @@ pub async fn get_objection(
         let o = store.objection(id)?;
         // One outside the caller's jurisdiction is not the caller's business.
         if auth.may(Action::ReadObjections, Resource::Place(o.region)).is_err() {
-            return Err(ApiError::not_found(format!("objection {id} not found")));
+            return Err(ApiError::not_found(tr!("未找到异议 {id}", "objection {id} not found")));
         }
         Ok(Json(o))
     })

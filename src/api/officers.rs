@@ -17,6 +17,7 @@ use crate::model::Date;
 use crate::ops;
 use crate::ops::limits;
 use crate::plan::PlanKind;
+use crate::tr;
 
 #[derive(Serialize, ToSchema)]
 pub struct Assignment {
@@ -37,7 +38,11 @@ pub struct Assignment {
 #[utoipa::path(get, path = "/officers/me/assignments", tag = "officers", security(("bearer" = [])),
     responses((status = 200, body = Vec<Assignment>, description = "Released assignments of the calling officer"), (status = 403, body = ErrorBody)))]
 pub async fn my_assignments(State(st): S, OfficerAuth(auth): OfficerAuth) -> Result<Response, ApiError> {
-    let officer = auth.0.officer_id.clone().ok_or_else(|| ApiError::forbidden("not an officer token"))?;
+    let officer = auth
+        .0
+        .officer_id
+        .clone()
+        .ok_or_else(|| ApiError::forbidden(tr!("不是检查人员令牌", "not an officer token")))?;
     let t = now();
     // The list changes only when a plan is revealed (new assignments) or
     // one of its plans' release times passes: a count (an index-only read,

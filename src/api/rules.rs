@@ -18,6 +18,7 @@ use crate::model::Date;
 use crate::ops;
 use crate::ops::limits;
 use crate::store::{Job, RuleVersion};
+use crate::tr;
 
 #[utoipa::path(get, path = "/rules", tag = "rules", security(("bearer" = [])),
     responses((status = 200, body = Vec<RuleVersion>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
@@ -47,7 +48,7 @@ pub async fn get_rules(
             .rule_versions()?
             .into_iter()
             .find(|v| v.id == id)
-            .ok_or_else(|| ApiError::not_found(format!("rule version {id} not found")))?;
+            .ok_or_else(|| ApiError::not_found(tr!("未找到规则版本 {id}", "rule version {id} not found")))?;
         let files: BTreeMap<String, String> =
             serde_json::from_value(store.rule_files(id)?).map_err(ApiError::internal)?;
         Ok(Json(RuleVersionDetail { version, files }))
@@ -116,7 +117,7 @@ pub async fn activate_rules(
                 .rule_versions()?
                 .into_iter()
                 .find(|v| v.id == id)
-                .ok_or_else(|| ApiError::not_found("rule version"))?,
+                .ok_or_else(|| ApiError::not_found(tr!("未找到规则版本 {id}", "rule version {id} not found")))?,
         ))
     })
     .await
@@ -190,7 +191,7 @@ pub(crate) async fn start_diff(
                 serde_json::to_value(d).map_err(ApiError::internal)
             })() {
                 Ok(v) => crate::store::JobOutcome::Done(v),
-                Err(e) => crate::store::JobOutcome::Failed(e.message),
+                Err(e) => crate::store::JobOutcome::Failed(e.message.to_string()),
             };
             if let Err(e) = st2.store.finish_job(job, &actor, &outcome) {
                 tracing::error!("job {job}: {e}");

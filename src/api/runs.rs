@@ -15,6 +15,7 @@ use crate::ops;
 use crate::ops::limits;
 use crate::ops::policy::{Action, Resource};
 use crate::store::RunRecord;
+use crate::tr;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -74,7 +75,7 @@ pub async fn start_run(
                 // A failure before the run itself started (the dataset) is
                 // recorded too; a run that failed records its own.
                 if st3.store.run(id).is_ok_and(|r| r.status == crate::model::RunStatus::Running) {
-                    let _ = st3.store.fail_run(id, &actor, &e.message);
+                    let _ = st3.store.fail_run(id, &actor, e.message.en());
                 }
             }
         })
@@ -103,16 +104,26 @@ pub async fn run_entity(
     Reader(auth): Reader,
     ApiPath((id, uscc)): ApiPath<(i64, String)>,
 ) -> Result<Json<crate::data::results::StoredResult>, ApiError> {
-    let u =
-        Uscc::parse(&uscc).map_err(|e| ApiError::bad_request(format!("'{uscc}' is not a valid credit code: {e}")))?;
+    let u = Uscc::parse(&uscc).map_err(|e| {
+        ApiError::bad_request(tr!(
+            "“{uscc}”不是有效的统一社会信用代码：{e}",
+            "'{uscc}' is not a valid credit code: {e}"
+        ))
+    })?;
     let st2 = st.clone();
     blocking(move || {
         let run = st2.store.run(id)?;
         if run.status != crate::model::RunStatus::Done {
-            return Err(ApiError::new(StatusCode::CONFLICT, "conflict", format!("run {id} is {}", run.status)));
+            let status = &run.status;
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                tr!("运行 {id} 的状态为 {status}", "run {id} is {status}"),
+            ));
         }
         let found = st2.results(id)?.get(u.as_str()).map_err(ops::OpsError::from)?;
-        let found = found.ok_or_else(|| ApiError::not_found(format!("entity {u} in run {id}")))?;
+        let found =
+            found.ok_or_else(|| ApiError::not_found(tr!("未找到运行 {id} 中的主体 {u}", "entity {u} in run {id}")))?;
         auth.may(Action::ReadEntity, Resource::Place(found.county))?;
         Ok(Json(found))
     })

@@ -12,6 +12,7 @@ use crate::engine::{RuleSet, Stage};
 use crate::model::Date;
 use crate::ops;
 use crate::store::Store;
+use crate::tr;
 
 #[derive(Args)]
 pub struct ClassifyArgs {
@@ -89,7 +90,8 @@ pub enum RulesCommand {
 /// Compiles the rule set in `dir`; a broken rule is a usage error (exit 2).
 pub fn load_rules(dir: &Path) -> Result<RuleSet, CliError> {
     let src = data::rules::read_rule_dir(dir).map_err(CliError::from)?;
-    RuleSet::compile(&src).map_err(|e| CliError(format!("rule set {} does not load:\n{e}", dir.display())))
+    RuleSet::compile(&src)
+        .map_err(|e| CliError(tr!("规则集 {} 无法加载：\n{e}", "rule set {} does not load:\n{e}", dir.display())))
 }
 
 fn spinner() -> indicatif::ProgressBar {
@@ -169,9 +171,9 @@ pub fn classify_cmd(a: ClassifyArgs, store_path: &Path, lang: crate::i18n::Lang)
     let loaded = data::load_with(&a.inputs.data, &|table| pb.set_message(format!("reading {table}")));
     pb.finish_and_clear();
     let mut loaded = loaded?;
-    ops::add_submitted(&store, &mut loaded.snapshot).map_err(|e| CliError(e.to_string()))?;
+    ops::add_submitted(&store, &mut loaded.snapshot).map_err(CliError::from)?;
     let run = ops::begin_run(&store, &loaded.hash, &a.inputs.data.display().to_string(), &rules, a.inputs.as_of, "cli")
-        .map_err(|e| CliError(e.to_string()))?;
+        .map_err(CliError::from)?;
     // A stored version is recorded with why it was chosen (a directory
     // run is known by its rules hash).
     if let Some(v) = version {
@@ -200,7 +202,7 @@ pub fn classify_cmd(a: ClassifyArgs, store_path: &Path, lang: crate::i18n::Lang)
         &mut |shard| explained.see(shard),
     );
     pb.finish_and_clear();
-    let c = result.map_err(|e| CliError(format!("classification failed:\n{e}")))?;
+    let c = result.map_err(|e| CliError(tr!("分级分类失败：\n{e}", "classification failed:\n{e}")))?;
     timings.mark("end");
 
     println!("run {run}: {} as of {} with {}", a.inputs.data.display(), a.inputs.as_of, rules.label());
@@ -255,10 +257,15 @@ pub fn rules_cmd(cmd: RulesCommand, store: &Path) -> Result<Outcome, CliError> {
         }
         RulesCommand::Test { rules, verbose } => {
             let r = load_rules(&rules)?;
-            let outcomes = crate::ruletest::run(&r).map_err(|e| CliError(format!("rule tests could not run:\n{e}")))?;
+            let outcomes = crate::ruletest::run(&r)
+                .map_err(|e| CliError(tr!("规则测试无法运行：\n{e}", "rule tests could not run:\n{e}")))?;
             print!("{}", crate::ruletest::render(&outcomes, verbose));
             if outcomes.is_empty() {
-                return Err(CliError(format!("no rule tests found in {}/tests", rules.display())));
+                return Err(CliError(tr!(
+                    "{}/tests 中没有规则测试",
+                    "no rule tests found in {}/tests",
+                    rules.display()
+                )));
             }
             Ok(if outcomes.iter().any(|o| !o.failures.is_empty()) { Outcome::Findings } else { Outcome::Ok })
         }
@@ -270,7 +277,9 @@ pub fn rules_cmd(cmd: RulesCommand, store: &Path) -> Result<Outcome, CliError> {
             pb.set_message("classifying with both rule sets");
             let diff = ops::rules::diff(&loaded.snapshot, &old, &new, as_of, &shards.options(), samples);
             pb.finish_and_clear();
-            let diff = diff.map_err(|e| CliError(format!("classification stopped by a rule error:\n{e}")))?;
+            let diff = diff.map_err(|e| {
+                CliError(tr!("分级分类因规则错误而停止：\n{e}", "classification stopped by a rule error:\n{e}"))
+            })?;
             println!(
                 "from {} ({})\nto   {} ({})\ndata {} as of {as_of}\n",
                 old.label(),

@@ -57,7 +57,7 @@ fn parse_format(s: &str) -> Result<Format, UnknownFormat> {
     }
 }
 
-pub fn run(cmd: DatasetsCommand) -> Result<Outcome, CliError> {
+pub fn run(cmd: DatasetsCommand, lang: crate::i18n::Lang) -> Result<Outcome, CliError> {
     match cmd {
         DatasetsCommand::Generate(a) => {
             let opts = GenerateOptions {
@@ -81,7 +81,7 @@ pub fn run(cmd: DatasetsCommand) -> Result<Outcome, CliError> {
         DatasetsCommand::Check { dir, all } => {
             let report = data::check(&dir, &|_| {});
             if !report.problems.is_empty() {
-                println!("{}", report.problems.render(if all { usize::MAX } else { 100 }));
+                println!("{}", report.problems.render_in(if all { usize::MAX } else { 100 }, lang));
                 return Ok(Outcome::Findings);
             }
             for (table, n, secs) in &report.rows {

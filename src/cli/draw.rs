@@ -13,6 +13,7 @@ use crate::model::access::Principal;
 use crate::ops;
 use crate::plan::{PlanKind, PlanParams, SelectionMode};
 use crate::store::Store;
+use crate::tr;
 
 #[derive(Subcommand)]
 pub enum DrawCommand {
@@ -184,15 +185,15 @@ pub struct CreateArgs {
 pub(crate) fn read_public_key(arg: &str) -> Result<crate::trust::PublicKey, CliError> {
     let path = Path::new(arg);
     let text = if path.is_file() {
-        std::fs::read_to_string(path).map_err(|e| CliError(format!("{}: {e}", path.display())))?
+        std::fs::read_to_string(path).map_err(|e| CliError::same(format!("{}: {e}", path.display())))?
     } else {
         arg.to_string()
     };
-    crate::trust::PublicKey::from_hex(&text).map_err(|e| CliError(format!("--public-key {arg}: {e}")))
+    crate::trust::PublicKey::from_hex(&text).map_err(|e| CliError::same(format!("--public-key {arg}: {e}")))
 }
 
 fn hex32(what: &str, s: &str) -> Result<[u8; 32], CliError> {
-    crate::model::parse_hex32(s.trim()).map_err(|e| CliError(format!("{what}: {e}")))
+    crate::model::parse_hex32(s.trim()).map_err(|e| CliError::same(format!("{what}: {e}")))
 }
 
 pub fn run(cmd: DrawCommand, store_path: &Path, lang: crate::i18n::Lang) -> Result<Outcome, CliError> {
@@ -251,7 +252,7 @@ impl CreateArgs {
 fn create(store: &Store, a: CreateArgs) -> Result<Outcome, CliError> {
     let rules = load_rules(&a.inputs.rules)?;
     let mut loaded = data::load(&a.inputs.data)?;
-    ops::add_submitted(store, &mut loaded.snapshot).map_err(|e| CliError(e.to_string()))?;
+    ops::add_submitted(store, &mut loaded.snapshot).map_err(CliError::from)?;
     let params = a.params(&rules);
     let commitment = a.commitment.as_deref().map(|c| hex32("--commitment", c)).transpose()?;
     let created = ops::create_plan(
@@ -263,7 +264,7 @@ fn create(store: &Store, a: CreateArgs) -> Result<Outcome, CliError> {
         commitment,
         &Principal::operator("cli"),
     )
-    .map_err(|e| CliError(e.to_string()))?;
+    .map_err(CliError::from)?;
     print_created(&created);
     Ok(Outcome::Ok)
 }
@@ -297,9 +298,9 @@ fn print_created(created: &ops::CreatedPlan) {
 fn reveal(store: &Store, a: RevealArgs) -> Result<Outcome, CliError> {
     let RevealArgs { plan, secret, beacon, data: dir } = a;
     let loaded = data::load(&dir)?;
-    let secret = ops::parse_hex("--secret", &secret).map_err(|e| CliError(e.to_string()))?;
+    let secret = ops::parse_hex("--secret", &secret).map_err(CliError::from)?;
     let names = ops::name_lookup(&loaded.snapshot);
-    let r = ops::reveal_plan(store, &names, plan, &secret, &beacon, "cli").map_err(|e| CliError(e.to_string()))?;
+    let r = ops::reveal_plan(store, &names, plan, &secret, &beacon, "cli").map_err(CliError::from)?;
     println!("plan {plan} drawn: {} visits, {} staffed, {} unstaffed", r.visits, r.staffed, r.unstaffed);
     println!("result {}", r.result_hash);
     Ok(Outcome::Ok)
@@ -393,8 +394,8 @@ fn print_plan(store: &Store, p: &crate::store::PlanRecord) {
 
 fn export(store: &Store, a: PlanOut) -> Result<Outcome, CliError> {
     let PlanOut { plan, out } = a;
-    let text = ops::export_bundle(store, plan).map_err(|e| CliError(e.to_string()))?;
-    std::fs::write(&out, &text).map_err(|e| CliError(format!("{}: {e}", out.display())))?;
+    let text = ops::export_bundle(store, plan).map_err(CliError::from)?;
+    std::fs::write(&out, &text).map_err(|e| CliError::same(format!("{}: {e}", out.display())))?;
     println!(
         "wrote {} ({} bytes); check it with `credo draw verify --bundle {}` or docs/verify_draw.py",
         out.display(),
@@ -411,7 +412,7 @@ fn verify(store: &Store, a: VerifyArgs) -> Result<Outcome, CliError> {
     let mut text = None;
     let report = match (bundle, plan) {
         (Some(path), _) => {
-            let bytes = std::fs::read(&path).map_err(|e| CliError(format!("{}: {e}", path.display())))?;
+            let bytes = std::fs::read(&path).map_err(|e| CliError::same(format!("{}: {e}", path.display())))?;
             match String::from_utf8(bytes) {
                 Ok(t) => {
                     let r = crate::draw::verify_with(&t, &options);
@@ -425,15 +426,17 @@ fn verify(store: &Store, a: VerifyArgs) -> Result<Outcome, CliError> {
                 },
             }
         }
-        (None, Some(id)) => ops::verify_plan(store, id).map_err(|e| CliError(e.to_string()))?,
-        (None, None) => return Err(CliError("give --bundle FILE or --plan ID".into())),
+        (None, Some(id)) => ops::verify_plan(store, id).map_err(CliError::from)?,
+        (None, None) => {
+            return Err(CliError(tr!("请给出 --bundle 文件或 --plan ID", "give --bundle FILE or --plan ID")));
+        }
     };
     println!("{report}");
     if !report.is_identical() {
         return Ok(Outcome::Findings);
     }
     if let (Some(path), Some(bundle)) = (disclosure, text) {
-        let d = std::fs::read_to_string(&path).map_err(|e| CliError(format!("{}: {e}", path.display())))?;
+        let d = std::fs::read_to_string(&path).map_err(|e| CliError::same(format!("{}: {e}", path.display())))?;
         match ops::check_disclosure(&bundle, &d, options.public_key.as_ref()) {
             Ok(summary) => println!("disclosure {}: {summary}", path.display()),
             Err(e) => {
@@ -451,10 +454,14 @@ fn result(store: &Store, a: ResultArgs) -> Result<Outcome, CliError> {
     // from the roster, and the policy decides.
     let roster = match dir {
         Some(d) => data::roster(&d)?,
-        None => ops::access::store_roster(store)
-            .map_err(|e| CliError(format!("{e}; give --data (the dataset with the officer roster)")))?,
+        None => ops::access::store_roster(store).map_err(|e| {
+            CliError(e.text().map(|lang, e| match lang {
+                crate::i18n::Lang::Zh => format!("{e}；请给出 --data（含检查人员名册的数据集）"),
+                crate::i18n::Lang::En => format!("{e}; give --data (the dataset with the officer roster)"),
+            }))
+        })?,
     };
-    let principal = ops::access::officer_principal(store, &roster, &officer).map_err(|e| CliError(e.to_string()))?;
+    let principal = ops::access::officer_principal(store, &roster, &officer).map_err(CliError::from)?;
     let new = ops::NewResult {
         plan,
         visit,
@@ -464,7 +471,7 @@ fn result(store: &Store, a: ResultArgs) -> Result<Outcome, CliError> {
         inspected_on: date,
         notes: &notes,
     };
-    let id = ops::submit_result(store, &principal, &new, ops::limits::today()).map_err(|e| CliError(e.to_string()))?;
+    let id = ops::submit_result(store, &principal, &new, ops::limits::today()).map_err(CliError::from)?;
     println!("result {id} recorded for visit {visit} of plan {plan}; the next classification counts it");
     Ok(Outcome::Ok)
 }
@@ -472,8 +479,8 @@ fn result(store: &Store, a: ResultArgs) -> Result<Outcome, CliError> {
 fn publish(store: &Store, a: PlanOut, lang: crate::i18n::Lang) -> Result<Outcome, CliError> {
     let PlanOut { plan, out } = a;
     let now = chrono::Utc::now().fixed_offset();
-    let p = ops::publish(store, plan, now, lang, ops::Layout::Pretty, "cli").map_err(|e| CliError(e.to_string()))?;
-    std::fs::write(&out, &p.text).map_err(|e| CliError(format!("{}: {e}", out.display())))?;
+    let p = ops::publish(store, plan, now, lang, ops::Layout::Pretty, "cli").map_err(CliError::from)?;
+    std::fs::write(&out, &p.text).map_err(|e| CliError::same(format!("{}: {e}", out.display())))?;
     let digest = p.digest;
     let what = if p.disclosure.draw.is_some() {
         "plan and results"

@@ -12,6 +12,7 @@ use crate::i18n::Lang;
 use crate::model::{Date, Uscc};
 use crate::ops;
 use crate::propagate::Propagation;
+use crate::tr;
 
 #[derive(Subcommand)]
 pub enum EntityCommand {
@@ -38,9 +39,8 @@ pub struct PropagateArgs {
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum ListKind {
-    /// The key-attention list (repeated violations, flags from blacklisted entities).
+    // Their meaning is in the help catalogue (`i18n::help`), in both languages.
     KeyAttention,
-    /// The serious-dishonesty blacklist.
     Blacklist,
 }
 
@@ -61,7 +61,7 @@ fn load_with_results(dir: &Path, store: &Path) -> Result<data::LoadedDataset, Cl
     let mut loaded = data::load(dir)?;
     if store.is_file() {
         let store = crate::store::Store::open(store)?;
-        ops::add_submitted(&store, &mut loaded.snapshot).map_err(|e| CliError(e.to_string()))?;
+        ops::add_submitted(&store, &mut loaded.snapshot).map_err(CliError::from)?;
     }
     Ok(loaded)
 }
@@ -77,17 +77,18 @@ fn classify_with(
         sink(r);
         Ok(())
     })
-    .map_err(|e| CliError(format!("classification stopped by a rule error:\n{e}")))
+    .map_err(|e| CliError(tr!("分级分类因规则错误而停止：\n{e}", "classification stopped by a rule error:\n{e}")))
 }
 
 pub fn entity(cmd: EntityCommand, store: &Path, lang: Lang) -> Result<Outcome, CliError> {
     match cmd {
         EntityCommand::Show { uscc, inputs: super::Inputs { data: dir, rules, as_of }, json } => {
-            let uscc = Uscc::parse(&uscc).map_err(|e| CliError(format!("'{uscc}' is not a valid credit code: {e}")))?;
+            let uscc = Uscc::parse(&uscc).map_err(|e| {
+                CliError(tr!("“{uscc}”不是有效的统一社会信用代码：{e}", "'{uscc}' is not a valid credit code: {e}"))
+            })?;
             let rules = load_rules(&rules)?;
             let loaded = load_with_results(&dir, store)?;
-            let t = ops::entity_timeline(&loaded.snapshot, &rules, uscc, as_of, lang)
-                .map_err(|e| CliError(e.to_string()))?;
+            let t = ops::entity_timeline(&loaded.snapshot, &rules, uscc, as_of, lang).map_err(CliError::from)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&t)?);
                 return Ok(Outcome::Ok);
@@ -303,7 +304,7 @@ pub fn render_counts(p: &Propagation) -> String {
 }
 
 fn write_propagation(path: &Path, p: &Propagation) -> Result<(), CliError> {
-    let err = |e: std::io::Error| CliError(format!("{}: {e}", path.display()));
+    let err = |e: std::io::Error| CliError::same(format!("{}: {e}", path.display()));
     let mut f = std::io::BufWriter::new(std::fs::File::create(path).map_err(err)?);
     match path.extension().and_then(|e| e.to_str()) {
         Some("json") => serde_json::to_writer_pretty(&mut f, p)?,
@@ -339,7 +340,13 @@ fn write_propagation(path: &Path, p: &Propagation) -> Result<(), CliError> {
                 .map_err(err)?;
             }
         }
-        _ => return Err(CliError(format!("{}: the output must end in .json or .csv", path.display()))),
+        _ => {
+            return Err(CliError(tr!(
+                "{}：输出文件须以 .json 或 .csv 结尾",
+                "{}: the output must end in .json or .csv",
+                path.display()
+            )));
+        }
     }
     f.flush().map_err(err)?;
     Ok(())
@@ -352,8 +359,10 @@ pub fn lists(a: ListsArgs, store: &Path, lang: Lang) -> Result<Outcome, CliError
         ListKind::KeyAttention => ops::lists::List::KeyAttention,
         ListKind::Blacklist => ops::lists::List::Blacklist,
     };
-    let listed = ops::lists::list(&loaded.snapshot, &rules, a.inputs.as_of, list, a.department.as_deref())
-        .map_err(|e| CliError(format!("classification stopped by a rule error:\n{e}")))?;
+    let listed =
+        ops::lists::list(&loaded.snapshot, &rules, a.inputs.as_of, list, a.department.as_deref()).map_err(|e| {
+            CliError(tr!("分级分类因规则错误而停止：\n{e}", "classification stopped by a rule error:\n{e}"))
+        })?;
     let n = listed.len();
     for l in &listed {
         let r = &l.entity;

@@ -6,6 +6,7 @@ mod classify;
 mod datasets;
 mod draw;
 mod entity;
+mod help;
 mod objection;
 mod plan;
 mod rule_versions;
@@ -14,6 +15,8 @@ mod serve;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use crate::i18n::Text;
 
 #[derive(Parser)]
 #[command(name = "credo", version, about = "Rules engine for differentiated credit supervision")]
@@ -119,18 +122,42 @@ pub struct Inputs {
     pub as_of: crate::model::Date,
 }
 
-/// An error for the user: printed once, exit 2.
+/// An error for the user, in both languages: printed once in the chosen
+/// one, exit 2.
 #[derive(Debug)]
-pub struct CliError(pub String);
+pub struct CliError(pub Text);
 
-impl<E: std::fmt::Display> From<E> for CliError {
+impl CliError {
+    /// A message with one form (a path and the system's error).
+    pub fn same(s: impl Into<String>) -> CliError {
+        CliError(Text::same(s))
+    }
+}
+
+impl<E: std::fmt::Display + 'static> From<E> for CliError {
+    /// Errors that know their Chinese give it; any other shows its text.
     fn from(e: E) -> Self {
-        CliError(e.to_string())
+        let any: &dyn std::any::Any = &e;
+        if let Some(e) = any.downcast_ref::<crate::ops::OpsError>() {
+            CliError(e.text())
+        } else if let Some(e) = any.downcast_ref::<crate::store::StoreError>() {
+            CliError(e.text())
+        } else if let Some(e) = any.downcast_ref::<crate::data::DataError>() {
+            CliError(e.text())
+        } else if let Some(t) = any.downcast_ref::<Text>() {
+            CliError(t.clone())
+        } else {
+            CliError(Text::same(e.to_string()))
+        }
     }
 }
 
 pub fn run() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let help_lang = help::lang_of(&args, std::env::var_os("CREDO_LANG"));
+    let cmd = help::localise(<Cli as clap::CommandFactory>::command(), help_lang, &mut |_| {});
+    let parsed = cmd.try_get_matches_from(args).and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
@@ -140,7 +167,10 @@ pub fn run() -> ExitCode {
     if let Some(n) = cli.threads
         && let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global()
     {
-        eprintln!("error: cannot set up {n} threads: {e}");
+        match cli.lang {
+            crate::i18n::Lang::Zh => eprintln!("错误：无法设置 {n} 个线程：{e}"),
+            crate::i18n::Lang::En => eprintln!("error: cannot set up {n} threads: {e}"),
+        }
         return ExitCode::from(2);
     }
     // Diagnostics (e.g. per-table load timings) go to stderr when RUST_LOG
@@ -154,7 +184,7 @@ pub fn run() -> ExitCode {
     let store = cli.store;
     let lang = cli.lang;
     let result = match cli.command {
-        Command::Datasets(c) => datasets::run(c),
+        Command::Datasets(c) => datasets::run(c, lang),
         Command::Classify(a) => classify::classify_cmd(a, &store, lang),
         Command::Rules(c) => classify::rules_cmd(c, &store),
         Command::Audit(c) => audit(c, &store),
@@ -172,8 +202,8 @@ pub fn run() -> ExitCode {
         Ok(Outcome::Findings) => ExitCode::from(1),
         Err(CliError(msg)) => {
             match lang {
-                crate::i18n::Lang::Zh => eprintln!("错误 error: {msg}"),
-                crate::i18n::Lang::En => eprintln!("error: {msg}"),
+                crate::i18n::Lang::Zh => eprintln!("错误：{}", msg.zh()),
+                crate::i18n::Lang::En => eprintln!("error: {}", msg.en()),
             }
             ExitCode::from(2)
         }
@@ -200,14 +230,19 @@ fn audit(cmd: AuditCommand, store: &std::path::Path) -> Result<Outcome, CliError
             let checkpoint = match checkpoint {
                 None => None,
                 Some(path) => {
-                    let text =
-                        std::fs::read_to_string(&path).map_err(|e| CliError(format!("{}: {e}", path.display())))?;
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|e| CliError::same(format!("{}: {e}", path.display())))?;
                     let key = match public_key {
                         Some(k) => draw::read_public_key(&k)?,
                         None => store.identity().public_key(),
                     };
-                    let c = crate::ops::read_checkpoint(&text, &key)
-                        .map_err(|e| CliError(format!("checkpoint {}: {e}", path.display())))?;
+                    let c = crate::ops::read_checkpoint(&text, &key).map_err(|e| {
+                        let (path, e) = (path.display(), e.text());
+                        CliError(e.map(|lang, e| match lang {
+                            crate::i18n::Lang::Zh => format!("检查点 {path}：{e}"),
+                            crate::i18n::Lang::En => format!("checkpoint {path}: {e}"),
+                        }))
+                    })?;
                     Some(c)
                 }
             };
@@ -246,7 +281,7 @@ fn audit(cmd: AuditCommand, store: &std::path::Path) -> Result<Outcome, CliError
             match out {
                 Some(path) => {
                     std::fs::write(&path, format!("{text}\n"))
-                        .map_err(|e| CliError(format!("{}: {e}", path.display())))?;
+                        .map_err(|e| CliError::same(format!("{}: {e}", path.display())))?;
                     println!("wrote {}", path.display());
                 }
                 None => println!("{text}"),

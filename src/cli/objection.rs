@@ -63,9 +63,9 @@ pub enum ObjectionCommand {
 /// What a regulator decided.
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Decision {
-    /// The objection is right: the record stands corrected.
+    // Upheld: the record stands corrected; rejected: the record stands
+    // (the help catalogue, `i18n::help`, says so in both languages).
     Upheld,
-    /// The objection is wrong: the record stands.
     Rejected,
 }
 

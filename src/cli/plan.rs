@@ -54,7 +54,7 @@ pub fn run(cmd: PlanCommand, store_path: &std::path::Path, lang: Lang) -> Result
     let store = Store::open(store_path)?;
     let rules = load_rules(&a.inputs.rules)?;
     let mut loaded = data::load(&a.inputs.data)?;
-    ops::add_submitted(&store, &mut loaded.snapshot).map_err(|e| CliError(e.to_string()))?;
+    ops::add_submitted(&store, &mut loaded.snapshot).map_err(CliError::from)?;
     let kind = match a.kind {
         super::draw::KindArg::Random => PlanKind::Random,
         super::draw::KindArg::CommitmentCheck => PlanKind::CommitmentCheck,
@@ -73,9 +73,9 @@ pub fn run(cmd: PlanCommand, store_path: &std::path::Path, lang: Lang) -> Result
     }
     params.release_at = a.release_at;
     let preview = ops::capacity::preview_plan(&store, &loaded, &rules, &params, &Principal::operator("cli"))
-        .map_err(|e| CliError(e.to_string()))?;
+        .map_err(CliError::from)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&preview).map_err(|e| CliError(e.to_string()))?);
+        println!("{}", serde_json::to_string_pretty(&preview).map_err(|e| CliError::same(e.to_string()))?);
     } else {
         print_preview(&preview, lang);
     }

@@ -12,6 +12,7 @@ use crate::model::Date;
 use crate::model::access::Principal;
 use crate::ops::rule_versions::{self as ops, RuleChoice};
 use crate::store::Store;
+use crate::tr;
 
 #[derive(Subcommand)]
 pub enum VersionsCommand {
@@ -112,14 +113,16 @@ pub fn rules_for_run(
     };
     let named = match v {
         "in-force" => None,
-        id => Some(
-            id.parse::<i64>()
-                .map_err(|_| CliError(format!("--rule-version: '{id}' is not a stored version's id nor 'in-force'")))?,
-        ),
+        id => Some(id.parse::<i64>().map_err(|_| {
+            CliError(tr!(
+                "--rule-version：“{id}”既不是已存储版本的 id，也不是 in-force",
+                "--rule-version: '{id}' is not a stored version's id nor 'in-force'"
+            ))
+        })?),
     };
     let (id, why) = ops::resolve(store, as_of, named)?;
     let files: std::collections::BTreeMap<String, String> = serde_json::from_value(store.rule_files(id)?)?;
     let rules = RuleSet::compile(&RuleSource { files })
-        .map_err(|e| CliError(format!("rule version {id} does not load:\n{e}")))?;
+        .map_err(|e| CliError(tr!("规则版本 {id} 无法加载：\n{e}", "rule version {id} does not load:\n{e}")))?;
     Ok((rules, Some(id), why))
 }

@@ -10,6 +10,7 @@ use crate::model::Date;
 use crate::model::access::{Principal, Role};
 use crate::ops;
 use crate::store::Store;
+use crate::tr;
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -74,7 +75,7 @@ pub fn serve(a: ServeArgs) -> Result<Outcome, CliError> {
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&opts.listen)
             .await
-            .map_err(|e| CliError(format!("cannot listen on {}: {e}", opts.listen)))?;
+            .map_err(|e| CliError(tr!("无法在 {} 上监听：{e}", "cannot listen on {}: {e}", opts.listen)))?;
         let addr = listener.local_addr()?;
         println!(
             "credo listening on http://{addr} (data in {}, dataset {})",
@@ -94,7 +95,7 @@ pub fn serve(a: ServeArgs) -> Result<Outcome, CliError> {
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await
-            .map_err(|e| CliError(e.to_string()))
+            .map_err(CliError::from)
     })?;
     Ok(Outcome::Ok)
 }

@@ -51,6 +51,19 @@ pub enum DataError {
     Invalid { dir: String, problems: Problems, rendered: String },
 }
 
+impl DataError {
+    /// What the user reads, in both languages (problems as rendered for
+    /// the error: at most 50 one by one, else grouped).
+    pub fn text(&self) -> crate::i18n::Text {
+        match self {
+            DataError::Invalid { dir, problems, rendered } => crate::i18n::Text::new(
+                format!("数据集 {dir} 有问题：\n{}", problems.render_in(50, crate::i18n::Lang::Zh)),
+                format!("dataset {dir} has problems:\n{rendered}"),
+            ),
+        }
+    }
+}
+
 /// A dataset that passed every check, with the hash of its files.
 pub struct LoadedDataset {
     pub snapshot: Snapshot,

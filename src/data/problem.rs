@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::fmt::{self, Write};
 
+use crate::i18n::Lang;
+
 /// One thing wrong with one cell, row, file or reference.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub struct Problem {
@@ -34,6 +36,36 @@ impl Problem {
             column: Some(column.into()),
             kind: kind.into(),
             reason: reason.into(),
+        }
+    }
+}
+
+impl Problem {
+    /// The problem in `lang`: in Chinese, where (file, row, line, column)
+    /// and what kind of problem in words, then the reason; file and column
+    /// names keep their form.
+    pub fn render(&self, lang: Lang) -> String {
+        match lang {
+            Lang::En => self.to_string(),
+            Lang::Zh => {
+                let mut out = self.file.clone();
+                if let Some(row) = self.row {
+                    let _ = write!(out, " 第 {row} 行（文本第 {} 行）", self.line.unwrap_or(row + 1));
+                }
+                if let Some(col) = &self.column {
+                    let _ = write!(out, " {col} 列");
+                }
+                let kind = crate::i18n::problem_kind(&self.kind, Lang::Zh);
+                match crate::i18n::problem_reason_zh(&self.reason) {
+                    Some(reason) => {
+                        let _ = write!(out, "：{reason}");
+                    }
+                    None => {
+                        let _ = write!(out, "：{kind}：{}", self.reason);
+                    }
+                }
+                out
+            }
         }
     }
 }
@@ -77,10 +109,16 @@ impl Problems {
     /// otherwise grouped by file, column and kind with a count and the
     /// first few rows of each group.
     pub fn render(&self, limit: usize) -> String {
+        self.render_in(limit, Lang::En)
+    }
+
+    /// [`Problems::render`] in `lang`.
+    pub fn render_in(&self, limit: usize, lang: Lang) -> String {
+        let zh = lang == Lang::Zh;
         let mut out = String::new();
         if self.0.len() <= limit {
             for p in &self.0 {
-                let _ = writeln!(out, "{p}");
+                let _ = writeln!(out, "{}", p.render(lang));
             }
         } else {
             let mut groups: BTreeMap<(&str, Option<&str>, &str), Vec<&Problem>> = BTreeMap::new();
@@ -88,17 +126,30 @@ impl Problems {
                 groups.entry((&p.file, p.column.as_deref(), &p.kind)).or_default().push(p);
             }
             for ((file, column, kind), ps) in groups {
-                let col = column.map(|c| format!(" column {c}")).unwrap_or_default();
-                let _ = writeln!(out, "{file}{col}: {kind}: {} row(s)", ps.len());
-                for p in ps.iter().take(5) {
-                    let _ = writeln!(out, "    {p}");
+                let n = ps.len();
+                if zh {
+                    let col = column.map(|c| format!(" {c} 列")).unwrap_or_default();
+                    let kind = crate::i18n::problem_kind(kind, lang);
+                    let _ = writeln!(out, "{file}{col}：{kind}：{n} 行");
+                } else {
+                    let col = column.map(|c| format!(" column {c}")).unwrap_or_default();
+                    let _ = writeln!(out, "{file}{col}: {kind}: {n} row(s)");
                 }
-                if ps.len() > 5 {
-                    let _ = writeln!(out, "    ... and {} more", ps.len() - 5);
+                for p in ps.iter().take(5) {
+                    let _ = writeln!(out, "    {}", p.render(lang));
+                }
+                if n > 5 {
+                    let more = n - 5;
+                    let _ = if zh {
+                        writeln!(out, "    …… 另有 {more} 处")
+                    } else {
+                        writeln!(out, "    ... and {more} more")
+                    };
                 }
             }
         }
-        let _ = write!(out, "{} problem(s)", self.0.len());
+        let n = self.0.len();
+        let _ = if zh { write!(out, "共 {n} 个问题") } else { write!(out, "{n} problem(s)") };
         out
     }
 }
@@ -119,5 +170,10 @@ mod tests {
         assert!(grouped.contains("entities.csv column uscc: invalid credit code: 8 row(s)"));
         assert!(grouped.contains("... and 3 more"));
         assert!(grouped.ends_with("8 problem(s)"));
+        let zh = ps.render_in(100, Lang::Zh);
+        assert!(zh.contains("entities.csv 第 3 行（文本第 4 行） uscc 列：统一社会信用代码无效：bad code 3"), "{zh}");
+        assert!(ps.render_in(4, Lang::Zh).ends_with("共 8 个问题"));
+        let missing = Problem::cell("roles.csv", 2, "since", "missing value", "required value is missing");
+        assert_eq!(missing.render(Lang::Zh), "roles.csv 第 2 行（文本第 3 行） since 列：缺少必填值");
     }
 }

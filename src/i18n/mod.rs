@@ -12,6 +12,10 @@
 
 pub mod capacity;
 pub mod console;
+pub mod help;
+mod text;
+
+pub use text::Text;
 
 use std::fmt;
 
@@ -333,6 +337,14 @@ pub fn api_error_title(code: &str, lang: Lang) -> Option<&'static str> {
         ("too_large", Lang::Zh) => "请求过大",
         ("timeout", Lang::Zh) => "超时",
         ("internal", Lang::Zh) => "内部错误，详见服务器日志",
+        ("busy", Lang::Zh) => "服务繁忙",
+        ("method_not_allowed", Lang::Zh) => "不允许的方法",
+        ("unsupported_media_type", Lang::Zh) => "不支持的内容类型",
+        ("rule_tests_failed", Lang::Zh) => "规则测试未通过",
+        ("busy", Lang::En) => "busy",
+        ("method_not_allowed", Lang::En) => "method not allowed",
+        ("unsupported_media_type", Lang::En) => "unsupported media type",
+        ("rule_tests_failed", Lang::En) => "rule tests fail",
         ("unauthorized", Lang::En) => "not authenticated",
         ("forbidden", Lang::En) => "not allowed",
         ("not_found", Lang::En) => "not found",
@@ -347,6 +359,56 @@ pub fn api_error_title(code: &str, lang: Lang) -> Option<&'static str> {
         ("internal", Lang::En) => "internal error; see the server log",
         _ => return None,
     })
+}
+
+/// A kind of dataset problem (`data::Problem::kind`, a stable English
+/// category) in words; kinds not listed as given.
+pub fn problem_kind(kind: &str, lang: Lang) -> &str {
+    if lang == Lang::En {
+        return kind;
+    }
+    match kind {
+        "ambiguous file" => "文件重复",
+        "bad encoding" => "编码错误",
+        "bad header" => "表头错误",
+        "blank line" => "空行",
+        "dangling reference" => "引用不存在",
+        "date order" => "日期先后不符",
+        "duplicate key" => "键重复",
+        "empty file" => "空文件",
+        "foreign qualification" => "资质属于其他部门",
+        "foreign record" => "记录属于其他主体",
+        "invalid boolean" => "布尔值无效",
+        "invalid code" => "代码无效",
+        "invalid credit code" => "统一社会信用代码无效",
+        "invalid date" => "日期无效",
+        "invalid division code" => "行政区划代码无效",
+        "invalid grade" => "等级无效",
+        "invalid industry code" => "行业代码无效",
+        "invalid industry prefix" => "行业代码前缀无效",
+        "invalid person id" => "人员编号无效",
+        "invalid text" => "文本无效",
+        "missing file" => "缺少文件",
+        "missing value" => "缺少值",
+        "row count mismatch" => "行数不符",
+        "too large" => "数据集过大",
+        "unparsable file" => "文件无法解析",
+        "unreadable file" => "文件无法读取",
+        "unterminated quote" => "引号未闭合",
+        "wrong column type" => "列类型错误",
+        "wrong field count" => "字段数不符",
+        other => other,
+    }
+}
+
+/// The Chinese of a dataset problem's reason when it is a fixed sentence
+/// (most reasons name the offending value and are shown after the kind).
+pub fn problem_reason_zh(reason: &str) -> Option<&'static str> {
+    match reason {
+        "required value is missing" => Some("缺少必填值"),
+        "the file is empty; it needs at least a header line" => Some("文件为空；至少需要一行表头"),
+        _ => None,
+    }
 }
 
 /// Pads to a display width, counting CJK characters as two columns.

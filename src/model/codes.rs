@@ -361,6 +361,10 @@ code_enum!(
         DatasetImport = "dataset.import",
         JobStart = "job.start",
         JobFinish = "job.finish",
+    }
+);
+
+code_enum!(
     /// Why a county × department cell of a draft plan cannot be staffed
     /// (capacity planning, issue #13 item 9), in the order they are checked.
     StaffingShortfall {

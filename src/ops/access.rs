@@ -8,6 +8,7 @@ use super::{OpsError, Result, limits};
 use crate::model::access::{Jurisdiction, Principal, Role};
 use crate::model::{AuditAction, Officer};
 use crate::store::{IssuedToken, NewPrincipal, PlanRecord, Store, TokenInfo};
+use crate::tr;
 
 /// Days an officer's token lives unless the request says otherwise.
 pub const OFFICER_TOKEN_DAYS: u32 = 90;
@@ -42,28 +43,38 @@ fn resolve(
 ) -> Result<(Role, Option<String>, Option<String>, Jurisdiction)> {
     limits::text("label", &req.label, limits::LABEL)?;
     match (req.role, &req.officer_id) {
-        (Role::Officer, None) => Err(limits::field("officer_id", "is required for an officer token")),
+        (Role::Officer, None) => {
+            Err(limits::field("officer_id", tr!("检查人员令牌必须填写", "is required for an officer token")))
+        }
         (Role::Officer, Some(o)) => {
             limits::text("officer_id", o, limits::CODE)?;
-            let officer = roster
-                .iter()
-                .find(|x| &x.officer_id == o)
-                .ok_or_else(|| limits::field("officer_id", format!("'{o}' is not on the roster")))?;
+            let officer = roster.iter().find(|x| &x.officer_id == o).ok_or_else(|| {
+                limits::field("officer_id", tr!("“{o}”不在检查人员名册上", "'{o}' is not on the roster"))
+            })?;
             let j = Jurisdiction::new(officer.region).map_err(|e| limits::field("officer_id", e.to_string()))?;
             if let Some(asked) = req.jurisdiction
                 && asked != j.code()
             {
                 return Err(limits::field(
                     "jurisdiction",
-                    format!("officer {o} serves {j} on the roster, not {asked}"),
+                    tr!(
+                        "检查人员 {o} 在名册上的辖区是 {j}，不是 {asked}",
+                        "officer {o} serves {j} on the roster, not {asked}"
+                    ),
                 ));
             }
             Ok((Role::Officer, Some(o.clone()), Some(officer.department.clone()), j))
         }
-        (_, Some(_)) => Err(limits::field("officer_id", "only an officer token has one")),
-        (Role::Agent, None) => {
-            Err(limits::field("uscc", "is required for an agent token: the entity the agent acts for"))
+        (_, Some(_)) => {
+            Err(limits::field("officer_id", tr!("只有检查人员令牌才有此项", "only an officer token has one")))
         }
+        (Role::Agent, None) => Err(limits::field(
+            "uscc",
+            tr!(
+                "代理人令牌必须给出：代理人所代表的主体",
+                "is required for an agent token: the entity the agent acts for"
+            ),
+        )),
         (role, None) => {
             let j = match req.jurisdiction {
                 None => creator.jurisdiction,
@@ -116,7 +127,11 @@ pub fn create_agent_token(store: &Store, creator: &Principal, req: &AgentTokenRe
 fn expiry(role: Role, days: Option<u32>) -> Result<String> {
     let days = days.unwrap_or(if role == Role::Officer { OFFICER_TOKEN_DAYS } else { STAFF_TOKEN_DAYS });
     if days == 0 || days > limits::TOKEN_DAYS {
-        return Err(limits::field("expires_in_days", format!("{days}; between 1 and {} days", limits::TOKEN_DAYS)));
+        let max = limits::TOKEN_DAYS;
+        return Err(limits::field(
+            "expires_in_days",
+            tr!("{days}；应在 1 至 {max} 天之间", "{days}; between 1 and {max} days"),
+        ));
     }
     let at = chrono::Utc::now() + chrono::Duration::days(i64::from(days));
     Ok(at.format("%Y-%m-%dT%H:%M:%SZ").to_string())
@@ -132,7 +147,12 @@ pub fn create_token(store: &Store, roster: &[Officer], creator: &Principal, req:
             if p.role != req.role || (req.officer_id.is_some() && req.officer_id != p.officer_id) {
                 return Err(limits::field(
                     "principal",
-                    format!("principal {id} is a {} ({}), not what the request names", p.role, p.actor()),
+                    tr!(
+                        "主体 {id} 是 {} ({})，与请求所述不符",
+                        "principal {id} is a {} ({}), not what the request names",
+                        p.role,
+                        p.actor()
+                    ),
                 ));
             }
             limits::text("label", &req.label, limits::LABEL)?;
@@ -206,10 +226,9 @@ pub fn officer_principal(store: &Store, roster: &[Officer], officer_id: &str) ->
     {
         return Ok(p);
     }
-    let o = roster
-        .iter()
-        .find(|x| x.officer_id == officer_id)
-        .ok_or_else(|| limits::field("officer", format!("'{officer_id}' is not on the roster")))?;
+    let o = roster.iter().find(|x| x.officer_id == officer_id).ok_or_else(|| {
+        limits::field("officer", tr!("“{officer_id}”不在检查人员名册上", "'{officer_id}' is not on the roster"))
+    })?;
     Ok(Principal {
         id: 0,
         role: Role::Officer,
@@ -223,9 +242,12 @@ pub fn officer_principal(store: &Store, roster: &[Officer], officer_id: &str) ->
 
 /// The roster of the store's most recently imported dataset.
 pub fn store_roster(store: &Store) -> Result<Vec<Officer>> {
-    let (_, path) = store
-        .latest_dataset()?
-        .ok_or_else(|| OpsError::Invalid("the store has imported no dataset, so it has no officer roster".into()))?;
+    let (_, path) = store.latest_dataset()?.ok_or_else(|| {
+        OpsError::Rejected(tr!(
+            "存储尚未导入数据集，因此没有检查人员名册",
+            "the store has imported no dataset, so it has no officer roster"
+        ))
+    })?;
     Ok(crate::data::roster(std::path::Path::new(&path))?)
 }
 

@@ -13,6 +13,7 @@ use super::{OpsError, Result};
 use crate::model::Officer;
 use crate::model::access::Principal;
 use crate::store::{RunRecord, Store};
+use crate::tr;
 
 /// The parts of a run's stored summary the dashboard shows.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -45,7 +46,8 @@ pub struct Dashboard {
 
 fn figures(run: &RunRecord) -> Result<RunFigures> {
     match &run.summary {
-        Some(s) => serde_json::from_value(s.clone()).map_err(|e| OpsError::Invalid(format!("run {}: {e}", run.id))),
+        Some(s) => serde_json::from_value(s.clone())
+            .map_err(|e| OpsError::Rejected(tr!("运行 {}：{e}", "run {}: {e}", run.id))),
         None => Ok(RunFigures::default()),
     }
 }

@@ -15,6 +15,7 @@ use crate::draw::Bundle;
 use crate::model::PlanStatus;
 use crate::plan::{self, PlanKind, PlanParams};
 use crate::store::Store;
+use crate::tr;
 
 /// The document type of a disclosure.
 pub const DISCLOSURE_TYPE: &str = "credo-disclosure-v2";
@@ -334,12 +335,19 @@ pub fn check_disclosure(bundle: &str, disclosure: &str, key: Option<&crate::trus
     let key = key.copied().or(parsed.signature.as_ref().map(|s| s.public_key));
     let doc = crate::trust::verify_document(disclosure, key.as_ref())?;
     if doc.doc_type != DISCLOSURE_TYPE {
-        return Err(OpsError::Invalid(format!("a {} document is not a {DISCLOSURE_TYPE}", doc.doc_type)));
+        let t = &doc.doc_type;
+        return Err(OpsError::Rejected(tr!(
+            "{t} 文档不是 {DISCLOSURE_TYPE}",
+            "a {t} document is not a {DISCLOSURE_TYPE}"
+        )));
     }
     let b = &parsed.bundle;
     let d = &doc.body;
     let differ = |what: &str, bundle: &str, disclosed: &serde_json::Value| {
-        Err(OpsError::Invalid(format!("{what}: the bundle has {bundle}, the disclosure {disclosed}")))
+        Err(OpsError::Rejected(tr!(
+            "{what}：数据包中为 {bundle}，公开信息中为 {disclosed}",
+            "{what}: the bundle has {bundle}, the disclosure {disclosed}"
+        )))
     };
     let frame_hash = hex::encode(b.frame.hash());
     let commitment = hex::encode(b.frame.plan().commitment);

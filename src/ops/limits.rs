@@ -4,7 +4,9 @@
 //! CLI check through here, so both refuse the same input the same way.
 
 use super::{OpsError, Result};
+use crate::i18n::Text;
 use crate::model::Date;
+use crate::tr;
 
 /// Plan names, token labels.
 pub const NAME: usize = 200;
@@ -42,20 +44,24 @@ pub fn latest_date() -> Date {
 }
 
 /// A field refused: its name and why.
-pub fn field(name: &str, reason: impl Into<String>) -> OpsError {
+pub fn field(name: &str, reason: impl Into<Text>) -> OpsError {
     OpsError::Field { field: name.to_string(), reason: reason.into() }
 }
 
 /// At most `max` characters.
 pub fn text(name: &str, value: &str, max: usize) -> Result<()> {
     let n = value.chars().count();
-    if n > max { Err(field(name, format!("{n} characters; at most {max} are allowed"))) } else { Ok(()) }
+    if n > max {
+        Err(field(name, tr!("{n} 个字符；最多允许 {max} 个", "{n} characters; at most {max} are allowed")))
+    } else {
+        Ok(())
+    }
 }
 
 /// Not empty (after trimming) and at most `max` characters.
 pub fn required_text(name: &str, value: &str, max: usize) -> Result<()> {
     if value.trim().is_empty() {
-        return Err(field(name, "must not be empty"));
+        return Err(field(name, tr!("不能为空", "must not be empty")));
     }
     text(name, value, max)
 }
@@ -63,13 +69,14 @@ pub fn required_text(name: &str, value: &str, max: usize) -> Result<()> {
 /// At most `max` items, none repeated, each at most `item_max` characters.
 pub fn list(name: &str, values: &[String], max: usize, item_max: usize) -> Result<()> {
     if values.len() > max {
-        return Err(field(name, format!("{} items; at most {max} are allowed", values.len())));
+        let n = values.len();
+        return Err(field(name, tr!("{n} 项；最多允许 {max} 项", "{n} items; at most {max} are allowed")));
     }
     let mut seen = std::collections::BTreeSet::new();
     for v in values {
         text(name, v, item_max)?;
         if !seen.insert(v.as_str()) {
-            return Err(field(name, format!("'{v}' is listed twice")));
+            return Err(field(name, tr!("“{v}”重复列出", "'{v}' is listed twice")));
         }
     }
     Ok(())
@@ -78,7 +85,8 @@ pub fn list(name: &str, values: &[String], max: usize, item_max: usize) -> Resul
 /// Within [`earliest_date`] and [`latest_date`].
 pub fn date(name: &str, d: Date) -> Result<()> {
     if d < earliest_date() || d > latest_date() {
-        return Err(field(name, format!("{d} is outside {} to {}", earliest_date(), latest_date())));
+        let (from, to) = (earliest_date(), latest_date());
+        return Err(field(name, tr!("{d} 不在 {from} 至 {to} 之间", "{d} is outside {from} to {to}")));
     }
     Ok(())
 }
@@ -87,7 +95,7 @@ pub fn date(name: &str, d: Date) -> Result<()> {
 pub fn past_date(name: &str, d: Date, today: Date) -> Result<()> {
     date(name, d)?;
     if d > today {
-        return Err(field(name, format!("{d} is in the future (today is {today})")));
+        return Err(field(name, tr!("{d} 是将来的日期（今天是 {today}）", "{d} is in the future (today is {today})")));
     }
     Ok(())
 }
@@ -95,8 +103,15 @@ pub fn past_date(name: &str, d: Date, today: Date) -> Result<()> {
 /// An RFC 3339 time with a sane date.
 pub fn time(name: &str, value: &str) -> Result<chrono::DateTime<chrono::FixedOffset>> {
     text(name, value, CODE)?;
-    let t = chrono::DateTime::parse_from_rfc3339(value)
-        .map_err(|e| field(name, format!("'{value}' is not RFC 3339 (e.g. 2026-07-01T09:00:00+08:00): {e}")))?;
+    let t = chrono::DateTime::parse_from_rfc3339(value).map_err(|e| {
+        field(
+            name,
+            tr!(
+                "“{value}”不是 RFC 3339 时间（如 2026-07-01T09:00:00+08:00）：{e}",
+                "'{value}' is not RFC 3339 (e.g. 2026-07-01T09:00:00+08:00): {e}"
+            ),
+        )
+    })?;
     date(name, t.date_naive())?;
     Ok(t)
 }
@@ -118,6 +133,8 @@ mod tests {
         assert!(e.contains("name") && e.contains("201 characters"), "{e}");
         let e = list("departments", &["MR".into(), "MR".into()], 16, 16).unwrap_err().to_string();
         assert!(e.contains("listed twice"), "{e}");
+        let zh = list("departments", &["MR".into(), "MR".into()], 16, 16).unwrap_err().text();
+        assert_eq!(zh.get(crate::i18n::Lang::Zh), "departments：“MR”重复列出");
         let today = Date::from_ymd_opt(2026, 7, 1).unwrap();
         assert!(past_date("inspected_on", Date::from_ymd_opt(2099, 12, 31).unwrap(), today).is_err());
         assert!(past_date("inspected_on", today, today).is_ok());

@@ -37,6 +37,7 @@ use crate::data::output::OutputError;
 use crate::data::results::ResultsError;
 use crate::draw::DrawError;
 use crate::engine::RuleError;
+use crate::i18n::Text;
 use crate::store::StoreError;
 
 pub use audit::*;
@@ -55,6 +56,11 @@ pub enum OpsError {
     /// (API: 422).
     #[error("{0}")]
     Invalid(String),
+    /// The same, with its message in both languages. `Invalid` keeps an
+    /// English-only message, from modules not translated yet (`plan`,
+    /// `audit`).
+    #[error("{0}")]
+    Rejected(Text),
     /// A fault on the server's side (a file it keeps unreadable, its
     /// randomness unavailable, its audit log broken): not the caller's
     /// doing (API: a logged 500, no details to the client).
@@ -79,7 +85,7 @@ pub enum OpsError {
     Trust(#[from] crate::trust::TrustError),
     /// A request field out of bounds or malformed: which, and why.
     #[error("{field}: {reason}")]
-    Field { field: String, reason: String },
+    Field { field: String, reason: Text },
     /// The policy refused the action.
     #[error("{0}")]
     Denied(#[from] policy::Denied),
@@ -117,6 +123,40 @@ impl From<ClassifyError> for OpsError {
 }
 
 pub type Result<T> = std::result::Result<T, OpsError>;
+
+impl OpsError {
+    /// What the user reads, in both languages. Machine fields (a field's
+    /// name, a file, a plan id) keep their form; texts from outside credo
+    /// (a parser's or the system's message) and those of modules not
+    /// translated yet are shown as they are.
+    pub fn text(&self) -> Text {
+        match self {
+            OpsError::Invalid(m) | OpsError::Internal(m) => Text::same(m.as_str()),
+            OpsError::Rejected(t) => t.clone(),
+            OpsError::Data(d) => d.text(),
+            OpsError::Rule(r) => crate::tr!("规则错误：{r}", "{r}"),
+            OpsError::Store(s) => s.text(),
+            OpsError::Draw(d) => Text::same(d.to_string()),
+            OpsError::Results(r) => Text::same(r.to_string()),
+            OpsError::Output(o) => Text::same(o.to_string()),
+            OpsError::Beacon { plan, message } => {
+                crate::tr!("计划 {plan}：随机信标被拒绝：{message}", "plan {plan}: beacon refused: {message}")
+            }
+            OpsError::Trust(t) => Text::same(t.to_string()),
+            OpsError::Field { field, reason } => reason.map(|lang, r| match lang {
+                crate::i18n::Lang::Zh => format!("{field}：{r}"),
+                crate::i18n::Lang::En => format!("{field}: {r}"),
+            }),
+            OpsError::Denied(d) => d.0.clone(),
+            OpsError::RuleTestFile { file, message } => crate::tr!("{file}：{message}", "{file}: {message}"),
+            OpsError::RuleTests { total, failed } => {
+                let n = failed.len();
+                crate::tr!("{total} 条规则测试中有 {n} 条未通过", "{n} of {total} rule tests fail")
+            }
+            OpsError::Cancelled(m) => crate::tr!("已取消：{m}", "cancelled: {m}"),
+        }
+    }
+}
 
 impl OpsError {
     /// An internal fault with what it concerned: `internal("frame file")(e)`.

@@ -13,6 +13,7 @@ use crate::model::objection::{Objection, ObjectionOutcome, ObjectionStatus};
 use crate::model::{Date, Uscc};
 use crate::snapshot::Snapshot;
 use crate::store::{NewObjection, ObjectionRecord, Store, StoreError};
+use crate::tr;
 
 /// An objection to file.
 pub struct FileObjection<'a> {
@@ -34,7 +35,9 @@ pub struct DecideObjection<'a> {
 
 fn uscc(field: &str, text: &str) -> Result<Uscc> {
     limits::text(field, text, limits::CODE)?;
-    Uscc::parse(text).map_err(|e| limits::field(field, format!("'{text}' is not a valid credit code: {e}")))
+    Uscc::parse(text).map_err(|e| {
+        limits::field(field, tr!("“{text}”不是有效的统一社会信用代码：{e}", "'{text}' is not a valid credit code: {e}"))
+    })
 }
 
 /// Files an objection. `s` is the dataset the record must be in (with
@@ -51,7 +54,10 @@ pub fn file_objection(
     limits::required_text("reason", req.reason, limits::REASON)?;
     let filed_on = req.filed_on.unwrap_or(today);
     limits::past_date("filed_on", filed_on, today)?;
-    let e = s.entities.find(&u).ok_or_else(|| StoreError::NotFound(format!("entity {u} in the dataset")))?;
+    let e = s
+        .entities
+        .find(&u)
+        .ok_or_else(|| StoreError::NotFound(tr!("数据集中的主体 {u}", "entity {u} in the dataset")))?;
     let region = s.entities.region[e as usize];
     policy::decide(by, policy::Action::FileObjection, policy::Resource::Entity { uscc: u.as_str(), place: region })?;
     let texts = crate::classify::facts::SymbolTexts::new(s);
@@ -59,7 +65,8 @@ pub fn file_objection(
     let record = records.iter().find(|r| &*r.id == req.record_id).ok_or_else(|| {
         limits::field(
             "record_id",
-            format!(
+            tr!(
+                "{u} 没有记录“{}”（行政处罚、经营异常名录、经核实的投诉、未履行的承诺、检查发现或提醒约谈）",
                 "{u} has no record '{}' (a penalty, abnormal listing, verified complaint, breached commitment, \
                  inspection finding or reminder)",
                 req.record_id
@@ -69,7 +76,12 @@ pub fn file_objection(
     if filed_on < record.date {
         return Err(limits::field(
             "filed_on",
-            format!("{filed_on} is before record {} arose ({})", req.record_id, record.date),
+            tr!(
+                "{filed_on} 早于记录 {} 产生的日期（{}）",
+                "{filed_on} is before record {} arose ({})",
+                req.record_id,
+                record.date
+            ),
         ));
     }
     Ok(store.file_objection(&NewObjection {
@@ -97,7 +109,12 @@ pub fn decide_objection(
     if decided_on.to_string() < o.filed_on {
         return Err(limits::field(
             "decided_on",
-            format!("{decided_on} is before objection {} was filed ({})", o.id, o.filed_on),
+            tr!(
+                "{decided_on} 早于异议 {} 的提起日期（{}）",
+                "{decided_on} is before objection {} was filed ({})",
+                o.id,
+                o.filed_on
+            ),
         ));
     }
     Ok(store.decide_objection(o.id, req.outcome.status(), &decided_on.to_string(), req.reason, &by.actor())?)

@@ -28,6 +28,7 @@ use crate::model::{PlanStatus, RunStatus};
 use crate::plan::{self, FrameIdentity, History, InspectedBy, PlanParams};
 use crate::snapshot::Snapshot;
 use crate::store::{PlanRecord, Store, StoreError};
+use crate::tr;
 
 /// A plan just created. `secret` is set only when credo generated it: it
 /// is shown once and never stored until the reveal.
@@ -83,7 +84,8 @@ pub fn new_secret() -> Result<[u8; 32]> {
 }
 
 pub fn parse_hex(what: &str, s: &str) -> Result<Vec<u8>> {
-    hex::decode(s.trim()).map_err(|e| OpsError::Invalid(format!("{what} is not hexadecimal: {e}")))
+    hex::decode(s.trim())
+        .map_err(|e| OpsError::Rejected(tr!("{what} 不是十六进制：{e}", "{what} is not hexadecimal: {e}")))
 }
 
 /// Creates a plan: classifies, builds and freezes the frame, records the
@@ -161,16 +163,26 @@ pub(super) fn classified_from_run(
 ) -> Result<Vec<plan::PlanEntity>> {
     let run = store.run(run_id)?;
     if run.status != RunStatus::Done {
-        return Err(StoreError::Conflict(format!("run {run_id} is {}; a plan needs a finished run", run.status)).into());
+        let status = &run.status;
+        return Err(StoreError::Conflict(tr!(
+            "运行 {run_id} 的状态为 {status}；计划需要已完成的运行",
+            "run {run_id} is {status}; a plan needs a finished run"
+        ))
+        .into());
     }
     if run.dataset_hash != loaded.hash {
-        return Err(OpsError::Invalid(format!(
-            "run {run_id} classified dataset {}, not the loaded {}",
-            run.dataset_hash, loaded.hash
+        let (classified, given) = (&run.dataset_hash, &loaded.hash);
+        return Err(OpsError::Rejected(tr!(
+            "运行 {run_id} 分级分类的数据集是 {classified}，不是已加载的 {given}",
+            "run {run_id} classified dataset {classified}, not the loaded {given}"
         )));
     }
     if run.as_of != params.as_of.to_string() {
-        return Err(OpsError::Invalid(format!("run {run_id} is as of {}, the plan as of {}", run.as_of, params.as_of)));
+        let (run_as_of, plan_as_of) = (&run.as_of, &params.as_of);
+        return Err(OpsError::Rejected(tr!(
+            "运行 {run_id} 的评价日期是 {run_as_of}，计划的是 {plan_as_of}",
+            "run {run_id} is as of {run_as_of}, the plan as of {plan_as_of}"
+        )));
     }
     let mut entities = Vec::new();
     let mut bad = None;
@@ -208,10 +220,12 @@ fn stored_plan_entity(r: &crate::data::results::StoredResult) -> Result<plan::Pl
 /// does not hold is refused rather than given other defaults.
 pub fn run_rule_version(store: &Store, run: &crate::store::RunRecord) -> Result<i64> {
     store.rule_versions()?.into_iter().find(|v| v.hash == run.rules_hash).map(|v| v.id).ok_or_else(|| {
-        StoreError::Conflict(format!(
+        StoreError::Conflict(tr!(
+            "运行 {} 使用的规则 {} 不在存储中：依据该运行制定计划之前请先上传这些规则（POST /rules），以便计划采用其抽取默认值",
             "run {} classified with rules {} that the store does not hold: upload them (POST /rules) before planning \
              from this run, so the plan takes their draw defaults",
-            run.id, run.rules_hash
+            run.id,
+            run.rules_hash
         ))
         .into()
     })
@@ -223,7 +237,10 @@ pub(super) fn check_plan_request(creator: &Principal, params: &PlanParams) -> Re
     policy::decide(creator, policy::Action::CreatePlan, policy::Resource::Store)?;
     limits::required_text("name", &params.name, limits::NAME)?;
     if params.departments.is_empty() {
-        return Err(limits::field("departments", "a plan needs at least one participating department"));
+        return Err(limits::field(
+            "departments",
+            tr!("计划至少需要一个参与部门", "a plan needs at least one participating department"),
+        ));
     }
     limits::list("departments", &params.departments, limits::DEPARTMENTS, limits::CODE)?;
     limits::date("as_of", params.as_of)?;

@@ -10,6 +10,7 @@ use crate::model::*;
 use crate::plan::PlanKind;
 use crate::snapshot::{Snapshot, SubmittedResult};
 use crate::store::{ResultRecord, Store};
+use crate::tr;
 
 /// Officers' submitted results as the classification sees them.
 pub fn submitted(results: &[ResultRecord]) -> Result<Vec<SubmittedResult>> {
@@ -71,29 +72,37 @@ pub fn submit_result(store: &Store, officer: &Principal, r: &NewResult<'_>, toda
         policy::Resource::Visit { plan: &facts, team: &visit.officers, items: &visit.items, department },
     )?;
     let officer = officer.officer_id.as_deref().unwrap_or_default();
-    result.parse::<InspectionResult>().map_err(|e| OpsError::Invalid(format!("result {e}")))?;
+    result.parse::<InspectionResult>().map_err(|e| OpsError::Rejected(tr!("检查结果 {e}", "result {e}")))?;
     match (plan.kind, commitment_status.map(str::parse::<CommitmentStatus>)) {
         (PlanKind::CommitmentCheck, None) => {
-            return Err(OpsError::Invalid(
-                "a commitment check needs the commitment's status: fulfilled or breached".into(),
-            ));
+            return Err(OpsError::Rejected(tr!(
+                "承诺核查需要承诺的状态：fulfilled（已履行）或 breached（未履行）",
+                "a commitment check needs the commitment's status: fulfilled or breached"
+            )));
         }
         (PlanKind::CommitmentCheck, Some(Ok(CommitmentStatus::Fulfilled | CommitmentStatus::Breached))) => {}
         (PlanKind::CommitmentCheck, Some(_)) => {
             let s = commitment_status.unwrap_or_default();
-            return Err(OpsError::Invalid(format!("commitment status '{s}' is not fulfilled or breached")));
+            return Err(OpsError::Rejected(tr!(
+                "承诺状态“{s}”不是 fulfilled 或 breached",
+                "commitment status '{s}' is not fulfilled or breached"
+            )));
         }
         (PlanKind::Random, Some(_)) => {
-            return Err(OpsError::Invalid("only commitment checks report a commitment status".into()));
+            return Err(OpsError::Rejected(tr!(
+                "只有承诺核查才报告承诺状态",
+                "only commitment checks report a commitment status"
+            )));
         }
         (PlanKind::Random, None) => {}
     }
     let release = chrono::DateTime::parse_from_rfc3339(&plan.release_at)
         .map_err(OpsError::internal(format!("plan {plan_id}: stored release time")))?;
     if inspected_on < release.date_naive() {
-        return Err(OpsError::Invalid(format!(
-            "the inspection date {inspected_on} is before the plan's release ({})",
-            plan.release_at
+        let release_at = &plan.release_at;
+        return Err(OpsError::Rejected(tr!(
+            "检查日期 {inspected_on} 早于计划的发布时间（{release_at}）",
+            "the inspection date {inspected_on} is before the plan's release ({release_at})"
         )));
     }
     Ok(store.submit_result(&crate::store::ResultRecord {

@@ -15,6 +15,7 @@ use crate::model::*;
 use crate::plan;
 use crate::snapshot::Snapshot;
 use crate::store::{PlanRecord, Store, StoreError, VisitRecord};
+use crate::tr;
 
 /// Reads a plan's frozen frame and checks it is the one committed to.
 pub fn load_frame(store: &Store, plan: &PlanRecord) -> Result<draw::Frame> {
@@ -59,9 +60,10 @@ pub fn reveal_plan(
 ) -> Result<Revealed> {
     let plan = store.plan(id)?;
     if plan.status != PlanStatus::Committed {
-        return Err(StoreError::Conflict(format!(
-            "plan {id} is {}; only a committed plan can be revealed, once",
-            plan.status
+        let status = &plan.status;
+        return Err(StoreError::Conflict(tr!(
+            "计划 {id} 的状态为 {status}；只有已承诺的计划可以公开抽取，且只能一次",
+            "plan {id} is {status}; only a committed plan can be revealed, once"
         ))
         .into());
     }
@@ -165,9 +167,10 @@ pub(crate) fn stored_result(store: &Store, frame: &draw::Frame, id: i64) -> Resu
 pub fn export_bundle(store: &Store, id: i64) -> Result<String> {
     let plan = store.plan(id)?;
     if plan.status != PlanStatus::Revealed {
-        return Err(StoreError::Conflict(format!(
-            "plan {id} is {}; only a revealed plan has a draw to export",
-            plan.status
+        let status = &plan.status;
+        return Err(StoreError::Conflict(tr!(
+            "计划 {id} 的状态为 {status}；只有已公开抽取的计划才有可导出的抽取结果",
+            "plan {id} is {status}; only a revealed plan has a draw to export"
         ))
         .into());
     }

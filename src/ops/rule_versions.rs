@@ -12,6 +12,7 @@ use super::{Result, limits, policy};
 use crate::model::Date;
 use crate::model::access::Principal;
 use crate::store::{ScheduledRules, Store};
+use crate::tr;
 
 /// Why a run uses a rule version.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,8 +39,9 @@ impl fmt::Display for RuleChoice {
 }
 
 fn date_of(v: &ScheduledRules, t: &str) -> Result<Date> {
-    crate::data::table::parse_date(t)
-        .map_err(|e| super::OpsError::Invalid(format!("rule version {}: effective date {e}", v.id)))
+    crate::data::table::parse_date(t).map_err(|e| {
+        super::OpsError::Rejected(tr!("规则版本 {}：生效日期 {e}", "rule version {}: effective date {e}", v.id))
+    })
 }
 
 /// The scheduled version in force on `on`, with its start, if any.
@@ -65,9 +67,12 @@ pub fn resolve(store: &Store, as_of: Date, named: Option<i64>) -> Result<(i64, R
     if let Some((id, from)) = in_force(store, as_of)? {
         return Ok((id, RuleChoice::InForce { on: as_of, from }));
     }
-    let id = store
-        .active_rules()?
-        .ok_or_else(|| super::OpsError::Invalid(format!("no rule version is scheduled for {as_of} or active")))?;
+    let id = store.active_rules()?.ok_or_else(|| {
+        super::OpsError::Rejected(tr!(
+            "没有为 {as_of} 安排的规则版本，也没有启用的版本",
+            "no rule version is scheduled for {as_of} or active"
+        ))
+    })?;
     Ok((id, RuleChoice::Active { on: as_of }))
 }
 
@@ -79,7 +84,10 @@ pub fn schedule(store: &Store, by: &Principal, id: i64, from: Date, until: Optio
     if let Some(u) = until {
         limits::date("effective_until", u)?;
         if u <= from {
-            return Err(limits::field("effective_until", format!("{u} is not after effective_from {from}")));
+            return Err(limits::field(
+                "effective_until",
+                tr!("{u} 不晚于 effective_from {from}", "{u} is not after effective_from {from}"),
+            ));
         }
     }
     let until = until.map(|u| u.to_string());

@@ -12,6 +12,7 @@ use crate::engine::RuleSet;
 use crate::model::*;
 use crate::snapshot::Snapshot;
 use crate::store::{FinishedRun, NewRun, Store};
+use crate::tr;
 
 /// Records that a classification run starts (audited) and returns its id.
 pub fn begin_run(
@@ -132,7 +133,7 @@ pub fn run_results(store: &Store, run: i64) -> Result<Reader> {
 
 /// One entity's result in a finished run.
 pub fn run_entity(store: &Store, run: i64, uscc: &str) -> Result<StoredResult> {
-    run_results(store, run)?
-        .get(uscc)?
-        .ok_or_else(|| crate::store::StoreError::NotFound(format!("entity {uscc} in run {run}")).into())
+    run_results(store, run)?.get(uscc)?.ok_or_else(|| {
+        crate::store::StoreError::NotFound(tr!("运行 {run} 中的主体 {uscc}", "entity {uscc} in run {run}")).into()
+    })
 }

@@ -12,6 +12,7 @@ use crate::i18n::Lang;
 use crate::model::*;
 use crate::snapshot::{EntityId, RoleGraph, Snapshot};
 use crate::store::StoreError;
+use crate::tr;
 
 /// Everything credo knows about one entity as of a date: its tier over
 /// time, its records and their status, tolerance, exemptions, commitments,
@@ -81,18 +82,29 @@ pub fn neighbourhood(s: &Snapshot, graph: &RoleGraph, e: EntityId, hops: u8) -> 
 /// submitted results added; the entity is classified on its
 /// neighbourhood only, not on the whole dataset.
 pub fn entity_timeline(s: &Snapshot, rules: &RuleSet, uscc: Uscc, as_of: Date, lang: Lang) -> Result<Timeline> {
-    let e = s.entities.find(&uscc).ok_or_else(|| StoreError::NotFound(format!("entity {uscc} in the dataset")))?;
+    let e = s
+        .entities
+        .find(&uscc)
+        .ok_or_else(|| StoreError::NotFound(tr!("数据集中的主体 {uscc}", "entity {uscc} in the dataset")))?;
     let entity = s.entities.get(e);
     if entity.registered_on > as_of {
-        return Err(OpsError::Invalid(format!("{uscc} was registered on {}, after {as_of}", entity.registered_on)));
+        let registered = entity.registered_on;
+        return Err(OpsError::Rejected(tr!(
+            "{uscc} 于 {registered} 登记，晚于 {as_of}",
+            "{uscc} was registered on {registered}, after {as_of}"
+        )));
     }
     let depth = crate::propagate::max_depth(rules);
     // Entities within depth+1 person links: enough for every path of
     // length `depth` that starts or ends at this entity.
     let graph = RoleGraph::new(s);
     let ids = neighbourhood(s, &graph, e, depth + 1);
-    let mut sub = crate::data::snapshot_of(&s.subset(&ids))
-        .map_err(|p| OpsError::Invalid(format!("the neighbourhood of {uscc}: {}", p.render(5))))?;
+    let mut sub = crate::data::snapshot_of(&s.subset(&ids)).map_err(|p| {
+        OpsError::Rejected(crate::i18n::Text::new(
+            format!("{uscc} 的关联范围：{}", p.render_in(5, Lang::Zh)),
+            format!("the neighbourhood of {uscc}: {}", p.render(5)),
+        ))
+    })?;
     sub.objections = s.objections.clone();
     let mut dates: Vec<Date> = ((as_of.year() - 4)..as_of.year())
         .filter_map(|y| Date::from_ymd_opt(y, 12, 31))

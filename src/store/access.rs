@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 use super::{Result, Store, StoreError, audit, code, now};
 use crate::model::access::{Jurisdiction, Principal, Role};
 use crate::model::{AuditAction, JobKind, JobStatus};
+use crate::tr;
 
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -182,7 +183,7 @@ impl Store {
                 principal_row(r, 0)
             })
             .optional()?
-            .ok_or_else(|| StoreError::NotFound(format!("principal {id}")))
+            .ok_or_else(|| StoreError::NotFound(tr!("主体 {id}", "principal {id}")))
         })
     }
 
@@ -253,7 +254,7 @@ impl Store {
                 token_row,
             )
             .optional()?
-            .ok_or_else(|| StoreError::NotFound(format!("token {id}")))
+            .ok_or_else(|| StoreError::NotFound(tr!("令牌 {id}", "token {id}")))
         })
     }
 
@@ -269,9 +270,9 @@ impl Store {
                 let exists: bool =
                     tx.query_row("SELECT EXISTS (SELECT 1 FROM tokens WHERE id = ?1)", [id], |r| r.get(0))?;
                 return Err(if exists {
-                    StoreError::Conflict(format!("token {id} is already revoked"))
+                    StoreError::Conflict(tr!("令牌 {id} 已被吊销", "token {id} is already revoked"))
                 } else {
-                    StoreError::NotFound(format!("token {id}"))
+                    StoreError::NotFound(tr!("令牌 {id}", "token {id}"))
                 });
             }
             audit::append(
@@ -345,7 +346,7 @@ impl Store {
         self.read(|c| {
             let text: Option<String> =
                 c.query_row("SELECT files FROM rule_versions WHERE id = ?1", [id], |r| r.get(0)).optional()?;
-            let text = text.ok_or_else(|| StoreError::NotFound(format!("rule version {id}")))?;
+            let text = text.ok_or_else(|| StoreError::NotFound(tr!("规则版本 {id}", "rule version {id}")))?;
             serde_json::from_str(&text).map_err(|e| StoreError::Other(e.to_string()))
         })
     }
@@ -354,7 +355,7 @@ impl Store {
         self.write(|tx| {
             let hash: Option<String> =
                 tx.query_row("SELECT hash FROM rule_versions WHERE id = ?1", [id], |r| r.get(0)).optional()?;
-            let hash = hash.ok_or_else(|| StoreError::NotFound(format!("rule version {id}")))?;
+            let hash = hash.ok_or_else(|| StoreError::NotFound(tr!("规则版本 {id}", "rule version {id}")))?;
             tx.execute("UPDATE rule_versions SET active = (id = ?1)", [id])?;
             audit::append(
                 tx,
@@ -459,7 +460,7 @@ impl Store {
                 },
             )
             .optional()?
-            .ok_or_else(|| StoreError::NotFound(format!("job {id}")))
+            .ok_or_else(|| StoreError::NotFound(tr!("作业 {id}", "job {id}")))
         })
     }
 

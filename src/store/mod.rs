@@ -22,6 +22,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 pub use crate::model::access::Principal;
 use crate::model::{AuditAction, RunStatus};
+use crate::tr;
 pub use access::{IssuedToken, Job, JobOutcome, NewPrincipal, RuleVersion, TokenInfo};
 pub use audit::{AuditEntry, ChainReport};
 pub use objections::{NewObjection, ObjectionRecord};
@@ -35,10 +36,27 @@ pub enum StoreError {
     Sql(#[from] rusqlite::Error),
     #[error("store: {0}")]
     Other(String),
+    /// What was looked for, e.g. `plan 3`.
     #[error("{0} not found")]
-    NotFound(String),
+    NotFound(crate::i18n::Text),
+    /// A row in another state than the request needs.
     #[error("{0}")]
-    Conflict(String),
+    Conflict(crate::i18n::Text),
+}
+
+impl StoreError {
+    /// What the user reads, in both languages (`Sql` and `Other` are the
+    /// store's own faults: shown as they are).
+    pub fn text(&self) -> crate::i18n::Text {
+        match self {
+            StoreError::NotFound(t) => t.map(|lang, what| match lang {
+                crate::i18n::Lang::Zh => format!("未找到{what}"),
+                crate::i18n::Lang::En => format!("{what} not found"),
+            }),
+            StoreError::Conflict(t) => t.clone(),
+            other => crate::i18n::Text::same(other.to_string()),
+        }
+    }
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -350,7 +368,7 @@ impl Store {
         self.read(|c| {
             c.query_row("SELECT * FROM runs WHERE id = ?1", [id], run_from_row)
                 .optional()?
-                .ok_or_else(|| StoreError::NotFound(format!("run {id}")))
+                .ok_or_else(|| StoreError::NotFound(tr!("运行 {id}", "run {id}")))
         })
     }
 
@@ -375,12 +393,20 @@ impl Store {
     pub fn results_file(&self, run: i64) -> Result<(std::path::PathBuf, String)> {
         let r = self.run(run)?;
         if r.status != RunStatus::Done {
-            return Err(StoreError::Conflict(format!("run {run} is {}; only a finished run has results", r.status)));
+            let status = &r.status;
+            return Err(StoreError::Conflict(tr!(
+                "运行 {run} 的状态为 {status}；只有已完成的运行才有结果",
+                "run {run} is {status}; only a finished run has results"
+            )));
         }
         let hash: Option<String> =
             self.read(|c| Ok(c.query_row("SELECT results_index_hash FROM runs WHERE id = ?1", [run], |r| r.get(0))?))?;
-        let hash =
-            hash.ok_or_else(|| StoreError::NotFound(format!("results of run {run} (made by an older credo)")))?;
+        let hash = hash.ok_or_else(|| {
+            StoreError::NotFound(tr!(
+                "运行 {run} 的结果（由旧版 credo 生成）",
+                "results of run {run} (made by an older credo)"
+            ))
+        })?;
         Ok((self.results_path(run)?, hash))
     }
 }

@@ -6,6 +6,7 @@ use rusqlite::{OptionalExtension, params};
 use super::{Result, Store, StoreError, audit, now};
 use crate::model::AuditAction;
 use crate::model::objection::ObjectionStatus;
+use crate::tr;
 
 /// An objection as stored.
 #[derive(Clone, Debug, serde::Serialize, PartialEq, utoipa::ToSchema)]
@@ -66,7 +67,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ObjectionRecord> {
 fn get(c: &rusqlite::Connection, id: i64) -> Result<ObjectionRecord> {
     c.query_row("SELECT * FROM objections WHERE id = ?1", [id], row)
         .optional()?
-        .ok_or_else(|| StoreError::NotFound(format!("objection {id}")))
+        .ok_or_else(|| StoreError::NotFound(tr!("异议 {id}", "objection {id}")))
 }
 
 impl Store {
@@ -82,9 +83,10 @@ impl Store {
                 )
                 .optional()?;
             if let Some(id) = open {
-                return Err(StoreError::Conflict(format!(
-                    "record {} of {} is already disputed by objection {id}, still open",
-                    o.record_id, o.uscc
+                let (record, uscc) = (&o.record_id, &o.uscc);
+                return Err(StoreError::Conflict(tr!(
+                    "{uscc} 的记录 {record} 已有未处理的异议 {id}",
+                    "record {record} of {uscc} is already disputed by objection {id}, still open"
                 )));
             }
             let filed_at = now();
@@ -122,11 +124,11 @@ impl Store {
         self.write(|tx| {
             let o = get(tx, id)?;
             if o.status != ObjectionStatus::Open {
-                return Err(StoreError::Conflict(format!(
-                    "objection {id} was already {} on {} by {}",
-                    o.status,
-                    o.decided_on.as_deref().unwrap_or("?"),
-                    o.decided_by.as_deref().unwrap_or("?")
+                let (status, on, by) =
+                    (&o.status, o.decided_on.as_deref().unwrap_or("?"), o.decided_by.as_deref().unwrap_or("?"));
+                return Err(StoreError::Conflict(tr!(
+                    "异议 {id} 已于 {on} 由 {by} 处理为 {status}",
+                    "objection {id} was already {status} on {on} by {by}"
                 )));
             }
             let decided_at = now();

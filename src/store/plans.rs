@@ -11,6 +11,7 @@ use rusqlite::{OptionalExtension, params};
 use super::{Result, Store, StoreError, audit, code, now};
 use crate::model::{AuditAction, PlanStatus};
 use crate::plan::PlanKind;
+use crate::tr;
 
 /// A plan as stored.
 #[derive(Clone, Debug, serde::Serialize, PartialEq, utoipa::ToSchema)]
@@ -294,7 +295,7 @@ impl Store {
         self.read(|c| {
             c.query_row("SELECT * FROM plans WHERE id = ?1", [id], plan_row)
                 .optional()?
-                .ok_or_else(|| StoreError::NotFound(format!("plan {id}")))
+                .ok_or_else(|| StoreError::NotFound(tr!("计划 {id}", "plan {id}")))
         })
     }
 
@@ -314,9 +315,10 @@ impl Store {
             let status: PlanStatus = tx
                 .query_row("SELECT status FROM plans WHERE id = ?1", [id], |r| code(r, "status"))
                 .optional()?
-                .ok_or_else(|| StoreError::NotFound(format!("plan {id}")))?;
+                .ok_or_else(|| StoreError::NotFound(tr!("计划 {id}", "plan {id}")))?;
             if status != PlanStatus::Committed {
-                return Err(StoreError::Conflict(format!(
+                return Err(StoreError::Conflict(tr!(
+                    "计划 {id} 的状态为 {status}；只有已承诺的计划可以公开抽取，且只能一次",
                     "plan {id} is {status}; only a committed plan can be revealed, once"
                 )));
             }
@@ -376,7 +378,8 @@ impl Store {
                 params![id, reason, at],
             )?;
             if n == 0 {
-                return Err(StoreError::Conflict(format!(
+                return Err(StoreError::Conflict(tr!(
+                    "计划 {id} 不是已承诺的计划；已抽取的计划不能取消",
                     "plan {id} is not a committed plan; a drawn plan cannot be cancelled"
                 )));
             }
@@ -417,7 +420,7 @@ impl Store {
         self.read(|c| {
             c.query_row("SELECT * FROM visits WHERE plan_id = ?1 AND seq = ?2", params![plan, seq], visit_row)
                 .optional()?
-                .ok_or_else(|| StoreError::NotFound(format!("visit {seq} of plan {plan}")))
+                .ok_or_else(|| StoreError::NotFound(tr!("计划 {plan} 的检查任务 {seq}", "visit {seq} of plan {plan}")))
         })
     }
 
@@ -497,9 +500,10 @@ impl Store {
                 )
                 .optional()?;
             if let Some(id) = exists {
-                return Err(StoreError::Conflict(format!(
-                    "a {} result for visit {} of plan {} was already submitted (result {id})",
-                    r.department, r.seq, r.plan_id
+                let (department, seq, plan) = (&r.department, r.seq, r.plan_id);
+                return Err(StoreError::Conflict(tr!(
+                    "计划 {plan} 检查任务 {seq} 的 {department} 结果已提交（结果 {id}）",
+                    "a {department} result for visit {seq} of plan {plan} was already submitted (result {id})"
                 )));
             }
             let submitted_at = now();

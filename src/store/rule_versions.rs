@@ -2,6 +2,7 @@
 //! (`effective_from`, optional `effective_until`, exclusive), scheduled
 //! ahead of time; and which version a run used, and why.
 
+use crate::tr;
 use rusqlite::{OptionalExtension, params};
 
 use super::{Result, Store, StoreError, audit};
@@ -48,7 +49,7 @@ impl Store {
         self.write(|tx| {
             let hash: Option<String> =
                 tx.query_row("SELECT hash FROM rule_versions WHERE id = ?1", [id], |r| r.get(0)).optional()?;
-            let hash = hash.ok_or_else(|| StoreError::NotFound(format!("rule version {id}")))?;
+            let hash = hash.ok_or_else(|| StoreError::NotFound(tr!("规则版本 {id}", "rule version {id}")))?;
             tx.execute(
                 "UPDATE rule_versions SET effective_from = ?2, effective_until = ?3 WHERE id = ?1",
                 params![id, from, until],
@@ -72,7 +73,7 @@ impl Store {
                 params![run, version, choice],
             )?;
             if n == 0 {
-                return Err(StoreError::NotFound(format!("run {run}")));
+                return Err(StoreError::NotFound(tr!("运行 {run}", "run {run}")));
             }
             audit::append(
                 tx,

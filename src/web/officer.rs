@@ -194,7 +194,7 @@ pub async fn submit(
             ctx.page(&v.visit.name, body)
         }
         Err(e) => {
-            let body = visit_page(&ctx, &v, &results, &f, Some(&e.message));
+            let body = visit_page(&ctx, &v, &results, &f, Some(e.message.get(ctx.lang)));
             ctx.page_with(e.status, &v.visit.name, body)
         }
     }

@@ -144,7 +144,7 @@ impl Ctx {
     /// An error from `ops`, the store or the policy, as a page.
     pub fn fail(&self, e: impl Into<ApiError>) -> Response {
         let e = e.into();
-        self.error(e.status, &e.message)
+        self.error(e.status, e.message.get(self.lang))
     }
 }
 

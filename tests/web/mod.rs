@@ -419,7 +419,8 @@ fn web_console_in_a_real_browser() {
         p.script("document.getElementById('inspected_on').value = '2020-01-01'; done(1);").await;
         p.click("#submit-result").await;
         let error = p.text("#form-error").await;
-        assert!(error.contains("inspect"), "{error}");
+        // In the page's language (zh-CN), from the same texts the API uses.
+        assert!(error.contains("检查日期 2020-01-01 早于计划的发布时间"), "{error}");
         p.shot("officer-error").await;
         let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
         p.script(&format!("document.getElementById('inspected_on').value = '{today}'; done(1);")).await;
