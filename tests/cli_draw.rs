@@ -230,3 +230,79 @@ fn tiers_two_and_three_get_at_most_one_random_inspection_a_year() {
     }
     assert!(checked > 20, "the test must cover tier 2/3 entities ({checked})");
 }
+
+/// The excluded count of a frame-stats line of `draw create`'s output.
+fn excluded(out: &str, why: &str) -> usize {
+    out.lines()
+        .filter_map(|l| l.trim().strip_prefix("excluded"))
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(_, w)| w.trim().starts_with(why))
+        .map(|(n, _)| n.trim().parse::<usize>().unwrap())
+        .sum()
+}
+
+/// Issue #13, item 5: "once a year" is the calendar year by default, or the
+/// 12 months before the as-of date with `once_a_year_window = "rolling"`
+/// in rules.toml's [draw]: random inspections of the second half of 2025
+/// then count too, so at least as many entities are spared.
+#[test]
+fn the_once_a_year_window_is_a_rules_parameter() {
+    let env = Env::new();
+    let data = sample();
+    let run = |rules: &std::path::Path| {
+        let o = env.run(&[
+            "draw",
+            "create",
+            "--data",
+            data.to_str().unwrap(),
+            "--rules",
+            rules.to_str().unwrap(),
+            "--as-of",
+            "2026-06-30",
+            "--departments",
+            "MR",
+            "--release-at",
+            "2026-07-01T09:00:00+08:00",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let calendar = run(&root().join("rules"));
+    let year = excluded(&calendar, "tier 2: already randomly inspected this year")
+        + excluded(&calendar, "tier 3: already randomly inspected this year");
+    assert!(year > 0, "{calendar}");
+    assert_eq!(excluded(&calendar, "tier 2: already randomly inspected within 12 months"), 0);
+
+    let rules = copy_dir(&root().join("rules"));
+    let toml = rules.path().join("rules.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    let text = text.replace("[draw]\n", "[draw]\nonce_a_year_window = \"rolling\"\n");
+    std::fs::write(&toml, text).unwrap();
+    let rolling = run(rules.path());
+    let twelve = excluded(&rolling, "tier 2: already randomly inspected within 12 months")
+        + excluded(&rolling, "tier 3: already randomly inspected within 12 months");
+    assert_eq!(excluded(&rolling, "tier 2: already randomly inspected this year"), 0, "{rolling}");
+    assert!(twelve > year, "rolling {twelve} vs calendar {year}: {rolling}");
+
+    // An unknown window is refused with the rules file named.
+    let bad = copy_dir(&root().join("rules"));
+    let toml = bad.path().join("rules.toml");
+    let text = std::fs::read_to_string(&toml).unwrap().replace("[draw]\n", "[draw]\nonce_a_year_window = \"fiscal\"\n");
+    std::fs::write(&toml, text).unwrap();
+    let o = env.run(&[
+        "draw",
+        "create",
+        "--data",
+        data.to_str().unwrap(),
+        "--rules",
+        bad.path().to_str().unwrap(),
+        "--as-of",
+        "2026-06-30",
+        "--departments",
+        "MR",
+        "--release-at",
+        "2026-07-01T09:00:00+08:00",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("rules.toml"), "{}", stderr(&o));
+}

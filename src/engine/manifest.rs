@@ -114,7 +114,7 @@ struct RawEntry {
 pub struct DrawDefaults {
     /// Dimensions of a stratum: any of tier, city, county, risk, entity_type, section.
     #[serde(default = "default_strata")]
-    pub strata: Vec<String>,
+    pub strata: Vec<crate::model::StratumDimension>,
     /// Minimum sampling ratio of a quota stratum.
     #[serde(default = "default_min_ratio")]
     pub min_ratio: f64,
@@ -146,6 +146,10 @@ pub struct DrawDefaults {
     /// Share of approvals granted on a commitment checked afterwards (plan （三）一).
     #[serde(default = "default_commitment_ratio")]
     pub commitment_check_ratio: f64,
+    /// What "once a year" means for `once_a_year_tiers`: the calendar year
+    /// of the as-of date (default) or the 12 months before it.
+    #[serde(default)]
+    pub once_a_year_window: YearWindow,
 }
 
 fn default_once_a_year() -> Vec<u8> {
@@ -158,14 +162,19 @@ fn default_commitment_ratio() -> f64 {
     0.1
 }
 
-fn default_strata() -> Vec<String> {
-    vec!["tier".into(), "city".into()]
+fn default_strata() -> Vec<crate::model::StratumDimension> {
+    vec![crate::model::StratumDimension::Tier, crate::model::StratumDimension::City]
 }
 fn default_min_ratio() -> f64 {
     0.03
 }
 /// The longest look-back for officers' earlier visits (years).
 pub const MAX_AVOID_RECENT_YEARS: i32 = 50;
+
+/// Parameter: the lowest tier of an entity a propagated blacklist flag
+/// reached (plan （六）二). Absent: the flag changes the risk or the
+/// key-attention list only, as the entity_link rule says, not the tier.
+pub const PROPAGATED_FLAG_MIN_TIER: &str = "propagated_flag_min_tier";
 
 fn default_avoid_years() -> i32 {
     3
@@ -191,6 +200,35 @@ impl Default for DrawDefaults {
             quota_min_ratio_by_tier: Vec::new(),
             officers_from: OfficerArea::default(),
             commitment_check_ratio: default_commitment_ratio(),
+            once_a_year_window: YearWindow::default(),
+        }
+    }
+}
+
+/// The period "at most once a year" counts over (plan （二）二).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum YearWindow {
+    /// 1 January to the as-of date.
+    #[default]
+    Calendar,
+    /// The 12 months up to the as-of date.
+    Rolling,
+}
+
+impl YearWindow {
+    pub fn is_calendar(&self) -> bool {
+        *self == YearWindow::Calendar
+    }
+
+    /// The first day of the window ending on `as_of`.
+    pub fn start(self, as_of: crate::model::Date) -> crate::model::Date {
+        use chrono::Datelike;
+        match self {
+            YearWindow::Calendar => as_of.with_ordinal(1).unwrap_or(as_of),
+            YearWindow::Rolling => {
+                as_of.checked_sub_months(chrono::Months::new(12)).and_then(|d| d.succ_opt()).unwrap_or(as_of)
+            }
         }
     }
 }
@@ -203,8 +241,6 @@ pub enum OfficerArea {
     City,
     County,
 }
-
-pub const STRATUM_DIMENSIONS: &[&str] = &["tier", "city", "county", "risk", "entity_type", "section"];
 
 /// One entry point: the function answering a stage's question.
 #[derive(Clone, Debug)]
@@ -280,11 +316,6 @@ impl Manifest {
                 "propagation needs all of [entries.blacklist], [entries.person_link] and [entries.entity_link]".into(),
             );
         }
-        for d in &raw.draw.strata {
-            if !STRATUM_DIMENSIONS.contains(&d.as_str()) {
-                return fail(format!("draw.strata: unknown dimension '{d}'; use {}", STRATUM_DIMENSIONS.join(", ")));
-            }
-        }
         if !(0..=MAX_AVOID_RECENT_YEARS).contains(&raw.draw.avoid_recent_years) {
             return fail(format!(
                 "draw.avoid_recent_years must be between 0 and {MAX_AVOID_RECENT_YEARS}, found {}",
@@ -299,6 +330,11 @@ impl Manifest {
                 "draw.commitment_check_ratio must be between 0 and 1, found {}",
                 raw.draw.commitment_check_ratio
             ));
+        }
+        if let Some(v) = raw.params.get(PROPAGATED_FLAG_MIN_TIER)
+            && !v.as_integer().is_some_and(|t| (1..=4).contains(&t))
+        {
+            return fail(format!("params.{PROPAGATED_FLAG_MIN_TIER} must be a tier 1 to 4, found {v}"));
         }
         if raw.draw.officers_per_visit < 2 {
             return fail("draw.officers_per_visit must be at least 2 (two officers per inspection)".into());

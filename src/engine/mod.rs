@@ -36,7 +36,7 @@ pub use facts::{
     EntityFacts, EvaluationDates, Field, FieldMask, PropagatedFlag, RecordFacts, RecordKind, RepairFacts, StageFacts,
     Text,
 };
-pub use manifest::{DrawDefaults, Entry, Manifest, OfficerArea, Stage};
+pub use manifest::{DrawDefaults, Entry, Manifest, OfficerArea, Stage, YearWindow};
 
 use crate::i18n::Lang;
 use crate::model::{Date, RiskLevel};

@@ -369,12 +369,14 @@ pub fn plan_status_name(status: crate::model::PlanStatus, lang: Lang) -> &'stati
 }
 
 /// An inspection result code in words.
+/// A code that is no result (a hand-edited store) is shown as it is.
 pub fn result_name(code: &str, lang: Lang) -> &str {
-    match code {
-        "compliant" => Ui::ResultCompliant.text(lang),
-        "issues_corrected" => Ui::ResultCorrected.text(lang),
-        "violation" => Ui::ResultViolation.text(lang),
-        "not_found" => Ui::ResultNotFound.text(lang),
-        other => other,
+    use crate::model::InspectionResult as R;
+    match code.parse::<R>() {
+        Ok(R::Compliant) => Ui::ResultCompliant.text(lang),
+        Ok(R::IssuesCorrected) => Ui::ResultCorrected.text(lang),
+        Ok(R::Violation) => Ui::ResultViolation.text(lang),
+        Ok(R::NotFound) => Ui::ResultNotFound.text(lang),
+        Err(_) => code,
     }
 }

@@ -140,6 +140,19 @@ code_enum!(
 );
 
 code_enum!(
+    /// A dimension a plan's strata are split by (rules.toml `[draw] strata`).
+    StratumDimension {
+        Tier = "tier",
+        City = "city",
+        County = "county",
+        Risk = "risk",
+        EntityType = "entity_type",
+        /// The industry's GB/T 4754 section letter.
+        Section = "section",
+    }
+);
+
+code_enum!(
     /// What the `record_status` rule decided about one record as of the date.
     RecordStatus {
         /// Counts against the entity.

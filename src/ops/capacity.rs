@@ -147,7 +147,7 @@ fn preview_with(
 ) -> Result<PlanPreview> {
     let local = in_jurisdiction(entities, caller.jurisdiction);
     let entities = local.as_deref().unwrap_or(entities);
-    let history = plan_history(store, s, params.as_of)?;
+    let history = plan_history(store, s, params)?;
     // Never committed: a frame of the v1 layout with no commitment is
     // enough (eligibility, strata and officers are the same).
     let identity = FrameIdentity { plan_id: "preview".into(), commitment: [0u8; 32], provenance: None };

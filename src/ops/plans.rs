@@ -298,11 +298,16 @@ pub(super) fn in_jurisdiction(entities: &[plan::PlanEntity], j: Jurisdiction) ->
     (j != Jurisdiction::PROVINCE).then(|| entities.iter().filter(|e| j.contains_code(e.county)).cloned().collect())
 }
 
-/// Random inspections of the as-of year: in the dataset, and drawn by the
-/// store's earlier plans.
-pub(super) fn plan_history(store: &Store, s: &Snapshot, as_of: Date) -> Result<History> {
-    let mut history = History::from_snapshot(s, as_of);
-    for v in store.drawn_in_year(as_of.year())? {
+/// Random inspections within the once-a-year window ending on the plan's
+/// as-of date: in the dataset, and drawn by the store's earlier plans.
+pub(super) fn plan_history(store: &Store, s: &Snapshot, params: &PlanParams) -> Result<History> {
+    let (window, as_of) = (params.once_a_year_window, params.as_of);
+    let mut history = History::from_snapshot(s, window.start(as_of), as_of);
+    let drawn = match window {
+        crate::engine::YearWindow::Calendar => store.drawn_in_year(as_of.year())?,
+        crate::engine::YearWindow::Rolling => store.drawn_between(window.start(as_of), as_of)?,
+    };
+    for v in drawn {
         if let Ok(u) = Uscc::parse(&v.uscc) {
             history
                 .random_this_year
@@ -339,7 +344,7 @@ fn create_plan_with(
             (Some(s), draw::commitment(&s))
         }
     };
-    let history = plan_history(store, s, params.as_of)?;
+    let history = plan_history(store, s, params)?;
     let plans = store.plans()?;
     // The plan id is part of the frame; it is the next id of the plans table.
     let next_id = plans.last().map_or(1, |p| p.id + 1);

@@ -94,7 +94,7 @@ pub struct PlanParams {
     /// Quota share (quota mode).
     pub ratio: f64,
     pub min_ratio: f64,
-    pub strata: Vec<String>,
+    pub strata: Vec<StratumDimension>,
     pub officers_per_visit: u32,
     pub max_visits_per_officer: u32,
     pub avoid_recent_years: i32,
@@ -111,6 +111,10 @@ pub struct PlanParams {
     /// Where inspectors come from: the entity's city (as before) or county.
     #[serde(default)]
     pub officers_from: crate::engine::OfficerArea,
+    /// The once-a-year window; plans made before it existed (and calendar
+    /// ones, which keep their recorded bytes) do not write it.
+    #[serde(default, skip_serializing_if = "crate::engine::YearWindow::is_calendar")]
+    pub once_a_year_window: crate::engine::YearWindow,
     pub as_of: Date,
     /// When assignments become visible to officers (RFC 3339).
     pub release_at: String,
@@ -158,6 +162,7 @@ impl PlanParams {
                 d.quota_min_ratio_by_tier.clone()
             },
             officers_from: d.officers_from,
+            once_a_year_window: d.once_a_year_window,
             as_of,
             release_at: String::new(),
             beacon_source: String::new(),
@@ -287,13 +292,14 @@ pub struct History {
 }
 
 impl History {
-    /// Random inspections in the dataset in the as-of year, on or before it.
-    pub fn from_snapshot(s: &Snapshot, as_of: Date) -> History {
+    /// Random inspections in the dataset from `from` to `as_of`, both
+    /// included (the once-a-year window).
+    pub fn from_snapshot(s: &Snapshot, from: Date, as_of: Date) -> History {
         let mut h = History::default();
         for e in 0..s.len() as EntityId {
             let first = s.inspections.of(e).iter().find(|x| {
                 matches!(x.kind, InspectionKind::Random | InspectionKind::JointRandom)
-                    && x.inspected_on.year() == as_of.year()
+                    && x.inspected_on >= from
                     && x.inspected_on <= as_of
             });
             if let Some(x) = first {
@@ -321,10 +327,24 @@ pub struct FrameStats {
 #[derive(Clone, Copy, Debug)]
 enum Exclusion<'a> {
     NotActive(EntityStatus),
-    NoItems { departments: &'a str },
+    NoItems {
+        departments: &'a str,
+    },
     NoPendingApproval,
-    NoRandomInspection { reason: &'a str },
-    AlreadyInspected { tier: u8, year: i32, by: &'a InspectedBy },
+    NoRandomInspection {
+        reason: &'a str,
+    },
+    AlreadyInspected {
+        tier: u8,
+        year: i32,
+        by: &'a InspectedBy,
+    },
+    /// The same, in a rolling window of 12 months starting `since`.
+    AlreadyInspectedSince {
+        tier: u8,
+        since: Date,
+        by: &'a InspectedBy,
+    },
 }
 
 impl Exclusion<'_> {
@@ -342,6 +362,12 @@ impl Exclusion<'_> {
             }
             Exclusion::AlreadyInspected { tier, by: InspectedBy::Plan { .. }, .. } => {
                 format!("tier {tier}: already randomly inspected this year (source: earlier plans)")
+            }
+            Exclusion::AlreadyInspectedSince { tier, by: InspectedBy::Dataset { .. }, .. } => {
+                format!("tier {tier}: already randomly inspected within 12 months (source: dataset)")
+            }
+            Exclusion::AlreadyInspectedSince { tier, by: InspectedBy::Plan { .. }, .. } => {
+                format!("tier {tier}: already randomly inspected within 12 months (source: earlier plans)")
             }
         }
     }
@@ -363,6 +389,9 @@ impl std::fmt::Display for Exclusion<'_> {
             }
             Exclusion::AlreadyInspected { tier, year, by } => {
                 write!(f, "tier {tier}: already randomly inspected in {year} (source: {by})")
+            }
+            Exclusion::AlreadyInspectedSince { tier, since, by } => {
+                write!(f, "tier {tier}: already randomly inspected since {since} (source: {by})")
             }
         }
     }
@@ -402,7 +431,16 @@ impl Eligibility<'_> {
         } else if self.params.once_a_year_applies(r.tier, self.s.entities.key_fields[e as usize])
             && let Some(by) = self.history.random_this_year.get(&r.uscc)
         {
-            Some(Exclusion::AlreadyInspected { tier: r.tier, year: self.params.as_of.year(), by })
+            Some(match self.params.once_a_year_window {
+                crate::engine::YearWindow::Calendar => {
+                    Exclusion::AlreadyInspected { tier: r.tier, year: self.params.as_of.year(), by }
+                }
+                crate::engine::YearWindow::Rolling => Exclusion::AlreadyInspectedSince {
+                    tier: r.tier,
+                    since: self.params.once_a_year_window.start(self.params.as_of),
+                    by,
+                },
+            })
         } else {
             None
         }
@@ -454,7 +492,7 @@ impl PlanEntity {
 }
 
 fn stratum_key(
-    dims: &[String],
+    dims: &[StratumDimension],
     r: &PlanEntity,
     entity_type: EntityType,
     industry: IndustryCode,
@@ -465,15 +503,14 @@ fn stratum_key(
         parts.push("kind=commitment_check".to_string());
     }
     for d in dims {
-        let v = match d.as_str() {
-            "tier" if kind == PlanKind::CommitmentCheck => continue,
-            "tier" => r.tier.to_string(),
-            "city" => r.city.to_string(),
-            "county" => r.county.to_string(),
-            "risk" => r.risk.to_string(),
-            "entity_type" => entity_type.to_string(),
-            "section" => industry.section().to_string(),
-            _ => continue,
+        let v = match d {
+            StratumDimension::Tier if kind == PlanKind::CommitmentCheck => continue,
+            StratumDimension::Tier => r.tier.to_string(),
+            StratumDimension::City => r.city.to_string(),
+            StratumDimension::County => r.county.to_string(),
+            StratumDimension::Risk => r.risk.to_string(),
+            StratumDimension::EntityType => entity_type.to_string(),
+            StratumDimension::Section => industry.section().to_string(),
         };
         parts.push(format!("{d}={v}"));
     }
@@ -521,7 +558,7 @@ pub fn build_frame(
     let departments = DepartmentIndex::new(&s.inspection_items);
     // The mode of a stratum: quota shares may differ by tier (the county
     // practice: B 5–20%, C 21–60%, D 61–100%).
-    let by_tier = params.kind != PlanKind::CommitmentCheck && params.strata.iter().any(|d| d == "tier");
+    let by_tier = params.kind != PlanKind::CommitmentCheck && params.strata.contains(&StratumDimension::Tier);
     let mode_of = |key: &str| match params.mode {
         SelectionMode::Probability => StratumMode::Probability,
         SelectionMode::Quota => {
@@ -718,6 +755,23 @@ mod tests {
         assert_eq!(p.quota_for(Some(3)), (200_000, 10_000));
         assert_eq!(p.quota_for(None), (50_000, 10_000));
         assert_eq!(p.quota_for(Some(9)), (50_000, 10_000), "a tier the list does not name takes the plan ratio");
+    }
+
+    #[test]
+    fn the_once_a_year_window_is_the_calendar_year_or_twelve_months() {
+        use crate::engine::YearWindow;
+        let d = |y, m, day| Date::from_ymd_opt(y, m, day).unwrap();
+        assert_eq!(YearWindow::Calendar.start(d(2026, 6, 30)), d(2026, 1, 1));
+        assert_eq!(YearWindow::Rolling.start(d(2026, 6, 30)), d(2025, 7, 1));
+        assert_eq!(YearWindow::Rolling.start(d(2024, 2, 29)), d(2023, 3, 1));
+        // A calendar plan's recorded parameters are the bytes they were
+        // before the window existed; a rolling plan names its window.
+        let mut p = params(PlanKind::Random);
+        assert!(!serde_json::to_string(&p).unwrap().contains("once_a_year_window"));
+        p.once_a_year_window = YearWindow::Rolling;
+        let text = serde_json::to_string(&p).unwrap();
+        assert!(text.contains(r#""once_a_year_window":"rolling""#), "{text}");
+        assert_eq!(serde_json::from_str::<PlanParams>(&text).unwrap(), p);
     }
 
     #[test]

@@ -507,7 +507,7 @@ fn check(expect: &Expect, r: &EntityResult, plan: &PlanView<'_>, failures: &mut 
             .unwrap_or_default();
         diff("once_a_year_cap", c.to_string(), plan.random.once_a_year_applies(r.tier, key_fields).to_string());
     }
-    let by_tier = plan.quota.strata.iter().any(|d| d == "tier").then_some(r.tier);
+    let by_tier = plan.quota.strata.contains(&crate::model::StratumDimension::Tier).then_some(r.tier);
     let (ratio, min_ratio) = plan.quota.quota_for(by_tier);
     if let Some(q) = expect.quota_ratio {
         diff("quota_ratio", format!("{q:.6}"), format!("{:.6}", f64::from(ratio) / 1e6));

@@ -479,6 +479,23 @@ impl Store {
         })
     }
 
+    /// Staffed visits of revealed random plans whose as-of date is from
+    /// `from` to `to`, both included (a rolling once-a-year window).
+    pub fn drawn_between(&self, from: crate::model::Date, to: crate::model::Date) -> Result<Vec<DrawnVisit>> {
+        self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT v.uscc, v.plan_id, v.seq FROM visits v JOIN plans p ON p.id = v.plan_id
+                 WHERE p.status = 'revealed' AND p.kind = 'random' AND v.unstaffed IS NULL
+                 AND json_extract(p.params, '$.as_of') BETWEEN ?1 AND ?2 ORDER BY v.plan_id, v.seq",
+            )?;
+            Ok(stmt
+                .query_map([from.to_string(), to.to_string()], |r| {
+                    Ok(DrawnVisit { uscc: r.get(0)?, plan_id: r.get(1)?, seq: r.get(2)? })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
     /// Every (officer, plan, visit) assignment.
     pub fn assignments(&self) -> Result<Vec<(String, i64, i64)>> {
         self.read(|c| {

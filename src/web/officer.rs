@@ -88,8 +88,8 @@ fn visit_page(ctx: &Ctx, v: &OfficerVisit, results: &[ResultRecord], form: &Resu
             input type="hidden" name="department" value=(department);
             label for="result" { (ctx.t(Ui::Result)) }
             select #result name="result" required {
-                @for code in ["compliant", "issues_corrected", "violation", "not_found"] {
-                    option value=(code) selected[form.result == code] { (result_name(code, lang)) }
+                @for r in crate::model::InspectionResult::ALL {
+                    option value=(r.as_str()) selected[form.result == r.as_str()] { (result_name(r.as_str(), lang)) }
                 }
             }
             label for="commitment_status" { (ctx.t(Ui::CommitmentStatus)) }

@@ -57,14 +57,31 @@ pub async fn list(State(st): St, Signed(ctx): Signed) -> Response {
 }
 
 /// The wizard's fields (first and second step).
-#[derive(serde::Deserialize, Default)]
+fn random() -> PlanKind {
+    PlanKind::Random
+}
+
+impl Default for PlanForm {
+    fn default() -> Self {
+        PlanForm {
+            authenticity_token: String::new(),
+            name: String::new(),
+            kind: PlanKind::Random,
+            departments: String::new(),
+            run: Default::default(),
+            release_at: String::new(),
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
 pub struct PlanForm {
     #[serde(default)]
     authenticity_token: String,
     #[serde(default)]
     name: String,
-    #[serde(default)]
-    kind: String,
+    #[serde(default = "random")]
+    kind: PlanKind,
     /// Department codes, separated by commas or spaces.
     #[serde(default)]
     departments: String,
@@ -79,7 +96,7 @@ impl PlanForm {
         self.departments.split([',', ' ', '，']).filter(|d| !d.is_empty()).map(str::to_string).collect()
     }
     fn kind(&self) -> PlanKind {
-        if self.kind == "commitment_check" { PlanKind::CommitmentCheck } else { PlanKind::Random }
+        self.kind
     }
 }
 
@@ -90,8 +107,8 @@ fn plan_fields(ctx: &Ctx, f: &PlanForm) -> Markup {
         input #name name="name" value=(f.name) required maxlength="200";
         label for="kind" { (ctx.t(Ui::Kind)) }
         select #kind name="kind" {
-            option value="random" selected[f.kind != "commitment_check"] { (ctx.t(Ui::Random)) }
-            option value="commitment_check" selected[f.kind == "commitment_check"] { (ctx.t(Ui::CommitmentCheck)) }
+            option value=(PlanKind::Random.as_str()) selected[f.kind == PlanKind::Random] { (ctx.t(Ui::Random)) }
+            option value=(PlanKind::CommitmentCheck.as_str()) selected[f.kind == PlanKind::CommitmentCheck] { (ctx.t(Ui::CommitmentCheck)) }
         }
         label for="departments" { (ctx.t(Ui::Departments)) }
         input #departments name="departments" value=(f.departments) required;
@@ -119,7 +136,7 @@ pub async fn wizard(State(st): St, Signed(ctx): Signed) -> Response {
     let release = chrono::Utc::now();
     let f = PlanForm {
         name: String::new(),
-        kind: "random".into(),
+        kind: PlanKind::Random,
         departments: departments.join(","),
         release_at: release.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
         run,
