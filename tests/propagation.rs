@@ -232,3 +232,38 @@ fn sample_propagation_snapshot() {
     );
     snapshot_settings().bind(|| insta::assert_snapshot!("sample_propagation", text));
 }
+
+/// Issue #13, item 5: the tier effect of a propagated flag is a rules
+/// parameter. Absent (the default rules), the reached company keeps its
+/// tier; with `propagated_flag_min_tier = 4` it is 严重失信, the
+/// decision says why, and supervision sees the new tier. Out of range is
+/// refused when the rules are compiled.
+#[test]
+fn a_propagated_flag_raises_the_tier_only_when_the_rules_say_so() {
+    use RoleKind::*;
+    // E0 (blacklisted) -zhang- E1
+    let ds = graph(2, &[(0, "zhang", LegalRepresentative), (1, "zhang", LegalRepresentative)], &[0]);
+    let classify = |rules: &RuleSet| {
+        let mut full = ds.clone();
+        full.complete_references();
+        let snapshot = credo::data::snapshot_of(&full).unwrap();
+        let (_, results) = classify::classify_all(&snapshot, rules, date("2026-06-30")).unwrap();
+        results.into_iter().find(|r| r.uscc == uscc(1)).unwrap()
+    };
+    let before = classify(&rules(None));
+    assert_eq!(before.tier, 1, "{}", before.explanation());
+
+    let mut src: RuleSource = read_rule_dir(&root().join("rules")).unwrap();
+    let t = src.files.get_mut("rules.toml").unwrap();
+    *t = t.replace("propagate_years = 3", "propagate_years = 3\npropagated_flag_min_tier = 4");
+    let after = classify(&RuleSet::compile(&src).unwrap());
+    assert_eq!(after.tier, 4, "{}", after.explanation());
+    assert!(after.explanation().contains("tier 1 -> 4: a blacklist flag reached it"), "{}", after.explanation());
+    assert!(after.explanation_in(credo::i18n::Lang::Zh).contains("信用等级由 1 调整为 4"));
+    assert!(after.probability_ppm > before.probability_ppm, "supervision sees tier 4");
+
+    let t = src.files.get_mut("rules.toml").unwrap();
+    *t = t.replace("propagated_flag_min_tier = 4", "propagated_flag_min_tier = 7");
+    let err = RuleSet::compile(&src).err().expect("tier 7 is refused").to_string();
+    assert!(err.contains("rules.toml") && err.contains("propagated_flag_min_tier"), "{err}");
+}

@@ -336,6 +336,9 @@ pub fn classify(
     }
     let link_rule: Option<Arc<str>> =
         rules.manifest.entries.get(&Stage::EntityLink).map(|e| format!("{}:{}", e.file, e.function).into());
+    // Checked 1..=4 when the rule set was compiled.
+    let flag_min_tier =
+        rules.int_param(crate::engine::manifest::PROPAGATED_FLAG_MIN_TIER).and_then(|t| u8::try_from(t).ok());
 
     // Second half, shard by shard.
     let supervision_reads = rules.manifest.entries.get(&Stage::Supervision).map_or(FieldMask::default(), |e| e.reads);
@@ -400,6 +403,27 @@ pub fn classify(
                             crate::i18n::link_effect_name(r.effect.as_str(), crate::i18n::Lang::Zh),
                             r.path,
                             r.reason_zh.as_deref().unwrap_or(&r.reason)
+                        )),
+                        inputs: Vec::new(),
+                    }));
+                }
+                if let Some(min) = flag_min_tier
+                    && !list.is_empty()
+                    && st.facts.stages.tier.is_some_and(|t| t < min)
+                {
+                    let from = st.facts.stages.tier.unwrap_or(0);
+                    Arc::make_mut(&mut st.facts).stages.tier = Some(min);
+                    st.decisions.push(Arc::new(crate::engine::Decision {
+                        stage: Stage::EntityLink,
+                        rule: rule.clone(),
+                        clause: "（六）二".into(),
+                        reason: format!(
+                            "tier {from} -> {min}: a blacklist flag reached it through a person ({})",
+                            crate::engine::manifest::PROPAGATED_FLAG_MIN_TIER
+                        ),
+                        reason_zh: Some(format!(
+                            "信用等级由 {from} 调整为 {min}：失信联合惩戒经相关人员延伸至本主体（{}）",
+                            crate::engine::manifest::PROPAGATED_FLAG_MIN_TIER
                         )),
                         inputs: Vec::new(),
                     }));
