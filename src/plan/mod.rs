@@ -327,24 +327,19 @@ pub struct FrameStats {
 #[derive(Clone, Copy, Debug)]
 enum Exclusion<'a> {
     NotActive(EntityStatus),
-    NoItems {
-        departments: &'a str,
-    },
+    NoItems { departments: &'a str },
     NoPendingApproval,
-    NoRandomInspection {
-        reason: &'a str,
-    },
-    AlreadyInspected {
-        tier: u8,
-        year: i32,
-        by: &'a InspectedBy,
-    },
-    /// The same, in a rolling window of 12 months starting `since`.
-    AlreadyInspectedSince {
-        tier: u8,
-        since: Date,
-        by: &'a InspectedBy,
-    },
+    NoRandomInspection { reason: &'a str },
+    AlreadyInspected { tier: u8, window: Window, by: &'a InspectedBy },
+}
+
+/// The once-a-year window an earlier random inspection fell in.
+#[derive(Clone, Copy, Debug)]
+enum Window {
+    /// The calendar year.
+    Year(i32),
+    /// The 12 months starting on this day.
+    Since(Date),
 }
 
 impl Exclusion<'_> {
@@ -357,17 +352,16 @@ impl Exclusion<'_> {
                 "no approval granted on a commitment awaiting verification (source: dataset)".into()
             }
             Exclusion::NoRandomInspection { .. } => "no random inspection under the rules (source: rules)".into(),
-            Exclusion::AlreadyInspected { tier, by: InspectedBy::Dataset { .. }, .. } => {
-                format!("tier {tier}: already randomly inspected this year (source: dataset)")
-            }
-            Exclusion::AlreadyInspected { tier, by: InspectedBy::Plan { .. }, .. } => {
-                format!("tier {tier}: already randomly inspected this year (source: earlier plans)")
-            }
-            Exclusion::AlreadyInspectedSince { tier, by: InspectedBy::Dataset { .. }, .. } => {
-                format!("tier {tier}: already randomly inspected within 12 months (source: dataset)")
-            }
-            Exclusion::AlreadyInspectedSince { tier, by: InspectedBy::Plan { .. }, .. } => {
-                format!("tier {tier}: already randomly inspected within 12 months (source: earlier plans)")
+            Exclusion::AlreadyInspected { tier, window, by } => {
+                let source = match by {
+                    InspectedBy::Dataset { .. } => "dataset",
+                    InspectedBy::Plan { .. } => "earlier plans",
+                };
+                let when = match window {
+                    Window::Year(_) => "this year",
+                    Window::Since(_) => "within 12 months",
+                };
+                format!("tier {tier}: already randomly inspected {when} (source: {source})")
             }
         }
     }
@@ -387,10 +381,10 @@ impl std::fmt::Display for Exclusion<'_> {
             Exclusion::NoRandomInspection { reason } => {
                 write!(f, "no random inspection under the rules: {reason} (source: rules, supervision stage)")
             }
-            Exclusion::AlreadyInspected { tier, year, by } => {
+            Exclusion::AlreadyInspected { tier, window: Window::Year(year), by } => {
                 write!(f, "tier {tier}: already randomly inspected in {year} (source: {by})")
             }
-            Exclusion::AlreadyInspectedSince { tier, since, by } => {
+            Exclusion::AlreadyInspected { tier, window: Window::Since(since), by } => {
                 write!(f, "tier {tier}: already randomly inspected since {since} (source: {by})")
             }
         }
@@ -431,16 +425,12 @@ impl Eligibility<'_> {
         } else if self.params.once_a_year_applies(r.tier, self.s.entities.key_fields[e as usize])
             && let Some(by) = self.history.random_this_year.get(&r.uscc)
         {
-            Some(match self.params.once_a_year_window {
-                crate::engine::YearWindow::Calendar => {
-                    Exclusion::AlreadyInspected { tier: r.tier, year: self.params.as_of.year(), by }
-                }
-                crate::engine::YearWindow::Rolling => Exclusion::AlreadyInspectedSince {
-                    tier: r.tier,
-                    since: self.params.once_a_year_window.start(self.params.as_of),
-                    by,
-                },
-            })
+            let (as_of, window) = (self.params.as_of, self.params.once_a_year_window);
+            let window = match window {
+                crate::engine::YearWindow::Calendar => Window::Year(as_of.year()),
+                crate::engine::YearWindow::Rolling => Window::Since(window.start(as_of)),
+            };
+            Some(Exclusion::AlreadyInspected { tier: r.tier, window, by })
         } else {
             None
         }
