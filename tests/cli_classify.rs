@@ -322,3 +322,36 @@ fn rules_diff_shows_migration_and_movers() {
         out.lines().filter(|l| !l.starts_with("from ") && !l.starts_with("to ")).collect::<Vec<_>>().join("\n");
     snapshot_settings().bind(|| insta::assert_snapshot!("rules_diff_one_general_penalty", body));
 }
+
+#[test]
+fn a_run_that_would_not_fit_in_memory_is_refused_before_loading() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, out) = (dir.path().join("s.db"), dir.path().join("o.csv"));
+    // English: what it needs, what the limit is, and how to go on.
+    let o = classify(&store, &sample(), "2026-06-30", &out, &["--max-memory", "50M"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("not enough memory, the dataset was not read"), "{e}");
+    assert!(e.contains("the limit given by --max-memory is 50 MB"), "{e}");
+    assert!(!out.exists(), "nothing written");
+    // Chinese by default, and through the environment.
+    let args = classify_args(&store, &sample(), "2026-06-30", &out, &[]);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_credo"))
+        .env_remove("CREDO_LANG")
+        .env("CREDO_MAX_MEMORY", "50M")
+        .args(&args)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains("内存不足，未读取数据集") && e.contains("50 MB"), "{e}");
+    // A limit it fits in, and no check at all, both run.
+    for limit in ["64G", "off"] {
+        let o = classify(&store, &sample(), "2026-06-30", &out, &["--max-memory", limit]);
+        assert!(o.status.success(), "{limit}: {}", stderr(&o));
+    }
+    // A size that is not one is refused by the parser.
+    let o = classify(&store, &sample(), "2026-06-30", &out, &["--max-memory", "lots"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("lots"), "{}", stderr(&o));
+}

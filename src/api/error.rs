@@ -113,6 +113,7 @@ impl From<OpsError> for ApiError {
             OpsError::Store(s) => s.into(),
             OpsError::Invalid(m) => ApiError::invalid(m),
             OpsError::Rejected(t) => ApiError::invalid(t),
+            OpsError::Unavailable(t) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "insufficient_memory", t),
             OpsError::Internal(m) => ApiError::internal(m),
             OpsError::RuleTestFile { file, .. } => {
                 ApiError::invalid(text).with_details(serde_json::json!({ "file": file }))

@@ -10,9 +10,11 @@ use utoipa::ToSchema;
 use super::auth::{CanReadRuns, CanStartRun, Reader};
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody, int};
 use super::handlers::*;
+use crate::classify::DEFAULT_SHARD_SIZE;
 use crate::model::{Date, Uscc};
 use crate::ops;
 use crate::ops::limits;
+use crate::ops::memory::MemoryLimit;
 use crate::ops::policy::{Action, Resource};
 use crate::store::RunRecord;
 use crate::tr;
@@ -30,7 +32,8 @@ pub struct NewRun {
 }
 
 #[utoipa::path(post, path = "/runs", tag = "classification", request_body = NewRun, security(("bearer" = [])),
-    responses((status = 202, body = RunRecord, description = "Started in the background; poll /runs/{id}")))]
+    responses((status = 202, body = RunRecord, description = "Started in the background; poll /runs/{id}"),
+        (status = 503, body = ErrorBody, description = "The run would not fit in the server's memory (insufficient_memory): what it needs and what there is")))]
 pub async fn start_run(
     State(st): S,
     CanStartRun(auth): CanStartRun,
@@ -41,6 +44,10 @@ pub async fn start_run(
     let store = st.store.clone();
     let (version, choice) = blocking(move || Ok(ops::rule_versions::resolve(&store, b.as_of, b.rules)?)).await?;
     let rules = st.rules_compiled(version).await?;
+    // A run that cannot fit in memory is refused now (503), not killed
+    // by the kernel later.
+    let dir = st.dataset.path.clone();
+    blocking(move || Ok(ops::memory::preflight(&dir, DEFAULT_SHARD_SIZE, MemoryLimit::Auto)?)).await?;
     let turn = st.reserve_work()?;
     let st2 = st.clone();
     let actor = auth.actor();
@@ -57,6 +64,8 @@ pub async fn start_run(
         let _ = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let outcome = (|| -> Result<(), ApiError> {
+                // Checked again: memory may have gone while the run queued.
+                ops::memory::preflight(&st3.dataset.path, DEFAULT_SHARD_SIZE, MemoryLimit::Auto)?;
                 let loaded = st3.load_dataset()?;
                 let req = ops::RunRequest {
                     run: id,

@@ -42,11 +42,24 @@ pub struct ShardArgs {
     /// system's temporary directory).
     #[arg(long)]
     spill_dir: Option<PathBuf>,
+    /// The memory a run may use: `auto` (what the machine or its container
+    /// has available), `off`, or a size such as 4G. Checked before the
+    /// dataset is read.
+    #[arg(long, env = "CREDO_MAX_MEMORY", default_value = "auto")]
+    max_memory: ops::memory::MemoryLimit,
 }
 
 impl ShardArgs {
     pub fn options(&self) -> classify::Options {
         classify::Options { shard_size: self.shard_size, spill_dir: self.spill_dir.clone() }
+    }
+
+    /// Refuses, before reading it, a dataset whose run would not fit in
+    /// memory (see `ops::memory`).
+    pub fn preflight(&self, data: &Path) -> Result<ops::memory::Fits, CliError> {
+        let fits = ops::memory::preflight(data, self.shard_size, self.max_memory)?;
+        tracing::debug!(?fits, "memory check");
+        Ok(fits)
     }
 }
 
@@ -166,6 +179,7 @@ pub fn classify_cmd(a: ClassifyArgs, store_path: &Path, lang: crate::i18n::Lang)
     let store = Store::open(store_path)?;
     let (rules, version, choice) =
         super::rule_versions::rules_for_run(&store, &a.inputs.rules, a.rule_version.as_deref(), a.inputs.as_of)?;
+    a.shards.preflight(&a.inputs.data)?;
     timings.mark("load");
     let pb = spinner();
     let loaded = data::load_with(&a.inputs.data, &|table| pb.set_message(format!("reading {table}")));
@@ -272,6 +286,7 @@ pub fn rules_cmd(cmd: RulesCommand, store: &Path) -> Result<Outcome, CliError> {
         RulesCommand::Diff { from, to, data: dir, as_of, samples, shards } => {
             let old = load_rules(&from)?;
             let new = load_rules(&to)?;
+            shards.preflight(&dir)?;
             let loaded = data::load(&dir)?;
             let pb = spinner();
             pb.set_message("classifying with both rule sets");

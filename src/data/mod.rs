@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 
 pub use build::Builder;
 pub use problem::{Problem, Problems};
-pub use read::Format;
+pub use read::{Format, TableRows, table_rows};
 
 use crate::model::*;
 use crate::snapshot::Snapshot;

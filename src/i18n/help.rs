@@ -41,6 +41,11 @@ pub const HELP: &[(&str, &str, &str)] = &[
         "运行前后两半之间分片暂存的目录（默认：系统临时目录）。",
         "Where shards wait between the two halves of a run (default: the system's temporary directory).",
     ),
+    (
+        "*:max_memory",
+        "本次运行可用的内存：auto（本机或容器当前可用的内存）、off（不检查），或如 4G 的大小。在读取数据集之前检查。",
+        "The memory a run may use: auto (what the machine or its container has available), off, or a size such as 4G. Checked before the dataset is read.",
+    ),
     // credo
     ("credo", "信用风险分级分类监管规则引擎", "Rules engine for differentiated credit supervision"),
     // credo datasets

@@ -20,6 +20,7 @@ mod disclosure;
 mod entity_lookup;
 pub mod limits;
 pub mod lists;
+pub mod memory;
 pub mod objections;
 mod plan_request;
 mod plans;
@@ -98,6 +99,10 @@ pub enum OpsError {
     /// The caller stopped waiting (a timed-out or closed request).
     #[error("cancelled: {0}")]
     Cancelled(String),
+    /// The machine cannot do it now (a run that would not fit in memory):
+    /// not the caller's mistake, and not a fault (API: 503).
+    #[error("{0}")]
+    Unavailable(Text),
 }
 
 impl From<crate::plan::PlanError> for OpsError {
@@ -132,7 +137,7 @@ impl OpsError {
     pub fn text(&self) -> Text {
         match self {
             OpsError::Invalid(m) | OpsError::Internal(m) => Text::same(m.as_str()),
-            OpsError::Rejected(t) => t.clone(),
+            OpsError::Rejected(t) | OpsError::Unavailable(t) => t.clone(),
             OpsError::Data(d) => d.text(),
             OpsError::Rule(r) => crate::tr!("规则错误：{r}", "{r}"),
             OpsError::Store(s) => s.text(),
