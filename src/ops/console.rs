@@ -1,8 +1,8 @@
 //! What the web console shows that no other front end asks for: the
-//! dashboard of the latest run and the trend across runs, and the staffing
-//! preview of a plan (expected visits per department against officers).
-//! The console calls these like any other operation; the policy decides
-//! first.
+//! dashboard of the latest run and the trend across runs (its plan
+//! wizard's staffing preview is `ops::capacity`, as for the CLI and the
+//! API). The console calls these like any other operation; the policy
+//! decides first.
 
 use std::collections::BTreeMap;
 
@@ -10,7 +10,6 @@ use serde::Deserialize;
 
 use super::policy::{self, Action, Resource};
 use super::{OpsError, Result};
-use crate::model::Officer;
 use crate::model::access::Principal;
 use crate::store::{RunRecord, Store};
 use crate::tr;
@@ -62,31 +61,4 @@ pub fn dashboard(store: &Store, caller: &Principal) -> Result<Dashboard> {
     }
     trend.sort_by_key(|(r, _)| r.id);
     Ok(Dashboard { latest: trend.last().cloned(), trend })
-}
-
-/// A department's expected yearly visits against its active officers.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Staffing {
-    pub department: String,
-    pub expected_visits: f64,
-    pub officers: usize,
-}
-
-/// The staffing preview of a plan over `run`: for each department on the
-/// roster or in the run, the expected visits and the active officers.
-pub fn staffing(store: &Store, caller: &Principal, roster: &[Officer], run: i64) -> Result<Vec<Staffing>> {
-    policy::decide(caller, Action::CreatePlan, Resource::Store)?;
-    let f = figures(&store.run(run)?)?;
-    let mut rows: BTreeMap<String, Staffing> = BTreeMap::new();
-    for o in roster.iter().filter(|o| o.active) {
-        rows.entry(o.department.clone())
-            .or_insert_with(|| Staffing { department: o.department.clone(), expected_visits: 0.0, officers: 0 })
-            .officers += 1;
-    }
-    for (d, v) in f.expected_by_department {
-        rows.entry(d.clone())
-            .or_insert_with(|| Staffing { department: d, expected_visits: 0.0, officers: 0 })
-            .expected_visits = v;
-    }
-    Ok(rows.into_values().collect())
 }

@@ -154,25 +154,90 @@ pub async fn wizard(State(st): St, Signed(ctx): Signed) -> Response {
 }
 
 /// Step 2: the staffing preview, and the button that creates the plan.
+/// The same preview as `credo plan preview` and `POST /plans/preview`:
+/// the frame built as creation builds it, expected visits per county ×
+/// department against the officers who may make them, each cell that
+/// cannot be staffed with its reason. Nothing is stored.
 pub async fn preview(State(st): St, Signed(ctx): Signed, Form(f): Form<PlanForm>) -> Response {
+    use crate::i18n::capacity::{Cap, shortfall_text};
     if let Err(r) = ctx.check_csrf(&f.authenticity_token) {
         return r;
     }
-    let (store, who, roster, run) =
-        (st.app.store.clone(), ctx.principal().clone(), st.app.dataset.officers.clone(), f.run);
-    let rows = match blocking(move || Ok(ops::console::staffing(&store, &who, &roster, run)?)).await {
+    if !ctx.may(Action::CreatePlan, Resource::Store) {
+        return ctx.error(StatusCode::FORBIDDEN, ctx.t(Ui::Forbidden));
+    }
+    let request = match ops::PlanRequest::basic(&f.name, f.kind(), f.departments(), f.run, &f.release_at).check() {
         Ok(r) => r,
         Err(e) => return ctx.fail(e),
     };
-    let chosen = f.departments();
+    let turn = match st.app.reserve_work() {
+        Ok(t) => t,
+        Err(e) => return ctx.fail(e),
+    };
+    let permit = turn.wait().await;
+    let (app, caller) = (st.app.clone(), ctx.principal().clone());
+    let previewed = blocking(move || {
+        let _permit = permit;
+        let params = request.params(&app.store, |id| app.rules(id))?;
+        let loaded = app.load_dataset()?;
+        Ok(ops::capacity::preview_plan_from_run(
+            &app.store,
+            &loaded,
+            request.run(),
+            &params,
+            &caller,
+            &ops::Cancel::never(),
+        )?)
+    })
+    .await;
+    let p = match previewed {
+        Ok(p) => p,
+        Err(e) => return ctx.fail(e),
+    };
+    let lang = ctx.lang;
+    let divisions = crate::model::region::divisions();
+    let unstaffable = p.unstaffable().count();
     let body = html! {
         h2 { (ctx.t(Ui::StaffingPreview)) }
+        dl {
+            dt { (Cap::Entities.text(lang)) } dd { (p.stats.entities) }
+            dt { (Cap::Eligible.text(lang)) } dd { (p.stats.eligible) }
+            dt { (Cap::ExpectedVisits.text(lang)) } dd #expected-visits { (format!("{:.1}", p.expected_visits)) }
+        }
+        @if unstaffable == 0 {
+            p.notice #staffable role="status" { (Cap::AllStaffable.text(lang)) }
+        } @else {
+            p.warn #unstaffable role="status" { (Cap::Unstaffable.text(lang)) ": " (unstaffable) " " (Cap::Cells.text(lang)) }
+        }
         div.scroll {
             table #staffing {
-                thead { tr { th { (ctx.t(Ui::Department)) } th { (ctx.t(Ui::ExpectedVisits)) } th { (ctx.t(Ui::Officers)) } } }
+                thead { tr {
+                    th { (Cap::County.text(lang)) }
+                    th { (Cap::Department.text(lang)) }
+                    th { (Cap::ExpectedVisits.text(lang)) }
+                    th { (Cap::Officers.text(lang)) }
+                    th { (Cap::Qualified.text(lang)) }
+                    th { (Cap::OfficerVisits.text(lang)) }
+                    th { (Cap::Capacity.text(lang)) }
+                    th { (Cap::WithoutTeam.text(lang)) }
+                    th { (Cap::Status.text(lang)) }
+                } }
                 tbody {
-                    @for r in rows.iter().filter(|r| chosen.contains(&r.department)) {
-                        tr { td { (r.department) } td.num { (format!("{:.1}", r.expected_visits)) } td.num { (r.officers) } }
+                    @for c in &p.cells {
+                        tr.short[c.shortfall.is_some()] {
+                            td { (divisions.name(c.county)) " " span.code { (c.county) } }
+                            td { (c.department) }
+                            td.num { (format!("{:.1}", c.expected_visits)) }
+                            td.num { (c.officers) }
+                            td.num { (c.qualified) }
+                            td.num { (format!("{:.1}", c.area_officer_visits)) }
+                            td.num { (c.area_capacity) }
+                            td.num { (format!("{:.1}", c.visits_without_team)) }
+                            td { @match c.shortfall {
+                                Some(s) => { (shortfall_text(s, lang)) }
+                                None => { (Cap::Staffable.text(lang)) }
+                            } }
+                        }
                     }
                 }
             }

@@ -196,6 +196,11 @@ impl Page<'_> {
         self.shot("plan-wizard").await;
         self.click("#preview").await;
         self.wait("#staffing").await;
+        // The capacity preview: county × department with a status.
+        let table = self.text("#staffing").await;
+        assert!(table.contains("区县") && table.contains("状态"), "{table}");
+        assert!(table.contains("可配备") || table.contains("无执法人员") || table.contains("超出上限"), "{table}");
+        assert!(!self.text("#expected-visits").await.is_empty());
         self.shot("plan-preview").await;
         self.click("#create").await;
         self.wait("#plan-id").await;
