@@ -355,3 +355,32 @@ fn a_run_that_would_not_fit_in_memory_is_refused_before_loading() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("lots"), "{}", stderr(&o));
 }
+
+#[test]
+fn output_cut_short_by_a_closed_pipe_ends_quietly() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let args = classify_args(
+        &dir.path().join("s.db"),
+        &sample(),
+        "2026-06-30",
+        &dir.path().join("o.csv"),
+        &["--explain", "10000"],
+    );
+    // Ten thousand explanations: far more than a pipe holds, so credo is
+    // still writing when the reader (like `head`) stops reading.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_credo"))
+        .env("CREDO_LANG", "en")
+        .args(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // The read end is closed here (dropped).
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(o.status.code(), Some(141), "{err}");
+}

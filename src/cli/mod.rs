@@ -152,7 +152,22 @@ impl<E: std::fmt::Display + 'static> From<E> for CliError {
     }
 }
 
+/// `credo … | head` closes the pipe early: stop quietly with the status
+/// a shell gives a process ended by SIGPIPE (128 + 13), as Unix tools do,
+/// instead of printing a panic. Every other panic is reported as usual.
+fn quiet_on_broken_pipe() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info.payload_as_str().unwrap_or("");
+        if text.starts_with("failed printing to stdout") && text.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        report(info);
+    }));
+}
+
 pub fn run() -> ExitCode {
+    quiet_on_broken_pipe();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let help_lang = help::lang_of(&args, std::env::var_os("CREDO_LANG"));
     let cmd = help::localise(<Cli as clap::CommandFactory>::command(), help_lang, &mut |_| {});
