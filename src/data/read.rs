@@ -1,16 +1,21 @@
-//! Reading one table file (CSV or Parquet) in batches of typed columns
-//! with polars, without letting anything slip: ragged rows, blank lines,
-//! bad UTF-8, a wrong header or a wrong Parquet type are all problems,
-//! never skipped. A file is hashed as it is read, and only one batch of it
-//! is in memory at a time.
+//! Reading one table file (CSV or Parquet) in batches of typed columns,
+//! without letting anything slip: ragged rows, blank lines, bad UTF-8, a
+//! wrong header or a wrong Parquet type are all problems, never skipped. A
+//! file is hashed as it is read, and only one batch of it (and the next,
+//! read ahead) is in memory at a time.
 //!
 //! Parquet is the fast path: its columns arrive typed (dates as dates,
 //! booleans as booleans) through polars' lazy scan, a projection of the
-//! table's columns and a slice per batch. CSV is read twice: a first pass
-//! checks its shape (one memchr scan) and hashes it, and a second hands
-//! whole records, a few tens of megabytes at a time, to polars as text.
+//! table's columns and a slice per batch. CSV goes through one tokenizer
+//! of our own ([`Prescan`]; polars' CSV reader is not used for datasets):
+//! a shape pass over the whole file checks its shape, counts its rows and
+//! hashes it, so the consumer can reserve exactly and a badly shaped file
+//! gets its shape problems and no cell problems; then a value pass runs
+//! the same tokenizer over the file's records again, a few tens of
+//! megabytes at a time, in parallel spans, into the text columns the
+//! table's parser reads.
 //!
-//! Long on purpose: the CSV shape scan and the readers it feeds agree on
+//! Long on purpose: the CSV tokenizer and the readers it feeds agree on
 //! record boundaries and row numbers, so they stay side by side.
 
 use std::io::{Read, Seek, SeekFrom};
@@ -77,7 +82,7 @@ pub struct Scanned {
 /// batches are in memory at once (one decoded ahead), so half a million
 /// keeps the loader's peak where one batch of a million had it.
 const BATCH_ROWS: usize = 1 << 19;
-/// CSV bytes per batch.
+/// CSV bytes per batch (whole records).
 const BATCH_BYTES: u64 = 64 << 20;
 
 /// Reads and parses one table batch by batch, calling `each` with the
@@ -132,23 +137,43 @@ fn parse_batch<T: TableRow>(
     let height = df.height();
     let parts: Vec<(Vec<T>, Vec<u32>, Problems)> = (0..height.div_ceil(CHUNK))
         .into_par_iter()
-        .map(|c| {
-            let mut problems = Problems::default();
-            let mut rows = Vec::new();
-            let mut row_no = Vec::new();
-            let mut reader = RowReader::new(file, columns.clone(), first_row, &mut problems);
-            for i in c * CHUNK..((c + 1) * CHUNK).min(height) {
-                reader.index = i;
-                if let Some(row) = T::parse(&mut reader) {
-                    rows.push(row);
-                    row_no.push((first_row + i + 1) as u32);
-                }
-            }
-            drop(reader);
-            (rows, row_no, problems)
-        })
+        .map(|c| parse_rows::<T>(file, columns.clone(), first_row, c * CHUNK..((c + 1) * CHUNK).min(height)))
         .collect();
+    hand_over(parts, problems, each);
+}
+
+/// Parses rows `range` of a batch whose first row follows `first_row`
+/// rows of the file: the rows that parsed, their 1-based row numbers, and
+/// the problems.
+fn parse_rows<T: TableRow>(
+    file: &str,
+    columns: Vec<(&'static str, Cells<'_>)>,
+    first_row: usize,
+    range: std::ops::Range<usize>,
+) -> (Vec<T>, Vec<u32>, Problems) {
+    let mut problems = Problems::default();
+    let mut rows = Vec::new();
+    let mut row_no = Vec::new();
+    let mut reader = RowReader::new(file, columns, first_row, &mut problems);
+    for i in range {
+        reader.index = i;
+        if let Some(row) = T::parse(&mut reader) {
+            rows.push(row);
+            row_no.push((first_row + i + 1) as u32);
+        }
+    }
+    drop(reader);
+    (rows, row_no, problems)
+}
+
+/// Joins the parsed parts of a batch in file order and hands them over.
+fn hand_over<T: TableRow>(
+    parts: Vec<(Vec<T>, Vec<u32>, Problems)>,
+    problems: &mut Problems,
+    each: &mut dyn FnMut(Batch<T>),
+) {
     let t = std::time::Instant::now();
+    let height = parts.iter().map(|p| p.0.len()).sum();
     let mut rows = Vec::with_capacity(height);
     let mut row_no = Vec::with_capacity(height);
     for (r, n, p) in parts {
@@ -329,7 +354,7 @@ fn scan_csv<T: TableRow>(path: &Path, out: &mut Scanned, problems: &mut Problems
     let unreadable = |e: &dyn std::fmt::Display| {
         Problem::file(&file, "unreadable file", format!("cannot read {}: {e}", path.display()))
     };
-    // First pass: shape, encoding and hash.
+    // Shape pass: shape, encoding, row count, record boundaries and hash.
     let before = problems.len();
     let mut pre = Prescan::new(&file);
     let mut hasher = sha2::Sha256::new();
@@ -360,61 +385,228 @@ fn scan_csv<T: TableRow>(path: &Path, out: &mut Scanned, problems: &mut Problems
         return;
     }
     each(Batch::Expect(shape.rows));
-    // Second pass: whole records to polars, every column as text (types
-    // are checked cell by cell by the table's parser, so nothing is
-    // inferred or coerced here).
-    let schema: Schema = shape.header.iter().map(|n| Field::new(n.as_str().into(), DataType::String)).collect();
-    let schema = Arc::new(schema);
-    let mut f = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) => {
-            problems.push(unreadable(&e));
-            return;
-        }
-    };
-    for cut in &shape.cuts {
-        let mut bytes = vec![0u8; (cut.end - cut.start) as usize];
-        if let Err(e) = f.seek(SeekFrom::Start(cut.start)).and_then(|_| f.read_exact(&mut bytes)) {
-            problems.push(unreadable(&e));
-            return;
-        }
-        let result = CsvReadOptions::default()
-            .with_has_header(false)
-            .with_schema(Some(schema.clone()))
-            .with_parse_options(CsvParseOptions::default().with_missing_is_null(true))
-            .into_reader_with_file_handle(std::io::Cursor::new(bytes))
-            .finish();
-        let df = match result {
-            Ok(df) => df,
-            Err(e) => {
-                problems.push(Problem::file(&file, "unparsable file", format!("CSV could not be parsed: {e}")));
-                return;
-            }
-        };
-        if df.height() != cut.rows {
-            problems.push(Problem::file(
-                &file,
-                "row count mismatch",
-                format!(
-                    "the file has {} data rows but the CSV reader produced {}; refusing to guess which",
-                    shape.rows,
-                    shape.rows - cut.rows + df.height()
-                ),
-            ));
-            return;
-        }
-        let mut df = df;
-        df.rechunk_mut();
-        parse_batch::<T>(&file, &df, cut.first_row, problems, each);
+    // Value pass over a file known to be well shaped, so no row reaches
+    // the consumer before every shape problem is known.
+    let header = &shape.header;
+    let at: Vec<Option<usize>> = T::COLUMNS.iter().map(|c| header.iter().position(|n| n == c.name)).collect();
+    let failed = read_batches(path, &file, &shape, &mut |spans| {
+        let t0 = std::time::Instant::now();
+        let parts: Vec<(Vec<T>, Vec<u32>, Problems)> = spans
+            .par_iter()
+            .map(|span| {
+                let columns = T::COLUMNS
+                    .iter()
+                    .zip(&at)
+                    .map(|(c, i)| {
+                        (c.name, i.map_or(Cells::Absent, |i| Cells::Text(span.columns[i].downcast_as_array())))
+                    })
+                    .collect();
+                parse_rows::<T>(&file, columns, span.first_row, 0..span.rows)
+            })
+            .collect();
+        hand_over(parts, problems, each);
+        tracing::debug!(table = T::TABLE, parse = ?t0.elapsed(), "parsed");
+    });
+    if let Some(p) = failed {
+        problems.push(p);
     }
 }
 
-/// A byte range of whole records.
+/// Records of a CSV batch, tokenised: one text column per header field
+/// (empty fields are null, as polars' `missing_is_null` had them).
+struct Span {
+    first_row: usize,
+    rows: usize,
+    columns: Vec<StringChunked>,
+}
+
+/// Reads the cuts of a well-shaped file and tokenises their spans in
+/// parallel into text columns, one batch ahead: the next batch is read and
+/// tokenised while `each` parses and builds this one (at most two batches
+/// of columns in memory, as on the Parquet path). Returns the problem that
+/// stopped it, if any.
+fn read_batches(path: &Path, file: &str, shape: &CsvShape, each: &mut dyn FnMut(Vec<Span>)) -> Option<Problem> {
+    let unreadable = |e: &dyn std::fmt::Display| {
+        Problem::file(file, "unreadable file", format!("cannot read {}: {e}", path.display()))
+    };
+    let width = shape.header.len();
+    std::thread::scope(|scope| {
+        // A rendezvous: the next batch waits in the reader, not in the channel.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Span>, Problem>>(0);
+        scope.spawn(move || {
+            let mut f = match std::fs::File::open(path) {
+                Ok(f) => f,
+                Err(e) => {
+                    let _ = tx.send(Err(unreadable(&e)));
+                    return;
+                }
+            };
+            for cut in &shape.cuts {
+                let t0 = std::time::Instant::now();
+                let mut bytes = vec![0u8; (cut.end - cut.start) as usize];
+                if let Err(e) = f.seek(SeekFrom::Start(cut.start)).and_then(|_| f.read_exact(&mut bytes)) {
+                    let _ = tx.send(Err(unreadable(&e)));
+                    return;
+                }
+                let spans: Vec<(usize, usize, &[u8])> =
+                    cut.spans().map(|(s, e, first, rows)| (first, rows, &bytes[s..e])).collect();
+                let spans: Result<Vec<Span>, Problem> = spans
+                    .into_par_iter()
+                    .map(|(first_row, rows, bytes)| {
+                        let columns = tokenize(file, width, rows, bytes).ok_or_else(|| {
+                            Problem::file(
+                                file,
+                                "unreadable file",
+                                "the file changed while it was read; check it again".to_string(),
+                            )
+                        })?;
+                        Ok(Span { first_row, rows, columns })
+                    })
+                    .collect();
+                drop(bytes);
+                tracing::debug!(file, tokenise = ?t0.elapsed(), "tokenised");
+                let failed = spans.is_err();
+                if tx.send(spans).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        for spans in rx {
+            match spans {
+                Ok(spans) => each(spans),
+                Err(p) => return Some(p),
+            }
+        }
+        None
+    })
+}
+
+/// The text columns of `rows` whole records of `width` fields, through the
+/// same tokenizer as the shape pass. `None` when the bytes are not what
+/// the shape pass saw (the file changed in between).
+fn tokenize(file: &str, width: usize, rows: usize, bytes: &[u8]) -> Option<Vec<StringChunked>> {
+    // Only the last record of a file may lack its newline.
+    let owned;
+    let bytes = if bytes.ends_with(b"\n") {
+        bytes
+    } else {
+        owned = [bytes, b"\n"].concat();
+        &owned
+    };
+    let mut sink = Columns {
+        columns: (0..width).map(|i| StringChunkedBuilder::new(format!("{i}").into(), rows)).collect(),
+        at: 0,
+        text: String::new(),
+        bad: false,
+    };
+    let mut pre = Prescan::for_values(file, width);
+    pre.feed_into(bytes, &mut sink);
+    let ok = !sink.bad && pre.found.is_empty() && !pre.in_quotes && !pre.quote_pending && pre.rows == rows;
+    ok.then(|| sink.columns.into_iter().map(|c| c.finish()).collect())
+}
+
+/// Where the tokenizer hands the fields of data records: nowhere in the
+/// shape pass, into text columns in the value pass.
+trait Fields {
+    const VALUES: bool;
+    /// One field as written (quotes kept, the `\r` of a CRLF removed).
+    fn field(&mut self, raw: &[u8]);
+    fn end_record(&mut self);
+}
+
+/// The shape pass: fields are only counted.
+struct NoValues;
+
+impl Fields for NoValues {
+    const VALUES: bool = false;
+    fn field(&mut self, _: &[u8]) {}
+    fn end_record(&mut self) {}
+}
+
+/// The value pass: one text column per header field.
+struct Columns {
+    columns: Vec<StringChunkedBuilder>,
+    /// The field of the record next.
+    at: usize,
+    /// A value being unquoted.
+    text: String,
+    /// A field that was not UTF-8 or a record of the wrong width.
+    bad: bool,
+}
+
+impl Fields for Columns {
+    const VALUES: bool = true;
+    fn field(&mut self, raw: &[u8]) {
+        let Some(column) = self.columns.get_mut(self.at) else {
+            self.bad = true;
+            return;
+        };
+        self.at += 1;
+        let Ok(raw) = std::str::from_utf8(raw) else {
+            self.bad = true;
+            return column.append_null();
+        };
+        if raw.is_empty() {
+            column.append_null();
+        } else if memchr::memchr(b'"', raw.as_bytes()).is_none() {
+            column.append_value(raw);
+        } else {
+            unquote(raw, &mut self.text);
+            column.append_value(&self.text);
+        }
+    }
+    fn end_record(&mut self) {
+        self.bad |= self.at != self.columns.len();
+        self.at = 0;
+    }
+}
+
+/// A field's value, read by the tokenizer's quote rule: a quote opens a
+/// quoted part, inside it a doubled quote stands for one and a single one
+/// closes it. `"x,y"` is `x,y` and `"say ""hi"""` is `say "hi"`.
+fn unquote(raw: &str, out: &mut String) {
+    out.clear();
+    let bytes = raw.as_bytes();
+    let (mut quoted, mut from, mut i) = (false, 0, 0);
+    while let Some(q) = memchr::memchr(b'"', &bytes[i..]).map(|q| q + i) {
+        out.push_str(&raw[from..q]);
+        if quoted && bytes.get(q + 1) == Some(&b'"') {
+            out.push('"');
+            i = q + 2;
+        } else {
+            quoted = !quoted;
+            i = q + 1;
+        }
+        from = i;
+    }
+    out.push_str(&raw[from..]);
+}
+
+/// A byte range of whole records, with record boundaries about every
+/// [`SPAN_BYTES`] inside it (offsets and the rows before them).
 struct Cut {
     start: u64,
     end: u64,
     first_row: usize,
     rows: usize,
+    marks: Vec<(u64, usize)>,
+}
+
+impl Cut {
+    /// The spans of the cut: start and end in the cut's bytes, first row
+    /// and row count.
+    fn spans(&self) -> impl Iterator<Item = (usize, usize, usize, usize)> + '_ {
+        let bounds: Vec<(u64, usize)> = std::iter::once((self.start, self.first_row))
+            .chain(self.marks.iter().copied())
+            .chain(std::iter::once((self.end, self.first_row + self.rows)))
+            .collect();
+        (0..bounds.len() - 1)
+            .map(move |i| {
+                let ((s, first), (e, next)) = (bounds[i], bounds[i + 1]);
+                ((s - self.start) as usize, (e - self.start) as usize, first, next - first)
+            })
+            .filter(|span| span.3 > 0)
+    }
 }
 
 struct CsvShape {
@@ -423,12 +615,18 @@ struct CsvShape {
     cuts: Vec<Cut>,
 }
 
-/// One pass over the raw bytes, fed in pieces: valid UTF-8, a header, and
-/// the same number of fields on every record (quotes respected). Blank
-/// lines inside the file are problems: a lost row must not pass for
-/// formatting. Jumps from one comma, quote or newline to the next
-/// (memchr), so it runs at memory speed. Notes record boundaries every
-/// few tens of megabytes for the second pass.
+/// CSV bytes per span: the pieces of a batch tokenised and parsed in parallel.
+const SPAN_BYTES: u64 = 1 << 20;
+
+/// The CSV tokenizer, fed in pieces: valid UTF-8, a header, and the same
+/// number of fields on every record (quotes respected). Blank lines inside
+/// the file are problems: a lost row must not pass for formatting. Jumps
+/// from one comma, quote or newline to the next (memchr), so it runs at
+/// memory speed. The shape pass runs it over the whole file and notes
+/// record boundaries (batches of [`BATCH_BYTES`], spans of [`SPAN_BYTES`]);
+/// the value pass runs it again over each span of a well-shaped file,
+/// handing every field to [`Columns`], so both passes split records and
+/// fields by the same rules.
 struct Prescan<'a> {
     file: &'a str,
     /// Problems of this file; only the encoding problem is kept if there is one.
@@ -460,6 +658,11 @@ struct Prescan<'a> {
     cuts: Vec<Cut>,
     cut_start: u64,
     cut_first_row: usize,
+    /// Span boundaries inside the current cut, and the last one.
+    marks: Vec<(u64, usize)>,
+    mark_at: u64,
+    batch_bytes: u64,
+    span_bytes: u64,
 }
 
 impl<'a> Prescan<'a> {
@@ -487,7 +690,21 @@ impl<'a> Prescan<'a> {
             cuts: Vec::new(),
             cut_start: 0,
             cut_first_row: 0,
+            marks: Vec::new(),
+            mark_at: 0,
+            batch_bytes: BATCH_BYTES,
+            span_bytes: SPAN_BYTES,
         }
+    }
+
+    /// The tokenizer for the records of a span (no header, `width` fields).
+    fn for_values(file: &'a str, width: usize) -> Prescan<'a> {
+        let mut pre = Prescan::new(file);
+        pre.in_header = false;
+        pre.header = vec![String::new(); width];
+        pre.batch_bytes = u64::MAX;
+        pre.span_bytes = u64::MAX;
+        pre
     }
 
     /// Checks the piece up to its last newline (a character never spans a
@@ -543,11 +760,26 @@ impl<'a> Prescan<'a> {
         }
     }
 
+    /// The shape pass over one piece.
     fn feed(&mut self, piece: &[u8]) {
+        self.feed_into(piece, &mut NoValues);
+    }
+
+    /// The field of a data record from `from` to `to` (absolute offsets),
+    /// when it lies in this piece (always, in the value pass).
+    fn field_in<'p>(&self, piece: &'p [u8], from: u64, to: u64) -> &'p [u8] {
+        let from = from.saturating_sub(self.base) as usize;
+        let to = (to.saturating_sub(self.base) as usize).max(from);
+        piece.get(from..to).unwrap_or_default()
+    }
+
+    fn feed_into<F: Fields>(&mut self, piece: &[u8], sink: &mut F) {
         if piece.is_empty() {
             return;
         }
-        self.check_utf8(piece);
+        if !F::VALUES {
+            self.check_utf8(piece);
+        }
         if let Some(line) = self.blank_pending.take() {
             self.found.push(Problem::file(self.file, "blank line", format!("line {line} is blank")));
         }
@@ -585,6 +817,8 @@ impl<'a> Prescan<'a> {
                     if self.in_header {
                         let f = self.header_field(self.field_start, at);
                         self.header.push(f);
+                    } else if F::VALUES {
+                        sink.field(self.field_in(piece, self.field_start, at));
                     }
                     self.fields += 1;
                     self.field_start = at + 1;
@@ -599,9 +833,14 @@ impl<'a> Prescan<'a> {
                         self.in_header = false;
                         self.header_bytes = Vec::new();
                         self.cut_start = at + 1;
+                        self.mark_at = at + 1;
                     } else if blank && p + 1 == piece.len() {
                         self.blank_pending = Some(self.line);
                     } else {
+                        if F::VALUES && !blank {
+                            sink.field(self.field_in(piece, self.field_start, end));
+                            sink.end_record();
+                        }
                         let line = self.line;
                         self.end_record(!blank, line);
                     }
@@ -609,8 +848,13 @@ impl<'a> Prescan<'a> {
                     self.record_start = at + 1;
                     self.field_start = at + 1;
                     self.line += 1;
-                    if !self.in_header && at + 1 - self.cut_start >= BATCH_BYTES {
-                        self.cut(at + 1);
+                    if !self.in_header {
+                        if at + 1 - self.cut_start >= self.batch_bytes {
+                            self.cut(at + 1);
+                        } else if at + 1 - self.mark_at >= self.span_bytes && self.rows > self.cut_first_row {
+                            self.marks.push((at + 1, self.rows));
+                            self.mark_at = at + 1;
+                        }
                     }
                 }
             }
@@ -620,16 +864,19 @@ impl<'a> Prescan<'a> {
     }
 
     fn cut(&mut self, end: u64) {
+        let marks = std::mem::take(&mut self.marks);
         if end > self.cut_start && self.rows > self.cut_first_row {
             self.cuts.push(Cut {
                 start: self.cut_start,
                 end,
                 first_row: self.cut_first_row,
                 rows: self.rows - self.cut_first_row,
+                marks,
             });
         }
         self.cut_start = end;
         self.cut_first_row = self.rows;
+        self.mark_at = end;
     }
 
     fn finish(mut self, problems: &mut Problems) -> Option<CsvShape> {
@@ -757,5 +1004,239 @@ mod tests {
         assert_eq!(covered, 1000);
         assert_eq!(shape.cuts[0].start, 4);
         assert_eq!(shape.cuts.last().map(|c| c.end), Some(text.len() as u64));
+    }
+
+    /// The old second pass: polars' CSV reader over the records, every
+    /// column as text (an empty value and a missing one both read as
+    /// missing by the table's parser, so both are `None` here).
+    fn polars_values(header: &[String], records: &[u8]) -> Vec<Vec<Option<String>>> {
+        if records.is_empty() {
+            // The old code never gave polars an empty batch (it refuses one).
+            return vec![Vec::new(); header.len()];
+        }
+        let schema: Schema = header.iter().map(|n| Field::new(n.as_str().into(), DataType::String)).collect();
+        let df = CsvReadOptions::default()
+            .with_has_header(false)
+            .with_schema(Some(Arc::new(schema)))
+            .with_parse_options(CsvParseOptions::default().with_missing_is_null(true))
+            .into_reader_with_file_handle(std::io::Cursor::new(records.to_vec()))
+            .finish()
+            .expect("polars reads it");
+        header
+            .iter()
+            .map(|n| {
+                let col = df.column(n).expect("column");
+                let col = col.str().expect("text");
+                (0..col.len()).map(|i| col.get(i).filter(|s| !s.is_empty()).map(str::to_string)).collect()
+            })
+            .collect()
+    }
+
+    /// Both passes of our tokenizer, with small batches and spans: the
+    /// header and the values column by column.
+    fn our_values(text: &[u8], batch: u64, span: u64) -> (Vec<String>, Vec<Vec<Option<String>>>) {
+        let mut pre = Prescan::new("t.csv");
+        pre.batch_bytes = batch;
+        pre.span_bytes = span;
+        for chunk in text.chunks(5) {
+            pre.feed(chunk);
+        }
+        let mut ps = Problems::default();
+        let shape = pre.finish(&mut ps).expect("well shaped");
+        assert!(ps.is_empty(), "{ps:?}");
+        let mut columns = vec![Vec::new(); shape.header.len()];
+        let mut next_row = 0;
+        for cut in &shape.cuts {
+            assert_eq!(cut.first_row, next_row);
+            let bytes = &text[cut.start as usize..cut.end as usize];
+            for (start, end, first_row, rows) in cut.spans() {
+                assert_eq!(first_row, next_row);
+                next_row += rows;
+                let spans = tokenize("t.csv", shape.header.len(), rows, &bytes[start..end]).expect("tokenised");
+                for (i, c) in spans.iter().enumerate() {
+                    assert_eq!(c.chunks().len(), 1);
+                    columns[i].extend((0..c.len()).map(|r| c.get(r).filter(|s| !s.is_empty()).map(str::to_string)));
+                }
+            }
+        }
+        assert_eq!(next_row, shape.rows);
+        (shape.header, columns)
+    }
+
+    /// Our values equal polars' on `text`, whatever the batch and span sizes.
+    fn same_as_polars(text: &str) -> Vec<Vec<Option<String>>> {
+        let records = &text.as_bytes()[text.find('\n').map_or(text.len(), |n| n + 1)..];
+        let (header, whole) = our_values(text.as_bytes(), BATCH_BYTES, SPAN_BYTES);
+        assert_eq!(whole, polars_values(&header, records), "{text:?}");
+        for (batch, span) in [(1, 1), (7, 3), (20, 5), (40, 1000)] {
+            assert_eq!(
+                our_values(text.as_bytes(), batch, span).1,
+                whole,
+                "batches of {batch}, spans of {span}: {text:?}"
+            );
+        }
+        whole
+    }
+
+    fn col(values: &[&str]) -> Vec<Option<String>> {
+        values.iter().map(|v| (!v.is_empty()).then(|| v.to_string())).collect()
+    }
+
+    #[test]
+    fn values_are_unquoted_like_polars() {
+        let v = same_as_polars("a,b\n1,\"x,y\"\n\"say \"\"hi\"\"\",\"multi\nline\"\n,\"\"\n济南,\"\"\"\"\n");
+        assert_eq!(v, vec![col(&["1", "say \"hi\"", "", "济南"]), col(&["x,y", "multi\nline", "", "\""])]);
+        // CRLF, with and without quotes, and no final newline.
+        let v = same_as_polars("a,b\r\n1,2\r\n\"3\",\"4\"\r\n5,\"6\r\n7\"");
+        assert_eq!(v, vec![col(&["1", "3", "5"]), col(&["2", "4", "6\r\n7"])]);
+        // A blank line at the very end is the end of the file. Polars read
+        // it as a row of nulls, so the old two readers disagreed on the row
+        // count and such a file was refused ("row count mismatch").
+        let text = "a,b\n1,2\n\n";
+        assert_eq!(our_values(text.as_bytes(), BATCH_BYTES, SPAN_BYTES).1, vec![col(&["1"]), col(&["2"])]);
+        assert_eq!(our_values(text.as_bytes(), 1, 1).1, vec![col(&["1"]), col(&["2"])]);
+        assert_eq!(polars_values(&["a".into(), "b".into()], b"1,2\n\n"), vec![col(&["1", ""]), col(&["2", ""])]);
+        let v = same_as_polars("a,b,c\n,,\n x ,y, \n");
+        assert_eq!(v, vec![col(&["", " x "]), col(&["", "y"]), col(&["", " "])]);
+        // A header alone: no rows.
+        assert_eq!(same_as_polars("a,b\n"), vec![col(&[]), col(&[])]);
+    }
+
+    #[test]
+    fn unquote_follows_the_tokenizer() {
+        let mut out = String::new();
+        for (raw, value) in [
+            ("\"x,y\"", "x,y"),
+            ("\"say \"\"hi\"\"\"", "say \"hi\""),
+            ("\"\"", ""),
+            ("\"\"\"\"", "\""),
+            // A quote inside an unquoted field opens a quoted part, as the
+            // shape pass has always counted fields.
+            ("ab\"c,d\"e", "abc,de"),
+        ] {
+            unquote(raw, &mut out);
+            assert_eq!(out, value, "{raw}");
+        }
+    }
+
+    #[test]
+    fn a_changed_file_is_not_tokenised() {
+        assert!(tokenize("t.csv", 2, 2, b"1,2\n3,4\n").is_some());
+        // Other row counts, widths, an open quote or bad UTF-8 than the
+        // shape pass saw.
+        assert!(tokenize("t.csv", 2, 1, b"1,2\n3,4\n").is_none());
+        assert!(tokenize("t.csv", 2, 2, b"1,2\n3\n").is_none());
+        assert!(tokenize("t.csv", 2, 2, b"1,2\n3,4,5\n").is_none());
+        assert!(tokenize("t.csv", 2, 1, b"1,\"2\n").is_none());
+        assert!(tokenize("t.csv", 2, 1, b"1,\xff\n").is_none());
+    }
+
+    proptest::proptest! {
+        /// Random well-formed CSV (quoted fields with commas, quotes,
+        /// newlines and CRs; CRLF or LF; with or without a final newline):
+        /// our values are the fields written, and polars' too.
+        #[test]
+        fn random_csv_reads_back(
+            rows in proptest::collection::vec(proptest::collection::vec("[a济 ,\"\r\n]{0,6}", 3), 0..40),
+            crlf: bool,
+            final_newline: bool,
+        ) {
+            let eol = if crlf { "\r\n" } else { "\n" };
+            let mut text = format!("a,b,c{eol}");
+            for (i, row) in rows.iter().enumerate() {
+                let fields: Vec<String> = row
+                    .iter()
+                    .map(|f| {
+                        if f.contains([',', '"', '\r', '\n']) || f.starts_with(' ') {
+                            format!("\"{}\"", f.replace('"', "\"\""))
+                        } else {
+                            f.clone()
+                        }
+                    })
+                    .collect();
+                text.push_str(&fields.join(","));
+                if i + 1 < rows.len() || final_newline {
+                    text.push_str(eol);
+                }
+            }
+            let written: Vec<Vec<Option<String>>> =
+                (0..3).map(|c| rows.iter().map(|r| (!r[c].is_empty()).then(|| r[c].clone())).collect()).collect();
+            let records = &text.as_bytes()[text.find('\n').map_or(text.len(), |n| n + 1)..];
+            let header = vec!["a".to_string(), "b".to_string(), "c".to_string()];
+            proptest::prop_assert_eq!(&polars_values(&header, records), &written);
+            for (batch, span) in [(BATCH_BYTES, SPAN_BYTES), (30, 7), (1, 1)] {
+                proptest::prop_assert_eq!(&our_values(text.as_bytes(), batch, span).1, &written);
+            }
+        }
+    }
+
+    /// Scans `departments.csv` holding `text`: the batches as they came and
+    /// the problems.
+    fn scan_departments(text: &[u8]) -> (Vec<String>, Vec<String>, Scanned) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("departments.csv"), text).expect("write");
+        let mut problems = Problems::default();
+        let mut got = Vec::new();
+        let scanned = super::scan::<crate::model::Department>(dir.path(), &mut problems, &mut |b| match b {
+            Batch::Expect(n) => got.push(format!("expect {n}")),
+            Batch::Rows(rows, nos) => {
+                got.extend(rows.iter().zip(&nos).map(|(r, n)| format!("{n}: {}|{}", r.code, r.name)))
+            }
+        });
+        (got, problems.0.iter().map(|p| p.to_string()).collect(), scanned)
+    }
+
+    #[test]
+    fn scans_a_table_in_one_tokenizer() {
+        let text = "code,name\r\nD1,\"市场监管局, 济南\"\r\nD2,\"say \"\"hi\"\"\"\r\n\"D3\",Last";
+        let (got, ps, scanned) = scan_departments(text.as_bytes());
+        assert!(ps.is_empty(), "{ps:?}");
+        assert_eq!(got, vec!["expect 3", "1: D1|市场监管局, 济南", "2: D2|say \"hi\"", "3: D3|Last"]);
+        assert_eq!(scanned.rows, 3);
+        let digest: [u8; 32] = sha2::Sha256::digest(text.as_bytes()).into();
+        assert_eq!(scanned.digest, Some((text.len() as u64, digest)));
+        // Cell problems name the row.
+        let (got, ps, _) = scan_departments(b"code,name\nD1,\"two\nlines\"\nD2, x\n");
+        assert_eq!(got, vec!["expect 2"]);
+        assert_eq!(
+            ps,
+            vec![
+                "departments.csv row 1 (line 2) column name: 'two\\nlines' contains a control character",
+                "departments.csv row 2 (line 3) column name: ' x' has leading or trailing spaces",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_badly_shaped_file_gets_shape_problems_only() {
+        // A bad cell early and a ragged row late: the ragged row alone, and
+        // no rows handed over.
+        let (got, ps, scanned) = scan_departments(b"code,name\nD1, x\nD2\n");
+        assert_eq!(got, Vec::<String>::new());
+        assert_eq!(ps, vec!["departments.csv row 2 (line 3): has 1 fields, the header has 2"]);
+        assert_eq!(scanned.digest, None);
+        // A byte-order mark is a header problem with a hint.
+        let (got, ps, _) = scan_departments("\u{feff}code,name\nD1,x\n".as_bytes());
+        assert_eq!(got, Vec::<String>::new());
+        assert!(ps[0].contains("byte-order mark"), "{ps:?}");
+    }
+
+    #[test]
+    fn many_batches_and_spans_arrive_in_order() {
+        // About 3 MB: several spans of a batch, tokenised in parallel.
+        let mut text = String::from("code,name\n");
+        let n = 60_000;
+        for i in 0..n {
+            text.push_str(&format!("D{i},\"name {i}, with a comma and \"\"quotes\"\" to make it long\"\n"));
+        }
+        let (got, ps, scanned) = scan_departments(text.as_bytes());
+        assert!(ps.is_empty(), "{ps:?}");
+        assert_eq!(scanned.rows, n);
+        assert_eq!(got[0], format!("expect {n}"));
+        assert_eq!(got.len(), n + 1);
+        for (i, line) in got[1..].iter().enumerate() {
+            let want = format!("{}: D{i}|name {i}, with a comma and \"quotes\" to make it long", i + 1);
+            assert_eq!(line, &want);
+        }
     }
 }
