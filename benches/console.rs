@@ -209,14 +209,14 @@ fn entity_pages(state: &Arc<AppState>, opts: &ServeOptions, token: &str, n: u64)
         println!("console name search {q:?} ({n} entities): {:.0} ms", t.elapsed().as_secs_f64() * 1e3);
     }
     println!("credo serve after serving them: {}", rss_of(pid));
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("load average while measured: {}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
     let _ = child.kill();
     let _ = child.wait();
 }
 
 fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
-        .collect()
+    s.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
 }
 
 fn main() {

@@ -104,7 +104,10 @@ async fn a_stored_timeline_is_what_the_classification_says() {
         to += p.reached_by.len();
     }
     assert!(!c.propagation.entities.is_empty());
-    assert_eq!((persons, from, to), (c.propagation.persons.len(), c.propagation.entities.len(), c.propagation.entities.len()));
+    assert_eq!(
+        (persons, from, to),
+        (c.propagation.persons.len(), c.propagation.entities.len(), c.propagation.entities.len())
+    );
 }
 
 /// A changed results file, or a changed paths sidecar, is refused on the

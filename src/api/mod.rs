@@ -95,8 +95,10 @@ pub struct AssignmentList {
 }
 
 /// Results files kept open: enough for the points of a timeline
-/// (`ops::MAX_POINTS`) and a few more.
-const OPEN_RESULTS: usize = 32;
+/// (`ops::MAX_POINTS`) and a few more. Each holds its index and Parquet
+/// footer in memory (the footer is 0.56 MB at 1M entities, so an
+/// estimated 10-30 MB each at 15M: a bound on the server's memory).
+const OPEN_RESULTS: usize = 16;
 
 /// Officers whose lists are kept (the roster is small; a bound anyway).
 const CACHED_LISTS: usize = 10_000;

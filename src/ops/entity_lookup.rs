@@ -5,8 +5,8 @@
 use serde::Serialize;
 
 use super::policy::{self, Action, Resource};
-use crate::model::access::Principal;
 use crate::model::Uscc;
+use crate::model::access::Principal;
 
 /// An entity a search found.
 #[derive(Clone, Debug, Serialize)]

@@ -18,14 +18,16 @@ use serde::Serialize;
 use super::objections::ObjectionState;
 use super::{OpsError, Result};
 use crate::classify::EntityResult;
-use crate::data::results::{Reader, StoredResult};
+use crate::data::results::{Reader, StoredPoint, StoredResult};
 use crate::i18n::Lang;
 use crate::model::*;
 use crate::store::{RunRecord, Store, StoreError};
 use crate::tr;
 
-/// Finished runs whose points a timeline shows at most (the latest ones).
-pub const MAX_POINTS: usize = 24;
+/// Finished runs whose points a timeline shows at most (the latest ones):
+/// each is a row group read and checked, and an open results file (its
+/// index and Parquet footer) kept by the server.
+pub const MAX_POINTS: usize = 12;
 
 /// An entity as a run stored it.
 #[derive(Debug, Serialize)]
@@ -122,9 +124,9 @@ pub fn covering_run(store: &Store, as_of: Option<Date>) -> Result<RunRecord> {
 
 /// An entity's stored result in a run, by point lookup.
 pub fn run_result(reader: &Reader, run: i64, uscc: &Uscc) -> Result<StoredResult> {
-    reader.get(uscc.as_str())?.ok_or_else(|| {
-        StoreError::NotFound(tr!("运行 {run} 中的主体 {uscc}", "entity {uscc} in run {run}")).into()
-    })
+    reader
+        .get(uscc.as_str())?
+        .ok_or_else(|| StoreError::NotFound(tr!("运行 {run} 中的主体 {uscc}", "entity {uscc} in run {run}")).into())
 }
 
 /// The classification result a run stored, rebuilt (its explanation is
@@ -200,8 +202,20 @@ pub fn run_timeline(
     let skip = runs.len().saturating_sub(MAX_POINTS);
     let mut points = Vec::new();
     for (date, r) in &runs[skip..] {
-        // Not in that run: registered after its date.
-        let Some(p) = open(r.id)?.point(uscc.as_str())? else { continue };
+        let p = if r.id == run.id {
+            // The as-of run's point is the result read above.
+            StoredPoint {
+                tier: stored.tier,
+                risk: stored.risk.clone(),
+                probability_ppm: stored.probability_ppm,
+                key_attention: stored.key_attention,
+                blacklisted: stored.blacklisted,
+            }
+        } else {
+            // Not in that run: registered after its date.
+            let Some(p) = open(r.id)?.point(uscc.as_str())? else { continue };
+            p
+        };
         points.push(RunPoint {
             run: r.id,
             date: *date,
