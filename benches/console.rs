@@ -2,12 +2,22 @@
 //! the dashboard (target ≤ 50 ms) and the weight of each page with charts,
 //! with the stylesheet and script it loads (target ≤ 300 KB).
 //!
+//! Then an entity (issues #9 and #14): `credo serve` is started as its own
+//! process over the same data directory, and `GET /entities/{uscc}` and
+//! the console's entity page are timed over one keep-alive connection for
+//! a spread of entities (p50/p99), with a name search, and the server's
+//! resident memory after serving them. Both read the runs' results files
+//! (a timeline with a point per run), never the dataset.
+//!
 //! `cargo bench --bench console` (`CREDO_BENCH_ENTITIES` to change the
-//! size). The server's data directory (imported dataset, store, the run and
-//! a rules-impact job) is made once under the target directory and reused.
+//! size). The server's data directory (imported dataset, store, the runs
+//! and a rules-impact job) is made once under the target directory and
+//! reused.
 
 mod common;
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -54,6 +64,159 @@ fn impact_job(state: &Arc<AppState>) -> i64 {
     store.finish_job(job, "bench", &credo::store::JobOutcome::Done(serde_json::to_value(d).unwrap())).unwrap();
     eprintln!("  {:.1} s", t.elapsed().as_secs_f64());
     job
+}
+
+/// Two more runs in the store if it has fewer than three: one half a year
+/// before the first run's date and one on it, so a timeline has two
+/// points and its as-of result comes from a file with records and paths.
+fn entity_runs(state: &Arc<AppState>) {
+    let store = &state.store;
+    if store.runs().unwrap().len() >= 3 {
+        return;
+    }
+    let first = credo::data::table::parse_date(&store.run(1).unwrap().as_of).unwrap();
+    let (_, rules) = state.active_rules().unwrap();
+    let loaded = state.load_dataset().unwrap();
+    for as_of in [first - chrono::Days::new(183), first] {
+        eprintln!("a run as of {as_of} (once) ...");
+        let t = Instant::now();
+        let run = ops::begin_run(store, &loaded.hash, "bench", &rules, as_of, "bench").unwrap();
+        let req = ops::RunRequest {
+            run,
+            snapshot: &loaded.snapshot,
+            rules: &rules,
+            as_of,
+            actor: "bench",
+            output: None,
+            options: &credo::classify::Options::default(),
+        };
+        ops::execute_run(store, &req, &|_| {}, &mut |_| {}).unwrap();
+        eprintln!("  {:.1} s", t.elapsed().as_secs_f64());
+    }
+}
+
+/// One GET over a keep-alive connection: status and body length.
+fn http_get(conn: &mut BufReader<TcpStream>, path: &str, header: &str) -> (u16, usize) {
+    write!(conn.get_mut(), "GET {path} HTTP/1.1\r\nHost: bench\r\nAccept-Language: zh-CN\r\n{header}\r\n\r\n").unwrap();
+    let mut line = String::new();
+    conn.read_line(&mut line).unwrap();
+    let status: u16 = line.get(9..12).and_then(|s| s.parse().ok()).expect("status");
+    let mut len = 0usize;
+    loop {
+        line.clear();
+        conn.read_line(&mut line).unwrap();
+        if line == "\r\n" {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap();
+        }
+    }
+    let mut body = vec![0u8; len];
+    conn.read_exact(&mut body).unwrap();
+    (status, len)
+}
+
+fn rss_of(pid: u32) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb = |key: &str| {
+        status.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+    };
+    format!("RSS {} MB (peak {} MB)", kb("VmRSS:").unwrap_or(0) / 1024, kb("VmHWM:").unwrap_or(0) / 1024)
+}
+
+/// The entity endpoint and page, served by `credo serve` in its own process.
+fn entity_pages(state: &Arc<AppState>, opts: &ServeOptions, token: &str, n: u64) {
+    entity_runs(state);
+    let run = state.store.latest_run().unwrap().unwrap();
+    // A spread of credit codes: one every n/200 entities.
+    let every = (n as usize / 200).max(1);
+    let (mut usccs, mut i) = (Vec::new(), 0usize);
+    let reader = state.results(run.id).unwrap();
+    let name = std::cell::RefCell::new(String::new());
+    reader
+        .scan_names(&mut |u, nm, _| {
+            if i % every == 0 {
+                usccs.push(u.to_string());
+                *name.borrow_mut() = nm.to_string();
+            }
+            i += 1;
+            true
+        })
+        .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_credo"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(&opts.data_dir)
+        .arg("--dataset")
+        .arg(&opts.dataset)
+        .arg("--rules")
+        .arg(&opts.rules)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("listening") {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "credo serve stopped");
+    }
+    let pid = child.id();
+    eprintln!("credo serve (pid {pid}) on port {port}, idle: {}", rss_of(pid));
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_nodelay(true).ok();
+    let mut conn = BufReader::new(stream);
+    let bearer = format!("Authorization: Bearer {token}");
+    let cookie = format!("Cookie: credo_session={token}");
+    let mut report = |label: &str, path: &dyn Fn(&str) -> String, header: &str| {
+        let mut times = Vec::new();
+        let mut bytes = 0;
+        for round in 0..2 {
+            for u in &usccs {
+                let t = Instant::now();
+                let (status, len) = http_get(&mut conn, &path(u), header);
+                let took = t.elapsed();
+                assert_eq!(status, 200, "{}", path(u));
+                // The first round opens the runs' files; the second is
+                // what a server in use serves.
+                if round == 1 {
+                    times.push(took);
+                    bytes = bytes.max(len);
+                }
+            }
+        }
+        times.sort();
+        let pct = |p: f64| times[((times.len() as f64 * p).ceil() as usize).clamp(1, times.len()) - 1];
+        println!(
+            "{label} ({n} entities, {} runs, {} requests): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, largest {bytes} B",
+            state.store.runs().unwrap().len(),
+            times.len(),
+            pct(0.5).as_secs_f64() * 1e3,
+            pct(0.99).as_secs_f64() * 1e3,
+            times.last().unwrap().as_secs_f64() * 1e3,
+        );
+    };
+    report("GET /entities/{uscc}", &|u| format!("/entities/{u}"), &bearer);
+    report("console entity page", &|u| format!("/console/entities/{u}"), &cookie);
+    // Name search: an entity's full name (found early or late in the
+    // file), and a name no entity has (the whole file read).
+    for q in [name.borrow().clone(), "不存在的名称".to_string()] {
+        let path = format!("/console/entities?q={}", url_encode(&q));
+        let t = Instant::now();
+        let (status, _) = http_get(&mut conn, &path, &cookie);
+        assert_eq!(status, 200);
+        println!("console name search {q:?} ({n} entities): {:.0} ms", t.elapsed().as_secs_f64() * 1e3);
+    }
+    println!("credo serve after serving them: {}", rss_of(pid));
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("load average while measured: {}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
 }
 
 fn main() {
@@ -136,4 +299,5 @@ fn main() {
             assert!(w <= WEIGHT_TARGET, "{page}: {w} B over {WEIGHT_TARGET} B");
         }
     });
+    entity_pages(&state, &opts, &token, n);
 }

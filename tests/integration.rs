@@ -12,6 +12,7 @@ mod cli_trust;
 mod common;
 
 mod draw;
+mod entity_runs;
 mod objections;
 mod propagation;
 mod rule_versions;

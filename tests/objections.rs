@@ -183,9 +183,25 @@ async fn objections_through_the_api() {
     let (s, b) = api.call(Method::GET, "/objections?status=pending", reg, None).await;
     assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
 
+    // The timeline shows the stored runs: the first run's tier 4 with the
+    // objection open beside it, until a run sees the disputed record.
     let (s, b) = api.call(Method::GET, &format!("/entities/{ENTITY}?as_of=2026-06-30"), reg, None).await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    assert_eq!(b["result"]["tier"], 1, "{b}");
+    assert_eq!((b["run"].as_i64(), b["result"]["tier"].as_i64()), (Some(1), Some(4)), "{b}");
+    assert_eq!(b["objections"][0]["status"], "open", "{b}");
+    let (s, r) = api.call(Method::POST, "/runs", reg, Some(json!({ "as_of": "2026-06-30" }))).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{r}");
+    for _ in 0..300 {
+        let (_, r) = api.call(Method::GET, &format!("/runs/{}", r["id"]), reg, None).await;
+        if r["status"] != "running" {
+            assert_eq!(r["status"], "done", "{r}");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (s, b) = api.call(Method::GET, &format!("/entities/{ENTITY}?as_of=2026-06-30"), reg, None).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!((b["run"].as_i64(), b["result"]["tier"].as_i64()), (Some(2), Some(1)), "{b}");
     assert_eq!(b["objections"][0]["status"], "open", "{b}");
 
     let decide = json!({ "outcome": "upheld", "reason": "confirmed by the county bureau", "decided_on": "2026-02-01" });

@@ -1,4 +1,4 @@
-//! An entity's timeline as of a date.
+//! An entity's timeline from the stored runs (`ops::run_timeline`).
 
 use axum::Json;
 use axum::extract::State;
@@ -17,13 +17,15 @@ use crate::tr;
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AsOf {
-    /// Evaluation date (YYYY-MM-DD); the latest run's date if omitted.
+    /// The as-of date of a finished run (YYYY-MM-DD); the latest run if
+    /// omitted. A date no run covers is refused (422) naming the dates that
+    /// exist: start a run for it first.
     #[param(value_type = Option<String>, format = Date)]
     pub as_of: Option<Date>,
 }
 
 #[utoipa::path(get, path = "/entities/{uscc}", tag = "entities", params(("uscc" = String, Path), AsOf), security(("bearer" = [])),
-    responses((status = 200, description = "Tier over time, records, tolerance, exemptions, commitments, repairs, blacklist and propagation paths"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "From the stored runs, not the dataset: the as-of run's result (tier, explanation, records with their status, exemptions, blacklist, propagation paths), the tier in every finished run up to that date, and objections"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "The run's results file was altered", body = ErrorBody), (status = 422, description = "No finished run is as of that date (the message names the dates that exist)", body = ErrorBody)))]
 pub async fn entity_timeline(
     State(st): S,
     Reader(auth): Reader,
@@ -39,26 +41,13 @@ pub async fn entity_timeline(
     if let Some(d) = q.as_of {
         limits::date("as_of", d)?;
     }
-    let (_, rules) = st.active_rules_compiled().await?;
-    let permit = st.reserve_work()?.wait().await;
-    let st2 = st.clone();
     let lang = super::lang::current();
+    // Point lookups in the runs' results files: no dataset, no work permit.
     blocking(move || {
-        let _permit = permit;
-        let as_of = match q.as_of {
-            Some(d) => d,
-            None => {
-                let run = st2.store.latest_run()?.ok_or_else(|| {
-                    ApiError::invalid(tr!("没有已完成的运行；请给出 as_of", "no finished run; give as_of"))
-                })?;
-                crate::data::table::parse_date(&run.as_of).map_err(ApiError::internal)?
-            }
-        };
-        let loaded = st2.load_dataset()?;
-        if let Some(e) = loaded.snapshot.entities.find(&u) {
-            auth.may(Action::ReadEntity, Resource::Place(loaded.snapshot.entities.region[e as usize]))?;
-        }
-        let t = ops::entity_timeline(&loaded.snapshot, &rules, u, as_of, lang)?;
+        let run = ops::covering_run(&st.store, q.as_of)?;
+        let stored = ops::run_result(&*st.results(run.id)?, run.id, &u)?;
+        auth.may(Action::ReadEntity, Resource::Place(stored.county))?;
+        let t = ops::run_timeline(&st.store, &|id| st.open_results(id), &run, &stored, lang)?;
         Ok(Json(serde_json::to_value(&t).map_err(ApiError::internal)?))
     })
     .await

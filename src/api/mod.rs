@@ -94,6 +94,12 @@ pub struct AssignmentList {
     pub body: axum::body::Bytes,
 }
 
+/// Results files kept open: enough for the points of a timeline
+/// (`ops::MAX_POINTS`) and a few more. Each holds its index and Parquet
+/// footer in memory (the footer is 0.56 MB at 1M entities, so an
+/// estimated 10-30 MB each at 15M: a bound on the server's memory).
+const OPEN_RESULTS: usize = 16;
+
 /// Officers whose lists are kept (the roster is small; a bound anyway).
 const CACHED_LISTS: usize = 10_000;
 
@@ -231,12 +237,19 @@ impl AppState {
 
     /// A finished run's results file, opened and checked once.
     pub fn results(&self, run: i64) -> Result<Arc<crate::data::results::Reader>, ApiError> {
+        Ok(self.open_results(run)?)
+    }
+
+    /// [`AppState::results`] with the error of `ops` (for the functions of
+    /// `ops` that open runs' files themselves, e.g. a timeline's points).
+    pub fn open_results(&self, run: i64) -> crate::ops::Result<Arc<crate::data::results::Reader>> {
         if let Some(r) = self.results.lock().unwrap_or_else(|p| p.into_inner()).get(&run) {
             return Ok(r.clone());
         }
         let r = Arc::new(crate::ops::run_results(&self.store, run)?);
         let mut open = self.results.lock().unwrap_or_else(|p| p.into_inner());
-        if open.len() >= 8 {
+        // An open file is its index and footer: a few hundred KB at 15M.
+        if open.len() >= OPEN_RESULTS {
             open.clear();
         }
         open.insert(run, r.clone());

@@ -1,6 +1,13 @@
 //! A run's per-entity results as a Parquet file sorted by credit code
-//! (credo-results-v1), with an index that makes point lookups cheap and
+//! (credo-results-v2), with an index that makes point lookups cheap and
 //! every read verified.
+//!
+//! v2 adds a `detail` column (the entity's records with the status the
+//! rules gave them, exemptions, accumulation, blacklist end: what its
+//! timeline shows) and a sidecar of propagation paths
+//! (`run-N.paths.jsonl`, one line per entity a path touches, in credit-code
+//! order, hashed in blocks recorded in the index). v1 files are still read
+//! (without detail or paths).
 //!
 //! The file is written in row groups of [`GROUP_ROWS`] rows. While it is
 //! written, the bytes of each row group (and of the footer) are hashed as
@@ -24,7 +31,11 @@ use crate::engine::Stage;
 
 /// Rows per row group: a point lookup reads and checks one group.
 pub const GROUP_ROWS: usize = 4096;
-const FORMAT: &str = "credo-results-v1";
+const FORMAT: &str = "credo-results-v2";
+/// The format before the detail column and the paths sidecar; still read.
+const FORMAT_V1: &str = "credo-results-v1";
+/// Entities per block of the paths sidecar.
+const PATH_BLOCK: usize = 256;
 
 /// One entity's stored result, as the API serves it.
 #[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
@@ -49,6 +60,130 @@ pub struct StoredResult {
     #[serde(serialize_with = "raw_json")]
     #[schema(value_type = Vec<Object>)]
     pub explanation: String,
+    /// The entity's records, exemptions, accumulation and blacklist end as
+    /// JSON ([`Detail`]); `None` in a v1 file.
+    #[serde(skip)]
+    pub detail: Option<String>,
+}
+
+/// What a v2 results file keeps of an entity beyond its tier: what its
+/// timeline shows.
+#[derive(Clone, Debug, serde::Deserialize)]
+pub struct Detail {
+    pub records: Vec<StoredRecord>,
+    pub exemptions: Vec<String>,
+    pub accumulation: crate::model::AccumulationLevel,
+    pub blacklisted_until: Option<crate::model::Date>,
+}
+
+/// A record as a results file keeps it.
+#[derive(Clone, Debug, serde::Deserialize)]
+pub struct StoredRecord {
+    pub kind: String,
+    pub id: String,
+    pub date: crate::model::Date,
+    /// "" without a record_status stage.
+    pub status: String,
+}
+
+impl StoredRecord {
+    /// The record line a classification gave, or `None` for a kind or
+    /// status this credo does not know.
+    pub fn line(&self) -> Option<crate::classify::RecordLine> {
+        use crate::engine::RecordKind as K;
+        let kind = [K::Penalty, K::AbnormalListing, K::Complaint, K::CommitmentBreach, K::Inspection, K::Reminder]
+            .into_iter()
+            .map(K::as_str)
+            .find(|k| *k == self.kind)?;
+        let status = match self.status.as_str() {
+            "" => None,
+            s => Some(s.parse().ok()?),
+        };
+        Some(crate::classify::RecordLine { kind, id: self.id.clone(), date: self.date, status })
+    }
+}
+
+#[derive(serde::Serialize)]
+struct DetailOut<'a> {
+    records: &'a [crate::classify::RecordLine],
+    exemptions: &'a [String],
+    accumulation: crate::model::AccumulationLevel,
+    blacklisted_until: Option<crate::model::Date>,
+}
+
+fn detail_json(r: &EntityResult) -> String {
+    let d = DetailOut {
+        records: &r.records,
+        exemptions: &r.exemptions,
+        accumulation: r.accumulation,
+        blacklisted_until: r.blacklisted_until,
+    };
+    serde_json::to_string(&d).unwrap_or_else(|_| "{}".into())
+}
+
+/// A stored decision as written (the engine's `Decision`).
+#[derive(serde::Deserialize)]
+struct DecisionText {
+    stage: String,
+    rule: String,
+    clause: String,
+    reason: String,
+    #[serde(default)]
+    reason_zh: Option<String>,
+    inputs: Vec<String>,
+}
+
+impl StoredResult {
+    /// The decisions, as the run took them.
+    pub fn decisions(&self) -> Result<Vec<crate::engine::Decision>, serde_json::Error> {
+        use serde::de::Error as _;
+        let texts: Vec<DecisionText> = serde_json::from_str(&self.explanation)?;
+        texts
+            .into_iter()
+            .map(|d| {
+                let stage = Stage::ALL
+                    .iter()
+                    .copied()
+                    .find(|s| s.name() == d.stage)
+                    .ok_or_else(|| serde_json::Error::custom(format!("unknown stage {}", d.stage)))?;
+                Ok(crate::engine::Decision {
+                    stage,
+                    rule: d.rule.into(),
+                    clause: d.clause.into(),
+                    reason: d.reason,
+                    reason_zh: d.reason_zh,
+                    inputs: d.inputs,
+                })
+            })
+            .collect()
+    }
+
+    /// The detail column, if the file has one.
+    pub fn detail(&self) -> Result<Option<Detail>, serde_json::Error> {
+        self.detail.as_deref().map(serde_json::from_str).transpose()
+    }
+}
+
+/// An entity's tier in a run: what a point of its timeline shows.
+#[derive(Clone, Debug)]
+pub struct StoredPoint {
+    pub tier: u8,
+    pub risk: String,
+    pub probability_ppm: u32,
+    pub key_attention: bool,
+    pub blacklisted: bool,
+}
+
+/// The propagation paths that touch one entity, as the run found them.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct EntityPaths {
+    pub uscc: String,
+    /// Persons flagged because of this entity (it is the source).
+    pub flagged_persons: Vec<crate::propagate::FlaggedPerson>,
+    /// Entities this entity's flag reached.
+    pub reached_from_here: Vec<crate::propagate::ReachedEntity>,
+    /// Paths by which other blacklisted entities reach this one.
+    pub reached_by: Vec<crate::propagate::ReachedEntity>,
 }
 
 fn raw_json<S: serde::Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
@@ -96,6 +231,10 @@ pub struct Index {
     pub footer: Span,
     /// SHA-256 of the whole results file.
     pub file_sha256: String,
+    /// Blocks of the propagation paths sidecar (v2): each block's first
+    /// credit code, entity count, byte range and SHA-256.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paths: Option<Vec<Group>>,
 }
 
 /// What the store records of a results file: `sha256:`-prefixed hashes.
@@ -109,6 +248,11 @@ pub struct Sealed {
 /// The index file of a results file.
 pub fn index_path(path: &Path) -> PathBuf {
     path.with_extension("index.json")
+}
+
+/// The propagation paths sidecar of a results file.
+pub fn paths_path(path: &Path) -> PathBuf {
+    path.with_extension("paths.jsonl")
 }
 
 /// Hashes bytes as they are written and notes where each row group ends.
@@ -155,6 +299,7 @@ pub struct Writer {
     groups: Vec<Group>,
     last_end: u64,
     rows: usize,
+    paths: Option<Vec<Group>>,
 }
 
 fn schema() -> Schema {
@@ -172,6 +317,7 @@ fn schema() -> Schema {
         ("departments", DataType::String),
         ("supervision_reason", DataType::String),
         ("explanation", DataType::String),
+        ("detail", DataType::String),
     ]
     .into_iter()
     .map(|(n, t)| Field::new(n.into(), t))
@@ -210,6 +356,7 @@ fn frame(rows: &[&EntityResult], texts: &mut crate::classify::Texts) -> PolarsRe
                 .map(|t| &**t)
                 .collect::<Vec<&str>>(),
         ),
+        Column::new("detail".into(), s(&detail_json)),
     ])
 }
 
@@ -239,6 +386,7 @@ impl Writer {
             groups: Vec::new(),
             last_end: 0,
             rows: 0,
+            paths: None,
         })
     }
 
@@ -287,6 +435,46 @@ impl Writer {
         Ok(())
     }
 
+    /// Writes the propagation paths sidecar: for every entity a path
+    /// touches, one JSON line in credit-code order, hashed in blocks of
+    /// [`PATH_BLOCK`] whose spans the index records.
+    pub fn paths(&mut self, p: &crate::propagate::Propagation) -> Result<(), ResultsError> {
+        use std::collections::BTreeMap;
+        let mut by: BTreeMap<crate::model::Uscc, EntityPaths> = BTreeMap::new();
+        fn at(by: &mut BTreeMap<crate::model::Uscc, EntityPaths>, u: crate::model::Uscc) -> &mut EntityPaths {
+            by.entry(u).or_insert_with(|| EntityPaths { uscc: u.to_string(), ..Default::default() })
+        }
+        for f in &p.persons {
+            at(&mut by, f.source).flagged_persons.push(f.clone());
+        }
+        for e in &p.entities {
+            at(&mut by, e.source).reached_from_here.push(e.clone());
+            at(&mut by, e.uscc).reached_by.push(e.clone());
+        }
+        let path = paths_path(&self.path);
+        let mut out = BufWriter::new(File::create(&path).map_err(|e| io(&path, e))?);
+        let mut groups = Vec::new();
+        let mut offset = 0u64;
+        let entries: Vec<&EntityPaths> = by.values().collect();
+        for block in entries.chunks(PATH_BLOCK) {
+            let mut bytes = Vec::new();
+            for e in block {
+                serde_json::to_writer(&mut bytes, e).map_err(|e| io(&path, e))?;
+                bytes.push(b'\n');
+            }
+            out.write_all(&bytes).map_err(|e| io(&path, e))?;
+            groups.push(Group {
+                first: block[0].uscc.clone(),
+                rows: block.len(),
+                span: Span { offset, len: bytes.len() as u64, sha256: hex::encode(Sha256::digest(&bytes)) },
+            });
+            offset += bytes.len() as u64;
+        }
+        out.flush().map_err(|e| io(&path, e))?;
+        self.paths = Some(groups);
+        Ok(())
+    }
+
     /// Writes the footer and the index, and moves both into place.
     pub fn finish(mut self) -> Result<Sealed, ResultsError> {
         self.flush_group()?;
@@ -304,6 +492,7 @@ impl Writer {
             groups: std::mem::take(&mut self.groups),
             footer,
             file_sha256,
+            paths: self.paths.take(),
         };
         let text = serde_json::to_vec(&index).map_err(|e| io(&self.path, e))?;
         let index_file = index_path(&self.path);
@@ -322,6 +511,9 @@ impl Drop for Writer {
         if self.inner.is_some() {
             // Not finished: an error or a panic; leave no partial file.
             let _ = std::fs::remove_file(&self.tmp);
+            if self.paths.is_some() {
+                let _ = std::fs::remove_file(paths_path(&self.path));
+            }
         }
     }
 }
@@ -345,7 +537,7 @@ impl Reader {
             return Err(altered(format!("its index hashes to {found}, the store recorded {index_hash}")));
         }
         let index: Index = serde_json::from_slice(&text).map_err(|e| io(&index_file, e))?;
-        if index.format != FORMAT {
+        if index.format != FORMAT && index.format != FORMAT_V1 {
             return Err(io(path, format!("format {} is not {FORMAT}", index.format)));
         }
         let mut f = File::open(path).map_err(|e| io(path, e))?;
@@ -393,6 +585,80 @@ impl Reader {
         Ok(stored(&df.slice(at as i64, 1)).map_err(|e| io(&self.path, e))?.pop())
     }
 
+    /// One entity's tier, probability and flags in the run (only those
+    /// columns are decoded; the row group is checked as always).
+    pub fn point(&self, uscc: &str) -> Result<Option<StoredPoint>, ResultsError> {
+        let g = self.index.groups.partition_point(|x| x.first.as_str() <= uscc);
+        if g == 0 {
+            return Ok(None);
+        }
+        let columns = ["uscc", "tier", "risk", "probability_ppm", "key_attention", "blacklisted"];
+        let df = self.group(g - 1, Some(columns.iter().map(|c| c.to_string()).collect()))?;
+        let read = || -> PolarsResult<Option<StoredPoint>> {
+            let Some(at) = position(&df, uscc)? else { return Ok(None) };
+            Ok(Some(StoredPoint {
+                tier: df.column("tier")?.u32()?.get(at).unwrap_or(0).min(255) as u8,
+                risk: df.column("risk")?.str()?.get(at).unwrap_or("").to_string(),
+                probability_ppm: df.column("probability_ppm")?.u32()?.get(at).unwrap_or(0),
+                key_attention: df.column("key_attention")?.bool()?.get(at).unwrap_or(false),
+                blacklisted: df.column("blacklisted")?.bool()?.get(at).unwrap_or(false),
+            }))
+        };
+        read().map_err(|e| io(&self.path, e))
+    }
+
+    /// Calls `each(uscc, name, county)` for every entity in credit-code
+    /// order until it returns false; reads the credit code, name and county
+    /// columns only, one checked row group at a time (memory follows the
+    /// group, not the run).
+    pub fn scan_names(&self, each: &mut dyn FnMut(&str, &str, u32) -> bool) -> Result<(), ResultsError> {
+        let columns: Vec<String> = ["uscc", "name", "county"].iter().map(|c| c.to_string()).collect();
+        for g in 0..self.index.groups.len() {
+            let df = self.group(g, Some(columns.clone()))?;
+            let mut go = || -> PolarsResult<bool> {
+                let (u, n, c) = (df.column("uscc")?.str()?, df.column("name")?.str()?, df.column("county")?.u32()?);
+                for ((u, n), c) in u.iter().zip(n.iter()).zip(c.iter()) {
+                    if !each(u.unwrap_or(""), n.unwrap_or(""), c.unwrap_or(0)) {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            };
+            if !go().map_err(|e| io(&self.path, e))? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The propagation paths that touch an entity: `None` when the file
+    /// keeps no paths (v1), empty when none touches it. The sidecar's
+    /// block is checked against the index.
+    pub fn paths_of(&self, uscc: &str) -> Result<Option<EntityPaths>, ResultsError> {
+        let Some(blocks) = &self.index.paths else { return Ok(None) };
+        let b = blocks.partition_point(|x| x.first.as_str() <= uscc);
+        if b == 0 {
+            return Ok(Some(EntityPaths { uscc: uscc.to_string(), ..Default::default() }));
+        }
+        let path = paths_path(&self.path);
+        let block = &blocks[b - 1];
+        let mut f = File::open(&path).map_err(|e| io(&path, e))?;
+        let bytes = read_span(&mut f, &block.span).map_err(|e| match e {
+            SpanError::Io(e) => io(&path, e),
+            SpanError::Differs(found) => ResultsError::Altered {
+                path: path.display().to_string(),
+                what: format!("paths block {} hashes to {found}, the index has {}", b - 1, block.span.sha256),
+            },
+        })?;
+        let key = format!("{{\"uscc\":\"{uscc}\",");
+        for line in bytes.split(|c| *c == b'\n') {
+            if line.starts_with(key.as_bytes()) {
+                return serde_json::from_slice(line).map(Some).map_err(|e| io(&path, e));
+            }
+        }
+        Ok(Some(EntityPaths { uscc: uscc.to_string(), ..Default::default() }))
+    }
+
     /// Every result, group by group, in credit-code order.
     pub fn for_each(&self, each: &mut dyn FnMut(Vec<StoredResult>)) -> Result<(), ResultsError> {
         for g in 0..self.index.groups.len() {
@@ -409,12 +675,48 @@ enum SpanError {
 }
 
 fn check_span(f: &mut File, span: &Span) -> Result<(), SpanError> {
+    read_span(f, span).map(drop)
+}
+
+/// The bytes of a span, checked against its hash.
+fn read_span(f: &mut File, span: &Span) -> Result<Vec<u8>, SpanError> {
     f.seek(SeekFrom::Start(span.offset)).map_err(SpanError::Io)?;
     let mut buf = vec![0u8; span.len as usize];
     f.read_exact(&mut buf).map_err(SpanError::Io)?;
     let found = hex::encode(Sha256::digest(&buf));
     if found != span.sha256 {
         return Err(SpanError::Differs(found));
+    }
+    Ok(buf)
+}
+
+/// Checks a results file's paths sidecar, block by block, against its
+/// index (which the store's hash covers): what `credo audit verify` adds
+/// to the file and index hashes. Nothing to check for a v1 file.
+pub fn check_paths(path: &Path) -> Result<(), ResultsError> {
+    let index_file = index_path(path);
+    let text = std::fs::read(&index_file).map_err(|e| io(&index_file, e))?;
+    let index: Index = serde_json::from_slice(&text).map_err(|e| io(&index_file, e))?;
+    let Some(blocks) = index.paths else { return Ok(()) };
+    let sidecar = paths_path(path);
+    let mut f = File::open(&sidecar).map_err(|e| io(&sidecar, e))?;
+    let mut end = 0;
+    for (b, block) in blocks.iter().enumerate() {
+        read_span(&mut f, &block.span).map_err(|e| match e {
+            SpanError::Io(e) => io(&sidecar, e),
+            SpanError::Differs(found) => ResultsError::Altered {
+                path: sidecar.display().to_string(),
+                what: format!("paths block {b} hashes to {found}, the index has {}", block.span.sha256),
+            },
+        })?;
+        end = block.span.offset + block.span.len;
+    }
+    let len = f.metadata().map_err(|e| io(&sidecar, e))?.len();
+    if len != end {
+        return Err(ResultsError::Altered {
+            path: sidecar.display().to_string(),
+            what: format!("it has {len} bytes, the index covers {end}"),
+        });
     }
     Ok(())
 }
@@ -447,6 +749,12 @@ fn stored(df: &DataFrame) -> PolarsResult<Vec<StoredResult>> {
     let departments = text("departments")?;
     let reason = text("supervision_reason")?;
     let explanation = text("explanation")?;
+    // A v1 file has no detail column.
+    let detail = if df.get_column_names().iter().any(|c| c.as_str() == "detail") {
+        text("detail")?
+    } else {
+        vec![None; uscc.len()]
+    };
     let mut out = Vec::with_capacity(uscc.len());
     for i in 0..uscc.len() {
         out.push(StoredResult {
@@ -469,6 +777,7 @@ fn stored(df: &DataFrame) -> PolarsResult<Vec<StoredResult>> {
                 .collect(),
             supervision_reason: reason[i].clone().unwrap_or_default(),
             explanation: explanation[i].clone().unwrap_or_else(|| "[]".into()),
+            detail: detail[i].clone(),
         });
     }
     Ok(out)

@@ -1,14 +1,12 @@
-//! Finding an entity by credit code or name, and the inspections on its
-//! record, for the console's entity page (its timeline is
-//! `entity_timeline`). Only what the policy lets the caller read is
-//! returned.
+//! Finding an entity by credit code or name in a finished run, for the
+//! console's entity page (its timeline is `run_timeline`). Only what the
+//! policy lets the caller read is returned.
 
 use serde::Serialize;
 
 use super::policy::{self, Action, Resource};
+use crate::model::Uscc;
 use crate::model::access::Principal;
-use crate::model::{Date, InspectionRecord, Uscc};
-use crate::snapshot::Snapshot;
 
 /// An entity a search found.
 #[derive(Clone, Debug, Serialize)]
@@ -19,57 +17,38 @@ pub struct FoundEntity {
     pub region: u32,
 }
 
-/// Entities whose credit code is `query` or whose name contains it, in
-/// credit-code order, at most `limit`, among those `caller` may read.
-pub fn search_entities(s: &Snapshot, caller: &Principal, query: &str, limit: usize) -> Vec<FoundEntity> {
+/// Entities of a finished run whose credit code is `query` or whose name
+/// contains it, in credit-code order, at most `limit`, among those
+/// `caller` may read. A credit code is a point lookup; a name is matched
+/// by reading the results file's credit-code, name and county columns one
+/// checked row group at a time, stopping at `limit` readable matches, so
+/// memory follows the row group and the dataset is never read.
+pub fn search_entities(
+    reader: &crate::data::results::Reader,
+    caller: &Principal,
+    query: &str,
+    limit: usize,
+) -> super::Result<Vec<FoundEntity>> {
     let query = query.trim();
-    if query.is_empty() {
-        return Vec::new();
+    if query.is_empty() || limit == 0 {
+        return Ok(Vec::new());
     }
-    let readable = |e: usize| policy::decide(caller, Action::ReadEntity, Resource::Place(s.entities.region[e])).is_ok();
-    if let Ok(u) = Uscc::parse(&query.to_ascii_uppercase())
-        && let Some(e) = s.entities.find(&u)
-    {
-        let e = e as usize;
-        return if readable(e) {
-            vec![FoundEntity { uscc: u, name: s.entities.name(e as _), region: s.entities.region[e] }]
-        } else {
-            Vec::new()
-        };
+    let readable = |region: u32| policy::decide(caller, Action::ReadEntity, Resource::Place(region)).is_ok();
+    if let Ok(u) = Uscc::parse(&query.to_ascii_uppercase()) {
+        return Ok(match reader.get(u.as_str())? {
+            Some(r) if readable(r.county) => vec![FoundEntity { uscc: u, name: r.name, region: r.county }],
+            _ => Vec::new(),
+        });
     }
     let mut found = Vec::new();
-    for e in 0..s.entities.len() {
-        if found.len() >= limit {
-            break;
+    reader.scan_names(&mut |uscc, name, region| {
+        if name.contains(query)
+            && readable(region)
+            && let Ok(u) = Uscc::parse(uscc)
+        {
+            found.push(FoundEntity { uscc: u, name: name.to_string(), region });
         }
-        let name = s.entities.name(e as _);
-        if name.contains(query) && readable(e) {
-            found.push(FoundEntity { uscc: s.entities.uscc[e], name, region: s.entities.region[e] });
-        }
-    }
-    found
-}
-
-/// The inspections of an entity up to `as_of`, oldest first.
-pub fn inspections_as_of(s: &Snapshot, uscc: &Uscc, as_of: Date) -> Vec<InspectionRecord> {
-    let Some(e) = s.entities.find(uscc) else {
-        return Vec::new();
-    };
-    let mut out: Vec<InspectionRecord> = s
-        .inspections
-        .of(e)
-        .iter()
-        .filter(|x| x.inspected_on <= as_of)
-        .map(|x| InspectionRecord {
-            inspection_id: s.text(x.inspection_id).to_string(),
-            uscc: *uscc,
-            department: s.sym(x.department).to_string(),
-            inspected_on: x.inspected_on,
-            kind: x.kind,
-            result: x.result,
-            officers: s.officers_of(x).map(str::to_string).collect(),
-        })
-        .collect();
-    out.sort_by(|a, b| a.inspected_on.cmp(&b.inspected_on).then_with(|| a.inspection_id.cmp(&b.inspection_id)));
-    out
+        found.len() < limit
+    })?;
+    Ok(found)
 }

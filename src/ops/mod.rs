@@ -29,6 +29,7 @@ mod results;
 mod reveal;
 pub mod rule_versions;
 pub mod rules;
+mod run_timeline;
 mod runs;
 mod timeline;
 
@@ -48,6 +49,7 @@ pub use plan_request::*;
 pub use plans::*;
 pub use results::*;
 pub use reveal::*;
+pub use run_timeline::*;
 pub use runs::*;
 pub use timeline::*;
 

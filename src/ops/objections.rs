@@ -183,8 +183,18 @@ pub struct ObjectionState {
 
 /// An entity's objections filed on or before `d`, as they stood on `d`.
 pub fn objections_as_of(s: &Snapshot, uscc: &Uscc, d: Date) -> Vec<ObjectionState> {
-    s.objections
-        .of(uscc)
+    states_on(s.objections.of(uscc), d)
+}
+
+/// An entity's objections filed on or before `d`, as they stood on `d`,
+/// read from the store (no dataset needed).
+pub fn stored_objections_as_of(store: &Store, uscc: &Uscc, d: Date) -> Result<Vec<ObjectionState>> {
+    let all = store.objections(Some(&uscc.to_string()), None)?.iter().map(objection_of).collect::<Result<Vec<_>>>()?;
+    Ok(states_on(&all, d))
+}
+
+fn states_on(objections: &[Objection], d: Date) -> Vec<ObjectionState> {
+    objections
         .iter()
         .filter_map(|o| {
             let status = o.status_on(d)?;

@@ -93,12 +93,14 @@ pub fn execute_run(
             drop(tx);
             let written = writer.join().map_err(|_| OpsError::Internal("the results writer panicked".into()))?;
             // A writer's error explains a classification stopped by it.
-            let (output, stored) = written?;
+            let (output, mut stored) = written?;
             let c = classified?;
             progress("store");
             if let Some(o) = output {
                 o.finish()?;
             }
+            // The paths that touch each entity, for its timeline.
+            stored.paths(&c.propagation)?;
             Ok((c, stored.finish()?))
         })
     })();

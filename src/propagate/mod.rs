@@ -22,7 +22,7 @@ use crate::snapshot::{EntityId, RoleGraph, RoleRow, Snapshot};
 pub const MAX_DEPTH: u8 = 5;
 
 /// A person the flag reached.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FlaggedPerson {
     pub person_id: PersonId,
     /// The role through which the person was flagged.
@@ -43,7 +43,7 @@ pub struct FlaggedPerson {
 }
 
 /// An entity the flag reached through a person.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ReachedEntity {
     pub uscc: Uscc,
     pub effect: LinkEffect,

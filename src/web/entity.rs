@@ -1,9 +1,10 @@
-//! An entity for regulators: search by credit code or name, then its
-//! timeline (tier over time, every record with the status the rules gave
-//! it, the tier explanation in the page's language, propagation paths,
-//! objections and inspections) from `ops::entity_timeline`, as the API's
-//! `/entities/{uscc}`. Entities outside the principal's jurisdiction are
-//! neither found nor shown (`ops::policy`).
+//! An entity for regulators: search by credit code or name in the latest
+//! run, then its timeline (tier over time, every record with the status
+//! the rules gave it, the tier explanation in the page's language,
+//! propagation paths and objections) from `ops::run_timeline`, as the
+//! API's `/entities/{uscc}`: both read the runs' results files, never the
+//! dataset. Entities outside the principal's jurisdiction are neither found
+//! nor shown (`ops::policy`).
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -46,16 +47,10 @@ pub async fn search(State(st): St, Signed(ctx): Signed, Query(q): Query<SearchQu
     let found = if query.is_empty() {
         None
     } else {
-        let turn = match st.app.reserve_work() {
-            Ok(t) => t,
-            Err(e) => return ctx.fail(e),
-        };
-        let permit = turn.wait().await;
         let (app, who, q2) = (st.app.clone(), ctx.principal().clone(), query.clone());
         match blocking(move || {
-            let _permit = permit;
-            let loaded = app.load_dataset()?;
-            Ok(ops::search_entities(&loaded.snapshot, &who, &q2, SHOWN))
+            let run = ops::covering_run(&app.store, None)?;
+            Ok(ops::search_entities(&*app.results(run.id)?, &who, &q2, SHOWN)?)
         })
         .await
         {
@@ -111,40 +106,20 @@ pub async fn timeline(
         },
         Some(Err(e)) => return ctx.fail(ops::limits::field("as_of", e.to_string())),
     };
-    let rules = match st.app.active_rules_compiled().await {
-        Ok((_, r)) => r,
-        Err(e) => return ctx.fail(e),
-    };
-    let turn = match st.app.reserve_work() {
-        Ok(t) => t,
-        Err(e) => return ctx.fail(e),
-    };
-    let permit = turn.wait().await;
     let (app, who, lang) = (st.app.clone(), ctx.principal().clone(), ctx.lang);
     let done = blocking(move || {
-        let _permit = permit;
-        let as_of = match as_of {
-            Some(d) => d,
-            None => {
-                let run = app.store.latest_run()?.ok_or_else(|| ApiError::invalid("no finished run; give as_of"))?;
-                crate::data::table::parse_date(&run.as_of).map_err(ApiError::internal)?
-            }
-        };
-        let loaded = app.load_dataset()?;
-        let s = &loaded.snapshot;
+        let run = ops::covering_run(&app.store, as_of)?;
+        let stored = ops::run_result(&*app.results(run.id)?, run.id, &u);
         // Outside the jurisdiction: not found, as a missing entity.
-        match s.entities.find(&u) {
-            Some(e)
-                if ops::policy::decide(&who, Action::ReadEntity, Resource::Place(s.entities.region[e as usize]))
-                    .is_ok() => {}
-            _ => return Err(ApiError::not_found(format!("entity {u} in the dataset"))),
-        }
-        let t = ops::entity_timeline(s, &rules, u, as_of, lang)?;
-        let inspections = ops::inspections_as_of(s, &u, as_of);
-        Ok((t, inspections))
+        let stored = match stored {
+            Ok(r) if ops::policy::decide(&who, Action::ReadEntity, Resource::Place(r.county)).is_ok() => r,
+            Ok(_) => return Err(ApiError::not_found(format!("entity {u} in run {}", run.id))),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(ops::run_timeline(&app.store, &|id| app.open_results(id), &run, &stored, lang)?)
     })
     .await;
-    let (t, inspections) = match done {
+    let t = match done {
         Ok(v) => v,
         Err(e) => return ctx.fail(e),
     };
@@ -159,8 +134,7 @@ pub async fn timeline(
         dl #entity {
             dt { (ctx.t(Ui::CreditCode)) } dd.hash #uscc { (t.entity.uscc) }
             dt { (ctx.t(Ui::Address)) } dd { (divisions().name(t.entity.region)) }
-            dt { (ctx.t(Ui::Registered)) } dd { (t.entity.registered_on) }
-            dt { (ctx.t(Ui::AsOf)) } dd { (t.as_of) }
+            dt { (ctx.t(Ui::AsOf)) } dd #as-of { (t.as_of) " · " (ctx.t(Ui::FromRun)) " #" (t.run) }
             dt { (ctx.t(Ui::Tier)) } dd #tier data-tier=(r.tier) { span class=(format!("status t{}b", r.tier)) { (t.tier_name) } }
             dt { (ctx.t(Ui::Risk)) } dd { (t.risk_name) }
             dt { (ctx.t(Ui::Probability)) } dd { (format!("{:.2}%", r.probability() * 100.0)) }
@@ -259,38 +233,8 @@ pub async fn timeline(
                 }
             }
         }
-        section {
-            h2 { (ctx.t(Ui::Inspections)) }
-            @if inspections.is_empty() { p { (ctx.t(Ui::NoneYet)) } }
-            @else {
-                div.scroll {
-                    table #inspections {
-                        thead { tr { th { (ctx.t(Ui::Date)) } th { (ctx.t(Ui::Department)) } th { (ctx.t(Ui::Kind)) } th { (ctx.t(Ui::Result)) } } }
-                        tbody {
-                            @for x in &inspections {
-                                tr { td { (x.inspected_on) } td { (x.department) } td { (x.kind.as_str()) } td { (crate::i18n::console::result_name(x.result.as_str(), ctx.lang)) } }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        @if !t.commitments.is_empty() {
-            section {
-                h2 { (ctx.t(Ui::Commitments)) }
-                ul.list #commitments {
-                    @for c in &t.commitments { li { (c.made_on) " · " (c.kind.as_str()) " · " (c.subject) " · " (c.status.as_str()) } }
-                }
-            }
-        }
-        @if !t.repairs.is_empty() {
-            section {
-                h2 { (ctx.t(Ui::Repairs)) }
-                ul.list #repairs {
-                    @for rp in &t.repairs { li { (rp.applied_on) " · " span.hash { (rp.record_id) } } }
-                }
-            }
-        }
+        @if !t.detail_stored { p.note #no-detail { (ctx.t(Ui::RunKeepsNoDetail)) } }
+        p.note #from-run { (ctx.t(Ui::EntityFromRuns)) }
     };
     let title = t.entity.name.clone();
     ctx.page(&title, body)

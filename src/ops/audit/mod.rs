@@ -307,6 +307,13 @@ impl Verifier<'_> {
                 Ok(_) => {}
             }
         }
+        // The paths sidecar, block by block against the index (an index
+        // that cannot be read was named above).
+        if index.exists()
+            && let Err(e) = crate::data::results::check_paths(&path)
+        {
+            self.differ(Table::ResultsFiles, &row, e.to_string(), None);
+        }
         self.count("results files", 1);
         Ok(())
     }
