@@ -56,13 +56,14 @@ pub fn run(cmd: VersionsCommand, store: &Path, lang: crate::i18n::Lang) -> Resul
             let files = serde_json::to_value(&rs.source().files)?;
             let (id, created) = store.add_rule_version(rs.hash(), &rs.label(), &files, "cli")?;
             let (label, hash) = (rs.label(), rs.hash());
-            match (lang, created) {
-                (_, true) => say!(lang, "规则版本 {id}：{label} {hash}", "rule version {id}: {label} {hash}"),
-                (_, false) => say!(
+            if created {
+                say!(lang, "规则版本 {id}：{label} {hash}", "rule version {id}: {label} {hash}");
+            } else {
+                say!(
                     lang,
                     "规则版本 {id}：{label} {hash}（已存储）",
                     "rule version {id}: {label} {hash} (already stored)"
-                ),
+                );
             }
             if let Some(from) = from {
                 let v = ops::schedule(&store, &operator, id, from, until)?;

@@ -79,7 +79,7 @@ impl Report {
                     "identical ({visits} visits, {staffed} staffed, result SHA-256 {hash})"
                 );
                 let tail = match (spec, signer) {
-                    (Spec::V1, _) => tr!("", ""),
+                    (Spec::V1, _) => crate::i18n::Text::same(""),
                     (Spec::V2, Some(k)) => tr!("；{spec}，签名密钥 {k}", "; {spec}, signed by {k}"),
                     (Spec::V2, None) => tr!("；{spec}，未签名", "; {spec}, not signed"),
                 };
