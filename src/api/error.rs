@@ -125,7 +125,7 @@ impl From<OpsError> for ApiError {
             OpsError::Rule(r) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "rule_error", text)
                 .with_details(serde_json::to_value(&r).unwrap_or_default()),
             OpsError::Data(_) => ApiError::invalid(text),
-            OpsError::Draw(d) => ApiError::invalid(d.to_string()),
+            OpsError::Draw(_) => ApiError::invalid(text),
             OpsError::Results(r @ crate::data::results::ResultsError::Altered { .. }) => {
                 // Not an internal fault: stored evidence was changed, and
                 // the caller should know which.

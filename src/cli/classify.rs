@@ -9,6 +9,7 @@ use super::{CliError, Outcome};
 use crate::classify;
 use crate::data;
 use crate::engine::{RuleSet, Stage};
+use crate::i18n::Lang;
 use crate::model::Date;
 use crate::ops;
 use crate::store::Store;
@@ -104,7 +105,7 @@ pub enum RulesCommand {
 pub fn load_rules(dir: &Path) -> Result<RuleSet, CliError> {
     let src = data::rules::read_rule_dir(dir).map_err(CliError::from)?;
     RuleSet::compile(&src)
-        .map_err(|e| CliError(tr!("规则集 {} 无法加载：\n{e}", "rule set {} does not load:\n{e}", dir.display())))
+        .map_err(|e| CliError::framed(tr!("规则集 {} 无法加载：", "rule set {} does not load:", dir.display()), e))
 }
 
 fn spinner() -> indicatif::ProgressBar {
@@ -182,7 +183,12 @@ pub fn classify_cmd(a: ClassifyArgs, store_path: &Path, lang: crate::i18n::Lang)
     a.shards.preflight(&a.inputs.data)?;
     timings.mark("load");
     let pb = spinner();
-    let loaded = data::load_with(&a.inputs.data, &|table| pb.set_message(format!("reading {table}")));
+    let loaded = data::load_with(&a.inputs.data, &|table| {
+        pb.set_message(match lang {
+            Lang::Zh => format!("读取 {table}"),
+            Lang::En => format!("reading {table}"),
+        })
+    });
     pb.finish_and_clear();
     let mut loaded = loaded?;
     ops::add_submitted(&store, &mut loaded.snapshot).map_err(CliError::from)?;
@@ -192,7 +198,10 @@ pub fn classify_cmd(a: ClassifyArgs, store_path: &Path, lang: crate::i18n::Lang)
     // run is known by its rules hash).
     if let Some(v) = version {
         ops::rule_versions::record_choice(&store, run, version, &choice, "cli")?;
-        println!("rule version {v}: {choice}");
+        match lang {
+            Lang::Zh => println!("规则版本 {v}：{}", choice_zh(&choice)),
+            Lang::En => println!("rule version {v}: {choice}"),
+        }
     }
     let pb = spinner();
     let mut explained = Explained { n: a.explain, lang, picked: Vec::new() };
@@ -211,30 +220,52 @@ pub fn classify_cmd(a: ClassifyArgs, store_path: &Path, lang: crate::i18n::Lang)
         &req,
         &|stage| {
             timings.mark(stage);
-            pb.set_message(format!("classifying: {stage}"));
+            pb.set_message(match lang {
+                Lang::Zh => format!("分级分类：{stage}"),
+                Lang::En => format!("classifying: {stage}"),
+            });
         },
         &mut |shard| explained.see(shard),
     );
     pb.finish_and_clear();
-    let c = result.map_err(|e| CliError(tr!("分级分类失败：\n{e}", "classification failed:\n{e}")))?;
+    let c = result.map_err(|e| CliError::framed(tr!("分级分类失败：", "classification failed:"), e))?;
     timings.mark("end");
 
-    println!("run {run}: {} as of {} with {}", a.inputs.data.display(), a.inputs.as_of, rules.label());
-    println!("dataset {}\nrules   {}", loaded.hash, rules.hash());
+    let (data, as_of, label) = (a.inputs.data.display(), a.inputs.as_of, rules.label());
+    say!(lang, "运行 {run}：{data}，评价日期 {as_of}，规则 {label}", "run {run}: {data} as of {as_of} with {label}");
+    say!(lang, "数据集 {}\n规则   {}", "dataset {}\nrules   {}", loaded.hash, rules.hash());
     println!();
     print!("{}", c.summary);
     println!("{}", tier_legend(&c.summary, lang));
     println!();
-    println!("rule calls per stage (distinct inputs evaluated once):");
+    say!(lang, "各阶段的规则调用（相同输入只计算一次）：", "rule calls per stage (distinct inputs evaluated once):");
     for (stage, stats) in &c.stages {
-        println!("  {:<14} {:>10} entities {:>9} calls", stage.name(), stats.entities, stats.calls);
+        let (name, entities, calls) = (stage.name(), stats.entities, stats.calls);
+        say!(
+            lang,
+            "  {name:<14} {entities:>10} 个主体 {calls:>9} 次调用",
+            "  {name:<14} {entities:>10} entities {calls:>9} calls"
+        );
     }
     for (_, text) in &explained.picked {
         println!("{text}");
     }
-    println!("\nwrote {} in {:.1}s", a.out.display(), started.elapsed().as_secs_f64());
-    println!("time: {}", timings.render());
+    let (out, secs) = (a.out.display(), started.elapsed().as_secs_f64());
+    say!(lang, "\n已写入 {out}，用时 {secs:.1} 秒", "\nwrote {out} in {secs:.1}s");
+    say!(lang, "各阶段用时：{}", "time: {}", timings.render());
     Ok(Outcome::Ok)
+}
+
+/// Why a stored rule version was chosen, in Chinese (`RuleChoice`'s
+/// `Display` is the English).
+pub(crate) fn choice_zh(choice: &ops::rule_versions::RuleChoice) -> String {
+    use ops::rule_versions::RuleChoice;
+    match choice {
+        RuleChoice::Named => "按名称指定".to_string(),
+        RuleChoice::InForce { on, from } => format!("{on} 时有效（自 {from} 起生效）"),
+        RuleChoice::Active { on } => format!("当前启用的版本（{on} 没有已排期的版本）"),
+        RuleChoice::Directory(d) => format!("目录 {d}"),
+    }
 }
 
 /// The tiers with the plan's names and their counts, in `lang`.
@@ -249,21 +280,20 @@ fn tier_legend(s: &classify::Summary, lang: crate::i18n::Lang) -> String {
     format!("\n{head}: {}", parts.join(" · "))
 }
 
-pub fn rules_cmd(cmd: RulesCommand, store: &Path) -> Result<Outcome, CliError> {
+pub fn rules_cmd(cmd: RulesCommand, store: &Path, lang: Lang) -> Result<Outcome, CliError> {
     match cmd {
-        RulesCommand::Versions(c) => super::rule_versions::run(c, store),
+        RulesCommand::Versions(c) => super::rule_versions::run(c, store, lang),
         RulesCommand::Check { rules } => {
             let r = load_rules(&rules)?;
-            println!("ok: {} ({})", r.label(), r.hash());
+            say!(lang, "通过：{}（{}）", "ok: {} ({})", r.label(), r.hash());
             for stage in Stage::ALL {
                 if let Some(e) = r.manifest.entries.get(stage) {
-                    println!(
-                        "  {:<14} {}:{} {} reads [{}]",
-                        stage.name(),
-                        e.file,
-                        e.function,
-                        e.clause,
-                        e.reads.names().join(", ")
+                    let (name, reads) = (stage.name(), e.reads.names().join(", "));
+                    let (file, function, clause) = (&e.file, &e.function, &e.clause);
+                    say!(
+                        lang,
+                        "  {name:<14} {file}:{function} {clause} 读取 [{reads}]",
+                        "  {name:<14} {file}:{function} {clause} reads [{reads}]"
                     );
                 }
             }
@@ -272,7 +302,7 @@ pub fn rules_cmd(cmd: RulesCommand, store: &Path) -> Result<Outcome, CliError> {
         RulesCommand::Test { rules, verbose } => {
             let r = load_rules(&rules)?;
             let outcomes = crate::ruletest::run(&r)
-                .map_err(|e| CliError(tr!("规则测试无法运行：\n{e}", "rule tests could not run:\n{e}")))?;
+                .map_err(|e| CliError::framed(tr!("规则测试无法运行：", "rule tests could not run:"), e))?;
             print!("{}", crate::ruletest::render(&outcomes, verbose));
             if outcomes.is_empty() {
                 return Err(CliError(tr!(
@@ -289,13 +319,18 @@ pub fn rules_cmd(cmd: RulesCommand, store: &Path) -> Result<Outcome, CliError> {
             shards.preflight(&dir)?;
             let loaded = data::load(&dir)?;
             let pb = spinner();
-            pb.set_message("classifying with both rule sets");
+            pb.set_message(match lang {
+                Lang::Zh => "用两套规则分别分级分类",
+                Lang::En => "classifying with both rule sets",
+            });
             let diff = ops::rules::diff(&loaded.snapshot, &old, &new, as_of, &shards.options(), samples);
             pb.finish_and_clear();
             let diff = diff.map_err(|e| {
-                CliError(tr!("分级分类因规则错误而停止：\n{e}", "classification stopped by a rule error:\n{e}"))
+                CliError::framed(tr!("分级分类因规则错误而停止：", "classification stopped by a rule error:"), e)
             })?;
-            println!(
+            say!(
+                lang,
+                "原规则 {}（{}）\n新规则 {}（{}）\n数据   {}，评价日期 {as_of}\n",
                 "from {} ({})\nto   {} ({})\ndata {} as of {as_of}\n",
                 old.label(),
                 old.hash(),

@@ -69,10 +69,15 @@ pub fn run(cmd: DatasetsCommand, lang: crate::i18n::Lang) -> Result<Outcome, Cli
                 chunk: a.chunk,
             };
             let started = Instant::now();
-            let pb = progress_bar(opts.entities, "generating");
+            let what = match lang {
+                crate::i18n::Lang::Zh => "生成中",
+                crate::i18n::Lang::En => "generating",
+            };
+            let pb = progress_bar(opts.entities, what);
             let summary = data::generate::generate(&opts, &|n| pb.set_position(n)).map_err(CliError::from)?;
             pb.finish_and_clear();
-            println!("wrote {} in {:.1}s", opts.out.display(), started.elapsed().as_secs_f64());
+            let (out, secs) = (opts.out.display(), started.elapsed().as_secs_f64());
+            say!(lang, "已写入 {out}，用时 {secs:.1} 秒", "wrote {out} in {secs:.1}s");
             for (table, n) in summary.rows {
                 println!("  {table:<20} {n:>12}");
             }
@@ -85,16 +90,18 @@ pub fn run(cmd: DatasetsCommand, lang: crate::i18n::Lang) -> Result<Outcome, Cli
                 return Ok(Outcome::Findings);
             }
             for (table, n, secs) in &report.rows {
-                println!("  {table:<20} {n:>12} rows {secs:>7.2}s");
+                say!(lang, "  {table:<20} {n:>12} 行 {secs:>8.2} 秒", "  {table:<20} {n:>12} rows {secs:>7.2}s");
             }
-            println!("  {:<20} {:>12}      {:>7.2}s", "references", "", report.references_secs);
-            println!("ok: {} ({})", dir.display(), report.hash.unwrap_or_default());
+            let secs = report.references_secs;
+            let name = crate::i18n::pad(if lang == crate::i18n::Lang::Zh { "引用关系" } else { "references" }, 20);
+            say!(lang, "  {name} {:>12}    {secs:>8.2} 秒", "  {name} {:>12}      {secs:>7.2}s", "");
+            say!(lang, "通过：{}（{}）", "ok: {} ({})", dir.display(), report.hash.unwrap_or_default());
             Ok(Outcome::Ok)
         }
         DatasetsCommand::Summary { dir } => {
             let loaded = data::load(&dir)?;
             print!("{}", data::summary::summarize(&loaded.snapshot));
-            println!("\ndataset hash: {}", loaded.hash);
+            say!(lang, "\n数据集哈希：{}", "\ndataset hash: {}", loaded.hash);
             Ok(Outcome::Ok)
         }
     }

@@ -8,6 +8,7 @@ use super::classify::load_rules;
 use super::{CliError, Outcome};
 use crate::data;
 use crate::draw::BeaconRule;
+use crate::i18n::Lang;
 use crate::model::Date;
 use crate::model::access::Principal;
 use crate::ops;
@@ -189,7 +190,12 @@ pub(crate) fn read_public_key(arg: &str) -> Result<crate::trust::PublicKey, CliE
     } else {
         arg.to_string()
     };
-    crate::trust::PublicKey::from_hex(&text).map_err(|e| CliError::same(format!("--public-key {arg}: {e}")))
+    crate::trust::PublicKey::from_hex(&text).map_err(|e| {
+        CliError(e.text().map(|lang, e| match lang {
+            crate::i18n::Lang::Zh => format!("--public-key {arg}：{e}"),
+            crate::i18n::Lang::En => format!("--public-key {arg}: {e}"),
+        }))
+    })
 }
 
 fn hex32(what: &str, s: &str) -> Result<[u8; 32], CliError> {
@@ -199,14 +205,14 @@ fn hex32(what: &str, s: &str) -> Result<[u8; 32], CliError> {
 pub fn run(cmd: DrawCommand, store_path: &Path, lang: crate::i18n::Lang) -> Result<Outcome, CliError> {
     let store = Store::open(store_path)?;
     match cmd {
-        DrawCommand::Create(a) => create(&store, a),
-        DrawCommand::Reveal(a) => reveal(&store, a),
-        DrawCommand::Cancel(a) => cancel(&store, a),
-        DrawCommand::List => list(&store),
-        DrawCommand::Show(a) => show(&store, a),
-        DrawCommand::Export(a) => export(&store, a),
-        DrawCommand::Verify(a) => verify(&store, a),
-        DrawCommand::Result(a) => result(&store, a),
+        DrawCommand::Create(a) => create(&store, a, lang),
+        DrawCommand::Reveal(a) => reveal(&store, a, lang),
+        DrawCommand::Cancel(a) => cancel(&store, a, lang),
+        DrawCommand::List => list(&store, lang),
+        DrawCommand::Show(a) => show(&store, a, lang),
+        DrawCommand::Export(a) => export(&store, a, lang),
+        DrawCommand::Verify(a) => verify(&store, a, lang),
+        DrawCommand::Result(a) => result(&store, a, lang),
         DrawCommand::Publish(a) => publish(&store, a, lang),
     }
 }
@@ -249,7 +255,7 @@ impl CreateArgs {
     }
 }
 
-fn create(store: &Store, a: CreateArgs) -> Result<Outcome, CliError> {
+fn create(store: &Store, a: CreateArgs, lang: Lang) -> Result<Outcome, CliError> {
     let rules = load_rules(&a.inputs.rules)?;
     let mut loaded = data::load(&a.inputs.data)?;
     ops::add_submitted(store, &mut loaded.snapshot).map_err(CliError::from)?;
@@ -265,60 +271,83 @@ fn create(store: &Store, a: CreateArgs) -> Result<Outcome, CliError> {
         &Principal::operator("cli"),
     )
     .map_err(CliError::from)?;
-    print_created(&created);
+    print_created(&created, lang);
     Ok(Outcome::Ok)
 }
 
-fn print_created(created: &ops::CreatedPlan) {
-    println!("plan {} created (classification run {})", created.id, created.run_id);
-    println!("plan id    {}", created.plan_id);
-    println!("frame      {}", created.frame_hash);
-    println!("commitment {}", created.commitment);
+fn print_created(created: &ops::CreatedPlan, lang: Lang) {
+    let (id, run) = (created.id, created.run_id);
+    say!(lang, "计划 {id} 已创建（分级分类运行 {run}）", "plan {id} created (classification run {run})");
+    say!(lang, "计划编号   {}", "plan id    {}", created.plan_id);
+    say!(lang, "抽查框     {}", "frame      {}", created.frame_hash);
+    say!(lang, "承诺值     {}", "commitment {}", created.commitment);
     if !created.replaces.is_empty() {
-        println!("replaces   {} (cancelled)", created.replaces.join(", "));
+        say!(lang, "替代       {}（已取消）", "replaces   {} (cancelled)", created.replaces.join(", "));
     }
     if !created.excluded_by.is_empty() {
-        println!("history    entities excluded by visits of {}", created.excluded_by.join(", "));
+        let by = created.excluded_by.join(", ");
+        say!(lang, "历史       排除了 {by} 已检查过的主体", "history    entities excluded by visits of {by}");
     }
-    println!("entities   {} ({} eligible)", created.stats.entities, created.stats.eligible);
+    let (n, eligible) = (created.stats.entities, created.stats.eligible);
+    say!(lang, "主体       {n}（{eligible} 个纳入抽查框）", "entities   {n} ({eligible} eligible)");
     for (why, n) in &created.stats.excluded {
-        println!("  excluded {n:>8}: {why}");
+        let why = crate::i18n::exclusion_kind(why, lang);
+        say!(lang, "  排除 {n:>8}：{why}", "  excluded {n:>8}: {why}");
     }
     if let Some(secret) = &created.secret {
-        println!("\nsecret     {secret}");
-        println!("Keep the secret safe and private until the reveal: credo does not store it.");
+        say!(lang, "\n秘密值     {secret}", "\nsecret     {secret}");
+        say!(
+            lang,
+            "请妥善保管秘密值，揭示前不得公开：credo 不保存它。",
+            "Keep the secret safe and private until the reveal: credo does not store it."
+        );
     }
-    println!(
-        "Publish the commitment and frame hash now (`credo draw publish {}`): published before the reveal, \
-         they make a re-roll impossible to hide.",
-        created.id
+    say!(
+        lang,
+        "请立即公布承诺值和抽查框哈希（`credo draw publish {id}`）：在揭示前公布，重新抽取就无法隐瞒。",
+        "Publish the commitment and frame hash now (`credo draw publish {id}`): published before the reveal, \
+         they make a re-roll impossible to hide."
     );
 }
 
-fn reveal(store: &Store, a: RevealArgs) -> Result<Outcome, CliError> {
+fn reveal(store: &Store, a: RevealArgs, lang: Lang) -> Result<Outcome, CliError> {
     let RevealArgs { plan, secret, beacon, data: dir } = a;
     let loaded = data::load(&dir)?;
     let secret = ops::parse_hex("--secret", &secret).map_err(CliError::from)?;
     let names = ops::name_lookup(&loaded.snapshot);
     let r = ops::reveal_plan(store, &names, plan, &secret, &beacon, "cli").map_err(CliError::from)?;
-    println!("plan {plan} drawn: {} visits, {} staffed, {} unstaffed", r.visits, r.staffed, r.unstaffed);
-    println!("result {}", r.result_hash);
+    let (visits, staffed, unstaffed) = (r.visits, r.staffed, r.unstaffed);
+    say!(
+        lang,
+        "计划 {plan} 已抽取：{visits} 次检查，{staffed} 次已配备执法人员，{unstaffed} 次无法配备",
+        "plan {plan} drawn: {visits} visits, {staffed} staffed, {unstaffed} unstaffed"
+    );
+    say!(lang, "结果 {}", "result {}", r.result_hash);
     Ok(Outcome::Ok)
 }
 
-fn cancel(store: &Store, a: CancelArgs) -> Result<Outcome, CliError> {
+fn cancel(store: &Store, a: CancelArgs, lang: Lang) -> Result<Outcome, CliError> {
     let plan = a.plan;
     store.cancel_plan(plan, "cli", &a.reason)?;
-    println!(
+    say!(
+        lang,
+        "计划 {plan} 已取消；它连同承诺值仍留在公开列表中，覆盖同一范围的新计划会注明替代了它",
         "plan {plan} cancelled; it stays in the public list with its commitment, and a new plan over the \
          same population names it as replaced"
     );
     Ok(Outcome::Ok)
 }
 
-fn list(store: &Store) -> Result<Outcome, CliError> {
+fn list(store: &Store, lang: Lang) -> Result<Outcome, CliError> {
     for p in store.plans()? {
-        let cancelled = p.cancelled_at.as_deref().map(|t| format!(" (cancelled {t})")).unwrap_or_default();
+        let cancelled = p
+            .cancelled_at
+            .as_deref()
+            .map(|t| match lang {
+                Lang::Zh => format!("（已于 {t} 取消）"),
+                Lang::En => format!(" (cancelled {t})"),
+            })
+            .unwrap_or_default();
         println!(
             "{:>4} {:<10} {:<17} {} {} {}{cancelled}",
             p.id,
@@ -332,24 +361,37 @@ fn list(store: &Store) -> Result<Outcome, CliError> {
     Ok(Outcome::Ok)
 }
 
-fn show(store: &Store, a: ShowArgs) -> Result<Outcome, CliError> {
+fn show(store: &Store, a: ShowArgs, lang: Lang) -> Result<Outcome, CliError> {
     let ShowArgs { plan, visits } = a;
     let p = store.plan(plan)?;
-    print_plan(store, &p);
+    print_plan(store, &p, lang);
     let vs = store.visits(plan)?;
     if !vs.is_empty() {
-        println!("\n{} visits, {} staffed", vs.len(), vs.iter().filter(|v| v.unstaffed.is_none()).count());
+        let (n, staffed) = (vs.len(), vs.iter().filter(|v| v.unstaffed.is_none()).count());
+        say!(lang, "\n{n} 次检查，{staffed} 次已配备执法人员", "\n{n} visits, {staffed} staffed");
     }
     for v in vs.iter().take(visits) {
         let items: Vec<_> = v.items.iter().map(|(_, c)| c.as_str()).collect();
+        let (seq, uscc, name, items) = (v.seq, &v.uscc, &v.name, items.join(" "));
         match &v.unstaffed {
             None => {
-                println!("{:>5} {} {} [{}] officers {}", v.seq, v.uscc, v.name, items.join(" "), v.officers.join(", "))
+                let officers = v.officers.join(", ");
+                say!(
+                    lang,
+                    "{seq:>5} {uscc} {name} [{items}] 执法人员 {officers}",
+                    "{seq:>5} {uscc} {name} [{items}] officers {officers}"
+                )
             }
-            Some(why) => println!("{:>5} {} {} [{}] UNSTAFFED: {why}", v.seq, v.uscc, v.name, items.join(" ")),
+            Some(why) => {
+                say!(
+                    lang,
+                    "{seq:>5} {uscc} {name} [{items}] 无法配备：{why}",
+                    "{seq:>5} {uscc} {name} [{items}] UNSTAFFED: {why}"
+                )
+            }
         }
     }
-    println!("\naudit trail");
+    say!(lang, "\n审计记录", "\naudit trail");
     for e in store.read(|c| crate::store::audit::entries(c, Some(&format!("plan/{plan}"))))? {
         println!("  {:>5} {} {:<14} {}", e.seq, e.at, e.action, e.actor);
     }
@@ -357,55 +399,70 @@ fn show(store: &Store, a: ShowArgs) -> Result<Outcome, CliError> {
 }
 
 /// A plan's stored fields, as `draw show` prints them before its visits.
-fn print_plan(store: &Store, p: &crate::store::PlanRecord) {
-    println!("plan {} \"{}\" ({}) {}", p.id, p.name, p.kind, p.status);
-    println!("id       {} ({})", ops::global_plan_id(store, p.id), p.spec);
-    println!("created  {} by {}", p.created_at, p.created_by);
-    println!("params   {}", p.params);
-    println!(
+fn print_plan(store: &Store, p: &crate::store::PlanRecord, lang: Lang) {
+    let (id, name, kind, status) = (p.id, &p.name, &p.kind, &p.status);
+    say!(lang, "计划 {id} “{name}”（{kind}）{status}", "plan {id} \"{name}\" ({kind}) {status}");
+    say!(lang, "编号     {}（{}）", "id       {} ({})", ops::global_plan_id(store, p.id), p.spec);
+    say!(lang, "创建     {}，创建者 {}", "created  {} by {}", p.created_at, p.created_by);
+    say!(lang, "参数     {}", "params   {}", p.params);
+    say!(
+        lang,
+        "数据集   {}\n规则     {}\n抽查框   {}\n承诺值   {}",
         "dataset  {}\nrules    {}\nframe    {}\ncommit   {}",
-        p.dataset_hash, p.rules_hash, p.frame_hash, p.commitment
+        p.dataset_hash,
+        p.rules_hash,
+        p.frame_hash,
+        p.commitment
     );
-    println!("release  {}", p.release_at);
+    say!(lang, "公布时间 {}", "release  {}", p.release_at);
     if p.beacon_source.is_empty() {
-        println!("beacon   none (the plan names no beacon)");
+        say!(lang, "随机信标 无（计划未指定信标）", "beacon   none (the plan names no beacon)");
     } else {
-        println!("beacon   {} (rule {}, published {})", p.beacon_source, p.beacon_rule, p.beacon_published_at);
+        let (source, rule, published) = (&p.beacon_source, &p.beacon_rule, &p.beacon_published_at);
+        say!(
+            lang,
+            "随机信标 {source}（规则 {rule}，发布于 {published}）",
+            "beacon   {source} (rule {rule}, published {published})"
+        );
     }
     if let Some(v) = &p.beacon_value
         && !v.is_empty()
     {
-        println!("         value '{v}' supplied {}", p.beacon_supplied_at.clone().unwrap_or_default());
+        let at = p.beacon_supplied_at.clone().unwrap_or_default();
+        say!(lang, "         取值 '{v}'，提供于 {at}", "         value '{v}' supplied {at}");
     }
     if let Some(t) = &p.cancelled_at {
-        println!("cancelled {t}: {}", p.cancelled_reason.clone().unwrap_or_default());
+        let why = p.cancelled_reason.clone().unwrap_or_default();
+        say!(lang, "已于 {t} 取消：{why}", "cancelled {t}: {why}");
     }
     if !p.replaces.is_empty() {
-        println!("replaces {}", p.replaces.join(", "));
+        say!(lang, "替代     {}", "replaces {}", p.replaces.join(", "));
     }
     if !p.excluded_by.is_empty() {
-        println!("history  entities excluded by visits of {}", p.excluded_by.join(", "));
+        let by = p.excluded_by.join(", ");
+        say!(lang, "历史     排除了 {by} 已检查过的主体", "history  entities excluded by visits of {by}");
     }
-    println!("frame    {}", p.frame_stats);
+    say!(lang, "抽查框   {}", "frame    {}", p.frame_stats);
     if let Some(r) = &p.result_hash {
-        println!("result   {r} (revealed {})", p.revealed_at.clone().unwrap_or_default());
+        let at = p.revealed_at.clone().unwrap_or_default();
+        say!(lang, "结果     {r}（揭示于 {at}）", "result   {r} (revealed {at})");
     }
 }
 
-fn export(store: &Store, a: PlanOut) -> Result<Outcome, CliError> {
+fn export(store: &Store, a: PlanOut, lang: Lang) -> Result<Outcome, CliError> {
     let PlanOut { plan, out } = a;
     let text = ops::export_bundle(store, plan).map_err(CliError::from)?;
     std::fs::write(&out, &text).map_err(|e| CliError::same(format!("{}: {e}", out.display())))?;
-    println!(
-        "wrote {} ({} bytes); check it with `credo draw verify --bundle {}` or docs/verify_draw.py",
-        out.display(),
-        text.len(),
-        out.display()
+    let (out, n) = (out.display(), text.len());
+    say!(
+        lang,
+        "已写入 {out}（{n} 字节）；可用 `credo draw verify --bundle {out}` 或 docs/verify_draw.py 核验",
+        "wrote {out} ({n} bytes); check it with `credo draw verify --bundle {out}` or docs/verify_draw.py"
     );
     Ok(Outcome::Ok)
 }
 
-fn verify(store: &Store, a: VerifyArgs) -> Result<Outcome, CliError> {
+fn verify(store: &Store, a: VerifyArgs, lang: Lang) -> Result<Outcome, CliError> {
     let VerifyArgs { bundle, plan, public_key, beacon_value, disclosure } = a;
     let public_key = public_key.as_deref().map(read_public_key).transpose()?;
     let options = crate::draw::VerifyOptions { public_key, beacon_value };
@@ -431,16 +488,18 @@ fn verify(store: &Store, a: VerifyArgs) -> Result<Outcome, CliError> {
             return Err(CliError(tr!("请给出 --bundle 文件或 --plan ID", "give --bundle FILE or --plan ID")));
         }
     };
-    println!("{report}");
+    println!("{}", report.text().get(lang));
     if !report.is_identical() {
         return Ok(Outcome::Findings);
     }
     if let (Some(path), Some(bundle)) = (disclosure, text) {
         let d = std::fs::read_to_string(&path).map_err(|e| CliError::same(format!("{}: {e}", path.display())))?;
         match ops::check_disclosure(&bundle, &d, options.public_key.as_ref()) {
-            Ok(summary) => println!("disclosure {}: {summary}", path.display()),
+            Ok(summary) => say!(lang, "公示文件 {}：{summary}", "disclosure {}: {summary}", path.display()),
             Err(e) => {
-                println!("disclosure {}: {e}", path.display());
+                let e = e.text();
+                let e = e.get(lang);
+                say!(lang, "公示文件 {}：{e}", "disclosure {}: {e}", path.display());
                 return Ok(Outcome::Findings);
             }
         }
@@ -448,7 +507,7 @@ fn verify(store: &Store, a: VerifyArgs) -> Result<Outcome, CliError> {
     Ok(Outcome::Ok)
 }
 
-fn result(store: &Store, a: ResultArgs) -> Result<Outcome, CliError> {
+fn result(store: &Store, a: ResultArgs, lang: Lang) -> Result<Outcome, CliError> {
     let ResultArgs { plan, visit, officer, department, result, commitment, date, notes, data: dir } = a;
     // The same checks as the API: the officer's department comes
     // from the roster, and the policy decides.
@@ -472,21 +531,31 @@ fn result(store: &Store, a: ResultArgs) -> Result<Outcome, CliError> {
         notes: &notes,
     };
     let id = ops::submit_result(store, &principal, &new, ops::limits::today()).map_err(CliError::from)?;
-    println!("result {id} recorded for visit {visit} of plan {plan}; the next classification counts it");
+    say!(
+        lang,
+        "结果 {id} 已记录（计划 {plan} 的第 {visit} 次检查）；下次分级分类将计入",
+        "result {id} recorded for visit {visit} of plan {plan}; the next classification counts it"
+    );
     Ok(Outcome::Ok)
 }
 
-fn publish(store: &Store, a: PlanOut, lang: crate::i18n::Lang) -> Result<Outcome, CliError> {
+fn publish(store: &Store, a: PlanOut, lang: Lang) -> Result<Outcome, CliError> {
     let PlanOut { plan, out } = a;
     let now = chrono::Utc::now().fixed_offset();
     let p = ops::publish(store, plan, now, lang, ops::Layout::Pretty, "cli").map_err(CliError::from)?;
     std::fs::write(&out, &p.text).map_err(|e| CliError::same(format!("{}: {e}", out.display())))?;
     let digest = p.digest;
-    let what = if p.disclosure.draw.is_some() {
-        "plan and results"
-    } else {
-        "plan only: results appear after the release time"
+    let what = match (p.disclosure.draw.is_some(), lang) {
+        (true, Lang::Zh) => "计划与结果",
+        (true, Lang::En) => "plan and results",
+        (false, Lang::Zh) => "仅计划：结果在公布时间之后出现",
+        (false, Lang::En) => "plan only: results appear after the release time",
     };
-    println!("wrote {} ({what}, sha256 {digest}, signed by {})", out.display(), store.identity().public_key());
+    let (out, key) = (out.display(), store.identity().public_key());
+    say!(
+        lang,
+        "已写入 {out}（{what}，sha256 {digest}，签名公钥 {key}）",
+        "wrote {out} ({what}, sha256 {digest}, signed by {key})"
+    );
     Ok(Outcome::Ok)
 }

@@ -77,7 +77,7 @@ fn classify_with(
         sink(r);
         Ok(())
     })
-    .map_err(|e| CliError(tr!("分级分类因规则错误而停止：\n{e}", "classification stopped by a rule error:\n{e}")))
+    .map_err(|e| CliError::framed(tr!("分级分类因规则错误而停止：", "classification stopped by a rule error:"), e))
 }
 
 pub fn entity(cmd: EntityCommand, store: &Path, lang: Lang) -> Result<Outcome, CliError> {
@@ -278,27 +278,43 @@ pub fn render_timeline(t: &ops::Timeline, lang: Lang) -> String {
     s
 }
 
-pub fn propagate(a: PropagateArgs, store: &Path) -> Result<Outcome, CliError> {
+pub fn propagate(a: PropagateArgs, store: &Path, lang: Lang) -> Result<Outcome, CliError> {
     let rules = load_rules(&a.inputs.rules)?;
     let loaded = load_with_results(&a.inputs.data, store)?;
     let c = classify_with(&loaded, &rules, a.inputs.as_of, &mut |_| {})?;
     write_propagation(&a.out, &c.propagation)?;
     let p = &c.propagation;
-    println!("propagation as of {} over {} ({})", a.inputs.as_of, a.inputs.data.display(), loaded.hash);
-    print!("{}", render_counts(p));
-    println!("wrote {}", a.out.display());
+    let (as_of, data, hash) = (a.inputs.as_of, a.inputs.data.display(), loaded.hash);
+    say!(
+        lang,
+        "失信惩戒延伸，评价日期 {as_of}，数据 {data}（{hash}）",
+        "propagation as of {as_of} over {data} ({hash})"
+    );
+    print!("{}", render_counts(p, lang));
+    say!(lang, "已写入 {}", "wrote {}", a.out.display());
     Ok(Outcome::Ok)
 }
 
-pub fn render_counts(p: &Propagation) -> String {
+pub fn render_counts(p: &Propagation, lang: Lang) -> String {
     let (by_role, by_effect) = crate::propagate::counts(p);
-    let mut s = format!("blacklisted sources: {}\nflagged persons: {}\n", p.sources, p.persons.len());
+    let (sources, persons, entities) = (p.sources, p.persons.len(), p.entities.len());
+    let mut s = match lang {
+        Lang::Zh => format!("严重失信来源：{sources}\n波及人员：{persons}\n"),
+        Lang::En => format!("blacklisted sources: {sources}\nflagged persons: {persons}\n"),
+    };
     for (k, v) in by_role {
-        s.push_str(&format!("  via {k:<22} {v:>8}\n"));
+        s.push_str(&match lang {
+            Lang::Zh => format!("  经由 {k:<22} {v:>8}\n"),
+            Lang::En => format!("  via {k:<22} {v:>8}\n"),
+        });
     }
-    s.push_str(&format!("entities reached: {}\n", p.entities.len()));
+    s.push_str(&match lang {
+        Lang::Zh => format!("波及主体：{entities}\n"),
+        Lang::En => format!("entities reached: {entities}\n"),
+    });
     for (k, v) in by_effect {
-        s.push_str(&format!("  {k:<26} {v:>8}\n"));
+        let name = crate::i18n::pad(crate::i18n::link_effect_name(&k, lang), 26);
+        s.push_str(&format!("  {name} {v:>8}\n"));
     }
     s
 }
@@ -361,7 +377,7 @@ pub fn lists(a: ListsArgs, store: &Path, lang: Lang) -> Result<Outcome, CliError
     };
     let listed =
         ops::lists::list(&loaded.snapshot, &rules, a.inputs.as_of, list, a.department.as_deref()).map_err(|e| {
-            CliError(tr!("分级分类因规则错误而停止：\n{e}", "classification stopped by a rule error:\n{e}"))
+            CliError::framed(tr!("分级分类因规则错误而停止：", "classification stopped by a rule error:"), e)
         })?;
     let n = listed.len();
     for l in &listed {

@@ -2,6 +2,17 @@
 //! No business logic lives here; exit codes mean 0 ok, 1 findings or failed
 //! checks, 2 usage or input errors.
 
+/// Prints a line in the chosen language: `say!(lang, "计划 {id}", "plan {id}")`
+/// (both forms take the same arguments; only the chosen one is formatted).
+macro_rules! say {
+    ($lang:expr, $zh:literal, $en:literal $(, $($arg:tt)*)?) => {
+        match $lang {
+            $crate::i18n::Lang::Zh => println!($zh $(, $($arg)*)?),
+            $crate::i18n::Lang::En => println!($en $(, $($arg)*)?),
+        }
+    };
+}
+
 mod classify;
 mod datasets;
 mod draw;
@@ -11,6 +22,7 @@ mod objection;
 mod plan;
 mod rule_versions;
 mod serve;
+mod usage_error;
 
 use std::process::ExitCode;
 
@@ -132,6 +144,13 @@ impl CliError {
     pub fn same(s: impl Into<String>) -> CliError {
         CliError(Text::same(s))
     }
+
+    /// `head`, then the error's own text on the next line, in each
+    /// language (a rule error keeps its place, line and caret).
+    pub fn framed<E: std::fmt::Display + 'static>(head: Text, e: E) -> CliError {
+        let detail = CliError::from(e).0;
+        CliError(Text::new(format!("{}\n{}", head.zh(), detail.zh()), format!("{}\n{}", head.en(), detail.en())))
+    }
 }
 
 impl<E: std::fmt::Display + 'static> From<E> for CliError {
@@ -143,6 +162,22 @@ impl<E: std::fmt::Display + 'static> From<E> for CliError {
         } else if let Some(e) = any.downcast_ref::<crate::store::StoreError>() {
             CliError(e.text())
         } else if let Some(e) = any.downcast_ref::<crate::data::DataError>() {
+            CliError(e.text())
+        } else if let Some(e) = any.downcast_ref::<crate::engine::RuleError>() {
+            CliError(e.text())
+        } else if let Some(e) = any.downcast_ref::<crate::classify::ClassifyError>() {
+            match e {
+                crate::classify::ClassifyError::Rule(r) => CliError(r.text()),
+                other => CliError::same(other.to_string()),
+            }
+        } else if let Some(e) = any.downcast_ref::<crate::ruletest::TestError>() {
+            match e {
+                crate::ruletest::TestError::Rule(r) => CliError(r.text()),
+                other => CliError::same(other.to_string()),
+            }
+        } else if let Some(e) = any.downcast_ref::<crate::draw::DrawError>() {
+            CliError(e.text())
+        } else if let Some(e) = any.downcast_ref::<crate::trust::TrustError>() {
             CliError(e.text())
         } else if let Some(t) = any.downcast_ref::<Text>() {
             CliError(t.clone())
@@ -175,7 +210,12 @@ pub fn run() -> ExitCode {
     let cli = match parsed {
         Ok(c) => c,
         Err(e) => {
-            let _ = e.print();
+            match usage_error::render(&e, help_lang) {
+                Some(text) => eprint!("{text}"),
+                None => {
+                    let _ = e.print();
+                }
+            }
             return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
         }
     };
@@ -201,13 +241,13 @@ pub fn run() -> ExitCode {
     let result = match cli.command {
         Command::Datasets(c) => datasets::run(c, lang),
         Command::Classify(a) => classify::classify_cmd(a, &store, lang),
-        Command::Rules(c) => classify::rules_cmd(c, &store),
-        Command::Audit(c) => audit(c, &store),
+        Command::Rules(c) => classify::rules_cmd(c, &store, lang),
+        Command::Audit(c) => audit(c, &store, lang),
         Command::Draw(c) => draw::run(c, &store, lang),
         Command::Plan(c) => plan::run(c, &store, lang),
         Command::Objection(c) => objection::run(c, &store, lang),
         Command::Entity(c) => entity::entity(c, &store, lang),
-        Command::Propagate(a) => entity::propagate(a, &store),
+        Command::Propagate(a) => entity::propagate(a, &store, lang),
         Command::Lists(a) => entity::lists(a, &store, lang),
         Command::Serve(a) => serve::serve(a),
         Command::Tokens(c) => serve::tokens(c, &store),
@@ -238,7 +278,7 @@ pub(crate) fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
     pb
 }
 
-fn audit(cmd: AuditCommand, store: &std::path::Path) -> Result<Outcome, CliError> {
+fn audit(cmd: AuditCommand, store: &std::path::Path, lang: crate::i18n::Lang) -> Result<Outcome, CliError> {
     let store = crate::store::Store::open(store)?;
     match cmd {
         AuditCommand::Verify { checkpoint, public_key } => {
@@ -264,28 +304,47 @@ fn audit(cmd: AuditCommand, store: &std::path::Path) -> Result<Outcome, CliError
             let r = crate::ops::verify_store(&store, checkpoint.as_ref())?;
             match &r.chain {
                 crate::store::ChainReport::Intact { entries, head } => {
-                    println!("chain      intact: {entries} entries, head {head}")
+                    say!(
+                        lang,
+                        "审计链     完整：{entries} 条，链头 {head}",
+                        "chain      intact: {entries} entries, head {head}"
+                    )
                 }
                 crate::store::ChainReport::Broken { seq, reason } => {
-                    println!("chain      BROKEN at entry {seq}: {reason}")
+                    say!(lang, "审计链     在第 {seq} 条断裂：{reason}", "chain      BROKEN at entry {seq}: {reason}")
                 }
             }
             match (&r.checkpoint, &checkpoint) {
-                (Some(crate::store::ChainReport::Broken { reason, .. }), _) => println!("checkpoint FAILED: {reason}"),
-                (Some(_), Some(c)) => println!("checkpoint ok: entry {} still has hash {}", c.entries, c.head),
+                (Some(crate::store::ChainReport::Broken { reason, .. }), _) => {
+                    say!(lang, "检查点     未通过：{reason}", "checkpoint FAILED: {reason}")
+                }
+                (Some(_), Some(c)) => say!(
+                    lang,
+                    "检查点     通过：第 {} 条的哈希仍为 {}",
+                    "checkpoint ok: entry {} still has hash {}",
+                    c.entries,
+                    c.head
+                ),
                 _ => {}
             }
             let checked: Vec<String> = r.checked.iter().map(|(k, n)| format!("{n} {k}")).collect();
+            let checked = checked.join(", ");
+            let n = r.differences.len();
             if r.differences.is_empty() {
-                println!("tables     intact: {}", checked.join(", "));
+                say!(lang, "数据表     完整：{checked}", "tables     intact: {checked}");
             } else {
-                println!("tables     {} difference(s) with the audit log", r.differences.len());
+                say!(lang, "数据表     与审计日志有 {n} 处不一致", "tables     {n} difference(s) with the audit log");
                 for (i, d) in r.differences.iter().enumerate() {
-                    println!("  {} {d}", if i == 0 { "first:" } else { "also: " });
+                    match (lang, i) {
+                        (crate::i18n::Lang::Zh, 0) => println!("  首处：{d}"),
+                        (crate::i18n::Lang::Zh, _) => println!("  另有：{d}"),
+                        (crate::i18n::Lang::En, 0) => println!("  first: {d}"),
+                        (crate::i18n::Lang::En, _) => println!("  also:  {d}"),
+                    }
                 }
             }
             if r.intact {
-                println!("intact");
+                say!(lang, "完整", "intact");
                 Ok(Outcome::Ok)
             } else {
                 Ok(Outcome::Findings)
@@ -297,7 +356,7 @@ fn audit(cmd: AuditCommand, store: &std::path::Path) -> Result<Outcome, CliError
                 Some(path) => {
                     std::fs::write(&path, format!("{text}\n"))
                         .map_err(|e| CliError::same(format!("{}: {e}", path.display())))?;
-                    println!("wrote {}", path.display());
+                    say!(lang, "已写入 {}", "wrote {}", path.display());
                 }
                 None => println!("{text}"),
             }

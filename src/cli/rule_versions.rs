@@ -47,7 +47,7 @@ pub enum VersionsCommand {
     },
 }
 
-pub fn run(cmd: VersionsCommand, store: &Path) -> Result<Outcome, CliError> {
+pub fn run(cmd: VersionsCommand, store: &Path, lang: crate::i18n::Lang) -> Result<Outcome, CliError> {
     let store = Store::open(store)?;
     let operator = Principal::operator("cli");
     match cmd {
@@ -55,28 +55,37 @@ pub fn run(cmd: VersionsCommand, store: &Path) -> Result<Outcome, CliError> {
             let rs = super::classify::load_rules(&rules)?;
             let files = serde_json::to_value(&rs.source().files)?;
             let (id, created) = store.add_rule_version(rs.hash(), &rs.label(), &files, "cli")?;
-            println!(
-                "rule version {id}: {} {}{}",
-                rs.label(),
-                rs.hash(),
-                if created { "" } else { " (already stored)" }
-            );
+            let (label, hash) = (rs.label(), rs.hash());
+            if created {
+                say!(lang, "规则版本 {id}：{label} {hash}", "rule version {id}: {label} {hash}");
+            } else {
+                say!(
+                    lang,
+                    "规则版本 {id}：{label} {hash}（已存储）",
+                    "rule version {id}: {label} {hash} (already stored)"
+                );
+            }
             if let Some(from) = from {
                 let v = ops::schedule(&store, &operator, id, from, until)?;
-                println!(
-                    "  in force from {}{}",
-                    v.effective_from.unwrap_or_default(),
-                    v.effective_until.map(|u| format!(" until {u} (exclusive)")).unwrap_or_default()
-                );
+                let from = v.effective_from.unwrap_or_default();
+                match v.effective_until {
+                    Some(u) => say!(
+                        lang,
+                        "  自 {from} 起生效，至 {u} 止（不含）",
+                        "  in force from {from} until {u} (exclusive)"
+                    ),
+                    None => say!(lang, "  自 {from} 起生效", "  in force from {from}"),
+                }
             }
             if activate {
                 store.activate_rules(id, "cli")?;
-                println!("  active");
+                say!(lang, "  已启用", "  active");
             }
         }
         VersionsCommand::Schedule { id, from, until } => {
             let v = ops::schedule(&store, &operator, id, from, until)?;
-            println!("rule version {id}: in force from {}", v.effective_from.unwrap_or_default());
+            let from = v.effective_from.unwrap_or_default();
+            say!(lang, "规则版本 {id}：自 {from} 起生效", "rule version {id}: in force from {from}");
         }
         VersionsCommand::List { on } => {
             for v in store.rule_schedule()? {
@@ -92,7 +101,12 @@ pub fn run(cmd: VersionsCommand, store: &Path) -> Result<Outcome, CliError> {
             }
             if let Some(on) = on {
                 let (id, why) = ops::resolve(&store, on, None)?;
-                println!("on {on}: rule version {id}, {why}");
+                match lang {
+                    crate::i18n::Lang::Zh => {
+                        println!("{on}：规则版本 {id}，{}", super::classify::choice_zh(&why))
+                    }
+                    crate::i18n::Lang::En => println!("on {on}: rule version {id}, {why}"),
+                }
             }
         }
     }
@@ -123,6 +137,6 @@ pub fn rules_for_run(
     let (id, why) = ops::resolve(store, as_of, named)?;
     let files: std::collections::BTreeMap<String, String> = serde_json::from_value(store.rule_files(id)?)?;
     let rules = RuleSet::compile(&RuleSource { files })
-        .map_err(|e| CliError(tr!("规则版本 {id} 无法加载：\n{e}", "rule version {id} does not load:\n{e}")))?;
+        .map_err(|e| CliError::framed(tr!("规则版本 {id} 无法加载：", "rule version {id} does not load:"), e))?;
     Ok((rules, Some(id), why))
 }

@@ -111,6 +111,36 @@ pub enum DrawError {
     Beacon(String),
 }
 
+impl DrawError {
+    /// What the user reads, in both languages (`Display` is the English).
+    /// Hashes, codes and ids keep their form; the detail a variant carries
+    /// (a parser's or a check's message) is shown as it was written.
+    pub fn text(&self) -> crate::i18n::Text {
+        use crate::tr;
+        match self {
+            DrawError::Plan(m) => tr!("计划无效：{m}", "invalid plan: {m}"),
+            DrawError::Stratum { key, message } => tr!("分层 '{key}'：{message}", "stratum '{key}': {message}"),
+            DrawError::Entity { uscc, message } => tr!("主体 {uscc}：{message}", "entity {uscc}: {message}"),
+            DrawError::DuplicateEntity(u) => tr!("主体 {u} 出现了不止一次", "entity {u} appears more than once"),
+            DrawError::Officer { id, message } => tr!("执法人员 '{id}'：{message}", "officer '{id}': {message}"),
+            DrawError::TooLarge(m) => tr!("抽查框过大：{m}", "the frame is too large: {m}"),
+            DrawError::SecretTooShort(n) => tr!(
+                "揭示的秘密值只有 {n} 字节；至少需要 16 字节",
+                "the revealed secret is {n} bytes; at least 16 are required"
+            ),
+            DrawError::CommitmentMismatch { computed, committed } => tr!(
+                "承诺值与秘密值不符：SHA-256(秘密值) 为 {computed}，计划承诺的是 {committed}",
+                "commitment does not match secret: SHA-256(secret) is {computed}, the plan committed to {committed}"
+            ),
+            DrawError::Shards(m) => tr!("分片无法拼合：{m}", "shards do not fit together: {m}"),
+            DrawError::Parse { line, column, message } => {
+                tr!("第 {line} 行第 {column} 列：{message}", "line {line}, column {column}: {message}")
+            }
+            DrawError::Beacon(m) => tr!("随机信标：{m}", "beacon: {m}"),
+        }
+    }
+}
+
 /// The result of a draw: per-stratum counts and the ordered visits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DrawResult {
@@ -168,4 +198,19 @@ pub fn draw_with_seed(frame: &Frame, seed: &Seed) -> Result<DrawResult, DrawErro
     let shard = select_shard(frame, seed, &frame.populations())?;
     let selection = merge(std::slice::from_ref(&shard))?;
     assign(&selection, &[frame], seed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_read_in_both_languages_and_display_the_english() {
+        let e = DrawError::SecretTooShort(8);
+        assert_eq!(e.text().zh(), "揭示的秘密值只有 8 字节；至少需要 16 字节");
+        assert_eq!(e.text().en(), e.to_string());
+        let e = DrawError::Parse { line: 3, column: 7, message: "bad".into() };
+        assert_eq!(e.text().zh(), "第 3 行第 7 列：bad");
+        assert_eq!(e.text().en(), e.to_string());
+    }
 }

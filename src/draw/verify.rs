@@ -66,6 +66,36 @@ impl From<DrawError> for Report {
     }
 }
 
+impl Report {
+    /// The verdict in both languages (`Display` is the English). The
+    /// difference itself is the checker's message, as written.
+    pub fn text(&self) -> crate::i18n::Text {
+        use crate::tr;
+        match self {
+            Report::Identical { visits, staffed, result_hash, spec, signer } => {
+                let hash = hex::encode(result_hash);
+                let head = tr!(
+                    "一致（{visits} 次检查，{staffed} 次已配备执法人员，结果 SHA-256 {hash}）",
+                    "identical ({visits} visits, {staffed} staffed, result SHA-256 {hash})"
+                );
+                let tail = match (spec, signer) {
+                    (Spec::V1, _) => crate::i18n::Text::same(""),
+                    (Spec::V2, Some(k)) => tr!("；{spec}，签名密钥 {k}", "; {spec}, signed by {k}"),
+                    (Spec::V2, None) => tr!("；{spec}，未签名", "; {spec}, not signed"),
+                };
+                crate::i18n::Text::new(format!("{}{}", head.zh(), tail.zh()), format!("{}{}", head.en(), tail.en()))
+            }
+            Report::Different { line: Some(l), column: Some(c), message } => {
+                tr!("不一致：第 {l} 行第 {c} 列：{message}", "line {l}, column {c}: {message}")
+            }
+            Report::Different { line: Some(l), column: None, message } => {
+                tr!("不一致：第 {l} 行：{message}", "line {l}: {message}")
+            }
+            Report::Different { message, .. } => tr!("不一致：{message}", "{message}"),
+        }
+    }
+}
+
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::i18n::{Lang, Text};
+
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct RuleError {
     /// File within the rule set, e.g. `tier.rhai` or `rules.toml`.
@@ -40,25 +42,45 @@ impl RuleError {
     }
 }
 
-impl fmt::Display for RuleError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.location(), self.message)?;
+impl RuleError {
+    /// What the user reads, in both languages: the place (file, line,
+    /// column), the message (Rhai's or the rule's own, as written), the
+    /// line with a caret, the rule and the entity.
+    pub fn text(&self) -> Text {
+        Text::new(self.render(Lang::Zh), self.render(Lang::En))
+    }
+
+    fn render(&self, lang: Lang) -> String {
+        let mut f = match (lang, self.line, self.column) {
+            (Lang::En, ..) => format!("{}: {}", self.location(), self.message),
+            (Lang::Zh, Some(l), Some(c)) => format!("{}（第 {l} 行第 {c} 列）：{}", self.location(), self.message),
+            (Lang::Zh, Some(l), None) => format!("{}（第 {l} 行）：{}", self.location(), self.message),
+            (Lang::Zh, None, _) => format!("{}：{}", self.location(), self.message),
+        };
         if let (Some(src), Some(line)) = (&self.source_line, self.line) {
             let gutter = line.to_string();
-            write!(f, "\n{} |\n{gutter} | {src}", " ".repeat(gutter.len()))?;
+            f.push_str(&format!("\n{} |\n{gutter} | {src}", " ".repeat(gutter.len())));
             if let Some(col) = self.column {
                 let pad: String =
                     src.chars().take(col.saturating_sub(1)).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
-                write!(f, "\n{} | {pad}^", " ".repeat(gutter.len()))?;
+                f.push_str(&format!("\n{} | {pad}^", " ".repeat(gutter.len())));
             }
         }
         if let Some(entry) = &self.entry {
-            write!(f, "\n  in rule `{entry}`")?;
-            if let Some(e) = &self.entity {
-                write!(f, " evaluating entity {e}")?;
-            }
+            f.push_str(&match (lang, &self.entity) {
+                (Lang::En, None) => format!("\n  in rule `{entry}`"),
+                (Lang::En, Some(e)) => format!("\n  in rule `{entry}` evaluating entity {e}"),
+                (Lang::Zh, None) => format!("\n  出错的规则：`{entry}`"),
+                (Lang::Zh, Some(e)) => format!("\n  出错的规则：`{entry}`，正在评估主体 {e}"),
+            });
         }
-        Ok(())
+        f
+    }
+}
+
+impl fmt::Display for RuleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render(Lang::En))
     }
 }
 
@@ -78,5 +100,10 @@ mod tests {
             e.to_string(),
             "tier.rhai:2:9: Unknown property 'grade'\n  |\n2 |     let g = e.grade;\n  |         ^\n  in rule `tier` evaluating entity 914403001922038216"
         );
+        assert_eq!(
+            e.text().zh(),
+            "tier.rhai:2:9（第 2 行第 9 列）：Unknown property 'grade'\n  |\n2 |     let g = e.grade;\n  |         ^\n  出错的规则：`tier`，正在评估主体 914403001922038216"
+        );
+        assert_eq!(e.text().en(), e.to_string());
     }
 }

@@ -411,6 +411,47 @@ pub fn problem_reason_zh(reason: &str) -> Option<&'static str> {
     }
 }
 
+/// A frame's exclusion kind (`plan`'s fixed English, kept as is in the
+/// frame's counts) in words; kinds not listed as given.
+pub fn exclusion_kind(kind: &str, lang: Lang) -> String {
+    if lang == Lang::En {
+        return kind.to_string();
+    }
+    fn source(s: &str) -> &str {
+        match s {
+            "dataset" => "数据集",
+            "rules" => "规则",
+            "earlier plans" => "此前的计划",
+            other => other,
+        }
+    }
+    let fixed = match kind {
+        "not active (source: dataset)" => Some("非存续状态（来源：数据集）"),
+        "no applicable inspection item (source: dataset)" => Some("无适用的检查事项（来源：数据集）"),
+        "no approval granted on a commitment awaiting verification (source: dataset)" => {
+            Some("无待核查的告知承诺审批（来源：数据集）")
+        }
+        "no random inspection under the rules (source: rules)" => Some("按规则不纳入随机抽查（来源：规则）"),
+        _ => None,
+    };
+    if let Some(f) = fixed {
+        return f.to_string();
+    }
+    // `tier N: already randomly inspected WHEN (source: SOURCE)`.
+    let parsed = kind.strip_prefix("tier ").and_then(|rest| {
+        let (tier, rest) = rest.split_once(": already randomly inspected ")?;
+        let (when, rest) = rest.split_once(" (source: ")?;
+        let when = match when {
+            "this year" => "本年度",
+            "within 12 months" => "近 12 个月内",
+            _ => return None,
+        };
+        let tier: u8 = tier.parse().ok()?;
+        Some(format!("{}：{when}已被随机抽查（来源：{}）", tier_name(tier, lang), source(rest.strip_suffix(')')?)))
+    });
+    parsed.unwrap_or_else(|| kind.to_string())
+}
+
 /// Pads to a display width, counting CJK characters as two columns.
 pub fn pad(s: &str, width: usize) -> String {
     let w: usize = s.chars().map(|c| if (c as u32) >= 0x2E80 { 2 } else { 1 }).sum();
@@ -438,6 +479,15 @@ mod tests {
         assert_eq!(Lang::from_accept_language(Some("fr-FR, en;q=0.8, zh;q=0.9")), Lang::Zh);
         assert_eq!(Lang::from_accept_language(Some("zh;q=0, en-GB;q=0.5")), Lang::En);
         assert_eq!(Lang::from_accept_language(Some("de")), Lang::Zh);
+    }
+
+    #[test]
+    fn exclusion_kinds_in_chinese() {
+        let k = "tier 2: already randomly inspected this year (source: earlier plans)";
+        assert_eq!(exclusion_kind(k, Lang::Zh), "轻微失信：本年度已被随机抽查（来源：此前的计划）");
+        assert_eq!(exclusion_kind(k, Lang::En), k);
+        assert_eq!(exclusion_kind("not active (source: dataset)", Lang::Zh), "非存续状态（来源：数据集）");
+        assert_eq!(exclusion_kind("something new", Lang::Zh), "something new");
     }
 
     #[test]

@@ -141,15 +141,18 @@ impl OpsError {
             OpsError::Invalid(m) | OpsError::Internal(m) => Text::same(m.as_str()),
             OpsError::Rejected(t) | OpsError::Unavailable(t) => t.clone(),
             OpsError::Data(d) => d.text(),
-            OpsError::Rule(r) => crate::tr!("规则错误：{r}", "{r}"),
+            OpsError::Rule(r) => r.text().map(|lang, r| match lang {
+                crate::i18n::Lang::Zh => format!("规则错误：{r}"),
+                crate::i18n::Lang::En => r.to_string(),
+            }),
             OpsError::Store(s) => s.text(),
-            OpsError::Draw(d) => Text::same(d.to_string()),
+            OpsError::Draw(d) => d.text(),
             OpsError::Results(r) => Text::same(r.to_string()),
             OpsError::Output(o) => Text::same(o.to_string()),
             OpsError::Beacon { plan, message } => {
                 crate::tr!("计划 {plan}：随机信标被拒绝：{message}", "plan {plan}: beacon refused: {message}")
             }
-            OpsError::Trust(t) => Text::same(t.to_string()),
+            OpsError::Trust(t) => t.text(),
             OpsError::Field { field, reason } => reason.map(|lang, r| match lang {
                 crate::i18n::Lang::Zh => format!("{field}：{r}"),
                 crate::i18n::Lang::En => format!("{field}: {r}"),

@@ -14,6 +14,8 @@
 
 use ed25519_dalek::{Signer, Verifier};
 
+use crate::i18n::{Lang, Text};
+
 /// The prefix of every signed message.
 pub const SIGNATURE_TAG: &str = "credo-signature-v1";
 
@@ -24,9 +26,9 @@ pub const ALGORITHM: &str = "ed25519";
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TrustError {
     #[error("public key: {0}")]
-    PublicKey(String),
+    PublicKey(Text),
     #[error("signing key: {0}")]
-    SigningKey(String),
+    SigningKey(Text),
     #[error("the signature is not valid: {what} was changed after signing, or signed by another key")]
     BadSignature { what: String },
     #[error("signed by key {found}, but the key given to check against is {expected}")]
@@ -34,9 +36,43 @@ pub enum TrustError {
     #[error("{what} carries no signature")]
     Unsigned { what: String },
     #[error("signature: {0}")]
-    Malformed(String),
+    Malformed(Text),
     #[error("document: {0}")]
-    Document(String),
+    Document(Text),
+}
+
+impl TrustError {
+    /// What the user reads, in both languages (`Display` is the English).
+    /// Keys, hashes and what was signed keep their form.
+    pub fn text(&self) -> Text {
+        match self {
+            TrustError::PublicKey(m) => m.map(|lang, m| match lang {
+                Lang::Zh => format!("公钥：{m}"),
+                Lang::En => format!("public key: {m}"),
+            }),
+            TrustError::SigningKey(m) => m.map(|lang, m| match lang {
+                Lang::Zh => format!("签名私钥：{m}"),
+                Lang::En => format!("signing key: {m}"),
+            }),
+            TrustError::BadSignature { what } => crate::tr!(
+                "签名无效：{what} 在签名后被改动过，或由另一把密钥签名",
+                "the signature is not valid: {what} was changed after signing, or signed by another key"
+            ),
+            TrustError::OtherKey { found, expected } => crate::tr!(
+                "签名密钥为 {found}，但用于核对的密钥是 {expected}",
+                "signed by key {found}, but the key given to check against is {expected}"
+            ),
+            TrustError::Unsigned { what } => crate::tr!("{what} 没有签名", "{what} carries no signature"),
+            TrustError::Malformed(m) => m.map(|lang, m| match lang {
+                Lang::Zh => format!("签名：{m}"),
+                Lang::En => format!("signature: {m}"),
+            }),
+            TrustError::Document(m) => m.map(|lang, m| match lang {
+                Lang::Zh => format!("文档：{m}"),
+                Lang::En => format!("document: {m}"),
+            }),
+        }
+    }
 }
 
 /// An Ed25519 public key (32 bytes, written as 64 lower-case hex digits).
@@ -60,13 +96,19 @@ impl PublicKey {
     /// file can be given as it is).
     pub fn from_hex(s: &str) -> Result<PublicKey, TrustError> {
         let s = s.trim();
-        let bytes = hex::decode(s).map_err(|e| TrustError::PublicKey(format!("'{s}' is not hexadecimal: {e}")))?;
-        let bytes: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
-            TrustError::PublicKey(format!("must be 32 bytes (64 hex digits), found {}", b.len()))
+        let bytes = hex::decode(s).map_err(|e| {
+            TrustError::PublicKey(crate::tr!("'{s}' 不是十六进制：{e}", "'{s}' is not hexadecimal: {e}"))
         })?;
-        ed25519_dalek::VerifyingKey::from_bytes(&bytes)
-            .map(PublicKey)
-            .map_err(|_| TrustError::PublicKey(format!("{s} is not a point on Ed25519")))
+        let bytes: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
+            TrustError::PublicKey(crate::tr!(
+                "须为 32 字节（64 个十六进制数字），实为 {}",
+                "must be 32 bytes (64 hex digits), found {}",
+                b.len()
+            ))
+        })?;
+        ed25519_dalek::VerifyingKey::from_bytes(&bytes).map(PublicKey).map_err(|_| {
+            TrustError::PublicKey(crate::tr!("{s} 不是 Ed25519 曲线上的点", "{s} is not a point on Ed25519"))
+        })
     }
 
     pub fn to_hex(&self) -> String {
@@ -100,8 +142,9 @@ impl SigningKey {
     /// A new key from the operating system's random source.
     pub fn generate() -> Result<SigningKey, TrustError> {
         let mut seed = [0u8; 32];
-        getrandom::fill(&mut seed)
-            .map_err(|e| TrustError::SigningKey(format!("no operating-system randomness: {e}")))?;
+        getrandom::fill(&mut seed).map_err(|e| {
+            TrustError::SigningKey(crate::tr!("无法取得操作系统随机数：{e}", "no operating-system randomness: {e}"))
+        })?;
         Ok(SigningKey::from_seed(&seed))
     }
 
@@ -133,10 +176,15 @@ pub fn message(doc_type: &str, payload: &[u8]) -> Vec<u8> {
 
 /// Parses 128 hex digits of a signature.
 pub fn signature_from_hex(s: &str) -> Result<[u8; 64], TrustError> {
-    let bytes = hex::decode(s).map_err(|e| TrustError::Malformed(format!("'{s}' is not hexadecimal: {e}")))?;
-    bytes
-        .try_into()
-        .map_err(|b: Vec<u8>| TrustError::Malformed(format!("must be 64 bytes (128 hex digits), found {}", b.len())))
+    let bytes = hex::decode(s)
+        .map_err(|e| TrustError::Malformed(crate::tr!("'{s}' 不是十六进制：{e}", "'{s}' is not hexadecimal: {e}")))?;
+    bytes.try_into().map_err(|b: Vec<u8>| {
+        TrustError::Malformed(crate::tr!(
+            "须为 64 字节（128 个十六进制数字），实为 {}",
+            "must be 64 bytes (128 hex digits), found {}",
+            b.len()
+        ))
+    })
 }
 
 // ---------------------------------------------------------------- documents
@@ -170,7 +218,8 @@ fn write_canonical(v: &serde_json::Value, out: &mut String) -> Result<(), TrustE
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Number(n) => {
             if !(n.is_i64() || n.is_u64()) {
-                return Err(TrustError::Document(format!(
+                return Err(TrustError::Document(crate::tr!(
+                    "数值 {n} 不是整数；签名文档只含整数",
                     "the number {n} is not an integer; signed documents hold integers only"
                 )));
             }
@@ -229,7 +278,7 @@ pub fn sign_document(key: &SigningKey, mut doc: serde_json::Value) -> Result<ser
     let doc_type = doc_type(&doc)?;
     let obj = doc.as_object_mut().expect("checked by doc_type");
     if obj.contains_key("signature") {
-        return Err(TrustError::Document("already has a signature member".into()));
+        return Err(TrustError::Document(crate::tr!("已有 signature 成员", "already has a signature member")));
     }
     let payload = canonical_json(&serde_json::Value::Object(obj.clone()))?;
     let sig = key.sign(&doc_type, payload.as_bytes());
@@ -241,32 +290,38 @@ pub fn sign_document(key: &SigningKey, mut doc: serde_json::Value) -> Result<ser
 }
 
 fn doc_type(doc: &serde_json::Value) -> Result<String, TrustError> {
-    let obj = doc.as_object().ok_or_else(|| TrustError::Document("is not a JSON object".into()))?;
+    let obj =
+        doc.as_object().ok_or_else(|| TrustError::Document(crate::tr!("不是 JSON 对象", "is not a JSON object")))?;
     obj.get("type")
         .and_then(|t| t.as_str())
         .map(str::to_string)
-        .ok_or_else(|| TrustError::Document("has no string member 'type'".into()))
+        .ok_or_else(|| TrustError::Document(crate::tr!("没有字符串成员 'type'", "has no string member 'type'")))
 }
 
 /// Checks a signed JSON document. With `expected`, the signer must be that
 /// key; without it, the key the document names is reported back (it proves
 /// integrity only if the caller trusts that key).
 pub fn verify_document(text: &str, expected: Option<&PublicKey>) -> Result<VerifiedDocument, TrustError> {
-    let mut doc: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| TrustError::Document(format!("is not JSON: {e}")))?;
+    let mut doc: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| TrustError::Document(crate::tr!("不是 JSON：{e}", "is not JSON: {e}")))?;
     let doc_type = doc_type(&doc)?;
     let obj = doc.as_object_mut().expect("checked by doc_type");
     let what = format!("the {doc_type} document");
     let sig = obj.remove("signature").ok_or_else(|| TrustError::Unsigned { what: what.clone() })?;
     let field = |name: &str| {
-        sig.get(name)
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
-            .ok_or_else(|| TrustError::Malformed(format!("the signature has no string member '{name}'")))
+        sig.get(name).and_then(|v| v.as_str()).map(str::to_string).ok_or_else(|| {
+            TrustError::Malformed(crate::tr!(
+                "签名没有字符串成员 '{name}'",
+                "the signature has no string member '{name}'"
+            ))
+        })
     };
     let algorithm = field("algorithm")?;
     if algorithm != ALGORITHM {
-        return Err(TrustError::Malformed(format!("algorithm '{algorithm}' is not {ALGORITHM}")));
+        return Err(TrustError::Malformed(crate::tr!(
+            "算法 '{algorithm}' 不是 {ALGORITHM}",
+            "algorithm '{algorithm}' is not {ALGORITHM}"
+        )));
     }
     let signer = PublicKey::from_hex(&field("public_key")?)?;
     if let Some(k) = expected
