@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::EntityResult;
-use crate::i18n::pad;
+use crate::i18n::{Lang, pad};
 use crate::model::region;
 use crate::propagate::Propagation;
 
@@ -106,51 +106,85 @@ pub fn tenths(x: f64) -> String {
 }
 
 impl fmt::Display for Summary {
+    /// In English (what the tests and the English CLI print).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render(Lang::En))
+    }
+}
+
+impl Summary {
+    /// The run's figures as a text table in `lang`: entities, tiers by
+    /// city, risk levels, expected inspections and the special lists.
+    pub fn render(&self, lang: Lang) -> String {
+        use std::fmt::Write;
+        let zh = lang == Lang::Zh;
+        let t = |z: &'static str, e: &'static str| if zh { z } else { e };
+        // Right-aligned in `w` columns, a Chinese character taking two.
+        let right = |s: &str, w: usize| {
+            let width: usize = s.chars().map(|c| if (c as u32) >= 0x2E80 { 2 } else { 1 }).sum();
+            format!("{}{s}", " ".repeat(w.saturating_sub(width)))
+        };
         let d = region::divisions();
-        writeln!(f, "entities classified: {}", self.entities)?;
+        let mut f = String::new();
+        let _ = writeln!(f, "{}{}", t("已分级分类主体：", "entities classified: "), self.entities);
         if self.not_yet_registered > 0 {
-            writeln!(f, "not yet registered on the as-of date (left out): {}", self.not_yet_registered)?;
+            let _ = writeln!(
+                f,
+                "{}{}",
+                t("评价日期时尚未登记（未计入）：", "not yet registered on the as-of date (left out): "),
+                self.not_yet_registered
+            );
         }
-        writeln!(f, "\ntiers by city        {:>9} {:>9} {:>9} {:>9} {:>9}", "1", "2", "3", "4", "total")?;
+        let _ = write!(f, "\n{}", pad(t("各市信用等级", "tiers by city"), 20));
+        for h in ["1", "2", "3", "4", t("合计", "total")] {
+            let _ = write!(f, " {}", right(h, 9));
+        }
+        f.push('\n');
         let mut totals = [0usize; 4];
         for (city, counts) in &self.tiers_by_city {
             let label = format!("{city} {}", d.name(*city));
-            write!(f, "{}", pad(&label, 20))?;
+            f.push_str(&pad(&label, 20));
             for (i, c) in counts.iter().enumerate() {
-                write!(f, " {c:>9}")?;
+                let _ = write!(f, " {c:>9}");
                 totals[i] += c;
             }
-            writeln!(f, " {:>9}", counts.iter().sum::<usize>())?;
+            let _ = writeln!(f, " {:>9}", counts.iter().sum::<usize>());
         }
-        write!(f, "{}", pad("total", 20))?;
+        f.push_str(&pad(t("合计", "total"), 20));
         for c in totals {
-            write!(f, " {c:>9}")?;
+            let _ = write!(f, " {c:>9}");
         }
-        writeln!(f, " {:>9}", totals.iter().sum::<usize>())?;
+        let _ = writeln!(f, " {:>9}", totals.iter().sum::<usize>());
 
-        writeln!(f, "\nrisk levels")?;
+        let _ = writeln!(f, "\n{}", t("风险等级", "risk levels"));
         for (k, v) in &self.risks {
-            writeln!(f, "  {k:<12} {v:>9}")?;
+            let name = if zh { crate::i18n::risk_name(k, lang) } else { k.as_str() };
+            let _ = writeln!(f, "  {} {v:>9}", pad(name, 12));
         }
-        writeln!(f, "\nexpected random inspections a year")?;
+        let _ = writeln!(f, "\n{}", t("预计每年随机抽查", "expected random inspections a year"));
         for (k, v) in &self.expected_by_department {
-            writeln!(f, "  {k:<12} {:>12}", tenths(*v))?;
+            let _ = writeln!(f, "  {k:<12} {:>12}", tenths(*v));
         }
-        writeln!(
+        let _ = writeln!(
             f,
-            "  {:<12} {:>12} (one joint visit covers several departments)",
-            "visits",
-            tenths(self.expected_total)
-        )?;
-        writeln!(f, "\nlists")?;
-        writeln!(f, "  in tolerance period        {:>9}", self.in_tolerance)?;
-        writeln!(f, "  first-minor exemptions     {:>9}", self.exemptions)?;
-        writeln!(f, "  reminders                  {:>9}", self.reminders)?;
-        writeln!(f, "  key-attention list         {:>9}", self.key_attention)?;
-        writeln!(f, "  blacklisted                {:>9}", self.blacklisted)?;
-        writeln!(f, "  flagged persons            {:>9}", self.propagated_persons)?;
-        writeln!(f, "  entities reached by flags  {:>9}", self.propagated_entities)?;
-        Ok(())
+            "  {} {:>12} {}",
+            pad(t("检查次数", "visits"), 12),
+            tenths(self.expected_total),
+            t("（一次联合检查覆盖多个部门）", "(one joint visit covers several departments)")
+        );
+        let _ = writeln!(f, "\n{}", t("名单", "lists"));
+        let lists = [
+            (t("处于包容期", "in tolerance period"), self.in_tolerance),
+            (t("首次轻微违法免罚", "first-minor exemptions"), self.exemptions),
+            (t("提醒约谈", "reminders"), self.reminders),
+            (t("重点关注名单", "key-attention list"), self.key_attention),
+            (t("严重失信名单", "blacklisted"), self.blacklisted),
+            (t("联合惩戒涉及的人员", "flagged persons"), self.propagated_persons),
+            (t("因关联而受影响的主体", "entities reached by flags"), self.propagated_entities),
+        ];
+        for (label, n) in lists {
+            let _ = writeln!(f, "  {} {n:>9}", pad(label, 26));
+        }
+        f
     }
 }

@@ -235,7 +235,7 @@ pub fn classify_cmd(a: ClassifyArgs, store_path: &Path, lang: crate::i18n::Lang)
     say!(lang, "运行 {run}：{data}，评价日期 {as_of}，规则 {label}", "run {run}: {data} as of {as_of} with {label}");
     say!(lang, "数据集 {}\n规则   {}", "dataset {}\nrules   {}", loaded.hash, rules.hash());
     println!();
-    print!("{}", c.summary);
+    print!("{}", c.summary.render(lang));
     println!("{}", tier_legend(&c.summary, lang));
     println!();
     say!(lang, "各阶段的规则调用（相同输入只计算一次）：", "rule calls per stage (distinct inputs evaluated once):");
