@@ -126,6 +126,14 @@ fn classify_names_tiers_in_chinese_by_default() {
     };
     let (printed, zh) = run(None, "zh.csv");
     assert!(printed.contains("信用等级: 1 诚信守法"), "{printed}");
+    // The summary table speaks Chinese too, and no English label is left.
+    for label in ["已分级分类主体：", "各市信用等级", "风险等级", "预计每年随机抽查", "重点关注名单", "严重失信名单"]
+    {
+        assert!(printed.contains(label), "{label}: {printed}");
+    }
+    for english in ["entities classified", "tiers by city", "risk levels", "key-attention list", "rule calls"] {
+        assert!(!printed.contains(english), "{english}: {printed}");
+    }
     let header: Vec<&str> = zh.lines().next().unwrap().split(',').collect();
     assert_eq!(&header[4..6], ["tier", "tier_name"]);
     for (tier, name) in [("1", "诚信守法"), ("2", "轻微失信"), ("3", "一般失信"), ("4", "严重失信")] {
