@@ -23,7 +23,7 @@ pub struct AsOf {
 }
 
 #[utoipa::path(get, path = "/entities/{uscc}", tag = "entities", params(("uscc" = String, Path), AsOf), security(("bearer" = [])),
-    responses((status = 200, description = "Tier over time, records, tolerance, exemptions, commitments, repairs, blacklist and propagation paths"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "Tier over time, records, tolerance, exemptions, commitments, approvals revoked by breached commitments, repairs, blacklist and propagation paths"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn entity_timeline(
     State(st): S,
     Reader(auth): Reader,
@@ -58,7 +58,8 @@ pub async fn entity_timeline(
         if let Some(e) = loaded.snapshot.entities.find(&u) {
             auth.may(Action::ReadEntity, Resource::Place(loaded.snapshot.entities.region[e as usize]))?;
         }
-        let t = ops::entity_timeline(&loaded.snapshot, &rules, u, as_of, lang)?;
+        let mut t = ops::entity_timeline(&loaded.snapshot, &rules, u, as_of, lang)?;
+        ops::add_revocations(&st2.store, &mut t)?;
         Ok(Json(serde_json::to_value(&t).map_err(ApiError::internal)?))
     })
     .await

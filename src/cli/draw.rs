@@ -118,8 +118,9 @@ pub struct ResultArgs {
     date: Date,
     #[arg(long, default_value = "")]
     notes: String,
-    /// The dataset whose officer roster names the officer's department
-    /// (default: the dataset the store imported).
+    /// The dataset whose officer roster names the officer's department,
+    /// and whose commitments a breached commitment check settles (the
+    /// plan's dataset; default: the dataset the store imported).
     #[arg(long)]
     data: Option<PathBuf>,
 }
@@ -452,8 +453,8 @@ fn result(store: &Store, a: ResultArgs) -> Result<Outcome, CliError> {
     let ResultArgs { plan, visit, officer, department, result, commitment, date, notes, data: dir } = a;
     // The same checks as the API: the officer's department comes
     // from the roster, and the policy decides.
-    let roster = match dir {
-        Some(d) => data::roster(&d)?,
+    let roster = match &dir {
+        Some(d) => data::roster(d)?,
         None => ops::access::store_roster(store).map_err(|e| {
             CliError(e.text().map(|lang, e| match lang {
                 crate::i18n::Lang::Zh => format!("{e}；请给出 --data（含检查人员名册的数据集）"),
@@ -471,7 +472,8 @@ fn result(store: &Store, a: ResultArgs) -> Result<Outcome, CliError> {
         inspected_on: date,
         notes: &notes,
     };
-    let id = ops::submit_result(store, &principal, &new, ops::limits::today()).map_err(CliError::from)?;
+    let id = ops::submit_result(store, &principal, &new, ops::limits::today(), dir.as_deref())
+        .map_err(CliError::from)?;
     println!("result {id} recorded for visit {visit} of plan {plan}; the next classification counts it");
     Ok(Outcome::Ok)
 }

@@ -1,7 +1,8 @@
 //! An entity for regulators: search by credit code or name, then its
 //! timeline (tier over time, every record with the status the rules gave
 //! it, the tier explanation in the page's language, propagation paths,
-//! objections and inspections) from `ops::entity_timeline`, as the API's
+//! objections, inspections and revoked approvals) from
+//! `ops::entity_timeline` and `ops::add_revocations`, as the API's
 //! `/entities/{uscc}`. Entities outside the principal's jurisdiction are
 //! neither found nor shown (`ops::policy`).
 
@@ -139,7 +140,8 @@ pub async fn timeline(
                     .is_ok() => {}
             _ => return Err(ApiError::not_found(format!("entity {u} in the dataset"))),
         }
-        let t = ops::entity_timeline(s, &rules, u, as_of, lang)?;
+        let mut t = ops::entity_timeline(s, &rules, u, as_of, lang)?;
+        ops::add_revocations(&app.store, &mut t)?;
         let inspections = ops::inspections_as_of(s, &u, as_of);
         Ok((t, inspections))
     })
@@ -280,6 +282,19 @@ pub async fn timeline(
                 h2 { (ctx.t(Ui::Commitments)) }
                 ul.list #commitments {
                     @for c in &t.commitments { li { (c.made_on) " · " (c.kind.as_str()) " · " (c.subject) " · " (c.status.as_str()) } }
+                }
+            }
+        }
+        @if !t.revocations.is_empty() {
+            section {
+                h2 { (ctx.t(Ui::RevokedApprovals)) }
+                ul.list #revocations {
+                    @for v in &t.revocations {
+                        li {
+                            (v.revoked_on) " · " (v.approval_item) " · " (ctx.t(Ui::Department)) " " (v.department)
+                            " · " span.hash { (v.commitment_id) } " · " (ctx.t(Ui::RevokedBy)) " " (v.plan_id) "/" (v.seq)
+                        }
+                    }
                 }
             }
         }
