@@ -21,7 +21,9 @@ fn dataset_with_mpa_commitments() -> tempfile::TempDir {
     assert!(text.starts_with("commitment_id,uscc,kind,made_on,subject,status,checked_on,department,approval_item\n"));
     for line in entities.lines().skip(1) {
         let uscc = line.split(',').next().unwrap();
-        text.push_str(&format!("CNMPA{uscc},{uscc},approval_substitute,2026-06-01,药许〔2026〕1号,pending,,MPA,药品经营许可\n"));
+        text.push_str(&format!(
+            "CNMPA{uscc},{uscc},approval_substitute,2026-06-01,药许〔2026〕1号,pending,,MPA,药品经营许可\n"
+        ));
     }
     std::fs::write(&path, text).unwrap();
     dir
@@ -68,7 +70,8 @@ async fn only_the_commitments_department_settles_it_and_a_breach_revokes_the_app
         .await;
     assert_eq!(s, StatusCode::CREATED, "{p}");
     let id = p["id"].as_i64().unwrap();
-    let (s, b) = api.call(Method::POST, &format!("/plans/{id}/reveal"), reg, Some(json!({ "secret": p["secret"] }))).await;
+    let (s, b) =
+        api.call(Method::POST, &format!("/plans/{id}/reveal"), reg, Some(json!({ "secret": p["secret"] }))).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     let (_, visits) = api.call(Method::GET, &format!("/plans/{id}/visits"), reg, None).await;
     // A visit with both departments' items and officers.
@@ -90,11 +93,10 @@ async fn only_the_commitments_department_settles_it_and_a_breach_revokes_the_app
     let officer = |d: &str| {
         visit["officers"].as_array().unwrap().iter().map(|o| o.as_str().unwrap()).find(|o| o.starts_with(d)).unwrap()
     };
-    let (mr, mpa) = (api.token("officer", Some(officer("MR-"))).await, api.token("officer", Some(officer("MPA-"))).await);
+    let (mr, mpa) =
+        (api.token("officer", Some(officer("MR-"))).await, api.token("officer", Some(officer("MPA-"))).await);
     let path = format!("/officers/me/assignments/{id}/{}/result", visit["seq"]);
-    let breached = |d: &str| {
-        json!({ "department": d, "result": "violation", "commitment_status": "breached", "inspected_on": "2026-07-05" })
-    };
+    let breached = |d: &str| json!({ "department": d, "result": "violation", "commitment_status": "breached", "inspected_on": "2026-07-05" });
     let (c, revoked) = timeline(&api, &uscc).await;
     assert_eq!((c["status"].as_str(), c["department"].as_str()), (Some("pending"), Some("MPA")), "{c}");
     assert!(revoked.is_empty());
@@ -116,7 +118,10 @@ async fn only_the_commitments_department_settles_it_and_a_breach_revokes_the_app
     let r = &revoked[0];
     assert_eq!(r["approval_item"], "药品经营许可", "{r}");
     assert_eq!(r["department"], "MPA", "{r}");
-    assert_eq!((r["plan_id"].as_i64(), r["seq"].as_i64(), r["result_id"].as_i64()), (Some(id), visit["seq"].as_i64(), Some(result_id)));
+    assert_eq!(
+        (r["plan_id"].as_i64(), r["seq"].as_i64(), r["result_id"].as_i64()),
+        (Some(id), visit["seq"].as_i64(), Some(result_id))
+    );
     assert_eq!(r["revoked_on"], "2026-07-05");
     assert_eq!(r["recorded_by"], format!("officer:{}", officer("MPA-")));
     // Not yet revoked on an earlier date.

@@ -472,8 +472,8 @@ fn result(store: &Store, a: ResultArgs) -> Result<Outcome, CliError> {
         inspected_on: date,
         notes: &notes,
     };
-    let id = ops::submit_result(store, &principal, &new, ops::limits::today(), dir.as_deref())
-        .map_err(CliError::from)?;
+    let id =
+        ops::submit_result(store, &principal, &new, ops::limits::today(), dir.as_deref()).map_err(CliError::from)?;
     println!("result {id} recorded for visit {visit} of plan {plan}; the next classification counts it");
     Ok(Outcome::Ok)
 }

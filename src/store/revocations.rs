@@ -116,9 +116,8 @@ impl Store {
     /// Revoked approvals, of one entity or all, oldest first.
     pub fn revocations(&self, uscc: Option<&str>) -> Result<Vec<RevocationRecord>> {
         self.read(|c| {
-            let mut stmt = c.prepare(
-                "SELECT * FROM approval_revocations WHERE ?1 IS NULL OR uscc = ?1 ORDER BY revoked_on, id",
-            )?;
+            let mut stmt =
+                c.prepare("SELECT * FROM approval_revocations WHERE ?1 IS NULL OR uscc = ?1 ORDER BY revoked_on, id")?;
             Ok(stmt.query_map([uscc], row)?.collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }
