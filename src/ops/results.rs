@@ -8,12 +8,12 @@
 //! visit, as the policy checked), and revokes the approvals they stood in
 //! for, recorded with the result.
 
+use std::path::Path;
+
 use super::{OpsError, Result, access, limits, policy};
 use crate::model::access::Principal;
 use crate::model::*;
 use crate::plan::PlanKind;
-use std::path::Path;
-
 use crate::snapshot::{Snapshot, SubmittedResult};
 use crate::store::{NewRevocation, PlanRecord, ResultRecord, RevocationRecord, Store};
 use crate::tr;
@@ -196,7 +196,7 @@ pub fn submit_result(
     let breached = matches!(commitment_status.map(str::parse), Some(Ok(CommitmentStatus::Breached)));
     let revoked = if breached {
         let snapshot = plan_dataset(store, &plan, dataset)?;
-        let this = submitted(std::slice::from_ref(&ResultRecord { id: i64::MAX, ..record.clone() }))?;
+        let this = submitted(std::slice::from_ref(&record))?;
         revoked_by(store, snapshot, &this[0])?
     } else {
         Vec::new()
