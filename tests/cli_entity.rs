@@ -238,4 +238,18 @@ fn a_breached_commitment_found_on_inspection_moves_the_tier() {
     // The result is in the audit trail under the officer's name.
     let log = stdout(&run(&store, &["audit", "log", "--subject", "plan/1"]));
     assert!(log.contains(&format!("officer:{officer}")) && log.contains("result.submit"), "{log}");
+
+    // issue #13: the breach revoked the MR approval the commitment stood in
+    // for, shown in the entity's timeline and audited.
+    let show = |lang: &str| {
+        let args = ["--lang", lang, "entity", "show", &uscc, "--data", data.to_str().unwrap(), "--as-of", "2026-09-30"];
+        stdout(&run(&store, &args))
+    };
+    let en = show("en");
+    assert!(en.contains("approvals revoked for a breached commitment"), "{en}");
+    assert!(en.contains("2026-07-10  食品经营许可  department MR"), "{en}");
+    assert!(show("zh-CN").contains("因承诺未履行被撤销的审批"));
+    let log = stdout(&run(&store, &["audit", "log"]));
+    assert!(log.contains("approval.revoke"), "{log}");
+    assert!(stdout(&run(&store, &["audit", "verify"])).contains("approval revocations"));
 }

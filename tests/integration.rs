@@ -9,6 +9,7 @@ mod cli_draw;
 mod cli_entity;
 mod cli_i18n;
 mod cli_trust;
+mod commitments;
 mod common;
 
 mod draw;

@@ -194,6 +194,8 @@ fn a_repaired_source_record_takes_everything_derived_with_it() {
         subject: "P-0".into(),
         status: CommitmentStatus::Pending,
         checked_on: None,
+        department: None,
+        approval_item: None,
     });
     ds.repairs.push(RepairApplication {
         repair_id: "R-0".into(),

@@ -25,7 +25,7 @@ pub struct AsOf {
 }
 
 #[utoipa::path(get, path = "/entities/{uscc}", tag = "entities", params(("uscc" = String, Path), AsOf), security(("bearer" = [])),
-    responses((status = 200, description = "From the stored runs, not the dataset: the as-of run's result (tier, explanation, records with their status, exemptions, blacklist, propagation paths), the tier in every finished run up to that date, and objections"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "The run's results file was altered", body = ErrorBody), (status = 422, description = "No finished run is as of that date (the message names the dates that exist)", body = ErrorBody)))]
+    responses((status = 200, description = "From the stored runs, not the dataset: the as-of run's result (tier, explanation, records with their status, exemptions, blacklist, propagation paths), the tier in every finished run up to that date, objections, and approvals revoked by breached commitments (from the store)"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "The run's results file was altered", body = ErrorBody), (status = 422, description = "No finished run is as of that date (the message names the dates that exist)", body = ErrorBody)))]
 pub async fn entity_timeline(
     State(st): S,
     Reader(auth): Reader,

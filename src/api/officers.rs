@@ -116,7 +116,7 @@ pub async fn submit_result(
     ApiPath((plan, visit)): ApiPath<(i64, i64)>,
     ApiJson(b): ApiJson<NewResult>,
 ) -> Result<(StatusCode, Json<ResultStored>), ApiError> {
-    let store = st.store.clone();
+    let (store, dataset) = (st.store.clone(), st.dataset.path.clone());
     blocking(move || {
         let new = ops::NewResult {
             plan,
@@ -127,7 +127,7 @@ pub async fn submit_result(
             inspected_on: b.inspected_on,
             notes: &b.notes,
         };
-        let id = ops::submit_result(&store, &auth.0, &new, limits::today())?;
+        let id = ops::submit_result(&store, &auth.0, &new, limits::today(), Some(&dataset))?;
         Ok((StatusCode::CREATED, Json(ResultStored { id })))
     })
     .await

@@ -119,8 +119,9 @@ pub struct ResultArgs {
     date: Date,
     #[arg(long, default_value = "")]
     notes: String,
-    /// The dataset whose officer roster names the officer's department
-    /// (default: the dataset the store imported).
+    /// The dataset whose officer roster names the officer's department,
+    /// and whose commitments a breached commitment check settles (the
+    /// plan's dataset; default: the dataset the store imported).
     #[arg(long)]
     data: Option<PathBuf>,
 }
@@ -511,8 +512,8 @@ fn result(store: &Store, a: ResultArgs, lang: Lang) -> Result<Outcome, CliError>
     let ResultArgs { plan, visit, officer, department, result, commitment, date, notes, data: dir } = a;
     // The same checks as the API: the officer's department comes
     // from the roster, and the policy decides.
-    let roster = match dir {
-        Some(d) => data::roster(&d)?,
+    let roster = match &dir {
+        Some(d) => data::roster(d)?,
         None => ops::access::store_roster(store).map_err(|e| {
             CliError(e.text().map(|lang, e| match lang {
                 crate::i18n::Lang::Zh => format!("{e}；请给出 --data（含检查人员名册的数据集）"),
@@ -530,7 +531,7 @@ fn result(store: &Store, a: ResultArgs, lang: Lang) -> Result<Outcome, CliError>
         inspected_on: date,
         notes: &notes,
     };
-    let id = ops::submit_result(store, &principal, &new, ops::limits::today()).map_err(CliError::from)?;
+    let id = ops::submit_result(store, &principal, &new, ops::limits::today(), dir.as_deref()).map_err(CliError::from)?;
     say!(
         lang,
         "结果 {id} 已记录（计划 {plan} 的第 {visit} 次检查）；下次分级分类将计入",

@@ -88,7 +88,10 @@ pub fn entity(cmd: EntityCommand, store: &Path, lang: Lang) -> Result<Outcome, C
             })?;
             let rules = load_rules(&rules)?;
             let loaded = load_with_results(&dir, store)?;
-            let t = ops::entity_timeline(&loaded.snapshot, &rules, uscc, as_of, lang).map_err(CliError::from)?;
+            let mut t = ops::entity_timeline(&loaded.snapshot, &rules, uscc, as_of, lang).map_err(CliError::from)?;
+            if store.is_file() {
+                ops::add_revocations(&crate::store::Store::open(store)?, &mut t).map_err(CliError::from)?;
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&t)?);
                 return Ok(Outcome::Ok);
@@ -199,6 +202,24 @@ pub fn render_timeline(t: &ops::Timeline, lang: Lang) -> String {
                 c.status,
                 c.checked_on.map_or(String::new(), |d| d.to_string())
             );
+        }
+    }
+    if !t.revocations.is_empty() {
+        let _ = writeln!(w, "\n{}", L::RevokedApprovals.text(lang));
+        for v in &t.revocations {
+            let _ = if zh {
+                writeln!(
+                    w,
+                    "  {}  {}  部门 {}  承诺 {}（计划 {} 任务 {}）",
+                    v.revoked_on, v.approval_item, v.department, v.commitment_id, v.plan_id, v.seq
+                )
+            } else {
+                writeln!(
+                    w,
+                    "  {}  {}  department {}  commitment {} (plan {} visit {})",
+                    v.revoked_on, v.approval_item, v.department, v.commitment_id, v.plan_id, v.seq
+                )
+            };
         }
     }
     if !t.repairs.is_empty() {

@@ -523,6 +523,7 @@ impl Builder {
         let ids = self.resolve(rows, |r| r.uscc);
         for ((r, &no), id) in rows.iter().zip(nos).zip(ids) {
             let e = self.entity(Commitment::TABLE, no, &r.uscc, id);
+            let department = r.department.as_deref().map(|d| self.department(Commitment::TABLE, no, d));
             let row = CommitmentRow {
                 commitment_id: self.text(&r.commitment_id),
                 kind: r.kind,
@@ -530,6 +531,8 @@ impl Builder {
                 subject: self.text(&r.subject),
                 status: r.status,
                 checked_on: r.checked_on,
+                department,
+                approval_item: r.approval_item.as_deref().map(|a| self.text(a)),
             };
             self.commitments.push((e.unwrap_or(NONE), no, row));
         }

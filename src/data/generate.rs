@@ -382,6 +382,23 @@ fn dept_short(code: &str) -> &'static str {
     DEPT_SHORT.iter().find(|(c, _)| *c == code).map(|(_, s)| *s).unwrap_or("")
 }
 
+/// The approval a department grants on a commitment (告知承诺制 事项).
+const APPROVAL_ITEMS: &[(&str, &str)] = &[
+    ("MR", "食品经营许可"),
+    ("MPA", "药品经营许可"),
+    ("EM", "危险化学品经营许可"),
+    ("EE", "排污许可"),
+    ("HC", "建筑业企业资质"),
+    ("TR", "道路运输经营许可"),
+    ("CT", "娱乐场所经营许可"),
+    ("HE", "公共场所卫生许可"),
+    ("AG", "农药经营许可"),
+];
+
+fn approval_item(code: &str) -> &'static str {
+    APPROVAL_ITEMS.iter().find(|(c, _)| *c == code).map(|(_, s)| *s).unwrap_or("经营许可")
+}
+
 // ---------------------------------------------------------------------------
 // Generation context shared by all chunks.
 
@@ -748,8 +765,8 @@ fn gen_roles(ctx: &Context, e: &Drawn, r: &mut Rng, out: &mut Batch) {
 }
 
 /// A penalty as the repair applications read it: decision number,
-/// severity, decided on, fulfilled on.
-type PenaltyDrawn = (String, Severity, Date, Option<Date>);
+/// severity, decided on, fulfilled on, department.
+type PenaltyDrawn = (String, Severity, Date, Option<Date>, &'static str);
 
 /// The entity's records, from its latent conduct: penalties, abnormal
 /// listings, complaints, commitments, repairs, inspections, evaluations.
@@ -825,7 +842,7 @@ impl<'c> Records<'c> {
                 decided_on.year(),
                 i * 32 + u64::from(k)
             );
-            penalty_ids.push((decision_no.clone(), severity, decided_on, fulfilled_on));
+            penalty_ids.push((decision_no.clone(), severity, decided_on, fulfilled_on, penalty_dept));
             out.penalties.push(Penalty {
                 decision_no,
                 uscc,
@@ -905,8 +922,11 @@ impl<'c> Records<'c> {
         }
     }
 
-    /// Records one commitment, checked (fulfilled or breached) some months
-    /// later; returns its id.
+    /// Records one commitment made to `department` (for `approval_item`),
+    /// checked (fulfilled or breached) some months later; returns its id.
+    /// The department and item draw nothing from `r`, so they leave every
+    /// other table as it was before they existed.
+    #[allow(clippy::too_many_arguments)]
     fn commitment(
         &mut self,
         out: &mut Batch,
@@ -915,6 +935,7 @@ impl<'c> Records<'c> {
         made_on: Date,
         subject: String,
         breach: f64,
+        (department, approval_item): (&str, Option<&str>),
     ) -> String {
         let commitment_id = format!("CN{}{:08}", made_on.year(), self.e.i * 16 + self.commit_seq);
         self.commit_seq += 1;
@@ -934,6 +955,8 @@ impl<'c> Records<'c> {
             subject,
             status,
             checked_on,
+            department: Some(department.to_string()),
+            approval_item: approval_item.map(str::to_string),
         });
         commitment_id
     }
@@ -953,22 +976,24 @@ impl<'c> Records<'c> {
         if self.e.year >= 2019 && r.chance(0.15) {
             let made_on = r.date_between(self.e.registered_on, ctx.until);
             let subject = format!("{}许〔{}〕{}号", dept_short(self.dept), made_on.year(), self.e.i);
-            self.commitment(out, r, CommitmentKind::ApprovalSubstitute, made_on, subject, breach);
+            let item = (self.dept, Some(approval_item(self.dept)));
+            self.commitment(out, r, CommitmentKind::ApprovalSubstitute, made_on, subject, breach, item);
         }
         if !self.e.individual && r.chance(0.05) {
             let made_on = r.date_between(self.window_from, ctx.until);
-            self.commitment(out, r, CommitmentKind::Public, made_on, "综合信用承诺".into(), breach / 2.0);
+            let subject = "综合信用承诺".into();
+            self.commitment(out, r, CommitmentKind::Public, made_on, subject, breach / 2.0, ("MR", None));
         }
         if self.e.company_like && r.chance(0.03) {
             let made_on = r.date_between(self.window_from, ctx.until);
             let subject = format!("{}行业自律承诺", self.e.def.word);
-            self.commitment(out, r, CommitmentKind::Industry, made_on, subject, breach / 2.0);
+            self.commitment(out, r, CommitmentKind::Industry, made_on, subject, breach / 2.0, (self.dept, None));
         }
     }
 
     /// Credit repair applications for general and serious penalties.
     fn repairs(&mut self, penalties: &[PenaltyDrawn], r: &mut Rng, out: &mut Batch) {
-        for (k, (decision_no, severity, decided_on, fulfilled_on)) in penalties.iter().enumerate() {
+        for (k, (decision_no, severity, decided_on, fulfilled_on, dept)) in penalties.iter().enumerate() {
             if *severity == Severity::Minor || fulfilled_on.is_none() || !r.chance(0.3) {
                 continue;
             }
@@ -980,9 +1005,10 @@ impl<'c> Records<'c> {
             if applied_on > self.ctx.until {
                 continue;
             }
-            let commitment_id = r
-                .chance(0.9)
-                .then(|| self.commitment(out, r, CommitmentKind::Repair, applied_on, decision_no.clone(), 0.05));
+            let commitment_id = r.chance(0.9).then(|| {
+                let subject = decision_no.clone();
+                self.commitment(out, r, CommitmentKind::Repair, applied_on, subject, 0.05, (*dept, None))
+            });
             out.repairs.push(RepairApplication {
                 repair_id: format!("XF{}{:08}", applied_on.year(), self.e.i * 32 + k as u64),
                 uscc: self.e.uscc,

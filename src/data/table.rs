@@ -635,6 +635,9 @@ impl TableRow for Commitment {
         req("subject", T),
         req("status", T),
         opt("checked_on", D),
+        // Both optional, so datasets made before them stay valid.
+        opt("department", T),
+        opt("approval_item", T),
     ];
     fn columns(rows: &[Self]) -> Vec<Column> {
         vec![
@@ -645,6 +648,8 @@ impl TableRow for Commitment {
             text_col("subject", rows.iter().map(|r| r.subject.as_str())),
             text_col("status", rows.iter().map(|r| r.status.as_str())),
             opt_date_col("checked_on", rows.iter().map(|r| r.checked_on)),
+            opt_text_col("department", rows.iter().map(|r| r.department.as_deref())),
+            opt_text_col("approval_item", rows.iter().map(|r| r.approval_item.as_deref())),
         ]
     }
     fn parse(r: &mut RowReader<'_>) -> Option<Self> {
@@ -655,6 +660,8 @@ impl TableRow for Commitment {
         let subject = r.text("subject");
         let status = r.code("status");
         let checked_on = r.opt_date("checked_on");
+        let department = r.opt("department", "invalid text", parse_text);
+        let approval_item = r.opt("approval_item", "invalid text", parse_text);
         match (status, checked_on, made_on) {
             (Some(s), Some(None), _) if s != CommitmentStatus::Pending => {
                 r.row_problem("checked_on", "missing value", format!("a {s} commitment needs the date it was checked"));
@@ -674,6 +681,8 @@ impl TableRow for Commitment {
             subject: subject?,
             status: status?,
             checked_on: checked_on?,
+            department: department?,
+            approval_item: approval_item?,
         })
     }
 }

@@ -356,15 +356,15 @@ pub const HELP: &[(&str, &str, &str)] = &[
     ),
     (
         "credo draw result:commitment",
-        "承诺核查：fulfilled（已履行）或 breached（未履行）。",
-        "For commitment checks: fulfilled or breached.",
+        "承诺核查：fulfilled（已履行）或 breached（未履行）。只结清本部门的承诺；未履行时撤销其替代的审批事项。",
+        "For commitment checks: fulfilled or breached. Settles only this department's commitments; a breach revokes the approvals they stood in for.",
     ),
     ("credo draw result:date", "检查日期。", "The inspection date."),
     ("credo draw result:notes", "备注。", "Notes."),
     (
         "credo draw result:data",
-        "其检查人员名册载明该检查人员部门的数据集（默认：存储导入的数据集）。",
-        "The dataset whose officer roster names the officer's department (default: the dataset the store imported).",
+        "其检查人员名册载明该检查人员部门的数据集，未履行的承诺核查也从中读取主体的承诺（须为计划所用的数据集；默认：存储导入的数据集）。",
+        "The dataset whose officer roster names the officer's department, and whose commitments a breached commitment check settles (the plan's dataset; default: the dataset the store imported).",
     ),
     (
         "credo draw publish",

@@ -365,6 +365,8 @@ code_enum!(
         ResultSubmit = "result.submit",
         ObjectionFile = "objection.file",
         ObjectionDecide = "objection.decide",
+        /// An approval revoked by a breached commitment (issue #13).
+        ApprovalRevoke = "approval.revoke",
         PrincipalCreate = "principal.create",
         TokenCreate = "token.create",
         TokenRevoke = "token.revoke",

@@ -255,6 +255,16 @@ pub struct Commitment {
     /// When the status was established (required unless pending).
     #[serde(default)]
     pub checked_on: Option<Date>,
+    /// The department (a code of `departments`) the commitment was made
+    /// to: only its officers' results settle it. `None` (a dataset without
+    /// the column, or an empty cell) is unknown, and then any department's
+    /// result settles it.
+    #[serde(default)]
+    pub department: Option<String>,
+    /// The approval or licence the commitment stands in for (告知承诺制
+    /// 事项); a breach found on inspection revokes it.
+    #[serde(default)]
+    pub approval_item: Option<String>,
 }
 
 /// A past inspection and its result.

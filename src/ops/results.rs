@@ -3,13 +3,19 @@
 //! and read back as the classification sees them.
 //!
 //! Never accepts a result before the plan's release or after today.
+//! A breached commitment check settles only the entity's pending
+//! commitments of the result's department (its own department on the
+//! visit, as the policy checked), and revokes the approvals they stood in
+//! for, recorded with the result.
+
+use std::path::Path;
 
 use super::{OpsError, Result, access, limits, policy};
 use crate::model::access::Principal;
 use crate::model::*;
 use crate::plan::PlanKind;
 use crate::snapshot::{Snapshot, SubmittedResult};
-use crate::store::{ResultRecord, Store};
+use crate::store::{NewRevocation, PlanRecord, ResultRecord, RevocationRecord, Store};
 use crate::tr;
 
 /// Officers' submitted results as the classification sees them.
@@ -38,6 +44,66 @@ pub fn add_submitted(store: &Store, s: &mut Snapshot) -> Result<()> {
     super::objections::add_objections(store, s)
 }
 
+/// The approvals a breached commitment-check result revokes: the entity's
+/// pending approval-substitute commitments that the result settles (of its
+/// department, or of none) once every earlier result is applied, and that
+/// name an approval item. `s` is the dataset without officers' results.
+pub fn revoked_by(store: &Store, mut s: Snapshot, result: &SubmittedResult) -> Result<Vec<NewRevocation>> {
+    add_submitted(store, &mut s)?;
+    let settled = s.add_results_settling(std::slice::from_ref(result)).map_err(|e| OpsError::Invalid(e.to_string()))?;
+    Ok(settled
+        .iter()
+        .filter(|x| x.status == CommitmentStatus::Breached)
+        .filter_map(|x| {
+            let c = &s.commitments.rows()[x.commitment as usize];
+            c.approval_item.map(|a| NewRevocation {
+                commitment_id: s.text(c.commitment_id).to_string(),
+                approval_item: s.text(a).to_string(),
+            })
+        })
+        .collect())
+}
+
+/// The dataset a breached commitment check reads the entity's commitments
+/// from: `dataset` (else the store's imported one), refused unless it is
+/// the dataset the plan was drawn from.
+fn plan_dataset(store: &Store, plan: &PlanRecord, dataset: Option<&Path>) -> Result<Snapshot> {
+    let path = match dataset {
+        Some(p) => p.to_path_buf(),
+        None => match store.latest_dataset()? {
+            Some((_, p)) => p.into(),
+            None => {
+                return Err(OpsError::Rejected(tr!(
+                    "未履行的承诺核查需要计划所用的数据集（其中的承诺）；请给出 --data",
+                    "a breached commitment check needs the plan's dataset (its commitments); give --data"
+                )));
+            }
+        },
+    };
+    let loaded = crate::data::load(&path)?;
+    if loaded.hash != plan.dataset_hash {
+        let (shown, found, want, id) = (path.display(), &loaded.hash, &plan.dataset_hash, plan.id);
+        return Err(OpsError::Rejected(tr!(
+            "数据集 {shown}（{found}）不是计划 {id} 抽取时所用的数据集（{want}）",
+            "the dataset {shown} ({found}) is not the one plan {id} was drawn from ({want})"
+        )));
+    }
+    Ok(loaded.snapshot)
+}
+
+/// An entity's approvals revoked by `as_of`, oldest first.
+pub fn revocations_of(store: &Store, uscc: &Uscc, as_of: Date) -> Result<Vec<RevocationRecord>> {
+    let on = as_of.to_string();
+    Ok(store.revocations(Some(uscc.as_str()))?.into_iter().filter(|r| r.revoked_on <= on).collect())
+}
+
+/// Fills a timeline's revoked approvals from the store (the timeline
+/// itself is made from the dataset).
+pub fn add_revocations(store: &Store, t: &mut super::Timeline) -> Result<()> {
+    t.revocations = revocations_of(store, &t.entity.uscc, t.as_of)?;
+    Ok(())
+}
+
 /// A result an officer files for a visit.
 pub struct NewResult<'a> {
     pub plan: i64,
@@ -52,8 +118,17 @@ pub struct NewResult<'a> {
 /// Records an officer's result for a visit: the policy decides (the
 /// officer is on the team, the plan is released, the department is the
 /// officer's own and has items in the visit), the fields are bounded, and
-/// the date lies between the release and `today`.
-pub fn submit_result(store: &Store, officer: &Principal, r: &NewResult<'_>, today: Date) -> Result<i64> {
+/// the date lies between the release and `today`. A breached commitment
+/// check reads the entity's commitments from `dataset` (else the store's
+/// imported dataset; either must be the plan's) and records the approvals
+/// it revokes with the result.
+pub fn submit_result(
+    store: &Store,
+    officer: &Principal,
+    r: &NewResult<'_>,
+    today: Date,
+    dataset: Option<&Path>,
+) -> Result<i64> {
     let (plan_id, seq, department, result, commitment_status, inspected_on, notes) =
         (r.plan, r.visit, r.department, r.result, r.commitment_status, r.inspected_on, r.notes);
     limits::text("department", department, limits::CODE)?;
@@ -105,7 +180,7 @@ pub fn submit_result(store: &Store, officer: &Principal, r: &NewResult<'_>, toda
             "the inspection date {inspected_on} is before the plan's release ({release_at})"
         )));
     }
-    Ok(store.submit_result(&crate::store::ResultRecord {
+    let record = ResultRecord {
         id: 0,
         plan_id,
         seq,
@@ -117,5 +192,14 @@ pub fn submit_result(store: &Store, officer: &Principal, r: &NewResult<'_>, toda
         commitment_status: commitment_status.map(str::to_string),
         notes: notes.to_string(),
         submitted_at: String::new(),
-    })?)
+    };
+    let breached = matches!(commitment_status.map(str::parse), Some(Ok(CommitmentStatus::Breached)));
+    let revoked = if breached {
+        let snapshot = plan_dataset(store, &plan, dataset)?;
+        let this = submitted(std::slice::from_ref(&record))?;
+        revoked_by(store, snapshot, &this[0])?
+    } else {
+        Vec::new()
+    };
+    Ok(store.submit_result_revoking(&record, &revoked)?)
 }

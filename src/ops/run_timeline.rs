@@ -72,6 +72,9 @@ pub struct RunTimeline {
     pub explanation: String,
     /// Objections to its records filed by the date, as they stood then.
     pub objections: Vec<ObjectionState>,
+    /// Approvals revoked by its breached commitments by the date (from
+    /// the store).
+    pub revocations: Vec<crate::store::RevocationRecord>,
     pub flagged_persons: Vec<crate::propagate::FlaggedPerson>,
     pub reached_from_here: Vec<crate::propagate::ReachedEntity>,
     pub reached_by: Vec<crate::propagate::ReachedEntity>,
@@ -240,6 +243,7 @@ pub fn run_timeline(
         risk_name: crate::i18n::risk_name(result.risk_code(), lang).to_string(),
         explanation: result.explanation_in(lang),
         objections: super::objections::stored_objections_as_of(store, &uscc, as_of)?,
+        revocations: super::revocations_of(store, &uscc, as_of)?,
         flagged_persons: paths.flagged_persons,
         reached_from_here: paths.reached_from_here,
         reached_by: paths.reached_by,

@@ -34,6 +34,9 @@ pub struct Timeline {
     /// Objections to its records (异议申诉) filed by the date, as they
     /// stood then.
     pub objections: Vec<super::objections::ObjectionState>,
+    /// Approvals revoked by its breached commitments by the date, from
+    /// the store ([`super::add_revocations`]; empty until it is asked).
+    pub revocations: Vec<crate::store::RevocationRecord>,
     /// Persons flagged because of this entity, and entities they reached.
     pub flagged_persons: Vec<crate::propagate::FlaggedPerson>,
     pub reached_from_here: Vec<crate::propagate::ReachedEntity>,
@@ -138,6 +141,7 @@ pub fn entity_timeline(s: &Snapshot, rules: &RuleSet, uscc: Uscc, as_of: Date, l
         commitments: s.commitments_of(e).into_iter().filter(|c| c.made_on <= as_of).collect(),
         repairs: s.repairs_of(e).into_iter().filter(|r| r.applied_on <= as_of).collect(),
         objections: super::objections::objections_as_of(s, &uscc, as_of),
+        revocations: Vec::new(),
         flagged_persons: propagation.persons.iter().filter(|p| p.source == uscc).cloned().collect(),
         reached_from_here: propagation.entities.iter().filter(|e| e.source == uscc).cloned().collect(),
         reached_by: propagation.entities.iter().filter(|e| e.uscc == uscc).cloned().collect(),

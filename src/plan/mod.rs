@@ -401,12 +401,16 @@ struct Eligibility<'a> {
 }
 
 impl Eligibility<'_> {
+    /// An approval granted on a commitment that is awaiting verification
+    /// and that one of the plan's departments may settle (its own, or any
+    /// when the dataset does not say whose it is).
     fn pending_approval(&self, e: EntityId) -> bool {
         let as_of = self.params.as_of;
         self.s.commitments.of(e).iter().any(|c| {
             c.kind == CommitmentKind::ApprovalSubstitute
                 && c.made_on <= as_of
                 && (c.status == CommitmentStatus::Pending || c.checked_on.is_none_or(|d| d > as_of))
+                && c.department.is_none_or(|d| self.params.departments.iter().any(|p| p == self.s.sym(d)))
         })
     }
 

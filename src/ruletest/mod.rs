@@ -371,6 +371,8 @@ fn add_entity(ds: &mut Dataset, e: &CaseEntity, uscc: Uscc, as_of: Date) -> Resu
             subject: "test".into(),
             status: c.status,
             checked_on: c.checked_on,
+            department: None,
+            approval_item: None,
         });
     }
     for x in &e.inspections {

@@ -461,6 +461,33 @@ pub struct CommitmentRow {
     pub subject: Str,
     pub status: CommitmentStatus,
     pub checked_on: Option<Date>,
+    /// The department it was made to; `None`: unknown (any settles it).
+    pub department: Option<Sym>,
+    /// The approval it stands in for (告知承诺制 事项), if the dataset says.
+    pub approval_item: Option<Str>,
+}
+
+impl CommitmentRow {
+    /// Whether an officer's commitment-check verdict for `department`,
+    /// inspected on `on`, settles this commitment: an approval-substitute
+    /// commitment still pending, made by then, of that department (or of
+    /// an unknown one).
+    pub fn settled_by(&self, department: Sym, on: Date) -> bool {
+        self.kind == CommitmentKind::ApprovalSubstitute
+            && self.status == CommitmentStatus::Pending
+            && self.made_on <= on
+            && self.department.is_none_or(|d| d == department)
+    }
+}
+
+/// A commitment an officer's result settled (see [`Snapshot::add_results`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settlement {
+    /// Index of the result in the slice given.
+    pub result: usize,
+    /// Global index of the commitment in [`Snapshot::commitments`].
+    pub commitment: u32,
+    pub status: CommitmentStatus,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -597,6 +624,8 @@ impl Snapshot {
                 subject: self.text(c.subject).to_string(),
                 status: c.status,
                 checked_on: c.checked_on,
+                department: c.department.map(|d| self.sym(d).to_string()),
+                approval_item: c.approval_item.map(|a| self.text(a).to_string()),
             })
             .collect()
     }
@@ -732,10 +761,18 @@ impl Snapshot {
     /// Adds officers' submitted results as records, so the next
     /// classification sees them: each becomes an inspection record, and a
     /// commitment check's verdict settles the entity's pending
-    /// approval-substitute commitments (a breach then counts as dishonesty).
+    /// approval-substitute commitments of the result's department
+    /// ([`CommitmentRow::settled_by`]; a breach then counts as dishonesty).
     pub fn add_results(&mut self, results: &[SubmittedResult]) -> Result<(), UnknownEntity> {
+        self.add_results_settling(results).map(drop)
+    }
+
+    /// [`Snapshot::add_results`], answering which commitments each result
+    /// settled, in the order of `results`.
+    pub fn add_results_settling(&mut self, results: &[SubmittedResult]) -> Result<Vec<Settlement>, UnknownEntity> {
+        let mut settled = Vec::new();
         let mut more = Vec::new();
-        for r in results {
+        for (k, r) in results.iter().enumerate() {
             let e = self.entities.find(&r.uscc).ok_or(UnknownEntity(r.uscc))?;
             let id = self.texts.push(&r.inspection_id).map_err(|_| UnknownEntity(r.uscc))?;
             let department = self.symbols.intern(&r.department);
@@ -764,20 +801,18 @@ impl Snapshot {
             if let Some(status) = r.commitment_status {
                 let start = self.commitments.start(e);
                 let n = self.commitments.of(e).len();
-                for c in &mut self.commitments.rows_mut()[start..start + n] {
-                    if c.kind == CommitmentKind::ApprovalSubstitute
-                        && c.made_on <= r.inspected_on
-                        && c.status == CommitmentStatus::Pending
-                    {
+                for (i, c) in self.commitments.rows_mut()[start..start + n].iter_mut().enumerate() {
+                    if c.settled_by(department, r.inspected_on) {
                         c.status = status;
                         c.checked_on = Some(r.inspected_on);
+                        settled.push(Settlement { result: k, commitment: (start + i) as u32, status });
                     }
                 }
             }
         }
         let n = self.len();
         self.inspections.extend(n, more);
-        Ok(())
+        Ok(settled)
     }
 }
 
@@ -800,6 +835,30 @@ pub struct UnknownEntity(pub Uscc);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// issue #13: only the commitment's own department (or any, when the
+    /// dataset does not say) settles it, and only while pending.
+    #[test]
+    fn a_commitment_is_settled_by_its_own_department_only() {
+        let on = Date::from_ymd_opt(2026, 7, 10).unwrap();
+        let (mr, mpa) = (Sym(1), Sym(2));
+        let c = CommitmentRow {
+            commitment_id: Str::default(),
+            kind: CommitmentKind::ApprovalSubstitute,
+            made_on: Date::from_ymd_opt(2026, 6, 1).unwrap(),
+            subject: Str::default(),
+            status: CommitmentStatus::Pending,
+            checked_on: None,
+            department: Some(mpa),
+            approval_item: None,
+        };
+        assert!(c.settled_by(mpa, on));
+        assert!(!c.settled_by(mr, on), "another department's result");
+        assert!(CommitmentRow { department: None, ..c }.settled_by(mr, on), "unknown department: any");
+        assert!(!c.settled_by(mpa, Date::from_ymd_opt(2026, 5, 31).unwrap()), "inspected before it was made");
+        assert!(!CommitmentRow { status: CommitmentStatus::Breached, ..c }.settled_by(mpa, on), "already settled");
+        assert!(!CommitmentRow { kind: CommitmentKind::Public, ..c }.settled_by(mpa, on), "not an approval");
+    }
 
     #[test]
     fn grouped_rows_are_found_by_entity_packed_or_plain() {

@@ -1,6 +1,7 @@
 //! The embedded store (SQLite in WAL mode): classification runs and their
 //! results, rule-set versions, inspection plans, assignments and results,
-//! objections to records, access tokens, and the tamper-evident audit log.
+//! approvals revoked by breached commitments, objections to records,
+//! access tokens, and the tamper-evident audit log.
 //!
 //! Invariants: only this module contains SQL. Every write that matters to
 //! an auditor appends an audit entry in the same transaction, so either
@@ -11,6 +12,7 @@ pub mod access;
 pub mod audit;
 pub mod objections;
 pub mod plans;
+pub mod revocations;
 pub mod rule_versions;
 mod schema;
 pub mod signing;
@@ -27,6 +29,7 @@ pub use access::{IssuedToken, Job, JobOutcome, NewPrincipal, RuleVersion, TokenI
 pub use audit::{AuditEntry, ChainReport};
 pub use objections::{NewObjection, ObjectionRecord};
 pub use plans::{DrawnVisit, NewPlan, OfficerVisit, PlanRecord, ResultRecord, Reveal, VisitRecord};
+pub use revocations::{NewRevocation, RevocationRecord};
 pub use rule_versions::ScheduledRules;
 pub use signing::Identity;
 

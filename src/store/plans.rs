@@ -508,50 +508,7 @@ impl Store {
     /// Records an officer's result for a visit (audited). One result per
     /// department per visit.
     pub fn submit_result(&self, r: &ResultRecord) -> Result<i64> {
-        self.write(|tx| {
-            let exists: Option<i64> = tx
-                .query_row(
-                    "SELECT id FROM inspection_results WHERE plan_id = ?1 AND seq = ?2 AND department = ?3",
-                    params![r.plan_id, r.seq, r.department],
-                    |x| x.get(0),
-                )
-                .optional()?;
-            if let Some(id) = exists {
-                let (department, seq, plan) = (&r.department, r.seq, r.plan_id);
-                return Err(StoreError::Conflict(tr!(
-                    "计划 {plan} 检查任务 {seq} 的 {department} 结果已提交（结果 {id}）",
-                    "a {department} result for visit {seq} of plan {plan} was already submitted (result {id})"
-                )));
-            }
-            let submitted_at = now();
-            tx.execute(
-                "INSERT INTO inspection_results (plan_id, seq, uscc, officer_id, department, inspected_on, result,
-                 commitment_status, notes, submitted_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    r.plan_id,
-                    r.seq,
-                    r.uscc,
-                    r.officer_id,
-                    r.department,
-                    r.inspected_on,
-                    r.result,
-                    r.commitment_status,
-                    r.notes,
-                    submitted_at
-                ],
-            )?;
-            let id = tx.last_insert_rowid();
-            audit::append(
-                tx,
-                &format!("officer:{}", r.officer_id),
-                AuditAction::ResultSubmit,
-                &format!("plan/{}/visit/{}", r.plan_id, r.seq),
-                &serde_json::json!({ "id": id, "uscc": r.uscc, "department": r.department, "result": r.result,
-                    "commitment_status": r.commitment_status, "inspected_on": r.inspected_on,
-                    "officer_id": r.officer_id, "notes": r.notes, "submitted_at": submitted_at }),
-            )?;
-            Ok(id)
-        })
+        self.write(|tx| insert_result(tx, r))
     }
 
     pub fn results_of_plan(&self, plan: i64) -> Result<Vec<ResultRecord>> {
@@ -580,4 +537,51 @@ impl Store {
             Ok(stmt.query_map([], result_row)?.collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }
+}
+
+/// Inserts an officer's result (audited), refusing a second one for the
+/// same visit and department.
+pub(super) fn insert_result(tx: &rusqlite::Transaction<'_>, r: &ResultRecord) -> Result<i64> {
+    let exists: Option<i64> = tx
+        .query_row(
+            "SELECT id FROM inspection_results WHERE plan_id = ?1 AND seq = ?2 AND department = ?3",
+            params![r.plan_id, r.seq, r.department],
+            |x| x.get(0),
+        )
+        .optional()?;
+    if let Some(id) = exists {
+        let (department, seq, plan) = (&r.department, r.seq, r.plan_id);
+        return Err(StoreError::Conflict(tr!(
+            "计划 {plan} 检查任务 {seq} 的 {department} 结果已提交（结果 {id}）",
+            "a {department} result for visit {seq} of plan {plan} was already submitted (result {id})"
+        )));
+    }
+    let submitted_at = now();
+    tx.execute(
+        "INSERT INTO inspection_results (plan_id, seq, uscc, officer_id, department, inspected_on, result,
+             commitment_status, notes, submitted_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            r.plan_id,
+            r.seq,
+            r.uscc,
+            r.officer_id,
+            r.department,
+            r.inspected_on,
+            r.result,
+            r.commitment_status,
+            r.notes,
+            submitted_at
+        ],
+    )?;
+    let id = tx.last_insert_rowid();
+    audit::append(
+        tx,
+        &format!("officer:{}", r.officer_id),
+        AuditAction::ResultSubmit,
+        &format!("plan/{}/visit/{}", r.plan_id, r.seq),
+        &serde_json::json!({ "id": id, "uscc": r.uscc, "department": r.department, "result": r.result,
+                "commitment_status": r.commitment_status, "inspected_on": r.inspected_on,
+                "officer_id": r.officer_id, "notes": r.notes, "submitted_at": submitted_at }),
+    )?;
+    Ok(id)
 }

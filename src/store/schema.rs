@@ -206,6 +206,23 @@ const MIGRATIONS: &[&str] = &[
     // 9: an entity's agent is a principal acting for that entity (its
     // credit code); every other principal has none.
     "ALTER TABLE principals ADD COLUMN entity TEXT;",
+    // 10: approvals revoked because the commitment that stood in for them
+    // (告知承诺) was found breached by its department's officer; once per
+    // commitment.
+    "CREATE TABLE approval_revocations (
+        id INTEGER PRIMARY KEY,
+        uscc TEXT NOT NULL,
+        commitment_id TEXT NOT NULL,
+        approval_item TEXT NOT NULL,
+        department TEXT NOT NULL,
+        result_id INTEGER NOT NULL,
+        plan_id INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        revoked_on TEXT NOT NULL,
+        recorded_at TEXT NOT NULL,
+        recorded_by TEXT NOT NULL,
+        UNIQUE (uscc, commitment_id)
+    );",
 ];
 
 pub fn migrate(conn: &Connection) -> Result<()> {

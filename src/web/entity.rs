@@ -1,7 +1,7 @@
 //! An entity for regulators: search by credit code or name in the latest
 //! run, then its timeline (tier over time, every record with the status
 //! the rules gave it, the tier explanation in the page's language,
-//! propagation paths and objections) from `ops::run_timeline`, as the
+//! propagation paths, objections and revoked approvals) from `ops::run_timeline`, as the
 //! API's `/entities/{uscc}`: both read the runs' results files, never the
 //! dataset. Entities outside the principal's jurisdiction are neither found
 //! nor shown (`ops::policy`).
@@ -228,6 +228,19 @@ pub async fn timeline(
                                     }
                                 }
                             }
+                        }
+                    }
+                }
+            }
+        }
+        @if !t.revocations.is_empty() {
+            section {
+                h2 { (ctx.t(Ui::RevokedApprovals)) }
+                ul.list #revocations {
+                    @for v in &t.revocations {
+                        li {
+                            (v.revoked_on) " · " (v.approval_item) " · " (ctx.t(Ui::Department)) " " (v.department)
+                            " · " span.hash { (v.commitment_id) } " · " (ctx.t(Ui::RevokedBy)) " " (v.plan_id) "/" (v.seq)
                         }
                     }
                 }

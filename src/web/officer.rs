@@ -157,7 +157,7 @@ pub async fn submit(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let (store, who) = (st.app.store.clone(), ctx.principal().clone());
+    let (store, who, dataset) = (st.app.store.clone(), ctx.principal().clone(), st.app.dataset.path.clone());
     let (department, result, status, notes, date) =
         (f.department.clone(), f.result.clone(), f.commitment_status.clone(), f.notes.clone(), f.inspected_on.clone());
     let saved = blocking(move || {
@@ -174,7 +174,7 @@ pub async fn submit(
             inspected_on,
             notes: &notes,
         };
-        Ok(ops::submit_result(&store, &who, &new, ops::limits::today())?)
+        Ok(ops::submit_result(&store, &who, &new, ops::limits::today(), Some(&dataset))?)
     })
     .await;
     let store = st.app.store.clone();

@@ -25,6 +25,7 @@ pub(super) struct Expected<'e> {
     pub plans: BTreeMap<i64, Row>,
     pub results: BTreeMap<ResultKey, (Value, &'e AuditEntry)>,
     pub objections: BTreeMap<i64, Row>,
+    pub revocations: BTreeMap<i64, Row>,
 }
 
 pub(super) fn payload(e: &AuditEntry) -> Value {
@@ -81,6 +82,7 @@ impl<'e> Expected<'e> {
                 AuditAction::ResultSubmit => result_submit(&mut x.results, e, p),
                 AuditAction::ObjectionFile => objection_file(&mut x.objections, e, &p),
                 AuditAction::ObjectionDecide => objection_decide(&mut x.objections, e, &p),
+                AuditAction::ApprovalRevoke => approval_revoke(&mut x.revocations, e, &p),
                 // Not rebuilt: principals and tokens are checked against
                 // their hashes on every use, rule versions are addressed
                 // by the hash of their files, imports and jobs leave no
@@ -205,6 +207,24 @@ fn objection_file(objections: &mut BTreeMap<i64, Row>, e: &AuditEntry, p: &Value
 fn objection_decide(objections: &mut BTreeMap<i64, Row>, e: &AuditEntry, p: &Value) {
     let Some(mut r) = row(objections, e, "objection") else { return };
     for k in ["status", "decided_on", "decision_reason", "decided_at", "decided_by"] {
+        r.set(k, text(&p[k]));
+    }
+}
+
+fn approval_revoke(revocations: &mut BTreeMap<i64, Row>, e: &AuditEntry, p: &Value) {
+    let Some(mut r) = row(revocations, e, "revocation") else { return };
+    for k in [
+        "uscc",
+        "commitment_id",
+        "approval_item",
+        "department",
+        "result_id",
+        "plan_id",
+        "seq",
+        "revoked_on",
+        "recorded_at",
+        "recorded_by",
+    ] {
         r.set(k, text(&p[k]));
     }
 }

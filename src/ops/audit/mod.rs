@@ -1,6 +1,7 @@
 //! The integrity of the whole store, not only of the audit log: the hash
 //! chain; the tables (runs with their rule versions, plans, frames, visits,
-//! assignments, inspection results, objections, the store's identity)
+//! assignments, inspection results, objections, approval revocations,
+//! the store's identity)
 //! rebuilt from the audit payloads (`expected`) and
 //! compared row by row; every run's results file and index against the
 //! hashes the store recorded; and the log against a signed checkpoint
@@ -43,6 +44,7 @@ pub enum Table {
     Assignments,
     InspectionResults,
     Objections,
+    ApprovalRevocations,
 }
 
 impl fmt::Display for Table {
@@ -57,6 +59,7 @@ impl fmt::Display for Table {
             Table::Assignments => "assignments",
             Table::InspectionResults => "inspection_results",
             Table::Objections => "objections",
+            Table::ApprovalRevocations => "approval_revocations",
         })
     }
 }
@@ -158,6 +161,7 @@ pub fn verify_store(store: &Store, checkpoint: Option<&Checkpoint>) -> Result<In
     v.plans(&want.plans)?;
     v.results(&want.results)?;
     v.objections(&want.objections)?;
+    v.revocations(&want.revocations)?;
     let intact = matches!(chain, ChainReport::Intact { .. })
         && !matches!(checkpoint, Some(ChainReport::Broken { .. }))
         && v.differences.is_empty();
@@ -559,6 +563,50 @@ impl Verifier<'_> {
             }
         }
         self.count("objections", rows.len());
+        Ok(())
+    }
+
+    fn revocations(&mut self, want: &BTreeMap<i64, Row>) -> Result<()> {
+        let rows = self.store.revocations(None)?;
+        let mut seen = BTreeSet::new();
+        for v in &rows {
+            seen.insert(v.id);
+            let row = format!("revocation {}", v.id);
+            let Some(w) = want.get(&v.id) else {
+                self.differ(
+                    Table::ApprovalRevocations,
+                    row,
+                    "the revocation has no audit entry: it was added outside credo",
+                    None,
+                );
+                continue;
+            };
+            let stored = [
+                ("uscc", Some(v.uscc.clone())),
+                ("commitment_id", Some(v.commitment_id.clone())),
+                ("approval_item", Some(v.approval_item.clone())),
+                ("department", Some(v.department.clone())),
+                ("result_id", Some(v.result_id.to_string())),
+                ("plan_id", Some(v.plan_id.to_string())),
+                ("seq", Some(v.seq.to_string())),
+                ("revoked_on", Some(v.revoked_on.clone())),
+                ("recorded_at", Some(v.recorded_at.clone())),
+                ("recorded_by", Some(v.recorded_by.clone())),
+            ];
+            self.row(Table::ApprovalRevocations, &row, stored, w, &[]);
+        }
+        for (id, w) in want {
+            if !seen.contains(id) {
+                let e = w.values().map(|x| x.1).min();
+                self.differ(
+                    Table::ApprovalRevocations,
+                    format!("revocation {id}"),
+                    "the revocation is in the audit log but not in the table: it was deleted",
+                    e,
+                );
+            }
+        }
+        self.count("approval revocations", rows.len());
         Ok(())
     }
 }
