@@ -42,12 +42,21 @@ fn serve(dataset: &std::path::Path) -> Api {
     Api { _dir: dir, state, regulator: token.expect("first start makes a regulator token") }
 }
 
-/// The MPA commitment of `uscc` in its timeline as of 2026-07-31, and the
-/// revocations of that commitment.
-async fn timeline(api: &Api, uscc: &str) -> (Value, Vec<Value>) {
-    let path = format!("/entities/{uscc}?as_of=2026-07-31");
-    let (s, t) = api.call(Method::GET, &path, Some(&api.regulator), None).await;
-    assert_eq!(s, StatusCode::OK, "{t}");
+/// The MPA commitment of `uscc` as of 2026-07-31 in the entity's full
+/// timeline (what `credo entity show` prints: the dataset with officers'
+/// results, and the store's revocations), and the revocations of that
+/// commitment.
+fn timeline(api: &Api, uscc: &str) -> (Value, Vec<Value>) {
+    timeline_as_of(api, uscc, "2026-07-31")
+}
+
+fn timeline_as_of(api: &Api, uscc: &str, as_of: &str) -> (Value, Vec<Value>) {
+    let loaded = api.state.load_dataset().ok().expect("the dataset");
+    let (_, rules) = api.state.active_rules().ok().expect("the active rules");
+    let (u, d) = (credo::model::Uscc::parse(uscc).unwrap(), as_of.parse().unwrap());
+    let mut t = credo::ops::entity_timeline(&loaded.snapshot, &rules, u, d, credo::i18n::Lang::En).ok().unwrap();
+    credo::ops::add_revocations(&api.state.store, &mut t).ok().unwrap();
+    let t = serde_json::to_value(&t).unwrap();
     let id = format!("CNMPA{uscc}");
     let c = t["commitments"].as_array().unwrap().iter().find(|c| c["commitment_id"] == id).expect("the commitment");
     let revoked = t["revocations"].as_array().unwrap().iter().filter(|r| r["commitment_id"] == id).cloned().collect();
@@ -97,14 +106,14 @@ async fn only_the_commitments_department_settles_it_and_a_breach_revokes_the_app
         (api.token("officer", Some(officer("MR-"))).await, api.token("officer", Some(officer("MPA-"))).await);
     let path = format!("/officers/me/assignments/{id}/{}/result", visit["seq"]);
     let breached = |d: &str| json!({ "department": d, "result": "violation", "commitment_status": "breached", "inspected_on": "2026-07-05" });
-    let (c, revoked) = timeline(&api, &uscc).await;
+    let (c, revoked) = timeline(&api, &uscc);
     assert_eq!((c["status"].as_str(), c["department"].as_str()), (Some("pending"), Some("MPA")), "{c}");
     assert!(revoked.is_empty());
 
     // MR finds a breach: MPA's commitment is not MR's to settle.
     let (s, b) = api.call(Method::POST, &path, Some(&mr), Some(breached("MR"))).await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
-    let (c, revoked) = timeline(&api, &uscc).await;
+    let (c, revoked) = timeline(&api, &uscc);
     assert_eq!(c["status"], "pending", "settled by another department's result: {c}");
     assert!(revoked.is_empty(), "{revoked:?}");
 
@@ -112,7 +121,7 @@ async fn only_the_commitments_department_settles_it_and_a_breach_revokes_the_app
     let (s, b) = api.call(Method::POST, &path, Some(&mpa), Some(breached("MPA"))).await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
     let result_id = b["id"].as_i64().unwrap();
-    let (c, revoked) = timeline(&api, &uscc).await;
+    let (c, revoked) = timeline(&api, &uscc);
     assert_eq!((c["status"].as_str(), c["checked_on"].as_str()), (Some("breached"), Some("2026-07-05")), "{c}");
     assert_eq!(revoked.len(), 1, "{revoked:?}");
     let r = &revoked[0];
@@ -125,14 +134,30 @@ async fn only_the_commitments_department_settles_it_and_a_breach_revokes_the_app
     assert_eq!(r["revoked_on"], "2026-07-05");
     assert_eq!(r["recorded_by"], format!("officer:{}", officer("MPA-")));
     // Not yet revoked on an earlier date.
-    let (s, t) = api.call(Method::GET, &format!("/entities/{uscc}?as_of=2026-07-04"), reg, None).await;
-    assert_eq!(s, StatusCode::OK);
-    assert!(t["revocations"].as_array().unwrap().is_empty(), "{}", t["revocations"]);
+    assert!(timeline_as_of(&api, &uscc, "2026-07-04").1.is_empty());
+    // The API's entity timeline (from the runs) shows it once a run covers
+    // the date.
+    let (s, b) = api.call(Method::POST, "/runs", reg, Some(json!({ "as_of": "2026-07-31" }))).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    let run = b["id"].as_i64().unwrap();
+    for _ in 0..600 {
+        let (_, r) = api.call(Method::GET, &format!("/runs/{run}"), reg, None).await;
+        if r["status"] != "running" {
+            assert_eq!(r["status"], "done", "{r}");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (s, t) = api.call(Method::GET, &format!("/entities/{uscc}?as_of=2026-07-31"), reg, None).await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    let listed = t["revocations"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{t}");
+    assert_eq!(listed[0]["approval_item"], "药品经营许可");
 
     // Filed again: refused, and nothing is revoked twice.
     let (s, b) = api.call(Method::POST, &path, Some(&mpa), Some(breached("MPA"))).await;
     assert_eq!(s, StatusCode::CONFLICT, "{b}");
-    assert_eq!(timeline(&api, &uscc).await.1.len(), 1);
+    assert_eq!(timeline(&api, &uscc).1.len(), 1);
 
     // Audited under the officer, and the store still verifies.
     let subject = format!("revocation/{}", r["id"]);

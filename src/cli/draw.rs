@@ -531,7 +531,8 @@ fn result(store: &Store, a: ResultArgs, lang: Lang) -> Result<Outcome, CliError>
         inspected_on: date,
         notes: &notes,
     };
-    let id = ops::submit_result(store, &principal, &new, ops::limits::today(), dir.as_deref()).map_err(CliError::from)?;
+    let id =
+        ops::submit_result(store, &principal, &new, ops::limits::today(), dir.as_deref()).map_err(CliError::from)?;
     say!(
         lang,
         "结果 {id} 已记录（计划 {plan} 的第 {visit} 次检查）；下次分级分类将计入",
