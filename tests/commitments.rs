@@ -51,11 +51,13 @@ fn timeline(api: &Api, uscc: &str) -> (Value, Vec<Value>) {
 }
 
 fn timeline_as_of(api: &Api, uscc: &str, as_of: &str) -> (Value, Vec<Value>) {
-    let loaded = api.state.load_dataset().ok().expect("the dataset");
-    let (_, rules) = api.state.active_rules().ok().expect("the active rules");
+    let loaded = api.state.load_dataset().map_err(|e| e.message.en().to_string()).unwrap();
+    let (_, rules) = api.state.active_rules().map_err(|e| e.message.en().to_string()).unwrap();
     let (u, d) = (credo::model::Uscc::parse(uscc).unwrap(), as_of.parse().unwrap());
-    let mut t = credo::ops::entity_timeline(&loaded.snapshot, &rules, u, d, credo::i18n::Lang::En).ok().unwrap();
-    credo::ops::add_revocations(&api.state.store, &mut t).ok().unwrap();
+    let mut t = credo::ops::entity_timeline(&loaded.snapshot, &rules, u, d, credo::i18n::Lang::En)
+        .map_err(|e| e.to_string())
+        .unwrap();
+    credo::ops::add_revocations(&api.state.store, &mut t).map_err(|e| e.to_string()).unwrap();
     let t = serde_json::to_value(&t).unwrap();
     let id = format!("CNMPA{uscc}");
     let c = t["commitments"].as_array().unwrap().iter().find(|c| c["commitment_id"] == id).expect("the commitment");
