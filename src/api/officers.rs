@@ -109,7 +109,8 @@ pub struct ResultStored {
 
 #[utoipa::path(post, path = "/officers/me/assignments/{plan}/{visit}/result", tag = "officers",
     params(("plan" = i64, Path), ("visit" = i64, Path)), request_body = NewResult, security(("bearer" = [])),
-    responses((status = 201, body = ResultStored), (status = 403, body = ErrorBody, description = "Not this officer's assignment, or not released"), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = ResultStored), (status = 403, body = ErrorBody, description = "Not this officer's assignment, or not released"), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "A breached commitment check waits for dataset-wide work, and too many are waiting")))]
 pub async fn submit_result(
     State(st): S,
     OfficerAuth(auth): OfficerAuth,
@@ -117,7 +118,14 @@ pub async fn submit_result(
     ApiJson(b): ApiJson<NewResult>,
 ) -> Result<(StatusCode, Json<ResultStored>), ApiError> {
     let (store, dataset) = (st.store.clone(), st.dataset.path.clone());
+    // A breached commitment check reads the dataset (the entity's
+    // commitments): dataset-wide work, so it waits its turn like a run.
+    let permit = match b.commitment_status.as_deref() {
+        Some("breached") => Some(st.reserve_work()?.wait().await),
+        _ => None,
+    };
     blocking(move || {
+        let _permit = permit;
         let new = ops::NewResult {
             plan,
             visit,

@@ -160,7 +160,17 @@ pub async fn submit(
     let (store, who, dataset) = (st.app.store.clone(), ctx.principal().clone(), st.app.dataset.path.clone());
     let (department, result, status, notes, date) =
         (f.department.clone(), f.result.clone(), f.commitment_status.clone(), f.notes.clone(), f.inspected_on.clone());
+    // A breached commitment check reads the dataset: it waits its turn.
+    let permit = if status == "breached" {
+        match st.app.reserve_work() {
+            Ok(t) => Some(t.wait().await),
+            Err(e) => return ctx.fail(e),
+        }
+    } else {
+        None
+    };
     let saved = blocking(move || {
+        let _permit = permit;
         let inspected_on: crate::model::Date = date
             .trim()
             .parse()
