@@ -21,8 +21,11 @@ impl Env {
     }
     /// Creates a plan and returns (id, secret).
     fn create(&self, extra: &[&str]) -> (String, String) {
+        self.create_with(&root().join("rules"), extra)
+    }
+    /// [`Env::create`] under the rule set in `rules`.
+    fn create_with(&self, rules: &std::path::Path, extra: &[&str]) -> (String, String) {
         let data = sample();
-        let rules = root().join("rules");
         let mut args = vec![
             "draw",
             "create",
@@ -289,29 +292,8 @@ fn the_once_a_year_window_is_a_rules_parameter() {
 
     // A plan drawn under the rolling window spares, in the next plan, the
     // entities it inspected, named as the earlier plan's doing.
-    let o = env.run(&[
-        "draw",
-        "create",
-        "--data",
-        data.to_str().unwrap(),
-        "--rules",
-        rules.path().to_str().unwrap(),
-        "--as-of",
-        "2026-06-30",
-        "--departments",
-        "MR",
-        "--mode",
-        "quota",
-        "--ratio",
-        "0.2",
-        "--release-at",
-        "2026-07-01T09:00:00+08:00",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let out = stdout(&o);
-    let id = out.split_whitespace().nth(1).unwrap().to_string();
-    let secret = out.lines().find(|l| l.starts_with("secret")).unwrap().split_whitespace().nth(1).unwrap();
-    assert!(env.reveal(&id, secret).status.success());
+    let (id, secret) = env.create_with(rules.path(), &["--departments", "MR", "--mode", "quota", "--ratio", "0.2"]);
+    assert!(env.reveal(&id, &secret).status.success());
     let after = run(rules.path());
     let by_plans = excluded(&after, "tier 2: already randomly inspected within 12 months (source: earlier plans)")
         + excluded(&after, "tier 3: already randomly inspected within 12 months (source: earlier plans)");

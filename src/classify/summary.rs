@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::EntityResult;
-use crate::i18n::{Lang, pad};
+use crate::i18n::{Lang, pad, pad_left};
 use crate::model::region;
 use crate::propagate::Propagation;
 
@@ -119,11 +119,6 @@ impl Summary {
         use std::fmt::Write;
         let zh = lang == Lang::Zh;
         let t = |z: &'static str, e: &'static str| if zh { z } else { e };
-        // Right-aligned in `w` columns, a Chinese character taking two.
-        let right = |s: &str, w: usize| {
-            let width: usize = s.chars().map(|c| if (c as u32) >= 0x2E80 { 2 } else { 1 }).sum();
-            format!("{}{s}", " ".repeat(w.saturating_sub(width)))
-        };
         let d = region::divisions();
         let mut f = String::new();
         let _ = writeln!(f, "{}{}", t("已分级分类主体：", "entities classified: "), self.entities);
@@ -137,7 +132,7 @@ impl Summary {
         }
         let _ = write!(f, "\n{}", pad(t("各市信用等级", "tiers by city"), 20));
         for h in ["1", "2", "3", "4", t("合计", "total")] {
-            let _ = write!(f, " {}", right(h, 9));
+            let _ = write!(f, " {}", pad_left(h, 9));
         }
         f.push('\n');
         let mut totals = [0usize; 4];

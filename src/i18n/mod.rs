@@ -455,10 +455,19 @@ pub fn exclusion_kind(kind: &str, lang: Lang) -> String {
     parsed.unwrap_or_else(|| kind.to_string())
 }
 
+/// Columns `s` takes on a terminal, a CJK character counting two.
+fn display_width(s: &str) -> usize {
+    s.chars().map(|c| if (c as u32) >= 0x2E80 { 2 } else { 1 }).sum()
+}
+
 /// Pads to a display width, counting CJK characters as two columns.
 pub fn pad(s: &str, width: usize) -> String {
-    let w: usize = s.chars().map(|c| if (c as u32) >= 0x2E80 { 2 } else { 1 }).sum();
-    format!("{s}{}", " ".repeat(width.saturating_sub(w)))
+    format!("{s}{}", " ".repeat(width.saturating_sub(display_width(s))))
+}
+
+/// [`pad`], aligned right.
+pub fn pad_left(s: &str, width: usize) -> String {
+    format!("{}{s}", " ".repeat(width.saturating_sub(display_width(s))))
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::TimelinePoint;
 use super::objections::ObjectionState;
 use super::{OpsError, Result};
 use crate::classify::EntityResult;
@@ -39,19 +40,6 @@ pub struct StoredEntity {
     pub region: u32,
 }
 
-/// One finished run's answer for the entity.
-#[derive(Debug, Serialize)]
-pub struct RunPoint {
-    pub run: i64,
-    pub date: Date,
-    pub tier: u8,
-    pub tier_name: &'static str,
-    pub risk: String,
-    pub probability: f64,
-    pub blacklisted: bool,
-    pub key_attention: bool,
-}
-
 /// An entity's timeline from stored runs: the fields of [`super::Timeline`]
 /// that a run keeps, and the run they come from.
 #[derive(Debug, Serialize)]
@@ -62,7 +50,7 @@ pub struct RunTimeline {
     pub run: i64,
     /// Its tier in every finished run up to the date (the latest run of
     /// each date, at most [`MAX_POINTS`]), oldest first.
-    pub points: Vec<RunPoint>,
+    pub points: Vec<TimelinePoint>,
     /// The run's result, as the classification gave it (records without
     /// their statuses when the run's file predates them: `detail_stored`).
     pub result: EntityResult,
@@ -219,8 +207,8 @@ pub fn run_timeline(
             let Some(p) = open(r.id)?.point(uscc.as_str())? else { continue };
             p
         };
-        points.push(RunPoint {
-            run: r.id,
+        points.push(TimelinePoint {
+            run: Some(r.id),
             date: *date,
             tier: p.tier,
             tier_name: crate::i18n::tier_name(p.tier, lang),

@@ -44,8 +44,12 @@ pub struct Timeline {
     pub reached_by: Vec<crate::propagate::ReachedEntity>,
 }
 
+/// The entity's answer on one date: from a stored run (`run`, the
+/// server's timeline) or classified on the spot (`credo entity show`).
 #[derive(Debug, Serialize)]
 pub struct TimelinePoint {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run: Option<i64>,
     pub date: Date,
     pub tier: u8,
     pub tier_name: &'static str,
@@ -120,6 +124,7 @@ pub fn entity_timeline(s: &Snapshot, rules: &RuleSet, uscc: Uscc, as_of: Date, l
         let (c, results) = classify::classify_all(&sub, rules, d)?;
         let r = results.into_iter().find(|r| r.uscc == uscc).expect("registered entity is classified");
         points.push(TimelinePoint {
+            run: None,
             date: d,
             tier: r.tier,
             tier_name: crate::i18n::tier_name(r.tier, lang),
