@@ -613,7 +613,7 @@ async fn trust_material_is_public_and_signed() {
     assert_eq!(cp.head, log.as_array().unwrap().last().unwrap()["hash"], "{cp:?}");
 
     // An altered results file is refused when read and named by the audit.
-    let results = api._dir.path().join("data/results/run-1.parquet");
+    let results = credo::store::results_dir(&api._dir.path().join("data/credo.db")).join("run-1.parquet");
     let mut bytes = std::fs::read(&results).unwrap();
     let mid = bytes.len() / 3;
     bytes[mid] ^= 0x55;

@@ -63,6 +63,32 @@ fn classification_is_byte_identical_across_runs_and_thread_counts() {
     assert!(out.contains("4 results files, 4 runs") && out.trim_end().ends_with("intact"), "{out}");
 }
 
+/// Two stores in one directory keep their results apart: each run 1 has
+/// its own results file (`<store>.results/`), and both audits stay intact.
+/// A store made when results lived in `results/` is still read there.
+#[test]
+fn two_stores_in_one_directory_keep_their_results_apart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a.db"), tmp.path().join("b.db"));
+    assert!(classify_sample(&tmp.path().join("a.csv"), &a, &[]).status.success());
+    assert!(classify(&b, &sample(), "2025-06-30", &tmp.path().join("b.csv"), &[]).status.success());
+    let (ra, rb) =
+        (credo::store::results_dir(&a).join("run-1.parquet"), credo::store::results_dir(&b).join("run-1.parquet"));
+    assert!(ra.exists() && rb.exists() && ra != rb, "{} {}", ra.display(), rb.display());
+    assert_ne!(std::fs::read(&ra).unwrap(), std::fs::read(&rb).unwrap(), "two dates, two results");
+    for store in [&a, &b] {
+        let o = credo(&["--store", store.to_str().unwrap(), "audit", "verify"]);
+        assert!(o.status.success() && stdout(&o).trim_end().ends_with("intact"), "{}", stdout(&o));
+    }
+
+    // The older layout: a's results moved to `results/` next to the store.
+    let legacy = tmp.path().join("results");
+    std::fs::rename(credo::store::results_dir(&a), &legacy).unwrap();
+    let o = credo(&["--store", a.to_str().unwrap(), "audit", "verify"]);
+    assert!(o.status.success() && stdout(&o).trim_end().ends_with("intact"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("1 results files"), "{}", stdout(&o));
+}
+
 /// Shards change only memory: a run cut into ten shards (spilled to disk
 /// between its two halves) writes the same bytes as a run in one.
 #[test]

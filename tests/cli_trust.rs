@@ -231,7 +231,7 @@ fn altered_tables_and_results_files_are_named() {
     assert!(m.contains(&format!("visits: plan {id}: the visits hash to")) && m.contains("a visit was changed"), "{m}");
 
     // A run's results file changed (one byte in the middle).
-    let results = env.dir.path().join("results").join("run-1.parquet");
+    let results = credo::store::results_dir(std::path::Path::new(&env.store())).join("run-1.parquet");
     let mut bytes = std::fs::read(&results).unwrap();
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x55;

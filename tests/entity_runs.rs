@@ -121,7 +121,7 @@ async fn a_changed_results_file_is_refused_on_the_entity_endpoint() {
     assert_eq!(api.call(Method::GET, &path, reg, None).await.0, StatusCode::OK);
 
     // The sidecar of paths: one byte of a reason.
-    let sidecar = api._dir.path().join("data/results/run-1.paths.jsonl");
+    let sidecar = credo::store::results_dir(&api._dir.path().join("data/credo.db")).join("run-1.paths.jsonl");
     let text = std::fs::read_to_string(&sidecar).unwrap();
     let line = text.lines().find(|l| l.starts_with(&format!("{{\"uscc\":\"{BLACKLISTED}\""))).unwrap();
     let at = text.find(line).unwrap() + line.find("\"reason\":\"").unwrap() + 10;
@@ -139,7 +139,7 @@ async fn a_changed_results_file_is_refused_on_the_entity_endpoint() {
     assert_eq!(api.call(Method::GET, &path, reg, None).await.0, StatusCode::OK);
 
     // The results file: a byte of its (only) row group.
-    let results = api._dir.path().join("data/results/run-1.parquet");
+    let results = credo::store::results_dir(&api._dir.path().join("data/credo.db")).join("run-1.parquet");
     let mut bytes = std::fs::read(&results).unwrap();
     let mid = bytes.len() / 3;
     bytes[mid] ^= 0x55;

@@ -17,7 +17,7 @@ pub mod rule_versions;
 mod schema;
 pub mod signing;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -87,7 +87,7 @@ pub struct Store {
     /// Read connections of a file store; `None` in memory (reads then use
     /// the writer's connection, the only one that sees the database).
     readers: Option<ReadPool>,
-    /// Directory for bulk per-run files (results); `None` in memory.
+    /// Directory for bulk per-run files ([`results_dir`]); `None` in memory.
     dir: Option<std::path::PathBuf>,
     /// The store id and signing key, made on first open.
     identity: Identity,
@@ -136,6 +136,15 @@ pub fn now() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
+/// The directory holding a store's results files: `<store file>.results`
+/// beside it (`credo.db` → `credo.db.results/`), so that two stores in one
+/// directory never share, or overwrite, each other's results.
+pub fn results_dir(store: &Path) -> PathBuf {
+    let mut name = store.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".results");
+    store.with_file_name(name)
+}
+
 impl Store {
     /// Opens (creating if needed) the store at `path`, in WAL mode with
     /// synchronous=FULL so a committed transaction survives a crash.
@@ -150,9 +159,7 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         schema::migrate(&conn)?;
         let identity = signing::open(&mut conn, Some(&signing::key_path(path)))?;
-        let dir = path
-            .parent()
-            .map(|d| if d.as_os_str().is_empty() { Path::new(".").to_path_buf() } else { d.to_path_buf() });
+        let dir = Some(results_dir(path));
         let readers = ReadPool { path: path.to_path_buf(), idle: Mutex::new(Vec::new()) };
         Ok(Store { writer: Mutex::new(conn), readers: Some(readers), dir, identity })
     }
@@ -170,11 +177,20 @@ impl Store {
         &self.identity
     }
 
-    /// Where a run's results live: `results/run-{id}.parquet` next to the
-    /// store (with its index beside it).
+    /// Where a run's results live: `run-{id}.parquet` in the store's
+    /// [`results_dir`] (with its index beside it). A run recorded by a
+    /// credo that kept results in `results/` next to the store is still
+    /// found there (its hash is checked whenever it is opened).
     pub fn results_path(&self, run: i64) -> Result<std::path::PathBuf> {
         let dir = self.dir.as_ref().ok_or_else(|| StoreError::Other("an in-memory store keeps no results".into()))?;
-        Ok(dir.join("results").join(format!("run-{run}.parquet")))
+        let name = format!("run-{run}.parquet");
+        let path = dir.join(&name);
+        if !path.exists()
+            && let Some(legacy) = dir.parent().map(|d| d.join("results").join(&name)).filter(|p| p.exists())
+        {
+            return Ok(legacy);
+        }
+        Ok(path)
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
