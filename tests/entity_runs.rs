@@ -147,3 +147,35 @@ async fn a_changed_results_file_is_refused_on_the_entity_endpoint() {
     let (s, b) = api.call(Method::GET, &path, reg, None).await;
     assert_error(s, &b, StatusCode::CONFLICT, "altered");
 }
+
+/// A restart of a server with a finished run reads only the officer
+/// roster, not the dataset (#9: a province-sized server restarts in
+/// seconds and stays small); dataset-wide work still reads the dataset
+/// and names what is missing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_reads_only_the_roster() {
+    let api = setup();
+    let dir = &api.state.dataset.path;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.file_name().unwrap().to_str().unwrap().starts_with("officers.") {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    let opts = credo::api::ServeOptions {
+        data_dir: api._dir.path().join("data"),
+        listen: String::new(),
+        dataset: crate::common::sample(),
+        rules: crate::common::root().join("rules"),
+        as_of: None,
+    };
+    let (state, token) = credo::api::prepare(&opts).expect("a restart needs only the roster");
+    assert!(token.is_none(), "not a first start");
+    assert_eq!(state.dataset.hash, api.state.dataset.hash);
+    assert_eq!(state.dataset.officers.len(), api.state.dataset.officers.len());
+    assert!(!state.dataset.officers.is_empty());
+    let err = state.load_dataset().err().expect("the dataset is gone");
+    assert_eq!((err.status, err.code), (StatusCode::CONFLICT, "dataset_unavailable"));
+    let message = format!("{:?}", err.message);
+    assert!(message.contains("entities"), "{message}");
+}

@@ -184,13 +184,15 @@ impl AppState {
     /// and adds officers' submitted results. Call it inside
     /// [`AppState::dataset_work`].
     pub fn load_dataset(&self) -> Result<LoadedDataset, ApiError> {
-        let mut loaded = crate::data::load(&self.dataset.path).map_err(|e| ApiError::internal(e.to_string()))?;
+        // The imported copy missing or changed on disk is the operator's to
+        // repair, not a fault of the request: 409, naming what is wrong.
+        let unavailable = |t: crate::i18n::Text| ApiError::new(StatusCode::CONFLICT, "dataset_unavailable", t);
+        let mut loaded = crate::data::load(&self.dataset.path).map_err(|e| unavailable(e.text()))?;
         if loaded.hash != self.dataset.hash {
-            return Err(ApiError::internal(format!(
-                "the dataset at {} hashes to {}, not the imported {}: it was changed on disk",
-                self.dataset.path.display(),
-                loaded.hash,
-                self.dataset.hash
+            let (path, found, imported) = (self.dataset.path.display(), &loaded.hash, &self.dataset.hash);
+            return Err(unavailable(crate::tr!(
+                "{path} 处的数据集哈希为 {found}，而导入时为 {imported}：磁盘上的数据集已被改动",
+                "the dataset at {path} hashes to {found}, not the imported {imported}: it was changed on disk"
             )));
         }
         crate::ops::add_submitted(&self.store, &mut loaded.snapshot)?;
@@ -368,21 +370,28 @@ pub fn prepare(opts: &ServeOptions) -> Result<(Arc<AppState>, Option<String>), P
     if interrupted > 0 {
         tracing::warn!("{interrupted} run(s) or job(s) interrupted by the last stop were marked failed");
     }
-    let (dataset_path, imported) = match store.latest_dataset()? {
-        Some((_, path)) => (PathBuf::from(path), false),
-        None => (import_dataset(&opts.dataset, &opts.data_dir)?, true),
+    let (dataset_path, known_hash) = match store.latest_dataset()? {
+        Some((hash, path)) => (PathBuf::from(path), Some(hash)),
+        None => (import_dataset(&opts.dataset, &opts.data_dir)?, None),
     };
-    let mut loaded = crate::data::load(&dataset_path)?;
-    if imported {
-        store.add_dataset(&loaded.hash, &dataset_path.display().to_string(), loaded.snapshot.len(), "system")?;
-    }
     let label = dataset_path.display().to_string();
-    let dataset = DatasetRef {
-        path: dataset_path.clone(),
-        hash: loaded.hash.clone(),
-        label: label.clone(),
-        officers: loaded.snapshot.officers.clone(),
+    // A store with a finished run starts without reading the dataset: the
+    // server needs only its recorded hash and the officer roster (every
+    // dataset-wide task later reads it from disk and checks that hash).
+    // At 15 million entities this keeps the idle server small and its
+    // restart in seconds.
+    let first_run = store.latest_run()?.is_none();
+    let (hash, officers, mut loaded) = match known_hash {
+        Some(hash) if !first_run => (hash, crate::data::roster(&dataset_path)?, None),
+        _ => {
+            let loaded = crate::data::load(&dataset_path)?;
+            if known_hash.is_none() {
+                store.add_dataset(&loaded.hash, &label, loaded.snapshot.len(), "system")?;
+            }
+            (loaded.hash.clone(), loaded.snapshot.officers.clone(), Some(loaded))
+        }
     };
+    let dataset = DatasetRef { path: dataset_path.clone(), hash: hash.clone(), label: label.clone(), officers };
     let state = AppState::new(store.clone(), dataset);
     if store.active_rules()?.is_none() {
         // The first rule set passes its own tests before it is active, as
@@ -392,11 +401,11 @@ pub fn prepare(opts: &ServeOptions) -> Result<(Arc<AppState>, Option<String>), P
             .map_err(|source| PrepareError::Rules { dir: opts.rules.display().to_string(), source })?;
         store.activate_rules(stored.id, "system")?;
     }
-    if store.latest_run()?.is_none() {
+    if let Some(loaded) = loaded.as_mut() {
         let (_, rules) = state.active_rules()?;
         let as_of = opts.as_of.unwrap_or_else(|| loaded.snapshot.horizon());
         crate::ops::add_submitted(&store, &mut loaded.snapshot)?;
-        let run = crate::ops::begin_run(&store, &loaded.hash, &label, &rules, as_of, "system")?;
+        let run = crate::ops::begin_run(&store, &hash, &label, &rules, as_of, "system")?;
         let req = crate::ops::RunRequest {
             run,
             snapshot: &loaded.snapshot,

@@ -54,7 +54,7 @@ pub struct NewObjection {
 
 #[utoipa::path(post, path = "/objections", tag = "objections", request_body = NewObjection, security(("bearer" = [])),
     responses((status = 201, body = ObjectionRecord), (status = 404, body = ErrorBody, description = "No such entity"),
-        (status = 409, body = ErrorBody, description = "The record is already disputed"), (status = 422, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "The record is already disputed, or the imported dataset is missing or changed on disk (dataset_unavailable)"), (status = 422, body = ErrorBody),
         (status = 429, body = ErrorBody, description = "Too many dataset-wide tasks are waiting")))]
 pub async fn file_objection(
     State(st): S,

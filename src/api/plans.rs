@@ -76,7 +76,9 @@ pub struct PlanCreated {
 }
 
 #[utoipa::path(post, path = "/plans", tag = "draws", request_body = NewPlan, security(("bearer" = [])),
-    responses((status = 201, body = PlanCreated), (status = 422, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 201, body = PlanCreated), (status = 422, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "The imported dataset is missing or changed on disk (dataset_unavailable)"),
+        (status = 429, body = ErrorBody, description = "Too many dataset-wide tasks are waiting")))]
 pub async fn create_plan(
     State(st): S,
     CanCreatePlan(auth): CanCreatePlan,
@@ -197,7 +199,7 @@ pub struct PlanPreviewBody {
 
 #[utoipa::path(post, path = "/plans/preview", tag = "draws", request_body = NewPlan, security(("bearer" = [])),
     responses((status = 200, body = PlanPreviewBody, description = "The draft plan's staffing; nothing is stored"),
-        (status = 422, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "The imported dataset is missing or changed on disk (dataset_unavailable)"),
         (status = 429, body = ErrorBody, description = "Too many dataset-wide tasks are waiting")))]
 pub async fn preview_plan(
     State(st): S,
