@@ -936,7 +936,7 @@ fn ids_of(index: &EntityIndex, uscc: &[Uscc], codes: impl Iterator<Item = Uscc>)
 }
 
 /// Finds an entity's id by its credit code: an open-addressing table of
-/// ids (linear probing, at most 70% full), comparing against the (sorted)
+/// ids (linear probing, at most 80% full), comparing against the (sorted)
 /// code column. Each slot holds `id + 1` in its low bits and, in the bits
 /// the ids leave free, a tag from the code's hash, so a probe rarely reads
 /// a code that is not the one sought. 4 bytes a slot: at 15M entities
@@ -961,7 +961,8 @@ impl EntityIndex {
         if uscc.is_empty() {
             return EntityIndex::default();
         }
-        let size = (uscc.len() + uscc.len() * 3 / 7 + 1).next_power_of_two().max(16);
+        // At most 80% full, and never more slots than a hashbrown table.
+        let size = (uscc.len() + uscc.len() / 4 + 1).next_power_of_two().max(16);
         let id_bits = (u64::BITS - (uscc.len() as u64).leading_zeros()).min(32);
         let mut index = EntityIndex { slots: vec![0; size], shift: u64::BITS - size.trailing_zeros(), id_bits };
         let mask = size - 1;
