@@ -195,31 +195,13 @@ impl Builder {
         }
     }
 
-    /// Entity ids of a batch's rows, looked up in parallel. Tables usually
-    /// list an entity's rows together, so a row with the previous row's
-    /// code reuses its answer.
+    /// Entity ids of a batch's rows, looked up in parallel (see [`ids_of`]).
     fn resolve<T: Sync>(&self, rows: &[T], uscc: impl Fn(&T) -> Uscc + Sync) -> Vec<Option<EntityId>> {
         use rayon::prelude::*;
         let uscc = &uscc;
         let parts: Vec<Vec<Option<EntityId>>> = rows
             .par_chunks(8192)
-            .map(|chunk| {
-                let mut last: Option<(Uscc, Option<EntityId>)> = None;
-                chunk
-                    .iter()
-                    .map(|r| {
-                        let u = uscc(r);
-                        match last {
-                            Some((l, id)) if l == u => id,
-                            _ => {
-                                let id = self.index.find(&self.entities.uscc, &u);
-                                last = Some((u, id));
-                                id
-                            }
-                        }
-                    })
-                    .collect()
-            })
+            .map(|chunk| ids_of(&self.index, &self.entities.uscc, chunk.iter().map(uscc)))
             .collect();
         parts.concat()
     }
@@ -305,28 +287,49 @@ impl Builder {
 
     /// Gives entities their ids (credit-code order) and reports repeats.
     pub fn end_entities(&mut self) {
-        let read = std::mem::take(&mut self.read);
-        // Positions in read order, sorted by (code, row).
-        let mut order: Vec<u32> = (0..read.len() as u32).collect();
+        let t = std::time::Instant::now();
+        // Read positions sorted by (code, position), in place of the codes'
+        // row numbers (`entities.row` keeps those; rows grow with positions,
+        // so the order is (code, row)). Codes compare as two big-endian
+        // integers: the same order as their bytes, without a memcmp call.
+        let mut order = std::mem::take(&mut self.read);
+        for (i, r) in order.iter_mut().enumerate() {
+            r.1 = i as u32;
+        }
         {
             use rayon::prelude::*;
-            order.par_sort_unstable_by_key(|&i| (read[i as usize].0, read[i as usize].1));
-        }
-        let mut keep: Vec<u32> = Vec::with_capacity(order.len());
-        for w in 0..order.len() {
-            let (u, no) = read[order[w] as usize];
-            match keep.last() {
-                Some(&k) if read[k as usize].0 == u => {
-                    let f = read[k as usize].1;
-                    self.cell(MarketEntity::TABLE, no, "uscc", "duplicate key", format!("'{u}' repeats row {f}"));
-                }
-                _ => keep.push(order[w]),
-            }
+            order.par_sort_unstable_by(|a, b| uscc_key(&a.0).cmp(&uscc_key(&b.0)).then(a.1.cmp(&b.1)));
         }
         let e = std::mem::take(&mut self.entities);
+        let mut keep: Vec<u32> = Vec::with_capacity(order.len());
+        let mut uscc: Vec<Uscc> = Vec::with_capacity(order.len());
+        let mut last: Option<(Uscc, u32)> = None;
+        for &(u, i) in &order {
+            match last {
+                Some((l, f)) if l == u => {
+                    let (no, f) = (e.row[i as usize], e.row[f as usize]);
+                    self.cell(MarketEntity::TABLE, no, "uscc", "duplicate key", format!("'{u}' repeats row {f}"));
+                }
+                _ => {
+                    keep.push(i);
+                    uscc.push(u);
+                    last = Some((u, i));
+                }
+            }
+        }
+        drop(order);
+        let sorted = t.elapsed();
         let pick = |i: &u32| *i as usize;
+        let names = {
+            let (texts, by_row) = (&self.name_text, &self.names_by_row);
+            let (keep, rows) = (&keep, &e.row);
+            Names::from_fn(keep.len(), |k| {
+                let row = rows[keep[k] as usize] as usize;
+                by_row.get(row - 1).map_or(&[][..], |s| texts.get_bytes(*s))
+            })
+        };
         let out = Entities {
-            uscc: keep.iter().map(|i| read[pick(i)].0).collect(),
+            uscc,
             row: keep.iter().map(|i| e.row[pick(i)]).collect(),
             entity_type: keep.iter().map(|i| e.entity_type[pick(i)]).collect(),
             status: keep.iter().map(|i| e.status[pick(i)]).collect(),
@@ -335,15 +338,14 @@ impl Builder {
             registered_on: keep.iter().map(|i| e.registered_on[pick(i)]).collect(),
             key_fields: keep.iter().map(|i| e.key_fields[pick(i)]).collect(),
             new_economy: keep.iter().map(|i| e.new_economy[pick(i)]).collect(),
-            names: Names::new(keep.iter().map(|i| {
-                let row = e.row[pick(i)] as usize;
-                self.names_by_row.get(row - 1).map_or("", |s| self.name_text.get(*s))
-            })),
+            names,
         };
         self.names_by_row = Vec::new();
         self.name_text = Texts::default();
+        let named = t.elapsed();
         self.index = EntityIndex::new(&out.uscc);
         self.entities = out;
+        tracing::debug!(?sorted, ?named, indexed = ?t.elapsed(), "entities given ids");
     }
 
     pub fn persons(&mut self, rows: &[Person], nos: &[u32]) {
@@ -353,8 +355,10 @@ impl Builder {
     pub fn end_persons(&mut self) {
         let mut rows = std::mem::take(&mut self.person_rows);
         {
+            // (id, row) order, ids compared as big-endian integers.
             use rayon::prelude::*;
-            rows.par_sort_unstable();
+            let key = |p: &PersonId| u128::from_be_bytes(p.0);
+            rows.par_sort_unstable_by(|a, b| key(&a.0).cmp(&key(&b.0)).then(a.1.cmp(&b.1)));
         }
         let mut persons: Vec<PersonId> = Vec::with_capacity(rows.len());
         let mut first = 0u32;
@@ -425,8 +429,14 @@ impl Builder {
     pub fn roles(&mut self, rows: &[Role], nos: &[u32]) {
         use rayon::prelude::*;
         let ids = self.resolve(rows, |r| r.uscc);
-        let persons: Vec<Option<u32>> =
-            rows.par_iter().map(|r| self.person_index.find(&self.persons, &r.person_id)).collect();
+        let persons: Vec<Option<u32>> = rows
+            .par_chunks(8192)
+            .map(|chunk| {
+                let ids: Vec<PersonId> = chunk.iter().map(|r| r.person_id).collect();
+                self.person_index.find_many(&self.persons, &ids)
+            })
+            .collect::<Vec<_>>()
+            .concat();
         for (((r, &no), id), person) in rows.iter().zip(nos).zip(ids).zip(persons) {
             let e = self.entity(Role::TABLE, no, &r.uscc, id);
             if person.is_none() {
@@ -903,31 +913,145 @@ fn group<T: Copy + Send + Sync>(n: usize, rows: Pending<T>) -> Table<T> {
     Table::group_by(n, &rows, |r| r.0, |r| r.2)
 }
 
-/// Finds an entity's id by its credit code: a hash table of ids only,
-/// comparing against the (sorted) code column. At 15M entities it takes
-/// 168 MB, where a map from code to id took 840 MB (18-byte keys, and a
-/// table twice the size once past seven eighths full).
+/// A credit code as two big-endian integers: ordered as its bytes are.
+fn uscc_key(u: &Uscc) -> (u128, u16) {
+    let b = u.as_bytes();
+    let (hi, lo) = b.split_at(16);
+    (u128::from_be_bytes(hi.try_into().expect("16 bytes")), u16::from_be_bytes(lo.try_into().expect("2 bytes")))
+}
+
+/// Entity ids of rows given by their codes, in order. Rows of one entity
+/// usually come together, so each run of one code is looked up once.
+fn ids_of(index: &EntityIndex, uscc: &[Uscc], codes: impl Iterator<Item = Uscc>) -> Vec<Option<EntityId>> {
+    let mut runs: Vec<(Uscc, u32)> = Vec::new();
+    for u in codes {
+        match runs.last_mut() {
+            Some((l, n)) if *l == u => *n += 1,
+            _ => runs.push((u, 1)),
+        }
+    }
+    let codes: Vec<Uscc> = runs.iter().map(|r| r.0).collect();
+    let ids = index.find_many(uscc, &codes);
+    runs.iter().zip(ids).flat_map(|(&(_, n), id)| std::iter::repeat_n(id, n as usize)).collect()
+}
+
+/// Finds an entity's id by its credit code: an open-addressing table of
+/// ids (linear probing, at most 80% full), comparing against the (sorted)
+/// code column. Each slot holds `id + 1` in its low bits and, in the bits
+/// the ids leave free, a tag from the code's hash, so a probe rarely reads
+/// a code that is not the one sought. 4 bytes a slot: at 15M entities
+/// 134 MB (a hashbrown table of ids took 168 MB, a map from code to id
+/// 840 MB).
 #[derive(Default)]
 struct EntityIndex {
-    table: hashbrown::HashTable<EntityId>,
+    /// 0: empty; else `tag << id_bits | (id + 1)`.
+    slots: Vec<u32>,
+    /// 64 - log2(slots), so a hash's top bits pick the first slot.
+    shift: u32,
+    id_bits: u32,
 }
+
+/// Codes looked up together: their first slots are read before any code
+/// is compared, so the memory reads of a group overlap instead of waiting
+/// one for another.
+const LOOKUP_GROUP: usize = 32;
 
 impl EntityIndex {
     fn new(uscc: &[Uscc]) -> EntityIndex {
-        let mut table = hashbrown::HashTable::with_capacity(uscc.len());
-        for (id, u) in uscc.iter().enumerate() {
-            table.insert_unique(Self::hash(u), id as EntityId, |&i| Self::hash(&uscc[i as usize]));
+        if uscc.is_empty() {
+            return EntityIndex::default();
         }
-        EntityIndex { table }
+        // At most 80% full, and never more slots than a hashbrown table.
+        let size = (uscc.len() + uscc.len() / 4 + 1).next_power_of_two().max(16);
+        let id_bits = (u64::BITS - (uscc.len() as u64).leading_zeros()).min(32);
+        let mut index = EntityIndex { slots: vec![0; size], shift: u64::BITS - size.trailing_zeros(), id_bits };
+        let mask = size - 1;
+        for (id, u) in uscc.iter().enumerate() {
+            let h = Self::hash(u);
+            let mut at = index.first(h);
+            while index.slots[at] != 0 {
+                at = (at + 1) & mask;
+            }
+            index.slots[at] = index.tag(h) | (id as u32 + 1);
+        }
+        index
     }
 
     fn hash(u: &Uscc) -> u64 {
         use std::hash::BuildHasher;
-        rustc_hash::FxBuildHasher.hash_one(u)
+        rustc_hash::FxBuildHasher.hash_one(u).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
+    /// The first slot to probe for a hash.
+    fn first(&self, h: u64) -> usize {
+        (h >> self.shift) as usize
+    }
+
+    /// The tag bits of a hash, in place (zero when ids use every bit).
+    fn tag(&self, h: u64) -> u32 {
+        // Bits of the product's middle: well mixed, and apart from the
+        // top bits that pick the slot.
+        ((h >> 24) as u32).checked_shl(self.id_bits).unwrap_or(0)
+    }
+
+    fn id_mask(&self) -> u32 {
+        1u32.checked_shl(self.id_bits).map_or(u32::MAX, |b| b - 1)
+    }
+
+    /// The id a slot holds if its tag is the hash's.
+    fn candidate(&self, slot: u32, h: u64) -> Option<EntityId> {
+        let mask = self.id_mask();
+        (slot != 0 && slot & !mask == self.tag(h)).then(|| (slot & mask) - 1)
     }
 
     fn find(&self, uscc: &[Uscc], u: &Uscc) -> Option<EntityId> {
-        self.table.find(Self::hash(u), |&i| uscc[i as usize] == *u).copied()
+        if self.slots.is_empty() {
+            return None;
+        }
+        let h = Self::hash(u);
+        let mask = self.slots.len() - 1;
+        let mut at = self.first(h);
+        loop {
+            let slot = self.slots[at];
+            if slot == 0 {
+                return None;
+            }
+            if let Some(id) = self.candidate(slot, h)
+                && uscc[id as usize] == *u
+            {
+                return Some(id);
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    /// [`EntityIndex::find`] of many codes, the same answers: a group's
+    /// first slots are read together, then the codes they name, then any
+    /// code not settled by its first slot is probed on its own.
+    fn find_many(&self, uscc: &[Uscc], codes: &[Uscc]) -> Vec<Option<EntityId>> {
+        if self.slots.is_empty() {
+            return vec![None; codes.len()];
+        }
+        let mut out = Vec::with_capacity(codes.len());
+        for group in codes.chunks(LOOKUP_GROUP) {
+            let mut hashes = [0u64; LOOKUP_GROUP];
+            let mut firsts = [0u32; LOOKUP_GROUP];
+            for (k, u) in group.iter().enumerate() {
+                hashes[k] = Self::hash(u);
+            }
+            for k in 0..group.len() {
+                firsts[k] = self.slots[self.first(hashes[k])];
+            }
+            for (k, u) in group.iter().enumerate() {
+                let hit = self.candidate(firsts[k], hashes[k]).filter(|&id| uscc[id as usize] == *u);
+                out.push(match hit {
+                    Some(id) => Some(id),
+                    None if firsts[k] == 0 => None,
+                    None => self.find(uscc, u),
+                });
+            }
+        }
+        out
     }
 }
 
@@ -969,6 +1093,33 @@ impl PersonIndex {
         let (lo, hi) = (self.starts[b] as usize, self.starts[b + 1] as usize);
         sorted[lo..hi].iter().position(|x| x == p).map(|i| (lo + i) as u32)
     }
+
+    /// [`PersonIndex::find`] of many ids, the same answers: a group's
+    /// slots are read together, then the first person of each slot's run,
+    /// so their memory reads overlap; then each run is searched.
+    fn find_many(&self, sorted: &[PersonId], ids: &[PersonId]) -> Vec<Option<u32>> {
+        if self.starts.is_empty() {
+            return vec![None; ids.len()];
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        for group in ids.chunks(LOOKUP_GROUP) {
+            let mut runs = [(0usize, 0usize); LOOKUP_GROUP];
+            for (k, p) in group.iter().enumerate() {
+                let b = Self::bucket(p, self.bits);
+                runs[k] = (self.starts[b] as usize, self.starts[b + 1] as usize);
+            }
+            let mut touched = 0u8;
+            for &(lo, _) in &runs[..group.len()] {
+                touched ^= sorted.get(lo).map_or(0, |x| x.0[0]);
+            }
+            std::hint::black_box(touched);
+            for (k, p) in group.iter().enumerate() {
+                let (lo, hi) = runs[k];
+                out.push(sorted[lo..hi].iter().position(|x| x == p).map(|i| (lo + i) as u32));
+            }
+        }
+        out
+    }
 }
 
 #[cfg(test)]
@@ -996,6 +1147,64 @@ mod tests {
     }
 
     #[test]
+    fn finds_entities_in_any_order_and_runs() {
+        // Codes in generation order (not credit-code order), as tables
+        // list them; ids are ranks in the sorted column.
+        let read: Vec<Uscc> = (0..5000u32)
+            .map(|i| {
+                let body: [u8; 8] = format!("{:08}", (i * 7_654_321) % 100_000_000).into_bytes().try_into().expect("8");
+                Uscc::assemble(b'9', b'1', 370102 + i % 7, body).expect("valid code")
+            })
+            .collect();
+        let mut sorted = read.clone();
+        sorted.sort();
+        sorted.dedup();
+        let index = EntityIndex::new(&sorted);
+        let rank = |u: &Uscc| sorted.binary_search(u).ok().map(|i| i as EntityId);
+        // Runs of one entity, entities out of order, an entity coming back
+        // later, and codes that are not entities.
+        let missing: Vec<Uscc> = (0..40u32)
+            .map(|i| {
+                let body: [u8; 8] = format!("{:08}", i * 3 + 1).into_bytes().try_into().expect("8");
+                Uscc::assemble(b'9', b'2', 110101, body).expect("valid code")
+            })
+            .collect();
+        let mut codes = Vec::new();
+        for (k, u) in read.iter().enumerate().rev() {
+            codes.extend(std::iter::repeat_n(*u, k % 4));
+            if k % 97 == 0 {
+                codes.push(missing[k % missing.len()]);
+                codes.push(read[(k * 31) % read.len()]);
+            }
+        }
+        let expected: Vec<Option<EntityId>> = codes.iter().map(rank).collect();
+        assert!(expected.iter().any(Option::is_none) && expected.iter().filter(|e| e.is_some()).count() > 7000);
+        assert_eq!(ids_of(&index, &sorted, codes.iter().copied()), expected);
+        assert_eq!(index.find_many(&sorted, &codes), expected);
+        assert_eq!(codes.iter().map(|u| index.find(&sorted, u)).collect::<Vec<_>>(), expected);
+        // Every code found by itself, however full the probes.
+        for (i, u) in sorted.iter().enumerate() {
+            assert_eq!(index.find(&sorted, u), Some(i as EntityId));
+        }
+        assert_eq!(ids_of(&EntityIndex::default(), &[], codes.iter().copied().take(3)), vec![None; 3]);
+        assert!(ids_of(&index, &sorted, std::iter::empty()).is_empty());
+    }
+
+    #[test]
+    fn sorts_codes_as_bytes() {
+        let mut codes: Vec<Uscc> = (0..500u32)
+            .map(|i| {
+                let body: [u8; 8] = format!("{:08}", (i * 7919) % 1000).into_bytes().try_into().expect("8");
+                Uscc::assemble(if i % 2 == 0 { b'9' } else { b'1' }, b'1', 370102 + i % 3, body).expect("code")
+            })
+            .collect();
+        let mut by_key = codes.clone();
+        by_key.sort_by_key(uscc_key);
+        codes.sort();
+        assert_eq!(by_key, codes);
+    }
+
+    #[test]
     fn finds_persons_anywhere() {
         let mut ids: Vec<PersonId> = (0..5000u32)
             .map(|i| {
@@ -1018,6 +1227,14 @@ mod tests {
             assert_eq!(index.find(&ids, p), Some(i as u32));
         }
         assert_eq!(index.find(&ids, &PersonId([0xff; 16])), None);
+        // Many at once, out of order, repeated and missing: the same answers.
+        let mut wanted: Vec<PersonId> = ids.iter().rev().step_by(3).copied().collect();
+        wanted.extend(ids.iter().step_by(7).copied());
+        wanted.extend((0..50u8).map(|i| PersonId([i.wrapping_mul(37) | 1; 16])));
+        let expected: Vec<Option<u32>> = wanted.iter().map(|p| ids.binary_search(p).ok().map(|i| i as u32)).collect();
+        assert!(expected.iter().any(Option::is_none));
+        assert_eq!(index.find_many(&ids, &wanted), expected);
+        assert_eq!(PersonIndex::default().find_many(&[], &wanted[..3]), vec![None; 3]);
         assert_eq!(PersonIndex::new(&[]).find(&[], &PersonId([0; 16])), None);
     }
 }

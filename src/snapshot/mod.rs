@@ -55,6 +55,11 @@ impl Texts {
         Ok(Str { at, len })
     }
 
+    /// The bytes of a string (valid UTF-8), without checking them again.
+    pub fn get_bytes(&self, s: Str) -> &[u8] {
+        &self.bytes[s.at as usize..(s.at + s.len) as usize]
+    }
+
     pub fn get(&self, s: Str) -> &str {
         let b = &self.bytes[s.at as usize..(s.at + s.len) as usize];
         // Only whole `&str`s are pushed, so every handle spans valid UTF-8.

@@ -47,6 +47,27 @@ impl Names {
         Names { blocks, len }
     }
 
+    /// [`Names::new`] for `len` names given by id, their blocks built and
+    /// compressed in parallel: the same blocks, byte for byte (each block
+    /// is compressed on its own either way).
+    pub fn from_fn<'a>(len: usize, name: impl Fn(usize) -> &'a [u8] + Sync) -> Names {
+        use rayon::prelude::*;
+        let blocks = (0..len.div_ceil(BLOCK))
+            .into_par_iter()
+            .map(|b| {
+                let ids = b * BLOCK..((b + 1) * BLOCK).min(len);
+                let mut raw: Vec<u8> = Vec::with_capacity(ids.len() * 40);
+                for i in ids {
+                    let n = name(i);
+                    raw.extend_from_slice(&(n.len() as u32).to_le_bytes());
+                    raw.extend_from_slice(n);
+                }
+                compress(&raw)
+            })
+            .collect();
+        Names { blocks, len }
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }
@@ -122,5 +143,8 @@ mod tests {
         assert!(ids.iter().zip(&got).all(|(i, g)| *g == names[*i as usize]));
         assert!(n.heap_bytes() < names.iter().map(String::len).sum::<usize>() / 2, "compressed");
         assert_eq!(Names::new(std::iter::empty()).get(0), "");
+        let parallel = Names::from_fn(names.len(), |i| names[i].as_bytes());
+        assert_eq!((parallel.blocks.clone(), parallel.len), (n.blocks.clone(), n.len), "same blocks");
+        assert_eq!(Names::from_fn(0, |_| b"").len(), 0);
     }
 }
