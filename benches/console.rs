@@ -146,7 +146,7 @@ fn entity_pages(state: &Arc<AppState>, opts: &ServeOptions, token: &str, n: u64)
         .unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_credo"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .args(["--lang", "en", "serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(&opts.data_dir)
         .arg("--dataset")
         .arg(&opts.dataset)

@@ -214,3 +214,230 @@ fn rule_errors_keep_their_place_in_both_languages() {
     assert!(err.starts_with(&head), "{err}");
     assert!(err.contains("\n  in rule `tier` evaluating entity 9") && !err.contains("出错"), "{err}");
 }
+
+/// `credo rules test`, `datasets summary` and `rules diff` (issue #13,
+/// item 1): Chinese by default, the English unchanged with `--lang en`.
+#[test]
+fn rule_tests_summaries_and_diffs_are_chinese_by_default() {
+    let rules = root().join("rules");
+    let rules = rules.to_str().unwrap();
+    let zh = stdout(&credo_default_lang(&["rules", "test", "--rules", rules, "-v"]));
+    assert!(zh.contains("\n  通过 ") && zh.contains("\n通过：") && !zh.contains("PASS"), "{zh}");
+    let en = stdout(&credo(&["rules", "test", "--rules", rules, "-v"]));
+    assert!(en.contains("\n  PASS ") && en.contains("\nPASS: ") && !en.contains("通过"), "{en}");
+
+    // A failing case: the diff and the explanation in each language.
+    let broken = copy_dir(&root().join("rules"));
+    let manifest = broken.path().join("rules.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let (from, to) = ("probability_by_tier = [0.0, 0.05, 0.15, 0.6]", "probability_by_tier = [0.0, 0.06, 0.15, 0.6]");
+    assert!(text.contains(from), "the edit below needs this line");
+    std::fs::write(&manifest, text.replacen(from, to, 1)).unwrap();
+    let dir = broken.path().to_str().unwrap();
+    let o = credo_default_lang(&["rules", "test", "--rules", dir]);
+    assert_eq!(o.status.code(), Some(1));
+    let zh = stdout(&o);
+    assert!(zh.contains("  失败 tier 2 is inspected with a low probability"), "{zh}");
+    assert!(zh.contains("probability\n      期望 0.050000\n      实得 0.060000"), "{zh}");
+    assert!(zh.contains("\n    说明：[main] ") && zh.contains("\n失败：1/"), "{zh}");
+    assert!(!zh.contains("FAIL") && !zh.contains("expected") && !zh.contains("explanation"), "{zh}");
+    let en = stdout(&credo(&["rules", "test", "--rules", dir]));
+    assert!(en.contains("  FAIL tier 2 is inspected with a low probability"), "{en}");
+    assert!(en.contains("probability\n      expected 0.050000\n      got      0.060000"), "{en}");
+    assert!(en.contains("\n    explanation: [main] ") && en.contains("\nFAIL: 1/"), "{en}");
+
+    let data = sample();
+    let data = data.to_str().unwrap();
+    let zh = stdout(&credo_default_lang(&["datasets", "summary", data]));
+    assert!(zh.starts_with("市场主体：10000（存续 9192）\n\n按地市\n"), "{zh}");
+    assert!(zh.contains("\n按主体类型\n") && zh.contains("有限责任公司 limited_company"), "{zh}");
+    assert!(zh.contains("\n重点领域\n") && zh.contains("  药品 drug "), "{zh}");
+    assert!(zh.contains("\n自然人：17748（321 人关联多个主体，每人至多 30 个主体）\n"), "{zh}");
+    assert!(zh.contains("\n信用记录\n") && zh.contains("  行政处罚 penalties "), "{zh}");
+    assert!(!zh.contains("entities:") && !zh.contains("by city") && !zh.contains("persons:"), "{zh}");
+    let en = stdout(&credo(&["datasets", "summary", data]));
+    assert!(en.starts_with("entities: 10000 (9192 active)\n\nby city\n") && !en.contains("市场主体"), "{en}");
+
+    let to = copy_dir(&root().join("rules"));
+    let tier = to.path().join("tier.rhai");
+    let text = std::fs::read_to_string(&tier).unwrap();
+    std::fs::write(&tier, text.replace("if general.len() >= 2 {", "if general.len() >= 1 {")).unwrap();
+    let diff = |lang: &str| {
+        let args =
+            ["--lang", lang, "rules", "diff", "--from", rules, "--to", to.path().to_str().unwrap(), "--data", data];
+        let mut args = args.to_vec();
+        args.extend_from_slice(&["--as-of", "2026-06-30", "--samples", "1"]);
+        let o = credo_default_lang(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let zh = diff("zh-CN");
+    assert!(zh.contains("\n分级迁移（行：调整前，列：调整后）；81 个主体等级变化\n"), "{zh}");
+    assert!(zh.contains("\n抽查概率变化的主体：75\n") && zh.contains("\n每年预计随机抽查次数，按部门\n"), "{zh}");
+    assert!(zh.contains("\n按地市\n") && zh.contains("\n等级变化的主体示例\n") && zh.contains("\n  调整前："), "{zh}");
+    assert!(!zh.contains("tier migration") && !zh.contains("before:") && !zh.contains("by city"), "{zh}");
+    let en = diff("en");
+    assert!(en.contains("\ntier migration (rows: before, columns: after); 81 entities change tier\n"), "{en}");
+    assert!(en.contains("\nsample entities that move\n") && en.contains("\n  before: "), "{en}");
+}
+
+/// What regulators and operators see of a store (issue #13, item 1):
+/// the store's key, a disclosure's check, audit differences, tokens, rule
+/// versions and objection decisions, Chinese by default and English as
+/// before with `--lang en`.
+#[test]
+fn store_commands_are_chinese_by_default() {
+    let s = StoreDir::new();
+    let store = s.store();
+    let (data, rules) = (sample(), root().join("rules"));
+    let (data, rules) = (data.to_str().unwrap(), rules.to_str().unwrap());
+    let run = |lang: &str, args: &[&str]| {
+        let mut all = vec!["--lang", lang, "--store", store.as_str()];
+        all.extend_from_slice(args);
+        let o = credo_default_lang(&all);
+        assert!(o.status.code().is_some_and(|c| c < 2), "{args:?}: {}{}", stdout(&o), stderr(&o));
+        o
+    };
+
+    let zh = stdout(&run("zh-CN", &["audit", "key"]));
+    assert!(zh.starts_with("存储标识   ") && zh.contains("\n公钥       "), "{zh}");
+    let en = stdout(&run("en", &["audit", "key"]));
+    assert!(en.starts_with("store_id   ") && en.contains("\npublic_key "), "{en}");
+
+    // A plan drawn, exported and published; its disclosure checked.
+    let create = [
+        "draw",
+        "create",
+        "--data",
+        data,
+        "--rules",
+        rules,
+        "--as-of",
+        "2026-06-30",
+        "--release-at",
+        "2026-07-01T09:00:00+08:00",
+        "--departments",
+        "MR",
+    ];
+    let out = stdout(&run("en", &create));
+    let id = out.split_whitespace().nth(1).unwrap().to_string();
+    let secret = out.lines().find(|l| l.starts_with("secret")).unwrap().split_whitespace().nth(1).unwrap();
+    run("en", &["draw", "reveal", &id, "--secret", secret, "--data", data]);
+    let (bundle, disclosure) = (s.path("plan.bundle"), s.path("plan.json"));
+    run("en", &["draw", "export", &id, "--out", &bundle]);
+    run("en", &["draw", "publish", &id, "--out", &disclosure]);
+    let verify = ["draw", "verify", "--bundle", &bundle, "--disclosure", &disclosure];
+    let zh = stdout(&run("zh-CN", &verify));
+    assert!(zh.contains("：签名者 ") && zh.contains("承诺值和抽查框哈希一致，秘密值、信标和结果也一致"), "{zh}");
+    let en = stdout(&run("en", &verify));
+    assert!(en.contains("commitment and frame hash match, and so do the secret, beacon and result"), "{en}");
+
+    // A difference between a table and the audit log.
+    let db = rusqlite::Connection::open(&store).unwrap();
+    db.execute("UPDATE plans SET result_hash = '00' || substr(result_hash, 3)", []).unwrap();
+    let o = run("zh-CN", &["audit", "verify"]);
+    assert_eq!(o.status.code(), Some(1));
+    let zh = stdout(&o);
+    assert!(zh.contains(&format!("\n  首处：计划：计划 {id}：表中 result_hash 为 '00")), "{zh}");
+    assert!(zh.contains("，审计日志记录的是 '") && zh.contains("（审计条目 "), "{zh}");
+    assert!(zh.contains("数据表     与审计日志有 ") && !zh.contains(" runs") && zh.contains("计划 1"), "{zh}");
+    let en = stdout(&run("en", &["audit", "verify"]));
+    assert!(en.contains(&format!("\n  first: plans: plan {id}: result_hash is '00")), "{en}");
+    assert!(en.contains(", the audit log recorded '") && en.contains(" (audit entry "), "{en}");
+
+    // Tokens: created, listed, revoked.
+    let o = run("zh-CN", &["tokens", "create", "--role", "auditor", "--jurisdiction", "370102"]);
+    assert!(
+        stderr(&o).starts_with("已为 auditor:") && stderr(&o).contains("（管辖区域 370102），到期："),
+        "{}",
+        stderr(&o)
+    );
+    let o = run("en", &["tokens", "create", "--role", "auditor", "--jurisdiction", "370102"]);
+    assert!(stderr(&o).starts_with("token 2 for auditor:") && stderr(&o).contains(" (jurisdiction 370102), expires "));
+    let zh = stdout(&run("zh-CN", &["tokens", "list"]));
+    assert!(zh.lines().all(|l| l.ends_with(" 到期")) && !zh.contains("expires"), "{zh}");
+    let en = stdout(&run("en", &["tokens", "list"]));
+    assert!(en.lines().all(|l| l.contains("  expires ")), "{en}");
+    let zh = stdout(&run("zh-CN", &["tokens", "revoke", "1"]));
+    assert!(zh.starts_with("auditor:") && zh.contains(" 的令牌 1 已于 ") && zh.trim_end().ends_with(" 吊销"), "{zh}");
+    let en = stdout(&run("en", &["tokens", "revoke", "2"]));
+    assert!(en.starts_with("token 2 of auditor:") && en.contains(" revoked at "), "{en}");
+    let zh = stdout(&run("zh-CN", &["tokens", "list"]));
+    assert!(zh.lines().all(|l| l.contains("  已于 ") && l.ends_with(" 吊销")), "{zh}");
+
+    // Rule versions: the effective period and the active one.
+    let next = copy_dir(&root().join("rules"));
+    run("en", &["rules", "versions", "add", "--rules", rules, "--activate"]);
+    run("en", &["rules", "versions", "add", "--rules", next.path().to_str().unwrap(), "--from", "2027-01-01"]);
+    let zh = stdout(&run("zh-CN", &["rules", "versions", "list"]));
+    assert!(zh.contains("当前启用") && zh.contains("自 2027-01-01 起 "), "{zh}");
+    assert!(!zh.contains("active") && !zh.contains("from "), "{zh}");
+    let en = stdout(&run("en", &["rules", "versions", "list"]));
+    assert!(en.contains("active") && en.contains("from 2027-01-01 ") && !en.contains("当前启用"), "{en}");
+
+    // An objection decided: the decision line.
+    let file = [
+        "objection",
+        "file",
+        "92370832MA99C1K82N",
+        "--record",
+        "济宁市监罚〔2025〕118176号",
+        "--reason",
+        "annulled",
+        "--filed-on",
+        "2026-01-10",
+        "--data",
+        data,
+    ];
+    run("en", &file);
+    let decide =
+        ["objection", "decide", "1", "--outcome", "rejected", "--reason", "stands", "--decided-on", "2026-02-01"];
+    let zh = stdout(&run("zh-CN", &decide));
+    assert!(zh.contains("\n      2026-02-01  cli 处理意见：stands"), "{zh}");
+    let zh = stdout(&run("zh-CN", &["objection", "list"]));
+    assert!(zh.contains(" 处理意见：stands"), "{zh}");
+    let en = stdout(&run("en", &["objection", "list"]));
+    assert!(en.contains("\n      2026-02-01  cli: stands") && !en.contains("处理意见"), "{en}");
+}
+
+/// `credo serve`'s first start: Chinese by default; the English lines
+/// (which scripts read) unchanged with `--lang en`.
+#[test]
+fn serve_speaks_chinese_by_default() {
+    use std::io::BufRead;
+    let first_lines = |lang: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_credo"))
+            .env_remove("CREDO_LANG")
+            .args(["--lang", lang, "serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .arg("--dataset")
+            .arg(sample())
+            .arg("--rules")
+            .arg(root().join("rules"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut lines = String::new();
+        for _ in 0..5 {
+            if out.read_line(&mut lines).unwrap() == 0 {
+                break;
+            }
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        lines
+    };
+    let zh = first_lines("zh-CN");
+    assert!(zh.starts_with("credo 正在 http://127.0.0.1:") && zh.contains(" 上监听（数据目录 "), "{zh}");
+    assert!(zh.contains("\nOpenAPI 文档：http://") && zh.contains("\n网页控制台：http://"), "{zh}");
+    let token = zh.lines().find_map(|l| l.strip_prefix("监管人员令牌（仅显示这一次，请妥善保存）：")).expect("a token");
+    assert!(!token.is_empty() && !token.contains(' '), "{zh}");
+    assert!(zh.contains("\n打开已登录的控制台：http://") && zh.contains(&format!("#token={token}\n")), "{zh}");
+    let en = first_lines("en");
+    assert!(en.starts_with("credo listening on http://127.0.0.1:") && en.contains(" (data in "), "{en}");
+    assert!(en.contains("\nOpenAPI document: http://") && en.contains("\nweb console: http://"), "{en}");
+    assert!(en.contains("\nregulator token (shown once, keep it): ") && en.contains("open the console signed in: "));
+}

@@ -8,6 +8,7 @@ use std::fmt;
 use super::summary::tenths;
 use super::{ClassifyError, EntityResult, Options, classify};
 use crate::engine::RuleSet;
+use crate::i18n::Lang;
 use crate::model::Date;
 use crate::model::region;
 use crate::snapshot::Snapshot;
@@ -97,43 +98,72 @@ pub fn diff(
 
 impl fmt::Display for RuleDiff {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render(Lang::En))
+    }
+}
+
+impl RuleDiff {
+    /// The report in words, in `lang` (the English form is its `Display`).
+    pub fn render(&self, lang: Lang) -> String {
+        use std::fmt::Write as _;
+        let zh = lang == Lang::Zh;
+        let mut f = String::new();
         let moved: usize = (0..4)
             .flat_map(|i| (0..4).map(move |j| (i, j)))
             .filter(|(i, j)| i != j)
             .map(|(i, j)| self.matrix[i][j])
             .sum();
-        writeln!(f, "tier migration (rows: before, columns: after); {moved} entities change tier")?;
-        writeln!(f, "{:>10} {:>9} {:>9} {:>9} {:>9}", "", "→1", "→2", "→3", "→4")?;
+        let _ = if zh {
+            writeln!(f, "分级迁移（行：调整前，列：调整后）；{moved} 个主体等级变化")
+        } else {
+            writeln!(f, "tier migration (rows: before, columns: after); {moved} entities change tier")
+        };
+        let _ = writeln!(f, "{:>10} {:>9} {:>9} {:>9} {:>9}", "", "→1", "→2", "→3", "→4");
         for (i, row) in self.matrix.iter().enumerate() {
-            writeln!(f, "{:>10} {:>9} {:>9} {:>9} {:>9}", format!("{}→", i + 1), row[0], row[1], row[2], row[3])?;
+            let _ =
+                writeln!(f, "{:>10} {:>9} {:>9} {:>9} {:>9}", format!("{}→", i + 1), row[0], row[1], row[2], row[3]);
         }
-        writeln!(f, "\nentities whose inspection probability changes: {}", self.probability_changed)?;
-        writeln!(f, "\nexpected random inspections a year, by department")?;
+        let _ = if zh {
+            writeln!(f, "\n抽查概率变化的主体：{}", self.probability_changed)
+        } else {
+            writeln!(f, "\nentities whose inspection probability changes: {}", self.probability_changed)
+        };
+        let _ = if zh {
+            writeln!(f, "\n每年预计随机抽查次数，按部门")
+        } else {
+            writeln!(f, "\nexpected random inspections a year, by department")
+        };
         for (k, (x, y)) in &self.expected_by_department {
-            writeln!(f, "  {k:<10} {:>12} → {:>12}  ({})", tenths(*x), tenths(*y), signed_tenths(y - x))?;
+            let _ = writeln!(f, "  {k:<10} {:>12} → {:>12}  ({})", tenths(*x), tenths(*y), signed_tenths(y - x));
         }
-        writeln!(f, "\nby city")?;
+        let _ = writeln!(f, "{}", if zh { "\n按地市" } else { "\nby city" });
         let d = region::divisions();
         for (k, (x, y)) in &self.expected_by_city {
             let label = format!("{k} {}", d.name(*k));
-            writeln!(
+            let _ = writeln!(
                 f,
                 "  {} {:>12} → {:>12}  ({})",
                 crate::i18n::pad(&label, 16),
                 tenths(*x),
                 tenths(*y),
                 signed_tenths(y - x)
-            )?;
+            );
         }
         if !self.samples.is_empty() {
-            writeln!(f, "\nsample entities that move")?;
+            let _ = writeln!(f, "{}", if zh { "\n等级变化的主体示例" } else { "\nsample entities that move" });
         }
         for (x, y) in &self.samples {
-            writeln!(f, "\n{} {}: tier {} → {}", x.uscc, x.name, x.tier, y.tier)?;
-            writeln!(f, "  before: {}", x.explanation())?;
-            writeln!(f, "  after:  {}", y.explanation())?;
+            let _ = if zh {
+                writeln!(f, "\n{} {}：等级 {} → {}", x.uscc, x.name, x.tier, y.tier)
+                    .and_then(|_| writeln!(f, "  调整前：{}", x.explanation_in(lang)))
+                    .and_then(|_| writeln!(f, "  调整后：{}", y.explanation_in(lang)))
+            } else {
+                writeln!(f, "\n{} {}: tier {} → {}", x.uscc, x.name, x.tier, y.tier)
+                    .and_then(|_| writeln!(f, "  before: {}", x.explanation()))
+                    .and_then(|_| writeln!(f, "  after:  {}", y.explanation()))
+            };
         }
-        Ok(())
+        f
     }
 }
 

@@ -303,7 +303,7 @@ pub fn rules_cmd(cmd: RulesCommand, store: &Path, lang: Lang) -> Result<Outcome,
             let r = load_rules(&rules)?;
             let outcomes = crate::ruletest::run(&r)
                 .map_err(|e| CliError::framed(tr!("规则测试无法运行：", "rule tests could not run:"), e))?;
-            print!("{}", crate::ruletest::render(&outcomes, verbose));
+            print!("{}", crate::ruletest::render(&outcomes, verbose, lang));
             if outcomes.is_empty() {
                 return Err(CliError(tr!(
                     "{}/tests 中没有规则测试",
@@ -338,7 +338,13 @@ pub fn rules_cmd(cmd: RulesCommand, store: &Path, lang: Lang) -> Result<Outcome,
                 new.hash(),
                 loaded.hash
             );
-            print!("{}", diff.text);
+            print!(
+                "{}",
+                match lang {
+                    Lang::Zh => &diff.text_zh,
+                    Lang::En => &diff.text,
+                }
+            );
             Ok(Outcome::Ok)
         }
     }

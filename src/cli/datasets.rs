@@ -100,7 +100,7 @@ pub fn run(cmd: DatasetsCommand, lang: crate::i18n::Lang) -> Result<Outcome, Cli
         }
         DatasetsCommand::Summary { dir } => {
             let loaded = data::load(&dir)?;
-            print!("{}", data::summary::summarize(&loaded.snapshot));
+            print!("{}", data::summary::summarize(&loaded.snapshot).render(lang));
             say!(lang, "\n数据集哈希：{}", "\ndataset hash: {}", loaded.hash);
             Ok(Outcome::Ok)
         }

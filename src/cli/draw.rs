@@ -384,6 +384,7 @@ fn show(store: &Store, a: ShowArgs, lang: Lang) -> Result<Outcome, CliError> {
                 )
             }
             Some(why) => {
+                let why = crate::i18n::unstaffed_reason(why, lang);
                 say!(
                     lang,
                     "{seq:>5} {uscc} {name} [{items}] 无法配备：{why}",
@@ -496,7 +497,10 @@ fn verify(store: &Store, a: VerifyArgs, lang: Lang) -> Result<Outcome, CliError>
     if let (Some(path), Some(bundle)) = (disclosure, text) {
         let d = std::fs::read_to_string(&path).map_err(|e| CliError::same(format!("{}: {e}", path.display())))?;
         match ops::check_disclosure(&bundle, &d, options.public_key.as_ref()) {
-            Ok(summary) => say!(lang, "公示文件 {}：{summary}", "disclosure {}: {summary}", path.display()),
+            Ok(summary) => {
+                let summary = summary.get(lang);
+                say!(lang, "公示文件 {}：{summary}", "disclosure {}: {summary}", path.display())
+            }
             Err(e) => {
                 let e = e.text();
                 let e = e.get(lang);

@@ -249,8 +249,8 @@ pub fn run() -> ExitCode {
         Command::Entity(c) => entity::entity(c, &store, lang),
         Command::Propagate(a) => entity::propagate(a, &store, lang),
         Command::Lists(a) => entity::lists(a, &store, lang),
-        Command::Serve(a) => serve::serve(a),
-        Command::Tokens(c) => serve::tokens(c, &store),
+        Command::Serve(a) => serve::serve(a, lang),
+        Command::Tokens(c) => serve::tokens(c, &store, lang),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
@@ -327,14 +327,26 @@ fn audit(cmd: AuditCommand, store: &std::path::Path, lang: crate::i18n::Lang) ->
                 ),
                 _ => {}
             }
-            let checked: Vec<String> = r.checked.iter().map(|(k, n)| format!("{n} {k}")).collect();
-            let checked = checked.join(", ");
+            let checked: Vec<String> = r
+                .checked
+                .iter()
+                .map(|(k, n)| match lang {
+                    crate::i18n::Lang::Zh => format!("{} {n}", checked_zh(k)),
+                    crate::i18n::Lang::En => format!("{n} {k}"),
+                })
+                .collect();
+            let checked = checked.join(match lang {
+                crate::i18n::Lang::Zh => "，",
+                crate::i18n::Lang::En => ", ",
+            });
             let n = r.differences.len();
             if r.differences.is_empty() {
                 say!(lang, "数据表     完整：{checked}", "tables     intact: {checked}");
             } else {
                 say!(lang, "数据表     与审计日志有 {n} 处不一致", "tables     {n} difference(s) with the audit log");
                 for (i, d) in r.differences.iter().enumerate() {
+                    let d = d.text();
+                    let d = d.get(lang);
                     match (lang, i) {
                         (crate::i18n::Lang::Zh, 0) => println!("  首处：{d}"),
                         (crate::i18n::Lang::Zh, _) => println!("  另有：{d}"),
@@ -363,8 +375,9 @@ fn audit(cmd: AuditCommand, store: &std::path::Path, lang: crate::i18n::Lang) ->
             Ok(Outcome::Ok)
         }
         AuditCommand::Key => {
-            println!("store_id   {}", store.identity().store_id);
-            println!("public_key {}", store.identity().public_key());
+            let (id, key) = (&store.identity().store_id, store.identity().public_key());
+            say!(lang, "存储标识   {id}", "store_id   {id}");
+            say!(lang, "公钥       {key}", "public_key {key}");
             Ok(Outcome::Ok)
         }
         AuditCommand::Log { subject } => {
@@ -382,5 +395,21 @@ fn audit(cmd: AuditCommand, store: &std::path::Path, lang: crate::i18n::Lang) ->
             }
             Ok(Outcome::Ok)
         }
+    }
+}
+
+/// What `credo audit verify` counted, in Chinese.
+fn checked_zh(what: &str) -> &str {
+    match what {
+        "store identity" => "存储身份",
+        "runs" => "分级分类运行",
+        "results files" => "结果文件",
+        "plans" => "计划",
+        "frames" => "抽查框",
+        "visits" => "检查任务",
+        "inspection results" => "检查结果",
+        "objections" => "异议",
+        "approval revocations" => "审批撤销",
+        other => other,
     }
 }

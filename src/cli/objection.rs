@@ -88,7 +88,8 @@ fn print_one(o: &ObjectionRecord, lang: Lang) {
         o.reason
     );
     if let (Some(on), Some(by)) = (&o.decided_on, &o.decided_by) {
-        println!("      {on}  {by}: {}", o.decision_reason.as_deref().unwrap_or(""));
+        let reason = o.decision_reason.as_deref().unwrap_or("");
+        say!(lang, "      {on}  {by} 处理意见：{reason}", "      {on}  {by}: {reason}");
     }
 }
 

@@ -94,9 +94,13 @@ pub fn run(cmd: VersionsCommand, store: &Path, lang: crate::i18n::Lang) -> Resul
                     v.id,
                     v.label,
                     &v.hash,
-                    v.effective_from.as_deref().map(|f| format!("from {f} ")).unwrap_or_default(),
-                    v.effective_until.as_deref().map(|u| format!("until {u} ")).unwrap_or_default(),
-                    if v.active { "active" } else { "" }
+                    v.effective_from.as_deref().map(|f| from_word(f, lang)).unwrap_or_default(),
+                    v.effective_until.as_deref().map(|u| until_word(u, lang)).unwrap_or_default(),
+                    match (v.active, lang) {
+                        (false, _) => "",
+                        (true, crate::i18n::Lang::Zh) => "当前启用",
+                        (true, crate::i18n::Lang::En) => "active",
+                    }
                 );
             }
             if let Some(on) = on {
@@ -139,4 +143,20 @@ pub fn rules_for_run(
     let rules = RuleSet::compile(&RuleSource { files })
         .map_err(|e| CliError::framed(tr!("规则版本 {id} 无法加载：", "rule version {id} does not load:"), e))?;
     Ok((rules, Some(id), why))
+}
+
+/// "from {day} " of a scheduled version's line, in `lang`.
+fn from_word(day: &str, lang: crate::i18n::Lang) -> String {
+    match lang {
+        crate::i18n::Lang::Zh => format!("自 {day} 起 "),
+        crate::i18n::Lang::En => format!("from {day} "),
+    }
+}
+
+/// "until {day} " (exclusive) of a scheduled version's line, in `lang`.
+fn until_word(day: &str, lang: crate::i18n::Lang) -> String {
+    match lang {
+        crate::i18n::Lang::Zh => format!("至 {day} 止（不含） "),
+        crate::i18n::Lang::En => format!("until {day} "),
+    }
 }

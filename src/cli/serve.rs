@@ -6,6 +6,7 @@ use clap::{Args, Subcommand};
 
 use super::{CliError, Outcome};
 use crate::api::{self, ServeOptions};
+use crate::i18n::Lang;
 use crate::model::Date;
 use crate::model::access::{Principal, Role};
 use crate::ops;
@@ -62,14 +63,17 @@ pub enum TokensCommand {
     Revoke { id: i64 },
 }
 
-pub fn serve(a: ServeArgs) -> Result<Outcome, CliError> {
+pub fn serve(a: ServeArgs, lang: Lang) -> Result<Outcome, CliError> {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .try_init();
     let opts =
         ServeOptions { data_dir: a.data_dir, listen: a.listen, dataset: a.dataset, rules: a.rules, as_of: a.as_of };
-    eprintln!("preparing {} ...", opts.data_dir.display());
+    match lang {
+        Lang::Zh => eprintln!("正在准备 {} ……", opts.data_dir.display()),
+        Lang::En => eprintln!("preparing {} ...", opts.data_dir.display()),
+    }
     let (state, token) = api::prepare(&opts).map_err(CliError::from)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
@@ -77,18 +81,25 @@ pub fn serve(a: ServeArgs) -> Result<Outcome, CliError> {
             .await
             .map_err(|e| CliError(tr!("无法在 {} 上监听：{e}", "cannot listen on {}: {e}", opts.listen)))?;
         let addr = listener.local_addr()?;
-        println!(
-            "credo listening on http://{addr} (data in {}, dataset {})",
-            opts.data_dir.display(),
-            state.dataset.hash
+        let (data, hash) = (opts.data_dir.display(), &state.dataset.hash);
+        say!(
+            lang,
+            "credo 正在 http://{addr} 上监听（数据目录 {data}，数据集 {hash}）",
+            "credo listening on http://{addr} (data in {data}, dataset {hash})"
         );
-        println!("OpenAPI document: http://{addr}/openapi.json");
-        println!("web console: http://{addr}/");
+        say!(lang, "OpenAPI 文档：http://{addr}/openapi.json", "OpenAPI document: http://{addr}/openapi.json");
+        say!(lang, "网页控制台：http://{addr}/", "web console: http://{addr}/");
         if let Some(t) = token {
-            println!("regulator token (shown once, keep it): {t}");
+            // The token is the last word of its line in both languages
+            // (scripts take it with `awk '{print $NF}'`).
+            say!(lang, "监管人员令牌（仅显示这一次，请妥善保存）：{t}", "regulator token (shown once, keep it): {t}");
             // The token rides in the fragment, which browsers never send:
             // it stays out of server and proxy logs.
-            println!("open the console signed in: http://{addr}/console/signin#token={t}");
+            say!(
+                lang,
+                "打开已登录的控制台：http://{addr}/console/signin#token={t}",
+                "open the console signed in: http://{addr}/console/signin#token={t}"
+            );
         }
         axum::serve(listener, api::app(state))
             .with_graceful_shutdown(async {
@@ -100,7 +111,7 @@ pub fn serve(a: ServeArgs) -> Result<Outcome, CliError> {
     Ok(Outcome::Ok)
 }
 
-pub fn tokens(cmd: TokensCommand, store: &std::path::Path) -> Result<Outcome, CliError> {
+pub fn tokens(cmd: TokensCommand, store: &std::path::Path, lang: Lang) -> Result<Outcome, CliError> {
     let store = Store::open(store)?;
     // The CLI acts as the store's operator, through the same checks as
     // the API.
@@ -116,22 +127,29 @@ pub fn tokens(cmd: TokensCommand, store: &std::path::Path) -> Result<Outcome, Cl
                     ops::access::TokenRequest { role, officer_id, jurisdiction, label, expires_in_days, principal };
                 ops::access::create_token(&store, &roster, &operator, &req)?
             };
-            eprintln!(
-                "token {} for {} (jurisdiction {}), expires {}",
-                t.id,
-                t.principal.actor(),
-                t.principal.jurisdiction,
-                t.expires_at.as_deref().unwrap_or("never")
-            );
+            let (id, actor, jurisdiction) = (t.id, t.principal.actor(), t.principal.jurisdiction);
+            match lang {
+                Lang::Zh => eprintln!(
+                    "已为 {actor} 创建令牌 {id}（管辖区域 {jurisdiction}），到期：{}",
+                    t.expires_at.as_deref().unwrap_or("永不")
+                ),
+                Lang::En => eprintln!(
+                    "token {id} for {actor} (jurisdiction {jurisdiction}), expires {}",
+                    t.expires_at.as_deref().unwrap_or("never")
+                ),
+            }
             println!("{}", t.token);
             Ok(Outcome::Ok)
         }
         TokensCommand::List => {
             for t in ops::access::list_tokens(&store, &operator)? {
-                let state = match (&t.revoked_at, &t.expires_at) {
-                    (Some(r), _) => format!("revoked {r}"),
-                    (None, Some(e)) => format!("expires {e}"),
-                    (None, None) => "no expiry".into(),
+                let state = match (&t.revoked_at, &t.expires_at, lang) {
+                    (Some(r), _, Lang::Zh) => format!("已于 {r} 吊销"),
+                    (Some(r), _, Lang::En) => format!("revoked {r}"),
+                    (None, Some(e), Lang::Zh) => format!("{e} 到期"),
+                    (None, Some(e), Lang::En) => format!("expires {e}"),
+                    (None, None, Lang::Zh) => "长期有效".into(),
+                    (None, None, Lang::En) => "no expiry".into(),
                 };
                 println!(
                     "{:>4}  {:<28} {:<8} {}  {}  {}",
@@ -147,7 +165,8 @@ pub fn tokens(cmd: TokensCommand, store: &std::path::Path) -> Result<Outcome, Cl
         }
         TokensCommand::Revoke { id } => {
             let t = ops::access::revoke_token(&store, &operator, id)?;
-            println!("token {id} of {} revoked at {}", t.principal.actor(), t.revoked_at.unwrap_or_default());
+            let (actor, at) = (t.principal.actor(), t.revoked_at.unwrap_or_default());
+            say!(lang, "{actor} 的令牌 {id} 已于 {at} 吊销", "token {id} of {actor} revoked at {at}");
             Ok(Outcome::Ok)
         }
     }

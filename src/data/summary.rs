@@ -3,8 +3,9 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::fmt::Write as _;
 
-use crate::i18n::pad;
+use crate::i18n::{Lang, pad};
 use crate::model::*;
 use crate::snapshot::{RoleGraph, Snapshot};
 
@@ -76,32 +77,106 @@ pub fn summarize(ds: &Snapshot) -> DatasetSummary {
     s
 }
 
+impl DatasetSummary {
+    /// The summary as text in `lang` (the English form is also its
+    /// `Display`). Counts and codes are the same in both.
+    pub fn render(&self, lang: Lang) -> String {
+        let zh = lang == Lang::Zh;
+        let pct = |n: usize| if self.entities == 0 { 0.0 } else { 100.0 * n as f64 / self.entities as f64 };
+        let mut f = String::new();
+        if zh {
+            let _ = writeln!(f, "市场主体：{}（存续 {}）", self.entities, self.active);
+        } else {
+            let _ = writeln!(f, "entities: {} ({} active)", self.entities, self.active);
+        }
+        let table = |f: &mut String, title: &str, m: &BTreeMap<String, usize>, name: &dyn Fn(&str) -> String| {
+            let _ = writeln!(f, "\n{title}");
+            for (k, v) in m {
+                let _ = writeln!(f, "  {} {v:>10} {:>6.1}%", pad(&name(k), 36), pct(*v));
+            }
+        };
+        let same = |k: &str| k.to_string();
+        let (city, kind, section, key) = if zh {
+            ("按地市", "按主体类型", "按行业门类", "重点领域")
+        } else {
+            ("by city", "by entity type", "by industry section", "key special fields")
+        };
+        table(&mut f, city, &self.by_city, &same);
+        if zh {
+            table(&mut f, kind, &self.by_type, &|k| format!("{} {k}", entity_type_zh(k)));
+            table(&mut f, section, &self.by_section, &same);
+            table(&mut f, key, &self.key_fields, &|k| format!("{} {k}", key_field_zh(k)));
+            let _ = writeln!(f, "\n新业态主体：{}", self.new_economy);
+            let _ = writeln!(
+                f,
+                "自然人：{}（{} 人关联多个主体，每人至多 {} 个主体）",
+                self.persons, self.persons_in_several_entities, self.max_entities_per_person
+            );
+            let _ = writeln!(f, "执法检查人员：{}", self.officers);
+            let _ = writeln!(f, "\n信用记录");
+        } else {
+            table(&mut f, kind, &self.by_type, &same);
+            table(&mut f, section, &self.by_section, &same);
+            table(&mut f, key, &self.key_fields, &same);
+            let _ = writeln!(f, "\nnew-economy entities: {}", self.new_economy);
+            let _ = writeln!(
+                f,
+                "persons: {} ({} in several entities, at most {} entities each)",
+                self.persons, self.persons_in_several_entities, self.max_entities_per_person
+            );
+            let _ = writeln!(f, "officers: {}", self.officers);
+            let _ = writeln!(f, "\nrecords");
+        }
+        for (k, v) in &self.records {
+            let name = if zh { format!("{} {k}", record_table_zh(k)) } else { k.clone() };
+            let _ = writeln!(f, "  {} {v:>10}", pad(&name, 36));
+        }
+        f
+    }
+}
+
+/// An entity type code in Chinese (the code itself when unknown).
+fn entity_type_zh(code: &str) -> &str {
+    match code {
+        "limited_company" => "有限责任公司",
+        "joint_stock_company" => "股份有限公司",
+        "branch" => "分支机构",
+        "sole_proprietorship" => "个人独资企业",
+        "partnership" => "合伙企业",
+        "individual_business" => "个体工商户",
+        "farmer_cooperative" => "农民专业合作社",
+        "foreign_invested" => "外商投资企业",
+        other => other,
+    }
+}
+
+/// A key special field code in Chinese.
+fn key_field_zh(code: &str) -> &str {
+    match code {
+        "vaccine" => "疫苗",
+        "drug" => "药品",
+        "special_equipment" => "特种设备",
+        "hazardous_chemicals" => "危险化学品",
+        other => other,
+    }
+}
+
+/// A record table of the summary in Chinese.
+fn record_table_zh(table: &str) -> &str {
+    match table {
+        "penalties" => "行政处罚",
+        "abnormal_listings" => "经营异常名录",
+        "complaints" => "投诉举报",
+        "commitments" => "信用承诺",
+        "inspections" => "检查结果",
+        "repairs" => "信用修复",
+        "evaluations" => "信用评价",
+        other => other,
+    }
+}
+
 impl fmt::Display for DatasetSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let pct = |n: usize| if self.entities == 0 { 0.0 } else { 100.0 * n as f64 / self.entities as f64 };
-        writeln!(f, "entities: {} ({} active)", self.entities, self.active)?;
-        let table = |f: &mut fmt::Formatter<'_>, title: &str, m: &BTreeMap<String, usize>| -> fmt::Result {
-            writeln!(f, "\n{title}")?;
-            for (k, v) in m {
-                writeln!(f, "  {} {v:>10} {:>6.1}%", pad(k, 36), pct(*v))?;
-            }
-            Ok(())
-        };
-        table(f, "by city", &self.by_city)?;
-        table(f, "by entity type", &self.by_type)?;
-        table(f, "by industry section", &self.by_section)?;
-        table(f, "key special fields", &self.key_fields)?;
-        writeln!(f, "\nnew-economy entities: {}", self.new_economy)?;
-        writeln!(
-            f,
-            "persons: {} ({} in several entities, at most {} entities each)",
-            self.persons, self.persons_in_several_entities, self.max_entities_per_person
-        )?;
-        writeln!(f, "officers: {}", self.officers)?;
-        writeln!(f, "\nrecords")?;
-        for (k, v) in &self.records {
-            writeln!(f, "  {} {v:>10}", pad(k, 36))?;
-        }
-        Ok(())
+        f.write_str(&self.render(Lang::En))
     }
 }

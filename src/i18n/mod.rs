@@ -508,3 +508,65 @@ mod tests {
         assert_eq!(stratum_label("tier=2|city=370100", Lang::En), "minor dishonesty · city 370100");
     }
 }
+
+/// Why a visit of a draw is unstaffed, in `lang`. The draw records the
+/// reason in English (it is part of the bundle and its hash); this reads
+/// the two forms `draw::assign` writes and gives them in Chinese. Any
+/// other text is shown as it is.
+pub fn unstaffed_reason(reason: &str, lang: Lang) -> std::borrow::Cow<'_, str> {
+    match lang {
+        Lang::En => reason.into(),
+        Lang::Zh => unstaffed_reason_zh(reason).map_or_else(|| reason.into(), Into::into),
+    }
+}
+
+fn unstaffed_reason_zh(reason: &str) -> Option<String> {
+    // "only 1 officer can go, 2 needed (MPA 1)"
+    if let Some(rest) = reason.strip_prefix("only ") {
+        let (total, rest) = rest.split_once(' ')?;
+        let rest = rest.strip_prefix("officers can go, ").or_else(|| rest.strip_prefix("officer can go, "))?;
+        let (needed, rest) = rest.split_once(" needed (")?;
+        let parts = rest.strip_suffix(')')?;
+        return Some(format!("仅 {total} 名执法人员可派，需要 {needed} 名（{}）", parts.replace(", ", "，")));
+    }
+    // "MPA: no officer can go (12 of MPA in 370100, 11 active, 4 qualified
+    // for MPA-03, 4 without conflict of interest, 3 not recently at this
+    // entity, 0 under the workload cap of 5)"
+    let (dept, rest) = reason.split_once(": no officer can go (")?;
+    let parts: Vec<&str> = rest.strip_suffix(')')?.split(", ").collect();
+    let [all, active, qualified, free, not_recent, under_cap] = parts.as_slice() else {
+        return None;
+    };
+    let (all, area) = all.split_once(&format!(" of {dept} in "))?;
+    let active = active.strip_suffix(" active")?;
+    let (qualified, codes) = qualified.split_once(" qualified for ")?;
+    let free = free.strip_suffix(" without conflict of interest")?;
+    let not_recent = not_recent.strip_suffix(" not recently at this entity")?;
+    let (under_cap, cap) = under_cap.split_once(" under the workload cap of ")?;
+    Some(format!(
+        "{dept}：无执法人员可派（{area} 的 {dept} 执法人员 {all} 名，在岗 {active} 名，具备 {codes} 检查资格 {qualified} 名，\
+         无利益冲突 {free} 名，近期未检查过该主体 {not_recent} 名，未达 {cap} 次检查上限 {under_cap} 名）"
+    ))
+}
+
+#[cfg(test)]
+mod unstaffed_tests {
+    use super::{Lang, unstaffed_reason};
+
+    #[test]
+    fn both_reasons_of_a_draw_read_in_chinese_and_stay_as_recorded_in_english() {
+        let dept = "EM: no officer can go (1 of EM in 370200, 1 active, 0 qualified for EM-02, 0 without conflict \
+                    of interest, 0 not recently at this entity, 0 under the workload cap of 2)";
+        assert_eq!(
+            unstaffed_reason(dept, Lang::Zh),
+            "EM：无执法人员可派（370200 的 EM 执法人员 1 名，在岗 1 名，具备 EM-02 检查资格 0 名，\
+             无利益冲突 0 名，近期未检查过该主体 0 名，未达 2 次检查上限 0 名）"
+        );
+        assert_eq!(unstaffed_reason(dept, Lang::En), dept);
+        let total = "only 1 officer can go, 2 needed (MPA 1, MR 0)";
+        assert_eq!(unstaffed_reason(total, Lang::Zh), "仅 1 名执法人员可派，需要 2 名（MPA 1，MR 0）");
+        assert_eq!(unstaffed_reason(total, Lang::En), total);
+        // Anything else is shown as recorded.
+        assert_eq!(unstaffed_reason("something else", Lang::Zh), "something else");
+    }
+}

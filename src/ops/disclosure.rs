@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::{OpsError, Result, global_plan_id, load_frame, stored_result};
 use crate::draw::Bundle;
+use crate::i18n::Text;
 use crate::model::PlanStatus;
 use crate::plan::{self, PlanKind, PlanParams};
 use crate::store::Store;
@@ -329,8 +330,9 @@ pub fn publish(
 /// signature (by `key`, or else by the key that signed the bundle), and
 /// that both name the same plan, commitment and frame hash (and, once the
 /// disclosure shows the draw, the same secret, beacon and result). Returns
-/// a one-line summary, or the first difference as an error.
-pub fn check_disclosure(bundle: &str, disclosure: &str, key: Option<&crate::trust::PublicKey>) -> Result<String> {
+/// a one-line summary in both languages, or the first difference as an
+/// error.
+pub fn check_disclosure(bundle: &str, disclosure: &str, key: Option<&crate::trust::PublicKey>) -> Result<Text> {
     let parsed = Bundle::parse_full(bundle)?;
     let key = key.copied().or(parsed.signature.as_ref().map(|s| s.public_key));
     let doc = crate::trust::verify_document(disclosure, key.as_ref())?;
@@ -344,8 +346,17 @@ pub fn check_disclosure(bundle: &str, disclosure: &str, key: Option<&crate::trus
     let b = &parsed.bundle;
     let d = &doc.body;
     let differ = |what: &str, bundle: &str, disclosed: &serde_json::Value| {
+        let what_zh = match what {
+            "plan id" => "计划编号",
+            "commitment" => "承诺值",
+            "frame hash" => "抽查框哈希",
+            "secret" => "秘密值",
+            "beacon" => "信标",
+            "result hash" => "结果哈希",
+            other => other,
+        };
         Err(OpsError::Rejected(tr!(
-            "{what}：数据包中为 {bundle}，公开信息中为 {disclosed}",
+            "{what_zh}：数据包中为 {bundle}，公开信息中为 {disclosed}",
             "{what}: the bundle has {bundle}, the disclosure {disclosed}"
         )))
     };
@@ -360,8 +371,11 @@ pub fn check_disclosure(bundle: &str, disclosure: &str, key: Option<&crate::trus
     if d["frame_hash"].as_str() != Some(frame_hash.as_str()) {
         return differ("frame hash", &frame_hash, &d["frame_hash"]);
     }
-    let mut summary =
-        format!("signed by {}; plan {}, commitment and frame hash match", doc.signer, b.frame.plan().plan_id);
+    let (signer, plan) = (&doc.signer, &b.frame.plan().plan_id);
+    let mut summary = tr!(
+        "签名者 {signer}；计划 {plan}、承诺值和抽查框哈希一致",
+        "signed by {signer}; plan {plan}, commitment and frame hash match"
+    );
     if !d["draw"].is_null() {
         let result = hex::encode(b.result.hash());
         for (what, mine, theirs) in [
@@ -373,7 +387,10 @@ pub fn check_disclosure(bundle: &str, disclosure: &str, key: Option<&crate::trus
                 return differ(what, &mine, theirs);
             }
         }
-        summary.push_str(", and so do the secret, beacon and result");
+        summary = summary.map(|lang, s| match lang {
+            crate::i18n::Lang::Zh => format!("{s}，秘密值、信标和结果也一致"),
+            crate::i18n::Lang::En => format!("{s}, and so do the secret, beacon and result"),
+        });
     }
     Ok(summary)
 }

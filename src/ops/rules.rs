@@ -77,7 +77,11 @@ pub fn run_tests_listed(rules: &RuleSet) -> Result<Vec<PassedTest>> {
     let failed: Vec<FailedTest> = outcomes
         .iter()
         .filter(|o| !o.failures.is_empty())
-        .map(|o| FailedTest { file: o.file.clone(), case: o.name.clone(), failures: o.failures.clone() })
+        .map(|o| FailedTest {
+            file: o.file.clone(),
+            case: o.name.clone(),
+            failures: o.failures.iter().map(|f| f.en().to_string()).collect(),
+        })
         .collect();
     if !failed.is_empty() {
         return Err(OpsError::RuleTests { total: outcomes.len(), failed });
@@ -121,8 +125,12 @@ pub struct RulesDiff {
     pub expected_by_department: BTreeMap<String, (f64, f64)>,
     pub expected_by_city: BTreeMap<u32, (f64, f64)>,
     pub samples: Vec<Sample>,
-    /// The report in words (what `credo rules diff` prints).
+    /// The report in words (what `credo rules diff --lang en` prints).
     pub text: String,
+    /// The same report in Chinese (what `credo rules diff` prints by
+    /// default); not part of the stored job result.
+    #[serde(skip)]
+    pub text_zh: String,
 }
 
 /// Classifies `s` with both rule sets side by side and compares them.
@@ -141,7 +149,8 @@ pub fn diff(
         to: to.label(),
         to_hash: to.hash().to_string(),
         as_of,
-        text: d.to_string(),
+        text: d.render(crate::i18n::Lang::En),
+        text_zh: d.render(crate::i18n::Lang::Zh),
         matrix: d.matrix,
         probability_changed: d.probability_changed,
         samples: d

@@ -249,9 +249,10 @@ struct Expect {
 pub struct CaseOutcome {
     pub file: String,
     pub name: String,
-    /// Empty when the case passed.
-    pub failures: Vec<String>,
-    pub explanation: String,
+    /// Empty when the case passed; each in both languages.
+    pub failures: Vec<crate::i18n::Text>,
+    /// The (last failing, or first) entity's explanation, in both languages.
+    pub explanation: crate::i18n::Text,
 }
 
 /// Why the tests could not run at all.
@@ -470,10 +471,13 @@ struct PlanView<'a> {
     snapshot: &'a crate::snapshot::Snapshot,
 }
 
-fn check(expect: &Expect, r: &EntityResult, plan: &PlanView<'_>, failures: &mut Vec<String>) {
+fn check(expect: &Expect, r: &EntityResult, plan: &PlanView<'_>, failures: &mut Vec<crate::i18n::Text>) {
     let mut diff = |what: &str, want: String, got: String| {
         if want != got {
-            failures.push(format!("{what}\n      expected {want}\n      got      {got}"));
+            failures.push(crate::tr!(
+                "{what}\n      期望 {want}\n      实得 {got}",
+                "{what}\n      expected {want}\n      got      {got}"
+            ));
         }
     };
     if let Some(t) = expect.tier {
@@ -522,7 +526,7 @@ fn check(expect: &Expect, r: &EntityResult, plan: &PlanView<'_>, failures: &mut 
         format!("{}\n{}", r.explanation_in(crate::i18n::Lang::En), r.explanation_in(crate::i18n::Lang::Zh));
     for frag in &expect.explanation_contains {
         if !explanation.contains(frag.as_str()) {
-            failures.push(format!("explanation does not contain {frag:?}"));
+            failures.push(crate::tr!("说明中没有 {frag:?}", "explanation does not contain {frag:?}"));
         }
     }
 }
@@ -552,14 +556,19 @@ pub fn run(rules: &RuleSet) -> Result<Vec<CaseOutcome>, TestError> {
             quota.mode = crate::plan::SelectionMode::Quota;
             let plan = PlanView { random: plan_params(crate::plan::PlanKind::Random), quota, snapshot: &snapshot };
             let mut failures = Vec::new();
-            let mut explanation = String::new();
+            let mut explanation: Option<crate::i18n::Text> = None;
             for expect in std::iter::once(&case.expect).chain(&case.expect_others) {
                 let Some(u) = labels.get(&expect.label) else {
-                    failures.push(format!("expectation for unknown entity '{}'", expect.label));
+                    failures.push(crate::tr!(
+                        "期望所指的主体“{}”在用例中未定义",
+                        "expectation for unknown entity '{}'",
+                        expect.label
+                    ));
                     continue;
                 };
                 match results.iter().find(|r| r.uscc == *u) {
-                    None => failures.push(format!(
+                    None => failures.push(crate::tr!(
+                        "主体“{}”未被分类（登记日期晚于评价日期？）",
                         "entity '{}' was not classified (registered after the as-of date?)",
                         expect.label
                     )),
@@ -568,23 +577,33 @@ pub fn run(rules: &RuleSet) -> Result<Vec<CaseOutcome>, TestError> {
                         check(expect, r, &plan, &mut failures);
                         if expect.label != "main" {
                             for f in &mut failures[before..] {
-                                *f = format!("[{}] {f}", expect.label);
+                                *f = f.map(|_, f| format!("[{}] {f}", expect.label));
                             }
                         }
-                        if explanation.is_empty() || failures.len() > before {
-                            explanation = format!("[{}] {}", expect.label, r.explanation());
+                        if explanation.is_none() || failures.len() > before {
+                            let label = &expect.label;
+                            explanation = Some(crate::i18n::Text::new(
+                                format!("[{label}] {}", r.explanation_in(crate::i18n::Lang::Zh)),
+                                format!("[{label}] {}", r.explanation_in(crate::i18n::Lang::En)),
+                            ));
                         }
                     }
                 }
             }
+            let explanation = explanation.unwrap_or_else(|| crate::i18n::Text::same(""));
             out.push(CaseOutcome { file: file.clone(), name: case.name.clone(), failures, explanation });
         }
     }
     Ok(out)
 }
 
-/// Renders outcomes like `opa test -v`: failures with their diff.
-pub fn render(outcomes: &[CaseOutcome], verbose: bool) -> String {
+/// Renders outcomes like `opa test -v`, in `lang`: failures with their diff.
+pub fn render(outcomes: &[CaseOutcome], verbose: bool, lang: crate::i18n::Lang) -> String {
+    use crate::i18n::Lang;
+    let (pass, fail, explanation) = match lang {
+        Lang::Zh => ("通过", "失败", "说明："),
+        Lang::En => ("PASS", "FAIL", "explanation: "),
+    };
     let mut s = String::new();
     let mut current = "";
     for o in outcomes {
@@ -595,21 +614,31 @@ pub fn render(outcomes: &[CaseOutcome], verbose: bool) -> String {
         }
         if o.failures.is_empty() {
             if verbose {
-                let _ = writeln!(s, "  PASS {}", o.name);
+                let _ = writeln!(s, "  {pass} {}", o.name);
             }
         } else {
-            let _ = writeln!(s, "  FAIL {}", o.name);
+            let _ = writeln!(s, "  {fail} {}", o.name);
             for f in &o.failures {
-                let _ = writeln!(s, "    {f}");
+                let _ = writeln!(s, "    {}", f.get(lang));
             }
-            let _ = writeln!(s, "    explanation: {}", o.explanation);
+            let _ = writeln!(s, "    {explanation}{}", o.explanation.get(lang));
         }
     }
     let failed = outcomes.iter().filter(|o| !o.failures.is_empty()).count();
     let _ = writeln!(s, "{}", "-".repeat(72));
-    let _ = writeln!(s, "PASS: {}/{}", outcomes.len() - failed, outcomes.len());
-    if failed > 0 {
-        let _ = writeln!(s, "FAIL: {failed}/{}", outcomes.len());
+    match lang {
+        Lang::Zh => {
+            let _ = writeln!(s, "通过：{}/{}", outcomes.len() - failed, outcomes.len());
+            if failed > 0 {
+                let _ = writeln!(s, "失败：{failed}/{}", outcomes.len());
+            }
+        }
+        Lang::En => {
+            let _ = writeln!(s, "PASS: {}/{}", outcomes.len() - failed, outcomes.len());
+            if failed > 0 {
+                let _ = writeln!(s, "FAIL: {failed}/{}", outcomes.len());
+            }
+        }
     }
     s
 }

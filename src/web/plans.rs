@@ -410,7 +410,7 @@ pub async fn detail(State(st): St, Signed(ctx): Signed, Path(id): Path<i64>) -> 
                                 td { (v.name) br; small.hash { (v.uscc) } }
                                 td { @for (d, i) in &v.items { (d) ":" (i) " " } }
                                 td {
-                                    @if let Some(why) = &v.unstaffed { span.warn title=(ctx.t(Ui::UnstaffedReason)) { (why) } }
+                                    @if let Some(why) = &v.unstaffed { span.warn title=(ctx.t(Ui::UnstaffedReason)) { (crate::i18n::unstaffed_reason(why, ctx.lang)) } }
                                     @else { (v.officers.join(", ")) }
                                 }
                                 td { @for r in results.iter().filter(|r| r.seq == v.seq) { (r.department) " " (result_name(&r.result, lang)) " " } }

@@ -25,7 +25,9 @@ mod expected;
 use expected::{Expected, ResultKey, Row, payload, text};
 
 use super::{OpsError, Result};
+use crate::i18n::Text;
 use crate::store::{ChainReport, Store, audit};
+use crate::tr;
 use crate::trust::PublicKey;
 
 /// The document type of a checkpoint.
@@ -71,8 +73,54 @@ pub struct Difference {
     /// The row, e.g. `plan 3` or `plan 1 visit 4 MR`.
     pub row: String,
     pub message: String,
+    /// `message` in Chinese (what `credo audit verify` prints by default).
+    #[serde(skip)]
+    pub message_zh: String,
     /// The audit entry that says what the row must be, if any.
     pub entry: Option<i64>,
+}
+
+impl Table {
+    /// The table's name in Chinese.
+    pub fn name_zh(self) -> &'static str {
+        match self {
+            Table::StoreMeta => "存储元数据",
+            Table::Runs => "分级分类运行",
+            Table::ResultsFiles => "结果文件",
+            Table::Plans => "计划",
+            Table::Frames => "抽查框",
+            Table::Visits => "检查任务",
+            Table::Assignments => "人员分派",
+            Table::InspectionResults => "检查结果",
+            Table::Objections => "异议",
+            Table::ApprovalRevocations => "审批撤销",
+        }
+    }
+}
+
+impl Difference {
+    /// The difference in both languages: table, row, what differs and the
+    /// audit entry.
+    pub fn text(&self) -> Text {
+        let row_zh: Vec<&str> = self
+            .row
+            .split(' ')
+            .map(|w| match w {
+                "store" => "存储",
+                "run" => "运行",
+                "plan" => "计划",
+                "visit" => "检查任务",
+                "objection" => "异议",
+                "revocation" => "撤销",
+                w => w,
+            })
+            .collect();
+        let mut zh = format!("{}：{}：{}", self.table.name_zh(), row_zh.join(" "), self.message_zh);
+        if let Some(e) = self.entry {
+            zh.push_str(&format!("（审计条目 {e}）"));
+        }
+        Text::new(zh, self.to_string())
+    }
 }
 
 impl fmt::Display for Difference {
@@ -190,8 +238,15 @@ fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
 }
 
 impl Verifier<'_> {
-    fn differ(&mut self, table: Table, row: impl Into<String>, message: impl Into<String>, entry: Option<i64>) {
-        self.differences.push(Difference { table, row: row.into(), message: message.into(), entry });
+    fn differ(&mut self, table: Table, row: impl Into<String>, message: impl Into<Text>, entry: Option<i64>) {
+        let message = message.into();
+        self.differences.push(Difference {
+            table,
+            row: row.into(),
+            message: message.en().to_string(),
+            message_zh: message.zh().to_string(),
+            entry,
+        });
     }
 
     fn count(&mut self, what: &str, n: usize) {
@@ -201,13 +256,17 @@ impl Verifier<'_> {
     /// Compares one field; `audited` `None` means the entry did not record it.
     fn field(&mut self, table: Table, row: &str, name: &str, stored: Option<String>, audited: Option<String>, e: i64) {
         if stored != audited {
-            let show = |v: &Option<String>| v.as_ref().map_or_else(|| "nothing".to_string(), |s| format!("'{s}'"));
-            self.differ(
-                table,
-                row,
-                format!("{name} is {} in the table, the audit log recorded {}", show(&stored), show(&audited)),
-                Some(e),
+            let show =
+                |v: &Option<String>, none: &str| v.as_ref().map_or_else(|| none.to_string(), |s| format!("'{s}'"));
+            let message = Text::new(
+                format!("表中 {name} 为 {}，审计日志记录的是 {}", show(&stored, "空"), show(&audited, "空")),
+                format!(
+                    "{name} is {} in the table, the audit log recorded {}",
+                    show(&stored, "nothing"),
+                    show(&audited, "nothing")
+                ),
             );
+            self.differ(table, row, message, Some(e));
         }
     }
 
@@ -228,7 +287,10 @@ impl Verifier<'_> {
                 (None, Some(v)) if unset_is_empty.contains(&name) => self.differ(
                     table,
                     row,
-                    format!("{name} is '{v}' in the table, but no audit entry recorded it"),
+                    tr!(
+                        "表中 {name} 为 '{v}'，但没有审计条目记录它",
+                        "{name} is '{v}' in the table, but no audit entry recorded it"
+                    ),
                     None,
                 ),
                 (None, _) => {}
@@ -244,8 +306,13 @@ impl Verifier<'_> {
                 self.field(Table::StoreMeta, "store", "store_id", Some(id), text(&p["store_id"]), e.seq);
                 self.field(Table::StoreMeta, "store", "public_key", Some(key), text(&p["public_key"]), e.seq);
             }
-            (Some(_), None) => self.differ(Table::StoreMeta, "store", "the store's identity has no audit entry", None),
-            (None, _) => self.differ(Table::StoreMeta, "store", "the store has no identity", None),
+            (Some(_), None) => self.differ(
+                Table::StoreMeta,
+                "store",
+                tr!("存储的身份没有审计条目", "the store's identity has no audit entry"),
+                None,
+            ),
+            (None, _) => self.differ(Table::StoreMeta, "store", tr!("存储没有身份", "the store has no identity"), None),
         }
         self.count("store identity", 1);
         Ok(())
@@ -258,7 +325,15 @@ impl Verifier<'_> {
             seen.insert(r.id);
             let row = format!("run {}", r.id);
             let Some(w) = want.get(&r.id) else {
-                self.differ(Table::Runs, row, "the run has no audit entry: it was added outside credo", None);
+                self.differ(
+                    Table::Runs,
+                    row,
+                    tr!(
+                        "该运行没有审计条目：它是在 credo 之外添加的",
+                        "the run has no audit entry: it was added outside credo"
+                    ),
+                    None,
+                );
                 continue;
             };
             let (results_hash, index_hash) = self.store.read(|c| {
@@ -288,7 +363,12 @@ impl Verifier<'_> {
         for (id, w) in want {
             if !seen.contains(id) {
                 let e = w.values().map(|x| x.1).min();
-                self.differ(Table::Runs, format!("run {id}"), "the run is in the audit log but not in the table", e);
+                self.differ(
+                    Table::Runs,
+                    format!("run {id}"),
+                    tr!("该运行在审计日志中，但不在表中", "the run is in the audit log but not in the table"),
+                    e,
+                );
             }
         }
         self.count("runs", runs.len());
@@ -299,13 +379,21 @@ impl Verifier<'_> {
         let path = self.store.results_path(run)?;
         let index = crate::data::results::index_path(&path);
         let row = format!("run {run}");
-        for (what, p, want) in [("results file", &path, file_hash), ("results index", &index, index_hash)] {
+        for (what, what_zh, p, want) in
+            [("results file", "结果文件", &path, file_hash), ("results index", "结果索引", &index, index_hash)]
+        {
+            let shown = p.display();
             match sha256_file(p) {
-                Err(e) => self.differ(Table::ResultsFiles, &row, format!("{what} {}: {e}", p.display()), None),
+                Err(e) => {
+                    self.differ(Table::ResultsFiles, &row, tr!("{what_zh} {shown}：{e}", "{what} {shown}: {e}"), None)
+                }
                 Ok(found) if found != want => self.differ(
                     Table::ResultsFiles,
                     &row,
-                    format!("{what} {} hashes to {found}, the store recorded {want}: it was altered", p.display()),
+                    tr!(
+                        "{what_zh} {shown} 的哈希为 {found}，存储记录的是 {want}：文件已被改动",
+                        "{what} {shown} hashes to {found}, the store recorded {want}: it was altered"
+                    ),
                     None,
                 ),
                 Ok(_) => {}
@@ -330,7 +418,15 @@ impl Verifier<'_> {
             seen.insert(plan.id);
             let row = format!("plan {}", plan.id);
             let Some(w) = want.get(&plan.id).cloned() else {
-                self.differ(Table::Plans, row, "the plan has no audit entry: it was added outside credo", None);
+                self.differ(
+                    Table::Plans,
+                    row,
+                    tr!(
+                        "该计划没有审计条目：它是在 credo 之外添加的",
+                        "the plan has no audit entry: it was added outside credo"
+                    ),
+                    None,
+                );
                 continue;
             };
             let list = |v: &[String]| Some(serde_json::to_string(v).unwrap_or_default());
@@ -368,7 +464,15 @@ impl Verifier<'_> {
                 if let Some((audited, e)) = w.get(name) {
                     self.field(Table::Plans, &row, name, value, audited.clone(), *e);
                 } else if name == "published" && value.is_some() {
-                    self.differ(Table::Plans, &row, "published_at is set but no publication was audited", None);
+                    self.differ(
+                        Table::Plans,
+                        &row,
+                        tr!(
+                            "已设置 published_at，但没有审计过的公布",
+                            "published_at is set but no publication was audited"
+                        ),
+                        None,
+                    );
                 }
             }
             self.frame_and_visits(plan, &w, &assignments)?;
@@ -376,7 +480,12 @@ impl Verifier<'_> {
         for (id, w) in want {
             if !seen.contains(id) {
                 let e = w.values().map(|x| x.1).min();
-                self.differ(Table::Plans, format!("plan {id}"), "the plan is in the audit log but not in the table", e);
+                self.differ(
+                    Table::Plans,
+                    format!("plan {id}"),
+                    tr!("该计划在审计日志中，但不在表中", "the plan is in the audit log but not in the table"),
+                    e,
+                );
             }
         }
         self.count("plans", plans.len());
@@ -401,7 +510,7 @@ impl Verifier<'_> {
         let frame = match super::load_frame(self.store, &audited) {
             Ok(f) => f,
             Err(e) => {
-                self.differ(Table::Frames, &row, e.to_string(), Some(create));
+                self.differ(Table::Frames, &row, e.text(), Some(create));
                 return Ok(());
             }
         };
@@ -413,15 +522,26 @@ impl Verifier<'_> {
             visits.iter().flat_map(|v| v.officers.iter().map(move |o| (o.clone(), v.seq))).collect();
         if let Some((o, seq)) = in_plan.symmetric_difference(&from_visits).next() {
             let msg = if in_plan.contains(&(o.clone(), *seq)) {
-                format!("officer {o} is assigned to visit {seq}, but the visit does not list the officer")
+                tr!(
+                    "执法人员 {o} 被分派到检查任务 {seq}，但该任务没有列出这名人员",
+                    "officer {o} is assigned to visit {seq}, but the visit does not list the officer"
+                )
             } else {
-                format!("visit {seq} lists officer {o}, but the officer has no assignment to it")
+                tr!(
+                    "检查任务 {seq} 列出了执法人员 {o}，但这名人员没有对应的分派",
+                    "visit {seq} lists officer {o}, but the officer has no assignment to it"
+                )
             };
             self.differ(Table::Assignments, &row, msg, None);
         }
         let Some((Some(result_hash), reveal)) = w.get("result_hash").cloned() else {
             if !visits.is_empty() {
-                self.differ(Table::Visits, &row, format!("{} visits, but no reveal was audited", visits.len()), None);
+                self.differ(
+                    Table::Visits,
+                    &row,
+                    tr!("有 {} 个检查任务，但没有审计过的揭示", "{} visits, but no reveal was audited", visits.len()),
+                    None,
+                );
             }
             return Ok(());
         };
@@ -432,7 +552,11 @@ impl Verifier<'_> {
             self.differ(
                 Table::Visits,
                 &row,
-                format!("{} visits in the table, the reveal recorded {n}: visits were added or deleted", visits.len()),
+                tr!(
+                    "表中有 {} 个检查任务，揭示记录的是 {n}：有任务被添加或删除",
+                    "{} visits in the table, the reveal recorded {n}: visits were added or deleted",
+                    visits.len()
+                ),
                 Some(reveal),
             );
             return Ok(());
@@ -444,7 +568,10 @@ impl Verifier<'_> {
             self.differ(
                 Table::Visits,
                 &row,
-                format!("{staffed} staffed visits in the table, the reveal recorded {n}"),
+                tr!(
+                    "表中有 {staffed} 个已配员的检查任务，揭示记录的是 {n}",
+                    "{staffed} staffed visits in the table, the reveal recorded {n}"
+                ),
                 Some(reveal),
             );
         }
@@ -455,15 +582,21 @@ impl Verifier<'_> {
                     self.differ(
                         Table::Visits,
                         &row,
-                        format!(
-                            "the visits hash to {found}, the reveal recorded result hash {result_hash}: a visit was changed{}",
-                            first_changed_visit(self.store, &frame, plan, &visits)
-                        ),
+                        {
+                            let first = first_changed_visit(self.store, &frame, plan, &visits);
+                            let zh = first.map(|v| format!("（检查任务 {v} 与重新推导的抽取结果不同）"));
+                            let en = first.map(|v| format!(" (visit {v} differs from the re-derived draw)"));
+                            let (zh, en) = (zh.unwrap_or_default(), en.unwrap_or_default());
+                            tr!(
+                                "检查任务的哈希为 {found}，揭示记录的结果哈希为 {result_hash}：有任务被改动{zh}",
+                                "the visits hash to {found}, the reveal recorded result hash {result_hash}: a visit was changed{en}"
+                            )
+                        },
                         Some(reveal),
                     );
                 }
             }
-            Err(e) => self.differ(Table::Visits, &row, e.to_string(), Some(reveal)),
+            Err(e) => self.differ(Table::Visits, &row, e.text(), Some(reveal)),
         }
         Ok(())
     }
@@ -479,7 +612,11 @@ impl Verifier<'_> {
                 self.differ(
                     Table::InspectionResults,
                     row,
-                    format!("result {} has no audit entry: it was added outside credo", r.id),
+                    tr!(
+                        "检查结果 {} 没有审计条目：它是在 credo 之外添加的",
+                        "result {} has no audit entry: it was added outside credo",
+                        r.id
+                    ),
                     None,
                 );
                 continue;
@@ -511,7 +648,10 @@ impl Verifier<'_> {
                 self.differ(
                     Table::InspectionResults,
                     format!("plan {} visit {} {}", key.0, key.1, key.2),
-                    "the result was submitted (audited) but is not in the table: it was deleted",
+                    tr!(
+                        "该结果已提交（有审计条目），但不在表中：已被删除",
+                        "the result was submitted (audited) but is not in the table: it was deleted"
+                    ),
                     Some(e.seq),
                 );
             }
@@ -529,7 +669,10 @@ impl Verifier<'_> {
                 self.differ(
                     Table::Objections,
                     row,
-                    "the objection has no audit entry: it was added outside credo",
+                    tr!(
+                        "该异议没有审计条目：它是在 credo 之外添加的",
+                        "the objection has no audit entry: it was added outside credo"
+                    ),
                     None,
                 );
                 continue;
@@ -557,7 +700,10 @@ impl Verifier<'_> {
                 self.differ(
                     Table::Objections,
                     format!("objection {id}"),
-                    "the objection is in the audit log but not in the table: it was deleted",
+                    tr!(
+                        "该异议在审计日志中，但不在表中：已被删除",
+                        "the objection is in the audit log but not in the table: it was deleted"
+                    ),
                     e,
                 );
             }
@@ -576,7 +722,10 @@ impl Verifier<'_> {
                 self.differ(
                     Table::ApprovalRevocations,
                     row,
-                    "the revocation has no audit entry: it was added outside credo",
+                    tr!(
+                        "该撤销没有审计条目：它是在 credo 之外添加的",
+                        "the revocation has no audit entry: it was added outside credo"
+                    ),
                     None,
                 );
                 continue;
@@ -601,7 +750,10 @@ impl Verifier<'_> {
                 self.differ(
                     Table::ApprovalRevocations,
                     format!("revocation {id}"),
-                    "the revocation is in the audit log but not in the table: it was deleted",
+                    tr!(
+                        "该撤销在审计日志中，但不在表中：已被删除",
+                        "the revocation is in the audit log but not in the table: it was deleted"
+                    ),
                     e,
                 );
             }
@@ -618,15 +770,15 @@ fn first_changed_visit(
     frame: &crate::draw::Frame,
     plan: &crate::store::PlanRecord,
     visits: &[crate::store::VisitRecord],
-) -> String {
+) -> Option<i64> {
     let (Some(secret), Some(beacon)) = (&plan.secret, &plan.beacon) else {
-        return String::new();
+        return None;
     };
     let (Ok(secret), Ok(beacon)) = (hex::decode(secret), hex::decode(beacon)) else {
-        return String::new();
+        return None;
     };
     let Ok(redrawn) = crate::draw::draw(frame, &secret, &beacon) else {
-        return String::new();
+        return None;
     };
     let _ = store;
     for (v, r) in visits.iter().zip(&redrawn.visits) {
@@ -635,8 +787,8 @@ fn first_changed_visit(
             crate::draw::Outcome::Unstaffed(_) => Vec::new(),
         };
         if v.uscc != r.uscc.as_str() || v.officers != officers || v.ticket != r.ticket.to_string() {
-            return format!(" (visit {} differs from the re-derived draw)", v.seq);
+            return Some(v.seq);
         }
     }
-    String::new()
+    None
 }
