@@ -54,7 +54,8 @@ pub(super) fn get_reason(map: &Map, key: &str) -> Result<(String, Option<String>
         None => Err(AnswerError::Missing(key.to_string())),
         Some(v) if v.is_string() => Ok((v.clone().into_string().unwrap_or_default(), None)),
         Some(v) => {
-            let Some(m) = v.clone().try_cast::<Map>() else {
+            // Borrowed, not cloned: a reason map is read once per answer.
+            let Ok(m) = v.as_map_ref() else {
                 return Err(wrong_type(key, "a string or #{ zh: \"…\", en: \"…\" }", v.type_name()));
             };
             for k in m.keys() {

@@ -68,13 +68,15 @@ impl RecordView {
 }
 
 thread_local! {
-    static INTERNED: std::cell::RefCell<rustc_hash::FxHashMap<&'static str, ImmutableString>> = Default::default();
+    static INTERNED: std::cell::RefCell<rustc_hash::FxHashMap<(usize, usize), ImmutableString>> = Default::default();
 }
 
 /// A Rhai string for a static code (record kind, severity, ...), made once
-/// per thread instead of once per read.
+/// per thread instead of once per read. Keyed by the static text's address
+/// and length (no hashing of its bytes): equal codes at two addresses only
+/// cost a second entry.
 fn interned(s: &'static str) -> ImmutableString {
-    INTERNED.with(|c| c.borrow_mut().entry(s).or_insert_with(|| s.into()).clone())
+    INTERNED.with(|c| c.borrow_mut().entry((s.as_ptr() as usize, s.len())).or_insert_with(|| s.into()).clone())
 }
 
 fn opt_date(d: Option<Date>) -> Dynamic {

@@ -191,6 +191,85 @@ struct CompiledEntry {
     /// Position of `fn <name>` in its file, for errors about what it returns.
     line: usize,
     column: usize,
+    /// `<function>(credo_arg)`: how a [`Runner`] calls the entry.
+    driver: AST,
+}
+
+impl CompiledEntry {
+    /// Where the driver calls the entry (in the driver's own text).
+    fn driver_position(&self) -> rhai::Position {
+        self.driver.statements().first().map_or(rhai::Position::NONE, |s| s.position())
+    }
+}
+
+/// The scope variable a driver passes to its entry.
+const DRIVER_ARG: &str = "credo_arg";
+
+/// One worker's evaluator for one entry: Rhai's runtime state and its
+/// function-resolution cache live across the worker's calls, so each
+/// function a rule calls (getters, `param`, `within_years`, the script's
+/// own functions) is resolved once per worker instead of once per call.
+/// Each call starts with a fresh operation count; after an error the state
+/// is made anew.
+struct Runner<'a> {
+    rules: &'a RuleSet,
+    e: &'a CompiledEntry,
+    global: rhai::GlobalRuntimeState,
+    caches: rhai::Caches,
+    scope: Scope<'static>,
+}
+
+impl<'a> Runner<'a> {
+    fn new(rules: &'a RuleSet, e: &'a CompiledEntry) -> Runner<'a> {
+        let mut scope = Scope::new();
+        scope.push(DRIVER_ARG, Dynamic::UNIT);
+        Runner { rules, e, global: Self::global(rules, e), caches: rhai::Caches::new(), scope }
+    }
+
+    fn global(rules: &RuleSet, e: &CompiledEntry) -> rhai::GlobalRuntimeState {
+        let ast = &rules.asts[e.ast].1;
+        let mut global = rules.engine.new_global_runtime_state();
+        global.lib.push(ast.shared_lib().clone());
+        global.source = ast.source().map(Into::into);
+        global
+    }
+
+    /// Calls the entry with `arg`, as [`RuleSet::call`] does.
+    fn call(&mut self, arg: Dynamic, entity: Option<&EntityFacts>) -> Result<Dynamic, RuleError> {
+        self.global.num_operations = 0;
+        self.scope.set_value(DRIVER_ARG, arg);
+        #[allow(deprecated)]
+        let out = self.rules.engine.eval_statements_raw(
+            &mut self.global,
+            &mut self.caches,
+            &mut self.scope,
+            self.e.driver.statements(),
+        );
+        self.scope.set_value(DRIVER_ARG, Dynamic::UNIT);
+        out.map_err(|err| {
+            self.global = Self::global(self.rules, self.e);
+            self.caches = rhai::Caches::new();
+            // The driver's own call frame, as `call_fn` leaves it out.
+            let mut err = match *err {
+                EvalAltResult::ErrorInFunctionCall(name, _, inner, _) if name == self.e.entry.function => *inner,
+                other => other,
+            };
+            // Errors Rhai passes up unwrapped (too many operations, too
+            // deep) get the driver's call position; `call_fn` leaves them
+            // without one, so the error points at the entry function.
+            if err.position() == self.e.driver_position() {
+                err.set_position(rhai::Position::NONE);
+            }
+            self.rules.runtime_error(self.e, entity, err)
+        })
+    }
+
+    fn evaluate(&mut self, facts: &Arc<EntityFacts>) -> Result<(Answer, Decision), RuleError> {
+        let e = self.e;
+        let view = EntityView { facts: facts.clone(), reads: e.entry.reads, entry: e.entry.stage.name() };
+        let value = self.call(Dynamic::from(view), Some(facts))?;
+        self.rules.decode(e, facts, value)
+    }
 }
 
 /// A compiled, checked rule set.
@@ -290,6 +369,11 @@ impl RuleSet {
                 ));
             }
             let (line, column) = fn_position(text, &entry.function);
+            let mut driver_scope = Scope::new();
+            driver_scope.push(DRIVER_ARG, Dynamic::UNIT);
+            let driver = engine
+                .compile_with_scope(&driver_scope, format!("{}({DRIVER_ARG})", entry.function))
+                .map_err(|e| RuleError::at(&entry.file, Some(line), Some(column), e.to_string()))?;
             entries.insert(
                 *stage,
                 CompiledEntry {
@@ -299,6 +383,7 @@ impl RuleSet {
                     clause: entry.clause.as_str().into(),
                     line,
                     column,
+                    driver,
                 },
             );
         }
@@ -377,12 +462,6 @@ impl RuleSet {
             .map_err(|err| self.runtime_error(e, entity, *err))
     }
 
-    fn evaluate(&self, e: &CompiledEntry, facts: &Arc<EntityFacts>) -> Result<(Answer, Decision), RuleError> {
-        let view = EntityView { facts: facts.clone(), reads: e.entry.reads, entry: e.entry.stage.name() };
-        let value = self.call(e, Dynamic::from(view), Some(facts))?;
-        self.decode(e, facts, value)
-    }
-
     /// A parameter of the rule set, if it is an integer.
     pub fn int_param(&self, name: &str) -> Option<i64> {
         self.manifest.params.get(name).and_then(toml::Value::as_integer)
@@ -451,8 +530,13 @@ impl RuleSet {
         }
         // Collected in full first so the error reported is the first in
         // entity order, whatever the thread count.
-        let answers: Vec<Result<(Answer, Arc<Decision>), RuleError>> =
-            reps.par_iter().map(|&i| self.evaluate(e, &states[i].facts).map(|(a, d)| (a, Arc::new(d)))).collect();
+        let answers: Vec<Result<(Answer, Arc<Decision>), RuleError>> = reps
+            .par_iter()
+            .map_init(
+                || Runner::new(self, e),
+                |runner, &i| runner.evaluate(&states[i].facts).map(|(a, d)| (a, Arc::new(d))),
+            )
+            .collect();
         let answers: Vec<(Answer, Arc<Decision>)> = answers.into_iter().collect::<Result<_, _>>()?;
         let known: Vec<(Answer, Arc<Decision>)> = known.into_iter().cloned().collect();
         let calls = reps.len();
@@ -506,5 +590,84 @@ mod tests {
             assert_eq!(m.get(&n.to_le_bytes()).map(|a| a.1.reason.clone()), Some(format!("input {n}")));
         }
         assert!(m.get(&0usize.to_le_bytes()).is_none(), "the oldest answers are forgotten");
+    }
+}
+
+#[cfg(test)]
+mod runner_tests {
+    //! A worker's [`Runner`] keeps Rhai's state across calls: it must give
+    //! exactly what a fresh `call_fn` gives, count operations per call and
+    //! recover after an error.
+    use super::*;
+    use crate::model::NewEconomy;
+
+    /// The default rules with a tolerance rule that spends a good share of
+    /// the operation budget on every call and fails on one input.
+    fn rules() -> RuleSet {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+        let mut src = RuleSource::default();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name == "rules.toml" || name.ends_with(".rhai") {
+                src.files.insert(name, std::fs::read_to_string(&path).unwrap());
+            }
+        }
+        let t = src.files.get_mut("tolerance.rhai").unwrap();
+        *t = t.replacen(
+            "fn tolerance(e) {",
+            "fn deep(n) { deep(n + 1) }\nfn tolerance(e) {\n    let n = 0;\n    for i in 0..100000 { n += 1; }\n    \
+             if e.new_economy == \"sharing_economy\" { let a = []; return a[3]; }\n    \
+             if e.new_economy == \"platform_economy\" { while true { n += 1; } }\n    \
+             if e.new_economy == \"digital_finance\" && e.industry == \"F5299\" { return deep(0); }",
+            1,
+        );
+        RuleSet::compile(&src).unwrap()
+    }
+
+    fn fresh(rules: &RuleSet, e: &CompiledEntry, f: &Arc<EntityFacts>) -> Result<(Answer, Decision), RuleError> {
+        let view = EntityView { facts: f.clone(), reads: e.entry.reads, entry: e.entry.stage.name() };
+        let value = rules.call(e, Dynamic::from(view), Some(f))?;
+        rules.decode(e, f, value)
+    }
+
+    #[test]
+    fn a_runner_answers_as_a_fresh_call_counts_operations_per_call_and_recovers_from_errors() {
+        let rules = rules();
+        let e = &rules.entries[&Stage::Tolerance];
+        let mut runner = Runner::new(&rules, e);
+        // An index out of range, an endless loop, endless recursion.
+        let bad: Vec<Arc<EntityFacts>> = [
+            (NewEconomy::SharingEconomy, "F5212"),
+            (NewEconomy::PlatformEconomy, "F5212"),
+            (NewEconomy::DigitalFinance, "F5299"),
+        ]
+        .into_iter()
+        .map(|(n, industry)| {
+            let mut f = probe::probes()[0].clone();
+            f.new_economy = Some(n);
+            f.industry = crate::model::IndustryCode::parse(industry).unwrap();
+            Arc::new(f)
+        })
+        .collect();
+        // Every call spends over 100,000 of the 500,000 operations: more
+        // than five calls would fail if the count carried over.
+        for round in 0..3 {
+            for f in probe::probes() {
+                let f = Arc::new(f);
+                let (a, d) = runner.evaluate(&f).unwrap_or_else(|err| panic!("round {round}: {err}"));
+                let (fa, fd) = fresh(&rules, e, &f).unwrap();
+                assert_eq!(format!("{a:?}"), format!("{fa:?}"));
+                assert_eq!(d, fd);
+            }
+            for bad in &bad {
+                let err = runner.evaluate(bad).unwrap_err();
+                let fresh_err = fresh(&rules, e, bad).unwrap_err();
+                assert_eq!(err.to_string(), fresh_err.to_string());
+                assert_eq!((err.line, err.column), (fresh_err.line, fresh_err.column), "{err}");
+                assert!(err.to_string().contains("tolerance.rhai:"), "{err}");
+                assert_eq!(err.entity, fresh_err.entity);
+            }
+        }
     }
 }
