@@ -228,6 +228,11 @@ fn rule_tests_summaries_and_diffs_are_chinese_by_default() {
 
     // A failing case: the diff and the explanation in each language.
     let broken = copy_dir(&root().join("rules"));
+    std::fs::create_dir_all(broken.path().join("tests")).unwrap();
+    for e in std::fs::read_dir(root().join("rules/tests")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), broken.path().join("tests").join(e.file_name())).unwrap();
+    }
     let manifest = broken.path().join("rules.toml");
     let text = std::fs::read_to_string(&manifest).unwrap();
     let (from, to) = ("probability_by_tier = [0.0, 0.05, 0.15, 0.6]", "probability_by_tier = [0.0, 0.06, 0.15, 0.6]");
@@ -239,12 +244,12 @@ fn rule_tests_summaries_and_diffs_are_chinese_by_default() {
     let zh = stdout(&o);
     assert!(zh.contains("  失败 tier 2 is inspected with a low probability"), "{zh}");
     assert!(zh.contains("probability\n      期望 0.050000\n      实得 0.060000"), "{zh}");
-    assert!(zh.contains("\n    说明：[main] ") && zh.contains("\n失败：1/"), "{zh}");
+    assert!(zh.contains("\n    说明：[main] ") && zh.contains("\n失败：5/70\n"), "{zh}");
     assert!(!zh.contains("FAIL") && !zh.contains("expected") && !zh.contains("explanation"), "{zh}");
     let en = stdout(&credo(&["rules", "test", "--rules", dir]));
     assert!(en.contains("  FAIL tier 2 is inspected with a low probability"), "{en}");
     assert!(en.contains("probability\n      expected 0.050000\n      got      0.060000"), "{en}");
-    assert!(en.contains("\n    explanation: [main] ") && en.contains("\nFAIL: 1/"), "{en}");
+    assert!(en.contains("\n    explanation: [main] ") && en.contains("\nFAIL: 5/70\n"), "{en}");
 
     let data = sample();
     let data = data.to_str().unwrap();
