@@ -179,8 +179,8 @@ impl EntityResult {
 #[derive(Default)]
 pub struct Texts {
     /// By whether the entity has a tolerance end, and language.
-    explanations: FxHashMap<(bool, Lang), FxHashMap<Box<[usize]>, Arc<str>>>,
-    json: FxHashMap<Box<[usize]>, Arc<str>>,
+    explanations: FxHashMap<(bool, Lang), ByList>,
+    json: ByList,
     /// One decision's rendering, by language.
     rendered: FxHashMap<(usize, Lang), Box<str>>,
     /// One decision as JSON.
@@ -255,6 +255,9 @@ impl Texts {
         self.decision_json.clear();
     }
 }
+
+/// A text by the addresses of a list of decisions.
+type ByList = FxHashMap<Box<[usize]>, Arc<str>>;
 
 /// Entities per shard by default. A shard's working set is about 1 KB per
 /// entity (facts, stage results, encoding for the spill), so 100,000 keeps
