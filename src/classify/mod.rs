@@ -111,8 +111,21 @@ impl EntityResult {
     /// [`EntityResult::explanation`] in `lang`. Built only for entities
     /// whose explanation is printed or stored.
     pub fn explanation_in(&self, lang: Lang) -> String {
+        let mut out = String::new();
+        self.explanation_into(lang, &mut out, &mut |d, out| out.push_str(&d.render(lang)));
+        out
+    }
+
+    /// Appends the explanation to `out`, each decision's own text appended
+    /// by `render` (which may have it already).
+    fn explanation_into(
+        &self,
+        lang: Lang,
+        out: &mut String,
+        render: &mut dyn FnMut(&Arc<crate::engine::Decision>, &mut String),
+    ) {
         use crate::i18n::Label;
-        let mut parts = Vec::new();
+        let mut first = true;
         for d in &self.decisions {
             let label = match d.stage {
                 Stage::Tolerance if self.tolerance_until.is_none() => continue,
@@ -146,46 +159,105 @@ impl EntityResult {
                     }
                 },
             };
-            let sep = if lang == Lang::Zh { "：" } else { ": " };
-            parts.push(format!("{label}{sep}{}", d.render(lang)));
+            if !first {
+                out.push_str(" | ");
+            }
+            first = false;
+            out.push_str(&label);
+            out.push_str(if lang == Lang::Zh { "：" } else { ": " });
+            render(d, out);
         }
-        parts.join(" | ")
     }
 }
 
 /// The text forms of results, made once per distinct list of decisions
-/// (most entities share theirs) instead of once per entity.
+/// (most entities share theirs) instead of once per entity, and built from
+/// each decision's text, made once per decision (an entity's own decision
+/// makes its list distinct, the rest of the list is shared). Keys are the
+/// decisions' addresses: a `Texts` is cleared before the results it saw
+/// are dropped.
 #[derive(Default)]
 pub struct Texts {
-    explanations: FxHashMap<(Vec<usize>, bool, Lang), Arc<str>>,
-    json: FxHashMap<Vec<usize>, Arc<str>>,
+    /// By whether the entity has a tolerance end, and language.
+    explanations: FxHashMap<(bool, Lang), ByList>,
+    json: ByList,
+    /// One decision's rendering, by language.
+    rendered: FxHashMap<(usize, Lang), Box<str>>,
+    /// One decision as JSON.
+    decision_json: FxHashMap<usize, Box<str>>,
+    /// The key being looked up (reused: no allocation per entity).
+    key: Vec<usize>,
 }
 
 impl Texts {
-    fn key(r: &EntityResult) -> Vec<usize> {
-        r.decisions.iter().map(|d| Arc::as_ptr(d) as usize).collect()
+    fn key(&mut self, r: &EntityResult) -> Vec<usize> {
+        let mut key = std::mem::take(&mut self.key);
+        key.clear();
+        key.extend(r.decisions.iter().map(|d| Arc::as_ptr(d) as usize));
+        key
     }
 
     /// [`EntityResult::explanation_in`], shared.
     pub fn explanation(&mut self, r: &EntityResult, lang: Lang) -> Arc<str> {
-        let key = (Texts::key(r), r.tolerance_until.is_none(), lang);
-        self.explanations.entry(key).or_insert_with(|| r.explanation_in(lang).into()).clone()
+        let key = self.key(r);
+        let map = self.explanations.entry((r.tolerance_until.is_none(), lang)).or_default();
+        let text = match map.get(key.as_slice()) {
+            Some(t) => t.clone(),
+            None => {
+                let rendered = &mut self.rendered;
+                let mut out = String::new();
+                r.explanation_into(lang, &mut out, &mut |d, out| {
+                    let text = rendered
+                        .entry((Arc::as_ptr(d) as usize, lang))
+                        .or_insert_with(|| d.render(lang).into_boxed_str());
+                    out.push_str(text);
+                });
+                let t: Arc<str> = out.into();
+                map.insert(key.as_slice().into(), t.clone());
+                t
+            }
+        };
+        self.key = key;
+        text
     }
 
-    /// The decisions as JSON, shared.
+    /// The decisions as JSON (what `serde_json::to_string` gives), shared.
     pub fn decisions_json(&mut self, r: &EntityResult) -> Arc<str> {
-        self.json
-            .entry(Texts::key(r))
-            .or_insert_with(|| serde_json::to_string(&r.decisions).unwrap_or_else(|_| "[]".into()).into())
-            .clone()
+        let key = self.key(r);
+        let text = match self.json.get(key.as_slice()) {
+            Some(t) => t.clone(),
+            None => {
+                let mut out = String::from("[");
+                for (i, d) in r.decisions.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    let text = self.decision_json.entry(Arc::as_ptr(d) as usize).or_insert_with(|| {
+                        serde_json::to_string(&**d).unwrap_or_else(|_| "{}".into()).into_boxed_str()
+                    });
+                    out.push_str(text);
+                }
+                out.push(']');
+                let t: Arc<str> = out.into();
+                self.json.insert(key.as_slice().into(), t.clone());
+                t
+            }
+        };
+        self.key = key;
+        text
     }
 
     /// Forgets everything (between shards, so memory follows the shard).
     pub fn clear(&mut self) {
         self.explanations.clear();
         self.json.clear();
+        self.rendered.clear();
+        self.decision_json.clear();
     }
 }
+
+/// A text by the addresses of a list of decisions.
+type ByList = FxHashMap<Box<[usize]>, Arc<str>>;
 
 /// Entities per shard by default. A shard's working set is about 1 KB per
 /// entity (facts, stage results, encoding for the spill), so 100,000 keeps
@@ -326,6 +398,8 @@ pub fn classify(
             kept = Some(states);
         } else {
             spill.put(k, spill::encode(&states))?;
+            // Freed on every core: a shard's states are many small allocations.
+            states.into_par_iter().for_each(drop);
         }
     }
 
@@ -360,9 +434,8 @@ pub fn classify(
                 progress(&format!("unspill {}/{}", k + 1, shards.len()));
                 let spilled = spill::decode(k, &spill.take(k)?)?;
                 let built = facts::build(s, &texts, shard, as_of, facts::Need::of(supervision_reads));
-                let mut lines = Vec::with_capacity(spilled.len());
-                let states: Vec<EntityState> = built
-                    .into_iter()
+                let (states, lines): (Vec<EntityState>, Vec<Vec<RecordLine>>) = built
+                    .into_par_iter()
                     .zip(spilled)
                     .enumerate()
                     .map(|(j, (mut f, sp))| {
@@ -380,10 +453,9 @@ pub fn classify(
                             listed: compact.blacklisted[i],
                             until: compact.blacklisted_until[i],
                         };
-                        lines.push(sp.records);
-                        st
+                        (st, sp.records)
                     })
-                    .collect();
+                    .unzip();
                 (states, lines)
             }
         };

@@ -4,6 +4,10 @@
 //! so that, on runs of more than one shard, it waits on disk instead of in
 //! memory. Decisions are shared by many entities, so a shard's distinct
 //! decisions are written once and entities refer to them by number.
+//!
+//! A shard is encoded as independent chunks of [`CHUNK`] entities (each
+//! with its own table of decisions), so that encoding and decoding run on
+//! every core; a header gives each chunk's length.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -26,6 +30,9 @@ struct Writer {
 }
 
 impl Writer {
+    fn u8(&mut self, v: u8) {
+        self.out.push(v);
+    }
     fn u32(&mut self, v: u32) {
         self.out.extend_from_slice(&v.to_le_bytes());
     }
@@ -74,6 +81,9 @@ impl Reader<'_> {
         self.at = end;
         Ok(out)
     }
+    fn u8(&mut self) -> Result<u8, Damage> {
+        Ok(self.take(1)?[0])
+    }
     fn u32(&mut self) -> Result<u32, Damage> {
         Ok(u32::from_le_bytes(self.take(4)?.try_into().map_err(|_| Damage::Truncated)?))
     }
@@ -92,8 +102,25 @@ const KINDS: &[RecordKind] = &[
     RecordKind::Reminder,
 ];
 
+/// Entities per independently encoded chunk of a shard.
+const CHUNK: usize = 4096;
+
 /// Encodes the states of a shard.
 pub fn encode(states: &[EntityState]) -> Vec<u8> {
+    use rayon::prelude::*;
+    let chunks: Vec<Vec<u8>> = states.par_chunks(CHUNK).map(encode_chunk).collect();
+    let mut w = Writer { out: Vec::with_capacity(4 + 4 * chunks.len() + chunks.iter().map(Vec::len).sum::<usize>()) };
+    w.u32(chunks.len() as u32);
+    for c in &chunks {
+        w.u32(c.len() as u32);
+    }
+    for c in &chunks {
+        w.out.extend_from_slice(c);
+    }
+    w.out
+}
+
+fn encode_chunk(states: &[EntityState]) -> Vec<u8> {
     let mut w = Writer { out: Vec::new() };
     let mut table: FxHashMap<*const Decision, u32> = FxHashMap::default();
     let mut order: Vec<&Arc<Decision>> = Vec::new();
@@ -107,12 +134,12 @@ pub fn encode(states: &[EntityState]) -> Vec<u8> {
     }
     w.u32(order.len() as u32);
     for d in &order {
-        w.u32(Stage::ALL.iter().position(|s| *s == d.stage).unwrap_or(0) as u32);
+        w.u8(Stage::ALL.iter().position(|s| *s == d.stage).unwrap_or(0) as u8);
         w.str(&d.rule);
         w.str(&d.clause);
         w.str(&d.reason);
-        // Absent and empty are told apart by a flag byte as a u32.
-        w.u32(u32::from(d.reason_zh.is_some()));
+        // Absent and empty are told apart by a flag byte.
+        w.u8(u8::from(d.reason_zh.is_some()));
         w.str(d.reason_zh.as_deref().unwrap_or(""));
         w.u32(d.inputs.len() as u32);
         for i in &d.inputs {
@@ -127,10 +154,10 @@ pub fn encode(states: &[EntityState]) -> Vec<u8> {
         }
         w.u32(s.facts.records.len() as u32);
         for r in &s.facts.records {
-            w.u32(KINDS.iter().position(|k| *k == r.kind).unwrap_or(0) as u32);
+            w.u8(KINDS.iter().position(|k| *k == r.kind).unwrap_or(0) as u8);
             w.str(&r.id);
             w.u32(chrono::Datelike::num_days_from_ce(&r.date) as u32);
-            w.u32(r.status.map_or(u32::MAX, |s| s as u32));
+            w.u8(r.status.map_or(u8::MAX, |s| s as u8));
         }
     }
     w.out
@@ -138,53 +165,84 @@ pub fn encode(states: &[EntityState]) -> Vec<u8> {
 
 /// Decodes what [`encode`] wrote.
 pub fn decode(shard: usize, bytes: &[u8]) -> Result<Vec<Spilled>, SpillError> {
+    use rayon::prelude::*;
     let err = |e: Damage| SpillError(shard, e);
     let mut r = Reader { b: bytes, at: 0 };
     let n = r.u32().map_err(err)? as usize;
-    let mut table: Vec<Arc<Decision>> = Vec::with_capacity(n);
-    let mut rules: FxHashMap<String, Arc<str>> = FxHashMap::default();
-    let mut shared = |s: &str| -> Arc<str> { rules.entry(s.to_string()).or_insert_with(|| s.into()).clone() };
+    let mut lens = Vec::with_capacity(n.min(1 << 16));
     for _ in 0..n {
-        let stage = *Stage::ALL.get(r.u32().map_err(err)? as usize).ok_or_else(|| err(Damage::BadStage))?;
-        let rule = shared(r.str().map_err(err)?);
-        let clause = shared(r.str().map_err(err)?);
-        let reason = r.str().map_err(err)?.to_string();
-        let has_zh = r.u32().map_err(err)? == 1;
-        let zh = r.str().map_err(err)?;
+        lens.push(r.u32().map_err(err)? as usize);
+    }
+    let mut chunks: Vec<&[u8]> = Vec::with_capacity(lens.len());
+    let mut at = r.at;
+    for len in lens {
+        let end = at.checked_add(len).filter(|&e| e <= bytes.len()).ok_or(err(Damage::Truncated))?;
+        chunks.push(&bytes[at..end]);
+        at = end;
+    }
+    if at != bytes.len() {
+        return Err(err(Damage::TrailingBytes));
+    }
+    let decoded: Vec<Vec<Spilled>> = chunks.into_par_iter().map(decode_chunk).collect::<Result<_, _>>().map_err(err)?;
+    Ok(decoded.into_iter().flatten().collect())
+}
+
+fn decode_chunk(bytes: &[u8]) -> Result<Vec<Spilled>, Damage> {
+    let mut r = Reader { b: bytes, at: 0 };
+    let n = r.u32()? as usize;
+    let mut table: Vec<Arc<Decision>> = Vec::with_capacity(n.min(1 << 16));
+    let mut texts: rustc_hash::FxHashSet<Arc<str>> = Default::default();
+    for _ in 0..n {
+        let stage = *Stage::ALL.get(r.u8()? as usize).ok_or(Damage::BadStage)?;
+        let mut shared = |s: &str| -> Arc<str> {
+            match texts.get(s) {
+                Some(t) => t.clone(),
+                None => {
+                    let t: Arc<str> = s.into();
+                    texts.insert(t.clone());
+                    t
+                }
+            }
+        };
+        let rule = shared(r.str()?);
+        let clause = shared(r.str()?);
+        let reason = r.str()?.to_string();
+        let has_zh = r.u8()? == 1;
+        let zh = r.str()?;
         let reason_zh = has_zh.then(|| zh.to_string());
-        let k = r.u32().map_err(err)? as usize;
+        let k = r.u32()? as usize;
         let mut inputs = Vec::with_capacity(k.min(1024));
         for _ in 0..k {
-            inputs.push(r.str().map_err(err)?.to_string());
+            inputs.push(r.str()?.to_string());
         }
         table.push(Arc::new(Decision { stage, rule, clause, reason, reason_zh, inputs }));
     }
-    let entities = r.u32().map_err(err)? as usize;
-    let mut out = Vec::with_capacity(entities);
+    let entities = r.u32()? as usize;
+    let mut out = Vec::with_capacity(entities.min(CHUNK));
     for _ in 0..entities {
-        let k = r.u32().map_err(err)? as usize;
+        let k = r.u32()? as usize;
         let mut decisions = Vec::with_capacity(k.min(64));
         for _ in 0..k {
-            let i = r.u32().map_err(err)? as usize;
-            decisions.push(table.get(i).ok_or_else(|| err(Damage::BadDecision))?.clone());
+            let i = r.u32()? as usize;
+            decisions.push(table.get(i).ok_or(Damage::BadDecision)?.clone());
         }
-        let k = r.u32().map_err(err)? as usize;
+        let k = r.u32()? as usize;
         let mut records = Vec::with_capacity(k.min(1024));
         for _ in 0..k {
-            let kind = *KINDS.get(r.u32().map_err(err)? as usize).ok_or_else(|| err(Damage::BadRecordKind))?;
-            let id = r.str().map_err(err)?.to_string();
-            let days = r.u32().map_err(err)? as i32;
-            let date = Date::from_num_days_from_ce_opt(days).ok_or_else(|| err(Damage::BadDate))?;
-            let status = match r.u32().map_err(err)? {
-                u32::MAX => None,
-                s => Some(*RecordStatus::ALL.get(s as usize).ok_or_else(|| err(Damage::BadRecordStatus))?),
+            let kind = *KINDS.get(r.u8()? as usize).ok_or(Damage::BadRecordKind)?;
+            let id = r.str()?.to_string();
+            let days = r.u32()? as i32;
+            let date = Date::from_num_days_from_ce_opt(days).ok_or(Damage::BadDate)?;
+            let status = match r.u8()? {
+                u8::MAX => None,
+                s => Some(*RecordStatus::ALL.get(s as usize).ok_or(Damage::BadRecordStatus)?),
             };
             records.push(RecordLine { kind: kind.as_str(), id, date, status });
         }
         out.push(Spilled { decisions, records });
     }
     if r.at != bytes.len() {
-        return Err(err(Damage::TrailingBytes));
+        return Err(Damage::TrailingBytes);
     }
     Ok(out)
 }
@@ -243,5 +301,110 @@ impl Spill {
                 Ok(out)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{EntityFacts, EvaluationDates, RecordFacts, StageFacts};
+    use crate::model::*;
+
+    fn decision(stage: Stage, reason: &str, zh: Option<&str>, inputs: &[&str]) -> Arc<Decision> {
+        Arc::new(Decision {
+            stage,
+            rule: "tier.rhai:tier".into(),
+            clause: "（三）一".into(),
+            reason: reason.into(),
+            reason_zh: zh.map(str::to_string),
+            inputs: inputs.iter().map(|s| s.to_string()).collect(),
+        })
+    }
+
+    /// More entities than a chunk, with shared and own decisions and
+    /// records with and without a status.
+    fn states() -> Vec<EntityState> {
+        let on = |d: i32| Date::from_num_days_from_ce_opt(738_000 + d).expect("date");
+        let base = EntityFacts {
+            uscc: Uscc::parse("91370200163562681G").expect("code"),
+            entity_type: EntityType::LimitedCompany,
+            status: EntityStatus::Active,
+            region: 370202,
+            city: 370200,
+            industry: IndustryCode::parse("F5212").expect("industry"),
+            registered_on: on(0),
+            key_fields: KeyFields::default(),
+            new_economy: None,
+            composite_grade: None,
+            industry_grades: Vec::new(),
+            market_rating: None,
+            evaluation_dates: EvaluationDates::default(),
+            records: Vec::new(),
+            as_of: on(100),
+            stages: StageFacts::default(),
+        };
+        let shared = decision(Stage::Tier, "tier 1", Some("一级"), &[]);
+        let empty_zh = decision(Stage::Tolerance, "none", Some(""), &[]);
+        (0..CHUNK * 2 + 7)
+            .map(|i| {
+                let mut f = base.clone();
+                for j in 0..i % 4 {
+                    let mut r = RecordFacts::new(
+                        KINDS[(i + j) % KINDS.len()],
+                        &format!("R\"{i}-{j}é"),
+                        on(j as i32),
+                        "MR".into(),
+                    );
+                    r.status = (j % 2 == 0).then_some(RecordStatus::ALL[(i + j) % RecordStatus::ALL.len()]);
+                    f.records.push(r);
+                }
+                let mut st = EntityState::new(f);
+                st.decisions.push(shared.clone());
+                if i % 3 == 0 {
+                    st.decisions.push(empty_zh.clone());
+                }
+                if i % 4 != 0 {
+                    st.decisions.push(decision(Stage::RecordStatus, &format!("own {i}"), None, &["a", "b"]));
+                }
+                st
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_shard_reads_back_as_written() {
+        let states = states();
+        let back = decode(3, &encode(&states)).expect("decodes");
+        assert_eq!(back.len(), states.len());
+        for (st, sp) in states.iter().zip(&back) {
+            let want: Vec<&Decision> = st.decisions.iter().map(|d| &**d).collect();
+            let got: Vec<&Decision> = sp.decisions.iter().map(|d| &**d).collect();
+            assert_eq!(got, want);
+            assert_eq!(sp.records.len(), st.facts.records.len());
+            for (line, r) in sp.records.iter().zip(&st.facts.records) {
+                assert_eq!(line.kind, r.kind.as_str());
+                assert_eq!(line.id, &*r.id);
+                assert_eq!((line.date, line.status), (r.date, r.status));
+            }
+        }
+        // Entities of one chunk share one decision.
+        assert!(Arc::ptr_eq(&back[0].decisions[0], &back[1].decisions[0]));
+    }
+
+    #[test]
+    fn damaged_bytes_are_an_error_naming_the_shard() {
+        let bytes = encode(&states());
+        let damage = |b: &[u8]| decode(5, b).err().map(|e| (e.0, e.1.to_string()));
+        assert_eq!(damage(&bytes[..bytes.len() - 1]), Some((5, "truncated".into())));
+        assert_eq!(damage(&bytes[..2]), Some((5, "truncated".into())));
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(damage(&longer), Some((5, "trailing bytes".into())));
+        // The first chunk's first decision's stage (after the header and
+        // the chunk's decision count).
+        let chunks = u32::from_le_bytes(bytes[..4].try_into().unwrap()) as usize;
+        let mut bad = bytes.clone();
+        bad[4 + 4 * chunks + 4] = 200;
+        assert_eq!(damage(&bad), Some((5, "bad stage".into())));
     }
 }

@@ -29,8 +29,10 @@ pub const COLUMNS: &[&str] = &[
 
 fn frame(rows: &[EntityResult], texts: &mut crate::classify::Texts, lang: Lang) -> PolarsResult<DataFrame> {
     let probability: Vec<String> = rows.iter().map(|r| format!("{:.6}", r.probability())).collect();
+    let departments = super::results::departments_column(rows.iter().map(|r| &r.departments));
+    let explanations: Vec<std::sync::Arc<str>> = rows.iter().map(|r| texts.explanation(r, lang)).collect();
     DataFrame::new_infer_height(vec![
-        Column::new("uscc".into(), rows.iter().map(|r| r.uscc.to_string()).collect::<Vec<_>>()),
+        Column::new("uscc".into(), rows.iter().map(|r| r.uscc.as_str()).collect::<Vec<_>>()),
         Column::new("name".into(), rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>()),
         Column::new("city".into(), rows.iter().map(|r| r.city.to_string()).collect::<Vec<_>>()),
         Column::new("county".into(), rows.iter().map(|r| r.county.to_string()).collect::<Vec<_>>()),
@@ -45,19 +47,8 @@ fn frame(rows: &[EntityResult], texts: &mut crate::classify::Texts, lang: Lang) 
         Column::new("key_attention".into(), rows.iter().map(|r| r.key_attention).collect::<Vec<_>>()),
         Column::new("blacklisted".into(), rows.iter().map(|r| r.blacklisted).collect::<Vec<_>>()),
         Column::new("blacklisted_until".into(), rows.iter().map(|r| r.blacklisted_until).collect::<Vec<_>>()),
-        Column::new(
-            "departments".into(),
-            rows.iter().map(|r| r.departments.iter().map(|d| &**d).collect::<Vec<_>>().join(";")).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "explanation".into(),
-            rows.iter()
-                .map(|r| texts.explanation(r, lang))
-                .collect::<Vec<_>>()
-                .iter()
-                .map(|t| &**t)
-                .collect::<Vec<&str>>(),
-        ),
+        Column::new("departments".into(), departments.iter().map(|t| &**t).collect::<Vec<&str>>()),
+        Column::new("explanation".into(), explanations.iter().map(|t| &**t).collect::<Vec<&str>>()),
     ])
 }
 

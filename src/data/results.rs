@@ -111,14 +111,19 @@ struct DetailOut<'a> {
     blacklisted_until: Option<crate::model::Date>,
 }
 
-fn detail_json(r: &EntityResult) -> String {
+/// Appends an entity's detail as JSON ("{}" if it cannot be written).
+fn write_detail(out: &mut Vec<u8>, r: &EntityResult) {
     let d = DetailOut {
         records: &r.records,
         exemptions: &r.exemptions,
         accumulation: r.accumulation,
         blacklisted_until: r.blacklisted_until,
     };
-    serde_json::to_string(&d).unwrap_or_else(|_| "{}".into())
+    let start = out.len();
+    if serde_json::to_writer(&mut *out, &d).is_err() {
+        out.truncate(start);
+        out.extend_from_slice(b"{}");
+    }
 }
 
 /// A stored decision as written (the engine's `Decision`).
@@ -326,13 +331,34 @@ fn schema() -> Schema {
 
 /// The supervision decision's reason: what a plan's frame cites.
 pub fn supervision_reason(r: &EntityResult) -> String {
-    r.decisions.iter().rev().find(|d| d.stage == Stage::Supervision).map(|d| d.reason.clone()).unwrap_or_default()
+    supervision_reason_of(r).to_string()
+}
+
+fn supervision_reason_of(r: &EntityResult) -> &str {
+    r.decisions.iter().rev().find(|d| d.stage == Stage::Supervision).map_or("", |d| d.reason.as_str())
 }
 
 fn frame(rows: &[&EntityResult], texts: &mut crate::classify::Texts) -> PolarsResult<DataFrame> {
-    let s = |f: &dyn Fn(&EntityResult) -> String| rows.iter().map(|r| f(r)).collect::<Vec<String>>();
+    // Every row's detail JSON in one buffer, cut at the offsets.
+    let mut detail = Vec::with_capacity(rows.len() * 160);
+    let mut ends = Vec::with_capacity(rows.len());
+    for r in rows {
+        write_detail(&mut detail, r);
+        ends.push(detail.len());
+    }
+    let detail = String::from_utf8(detail).map_err(|e| PolarsError::ComputeError(e.to_string().into()))?;
+    let details: Vec<&str> = ends
+        .iter()
+        .scan(0, |start, &end| {
+            let t = &detail[*start..end];
+            *start = end;
+            Some(t)
+        })
+        .collect();
+    let departments = departments_column(rows.iter().map(|r| &r.departments));
+    let explanations: Vec<Arc<str>> = rows.iter().map(|r| texts.decisions_json(r)).collect();
     DataFrame::new_infer_height(vec![
-        Column::new("uscc".into(), s(&|r| r.uscc.to_string())),
+        Column::new("uscc".into(), rows.iter().map(|r| r.uscc.as_str()).collect::<Vec<_>>()),
         Column::new("name".into(), rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>()),
         Column::new("city".into(), rows.iter().map(|r| r.city).collect::<Vec<u32>>()),
         Column::new("county".into(), rows.iter().map(|r| r.county).collect::<Vec<u32>>()),
@@ -345,19 +371,25 @@ fn frame(rows: &[&EntityResult], texts: &mut crate::classify::Texts) -> PolarsRe
         ),
         Column::new("key_attention".into(), rows.iter().map(|r| r.key_attention).collect::<Vec<_>>()),
         Column::new("blacklisted".into(), rows.iter().map(|r| r.blacklisted).collect::<Vec<_>>()),
-        Column::new("departments".into(), s(&|r| r.departments.iter().map(|d| &**d).collect::<Vec<_>>().join(";"))),
-        Column::new("supervision_reason".into(), s(&supervision_reason)),
-        Column::new(
-            "explanation".into(),
-            rows.iter()
-                .map(|r| texts.decisions_json(r))
-                .collect::<Vec<_>>()
-                .iter()
-                .map(|t| &**t)
-                .collect::<Vec<&str>>(),
-        ),
-        Column::new("detail".into(), s(&detail_json)),
+        Column::new("departments".into(), departments.iter().map(|t| &**t).collect::<Vec<&str>>()),
+        Column::new("supervision_reason".into(), rows.iter().map(|r| supervision_reason_of(r)).collect::<Vec<_>>()),
+        Column::new("explanation".into(), explanations.iter().map(|t| &**t).collect::<Vec<&str>>()),
+        Column::new("detail".into(), details),
     ])
+}
+
+/// The departments column (names joined by ";"), each distinct list
+/// joined once.
+pub(crate) fn departments_column<'a>(lists: impl Iterator<Item = &'a Arc<[Arc<str>]>>) -> Vec<Arc<str>> {
+    let mut joined: rustc_hash::FxHashMap<*const [Arc<str>], Arc<str>> = Default::default();
+    lists
+        .map(|list| {
+            joined
+                .entry(Arc::as_ptr(list))
+                .or_insert_with(|| list.iter().map(|d| &**d).collect::<Vec<_>>().join(";").into())
+                .clone()
+        })
+        .collect()
 }
 
 impl Writer {

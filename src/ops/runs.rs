@@ -3,6 +3,7 @@
 //! file and to the run's results file, recorded with their hashes.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use super::{OpsError, Result};
 use crate::classify::{self, Classification, EntityResult};
@@ -59,20 +60,28 @@ pub fn execute_run(
     let outcome = (|| -> Result<(Classification, results::Sealed)> {
         let output = req.output.map(|(path, lang)| OutputWriter::create(path, lang)).transpose()?;
         let stored = results::Writer::create(&store.results_path(req.run)?)?;
-        // Shards are written on their own thread while the next shard is
-        // classified (one shard waits at most); the two files of a shard
-        // are written side by side.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<EntityResult>>(1);
+        // Each file is written on its own thread while the next shard is
+        // classified (one shard waits at most). Plain threads, not rayon
+        // jobs: a job injected into the pool waits until classification
+        // leaves the pool idle, so writing would not overlap it.
+        let (tx_out, rx_out) = std::sync::mpsc::sync_channel::<Arc<Vec<EntityResult>>>(1);
+        let (tx_stored, rx_stored) = std::sync::mpsc::sync_channel::<Arc<Vec<EntityResult>>>(1);
         std::thread::scope(|scope| {
-            let writer = scope.spawn(move || -> Result<(Option<OutputWriter>, results::Writer)> {
-                let (mut output, mut stored) = (output, stored);
-                for shard in rx {
-                    let (a, b) =
-                        rayon::join(|| output.as_mut().map_or(Ok(()), |o| o.write(&shard)), || stored.write(&shard));
-                    a?;
-                    b?;
+            let output_writer = scope.spawn(move || -> Result<Option<OutputWriter>> {
+                let mut output = output;
+                for shard in rx_out {
+                    if let Some(o) = output.as_mut() {
+                        o.write(&shard)?;
+                    }
                 }
-                Ok((output, stored))
+                Ok(output)
+            });
+            let stored_writer = scope.spawn(move || -> Result<results::Writer> {
+                let mut stored = stored;
+                for shard in rx_stored {
+                    stored.write(&shard)?;
+                }
+                Ok(stored)
             });
             let classified = classify::classify(
                 req.snapshot,
@@ -85,15 +94,22 @@ pub fn execute_run(
                 },
                 &mut |shard| {
                     observe(&shard);
-                    // A send fails only when the writer stopped on an error,
+                    let shard = Arc::new(shard);
+                    // A send fails only when a writer stopped on an error,
                     // which is reported below.
-                    tx.send(shard).map_err(|_| classify::SinkError::from("the results writer stopped"))
+                    let stopped = |_| classify::SinkError::from("the results writer stopped");
+                    if req.output.is_some() {
+                        tx_out.send(shard.clone()).map_err(stopped)?;
+                    }
+                    tx_stored.send(shard).map_err(stopped)
                 },
             );
-            drop(tx);
-            let written = writer.join().map_err(|_| OpsError::Internal("the results writer panicked".into()))?;
+            drop((tx_out, tx_stored));
+            let panicked = |_| OpsError::Internal("the results writer panicked".into());
+            let output = output_writer.join().map_err(panicked)?;
+            let stored = stored_writer.join().map_err(panicked)?;
             // A writer's error explains a classification stopped by it.
-            let (output, mut stored) = written?;
+            let (output, mut stored) = (output?, stored?);
             let c = classified?;
             progress("store");
             if let Some(o) = output {
