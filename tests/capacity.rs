@@ -109,6 +109,24 @@ fn plan_preview_flags_unstaffable_cells_and_passes_a_staffable_plan() {
     let bad = preview(&s, data, rules, &["--departments", "XX"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("department 'XX' is not in the dataset"), "{}", stderr(&bad));
+    // In the regulators' language by default (#13).
+    let zh = credo_default_lang(&[
+        "--store",
+        &s.store(),
+        "plan",
+        "preview",
+        "--data",
+        data,
+        "--rules",
+        rules,
+        "--as-of",
+        AS_OF,
+        "--departments",
+        "XX",
+    ]);
+    assert_eq!(zh.status.code(), Some(2));
+    assert!(stderr(&zh).contains("部门 'XX' 不在数据集中"), "{}", stderr(&zh));
+    assert!(!stderr(&zh).contains("is not in the dataset"), "{}", stderr(&zh));
 }
 
 #[test]

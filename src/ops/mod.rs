@@ -60,8 +60,8 @@ pub enum OpsError {
     #[error("{0}")]
     Invalid(String),
     /// The same, with its message in both languages. `Invalid` keeps an
-    /// English-only message, from modules not translated yet (`plan`,
-    /// `audit`).
+    /// English-only message, from modules not translated yet (`audit`'s
+    /// checkpoint parsing, results settling).
     #[error("{0}")]
     Rejected(Text),
     /// A fault on the server's side (a file it keeps unreadable, its
@@ -110,7 +110,7 @@ pub enum OpsError {
 impl From<crate::plan::PlanError> for OpsError {
     fn from(e: crate::plan::PlanError) -> OpsError {
         match e {
-            crate::plan::PlanError::Invalid(m) => OpsError::Invalid(m),
+            crate::plan::PlanError::Invalid(t) => OpsError::Rejected(t),
             crate::plan::PlanError::Draw(d) => OpsError::Draw(d),
         }
     }

@@ -30,7 +30,7 @@ use crate::snapshot::{EntityId, Snapshot};
 pub enum PlanError {
     /// Parameters out of bounds or inconsistent with the dataset.
     #[error("{0}")]
-    Invalid(String),
+    Invalid(crate::i18n::Text),
     /// The frame refused an entity or the plan (draw's own checks).
     #[error("{0}")]
     Draw(#[from] draw::DrawError),
@@ -173,66 +173,80 @@ impl PlanParams {
 
     pub fn validate(&self, departments: &[Department]) -> Result<(), PlanError> {
         if self.departments.is_empty() {
-            return Err(PlanError::Invalid("a plan needs at least one participating department".into()));
+            return Err(PlanError::Invalid(crate::tr!(
+                "计划至少需要一个参与部门",
+                "a plan needs at least one participating department"
+            )));
         }
         for d in &self.departments {
             if !departments.iter().any(|x| &x.code == d) {
-                let known: Vec<_> = departments.iter().map(|x| x.code.as_str()).collect();
-                return Err(PlanError::Invalid(format!(
-                    "department '{d}' is not in the dataset ({})",
-                    known.join(", ")
+                let known = departments.iter().map(|x| x.code.as_str()).collect::<Vec<_>>().join(", ");
+                return Err(PlanError::Invalid(crate::tr!(
+                    "部门 '{d}' 不在数据集中（已有：{known}）",
+                    "department '{d}' is not in the dataset ({known})"
                 )));
             }
         }
         if !(0.0..=1.0).contains(&self.ratio) || !(0.0..=1.0).contains(&self.min_ratio) {
-            return Err(PlanError::Invalid("ratios must be between 0 and 1".into()));
+            return Err(PlanError::Invalid(crate::tr!("抽查比例须在 0 到 1 之间", "ratios must be between 0 and 1")));
         }
         for (name, list) in [
             ("quota_ratio_by_tier", &self.quota_ratio_by_tier),
             ("quota_min_ratio_by_tier", &self.quota_min_ratio_by_tier),
         ] {
             if !list.is_empty() && list.len() != 4 {
-                return Err(PlanError::Invalid(format!("{name} needs one share per tier (4), found {}", list.len())));
+                let n = list.len();
+                return Err(PlanError::Invalid(crate::tr!(
+                    "{name} 须为每个信用等级各给一个比例（4 个），实为 {n} 个",
+                    "{name} needs one share per tier (4), found {n}"
+                )));
             }
             if let Some(x) = list.iter().find(|x| !(0.0..=1.0).contains(*x)) {
-                return Err(PlanError::Invalid(format!("{name}: {x} is not between 0 and 1")));
+                return Err(PlanError::Invalid(crate::tr!(
+                    "{name}：{x} 不在 0 到 1 之间",
+                    "{name}: {x} is not between 0 and 1"
+                )));
             }
         }
         if !(0..=crate::engine::manifest::MAX_AVOID_RECENT_YEARS).contains(&self.avoid_recent_years) {
-            return Err(PlanError::Invalid(format!(
-                "avoid_recent_years must be between 0 and {}, found {}",
-                crate::engine::manifest::MAX_AVOID_RECENT_YEARS,
-                self.avoid_recent_years
+            let (max, found) = (crate::engine::manifest::MAX_AVOID_RECENT_YEARS, self.avoid_recent_years);
+            return Err(PlanError::Invalid(crate::tr!(
+                "avoid_recent_years 须在 0 到 {max} 之间，实为 {found}",
+                "avoid_recent_years must be between 0 and {max}, found {found}"
             )));
         }
         if self.officers_per_visit < 2 {
-            return Err(PlanError::Invalid("at least two officers per visit".into()));
+            return Err(PlanError::Invalid(crate::tr!("每次检查至少两名执法人员", "at least two officers per visit")));
         }
         if chrono::DateTime::parse_from_rfc3339(&self.release_at).is_err() {
-            return Err(PlanError::Invalid(format!(
-                "release time '{}' is not RFC 3339 (e.g. 2026-07-01T09:00:00+08:00)",
-                self.release_at
+            let at = &self.release_at;
+            return Err(PlanError::Invalid(crate::tr!(
+                "公布时间 '{at}' 不是 RFC 3339 格式（例如 2026-07-01T09:00:00+08:00）",
+                "release time '{at}' is not RFC 3339 (e.g. 2026-07-01T09:00:00+08:00)"
             )));
         }
         match self.beacon_rule {
             BeaconRule::None if !self.beacon_source.is_empty() || !self.beacon_published_at.is_empty() => {
-                return Err(PlanError::Invalid(format!(
-                    "the beacon source '{}' is named but no beacon rule: give how its value becomes bytes \
-                     (text, digits or hex) and when it is published",
-                    self.beacon_source
+                let source = &self.beacon_source;
+                return Err(PlanError::Invalid(crate::tr!(
+                    "指定了公开随机源 '{source}'，但没有给出其取值规则：请给出其值如何转为字节（text、digits 或 hex）以及公布时间",
+                    "the beacon source '{source}' is named but no beacon rule: give how its value becomes bytes \
+                     (text, digits or hex) and when it is published"
                 )));
             }
             BeaconRule::None => {}
             rule => {
                 if self.beacon_source.trim().is_empty() {
-                    return Err(PlanError::Invalid(format!(
+                    return Err(PlanError::Invalid(crate::tr!(
+                        "公开随机源规则 {rule} 需要写明随机源（谁在何处公布什么）",
                         "beacon rule {rule} needs the beacon source (who publishes what, where)"
                     )));
                 }
                 if chrono::DateTime::parse_from_rfc3339(&self.beacon_published_at).is_err() {
-                    return Err(PlanError::Invalid(format!(
-                        "beacon publication time '{}' is not RFC 3339 (e.g. 2026-07-01T21:30:00+08:00)",
-                        self.beacon_published_at
+                    let at = &self.beacon_published_at;
+                    return Err(PlanError::Invalid(crate::tr!(
+                        "随机源公布时间 '{at}' 不是 RFC 3339 格式（例如 2026-07-01T21:30:00+08:00）",
+                        "beacon publication time '{at}' is not RFC 3339 (e.g. 2026-07-01T21:30:00+08:00)"
                     )));
                 }
             }
@@ -624,7 +638,11 @@ pub fn build_frame(
     let mut reason = String::new();
     for ((r, key), id) in entities.iter().zip(&keys).zip(&ids) {
         let Some(e) = *id else {
-            return Err(PlanError::Invalid(format!("classified entity {} is not in the dataset", r.uscc)));
+            let uscc = &r.uscc;
+            return Err(PlanError::Invalid(crate::tr!(
+                "分级结果中的主体 {uscc} 不在数据集中",
+                "classified entity {uscc} is not in the dataset"
+            )));
         };
         let i = e as usize;
         let items = departments.items_for(s.entities.industry[i], s.entities.key_fields[i], &params.departments);
