@@ -11,9 +11,22 @@ use crate::common::*;
 const AS_OF: &str = "2026-06-30";
 
 fn preview(s: &StoreDir, data: &str, rules: &str, extra: &[&str]) -> std::process::Output {
-    let mut args = vec!["plan", "preview", "--data", data, "--rules", rules, "--as-of", AS_OF];
+    preview_in(credo, s, data, rules, extra)
+}
+
+/// [`preview`] run by `credo` ([`credo`] in English, or
+/// [`credo_default_lang`]).
+fn preview_in(
+    credo: fn(&[&str]) -> std::process::Output,
+    s: &StoreDir,
+    data: &str,
+    rules: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    let store = s.store();
+    let mut args = vec!["--store", &store, "plan", "preview", "--data", data, "--rules", rules, "--as-of", AS_OF];
     args.extend(extra);
-    s.run(&args)
+    credo(&args)
 }
 
 /// The row of a county and department in the preview's table.
@@ -31,20 +44,7 @@ fn plan_preview_flags_unstaffable_cells_and_passes_a_staffable_plan() {
 
     // Emergency management's plan can be staffed everywhere: exit 0, and
     // in Chinese by default.
-    let zh = credo_default_lang(&[
-        "--store",
-        &s.store(),
-        "plan",
-        "preview",
-        "--data",
-        data,
-        "--rules",
-        rules,
-        "--as-of",
-        AS_OF,
-        "--departments",
-        "EM",
-    ]);
+    let zh = preview_in(credo_default_lang, &s, data, rules, &["--departments", "EM"]);
     assert_eq!(zh.status.code(), Some(0), "{}{}", stdout(&zh), stderr(&zh));
     let out = stdout(&zh);
     assert!(out.contains("计划人力预估（尚未提交）"), "{out}");
@@ -110,20 +110,7 @@ fn plan_preview_flags_unstaffable_cells_and_passes_a_staffable_plan() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("department 'XX' is not in the dataset"), "{}", stderr(&bad));
     // In the regulators' language by default (#13).
-    let zh = credo_default_lang(&[
-        "--store",
-        &s.store(),
-        "plan",
-        "preview",
-        "--data",
-        data,
-        "--rules",
-        rules,
-        "--as-of",
-        AS_OF,
-        "--departments",
-        "XX",
-    ]);
+    let zh = preview_in(credo_default_lang, &s, data, rules, &["--departments", "XX"]);
     assert_eq!(zh.status.code(), Some(2));
     assert!(stderr(&zh).contains("部门 'XX' 不在数据集中"), "{}", stderr(&zh));
     assert!(!stderr(&zh).contains("is not in the dataset"), "{}", stderr(&zh));

@@ -140,20 +140,7 @@ fn progress_and_summaries_are_chinese_by_default() {
     let out = stdout(&o);
     assert!(out.contains(" 行 ") && out.contains("引用关系") && out.contains("通过："), "{out}");
 
-    let create = [
-        "draw",
-        "create",
-        "--data",
-        data,
-        "--rules",
-        rules,
-        "--as-of",
-        "2026-06-30",
-        "--release-at",
-        "2026-07-01T09:00:00+08:00",
-        "--departments",
-        "MR",
-    ];
+    let create = draw_create(data, rules);
     let o = run(&create);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
@@ -310,20 +297,7 @@ fn store_commands_are_chinese_by_default() {
     assert!(en.starts_with("store_id   ") && en.contains("\npublic_key "), "{en}");
 
     // A plan drawn, exported and published; its disclosure checked.
-    let create = [
-        "draw",
-        "create",
-        "--data",
-        data,
-        "--rules",
-        rules,
-        "--as-of",
-        "2026-06-30",
-        "--release-at",
-        "2026-07-01T09:00:00+08:00",
-        "--departments",
-        "MR",
-    ];
+    let create = draw_create(data, rules);
     let out = stdout(&run("en", &create));
     let id = out.split_whitespace().nth(1).unwrap().to_string();
     let secret = out.lines().find(|l| l.starts_with("secret")).unwrap().split_whitespace().nth(1).unwrap();
@@ -445,4 +419,23 @@ fn serve_speaks_chinese_by_default() {
     assert!(en.starts_with("credo listening on http://127.0.0.1:") && en.contains(" (data in "), "{en}");
     assert!(en.contains("\nOpenAPI document: http://") && en.contains("\nweb console: http://"), "{en}");
     assert!(en.contains("\nregulator token (shown once, keep it): ") && en.contains("open the console signed in: "));
+}
+
+/// `credo draw create` of a market-regulation plan over `data` as of
+/// 2026-06-30.
+fn draw_create<'a>(data: &'a str, rules: &'a str) -> [&'a str; 12] {
+    [
+        "draw",
+        "create",
+        "--data",
+        data,
+        "--rules",
+        rules,
+        "--as-of",
+        "2026-06-30",
+        "--release-at",
+        "2026-07-01T09:00:00+08:00",
+        "--departments",
+        "MR",
+    ]
 }

@@ -307,7 +307,7 @@ impl Spill {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{EntityFacts, EvaluationDates, RecordFacts, StageFacts};
+    use crate::engine::RecordFacts;
     use crate::model::*;
 
     fn decision(stage: Stage, reason: &str, zh: Option<&str>, inputs: &[&str]) -> Arc<Decision> {
@@ -325,24 +325,8 @@ mod tests {
     /// records with and without a status.
     fn states() -> Vec<EntityState> {
         let on = |d: i32| Date::from_num_days_from_ce_opt(738_000 + d).expect("date");
-        let base = EntityFacts {
-            uscc: Uscc::parse("91370200163562681G").expect("code"),
-            entity_type: EntityType::LimitedCompany,
-            status: EntityStatus::Active,
-            region: 370202,
-            city: 370200,
-            industry: IndustryCode::parse("F5212").expect("industry"),
-            registered_on: on(0),
-            key_fields: KeyFields::default(),
-            new_economy: None,
-            composite_grade: None,
-            industry_grades: Vec::new(),
-            market_rating: None,
-            evaluation_dates: EvaluationDates::default(),
-            records: Vec::new(),
-            as_of: on(100),
-            stages: StageFacts::default(),
-        };
+        let mut base = crate::engine::probe::probes().swap_remove(0);
+        base.records.clear();
         let shared = decision(Stage::Tier, "tier 1", Some("一级"), &[]);
         let empty_zh = decision(Stage::Tolerance, "none", Some(""), &[]);
         (0..CHUNK * 2 + 7)

@@ -21,7 +21,7 @@ mod host;
 mod link;
 pub mod manifest;
 mod memo;
-mod probe;
+pub(crate) mod probe;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -64,6 +64,22 @@ impl RuleSource {
             h.update(text.as_bytes());
         }
         format!("sha256:{}", hex::encode(h.finalize()))
+    }
+
+    /// The repository's default rule set (`rules.toml` and the scripts,
+    /// without rule tests), for unit tests below `data`.
+    #[cfg(test)]
+    pub(crate) fn default_rules() -> RuleSource {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+        let mut src = RuleSource::default();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name == "rules.toml" || name.ends_with(".rhai") {
+                src.files.insert(name, std::fs::read_to_string(&path).unwrap());
+            }
+        }
+        src
     }
 }
 
@@ -604,15 +620,7 @@ mod runner_tests {
     /// The default rules with a tolerance rule that spends a good share of
     /// the operation budget on every call and fails on one input.
     fn rules() -> RuleSet {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
-        let mut src = RuleSource::default();
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            if name == "rules.toml" || name.ends_with(".rhai") {
-                src.files.insert(name, std::fs::read_to_string(&path).unwrap());
-            }
-        }
+        let mut src = RuleSource::default_rules();
         let t = src.files.get_mut("tolerance.rhai").unwrap();
         *t = t.replacen(
             "fn tolerance(e) {",

@@ -242,15 +242,7 @@ mod tests {
     use crate::engine::RuleSource;
 
     fn rules(depth: Option<i64>) -> RuleSet {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
-        let mut src = RuleSource::default();
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            if name == "rules.toml" || name.ends_with(".rhai") {
-                src.files.insert(name, std::fs::read_to_string(&path).unwrap());
-            }
-        }
+        let mut src = RuleSource::default_rules();
         if let Some(d) = depth {
             let manifest = src.files.get_mut("rules.toml").unwrap();
             *manifest = manifest.replacen("[params]\n", &format!("[params]\npropagate_max_depth = {d}\n"), 1);
