@@ -439,3 +439,90 @@ fn draw_create<'a>(data: &'a str, rules: &'a str) -> [&'a str; 12] {
         "MR",
     ]
 }
+
+/// Why rule tests cannot run (a malformed test file) and why a run stops
+/// (its intermediate results unwritable): Chinese by default, the English
+/// unchanged with `--lang en`.
+#[test]
+fn rule_test_file_and_run_errors_are_chinese_by_default() {
+    let rules = copy_dir(&root().join("rules"));
+    std::fs::create_dir_all(rules.path().join("tests")).unwrap();
+    let dup = "[[case]]\nname = \"dup\"\nas_of = \"2026-06-30\"\n[case.entity]\n[[case.others]]\nlabel = \"main\"\n";
+    std::fs::write(rules.path().join("tests/dup.toml"), dup).unwrap();
+    let dir = rules.path().to_str().unwrap();
+    let zh = credo_default_lang(&["rules", "test", "--rules", dir]);
+    assert_eq!(zh.status.code(), Some(2));
+    assert_eq!(
+        stderr(&zh).trim(),
+        "错误：规则测试无法运行：\n规则测试文件 tests/dup.toml：用例“dup”：主体标签“main”用了两次"
+    );
+    let en = credo(&["rules", "test", "--rules", dir]);
+    assert_eq!(en.status.code(), Some(2));
+    assert_eq!(
+        stderr(&en).trim(),
+        "error: rule tests could not run:\ntests/dup.toml: case 'dup': entity label 'main' is used twice"
+    );
+    // A TOML syntax error: the parser's message as it is, framed.
+    std::fs::write(rules.path().join("tests/dup.toml"), "[[case]]\nname = \n").unwrap();
+    let err = stderr(&credo_default_lang(&["rules", "test", "--rules", dir]));
+    assert!(err.contains("\n规则测试文件 tests/dup.toml:2:") && err.contains("：格式错误："), "{err}");
+    let err = stderr(&credo(&["rules", "test", "--rules", dir]));
+    assert!(err.contains("\ntests/dup.toml:2:") && !err.contains("格式错误"), "{err}");
+
+    // Intermediate results that cannot be written (the spill directory
+    // would be under a file): the system's message, framed.
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let spill = file.join("spill");
+    let args = |lang: &str| {
+        let mut a = vec!["--lang".to_string(), lang.to_string()];
+        a.extend(classify_args(
+            &tmp.path().join("s.db"),
+            &sample(),
+            "2026-06-30",
+            &tmp.path().join("out.csv"),
+            &["--shard-size", "1000", "--spill-dir", spill.to_str().unwrap()],
+        ));
+        a
+    };
+    let run = |lang: &str| {
+        let a = args(lang);
+        let o = credo_default_lang(&a.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        stderr(&o)
+    };
+    let zh = run("zh-CN");
+    assert!(zh.lines().any(|l| l.starts_with("错误：中间结果读写失败：")), "{zh}");
+    let en = run("en");
+    assert!(en.lines().any(|l| l.starts_with("error: intermediate results: ")) && !en.contains("中间结果"), "{en}");
+}
+
+/// A signed document that is not a checkpoint, or a checkpoint whose
+/// content does not read, given to `credo audit verify --checkpoint`.
+#[test]
+fn checkpoint_refusals_are_chinese_by_default() {
+    let s = StoreDir::new();
+    let store = s.store();
+    let key = credo::trust::SigningKey::from_seed(&[7; 32]);
+    let public = key.public_key().to_string();
+    let write = |name: &str, doc: serde_json::Value| {
+        let path = s.path(name);
+        let signed = credo::trust::sign_document(&key, doc).unwrap();
+        std::fs::write(&path, serde_json::to_string(&signed).unwrap()).unwrap();
+        path
+    };
+    let verify = |lang: &str, path: &str| {
+        let args =
+            ["--lang", lang, "--store", &store, "audit", "verify", "--checkpoint", path, "--public-key", &public];
+        let o = credo_default_lang(&args);
+        assert_eq!(o.status.code(), Some(2), "{}{}", stdout(&o), stderr(&o));
+        stderr(&o).trim().to_string()
+    };
+    let note = write("note.json", serde_json::json!({ "type": "note", "n": 1 }));
+    assert_eq!(verify("zh-CN", &note), format!("错误：检查点 {note}：note 文档不是检查点"));
+    assert_eq!(verify("en", &note), format!("error: checkpoint {note}: a note document is not a checkpoint"));
+    let empty = write("empty.json", serde_json::json!({ "type": "credo-checkpoint-v1", "n": 1 }));
+    assert!(verify("zh-CN", &empty).starts_with(&format!("错误：检查点 {empty}：检查点内容无效：missing field")));
+    assert!(verify("en", &empty).starts_with(&format!("error: checkpoint {empty}: checkpoint: missing field")));
+}

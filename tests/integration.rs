@@ -2,6 +2,7 @@
 //! HTTP API. One test binary with modules builds faster than many.
 
 mod api;
+mod api_i18n;
 mod capacity;
 mod cli_classify;
 mod cli_datasets;

@@ -43,13 +43,23 @@ pub struct ApiError {
     /// A refused field's reason, put into `details.reason` in the
     /// request's language.
     reason: Option<Text>,
+    /// `details` in Chinese, when they hold text (a failed rule test's
+    /// failures): answered instead of `details` to a zh-CN request.
+    details_zh: Option<serde_json::Value>,
 }
 
 impl ApiError {
     /// `message`: a [`Text`] in both languages (`tr!`), or a `String` for
     /// a text from outside credo (a parser's message), shown as it is.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<Text>) -> ApiError {
-        ApiError { status, code, message: message.into(), details: serde_json::Value::Null, reason: None }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: serde_json::Value::Null,
+            reason: None,
+            details_zh: None,
+        }
     }
     pub fn unauthorized(m: impl Into<Text>) -> ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m)
@@ -79,13 +89,22 @@ impl ApiError {
         self.details = d;
         self
     }
+    /// Details that hold text, in each language.
+    pub fn with_details_in(mut self, zh: serde_json::Value, en: serde_json::Value) -> ApiError {
+        self.details = en;
+        self.details_zh = Some(zh);
+        self
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let lang = super::lang::current();
         let title = crate::i18n::api_error_title(self.code, lang).unwrap_or(self.code).to_string();
-        let mut details = self.details;
+        let mut details = match (lang, self.details_zh) {
+            (crate::i18n::Lang::Zh, Some(zh)) => zh,
+            _ => self.details,
+        };
         if let (Some(reason), Some(d)) = (&self.reason, details.as_object_mut()) {
             d.insert("reason".into(), reason.get(lang).into());
         }
@@ -111,25 +130,26 @@ impl From<OpsError> for ApiError {
         let text = e.text();
         match e {
             OpsError::Store(s) => s.into(),
-            OpsError::Invalid(m) => ApiError::invalid(m),
             OpsError::Rejected(t) => ApiError::invalid(t),
             OpsError::Unavailable(t) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "insufficient_memory", t),
             OpsError::Internal(m) => ApiError::internal(m),
+            OpsError::Fault(t) => ApiError::internal(t),
             OpsError::RuleTestFile { file, .. } => {
                 ApiError::invalid(text).with_details(serde_json::json!({ "file": file }))
             }
             OpsError::RuleTests { failed, .. } => {
+                let json = |lang| serde_json::Value::Array(failed.iter().map(|f| f.json(lang)).collect());
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "rule_tests_failed", text)
-                    .with_details(serde_json::to_value(failed).unwrap_or_default())
+                    .with_details_in(json(crate::i18n::Lang::Zh), json(crate::i18n::Lang::En))
             }
             OpsError::Rule(r) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "rule_error", text)
                 .with_details(serde_json::to_value(&r).unwrap_or_default()),
             OpsError::Data(_) => ApiError::invalid(text),
             OpsError::Draw(_) => ApiError::invalid(text),
-            OpsError::Results(r @ crate::data::results::ResultsError::Altered { .. }) => {
+            OpsError::Results(crate::data::results::ResultsError::Altered { .. }) => {
                 // Not an internal fault: stored evidence was changed, and
                 // the caller should know which.
-                ApiError::new(StatusCode::CONFLICT, "altered", r.to_string())
+                ApiError::new(StatusCode::CONFLICT, "altered", text)
             }
             OpsError::Results(r) => ApiError::internal(r),
             OpsError::Beacon { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "beacon_refused", text),

@@ -308,6 +308,32 @@ pub enum ClassifyError {
     Sink(SinkError),
 }
 
+impl ClassifyError {
+    /// What the user reads, in both languages (`Display` is the English);
+    /// the system's and the sink's own messages as they are.
+    pub fn text(&self) -> crate::i18n::Text {
+        use spill::Damage as D;
+        match self {
+            ClassifyError::Rule(r) => r.text(),
+            ClassifyError::Spill(SpillError(shard, damage)) => {
+                let zh = match damage {
+                    D::Truncated => "不完整".to_string(),
+                    D::NotText(e) => format!("不是有效的 UTF-8 文本：{e}"),
+                    D::BadStage => "阶段无效".into(),
+                    D::BadRecordKind => "记录类型无效".into(),
+                    D::BadRecordStatus => "记录状态无效".into(),
+                    D::BadDecision => "决定无效".into(),
+                    D::BadDate => "日期无效".into(),
+                    D::TrailingBytes => "末尾有多余字节".into(),
+                };
+                crate::i18n::Text::new(format!("第 {shard} 分片的中间结果已损坏：{zh}"), self.to_string())
+            }
+            ClassifyError::Io(e) => crate::tr!("中间结果读写失败：{e}", "intermediate results: {e}"),
+            ClassifyError::Sink(e) => crate::tr!("结果写出失败：{e}", "{e}"),
+        }
+    }
+}
+
 /// Why a sink refused a shard of results: the sink's own error.
 pub type SinkError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -187,7 +187,7 @@ pub struct CreateArgs {
 pub(crate) fn read_public_key(arg: &str) -> Result<crate::trust::PublicKey, CliError> {
     let path = Path::new(arg);
     let text = if path.is_file() {
-        std::fs::read_to_string(path).map_err(|e| CliError::same(format!("{}: {e}", path.display())))?
+        std::fs::read_to_string(path).map_err(|e| CliError::file(path.display(), e))?
     } else {
         arg.to_string()
     };
@@ -200,7 +200,8 @@ pub(crate) fn read_public_key(arg: &str) -> Result<crate::trust::PublicKey, CliE
 }
 
 fn hex32(what: &str, s: &str) -> Result<[u8; 32], CliError> {
-    crate::model::parse_hex32(s.trim()).map_err(|e| CliError::same(format!("{what}: {e}")))
+    crate::model::parse_hex32(s.trim())
+        .map_err(|e| CliError(crate::i18n::Text::new(format!("{what} 的值无效：{e}"), format!("{what}: {e}"))))
 }
 
 pub fn run(cmd: DrawCommand, store_path: &Path, lang: crate::i18n::Lang) -> Result<Outcome, CliError> {
@@ -454,7 +455,7 @@ fn print_plan(store: &Store, p: &crate::store::PlanRecord, lang: Lang) {
 fn export(store: &Store, a: PlanOut, lang: Lang) -> Result<Outcome, CliError> {
     let PlanOut { plan, out } = a;
     let text = ops::export_bundle(store, plan).map_err(CliError::from)?;
-    std::fs::write(&out, &text).map_err(|e| CliError::same(format!("{}: {e}", out.display())))?;
+    std::fs::write(&out, &text).map_err(|e| CliError::file(out.display(), e))?;
     let (out, n) = (out.display(), text.len());
     say!(
         lang,
@@ -471,7 +472,7 @@ fn verify(store: &Store, a: VerifyArgs, lang: Lang) -> Result<Outcome, CliError>
     let mut text = None;
     let report = match (bundle, plan) {
         (Some(path), _) => {
-            let bytes = std::fs::read(&path).map_err(|e| CliError::same(format!("{}: {e}", path.display())))?;
+            let bytes = std::fs::read(&path).map_err(|e| CliError::file(path.display(), e))?;
             match String::from_utf8(bytes) {
                 Ok(t) => {
                     let r = crate::draw::verify_with(&t, &options);
@@ -495,7 +496,7 @@ fn verify(store: &Store, a: VerifyArgs, lang: Lang) -> Result<Outcome, CliError>
         return Ok(Outcome::Findings);
     }
     if let (Some(path), Some(bundle)) = (disclosure, text) {
-        let d = std::fs::read_to_string(&path).map_err(|e| CliError::same(format!("{}: {e}", path.display())))?;
+        let d = std::fs::read_to_string(&path).map_err(|e| CliError::file(path.display(), e))?;
         match ops::check_disclosure(&bundle, &d, options.public_key.as_ref()) {
             Ok(summary) => {
                 let summary = summary.get(lang);
@@ -549,7 +550,7 @@ fn publish(store: &Store, a: PlanOut, lang: Lang) -> Result<Outcome, CliError> {
     let PlanOut { plan, out } = a;
     let now = chrono::Utc::now().fixed_offset();
     let p = ops::publish(store, plan, now, lang, ops::Layout::Pretty, "cli").map_err(CliError::from)?;
-    std::fs::write(&out, &p.text).map_err(|e| CliError::same(format!("{}: {e}", out.display())))?;
+    std::fs::write(&out, &p.text).map_err(|e| CliError::file(out.display(), e))?;
     let digest = p.digest;
     let what = match (p.disclosure.draw.is_some(), lang) {
         (true, Lang::Zh) => "计划与结果",

@@ -341,7 +341,7 @@ pub fn render_counts(p: &Propagation, lang: Lang) -> String {
 }
 
 fn write_propagation(path: &Path, p: &Propagation) -> Result<(), CliError> {
-    let err = |e: std::io::Error| CliError::same(format!("{}: {e}", path.display()));
+    let err = |e: std::io::Error| CliError::file(path.display(), e);
     let mut f = std::io::BufWriter::new(std::fs::File::create(path).map_err(err)?);
     match path.extension().and_then(|e| e.to_str()) {
         Some("json") => serde_json::to_writer_pretty(&mut f, p)?,

@@ -145,6 +145,12 @@ impl CliError {
         CliError(Text::same(s))
     }
 
+    /// A file that cannot be read or written: its path and the system's
+    /// message (as it is), framed in Chinese.
+    pub fn file(path: impl std::fmt::Display, e: impl std::fmt::Display) -> CliError {
+        CliError(Text::new(format!("无法读写文件 {path}：{e}"), format!("{path}: {e}")))
+    }
+
     /// `head`, then the error's own text on the next line, in each
     /// language (a rule error keeps its place, line and caret).
     pub fn framed<E: std::fmt::Display + 'static>(head: Text, e: E) -> CliError {
@@ -166,15 +172,9 @@ impl<E: std::fmt::Display + 'static> From<E> for CliError {
         } else if let Some(e) = any.downcast_ref::<crate::engine::RuleError>() {
             CliError(e.text())
         } else if let Some(e) = any.downcast_ref::<crate::classify::ClassifyError>() {
-            match e {
-                crate::classify::ClassifyError::Rule(r) => CliError(r.text()),
-                other => CliError::same(other.to_string()),
-            }
+            CliError(e.text())
         } else if let Some(e) = any.downcast_ref::<crate::ruletest::TestError>() {
-            match e {
-                crate::ruletest::TestError::Rule(r) => CliError(r.text()),
-                other => CliError::same(other.to_string()),
-            }
+            CliError(e.text())
         } else if let Some(e) = any.downcast_ref::<crate::draw::DrawError>() {
             CliError(e.text())
         } else if let Some(e) = any.downcast_ref::<crate::trust::TrustError>() {
@@ -285,8 +285,7 @@ fn audit(cmd: AuditCommand, store: &std::path::Path, lang: crate::i18n::Lang) ->
             let checkpoint = match checkpoint {
                 None => None,
                 Some(path) => {
-                    let text = std::fs::read_to_string(&path)
-                        .map_err(|e| CliError::same(format!("{}: {e}", path.display())))?;
+                    let text = std::fs::read_to_string(&path).map_err(|e| CliError::file(path.display(), e))?;
                     let key = match public_key {
                         Some(k) => draw::read_public_key(&k)?,
                         None => store.identity().public_key(),
@@ -366,8 +365,7 @@ fn audit(cmd: AuditCommand, store: &std::path::Path, lang: crate::i18n::Lang) ->
             let text = crate::ops::checkpoint(&store)?;
             match out {
                 Some(path) => {
-                    std::fs::write(&path, format!("{text}\n"))
-                        .map_err(|e| CliError::same(format!("{}: {e}", path.display())))?;
+                    std::fs::write(&path, format!("{text}\n")).map_err(|e| CliError::file(path.display(), e))?;
                     say!(lang, "已写入 {}", "wrote {}", path.display());
                 }
                 None => println!("{text}"),

@@ -102,7 +102,14 @@ pub struct AgentTokenRequest {
 /// only a regulator of that place may issue it.
 pub fn create_agent_token(store: &Store, creator: &Principal, req: &AgentTokenRequest) -> Result<IssuedToken> {
     if req.role != Role::Agent {
-        return Err(limits::field("uscc", format!("only an agent token names an entity, not a {} token", req.role)));
+        let role = req.role;
+        return Err(limits::field(
+            "uscc",
+            tr!(
+                "只有代理人令牌才指明主体，{role} 令牌不指明",
+                "only an agent token names an entity, not a {role} token"
+            ),
+        ));
     }
     limits::text("label", &req.label, limits::LABEL)?;
     limits::text("uscc", &req.uscc, limits::CODE)?;

@@ -55,20 +55,20 @@ pub use timeline::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {
-    /// The caller's mistake: a request that cannot be done as asked
-    /// (API: 422).
-    #[error("{0}")]
-    Invalid(String),
-    /// The same, with its message in both languages. `Invalid` keeps an
-    /// English-only message, from modules not translated yet (`audit`'s
-    /// checkpoint parsing, results settling).
+    /// The caller's mistake: a request that cannot be done as asked, in
+    /// both languages (API: 422).
     #[error("{0}")]
     Rejected(Text),
     /// A fault on the server's side (a file it keeps unreadable, its
-    /// randomness unavailable, its audit log broken): not the caller's
-    /// doing (API: a logged 500, no details to the client).
+    /// randomness unavailable): not the caller's doing (API: a logged
+    /// 500, no details to the client). Its message names what it
+    /// concerned, in English (the CLI frames it in Chinese).
     #[error("{0}")]
     Internal(String),
+    /// The same, with its message in both languages (a classification's
+    /// own files failing, the audit log broken).
+    #[error("{0}")]
+    Fault(Text),
     #[error("{0}")]
     Data(#[from] DataError),
     #[error("{0}")]
@@ -83,7 +83,7 @@ pub enum OpsError {
     Output(#[from] OutputError),
     /// A beacon a plan's binding refuses (none named, empty, too early).
     #[error("plan {plan}: beacon refused: {message}")]
-    Beacon { plan: i64, message: String },
+    Beacon { plan: i64, message: Text },
     #[error("{0}")]
     Trust(#[from] crate::trust::TrustError),
     /// A request field out of bounds or malformed: which, and why.
@@ -92,15 +92,15 @@ pub enum OpsError {
     /// The policy refused the action.
     #[error("{0}")]
     Denied(#[from] policy::Denied),
-    /// A rule test file is malformed.
+    /// A rule test file is malformed: where, and why in both languages.
     #[error("{file}: {message}")]
-    RuleTestFile { file: String, message: String },
+    RuleTestFile { file: String, message: Text },
     /// A rule set fails its own tests, so it is not stored.
     #[error("{} of {total} rule tests fail", failed.len())]
     RuleTests { total: usize, failed: Vec<rules::FailedTest> },
     /// The caller stopped waiting (a timed-out or closed request).
     #[error("cancelled: {0}")]
-    Cancelled(String),
+    Cancelled(Text),
     /// The machine cannot do it now (a run that would not fit in memory):
     /// not the caller's mistake, and not a fault (API: 503).
     #[error("{0}")]
@@ -123,7 +123,7 @@ impl From<ClassifyError> for OpsError {
             // Spill files, intermediate results and the output sink are
             // the server's own files.
             other @ (ClassifyError::Spill(_) | ClassifyError::Io(_) | ClassifyError::Sink(_)) => {
-                OpsError::Internal(other.to_string())
+                OpsError::Fault(other.text())
             }
         }
     }
@@ -138,8 +138,8 @@ impl OpsError {
     /// translated yet are shown as they are.
     pub fn text(&self) -> Text {
         match self {
-            OpsError::Invalid(m) | OpsError::Internal(m) => Text::same(m.as_str()),
-            OpsError::Rejected(t) | OpsError::Unavailable(t) => t.clone(),
+            OpsError::Internal(m) => crate::tr!("内部错误：{m}", "{m}"),
+            OpsError::Rejected(t) | OpsError::Unavailable(t) | OpsError::Fault(t) => t.clone(),
             OpsError::Data(d) => d.text(),
             OpsError::Rule(r) => r.text().map(|lang, r| match lang {
                 crate::i18n::Lang::Zh => format!("规则错误：{r}"),
@@ -147,23 +147,43 @@ impl OpsError {
             }),
             OpsError::Store(s) => s.text(),
             OpsError::Draw(d) => d.text(),
-            OpsError::Results(r) => Text::same(r.to_string()),
-            OpsError::Output(o) => Text::same(o.to_string()),
-            OpsError::Beacon { plan, message } => {
-                crate::tr!("计划 {plan}：随机信标被拒绝：{message}", "plan {plan}: beacon refused: {message}")
-            }
+            OpsError::Results(r) => results_text(r),
+            OpsError::Output(o) => crate::tr!("写出结果失败：{o}", "{o}"),
+            OpsError::Beacon { plan, message } => message.map(|lang, m| match lang {
+                crate::i18n::Lang::Zh => format!("计划 {plan}：随机信标被拒绝：{m}"),
+                crate::i18n::Lang::En => format!("plan {plan}: beacon refused: {m}"),
+            }),
             OpsError::Trust(t) => t.text(),
             OpsError::Field { field, reason } => reason.map(|lang, r| match lang {
                 crate::i18n::Lang::Zh => format!("{field}：{r}"),
                 crate::i18n::Lang::En => format!("{field}: {r}"),
             }),
             OpsError::Denied(d) => d.0.clone(),
-            OpsError::RuleTestFile { file, message } => crate::tr!("{file}：{message}", "{file}: {message}"),
+            OpsError::RuleTestFile { file, message } => message.map(|lang, m| match lang {
+                crate::i18n::Lang::Zh => format!("规则测试文件 {file}：{m}"),
+                crate::i18n::Lang::En => format!("{file}: {m}"),
+            }),
             OpsError::RuleTests { total, failed } => {
                 let n = failed.len();
                 crate::tr!("{total} 条规则测试中有 {n} 条未通过", "{n} of {total} rule tests fail")
             }
-            OpsError::Cancelled(m) => crate::tr!("已取消：{m}", "cancelled: {m}"),
+            OpsError::Cancelled(m) => m.map(|lang, m| match lang {
+                crate::i18n::Lang::Zh => format!("已取消：{m}"),
+                crate::i18n::Lang::En => format!("cancelled: {m}"),
+            }),
+        }
+    }
+}
+
+/// A results file's error in both languages (what differs, and the
+/// system's message, as they are).
+fn results_text(r: &ResultsError) -> Text {
+    match r {
+        ResultsError::Io { path, message } => {
+            crate::tr!("结果文件 {path}：{message}", "results file {path}: {message}")
+        }
+        ResultsError::Altered { path, what } => {
+            crate::tr!("结果文件 {path} 已被改动：{what}", "results file {path} was altered: {what}")
         }
     }
 }

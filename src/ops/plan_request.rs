@@ -77,8 +77,18 @@ impl PlanRequest {
         };
         let beacon_rule = match self.beacon_rule.as_deref() {
             None if self.beacon_source.is_empty() => BeaconRule::None,
-            None => return Err(OpsError::Invalid("a beacon source needs beacon_rule: text, digits or hex".into())),
-            Some(r) => r.parse().map_err(|e: crate::draw::UnknownBeaconRule| OpsError::Invalid(e.to_string()))?,
+            None => {
+                return Err(OpsError::Rejected(crate::tr!(
+                    "给出了随机信标来源，须同时给出 beacon_rule：text、digits 或 hex",
+                    "a beacon source needs beacon_rule: text, digits or hex"
+                )));
+            }
+            Some(r) => r.parse().map_err(|e: crate::draw::UnknownBeaconRule| {
+                OpsError::Rejected(crate::i18n::Text::new(
+                    format!("随机信标规则“{}”不是 none、text、digits、hex 之一", e.0),
+                    e.to_string(),
+                ))
+            })?,
         };
         Ok(CheckedPlanRequest { request: self, beacon_rule, commitment })
     }

@@ -275,7 +275,7 @@ impl Cancel {
 
     pub fn check(&self) -> Result<()> {
         if self.is_cancelled() {
-            Err(OpsError::Cancelled("the request ended before the work did".into()))
+            Err(OpsError::Cancelled(tr!("请求在工作完成前已结束", "the request ended before the work did")))
         } else {
             Ok(())
         }

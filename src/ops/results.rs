@@ -40,8 +40,13 @@ pub fn submitted(results: &[ResultRecord]) -> Result<Vec<SubmittedResult>> {
 /// Adds every result officers submitted so far to a snapshot.
 pub fn add_submitted(store: &Store, s: &mut Snapshot) -> Result<()> {
     let results = submitted(&store.all_results()?)?;
-    s.add_results(&results).map_err(|e| OpsError::Invalid(e.to_string()))?;
+    s.add_results(&results).map_err(unknown_entity)?;
     super::objections::add_objections(store, s)
+}
+
+/// A result for an entity the dataset does not hold.
+fn unknown_entity(e: crate::snapshot::UnknownEntity) -> OpsError {
+    OpsError::Rejected(tr!("主体 {} 不在数据集中", "entity {} is not in the dataset", e.0))
 }
 
 /// The approvals a breached commitment-check result revokes: the entity's
@@ -50,7 +55,7 @@ pub fn add_submitted(store: &Store, s: &mut Snapshot) -> Result<()> {
 /// name an approval item. `s` is the dataset without officers' results.
 pub fn revoked_by(store: &Store, mut s: Snapshot, result: &SubmittedResult) -> Result<Vec<NewRevocation>> {
     add_submitted(store, &mut s)?;
-    let settled = s.add_results_settling(std::slice::from_ref(result)).map_err(|e| OpsError::Invalid(e.to_string()))?;
+    let settled = s.add_results_settling(std::slice::from_ref(result)).map_err(unknown_entity)?;
     Ok(settled
         .iter()
         .filter(|x| x.status == CommitmentStatus::Breached)

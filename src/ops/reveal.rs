@@ -78,16 +78,17 @@ pub fn reveal_plan(
         Some(h) => {
             let now = crate::store::now();
             if h.beacon_rule != draw::BeaconRule::None && !value.is_empty() && now < h.beacon_published_at {
+                let at = &h.beacon_published_at;
                 return Err(OpsError::Beacon {
                     plan: id,
-                    message: format!(
-                        "the beacon is not published until {} (now {now}); a value given earlier cannot be the published one",
-                        h.beacon_published_at
+                    message: tr!(
+                        "随机信标要到 {at} 才公布（现在是 {now}）；此前给出的值不可能是公布的值",
+                        "the beacon is not published until {at} (now {now}); a value given earlier cannot be the published one"
                     ),
                 });
             }
             let (bytes, result) = draw::draw_v2(&frame, secret, value).map_err(|e| match e {
-                draw::DrawError::Beacon(message) => OpsError::Beacon { plan: id, message },
+                draw::DrawError::Beacon(message) => OpsError::Beacon { plan: id, message: message.into() },
                 other => other.into(),
             })?;
             let supplied_at = if h.beacon_rule == draw::BeaconRule::None { String::new() } else { now };

@@ -18,12 +18,24 @@ use crate::model::Date;
 use crate::snapshot::Snapshot;
 use crate::store::Store;
 
-/// A rule test that failed: which case, and how.
-#[derive(Debug, Serialize)]
+/// A rule test that failed: which case, and how (each failure in both
+/// languages).
+#[derive(Debug)]
 pub struct FailedTest {
     pub file: String,
     pub case: String,
-    pub failures: Vec<String>,
+    pub failures: Vec<crate::i18n::Text>,
+}
+
+impl FailedTest {
+    /// `{"file", "case", "failures"}`, the failures in `lang`.
+    pub fn json(&self, lang: crate::i18n::Lang) -> serde_json::Value {
+        serde_json::json!({
+            "file": self.file,
+            "case": self.case,
+            "failures": self.failures.iter().map(|f| f.get(lang)).collect::<Vec<_>>(),
+        })
+    }
 }
 
 /// A rule test that passed.
@@ -49,7 +61,11 @@ pub struct StoredRules {
 pub fn check_upload(files: &BTreeMap<String, String>) -> Result<()> {
     use super::limits;
     if files.len() > limits::RULE_FILES {
-        return Err(limits::field("files", format!("{} files; at most {}", files.len(), limits::RULE_FILES)));
+        let n = files.len();
+        return Err(limits::field(
+            "files",
+            crate::tr!("{n} 个文件；至多 {}", "{n} files; at most {}", limits::RULE_FILES),
+        ));
     }
     for path in files.keys() {
         limits::text("files", path, limits::RULE_PATH)?;
@@ -57,7 +73,10 @@ pub fn check_upload(files: &BTreeMap<String, String>) -> Result<()> {
             || (path.ends_with(".rhai") && !path.contains('/'))
             || (path.starts_with("tests/") && path.ends_with(".toml") && path.matches('/').count() == 1);
         if !ok || path.contains("..") || path.contains('\\') {
-            return Err(OpsError::Invalid(format!("'{path}' is not rules.toml, a .rhai script or tests/*.toml")));
+            return Err(OpsError::Rejected(crate::tr!(
+                "“{path}”不是 rules.toml、.rhai 脚本或 tests/*.toml",
+                "'{path}' is not rules.toml, a .rhai script or tests/*.toml"
+            )));
         }
     }
     Ok(())
@@ -77,11 +96,7 @@ pub fn run_tests_listed(rules: &RuleSet) -> Result<Vec<PassedTest>> {
     let failed: Vec<FailedTest> = outcomes
         .iter()
         .filter(|o| !o.failures.is_empty())
-        .map(|o| FailedTest {
-            file: o.file.clone(),
-            case: o.name.clone(),
-            failures: o.failures.iter().map(|f| f.en().to_string()).collect(),
-        })
+        .map(|o| FailedTest { file: o.file.clone(), case: o.name.clone(), failures: o.failures.clone() })
         .collect();
     if !failed.is_empty() {
         return Err(OpsError::RuleTests { total: outcomes.len(), failed });

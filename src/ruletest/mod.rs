@@ -16,7 +16,9 @@ use serde::Deserialize;
 
 use crate::classify::{self, EntityResult};
 use crate::engine::{RuleError, RuleSet};
+use crate::i18n::{Lang, Text};
 use crate::model::*;
+use crate::tr;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -250,23 +252,37 @@ pub struct CaseOutcome {
     pub file: String,
     pub name: String,
     /// Empty when the case passed; each in both languages.
-    pub failures: Vec<crate::i18n::Text>,
+    pub failures: Vec<Text>,
     /// The (last failing, or first) entity's explanation, in both languages.
-    pub explanation: crate::i18n::Text,
+    pub explanation: Text,
 }
 
 /// Why the tests could not run at all.
 #[derive(Debug)]
 pub enum TestError {
-    /// A test file is malformed: file and message.
-    File(String, String),
+    /// A test file is malformed: file (with line and column when known)
+    /// and why, in both languages (a TOML parser's message as it is).
+    File(String, Text),
     Rule(RuleError),
+}
+
+impl TestError {
+    /// What the user reads, in both languages (`Display` is the English).
+    pub fn text(&self) -> Text {
+        match self {
+            TestError::File(file, m) => m.map(|lang, m| match lang {
+                Lang::Zh => format!("规则测试文件 {file}：{m}"),
+                Lang::En => format!("{file}: {m}"),
+            }),
+            TestError::Rule(e) => e.text(),
+        }
+    }
 }
 
 impl std::fmt::Display for TestError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            TestError::File(file, m) => write!(f, "{file}: {m}"),
+            TestError::File(file, m) => write!(f, "{file}: {}", m.en()),
             TestError::Rule(e) => write!(f, "{e}"),
         }
     }
@@ -399,19 +415,24 @@ fn add_entity(ds: &mut Dataset, e: &CaseEntity, uscc: Uscc, as_of: Date) -> Resu
     Ok(())
 }
 
-fn case_dataset(case: &Case) -> Result<(Dataset, BTreeMap<String, Uscc>), InvalidValue> {
+fn case_dataset(case: &Case) -> Result<(Dataset, BTreeMap<String, Uscc>), Text> {
     let mut ds = Dataset::default();
     let mut labels = BTreeMap::new();
     for (i, e) in std::iter::once(&case.entity).chain(&case.others).enumerate() {
         let u = uscc_for(i as u64);
         if labels.insert(e.label.clone(), u).is_some() {
-            return Err(InvalidValue(format!("entity label '{}' is used twice", e.label)));
+            return Err(tr!("主体标签“{}”用了两次", "entity label '{}' is used twice", e.label));
         }
-        add_entity(&mut ds, e, u, case.as_of)?;
+        add_entity(&mut ds, e, u, case.as_of)
+            .map_err(|x| Text::new(format!("主体“{}”的行业代码无效：{}", e.label, x.0), x.0))?;
     }
     for r in &case.roles {
         let Some(u) = labels.get(&r.entity) else {
-            return Err(InvalidValue(format!("role names entity '{}', which the case does not define", r.entity)));
+            return Err(tr!(
+                "角色所指的主体“{}”在用例中未定义",
+                "role names entity '{}', which the case does not define",
+                r.entity
+            ));
         };
         ds.roles.push(Role {
             uscc: *u,
@@ -427,11 +448,7 @@ fn case_dataset(case: &Case) -> Result<(Dataset, BTreeMap<String, Uscc>), Invali
 }
 
 /// The case's objections, added to its snapshot as the store's would be.
-fn add_objections(
-    case: &Case,
-    labels: &BTreeMap<String, Uscc>,
-    s: &mut crate::snapshot::Snapshot,
-) -> Result<(), InvalidValue> {
+fn add_objections(case: &Case, labels: &BTreeMap<String, Uscc>, s: &mut crate::snapshot::Snapshot) -> Result<(), Text> {
     use crate::model::objection::{Objection, ObjectionStatus};
     let mut id = 0;
     for e in std::iter::once(&case.entity).chain(&case.others) {
@@ -441,10 +458,11 @@ fn add_objections(
                 (None, None) => ObjectionStatus::Open,
                 (Some(outcome), Some(_)) => outcome.status(),
                 _ => {
-                    return Err(InvalidValue(format!(
+                    return Err(tr!(
+                        "对 {} 的异议：outcome 与 decided_on 须同时给出或都不给",
                         "objection to {}: give both outcome and decided_on, or neither",
                         o.record
-                    )));
+                    ));
                 }
             };
             s.objections.add(Objection {
@@ -471,10 +489,10 @@ struct PlanView<'a> {
     snapshot: &'a crate::snapshot::Snapshot,
 }
 
-fn check(expect: &Expect, r: &EntityResult, plan: &PlanView<'_>, failures: &mut Vec<crate::i18n::Text>) {
+fn check(expect: &Expect, r: &EntityResult, plan: &PlanView<'_>, failures: &mut Vec<Text>) {
     let mut diff = |what: &str, want: String, got: String| {
         if want != got {
-            failures.push(crate::tr!(
+            failures.push(tr!(
                 "{what}\n      期望 {want}\n      实得 {got}",
                 "{what}\n      expected {want}\n      got      {got}"
             ));
@@ -522,11 +540,10 @@ fn check(expect: &Expect, r: &EntityResult, plan: &PlanView<'_>, failures: &mut 
         diff("quota_min_ratio", format!("{q:.6}"), format!("{:.6}", f64::from(min_ratio) / 1e6));
     }
     // A fragment may be given in either language.
-    let explanation =
-        format!("{}\n{}", r.explanation_in(crate::i18n::Lang::En), r.explanation_in(crate::i18n::Lang::Zh));
+    let explanation = format!("{}\n{}", r.explanation_in(Lang::En), r.explanation_in(Lang::Zh));
     for frag in &expect.explanation_contains {
         if !explanation.contains(frag.as_str()) {
-            failures.push(crate::tr!("说明中没有 {frag:?}", "explanation does not contain {frag:?}"));
+            failures.push(tr!("说明中没有 {frag:?}", "explanation does not contain {frag:?}"));
         }
     }
 }
@@ -538,16 +555,26 @@ pub fn run(rules: &RuleSet) -> Result<Vec<CaseOutcome>, TestError> {
         let parsed: TestFile = toml::from_str(text).map_err(|e| {
             let at = e.span().map(|s| crate::engine::manifest::line_col(text, s.start));
             let loc = at.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default();
-            TestError::File(format!("{file}{loc}"), e.message().to_string())
+            TestError::File(format!("{file}{loc}"), tr!("格式错误：{}", "{}", e.message()))
         })?;
         for case in &parsed.cases {
-            let bad = |m: String| TestError::File(file.clone(), format!("case '{}': {m}", case.name));
-            let (ds, labels) = case_dataset(case).map_err(|e| bad(e.0))?;
-            let mut snapshot = crate::data::snapshot_of(&ds).map_err(|p| bad(p.render(10)))?;
-            add_objections(case, &labels, &mut snapshot).map_err(|e| bad(e.0))?;
+            let bad = |m: Text| {
+                let name = &case.name;
+                TestError::File(
+                    file.clone(),
+                    m.map(|lang, m| match lang {
+                        Lang::Zh => format!("用例“{name}”：{m}"),
+                        Lang::En => format!("case '{name}': {m}"),
+                    }),
+                )
+            };
+            let (ds, labels) = case_dataset(case).map_err(bad)?;
+            let mut snapshot = crate::data::snapshot_of(&ds)
+                .map_err(|p| bad(Text::new(p.render_in(10, Lang::Zh), p.render_in(10, Lang::En))))?;
+            add_objections(case, &labels, &mut snapshot).map_err(bad)?;
             let (_, results) = classify::classify_all(&snapshot, rules, case.as_of).map_err(|e| match e {
                 classify::ClassifyError::Rule(r) => TestError::Rule(r),
-                other => bad(other.to_string()),
+                other => bad(other.text()),
             })?;
             let defaults = &rules.manifest.draw;
             let plan_params =
@@ -556,10 +583,10 @@ pub fn run(rules: &RuleSet) -> Result<Vec<CaseOutcome>, TestError> {
             quota.mode = crate::plan::SelectionMode::Quota;
             let plan = PlanView { random: plan_params(crate::plan::PlanKind::Random), quota, snapshot: &snapshot };
             let mut failures = Vec::new();
-            let mut explanation: Option<crate::i18n::Text> = None;
+            let mut explanation: Option<Text> = None;
             for expect in std::iter::once(&case.expect).chain(&case.expect_others) {
                 let Some(u) = labels.get(&expect.label) else {
-                    failures.push(crate::tr!(
+                    failures.push(tr!(
                         "期望所指的主体“{}”在用例中未定义",
                         "expectation for unknown entity '{}'",
                         expect.label
@@ -567,7 +594,7 @@ pub fn run(rules: &RuleSet) -> Result<Vec<CaseOutcome>, TestError> {
                     continue;
                 };
                 match results.iter().find(|r| r.uscc == *u) {
-                    None => failures.push(crate::tr!(
+                    None => failures.push(tr!(
                         "主体“{}”未被分类（登记日期晚于评价日期？）",
                         "entity '{}' was not classified (registered after the as-of date?)",
                         expect.label
@@ -582,15 +609,15 @@ pub fn run(rules: &RuleSet) -> Result<Vec<CaseOutcome>, TestError> {
                         }
                         if explanation.is_none() || failures.len() > before {
                             let label = &expect.label;
-                            explanation = Some(crate::i18n::Text::new(
-                                format!("[{label}] {}", r.explanation_in(crate::i18n::Lang::Zh)),
-                                format!("[{label}] {}", r.explanation_in(crate::i18n::Lang::En)),
+                            explanation = Some(Text::new(
+                                format!("[{label}] {}", r.explanation_in(Lang::Zh)),
+                                format!("[{label}] {}", r.explanation_in(Lang::En)),
                             ));
                         }
                     }
                 }
             }
-            let explanation = explanation.unwrap_or_else(|| crate::i18n::Text::same(""));
+            let explanation = explanation.unwrap_or_else(|| Text::same(""));
             out.push(CaseOutcome { file: file.clone(), name: case.name.clone(), failures, explanation });
         }
     }
@@ -598,8 +625,7 @@ pub fn run(rules: &RuleSet) -> Result<Vec<CaseOutcome>, TestError> {
 }
 
 /// Renders outcomes like `opa test -v`, in `lang`: failures with their diff.
-pub fn render(outcomes: &[CaseOutcome], verbose: bool, lang: crate::i18n::Lang) -> String {
-    use crate::i18n::Lang;
+pub fn render(outcomes: &[CaseOutcome], verbose: bool, lang: Lang) -> String {
     let (pass, fail, explanation) = match lang {
         Lang::Zh => ("通过", "失败", "说明："),
         Lang::En => ("PASS", "FAIL", "explanation: "),

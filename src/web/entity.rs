@@ -113,7 +113,13 @@ pub async fn timeline(
         // Outside the jurisdiction: not found, as a missing entity.
         let stored = match stored {
             Ok(r) if ops::policy::decide(&who, Action::ReadEntity, Resource::Place(r.county)).is_ok() => r,
-            Ok(_) => return Err(ApiError::not_found(format!("entity {u} in run {}", run.id))),
+            Ok(_) => {
+                return Err(ApiError::not_found(crate::tr!(
+                    "未找到运行 {} 中的主体 {u}",
+                    "entity {u} in run {}",
+                    run.id
+                )));
+            }
             Err(e) => return Err(e.into()),
         };
         Ok(ops::run_timeline(&app.store, &|id| app.open_results(id), &run, &stored, lang)?)

@@ -245,7 +245,7 @@ pub async fn upload(State(st): St, Signed(ctx): Signed, form: Multipart) -> Resp
                         @for c in &failed {
                             tr.failed {
                                 td { (c.file) } td { (c.case) }
-                                td { (ctx.t(Ui::Failed)) @for f in &c.failures { pre { (f) } } }
+                                td { (ctx.t(Ui::Failed)) @for f in &c.failures { pre { (f.get(ctx.lang)) } } }
                             }
                         }
                     }

@@ -164,7 +164,8 @@ pub fn checkpoint(store: &Store) -> Result<String> {
     let (entries, head) = match store.read_long(audit::verify)? {
         ChainReport::Intact { entries, head } => (entries, head),
         ChainReport::Broken { seq, reason } => {
-            return Err(OpsError::Internal(format!(
+            return Err(OpsError::Fault(crate::tr!(
+                "审计日志在第 {seq} 条处断裂：{reason}；拒绝签署检查点",
                 "the audit log is broken at entry {seq}: {reason}; refusing to sign a checkpoint"
             )));
         }
@@ -184,9 +185,11 @@ pub fn checkpoint(store: &Store) -> Result<String> {
 pub fn read_checkpoint(text: &str, key: &PublicKey) -> Result<Checkpoint> {
     let doc = crate::trust::verify_document(text, Some(key))?;
     if doc.doc_type != CHECKPOINT_TYPE {
-        return Err(OpsError::Invalid(format!("a {} document is not a checkpoint", doc.doc_type)));
+        let t = &doc.doc_type;
+        return Err(OpsError::Rejected(crate::tr!("{t} 文档不是检查点", "a {t} document is not a checkpoint")));
     }
-    serde_json::from_value(doc.body).map_err(|e| OpsError::Invalid(format!("checkpoint: {e}")))
+    serde_json::from_value(doc.body)
+        .map_err(|e| OpsError::Rejected(crate::tr!("检查点内容无效：{e}", "checkpoint: {e}")))
 }
 
 /// Checks everything: the chain, the tables against the audit payloads,
