@@ -307,26 +307,26 @@ pub struct Writer {
     paths: Option<Vec<Group>>,
 }
 
+/// The columns of a results file (v1 lacks `detail`).
+const COLUMNS: [(&str, DataType); 14] = [
+    ("uscc", DataType::String),
+    ("name", DataType::String),
+    ("city", DataType::UInt32),
+    ("county", DataType::UInt32),
+    ("tier", DataType::UInt32),
+    ("risk", DataType::String),
+    ("probability_ppm", DataType::UInt32),
+    ("tolerance_until", DataType::String),
+    ("key_attention", DataType::Boolean),
+    ("blacklisted", DataType::Boolean),
+    ("departments", DataType::String),
+    ("supervision_reason", DataType::String),
+    ("explanation", DataType::String),
+    ("detail", DataType::String),
+];
+
 fn schema() -> Schema {
-    [
-        ("uscc", DataType::String),
-        ("name", DataType::String),
-        ("city", DataType::UInt32),
-        ("county", DataType::UInt32),
-        ("tier", DataType::UInt32),
-        ("risk", DataType::String),
-        ("probability_ppm", DataType::UInt32),
-        ("tolerance_until", DataType::String),
-        ("key_attention", DataType::Boolean),
-        ("blacklisted", DataType::Boolean),
-        ("departments", DataType::String),
-        ("supervision_reason", DataType::String),
-        ("explanation", DataType::String),
-        ("detail", DataType::String),
-    ]
-    .into_iter()
-    .map(|(n, t)| Field::new(n.into(), t))
-    .collect()
+    COLUMNS.into_iter().map(|(n, t)| Field::new(n.into(), t)).collect()
 }
 
 /// The supervision decision's reason: what a plan's frame cites.
@@ -555,6 +555,11 @@ pub struct Reader {
     path: PathBuf,
     index: Index,
     metadata: polars::io::parquet::metadata::FileMetadataRef,
+    /// The columns' Arrow types, from the checked footer (once, not per
+    /// lookup).
+    schema: ArrowSchema,
+    /// Each row group's first row in the file.
+    starts: Vec<usize>,
 }
 
 impl Reader {
@@ -580,7 +585,24 @@ impl Reader {
             }
         })?;
         let metadata = ParquetReader::new(f).get_metadata().map_err(|e| io(path, e))?.clone();
-        Ok(Reader { path: path.to_path_buf(), index, metadata })
+        if metadata.row_groups.len() != index.groups.len() {
+            return Err(altered(format!(
+                "its footer has {} row groups, the index {}",
+                metadata.row_groups.len(),
+                index.groups.len()
+            )));
+        }
+        let schema = polars::io::parquet::read::infer_schema(&metadata).map_err(|e| io(path, e))?;
+        let starts = index
+            .groups
+            .iter()
+            .scan(0, |at, g| {
+                let start = *at;
+                *at += g.rows;
+                Some(start)
+            })
+            .collect();
+        Ok(Reader { path: path.to_path_buf(), index, metadata, schema, starts })
     }
 
     pub fn rows(&self) -> usize {
@@ -598,42 +620,104 @@ impl Reader {
                 what: format!("row group {g} hashes to {found}, the index has {}", group.span.sha256),
             },
         })?;
-        let offset: usize = self.index.groups[..g].iter().map(|x| x.rows).sum();
+        let offset = self.starts[g];
         let mut r = ParquetReader::new(f).with_columns(columns).with_slice(Some((offset, group.rows)));
         r.set_metadata(self.metadata.clone());
         r.finish().map_err(|e| io(&self.path, e))
     }
 
-    /// One entity's result, if the run has it.
-    pub fn get(&self, uscc: &str) -> Result<Option<StoredResult>, ResultsError> {
+    /// The bytes of row group `g`, read once and checked against the
+    /// index: a point lookup decodes from these, never from the file again.
+    fn group_bytes(&self, g: usize) -> Result<Vec<u8>, ResultsError> {
+        let group = &self.index.groups[g];
+        let mut f = File::open(&self.path).map_err(|e| io(&self.path, e))?;
+        read_span(&mut f, &group.span).map_err(|e| match e {
+            SpanError::Io(e) => io(&self.path, e),
+            SpanError::Differs(found) => ResultsError::Altered {
+                path: self.path.display().to_string(),
+                what: format!("row group {g} hashes to {found}, the index has {}", group.span.sha256),
+            },
+        })
+    }
+
+    /// Decodes `columns` of row group `g` from its checked `bytes`: every
+    /// row, or only row `row` (the pages of a column that do not hold it
+    /// are not even decompressed). A column the file lacks (a v1 file's
+    /// detail) is left out.
+    fn decode(&self, g: usize, bytes: &[u8], columns: &[&str], row: Option<usize>) -> Result<DataFrame, ResultsError> {
+        use polars::io::parquet::read::_internal::to_deserializer;
+        let span = &self.index.groups[g].span;
+        let altered = |what: String| ResultsError::Altered { path: self.path.display().to_string(), what };
+        let rg = &self.metadata.row_groups[g];
+        if rg.num_rows() != self.index.groups[g].rows {
+            return Err(altered(format!(
+                "row group {g} has {} rows in the footer, {} in the index",
+                rg.num_rows(),
+                self.index.groups[g].rows
+            )));
+        }
+        let mut out = Vec::with_capacity(columns.len());
+        for &name in columns {
+            let (Some(field), Some(chunks)) = (self.schema.get(name), rg.columns_under_root_iter(name)) else {
+                continue;
+            };
+            let mut pieces = Vec::new();
+            for chunk in chunks {
+                let r = chunk.byte_range();
+                let end = span.offset + span.len;
+                if r.start < span.offset || r.end > end {
+                    return Err(altered(format!(
+                        "column {name} of row group {g} lies at {}..{}, outside the group's bytes {}..{end}",
+                        r.start, r.end, span.offset
+                    )));
+                }
+                let piece = bytes[(r.start - span.offset) as usize..(r.end - span.offset) as usize].to_vec();
+                pieces.push((chunk, piece.into()));
+            }
+            let filter = row.map(|r| polars_parquet::read::Filter::Range(r..r + 1));
+            let (arrays, _) = to_deserializer(pieces, field.clone(), filter).map_err(|e| io(&self.path, e))?;
+            let series = Series::try_from((PlSmallStr::from(name), arrays)).map_err(|e| io(&self.path, e))?;
+            out.push(Column::from(series));
+        }
+        DataFrame::new_infer_height(out).map_err(|e| io(&self.path, e))
+    }
+
+    /// The checked bytes of the row group that would hold `uscc` and the
+    /// entity's row in it, if the run has it: the group's credit codes
+    /// are decoded, nothing else.
+    fn locate(&self, uscc: &str) -> Result<Option<(usize, Vec<u8>, usize)>, ResultsError> {
         let g = self.index.groups.partition_point(|x| x.first.as_str() <= uscc);
         if g == 0 {
             return Ok(None);
         }
-        let df = self.group(g - 1, None)?;
-        // Only the entity's own row is built (its explanation checked as
-        // JSON): a reveal looks up every drawn entity.
-        let Some(at) = position(&df, uscc).map_err(|e| io(&self.path, e))? else { return Ok(None) };
-        Ok(stored(&df.slice(at as i64, 1)).map_err(|e| io(&self.path, e))?.pop())
+        let bytes = self.group_bytes(g - 1)?;
+        let codes = self.decode(g - 1, &bytes, &["uscc"], None)?;
+        Ok(position(&codes, uscc).map_err(|e| io(&self.path, e))?.map(|at| (g - 1, bytes, at)))
+    }
+
+    /// One entity's result, if the run has it. The row group is read and
+    /// checked whole; only the entity's row is decoded (a reveal looks up
+    /// every drawn entity, the server one entity per request).
+    pub fn get(&self, uscc: &str) -> Result<Option<StoredResult>, ResultsError> {
+        let Some((g, bytes, at)) = self.locate(uscc)? else { return Ok(None) };
+        let columns: Vec<&str> = COLUMNS.iter().map(|(n, _)| *n).collect();
+        let df = self.decode(g, &bytes, &columns, Some(at))?;
+        Ok(stored(&df).map_err(|e| io(&self.path, e))?.pop())
     }
 
     /// One entity's tier, probability and flags in the run (only those
-    /// columns are decoded; the row group is checked as always).
+    /// columns of its row are decoded; the row group is checked as always).
     pub fn point(&self, uscc: &str) -> Result<Option<StoredPoint>, ResultsError> {
-        let g = self.index.groups.partition_point(|x| x.first.as_str() <= uscc);
-        if g == 0 {
-            return Ok(None);
-        }
-        let columns = ["uscc", "tier", "risk", "probability_ppm", "key_attention", "blacklisted"];
-        let df = self.group(g - 1, Some(columns.iter().map(|c| c.to_string()).collect()))?;
+        let Some((g, bytes, at)) = self.locate(uscc)? else { return Ok(None) };
+        let columns = ["tier", "risk", "probability_ppm", "key_attention", "blacklisted"];
+        let df = self.decode(g, &bytes, &columns, Some(at))?;
         let read = || -> PolarsResult<Option<StoredPoint>> {
-            let Some(at) = position(&df, uscc)? else { return Ok(None) };
             Ok(Some(StoredPoint {
-                tier: df.column("tier")?.u32()?.get(at).unwrap_or(0).min(255) as u8,
-                risk: df.column("risk")?.str()?.get(at).unwrap_or("").to_string(),
-                probability_ppm: df.column("probability_ppm")?.u32()?.get(at).unwrap_or(0),
-                key_attention: df.column("key_attention")?.bool()?.get(at).unwrap_or(false),
-                blacklisted: df.column("blacklisted")?.bool()?.get(at).unwrap_or(false),
+                tier: df.column("tier")?.u32()?.get(0).unwrap_or(0).min(255) as u8,
+                risk: df.column("risk")?.str()?.get(0).unwrap_or("").to_string(),
+                probability_ppm: df.column("probability_ppm")?.u32()?.get(0).unwrap_or(0),
+                key_attention: df.column("key_attention")?.bool()?.get(0).unwrap_or(false),
+                blacklisted: df.column("blacklisted")?.bool()?.get(0).unwrap_or(false),
             }))
         };
         read().map_err(|e| io(&self.path, e))
@@ -682,11 +766,13 @@ impl Reader {
                 what: format!("paths block {} hashes to {found}, the index has {}", b - 1, block.span.sha256),
             },
         })?;
+        // The entity's line starts with its credit code (a path inside a
+        // line names entities too, never at a line's start).
         let key = format!("{{\"uscc\":\"{uscc}\",");
-        for line in bytes.split(|c| *c == b'\n') {
-            if line.starts_with(key.as_bytes()) {
-                return serde_json::from_slice(line).map(Some).map_err(|e| io(&path, e));
-            }
+        let line = memchr::memmem::find_iter(&bytes, key.as_bytes()).find(|&at| at == 0 || bytes[at - 1] == b'\n');
+        if let Some(at) = line {
+            let end = memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |n| at + n);
+            return serde_json::from_slice(&bytes[at..end]).map(Some).map_err(|e| io(&path, e));
         }
         Ok(Some(EntityPaths { uscc: uscc.to_string(), ..Default::default() }))
     }
@@ -813,4 +899,189 @@ fn stored(df: &DataFrame) -> PolarsResult<Vec<StoredResult>> {
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Decision;
+    use crate::model::{AccumulationLevel, Uscc};
+
+    fn uscc(n: u64) -> Uscc {
+        let mut body = [b'0'; 8];
+        for (i, c) in format!("{:08}", n + 1).bytes().enumerate() {
+            body[i] = c;
+        }
+        Uscc::assemble(b'9', b'1', 370102, body).expect("a valid code")
+    }
+
+    fn entity(n: u64) -> EntityResult {
+        let date = crate::data::table::parse_date("2026-01-15").unwrap();
+        EntityResult {
+            uscc: uscc(n),
+            name: format!("主体{n}"),
+            city: 370100,
+            county: 370102 + (n % 3) as u32,
+            tier: (n % 4) as u8 + 1,
+            risk: None,
+            probability_ppm: (n * 37 % 1_000_000) as u32,
+            tolerance_until: (n.is_multiple_of(5)).then_some(date),
+            exemptions: if n.is_multiple_of(7) { vec![format!("P{n}")] } else { Vec::new() },
+            accumulation: AccumulationLevel::None,
+            key_attention: n.is_multiple_of(2),
+            blacklisted: n.is_multiple_of(11),
+            blacklisted_until: (n.is_multiple_of(11)).then_some(date),
+            departments: vec![Arc::<str>::from("市场监管"), Arc::from(format!("部门{}", n % 4).as_str())].into(),
+            decisions: vec![Arc::new(Decision {
+                stage: Stage::Tier,
+                rule: "tier.rhai:tier".into(),
+                clause: "c".into(),
+                reason: format!("reason {n}"),
+                reason_zh: None,
+                inputs: vec![format!("P{n}")],
+            })],
+            records: Vec::new(),
+            row: n as u32,
+        }
+    }
+
+    /// What a stored result says, every field.
+    fn said(r: &StoredResult) -> String {
+        format!("{} {} {:?} {:?}", serde_json::to_string(r).unwrap(), r.supervision_reason, r.detail, r.tolerance_until)
+    }
+
+    /// A results file of three row groups (the last one short).
+    fn written(dir: &Path) -> (PathBuf, Sealed, usize) {
+        let n = 2 * GROUP_ROWS + 100;
+        let path = dir.join("run-1.parquet");
+        let mut w = Writer::create(&path).unwrap();
+        let rows: Vec<EntityResult> = (0..n as u64).map(|i| entity(i * 2)).collect();
+        for shard in rows.chunks(3000) {
+            w.write(shard).unwrap();
+        }
+        (path, w.finish().unwrap(), n)
+    }
+
+    #[test]
+    fn a_point_lookup_reads_what_a_whole_read_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, sealed, n) = written(dir.path());
+        let r = Reader::open(&path, &sealed.index_hash).unwrap();
+        assert_eq!(r.index.groups.len(), 3);
+        let mut all = Vec::new();
+        r.for_each(&mut |rows| all.extend(rows)).unwrap();
+        assert_eq!(all.len(), n);
+        // Each group's first, second and last row, and one in the middle.
+        let mut picks = Vec::new();
+        for g in 0..3 {
+            let (start, rows) = (r.starts[g], r.index.groups[g].rows);
+            picks.extend([start, start + 1, start + rows / 2, start + rows - 1]);
+        }
+        for i in picks {
+            let want = &all[i];
+            let got = r.get(&want.uscc).unwrap().unwrap_or_else(|| panic!("{} found", want.uscc));
+            assert_eq!(said(&got), said(want), "row {i}");
+            let p = r.point(&want.uscc).unwrap().unwrap();
+            assert_eq!(
+                (p.tier, p.risk.as_str(), p.probability_ppm, p.key_attention, p.blacklisted),
+                (want.tier, want.risk.as_str(), want.probability_ppm, want.key_attention, want.blacklisted),
+                "row {i}"
+            );
+        }
+        // Codes the run does not have: before the first, between two rows,
+        // after the last.
+        for missing in [
+            uscc(0).as_str().replace("91370102", "91370101"),
+            uscc(1).as_str().to_string(),
+            uscc(2 * n as u64 + 1).as_str().to_string(),
+        ] {
+            assert!(r.get(&missing).unwrap().is_none(), "{missing}");
+            assert!(r.point(&missing).unwrap().is_none(), "{missing}");
+        }
+    }
+
+    #[test]
+    fn a_row_group_changed_after_the_file_was_opened_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, sealed, _) = written(dir.path());
+        let r = Reader::open(&path, &sealed.index_hash).unwrap();
+        let (first, second) = (uscc(0), uscc(2 * (GROUP_ROWS as u64 + 5)));
+        assert!(r.get(first.as_str()).unwrap().is_some());
+        assert!(r.get(second.as_str()).unwrap().is_some());
+        // One byte near the end of the second row group: in its last
+        // columns, which a point lookup does not decode.
+        let span = r.index.groups[1].span.clone();
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[(span.offset + span.len - 40) as usize] ^= 0x20;
+        std::fs::write(&path, &bytes).unwrap();
+        for err in [r.get(second.as_str()).map(drop), r.point(second.as_str()).map(drop)] {
+            match err {
+                Err(ResultsError::Altered { what, .. }) => assert!(what.contains("row group 1"), "{what}"),
+                other => panic!("a changed row group was read: {other:?}"),
+            }
+        }
+        // The other groups are still served.
+        assert!(r.get(first.as_str()).unwrap().is_some());
+    }
+}
+
+/// Where a point lookup's time goes, on a stored run:
+/// `CREDO_RESULTS_FILE=<run-N.parquet> cargo test --release --lib
+/// results::timing -- --ignored --nocapture` (reads the index hash from
+/// the index file itself, so it checks the groups, not the store's hash).
+#[cfg(test)]
+mod timing {
+    use std::time::Instant;
+
+    use super::*;
+
+    #[test]
+    #[ignore]
+    fn timing() {
+        let Ok(path) = std::env::var("CREDO_RESULTS_FILE") else { return };
+        let path = PathBuf::from(path);
+        let text = std::fs::read(index_path(&path)).unwrap();
+        let r = Reader::open(&path, &format!("sha256:{}", hex::encode(Sha256::digest(&text)))).unwrap();
+        let n = r.index.groups.len();
+        let picks: Vec<usize> = (0..200).map(|i| i * n / 200).collect();
+        let columns: Vec<&str> = COLUMNS.iter().map(|(c, _)| *c).collect();
+        let (mut read, mut codes, mut row, mut paths, mut whole) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        for &g in &picks {
+            let uscc = r.index.groups[g].first.clone();
+            let t = Instant::now();
+            let bytes = r.group_bytes(g).unwrap();
+            let t1 = Instant::now();
+            let df = r.decode(g, &bytes, &["uscc"], None).unwrap();
+            let at = position(&df, &uscc).unwrap().unwrap();
+            let t2 = Instant::now();
+            r.decode(g, &bytes, &columns, Some(at)).unwrap();
+            let t3 = Instant::now();
+            r.paths_of(&uscc).unwrap();
+            let t4 = Instant::now();
+            r.get(&uscc).unwrap().unwrap();
+            let t5 = Instant::now();
+            read += (t1 - t).as_secs_f64();
+            codes += (t2 - t1).as_secs_f64();
+            row += (t3 - t2).as_secs_f64();
+            paths += (t4 - t3).as_secs_f64();
+            whole += (t5 - t4).as_secs_f64();
+        }
+        let ms = |s: f64| s * 1e3 / picks.len() as f64;
+        eprintln!(
+            "per lookup: read+check {:.3} ms, credit codes {:.3} ms, the row {:.3} ms, paths {:.3} ms; get {:.3} ms",
+            ms(read),
+            ms(codes),
+            ms(row),
+            ms(paths),
+            ms(whole)
+        );
+        for &c in &columns {
+            let t = Instant::now();
+            for &g in &picks {
+                let bytes = r.group_bytes(g).unwrap();
+                r.decode(g, &bytes, &[c], Some(7)).unwrap();
+            }
+            eprintln!("  {c}: {:.3} ms with the read", ms(t.elapsed().as_secs_f64()));
+        }
+    }
 }
