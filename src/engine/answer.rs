@@ -276,7 +276,7 @@ impl Answer {
             let id = f.records[note.index].id.as_str();
             if n > 0 {
                 reason.push_str("; ");
-                zh_reason.push_str("；");
+                zh_reason.push('；');
             }
             let zh_status = crate::i18n::record_status_name(note.status.as_str(), Lang::Zh);
             // As `format!("{id} {status}: {reason}")` and `"{id} {zh_status}：{zh}"`.
