@@ -71,15 +71,44 @@ pub(super) fn get_reason(map: &Map, key: &str) -> Result<(String, Option<String>
     }
 }
 
+/// A notable record status (`RecordStatus::is_notable`) and the rule's
+/// reason for it, by the record's position.
+#[derive(Clone, Debug)]
+pub(super) struct StatusNote {
+    index: usize,
+    status: RecordStatus,
+    reason: String,
+    zh: Option<String>,
+}
+
 /// A stage's answer for one distinct input.
 #[derive(Clone, Debug)]
 pub(super) enum Answer {
-    Tolerance { years: i64 },
-    RecordStatus { statuses: Vec<RecordStatus> },
-    Accumulation { level: AccumulationLevel },
-    Tier { tier: u8 },
-    Blacklist { listed: bool, until: Option<Date> },
-    Supervision { risk: RiskLevel, probability_ppm: u32 },
+    Tolerance {
+        years: i64,
+    },
+    /// Statuses by record position. Names no record: the key of a
+    /// `record_status` stage leaves out record ids its rule does not read
+    /// (`engine::reads`), so one answer serves entities whose records
+    /// differ in their ids, each getting its own decision.
+    RecordStatus {
+        statuses: Vec<RecordStatus>,
+        notes: Arc<[StatusNote]>,
+    },
+    Accumulation {
+        level: AccumulationLevel,
+    },
+    Tier {
+        tier: u8,
+    },
+    Blacklist {
+        listed: bool,
+        until: Option<Date>,
+    },
+    Supervision {
+        risk: RiskLevel,
+        probability_ppm: u32,
+    },
 }
 
 impl RuleSet {
@@ -115,9 +144,6 @@ impl RuleSet {
             }
             let mut statuses = Vec::with_capacity(list.len());
             let mut notes = Vec::new();
-            let mut notes_zh = Vec::new();
-            let mut any_zh = false;
-            let mut inputs = Vec::new();
             for (i, item) in list.into_iter().enumerate() {
                 let map = item
                     .try_cast::<Map>()
@@ -126,22 +152,27 @@ impl RuleSet {
                 let status: RecordStatus = get_code(&map, "status").map_err(|m| bad(format!("status {i}: {m}")))?;
                 let (reason, zh) = get_reason(&map, "reason").map_err(|m| bad(format!("status {i}: {m}")))?;
                 if status.is_notable() {
-                    let id = &f.records[i].id;
-                    notes.push(format!("{id} {status}: {reason}"));
-                    any_zh |= zh.is_some();
-                    let zh_status = crate::i18n::record_status_name(status.as_str(), Lang::Zh);
-                    notes_zh.push(format!("{id} {zh_status}：{}", zh.as_deref().unwrap_or(&reason)));
-                    inputs.push(id.to_string());
+                    notes.push(StatusNote { index: i, status, reason, zh });
                 }
                 statuses.push(status);
             }
+            // Without notes the decision names no record and is shared;
+            // with notes it is a template each entity fills with its own
+            // record ids (`Answer::decision_for`).
             let (reason, reason_zh) = if notes.is_empty() {
                 ("every record counts".to_string(), Some("各项记录均计入".to_string()))
             } else {
-                (notes.join("; "), any_zh.then(|| notes_zh.join("；")))
+                (String::new(), None)
             };
-            let d = Decision { stage, rule: e.rule.clone(), clause: e.clause.clone(), reason, reason_zh, inputs };
-            return Ok((Answer::RecordStatus { statuses }, d));
+            let d = Decision {
+                stage,
+                rule: e.rule.clone(),
+                clause: e.clause.clone(),
+                reason,
+                reason_zh,
+                inputs: Vec::new(),
+            };
+            return Ok((Answer::RecordStatus { statuses, notes: notes.into() }, d));
         }
         let Some(map) = value.try_cast::<Map>() else {
             return Err(bad(format!("`{}` returned {type_name}; expected {expected}", e.entry.function)));
@@ -228,10 +259,55 @@ impl RuleSet {
     }
 }
 
+impl Answer {
+    /// The decision for entity `f`: `shared` itself, or for a record_status
+    /// answer with notable statuses, the decision naming `f`'s own records
+    /// (`shared` being its template).
+    pub(super) fn decision_for(&self, shared: &Arc<Decision>, f: &EntityFacts) -> Arc<Decision> {
+        let Answer::RecordStatus { notes, .. } = self else { return shared.clone() };
+        if notes.is_empty() {
+            return shared.clone();
+        }
+        let mut reason = String::new();
+        let mut zh_reason = String::new();
+        let mut any_zh = false;
+        let mut inputs = Vec::with_capacity(notes.len());
+        for (n, note) in notes.iter().enumerate() {
+            let id = f.records[note.index].id.as_str();
+            if n > 0 {
+                reason.push_str("; ");
+                zh_reason.push('；');
+            }
+            let zh_status = crate::i18n::record_status_name(note.status.as_str(), Lang::Zh);
+            // As `format!("{id} {status}: {reason}")` and `"{id} {zh_status}：{zh}"`.
+            reason.push_str(id);
+            reason.push(' ');
+            reason.push_str(note.status.as_str());
+            reason.push_str(": ");
+            reason.push_str(&note.reason);
+            zh_reason.push_str(id);
+            zh_reason.push(' ');
+            zh_reason.push_str(zh_status);
+            zh_reason.push('：');
+            zh_reason.push_str(note.zh.as_deref().unwrap_or(&note.reason));
+            any_zh |= note.zh.is_some();
+            inputs.push(id.to_string());
+        }
+        Arc::new(Decision {
+            stage: shared.stage,
+            rule: shared.rule.clone(),
+            clause: shared.clause.clone(),
+            reason,
+            reason_zh: any_zh.then_some(zh_reason),
+            inputs,
+        })
+    }
+}
+
 pub(super) fn apply(answer: &Answer, s: &mut EntityState) {
     match answer {
         Answer::Tolerance { years } => Arc::make_mut(&mut s.facts).set_tolerance(*years),
-        Answer::RecordStatus { statuses } => {
+        Answer::RecordStatus { statuses, .. } => {
             let f = Arc::make_mut(&mut s.facts);
             for (r, st) in f.records.iter_mut().zip(statuses) {
                 r.status = Some(*st);

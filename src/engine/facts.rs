@@ -223,33 +223,134 @@ fn put_date(out: &mut Vec<u8>, d: Option<Date>) {
     out.extend_from_slice(&v.to_le_bytes());
 }
 
-fn put_records<'a>(out: &mut Vec<u8>, records: impl Iterator<Item = &'a RecordFacts>) {
+/// What a rule can read of a record: one part per record getter, or
+/// group of getters reading the same fact (`disputed` and `objection` both
+/// read the objection; `repair_applied_on` the repair's date and presence,
+/// `repair_commitment` its commitment). A stage's key holds only the parts
+/// its functions can read (`engine::reads`), so two entities whose records
+/// differ only in, say, their ids share one evaluation when the rule never
+/// reads `r.id`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordPart {
+    Kind,
+    Id,
+    Date,
+    Department,
+    Severity,
+    Intentional,
+    Harmful,
+    DisclosureUntil,
+    FulfilledOn,
+    RemovedOn,
+    Detail,
+    RepairAppliedOn,
+    RepairCommitment,
+    Status,
+    Objection,
+}
+
+impl RecordPart {
+    /// Every getter `host` registers on a record, and the part it reads.
+    /// A test checks this table against `host::register_record`.
+    pub const GETTERS: &'static [(&'static str, RecordPart)] = &[
+        ("kind", RecordPart::Kind),
+        ("id", RecordPart::Id),
+        ("date", RecordPart::Date),
+        ("department", RecordPart::Department),
+        ("severity", RecordPart::Severity),
+        ("intentional", RecordPart::Intentional),
+        ("harmful", RecordPart::Harmful),
+        ("disclosure_until", RecordPart::DisclosureUntil),
+        ("fulfilled_on", RecordPart::FulfilledOn),
+        ("removed_on", RecordPart::RemovedOn),
+        ("detail", RecordPart::Detail),
+        ("repair_applied_on", RecordPart::RepairAppliedOn),
+        ("repair_commitment", RecordPart::RepairCommitment),
+        ("status", RecordPart::Status),
+        ("disputed", RecordPart::Objection),
+        ("objection", RecordPart::Objection),
+    ];
+
+    pub fn bit(self) -> u32 {
+        1 << (self as u32)
+    }
+}
+
+/// A set of [`RecordPart`]s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordParts(pub u32);
+
+impl RecordParts {
+    /// Every part: the key of a stage whose reads cannot be narrowed.
+    pub const ALL: RecordParts = RecordParts(u32::MAX);
+    pub const NONE: RecordParts = RecordParts(0);
+
+    pub fn has(self, p: RecordPart) -> bool {
+        self.0 & p.bit() != 0
+    }
+    pub fn with(self, p: RecordPart) -> RecordParts {
+        RecordParts(self.0 | p.bit())
+    }
+    /// Names of the getters reading these parts.
+    pub fn names(self) -> Vec<&'static str> {
+        RecordPart::GETTERS.iter().filter(|(_, p)| self.has(*p)).map(|(n, _)| *n).collect()
+    }
+}
+
+fn put_records<'a>(out: &mut Vec<u8>, records: impl Iterator<Item = &'a RecordFacts>, parts: RecordParts) {
+    use RecordPart as P;
     let at = out.len();
     out.extend_from_slice(&0u32.to_le_bytes());
     let mut n = 0u32;
+    // Every part is fixed-size or length-prefixed and the parts written are
+    // the same for every record of a stage: keys stay unambiguous.
     for r in records {
         n += 1;
-        out.push(r.kind as u8);
-        put_str(out, &r.id);
-        put_date(out, Some(r.date));
-        put_str(out, &r.department);
-        out.push(r.severity.map_or(255, |s| s as u8));
-        out.push(u8::from(r.intentional) | u8::from(r.harmful) << 1);
-        put_date(out, r.disclosure_until);
-        put_date(out, r.fulfilled_on);
-        put_date(out, r.removed_on);
-        put_str(out, &r.detail);
-        match &r.repair {
-            None => out.push(0),
-            Some(rep) => {
-                out.push(1);
-                put_str(out, &rep.repair_id);
-                put_date(out, Some(rep.applied_on));
-                out.push(rep.commitment.map_or(255, |c| c as u8));
-            }
+        if parts.has(P::Kind) {
+            out.push(r.kind as u8);
         }
-        out.push(r.status.map_or(255, |s| s as u8));
-        out.push(r.objection.map_or(255, |o| o as u8));
+        if parts.has(P::Id) {
+            put_str(out, &r.id);
+        }
+        if parts.has(P::Date) {
+            put_date(out, Some(r.date));
+        }
+        if parts.has(P::Department) {
+            put_str(out, &r.department);
+        }
+        if parts.has(P::Severity) {
+            out.push(r.severity.map_or(255, |s| s as u8));
+        }
+        if parts.has(P::Intentional) {
+            out.push(u8::from(r.intentional));
+        }
+        if parts.has(P::Harmful) {
+            out.push(u8::from(r.harmful));
+        }
+        if parts.has(P::DisclosureUntil) {
+            put_date(out, r.disclosure_until);
+        }
+        if parts.has(P::FulfilledOn) {
+            put_date(out, r.fulfilled_on);
+        }
+        if parts.has(P::RemovedOn) {
+            put_date(out, r.removed_on);
+        }
+        if parts.has(P::Detail) {
+            put_str(out, &r.detail);
+        }
+        if parts.has(P::RepairAppliedOn) {
+            put_date(out, r.repair.as_ref().map(|x| x.applied_on));
+        }
+        if parts.has(P::RepairCommitment) {
+            out.push(r.repair.as_ref().and_then(|x| x.commitment).map_or(255, |c| c as u8));
+        }
+        if parts.has(P::Status) {
+            out.push(r.status.map_or(255, |s| s as u8));
+        }
+        if parts.has(P::Objection) {
+            out.push(r.objection.map_or(255, |o| o as u8));
+        }
     }
     out[at..at + 4].copy_from_slice(&n.to_le_bytes());
 }
@@ -283,9 +384,10 @@ impl RecordFacts {
 }
 
 impl EntityFacts {
-    /// The bytes of the fields in `mask`: two entities with equal keys get
-    /// the same answer from a rule that reads only those fields.
-    pub fn key(&self, mask: FieldMask, out: &mut Vec<u8>) {
+    /// The bytes of the fields in `mask`, and of records only the `parts`
+    /// a rule can read: two entities with equal keys get the same answer
+    /// from a rule that reads only those.
+    pub fn key(&self, mask: FieldMask, parts: RecordParts, out: &mut Vec<u8>) {
         out.clear();
         for (f, _) in Field::ALL {
             if !mask.has(*f) {
@@ -317,8 +419,8 @@ impl EntityFacts {
                     put_str(out, self.market_rating.as_deref().unwrap_or(""));
                     put_date(out, self.evaluation_dates.market);
                 }
-                Field::Records => put_records(out, self.records.iter()),
-                Field::CurrentRecords => put_records(out, self.records.iter().filter(|r| r.is_current())),
+                Field::Records => put_records(out, self.records.iter(), parts),
+                Field::CurrentRecords => put_records(out, self.records.iter().filter(|r| r.is_current()), parts),
                 Field::Tolerance => {
                     out.extend_from_slice(&self.stages.tolerance_years.to_le_bytes());
                     put_date(out, self.stages.tolerance_until);

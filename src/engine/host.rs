@@ -320,6 +320,41 @@ mod tests {
         refused("let t = timestamp(); t.elapsed");
     }
 
+    /// `engine::reads` keys a stage on the record getters its text names:
+    /// a record must show nothing of its fields any other way.
+    #[test]
+    fn a_record_shows_its_fields_only_through_its_getters() {
+        let engine = engine();
+        let facts = Arc::new(super::super::probe::probes()[1].clone());
+        let reads = FieldMask::default().with(Field::Records);
+        let view = Dynamic::from(EntityView { facts: facts.clone(), reads, entry: "test" });
+        let ast = engine
+            .compile(
+                r#"
+                fn whole(e) {
+                    let r = e.records[0];
+                    [`${r}`, r.to_string(), r.to_debug(), type_of(r), `${e.records}`, e.records.to_debug(),
+                     #{ r: r }.to_json(), `${#{ r: r }}`]
+                }
+                fn index(e) { e.records[0]["id"] }
+                fn same(e) { e.records[0] == e.records[1] }
+                "#,
+            )
+            .unwrap();
+        let out: Array = engine.call_fn(&mut rhai::Scope::new(), &ast, "whole", (view.clone(),)).unwrap();
+        for v in out {
+            let s = v.to_string();
+            for r in &facts.records {
+                assert!(!s.contains(r.id.as_str()), "{s}");
+                assert!(r.department.is_empty() || !s.contains(r.department.as_str()), "{s}");
+                assert!(!s.contains(&r.date.to_string()), "{s}");
+            }
+        }
+        assert!(engine.call_fn::<Dynamic>(&mut rhai::Scope::new(), &ast, "index", (view.clone(),)).is_err());
+        // No `==` between records: comparing them is an error, not a test of their fields.
+        assert!(engine.call_fn::<Dynamic>(&mut rhai::Scope::new(), &ast, "same", (view,)).is_err());
+    }
+
     #[test]
     fn the_sandbox_bounds_work() {
         let e = refused("let n = 0; loop { n += 1; }");

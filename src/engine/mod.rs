@@ -22,6 +22,7 @@ mod link;
 pub mod manifest;
 mod memo;
 pub(crate) mod probe;
+mod reads;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -33,8 +34,8 @@ use sha2::{Digest, Sha256};
 
 pub use error::RuleError;
 pub use facts::{
-    EntityFacts, EvaluationDates, Field, FieldMask, PropagatedFlag, RecordFacts, RecordKind, RepairFacts, StageFacts,
-    Text,
+    EntityFacts, EvaluationDates, Field, FieldMask, PropagatedFlag, RecordFacts, RecordKind, RecordPart, RecordParts,
+    RepairFacts, StageFacts, Text,
 };
 pub use manifest::{DrawDefaults, Entry, Manifest, OfficerArea, Stage, YearWindow};
 
@@ -209,6 +210,9 @@ struct CompiledEntry {
     column: usize,
     /// `<function>(credo_arg)`: how a [`Runner`] calls the entry.
     driver: AST,
+    /// What of a record the entry can read (`reads`): the record part of
+    /// its key.
+    record_parts: RecordParts,
 }
 
 impl CompiledEntry {
@@ -385,6 +389,7 @@ impl RuleSet {
                 ));
             }
             let (line, column) = fn_position(text, &entry.function);
+            let record_parts = reads::record_parts(text, &asts[ast].1, &entry.function, *stage);
             let mut driver_scope = Scope::new();
             driver_scope.push(DRIVER_ARG, Dynamic::UNIT);
             let driver = engine
@@ -400,6 +405,7 @@ impl RuleSet {
                     line,
                     column,
                     driver,
+                    record_parts,
                 },
             );
         }
@@ -504,7 +510,7 @@ impl RuleSet {
                 let mut ends = Vec::with_capacity(chunk.len());
                 let mut k = Vec::new();
                 for s in chunk {
-                    s.facts.key(e.entry.reads, &mut k);
+                    s.facts.key(e.entry.reads, e.record_parts, &mut k);
                     buf.extend_from_slice(&k);
                     ends.push(buf.len() as u32);
                 }
@@ -562,13 +568,19 @@ impl RuleSet {
             .filter(|(_, i)| keys[**i].len() <= StageMemo::MAX_KEY)
             .map(|(slot, &i)| (Box::from(keys[i]), slot))
             .collect();
+        // Room for this and every later per-entity stage's decision at
+        // once, not a doubling of the list on the way.
+        let later = self.entries.keys().filter(|st| st.per_entity() && **st >= stage).count();
         states.par_iter_mut().zip(slots.par_iter()).for_each(|(s, slot)| {
             let (answer, decision) = match slot {
                 Slot::Known(j) => &known[*j],
                 Slot::New(j) => &answers[*j],
             };
             apply(answer, s);
-            s.decisions.push(decision.clone());
+            if s.decisions.len() == s.decisions.capacity() {
+                s.decisions.reserve_exact(later);
+            }
+            s.decisions.push(answer.decision_for(decision, &s.facts));
         });
         for (key, slot) in remember {
             memo.insert(key, answers[slot].clone());
@@ -677,5 +689,105 @@ mod runner_tests {
                 assert_eq!(err.entity, fresh_err.entity);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod projection_tests {
+    //! Keys narrowed to the record parts a rule can read (`reads`) give
+    //! exactly the answers and decisions of keys over whole records.
+    use super::*;
+    use crate::model::objection::ObjectionStatus;
+
+    /// xorshift64*: a fixed, dependency-free stream.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % n
+        }
+    }
+
+    /// Entities drawn from the probes with records from their pool, whose
+    /// ids, departments, dates and objections vary over small sets: many
+    /// entities share what a rule reads but not their ids.
+    fn entities(n: usize) -> Vec<EntityFacts> {
+        let probes = probe::probes();
+        let pool: Vec<RecordFacts> = probes.iter().flat_map(|p| p.records.clone()).collect();
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        (0..n)
+            .map(|_| {
+                let mut f = probes[rng.below(probes.len())].clone();
+                let k = rng.below(5);
+                f.records = (0..k)
+                    .map(|j| {
+                        let mut r = pool[rng.below(pool.len())].clone();
+                        r.id = format!("{}-{}-{j}", r.kind.as_str(), rng.below(40)).into();
+                        r.department = ["MR", "MPA", "HC"][rng.below(3)].into();
+                        r.date = r.date - chrono::Days::new(rng.below(3) as u64 * 300);
+                        r.objection = [None, None, None, Some(ObjectionStatus::Open), Some(ObjectionStatus::Upheld)]
+                            [rng.below(5)];
+                        r.intentional = rng.below(4) == 0;
+                        r
+                    })
+                    .collect();
+                f.records.sort_by(|a, b| (a.date, &a.id).cmp(&(b.date, &b.id)));
+                f
+            })
+            .collect()
+    }
+
+    /// Every per-entity stage over `n` entities in shards of 400 with
+    /// memos kept across shards, as `classify` runs them.
+    fn run(rules: &RuleSet, n: usize) -> (Vec<EntityState>, BTreeMap<Stage, usize>) {
+        let mut all = Vec::new();
+        let mut memos: BTreeMap<Stage, StageMemo> = BTreeMap::new();
+        let mut calls: BTreeMap<Stage, usize> = BTreeMap::new();
+        let facts = entities(n);
+        for shard in facts.chunks(400) {
+            let mut states: Vec<EntityState> = shard.iter().cloned().map(EntityState::new).collect();
+            for stage in Stage::ALL.iter().filter(|s| s.per_entity()) {
+                let st = rules.run_stage(*stage, &mut states, memos.entry(*stage).or_default()).unwrap();
+                *calls.entry(*stage).or_default() += st.calls;
+            }
+            all.extend(states);
+        }
+        (all, calls)
+    }
+
+    #[test]
+    fn narrowed_keys_answer_as_whole_records_do() {
+        let narrowed = RuleSet::compile(&RuleSource::default_rules()).unwrap();
+        let mut whole = RuleSet::compile(&RuleSource::default_rules()).unwrap();
+        for e in whole.entries.values_mut() {
+            e.record_parts = RecordParts::ALL;
+        }
+        let (a, calls_a) = run(&narrowed, 4000);
+        let (b, calls_b) = run(&whole, 4000);
+        assert!(
+            calls_a[&Stage::RecordStatus] * 5 < calls_b[&Stage::RecordStatus] * 4,
+            "record_status calls: {calls_a:?} against {calls_b:?}"
+        );
+        let mut notes = 0;
+        for (x, y) in a.iter().zip(&b) {
+            let statuses = |s: &EntityState| s.facts.records.iter().map(|r| r.status).collect::<Vec<_>>();
+            assert_eq!(statuses(x), statuses(y));
+            assert_eq!(x.facts.stages, y.facts.stages);
+            assert_eq!(x.supervision, y.supervision);
+            assert_eq!(x.blacklist, y.blacklist);
+            let decisions = |s: &EntityState| s.decisions.iter().map(|d| (**d).clone()).collect::<Vec<_>>();
+            assert_eq!(decisions(x), decisions(y), "{:?}", x.facts.records);
+            let d = x.decision(Stage::RecordStatus).unwrap();
+            if !d.inputs.is_empty() {
+                notes += 1;
+                for id in &d.inputs {
+                    assert!(x.facts.records.iter().any(|r| r.id.as_str() == id) && d.reason.contains(id.as_str()));
+                }
+            }
+        }
+        assert!(notes > 100, "{notes} entities with notable statuses");
     }
 }
