@@ -95,8 +95,6 @@ pub fn snapshot_of(ds: &Dataset) -> Result<Snapshot, Problems> {
 /// report. The snapshot is present only when there are no problems.
 /// `progress` is called with each table's name as it starts.
 pub fn check(dir: &Path, progress: &dyn Fn(&str)) -> CheckReport {
-    let mut problems = Problems::default();
-    let mut scanned: Vec<Scanned> = Vec::new();
     let mut files = build::Files::csv();
     for (table, _) in TABLES {
         if let Ok((path, _)) = locate(dir, table) {
@@ -104,39 +102,37 @@ pub fn check(dir: &Path, progress: &dyn Fn(&str)) -> CheckReport {
         }
     }
     let mut b = Builder::new(files);
-    // Tables in an order where everything a row refers to is complete.
-    macro_rules! table {
-        ($t:ty, $add:ident) => {{
-            progress(<$t>::TABLE);
-            let s = scan::<$t>(dir, &mut problems, &mut |batch| match batch {
-                Batch::Expect(n) => b.expect(<$t>::TABLE, n),
-                Batch::Rows(rows, nos) => b.$add(&rows, &nos),
-            });
-            scanned.push(s);
-        }};
-    }
-    table!(Department, departments);
-    table!(InspectionItem, items);
-    table!(MarketEntity, entities);
-    b.end_entities();
-    table!(Person, persons);
-    b.end_persons();
-    table!(Officer, officers);
-    table!(OfficerRelation, relations);
-    table!(Role, roles);
-    b.end_roles();
-    table!(CreditEvaluation, evaluations);
-    b.end_evaluations();
-    table!(Penalty, penalties);
-    b.end_penalties();
-    table!(AbnormalListing, listings);
-    b.end_listings();
-    table!(Complaint, complaints);
-    b.end_complaints();
-    table!(Commitment, commitments);
-    table!(InspectionRecord, inspections);
-    b.end_inspections();
-    table!(RepairApplication, repairs);
+    // A reader thread reads and parses the tables one after another and
+    // hands each batch (and each table's end) over as a step; this thread
+    // applies the steps to the builder in the same order. So the next
+    // batch, or the next table, is decoded and parsed while the builder
+    // checks the last one or finishes a table (sorting, grouping, naming),
+    // and the builder sees exactly the calls it saw when one thread did
+    // both. At most [`BATCHES_AHEAD`] batches of rows are handed over and
+    // not yet built (a table's start and end wait in the channel without
+    // holding the reader back).
+    let (tx, rx) = std::sync::mpsc::channel::<Step>();
+    let (ahead, built) = std::sync::mpsc::sync_channel::<()>(BATCHES_AHEAD - 1);
+    let (mut problems, scanned) = std::thread::scope(|scope| {
+        // Owned here, so a builder that panics lets a waiting reader go.
+        let built = built;
+        let reader = scope.spawn(move || read_tables(dir, &tx, &ahead));
+        for step in rx {
+            match step {
+                Step::Start(table) => progress(table),
+                Step::Apply(apply) => apply(&mut b),
+                Step::Rows(apply) => {
+                    apply(&mut b);
+                    let _ = built.recv();
+                }
+            }
+        }
+        reader.join().unwrap_or_else(|_| {
+            let mut problems = Problems::default();
+            problems.push(Problem::file("dataset", "unreadable file", "the reader thread stopped"));
+            (problems, Vec::new())
+        })
+    });
     progress("references");
     let t = std::time::Instant::now();
     let built = b.finish();
@@ -169,6 +165,70 @@ pub fn check(dir: &Path, progress: &dyn Fn(&str)) -> CheckReport {
     }
     let hash = digests.map(|d| combine(&d));
     CheckReport { problems, rows, references_secs, hash, snapshot, format }
+}
+
+/// What the reader thread of [`check`] hands the builder: a table starts
+/// (for progress), or a call to make on the builder.
+enum Step {
+    Start(&'static str),
+    Apply(Box<dyn FnOnce(&mut Builder) + Send>),
+    /// A batch of rows to build (counted against [`BATCHES_AHEAD`]).
+    Rows(Box<dyn FnOnce(&mut Builder) + Send>),
+}
+
+/// Batches of parsed rows handed over to the builder and not yet built,
+/// counting the one the reader holds ready: one being built and one
+/// parsed, while the reader's decoder decodes ahead (one batch more than
+/// when one thread parsed and built).
+const BATCHES_AHEAD: usize = 2;
+
+/// Reads every table in an order where everything a row refers to is
+/// complete before it, sending the builder's calls to `tx`: the problems
+/// of the files and cells, and what was read of each file.
+fn read_tables(
+    dir: &Path,
+    tx: &std::sync::mpsc::Sender<Step>,
+    ahead: &std::sync::mpsc::SyncSender<()>,
+) -> (Problems, Vec<Scanned>) {
+    let mut problems = Problems::default();
+    let mut scanned: Vec<Scanned> = Vec::new();
+    // A closed channel means the builder's thread stopped; its error is
+    // the one reported.
+    let send = |step: Step| {
+        if let Step::Rows(_) = step {
+            // Waits while the builder has as many batches as it may.
+            let _ = ahead.send(());
+        }
+        let _ = tx.send(step);
+    };
+    macro_rules! table {
+        ($t:ty, $add:ident $(, $end:ident)?) => {{
+            send(Step::Start(<$t>::TABLE));
+            let s = scan::<$t>(dir, &mut problems, &mut |batch| {
+                send(match batch {
+                    Batch::Expect(n) => Step::Apply(Box::new(move |b: &mut Builder| b.expect(<$t>::TABLE, n))),
+                    Batch::Rows(rows, nos) => Step::Rows(Box::new(move |b: &mut Builder| b.$add(&rows, &nos))),
+                })
+            });
+            scanned.push(s);
+            $(send(Step::Apply(Box::new(|b: &mut Builder| b.$end())));)?
+        }};
+    }
+    table!(Department, departments);
+    table!(InspectionItem, items);
+    table!(MarketEntity, entities, end_entities);
+    table!(Person, persons, end_persons);
+    table!(Officer, officers);
+    table!(OfficerRelation, relations);
+    table!(Role, roles, end_roles);
+    table!(CreditEvaluation, evaluations, end_evaluations);
+    table!(Penalty, penalties, end_penalties);
+    table!(AbnormalListing, listings, end_listings);
+    table!(Complaint, complaints, end_complaints);
+    table!(Commitment, commitments);
+    table!(InspectionRecord, inspections, end_inspections);
+    table!(RepairApplication, repairs);
+    (problems, scanned)
 }
 
 /// The officer roster of a dataset alone (for token and result checks),

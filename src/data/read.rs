@@ -79,8 +79,9 @@ pub struct Scanned {
 }
 
 /// Rows per batch: a few hundred megabytes of columns at most. Two
-/// batches are in memory at once (one decoded ahead), so half a million
-/// keeps the loader's peak where one batch of a million had it.
+/// batches of columns are in memory at once (one decoded ahead), so half
+/// a million keeps the loader's peak where one batch of a million had it
+/// (`data::check` holds one parsed batch more, while one is built).
 const BATCH_ROWS: usize = 1 << 19;
 /// CSV bytes per batch (whole records).
 const BATCH_BYTES: u64 = 64 << 20;

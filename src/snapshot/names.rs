@@ -30,40 +30,51 @@ impl Names {
         let mut blocks = Vec::with_capacity(len.div_ceil(BLOCK));
         let mut raw: Vec<u8> = Vec::new();
         let mut n = 0;
+        let mut compressor = Compressor::new();
         for name in names {
             let b = name.as_bytes();
             raw.extend_from_slice(&(b.len() as u32).to_le_bytes());
             raw.extend_from_slice(b);
             n += 1;
             if n == BLOCK {
-                blocks.push(compress(&raw));
+                blocks.push(compressor.compress(&raw));
                 raw.clear();
                 n = 0;
             }
         }
         if n > 0 {
-            blocks.push(compress(&raw));
+            blocks.push(compressor.compress(&raw));
         }
         Names { blocks, len }
     }
 
     /// [`Names::new`] for `len` names given by id, their blocks built and
     /// compressed in parallel: the same blocks, byte for byte (each block
-    /// is compressed on its own either way).
+    /// is compressed on its own either way). Each worker keeps one
+    /// compression context and one block buffer for all its blocks.
     pub fn from_fn<'a>(len: usize, name: impl Fn(usize) -> &'a [u8] + Sync) -> Names {
         use rayon::prelude::*;
         let blocks = (0..len.div_ceil(BLOCK))
             .into_par_iter()
-            .map(|b| {
-                let ids = b * BLOCK..((b + 1) * BLOCK).min(len);
-                let mut raw: Vec<u8> = Vec::with_capacity(ids.len() * 40);
-                for i in ids {
-                    let n = name(i);
-                    raw.extend_from_slice(&(n.len() as u32).to_le_bytes());
-                    raw.extend_from_slice(n);
-                }
-                compress(&raw)
-            })
+            .map_init(
+                || (Compressor::new(), Vec::with_capacity(BLOCK * 64), Vec::with_capacity(BLOCK)),
+                |(compressor, raw, names), b| {
+                    // Names usually lie scattered in memory: all of a
+                    // block's are found, and their first bytes read, before
+                    // any is copied, so the reads overlap instead of
+                    // waiting one for another.
+                    names.clear();
+                    names.extend((b * BLOCK..((b + 1) * BLOCK).min(len)).map(&name));
+                    let first = names.iter().fold(0u8, |x, n| x ^ n.first().copied().unwrap_or(0));
+                    std::hint::black_box(first);
+                    raw.clear();
+                    for n in names.iter() {
+                        raw.extend_from_slice(&(n.len() as u32).to_le_bytes());
+                        raw.extend_from_slice(n);
+                    }
+                    compressor.compress(raw)
+                },
+            )
             .collect();
         Names { blocks, len }
     }
@@ -119,11 +130,29 @@ impl Names {
     }
 }
 
-fn compress(raw: &[u8]) -> Vec<u8> {
-    // Level 3: about a quarter of the text, at hundreds of MB/s.
-    let mut out = zstd::bulk::compress(raw, 3).unwrap_or_else(|_| raw.to_vec());
-    out.shrink_to_fit();
-    out
+/// Level 3: about a quarter of the text, at hundreds of MB/s.
+const LEVEL: i32 = 3;
+
+/// Compresses blocks one after another in one zstd context: a context
+/// costs far more to set up (and its tables to clear) than a block of
+/// names to compress, and a block comes out the same either way (zstd's
+/// output depends on the level and the input only; a test checks it).
+struct Compressor(Option<zstd::bulk::Compressor<'static>>);
+
+impl Compressor {
+    fn new() -> Compressor {
+        Compressor(zstd::bulk::Compressor::new(LEVEL).ok())
+    }
+
+    fn compress(&mut self, raw: &[u8]) -> Vec<u8> {
+        let compressed = match &mut self.0 {
+            Some(c) => c.compress(raw),
+            None => zstd::bulk::compress(raw, LEVEL),
+        };
+        let mut out = compressed.unwrap_or_else(|_| raw.to_vec());
+        out.shrink_to_fit();
+        out
+    }
 }
 
 #[cfg(test)]
@@ -146,5 +175,17 @@ mod tests {
         let parallel = Names::from_fn(names.len(), |i| names[i].as_bytes());
         assert_eq!((parallel.blocks.clone(), parallel.len), (n.blocks.clone(), n.len), "same blocks");
         assert_eq!(Names::from_fn(0, |_| b"").len(), 0);
+    }
+
+    #[test]
+    fn a_reused_context_compresses_as_a_fresh_one() {
+        // Blocks of different sizes and contents, one after another in one
+        // context, each the bytes a context of its own makes.
+        let mut c = Compressor::new();
+        for i in 0..50usize {
+            let raw: Vec<u8> = (0..(i * 997) % 60_000).map(|k| (k * (i + 1) % 251) as u8).collect();
+            let fresh = zstd::bulk::compress(&raw, LEVEL).expect("compresses");
+            assert_eq!(c.compress(&raw), fresh, "block {i}");
+        }
     }
 }
