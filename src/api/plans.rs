@@ -393,8 +393,9 @@ pub async fn verify_plan(
 ) -> Result<Json<VerifyReport>, ApiError> {
     plan_for(&st, &auth, Action::VerifyPlan, id).await?;
     let store = st.store.clone();
+    let lang = super::lang::current();
     let r = blocking(move || Ok(ops::verify_plan(&store, id)?)).await?;
-    Ok(Json(VerifyReport { identical: r.is_identical(), report: r.to_string() }))
+    Ok(Json(VerifyReport { identical: r.is_identical(), report: r.text().get(lang).to_string() }))
 }
 
 #[utoipa::path(post, path = "/plans/{id}/publish", tag = "draws", params(("id" = i64, Path)), security(("bearer" = [])),

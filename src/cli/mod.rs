@@ -310,11 +310,15 @@ fn audit(cmd: AuditCommand, store: &std::path::Path, lang: crate::i18n::Lang) ->
                     )
                 }
                 crate::store::ChainReport::Broken { seq, reason } => {
+                    let reason = reason.text();
+                    let reason = reason.get(lang);
                     say!(lang, "审计链     在第 {seq} 条断裂：{reason}", "chain      BROKEN at entry {seq}: {reason}")
                 }
             }
             match (&r.checkpoint, &checkpoint) {
                 (Some(crate::store::ChainReport::Broken { reason, .. }), _) => {
+                    let reason = reason.text();
+                    let reason = reason.get(lang);
                     say!(lang, "检查点     未通过：{reason}", "checkpoint FAILED: {reason}")
                 }
                 (Some(_), Some(c)) => say!(
