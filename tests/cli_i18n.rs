@@ -644,3 +644,56 @@ fn store_faults_and_refusals_are_chinese_by_default() {
     );
     assert!(stderr(&o).contains("'lots' is not a size (e.g. 4G, 512M, auto, off)"), "{}", stderr(&o));
 }
+
+/// A beacon refused at the reveal and a beacon swap found by `draw
+/// verify`: why, in Chinese by default and in English with `--lang en`;
+/// the value as given, the exit codes the same in both languages.
+#[test]
+fn beacon_refusals_are_chinese_by_default() {
+    let s = StoreDir::new();
+    let store = s.store();
+    let (data, rules) = (sample(), root().join("rules"));
+    let (data, rules) = (data.to_str().unwrap(), rules.to_str().unwrap());
+    let run = |lang: &str, args: &[&str]| {
+        let mut all = vec!["--lang", lang, "--store", store.as_str()];
+        all.extend_from_slice(args);
+        credo_default_lang(&all)
+    };
+    let out = stdout(&run("en", &draw_create(data, rules)));
+    let secret = out.lines().find(|l| l.starts_with("secret")).unwrap().split_whitespace().nth(1).unwrap();
+
+    // The plan names no beacon, but one is given.
+    let reveal = |lang: &str, beacon: &str| {
+        run(lang, &["draw", "reveal", "1", "--secret", secret, "--beacon", beacon, "--data", data])
+    };
+    let o = reveal("zh-CN", "abc");
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert_eq!(stderr(&o).trim_end(), "错误：计划 1：随机信标被拒绝：计划未指定随机信标，却给出了信标值“abc”");
+    let o = reveal("en", "abc");
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert_eq!(
+        stderr(&o).trim_end(),
+        "error: plan 1: beacon refused: the plan names no beacon, but the beacon value 'abc' was given"
+    );
+
+    // Revealed without one; an auditor who read a value at a source finds
+    // the bundle drawn without it.
+    let o = reveal("en", "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bundle = s.path("plan.bundle");
+    assert!(run("en", &["draw", "export", "1", "--out", &bundle]).status.success());
+    let verify = |lang: &str| run(lang, &["draw", "verify", "--bundle", &bundle, "--beacon-value", "527"]);
+    let o = verify("zh-CN");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let zh = stdout(&o);
+    assert!(zh.starts_with("不一致：第 "), "{zh}");
+    assert!(zh.contains("行：随机信标：数据包记录的信标值为“”，但给出的公布值为“527”：信标被调换了\n"), "{zh}");
+    let o = verify("en");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let en = stdout(&o);
+    assert!(en.starts_with("line "), "{en}");
+    assert!(
+        en.contains(": beacon: the bundle records the value '', but the value given as published is '527': the beacon was swapped\n"),
+        "{en}"
+    );
+}
