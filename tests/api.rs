@@ -243,11 +243,6 @@ async fn malformed_requests_get_the_error_shape() {
     assert_error(s, &b, StatusCode::NOT_FOUND, "not_found");
 }
 
-pub fn default_rules() -> Value {
-    let src = credo::data::rules::read_rule_dir(&root().join("rules")).unwrap();
-    json!({ "files": src.files })
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn rules_upload_check_activate_and_diff() {
     let api = setup();

@@ -8,7 +8,7 @@ use axum::http::{Method, Request, StatusCode};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use crate::api::{Api, assert_error, default_rules, setup};
+use crate::api::{Api, assert_error, setup};
 use crate::common::*;
 
 /// A request with a JSON body as the regulator, in `lang` (none: the
