@@ -637,12 +637,12 @@ fn store_faults_and_refusals_are_chinese_by_default() {
         &["classify", "--data", data, "--rules", rules, "--as-of", "2026-06-30", "--out", &out, "--max-memory", "lots"],
     );
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("“lots”不是大小（例如 4G、512M、auto、off）"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("“lots”：未知的单位“lots”（请用 K、M、G 或 T，或 auto / off）"), "{}", stderr(&o));
     let o = run(
         "en",
         &["classify", "--data", data, "--rules", rules, "--as-of", "2026-06-30", "--out", &out, "--max-memory", "lots"],
     );
-    assert!(stderr(&o).contains("'lots' is not a size (e.g. 4G, 512M, auto, off)"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("'lots': unknown unit 'lots' (use K, M, G or T, or auto / off)"), "{}", stderr(&o));
 }
 
 /// A beacon refused at the reveal and a beacon swap found by `draw
