@@ -318,7 +318,8 @@ pub async fn reveal_plan(
 ) -> Result<Json<ops::Revealed>, ApiError> {
     limits::text("secret", &b.secret, limits::HEX32)?;
     limits::text("beacon", &b.beacon, limits::BEACON_VALUE)?;
-    let secret = hex::decode(b.secret.trim()).map_err(|e| limits::field("secret", format!("not hex: {e}")))?;
+    let secret = hex::decode(b.secret.trim())
+        .map_err(|e| limits::field("secret", crate::tr!("不是十六进制：{e}", "not hex: {e}")))?;
     plan_for(&st, &auth, Action::RevealPlan, id).await?;
     let beacon = b.beacon;
     let (st2, actor) = (st.clone(), auth.actor());

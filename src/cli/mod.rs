@@ -181,6 +181,14 @@ impl<E: std::fmt::Display + 'static> From<E> for CliError {
             CliError(e.text())
         } else if let Some(t) = any.downcast_ref::<Text>() {
             CliError(t.clone())
+        } else if let Some(e) = any.downcast_ref::<crate::model::UsccError>() {
+            CliError(e.text())
+        } else if let Some(e) = any.downcast_ref::<crate::model::HexError>() {
+            CliError(e.text())
+        } else if let Some(e) = any.downcast_ref::<crate::ops::memory::SizeError>() {
+            CliError(e.text())
+        } else if let Some(e) = any.downcast_ref::<crate::draw::BeaconRefused>() {
+            CliError(e.text())
         } else {
             CliError(Text::same(e.to_string()))
         }
