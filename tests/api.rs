@@ -43,6 +43,21 @@ impl Api {
         (status, json)
     }
 
+    /// [`Api::call`] with `Accept-Language: lang`.
+    pub async fn call_in(
+        &self,
+        lang: &str,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let body = body.map(|b| b.to_string());
+        let (status, text) = self.raw_in(Some(lang), method, path, token, body, "application/json").await;
+        let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, json)
+    }
+
     pub async fn raw(
         &self,
         method: Method,
@@ -51,7 +66,22 @@ impl Api {
         body: Option<String>,
         content_type: &str,
     ) -> (StatusCode, String) {
+        self.raw_in(None, method, path, token, body, content_type).await
+    }
+
+    async fn raw_in(
+        &self,
+        lang: Option<&str>,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<String>,
+        content_type: &str,
+    ) -> (StatusCode, String) {
         let mut req = Request::builder().method(method).uri(path);
+        if let Some(l) = lang {
+            req = req.header("accept-language", l);
+        }
         if let Some(t) = token {
             req = req.header("authorization", format!("Bearer {t}"));
         }
@@ -211,11 +241,6 @@ async fn malformed_requests_get_the_error_shape() {
     assert_error(s, &b, StatusCode::BAD_REQUEST, "bad_request");
     let (s, b) = api.call(Method::GET, "/entities/914403001922038216", reg, None).await;
     assert_error(s, &b, StatusCode::NOT_FOUND, "not_found");
-}
-
-fn default_rules() -> Value {
-    let src = credo::data::rules::read_rule_dir(&root().join("rules")).unwrap();
-    json!({ "files": src.files })
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -577,7 +602,7 @@ async fn trust_material_is_public_and_signed() {
         .call(Method::POST, &format!("/plans/{a}/reveal"), reg, Some(json!({ "secret": secret, "beacon": "abc" })))
         .await;
     assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "beacon_refused");
-    assert!(b["message"].as_str().unwrap().contains("names no beacon"), "{b}");
+    assert!(b["message"].as_str().unwrap().contains("计划未指定随机信标"), "zh-CN by default: {b}");
 
     // Listed and disclosed from creation, signed.
     let (_, list) = api.call(Method::GET, "/public/plans", None, None).await;

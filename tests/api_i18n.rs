@@ -29,11 +29,6 @@ async fn send(api: &Api, method: Method, path: &str, body: &Value, lang: Option<
     (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
-fn default_rules() -> Value {
-    let src = credo::data::rules::read_rule_dir(&root().join("rules")).unwrap();
-    json!({ "files": src.files })
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn rule_test_refusals_speak_the_request_language() {
     let api = setup();
@@ -98,4 +93,93 @@ async fn plan_beacon_refusals_speak_the_request_language() {
     assert_eq!(zh["message"], "随机信标规则“dice”不是 none、text、digits、hex 之一", "{zh}");
     let (_, en) = send(&api, Method::POST, "/plans", &plan(Some("dice")), Some("en")).await;
     assert_eq!(en["message"], "beacon rule 'dice' is not one of none, text, digits, hex", "{en}");
+}
+
+/// `/audit/verify`: why the chain breaks and what a table says that its
+/// audit entries do not, in the request's language; field names, table
+/// codes and hashes as they are.
+#[tokio::test(flavor = "multi_thread")]
+async fn audit_verify_speaks_the_request_language() {
+    let api = setup();
+    let reg = Some(api.regulator.as_str());
+    let (id, _) = api.plan("2026-07-01T09:00:00+08:00").await;
+    let db = rusqlite::Connection::open(api._dir.path().join("data/credo.db")).unwrap();
+    db.execute("UPDATE plans SET name = 'renamed' WHERE id = ?1", [id]).unwrap();
+    let last: i64 = db.query_row("SELECT max(seq) FROM audit_log", [], |r| r.get(0)).unwrap();
+    db.execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = ?1", [last]).unwrap();
+
+    let (s, zh) = api.call(Method::GET, "/audit/verify", reg, None).await;
+    assert_eq!(s, StatusCode::OK, "{zh}");
+    assert_eq!(zh["intact"], false, "{zh}");
+    assert_eq!(zh["chain"]["Broken"]["seq"], last, "{zh}");
+    assert_eq!(zh["chain"]["Broken"]["reason"], format!("第 {last} 条已被改动：其内容的哈希与记录的哈希不符"), "{zh}");
+    let renamed = |v: &Value| {
+        let d = v["differences"].as_array().unwrap().iter().find(|d| d["row"] == format!("plan {id}")).cloned();
+        d.expect("the renamed plan")
+    };
+    assert_eq!(renamed(&zh)["table"], "plans", "{zh}");
+    assert!(
+        renamed(&zh)["message"].as_str().unwrap().starts_with("表中 name 为 'renamed'，审计日志记录的是 '"),
+        "{zh}"
+    );
+
+    let (_, en) = api.call_in("en", Method::GET, "/audit/verify", reg, None).await;
+    assert_eq!(
+        en["chain"]["Broken"]["reason"],
+        format!("entry {last} was altered: its content does not hash to its hash")
+    );
+    assert_eq!(renamed(&en)["table"], "plans", "{en}");
+    assert!(
+        renamed(&en)["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("name is 'renamed' in the table, the audit log recorded '"),
+        "{en}"
+    );
+}
+
+/// A beacon a plan does not name: why, in the request's language, with
+/// the value as given.
+#[tokio::test(flavor = "multi_thread")]
+async fn beacon_refusal_details_speak_the_request_language() {
+    let api = setup();
+    let reg = Some(api.regulator.as_str());
+    let (id, secret) = api.plan("2026-07-01T09:00:00+08:00").await;
+    let path = format!("/plans/{id}/reveal");
+    let body = json!({ "secret": secret, "beacon": "abc" });
+    let (s, zh) = api.call(Method::POST, &path, reg, Some(body.clone())).await;
+    assert_error(s, &zh, StatusCode::UNPROCESSABLE_ENTITY, "beacon_refused");
+    assert_eq!(zh["message"], format!("计划 {id}：随机信标被拒绝：计划未指定随机信标，却给出了信标值“abc”"), "{zh}");
+    let (s, en) = api.call_in("en", Method::POST, &path, reg, Some(body)).await;
+    assert_error(s, &en, StatusCode::UNPROCESSABLE_ENTITY, "beacon_refused");
+    assert_eq!(
+        en["message"],
+        format!("plan {id}: beacon refused: the plan names no beacon, but the beacon value 'abc' was given"),
+        "{en}"
+    );
+}
+
+/// A credit code that is not one (the model's own check) and a rule set
+/// whose rules.toml credo refuses: why, in the request's language.
+#[tokio::test(flavor = "multi_thread")]
+async fn model_and_manifest_refusals_speak_the_request_language() {
+    let api = setup();
+    let reg = Some(api.regulator.as_str());
+    let (s, zh) = api.call(Method::GET, "/runs/1/entities/9144", reg, None).await;
+    assert_error(s, &zh, StatusCode::BAD_REQUEST, "bad_request");
+    assert_eq!(zh["message"], "“9144”不是有效的统一社会信用代码：必须是 18 个字符，实为 4 个", "{zh}");
+    let (_, en) = api.call_in("en", Method::GET, "/runs/1/entities/9144", reg, None).await;
+    assert_eq!(en["message"], "'9144' is not a valid credit code: must be 18 characters, found 4", "{en}");
+
+    let mut bad = default_rules();
+    let toml = bad["files"]["rules.toml"].as_str().unwrap().replace("min_ratio = 0.03", "min_ratio = 2.0");
+    bad["files"]["rules.toml"] = json!(toml);
+    let (s, zh) = send(&api, Method::POST, "/rules", &bad, None).await;
+    assert_error(s, &zh, StatusCode::UNPROCESSABLE_ENTITY, "rule_error");
+    assert!(zh["message"].as_str().unwrap().contains("rules.toml：draw.min_ratio 须在 0 到 1 之间，实为 2"), "{zh}");
+    let (_, en) = send(&api, Method::POST, "/rules", &bad, Some("en")).await;
+    assert!(
+        en["message"].as_str().unwrap().contains("rules.toml: draw.min_ratio must be between 0 and 1, found 2"),
+        "{en}"
+    );
 }

@@ -525,4 +525,175 @@ fn checkpoint_refusals_are_chinese_by_default() {
     let empty = write("empty.json", serde_json::json!({ "type": "credo-checkpoint-v1", "n": 1 }));
     assert!(verify("zh-CN", &empty).starts_with(&format!("错误：检查点 {empty}：检查点内容无效：missing field")));
     assert!(verify("en", &empty).starts_with(&format!("error: checkpoint {empty}: checkpoint: missing field")));
+
+    // A checkpoint of another store, and one beyond the end of the log:
+    // why it fails, in the chosen language.
+    let store_id = credo::store::Store::open(std::path::Path::new(&store)).unwrap().identity().store_id.clone();
+    let checkpoint = |name: &str, store_id: &str, entries: i64| {
+        let doc = serde_json::json!({ "type": "credo-checkpoint-v1", "store_id": store_id, "entries": entries,
+            "head": "ab".repeat(32), "at": "2026-07-01T00:00:00Z" });
+        write(name, doc)
+    };
+    let failed = |lang: &str, path: &str| {
+        let args =
+            ["--lang", lang, "--store", &store, "audit", "verify", "--checkpoint", path, "--public-key", &public];
+        let o = credo_default_lang(&args);
+        assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+        stdout(&o)
+    };
+    let other = checkpoint("other.json", "another-store", 1);
+    let zh = failed("zh-CN", &other);
+    assert!(
+        zh.contains(&format!("\n检查点     未通过：检查点属于存储 another-store，而这是存储 {store_id}\n")),
+        "{zh}"
+    );
+    let en = failed("en", &other);
+    assert!(
+        en.contains(&format!(
+            "\ncheckpoint FAILED: the checkpoint is of store another-store, this is store {store_id}\n"
+        )),
+        "{en}"
+    );
+    let ahead = checkpoint("ahead.json", &store_id, 99);
+    let zh = failed("zh-CN", &ahead);
+    assert!(zh.contains("\n检查点     未通过：日志被截断：检查点固定了第 99 条（哈希 abab"), "{zh}");
+    assert!(zh.contains("），但日志止于第 1 条\n"), "{zh}");
+    let en = failed("en", &ahead);
+    assert!(
+        en.contains("\ncheckpoint FAILED: the log was truncated: the checkpoint pins entry 99 with hash abab"),
+        "{en}"
+    );
+}
+
+/// A broken audit chain, a frame file swapped for another plan's (a fault
+/// in credo's own words), a manifest credo refuses and a memory limit
+/// that is not a size: Chinese by default, English with `--lang en`.
+#[test]
+fn store_faults_and_refusals_are_chinese_by_default() {
+    let s = StoreDir::new();
+    let store = s.store();
+    let (data, rules) = (sample(), root().join("rules"));
+    let (data, rules) = (data.to_str().unwrap(), rules.to_str().unwrap());
+    let run = |lang: &str, args: &[&str]| {
+        let mut all = vec!["--lang", lang, "--store", store.as_str()];
+        all.extend_from_slice(args);
+        credo_default_lang(&all)
+    };
+    for _ in 0..2 {
+        let o = run("en", &draw_create(data, rules));
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+
+    // Plan 1's frame file replaced by plan 2's.
+    let frames = credo::store::results_dir(std::path::Path::new(&store)).join("frames");
+    std::fs::copy(frames.join("plan-2.bundle"), frames.join("plan-1.bundle")).unwrap();
+    let reveal = ["draw", "reveal", "1", "--secret", &"00".repeat(32), "--data", data];
+    let o = run("zh-CN", &reveal);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    let zh = stderr(&o);
+    assert!(zh.starts_with("错误：计划 1 存储的抽查框哈希为 ") && zh.contains("：抽查框文件已被改动"), "{zh}");
+    let o = run("en", &reveal);
+    let en = stderr(&o);
+    assert!(
+        en.starts_with("error: the stored frame of plan 1 hashes to ") && en.contains(": the frame file was altered"),
+        "{en}"
+    );
+
+    // An audit entry altered.
+    let db = rusqlite::Connection::open(&store).unwrap();
+    db.execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2", []).unwrap();
+    let o = run("zh-CN", &["audit", "verify"]);
+    assert_eq!(o.status.code(), Some(1));
+    let zh = stdout(&o);
+    assert!(zh.starts_with("审计链     在第 2 条断裂：第 2 条已被改动：其内容的哈希与记录的哈希不符\n"), "{zh}");
+    let en = stdout(&run("en", &["audit", "verify"]));
+    assert!(
+        en.starts_with("chain      BROKEN at entry 2: entry 2 was altered: its content does not hash to its hash\n"),
+        "{en}"
+    );
+    // A checkpoint is refused while the chain is broken.
+    let o = run("zh-CN", &["audit", "checkpoint"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("审计日志在第 2 条处断裂：第 2 条已被改动："), "{}", stderr(&o));
+
+    // A rules.toml credo refuses.
+    let copy = copy_dir(&root().join("rules"));
+    let manifest = copy.path().join("rules.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, text.replace("officers_per_visit = 2", "officers_per_visit = 1")).unwrap();
+    let dir = copy.path().to_str().unwrap();
+    let zh = stderr(&credo_default_lang(&["rules", "check", "--rules", dir]));
+    assert!(zh.contains("\nrules.toml：draw.officers_per_visit 至少为 2（每次检查两名执法人员）"), "{zh}");
+    let en = stderr(&credo(&["rules", "check", "--rules", dir]));
+    assert!(
+        en.contains("\nrules.toml: draw.officers_per_visit must be at least 2 (two officers per inspection)"),
+        "{en}"
+    );
+
+    // A memory limit that is not a size, refused by the parser.
+    let out = s.path("out.csv");
+    let o = run(
+        "zh-CN",
+        &["classify", "--data", data, "--rules", rules, "--as-of", "2026-06-30", "--out", &out, "--max-memory", "lots"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("“lots”：未知的单位“lots”（请用 K、M、G 或 T，或 auto / off）"), "{}", stderr(&o));
+    let o = run(
+        "en",
+        &["classify", "--data", data, "--rules", rules, "--as-of", "2026-06-30", "--out", &out, "--max-memory", "lots"],
+    );
+    assert!(stderr(&o).contains("'lots': unknown unit 'lots' (use K, M, G or T, or auto / off)"), "{}", stderr(&o));
+}
+
+/// A beacon refused at the reveal and a beacon swap found by `draw
+/// verify`: why, in Chinese by default and in English with `--lang en`;
+/// the value as given, the exit codes the same in both languages.
+#[test]
+fn beacon_refusals_are_chinese_by_default() {
+    let s = StoreDir::new();
+    let store = s.store();
+    let (data, rules) = (sample(), root().join("rules"));
+    let (data, rules) = (data.to_str().unwrap(), rules.to_str().unwrap());
+    let run = |lang: &str, args: &[&str]| {
+        let mut all = vec!["--lang", lang, "--store", store.as_str()];
+        all.extend_from_slice(args);
+        credo_default_lang(&all)
+    };
+    let out = stdout(&run("en", &draw_create(data, rules)));
+    let secret = out.lines().find(|l| l.starts_with("secret")).unwrap().split_whitespace().nth(1).unwrap();
+
+    // The plan names no beacon, but one is given.
+    let reveal = |lang: &str, beacon: &str| {
+        run(lang, &["draw", "reveal", "1", "--secret", secret, "--beacon", beacon, "--data", data])
+    };
+    let o = reveal("zh-CN", "abc");
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert_eq!(stderr(&o).trim_end(), "错误：计划 1：随机信标被拒绝：计划未指定随机信标，却给出了信标值“abc”");
+    let o = reveal("en", "abc");
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert_eq!(
+        stderr(&o).trim_end(),
+        "error: plan 1: beacon refused: the plan names no beacon, but the beacon value 'abc' was given"
+    );
+
+    // Revealed without one; an auditor who read a value at a source finds
+    // the bundle drawn without it.
+    let o = reveal("en", "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bundle = s.path("plan.bundle");
+    assert!(run("en", &["draw", "export", "1", "--out", &bundle]).status.success());
+    let verify = |lang: &str| run(lang, &["draw", "verify", "--bundle", &bundle, "--beacon-value", "527"]);
+    let o = verify("zh-CN");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let zh = stdout(&o);
+    assert!(zh.starts_with("不一致：第 "), "{zh}");
+    assert!(zh.contains("行：随机信标：数据包记录的信标值为“”，但给出的公布值为“527”：信标被调换了\n"), "{zh}");
+    let o = verify("en");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let en = stdout(&o);
+    assert!(en.starts_with("line "), "{en}");
+    assert!(
+        en.contains(": beacon: the bundle records the value '', but the value given as published is '527': the beacon was swapped\n"),
+        "{en}"
+    );
 }

@@ -130,10 +130,23 @@ async fn a_changed_results_file_is_refused_on_the_entity_endpoint() {
     std::fs::write(&sidecar, &bytes).unwrap();
     let (s, b) = api.call(Method::GET, &path, reg, None).await;
     assert_error(s, &b, StatusCode::CONFLICT, "altered");
-    assert!(b["message"].as_str().unwrap().contains("paths block"), "{b}");
+    assert!(
+        b["message"].as_str().unwrap().contains("已被改动") && b["message"].to_string().contains("paths block"),
+        "{b}"
+    );
+    // The audit names it, in Chinese by default (the block's detail is the
+    // results module's, as written), in English on request.
     let (_, v) = api.call(Method::GET, "/audit/verify", Some(&auditor), None).await;
     assert_eq!(v["intact"], false, "{v}");
-    assert!(v["differences"].to_string().contains("paths block"), "{v}");
+    let message = |v: &serde_json::Value| {
+        let d = v["differences"].as_array().unwrap().iter().find(|d| d["table"] == "results_files").cloned();
+        d.expect("a results file difference")["message"].as_str().unwrap().to_string()
+    };
+    let zh = message(&v);
+    assert!(zh.starts_with("结果文件 ") && zh.contains(" 已被改动：paths block "), "{v}");
+    let (_, v) = api.call_in("en", Method::GET, "/audit/verify", Some(&auditor), None).await;
+    let en = message(&v);
+    assert!(en.starts_with("results file ") && en.contains(" was altered: paths block "), "{v}");
     bytes[at] ^= 0x01;
     std::fs::write(&sidecar, &bytes).unwrap();
     assert_eq!(api.call(Method::GET, &path, reg, None).await.0, StatusCode::OK);

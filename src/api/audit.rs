@@ -10,7 +10,7 @@ use super::error::{ApiError, ApiQuery};
 use super::handlers::*;
 use crate::ops;
 use crate::ops::limits;
-use crate::store::AuditEntry;
+use crate::store::{AuditEntry, ChainReport};
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -42,9 +42,21 @@ pub async fn audit_log(
 }
 
 #[utoipa::path(get, path = "/audit/verify", tag = "audit", security(("bearer" = [])),
-    responses((status = 200, description = "The chain (intact with its head, or the first altered or missing entry), every difference between the tables and the audit payloads, every altered results file; `intact` when there is none")))]
+    responses((status = 200, description = "The chain (intact with its head, or the first altered or missing entry), every difference between the tables and the audit payloads, every altered results file; `intact` when there is none. Reasons and messages in the request's language (Accept-Language, zh-CN by default)")))]
 pub async fn audit_verify(State(st): S, _: CanVerifyAudit) -> Result<Json<serde_json::Value>, ApiError> {
+    let lang = super::lang::current();
     let store = st.store.clone();
     let r = blocking(move || Ok(ops::verify_store(&store, None)?)).await?;
-    Ok(Json(serde_json::to_value(r).map_err(ApiError::internal)?))
+    let mut v = serde_json::to_value(&r).map_err(ApiError::internal)?;
+    // The texts in the request's language; fields and codes as serialised.
+    if let ChainReport::Broken { reason, .. } = &r.chain {
+        v["chain"]["Broken"]["reason"] = reason.text().get(lang).into();
+    }
+    if let Some(ChainReport::Broken { reason, .. }) = &r.checkpoint {
+        v["checkpoint"]["Broken"]["reason"] = reason.text().get(lang).into();
+    }
+    for (i, d) in r.differences.iter().enumerate() {
+        v["differences"][i]["message"] = d.message.get(lang).into();
+    }
+    Ok(Json(v))
 }

@@ -103,10 +103,10 @@ pub async fn decide_objection(
 ) -> Result<Json<ObjectionRecord>, ApiError> {
     may_at_all(&auth, Action::DecideObjection)?;
     limits::text("outcome", &b.outcome, limits::CODE)?;
-    let outcome: ObjectionOutcome = b
-        .outcome
-        .parse()
-        .map_err(|_| limits::field("outcome", format!("'{}' is not upheld or rejected", b.outcome)))?;
+    let outcome: ObjectionOutcome = b.outcome.parse().map_err(|_| {
+        let o = &b.outcome;
+        limits::field("outcome", crate::tr!("“{o}”不是 upheld 或 rejected", "'{o}' is not upheld or rejected"))
+    })?;
     let store = st.store.clone();
     blocking(move || {
         let req = ops::DecideObjection { id, outcome, reason: &b.reason, decided_on: b.decided_on };
@@ -138,7 +138,7 @@ pub async fn list_objections(
         None => None,
         Some(s) => {
             limits::text("status", s, limits::CODE)?;
-            Some(s.parse::<ObjectionStatus>().map_err(|e| limits::field("status", e.to_string()))?)
+            Some(s.parse::<ObjectionStatus>().map_err(|e| limits::field("status", e.text()))?)
         }
     };
     let store = st.store.clone();

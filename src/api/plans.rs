@@ -318,7 +318,8 @@ pub async fn reveal_plan(
 ) -> Result<Json<ops::Revealed>, ApiError> {
     limits::text("secret", &b.secret, limits::HEX32)?;
     limits::text("beacon", &b.beacon, limits::BEACON_VALUE)?;
-    let secret = hex::decode(b.secret.trim()).map_err(|e| limits::field("secret", format!("not hex: {e}")))?;
+    let secret = hex::decode(b.secret.trim())
+        .map_err(|e| limits::field("secret", crate::tr!("不是十六进制：{e}", "not hex: {e}")))?;
     plan_for(&st, &auth, Action::RevealPlan, id).await?;
     let beacon = b.beacon;
     let (st2, actor) = (st.clone(), auth.actor());
@@ -393,8 +394,9 @@ pub async fn verify_plan(
 ) -> Result<Json<VerifyReport>, ApiError> {
     plan_for(&st, &auth, Action::VerifyPlan, id).await?;
     let store = st.store.clone();
+    let lang = super::lang::current();
     let r = blocking(move || Ok(ops::verify_plan(&store, id)?)).await?;
-    Ok(Json(VerifyReport { identical: r.is_identical(), report: r.to_string() }))
+    Ok(Json(VerifyReport { identical: r.is_identical(), report: r.text().get(lang).to_string() }))
 }
 
 #[utoipa::path(post, path = "/plans/{id}/publish", tag = "draws", params(("id" = i64, Path)), security(("bearer" = [])),

@@ -114,10 +114,10 @@ pub async fn run_entity(
     ApiPath((id, uscc)): ApiPath<(i64, String)>,
 ) -> Result<Json<crate::data::results::StoredResult>, ApiError> {
     let u = Uscc::parse(&uscc).map_err(|e| {
-        ApiError::bad_request(tr!(
-            "“{uscc}”不是有效的统一社会信用代码：{e}",
-            "'{uscc}' is not a valid credit code: {e}"
-        ))
+        ApiError::bad_request(e.text().map(|lang, e| match lang {
+            crate::i18n::Lang::Zh => format!("“{uscc}”不是有效的统一社会信用代码：{e}"),
+            crate::i18n::Lang::En => format!("'{uscc}' is not a valid credit code: {e}"),
+        }))
     })?;
     let st2 = st.clone();
     blocking(move || {

@@ -200,8 +200,12 @@ pub(crate) fn read_public_key(arg: &str) -> Result<crate::trust::PublicKey, CliE
 }
 
 fn hex32(what: &str, s: &str) -> Result<[u8; 32], CliError> {
-    crate::model::parse_hex32(s.trim())
-        .map_err(|e| CliError(crate::i18n::Text::new(format!("{what} 的值无效：{e}"), format!("{what}: {e}"))))
+    crate::model::parse_hex32(s.trim()).map_err(|e| {
+        CliError(e.text().map(|lang, e| match lang {
+            crate::i18n::Lang::Zh => format!("{what} 的值无效：{e}"),
+            crate::i18n::Lang::En => format!("{what}: {e}"),
+        }))
+    })
 }
 
 pub fn run(cmd: DrawCommand, store_path: &Path, lang: crate::i18n::Lang) -> Result<Outcome, CliError> {
@@ -479,11 +483,13 @@ fn verify(store: &Store, a: VerifyArgs, lang: Lang) -> Result<Outcome, CliError>
                     text = Some(t);
                     r
                 }
-                Err(e) => crate::draw::Report::Different {
-                    line: None,
-                    column: None,
-                    message: format!("the bundle is not UTF-8 (byte {})", e.utf8_error().valid_up_to()),
-                },
+                Err(e) => {
+                    let at = e.utf8_error().valid_up_to();
+                    crate::draw::Report::plain(tr!(
+                        "数据包不是 UTF-8 文本（第 {at} 字节）",
+                        "the bundle is not UTF-8 (byte {at})"
+                    ))
+                }
             }
         }
         (None, Some(id)) => ops::verify_plan(store, id).map_err(CliError::from)?,

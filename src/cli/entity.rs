@@ -84,7 +84,10 @@ pub fn entity(cmd: EntityCommand, store: &Path, lang: Lang) -> Result<Outcome, C
     match cmd {
         EntityCommand::Show { uscc, inputs: super::Inputs { data: dir, rules, as_of }, json } => {
             let uscc = Uscc::parse(&uscc).map_err(|e| {
-                CliError(tr!("“{uscc}”不是有效的统一社会信用代码：{e}", "'{uscc}' is not a valid credit code: {e}"))
+                CliError(e.text().map(|lang, e| match lang {
+                    Lang::Zh => format!("“{uscc}”不是有效的统一社会信用代码：{e}"),
+                    Lang::En => format!("'{uscc}' is not a valid credit code: {e}"),
+                }))
             })?;
             let rules = load_rules(&rules)?;
             let loaded = load_with_results(&dir, store)?;

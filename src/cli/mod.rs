@@ -181,6 +181,14 @@ impl<E: std::fmt::Display + 'static> From<E> for CliError {
             CliError(e.text())
         } else if let Some(t) = any.downcast_ref::<Text>() {
             CliError(t.clone())
+        } else if let Some(e) = any.downcast_ref::<crate::model::UsccError>() {
+            CliError(e.text())
+        } else if let Some(e) = any.downcast_ref::<crate::model::HexError>() {
+            CliError(e.text())
+        } else if let Some(e) = any.downcast_ref::<crate::ops::memory::SizeError>() {
+            CliError(e.text())
+        } else if let Some(e) = any.downcast_ref::<crate::draw::BeaconRefused>() {
+            CliError(e.text())
         } else {
             CliError(Text::same(e.to_string()))
         }
@@ -310,11 +318,15 @@ fn audit(cmd: AuditCommand, store: &std::path::Path, lang: crate::i18n::Lang) ->
                     )
                 }
                 crate::store::ChainReport::Broken { seq, reason } => {
+                    let reason = reason.text();
+                    let reason = reason.get(lang);
                     say!(lang, "审计链     在第 {seq} 条断裂：{reason}", "chain      BROKEN at entry {seq}: {reason}")
                 }
             }
             match (&r.checkpoint, &checkpoint) {
                 (Some(crate::store::ChainReport::Broken { reason, .. }), _) => {
+                    let reason = reason.text();
+                    let reason = reason.get(lang);
                     say!(lang, "检查点     未通过：{reason}", "checkpoint FAILED: {reason}")
                 }
                 (Some(_), Some(c)) => say!(

@@ -152,6 +152,9 @@ fn source_reason(source: &(dyn std::error::Error + 'static)) -> String {
     if let Some(e) = source.downcast_ref::<crate::i18n::UnknownLang>() {
         return format!("未知语言 '{}'：请用 zh-CN（默认）或 en", e.0);
     }
+    if let Some(e) = source.downcast_ref::<crate::ops::memory::SizeError>() {
+        return e.text().zh().to_string();
+    }
     if let Some(e) = source.downcast_ref::<std::num::ParseIntError>() {
         return match e.kind() {
             IntErrorKind::Empty => "值为空".to_string(),

@@ -277,6 +277,18 @@ pub fn parse_text(s: &str) -> Result<String, InvalidValue> {
 }
 
 /// Dates are ISO 8601 calendar dates, `YYYY-MM-DD`, nothing else.
+/// [`parse_date`], with why not in both languages (forms and queries).
+pub fn parse_date_text(s: &str) -> Result<Date, crate::i18n::Text> {
+    parse_date(s).map_err(|e| {
+        let zh = if e.0.ends_with("no such day") {
+            format!("“{s}”不是有效日期（YYYY-MM-DD）：没有这一天")
+        } else {
+            format!("“{s}”不是日期（YYYY-MM-DD）")
+        };
+        crate::i18n::Text::new(zh, e.0)
+    })
+}
+
 pub fn parse_date(s: &str) -> Result<Date, InvalidValue> {
     let b = s.as_bytes();
     let digits = |r: std::ops::Range<usize>| -> Option<u32> {

@@ -69,26 +69,26 @@ impl BeaconRule {
     /// the rule. An empty value is refused by every rule but `none`, and
     /// `none` refuses every value but the empty one.
     pub fn bytes(self, value: &str) -> Result<Vec<u8>, BeaconRefused> {
-        let refuse = |why: String| Err(BeaconRefused(why));
+        let value_ = || value.to_string();
         match self {
             BeaconRule::None if value.is_empty() => Ok(Vec::new()),
-            BeaconRule::None => refuse(format!("the plan names no beacon, but the beacon value '{value}' was given")),
-            _ if value.is_empty() => refuse("the plan names a beacon, but the beacon value is empty".into()),
+            BeaconRule::None => Err(BeaconRefused::NoneNamed { value: value_() }),
+            _ if value.is_empty() => Err(BeaconRefused::Empty),
             BeaconRule::Text => {
                 if value.trim() != value {
-                    return refuse("rule text: the value may not start or end with white space".into());
+                    return Err(BeaconRefused::Spaces);
                 }
                 Ok(value.as_bytes().to_vec())
             }
             BeaconRule::Digits => {
                 let d: Vec<u8> = value.bytes().filter(u8::is_ascii_digit).collect();
                 if d.is_empty() {
-                    return refuse(format!("rule digits: the value '{value}' has no decimal digit"));
+                    return Err(BeaconRefused::NoDigits { value: value_() });
                 }
                 Ok(d)
             }
             BeaconRule::Hex => hex::decode(value.to_ascii_lowercase())
-                .map_err(|e| BeaconRefused(format!("rule hex: the value '{value}' is not hexadecimal: {e}"))),
+                .map_err(|e| BeaconRefused::NotHex { value: value_(), reason: e.to_string() }),
         }
     }
 }
@@ -99,10 +99,84 @@ impl std::fmt::Display for BeaconRule {
     }
 }
 
-/// Why a published value cannot be a plan's beacon under its rule.
+/// Why a published value cannot be a plan's beacon under its rule, or
+/// (checking a bundle) why its beacon is not the one the plan named.
+/// `Display` is the English; [`BeaconRefused::text`] gives both.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct BeaconRefused(pub String);
+pub enum BeaconRefused {
+    #[error("the plan names no beacon, but the beacon value '{value}' was given")]
+    NoneNamed { value: String },
+    #[error("the plan names a beacon, but the beacon value is empty")]
+    Empty,
+    #[error("rule text: the value may not start or end with white space")]
+    Spaces,
+    #[error("rule digits: the value '{value}' has no decimal digit")]
+    NoDigits { value: String },
+    /// `reason`: the decoder's message, as it is.
+    #[error("rule hex: the value '{value}' is not hexadecimal: {reason}")]
+    NotHex { value: String, reason: String },
+    /// A bundle whose plan names no beacon used one.
+    #[error(
+        "beacon: the plan names no beacon (beacon_rule=none), but the draw used beacon value '{value}' (bytes {bytes})"
+    )]
+    UsedUnnamed { value: String, bytes: String },
+    #[error("beacon: the plan names no beacon, but a time the beacon was supplied is recorded")]
+    SuppliedUnnamed,
+    #[error(
+        "beacon: the plan names the beacon '{named}' (rule {rule}), but the draw used none: the beacon was dropped"
+    )]
+    Dropped { named: String, rule: BeaconRule },
+    /// The recorded value does not fit the plan's rule.
+    #[error("beacon: {0}")]
+    Recorded(Box<BeaconRefused>),
+    #[error("beacon: rule {rule} makes bytes {want} of the recorded value '{value}', but the draw used {used}")]
+    OtherBytes { rule: BeaconRule, want: String, value: String, used: String },
+    #[error("beacon: supplied at '{0}', not a UTC time YYYY-MM-DDTHH:MM:SSZ")]
+    BadTime(String),
+    #[error("beacon: supplied at {supplied}, before its announced publication at {published}")]
+    Early { supplied: String, published: String },
+    #[error(
+        "beacon: the bundle records the value '{recorded}', but the value given as published is '{given}': the beacon was swapped"
+    )]
+    Swapped { recorded: String, given: String },
+}
+
+impl BeaconRefused {
+    /// Why, in both languages (values, bytes and rule names as they are).
+    pub fn text(&self) -> crate::i18n::Text {
+        crate::i18n::Text::new(self.zh(), self.to_string())
+    }
+
+    fn zh(&self) -> String {
+        match self {
+            BeaconRefused::NoneNamed { value } => format!("计划未指定随机信标，却给出了信标值“{value}”"),
+            BeaconRefused::Empty => "计划指定了随机信标，但信标值为空".to_string(),
+            BeaconRefused::Spaces => "规则 text：信标值的开头和结尾不能有空白".to_string(),
+            BeaconRefused::NoDigits { value } => format!("规则 digits：信标值“{value}”中没有十进制数字"),
+            BeaconRefused::NotHex { value, reason } => {
+                format!("规则 hex：信标值“{value}”不是十六进制：{reason}")
+            }
+            BeaconRefused::UsedUnnamed { value, bytes } => {
+                format!("随机信标：计划未指定信标（beacon_rule=none），但抽取用了信标值“{value}”（字节 {bytes}）")
+            }
+            BeaconRefused::SuppliedUnnamed => "随机信标：计划未指定信标，却记录了信标的提供时间".to_string(),
+            BeaconRefused::Dropped { named, rule } => {
+                format!("随机信标：计划指定了信标“{named}”（规则 {rule}），但抽取没有使用：信标被丢弃了")
+            }
+            BeaconRefused::Recorded(inner) => format!("随机信标：{}", inner.zh()),
+            BeaconRefused::OtherBytes { rule, want, value, used } => {
+                format!("随机信标：按规则 {rule}，记录的信标值“{value}”得出字节 {want}，但抽取用的是 {used}")
+            }
+            BeaconRefused::BadTime(at) => format!("随机信标：提供时间“{at}”不是 UTC 时间 YYYY-MM-DDTHH:MM:SSZ"),
+            BeaconRefused::Early { supplied, published } => {
+                format!("随机信标：提供于 {supplied}，早于公告的公布时间 {published}")
+            }
+            BeaconRefused::Swapped { recorded, given } => {
+                format!("随机信标：数据包记录的信标值为“{recorded}”，但给出的公布值为“{given}”：信标被调换了")
+            }
+        }
+    }
+}
 
 /// A beacon rule credo does not know.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

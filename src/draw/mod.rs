@@ -108,7 +108,7 @@ pub enum DrawError {
     #[error("line {line}, column {column}: {message}")]
     Parse { line: usize, column: usize, message: String },
     #[error("beacon: {0}")]
-    Beacon(String),
+    Beacon(BeaconRefused),
 }
 
 impl DrawError {
@@ -136,7 +136,10 @@ impl DrawError {
             DrawError::Parse { line, column, message } => {
                 tr!("第 {line} 行第 {column} 列：{message}", "line {line}, column {column}: {message}")
             }
-            DrawError::Beacon(m) => tr!("随机信标：{m}", "beacon: {m}"),
+            DrawError::Beacon(m) => {
+                let m = m.text();
+                crate::i18n::Text::new(format!("随机信标：{}", m.zh()), format!("beacon: {}", m.en()))
+            }
         }
     }
 }
@@ -188,7 +191,7 @@ pub fn draw(frame: &Frame, secret: &[u8], beacon: &[u8]) -> Result<DrawResult, D
 /// beacon bytes with the result.
 pub fn draw_v2(frame: &Frame, secret: &[u8], beacon_value: &str) -> Result<(Vec<u8>, DrawResult), DrawError> {
     let h = frame.v2().ok_or_else(|| DrawError::Plan("the frame is credo-draw-v1; it has no beacon rule".into()))?;
-    let beacon = h.beacon_rule.bytes(beacon_value).map_err(|e| DrawError::Beacon(e.0))?;
+    let beacon = h.beacon_rule.bytes(beacon_value).map_err(DrawError::Beacon)?;
     let result = draw(frame, secret, &beacon)?;
     Ok((beacon, result))
 }

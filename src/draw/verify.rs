@@ -11,6 +11,7 @@ use super::bundle::{RawBundle, SIGNATURE_TYPE};
 use super::frame::{BeaconRefused, BeaconRule, is_utc_time};
 use super::ticket::{Hash, Seed, check_commitment, sha256};
 use super::{DrawError, Spec, draw_with_seed};
+use crate::i18n::{Lang, Text};
 use crate::trust::PublicKey;
 
 /// What a verifier is told besides the bundle.
@@ -37,8 +38,10 @@ pub enum Report {
         signer: Option<PublicKey>,
     },
     /// The first difference found, in plain words, with its place in the
-    /// bundle where there is one.
-    Different { line: Option<usize>, column: Option<usize>, message: String },
+    /// bundle where there is one. Differences credo words in both languages
+    /// (a refused beacon) carry both; the checker's other findings are in
+    /// English in both forms, as the Python verifier words them.
+    Different { line: Option<usize>, column: Option<usize>, message: Text },
 }
 
 impl Report {
@@ -46,11 +49,12 @@ impl Report {
         matches!(self, Report::Identical { .. })
     }
 
-    fn at(line: usize, message: impl Into<String>) -> Report {
+    fn at(line: usize, message: impl Into<Text>) -> Report {
         Report::Different { line: Some(line), column: None, message: message.into() }
     }
 
-    fn plain(message: impl Into<String>) -> Report {
+    /// A difference with no place in the bundle.
+    pub fn plain(message: impl Into<Text>) -> Report {
         Report::Different { line: None, column: None, message: message.into() }
     }
 }
@@ -59,9 +63,9 @@ impl From<DrawError> for Report {
     fn from(e: DrawError) -> Report {
         match e {
             DrawError::Parse { line, column, message } => {
-                Report::Different { line: Some(line), column: Some(column), message }
+                Report::Different { line: Some(line), column: Some(column), message: message.into() }
             }
-            other => Report::plain(other.to_string()),
+            other => Report::plain(other.text()),
         }
     }
 }
@@ -85,13 +89,18 @@ impl Report {
                 };
                 crate::i18n::Text::new(format!("{}{}", head.zh(), tail.zh()), format!("{}{}", head.en(), tail.en()))
             }
-            Report::Different { line: Some(l), column: Some(c), message } => {
-                tr!("不一致：第 {l} 行第 {c} 列：{message}", "line {l}, column {c}: {message}")
-            }
-            Report::Different { line: Some(l), column: None, message } => {
-                tr!("不一致：第 {l} 行：{message}", "line {l}: {message}")
-            }
-            Report::Different { message, .. } => tr!("不一致：{message}", "{message}"),
+            Report::Different { line: Some(l), column: Some(c), message } => message.map(|lang, m| match lang {
+                Lang::Zh => format!("不一致：第 {l} 行第 {c} 列：{m}"),
+                Lang::En => format!("line {l}, column {c}: {m}"),
+            }),
+            Report::Different { line: Some(l), column: None, message } => message.map(|lang, m| match lang {
+                Lang::Zh => format!("不一致：第 {l} 行：{m}"),
+                Lang::En => format!("line {l}: {m}"),
+            }),
+            Report::Different { message, .. } => message.map(|lang, m| match lang {
+                Lang::Zh => format!("不一致：{m}"),
+                Lang::En => m.to_string(),
+            }),
         }
     }
 }
@@ -115,7 +124,7 @@ impl fmt::Display for Report {
                 write!(f, "line {l}, column {c}: {message}")
             }
             Report::Different { line: Some(l), column: None, message } => write!(f, "line {l}: {message}"),
-            Report::Different { message, .. } => f.write_str(message),
+            Report::Different { message, .. } => f.write_str(message.en()),
         }
     }
 }
@@ -215,7 +224,7 @@ fn run(text: &str, options: &VerifyOptions) -> Result<Report, Report> {
     let (v2_shift, beacon_line) = if spec == Spec::V2 { (2, seed_line + 2) } else { (0, seed_line + 2) };
     if let (Some(h), Some(r)) = (b.frame.v2(), &parsed.reveal) {
         check_beacon(h, &b.frame.plan().beacon_source, r, &b.beacon, options)
-            .map_err(|m| Report::at(beacon_line, m.0))?;
+            .map_err(|m| Report::at(beacon_line, m.text()))?;
     }
     // 5. Commitment, frame hash, seed.
     check_commitment(&b.frame.plan().commitment, &b.secret).map_err(|e| Report::at(seed_line + 1, e.to_string()))?;
@@ -308,52 +317,38 @@ fn check_beacon(
     let rule = h.beacon_rule;
     if rule == BeaconRule::None {
         if !beacon.is_empty() || !r.value.is_empty() {
-            return Err(BeaconRefused(format!(
-                "beacon: the plan names no beacon (beacon_rule=none), but the draw used beacon value '{}' (bytes {})",
-                r.value,
-                hex::encode(beacon)
-            )));
+            return Err(BeaconRefused::UsedUnnamed { value: r.value.clone(), bytes: hex::encode(beacon) });
         }
         if !r.supplied_at.is_empty() {
-            return Err(BeaconRefused(
-                "beacon: the plan names no beacon, but a time the beacon was supplied is recorded".into(),
-            ));
+            return Err(BeaconRefused::SuppliedUnnamed);
         }
     } else {
         if r.value.is_empty() {
-            return Err(BeaconRefused(format!(
-                "beacon: the plan names the beacon '{source}' (rule {rule}), but the draw used none: the beacon was dropped"
-            )));
+            return Err(BeaconRefused::Dropped { named: source.to_string(), rule });
         }
-        let want = rule.bytes(&r.value).map_err(|m| BeaconRefused(format!("beacon: {m}")))?;
+        let want = rule.bytes(&r.value).map_err(|m| BeaconRefused::Recorded(Box::new(m)))?;
         if want != beacon {
-            return Err(BeaconRefused(format!(
-                "beacon: rule {rule} makes bytes {} of the recorded value '{}', but the draw used {}",
-                hex::encode(&want),
-                r.value,
-                hex::encode(beacon)
-            )));
+            return Err(BeaconRefused::OtherBytes {
+                rule,
+                want: hex::encode(&want),
+                value: r.value.clone(),
+                used: hex::encode(beacon),
+            });
         }
         if !is_utc_time(&r.supplied_at) {
-            return Err(BeaconRefused(format!(
-                "beacon: supplied at '{}', not a UTC time YYYY-MM-DDTHH:MM:SSZ",
-                r.supplied_at
-            )));
+            return Err(BeaconRefused::BadTime(r.supplied_at.clone()));
         }
         if r.supplied_at < h.beacon_published_at {
-            return Err(BeaconRefused(format!(
-                "beacon: supplied at {}, before its announced publication at {}",
-                r.supplied_at, h.beacon_published_at
-            )));
+            return Err(BeaconRefused::Early {
+                supplied: r.supplied_at.clone(),
+                published: h.beacon_published_at.clone(),
+            });
         }
     }
     if let Some(v) = &options.beacon_value
         && *v != r.value
     {
-        return Err(BeaconRefused(format!(
-            "beacon: the bundle records the value '{}', but the value given as published is '{v}': the beacon was swapped",
-            r.value
-        )));
+        return Err(BeaconRefused::Swapped { recorded: r.value.clone(), given: v.clone() });
     }
     Ok(())
 }

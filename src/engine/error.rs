@@ -12,6 +12,10 @@ pub struct RuleError {
     pub line: Option<usize>,
     pub column: Option<usize>,
     pub message: String,
+    /// `message` in Chinese, when credo wrote it (a manifest's refusal);
+    /// `None` for Rhai's and the rules' own texts, shown as written.
+    #[serde(skip)]
+    pub message_zh: Option<String>,
     /// The entry (stage) being evaluated, if any.
     pub entry: Option<String>,
     /// The entity being evaluated, if any.
@@ -22,7 +26,23 @@ pub struct RuleError {
 
 impl RuleError {
     pub fn at(file: &str, line: Option<usize>, column: Option<usize>, message: String) -> RuleError {
-        RuleError { file: file.into(), line, column, message, entry: None, entity: None, source_line: None }
+        RuleError {
+            file: file.into(),
+            line,
+            column,
+            message,
+            message_zh: None,
+            entry: None,
+            entity: None,
+            source_line: None,
+        }
+    }
+
+    /// An error in credo's own words, in both languages.
+    pub fn said(file: &str, line: Option<usize>, column: Option<usize>, message: Text) -> RuleError {
+        let mut e = RuleError::at(file, line, column, message.en().to_string());
+        e.message_zh = Some(message.zh().to_string());
+        e
     }
 
     /// Attaches the text of the line the error points at.
@@ -51,11 +71,12 @@ impl RuleError {
     }
 
     fn render(&self, lang: Lang) -> String {
+        let zh = self.message_zh.as_deref().unwrap_or(&self.message);
         let mut f = match (lang, self.line, self.column) {
             (Lang::En, ..) => format!("{}: {}", self.location(), self.message),
-            (Lang::Zh, Some(l), Some(c)) => format!("{}（第 {l} 行第 {c} 列）：{}", self.location(), self.message),
-            (Lang::Zh, Some(l), None) => format!("{}（第 {l} 行）：{}", self.location(), self.message),
-            (Lang::Zh, None, _) => format!("{}：{}", self.location(), self.message),
+            (Lang::Zh, Some(l), Some(c)) => format!("{}（第 {l} 行第 {c} 列）：{zh}", self.location()),
+            (Lang::Zh, Some(l), None) => format!("{}（第 {l} 行）：{zh}", self.location()),
+            (Lang::Zh, None, _) => format!("{}：{zh}", self.location()),
         };
         if let (Some(src), Some(line)) = (&self.source_line, self.line) {
             let gutter = line.to_string();

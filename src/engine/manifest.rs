@@ -8,6 +8,8 @@ use serde::Deserialize;
 
 use super::error::RuleError;
 use super::facts::{Field, FieldMask};
+use crate::i18n::Text;
+use crate::tr;
 
 /// The questions a rule set answers, in the order a run asks them. A stage
 /// may read what earlier stages decided, never later ones.
@@ -269,20 +271,25 @@ impl Manifest {
             let (line, column) = e.span().map(|s| line_col(text, s.start)).unzip();
             RuleError::at("rules.toml", line, column, e.message().to_string())
         })?;
-        let fail = |m: String| Err(RuleError::at("rules.toml", None, None, m));
+        let fail = |m: Text| Err(RuleError::said("rules.toml", None, None, m));
         let mut entries = BTreeMap::new();
         for (name, e) in raw.entries {
             let Some(stage) = Stage::parse(&name) else {
                 let known: Vec<_> = Stage::ALL.iter().map(|s| s.name()).collect();
-                return fail(format!("unknown entry '{name}'; entries are: {}", known.join(", ")));
+                let known = known.join(", ");
+                return fail(tr!(
+                    "未知的入口“{name}”；可用的入口有：{known}",
+                    "unknown entry '{name}'; entries are: {known}"
+                ));
             };
             let mut reads = FieldMask::default();
             for r in &e.reads {
                 let Some(f) = Field::parse(r) else {
                     let known: Vec<_> = Field::ALL.iter().map(|(_, n)| *n).collect();
-                    return fail(format!(
-                        "entries.{name}.reads: unknown field '{r}'; fields are: {}",
-                        known.join(", ")
+                    let known = known.join(", ");
+                    return fail(tr!(
+                        "entries.{name}.reads：未知字段“{r}”；可用的字段有：{known}",
+                        "entries.{name}.reads: unknown field '{r}'; fields are: {known}"
                     ));
                 };
                 let producer = if f == Field::CurrentRecords {
@@ -293,51 +300,70 @@ impl Manifest {
                 if let Some(producer) = producer
                     && producer >= stage
                 {
-                    return fail(format!(
-                        "entries.{name}.reads: '{r}' is decided by the {} stage, which runs after {name}",
-                        producer.name()
+                    let producer = producer.name();
+                    return fail(tr!(
+                        "entries.{name}.reads：“{r}”由 {producer} 阶段决定，而该阶段在 {name} 之后运行",
+                        "entries.{name}.reads: '{r}' is decided by the {producer} stage, which runs after {name}"
                     ));
                 }
                 reads = reads.with(f);
             }
             if !e.file.ends_with(".rhai") || e.file.contains('/') || e.file.contains('\\') {
-                return fail(format!("entries.{name}.file: '{}' must be a .rhai file in the rule directory", e.file));
+                let file = &e.file;
+                return fail(tr!(
+                    "entries.{name}.file：“{file}”须为规则目录中的 .rhai 文件",
+                    "entries.{name}.file: '{file}' must be a .rhai file in the rule directory"
+                ));
             }
             entries.insert(stage, Entry { stage, file: e.file, function: e.function, clause: e.clause, reads });
         }
         for s in Stage::ALL.iter().filter(|s| s.required()) {
             if !entries.contains_key(s) {
-                return fail(format!("missing entry [entries.{}]", s.name()));
+                let s = s.name();
+                return fail(tr!("缺少入口 [entries.{s}]", "missing entry [entries.{s}]"));
             }
         }
         let has = |s: Stage| entries.contains_key(&s);
         if has(Stage::PersonLink) != has(Stage::EntityLink) || (has(Stage::PersonLink) && !has(Stage::Blacklist)) {
-            return fail(
-                "propagation needs all of [entries.blacklist], [entries.person_link] and [entries.entity_link]".into(),
-            );
+            return fail(tr!(
+                "联合惩戒延伸需要同时给出 [entries.blacklist]、[entries.person_link] 和 [entries.entity_link]",
+                "propagation needs all of [entries.blacklist], [entries.person_link] and [entries.entity_link]"
+            ));
         }
         if !(0..=MAX_AVOID_RECENT_YEARS).contains(&raw.draw.avoid_recent_years) {
-            return fail(format!(
-                "draw.avoid_recent_years must be between 0 and {MAX_AVOID_RECENT_YEARS}, found {}",
-                raw.draw.avoid_recent_years
+            let found = raw.draw.avoid_recent_years;
+            return fail(tr!(
+                "draw.avoid_recent_years 须在 0 到 {MAX_AVOID_RECENT_YEARS} 之间，实为 {found}",
+                "draw.avoid_recent_years must be between 0 and {MAX_AVOID_RECENT_YEARS}, found {found}"
             ));
         }
         if !(0.0..=1.0).contains(&raw.draw.min_ratio) {
-            return fail(format!("draw.min_ratio must be between 0 and 1, found {}", raw.draw.min_ratio));
+            let found = raw.draw.min_ratio;
+            return fail(tr!(
+                "draw.min_ratio 须在 0 到 1 之间，实为 {found}",
+                "draw.min_ratio must be between 0 and 1, found {found}"
+            ));
         }
         if !(0.0..=1.0).contains(&raw.draw.commitment_check_ratio) {
-            return fail(format!(
-                "draw.commitment_check_ratio must be between 0 and 1, found {}",
-                raw.draw.commitment_check_ratio
+            let found = raw.draw.commitment_check_ratio;
+            return fail(tr!(
+                "draw.commitment_check_ratio 须在 0 到 1 之间，实为 {found}",
+                "draw.commitment_check_ratio must be between 0 and 1, found {found}"
             ));
         }
         if let Some(v) = raw.params.get(PROPAGATED_FLAG_MIN_TIER)
             && !v.as_integer().is_some_and(|t| (1..=4).contains(&t))
         {
-            return fail(format!("params.{PROPAGATED_FLAG_MIN_TIER} must be a tier 1 to 4, found {v}"));
+            return fail(tr!(
+                "params.{PROPAGATED_FLAG_MIN_TIER} 须为 1 到 4 的信用等级，实为 {v}",
+                "params.{PROPAGATED_FLAG_MIN_TIER} must be a tier 1 to 4, found {v}"
+            ));
         }
         if raw.draw.officers_per_visit < 2 {
-            return fail("draw.officers_per_visit must be at least 2 (two officers per inspection)".into());
+            return fail(tr!(
+                "draw.officers_per_visit 至少为 2（每次检查两名执法人员）",
+                "draw.officers_per_visit must be at least 2 (two officers per inspection)"
+            ));
         }
         Ok(Manifest {
             name: raw.name,

@@ -43,6 +43,17 @@ impl fmt::Display for Role {
 #[error("role '{0}' is not regulator, auditor, officer or agent")]
 pub struct UnknownRole(pub String);
 
+impl UnknownRole {
+    /// Why, in both languages (`Display` is the English).
+    pub fn text(&self) -> crate::i18n::Text {
+        let r = &self.0;
+        crate::tr!(
+            "角色“{r}”不是 regulator、auditor、officer 或 agent",
+            "role '{r}' is not regulator, auditor, officer or agent"
+        )
+    }
+}
+
 impl FromStr for Role {
     type Err = UnknownRole;
     fn from_str(s: &str) -> Result<Role, UnknownRole> {
@@ -77,6 +88,17 @@ pub struct Jurisdiction(u32);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("jurisdiction {0} is not Shandong (370000), one of its cities or one of its counties")]
 pub struct UnknownJurisdiction(pub u32);
+
+impl UnknownJurisdiction {
+    /// Why, in both languages (`Display` is the English).
+    pub fn text(&self) -> crate::i18n::Text {
+        let c = self.0;
+        crate::tr!(
+            "管辖区域 {c} 不是山东省（370000）、其下的市或县（区）",
+            "jurisdiction {c} is not Shandong (370000), one of its cities or one of its counties"
+        )
+    }
+}
 
 impl Jurisdiction {
     pub const PROVINCE: Jurisdiction = Jurisdiction(PROVINCE);

@@ -12,6 +12,14 @@ pub struct UnknownCode {
     pub allowed: String,
 }
 
+impl UnknownCode {
+    /// Why, in both languages (`Display` is the English).
+    pub fn text(&self) -> crate::i18n::Text {
+        let (value, allowed) = (&self.value, &self.allowed);
+        crate::tr!("“{value}”不是以下之一：{allowed}", "'{value}' is not one of: {allowed}")
+    }
+}
+
 /// Declares a closed vocabulary: the enum, its codes, `ALL`, `FromStr` and
 /// serde as the code string.
 macro_rules! code_enum {

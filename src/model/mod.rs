@@ -26,12 +26,38 @@ pub use uscc::{Uscc, UsccError};
 #[error("{0}")]
 pub struct InvalidValue(pub String);
 
+/// Why a text is not 32 bytes in hex.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HexError {
+    /// Not hexadecimal: the decoder's message, as it is.
+    #[error("not hex: {0}")]
+    NotHex(String),
+    /// Hexadecimal, but this many bytes.
+    #[error("must be 32 bytes (64 hex digits), found {0}")]
+    Length(usize),
+}
+
+impl HexError {
+    /// Why, in both languages (`Display` is the English).
+    pub fn text(&self) -> crate::i18n::Text {
+        match self {
+            HexError::NotHex(e) => crate::tr!("不是十六进制：{e}", "not hex: {e}"),
+            HexError::Length(n) => {
+                crate::tr!(
+                    "须为 32 字节（64 个十六进制数字），实为 {n} 字节",
+                    "must be 32 bytes (64 hex digits), found {n}"
+                )
+            }
+        }
+    }
+}
+
 /// 32 bytes written as 64 hex digits (secrets, commitments, keys): the one
 /// parser the front ends and the store share.
-pub fn parse_hex32(s: &str) -> Result<[u8; 32], InvalidValue> {
-    let v = hex::decode(s).map_err(|e| InvalidValue(format!("not hex: {e}")))?;
+pub fn parse_hex32(s: &str) -> Result<[u8; 32], HexError> {
+    let v = hex::decode(s).map_err(|e| HexError::NotHex(e.to_string()))?;
     let n = v.len();
-    v.try_into().map_err(|_| InvalidValue(format!("must be 32 bytes (64 hex digits), found {n}")))
+    v.try_into().map_err(|_| HexError::Length(n))
 }
 
 /// Calendar dates everywhere; credo never reads the wall clock for a decision.

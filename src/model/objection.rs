@@ -19,6 +19,17 @@ pub use super::codes::ObjectionStatus;
 #[error("objection status '{0}' is not open, upheld or rejected")]
 pub struct UnknownObjectionStatus(pub String);
 
+impl UnknownObjectionStatus {
+    /// Why, in both languages (`Display` is the English).
+    pub fn text(&self) -> crate::i18n::Text {
+        let s = &self.0;
+        crate::tr!(
+            "异议状态“{s}”不是 open、upheld 或 rejected",
+            "objection status '{s}' is not open, upheld or rejected"
+        )
+    }
+}
+
 /// What a regulator decided about an objection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

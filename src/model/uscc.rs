@@ -39,6 +39,29 @@ pub enum UsccError {
     Check { expected: char, found: char },
 }
 
+impl UsccError {
+    /// Why, in both languages (`Display` is the English).
+    pub fn text(&self) -> crate::i18n::Text {
+        let zh = match self {
+            UsccError::Length(n) => format!("必须是 18 个字符，实为 {n} 个"),
+            UsccError::LowerCase { position, found } => {
+                format!("第 {position} 个字符 '{found}' 是小写字母；代码应为大写")
+            }
+            UsccError::Forbidden { position, found } => {
+                format!("第 {position} 个字符 '{found}' 不允许使用（可用 0-9 和除 I、O、Z、S、V 以外的 A-Z）")
+            }
+            UsccError::Division(d) => format!("第 3-8 位应为行政区划代码（数字），实为 '{d}'"),
+            UsccError::OrgCheck { expected, found } => {
+                format!("组织机构代码校验码（GB 11714，第 17 位）应为 '{expected}'，实为 '{found}'")
+            }
+            UsccError::Check { expected, found } => {
+                format!("校验码（GB 32100，第 18 位）应为 '{expected}'，实为 '{found}'")
+            }
+        };
+        crate::i18n::Text::new(zh, self.to_string())
+    }
+}
+
 /// Value of each byte in [`ALPHABET`], or 255 for bytes outside it.
 const VALUES: [u8; 256] = {
     let mut t = [255u8; 256];

@@ -51,7 +51,7 @@ fn resolve(
             let officer = roster.iter().find(|x| &x.officer_id == o).ok_or_else(|| {
                 limits::field("officer_id", tr!("“{o}”不在检查人员名册上", "'{o}' is not on the roster"))
             })?;
-            let j = Jurisdiction::new(officer.region).map_err(|e| limits::field("officer_id", e.to_string()))?;
+            let j = Jurisdiction::new(officer.region).map_err(|e| limits::field("officer_id", e.text()))?;
             if let Some(asked) = req.jurisdiction
                 && asked != j.code()
             {
@@ -78,7 +78,7 @@ fn resolve(
         (role, None) => {
             let j = match req.jurisdiction {
                 None => creator.jurisdiction,
-                Some(code) => Jurisdiction::new(code).map_err(|e| limits::field("jurisdiction", e.to_string()))?,
+                Some(code) => Jurisdiction::new(code).map_err(|e| limits::field("jurisdiction", e.text()))?,
             };
             Ok((role, None, None, j))
         }
@@ -113,8 +113,8 @@ pub fn create_agent_token(store: &Store, creator: &Principal, req: &AgentTokenRe
     }
     limits::text("label", &req.label, limits::LABEL)?;
     limits::text("uscc", &req.uscc, limits::CODE)?;
-    let uscc = crate::model::Uscc::parse(req.uscc.trim()).map_err(|e| limits::field("uscc", e.to_string()))?;
-    let jurisdiction = Jurisdiction::new(uscc.division()).map_err(|e| limits::field("uscc", e.to_string()))?;
+    let uscc = crate::model::Uscc::parse(req.uscc.trim()).map_err(|e| limits::field("uscc", e.text()))?;
+    let jurisdiction = Jurisdiction::new(uscc.division()).map_err(|e| limits::field("uscc", e.text()))?;
     policy::decide(creator, Action::CreateToken, Resource::Principal { id: -1, jurisdiction })?;
     let principal = store.create_principal(
         &NewPrincipal {
@@ -241,7 +241,7 @@ pub fn officer_principal(store: &Store, roster: &[Officer], officer_id: &str) ->
         role: Role::Officer,
         officer_id: Some(o.officer_id.clone()),
         department: Some(o.department.clone()),
-        jurisdiction: Jurisdiction::new(o.region).map_err(|e| limits::field("officer", e.to_string()))?,
+        jurisdiction: Jurisdiction::new(o.region).map_err(|e| limits::field("officer", e.text()))?,
         label: String::new(),
         entity: None,
     })

@@ -153,7 +153,7 @@ pub fn disclosure_with(
     let plan = store.plan(id)?;
     let frame = load_frame(store, &plan)?;
     let params: PlanParams = serde_json::from_value(plan.params.clone())
-        .map_err(OpsError::internal(format!("plan {id}: stored parameters")))?;
+        .map_err(OpsError::internal(tr!("计划 {id}：存储的参数", "plan {id}: stored parameters")))?;
     let stats: plan::FrameStats = serde_json::from_value(plan.frame_stats.clone()).unwrap_or_default();
     let populations = frame.populations();
     let released = chrono::DateTime::parse_from_rfc3339(&plan.release_at).map(|t| now >= t).unwrap_or(false);
@@ -211,9 +211,12 @@ pub fn disclosure_with(
         AuditHead::Verified => match store.read_long(crate::store::audit::verify)? {
             crate::store::ChainReport::Intact { entries, head } => (entries, head),
             crate::store::ChainReport::Broken { seq, reason } => {
-                return Err(OpsError::Internal(format!(
-                    "the audit log is broken at entry {seq}: {reason}; refusing to publish"
-                )));
+                return Err(OpsError::Fault(reason.text().map(|lang, reason| match lang {
+                    crate::i18n::Lang::Zh => format!("审计日志在第 {seq} 条处断裂：{reason}；拒绝公布"),
+                    crate::i18n::Lang::En => {
+                        format!("the audit log is broken at entry {seq}: {reason}; refusing to publish")
+                    }
+                })));
             }
         },
         AuditHead::Latest => store.read(crate::store::audit::head_entry)?,
@@ -288,7 +291,7 @@ pub fn signed_disclosure(store: &Store, d: &Disclosure, layout: Layout) -> Resul
 /// signed document's canonical JSON (`trust::canonical_json`), the same
 /// whatever the layout.
 fn signed_disclosure_digest(store: &Store, d: &Disclosure, layout: Layout) -> Result<(String, String)> {
-    let value = serde_json::to_value(d).map_err(OpsError::internal("disclosure"))?;
+    let value = serde_json::to_value(d).map_err(OpsError::internal(tr!("公示文件", "disclosure")))?;
     let signed = crate::trust::sign_document(store.identity().signing_key(), value)?;
     let canonical = crate::trust::canonical_json(&signed)?;
     let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(canonical.as_bytes()));
@@ -296,7 +299,7 @@ fn signed_disclosure_digest(store: &Store, d: &Disclosure, layout: Layout) -> Re
         Layout::Compact => serde_json::to_string(&signed),
         Layout::Pretty => serde_json::to_string_pretty(&signed),
     };
-    Ok((text.map_err(OpsError::internal("disclosure"))?, digest))
+    Ok((text.map_err(OpsError::internal(tr!("公示文件", "disclosure")))?, digest))
 }
 
 /// A disclosure just published.

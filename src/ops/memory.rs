@@ -13,6 +13,7 @@ use std::path::Path;
 
 use super::{OpsError, Result};
 use crate::data::TableRows;
+use crate::i18n::Text;
 use crate::tr;
 
 /// Peak bytes of a run besides its snapshot and shard: the rule engine,
@@ -39,12 +40,39 @@ pub enum MemoryLimit {
     Bytes(u64),
 }
 
+/// Why a `--max-memory` value is not a size; each names the value as given.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SizeError {
+    #[error("'{value}': unknown unit '{unit}' (use K, M, G or T, or auto / off)")]
+    Unit { value: String, unit: String },
+    #[error("'{0}' is not a size (e.g. 4G, 512M, auto, off)")]
+    NotASize(String),
+    #[error("'{0}' is not a positive size")]
+    NotPositive(String),
+}
+
+impl SizeError {
+    /// Why, in both languages (`Display` is the English).
+    pub fn text(&self) -> Text {
+        match self {
+            SizeError::Unit { value, unit } => tr!(
+                "“{value}”：未知的单位“{unit}”（请用 K、M、G 或 T，或 auto / off）",
+                "'{value}': unknown unit '{unit}' (use K, M, G or T, or auto / off)"
+            ),
+            SizeError::NotASize(v) => {
+                tr!("“{v}”不是大小（例如 4G、512M、auto、off）", "'{v}' is not a size (e.g. 4G, 512M, auto, off)")
+            }
+            SizeError::NotPositive(v) => tr!("“{v}”不是正的大小", "'{v}' is not a positive size"),
+        }
+    }
+}
+
 impl std::str::FromStr for MemoryLimit {
-    type Err = String;
+    type Err = SizeError;
 
     /// `auto`, `off`, or a size: `4G`, `4GB`, `1.5G`, `512M`, `800MB`,
     /// `2000000000` (bytes). Units are decimal (1 G = 10⁹ bytes).
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
+    fn from_str(s: &str) -> std::result::Result<Self, SizeError> {
         let t = s.trim().to_ascii_lowercase();
         match t.as_str() {
             "auto" => return Ok(MemoryLimit::Auto),
@@ -62,11 +90,11 @@ impl std::str::FromStr for MemoryLimit {
             "m" => 1e6,
             "g" => 1e9,
             "t" => 1e12,
-            _ => return Err(format!("'{s}': unknown unit '{unit}' (use K, M, G or T, or auto / off)")),
+            _ => return Err(SizeError::Unit { value: s.to_string(), unit: unit.to_string() }),
         };
-        let n: f64 = number.trim().parse().map_err(|_| format!("'{s}' is not a size (e.g. 4G, 512M, auto, off)"))?;
+        let n: f64 = number.trim().parse().map_err(|_| SizeError::NotASize(s.to_string()))?;
         if !n.is_finite() || n <= 0.0 || n * scale > u64::MAX as f64 {
-            return Err(format!("'{s}' is not a positive size"));
+            return Err(SizeError::NotPositive(s.to_string()));
         }
         Ok(MemoryLimit::Bytes((n * scale) as u64))
     }

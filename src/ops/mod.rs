@@ -59,14 +59,15 @@ pub enum OpsError {
     /// both languages (API: 422).
     #[error("{0}")]
     Rejected(Text),
-    /// A fault on the server's side (a file it keeps unreadable, its
-    /// randomness unavailable): not the caller's doing (API: a logged
-    /// 500, no details to the client). Its message names what it
-    /// concerned, in English (the CLI frames it in Chinese).
+    /// A fault on the server's side: not the caller's doing (API: a
+    /// logged 500, no details to the client). Its message names what it
+    /// concerned, in English only (the CLI frames it in Chinese); credo's
+    /// own faults use [`OpsError::Fault`] or [`OpsError::internal`].
     #[error("{0}")]
     Internal(String),
-    /// The same, with its message in both languages (a classification's
-    /// own files failing, the audit log broken).
+    /// The same, with its message in both languages (a file it keeps
+    /// unreadable or altered, its randomness unavailable, a
+    /// classification's own files failing, the audit log broken).
     #[error("{0}")]
     Fault(Text),
     #[error("{0}")]
@@ -189,8 +190,14 @@ fn results_text(r: &ResultsError) -> Text {
 }
 
 impl OpsError {
-    /// An internal fault with what it concerned: `internal("frame file")(e)`.
-    pub(crate) fn internal<E: std::fmt::Display>(what: impl std::fmt::Display) -> impl FnOnce(E) -> OpsError {
-        move |e| OpsError::Internal(format!("{what}: {e}"))
+    /// An internal fault with what it concerned, in both languages, and
+    /// the underlying message as it is: `internal(tr!("抽查框文件", "frame file"))(e)`.
+    pub(crate) fn internal<E: std::fmt::Display>(what: impl Into<Text>) -> impl FnOnce(E) -> OpsError {
+        move |e| {
+            OpsError::Fault(what.into().map(|lang, what| match lang {
+                crate::i18n::Lang::Zh => format!("内部错误：{what}：{e}"),
+                crate::i18n::Lang::En => format!("{what}: {e}"),
+            }))
+        }
     }
 }

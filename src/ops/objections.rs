@@ -36,7 +36,13 @@ pub struct DecideObjection<'a> {
 fn uscc(field: &str, text: &str) -> Result<Uscc> {
     limits::text(field, text, limits::CODE)?;
     Uscc::parse(text).map_err(|e| {
-        limits::field(field, tr!("“{text}”不是有效的统一社会信用代码：{e}", "'{text}' is not a valid credit code: {e}"))
+        limits::field(
+            field,
+            e.text().map(|lang, e| match lang {
+                crate::i18n::Lang::Zh => format!("“{text}”不是有效的统一社会信用代码：{e}"),
+                crate::i18n::Lang::En => format!("'{text}' is not a valid credit code: {e}"),
+            }),
+        )
     })
 }
 
@@ -141,7 +147,7 @@ pub fn list_objections(
 pub fn objection_of(r: &ObjectionRecord) -> Result<Objection> {
     // What the store holds was checked when it was written: a fault here
     // is the server's, not the caller's.
-    let bad = |e: String| OpsError::Internal(format!("stored objection {}: {e}", r.id));
+    let bad = |e: String| OpsError::Fault(tr!("内部错误：存储的异议 {}：{e}", "stored objection {}: {e}", r.id));
     let date = |t: &str| crate::data::table::parse_date(t).map_err(|e| bad(e.0));
     Ok(Objection {
         id: r.id,

@@ -72,7 +72,7 @@ impl PlanRequest {
             None => None,
             Some(c) => {
                 limits::text("commitment", c, limits::HEX32)?;
-                Some(crate::model::parse_hex32(c).map_err(|e| limits::field("commitment", e.0))?)
+                Some(crate::model::parse_hex32(c).map_err(|e| limits::field("commitment", e.text()))?)
             }
         };
         let beacon_rule = match self.beacon_rule.as_deref() {
@@ -114,8 +114,11 @@ impl CheckedPlanRequest {
     ) -> std::result::Result<PlanParams, E> {
         let b = &self.request;
         let run = store.run(b.run).map_err(OpsError::from)?;
-        let as_of =
-            crate::data::table::parse_date(&run.as_of).map_err(OpsError::internal(format!("run {} as_of", run.id)))?;
+        let as_of = crate::data::table::parse_date(&run.as_of).map_err(OpsError::internal(crate::tr!(
+            "分级分类运行 {} 的 as_of",
+            "run {} as_of",
+            run.id
+        )))?;
         let defaults = rules(super::run_rule_version(store, &run)?)?.manifest.draw.clone();
         let mut params = PlanParams::with_defaults(&b.name, b.kind, b.departments.clone(), as_of, &defaults);
         if let Some(m) = b.mode {

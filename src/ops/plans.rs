@@ -79,7 +79,8 @@ fn replaced_plans(store: &Store, plans: &[PlanRecord], dataset_hash: &str, param
 /// 32 bytes from the operating system's random source.
 pub fn new_secret() -> Result<[u8; 32]> {
     let mut s = [0u8; 32];
-    getrandom::fill(&mut s).map_err(OpsError::internal("no operating-system randomness"))?;
+    getrandom::fill(&mut s)
+        .map_err(OpsError::internal(tr!("操作系统的随机源不可用", "no operating-system randomness")))?;
     Ok(s)
 }
 
@@ -205,7 +206,7 @@ pub(super) fn classified_from_run(
 /// A stored run's result as the plan sees it.
 fn stored_plan_entity(r: &crate::data::results::StoredResult) -> Result<plan::PlanEntity> {
     Ok(plan::PlanEntity {
-        uscc: Uscc::parse(&r.uscc).map_err(OpsError::internal(format!("stored result {}", r.uscc)))?,
+        uscc: Uscc::parse(&r.uscc).map_err(OpsError::internal(tr!("存储的检查结果 {}", "stored result {}", r.uscc)))?,
         tier: r.tier,
         risk: r.risk.clone(),
         probability_ppm: r.probability_ppm,
@@ -371,8 +372,8 @@ fn create_plan_with(
     let excluded_by = frame.v2().map(|h| h.provenance.excluded_by.clone()).unwrap_or_default();
     let frame_hash = hex::encode(frame.hash());
     let text = plan::frame_file(&frame);
-    let params_json = serde_json::to_value(params).map_err(OpsError::internal("plan parameters"))?;
-    let stats_json = serde_json::to_value(&stats).map_err(OpsError::internal("frame statistics"))?;
+    let params_json = serde_json::to_value(params).map_err(OpsError::internal(tr!("计划参数", "plan parameters")))?;
+    let stats_json = serde_json::to_value(&stats).map_err(OpsError::internal(tr!("抽查框统计", "frame statistics")))?;
     let commitment_hex = hex::encode(commitment);
     let beacon_published_at = params.beacon_published_utc();
     let id = store.create_plan(

@@ -23,7 +23,9 @@ pub fn submitted(results: &[ResultRecord]) -> Result<Vec<SubmittedResult>> {
     results
         .iter()
         .map(|r| {
-            let bad = |e: &dyn std::fmt::Display| OpsError::Internal(format!("stored result {}: {e}", r.id));
+            let bad = |e: &dyn std::fmt::Display| {
+                OpsError::Fault(tr!("内部错误：存储的检查结果 {}：{e}", "stored result {}: {e}", r.id))
+            };
             Ok(SubmittedResult {
                 inspection_id: format!("plan{}-visit{}-{}", r.plan_id, r.seq, r.department),
                 uscc: Uscc::parse(&r.uscc).map_err(|e| bad(&e))?,
@@ -177,7 +179,7 @@ pub fn submit_result(
         (PlanKind::Random, None) => {}
     }
     let release = chrono::DateTime::parse_from_rfc3339(&plan.release_at)
-        .map_err(OpsError::internal(format!("plan {plan_id}: stored release time")))?;
+        .map_err(OpsError::internal(tr!("计划 {plan_id}：存储的发布时间", "plan {plan_id}: stored release time")))?;
     if inspected_on < release.date_naive() {
         let release_at = &plan.release_at;
         return Err(OpsError::Rejected(tr!(

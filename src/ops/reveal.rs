@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::{OpsError, Result, parse_hex};
 use crate::draw::{self, BeaconReveal, Bundle, DrawResult, Outcome, Spec, Visit};
+use crate::i18n::Text;
 use crate::model::*;
 use crate::plan;
 use crate::snapshot::Snapshot;
@@ -20,13 +21,15 @@ use crate::tr;
 /// Reads a plan's frozen frame and checks it is the one committed to.
 pub fn load_frame(store: &Store, plan: &PlanRecord) -> Result<draw::Frame> {
     let path = store.frame_path(plan.id)?;
-    let text = std::fs::read_to_string(&path).map_err(OpsError::internal(path.display()))?;
-    let frame = plan::read_frame_file(&text).map_err(OpsError::internal(path.display()))?;
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(&path).map_err(OpsError::internal(shown.clone()))?;
+    let frame = plan::read_frame_file(&text).map_err(OpsError::internal(shown))?;
     let hash = hex::encode(frame.hash());
     if hash != plan.frame_hash {
-        return Err(OpsError::Internal(format!(
-            "the stored frame of plan {} hashes to {hash}, but the plan committed to {}: the frame file was altered",
-            plan.id, plan.frame_hash
+        let (id, committed) = (plan.id, &plan.frame_hash);
+        return Err(OpsError::Fault(tr!(
+            "计划 {id} 存储的抽查框哈希为 {hash}，但计划承诺的是 {committed}：抽查框文件已被改动",
+            "the stored frame of plan {id} hashes to {hash}, but the plan committed to {committed}: the frame file was altered"
         )));
     }
     Ok(frame)
@@ -88,7 +91,7 @@ pub fn reveal_plan(
                 });
             }
             let (bytes, result) = draw::draw_v2(&frame, secret, value).map_err(|e| match e {
-                draw::DrawError::Beacon(message) => OpsError::Beacon { plan: id, message: message.into() },
+                draw::DrawError::Beacon(refused) => OpsError::Beacon { plan: id, message: refused.text() },
                 other => other.into(),
             })?;
             let supplied_at = if h.beacon_rule == draw::BeaconRule::None { String::new() } else { now };
@@ -139,9 +142,15 @@ pub(crate) fn stored_result(store: &Store, frame: &draw::Frame, id: i64) -> Resu
     let mut out = Vec::with_capacity(visits.len());
     for v in &visits {
         out.push(Visit {
-            uscc: Uscc::parse(&v.uscc).map_err(OpsError::internal(format!("stored visit {}", v.seq)))?,
+            uscc: Uscc::parse(&v.uscc).map_err(OpsError::internal(tr!(
+                "存储的检查任务 {}",
+                "stored visit {}",
+                v.seq
+            )))?,
             stratum: v.stratum.clone(),
-            ticket: v.ticket.parse().map_err(|_| OpsError::Internal(format!("stored visit {}: bad ticket", v.seq)))?,
+            ticket: v.ticket.parse().map_err(|_| {
+                OpsError::Fault(tr!("存储的检查任务 {}：抽签号无效", "stored visit {}: bad ticket", v.seq))
+            })?,
             items: v.items.iter().map(|(d, c)| draw::Item { department: d.clone(), code: c.clone() }).collect(),
             outcome: match &v.unstaffed {
                 Some(r) => Outcome::Unstaffed(r.clone()),
@@ -176,11 +185,15 @@ pub fn export_bundle(store: &Store, id: i64) -> Result<String> {
         .into());
     }
     let frame = load_frame(store, &plan)?;
-    let stored = |what: &str, s: Option<&str>| {
-        hex::decode(s.unwrap_or("").trim()).map_err(OpsError::internal(format!("plan {id}: {what}")))
+    let stored = |what: Text, s: Option<&str>| {
+        let what = what.map(|lang, w| match lang {
+            crate::i18n::Lang::Zh => format!("计划 {id}：{w}"),
+            crate::i18n::Lang::En => format!("plan {id}: {w}"),
+        });
+        hex::decode(s.unwrap_or("").trim()).map_err(OpsError::internal(what))
     };
-    let secret = stored("the stored secret", plan.secret.as_deref())?;
-    let beacon = stored("the stored beacon", plan.beacon.as_deref())?;
+    let secret = stored(tr!("存储的秘密值", "the stored secret"), plan.secret.as_deref())?;
+    let beacon = stored(tr!("存储的随机信标", "the stored beacon"), plan.beacon.as_deref())?;
     let result = stored_result(store, &frame, id)?;
     match frame.spec() {
         Spec::V1 => Ok(Bundle::render_parts(&frame, &secret, &beacon, &result)),
@@ -210,9 +223,9 @@ pub fn verify_plan(store: &Store, id: i64) -> Result<draw::Report> {
     let plan = store.plan(id)?;
     let computed = hex::encode(result_hash);
     let stored = plan.result_hash.clone().unwrap_or_default();
-    let differ = |message: String| draw::Report::Different { line: None, column: None, message };
     if stored != computed {
-        return Ok(differ(format!(
+        return Ok(draw::Report::plain(tr!(
+            "计划 {id}：计划表记录的结果哈希为 {stored}，但存储的检查任务的哈希为 {computed}",
             "plan {id}: the plans table records result hash {stored}, but the stored visits hash to {computed}"
         )));
     }
@@ -225,10 +238,14 @@ pub fn verify_plan(store: &Store, id: i64) -> Result<draw::Report> {
         .and_then(|p| p["result_hash"].as_str().map(str::to_string));
     match audited {
         Some(a) if a == computed => Ok(report),
-        Some(a) => Ok(differ(format!(
+        Some(a) => Ok(draw::Report::plain(tr!(
+            "计划 {id}：审计日志在揭晓时记录的结果哈希为 {a}，但存储的检查任务的哈希为 {computed}",
             "plan {id}: the audit log recorded result hash {a} at the reveal, but the stored visits hash to {computed}"
         ))),
-        None => Ok(differ(format!("plan {id}: the audit log has no reveal entry for this plan"))),
+        None => Ok(draw::Report::plain(tr!(
+            "计划 {id}：审计日志中没有该计划的揭晓条目",
+            "plan {id}: the audit log has no reveal entry for this plan"
+        ))),
     }
 }
 
@@ -240,11 +257,11 @@ pub fn verify_uploaded_bundle(store: &Store, bytes: &[u8]) -> draw::Report {
     let text = match std::str::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
-            return draw::Report::Different {
-                line: None,
-                column: None,
-                message: format!("the bundle is not UTF-8 (byte {})", e.valid_up_to()),
-            };
+            let at = e.valid_up_to();
+            return draw::Report::plain(tr!(
+                "数据包不是 UTF-8 文本（第 {at} 字节）",
+                "the bundle is not UTF-8 (byte {at})"
+            ));
         }
     };
     let spec_v2 = text.starts_with(draw::MAGIC_V2);

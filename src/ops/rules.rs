@@ -109,7 +109,7 @@ pub fn run_tests_listed(rules: &RuleSet) -> Result<Vec<PassedTest>> {
 pub fn add_rules(store: &Store, src: RuleSource, actor: &str) -> Result<(RuleSet, StoredRules)> {
     let rules = RuleSet::compile(&src)?;
     let cases = run_tests_listed(&rules)?;
-    let files = serde_json::to_value(&src.files).map_err(OpsError::internal("rule files"))?;
+    let files = serde_json::to_value(&src.files).map_err(OpsError::internal(crate::tr!("规则文件", "rule files")))?;
     let (id, created) = store.add_rule_version(rules.hash(), &rules.label(), &files, actor)?;
     Ok((rules, StoredRules { id, created, tests_passed: cases.len(), cases }))
 }

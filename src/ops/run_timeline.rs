@@ -72,8 +72,10 @@ pub struct RunTimeline {
 }
 
 fn date_of(run: &RunRecord) -> Result<Date> {
-    crate::data::table::parse_date(&run.as_of)
-        .map_err(|e| OpsError::Internal(format!("run {}: as_of {}: {}", run.id, run.as_of, e.0)))
+    crate::data::table::parse_date(&run.as_of).map_err(|e| {
+        let (id, as_of, e) = (run.id, &run.as_of, &e.0);
+        OpsError::Fault(tr!("内部错误：运行 {id}：as_of {as_of}：{e}", "run {id}: as_of {as_of}: {e}"))
+    })
 }
 
 /// The latest finished run of each as-of date, oldest date first.
@@ -123,7 +125,7 @@ pub fn run_result(reader: &Reader, run: i64, uscc: &Uscc) -> Result<StoredResult
 /// The classification result a run stored, rebuilt (its explanation is
 /// the one the run would have printed).
 pub fn rebuild_result(s: &StoredResult) -> Result<(EntityResult, bool)> {
-    let bad = |e: String| OpsError::Internal(format!("stored result of {}: {e}", s.uscc));
+    let bad = |e: String| OpsError::Fault(tr!("内部错误：{} 存储的结果：{e}", "stored result of {}: {e}", s.uscc));
     let uscc = Uscc::parse(&s.uscc).map_err(|e| bad(e.to_string()))?;
     let decisions = s.decisions().map_err(|e| bad(e.to_string()))?;
     let detail = s.detail().map_err(|e| bad(e.to_string()))?;

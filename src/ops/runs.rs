@@ -105,7 +105,7 @@ pub fn execute_run(
                 },
             );
             drop((tx_out, tx_stored));
-            let panicked = |_| OpsError::Internal("the results writer panicked".into());
+            let panicked = |_| OpsError::Fault(crate::tr!("内部错误：结果写入线程崩溃", "the results writer panicked"));
             let output = output_writer.join().map_err(panicked)?;
             let stored = stored_writer.join().map_err(panicked)?;
             // A writer's error explains a classification stopped by it.

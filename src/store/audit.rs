@@ -20,6 +20,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use sha2::{Digest, Sha256};
 
 use super::{Result, now};
+use crate::i18n::Text;
 use crate::model::AuditAction;
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -171,8 +172,72 @@ pub enum ChainReport {
     /// The first entry that does not fit, and why.
     Broken {
         seq: i64,
-        reason: String,
+        reason: ChainBreak,
     },
+}
+
+/// Why the chain, or the log against a checkpoint, does not hold. Serialised
+/// as its English sentence (the `reason` of `/audit/verify`); readers get
+/// [`ChainBreak::text`] in their language.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ChainBreak {
+    #[error("entry {seq} is missing (the next entry is {next})")]
+    Missing { seq: i64, next: i64 },
+    #[error("entry {seq} does not follow entry {}: its prev_hash is not that entry's hash", seq - 1)]
+    Unlinked { seq: i64 },
+    #[error("entry {seq} is in audit format {format} after an entry in format {after}: formats never go back")]
+    FormatBack { seq: i64, format: i64, after: i64 },
+    #[error("entry {seq} has the unknown audit format {format}")]
+    UnknownFormat { seq: i64, format: i64 },
+    #[error("entry {seq} was altered: its content does not hash to its hash")]
+    Altered { seq: i64 },
+    #[error("the checkpoint pins no entry but the head hash {head}")]
+    EmptyCheckpoint { head: String },
+    #[error(
+        "the log was truncated: the checkpoint pins entry {entries} with hash {head}, but the log ends at entry {last}"
+    )]
+    Truncated { entries: i64, head: String, last: i64 },
+    #[error("the log was rewritten: entry {entries} hashes to {now} now, the checkpoint pinned {pinned}")]
+    Rewritten { entries: i64, now: String, pinned: String },
+    #[error("the checkpoint is of store {checkpoint}, this is store {store}")]
+    OtherStore { checkpoint: String, store: String },
+}
+
+impl ChainBreak {
+    /// The reason in both languages (hashes and numbers as they are).
+    pub fn text(&self) -> Text {
+        Text::new(self.zh(), self.to_string())
+    }
+
+    fn zh(&self) -> String {
+        match self {
+            ChainBreak::Missing { seq, next } => format!("第 {seq} 条缺失（下一条是第 {next} 条）"),
+            ChainBreak::Unlinked { seq } => {
+                format!("第 {seq} 条接不上第 {} 条：它的 prev_hash 不是那一条的哈希", seq - 1)
+            }
+            ChainBreak::FormatBack { seq, format, after } => {
+                format!("第 {seq} 条的审计格式为 {format}，而此前已有格式 {after} 的条目：格式不能倒退")
+            }
+            ChainBreak::UnknownFormat { seq, format } => format!("第 {seq} 条的审计格式 {format} 未知"),
+            ChainBreak::Altered { seq } => format!("第 {seq} 条已被改动：其内容的哈希与记录的哈希不符"),
+            ChainBreak::EmptyCheckpoint { head } => format!("检查点未固定任何条目，却给出了链头哈希 {head}"),
+            ChainBreak::Truncated { entries, head, last } => {
+                format!("日志被截断：检查点固定了第 {entries} 条（哈希 {head}），但日志止于第 {last} 条")
+            }
+            ChainBreak::Rewritten { entries, now, pinned } => {
+                format!("日志被改写：第 {entries} 条现在的哈希为 {now}，检查点固定的是 {pinned}")
+            }
+            ChainBreak::OtherStore { checkpoint, store } => {
+                format!("检查点属于存储 {checkpoint}，而这是存储 {store}")
+            }
+        }
+    }
+}
+
+impl serde::Serialize for ChainBreak {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// The newest entry: (seq, hash), or (0, genesis) for an empty log.
@@ -205,22 +270,17 @@ pub fn check_checkpoint(conn: &Connection, entries: i64, head: &str) -> Result<C
         return Ok(if head == GENESIS {
             ChainReport::Intact { entries: last, head: last_hash }
         } else {
-            ChainReport::Broken { seq: 0, reason: format!("the checkpoint pins no entry but the head hash {head}") }
+            ChainReport::Broken { seq: 0, reason: ChainBreak::EmptyCheckpoint { head: head.to_string() } }
         });
     }
     match entry(conn, entries)? {
         None => Ok(ChainReport::Broken {
             seq: entries,
-            reason: format!(
-                "the log was truncated: the checkpoint pins entry {entries} with hash {head}, but the log ends at entry {last}"
-            ),
+            reason: ChainBreak::Truncated { entries, head: head.to_string(), last },
         }),
         Some(e) if e.hash != head => Ok(ChainReport::Broken {
             seq: entries,
-            reason: format!(
-                "the log was rewritten: entry {entries} hashes to {} now, the checkpoint pinned {head}",
-                e.hash
-            ),
+            reason: ChainBreak::Rewritten { entries, now: e.hash, pinned: head.to_string() },
         }),
         Some(_) => Ok(ChainReport::Intact { entries: last, head: last_hash }),
     }
@@ -234,40 +294,27 @@ pub fn verify(conn: &Connection) -> Result<ChainReport> {
         if e.seq != expected_seq {
             return Ok(ChainReport::Broken {
                 seq: expected_seq,
-                reason: format!("entry {expected_seq} is missing (the next entry is {})", e.seq),
+                reason: ChainBreak::Missing { seq: expected_seq, next: e.seq },
             });
         }
         if e.prev_hash != prev {
-            return Ok(ChainReport::Broken {
-                seq: e.seq,
-                reason: format!(
-                    "entry {} does not follow entry {}: its prev_hash is not that entry's hash",
-                    e.seq,
-                    e.seq - 1
-                ),
-            });
+            return Ok(ChainReport::Broken { seq: e.seq, reason: ChainBreak::Unlinked { seq: e.seq } });
         }
         if e.format < format {
             return Ok(ChainReport::Broken {
                 seq: e.seq,
-                reason: format!(
-                    "entry {} is in audit format {} after an entry in format {format}: formats never go back",
-                    e.seq, e.format
-                ),
+                reason: ChainBreak::FormatBack { seq: e.seq, format: e.format, after: format },
             });
         }
         format = e.format;
         let Some(h) = hash_of(&e) else {
             return Ok(ChainReport::Broken {
                 seq: e.seq,
-                reason: format!("entry {} has the unknown audit format {}", e.seq, e.format),
+                reason: ChainBreak::UnknownFormat { seq: e.seq, format: e.format },
             });
         };
         if h != e.hash {
-            return Ok(ChainReport::Broken {
-                seq: e.seq,
-                reason: format!("entry {} was altered: its content does not hash to its hash", e.seq),
-            });
+            return Ok(ChainReport::Broken { seq: e.seq, reason: ChainBreak::Altered { seq: e.seq } });
         }
         prev = e.hash;
         expected_seq += 1;
@@ -304,10 +351,11 @@ mod tests {
         let s = store_with(5);
         s.read(|c| Ok(c.execute("UPDATE audit_log SET payload = '{\"i\":99}' WHERE seq = 3", [])?)).unwrap();
         let r = s.read(verify).unwrap();
-        assert_eq!(
-            r,
-            ChainReport::Broken { seq: 3, reason: "entry 3 was altered: its content does not hash to its hash".into() }
-        );
+        assert_eq!(r, ChainReport::Broken { seq: 3, reason: ChainBreak::Altered { seq: 3 } });
+        let ChainReport::Broken { reason, .. } = r else { unreachable!() };
+        assert_eq!(reason.to_string(), "entry 3 was altered: its content does not hash to its hash");
+        assert_eq!(reason.text().zh(), "第 3 条已被改动：其内容的哈希与记录的哈希不符");
+        assert_eq!(serde_json::to_value(&reason).unwrap(), reason.to_string());
     }
 
     #[test]
@@ -315,7 +363,9 @@ mod tests {
         let s = store_with(5);
         s.read(|c| Ok(c.execute("DELETE FROM audit_log WHERE seq = 2", [])?)).unwrap();
         let r = s.read(verify).unwrap();
-        assert_eq!(r, ChainReport::Broken { seq: 2, reason: "entry 2 is missing (the next entry is 3)".into() });
+        assert_eq!(r, ChainReport::Broken { seq: 2, reason: ChainBreak::Missing { seq: 2, next: 3 } });
+        let ChainReport::Broken { reason, .. } = r else { unreachable!() };
+        assert_eq!(reason.to_string(), "entry 2 is missing (the next entry is 3)");
     }
 
     #[test]
@@ -393,7 +443,7 @@ mod tests {
         .unwrap();
         let r = s.read(verify).unwrap();
         assert!(
-            matches!(&r, ChainReport::Broken { seq: 4, reason } if reason.contains("formats never go back")),
+            matches!(&r, ChainReport::Broken { seq: 4, reason } if reason.to_string().contains("formats never go back")),
             "{r:?}"
         );
     }
@@ -410,6 +460,6 @@ mod tests {
             "truncation is invisible alone"
         );
         let r = s.read(|c| check_checkpoint(c, n, &head)).unwrap();
-        assert!(matches!(&r, ChainReport::Broken { seq: 5, reason } if reason.contains("truncated")), "{r:?}");
+        assert!(matches!(&r, ChainReport::Broken { seq: 5, reason: ChainBreak::Truncated { last: 3, .. } }), "{r:?}");
     }
 }

@@ -26,7 +26,7 @@ pub use crate::model::access::Principal;
 use crate::model::{AuditAction, RunStatus};
 use crate::tr;
 pub use access::{IssuedToken, Job, JobOutcome, NewPrincipal, RuleVersion, TokenInfo};
-pub use audit::{AuditEntry, ChainReport};
+pub use audit::{AuditEntry, ChainBreak, ChainReport};
 pub use objections::{NewObjection, ObjectionRecord};
 pub use plans::{DrawnVisit, NewPlan, OfficerVisit, PlanRecord, ResultRecord, Reveal, VisitRecord};
 pub use revocations::{NewRevocation, RevocationRecord};

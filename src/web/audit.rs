@@ -151,7 +151,7 @@ fn verdict_page(ctx: &super::page::Ctx, title: &str, report: &crate::draw::Repor
         } @else {
             p.error #verdict data-identical="false" role="alert" { (ctx.t(Ui::FirstDifference)) }
         }
-        pre.report { (report.to_string()) }
+        pre.report { (report.text().get(ctx.lang)) }
         p { a href=(back) { (ctx.t(Ui::Back)) } }
     };
     ctx.page(title, body)
@@ -183,7 +183,7 @@ pub async fn verify_bundle(State(st): St, Signed(ctx): Signed, mut form: Multipa
         return ctx.error(StatusCode::FORBIDDEN, ctx.t(Ui::Forbidden));
     }
     let Some(bundle) = bundle.filter(|b| !b.is_empty()) else {
-        return ctx.fail(ops::limits::field("bundle", "no file was uploaded"));
+        return ctx.fail(ops::limits::field("bundle", crate::tr!("没有上传文件", "no file was uploaded")));
     };
     let store = st.app.store.clone();
     let report = match blocking(move || Ok(ops::verify_uploaded_bundle(&store, &bundle))).await {

@@ -98,13 +98,13 @@ pub async fn timeline(
             return ctx.error(StatusCode::BAD_REQUEST, &format!("'{code}' is not a valid credit code: {e}"));
         }
     };
-    let as_of = match q.as_of.as_deref().filter(|d| !d.is_empty()).map(crate::data::table::parse_date) {
+    let as_of = match q.as_of.as_deref().filter(|d| !d.is_empty()).map(crate::data::table::parse_date_text) {
         None => None,
         Some(Ok(d)) => match ops::limits::date("as_of", d) {
             Ok(()) => Some(d),
             Err(e) => return ctx.fail(e),
         },
-        Some(Err(e)) => return ctx.fail(ops::limits::field("as_of", e.to_string())),
+        Some(Err(e)) => return ctx.fail(ops::limits::field("as_of", e)),
     };
     let (app, who, lang) = (st.app.clone(), ctx.principal().clone(), ctx.lang);
     let done = blocking(move || {

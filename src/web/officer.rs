@@ -171,10 +171,12 @@ pub async fn submit(
     };
     let saved = blocking(move || {
         let _permit = permit;
-        let inspected_on: crate::model::Date = date
-            .trim()
-            .parse()
-            .map_err(|e| ops::limits::field("inspected_on", format!("'{date}' is not a date (YYYY-MM-DD): {e}")))?;
+        let inspected_on: crate::model::Date = date.trim().parse().map_err(|e| {
+            ops::limits::field(
+                "inspected_on",
+                crate::tr!("“{date}”不是日期（YYYY-MM-DD）：{e}", "'{date}' is not a date (YYYY-MM-DD): {e}"),
+            )
+        })?;
         let new = ops::NewResult {
             plan,
             visit: seq,

@@ -282,9 +282,9 @@ pub async fn diff(
     if !ctx.may(Action::StartDiffJob, Resource::Store) {
         return ctx.error(StatusCode::FORBIDDEN, ctx.t(Ui::Forbidden));
     }
-    let as_of = match crate::data::table::parse_date(f.as_of.trim()) {
+    let as_of = match crate::data::table::parse_date_text(f.as_of.trim()) {
         Ok(d) => d,
-        Err(e) => return ctx.fail(ops::limits::field("as_of", e.to_string())),
+        Err(e) => return ctx.fail(ops::limits::field("as_of", e)),
     };
     match crate::api::start_diff(&st.app, id, as_of, SAMPLES, &ctx.principal().actor()).await {
         Ok(job) => Redirect::to(&format!("/console/rules/jobs/{job}")).into_response(),

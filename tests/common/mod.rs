@@ -10,6 +10,12 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The default rule set as the body of `POST /rules`.
+pub fn default_rules() -> serde_json::Value {
+    let src = credo::data::rules::read_rule_dir(&root().join("rules")).unwrap();
+    serde_json::json!({ "files": src.files })
+}
+
 pub fn sample() -> PathBuf {
     root().join("datasets/sample")
 }

@@ -60,9 +60,9 @@ fn beacon_rules() {
     assert_eq!(BeaconRule::Text.bytes("CWL 3D 527").unwrap(), b"CWL 3D 527");
     assert_eq!(BeaconRule::Hex.bytes("00FFab").unwrap(), vec![0, 255, 171]);
     assert_eq!(BeaconRule::None.bytes("").unwrap(), b"");
-    assert!(BeaconRule::None.bytes("abc").unwrap_err().0.contains("names no beacon"));
+    assert!(BeaconRule::None.bytes("abc").unwrap_err().to_string().contains("names no beacon"));
     for r in [BeaconRule::Text, BeaconRule::Digits, BeaconRule::Hex] {
-        assert!(r.bytes("").unwrap_err().0.contains("beacon value is empty"), "{r}");
+        assert!(r.bytes("").unwrap_err().to_string().contains("beacon value is empty"), "{r}");
     }
     assert!(BeaconRule::Digits.bytes("no digits").is_err());
     assert!(BeaconRule::Hex.bytes("abc").is_err());

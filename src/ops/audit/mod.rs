@@ -26,7 +26,7 @@ use expected::{Expected, ResultKey, Row, payload, text};
 
 use super::{OpsError, Result};
 use crate::i18n::Text;
-use crate::store::{ChainReport, Store, audit};
+use crate::store::{ChainBreak, ChainReport, Store, audit};
 use crate::tr;
 use crate::trust::PublicKey;
 
@@ -72,12 +72,16 @@ pub struct Difference {
     pub table: Table,
     /// The row, e.g. `plan 3` or `plan 1 visit 4 MR`.
     pub row: String,
-    pub message: String,
-    /// `message` in Chinese (what `credo audit verify` prints by default).
-    #[serde(skip)]
-    pub message_zh: String,
+    /// What differs, in both languages; serialised in English (the API
+    /// gives it in the request's language).
+    #[serde(serialize_with = "english")]
+    pub message: Text,
     /// The audit entry that says what the row must be, if any.
     pub entry: Option<i64>,
+}
+
+fn english<S: serde::Serializer>(t: &Text, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(t.en())
 }
 
 impl Table {
@@ -115,7 +119,7 @@ impl Difference {
                 w => w,
             })
             .collect();
-        let mut zh = format!("{}：{}：{}", self.table.name_zh(), row_zh.join(" "), self.message_zh);
+        let mut zh = format!("{}：{}：{}", self.table.name_zh(), row_zh.join(" "), self.message.zh());
         if let Some(e) = self.entry {
             zh.push_str(&format!("（审计条目 {e}）"));
         }
@@ -125,7 +129,7 @@ impl Difference {
 
 impl fmt::Display for Difference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}: {}", self.table, self.row, self.message)?;
+        write!(f, "{}: {}: {}", self.table, self.row, self.message.en())?;
         if let Some(e) = self.entry {
             write!(f, " (audit entry {e})")?;
         }
@@ -164,10 +168,12 @@ pub fn checkpoint(store: &Store) -> Result<String> {
     let (entries, head) = match store.read_long(audit::verify)? {
         ChainReport::Intact { entries, head } => (entries, head),
         ChainReport::Broken { seq, reason } => {
-            return Err(OpsError::Fault(crate::tr!(
-                "审计日志在第 {seq} 条处断裂：{reason}；拒绝签署检查点",
-                "the audit log is broken at entry {seq}: {reason}; refusing to sign a checkpoint"
-            )));
+            return Err(OpsError::Fault(reason.text().map(|lang, reason| match lang {
+                crate::i18n::Lang::Zh => format!("审计日志在第 {seq} 条处断裂：{reason}；拒绝签署检查点"),
+                crate::i18n::Lang::En => {
+                    format!("the audit log is broken at entry {seq}: {reason}; refusing to sign a checkpoint")
+                }
+            })));
         }
     };
     let doc = serde_json::json!({
@@ -178,7 +184,7 @@ pub fn checkpoint(store: &Store) -> Result<String> {
         "at": crate::store::now(),
     });
     let signed = crate::trust::sign_document(store.identity().signing_key(), doc)?;
-    serde_json::to_string_pretty(&signed).map_err(OpsError::internal("checkpoint"))
+    serde_json::to_string_pretty(&signed).map_err(OpsError::internal(tr!("检查点", "checkpoint")))
 }
 
 /// Reads a signed checkpoint, checking its signature against `key`.
@@ -200,7 +206,7 @@ pub fn verify_store(store: &Store, checkpoint: Option<&Checkpoint>) -> Result<In
         None => None,
         Some(c) if c.store_id != store.identity().store_id => Some(ChainReport::Broken {
             seq: c.entries,
-            reason: format!("the checkpoint is of store {}, this is store {}", c.store_id, store.identity().store_id),
+            reason: ChainBreak::OtherStore { checkpoint: c.store_id.clone(), store: store.identity().store_id.clone() },
         }),
         Some(c) => Some(store.read_long(|conn| audit::check_checkpoint(conn, c.entries, &c.head))?),
     };
@@ -242,14 +248,7 @@ fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
 
 impl Verifier<'_> {
     fn differ(&mut self, table: Table, row: impl Into<String>, message: impl Into<Text>, entry: Option<i64>) {
-        let message = message.into();
-        self.differences.push(Difference {
-            table,
-            row: row.into(),
-            message: message.en().to_string(),
-            message_zh: message.zh().to_string(),
-            entry,
-        });
+        self.differences.push(Difference { table, row: row.into(), message: message.into(), entry });
     }
 
     fn count(&mut self, what: &str, n: usize) {
@@ -407,7 +406,7 @@ impl Verifier<'_> {
         if index.exists()
             && let Err(e) = crate::data::results::check_paths(&path)
         {
-            self.differ(Table::ResultsFiles, &row, e.to_string(), None);
+            self.differ(Table::ResultsFiles, &row, super::results_text(&e), None);
         }
         self.count("results files", 1);
         Ok(())
