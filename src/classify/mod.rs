@@ -175,7 +175,9 @@ impl EntityResult {
 /// each decision's text, made once per decision (an entity's own decision
 /// makes its list distinct, the rest of the list is shared). Keys are the
 /// decisions' addresses: a `Texts` is cleared before the results it saw
-/// are dropped.
+/// are dropped. A decision held by its entity alone (`Arc::strong_count`
+/// 1: it names the entity's records) is rendered in place and its list is
+/// not kept: no other entity would find either.
 #[derive(Default)]
 pub struct Texts {
     /// By whether the entity has a tolerance end, and language.
@@ -199,6 +201,21 @@ impl Texts {
 
     /// [`EntityResult::explanation_in`], shared.
     pub fn explanation(&mut self, r: &EntityResult, lang: Lang) -> Arc<str> {
+        if has_own(r) {
+            let rendered = &mut self.rendered;
+            let mut out = String::new();
+            r.explanation_into(lang, &mut out, &mut |d, out| {
+                if Arc::strong_count(d) == 1 {
+                    out.push_str(&d.render(lang));
+                } else {
+                    let text = rendered
+                        .entry((Arc::as_ptr(d) as usize, lang))
+                        .or_insert_with(|| d.render(lang).into_boxed_str());
+                    out.push_str(text);
+                }
+            });
+            return out.into();
+        }
         let key = self.key(r);
         let map = self.explanations.entry((r.tolerance_until.is_none(), lang)).or_default();
         let text = match map.get(key.as_slice()) {
@@ -223,28 +240,39 @@ impl Texts {
 
     /// The decisions as JSON (what `serde_json::to_string` gives), shared.
     pub fn decisions_json(&mut self, r: &EntityResult) -> Arc<str> {
+        if has_own(r) {
+            return self.decisions_json_of(r).into();
+        }
         let key = self.key(r);
         let text = match self.json.get(key.as_slice()) {
             Some(t) => t.clone(),
             None => {
-                let mut out = String::from("[");
-                for (i, d) in r.decisions.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    let text = self.decision_json.entry(Arc::as_ptr(d) as usize).or_insert_with(|| {
-                        serde_json::to_string(&**d).unwrap_or_else(|_| "{}".into()).into_boxed_str()
-                    });
-                    out.push_str(text);
-                }
-                out.push(']');
-                let t: Arc<str> = out.into();
+                let t: Arc<str> = self.decisions_json_of(r).into();
                 self.json.insert(key.as_slice().into(), t.clone());
                 t
             }
         };
         self.key = key;
         text
+    }
+
+    fn decisions_json_of(&mut self, r: &EntityResult) -> String {
+        let json = |d: &crate::engine::Decision| serde_json::to_string(d).unwrap_or_else(|_| "{}".into());
+        let mut out = String::from("[");
+        for (i, d) in r.decisions.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            if Arc::strong_count(d) == 1 {
+                out.push_str(&json(d));
+            } else {
+                let text =
+                    self.decision_json.entry(Arc::as_ptr(d) as usize).or_insert_with(|| json(d).into_boxed_str());
+                out.push_str(text);
+            }
+        }
+        out.push(']');
+        out
     }
 
     /// Forgets everything (between shards, so memory follows the shard).
@@ -258,6 +286,11 @@ impl Texts {
 
 /// A text by the addresses of a list of decisions.
 type ByList = FxHashMap<Box<[usize]>, Arc<str>>;
+
+/// Whether a result has a decision of its own (held by it alone).
+fn has_own(r: &EntityResult) -> bool {
+    r.decisions.iter().any(|d| Arc::strong_count(d) == 1)
+}
 
 /// Entities per shard by default. A shard's working set is about 1 KB per
 /// entity (facts, stage results, encoding for the spill), so 100,000 keeps
@@ -367,6 +400,7 @@ pub fn classify(
     let shard_size = options.shard_size.max(1);
     let shards: Vec<&[EntityId]> = ids.chunks(shard_size).collect();
     let mut spill = spill::Spill::new(shards.len(), options.spill_dir.as_deref())?;
+    let mut shared = spill::Shared::default();
     let texts = facts::SymbolTexts::new(s);
 
     // First half, shard by shard.
@@ -423,11 +457,15 @@ pub fn classify(
             // One shard: its states wait in memory as they are.
             kept = Some(states);
         } else {
-            spill.put(k, spill::encode(&states))?;
+            spill.put(k, spill::encode(&states, &mut shared))?;
             // Freed on every core: a shard's states are many small allocations.
             states.into_par_iter().for_each(drop);
         }
     }
+
+    // The first half's memos are done with (the decisions the spill needs
+    // are in `shared`): freed before the role graph is built.
+    drop(memos);
 
     progress("propagation");
     let graph = RoleGraph::new(s);
@@ -458,7 +496,7 @@ pub fn classify(
             }
             None => {
                 progress(&format!("unspill {}/{}", k + 1, shards.len()));
-                let spilled = spill::decode(k, &spill.take(k)?)?;
+                let spilled = spill::decode(k, &spill.take(k)?, &shared)?;
                 let built = facts::build(s, &texts, shard, as_of, facts::Need::of(supervision_reads));
                 let (states, lines): (Vec<EntityState>, Vec<Vec<RecordLine>>) = built
                     .into_par_iter()
@@ -625,4 +663,75 @@ impl From<ClassifyError> for RuleError {
 /// Whether a rule set's stages read a field (any stage).
 pub fn reads(rules: &RuleSet, field: Field) -> bool {
     rules.manifest.entries.values().any(|e| e.reads.has(field))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Decision;
+
+    fn decision(stage: Stage, reason: &str, inputs: &[&str]) -> Arc<Decision> {
+        Arc::new(Decision {
+            stage,
+            rule: "r.rhai:f".into(),
+            clause: "（一）".into(),
+            reason: reason.into(),
+            reason_zh: Some(format!("原因 \"{reason}\"")),
+            inputs: inputs.iter().map(|s| s.to_string()).collect(),
+        })
+    }
+
+    /// Entity `n`'s result; what its explanation shows besides the
+    /// decisions follows from them (`k`), as in a run.
+    fn result(n: u32, k: u32, decisions: Vec<Arc<Decision>>) -> EntityResult {
+        let date = crate::data::table::parse_date("2026-01-15").expect("date");
+        EntityResult {
+            uscc: Uscc::assemble(b'9', b'1', 370102, *format!("{:08}", n + 1).as_bytes().first_chunk().expect("8"))
+                .expect("a valid code"),
+            name: format!("主体{n}"),
+            city: 370100,
+            county: 370102,
+            tier: (k % 4) as u8 + 1,
+            risk: Some(RiskLevel::ALL[k as usize % RiskLevel::ALL.len()]),
+            probability_ppm: k * 37,
+            tolerance_until: (n % 2 == 0).then_some(date),
+            exemptions: Vec::new(),
+            accumulation: AccumulationLevel::None,
+            key_attention: false,
+            blacklisted: k == 0,
+            blacklisted_until: None,
+            departments: Arc::from(Vec::new()),
+            decisions,
+            records: Vec::new(),
+            row: n,
+        }
+    }
+
+    /// Shared and cached texts are what each result makes on its own,
+    /// whether its decisions are shared with other results or its own.
+    #[test]
+    fn texts_are_each_results_own_texts() {
+        let shared: Vec<Arc<Decision>> = Stage::ALL.iter().map(|s| decision(*s, &format!("{s:?}"), &[])).collect();
+        let results: Vec<EntityResult> = (0..40)
+            .map(|n| {
+                let mut d: Vec<Arc<Decision>> = shared.iter().step_by(1 + n as usize % 3).cloned().collect();
+                if n % 4 == 1 {
+                    // An entity's own decision, naming its records.
+                    d.insert(1, decision(Stage::RecordStatus, &format!("R{n} exempt"), &[&format!("R{n}")]));
+                }
+                let k = if n % 4 == 1 { n } else { n % 3 };
+                result(n, k, d)
+            })
+            .collect();
+        assert!(results.iter().any(has_own) && results.iter().any(|r| !has_own(r)));
+        let mut texts = Texts::default();
+        for _ in 0..2 {
+            for r in &results {
+                for lang in [Lang::En, Lang::Zh] {
+                    assert_eq!(&*texts.explanation(r, lang), r.explanation_in(lang));
+                }
+                assert_eq!(&*texts.decisions_json(r), serde_json::to_string(&r.decisions).expect("json"));
+            }
+        }
+    }
 }

@@ -8,6 +8,12 @@
 //! A shard is encoded as independent chunks of [`CHUNK`] entities (each
 //! with its own table of decisions), so that encoding and decoding run on
 //! every core; a header gives each chunk's length.
+//!
+//! Decisions that many entities share (a tier's standard decision, say)
+//! are not written at all: [`Shared`] keeps up to [`SHARED_MAX`] of them
+//! for the run, chunks refer to them by number, and they read back as the
+//! same `Arc`s. The rest (an entity's own decisions, naming its records,
+//! and inputs few entities have) are written per chunk.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -105,10 +111,47 @@ const KINDS: &[RecordKind] = &[
 /// Entities per independently encoded chunk of a shard.
 const CHUNK: usize = 4096;
 
-/// Encodes the states of a shard.
-pub fn encode(states: &[EntityState]) -> Vec<u8> {
+/// A reference to a decision of the run's [`Shared`] table (otherwise, to
+/// the chunk's own table).
+const SHARED_BIT: u32 = 1 << 31;
+
+/// Most decisions [`Shared`] keeps: a bound on its memory (tens of MB),
+/// whatever the number of entities.
+pub const SHARED_MAX: usize = 1 << 16;
+
+/// Decisions held by at least three owners when a shard is spilled (a
+/// stage's memo and two entities, or three entities), by number, for the
+/// whole run: at most [`SHARED_MAX`], the first that come.
+#[derive(Default)]
+pub struct Shared {
+    number: FxHashMap<usize, u32>,
+    table: Vec<Arc<Decision>>,
+}
+
+impl Shared {
+    /// Numbers the shared decisions of `states` not numbered yet.
+    fn add(&mut self, states: &[EntityState]) {
+        for s in states {
+            for d in &s.decisions {
+                if self.table.len() < SHARED_MAX
+                    && Arc::strong_count(d) > 2
+                    && !self.number.contains_key(&(Arc::as_ptr(d) as usize))
+                {
+                    self.number.insert(Arc::as_ptr(d) as usize, self.table.len() as u32);
+                    self.table.push(d.clone());
+                }
+            }
+        }
+    }
+}
+
+/// Encodes the states of a shard (numbering their shared decisions in
+/// `shared`).
+pub fn encode(states: &[EntityState], shared: &mut Shared) -> Vec<u8> {
     use rayon::prelude::*;
-    let chunks: Vec<Vec<u8>> = states.par_chunks(CHUNK).map(encode_chunk).collect();
+    shared.add(states);
+    let shared = &*shared;
+    let chunks: Vec<Vec<u8>> = states.par_chunks(CHUNK).map(|c| encode_chunk(c, shared)).collect();
     let mut w = Writer { out: Vec::with_capacity(4 + 4 * chunks.len() + chunks.iter().map(Vec::len).sum::<usize>()) };
     w.u32(chunks.len() as u32);
     for c in &chunks {
@@ -120,16 +163,18 @@ pub fn encode(states: &[EntityState]) -> Vec<u8> {
     w.out
 }
 
-fn encode_chunk(states: &[EntityState]) -> Vec<u8> {
-    let mut w = Writer { out: Vec::new() };
+fn encode_chunk(states: &[EntityState], shared: &Shared) -> Vec<u8> {
+    let mut w = Writer { out: Vec::with_capacity(states.len() * 64) };
     let mut table: FxHashMap<*const Decision, u32> = FxHashMap::default();
     let mut order: Vec<&Arc<Decision>> = Vec::new();
     for s in states {
         for d in &s.decisions {
-            table.entry(Arc::as_ptr(d)).or_insert_with(|| {
-                order.push(d);
-                (order.len() - 1) as u32
-            });
+            if !shared.number.contains_key(&(Arc::as_ptr(d) as usize)) {
+                table.entry(Arc::as_ptr(d)).or_insert_with(|| {
+                    order.push(d);
+                    (order.len() - 1) as u32
+                });
+            }
         }
     }
     w.u32(order.len() as u32);
@@ -150,7 +195,8 @@ fn encode_chunk(states: &[EntityState]) -> Vec<u8> {
     for s in states {
         w.u32(s.decisions.len() as u32);
         for d in &s.decisions {
-            w.u32(table[&Arc::as_ptr(d)]);
+            let p = Arc::as_ptr(d);
+            w.u32(shared.number.get(&(p as usize)).map_or_else(|| table[&p], |n| n | SHARED_BIT));
         }
         w.u32(s.facts.records.len() as u32);
         for r in &s.facts.records {
@@ -163,8 +209,8 @@ fn encode_chunk(states: &[EntityState]) -> Vec<u8> {
     w.out
 }
 
-/// Decodes what [`encode`] wrote.
-pub fn decode(shard: usize, bytes: &[u8]) -> Result<Vec<Spilled>, SpillError> {
+/// Decodes what [`encode`] wrote (with the same `shared`).
+pub fn decode(shard: usize, bytes: &[u8], shared: &Shared) -> Result<Vec<Spilled>, SpillError> {
     use rayon::prelude::*;
     let err = |e: Damage| SpillError(shard, e);
     let mut r = Reader { b: bytes, at: 0 };
@@ -183,11 +229,12 @@ pub fn decode(shard: usize, bytes: &[u8]) -> Result<Vec<Spilled>, SpillError> {
     if at != bytes.len() {
         return Err(err(Damage::TrailingBytes));
     }
-    let decoded: Vec<Vec<Spilled>> = chunks.into_par_iter().map(decode_chunk).collect::<Result<_, _>>().map_err(err)?;
+    let decoded: Vec<Vec<Spilled>> =
+        chunks.into_par_iter().map(|c| decode_chunk(c, &shared.table)).collect::<Result<_, _>>().map_err(err)?;
     Ok(decoded.into_iter().flatten().collect())
 }
 
-fn decode_chunk(bytes: &[u8]) -> Result<Vec<Spilled>, Damage> {
+fn decode_chunk(bytes: &[u8], shared: &[Arc<Decision>]) -> Result<Vec<Spilled>, Damage> {
     let mut r = Reader { b: bytes, at: 0 };
     let n = r.u32()? as usize;
     let mut table: Vec<Arc<Decision>> = Vec::with_capacity(n.min(1 << 16));
@@ -223,8 +270,9 @@ fn decode_chunk(bytes: &[u8]) -> Result<Vec<Spilled>, Damage> {
         let k = r.u32()? as usize;
         let mut decisions = Vec::with_capacity(k.min(64));
         for _ in 0..k {
-            let i = r.u32()? as usize;
-            decisions.push(table.get(i).ok_or(Damage::BadDecision)?.clone());
+            let i = r.u32()?;
+            let d = if i & SHARED_BIT != 0 { shared.get((i & !SHARED_BIT) as usize) } else { table.get(i as usize) };
+            decisions.push(d.ok_or(Damage::BadDecision)?.clone());
         }
         let k = r.u32()? as usize;
         let mut records = Vec::with_capacity(k.min(1024));
@@ -358,7 +406,8 @@ mod tests {
     #[test]
     fn a_shard_reads_back_as_written() {
         let states = states();
-        let back = decode(3, &encode(&states)).expect("decodes");
+        let mut shared = Shared::default();
+        let back = decode(3, &encode(&states, &mut shared), &shared).expect("decodes");
         assert_eq!(back.len(), states.len());
         for (st, sp) in states.iter().zip(&back) {
             let want: Vec<&Decision> = st.decisions.iter().map(|d| &**d).collect();
@@ -371,14 +420,63 @@ mod tests {
                 assert_eq!((line.date, line.status), (r.date, r.status));
             }
         }
-        // Entities of one chunk share one decision.
-        assert!(Arc::ptr_eq(&back[0].decisions[0], &back[1].decisions[0]));
+        // A shared decision reads back as itself, and is not written.
+        assert!(Arc::ptr_eq(&back[0].decisions[0], &states[0].decisions[0]));
+        assert!(Arc::ptr_eq(&back[0].decisions[0], &back[CHUNK + 1].decisions[0]));
+        assert_eq!(shared.table.len(), 2);
+        // The table is bounded.
+        let mut full = Shared::default();
+        let many: Vec<EntityState> = (0..SHARED_MAX + 3)
+            .map(|i| {
+                let mut st = EntityState::new(states[0].facts.as_ref().clone());
+                st.decisions = vec![decision(Stage::Tier, &format!("tier {i}"), None, &[])];
+                st
+            })
+            .collect();
+        // Each also held twice elsewhere (as by a memo and another entity).
+        let held: Vec<[Arc<Decision>; 2]> =
+            many.iter().map(|st| [st.decisions[0].clone(), st.decisions[0].clone()]).collect();
+        let many_back = decode(0, &encode(&many, &mut full), &full).expect("decodes");
+        assert_eq!(full.table.len(), SHARED_MAX);
+        assert_eq!(many_back[SHARED_MAX + 2].decisions[0].reason, format!("tier {}", SHARED_MAX + 2));
+        drop(held);
+        // An entity's own decisions read back equal, as new ones.
+        assert!(!Arc::ptr_eq(&back[1].decisions[1], &states[1].decisions[1]));
+    }
+
+    #[test]
+    fn without_shared_decisions_a_chunk_writes_its_own_table() {
+        // The decisions of `states()` held by their entities only.
+        let states: Vec<EntityState> = states()
+            .into_iter()
+            .map(|mut st| {
+                st.decisions = st.decisions.iter().map(|d| Arc::new((**d).clone())).collect();
+                st
+            })
+            .collect();
+        let mut shared = Shared::default();
+        let back = decode(0, &encode(&states, &mut shared), &shared).expect("decodes");
+        assert!(shared.table.is_empty());
+        for (st, sp) in states.iter().zip(&back) {
+            let want: Vec<&Decision> = st.decisions.iter().map(|d| &**d).collect();
+            let got: Vec<&Decision> = sp.decisions.iter().map(|d| &**d).collect();
+            assert_eq!(got, want);
+        }
     }
 
     #[test]
     fn damaged_bytes_are_an_error_naming_the_shard() {
-        let bytes = encode(&states());
-        let damage = |b: &[u8]| decode(5, b).err().map(|e| (e.0, e.1.to_string()));
+        // Own decisions only, so that the chunk's table is written.
+        let states: Vec<EntityState> = states()
+            .into_iter()
+            .map(|mut st| {
+                st.decisions = st.decisions.iter().map(|d| Arc::new((**d).clone())).collect();
+                st
+            })
+            .collect();
+        let mut shared = Shared::default();
+        let bytes = encode(&states, &mut shared);
+        let damage = |b: &[u8]| decode(5, b, &shared).err().map(|e| (e.0, e.1.to_string()));
         assert_eq!(damage(&bytes[..bytes.len() - 1]), Some((5, "truncated".into())));
         assert_eq!(damage(&bytes[..2]), Some((5, "truncated".into())));
         let mut longer = bytes.clone();

@@ -58,6 +58,9 @@ impl Builder {
     pub fn add(&mut self, results: &[EntityResult]) {
         let s = &mut self.s;
         s.entities += results.len();
+        // Probabilities summed by list of departments first (entities of an
+        // industry share one list), then spread over the list's departments.
+        let mut by_list: rustc_hash::FxHashMap<*const [Arc<str>], (&Arc<[Arc<str>]>, u64)> = Default::default();
         for r in results {
             *s.tiers.entry(r.tier).or_default() += 1;
             if (1..=4).contains(&r.tier) {
@@ -65,14 +68,7 @@ impl Builder {
             }
             *self.risks.entry(r.risk_code()).or_default() += 1;
             let p = u64::from(r.probability_ppm);
-            for d in r.departments.iter() {
-                match self.by_department.get_mut(d) {
-                    Some(n) => *n += p,
-                    None => {
-                        self.by_department.insert(d.clone(), p);
-                    }
-                }
-            }
+            by_list.entry(Arc::as_ptr(&r.departments)).or_insert((&r.departments, 0)).1 += p;
             *self.by_city.entry(r.city).or_default() += p;
             self.total += p;
             s.in_tolerance += usize::from(r.tolerance_until.is_some());
@@ -80,6 +76,16 @@ impl Builder {
             s.reminders += usize::from(r.accumulation == crate::model::AccumulationLevel::Reminder);
             s.key_attention += usize::from(r.key_attention);
             s.blacklisted += usize::from(r.blacklisted);
+        }
+        for (list, p) in by_list.into_values() {
+            for d in list.iter() {
+                match self.by_department.get_mut(d) {
+                    Some(n) => *n += p,
+                    None => {
+                        self.by_department.insert(d.clone(), p);
+                    }
+                }
+            }
         }
     }
 
@@ -181,5 +187,52 @@ impl Summary {
             let _ = writeln!(f, "  {} {n:>9}", pad(label, 26));
         }
         f
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Expected inspections by department are the sum over each entity's
+    /// departments, whether entities share their list or not.
+    #[test]
+    fn departments_sum_every_entitys_probability() {
+        let a: Arc<str> = "市场监管".into();
+        let b: Arc<str> = "消防".into();
+        let shared: Arc<[Arc<str>]> = vec![a.clone(), b.clone()].into();
+        let mut results: Vec<EntityResult> = Vec::new();
+        for (n, list) in [shared.clone(), shared, vec![b.clone()].into(), Vec::new().into(), vec![a.clone()].into()]
+            .into_iter()
+            .enumerate()
+        {
+            results.push(EntityResult {
+                uscc: crate::model::Uscc::assemble(b'9', b'1', 370102, *b"MA3C4Y7K").expect("a valid code"),
+                name: String::new(),
+                city: 370100,
+                county: 370102,
+                tier: 1,
+                risk: None,
+                probability_ppm: 100_000 * (n as u32 + 1),
+                tolerance_until: None,
+                exemptions: Vec::new(),
+                accumulation: crate::model::AccumulationLevel::None,
+                key_attention: false,
+                blacklisted: false,
+                blacklisted_until: None,
+                departments: list,
+                decisions: Vec::new(),
+                records: Vec::new(),
+                row: n as u32,
+            });
+        }
+        let mut builder = Builder::new(0);
+        builder.add(&results[..2]);
+        builder.add(&results[2..]);
+        let s = builder.finish(&Propagation::default());
+        // a: 0.1 + 0.2 + 0.5; b: 0.1 + 0.2 + 0.3.
+        let want: BTreeMap<String, f64> = [(a.to_string(), 0.8), (b.to_string(), 0.6)].into_iter().collect();
+        assert_eq!(s.expected_by_department, want);
+        assert_eq!(s.expected_total, 1.5);
     }
 }

@@ -28,7 +28,12 @@ pub const COLUMNS: &[&str] = &[
 ];
 
 fn frame(rows: &[EntityResult], texts: &mut crate::classify::Texts, lang: Lang) -> PolarsResult<DataFrame> {
-    let probability: Vec<String> = rows.iter().map(|r| format!("{:.6}", r.probability())).collect();
+    // `format!("{:.6}", r.probability())` without float formatting: six
+    // places of a whole number of millionths are its digits.
+    let probability: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{}.{:06}", r.probability_ppm / 1_000_000, r.probability_ppm % 1_000_000))
+        .collect();
     let departments = super::results::departments_column(rows.iter().map(|r| &r.departments));
     let explanations: Vec<std::sync::Arc<str>> = rows.iter().map(|r| texts.explanation(r, lang)).collect();
     DataFrame::new_infer_height(vec![
