@@ -300,6 +300,13 @@ impl<'a> Runner<'a> {
     }
 }
 
+/// Keys of a chunk of entities (one buffer, their ends) and the answers
+/// already known by what an earlier call read.
+type KeyChunk<'m> = (Vec<u8>, Vec<u32>, Vec<Option<&'m (Answer, Arc<Decision>)>>);
+
+/// A call's answer and the fields it read.
+type Called = (Answer, Arc<Decision>, FieldMask);
+
 /// A compiled, checked rule set.
 pub struct RuleSet {
     pub manifest: Manifest,
@@ -520,7 +527,7 @@ impl RuleSet {
         // the others go into one buffer: no allocation per entity.
         let observed = &memo.observed;
         let masks: &[FieldMask] = if self.observe { &observed.masks } else { &[] };
-        let parts: Vec<(Vec<u8>, Vec<u32>, Vec<Option<&(Answer, Arc<Decision>)>>)> = states
+        let parts: Vec<KeyChunk> = states
             .par_chunks(4096)
             .map(|chunk| {
                 let mut buf = Vec::new();
@@ -582,7 +589,7 @@ impl RuleSet {
         }
         // Collected in full first so the error reported is the first in
         // entity order, whatever the thread count.
-        let answers: Vec<Result<(Answer, Arc<Decision>, FieldMask), RuleError>> = reps
+        let answers: Vec<Result<Called, RuleError>> = reps
             .par_iter()
             .map_init(
                 || Runner::new(self, e),
