@@ -71,12 +71,46 @@ pub(super) fn get_reason(map: &Map, key: &str) -> Result<(String, Option<String>
     }
 }
 
+/// Checks a reason as [`get_reason`] does, with the same errors, without
+/// copying its text (a reason that is not kept).
+pub(super) fn check_reason(map: &Map, key: &str) -> Result<(), AnswerError> {
+    match map.get(key) {
+        None => Err(AnswerError::Missing(key.to_string())),
+        Some(v) if v.is_string() => Ok(()),
+        Some(v) => {
+            let Ok(m) = v.as_map_ref() else {
+                return Err(wrong_type(key, "a string or #{ zh: \"…\", en: \"…\" }", v.type_name()));
+            };
+            for k in m.keys() {
+                if k != "zh" && k != "en" {
+                    return Err(AnswerError::UnknownLanguage { key: key.to_string(), lang: k.to_string() });
+                }
+            }
+            let within = |e| AnswerError::In { key: key.to_string(), inner: Box::new(e) };
+            check_string(&m, "zh").map_err(within)?;
+            check_string(&m, "en").map_err(within)?;
+            Ok(())
+        }
+    }
+}
+
+/// Checks a string as [`get_string`] does, without copying it.
+fn check_string(map: &Map, key: &str) -> Result<(), AnswerError> {
+    match map.get(key) {
+        None => Err(AnswerError::Missing(key.to_string())),
+        Some(v) if v.is_string() => Ok(()),
+        Some(v) => v.clone().into_string().map(|_| ()).map_err(|t| wrong_type(key, "a string", t)),
+    }
+}
+
 /// A notable record status (`RecordStatus::is_notable`) and the rule's
 /// reason for it, by the record's position.
 #[derive(Clone, Debug)]
 pub(super) struct StatusNote {
     index: usize,
     status: RecordStatus,
+    /// The status's Chinese name, looked up once per answer.
+    zh_status: &'static str,
     reason: String,
     zh: Option<String>,
 }
@@ -129,7 +163,7 @@ impl RuleSet {
             Stage::Supervision => "#{ risk: \"low\"|…, probability: 0.0..=1.0, reason: \"…\" }",
             Stage::PersonLink | Stage::EntityLink => unreachable!("link stages are not per entity"),
         };
-        let type_name = value.type_name().to_string();
+        let type_name = value.type_name();
         if stage == Stage::RecordStatus {
             let Some(list) = value.try_cast::<rhai::Array>() else {
                 return Err(bad(format!("`{}` returned {type_name}; expected {expected}", e.entry.function)));
@@ -150,9 +184,13 @@ impl RuleSet {
                     .ok_or_else(|| bad(format!("status {i} is not a map; expected {expected}")))?;
                 known_keys(&map, &["status", "reason"]).map_err(|m| bad(format!("status {i}: {m}")))?;
                 let status: RecordStatus = get_code(&map, "status").map_err(|m| bad(format!("status {i}: {m}")))?;
-                let (reason, zh) = get_reason(&map, "reason").map_err(|m| bad(format!("status {i}: {m}")))?;
+                // Only notable statuses keep their reason.
                 if status.is_notable() {
-                    notes.push(StatusNote { index: i, status, reason, zh });
+                    let (reason, zh) = get_reason(&map, "reason").map_err(|m| bad(format!("status {i}: {m}")))?;
+                    let zh_status = crate::i18n::record_status_name(status.as_str(), Lang::Zh);
+                    notes.push(StatusNote { index: i, status, zh_status, reason, zh });
+                } else {
+                    check_reason(&map, "reason").map_err(|m| bad(format!("status {i}: {m}")))?;
                 }
                 statuses.push(status);
             }
@@ -268,8 +306,16 @@ impl Answer {
         if notes.is_empty() {
             return shared.clone();
         }
-        let mut reason = String::new();
-        let mut zh_reason = String::new();
+        // Sized once: "{id} {status}: {reason}" and "{id} {zh_status}：{zh}"
+        // joined by "; " and "；".
+        let (mut en_len, mut zh_len) = (0, 0);
+        for note in notes.iter() {
+            let id = f.records[note.index].id.len();
+            en_len += id + note.status.as_str().len() + note.reason.len() + 5;
+            zh_len += id + note.zh_status.len() + note.zh.as_ref().unwrap_or(&note.reason).len() + 7;
+        }
+        let mut reason = String::with_capacity(en_len);
+        let mut zh_reason = String::with_capacity(zh_len);
         let mut any_zh = false;
         let mut inputs = Vec::with_capacity(notes.len());
         for (n, note) in notes.iter().enumerate() {
@@ -278,7 +324,7 @@ impl Answer {
                 reason.push_str("; ");
                 zh_reason.push('；');
             }
-            let zh_status = crate::i18n::record_status_name(note.status.as_str(), Lang::Zh);
+            let zh_status = note.zh_status;
             // As `format!("{id} {status}: {reason}")` and `"{id} {zh_status}：{zh}"`.
             reason.push_str(id);
             reason.push(' ');

@@ -4,6 +4,7 @@
 //! of the entity, the rule set and the as-of date.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono::{Datelike, Months};
 use rhai::packages::{Package, StandardPackage};
@@ -30,17 +31,31 @@ pub const MAX_MAP: usize = 1_000;
 pub struct RuleDate(pub Date);
 
 /// The entity as a rule sees it: the facts plus which fields this rule
-/// declared it reads.
+/// declared it reads, and which of them this call has read so far.
 #[derive(Clone)]
 pub struct EntityView {
     pub facts: Arc<EntityFacts>,
     pub reads: FieldMask,
     pub entry: &'static str,
+    /// Fields read during this call (shared by every copy of the view the
+    /// script makes): every getter of a field marks it before answering.
+    pub seen: Arc<AtomicU32>,
 }
 
 impl EntityView {
+    pub fn new(facts: Arc<EntityFacts>, reads: FieldMask, entry: &'static str) -> EntityView {
+        EntityView { facts, reads, entry, seen: Arc::default() }
+    }
+
+    /// The fields read so far.
+    #[cfg(test)]
+    pub fn seen(&self) -> FieldMask {
+        FieldMask(self.seen.load(Ordering::Relaxed))
+    }
+
     fn need(&self, f: Field) -> Res<()> {
         if self.reads.has(f) {
+            self.seen.fetch_or(f.bit(), Ordering::Relaxed);
             Ok(())
         } else {
             fail(format!(
@@ -327,7 +342,7 @@ mod tests {
         let engine = engine();
         let facts = Arc::new(super::super::probe::probes()[1].clone());
         let reads = FieldMask::default().with(Field::Records);
-        let view = Dynamic::from(EntityView { facts: facts.clone(), reads, entry: "test" });
+        let view = Dynamic::from(EntityView::new(facts.clone(), reads, "test"));
         let ast = engine
             .compile(
                 r#"
@@ -353,6 +368,59 @@ mod tests {
         assert!(engine.call_fn::<Dynamic>(&mut rhai::Scope::new(), &ast, "index", (view.clone(),)).is_err());
         // No `==` between records: comparing them is an error, not a test of their fields.
         assert!(engine.call_fn::<Dynamic>(&mut rhai::Scope::new(), &ast, "same", (view,)).is_err());
+    }
+
+    /// `memo::Observed` keeps answers by the fields a call read: every
+    /// getter of an entity field marks that field, and the whole entity
+    /// shows nothing of its fields (`as_of` alone is unmarked: it is the
+    /// same for every entity of a run).
+    #[test]
+    fn every_entity_getter_marks_the_field_it_reads() {
+        let host = include_str!("host.rs");
+        let start = host.find("fn register_entity(").unwrap();
+        let end = start + host[start..].find("\n}\n").unwrap();
+        let body = &host[start..end];
+        let mut direct: Vec<&str> = body.split("register_get(\"").skip(1).map(|s| &s[..s.find('"').unwrap()]).collect();
+        direct.sort_unstable();
+        assert_eq!(direct, ["as_of", "current_records", "records"]);
+        assert!(body.contains("e.need(Field::Records)?;") && body.contains("e.need(Field::CurrentRecords)?;"));
+        let mac = &body[body.find("macro_rules! get").unwrap()..];
+        assert!(mac[..mac.find("};").unwrap()].contains("e.need($field)?;"));
+        let mut getters = vec![("records", Field::Records), ("current_records", Field::CurrentRecords)];
+        for chunk in body.split("get!(\"").skip(1) {
+            let name = &chunk[..chunk.find('"').unwrap()];
+            let rest = &chunk[chunk.find("Field::").unwrap() + "Field::".len()..];
+            let variant = &rest[..rest.find(|c: char| !c.is_ascii_alphanumeric()).unwrap()];
+            let field = Field::ALL.iter().map(|(f, _)| *f).find(|f| format!("{f:?}") == variant).unwrap();
+            getters.push((name, field));
+        }
+        assert!(getters.len() > 20, "{getters:?}");
+        let engine = engine();
+        let mut facts = super::super::probe::probes()[1].clone();
+        facts.stages.propagated.push(crate::engine::PropagatedFlag {
+            effect: crate::model::LinkEffect::KeyAttention,
+            source: facts.uscc,
+            path: "p".into(),
+        });
+        let facts = Arc::new(facts);
+        let all = FieldMask(Field::ALL.iter().fold(0, |m, (f, _)| m | f.bit()));
+        for (name, field) in getters {
+            let ast = engine.compile(format!("fn f(e) {{ let x = e; x.{name} }}")).unwrap();
+            let view = EntityView::new(facts.clone(), all, "test");
+            let _: Dynamic =
+                engine.call_fn(&mut rhai::Scope::new(), &ast, "f", (Dynamic::from(view.clone()),)).unwrap();
+            assert_eq!(view.seen(), FieldMask(field.bit()), "{name}");
+        }
+        let ast = engine
+            .compile("fn f(e) { [`${e}`, e.to_string(), e.to_debug(), type_of(e), #{ e: e }.to_json()] }")
+            .unwrap();
+        let view = EntityView::new(facts.clone(), all, "test");
+        let out: Array = engine.call_fn(&mut rhai::Scope::new(), &ast, "f", (Dynamic::from(view.clone()),)).unwrap();
+        for v in out {
+            let s = v.to_string();
+            assert!(!s.contains(&facts.uscc.to_string()) && !s.contains(facts.industry.as_str()), "{s}");
+        }
+        assert_eq!(view.seen(), FieldMask::default());
     }
 
     #[test]

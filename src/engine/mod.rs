@@ -284,13 +284,28 @@ impl<'a> Runner<'a> {
         })
     }
 
+    #[cfg(test)]
     fn evaluate(&mut self, facts: &Arc<EntityFacts>) -> Result<(Answer, Decision), RuleError> {
+        self.evaluate_seen(facts).map(|(a, d, _)| (a, d))
+    }
+
+    /// The answer, and the fields the call read.
+    fn evaluate_seen(&mut self, facts: &Arc<EntityFacts>) -> Result<(Answer, Decision, FieldMask), RuleError> {
         let e = self.e;
-        let view = EntityView { facts: facts.clone(), reads: e.entry.reads, entry: e.entry.stage.name() };
+        let view = EntityView::new(facts.clone(), e.entry.reads, e.entry.stage.name());
+        let seen = view.seen.clone();
         let value = self.call(Dynamic::from(view), Some(facts))?;
-        self.rules.decode(e, facts, value)
+        let (answer, decision) = self.rules.decode(e, facts, value)?;
+        Ok((answer, decision, FieldMask(seen.load(std::sync::atomic::Ordering::Relaxed))))
     }
 }
+
+/// Keys of a chunk of entities (one buffer, their ends) and the answers
+/// already known by what an earlier call read.
+type KeyChunk<'m> = (Vec<u8>, Vec<u32>, Vec<Option<&'m (Answer, Arc<Decision>)>>);
+
+/// A call's answer and the fields it read.
+type Called = (Answer, Arc<Decision>, FieldMask);
 
 /// A compiled, checked rule set.
 pub struct RuleSet {
@@ -300,6 +315,9 @@ pub struct RuleSet {
     engine: Engine,
     asts: Vec<(String, AST)>,
     entries: BTreeMap<Stage, CompiledEntry>,
+    /// Whether stages keep answers by what their calls read
+    /// (`memo::Observed`); off only in tests comparing against whole keys.
+    observe: bool,
 }
 
 fn toml_to_dynamic(v: &toml::Value) -> Dynamic {
@@ -409,7 +427,8 @@ impl RuleSet {
                 },
             );
         }
-        let rules = RuleSet { hash: source.hash(), source: source.clone(), manifest, engine, asts, entries };
+        let rules =
+            RuleSet { hash: source.hash(), source: source.clone(), manifest, engine, asts, entries, observe: true };
         probe::check(&rules)?;
         Ok(rules)
     }
@@ -502,33 +521,49 @@ impl RuleSet {
     ) -> Result<StageStats, RuleError> {
         let Some(e) = self.entries.get(&stage) else { return Ok(StageStats::default()) };
         assert!(stage.per_entity(), "run_stage takes per-entity stages");
-        // Keys of all entities in one buffer: no allocation per entity.
-        let parts: Vec<(Vec<u8>, Vec<u32>)> = states
+        let reads = e.entry.reads;
+        // Entities whose answer is known by what an earlier call read
+        // (`memo::Observed`) get it without their whole key; the keys of
+        // the others go into one buffer: no allocation per entity.
+        let observed = &memo.observed;
+        let masks: &[FieldMask] = if self.observe { &observed.masks } else { &[] };
+        let parts: Vec<KeyChunk> = states
             .par_chunks(4096)
             .map(|chunk| {
                 let mut buf = Vec::new();
                 let mut ends = Vec::with_capacity(chunk.len());
-                let mut k = Vec::new();
+                let mut hits = Vec::with_capacity(chunk.len());
+                let (mut k, mut tmp) = (Vec::new(), Vec::new());
                 for s in chunk {
-                    s.facts.key(e.entry.reads, e.record_parts, &mut k);
-                    buf.extend_from_slice(&k);
+                    let hit = masks.iter().find_map(|&m| {
+                        memo::Observed::key(&s.facts, m, e.record_parts, &mut tmp, &mut k);
+                        observed.get(&k)
+                    });
+                    if hit.is_none() {
+                        s.facts.key(reads, e.record_parts, &mut k);
+                        buf.extend_from_slice(&k);
+                    }
                     ends.push(buf.len() as u32);
+                    hits.push(hit);
                 }
-                (buf, ends)
+                (buf, ends, hits)
             })
             .collect();
         let mut keys: Vec<&[u8]> = Vec::with_capacity(states.len());
-        for (buf, ends) in &parts {
+        let mut hits: Vec<Option<&(Answer, Arc<Decision>)>> = Vec::with_capacity(states.len());
+        for (buf, ends, h) in &parts {
             let mut at = 0usize;
             for &end in ends {
                 keys.push(&buf[at..end as usize]);
                 at = end as usize;
             }
+            hits.extend_from_slice(h);
         }
         // Distinct keys; a slot is either a remembered answer or a new call.
-        enum Slot {
+        enum Slot<'m> {
             Known(usize),
             New(usize),
+            Seen(&'m (Answer, Arc<Decision>)),
         }
         let mut known: Vec<&(Answer, Arc<Decision>)> = Vec::new();
         let mut distinct: FxHashMap<&[u8], u32> = FxHashMap::default();
@@ -536,11 +571,13 @@ impl RuleSet {
         let mut slots: Vec<Slot> = Vec::with_capacity(states.len());
         let mut known_at: FxHashMap<&[u8], usize> = FxHashMap::default();
         for (i, k) in keys.iter().enumerate() {
-            if let Some(&j) = distinct.get(k) {
+            if let Some(a) = hits[i] {
+                slots.push(Slot::Seen(a));
+            } else if let Some(&j) = distinct.get(k) {
                 slots.push(Slot::New(j as usize));
             } else if let Some(&j) = known_at.get(k) {
                 slots.push(Slot::Known(j));
-            } else if let Some(a) = memo.get(k) {
+            } else if let Some(a) = (k.len() <= StageMemo::MAX_KEY).then(|| memo.get(k)).flatten() {
                 known.push(a);
                 known_at.insert(k, known.len() - 1);
                 slots.push(Slot::Known(known.len() - 1));
@@ -552,14 +589,34 @@ impl RuleSet {
         }
         // Collected in full first so the error reported is the first in
         // entity order, whatever the thread count.
-        let answers: Vec<Result<(Answer, Arc<Decision>), RuleError>> = reps
+        let answers: Vec<Result<Called, RuleError>> = reps
             .par_iter()
             .map_init(
                 || Runner::new(self, e),
-                |runner, &i| runner.evaluate(&states[i].facts).map(|(a, d)| (a, Arc::new(d))),
+                |runner, &i| runner.evaluate_seen(&states[i].facts).map(|(a, d, m)| (a, Arc::new(d), m)),
             )
             .collect();
-        let answers: Vec<(Answer, Arc<Decision>)> = answers.into_iter().collect::<Result<_, _>>()?;
+        let answers: Vec<(Answer, Arc<Decision>, FieldMask)> = answers.into_iter().collect::<Result<_, _>>()?;
+        // Answers whose call read fewer fields than the stage declares, by
+        // what it read (keyed before `apply` changes the facts).
+        let narrower: Vec<(FieldMask, Box<[u8]>, usize)> = answers
+            .iter()
+            .enumerate()
+            .filter(|(_, (a, d, m))| {
+                self.observe
+                    && m.0 & !reads.0 == 0
+                    && *m != reads
+                    && !m.has(Field::Records)
+                    && !m.has(Field::CurrentRecords)
+                    && d.inputs.is_empty()
+                    && !matches!(a, Answer::RecordStatus { .. })
+            })
+            .map(|(slot, (_, _, m))| {
+                let (mut tmp, mut k) = (Vec::new(), Vec::new());
+                memo::Observed::key(&states[reps[slot]].facts, *m, e.record_parts, &mut tmp, &mut k);
+                (*m, k.into_boxed_slice(), slot)
+            })
+            .collect();
         let known: Vec<(Answer, Arc<Decision>)> = known.into_iter().cloned().collect();
         let calls = reps.len();
         let remember: Vec<(Box<[u8]>, usize)> = reps
@@ -573,8 +630,9 @@ impl RuleSet {
         let later = self.entries.keys().filter(|st| st.per_entity() && **st >= stage).count();
         states.par_iter_mut().zip(slots.par_iter()).for_each(|(s, slot)| {
             let (answer, decision) = match slot {
-                Slot::Known(j) => &known[*j],
-                Slot::New(j) => &answers[*j],
+                Slot::Known(j) => (&known[*j].0, &known[*j].1),
+                Slot::New(j) => (&answers[*j].0, &answers[*j].1),
+                Slot::Seen(a) => (&a.0, &a.1),
             };
             apply(answer, s);
             if s.decisions.len() == s.decisions.capacity() {
@@ -582,8 +640,15 @@ impl RuleSet {
             }
             s.decisions.push(answer.decision_for(decision, &s.facts));
         });
+        drop(slots);
+        drop(hits);
         for (key, slot) in remember {
-            memo.insert(key, answers[slot].clone());
+            let (a, d, _) = &answers[slot];
+            memo.insert(key, (a.clone(), d.clone()));
+        }
+        for (mask, key, slot) in narrower {
+            let (a, d, _) = &answers[slot];
+            memo.observed.insert(mask, key, (a.clone(), d.clone()));
         }
         Ok(StageStats { entities: states.len(), calls })
     }
@@ -646,7 +711,7 @@ mod runner_tests {
     }
 
     fn fresh(rules: &RuleSet, e: &CompiledEntry, f: &Arc<EntityFacts>) -> Result<(Answer, Decision), RuleError> {
-        let view = EntityView { facts: f.clone(), reads: e.entry.reads, entry: e.entry.stage.name() };
+        let view = EntityView::new(f.clone(), e.entry.reads, e.entry.stage.name());
         let value = rules.call(e, Dynamic::from(view), Some(f))?;
         rules.decode(e, f, value)
     }
@@ -756,6 +821,40 @@ mod projection_tests {
             all.extend(states);
         }
         (all, calls)
+    }
+
+    /// The same answers, decisions, statuses and stage facts.
+    fn assert_same(a: &[EntityState], b: &[EntityState]) {
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(b) {
+            let statuses = |s: &EntityState| s.facts.records.iter().map(|r| r.status).collect::<Vec<_>>();
+            assert_eq!(statuses(x), statuses(y));
+            assert_eq!(x.facts.stages, y.facts.stages);
+            assert_eq!(x.supervision, y.supervision);
+            assert_eq!(x.blacklist, y.blacklist);
+            let decisions = |s: &EntityState| s.decisions.iter().map(|d| (**d).clone()).collect::<Vec<_>>();
+            assert_eq!(decisions(x), decisions(y), "{:?}", x.facts.records);
+        }
+    }
+
+    #[test]
+    fn answers_kept_by_what_a_call_read_are_those_of_whole_keys() {
+        let observed = RuleSet::compile(&RuleSource::default_rules()).unwrap();
+        let mut plain = RuleSet::compile(&RuleSource::default_rules()).unwrap();
+        plain.observe = false;
+        let (a, calls_a) = run(&observed, 4000);
+        let (b, calls_b) = run(&plain, 4000);
+        // Tiers 1-3 answer the blacklist after reading the tier alone;
+        // inactive entities answer supervision after reading their status.
+        assert!(
+            calls_a[&Stage::Blacklist] < calls_b[&Stage::Blacklist],
+            "blacklist calls: {calls_a:?} against {calls_b:?}"
+        );
+        assert!(calls_a[&Stage::Supervision] <= calls_b[&Stage::Supervision], "{calls_a:?} against {calls_b:?}");
+        assert_eq!(calls_a[&Stage::RecordStatus], calls_b[&Stage::RecordStatus]);
+        assert_same(&a, &b);
+        let tiers: std::collections::BTreeSet<_> = a.iter().map(|s| s.facts.stages.tier).collect();
+        assert!(tiers.len() >= 3, "{tiers:?}");
     }
 
     #[test]
