@@ -7,7 +7,8 @@ of `cargo bench --bench console`), then times `GET /entities/{uscc}` over
 one keep-alive connection: 150 entities spread over the latest run's
 results file (the first of evenly spaced row groups) and 50 that
 propagation paths touch, for several rounds, and prints each round's
-p50/p99/max and the server's resident memory. Each round picks other
+p50/p99/max, the server's CPU time per request (user+system, from
+/proc, 10 ms ticks over the round) and its resident memory. Each round picks other
 entities (other row groups), so no round repeats a lookup.
 
     python3 benches/entity_lookup.py --bin target/release/credo \
@@ -33,6 +34,12 @@ o = a.parse_args()
 results = os.path.join(o.data_dir, "credo.db.results", f"run-{o.run}")
 groups = json.load(open(results + ".index.json"))["groups"]
 paths = [json.loads(l)["uscc"] for l in open(results + ".paths.jsonl")] if os.path.exists(results + ".paths.jsonl") else []
+
+
+def cpu(pid):
+    """The server's user+system CPU seconds so far (all its threads)."""
+    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def status(pid):
@@ -64,6 +71,7 @@ try:
         if paths:
             picks += [paths[(i * len(paths) // 50 + rnd * 3) % len(paths)] for i in range(50)]
         lat = []
+        cpu0 = cpu(p.pid)
         for u in picks:
             t = time.perf_counter()
             c.request("GET", f"/entities/{u}", headers={"Authorization": f"Bearer {o.token}"})
@@ -71,9 +79,10 @@ try:
             r.read()
             lat.append((time.perf_counter() - t) * 1e3)
             assert r.status == 200, (r.status, u)
+        spent = (cpu(p.pid) - cpu0) * 1e3 / len(lat)
         lat.sort()
         print(f"round {rnd + 1}: GET /entities/{{uscc}} n={len(lat)} p50 {lat[len(lat) // 2]:.2f} ms "
-              f"p99 {lat[int(len(lat) * 0.99) - 1]:.2f} ms max {lat[-1]:.2f} ms; load {os.getloadavg()[0]:.1f}; {status(p.pid)}", flush=True)
+              f"p99 {lat[int(len(lat) * 0.99) - 1]:.2f} ms max {lat[-1]:.2f} ms; server CPU {spent:.2f} ms/request; load {os.getloadavg()[0]:.1f}; {status(p.pid)}", flush=True)
 finally:
     p.send_signal(signal.SIGTERM)
     p.wait()
