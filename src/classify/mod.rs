@@ -684,7 +684,7 @@ mod tests {
     /// Entity `n`'s result; what its explanation shows besides the
     /// decisions follows from them (`k`), as in a run.
     fn result(n: u32, k: u32, decisions: Vec<Arc<Decision>>) -> EntityResult {
-        let date = crate::data::table::parse_date("2026-01-15").expect("date");
+        let date = chrono::NaiveDate::from_ymd_opt(2026, 1, 15).expect("date");
         EntityResult {
             uscc: Uscc::assemble(b'9', b'1', 370102, *format!("{:08}", n + 1).as_bytes().first_chunk().expect("8"))
                 .expect("a valid code"),
@@ -694,7 +694,7 @@ mod tests {
             tier: (k % 4) as u8 + 1,
             risk: Some(RiskLevel::ALL[k as usize % RiskLevel::ALL.len()]),
             probability_ppm: k * 37,
-            tolerance_until: (n % 2 == 0).then_some(date),
+            tolerance_until: n.is_multiple_of(2).then_some(date),
             exemptions: Vec::new(),
             accumulation: AccumulationLevel::None,
             key_attention: false,

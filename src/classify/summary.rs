@@ -10,6 +10,10 @@ use crate::i18n::{Lang, pad, pad_left};
 use crate::model::region;
 use crate::propagate::Propagation;
 
+/// Expected inspections by shared list of departments (keyed by the
+/// list's address: entities of an industry share one `Arc`).
+type ByList<'a> = rustc_hash::FxHashMap<*const [Arc<str>], (&'a Arc<[Arc<str>]>, u64)>;
+
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct Summary {
     pub entities: usize,
@@ -60,7 +64,7 @@ impl Builder {
         s.entities += results.len();
         // Probabilities summed by list of departments first (entities of an
         // industry share one list), then spread over the list's departments.
-        let mut by_list: rustc_hash::FxHashMap<*const [Arc<str>], (&Arc<[Arc<str>]>, u64)> = Default::default();
+        let mut by_list: ByList<'_> = Default::default();
         for r in results {
             *s.tiers.entry(r.tier).or_default() += 1;
             if (1..=4).contains(&r.tier) {
