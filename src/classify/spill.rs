@@ -444,16 +444,20 @@ mod tests {
         assert!(!Arc::ptr_eq(&back[1].decisions[1], &states[1].decisions[1]));
     }
 
-    #[test]
-    fn without_shared_decisions_a_chunk_writes_its_own_table() {
-        // The decisions of `states()` held by their entities only.
-        let states: Vec<EntityState> = states()
+    /// The decisions of `states()` held by their entities only.
+    fn own_decisions() -> Vec<EntityState> {
+        states()
             .into_iter()
             .map(|mut st| {
                 st.decisions = st.decisions.iter().map(|d| Arc::new((**d).clone())).collect();
                 st
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn without_shared_decisions_a_chunk_writes_its_own_table() {
+        let states = own_decisions();
         let mut shared = Shared::default();
         let back = decode(0, &encode(&states, &mut shared), &shared).expect("decodes");
         assert!(shared.table.is_empty());
@@ -467,13 +471,7 @@ mod tests {
     #[test]
     fn damaged_bytes_are_an_error_naming_the_shard() {
         // Own decisions only, so that the chunk's table is written.
-        let states: Vec<EntityState> = states()
-            .into_iter()
-            .map(|mut st| {
-                st.decisions = st.decisions.iter().map(|d| Arc::new((**d).clone())).collect();
-                st
-            })
-            .collect();
+        let states = own_decisions();
         let mut shared = Shared::default();
         let bytes = encode(&states, &mut shared);
         let damage = |b: &[u8]| decode(5, b, &shared).err().map(|e| (e.0, e.1.to_string()));

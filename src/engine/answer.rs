@@ -50,33 +50,44 @@ pub(super) fn known_keys(map: &Map, allowed: &[&str]) -> Result<(), AnswerError>
 /// A rule's reason: a text, or `#{ zh: "…", en: "…" }` (both required).
 /// Returns the English (or only) form and the Chinese one.
 pub(super) fn get_reason(map: &Map, key: &str) -> Result<(String, Option<String>), AnswerError> {
-    match map.get(key) {
-        None => Err(AnswerError::Missing(key.to_string())),
-        Some(v) if v.is_string() => Ok((v.clone().into_string().unwrap_or_default(), None)),
-        Some(v) => {
-            // Borrowed, not cloned: a reason map is read once per answer.
-            let Ok(m) = v.as_map_ref() else {
-                return Err(wrong_type(key, "a string or #{ zh: \"…\", en: \"…\" }", v.type_name()));
-            };
-            for k in m.keys() {
-                if k != "zh" && k != "en" {
-                    return Err(AnswerError::UnknownLanguage { key: key.to_string(), lang: k.to_string() });
-                }
-            }
-            let within = |e| AnswerError::In { key: key.to_string(), inner: Box::new(e) };
-            let zh = get_string(&m, "zh").map_err(within)?;
-            let en = get_string(&m, "en").map_err(within)?;
+    reason_with(
+        map,
+        key,
+        |v| (v.clone().into_string().unwrap_or_default(), None),
+        |m| {
+            let zh = get_string(m, "zh")?;
+            let en = get_string(m, "en")?;
             Ok((en, Some(zh)))
-        }
-    }
+        },
+    )
 }
 
 /// Checks a reason as [`get_reason`] does, with the same errors, without
 /// copying its text (a reason that is not kept).
 pub(super) fn check_reason(map: &Map, key: &str) -> Result<(), AnswerError> {
+    reason_with(
+        map,
+        key,
+        |_| (),
+        |m| {
+            check_string(m, "zh")?;
+            check_string(m, "en")
+        },
+    )
+}
+
+/// The shape of a reason, checked once for [`get_reason`] and
+/// [`check_reason`]: `text` reads a plain string, `both` a
+/// `#{ zh, en }` map (borrowed, not cloned) whose keys were checked.
+fn reason_with<T>(
+    map: &Map,
+    key: &str,
+    text: impl FnOnce(&Dynamic) -> T,
+    both: impl FnOnce(&Map) -> Result<T, AnswerError>,
+) -> Result<T, AnswerError> {
     match map.get(key) {
         None => Err(AnswerError::Missing(key.to_string())),
-        Some(v) if v.is_string() => Ok(()),
+        Some(v) if v.is_string() => Ok(text(v)),
         Some(v) => {
             let Ok(m) = v.as_map_ref() else {
                 return Err(wrong_type(key, "a string or #{ zh: \"…\", en: \"…\" }", v.type_name()));
@@ -86,10 +97,7 @@ pub(super) fn check_reason(map: &Map, key: &str) -> Result<(), AnswerError> {
                     return Err(AnswerError::UnknownLanguage { key: key.to_string(), lang: k.to_string() });
                 }
             }
-            let within = |e| AnswerError::In { key: key.to_string(), inner: Box::new(e) };
-            check_string(&m, "zh").map_err(within)?;
-            check_string(&m, "en").map_err(within)?;
-            Ok(())
+            both(&m).map_err(|e| AnswerError::In { key: key.to_string(), inner: Box::new(e) })
         }
     }
 }
