@@ -120,6 +120,12 @@ pub fn scan<T: TableRow>(dir: &Path, problems: &mut Problems, each: &mut dyn FnM
 }
 
 /// Parses the rows of one batch (columns by name) in parallel chunks.
+///
+/// A Parquet batch arrives with its columns in several pieces (one per
+/// row group the batch spans); instead of copying each column into one
+/// piece, the batch is cut where any column's piece ends, so every column
+/// of a segment is one piece (a zero-copy slice), and each segment is
+/// parsed as it is.
 fn parse_batch<T: TableRow>(
     file: &str,
     df: &DataFrame,
@@ -127,20 +133,61 @@ fn parse_batch<T: TableRow>(
     problems: &mut Problems,
     each: &mut dyn FnMut(Batch<T>),
 ) {
-    let columns: Vec<(&'static str, Cells<'_>)> = T::COLUMNS
+    const CHUNK: usize = 65_536;
+    let segments: Vec<(usize, DataFrame)> = segments(df);
+    let segment_columns: Vec<Vec<(&'static str, Cells<'_>)>> = segments
         .iter()
-        .map(|c| {
-            let cells = df.column(c.name).ok().map_or(Cells::Absent, |col| Cells::of(col.as_materialized_series()));
-            (c.name, cells)
+        .map(|(_, seg)| {
+            T::COLUMNS
+                .iter()
+                .map(|c| {
+                    let cells =
+                        seg.column(c.name).ok().map_or(Cells::Absent, |col| Cells::of(col.as_materialized_series()));
+                    (c.name, cells)
+                })
+                .collect()
         })
         .collect();
-    const CHUNK: usize = 65_536;
-    let height = df.height();
-    let parts: Vec<(Vec<T>, Vec<u32>, Problems)> = (0..height.div_ceil(CHUNK))
+    // (segment, rows of it), in file order.
+    let mut tasks: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
+    for (k, (_, seg)) in segments.iter().enumerate() {
+        let height = seg.height();
+        tasks.extend((0..height.div_ceil(CHUNK)).map(|c| (k, c * CHUNK..((c + 1) * CHUNK).min(height))));
+    }
+    let parts: Vec<(Vec<T>, Vec<u32>, Problems)> = tasks
         .into_par_iter()
-        .map(|c| parse_rows::<T>(file, columns.clone(), first_row, c * CHUNK..((c + 1) * CHUNK).min(height)))
+        .map(|(k, range)| {
+            let start = segments[k].0;
+            parse_rows::<T>(file, segment_columns[k].clone(), first_row + start, range)
+        })
         .collect();
     hand_over(parts, problems, each);
+}
+
+/// `df` cut into segments (with the row each starts at) in which every
+/// column is a single piece: zero-copy slices at every end of a column's
+/// pieces.
+fn segments(df: &DataFrame) -> Vec<(usize, DataFrame)> {
+    let height = df.height();
+    let mut cuts = vec![0, height];
+    for c in df.columns() {
+        let mut at = 0;
+        for len in c.as_materialized_series().chunk_lengths() {
+            at += len;
+            cuts.push(at.min(height));
+        }
+    }
+    cuts.sort_unstable();
+    cuts.dedup();
+    cuts.windows(2)
+        .map(|w| {
+            let mut seg = df.slice(w[0] as i64, w[1] - w[0]);
+            // A no-op unless a column still has several pieces (empty
+            // ones at a cut).
+            seg.rechunk_mut();
+            (w[0], seg)
+        })
+        .collect()
 }
 
 /// Parses rows `range` of a batch whose first row follows `first_row`
@@ -153,8 +200,8 @@ fn parse_rows<T: TableRow>(
     range: std::ops::Range<usize>,
 ) -> (Vec<T>, Vec<u32>, Problems) {
     let mut problems = Problems::default();
-    let mut rows = Vec::new();
-    let mut row_no = Vec::new();
+    let mut rows = Vec::with_capacity(range.len());
+    let mut row_no = Vec::with_capacity(range.len());
     let mut reader = RowReader::new(file, columns, first_row, &mut problems);
     for i in range {
         reader.index = i;
@@ -279,10 +326,8 @@ fn scan_parquet<T: TableRow>(path: &Path, out: &mut Scanned, problems: &mut Prob
                     let len = BATCH_ROWS.min(rows - offset);
                     let t0 = std::time::Instant::now();
                     let decoded = lf.clone().select(present.clone()).slice(offset as i64, len as IdxSize).collect();
-                    let decoded = decoded.map(|mut df| {
-                        df.rechunk_mut();
-                        (offset, df)
-                    });
+                    // Not rechunked: see [`parse_batch`].
+                    let decoded = decoded.map(|df| (offset, df));
                     tracing::debug!(table = T::TABLE, decode = ?t0.elapsed(), "decoded");
                     let failed = decoded.is_err();
                     if tx.send(decoded).is_err() || failed {
@@ -1220,6 +1265,81 @@ mod tests {
         let (got, ps, _) = scan_departments("\u{feff}code,name\nD1,x\n".as_bytes());
         assert_eq!(got, Vec::<String>::new());
         assert!(ps[0].contains("byte-order mark"), "{ps:?}");
+    }
+
+    /// A text column made of pieces, as polars hands a batch spanning
+    /// several row groups over.
+    fn pieces(name: &str, parts: &[&[&str]]) -> Column {
+        let mut s = Series::new(name.into(), parts[0]);
+        for p in &parts[1..] {
+            s.append(&Series::new(name.into(), *p)).expect("same type");
+        }
+        assert_eq!(s.n_chunks(), parts.len());
+        s.into()
+    }
+
+    /// Parses a batch whose columns are in pieces that end at different
+    /// rows: the rows and problems of a batch starting at file row 11.
+    fn parse_pieces<T: TableRow>(df: &DataFrame) -> (Vec<(T, u32)>, Vec<String>) {
+        let mut problems = Problems::default();
+        let mut got = Vec::new();
+        parse_batch::<T>("t.parquet", df, 10, &mut problems, &mut |b| {
+            if let Batch::Rows(rows, nos) = b {
+                got.extend(rows.into_iter().zip(nos))
+            }
+        });
+        (got, problems.0.iter().map(|p| p.to_string()).collect())
+    }
+
+    #[test]
+    fn a_batch_in_pieces_is_parsed_without_copying_it_into_one() {
+        let df = DataFrame::new_infer_height(vec![
+            pieces("code", &[&["D1", "D2", "D3"], &["D4", "D5"]]),
+            pieces("name", &[&["a"], &["b", "c", " x", "e"]]),
+        ])
+        .expect("frame");
+        assert_eq!(segments(&df).iter().map(|(at, s)| (*at, s.height())).collect::<Vec<_>>(), [(0, 1), (1, 2), (3, 2)]);
+        for (_, seg) in segments(&df) {
+            assert!(seg.columns().iter().all(|c| c.as_materialized_series().n_chunks() == 1));
+        }
+        let (got, ps) = parse_pieces::<crate::model::Department>(&df);
+        let got: Vec<String> = got.iter().map(|(d, no)| format!("{no}: {}|{}", d.code, d.name)).collect();
+        assert_eq!(got, ["11: D1|a", "12: D2|b", "13: D3|c", "15: D5|e"]);
+        assert_eq!(ps, ["t.parquet row 14 (line 15) column name: ' x' has leading or trailing spaces"]);
+    }
+
+    #[test]
+    fn a_repeated_credit_code_is_parsed_once_and_reported_every_time() {
+        let (a, b) = ("914403001922038216", "91440300192203821X");
+        let person = "00112233445566778899aabbccddeeff";
+        let df = DataFrame::new_infer_height(vec![
+            pieces("uscc", &[&[a, a, b], &[b, a, ""]]),
+            pieces("person_id", &[&[person; 6]]),
+            pieces("role", &[&["principal"; 3], &["director"; 3]]),
+            pieces("since", &[&["2020-01-01", "2021-01-01", "2020-01-01", "2020-01-01", "2022-01-01", "2020-01-01"]]),
+        ])
+        .expect("frame");
+        let (got, ps) = parse_pieces::<crate::model::Role>(&df);
+        let got: Vec<String> = got.iter().map(|(r, no)| format!("{no}: {} {} {}", r.uscc, r.role, r.since)).collect();
+        assert_eq!(
+            got,
+            [
+                format!("11: {a} principal 2020-01-01"),
+                format!("12: {a} principal 2021-01-01"),
+                format!("15: {a} director 2022-01-01")
+            ]
+        );
+        let bad = format!(
+            "column uscc: invalid credit code '{b}': check character (GB 32100, character 18) should be '6', found 'X'"
+        );
+        assert_eq!(
+            ps,
+            [
+                format!("t.parquet row 13 (line 14) {bad}"),
+                format!("t.parquet row 14 (line 15) {bad}"),
+                "t.parquet row 16 (line 17) column uscc: required value is missing".to_string(),
+            ]
+        );
     }
 
     #[test]

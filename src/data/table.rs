@@ -102,6 +102,9 @@ pub struct RowReader<'a> {
     /// The column looked up last: parsers read columns in order, so the
     /// next lookup usually finds the one after it.
     last: std::cell::Cell<usize>,
+    /// The credit code read last, as text and parsed: rows of one entity
+    /// come together, so a code is usually parsed once per run of rows.
+    last_uscc: Option<(&'a str, Uscc)>,
 }
 
 impl<'a> RowReader<'a> {
@@ -111,7 +114,7 @@ impl<'a> RowReader<'a> {
         first_row: usize,
         problems: &'a mut Problems,
     ) -> Self {
-        RowReader { file, columns, first_row, index: 0, problems, last: std::cell::Cell::new(0) }
+        RowReader { file, columns, first_row, index: 0, problems, last: std::cell::Cell::new(0), last_uscc: None }
     }
 
     /// The 1-based data row number reported in problems.
@@ -213,8 +216,23 @@ impl<'a> RowReader<'a> {
     pub fn text(&mut self, col: &str) -> Option<String> {
         self.req(col, "invalid text", parse_text)
     }
+    /// A required credit code ([`RowReader::req`], the same problems); the
+    /// text of the previous valid code is not parsed again.
     pub fn uscc(&mut self, col: &str) -> Option<Uscc> {
-        self.req(col, "invalid credit code", |s| Uscc::parse(s).map_err(|e| format!("invalid credit code '{s}': {e}")))
+        let Some(s) = self.raw(col) else {
+            self.problem(col, "missing value", "required value is missing".into());
+            return None;
+        };
+        if let Some((last, u)) = self.last_uscc
+            && last == s
+        {
+            return Some(u);
+        }
+        let u = self.parsed(col, "invalid credit code", s, |s| {
+            Uscc::parse(s).map_err(|e| format!("invalid credit code '{s}': {e}"))
+        })?;
+        self.last_uscc = Some((s, u));
+        Some(u)
     }
     pub fn person(&mut self, col: &str) -> Option<PersonId> {
         self.req(col, "invalid person id", PersonId::parse)

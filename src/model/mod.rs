@@ -71,22 +71,27 @@ pub struct PersonId(pub [u8; 16]);
 
 impl PersonId {
     pub fn parse(s: &str) -> Result<PersonId, InvalidValue> {
-        let nibble = |c: u8| match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            _ => None,
+        /// Value of each lower-case hex digit; 0xFF for any other byte.
+        const NIBBLE: [u8; 256] = {
+            let mut t = [0xFFu8; 256];
+            let mut c = 0;
+            while c < 16 {
+                t[b"0123456789abcdef"[c] as usize] = c as u8;
+                c += 1;
+            }
+            t
         };
         let b = s.as_bytes();
-        let mut out = [0u8; 16];
-        if b.len() == 32 {
-            let mut ok = true;
+        if let Ok(b) = <&[u8; 32]>::try_from(b) {
+            let mut out = [0u8; 16];
+            // Any byte outside the table sets high bits here.
+            let mut bad = 0u8;
             for (i, o) in out.iter_mut().enumerate() {
-                match (nibble(b[2 * i]), nibble(b[2 * i + 1])) {
-                    (Some(h), Some(l)) => *o = h << 4 | l,
-                    _ => ok = false,
-                }
+                let (h, l) = (NIBBLE[b[2 * i] as usize], NIBBLE[b[2 * i + 1] as usize]);
+                bad |= h | l;
+                *o = h << 4 | (l & 0x0F);
             }
-            if ok {
+            if bad & 0xF0 == 0 {
                 return Ok(PersonId(out));
             }
         }
@@ -444,6 +449,13 @@ mod tests {
         assert_eq!(PersonId::parse(s).unwrap().to_string(), s);
         assert!(PersonId::parse("00112233445566778899AABBCCDDEEFF").is_err());
         assert!(PersonId::parse("0011").is_err());
+        // Any byte that is not a lower-case hex digit, wherever it is.
+        for bad in
+            ["00112233445566778899aabbccddeefg", "g0112233445566778899aabbccddeeff", "0011223344556677889济abbccddeef"]
+        {
+            assert_eq!(bad.len(), 32);
+            assert!(PersonId::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
