@@ -417,9 +417,20 @@ impl Writer {
         let tap = Tap { inner: BufWriter::with_capacity(1 << 20, file), state: state.clone() };
         // LZ4: the file is read in small pieces by the server, and written
         // once per run; speed matters more than size.
+        // No min/max statistics: lookups find their row group by the
+        // index, never by statistics, and min/max over the explanation and
+        // detail texts cost a comparison of every long string and keep
+        // whole texts in the footer until the file is finished.
         let inner = ParquetWriter::new(tap)
             .with_compression(ParquetCompression::Lz4Raw)
             .with_data_page_size(Some(page_bytes))
+            .with_statistics(polars::io::parquet::write::StatisticsOptions {
+                min_value: false,
+                max_value: false,
+                distinct_count: false,
+                null_count: false,
+                binary_statistics_truncate_length: None,
+            })
             .batched(&schema())
             .map_err(|e| io(&tmp, e))?;
         Ok(Writer {

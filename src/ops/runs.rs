@@ -87,11 +87,15 @@ pub fn execute_run(
         let output = req.output.map(|(path, lang)| OutputWriter::create(path, lang)).transpose()?;
         let stored = results::Writer::create(&store.results_path(req.run)?)?;
         // Each file is written on its own thread while the next shard is
-        // classified (one shard waits at most). Plain threads, not rayon
+        // classified; a finished shard is handed over when its writer is
+        // free (rendezvous channels: no shard waits in a queue, so the
+        // results alive are the shard being written and the next one,
+        // finished or being classified; writers, the slower side at
+        // scale, never idle for it). Plain threads, not rayon
         // jobs: a job injected into the pool waits until classification
         // leaves the pool idle, so writing would not overlap it.
-        let (tx_out, rx_out) = std::sync::mpsc::sync_channel::<Arc<Vec<EntityResult>>>(1);
-        let (tx_stored, rx_stored) = std::sync::mpsc::sync_channel::<Arc<Vec<EntityResult>>>(1);
+        let (tx_out, rx_out) = std::sync::mpsc::sync_channel::<Arc<Vec<EntityResult>>>(0);
+        let (tx_stored, rx_stored) = std::sync::mpsc::sync_channel::<Arc<Vec<EntityResult>>>(0);
         std::thread::scope(|scope| {
             let output_writer = scope.spawn(move || -> Result<Option<OutputWriter>> {
                 let mut output = output;
