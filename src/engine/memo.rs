@@ -40,9 +40,12 @@ pub(super) fn key_hash(k: &[u8]) -> u64 {
     h.finish()
 }
 
+/// An answer and its decision, as a stage applies them.
+type Kept = (Answer, Arc<Decision>);
+
 /// Answers by key, each stored with its key's hash.
 #[derive(Default)]
-pub(super) struct Answers(HashTable<(u64, Box<[u8]>, (Answer, Arc<Decision>))>);
+pub(super) struct Answers(HashTable<(u64, Box<[u8]>, Kept)>);
 
 impl Answers {
     pub(super) fn get(&self, hash: u64, k: &[u8]) -> Option<&(Answer, Arc<Decision>)> {
