@@ -389,6 +389,11 @@ impl EntityFacts {
     /// from a rule that reads only those.
     pub fn key(&self, mask: FieldMask, parts: RecordParts, out: &mut Vec<u8>) {
         out.clear();
+        self.append_key(mask, parts, out);
+    }
+
+    /// [`EntityFacts::key`] appended to `out`.
+    pub fn append_key(&self, mask: FieldMask, parts: RecordParts, out: &mut Vec<u8>) {
         for (f, _) in Field::ALL {
             if !mask.has(*f) {
                 continue;

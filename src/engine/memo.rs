@@ -1,6 +1,9 @@
 //! The per-run memory of answers to small, recurring stage inputs.
 
-use rustc_hash::FxHashMap;
+use std::hash::Hasher;
+
+use hashbrown::HashTable;
+use rustc_hash::FxHasher;
 
 use super::Decision;
 use super::answer::Answer;
@@ -23,9 +26,49 @@ use std::sync::Arc;
 /// ([`Observed`]).
 #[derive(Default)]
 pub struct StageMemo {
-    newer: FxHashMap<Box<[u8]>, (Answer, Arc<Decision>)>,
-    older: FxHashMap<Box<[u8]>, (Answer, Arc<Decision>)>,
+    newer: Answers,
+    older: Answers,
     pub(super) observed: Observed,
+}
+
+/// The hash of a key, computed once per entity (where keys are built, in
+/// parallel) and used by every table a key is looked up in: no key is
+/// hashed twice, and bytes are compared only on equal hashes.
+pub(super) fn key_hash(k: &[u8]) -> u64 {
+    let mut h = FxHasher::default();
+    h.write(k);
+    h.finish()
+}
+
+/// An answer and its decision, as a stage applies them.
+type Kept = (Answer, Arc<Decision>);
+
+/// Answers by key, each stored with its key's hash.
+#[derive(Default)]
+pub(super) struct Answers(HashTable<(u64, Box<[u8]>, Kept)>);
+
+impl Answers {
+    pub(super) fn get(&self, hash: u64, k: &[u8]) -> Option<&(Answer, Arc<Decision>)> {
+        self.0.find(hash, |(h, key, _)| *h == hash && **key == *k).map(|(_, _, v)| v)
+    }
+
+    /// Keeps `v` for `k` (replacing an answer kept for it).
+    pub(super) fn insert(&mut self, hash: u64, k: Box<[u8]>, v: (Answer, Arc<Decision>)) {
+        match self.0.entry(hash, |(h, key, _)| *h == hash && *key == k, |(h, _, _)| *h) {
+            hashbrown::hash_table::Entry::Occupied(mut o) => o.get_mut().2 = v,
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                e.insert((hash, k, v));
+            }
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
 }
 
 /// Answers by the fields their call read, when it read fewer than the
@@ -45,27 +88,31 @@ pub struct StageMemo {
 /// on fields outside the key, and a key stays a few bytes.
 #[derive(Default)]
 pub(super) struct Observed {
-    /// The distinct read sets seen, in the order first seen.
+    /// The distinct read sets seen, the one that answered most entities
+    /// so far first (each entity tries them in this order; which one
+    /// answers changes nothing but the time spent).
     pub(super) masks: Vec<FieldMask>,
+    /// Entities answered by each of `masks`, so far.
+    hits: Vec<u64>,
     /// By the read set's bits and the key over those fields.
-    answers: FxHashMap<Box<[u8]>, (Answer, Arc<Decision>)>,
+    answers: Answers,
 }
 
 impl Observed {
     /// Read sets tried per entity, at most.
     pub(super) const MAX_MASKS: usize = 8;
 
-    /// Appends the lookup key of `mask` (its bits, then the entity's key
-    /// over those fields) to `out`, which is cleared first.
-    pub(super) fn key(f: &EntityFacts, mask: FieldMask, parts: RecordParts, tmp: &mut Vec<u8>, out: &mut Vec<u8>) {
-        f.key(mask, parts, tmp);
+    /// The lookup key of `mask` (its bits, then the entity's key over
+    /// those fields) in `out`, which is cleared first.
+    pub(super) fn key(f: &EntityFacts, mask: FieldMask, parts: RecordParts, out: &mut Vec<u8>) {
         out.clear();
         out.extend_from_slice(&mask.0.to_le_bytes());
-        out.extend_from_slice(tmp);
+        f.append_key(mask, parts, out);
     }
 
+    /// The answer for a lookup key made by [`Observed::key`].
     pub(super) fn get(&self, k: &[u8]) -> Option<&(Answer, Arc<Decision>)> {
-        self.answers.get(k)
+        self.answers.get(key_hash(k), k)
     }
 
     /// Keeps an answer whose call read only `mask`; bounded like the memo
@@ -76,11 +123,25 @@ impl Observed {
                 return;
             }
             self.masks.push(mask);
+            self.hits.push(0);
         }
         if self.answers.len() >= StageMemo::MAX_ENTRIES {
             self.answers.clear();
         }
-        self.answers.insert(k, v);
+        self.answers.insert(key_hash(&k), k, v);
+    }
+
+    /// Counts the entities each of `masks` answered (`hits[i]` for
+    /// `masks[i]`) and puts the read sets that answered most first.
+    pub(super) fn count_hits(&mut self, hits: &[u64]) {
+        for (total, n) in self.hits.iter_mut().zip(hits) {
+            *total += n;
+        }
+        let mut order: Vec<usize> = (0..self.masks.len()).collect();
+        // Stable: equal counts keep the order first seen.
+        order.sort_by_key(|&i| std::cmp::Reverse(self.hits[i]));
+        self.masks = order.iter().map(|&i| self.masks[i]).collect();
+        self.hits = order.iter().map(|&i| self.hits[i]).collect();
     }
 }
 
@@ -93,15 +154,16 @@ impl StageMemo {
     /// from 1.29 to 1.15 GB with 2^15.
     pub(super) const MAX_ENTRIES: usize = 1 << 15;
 
-    pub(super) fn get(&self, k: &[u8]) -> Option<&(Answer, Arc<Decision>)> {
-        self.newer.get(k).or_else(|| self.older.get(k))
+    /// The answer kept for key `k`, whose hash is `hash` ([`key_hash`]).
+    pub(super) fn get(&self, hash: u64, k: &[u8]) -> Option<&(Answer, Arc<Decision>)> {
+        self.newer.get(hash, k).or_else(|| self.older.get(hash, k))
     }
 
-    pub(super) fn insert(&mut self, k: Box<[u8]>, v: (Answer, Arc<Decision>)) {
+    pub(super) fn insert(&mut self, hash: u64, k: Box<[u8]>, v: (Answer, Arc<Decision>)) {
         if self.newer.len() >= Self::MAX_ENTRIES {
             self.older = std::mem::take(&mut self.newer);
         }
-        self.newer.insert(k, v);
+        self.newer.insert(hash, k, v);
     }
 
     /// Answers remembered by whole key.
@@ -111,5 +173,74 @@ impl StageMemo {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Stage;
+
+    fn answer(tier: u8) -> (Answer, Arc<Decision>) {
+        let d = Decision {
+            stage: Stage::Tier,
+            rule: "tier.rhai:tier".into(),
+            clause: "(一)".into(),
+            reason: format!("tier {tier}"),
+            reason_zh: None,
+            inputs: Vec::new(),
+        };
+        (Answer::Tier { tier }, Arc::new(d))
+    }
+
+    fn reason(a: Option<&(Answer, Arc<Decision>)>) -> Option<String> {
+        a.map(|a| a.1.reason.clone())
+    }
+
+    #[test]
+    fn keys_with_equal_hashes_are_told_apart_by_their_bytes() {
+        let mut t = Answers::default();
+        // One hash for every key: only the bytes tell them apart.
+        t.insert(7, b"a".as_slice().into(), answer(1));
+        t.insert(7, b"ab".as_slice().into(), answer(2));
+        t.insert(7, b"".as_slice().into(), answer(3));
+        assert_eq!(t.len(), 3);
+        assert_eq!(reason(t.get(7, b"a")).as_deref(), Some("tier 1"));
+        assert_eq!(reason(t.get(7, b"ab")).as_deref(), Some("tier 2"));
+        assert_eq!(reason(t.get(7, b"")).as_deref(), Some("tier 3"));
+        assert!(t.get(7, b"b").is_none());
+        // The right bytes under another hash are not found.
+        assert!(t.get(8, b"a").is_none());
+        // A key kept again replaces its answer.
+        t.insert(7, b"ab".as_slice().into(), answer(4));
+        assert_eq!(t.len(), 3);
+        assert_eq!(reason(t.get(7, b"ab")).as_deref(), Some("tier 4"));
+    }
+
+    #[test]
+    fn read_sets_that_answer_most_are_tried_first() {
+        let mut o = Observed::default();
+        let (a, b, c) = (FieldMask(1), FieldMask(2), FieldMask(4));
+        for (n, m) in [a, b, c].into_iter().enumerate() {
+            o.insert(m, vec![n as u8].into(), answer(1));
+        }
+        assert_eq!(o.masks, [a, b, c]);
+        o.count_hits(&[1, 5, 1]);
+        assert_eq!(o.masks, [b, a, c], "equal counts keep the order first seen");
+        // Counts add up across stages' shards, in the new order.
+        o.count_hits(&[0, 3, 10]);
+        assert_eq!(o.masks, [c, b, a]);
+        assert_eq!(o.hits, [11, 5, 4]);
+    }
+
+    #[test]
+    fn an_observed_key_is_the_read_set_then_the_entity_key_over_it() {
+        let f = crate::engine::probe::probes()[1].clone();
+        let m = FieldMask::default().with(crate::engine::Field::Tier).with(crate::engine::Field::Industry);
+        let (mut k, mut whole) = (vec![9; 3], Vec::new());
+        Observed::key(&f, m, RecordParts::ALL, &mut k);
+        f.key(m, RecordParts::ALL, &mut whole);
+        assert_eq!(k[..4], m.0.to_le_bytes());
+        assert_eq!(k[4..], whole[..]);
     }
 }

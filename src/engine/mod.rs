@@ -29,7 +29,6 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 use rhai::{AST, CallFnOptions, Dynamic, Engine, EvalAltResult, Map, Scope};
-use rustc_hash::FxHashMap;
 use sha2::{Digest, Sha256};
 
 pub use error::RuleError;
@@ -300,9 +299,17 @@ impl<'a> Runner<'a> {
     }
 }
 
-/// Keys of a chunk of entities (one buffer, their ends) and the answers
-/// already known by what an earlier call read.
-type KeyChunk<'m> = (Vec<u8>, Vec<u32>, Vec<Option<&'m (Answer, Arc<Decision>)>>);
+/// Keys of a chunk of entities (one buffer, their ends and hashes) and the
+/// answers already known by what an earlier call read.
+struct KeyChunk<'m> {
+    buf: Vec<u8>,
+    ends: Vec<u32>,
+    /// [`memo::key_hash`] of each key (0 for an entity answered by `hits`).
+    hashes: Vec<u64>,
+    hits: Vec<Option<&'m (Answer, Arc<Decision>)>>,
+    /// Entities answered by each read set of `memo::Observed::masks`.
+    mask_hits: Vec<u32>,
+}
 
 /// A call's answer and the fields it read.
 type Called = (Answer, Arc<Decision>, FieldMask);
@@ -524,69 +531,96 @@ impl RuleSet {
         let reads = e.entry.reads;
         // Entities whose answer is known by what an earlier call read
         // (`memo::Observed`) get it without their whole key; the keys of
-        // the others go into one buffer: no allocation per entity.
+        // the others go into one buffer (no allocation per entity), each
+        // hashed once here, in parallel: the tables below only compare
+        // bytes on equal hashes.
         let observed = &memo.observed;
         let masks: &[FieldMask] = if self.observe { &observed.masks } else { &[] };
         let parts: Vec<KeyChunk> = states
             .par_chunks(4096)
             .map(|chunk| {
-                let mut buf = Vec::new();
-                let mut ends = Vec::with_capacity(chunk.len());
-                let mut hits = Vec::with_capacity(chunk.len());
-                let (mut k, mut tmp) = (Vec::new(), Vec::new());
+                let mut c = KeyChunk {
+                    buf: Vec::new(),
+                    ends: Vec::with_capacity(chunk.len()),
+                    hashes: Vec::with_capacity(chunk.len()),
+                    hits: Vec::with_capacity(chunk.len()),
+                    mask_hits: vec![0; masks.len()],
+                };
+                let mut k = Vec::new();
                 for s in chunk {
-                    let hit = masks.iter().find_map(|&m| {
-                        memo::Observed::key(&s.facts, m, e.record_parts, &mut tmp, &mut k);
-                        observed.get(&k)
+                    let hit = masks.iter().enumerate().find_map(|(n, &m)| {
+                        memo::Observed::key(&s.facts, m, e.record_parts, &mut k);
+                        observed.get(&k).map(|a| (n, a))
                     });
-                    if hit.is_none() {
-                        s.facts.key(reads, e.record_parts, &mut k);
-                        buf.extend_from_slice(&k);
+                    let mut hash = 0;
+                    if let Some((n, _)) = hit {
+                        c.mask_hits[n] += 1;
+                    } else {
+                        let at = c.buf.len();
+                        s.facts.append_key(reads, e.record_parts, &mut c.buf);
+                        hash = memo::key_hash(&c.buf[at..]);
                     }
-                    ends.push(buf.len() as u32);
-                    hits.push(hit);
+                    c.ends.push(c.buf.len() as u32);
+                    c.hashes.push(hash);
+                    c.hits.push(hit.map(|(_, a)| a));
                 }
-                (buf, ends, hits)
+                c
             })
             .collect();
         let mut keys: Vec<&[u8]> = Vec::with_capacity(states.len());
+        let mut hashes: Vec<u64> = Vec::with_capacity(states.len());
         let mut hits: Vec<Option<&(Answer, Arc<Decision>)>> = Vec::with_capacity(states.len());
-        for (buf, ends, h) in &parts {
+        let mut mask_hits = vec![0u64; masks.len()];
+        for c in &parts {
             let mut at = 0usize;
-            for &end in ends {
-                keys.push(&buf[at..end as usize]);
+            for &end in &c.ends {
+                keys.push(&c.buf[at..end as usize]);
                 at = end as usize;
             }
-            hits.extend_from_slice(h);
+            hashes.extend_from_slice(&c.hashes);
+            hits.extend_from_slice(&c.hits);
+            for (total, n) in mask_hits.iter_mut().zip(&c.mask_hits) {
+                *total += u64::from(*n);
+            }
         }
         // Distinct keys; a slot is either a remembered answer or a new call.
+        #[derive(Clone, Copy)]
         enum Slot<'m> {
             Known(usize),
             New(usize),
             Seen(&'m (Answer, Arc<Decision>)),
         }
         let mut known: Vec<&(Answer, Arc<Decision>)> = Vec::new();
-        let mut distinct: FxHashMap<&[u8], u32> = FxHashMap::default();
         let mut reps: Vec<usize> = Vec::new();
         let mut slots: Vec<Slot> = Vec::with_capacity(states.len());
-        let mut known_at: FxHashMap<&[u8], usize> = FxHashMap::default();
+        // Each distinct key once, by the first entity with it, and its slot.
+        let mut distinct: hashbrown::HashTable<(u32, Slot)> = hashbrown::HashTable::new();
         for (i, k) in keys.iter().enumerate() {
             if let Some(a) = hits[i] {
                 slots.push(Slot::Seen(a));
-            } else if let Some(&j) = distinct.get(k) {
-                slots.push(Slot::New(j as usize));
-            } else if let Some(&j) = known_at.get(k) {
-                slots.push(Slot::Known(j));
-            } else if let Some(a) = (k.len() <= StageMemo::MAX_KEY).then(|| memo.get(k)).flatten() {
-                known.push(a);
-                known_at.insert(k, known.len() - 1);
-                slots.push(Slot::Known(known.len() - 1));
-            } else {
-                reps.push(i);
-                distinct.insert(k, (reps.len() - 1) as u32);
-                slots.push(Slot::New(reps.len() - 1));
+                continue;
             }
+            let hash = hashes[i];
+            if let Some((_, slot)) =
+                distinct.find(hash, |(j, _)| hashes[*j as usize] == hash && keys[*j as usize] == *k)
+            {
+                slots.push(*slot);
+                continue;
+            }
+            let slot = match (k.len() <= StageMemo::MAX_KEY).then(|| memo.get(hash, k)).flatten() {
+                Some(a) => {
+                    known.push(a);
+                    Slot::Known(known.len() - 1)
+                }
+                None => {
+                    reps.push(i);
+                    Slot::New(reps.len() - 1)
+                }
+            };
+            distinct.insert_unique(hash, (i as u32, slot), |(j, _)| hashes[*j as usize]);
+            slots.push(slot);
         }
+        drop(distinct);
         // Collected in full first so the error reported is the first in
         // entity order, whatever the thread count.
         let answers: Vec<Result<Called, RuleError>> = reps
@@ -612,18 +646,18 @@ impl RuleSet {
                     && !matches!(a, Answer::RecordStatus { .. })
             })
             .map(|(slot, (_, _, m))| {
-                let (mut tmp, mut k) = (Vec::new(), Vec::new());
-                memo::Observed::key(&states[reps[slot]].facts, *m, e.record_parts, &mut tmp, &mut k);
+                let mut k = Vec::new();
+                memo::Observed::key(&states[reps[slot]].facts, *m, e.record_parts, &mut k);
                 (*m, k.into_boxed_slice(), slot)
             })
             .collect();
         let known: Vec<(Answer, Arc<Decision>)> = known.into_iter().cloned().collect();
         let calls = reps.len();
-        let remember: Vec<(Box<[u8]>, usize)> = reps
+        let remember: Vec<(u64, Box<[u8]>, usize)> = reps
             .iter()
             .enumerate()
             .filter(|(_, i)| keys[**i].len() <= StageMemo::MAX_KEY)
-            .map(|(slot, &i)| (Box::from(keys[i]), slot))
+            .map(|(slot, &i)| (hashes[i], Box::from(keys[i]), slot))
             .collect();
         // Room for this and every later per-entity stage's decision at
         // once, not a doubling of the list on the way.
@@ -642,9 +676,12 @@ impl RuleSet {
         });
         drop(slots);
         drop(hits);
-        for (key, slot) in remember {
+        for (hash, key, slot) in remember {
             let (a, d, _) = &answers[slot];
-            memo.insert(key, (a.clone(), d.clone()));
+            memo.insert(hash, key, (a.clone(), d.clone()));
+        }
+        if self.observe {
+            memo.observed.count_hits(&mask_hits);
         }
         for (mask, key, slot) in narrower {
             let (a, d, _) = &answers[slot];
@@ -674,15 +711,17 @@ mod tests {
     fn memo_is_bounded_and_keeps_the_newest() {
         let mut m = StageMemo::default();
         let total = 3 * StageMemo::MAX_ENTRIES + 7;
+        let key = |n: usize| n.to_le_bytes();
         for n in 0..total {
-            m.insert(n.to_le_bytes().into(), answer(n));
+            m.insert(memo::key_hash(&key(n)), key(n).into(), answer(n));
             assert!(m.len() <= 2 * StageMemo::MAX_ENTRIES);
         }
         // The newest generation and the one before it are both found.
         for n in total - StageMemo::MAX_ENTRIES..total {
-            assert_eq!(m.get(&n.to_le_bytes()).map(|a| a.1.reason.clone()), Some(format!("input {n}")));
+            let found = m.get(memo::key_hash(&key(n)), &key(n));
+            assert_eq!(found.map(|a| a.1.reason.clone()), Some(format!("input {n}")));
         }
-        assert!(m.get(&0usize.to_le_bytes()).is_none(), "the oldest answers are forgotten");
+        assert!(m.get(memo::key_hash(&key(0)), &key(0)).is_none(), "the oldest answers are forgotten");
     }
 }
 
