@@ -12,7 +12,7 @@ use crate::engine::{
     EntityFacts, EvaluationDates, Field, FieldMask, RecordFacts, RecordKind, RepairFacts, StageFacts, Text,
 };
 use crate::model::*;
-use crate::snapshot::{EntityId, Snapshot, Sym};
+use crate::snapshot::{CommitmentRow, ComplaintRow, EntityId, InspectionRow, ListingRow, PenaltyRow, Snapshot, Sym};
 
 /// Departments per (industry, licences), shared.
 type DepartmentCache = std::sync::RwLock<FxHashMap<(IndustryCode, KeyFields), Arc<[Arc<str>]>>>;
@@ -51,38 +51,118 @@ impl Need {
 
 /// Facts of the given entities (all registered on or before `as_of`).
 pub fn build(s: &Snapshot, texts: &SymbolTexts, ids: &[EntityId], as_of: Date, need: Need) -> Vec<EntityFacts> {
-    let divisions = region::divisions();
-    ids.par_iter()
-        .map(|&e| {
-            let i = e as usize;
-            let region = s.entities.region[i];
-            let mut f = EntityFacts {
-                uscc: s.entities.uscc[i],
-                entity_type: s.entities.entity_type[i],
-                status: s.entities.status[i],
-                region,
-                city: divisions.city_of(region).unwrap_or(region),
-                industry: s.entities.industry[i],
-                registered_on: s.entities.registered_on[i],
-                key_fields: s.entities.key_fields[i],
-                new_economy: s.entities.new_economy[i],
-                composite_grade: None,
-                industry_grades: Vec::new(),
-                market_rating: None,
-                evaluation_dates: Default::default(),
-                records: Vec::new(),
-                as_of,
-                stages: StageFacts::default(),
-            };
-            if need.records {
-                f.records = records(s, texts, e, as_of);
-            }
-            if need.evaluations {
-                evaluations(s, e, as_of, &mut f);
-            }
-            f
-        })
-        .collect()
+    ids.par_iter().map(|&e| entity(s, texts, e, as_of, need)).collect()
+}
+
+/// Facts of one entity (registered on or before `as_of`).
+pub fn entity(s: &Snapshot, texts: &SymbolTexts, e: EntityId, as_of: Date, need: Need) -> EntityFacts {
+    let i = e as usize;
+    let region = s.entities.region[i];
+    let mut f = EntityFacts {
+        uscc: s.entities.uscc[i],
+        entity_type: s.entities.entity_type[i],
+        status: s.entities.status[i],
+        region,
+        city: region::divisions().city_of(region).unwrap_or(region),
+        industry: s.entities.industry[i],
+        registered_on: s.entities.registered_on[i],
+        key_fields: s.entities.key_fields[i],
+        new_economy: s.entities.new_economy[i],
+        composite_grade: None,
+        industry_grades: Vec::new(),
+        market_rating: None,
+        evaluation_dates: Default::default(),
+        records: Vec::new(),
+        as_of,
+        stages: StageFacts::default(),
+    };
+    if need.records {
+        f.records = records(s, texts, e, as_of);
+    }
+    if need.evaluations {
+        evaluations(s, e, as_of, &mut f);
+    }
+    f
+}
+
+/// One of an entity's records as of a date, before its facts are built:
+/// what orders the records and what results show of them.
+#[derive(Clone, Copy, Debug)]
+pub struct Listed<'s> {
+    pub kind: RecordKind,
+    pub id: &'s str,
+    pub date: Date,
+    row: Row<'s>,
+}
+
+/// The snapshot row a [`Listed`] record comes from.
+#[derive(Clone, Copy, Debug)]
+enum Row<'s> {
+    Penalty(&'s PenaltyRow),
+    Listing(&'s ListingRow),
+    Complaint(&'s ComplaintRow),
+    Commitment(&'s CommitmentRow),
+    Inspection(&'s InspectionRow),
+}
+
+/// The entity's records as of the date, by date then id (the order of
+/// [`records`]): cheap, no text is copied.
+pub fn listed(s: &Snapshot, e: EntityId, as_of: Date) -> Vec<Listed<'_>> {
+    let known = |d: Option<Date>| d.filter(|d| *d <= as_of);
+    let mut out = Vec::new();
+    for p in s.penalties.of(e).iter().filter(|p| p.decided_on <= as_of) {
+        out.push(Listed {
+            kind: RecordKind::Penalty,
+            id: s.text(p.decision_no),
+            date: p.decided_on,
+            row: Row::Penalty(p),
+        });
+    }
+    for a in s.listings.of(e).iter().filter(|a| a.listed_on <= as_of) {
+        out.push(Listed {
+            kind: RecordKind::AbnormalListing,
+            id: s.text(a.listing_id),
+            date: a.listed_on,
+            row: Row::Listing(a),
+        });
+    }
+    for c in s.complaints.of(e) {
+        let Some(concluded) = known(c.concluded_on) else { continue };
+        if c.status != ComplaintStatus::Verified {
+            continue;
+        }
+        out.push(Listed {
+            kind: RecordKind::Complaint,
+            id: s.text(c.complaint_id),
+            date: concluded,
+            row: Row::Complaint(c),
+        });
+    }
+    for c in s.commitments.of(e) {
+        let Some(checked) = known(c.checked_on) else { continue };
+        if c.status != CommitmentStatus::Breached {
+            continue;
+        }
+        out.push(Listed {
+            kind: RecordKind::CommitmentBreach,
+            id: s.text(c.commitment_id),
+            date: checked,
+            row: Row::Commitment(c),
+        });
+    }
+    for x in s.inspections.of(e).iter().filter(|x| x.inspected_on <= as_of) {
+        let kind = if x.kind == InspectionKind::Reminder {
+            RecordKind::Reminder
+        } else if x.result == InspectionResult::Violation {
+            RecordKind::Inspection
+        } else {
+            continue;
+        };
+        out.push(Listed { kind, id: s.text(x.inspection_id), date: x.inspected_on, row: Row::Inspection(x) });
+    }
+    // Stable: records of the same date and id keep the order above.
+    out.sort_by(|a, b| (a.date, a.id).cmp(&(b.date, b.id)));
+    out
 }
 
 /// The entity's records as of the date, by date then id.
@@ -108,59 +188,44 @@ pub fn records(s: &Snapshot, texts: &SymbolTexts, e: EntityId, as_of: Date) -> V
         }
         best.map(|(.., f)| f)
     };
-    let mut out = Vec::new();
-    for p in s.penalties.of(e).iter().filter(|p| p.decided_on <= as_of) {
-        let id = s.text(p.decision_no);
-        let mut r = RecordFacts::new(RecordKind::Penalty, id, p.decided_on, texts.get(p.department));
-        r.severity = Some(p.severity);
-        r.intentional = p.intentional;
-        r.harmful = p.harmful;
-        r.disclosure_until = Some(p.disclosure_until);
-        r.fulfilled_on = known(p.fulfilled_on);
-        r.repair = repair(id);
-        out.push(r);
-    }
-    for a in s.listings.of(e).iter().filter(|a| a.listed_on <= as_of) {
-        let id = s.text(a.listing_id);
-        let mut r = RecordFacts::new(RecordKind::AbnormalListing, id, a.listed_on, texts.get(a.department));
-        r.removed_on = known(a.removed_on);
-        r.detail = a.reason.as_str().into();
-        r.repair = repair(id);
-        out.push(r);
-    }
-    for c in s.complaints.of(e) {
-        let Some(concluded) = known(c.concluded_on) else { continue };
-        if c.status != ComplaintStatus::Verified {
-            continue;
-        }
-        let id = s.text(c.complaint_id);
-        let mut r = RecordFacts::new(RecordKind::Complaint, id, concluded, texts.get(c.department));
-        r.detail = c.hotline.as_str().into();
-        r.repair = repair(id);
-        out.push(r);
-    }
-    for c in s.commitments.of(e) {
-        let Some(checked) = known(c.checked_on) else { continue };
-        if c.status != CommitmentStatus::Breached {
-            continue;
-        }
-        let mut r = RecordFacts::new(RecordKind::CommitmentBreach, s.text(c.commitment_id), checked, Text::from(""));
-        r.detail = c.kind.as_str().into();
-        out.push(r);
-    }
-    for x in s.inspections.of(e).iter().filter(|x| x.inspected_on <= as_of) {
-        let kind = if x.kind == InspectionKind::Reminder {
-            RecordKind::Reminder
-        } else if x.result == InspectionResult::Violation {
-            RecordKind::Inspection
-        } else {
-            continue;
-        };
-        let mut r = RecordFacts::new(kind, s.text(x.inspection_id), x.inspected_on, texts.get(x.department));
-        r.detail = x.result.as_str().into();
-        out.push(r);
-    }
-    out.sort_by(|a, b| (a.date, &a.id).cmp(&(b.date, &b.id)));
+    let mut out: Vec<RecordFacts> = listed(s, e, as_of)
+        .into_iter()
+        .map(|l| match l.row {
+            Row::Penalty(p) => {
+                let mut r = RecordFacts::new(l.kind, l.id, l.date, texts.get(p.department));
+                r.severity = Some(p.severity);
+                r.intentional = p.intentional;
+                r.harmful = p.harmful;
+                r.disclosure_until = Some(p.disclosure_until);
+                r.fulfilled_on = known(p.fulfilled_on);
+                r.repair = repair(l.id);
+                r
+            }
+            Row::Listing(a) => {
+                let mut r = RecordFacts::new(l.kind, l.id, l.date, texts.get(a.department));
+                r.removed_on = known(a.removed_on);
+                r.detail = a.reason.as_str().into();
+                r.repair = repair(l.id);
+                r
+            }
+            Row::Complaint(c) => {
+                let mut r = RecordFacts::new(l.kind, l.id, l.date, texts.get(c.department));
+                r.detail = c.hotline.as_str().into();
+                r.repair = repair(l.id);
+                r
+            }
+            Row::Commitment(c) => {
+                let mut r = RecordFacts::new(l.kind, l.id, l.date, Text::from(""));
+                r.detail = c.kind.as_str().into();
+                r
+            }
+            Row::Inspection(x) => {
+                let mut r = RecordFacts::new(l.kind, l.id, l.date, texts.get(x.department));
+                r.detail = x.result.as_str().into();
+                r
+            }
+        })
+        .collect();
     if !s.objections.is_empty() {
         let uscc = s.entities.uscc[e as usize];
         for r in &mut out {
@@ -251,5 +316,49 @@ impl DepartmentIndex {
             .filter(|(d, item)| departments.iter().any(|x| x == &**d) && item.applies_to(&industry, key_fields))
             .map(|(d, item)| (&**d, item.item_code.as_str()))
             .collect()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A generated dataset of `n` entities, loaded.
+    pub(crate) fn generated(n: u64, seed: u64) -> (tempfile::TempDir, Snapshot) {
+        use crate::data::generate::{GenerateOptions, generate};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let opts = GenerateOptions {
+            entities: n,
+            seed,
+            out: dir.path().join("d"),
+            format: crate::data::Format::Csv,
+            until: GenerateOptions::default_until(),
+            chunk: 1000,
+        };
+        generate(&opts, &|_| {}).expect("generated");
+        let loaded = crate::data::load(&opts.out).expect("loads");
+        (dir, loaded.snapshot)
+    }
+
+    /// `listed` gives each entity's records in the order, and with the
+    /// kind, id and date, of the facts the rules see (what lets the spill
+    /// keep a record's status alone).
+    #[test]
+    fn listed_records_are_the_facts_records() {
+        let (_dir, s) = generated(3000, 5);
+        let texts = SymbolTexts::new(&s);
+        let mut seen = 0;
+        for as_of in [Date::from_ymd_opt(2024, 3, 1).expect("date"), Date::from_ymd_opt(2026, 6, 30).expect("date")] {
+            for e in 0..s.len() as EntityId {
+                let listed = listed(&s, e, as_of);
+                let records = records(&s, &texts, e, as_of);
+                let got: Vec<(RecordKind, &str, Date)> = listed.iter().map(|l| (l.kind, l.id, l.date)).collect();
+                let want: Vec<(RecordKind, &str, Date)> =
+                    records.iter().map(|r| (r.kind, r.id.as_str(), r.date)).collect();
+                assert_eq!(got, want, "entity {e} as of {as_of}");
+                seen += records.len();
+            }
+        }
+        assert!(seen > 1000, "records of every kind: {seen}");
     }
 }

@@ -353,10 +353,9 @@ impl ClassifyError {
                     D::Truncated => "不完整".to_string(),
                     D::NotText(e) => format!("不是有效的 UTF-8 文本：{e}"),
                     D::BadStage => "阶段无效".into(),
-                    D::BadRecordKind => "记录类型无效".into(),
                     D::BadRecordStatus => "记录状态无效".into(),
                     D::BadDecision => "决定无效".into(),
-                    D::BadDate => "日期无效".into(),
+                    D::Mismatch => "与数据集不符".into(),
                     D::TrailingBytes => "末尾有多余字节".into(),
                 };
                 crate::i18n::Text::new(format!("第 {shard} 分片的中间结果已损坏：{zh}"), self.to_string())
@@ -457,9 +456,15 @@ pub fn classify(
             // One shard: its states wait in memory as they are.
             kept = Some(states);
         } else {
-            spill.put(k, spill::encode(&states, &mut shared))?;
-            // Freed on every core: a shard's states are many small allocations.
-            states.into_par_iter().for_each(drop);
+            let bytes = spill::encode(&states, &mut shared);
+            // Written while the states are freed (on every core: a shard's
+            // states are many small allocations).
+            let spill = &mut spill;
+            std::thread::scope(|scope| {
+                let written = scope.spawn(move || spill.put(k, bytes));
+                states.into_par_iter().for_each(drop);
+                written.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+            })?;
         }
     }
 
@@ -496,30 +501,40 @@ pub fn classify(
             }
             None => {
                 progress(&format!("unspill {}/{}", k + 1, shards.len()));
-                let spilled = spill::decode(k, &spill.take(k)?, &shared)?;
-                let built = facts::build(s, &texts, shard, as_of, facts::Need::of(supervision_reads));
-                let (states, lines): (Vec<EntityState>, Vec<Vec<RecordLine>>) = built
-                    .into_par_iter()
+                let bytes = spill.take(k)?;
+                let spilled = spill::decode(k, &bytes, &shared)?;
+                let damaged = || SpillError(k, spill::Damage::Mismatch);
+                if spilled.len() != shard.len() {
+                    return Err(damaged().into());
+                }
+                let need = facts::Need::of(supervision_reads);
+                // Facts, state and record lines in one pass.
+                let (states, lines): (Vec<EntityState>, Vec<Option<Vec<RecordLine>>>) = shard
+                    .par_iter()
                     .zip(spilled)
                     .enumerate()
-                    .map(|(j, (mut f, sp))| {
+                    .map(|(j, (&e, sp))| {
                         let i = at + j;
+                        let mut f = facts::entity(s, &texts, e, as_of, need);
                         f.set_tolerance(i64::from(compact.tolerance_years[i]));
                         f.stages.accumulation = compact.accumulation[i];
                         f.stages.tier = Some(compact.tier[i]).filter(|t| *t != 0);
                         f.stages.blacklisted = compact.blacklisted[i];
-                        for (r, line) in f.records.iter_mut().zip(&sp.records) {
-                            r.status = line.status;
+                        for (r, status) in f.records.iter_mut().zip(sp.statuses()) {
+                            r.status = status;
                         }
+                        let lines = spilled_lines(s, e, as_of, &sp);
                         let mut st = EntityState::new(f);
                         st.decisions = sp.decisions;
                         st.blacklist = crate::engine::BlacklistStatus {
                             listed: compact.blacklisted[i],
                             until: compact.blacklisted_until[i],
                         };
-                        (st, sp.records)
+                        (st, lines)
                     })
                     .unzip();
+                drop(bytes);
+                let lines = lines.into_iter().collect::<Option<Vec<_>>>().ok_or_else(damaged)?;
                 (states, lines)
             }
         };
@@ -594,6 +609,23 @@ pub fn classify(
     }
     let summary = summary.finish(&propagation);
     Ok(Classification { as_of, entities: ids.len(), not_yet_registered, stages, propagation, summary })
+}
+
+/// An entity's records as result lines, from the snapshot and the status
+/// the spill kept of each (`None` when they are not as many).
+fn spilled_lines(s: &Snapshot, e: EntityId, as_of: Date, sp: &spill::Spilled) -> Option<Vec<RecordLine>> {
+    let statuses = sp.statuses();
+    let listed = facts::listed(s, e, as_of);
+    if listed.len() != statuses.len() {
+        return None;
+    }
+    Some(
+        listed
+            .iter()
+            .zip(statuses)
+            .map(|(l, status)| RecordLine { kind: l.kind.as_str(), id: l.id.to_string(), date: l.date, status })
+            .collect(),
+    )
 }
 
 /// An entity's records as result lines.
@@ -705,6 +737,48 @@ mod tests {
             records: Vec::new(),
             row: n,
         }
+    }
+
+    /// A run cut into shards spilled to disk between its halves gives the
+    /// results of a run in one shard, records and decisions included; a
+    /// spill whose records are not the entity's is damage.
+    #[test]
+    fn spilled_shards_give_the_results_of_one() {
+        let (_data, s) = facts::tests::generated(3000, 7);
+        let rules = RuleSet::compile(&crate::engine::RuleSource::default_rules()).expect("rules");
+        let as_of = chrono::NaiveDate::from_ymd_opt(2026, 6, 30).expect("date");
+        let (_, one) = classify_all(&s, &rules, as_of).expect("classifies");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let options = Options { shard_size: 700, spill_dir: Some(dir.path().to_path_buf()) };
+        let mut many = Vec::new();
+        classify(&s, &rules, as_of, &options, &|_| {}, &mut |r| {
+            many.extend(r);
+            Ok(())
+        })
+        .expect("classifies");
+        assert!(one.iter().filter(|r| r.records.iter().any(|l| l.status.is_some())).count() > 100);
+        let json = |r: &[EntityResult]| -> Vec<(u32, String)> {
+            r.iter().map(|r| (r.row, serde_json::to_string(r).expect("json"))).collect()
+        };
+        assert_eq!(json(&many), json(&one));
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0, "the spill is removed");
+
+        // Statuses spilled for one entity do not read back as another's
+        // records when their numbers differ.
+        let ids: Vec<EntityId> =
+            (0..s.len() as EntityId).filter(|&e| s.entities.registered_on[e as usize] <= as_of).collect();
+        let texts = facts::SymbolTexts::new(&s);
+        let need = facts::Need { records: true, evaluations: false };
+        let states: Vec<EntityState> =
+            facts::build(&s, &texts, &ids, as_of, need).into_iter().map(EntityState::new).collect();
+        let bytes = spill::encode(&states, &mut spill::Shared::default());
+        let spilled = spill::decode(0, &bytes, &spill::Shared::default()).expect("decodes");
+        let (a, b) = (0..ids.len())
+            .flat_map(|a| (0..ids.len()).map(move |b| (a, b)))
+            .find(|&(a, b)| states[a].facts.records.len() != states[b].facts.records.len())
+            .expect("two entities with different numbers of records");
+        assert!(spilled_lines(&s, ids[a], as_of, &spilled[a]).is_some());
+        assert!(spilled_lines(&s, ids[b], as_of, &spilled[a]).is_none());
     }
 
     /// Shared and cached texts are what each result makes on its own,

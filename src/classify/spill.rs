@@ -1,6 +1,9 @@
 //! What the first half of a run (tolerance → blacklist) leaves for the
 //! second (propagation → supervision → results), per shard: each entity's
-//! decisions so far and its records with their status. Encoded as bytes
+//! decisions so far and the status of each of its records. A record is
+//! written as its status byte alone: the snapshot, which lives for the
+//! whole run, lists the entity's records again in the same order
+//! ([`super::facts::listed`]), with their kind, id and date. Encoded as bytes
 //! so that, on runs of more than one shard, it waits on disk instead of in
 //! memory. Decisions are shared by many entities, so a shard's distinct
 //! decisions are written once and entities refer to them by number.
@@ -15,20 +18,31 @@
 //! same `Arc`s. The rest (an entity's own decisions, naming its records,
 //! and inputs few entities have) are written per chunk.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use super::RecordLine;
-use crate::engine::{Decision, EntityState, RecordKind, Stage};
-use crate::model::{Date, RecordStatus};
+use crate::engine::{Decision, EntityState, Stage};
+use crate::model::RecordStatus;
 
 /// One entity's part of a shard.
-pub struct Spilled {
+pub struct Spilled<'a> {
     pub decisions: Vec<Arc<Decision>>,
-    pub records: Vec<RecordLine>,
+    /// One byte per record, in the order of the entity's records (checked
+    /// when decoded: read them with [`Spilled::statuses`]).
+    statuses: &'a [u8],
+}
+
+/// A record without a status (no record_status stage).
+const NO_STATUS: u8 = u8::MAX;
+
+impl Spilled<'_> {
+    /// The status of each of the entity's records, in order.
+    pub fn statuses(&self) -> impl ExactSizeIterator<Item = Option<RecordStatus>> + '_ {
+        self.statuses.iter().map(|&b| RecordStatus::ALL.get(usize::from(b)).copied())
+    }
 }
 
 struct Writer {
@@ -68,20 +82,19 @@ pub enum Damage {
     NotText(#[from] std::str::Utf8Error),
     #[error("bad stage")]
     BadStage,
-    #[error("bad record kind")]
-    BadRecordKind,
     #[error("bad record status")]
     BadRecordStatus,
     #[error("bad decision")]
     BadDecision,
-    #[error("bad date")]
-    BadDate,
+    /// Not as many entities, or records of an entity, as the snapshot has.
+    #[error("does not match the dataset")]
+    Mismatch,
     #[error("trailing bytes")]
     TrailingBytes,
 }
 
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Result<&[u8], Damage> {
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], Damage> {
         let end = self.at.checked_add(n).filter(|&e| e <= self.b.len()).ok_or(Damage::Truncated)?;
         let out = &self.b[self.at..end];
         self.at = end;
@@ -93,20 +106,11 @@ impl Reader<'_> {
     fn u32(&mut self) -> Result<u32, Damage> {
         Ok(u32::from_le_bytes(self.take(4)?.try_into().map_err(|_| Damage::Truncated)?))
     }
-    fn str(&mut self) -> Result<&str, Damage> {
+    fn str(&mut self) -> Result<&'a str, Damage> {
         let n = self.u32()? as usize;
         Ok(std::str::from_utf8(self.take(n)?)?)
     }
 }
-
-const KINDS: &[RecordKind] = &[
-    RecordKind::Penalty,
-    RecordKind::AbnormalListing,
-    RecordKind::Complaint,
-    RecordKind::CommitmentBreach,
-    RecordKind::Inspection,
-    RecordKind::Reminder,
-];
 
 /// Entities per independently encoded chunk of a shard.
 const CHUNK: usize = 4096;
@@ -164,19 +168,35 @@ pub fn encode(states: &[EntityState], shared: &mut Shared) -> Vec<u8> {
 }
 
 fn encode_chunk(states: &[EntityState], shared: &Shared) -> Vec<u8> {
-    let mut w = Writer { out: Vec::with_capacity(states.len() * 64) };
-    let mut table: FxHashMap<*const Decision, u32> = FxHashMap::default();
+    // The entities first, numbering the chunk's own decisions as they
+    // come (one lookup per decision); the table then goes in front.
+    let mut body = Writer { out: Vec::with_capacity(4 + states.len() * 32) };
+    let mut codes: FxHashMap<*const Decision, u32> = FxHashMap::default();
     let mut order: Vec<&Arc<Decision>> = Vec::new();
+    body.u32(states.len() as u32);
     for s in states {
+        body.u32(s.decisions.len() as u32);
         for d in &s.decisions {
-            if !shared.number.contains_key(&(Arc::as_ptr(d) as usize)) {
-                table.entry(Arc::as_ptr(d)).or_insert_with(|| {
-                    order.push(d);
-                    (order.len() - 1) as u32
-                });
-            }
+            let p = Arc::as_ptr(d);
+            let code = if Arc::strong_count(d) == 1 {
+                // Held by this entity alone: in no other list, nor shared.
+                order.push(d);
+                (order.len() - 1) as u32
+            } else {
+                *codes.entry(p).or_insert_with(|| match shared.number.get(&(p as usize)) {
+                    Some(n) => n | SHARED_BIT,
+                    None => {
+                        order.push(d);
+                        (order.len() - 1) as u32
+                    }
+                })
+            };
+            body.u32(code);
         }
+        body.u32(s.facts.records.len() as u32);
+        body.out.extend(s.facts.records.iter().map(|r| r.status.map_or(NO_STATUS, |s| s as u8)));
     }
+    let mut w = Writer { out: Vec::with_capacity(4 + order.len() * 96 + body.out.len()) };
     w.u32(order.len() as u32);
     for d in &order {
         w.u8(Stage::ALL.iter().position(|s| *s == d.stage).unwrap_or(0) as u8);
@@ -191,26 +211,12 @@ fn encode_chunk(states: &[EntityState], shared: &Shared) -> Vec<u8> {
             w.str(i);
         }
     }
-    w.u32(states.len() as u32);
-    for s in states {
-        w.u32(s.decisions.len() as u32);
-        for d in &s.decisions {
-            let p = Arc::as_ptr(d);
-            w.u32(shared.number.get(&(p as usize)).map_or_else(|| table[&p], |n| n | SHARED_BIT));
-        }
-        w.u32(s.facts.records.len() as u32);
-        for r in &s.facts.records {
-            w.u8(KINDS.iter().position(|k| *k == r.kind).unwrap_or(0) as u8);
-            w.str(&r.id);
-            w.u32(chrono::Datelike::num_days_from_ce(&r.date) as u32);
-            w.u8(r.status.map_or(u8::MAX, |s| s as u8));
-        }
-    }
+    w.out.extend_from_slice(&body.out);
     w.out
 }
 
 /// Decodes what [`encode`] wrote (with the same `shared`).
-pub fn decode(shard: usize, bytes: &[u8], shared: &Shared) -> Result<Vec<Spilled>, SpillError> {
+pub fn decode<'a>(shard: usize, bytes: &'a [u8], shared: &Shared) -> Result<Vec<Spilled<'a>>, SpillError> {
     use rayon::prelude::*;
     let err = |e: Damage| SpillError(shard, e);
     let mut r = Reader { b: bytes, at: 0 };
@@ -229,12 +235,12 @@ pub fn decode(shard: usize, bytes: &[u8], shared: &Shared) -> Result<Vec<Spilled
     if at != bytes.len() {
         return Err(err(Damage::TrailingBytes));
     }
-    let decoded: Vec<Vec<Spilled>> =
+    let decoded: Vec<Vec<Spilled<'a>>> =
         chunks.into_par_iter().map(|c| decode_chunk(c, &shared.table)).collect::<Result<_, _>>().map_err(err)?;
     Ok(decoded.into_iter().flatten().collect())
 }
 
-fn decode_chunk(bytes: &[u8], shared: &[Arc<Decision>]) -> Result<Vec<Spilled>, Damage> {
+fn decode_chunk<'a>(bytes: &'a [u8], shared: &[Arc<Decision>]) -> Result<Vec<Spilled<'a>>, Damage> {
     let mut r = Reader { b: bytes, at: 0 };
     let n = r.u32()? as usize;
     let mut table: Vec<Arc<Decision>> = Vec::with_capacity(n.min(1 << 16));
@@ -275,19 +281,11 @@ fn decode_chunk(bytes: &[u8], shared: &[Arc<Decision>]) -> Result<Vec<Spilled>, 
             decisions.push(d.ok_or(Damage::BadDecision)?.clone());
         }
         let k = r.u32()? as usize;
-        let mut records = Vec::with_capacity(k.min(1024));
-        for _ in 0..k {
-            let kind = *KINDS.get(r.u8()? as usize).ok_or(Damage::BadRecordKind)?;
-            let id = r.str()?.to_string();
-            let days = r.u32()? as i32;
-            let date = Date::from_num_days_from_ce_opt(days).ok_or(Damage::BadDate)?;
-            let status = match r.u8()? {
-                u8::MAX => None,
-                s => Some(*RecordStatus::ALL.get(s as usize).ok_or(Damage::BadRecordStatus)?),
-            };
-            records.push(RecordLine { kind: kind.as_str(), id, date, status });
+        let statuses = r.take(k)?;
+        if statuses.iter().any(|&b| b != NO_STATUS && usize::from(b) >= RecordStatus::ALL.len()) {
+            return Err(Damage::BadRecordStatus);
         }
-        out.push(Spilled { decisions, records });
+        out.push(Spilled { decisions, statuses });
     }
     if r.at != bytes.len() {
         return Err(Damage::TrailingBytes);
@@ -343,8 +341,7 @@ impl Spill {
             Spill::Memory(v) => Ok(v[shard].take().unwrap_or_default()),
             Spill::Disk(dir) => {
                 let path = dir.0.join(format!("{shard}.bin"));
-                let mut out = Vec::new();
-                std::fs::File::open(&path)?.read_to_end(&mut out)?;
+                let out = std::fs::read(&path)?;
                 let _ = std::fs::remove_file(&path);
                 Ok(out)
             }
@@ -355,8 +352,17 @@ impl Spill {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::RecordFacts;
+    use crate::engine::{RecordFacts, RecordKind};
     use crate::model::*;
+
+    const KINDS: &[RecordKind] = &[
+        RecordKind::Penalty,
+        RecordKind::AbnormalListing,
+        RecordKind::Complaint,
+        RecordKind::CommitmentBreach,
+        RecordKind::Inspection,
+        RecordKind::Reminder,
+    ];
 
     fn decision(stage: Stage, reason: &str, zh: Option<&str>, inputs: &[&str]) -> Arc<Decision> {
         Arc::new(Decision {
@@ -407,18 +413,15 @@ mod tests {
     fn a_shard_reads_back_as_written() {
         let states = states();
         let mut shared = Shared::default();
-        let back = decode(3, &encode(&states, &mut shared), &shared).expect("decodes");
+        let bytes = encode(&states, &mut shared);
+        let back = decode(3, &bytes, &shared).expect("decodes");
         assert_eq!(back.len(), states.len());
         for (st, sp) in states.iter().zip(&back) {
             let want: Vec<&Decision> = st.decisions.iter().map(|d| &**d).collect();
             let got: Vec<&Decision> = sp.decisions.iter().map(|d| &**d).collect();
             assert_eq!(got, want);
-            assert_eq!(sp.records.len(), st.facts.records.len());
-            for (line, r) in sp.records.iter().zip(&st.facts.records) {
-                assert_eq!(line.kind, r.kind.as_str());
-                assert_eq!(line.id, &*r.id);
-                assert_eq!((line.date, line.status), (r.date, r.status));
-            }
+            let statuses: Vec<Option<RecordStatus>> = sp.statuses().collect();
+            assert_eq!(statuses, st.facts.records.iter().map(|r| r.status).collect::<Vec<_>>());
         }
         // A shared decision reads back as itself, and is not written.
         assert!(Arc::ptr_eq(&back[0].decisions[0], &states[0].decisions[0]));
@@ -436,7 +439,8 @@ mod tests {
         // Each also held twice elsewhere (as by a memo and another entity).
         let held: Vec<[Arc<Decision>; 2]> =
             many.iter().map(|st| [st.decisions[0].clone(), st.decisions[0].clone()]).collect();
-        let many_back = decode(0, &encode(&many, &mut full), &full).expect("decodes");
+        let many_bytes = encode(&many, &mut full);
+        let many_back = decode(0, &many_bytes, &full).expect("decodes");
         assert_eq!(full.table.len(), SHARED_MAX);
         assert_eq!(many_back[SHARED_MAX + 2].decisions[0].reason, format!("tier {}", SHARED_MAX + 2));
         drop(held);
@@ -459,13 +463,35 @@ mod tests {
     fn without_shared_decisions_a_chunk_writes_its_own_table() {
         let states = own_decisions();
         let mut shared = Shared::default();
-        let back = decode(0, &encode(&states, &mut shared), &shared).expect("decodes");
+        let bytes = encode(&states, &mut shared);
+        let back = decode(0, &bytes, &shared).expect("decodes");
         assert!(shared.table.is_empty());
         for (st, sp) in states.iter().zip(&back) {
             let want: Vec<&Decision> = st.decisions.iter().map(|d| &**d).collect();
             let got: Vec<&Decision> = sp.decisions.iter().map(|d| &**d).collect();
             assert_eq!(got, want);
         }
+    }
+
+    /// A record is its status byte alone; a byte that is no status is
+    /// damage.
+    #[test]
+    fn a_record_is_its_status() {
+        let mut st = states().swap_remove(1);
+        st.decisions.clear();
+        assert_eq!(st.facts.records.len(), 1);
+        let mut shared = Shared::default();
+        let bytes = encode(std::slice::from_ref(&st), &mut shared);
+        // Header, chunk length, no decisions, one entity with none, one record.
+        assert_eq!(bytes.len(), 4 + 4 + 4 + 4 + 4 + 4 + 1);
+        let status = |b: &[u8]| decode(2, b, &shared).map(|sp| sp[0].statuses().collect::<Vec<_>>());
+        assert_eq!(status(&bytes).expect("decodes"), vec![st.facts.records[0].status]);
+        let mut none = bytes.clone();
+        *none.last_mut().unwrap() = NO_STATUS;
+        assert_eq!(status(&none).expect("decodes"), vec![None]);
+        let mut bad = bytes.clone();
+        *bad.last_mut().unwrap() = RecordStatus::ALL.len() as u8;
+        assert_eq!(status(&bad).err().map(|e| e.1.to_string()), Some("bad record status".into()));
     }
 
     #[test]
