@@ -252,7 +252,11 @@ fn rust_tier(f: &EntityFacts) -> u8 {
     let mut status = Vec::with_capacity(f.records.len());
     for (i, r) in f.records.iter().enumerate() {
         let s = match r.kind {
+            // rules.toml disputed_records_count = false.
+            _ if r.objection == Some(credo::model::ObjectionStatus::Open) => "disputed",
+            _ if r.objection == Some(credo::model::ObjectionStatus::Upheld) => "corrected",
             K::Penalty => {
+                // rules.toml repair_min_months.
                 let min = match r.severity {
                     Some(Severity::Minor) => 0,
                     Some(Severity::General) => 3,
@@ -266,6 +270,7 @@ fn rust_tier(f: &EntityFacts) -> u8 {
                             Some(credo::model::CommitmentStatus::Fulfilled | credo::model::CommitmentStatus::Pending)
                         )
                 });
+                // rules.toml first_minor_window_years = 2.
                 let first_minor = r.severity == Some(Severity::Minor)
                     && !r.intentional
                     && !r.harmful
@@ -290,6 +295,7 @@ fn rust_tier(f: &EntityFacts) -> u8 {
                     "counted"
                 }
             }
+            // complaint_counts_years = inspection_counts_years = 1.
             K::Complaint | K::Inspection => {
                 if within_months(r.date, as_of, 12) {
                     "counted"
@@ -297,6 +303,7 @@ fn rust_tier(f: &EntityFacts) -> u8 {
                     "expired"
                 }
             }
+            // breach_counts_years = 3.
             K::CommitmentBreach => {
                 if within_months(r.date, as_of, 36) {
                     "counted"
@@ -307,24 +314,25 @@ fn rust_tier(f: &EntityFacts) -> u8 {
         };
         status.push(s);
     }
-    let violations = f
-        .records
-        .iter()
-        .zip(&status)
-        .filter(|(r, s)| {
+    // accumulation: window 12 months, reminder_at 2, violations_after_reminder 1.
+    let current = || f.records.iter().zip(&status).filter(|(_, s)| **s == "counted" || **s == "exempt").map(|(r, _)| r);
+    let reminded = current().find(|r| r.kind == K::Reminder && within_months(r.date, as_of, 12)).map(|r| r.date);
+    let violations: Vec<Date> = current()
+        .filter(|r| {
             let v = (r.kind == K::Penalty && r.severity != Some(Severity::Serious))
                 || matches!(r.kind, K::Complaint | K::Inspection);
-            v && (**s == "counted" || **s == "exempt") && within_months(r.date, as_of, 12)
+            v && within_months(r.date, as_of, 12)
         })
-        .count();
-    let accumulation = if violations >= 4 {
+        .map(|r| r.date)
+        .collect();
+    let accumulation = if reminded.is_some_and(|on| violations.iter().filter(|d| **d > on).count() >= 1) {
         2
-    } else if violations >= 2 {
+    } else if violations.len() >= 2 {
         1
     } else {
         0
     };
-    let (mut serious, mut general, mut minor, mut breaches, mut listings) = (0, 0, 0, 0, 0);
+    let (mut serious, mut general, mut minor, mut breaches, mut listings, mut escalated) = (0, 0, 0, 0, 0, 0);
     for (r, s) in f.records.iter().zip(&status) {
         if *s != "counted" {
             continue;
@@ -334,14 +342,27 @@ fn rust_tier(f: &EntityFacts) -> u8 {
             (K::Penalty, Some(Severity::General)) => general += 1,
             (K::Penalty, _) => minor += 1,
             (K::CommitmentBreach, _) => breaches += 1,
+            (K::Reminder, _) => {}
+            // rules.toml listing_escalation_years = 3.
+            (K::AbnormalListing, _) if months(r.date, 36) <= as_of => escalated += 1,
             (K::AbnormalListing, _) => listings += 1,
             _ => minor += 1,
         }
     }
-    let grade = f.composite_grade.as_deref().unwrap_or("");
-    let industry = f.industry_grades.iter().map(|(_, g)| g.as_str()).max().unwrap_or("");
-    let market = f.market_rating.as_deref().unwrap_or("");
-    if serious > 0 || (grade == "D" && general > 0) {
+    // rules.toml evaluation_valid_years: 2 for each evaluation.
+    let valid = |on: Option<Date>| on.is_some_and(|d| within_months(d, as_of, 24));
+    let dates = &f.evaluation_dates;
+    let grade = f.composite_grade.as_deref().filter(|_| valid(dates.composite)).unwrap_or("");
+    let industry = f
+        .industry_grades
+        .iter()
+        .zip(&dates.industry)
+        .filter(|(_, d)| within_months(**d, as_of, 24))
+        .map(|((_, g), _)| g.as_str())
+        .max()
+        .unwrap_or("");
+    let market = f.market_rating.as_deref().filter(|_| valid(dates.market)).unwrap_or("");
+    if serious > 0 || escalated > 0 || (grade == "D" && general > 0) {
         4
     } else if general >= 2 || breaches > 0 || accumulation == 2 || grade == "D" || industry == "D" {
         3
