@@ -31,3 +31,27 @@ pub mod snapshot;
 pub mod store;
 pub mod trust;
 pub mod web;
+
+/// Test fixtures for unit tests of lower layers that need a realistic
+/// snapshot: made by `data`'s generator and loader, as a user's dataset
+/// is. Test builds only; no module uses it outside its tests (see the
+/// layering in ARCHITECTURE.md).
+#[cfg(test)]
+pub(crate) mod fixtures {
+    /// A generated dataset of `n` entities (CSV, seed `seed`), loaded.
+    pub(crate) fn generated(n: u64, seed: u64) -> (tempfile::TempDir, crate::snapshot::Snapshot) {
+        use crate::data::generate::{GenerateOptions, generate};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let opts = GenerateOptions {
+            entities: n,
+            seed,
+            out: dir.path().join("d"),
+            format: crate::data::Format::Csv,
+            until: GenerateOptions::default_until(),
+            chunk: 1000,
+        };
+        generate(&opts, &|_| {}).expect("generated");
+        let loaded = crate::data::load(&opts.out).expect("loads");
+        (dir, loaded.snapshot)
+    }
+}

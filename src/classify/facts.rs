@@ -320,25 +320,9 @@ impl DepartmentIndex {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    /// A generated dataset of `n` entities, loaded.
-    pub(crate) fn generated(n: u64, seed: u64) -> (tempfile::TempDir, Snapshot) {
-        use crate::data::generate::{GenerateOptions, generate};
-        let dir = tempfile::tempdir().expect("temp dir");
-        let opts = GenerateOptions {
-            entities: n,
-            seed,
-            out: dir.path().join("d"),
-            format: crate::data::Format::Csv,
-            until: GenerateOptions::default_until(),
-            chunk: 1000,
-        };
-        generate(&opts, &|_| {}).expect("generated");
-        let loaded = crate::data::load(&opts.out).expect("loads");
-        (dir, loaded.snapshot)
-    }
+    use crate::fixtures::generated;
 
     /// `listed` gives each entity's records in the order, and with the
     /// kind, id and date, of the facts the rules see (what lets the spill

@@ -744,7 +744,7 @@ mod tests {
     /// spill whose records are not the entity's is damage.
     #[test]
     fn spilled_shards_give_the_results_of_one() {
-        let (_data, s) = facts::tests::generated(3000, 7);
+        let (_data, s) = crate::fixtures::generated(3000, 7);
         let rules = RuleSet::compile(&crate::engine::RuleSource::default_rules()).expect("rules");
         let as_of = chrono::NaiveDate::from_ymd_opt(2026, 6, 30).expect("date");
         let (_, one) = classify_all(&s, &rules, as_of).expect("classifies");
