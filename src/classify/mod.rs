@@ -456,15 +456,9 @@ pub fn classify(
             // One shard: its states wait in memory as they are.
             kept = Some(states);
         } else {
-            let bytes = spill::encode(&states, &mut shared);
-            // Written while the states are freed (on every core: a shard's
-            // states are many small allocations).
-            let spill = &mut spill;
-            std::thread::scope(|scope| {
-                let written = scope.spawn(move || spill.put(k, bytes));
-                states.into_par_iter().for_each(drop);
-                written.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
-            })?;
+            spill.put(k, spill::encode(&states, &mut shared))?;
+            // Freed on every core: a shard's states are many small allocations.
+            states.into_par_iter().for_each(drop);
         }
     }
 
