@@ -29,6 +29,10 @@ pub struct ClassifyArgs {
     /// Print this many explained entities after the summary.
     #[arg(long, default_value_t = 0)]
     explain: usize,
+    /// Evaluate every rule in Rhai alone, without the compiled fast path
+    /// (slower, same results: a cross-check of the fast path).
+    #[arg(long)]
+    interpreted: bool,
     #[command(flatten)]
     shards: ShardArgs,
 }
@@ -178,8 +182,10 @@ pub fn classify_cmd(a: ClassifyArgs, store_path: &Path, lang: crate::i18n::Lang)
     let timings = Timings::default();
     timings.mark("rules");
     let store = Store::open(store_path)?;
-    let (rules, version, choice) =
+    let (mut rules, version, choice) =
         super::rule_versions::rules_for_run(&store, &a.inputs.rules, a.rule_version.as_deref(), a.inputs.as_of)?;
+    rules.set_native(!a.interpreted);
+    let native_before = rules.native_stages();
     a.shards.preflight(&a.inputs.data)?;
     timings.mark("load");
     let pb = spinner();
@@ -239,12 +245,29 @@ pub fn classify_cmd(a: ClassifyArgs, store_path: &Path, lang: crate::i18n::Lang)
     println!("{}", tier_legend(&c.summary, lang));
     println!();
     say!(lang, "各阶段的规则调用（相同输入只计算一次）：", "rule calls per stage (distinct inputs evaluated once):");
+    // Calls the compiled fast path answered in this run, and those it
+    // handed to Rhai (the counts before the run are the probe check's).
+    let native: Vec<(Stage, u64, u64)> = rules
+        .native_stages()
+        .into_iter()
+        .map(|(st, calls, bails)| {
+            let (c0, b0) = native_before.iter().find(|(s, ..)| *s == st).map_or((0, 0), |(_, c, b)| (*c, *b));
+            (st, calls - c0, bails - b0)
+        })
+        .collect();
     for (stage, stats) in &c.stages {
         let (name, entities, calls) = (stage.name(), stats.entities, stats.calls);
+        let how = match native.iter().find(|(s, ..)| s == stage) {
+            None => String::new(),
+            Some((_, fast, 0)) => tr!("，编译执行 {fast}", ", {fast} compiled").get(lang).to_string(),
+            Some((_, fast, slow)) => {
+                tr!("，编译执行 {fast}，Rhai 执行 {slow}", ", {fast} compiled, {slow} in Rhai").get(lang).to_string()
+            }
+        };
         say!(
             lang,
-            "  {name:<14} {entities:>10} 个主体 {calls:>9} 次调用",
-            "  {name:<14} {entities:>10} entities {calls:>9} calls"
+            "  {name:<14} {entities:>10} 个主体 {calls:>9} 次调用{how}",
+            "  {name:<14} {entities:>10} entities {calls:>9} calls{how}"
         );
     }
     for (_, text) in &explained.picked {

@@ -77,6 +77,15 @@ pub struct RecordView {
 }
 
 impl RecordView {
+    pub(super) fn new(facts: Arc<EntityFacts>, index: usize) -> RecordView {
+        RecordView { facts, index }
+    }
+
+    /// Which record of the entity this is.
+    pub(super) fn index(&self) -> usize {
+        self.index
+    }
+
     fn r(&self) -> &super::facts::RecordFacts {
         &self.facts.records[self.index]
     }
@@ -90,7 +99,7 @@ thread_local! {
 /// per thread instead of once per read. Keyed by the static text's address
 /// and length (no hashing of its bytes): equal codes at two addresses only
 /// cost a second entry.
-fn interned(s: &'static str) -> ImmutableString {
+pub(super) fn interned(s: &'static str) -> ImmutableString {
     INTERNED.with(|c| c.borrow_mut().entry((s.as_ptr() as usize, s.len())).or_insert_with(|| s.into()).clone())
 }
 

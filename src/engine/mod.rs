@@ -21,11 +21,13 @@ mod host;
 mod link;
 pub mod manifest;
 mod memo;
+mod native;
 pub(crate) mod probe;
 mod reads;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use rayon::prelude::*;
 use rhai::{AST, CallFnOptions, Dynamic, Engine, EvalAltResult, Map, Scope};
@@ -212,6 +214,14 @@ struct CompiledEntry {
     /// What of a record the entry can read (`reads`): the record part of
     /// its key.
     record_parts: RecordParts,
+    /// The entry in the subset `native` runs without Rhai, if it fits.
+    native: Option<native::Program>,
+    /// Set when the fast path ever answered other than Rhai on the probe
+    /// entities: the entry then runs in Rhai alone.
+    native_off: AtomicBool,
+    /// Calls the fast path answered, and calls it handed to Rhai.
+    native_calls: AtomicU64,
+    native_bails: AtomicU64,
 }
 
 impl CompiledEntry {
@@ -288,14 +298,53 @@ impl<'a> Runner<'a> {
         self.evaluate_seen(facts).map(|(a, d, _)| (a, d))
     }
 
-    /// The answer, and the fields the call read.
+    /// The answer, and the fields the call read: from the fast path when
+    /// the entry and the call fit its subset, else from Rhai.
     fn evaluate_seen(&mut self, facts: &Arc<EntityFacts>) -> Result<(Answer, Decision, FieldMask), RuleError> {
+        let e = self.e;
+        if let Some(program) = e.native.as_ref().filter(|_| self.rules.native && !e.native_off.load(Ordering::Relaxed))
+        {
+            match program.call(facts, e.entry.reads) {
+                Ok((value, seen))
+                    if !self.rules.checking.load(Ordering::Relaxed) || self.agrees(facts, &value, seen) =>
+                {
+                    e.native_calls.fetch_add(1, Ordering::Relaxed);
+                    let (answer, decision) = self.rules.decode(e, facts, value)?;
+                    return Ok((answer, decision, seen));
+                }
+                Ok(_) => {
+                    e.native_off.store(true, Ordering::Relaxed);
+                    tracing::warn!(
+                        entry = e.entry.stage.name(),
+                        "the compiled rule answered a probe entity other than Rhai: the entry runs in Rhai alone"
+                    );
+                }
+                Err(native::Bail) => {
+                    e.native_bails.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        self.evaluate_rhai(facts)
+    }
+
+    /// Whether Rhai gives `value` and reads `seen` for `facts`, as the
+    /// fast path did (checked on the probe entities at compile time).
+    fn agrees(&mut self, facts: &Arc<EntityFacts>, value: &Dynamic, seen: FieldMask) -> bool {
+        let view = EntityView::new(facts.clone(), self.e.entry.reads, self.e.entry.stage.name());
+        let read = view.seen.clone();
+        match self.call(Dynamic::from(view), Some(facts)) {
+            Ok(v) => native::same(&v, value) && FieldMask(read.load(Ordering::Relaxed)) == seen,
+            Err(_) => false,
+        }
+    }
+
+    fn evaluate_rhai(&mut self, facts: &Arc<EntityFacts>) -> Result<(Answer, Decision, FieldMask), RuleError> {
         let e = self.e;
         let view = EntityView::new(facts.clone(), e.entry.reads, e.entry.stage.name());
         let seen = view.seen.clone();
         let value = self.call(Dynamic::from(view), Some(facts))?;
         let (answer, decision) = self.rules.decode(e, facts, value)?;
-        Ok((answer, decision, FieldMask(seen.load(std::sync::atomic::Ordering::Relaxed))))
+        Ok((answer, decision, FieldMask(seen.load(Ordering::Relaxed))))
     }
 }
 
@@ -325,6 +374,12 @@ pub struct RuleSet {
     /// Whether stages keep answers by what their calls read
     /// (`memo::Observed`); off only in tests comparing against whole keys.
     observe: bool,
+    /// Whether entries in the fast path's subset run there (`native`);
+    /// off to measure or compare against Rhai alone.
+    native: bool,
+    /// On while the probe entities are checked: every fast answer is
+    /// compared with Rhai's.
+    checking: AtomicBool,
 }
 
 fn toml_to_dynamic(v: &toml::Value) -> Dynamic {
@@ -367,7 +422,8 @@ impl RuleSet {
             .ok_or_else(|| RuleError::at("rules.toml", None, None, "missing rules.toml".into()))?;
         let manifest = Manifest::parse(manifest_text).map_err(|e| e.with_source(manifest_text))?;
         let params: Map = manifest.params.iter().map(|(k, v)| (k.as_str().into(), toml_to_dynamic(v))).collect();
-        let engine = host::new_engine(Arc::new(params));
+        let params = Arc::new(params);
+        let engine = host::new_engine(params.clone());
 
         let mut asts: Vec<(String, AST)> = Vec::new();
         let mut entries = BTreeMap::new();
@@ -420,6 +476,13 @@ impl RuleSet {
             let driver = engine
                 .compile_with_scope(&driver_scope, format!("{}({DRIVER_ARG})", entry.function))
                 .map_err(|e| RuleError::at(&entry.file, Some(line), Some(column), e.to_string()))?;
+            let native = if stage.per_entity() {
+                native::Program::compile(&engine, text, &asts[ast].1, &entry.function, params.clone())
+                    .map_err(|why| tracing::debug!(entry = stage.name(), why = why.0, "the entry runs in Rhai"))
+                    .ok()
+            } else {
+                None
+            };
             entries.insert(
                 *stage,
                 CompiledEntry {
@@ -431,12 +494,26 @@ impl RuleSet {
                     column,
                     driver,
                     record_parts,
+                    native,
+                    native_off: AtomicBool::new(false),
+                    native_calls: AtomicU64::new(0),
+                    native_bails: AtomicU64::new(0),
                 },
             );
         }
-        let rules =
-            RuleSet { hash: source.hash(), source: source.clone(), manifest, engine, asts, entries, observe: true };
+        let rules = RuleSet {
+            hash: source.hash(),
+            source: source.clone(),
+            manifest,
+            engine,
+            asts,
+            entries,
+            observe: true,
+            native: true,
+            checking: AtomicBool::new(true),
+        };
         probe::check(&rules)?;
+        rules.checking.store(false, Ordering::Relaxed);
         Ok(rules)
     }
 
@@ -508,6 +585,22 @@ impl RuleSet {
         self.engine
             .call_fn_with_options::<Dynamic>(options, &mut scope, &self.asts[e.ast].1, &e.entry.function, (arg,))
             .map_err(|err| self.runtime_error(e, entity, *err))
+    }
+
+    /// Runs every entry in Rhai alone (`false`), or lets entries in the
+    /// fast path's subset run there (the default).
+    pub fn set_native(&mut self, on: bool) {
+        self.native = on;
+    }
+
+    /// Per-entity stages whose entry runs in the fast path, with the calls
+    /// it answered and those it handed to Rhai so far.
+    pub fn native_stages(&self) -> Vec<(Stage, u64, u64)> {
+        self.entries
+            .iter()
+            .filter(|(_, e)| self.native && e.native.is_some() && !e.native_off.load(Ordering::Relaxed))
+            .map(|(s, e)| (*s, e.native_calls.load(Ordering::Relaxed), e.native_bails.load(Ordering::Relaxed)))
+            .collect()
     }
 
     /// A parameter of the rule set, if it is an integer.
@@ -894,6 +987,23 @@ mod projection_tests {
         assert_same(&a, &b);
         let tiers: std::collections::BTreeSet<_> = a.iter().map(|s| s.facts.stages.tier).collect();
         assert!(tiers.len() >= 3, "{tiers:?}");
+    }
+
+    #[test]
+    fn the_fast_path_answers_as_rhai_over_generated_entities() {
+        let fast = RuleSet::compile(&RuleSource::default_rules()).unwrap();
+        let mut slow = RuleSet::compile(&RuleSource::default_rules()).unwrap();
+        slow.set_native(false);
+        assert!(slow.native_stages().is_empty());
+        let (a, calls_a) = run(&fast, 4000);
+        let (b, calls_b) = run(&slow, 4000);
+        assert_eq!(calls_a, calls_b);
+        assert_same(&a, &b);
+        let stages = fast.native_stages();
+        assert!(stages.iter().any(|(s, ..)| *s == Stage::RecordStatus), "{stages:?}");
+        for (stage, calls, bails) in stages {
+            assert!(calls > 0 && bails == 0, "{stage:?}: {calls} calls, {bails} handed to Rhai");
+        }
     }
 
     #[test]

@@ -63,7 +63,7 @@ fn offset(text: &str, pos: rhai::Position) -> Option<usize> {
 
 /// The text of a function's body, `{` to `}`, or `None` if Rhai's
 /// positions do not point at its braces.
-fn body<'a>(text: &'a str, def: &rhai::ScriptFuncDef) -> Option<&'a str> {
+pub(super) fn body<'a>(text: &'a str, def: &rhai::ScriptFuncDef) -> Option<&'a str> {
     let start = offset(text, def.body.start_position())?;
     let end = offset(text, def.body.end_position())?;
     let body = text.get(start..=end)?;
