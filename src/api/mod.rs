@@ -258,6 +258,25 @@ impl AppState {
         Ok(r)
     }
 
+    /// Opens and checks the results files of the latest finished runs
+    /// (those an entity's timeline reads), so the first lookups after a
+    /// start do not pay for it: at 15M an open reads and hashes the
+    /// file's index and footer. A file that does not open is logged here
+    /// and reported again to the request that needs it.
+    pub fn warm(&self) {
+        let runs = match self.store.runs() {
+            Ok(runs) => runs,
+            Err(e) => return tracing::warn!("runs not listed to open their results: {e}"),
+        };
+        let done = runs.iter().rev().filter(|r| r.status == crate::model::RunStatus::Done);
+        for run in done.take(OPEN_RESULTS / 2) {
+            match self.open_results(run.id) {
+                Ok(_) => tracing::debug!(run = run.id, "results opened"),
+                Err(e) => tracing::warn!(run = run.id, "results not opened: {e}"),
+            }
+        }
+    }
+
     /// The turn to create a plan (the next plan id goes into the frame):
     /// one at a time; hold the guard until the creation's work ends.
     pub async fn plan_turn(&self) -> tokio::sync::OwnedMutexGuard<()> {

@@ -101,6 +101,8 @@ pub fn serve(a: ServeArgs, lang: Lang) -> Result<Outcome, CliError> {
                 "open the console signed in: http://{addr}/console/signin#token={t}"
             );
         }
+        let warming = state.clone();
+        tokio::task::spawn_blocking(move || warming.warm());
         axum::serve(listener, api::app(state))
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;

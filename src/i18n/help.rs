@@ -103,6 +103,11 @@ pub const HELP: &[(&str, &str, &str)] = &[
         "汇总之后打印这么多个主体的分级说明。",
         "Print this many explained entities after the summary.",
     ),
+    (
+        "credo classify:interpreted",
+        "每条规则都只用 Rhai 解释执行，不走编译后的快速路径（较慢，结果相同：用于核对快速路径）。",
+        "Evaluate every rule in Rhai alone, without the compiled fast path (slower, same results: a cross-check of the fast path).",
+    ),
     // credo rules
     ("credo rules", "检查、测试和比较规则集。", "Check, test and compare rule sets."),
     (
