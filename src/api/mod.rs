@@ -259,10 +259,11 @@ impl AppState {
     }
 
     /// Opens and checks the results files of the latest finished runs
-    /// (those an entity's timeline reads), so the first lookups after a
-    /// start do not pay for it: at 15M an open reads and hashes the
-    /// file's index and footer. A file that does not open is logged here
-    /// and reported again to the request that needs it.
+    /// (those an entity's timeline reads), and looks up each file's first
+    /// entity, so the first lookups after a start do not pay for it: at
+    /// 15M an open reads and hashes the file's index and footer. A file
+    /// that does not open is logged here and reported again to the
+    /// request that needs it.
     pub fn warm(&self) {
         let runs = match self.store.runs() {
             Ok(runs) => runs,
@@ -271,7 +272,12 @@ impl AppState {
         let done = runs.iter().rev().filter(|r| r.status == crate::model::RunStatus::Done);
         for run in done.take(OPEN_RESULTS / 2) {
             match self.open_results(run.id) {
-                Ok(_) => tracing::debug!(run = run.id, "results opened"),
+                Ok(r) => {
+                    if let Some(u) = r.first_uscc() {
+                        let (found, paths) = (r.get(u), r.paths_of(u));
+                        tracing::debug!(run = run.id, ok = found.is_ok() && paths.is_ok(), "results opened");
+                    }
+                }
                 Err(e) => tracing::warn!(run = run.id, "results not opened: {e}"),
             }
         }

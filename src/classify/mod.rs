@@ -293,11 +293,14 @@ fn has_own(r: &EntityResult) -> bool {
 }
 
 /// Entities per shard by default. A shard's working set is about 1 KB per
-/// entity (facts, stage results, encoding for the spill), so 100,000 keeps
-/// it near 100 MB while per-shard overhead stays negligible: measured at 3M,
-/// 1,000,000 peaks at 2.17 GB, 250,000 at 1.52 GB and 100,000 at 1.31 GB,
-/// all in the same time (ARCHITECTURE.md, "Performance").
-pub const DEFAULT_SHARD_SIZE: usize = 100_000;
+/// entity (facts, stage results, encoding for the spill), and up to three
+/// shards are alive at once (one classified, two being written), so 50,000
+/// keeps them near 150 MB while per-shard overhead stays negligible:
+/// measured at 3M, 1,000,000 peaks at 2.17 GB, 250,000 at 1.52 GB, 100,000
+/// at 1.29 GB and 50,000 at 1.17 GB; at 15M, 100,000 at 3,915,032 KiB and
+/// 50,000 at 3,843,288 KiB, all in the same time (ARCHITECTURE.md,
+/// "Performance").
+pub const DEFAULT_SHARD_SIZE: usize = 50_000;
 
 /// How a run is cut into shards.
 #[derive(Clone, Debug)]

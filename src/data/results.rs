@@ -638,6 +638,11 @@ impl Reader {
         self.index.rows
     }
 
+    /// The credit code of the file's first row, if it has rows.
+    pub fn first_uscc(&self) -> Option<&str> {
+        self.index.groups.first().map(|g| g.first.as_str())
+    }
+
     /// Reads and checks row group `g`, and the rows of it.
     fn group(&self, g: usize, columns: Option<Vec<String>>) -> Result<DataFrame, ResultsError> {
         let group = &self.index.groups[g];
