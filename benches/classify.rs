@@ -70,6 +70,7 @@ fn main() {
     );
     println!("  credo: {:.0} entities/s; phases: {}", n as f64 / secs(&credo), credo["phases"]);
     println!("\n{}", credo["baseline"]);
+    println!("{}", credo["rule_stages"]);
 }
 
 /// Runs one side in a child process and reads its `key=value` lines.
