@@ -1423,6 +1423,15 @@ mod tests {
         assert_eq!(compare(text, all_fields()), Ok(entities().len()));
     }
 
+    /// The record getters here are `RecordPart::GETTERS` (which `reads`
+    /// keys stages on and `host` registers), one value each.
+    #[test]
+    fn the_record_getters_are_those_the_keys_know() {
+        let here: Vec<&str> = RecordGet::ALL.iter().map(|(n, _)| *n).collect();
+        let keys: Vec<&str> = super::super::facts::RecordPart::GETTERS.iter().map(|(n, _)| *n).collect();
+        assert_eq!(here, keys);
+    }
+
     #[test]
     fn every_per_entity_entry_of_the_default_rules_runs_in_the_fast_path() {
         let rules = RuleSet::compile(&RuleSource::default_rules()).unwrap();
