@@ -716,32 +716,29 @@ impl Program {
     /// fields it read; [`Bail`] when the call leaves the subset.
     pub fn call(&self, facts: &Arc<EntityFacts>, reads: FieldMask) -> Result<(Dynamic, FieldMask), Bail> {
         let mut cx = Ctx { program: self, facts, reads, seen: 0, ops: 0, depth: 0, stack: Vec::new(), base: 0 };
-        let out = match cx.call(self.entry, vec![V::Entity]) {
+        cx.stack.push(V::Entity);
+        let out = match cx.call(self.entry, 0) {
             Ok(v) => v,
             Err(_) => return Err(Bail),
         };
-        Ok((to_dynamic(out, facts)?, FieldMask(cx.seen)))
+        Ok((to_dynamic(&out, facts)?, FieldMask(cx.seen)))
     }
 }
 
-fn to_dynamic(v: V, facts: &Arc<EntityFacts>) -> Result<Dynamic, Bail> {
+/// The Rhai value of `v` (by reference: constants stay shared).
+fn to_dynamic(v: &V, facts: &Arc<EntityFacts>) -> Result<Dynamic, Bail> {
     Ok(match v {
         V::Unit => Dynamic::UNIT,
-        V::Bool(b) => Dynamic::from(b),
-        V::Int(i) => Dynamic::from(i),
-        V::Float(f) => Dynamic::from(f),
-        V::Str(s) => Dynamic::from(s),
-        V::Date(d) => Dynamic::from(RuleDate(d)),
+        V::Bool(b) => Dynamic::from(*b),
+        V::Int(i) => Dynamic::from(*i),
+        V::Float(f) => Dynamic::from(*f),
+        V::Str(s) => Dynamic::from(s.clone()),
+        V::Date(d) => Dynamic::from(RuleDate(*d)),
         V::Entity => return Err(Bail),
-        V::Record(i) => Dynamic::from(RecordView::new(facts.clone(), i as usize)),
-        V::Array(a) => Dynamic::from_array(
-            Arc::unwrap_or_clone(a).into_iter().map(|v| to_dynamic(v, facts)).collect::<Result<_, _>>()?,
-        ),
+        V::Record(i) => Dynamic::from(RecordView::new(facts.clone(), *i as usize)),
+        V::Array(a) => Dynamic::from_array(a.iter().map(|v| to_dynamic(v, facts)).collect::<Result<_, _>>()?),
         V::Map(m) => Dynamic::from_map(
-            Arc::unwrap_or_clone(m)
-                .into_iter()
-                .map(|(k, v)| Ok((k.as_str().into(), to_dynamic(v, facts)?)))
-                .collect::<Result<Map, Bail>>()?,
+            m.iter().map(|(k, v)| Ok((k.as_str().into(), to_dynamic(v, facts)?))).collect::<Result<Map, Bail>>()?,
         ),
     })
 }
@@ -862,15 +859,14 @@ impl Ctx<'_> {
         if self.ops > MAX_OPS { bail() } else { Ok(()) }
     }
 
-    fn call(&mut self, f: usize, args: Vec<V>) -> R<V> {
+    /// Calls function `f` whose arguments are the stack's top from `base`.
+    fn call(&mut self, f: usize, base: usize) -> R<V> {
         let func = &self.program.funcs[f];
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return bail();
         }
-        debug_assert_eq!(args.len(), func.params);
-        let base = self.stack.len();
-        self.stack.extend(args);
+        debug_assert_eq!(self.stack.len() - base, func.params);
         self.stack.resize(base + func.slots, V::Unit);
         let outer = std::mem::replace(&mut self.base, base);
         let out = match self.block(&func.body) {
@@ -1005,8 +1001,14 @@ impl Ctx<'_> {
                 }
             }
             Ex::Call(f, args) => {
-                let args = args.iter().map(|a| self.eval(a)).collect::<R<Vec<_>>>()?;
-                self.call(*f, args)?
+                // Arguments go on the stack's top as they are evaluated (a
+                // call inside one leaves the stack as it found it).
+                let base = self.stack.len();
+                for a in args {
+                    let v = self.eval(a)?;
+                    self.stack.push(v);
+                }
+                self.call(*f, base)?
             }
             Ex::Builtin(b, args) => {
                 let args = args.iter().map(|a| self.eval(a)).collect::<R<Vec<_>>>()?;
