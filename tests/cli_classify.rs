@@ -66,6 +66,23 @@ fn classification_is_byte_identical_across_runs_and_thread_counts() {
 /// Two stores in one directory keep their results apart: each run 1 has
 /// its own results file (`<store>.results/`), and both audits stay intact.
 /// A store made when results lived in `results/` is still read there.
+/// `--interpreted` runs every rule in Rhai alone: the same output, and
+/// the per-stage counts of compiled calls are gone.
+#[test]
+fn the_compiled_fast_path_and_rhai_alone_write_the_same_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (fast, slow) = (tmp.path().join("fast.csv"), tmp.path().join("slow.csv"));
+    let a = classify_sample(&fast, &tmp.path().join("s.db"), &[]);
+    let b = classify_sample(&slow, &tmp.path().join("s.db"), &["--interpreted"]);
+    assert!(a.status.success() && b.status.success(), "{}{}", stderr(&a), stderr(&b));
+    assert!(std::fs::read(&fast).unwrap() == std::fs::read(&slow).unwrap(), "the two outputs differ");
+    let record_status = |o: &std::process::Output| {
+        stdout(o).lines().find(|l| l.trim_start().starts_with("record_status")).unwrap_or_default().to_string()
+    };
+    assert!(record_status(&a).ends_with(" compiled"), "{}", stdout(&a));
+    assert!(!record_status(&b).contains("compiled"), "{}", stdout(&b));
+}
+
 #[test]
 fn two_stores_in_one_directory_keep_their_results_apart() {
     let tmp = tempfile::tempdir().unwrap();
