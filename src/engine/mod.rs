@@ -330,21 +330,21 @@ impl<'a> Runner<'a> {
     /// Whether Rhai gives `value` and reads `seen` for `facts`, as the
     /// fast path did (checked on the probe entities at compile time).
     fn agrees(&mut self, facts: &Arc<EntityFacts>, value: &Dynamic, seen: FieldMask) -> bool {
-        let view = EntityView::new(facts.clone(), self.e.entry.reads, self.e.entry.stage.name());
-        let read = view.seen.clone();
-        match self.call(Dynamic::from(view), Some(facts)) {
-            Ok(v) => native::same(&v, value) && FieldMask(read.load(Ordering::Relaxed)) == seen,
-            Err(_) => false,
-        }
+        self.rhai_value(facts).is_ok_and(|(v, read)| native::same(&v, value) && read == seen)
     }
 
     fn evaluate_rhai(&mut self, facts: &Arc<EntityFacts>) -> Result<(Answer, Decision, FieldMask), RuleError> {
-        let e = self.e;
-        let view = EntityView::new(facts.clone(), e.entry.reads, e.entry.stage.name());
+        let (value, seen) = self.rhai_value(facts)?;
+        let (answer, decision) = self.rules.decode(self.e, facts, value)?;
+        Ok((answer, decision, seen))
+    }
+
+    /// What the entry returns in Rhai for `facts`, and the fields it read.
+    fn rhai_value(&mut self, facts: &Arc<EntityFacts>) -> Result<(Dynamic, FieldMask), RuleError> {
+        let view = EntityView::new(facts.clone(), self.e.entry.reads, self.e.entry.stage.name());
         let seen = view.seen.clone();
         let value = self.call(Dynamic::from(view), Some(facts))?;
-        let (answer, decision) = self.rules.decode(e, facts, value)?;
-        Ok((answer, decision, FieldMask(seen.load(Ordering::Relaxed))))
+        Ok((value, FieldMask(seen.load(Ordering::Relaxed))))
     }
 }
 

@@ -72,12 +72,6 @@ enum Flow {
     Continue,
 }
 
-impl From<Bail> for Flow {
-    fn from(_: Bail) -> Flow {
-        Flow::Bail
-    }
-}
-
 type R<T> = Result<T, Flow>;
 
 fn bail<T>() -> R<T> {
@@ -338,7 +332,9 @@ struct Func {
 /// An entry translated to the subset.
 #[derive(Debug)]
 pub struct Program {
-    funcs: Vec<Func>,
+    /// The file's functions by position; `None` for those the entry cannot
+    /// reach (they may use anything: they never run here).
+    funcs: Vec<Option<Func>>,
     entry: usize,
     params: Arc<Map>,
 }
@@ -362,11 +358,14 @@ struct FnCompiler<'a> {
     params: &'a Map,
     scopes: Vec<Vec<(ImmutableString, u16)>>,
     slots: usize,
+    /// The file's functions this one calls, by position.
+    calls: Vec<usize>,
 }
 
 impl Program {
     /// Translates `function` of the script `text` (compiled by `engine`
-    /// into `ast`) and every function it may call.
+    /// into `ast`) and every function it may call; the file's other
+    /// functions do not matter.
     pub fn compile(
         engine: &Engine,
         text: &str,
@@ -382,35 +381,52 @@ impl Program {
         if let Some((n, _)) = names.iter().find(|(n, _)| reserved(n)) {
             return no(format!("the file defines `{n}`"));
         }
-        let mut funcs = Vec::new();
-        for def in &defs {
-            if def.this_type.is_some() || def.name.starts_with("anon$") {
-                return no("methods or closures");
-            }
-            let body = super::reads::body(text, def).ok_or_else(|| Unsupported("no body position".into()))?;
-            // The body alone, with the file's functions beside it (so Rhai
-            // optimises it exactly as inside the file) and its parameters
-            // as variables.
-            let mut scope = Scope::new();
-            for p in &def.params {
-                scope.push(p.as_str(), Dynamic::UNIT);
-            }
-            let stmts = engine
-                .compile_with_scope(&scope, format!("{text}\n{body}"))
-                .map_err(|e| Unsupported(format!("re-parsing {}: {e}", def.name)))?;
-            let mut c = FnCompiler {
-                names: &names,
-                params: &params,
-                scopes: vec![def.params.iter().enumerate().map(|(i, p)| (p.clone(), i as u16)).collect()],
-                slots: def.params.len(),
-            };
-            let body = c.block(stmts.statements(), false)?;
-            funcs.push(Func { params: def.params.len(), slots: c.slots, body });
-        }
+        // Each function translated on its own, with the functions it calls.
+        let translated: Vec<Result<(Func, Vec<usize>), Unsupported>> = defs
+            .iter()
+            .map(|def| {
+                if def.this_type.is_some() || def.name.starts_with("anon$") {
+                    return no(format!("{} is a method or closure", def.name));
+                }
+                let body = super::reads::body(text, def).ok_or_else(|| Unsupported("no body position".into()))?;
+                // The body alone, with the file's functions beside it (so
+                // Rhai optimises it exactly as inside the file) and its
+                // parameters as variables.
+                let mut scope = Scope::new();
+                for p in &def.params {
+                    scope.push(p.as_str(), Dynamic::UNIT);
+                }
+                let stmts = engine
+                    .compile_with_scope(&scope, format!("{text}\n{body}"))
+                    .map_err(|e| Unsupported(format!("re-parsing {}: {e}", def.name)))?;
+                let mut c = FnCompiler {
+                    names: &names,
+                    params: &params,
+                    scopes: vec![def.params.iter().enumerate().map(|(i, p)| (p.clone(), i as u16)).collect()],
+                    slots: def.params.len(),
+                    calls: Vec::new(),
+                };
+                let body = c.block(stmts.statements(), false)?;
+                Ok((Func { params: def.params.len(), slots: c.slots, body }, c.calls))
+            })
+            .collect();
         let entry = names
             .iter()
             .position(|(n, a)| n == function && *a == 1)
             .ok_or_else(|| Unsupported(format!("no function {function}(e)")))?;
+        // The entry and every function it can reach must be in the subset.
+        let mut reached = vec![false; defs.len()];
+        let mut todo = vec![entry];
+        while let Some(f) = todo.pop() {
+            if std::mem::replace(&mut reached[f], true) {
+                continue;
+            }
+            match &translated[f] {
+                Ok((_, calls)) => todo.extend(calls),
+                Err(why) => return no(why.0.clone()),
+            }
+        }
+        let funcs = translated.into_iter().zip(reached).map(|(t, r)| t.ok().filter(|_| r).map(|(f, _)| f)).collect();
         Ok(Program { funcs, entry, params })
     }
 }
@@ -656,6 +672,7 @@ impl FnCompiler<'_> {
             });
         }
         if let Some(i) = self.names.iter().position(|(fname, a)| fname == name && *a == n) {
+            self.calls.push(i);
             return Ok(Ex::Call(i, self.exprs(&f.args)?));
         }
         let Some(b) = Builtin::find(name, n) else { return no(format!("function {name}/{n}")) };
@@ -861,7 +878,7 @@ impl Ctx<'_> {
 
     /// Calls function `f` whose arguments are the stack's top from `base`.
     fn call(&mut self, f: usize, base: usize) -> R<V> {
-        let func = &self.program.funcs[f];
+        let func = self.program.funcs[f].as_ref().expect("a reachable function is translated");
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return bail();
@@ -1455,10 +1472,15 @@ mod tests {
             "fn f(e) { try { e.tier / 0 } catch (x) { 2 } }",
             "fn f(e) { e.tier.to_float() }",
             "fn len(x) { 1 } fn f(e) { len(e.records) }",
+            // Through the functions the entry calls.
+            "fn h(e) { switch e.tier { 1 => 2, _ => 3 } } fn g(e) { h(e) } fn f(e) { g(e) + 1 }",
         ] {
             let ast = engine.compile(text).unwrap();
             assert!(Program::compile(&engine, text, &ast, "f", params()).is_err(), "{text}");
         }
+        // A function the entry never reaches does not matter.
+        let text = "fn h(e) { switch e.tier { 1 => 2, _ => 3 } } fn g(e) { e.tier * 2 } fn f(e) { g(e) + 1 }";
+        assert_eq!(compare(text, all_fields()), Ok(entities().len()));
         // Rhai's errors (and what the subset does not show, such as an
         // entity as text) stay Rhai's: none of these answers in the fast path.
         for text in [
