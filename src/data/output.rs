@@ -28,24 +28,25 @@ pub const COLUMNS: &[&str] = &[
 ];
 
 fn frame(rows: &[EntityResult], texts: &mut crate::classify::Texts, lang: Lang) -> PolarsResult<DataFrame> {
-    // `format!("{:.6}", r.probability())` without float formatting: six
-    // places of a whole number of millionths are its digits.
-    let probability: Vec<String> = rows
-        .iter()
-        .map(|r| format!("{}.{:06}", r.probability_ppm / 1_000_000, r.probability_ppm % 1_000_000))
-        .collect();
+    // Codes and probabilities take few distinct values: each is formatted
+    // once per batch, not once per row. `format!("{:.6}", r.probability())`
+    // without float formatting: six places of a whole number of millionths
+    // are its digits.
+    let codes = distinct_texts(rows.iter().flat_map(|r| [r.city, r.county]), |c| c.to_string());
+    let ppm =
+        distinct_texts(rows.iter().map(|r| r.probability_ppm), |p| format!("{}.{:06}", p / 1_000_000, p % 1_000_000));
     let departments = super::results::departments_column(rows.iter().map(|r| &r.departments));
     let explanations: Vec<std::sync::Arc<str>> = rows.iter().map(|r| texts.explanation(r, lang)).collect();
     DataFrame::new_infer_height(vec![
         Column::new("uscc".into(), rows.iter().map(|r| r.uscc.as_str()).collect::<Vec<_>>()),
         Column::new("name".into(), rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>()),
-        Column::new("city".into(), rows.iter().map(|r| r.city.to_string()).collect::<Vec<_>>()),
-        Column::new("county".into(), rows.iter().map(|r| r.county.to_string()).collect::<Vec<_>>()),
+        Column::new("city".into(), rows.iter().map(|r| &*codes[&r.city]).collect::<Vec<_>>()),
+        Column::new("county".into(), rows.iter().map(|r| &*codes[&r.county]).collect::<Vec<_>>()),
         Column::new("tier".into(), rows.iter().map(|r| i32::from(r.tier)).collect::<Vec<_>>()),
         Column::new("tier_name".into(), rows.iter().map(|r| crate::i18n::tier_name(r.tier, lang)).collect::<Vec<_>>()),
         Column::new("risk".into(), rows.iter().map(|r| r.risk_code()).collect::<Vec<_>>()),
         // Decimal text with six places: exact parts per million, no float noise.
-        Column::new("probability".into(), probability),
+        Column::new("probability".into(), rows.iter().map(|r| &*ppm[&r.probability_ppm]).collect::<Vec<_>>()),
         Column::new("tolerance_until".into(), rows.iter().map(|r| r.tolerance_until).collect::<Vec<_>>()),
         Column::new("exemptions".into(), rows.iter().map(|r| r.exemptions.join(";")).collect::<Vec<_>>()),
         Column::new("accumulation".into(), rows.iter().map(|r| r.accumulation.as_str()).collect::<Vec<_>>()),
@@ -55,6 +56,18 @@ fn frame(rows: &[EntityResult], texts: &mut crate::classify::Texts, lang: Lang) 
         Column::new("departments".into(), departments.iter().map(|t| &**t).collect::<Vec<&str>>()),
         Column::new("explanation".into(), explanations.iter().map(|t| &**t).collect::<Vec<&str>>()),
     ])
+}
+
+/// The text of each distinct key.
+fn distinct_texts(
+    keys: impl Iterator<Item = u32>,
+    show: impl Fn(u32) -> String,
+) -> rustc_hash::FxHashMap<u32, Box<str>> {
+    let mut texts = rustc_hash::FxHashMap::default();
+    for k in keys {
+        texts.entry(k).or_insert_with(|| show(k).into_boxed_str());
+    }
+    texts
 }
 
 /// Writes results to `path` (`.csv` or `.parquet`, by extension) shard
@@ -98,7 +111,11 @@ impl OutputWriter {
         } else {
             Inner::Parquet(
                 ParquetWriter::new(file)
-                    .with_compression(ParquetCompression::Zstd(None))
+                    // Level 1: about half the CPU of the default 3 for a
+                    // slightly larger file (written while the run goes on).
+                    .with_compression(ParquetCompression::Zstd(Some(
+                        polars_parquet::write::ZstdLevel::try_new(1).map_err(|e| err(&e))?,
+                    )))
                     .batched(&schema)
                     .map_err(|e| err(&e))?,
             )
