@@ -8,6 +8,7 @@ use std::sync::Arc;
 use rhai::{Dynamic, Map};
 
 use super::host::RuleDate;
+use super::native::{self, V};
 use super::{
     BlacklistStatus, CompiledEntry, Decision, EntityFacts, EntityState, RuleError, RuleSet, Stage, Supervision,
 };
@@ -116,7 +117,7 @@ fn check_string(map: &Map, key: &str) -> Result<(), AnswerError> {
 
 /// A notable record status (`RecordStatus::is_notable`) and the rule's
 /// reason for it, by the record's position.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub(super) struct StatusNote {
     index: usize,
     status: RecordStatus,
@@ -127,7 +128,7 @@ pub(super) struct StatusNote {
 }
 
 /// A stage's answer for one distinct input.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub(super) enum Answer {
     Tolerance {
         years: i64,
@@ -308,6 +309,153 @@ impl RuleSet {
     }
 }
 
+/// [`RuleSet::decode`] for a value of the compiled fast path, read as it
+/// is instead of made a Rhai map first (most of a fast call's cost): the
+/// same answer and decision for every value it takes, `None` for any value
+/// `decode` would refuse or that is shaped unusually, which then goes
+/// through `decode` for its answer or its error. So it only ever repeats
+/// `decode`'s success path; the probe check compares the two on every
+/// probe call and a property test over generated values holds them equal.
+pub(super) fn decode_native(e: &CompiledEntry, f: &EntityFacts, value: &V) -> Option<(Answer, Decision)> {
+    let stage = e.entry.stage;
+    if stage == Stage::RecordStatus {
+        let V::Array(list) = value else { return None };
+        if list.len() != f.records.len() {
+            return None;
+        }
+        let mut statuses = Vec::with_capacity(list.len());
+        let mut notes = Vec::new();
+        for (i, item) in list.iter().enumerate() {
+            let V::Map(m) = item else { return None };
+            if !m.iter().all(|(k, _)| k == "status" || k == "reason") {
+                return None;
+            }
+            let status: RecordStatus = native_code(m, "status")?;
+            let reason = native::field(m, "reason")?;
+            if status.is_notable() {
+                let (reason, zh) = native_reason(reason)?;
+                let zh_status = crate::i18n::record_status_name(status.as_str(), Lang::Zh);
+                notes.push(StatusNote { index: i, status, zh_status, reason, zh });
+            } else if !native_reason_ok(reason) {
+                return None;
+            }
+            statuses.push(status);
+        }
+        let (reason, reason_zh) = if notes.is_empty() {
+            ("every record counts".to_string(), Some("各项记录均计入".to_string()))
+        } else {
+            (String::new(), None)
+        };
+        let d =
+            Decision { stage, rule: e.rule.clone(), clause: e.clause.clone(), reason, reason_zh, inputs: Vec::new() };
+        return Some((Answer::RecordStatus { statuses, notes: notes.into() }, d));
+    }
+    let V::Map(m) = value else { return None };
+    let allowed: &[&str] = match stage {
+        Stage::Tolerance => &["years", "reason", "clause", "inputs"],
+        Stage::Accumulation => &["level", "reason", "clause", "inputs"],
+        Stage::Tier => &["tier", "reason", "clause", "inputs"],
+        Stage::Blacklist => &["listed", "ends_on", "reason", "clause", "inputs"],
+        Stage::Supervision => &["risk", "probability", "reason", "clause", "inputs"],
+        Stage::RecordStatus | Stage::PersonLink | Stage::EntityLink => return None,
+    };
+    if !m.iter().all(|(k, _)| allowed.contains(&k.as_str())) {
+        return None;
+    }
+    let (reason, reason_zh) = native_reason(native::field(m, "reason")?)?;
+    let clause = match native::field(m, "clause") {
+        None => e.clause.clone(),
+        Some(V::Str(c)) => c.as_str().into(),
+        Some(_) => return None,
+    };
+    let mut inputs = Vec::new();
+    match native::field(m, "inputs") {
+        None => {}
+        Some(V::Array(list)) => {
+            for x in list.iter() {
+                let V::Str(id) = x else { return None };
+                if !f.records.iter().any(|r| r.id.as_str() == id.as_str()) {
+                    return None;
+                }
+                inputs.push(id.to_string());
+            }
+        }
+        Some(_) => return None,
+    }
+    let answer = match stage {
+        Stage::Tolerance => match native::field(m, "years")? {
+            V::Int(years @ 0..=3) => Answer::Tolerance { years: *years },
+            _ => return None,
+        },
+        Stage::Accumulation => Answer::Accumulation { level: native_code(m, "level")? },
+        Stage::Tier => match native::field(m, "tier")? {
+            V::Int(tier @ 1..=4) => Answer::Tier { tier: *tier as u8 },
+            _ => return None,
+        },
+        Stage::Blacklist => {
+            let V::Bool(listed) = native::field(m, "listed")? else { return None };
+            let until = match native::field(m, "ends_on") {
+                None | Some(V::Unit) => None,
+                Some(V::Date(d)) => Some(*d),
+                Some(_) => return None,
+            };
+            Answer::Blacklist { listed: *listed, until }
+        }
+        Stage::Supervision => {
+            let risk: RiskLevel = native_code(m, "risk")?;
+            let p = match native::field(m, "probability")? {
+                V::Float(p) => *p,
+                V::Int(i) => *i as f64,
+                _ => return None,
+            };
+            if !(0.0..=1.0).contains(&p) {
+                return None;
+            }
+            Answer::Supervision { risk, probability_ppm: (p * 1_000_000.0).round() as u32 }
+        }
+        Stage::RecordStatus | Stage::PersonLink | Stage::EntityLink => return None,
+    };
+    Some((answer, Decision { stage, rule: e.rule.clone(), clause, reason, reason_zh, inputs }))
+}
+
+/// A code of a closed vocabulary, as [`get_code`] reads it.
+fn native_code<C: std::str::FromStr>(m: &[(rhai::ImmutableString, V)], key: &str) -> Option<C> {
+    match native::field(m, key)? {
+        V::Str(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+/// A reason, as [`get_reason`] reads it.
+fn native_reason(v: &V) -> Option<(String, Option<String>)> {
+    match v {
+        V::Str(s) => Some((s.to_string(), None)),
+        V::Map(m) => {
+            if !m.iter().all(|(k, _)| k == "zh" || k == "en") {
+                return None;
+            }
+            let (Some(V::Str(zh)), Some(V::Str(en))) = (native::field(m, "zh"), native::field(m, "en")) else {
+                return None;
+            };
+            Some((en.to_string(), Some(zh.to_string())))
+        }
+        _ => None,
+    }
+}
+
+/// Whether [`check_reason`] accepts the reason, without copying it.
+fn native_reason_ok(v: &V) -> bool {
+    match v {
+        V::Str(_) => true,
+        V::Map(m) => {
+            m.iter().all(|(k, _)| k == "zh" || k == "en")
+                && matches!(native::field(m, "zh"), Some(V::Str(_)))
+                && matches!(native::field(m, "en"), Some(V::Str(_)))
+        }
+        _ => false,
+    }
+}
+
 impl Answer {
     /// The decision for entity `f`: `shared` itself, or for a record_status
     /// answer with notable statuses, the decision naming `f`'s own records
@@ -407,5 +555,192 @@ pub(super) fn get_int(map: &Map, key: &str) -> Result<i64, AnswerError> {
     match map.get(key) {
         None => Err(AnswerError::Missing(key.to_string())),
         Some(v) => v.as_int().map_err(|t| wrong_type(key, "an integer", t)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! `decode_native` against `decode` over generated answers, valid and
+    //! not: it must take exactly the values `decode` accepts, with the
+    //! same answer and decision.
+    use super::super::probe::probes;
+    use super::super::{RuleSource, native};
+    use super::*;
+    use proptest::prelude::*;
+    use rhai::ImmutableString;
+
+    /// A small generator over a seed (xorshift64*).
+    struct Gen(u64);
+
+    impl Gen {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % n
+        }
+
+        fn text(&mut self, good: &[&str]) -> V {
+            match self.below(6) {
+                0 => V::Str("bogus".into()),
+                1 => V::Int(1),
+                _ => V::Str(good[self.below(good.len())].into()),
+            }
+        }
+
+        fn map(&mut self, items: Vec<(&str, V)>) -> V {
+            let mut m: Vec<(ImmutableString, V)> = items.into_iter().map(|(k, v)| (k.into(), v)).collect();
+            m.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+            m.dedup_by(|a, b| a.0 == b.0);
+            V::Map(Arc::new(m))
+        }
+
+        fn reason(&mut self) -> V {
+            match self.below(8) {
+                0 => V::Int(3),
+                1 => self.map(vec![("zh", V::Str("中".into()))]),
+                2 => self.map(vec![("zh", V::Str("中".into())), ("en", V::Str("en".into())), ("fr", V::Unit)]),
+                3 => self.map(vec![("zh", V::Str("中".into())), ("en", V::Int(2))]),
+                4 | 5 => self.map(vec![("zh", V::Str("中".into())), ("en", V::Str("en".into()))]),
+                _ => V::Str("because".into()),
+            }
+        }
+
+        /// Each key at most once, most of them most of the time.
+        fn answer(&mut self, stage: Stage, f: &EntityFacts) -> V {
+            if stage == Stage::RecordStatus {
+                if self.below(12) == 0 {
+                    return V::Int(0);
+                }
+                let n = match self.below(10) {
+                    0 => f.records.len() + 1,
+                    1 if !f.records.is_empty() => f.records.len() - 1,
+                    _ => f.records.len(),
+                };
+                let codes: Vec<&str> = RecordStatus::ALL.iter().map(|s| s.as_str()).collect();
+                let items = (0..n)
+                    .map(|_| {
+                        if self.below(15) == 0 {
+                            return V::Str("counted".into());
+                        }
+                        let mut kv = vec![("status", self.text(&codes))];
+                        if self.below(12) != 0 {
+                            kv.push(("reason", self.reason()));
+                        }
+                        if self.below(15) == 0 {
+                            kv.push(("note", V::Unit));
+                        }
+                        self.map(kv)
+                    })
+                    .collect();
+                return V::Array(Arc::new(items));
+            }
+            if self.below(15) == 0 {
+                return V::Str("tier 1".into());
+            }
+            let mut kv: Vec<(&str, V)> = Vec::new();
+            if self.below(10) != 0 {
+                kv.push(("reason", self.reason()));
+            }
+            if self.below(4) == 0 {
+                kv.push(("clause", if self.below(4) == 0 { V::Int(4) } else { V::Str("（二）".into()) }));
+            }
+            if self.below(4) == 0 {
+                let ids: Vec<V> = (0..self.below(3))
+                    .map(|_| match (self.below(5), f.records.is_empty()) {
+                        (0, _) | (_, true) => V::Str("not-a-record".into()),
+                        (1, _) => V::Int(7),
+                        _ => V::Str(f.records[self.below(f.records.len())].id.as_str().into()),
+                    })
+                    .collect();
+                kv.push(("inputs", if self.below(8) == 0 { V::Str("x".into()) } else { V::Array(Arc::new(ids)) }));
+            }
+            if self.below(20) == 0 {
+                kv.push(("bogus", V::Unit));
+            }
+            let number = |g: &mut Gen, lo: i64, hi: i64| match g.below(8) {
+                0 => V::Float(1.0),
+                1 => V::Str("2".into()),
+                _ => V::Int(lo - 1 + g.below((hi - lo + 3) as usize) as i64),
+            };
+            if self.below(12) != 0 {
+                match stage {
+                    Stage::Tolerance => kv.push(("years", number(self, 0, 3))),
+                    Stage::Tier => kv.push(("tier", number(self, 1, 4))),
+                    Stage::Accumulation => {
+                        let codes: Vec<&str> = AccumulationLevel::ALL.iter().map(|s| s.as_str()).collect();
+                        kv.push(("level", self.text(&codes)));
+                    }
+                    Stage::Blacklist => {
+                        kv.push(("listed", if self.below(6) == 0 { V::Int(1) } else { V::Bool(self.below(2) == 0) }));
+                        match self.below(5) {
+                            0 => {}
+                            1 => kv.push(("ends_on", V::Unit)),
+                            2 => kv.push(("ends_on", V::Str("2027-01-01".into()))),
+                            _ => kv.push(("ends_on", V::Date(f.as_of))),
+                        }
+                    }
+                    Stage::Supervision => {
+                        let codes: Vec<&str> = RiskLevel::ALL.iter().map(|s| s.as_str()).collect();
+                        kv.push(("risk", self.text(&codes)));
+                        let p = match self.below(7) {
+                            0 => V::Int(self.below(3) as i64),
+                            1 => V::Float(-0.25),
+                            2 => V::Float(f64::NAN),
+                            3 => V::Str("0.5".into()),
+                            _ => V::Float(self.below(1001) as f64 / 1000.0 + 0.0000004),
+                        };
+                        kv.push(("probability", p));
+                    }
+                    Stage::RecordStatus | Stage::PersonLink | Stage::EntityLink => {}
+                }
+            }
+            self.map(kv)
+        }
+    }
+
+    /// Every stage's entry decodes a generated answer for every probe
+    /// entity both ways; returns how many were accepted and refused.
+    fn compare(rules: &RuleSet, seed: u64) -> Result<(usize, usize), String> {
+        let entities: Vec<Arc<EntityFacts>> = probes().into_iter().map(Arc::new).collect();
+        let mut g = Gen(seed);
+        let (mut taken, mut refused) = (0, 0);
+        for (stage, e) in rules.entries.iter().filter(|(st, _)| st.per_entity()) {
+            for f in &entities {
+                let v = g.answer(*stage, f);
+                let fast = decode_native(e, f, &v);
+                let slow = rules.decode(e, f, native::to_dynamic(&v, f).map_err(|_| "not a value".to_string())?);
+                match (fast, slow) {
+                    (Some(fast), Ok(slow)) if fast == slow => taken += 1,
+                    (None, Err(_)) => refused += 1,
+                    (fast, slow) => return Err(format!("{stage:?} {v:?}: native {fast:?}, decode {slow:?}")),
+                }
+            }
+        }
+        Ok((taken, refused))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+        #[test]
+        fn native_decoding_takes_what_decode_takes_with_the_same_answer(seed in 1u64..u64::MAX) {
+            let rules = RuleSet::compile(&RuleSource::default_rules()).unwrap();
+            if let Err(e) = compare(&rules, seed) {
+                prop_assert!(false, "{}", e);
+            }
+        }
+    }
+
+    #[test]
+    fn generated_answers_are_often_taken_and_often_refused() {
+        let rules = RuleSet::compile(&RuleSource::default_rules()).unwrap();
+        let (mut taken, mut refused) = (0, 0);
+        for seed in 1..100 {
+            let (t, r) = compare(&rules, seed).unwrap();
+            taken += t;
+            refused += r;
+        }
+        // About a fifth are valid answers.
+        assert!(taken * 6 > taken + refused && refused * 6 > taken + refused, "{taken} taken, {refused} refused");
     }
 }

@@ -299,25 +299,34 @@ impl<'a> Runner<'a> {
     }
 
     /// The answer, and the fields the call read: from the fast path when
-    /// the entry and the call fit its subset, else from Rhai.
+    /// the entry and the call fit its subset, else from Rhai. The fast
+    /// path's value is decoded as it is when `answer::decode_native` takes
+    /// it, else made a Rhai value for `decode` (its answer or its error).
     fn evaluate_seen(&mut self, facts: &Arc<EntityFacts>) -> Result<(Answer, Decision, FieldMask), RuleError> {
         let e = self.e;
         if let Some(program) = e.native.as_ref().filter(|_| self.rules.native && !e.native_off.load(Ordering::Relaxed))
         {
-            match program.call(facts, e.entry.reads) {
-                Ok((value, seen))
-                    if !self.rules.checking.load(Ordering::Relaxed) || self.agrees(facts, &value, seen) =>
-                {
-                    e.native_calls.fetch_add(1, Ordering::Relaxed);
-                    let (answer, decision) = self.rules.decode(e, facts, value)?;
-                    return Ok((answer, decision, seen));
-                }
-                Ok(_) => {
-                    e.native_off.store(true, Ordering::Relaxed);
-                    tracing::warn!(
-                        entry = e.entry.stage.name(),
-                        "the compiled rule answered a probe entity other than Rhai: the entry runs in Rhai alone"
-                    );
+            match program.call_value(facts, e.entry.reads) {
+                Ok((value, seen)) => {
+                    let fast = answer::decode_native(e, facts, &value);
+                    if self.rules.checking.load(Ordering::Relaxed) && !self.agrees(facts, &value, seen, fast.as_ref()) {
+                        e.native_off.store(true, Ordering::Relaxed);
+                        tracing::warn!(
+                            entry = e.entry.stage.name(),
+                            "the compiled rule answered a probe entity other than Rhai: the entry runs in Rhai alone"
+                        );
+                        return self.evaluate_rhai(facts);
+                    }
+                    if let Some((answer, decision)) = fast {
+                        e.native_calls.fetch_add(1, Ordering::Relaxed);
+                        return Ok((answer, decision, seen));
+                    }
+                    if let Ok(value) = native::to_dynamic(&value, facts) {
+                        e.native_calls.fetch_add(1, Ordering::Relaxed);
+                        let (answer, decision) = self.rules.decode(e, facts, value)?;
+                        return Ok((answer, decision, seen));
+                    }
+                    e.native_bails.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(native::Bail) => {
                     e.native_bails.fetch_add(1, Ordering::Relaxed);
@@ -327,10 +336,19 @@ impl<'a> Runner<'a> {
         self.evaluate_rhai(facts)
     }
 
-    /// Whether Rhai gives `value` and reads `seen` for `facts`, as the
-    /// fast path did (checked on the probe entities at compile time).
-    fn agrees(&mut self, facts: &Arc<EntityFacts>, value: &Dynamic, seen: FieldMask) -> bool {
-        self.rhai_value(facts).is_ok_and(|(v, read)| native::same(&v, value) && read == seen)
+    /// Whether Rhai gives the fast path's `value` and reads `seen` for
+    /// `facts`, and `decode` makes of it what `decode_native` did (`fast`)
+    /// (checked on the probe entities at compile time).
+    fn agrees(
+        &mut self,
+        facts: &Arc<EntityFacts>,
+        value: &native::V,
+        seen: FieldMask,
+        fast: Option<&(Answer, Decision)>,
+    ) -> bool {
+        let Ok(value) = native::to_dynamic(value, facts) else { return true };
+        let same_value = self.rhai_value(facts).is_ok_and(|(v, read)| native::same(&v, &value) && read == seen);
+        same_value && fast.is_none_or(|fast| self.rules.decode(self.e, facts, value).is_ok_and(|d| d == *fast))
     }
 
     fn evaluate_rhai(&mut self, facts: &Arc<EntityFacts>) -> Result<(Answer, Decision, FieldMask), RuleError> {

@@ -49,7 +49,7 @@ pub struct Bail;
 /// A value of the subset. Arrays and maps have Rhai's value semantics
 /// (copy on write); maps are sorted by key, as Rhai's are.
 #[derive(Clone, Debug)]
-enum V {
+pub(super) enum V {
     Unit,
     Bool(bool),
     Int(i64),
@@ -731,19 +731,31 @@ struct Ctx<'a> {
 impl Program {
     /// The entry's answer for `facts` as Rhai would give it, and the
     /// fields it read; [`Bail`] when the call leaves the subset.
+    #[cfg(test)]
     pub fn call(&self, facts: &Arc<EntityFacts>, reads: FieldMask) -> Result<(Dynamic, FieldMask), Bail> {
+        let (out, seen) = self.call_value(facts, reads)?;
+        Ok((to_dynamic(&out, facts)?, seen))
+    }
+
+    /// [`Program::call`]'s answer as the fast path's own value (decoded by
+    /// `answer::decode_native`, or made a Rhai value by [`to_dynamic`]).
+    pub(super) fn call_value(&self, facts: &Arc<EntityFacts>, reads: FieldMask) -> Result<(V, FieldMask), Bail> {
         let mut cx = Ctx { program: self, facts, reads, seen: 0, ops: 0, depth: 0, stack: Vec::new(), base: 0 };
         cx.stack.push(V::Entity);
-        let out = match cx.call(self.entry, 0) {
-            Ok(v) => v,
-            Err(_) => return Err(Bail),
-        };
-        Ok((to_dynamic(&out, facts)?, FieldMask(cx.seen)))
+        match cx.call(self.entry, 0) {
+            Ok(v) => Ok((v, FieldMask(cx.seen))),
+            Err(_) => Err(Bail),
+        }
     }
 }
 
+/// A map's value by key (maps are sorted by key).
+pub(super) fn field<'v>(m: &'v [(ImmutableString, V)], k: &str) -> Option<&'v V> {
+    m.binary_search_by(|(n, _)| n.as_str().cmp(k)).ok().map(|at| &m[at].1)
+}
+
 /// The Rhai value of `v` (by reference: constants stay shared).
-fn to_dynamic(v: &V, facts: &Arc<EntityFacts>) -> Result<Dynamic, Bail> {
+pub(super) fn to_dynamic(v: &V, facts: &Arc<EntityFacts>) -> Result<Dynamic, Bail> {
     Ok(match v {
         V::Unit => Dynamic::UNIT,
         V::Bool(b) => Dynamic::from(*b),
