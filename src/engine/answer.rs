@@ -206,35 +206,12 @@ impl RuleSet {
                 }
                 statuses.push(status);
             }
-            // Without notes the decision names no record and is shared;
-            // with notes it is a template each entity fills with its own
-            // record ids (`Answer::decision_for`).
-            let (reason, reason_zh) = if notes.is_empty() {
-                ("every record counts".to_string(), Some("各项记录均计入".to_string()))
-            } else {
-                (String::new(), None)
-            };
-            let d = Decision {
-                stage,
-                rule: e.rule.clone(),
-                clause: e.clause.clone(),
-                reason,
-                reason_zh,
-                inputs: Vec::new(),
-            };
-            return Ok((Answer::RecordStatus { statuses, notes: notes.into() }, d));
+            return Ok(record_status_answer(e, statuses, notes));
         }
         let Some(map) = value.try_cast::<Map>() else {
             return Err(bad(format!("`{}` returned {type_name}; expected {expected}", e.entry.function)));
         };
-        let allowed: &[&str] = match stage {
-            Stage::Tolerance => &["years", "reason", "clause", "inputs"],
-            Stage::Accumulation => &["level", "reason", "clause", "inputs"],
-            Stage::Tier => &["tier", "reason", "clause", "inputs"],
-            Stage::Blacklist => &["listed", "ends_on", "reason", "clause", "inputs"],
-            Stage::Supervision => &["risk", "probability", "reason", "clause", "inputs"],
-            Stage::RecordStatus | Stage::PersonLink | Stage::EntityLink => &[],
-        };
+        let allowed = answer_keys(stage);
         known_keys(&map, allowed).map_err(|m| bad(format!("{m}; expected {expected}")))?;
         let (reason, reason_zh) = get_reason(&map, "reason").map_err(|m| bad(format!("{m}; expected {expected}")))?;
         let clause = match map.get("clause") {
@@ -309,6 +286,38 @@ impl RuleSet {
     }
 }
 
+/// The keys a stage's answer map may have.
+fn answer_keys(stage: Stage) -> &'static [&'static str] {
+    match stage {
+        Stage::Tolerance => &["years", "reason", "clause", "inputs"],
+        Stage::Accumulation => &["level", "reason", "clause", "inputs"],
+        Stage::Tier => &["tier", "reason", "clause", "inputs"],
+        Stage::Blacklist => &["listed", "ends_on", "reason", "clause", "inputs"],
+        Stage::Supervision => &["risk", "probability", "reason", "clause", "inputs"],
+        Stage::RecordStatus | Stage::PersonLink | Stage::EntityLink => &[],
+    }
+}
+
+/// A record_status answer and its decision. Without notes the decision
+/// names no record and is shared; with notes it is a template each entity
+/// fills with its own record ids (`Answer::decision_for`).
+fn record_status_answer(e: &CompiledEntry, statuses: Vec<RecordStatus>, notes: Vec<StatusNote>) -> (Answer, Decision) {
+    let (reason, reason_zh) = if notes.is_empty() {
+        ("every record counts".to_string(), Some("各项记录均计入".to_string()))
+    } else {
+        (String::new(), None)
+    };
+    let d = Decision {
+        stage: Stage::RecordStatus,
+        rule: e.rule.clone(),
+        clause: e.clause.clone(),
+        reason,
+        reason_zh,
+        inputs: Vec::new(),
+    };
+    (Answer::RecordStatus { statuses, notes: notes.into() }, d)
+}
+
 /// [`RuleSet::decode`] for a value of the compiled fast path, read as it
 /// is instead of made a Rhai map first (most of a fast call's cost): the
 /// same answer and decision for every value it takes, `None` for any value
@@ -341,24 +350,10 @@ pub(super) fn decode_native(e: &CompiledEntry, f: &EntityFacts, value: &V) -> Op
             }
             statuses.push(status);
         }
-        let (reason, reason_zh) = if notes.is_empty() {
-            ("every record counts".to_string(), Some("各项记录均计入".to_string()))
-        } else {
-            (String::new(), None)
-        };
-        let d =
-            Decision { stage, rule: e.rule.clone(), clause: e.clause.clone(), reason, reason_zh, inputs: Vec::new() };
-        return Some((Answer::RecordStatus { statuses, notes: notes.into() }, d));
+        return Some(record_status_answer(e, statuses, notes));
     }
     let V::Map(m) = value else { return None };
-    let allowed: &[&str] = match stage {
-        Stage::Tolerance => &["years", "reason", "clause", "inputs"],
-        Stage::Accumulation => &["level", "reason", "clause", "inputs"],
-        Stage::Tier => &["tier", "reason", "clause", "inputs"],
-        Stage::Blacklist => &["listed", "ends_on", "reason", "clause", "inputs"],
-        Stage::Supervision => &["risk", "probability", "reason", "clause", "inputs"],
-        Stage::RecordStatus | Stage::PersonLink | Stage::EntityLink => return None,
-    };
+    let allowed = answer_keys(stage);
     if !m.iter().all(|(k, _)| allowed.contains(&k.as_str())) {
         return None;
     }
@@ -564,20 +559,18 @@ mod tests {
     //! not: it must take exactly the values `decode` accepts, with the
     //! same answer and decision.
     use super::super::probe::probes;
+    use super::super::projection_tests::Rng;
     use super::super::{RuleSource, native};
     use super::*;
     use proptest::prelude::*;
     use rhai::ImmutableString;
 
-    /// A small generator over a seed (xorshift64*).
-    struct Gen(u64);
+    /// Answers generated from a seed.
+    struct Gen(Rng);
 
     impl Gen {
         fn below(&mut self, n: usize) -> usize {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % n
+            self.0.below(n)
         }
 
         fn text(&mut self, good: &[&str]) -> V {
@@ -703,7 +696,7 @@ mod tests {
     /// entity both ways; returns how many were accepted and refused.
     fn compare(rules: &RuleSet, seed: u64) -> Result<(usize, usize), String> {
         let entities: Vec<Arc<EntityFacts>> = probes().into_iter().map(Arc::new).collect();
-        let mut g = Gen(seed);
+        let mut g = Gen(Rng(seed));
         let (mut taken, mut refused) = (0, 0);
         for (stage, e) in rules.entries.iter().filter(|(st, _)| st.per_entity()) {
             for f in &entities {

@@ -908,17 +908,17 @@ mod runner_tests {
 }
 
 #[cfg(test)]
-mod projection_tests {
+pub(super) mod projection_tests {
     //! Keys narrowed to the record parts a rule can read (`reads`) give
     //! exactly the answers and decisions of keys over whole records.
     use super::*;
     use crate::model::objection::ObjectionStatus;
 
-    /// xorshift64*: a fixed, dependency-free stream.
-    struct Rng(u64);
+    /// xorshift64*: a fixed, dependency-free stream (also `answer::tests`').
+    pub(super) struct Rng(pub(super) u64);
 
     impl Rng {
-        fn below(&mut self, n: usize) -> usize {
+        pub(super) fn below(&mut self, n: usize) -> usize {
             self.0 ^= self.0 >> 12;
             self.0 ^= self.0 << 25;
             self.0 ^= self.0 >> 27;
