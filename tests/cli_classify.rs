@@ -63,9 +63,6 @@ fn classification_is_byte_identical_across_runs_and_thread_counts() {
     assert!(out.contains("4 results files, 4 runs") && out.trim_end().ends_with("intact"), "{out}");
 }
 
-/// Two stores in one directory keep their results apart: each run 1 has
-/// its own results file (`<store>.results/`), and both audits stay intact.
-/// A store made when results lived in `results/` is still read there.
 /// `--interpreted` runs every rule in Rhai alone: the same output, and
 /// the per-stage counts of compiled calls are gone.
 #[test]
@@ -83,6 +80,9 @@ fn the_compiled_fast_path_and_rhai_alone_write_the_same_results() {
     assert!(!record_status(&b).contains("compiled"), "{}", stdout(&b));
 }
 
+/// Two stores in one directory keep their results apart: each run 1 has
+/// its own results file (`<store>.results/`), and both audits stay intact.
+/// A store made when results lived in `results/` is still read there.
 #[test]
 fn two_stores_in_one_directory_keep_their_results_apart() {
     let tmp = tempfile::tempdir().unwrap();

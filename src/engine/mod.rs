@@ -346,6 +346,8 @@ impl<'a> Runner<'a> {
         seen: FieldMask,
         fast: Option<&(Answer, Decision)>,
     ) -> bool {
+        // A value with no Rhai form (the entity itself) is not used: the
+        // call goes to Rhai.
         let Ok(value) = native::to_dynamic(value, facts) else { return true };
         let same_value = self.rhai_value(facts).is_ok_and(|(v, read)| native::same(&v, &value) && read == seen);
         same_value && fast.is_none_or(|fast| self.rules.decode(self.e, facts, value).is_ok_and(|d| d == *fast))
