@@ -26,9 +26,18 @@ use std::sync::Arc;
 /// ([`Observed`]).
 #[derive(Default)]
 pub struct StageMemo {
+    /// Answers by whole key.
+    pub(super) whole: Whole,
+    pub(super) observed: Observed,
+}
+
+/// Answers by whole key, in two generations (a part of [`StageMemo`] of
+/// its own, so a stage can add to it while its entities still hold
+/// answers found in [`Observed`]).
+#[derive(Default)]
+pub(super) struct Whole {
     newer: Answers,
     older: Answers,
-    pub(super) observed: Observed,
 }
 
 /// The hash of a key, computed once per entity (where keys are built, in
@@ -154,25 +163,27 @@ impl StageMemo {
     /// from 1.29 to 1.15 GB with 2^15.
     pub(super) const MAX_ENTRIES: usize = 1 << 15;
 
+    /// Answers remembered by whole key.
+    pub fn len(&self) -> usize {
+        self.whole.newer.len() + self.whole.older.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Whole {
     /// The answer kept for key `k`, whose hash is `hash` ([`key_hash`]).
     pub(super) fn get(&self, hash: u64, k: &[u8]) -> Option<&(Answer, Arc<Decision>)> {
         self.newer.get(hash, k).or_else(|| self.older.get(hash, k))
     }
 
     pub(super) fn insert(&mut self, hash: u64, k: Box<[u8]>, v: (Answer, Arc<Decision>)) {
-        if self.newer.len() >= Self::MAX_ENTRIES {
+        if self.newer.len() >= StageMemo::MAX_ENTRIES {
             self.older = std::mem::take(&mut self.newer);
         }
         self.newer.insert(hash, k, v);
-    }
-
-    /// Answers remembered by whole key.
-    pub fn len(&self) -> usize {
-        self.newer.len() + self.older.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

@@ -720,7 +720,7 @@ impl RuleSet {
                 slots.push(*slot);
                 continue;
             }
-            let slot = match (k.len() <= StageMemo::MAX_KEY).then(|| memo.get(hash, k)).flatten() {
+            let slot = match (k.len() <= StageMemo::MAX_KEY).then(|| memo.whole.get(hash, k)).flatten() {
                 Some(a) => {
                     known.push(a);
                     Slot::Known(known.len() - 1)
@@ -766,33 +766,40 @@ impl RuleSet {
             .collect();
         let known: Vec<(Answer, Arc<Decision>)> = known.into_iter().cloned().collect();
         let calls = reps.len();
-        let remember: Vec<(u64, Box<[u8]>, usize)> = reps
-            .iter()
-            .enumerate()
-            .filter(|(_, i)| keys[**i].len() <= StageMemo::MAX_KEY)
-            .map(|(slot, &i)| (hashes[i], Box::from(keys[i]), slot))
-            .collect();
         // Room for this and every later per-entity stage's decision at
         // once, not a doubling of the list on the way.
         let later = self.entries.keys().filter(|st| st.per_entity() && **st >= stage).count();
-        states.par_iter_mut().zip(slots.par_iter()).for_each(|(s, slot)| {
-            let (answer, decision) = match slot {
-                Slot::Known(j) => (&known[*j].0, &known[*j].1),
-                Slot::New(j) => (&answers[*j].0, &answers[*j].1),
-                Slot::Seen(a) => (&a.0, &a.1),
-            };
-            apply(answer, s);
-            if s.decisions.len() == s.decisions.capacity() {
-                s.decisions.reserve_exact(later);
-            }
-            s.decisions.push(answer.decision_for(decision, &s.facts));
-        });
+        // The new answers are remembered (one at a time, in entity order)
+        // while the entities take theirs on the other workers: the memo's
+        // whole-key part is apart from the answers the entities hold
+        // (`known` is a copy; `Seen` points into `memo.observed`).
+        let whole = &mut memo.whole;
+        rayon::join(
+            || {
+                for (slot, &i) in reps.iter().enumerate() {
+                    if keys[i].len() <= StageMemo::MAX_KEY {
+                        let (a, d, _) = &answers[slot];
+                        whole.insert(hashes[i], Box::from(keys[i]), (a.clone(), d.clone()));
+                    }
+                }
+            },
+            || {
+                states.par_iter_mut().zip(slots.par_iter()).for_each(|(s, slot)| {
+                    let (answer, decision) = match slot {
+                        Slot::Known(j) => (&known[*j].0, &known[*j].1),
+                        Slot::New(j) => (&answers[*j].0, &answers[*j].1),
+                        Slot::Seen(a) => (&a.0, &a.1),
+                    };
+                    apply(answer, s);
+                    if s.decisions.len() == s.decisions.capacity() {
+                        s.decisions.reserve_exact(later);
+                    }
+                    s.decisions.push(answer.decision_for(decision, &s.facts));
+                });
+            },
+        );
         drop(slots);
         drop(hits);
-        for (hash, key, slot) in remember {
-            let (a, d, _) = &answers[slot];
-            memo.insert(hash, key, (a.clone(), d.clone()));
-        }
         if self.observe {
             memo.observed.count_hits(&mask_hits);
         }
@@ -826,15 +833,15 @@ mod tests {
         let total = 3 * StageMemo::MAX_ENTRIES + 7;
         let key = |n: usize| n.to_le_bytes();
         for n in 0..total {
-            m.insert(memo::key_hash(&key(n)), key(n).into(), answer(n));
+            m.whole.insert(memo::key_hash(&key(n)), key(n).into(), answer(n));
             assert!(m.len() <= 2 * StageMemo::MAX_ENTRIES);
         }
         // The newest generation and the one before it are both found.
         for n in total - StageMemo::MAX_ENTRIES..total {
-            let found = m.get(memo::key_hash(&key(n)), &key(n));
+            let found = m.whole.get(memo::key_hash(&key(n)), &key(n));
             assert_eq!(found.map(|a| a.1.reason.clone()), Some(format!("input {n}")));
         }
-        assert!(m.get(memo::key_hash(&key(0)), &key(0)).is_none(), "the oldest answers are forgotten");
+        assert!(m.whole.get(memo::key_hash(&key(0)), &key(0)).is_none(), "the oldest answers are forgotten");
     }
 }
 
