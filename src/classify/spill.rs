@@ -133,17 +133,37 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Numbers the shared decisions of `states` not numbered yet.
+    /// Numbers the shared decisions of `states` not numbered yet, in the
+    /// order they first come. The candidates are found on every core
+    /// (after the first shards, nearly every shared decision is numbered
+    /// already); only new ones are numbered here, one at a time.
     fn add(&mut self, states: &[EntityState]) {
-        for s in states {
-            for d in &s.decisions {
-                if self.table.len() < SHARED_MAX
-                    && Arc::strong_count(d) > 2
-                    && !self.number.contains_key(&(Arc::as_ptr(d) as usize))
-                {
-                    self.number.insert(Arc::as_ptr(d) as usize, self.table.len() as u32);
-                    self.table.push(d.clone());
+        use rayon::prelude::*;
+        if self.table.len() >= SHARED_MAX {
+            return;
+        }
+        let number = &self.number;
+        let fresh: Vec<Vec<&Arc<Decision>>> = states
+            .par_chunks(CHUNK)
+            .map(|chunk| {
+                let mut seen: rustc_hash::FxHashSet<usize> = Default::default();
+                let mut out = Vec::new();
+                for d in chunk.iter().flat_map(|s| &s.decisions) {
+                    let p = Arc::as_ptr(d) as usize;
+                    if Arc::strong_count(d) > 2 && !number.contains_key(&p) && seen.insert(p) {
+                        out.push(d);
+                    }
                 }
+                out
+            })
+            .collect();
+        for d in fresh.into_iter().flatten() {
+            if self.table.len() >= SHARED_MAX {
+                break;
+            }
+            if let std::collections::hash_map::Entry::Vacant(v) = self.number.entry(Arc::as_ptr(d) as usize) {
+                v.insert(self.table.len() as u32);
+                self.table.push(d.clone());
             }
         }
     }
@@ -442,10 +462,38 @@ mod tests {
         let many_bytes = encode(&many, &mut full);
         let many_back = decode(0, &many_bytes, &full).expect("decodes");
         assert_eq!(full.table.len(), SHARED_MAX);
+        // The first that come, in entity order (found on every core).
+        assert!(full.table.iter().enumerate().all(|(i, d)| d.reason == format!("tier {i}")));
         assert_eq!(many_back[SHARED_MAX + 2].decisions[0].reason, format!("tier {}", SHARED_MAX + 2));
         drop(held);
         // An entity's own decisions read back equal, as new ones.
         assert!(!Arc::ptr_eq(&back[1].decisions[1], &states[1].decisions[1]));
+    }
+
+    /// Shared decisions are numbered in the order their first holder comes,
+    /// whichever chunk it is in, once each, and numbers already given stay.
+    #[test]
+    fn shared_decisions_are_numbered_in_entity_order() {
+        let base = states().swap_remove(0).facts;
+        let [a, b, c, d] = ["a", "b", "c", "d"].map(|r| decision(Stage::Tier, r, None, &[]));
+        let holders = |at: &[(usize, &Arc<Decision>)], n: usize| -> Vec<EntityState> {
+            (0..n)
+                .map(|i| {
+                    let mut st = EntityState::new(base.as_ref().clone());
+                    st.decisions = at.iter().filter(|(j, _)| *j <= i).map(|(_, d)| (*d).clone()).collect();
+                    st
+                })
+                .collect()
+        };
+        let mut shared = Shared::default();
+        // b first (chunk 0), then c (late in chunk 0), then a (chunk 1).
+        let first = holders(&[(CHUNK + 5, &a), (3, &b), (CHUNK - 2, &c)], 2 * CHUNK);
+        encode(&first, &mut shared);
+        let reasons = |s: &Shared| s.table.iter().map(|d| d.reason.clone()).collect::<Vec<_>>();
+        assert_eq!(reasons(&shared), ["b", "c", "a"]);
+        let second = holders(&[(0, &d), (1, &a)], CHUNK + 3);
+        encode(&second, &mut shared);
+        assert_eq!(reasons(&shared), ["b", "c", "a", "d"]);
     }
 
     /// The decisions of `states()` held by their entities only.
