@@ -257,14 +257,18 @@ impl Texts {
     }
 
     fn decisions_json_of(&mut self, r: &EntityResult) -> String {
-        let json = |d: &crate::engine::Decision| serde_json::to_string(d).unwrap_or_else(|_| "{}".into());
+        let json = |d: &crate::engine::Decision| {
+            let mut out = String::new();
+            d.write_json(&mut out);
+            out
+        };
         let mut out = String::from("[");
         for (i, d) in r.decisions.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
             if Arc::strong_count(d) == 1 {
-                out.push_str(&json(d));
+                d.write_json(&mut out);
             } else {
                 let text =
                     self.decision_json.entry(Arc::as_ptr(d) as usize).or_insert_with(|| json(d).into_boxed_str());

@@ -110,6 +110,9 @@ impl StoredRecord {
     }
 }
 
+/// An entity's detail as serde writes it: the reference [`write_detail`]
+/// is held to.
+#[cfg(test)]
 #[derive(serde::Serialize)]
 struct DetailOut<'a> {
     records: &'a [crate::classify::RecordLine],
@@ -118,19 +121,43 @@ struct DetailOut<'a> {
     blacklisted_until: Option<crate::model::Date>,
 }
 
-/// Appends an entity's detail as JSON ("{}" if it cannot be written).
-fn write_detail(out: &mut Vec<u8>, r: &EntityResult) {
-    let d = DetailOut {
-        records: &r.records,
-        exemptions: &r.exemptions,
-        accumulation: r.accumulation,
-        blacklisted_until: r.blacklisted_until,
-    };
-    let start = out.len();
-    if serde_json::to_writer(&mut *out, &d).is_err() {
-        out.truncate(start);
-        out.extend_from_slice(b"{}");
+/// Appends an entity's detail as JSON: the bytes `serde_json` writes for
+/// [`DetailOut`], written directly (keys as literals; a text copied as it
+/// is unless it holds a character JSON escapes). Every entity of a run
+/// has one, so this is on the results writer's path; `tests` hold it to
+/// serde_json over generated details.
+fn write_detail(out: &mut String, r: &EntityResult) {
+    use crate::model::json::{date, string};
+    out.push_str("{\"records\":[");
+    for (i, l) in r.records.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"kind\":");
+        string(out, l.kind);
+        out.push_str(",\"id\":");
+        string(out, &l.id);
+        out.push_str(",\"date\":");
+        date(out, l.date);
+        out.push_str(",\"status\":");
+        string(out, l.status_code());
+        out.push('}');
     }
+    out.push_str("],\"exemptions\":[");
+    for (i, x) in r.exemptions.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        string(out, x);
+    }
+    out.push_str("],\"accumulation\":");
+    string(out, r.accumulation.as_str());
+    out.push_str(",\"blacklisted_until\":");
+    match r.blacklisted_until {
+        Some(d) => date(out, d),
+        None => out.push_str("null"),
+    }
+    out.push('}');
 }
 
 /// A stored decision as written (the engine's `Decision`).
@@ -347,13 +374,12 @@ fn supervision_reason_of(r: &EntityResult) -> &str {
 
 fn frame(rows: &[&EntityResult], texts: &mut crate::classify::Texts) -> PolarsResult<DataFrame> {
     // Every row's detail JSON in one buffer, cut at the offsets.
-    let mut detail = Vec::with_capacity(rows.len() * 160);
+    let mut detail = String::with_capacity(rows.len() * 160);
     let mut ends = Vec::with_capacity(rows.len());
     for r in rows {
         write_detail(&mut detail, r);
         ends.push(detail.len());
     }
-    let detail = String::from_utf8(detail).map_err(|e| PolarsError::ComputeError(e.to_string().into()))?;
     let details: Vec<&str> = ends
         .iter()
         .scan(0, |start, &end| {
@@ -959,6 +985,51 @@ mod tests {
             body[i] = c;
         }
         Uscc::assemble(b'9', b'1', 370102, body).expect("a valid code")
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+        /// The detail written directly is the detail serde_json writes, for
+        /// any record ids and exemptions (quotes, backslashes, control
+        /// characters, non-ASCII) and any date chrono holds.
+        #[test]
+        fn detail_is_what_serde_json_writes(
+            records in proptest::collection::vec(
+                ("[a-zA-Z0-9\"\\\\\\x00-\\x1f\\x7f济é -]{0,8}", -200_000i32..4_000_000, 0usize..6, 0usize..8),
+                0..6,
+            ),
+            exemptions in proptest::collection::vec("[a-z0-9\"\\\\\\x01\\n济]{0,6}", 0..3),
+            accumulation in 0usize..3,
+            until in proptest::option::of(-200_000i32..4_000_000),
+        ) {
+            use crate::classify::RecordLine;
+            use crate::model::RecordStatus;
+            let kinds = ["penalty", "abnormal_listing", "complaint", "commitment_breach", "inspection", "reminder"];
+            let date = |n: i32| crate::model::Date::from_num_days_from_ce_opt(n).expect("a date chrono holds");
+            let mut r = entity(1);
+            r.records = records
+                .iter()
+                .map(|(id, day, kind, status)| RecordLine {
+                    kind: kinds[*kind],
+                    id: id.clone(),
+                    date: date(*day),
+                    status: RecordStatus::ALL.get(*status).copied(),
+                })
+                .collect();
+            r.exemptions = exemptions;
+            r.accumulation = AccumulationLevel::ALL[accumulation];
+            r.blacklisted_until = until.map(date);
+            let mut direct = String::new();
+            write_detail(&mut direct, &r);
+            let reference = serde_json::to_vec(&DetailOut {
+                records: &r.records,
+                exemptions: &r.exemptions,
+                accumulation: r.accumulation,
+                blacklisted_until: r.blacklisted_until,
+            })
+            .expect("serializes");
+            proptest::prop_assert_eq!(direct, String::from_utf8(reference).expect("utf-8"));
+        }
     }
 
     fn entity(n: u64) -> EntityResult {

@@ -104,6 +104,33 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// Appends the decision as JSON: what `serde_json` writes for it,
+    /// written directly (an entity's own decisions are written once each
+    /// into a run's results file). Held to serde_json by `tests`.
+    pub fn write_json(&self, out: &mut String) {
+        use crate::model::json::string;
+        out.push_str("{\"stage\":");
+        string(out, self.stage.name());
+        out.push_str(",\"rule\":");
+        string(out, &self.rule);
+        out.push_str(",\"clause\":");
+        string(out, &self.clause);
+        out.push_str(",\"reason\":");
+        string(out, &self.reason);
+        if let Some(zh) = &self.reason_zh {
+            out.push_str(",\"reason_zh\":");
+            string(out, zh);
+        }
+        out.push_str(",\"inputs\":[");
+        for (i, x) in self.inputs.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            string(out, x);
+        }
+        out.push_str("]}");
+    }
+
     /// The reason in `lang` (the rule's only text if it gave one).
     pub fn reason_in(&self, lang: Lang) -> &str {
         match (lang, &self.reason_zh) {
@@ -825,6 +852,30 @@ mod tests {
             inputs: Vec::new(),
         };
         (Answer::Tier { tier: 1 }, Arc::new(d))
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+        /// A decision written directly is what serde_json writes.
+        #[test]
+        fn decision_json_is_what_serde_json_writes(
+            stage in 0usize..8,
+            texts in proptest::collection::vec("[a-z0-9:\"\\\\\\x00-\\x1f（）一济 -]{0,10}", 3),
+            zh in proptest::option::of("[a-z\"\\\\\\n济：；]{0,10}"),
+            inputs in proptest::collection::vec("[A-Z0-9\"\\\\-]{0,6}", 0..4),
+        ) {
+            let d = Decision {
+                stage: Stage::ALL[stage],
+                rule: texts[0].as_str().into(),
+                clause: texts[1].as_str().into(),
+                reason: texts[2].clone(),
+                reason_zh: zh,
+                inputs,
+            };
+            let mut out = String::new();
+            d.write_json(&mut out);
+            proptest::prop_assert_eq!(out, serde_json::to_string(&d).expect("serializes"));
+        }
     }
 
     #[test]

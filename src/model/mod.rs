@@ -8,6 +8,7 @@
 pub mod access;
 mod codes;
 pub mod industry;
+pub mod json;
 pub mod objection;
 pub mod region;
 pub mod uscc;

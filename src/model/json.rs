@@ -1,0 +1,57 @@
+//! JSON texts written directly, byte for byte as `serde_json` writes them,
+//! for the few values written once per entity of a run (a results file's
+//! detail, an entity's own decisions), where serde's per-byte escaping and
+//! per-field calls showed in profiles. Held to serde_json by tests here and
+//! where they are used.
+
+/// Appends `s` as a JSON string.
+pub fn string(out: &mut String, s: &str) {
+    // serde_json escapes only '"', '\\' and control characters.
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::to_string(s).expect("a string serializes"));
+    }
+}
+
+/// Appends a date as chrono's serde writes it: its `Debug` form
+/// (`2026-01-15`; a sign and at least five digits outside years 0–9999).
+pub fn date(out: &mut String, d: chrono::NaiveDate) {
+    use chrono::Datelike;
+    let (y, m, day) = (d.year(), d.month(), d.day());
+    if (0..=9999).contains(&y) {
+        let y = y as u32;
+        let digit = |n: u32| char::from(b'0' + (n % 10) as u8);
+        out.push('"');
+        for c in [digit(y / 1000), digit(y / 100), digit(y / 10), digit(y)] {
+            out.push(c);
+        }
+        for c in ['-', digit(m / 10), digit(m), '-', digit(day / 10), digit(day), '"'] {
+            out.push(c);
+        }
+    } else {
+        out.push_str(&format!("\"{d:?}\""));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+        /// Any text and any date chrono holds, as serde_json writes them.
+        #[test]
+        fn as_serde_json_writes(s in "[a-zA-Z0-9\"\\\\\\x00-\\x1f\\x7f济é/ -]{0,12}", day in -400_000i32..4_000_000) {
+            let mut out = String::new();
+            string(&mut out, &s);
+            proptest::prop_assert_eq!(&out, &serde_json::to_string(&s).expect("serializes"));
+            let d = chrono::NaiveDate::from_num_days_from_ce_opt(day).expect("a date chrono holds");
+            let mut out = String::new();
+            date(&mut out, d);
+            proptest::prop_assert_eq!(&out, &serde_json::to_string(&d).expect("serializes"));
+        }
+    }
+}
