@@ -127,7 +127,7 @@ struct DetailOut<'a> {
 /// has one, so this is on the results writer's path; `tests` hold it to
 /// serde_json over generated details.
 fn write_detail(out: &mut String, r: &EntityResult) {
-    use crate::model::json::{date, string};
+    use crate::model::json::{date, string, strings};
     out.push_str("{\"records\":[");
     for (i, l) in r.records.iter().enumerate() {
         if i > 0 {
@@ -143,14 +143,9 @@ fn write_detail(out: &mut String, r: &EntityResult) {
         string(out, l.status_code());
         out.push('}');
     }
-    out.push_str("],\"exemptions\":[");
-    for (i, x) in r.exemptions.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        string(out, x);
-    }
-    out.push_str("],\"accumulation\":");
+    out.push_str("],\"exemptions\":");
+    strings(out, r.exemptions.iter().map(String::as_str));
+    out.push_str(",\"accumulation\":");
     string(out, r.accumulation.as_str());
     out.push_str(",\"blacklisted_until\":");
     match r.blacklisted_until {

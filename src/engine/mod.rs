@@ -108,7 +108,7 @@ impl Decision {
     /// written directly (an entity's own decisions are written once each
     /// into a run's results file). Held to serde_json by `tests`.
     pub fn write_json(&self, out: &mut String) {
-        use crate::model::json::string;
+        use crate::model::json::{string, strings};
         out.push_str("{\"stage\":");
         string(out, self.stage.name());
         out.push_str(",\"rule\":");
@@ -121,14 +121,9 @@ impl Decision {
             out.push_str(",\"reason_zh\":");
             string(out, zh);
         }
-        out.push_str(",\"inputs\":[");
-        for (i, x) in self.inputs.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            string(out, x);
-        }
-        out.push_str("]}");
+        out.push_str(",\"inputs\":");
+        strings(out, self.inputs.iter().map(String::as_str));
+        out.push('}');
     }
 
     /// The reason in `lang` (the rule's only text if it gave one).

@@ -6,14 +6,29 @@
 
 /// Appends `s` as a JSON string.
 pub fn string(out: &mut String, s: &str) {
-    // serde_json escapes only '"', '\\' and control characters.
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    // serde_json escapes only '"', '\\' and control characters. Checked
+    // over the whole text without stopping early, so the loop vectorizes
+    // (texts needing escapes are rare).
+    let plain = !s.bytes().fold(false, |any, b| any | (b < 0x20) | (b == b'"') | (b == b'\\'));
+    if plain {
         out.push('"');
         out.push_str(s);
         out.push('"');
     } else {
         out.push_str(&serde_json::to_string(s).expect("a string serializes"));
     }
+}
+
+/// Appends a JSON array of strings.
+pub fn strings<'a>(out: &mut String, items: impl IntoIterator<Item = &'a str>) {
+    out.push('[');
+    for (i, x) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        string(out, x);
+    }
+    out.push(']');
 }
 
 /// Appends a date as chrono's serde writes it: its `Debug` form
@@ -48,6 +63,12 @@ mod tests {
             let mut out = String::new();
             string(&mut out, &s);
             proptest::prop_assert_eq!(&out, &serde_json::to_string(&s).expect("serializes"));
+            let list = [s.as_str(), "", "济"];
+            for n in 0..=list.len() {
+                let mut out = String::new();
+                strings(&mut out, list[..n].iter().copied());
+                proptest::prop_assert_eq!(&out, &serde_json::to_string(&list[..n]).expect("serializes"));
+            }
             let d = chrono::NaiveDate::from_num_days_from_ce_opt(day).expect("a date chrono holds");
             let mut out = String::new();
             date(&mut out, d);
