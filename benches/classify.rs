@@ -55,9 +55,11 @@ fn main() {
     }
     let n = common::entities(1_000_000);
     let dir = common::dataset(n, Format::Parquet);
-    println!("dataset: {} ({n} entities, Parquet), {} threads", dir.display(), rayon::current_num_threads());
     let credo = child("credo", &dir);
     let floor = child("floor", &dir);
+    // As loaded (a dataset named by CREDO_BENCH_DATA has its own size).
+    let n: u64 = credo["entities"].parse().expect("entities");
+    println!("dataset: {} ({n} entities, Parquet), {} threads", dir.display(), rayon::current_num_threads());
     let secs = |m: &BTreeMap<String, String>| m["secs"].parse::<f64>().expect("secs");
     let peak = |m: &BTreeMap<String, String>| m["peak"].parse::<u64>().expect("peak");
     println!("\nend to end          time      peak memory");
@@ -129,6 +131,7 @@ fn credo_side(dir: &Path) {
     let phase = |name: &str| phases.iter().find(|(l, _)| l == name).map_or(0.0, |p| p.1);
     println!("secs={secs:.3}");
     println!("peak={peak}");
+    println!("entities={}", loaded.snapshot.len());
     println!("phases={}", phases.iter().map(|(l, s)| format!("{l} {s:.2}s")).collect::<Vec<_>>().join(", "));
 
     // The baseline, over the same facts, after the measured run.
