@@ -134,9 +134,9 @@ pub struct Shared {
 
 impl Shared {
     /// Numbers the shared decisions of `states` not numbered yet, in the
-    /// order they first come. The candidates are found on every core
-    /// (after the first shards, nearly every shared decision is numbered
-    /// already); only new ones are numbered here, one at a time.
+    /// order they first come. The candidates are found on every core (a
+    /// decision numbered in an earlier shard is only looked up); only new
+    /// ones are numbered here, one at a time.
     fn add(&mut self, states: &[EntityState]) {
         use rayon::prelude::*;
         if self.table.len() >= SHARED_MAX {
