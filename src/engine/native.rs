@@ -1314,9 +1314,9 @@ impl Ctx<'_> {
 }
 
 fn lookup(m: &[(ImmutableString, V)], k: &str) -> R<V> {
-    match m.binary_search_by(|(n, _)| n.as_str().cmp(k)) {
-        Ok(at) => Ok(m[at].1.clone()),
-        Err(_) => bail(),
+    match field(m, k) {
+        Some(v) => Ok(v.clone()),
+        None => bail(),
     }
 }
 
