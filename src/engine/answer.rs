@@ -360,16 +360,15 @@ pub(super) fn decode_native(e: &CompiledEntry, f: &EntityFacts, value: &V) -> Op
     let (reason, reason_zh) = native_reason(native::field(m, "reason")?)?;
     let clause = match native::field(m, "clause") {
         None => e.clause.clone(),
-        Some(V::Str(c)) => c.as_str().into(),
-        Some(_) => return None,
+        Some(c) => native::text_of(c)?.into(),
     };
     let mut inputs = Vec::new();
     match native::field(m, "inputs") {
         None => {}
         Some(V::Array(list)) => {
             for x in list.iter() {
-                let V::Str(id) = x else { return None };
-                if !f.records.iter().any(|r| r.id.as_str() == id.as_str()) {
+                let id = native::text_of(x)?;
+                if !f.records.iter().any(|r| r.id.as_str() == id) {
                     return None;
                 }
                 inputs.push(id.to_string());
@@ -416,22 +415,20 @@ pub(super) fn decode_native(e: &CompiledEntry, f: &EntityFacts, value: &V) -> Op
 /// A code of a closed vocabulary, as [`get_code`] reads it.
 fn native_code<C: std::str::FromStr>(m: &[(rhai::ImmutableString, V)], key: &str) -> Option<C> {
     match native::field(m, key)? {
-        V::Str(s) => s.parse().ok(),
-        _ => None,
+        v => native::text_of(v)?.parse().ok(),
     }
 }
 
 /// A reason, as [`get_reason`] reads it.
 fn native_reason(v: &V) -> Option<(String, Option<String>)> {
     match v {
-        V::Str(s) => Some((s.to_string(), None)),
+        V::Str(_) | V::Code(_) => Some((native::text_of(v)?.to_string(), None)),
         V::Map(m) => {
             if !m.iter().all(|(k, _)| k == "zh" || k == "en") {
                 return None;
             }
-            let (Some(V::Str(zh)), Some(V::Str(en))) = (native::field(m, "zh"), native::field(m, "en")) else {
-                return None;
-            };
+            let zh = native::text_of(native::field(m, "zh")?)?;
+            let en = native::text_of(native::field(m, "en")?)?;
             Some((en.to_string(), Some(zh.to_string())))
         }
         _ => None,
@@ -441,11 +438,11 @@ fn native_reason(v: &V) -> Option<(String, Option<String>)> {
 /// Whether [`check_reason`] accepts the reason, without copying it.
 fn native_reason_ok(v: &V) -> bool {
     match v {
-        V::Str(_) => true,
+        V::Str(_) | V::Code(_) => true,
         V::Map(m) => {
             m.iter().all(|(k, _)| k == "zh" || k == "en")
-                && matches!(native::field(m, "zh"), Some(V::Str(_)))
-                && matches!(native::field(m, "en"), Some(V::Str(_)))
+                && matches!(native::field(m, "zh"), Some(V::Str(_) | V::Code(_)))
+                && matches!(native::field(m, "en"), Some(V::Str(_) | V::Code(_)))
         }
         _ => false,
     }
@@ -573,10 +570,12 @@ mod tests {
             self.0.below(n)
         }
 
-        fn text(&mut self, good: &[&str]) -> V {
+        /// A code as a string or as the fast path's own code value.
+        fn text(&mut self, good: &[&'static str]) -> V {
             match self.below(6) {
                 0 => V::Str("bogus".into()),
                 1 => V::Int(1),
+                2 | 3 => V::Code(good[self.below(good.len())]),
                 _ => V::Str(good[self.below(good.len())].into()),
             }
         }
@@ -585,7 +584,7 @@ mod tests {
             let mut m: Vec<(ImmutableString, V)> = items.into_iter().map(|(k, v)| (k.into(), v)).collect();
             m.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
             m.dedup_by(|a, b| a.0 == b.0);
-            V::Map(Arc::new(m))
+            V::Map(m.into())
         }
 
         fn reason(&mut self) -> V {
@@ -594,7 +593,9 @@ mod tests {
                 1 => self.map(vec![("zh", V::Str("中".into()))]),
                 2 => self.map(vec![("zh", V::Str("中".into())), ("en", V::Str("en".into())), ("fr", V::Unit)]),
                 3 => self.map(vec![("zh", V::Str("中".into())), ("en", V::Int(2))]),
-                4 | 5 => self.map(vec![("zh", V::Str("中".into())), ("en", V::Str("en".into()))]),
+                4 => self.map(vec![("zh", V::Str("中".into())), ("en", V::Str("en".into()))]),
+                5 => self.map(vec![("zh", V::Code("中")), ("en", V::Code("en"))]),
+                6 => V::Code("because"),
                 _ => V::Str("because".into()),
             }
         }
@@ -636,7 +637,14 @@ mod tests {
                 kv.push(("reason", self.reason()));
             }
             if self.below(4) == 0 {
-                kv.push(("clause", if self.below(4) == 0 { V::Int(4) } else { V::Str("（二）".into()) }));
+                kv.push((
+                    "clause",
+                    match self.below(4) {
+                        0 => V::Int(4),
+                        1 => V::Code("（二）"),
+                        _ => V::Str("（二）".into()),
+                    },
+                ));
             }
             if self.below(4) == 0 {
                 let ids: Vec<V> = (0..self.below(3))

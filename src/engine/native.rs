@@ -48,20 +48,25 @@ pub struct Bail;
 
 /// A value of the subset. Arrays and maps have Rhai's value semantics
 /// (copy on write); maps are sorted by key, as Rhai's are.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub(super) enum V {
+    #[default]
     Unit,
     Bool(bool),
     Int(i64),
     Float(f64),
     Str(ImmutableString),
+    /// A code of a closed vocabulary (a record's kind, an entity's
+    /// status): a string to Rhai, held without a reference count.
+    Code(&'static str),
     Date(Date),
     /// The entity the entry was called with.
     Entity,
     /// A record of the entity, by position.
     Record(u32),
     Array(Arc<Vec<V>>),
-    Map(Arc<Vec<(ImmutableString, V)>>),
+    /// Never changed in place (the subset has no assignment to a key).
+    Map(Arc<[(ImmutableString, V)]>),
 }
 
 /// Control flow out of a statement.
@@ -156,6 +161,15 @@ impl Builtin {
         Self::ALL.iter().find(|(n, a, _)| *n == name && *a == arity).map(|(_, _, b)| *b)
     }
 }
+
+// A built-in's arguments are evaluated into an array of three.
+const _: () = {
+    let mut i = 0;
+    while i < Builtin::ALL.len() {
+        assert!(Builtin::ALL[i].1 <= 3, "a built-in of more than three arguments");
+        i += 1;
+    }
+};
 
 /// An entity getter of `host::register_entity`, and the field it marks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -298,7 +312,9 @@ enum Ex {
     And(Vec<Ex>),
     Or(Vec<Ex>),
     Coalesce(Vec<Ex>),
-    Interp(Vec<Ex>),
+    /// An interpolated string, and the room to reserve for it (its
+    /// constant parts, and ten bytes for each other part: a date's length).
+    Interp(Vec<Ex>, usize),
     Array(Vec<Ex>),
     Map(Vec<(ImmutableString, Ex)>),
     Block(Vec<St>),
@@ -556,7 +572,17 @@ impl FnCompiler<'_> {
             Expr::FloatConstant(f, _) => Ex::Const(V::Float(**f)),
             Expr::StringConstant(s, _) => Ex::Const(V::Str(s.clone())),
             Expr::Unit(_) => Ex::Const(V::Unit),
-            Expr::InterpolatedString(parts, _) => Ex::Interp(self.exprs(parts)?),
+            Expr::InterpolatedString(parts, _) => {
+                let parts = self.exprs(parts)?;
+                let room = parts
+                    .iter()
+                    .map(|p| match p {
+                        Ex::Const(v) => text_of(v).map_or(10, str::len),
+                        _ => 10,
+                    })
+                    .sum();
+                Ex::Interp(parts, room)
+            }
             Expr::Array(items, _) => Ex::Array(self.exprs(items)?),
             Expr::Map(x, _) => {
                 let mut items: Vec<(ImmutableString, Ex)> = Vec::new();
@@ -710,7 +736,7 @@ fn constant(d: &Dynamic) -> Result<V, Unsupported> {
         V::Array(Arc::new(a.iter().map(constant).collect::<Result<_, _>>()?))
     } else if d.is_map() {
         let m = d.cast::<Map>();
-        V::Map(Arc::new(m.iter().map(|(k, v)| Ok((k.as_str().into(), constant(v)?))).collect::<Result<_, _>>()?))
+        V::Map(m.iter().map(|(k, v)| Ok((k.as_str().into(), constant(v)?))).collect::<Result<_, _>>()?)
     } else {
         return no(format!("a constant of type {}", d.type_name()));
     })
@@ -754,6 +780,15 @@ pub(super) fn field<'v>(m: &'v [(ImmutableString, V)], k: &str) -> Option<&'v V>
     m.binary_search_by(|(n, _)| n.as_str().cmp(k)).ok().map(|at| &m[at].1)
 }
 
+/// The text of a string value (a string or a code).
+pub(super) fn text_of(v: &V) -> Option<&str> {
+    match v {
+        V::Str(s) => Some(s.as_str()),
+        V::Code(c) => Some(c),
+        _ => None,
+    }
+}
+
 /// The Rhai value of `v` (by reference: constants stay shared).
 pub(super) fn to_dynamic(v: &V, facts: &Arc<EntityFacts>) -> Result<Dynamic, Bail> {
     Ok(match v {
@@ -762,6 +797,7 @@ pub(super) fn to_dynamic(v: &V, facts: &Arc<EntityFacts>) -> Result<Dynamic, Bai
         V::Int(i) => Dynamic::from(*i),
         V::Float(f) => Dynamic::from(*f),
         V::Str(s) => Dynamic::from(s.clone()),
+        V::Code(c) => Dynamic::from(host::interned(c)),
         V::Date(d) => Dynamic::from(RuleDate(*d)),
         V::Entity => return Err(Bail),
         V::Record(i) => Dynamic::from(RecordView::new(facts.clone(), *i as usize)),
@@ -777,7 +813,7 @@ fn opt_date(d: Option<Date>) -> V {
 }
 
 fn text(s: &'static str) -> V {
-    V::Str(host::interned(s))
+    V::Code(s)
 }
 
 fn truth(v: &V) -> R<bool> {
@@ -852,23 +888,33 @@ fn binary(op: Op, a: &V, b: &V) -> R<V> {
                 },
             }
         }
-        (V::Str(x), V::Str(y)) if op == Op::Add => {
+        (V::Str(_) | V::Code(_), V::Str(_) | V::Code(_)) if op == Op::Add => {
+            let (x, y) = (text_of(a).unwrap_or_default(), text_of(b).unwrap_or_default());
             if x.len() + y.len() > MAX_STRING {
                 return bail();
             }
-            let mut s = x.clone();
+            let mut s = match a {
+                V::Str(x) => x.clone(),
+                _ => ImmutableString::from(x),
+            };
             s += y;
             V::Str(s)
         }
-        (V::Str(x), V::Str(y)) if comparison => cmp(x.as_str().cmp(y.as_str())),
+        // A code and a string are both strings to Rhai.
+        (V::Str(_) | V::Code(_), V::Str(_) | V::Code(_)) if comparison => {
+            cmp(text_of(a).unwrap_or_default().cmp(text_of(b).unwrap_or_default()))
+        }
         (V::Date(x), V::Date(y)) if comparison => cmp(x.cmp(y)),
         (V::Bool(x), V::Bool(y)) if matches!(op, Op::Eq | Op::Ne) => cmp(x.cmp(y)),
         (V::Unit, V::Unit) if comparison => V::Bool(op == Op::Eq),
         // Different kinds of plain values: Rhai's default for operands
         // of different types (`!=` true, every other comparison false).
-        (V::Unit | V::Bool(_) | V::Int(_) | V::Float(_) | V::Str(_) | V::Date(_), _)
+        (V::Unit | V::Bool(_) | V::Int(_) | V::Float(_) | V::Str(_) | V::Code(_) | V::Date(_), _)
             if comparison
-                && matches!(b, V::Unit | V::Bool(_) | V::Int(_) | V::Float(_) | V::Str(_) | V::Date(_))
+                && matches!(
+                    b,
+                    V::Unit | V::Bool(_) | V::Int(_) | V::Float(_) | V::Str(_) | V::Code(_) | V::Date(_)
+                )
                 && std::mem::discriminant(a) != std::mem::discriminant(b) =>
         {
             V::Bool(op == Op::Ne)
@@ -1016,19 +1062,38 @@ impl Ctx<'_> {
         Ok(match e {
             Ex::Const(v) => v.clone(),
             Ex::Local(s) => self.slot(*s).clone(),
-            Ex::Prop(obj, p) => {
-                let obj = self.eval(obj)?;
-                self.prop(&obj, p)?
-            }
-            Ex::Index(obj, at) => {
-                let obj = self.eval(obj)?;
-                let at = self.eval(at)?;
-                match (&obj, &at) {
-                    (V::Array(a), V::Int(i)) if *i >= 0 && (*i as usize) < a.len() => a[*i as usize].clone(),
-                    (V::Map(m), V::Str(k)) => lookup(m, k)?,
-                    _ => return bail(),
+            // A local's property or element is read in place: the local
+            // is not copied (an array or map would cost two reference
+            // count updates). The tick stands for evaluating the local.
+            Ex::Prop(obj, p) => match **obj {
+                Ex::Local(s) => {
+                    self.tick()?;
+                    match &self.stack[self.base + s as usize] {
+                        V::Map(m) => lookup(m, &p.name)?,
+                        v => {
+                            let v = v.clone();
+                            self.prop(&v, p)?
+                        }
+                    }
                 }
-            }
+                _ => {
+                    let obj = self.eval(obj)?;
+                    self.prop(&obj, p)?
+                }
+            },
+            Ex::Index(obj, at) => match (&**obj, &**at) {
+                // The index cannot change the local (a constant or a local).
+                (Ex::Local(s), Ex::Local(_) | Ex::Const(_)) => {
+                    self.tick()?;
+                    let at = self.eval(at)?;
+                    index(&self.stack[self.base + *s as usize], &at)?
+                }
+                _ => {
+                    let obj = self.eval(obj)?;
+                    let at = self.eval(at)?;
+                    index(&obj, &at)?
+                }
+            },
             Ex::Call(f, args) => {
                 // Arguments go on the stack's top as they are evaluated (a
                 // call inside one leaves the stack as it found it).
@@ -1040,13 +1105,26 @@ impl Ctx<'_> {
                 self.call(*f, base)?
             }
             Ex::Builtin(b, args) => {
-                let args = args.iter().map(|a| self.eval(a)).collect::<R<Vec<_>>>()?;
-                self.builtin(*b, &args)?
+                // Arguments on the stack of this call, not in a new vector.
+                let mut vals = [V::Unit, V::Unit, V::Unit];
+                for (v, a) in vals.iter_mut().zip(args) {
+                    *v = self.eval(a)?;
+                }
+                self.builtin(*b, &vals[..args.len()])?
             }
             Ex::Bin(op, a, b) => {
                 let a = self.eval(a)?;
-                let b = self.eval(b)?;
-                binary(*op, &a, &b)?
+                match &**b {
+                    // A constant is compared where it is, not copied.
+                    Ex::Const(c) => {
+                        self.tick()?;
+                        binary(*op, &a, c)?
+                    }
+                    _ => {
+                        let b = self.eval(b)?;
+                        binary(*op, &a, &b)?
+                    }
+                }
             }
             Ex::Not(a) => V::Bool(!truth(&self.eval(a)?)?),
             Ex::Neg(a) => match self.eval(a)? {
@@ -1080,13 +1158,16 @@ impl Ctx<'_> {
                 }
                 v
             }
-            Ex::Interp(parts) => {
-                let mut s = String::new();
+            Ex::Interp(parts, room) => {
+                use std::fmt::Write;
+                // Written in place: no growing, no string per part.
+                let mut s = String::with_capacity((*room).min(MAX_STRING));
                 for p in parts {
                     match self.eval(p)? {
                         V::Str(t) => s.push_str(&t),
-                        V::Int(i) => s.push_str(&i.to_string()),
-                        V::Date(d) => s.push_str(&d.to_string()),
+                        V::Code(c) => s.push_str(c),
+                        V::Int(i) => write!(s, "{i}").map_err(|_| Flow::Bail)?,
+                        V::Date(d) => write!(s, "{d}").map_err(|_| Flow::Bail)?,
                         V::Bool(b) => s.push_str(if b { "true" } else { "false" }),
                         _ => return bail(),
                     }
@@ -1098,7 +1179,19 @@ impl Ctx<'_> {
             }
             Ex::Array(items) => V::Array(Arc::new(items.iter().map(|i| self.eval(i)).collect::<R<Vec<_>>>()?)),
             Ex::Map(items) => {
-                V::Map(Arc::new(items.iter().map(|(k, e)| Ok((k.clone(), self.eval(e)?))).collect::<R<Vec<_>>>()?))
+                // Values evaluated onto this call's stack first, so that
+                // the map is one allocation of exactly its size.
+                const SMALL: usize = 6;
+                if items.len() <= SMALL {
+                    let mut vals: [V; SMALL] = Default::default();
+                    for (v, (_, e)) in vals.iter_mut().zip(items) {
+                        *v = self.eval(e)?;
+                    }
+                    V::Map(items.iter().zip(vals).map(|((k, _), v)| (k.clone(), v)).collect())
+                } else {
+                    let m = items.iter().map(|(k, e)| Ok((k.clone(), self.eval(e)?))).collect::<R<Vec<_>>>()?;
+                    V::Map(m.into())
+                }
             }
             Ex::Block(stmts) => self.block(stmts)?,
             Ex::Push(slot, value) => {
@@ -1116,8 +1209,8 @@ impl Ctx<'_> {
     fn builtin(&mut self, b: Builtin, args: &[V]) -> R<V> {
         Ok(match b {
             Builtin::Param => {
-                let V::Str(name) = &args[0] else { return bail() };
-                match self.program.params.get(name.as_str()) {
+                let Some(name) = text_of(&args[0]) else { return bail() };
+                match self.program.params.get(name) {
                     Some(v) => constant(v).map_err(|_| Flow::Bail)?,
                     None => return bail(),
                 }
@@ -1141,19 +1234,19 @@ impl Ctx<'_> {
             Builtin::DaysBetween => V::Int((date(&args[1])? - date(&args[0])?).num_days()),
             Builtin::IsDate => V::Bool(matches!(args[0], V::Date(_))),
             Builtin::Date => {
-                let V::Str(s) = &args[0] else { return bail() };
+                let Some(s) = text_of(&args[0]) else { return bail() };
                 V::Date(Date::parse_from_str(s, "%Y-%m-%d").map_err(|_| Flow::Bail)?)
             }
             Builtin::Len => match &args[0] {
                 V::Array(a) => V::Int(a.len() as i64),
                 V::Map(m) => V::Int(m.len() as i64),
-                V::Str(s) => V::Int(s.chars().count() as i64),
+                V::Str(_) | V::Code(_) => V::Int(text_of(&args[0]).unwrap_or_default().chars().count() as i64),
                 _ => return bail(),
             },
             Builtin::IsEmpty => match &args[0] {
                 V::Array(a) => V::Bool(a.is_empty()),
                 V::Map(m) => V::Bool(m.is_empty()),
-                V::Str(s) => V::Bool(s.is_empty()),
+                V::Str(_) | V::Code(_) => V::Bool(text_of(&args[0]).unwrap_or_default().is_empty()),
                 _ => return bail(),
             },
             Builtin::Contains => match (&args[0], &args[1]) {
@@ -1168,17 +1261,24 @@ impl Ctx<'_> {
                     }
                     V::Bool(found)
                 }
-                (V::Map(m), V::Str(k)) => V::Bool(m.iter().any(|(n, _)| n == k)),
-                (V::Str(s), V::Str(t)) => V::Bool(s.contains(t.as_str())),
-                _ => return bail(),
+                (V::Map(m), k) => match text_of(k) {
+                    Some(k) => V::Bool(m.iter().any(|(n, _)| n == k)),
+                    None => return bail(),
+                },
+                (s, t) => match (text_of(s), text_of(t)) {
+                    (Some(s), Some(t)) => V::Bool(s.contains(t)),
+                    _ => return bail(),
+                },
             },
             Builtin::Keys => match &args[0] {
                 V::Map(m) => V::Array(Arc::new(m.iter().map(|(k, _)| V::Str(k.clone())).collect())),
                 _ => return bail(),
             },
             Builtin::StartsWith => match (&args[0], &args[1]) {
-                (V::Str(s), V::Str(t)) => V::Bool(s.starts_with(t.as_str())),
-                _ => return bail(),
+                (s, t) => match (text_of(s), text_of(t)) {
+                    (Some(s), Some(t)) => V::Bool(s.starts_with(t)),
+                    _ => return bail(),
+                },
             },
         })
     }
@@ -1234,7 +1334,7 @@ impl Ctx<'_> {
                     Err(at) => m.insert(at, (d.as_str().into(), v)),
                 }
             }
-            V::Map(Arc::new(m))
+            V::Map(m.into())
         };
         match g {
             EntityGet::AsOf => V::Date(f.as_of),
@@ -1277,7 +1377,7 @@ impl Ctx<'_> {
                     .propagated
                     .iter()
                     .map(|p| {
-                        V::Map(Arc::new(vec![
+                        V::Map(Arc::new([
                             ("effect".into(), text(p.effect.as_str())),
                             ("path".into(), V::Str(p.path.as_str().into())),
                             ("source".into(), V::Str(p.source.to_string().into())),
@@ -1310,6 +1410,15 @@ impl Ctx<'_> {
             RecordGet::Disputed => V::Bool(r.objection == Some(crate::model::objection::ObjectionStatus::Open)),
             RecordGet::Objection => text(r.objection.map_or("", |o| o.as_str())),
         }
+    }
+}
+
+/// `obj[at]` for an array and an integer or a map and a string.
+fn index(obj: &V, at: &V) -> R<V> {
+    match (obj, at) {
+        (V::Array(a), V::Int(i)) if *i >= 0 && (*i as usize) < a.len() => Ok(a[*i as usize].clone()),
+        (V::Map(m), k @ (V::Str(_) | V::Code(_))) => lookup(m, text_of(k).unwrap_or_default()),
+        _ => bail(),
     }
 }
 
