@@ -414,9 +414,7 @@ pub(super) fn decode_native(e: &CompiledEntry, f: &EntityFacts, value: &V) -> Op
 
 /// A code of a closed vocabulary, as [`get_code`] reads it.
 fn native_code<C: std::str::FromStr>(m: &[(rhai::ImmutableString, V)], key: &str) -> Option<C> {
-    match native::field(m, key)? {
-        v => native::text_of(v)?.parse().ok(),
-    }
+    native::text_of(native::field(m, key)?)?.parse().ok()
 }
 
 /// A reason, as [`get_reason`] reads it.

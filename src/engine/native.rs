@@ -1274,11 +1274,9 @@ impl Ctx<'_> {
                 V::Map(m) => V::Array(Arc::new(m.iter().map(|(k, _)| V::Str(k.clone())).collect())),
                 _ => return bail(),
             },
-            Builtin::StartsWith => match (&args[0], &args[1]) {
-                (s, t) => match (text_of(s), text_of(t)) {
-                    (Some(s), Some(t)) => V::Bool(s.starts_with(t)),
-                    _ => return bail(),
-                },
+            Builtin::StartsWith => match (text_of(&args[0]), text_of(&args[1])) {
+                (Some(s), Some(t)) => V::Bool(s.starts_with(t)),
+                _ => return bail(),
             },
         })
     }
