@@ -136,10 +136,7 @@ fn credo_side(dir: &Path) {
 
     // The baseline, over the same facts, after the measured run.
     let s = &loaded.snapshot;
-    let texts = classify::facts::SymbolTexts::new(s);
-    let ids: Vec<u32> = (0..s.len() as u32).filter(|&e| s.entities.registered_on[e as usize] <= as_of()).collect();
-    let need = classify::facts::Need { records: true, evaluations: true };
-    let facts = classify::facts::build(s, &texts, &ids, as_of(), need);
+    let facts = common::facts(s, as_of());
     let t = Instant::now();
     let rust: Vec<u8> = {
         use rayon::prelude::*;

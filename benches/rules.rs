@@ -66,10 +66,7 @@ fn main() {
     let as_of = Date::from_ymd_opt(2026, 6, 30).expect("date");
     let loaded = data::load(&dir).expect("load");
     let s = &loaded.snapshot;
-    let texts = classify::facts::SymbolTexts::new(s);
-    let ids: Vec<u32> = (0..s.len() as u32).filter(|&e| s.entities.registered_on[e as usize] <= as_of).collect();
-    let need = classify::facts::Need { records: true, evaluations: true };
-    let facts = classify::facts::build(s, &texts, &ids, as_of, need);
+    let facts = common::facts(s, as_of);
     println!(
         "dataset: {} ({} entities with facts), {threads} worker(s), fastest of {repeat}",
         dir.display(),

@@ -6,7 +6,9 @@
 use std::path::PathBuf;
 
 use credo::data::{self, Format, generate::GenerateOptions};
-use credo::engine::RuleSet;
+use credo::engine::{EntityFacts, RuleSet};
+use credo::model::Date;
+use credo::snapshot::Snapshot;
 
 /// Entities from `CREDO_BENCH_ENTITIES`, or `default`.
 pub fn entities(default: u64) -> u64 {
@@ -33,6 +35,15 @@ pub fn dataset(n: u64, format: Format) -> PathBuf {
         data::generate::generate(&opts, &|_| {}).expect("generate");
     }
     dir
+}
+
+/// Facts of every entity of `s` registered on or before `as_of`, with its
+/// records and evaluations (all a rule may read), in credit-code order.
+pub fn facts(s: &Snapshot, as_of: Date) -> Vec<EntityFacts> {
+    let texts = credo::classify::facts::SymbolTexts::new(s);
+    let ids: Vec<u32> = (0..s.len() as u32).filter(|&e| s.entities.registered_on[e as usize] <= as_of).collect();
+    let need = credo::classify::facts::Need { records: true, evaluations: true };
+    credo::classify::facts::build(s, &texts, &ids, as_of, need)
 }
 
 pub fn rules() -> RuleSet {
