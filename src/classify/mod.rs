@@ -112,7 +112,7 @@ impl EntityResult {
     /// whose explanation is printed or stored.
     pub fn explanation_in(&self, lang: Lang) -> String {
         let mut out = String::new();
-        self.explanation_into(lang, &mut out, &mut |d, out| out.push_str(&d.render(lang)));
+        self.explanation_into(lang, &mut out, &mut |d, out| d.render_into(lang, out));
         out
     }
 
@@ -125,45 +125,55 @@ impl EntityResult {
         render: &mut dyn FnMut(&Arc<crate::engine::Decision>, &mut String),
     ) {
         use crate::i18n::Label;
+        use std::fmt::Write as _;
         let mut first = true;
         for d in &self.decisions {
-            let label = match d.stage {
+            match d.stage {
                 Stage::Tolerance if self.tolerance_until.is_none() => continue,
                 Stage::RecordStatus if d.inputs.is_empty() => continue,
                 Stage::Accumulation if self.accumulation == AccumulationLevel::None => continue,
                 Stage::Blacklist if !self.blacklisted => continue,
-                Stage::Tolerance => Label::Tolerance.text(lang).to_string(),
-                Stage::RecordStatus => Label::Records.text(lang).to_string(),
-                Stage::Accumulation => format!(
-                    "{} {}",
-                    Label::Accumulation.text(lang),
-                    match lang {
-                        Lang::En => self.accumulation.as_str(),
-                        Lang::Zh => crate::i18n::accumulation_name(self.accumulation.as_str(), lang),
-                    }
-                ),
-                Stage::Tier => match lang {
-                    Lang::En => format!("tier {}", self.tier),
-                    Lang::Zh => format!("信用等级 {}（{}）", self.tier, crate::i18n::tier_name(self.tier, lang)),
-                },
-                Stage::Blacklist => Label::Blacklist.text(lang).to_string(),
-                Stage::PersonLink | Stage::EntityLink => Label::Propagation.text(lang).to_string(),
-                Stage::Supervision => match lang {
-                    Lang::En => format!("risk {} p={:.4}", self.risk_code(), self.probability()),
-                    Lang::Zh => {
-                        format!(
-                            "风险 {} 抽查概率 {:.4}",
-                            crate::i18n::risk_name(self.risk_code(), lang),
-                            self.probability()
-                        )
-                    }
-                },
-            };
+                _ => {}
+            }
             if !first {
                 out.push_str(" | ");
             }
             first = false;
-            out.push_str(&label);
+            // The label is written in place (writing to a `String` cannot
+            // fail): this runs for every entity with a decision of its own.
+            match d.stage {
+                Stage::Tolerance => out.push_str(Label::Tolerance.text(lang)),
+                Stage::RecordStatus => out.push_str(Label::Records.text(lang)),
+                Stage::Accumulation => {
+                    out.push_str(Label::Accumulation.text(lang));
+                    out.push(' ');
+                    out.push_str(match lang {
+                        Lang::En => self.accumulation.as_str(),
+                        Lang::Zh => crate::i18n::accumulation_name(self.accumulation.as_str(), lang),
+                    });
+                }
+                Stage::Tier => {
+                    let _ = match lang {
+                        Lang::En => write!(out, "tier {}", self.tier),
+                        Lang::Zh => {
+                            write!(out, "信用等级 {}（{}）", self.tier, crate::i18n::tier_name(self.tier, lang))
+                        }
+                    };
+                }
+                Stage::Blacklist => out.push_str(Label::Blacklist.text(lang)),
+                Stage::PersonLink | Stage::EntityLink => out.push_str(Label::Propagation.text(lang)),
+                Stage::Supervision => {
+                    let _ = match lang {
+                        Lang::En => write!(out, "risk {} p={:.4}", self.risk_code(), self.probability()),
+                        Lang::Zh => write!(
+                            out,
+                            "风险 {} 抽查概率 {:.4}",
+                            crate::i18n::risk_name(self.risk_code(), lang),
+                            self.probability()
+                        ),
+                    };
+                }
+            }
             out.push_str(if lang == Lang::Zh { "：" } else { ": " });
             render(d, out);
         }
@@ -206,7 +216,7 @@ impl Texts {
             let mut out = String::new();
             r.explanation_into(lang, &mut out, &mut |d, out| {
                 if Arc::strong_count(d) == 1 {
-                    out.push_str(&d.render(lang));
+                    d.render_into(lang, out);
                 } else {
                     let text = rendered
                         .entry((Arc::as_ptr(d) as usize, lang))

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use polars::prelude::*;
 
+use super::columns;
 use crate::classify::EntityResult;
 use crate::i18n::Lang;
 
@@ -40,21 +41,21 @@ fn frame(rows: &[EntityResult], texts: &mut crate::classify::Texts, lang: Lang) 
     DataFrame::new_infer_height(vec![
         Column::new("uscc".into(), rows.iter().map(|r| r.uscc.as_str()).collect::<Vec<_>>()),
         Column::new("name".into(), rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>()),
-        Column::new("city".into(), rows.iter().map(|r| &*codes[&r.city]).collect::<Vec<_>>()),
-        Column::new("county".into(), rows.iter().map(|r| &*codes[&r.county]).collect::<Vec<_>>()),
+        columns::shared("city", rows.iter().map(|r| &*codes[&r.city])),
+        columns::shared("county", rows.iter().map(|r| &*codes[&r.county])),
         Column::new("tier".into(), rows.iter().map(|r| i32::from(r.tier)).collect::<Vec<_>>()),
-        Column::new("tier_name".into(), rows.iter().map(|r| crate::i18n::tier_name(r.tier, lang)).collect::<Vec<_>>()),
-        Column::new("risk".into(), rows.iter().map(|r| r.risk_code()).collect::<Vec<_>>()),
+        columns::shared("tier_name", rows.iter().map(|r| crate::i18n::tier_name(r.tier, lang))),
+        columns::shared("risk", rows.iter().map(|r| r.risk_code())),
         // Decimal text with six places: exact parts per million, no float noise.
-        Column::new("probability".into(), rows.iter().map(|r| &*ppm[&r.probability_ppm]).collect::<Vec<_>>()),
+        columns::shared("probability", rows.iter().map(|r| &*ppm[&r.probability_ppm])),
         Column::new("tolerance_until".into(), rows.iter().map(|r| r.tolerance_until).collect::<Vec<_>>()),
         Column::new("exemptions".into(), rows.iter().map(|r| r.exemptions.join(";")).collect::<Vec<_>>()),
-        Column::new("accumulation".into(), rows.iter().map(|r| r.accumulation.as_str()).collect::<Vec<_>>()),
+        columns::shared("accumulation", rows.iter().map(|r| r.accumulation.as_str())),
         Column::new("key_attention".into(), rows.iter().map(|r| r.key_attention).collect::<Vec<_>>()),
         Column::new("blacklisted".into(), rows.iter().map(|r| r.blacklisted).collect::<Vec<_>>()),
         Column::new("blacklisted_until".into(), rows.iter().map(|r| r.blacklisted_until).collect::<Vec<_>>()),
-        Column::new("departments".into(), departments.iter().map(|t| &**t).collect::<Vec<&str>>()),
-        Column::new("explanation".into(), explanations.iter().map(|t| &**t).collect::<Vec<&str>>()),
+        columns::shared("departments", departments.iter().map(|t| &**t)),
+        columns::shared("explanation", explanations.iter().map(|t| &**t)),
     ])
 }
 

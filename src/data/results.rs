@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex};
 use polars::prelude::*;
 use sha2::{Digest, Sha256};
 
+use super::columns;
 use crate::classify::EntityResult;
 use crate::engine::Stage;
 
@@ -375,14 +376,6 @@ fn frame(rows: &[&EntityResult], texts: &mut crate::classify::Texts) -> PolarsRe
         write_detail(&mut detail, r);
         ends.push(detail.len());
     }
-    let details: Vec<&str> = ends
-        .iter()
-        .scan(0, |start, &end| {
-            let t = &detail[*start..end];
-            *start = end;
-            Some(t)
-        })
-        .collect();
     let departments = departments_column(rows.iter().map(|r| &r.departments));
     let explanations: Vec<Arc<str>> = rows.iter().map(|r| texts.decisions_json(r)).collect();
     DataFrame::new_infer_height(vec![
@@ -399,10 +392,10 @@ fn frame(rows: &[&EntityResult], texts: &mut crate::classify::Texts) -> PolarsRe
         ),
         Column::new("key_attention".into(), rows.iter().map(|r| r.key_attention).collect::<Vec<_>>()),
         Column::new("blacklisted".into(), rows.iter().map(|r| r.blacklisted).collect::<Vec<_>>()),
-        Column::new("departments".into(), departments.iter().map(|t| &**t).collect::<Vec<&str>>()),
-        Column::new("supervision_reason".into(), rows.iter().map(|r| supervision_reason_of(r)).collect::<Vec<_>>()),
-        Column::new("explanation".into(), explanations.iter().map(|t| &**t).collect::<Vec<&str>>()),
-        Column::new("detail".into(), details),
+        columns::shared("departments", departments.iter().map(|t| &**t)),
+        columns::shared("supervision_reason", rows.iter().map(|r| supervision_reason_of(r))),
+        columns::shared("explanation", explanations.iter().map(|t| &**t)),
+        columns::packed("detail", detail, &ends),
     ])
 }
 

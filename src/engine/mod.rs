@@ -136,12 +136,31 @@ impl Decision {
 
     /// `reason [rule clause] (inputs)` in `lang`.
     pub fn render(&self, lang: Lang) -> String {
-        let mut s = format!("{} [{} {}]", self.reason_in(lang), self.rule, self.clause);
-        if !self.inputs.is_empty() {
-            let sep = if lang == Lang::Zh { "、" } else { ", " };
-            s.push_str(&format!(" ({})", self.inputs.join(sep)));
-        }
+        let mut s = String::new();
+        self.render_into(lang, &mut s);
         s
+    }
+
+    /// Appends [`Decision::render`]'s text to `out` (no text of its own is
+    /// made: an entity's own decisions are rendered once per run, on the
+    /// output writer's thread).
+    pub fn render_into(&self, lang: Lang, out: &mut String) {
+        out.push_str(self.reason_in(lang));
+        out.push_str(" [");
+        out.push_str(&self.rule);
+        out.push(' ');
+        out.push_str(&self.clause);
+        out.push(']');
+        if let Some((first, rest)) = self.inputs.split_first() {
+            let sep = if lang == Lang::Zh { "、" } else { ", " };
+            out.push_str(" (");
+            out.push_str(first);
+            for i in rest {
+                out.push_str(sep);
+                out.push_str(i);
+            }
+            out.push(')');
+        }
     }
 }
 
