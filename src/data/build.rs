@@ -41,7 +41,11 @@ pub struct Builder {
     files: Files,
     pub problems: Problems,
     departments: Vec<Department>,
-    department_codes: FxHashSet<String>,
+    /// Department codes, each with the row it first came on (duplicates
+    /// are found across batches, not only within one).
+    department_codes: FxHashMap<String, u32>,
+    /// Inspection item codes, each with the row it first came on.
+    item_rows: FxHashMap<String, u32>,
     items: Vec<InspectionItem>,
     item_department: FxHashMap<String, String>,
     officers: Vec<Officer>,
@@ -111,7 +115,8 @@ impl Builder {
             files,
             problems: Problems::default(),
             departments: Vec::new(),
-            department_codes: FxHashSet::default(),
+            department_codes: FxHashMap::default(),
+            item_rows: FxHashMap::default(),
             items: Vec::new(),
             item_department: FxHashMap::default(),
             officers: Vec::new(),
@@ -223,34 +228,30 @@ impl Builder {
     }
 
     fn department(&mut self, table: &'static str, row: u32, d: &str) -> Sym {
-        if !self.department_codes.contains(d) {
+        if !self.department_codes.contains_key(d) {
             self.cell(table, row, "department", "dangling reference", format!("'{d}' is not in departments"));
         }
         self.symbols.intern(d)
     }
 
     pub fn departments(&mut self, rows: &[Department], nos: &[u32]) {
-        let mut first: FxHashMap<String, u32> = FxHashMap::default();
         for (d, &no) in rows.iter().zip(nos) {
-            if let Some(f) = first.get(&d.code) {
-                let f = *f;
+            if let Some(&f) = self.department_codes.get(&d.code) {
                 self.cell(Department::TABLE, no, "code", "duplicate key", format!("'{}' repeats row {f}", d.code));
                 continue;
             }
-            first.insert(d.code.clone(), no);
-            self.department_codes.insert(d.code.clone());
+            self.department_codes.insert(d.code.clone(), no);
         }
         self.departments.extend(rows.iter().cloned());
     }
 
     pub fn items(&mut self, rows: &[InspectionItem], nos: &[u32]) {
-        let mut first: FxHashMap<String, u32> = FxHashMap::default();
         for (i, &no) in rows.iter().zip(nos) {
-            if let Some(&f) = first.get(&i.item_code) {
+            if let Some(&f) = self.item_rows.get(&i.item_code) {
                 let reason = format!("'{}' repeats row {f}", i.item_code);
                 self.cell(InspectionItem::TABLE, no, "item_code", "duplicate key", reason);
             } else {
-                first.insert(i.item_code.clone(), no);
+                self.item_rows.insert(i.item_code.clone(), no);
             }
             self.department(InspectionItem::TABLE, no, &i.department);
             self.item_department.insert(i.item_code.clone(), i.department.clone());
@@ -462,7 +463,7 @@ impl Builder {
         let ids = self.resolve(rows, |r| r.uscc);
         for ((r, &no), id) in rows.iter().zip(nos).zip(ids) {
             let e = self.entity(CreditEvaluation::TABLE, no, &r.uscc, id);
-            if r.kind == EvaluationKind::Industry && !self.department_codes.contains(&r.source) {
+            if r.kind == EvaluationKind::Industry && !self.department_codes.contains_key(&r.source) {
                 let reason = format!("industry evaluation source '{}' is not in departments", r.source);
                 self.cell(CreditEvaluation::TABLE, no, "source", "dangling reference", reason);
             }
@@ -1125,6 +1126,29 @@ impl PersonIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A batch is parsed and handed over in parts: a key repeated in a
+    /// later part (or batch) is found as one repeated within a part.
+    #[test]
+    fn duplicate_keys_are_found_across_parts() {
+        let mut b = Builder::new(Files::csv());
+        let dept = |code: &str| Department { code: code.into(), name: "市场监管".into() };
+        b.departments(&[dept("SC"), dept("HB")], &[2, 3]);
+        b.departments(&[dept("GA"), dept("SC")], &[4, 5]);
+        let item = |code: &str| InspectionItem {
+            item_code: code.into(),
+            department: "SC".into(),
+            name: "抽查".into(),
+            industries: vec!["*".into()],
+            key_field: None,
+        };
+        b.items(&[item("I1")], &[2]);
+        b.items(&[item("I2"), item("I1")], &[3, 4]);
+        let problems: Vec<String> = b.problems.0.iter().map(|p| p.to_string()).collect();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("departments.csv") && problems[0].contains("'SC' repeats row 2"), "{problems:?}");
+        assert!(problems[1].contains("inspection_items.csv") && problems[1].contains("'I1' repeats row 2"), "{problems:?}");
+    }
 
     #[test]
     fn finds_entities_by_code() {

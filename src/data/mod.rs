@@ -7,6 +7,7 @@
 //! content hash of the files it came from.
 
 mod build;
+mod columns;
 pub mod generate;
 pub mod output;
 pub mod problem;
@@ -207,7 +208,11 @@ fn read_tables(
             let s = scan::<$t>(dir, &mut problems, &mut |batch| {
                 send(match batch {
                     Batch::Expect(n) => Step::Apply(Box::new(move |b: &mut Builder| b.expect(<$t>::TABLE, n))),
-                    Batch::Rows(rows, nos) => Step::Rows(Box::new(move |b: &mut Builder| b.$add(&rows, &nos))),
+                    Batch::Rows(parts) => Step::Rows(Box::new(move |b: &mut Builder| {
+                        for (rows, nos) in &parts {
+                            b.$add(rows, nos)
+                        }
+                    })),
                 })
             });
             scanned.push(s);
@@ -237,8 +242,8 @@ pub fn roster(dir: &Path) -> Result<Vec<crate::model::Officer>, DataError> {
     let mut problems = problem::Problems::default();
     let mut officers = Vec::new();
     read::scan::<crate::model::Officer>(dir, &mut problems, &mut |batch| {
-        if let Batch::Rows(rows, _) = batch {
-            officers.extend(rows)
+        if let Batch::Rows(parts) = batch {
+            officers.extend(parts.into_iter().flat_map(|(rows, _)| rows))
         }
     });
     if problems.0.is_empty() {

@@ -96,7 +96,11 @@ const BATCH_BYTES: u64 = 64 << 20;
 /// with their row numbers.
 pub enum Batch<T> {
     Expect(usize),
-    Rows(Vec<T>, Vec<u32>),
+    /// A batch's rows in the parts they were parsed in, in file order:
+    /// each part's rows and their row numbers. The parts are not joined
+    /// (joining copied every row of the dataset once more into fresh
+    /// memory).
+    Rows(Vec<(Vec<T>, Vec<u32>)>),
 }
 
 pub fn scan<T: TableRow>(dir: &Path, problems: &mut Problems, each: &mut dyn FnMut(Batch<T>)) -> Scanned {
@@ -214,23 +218,21 @@ fn parse_rows<T: TableRow>(
     (rows, row_no, problems)
 }
 
-/// Joins the parsed parts of a batch in file order and hands them over.
+/// Hands over the parsed parts of a batch, in file order, with their
+/// problems.
 fn hand_over<T: TableRow>(
     parts: Vec<(Vec<T>, Vec<u32>, Problems)>,
     problems: &mut Problems,
     each: &mut dyn FnMut(Batch<T>),
 ) {
-    let t = std::time::Instant::now();
-    let height = parts.iter().map(|p| p.0.len()).sum();
-    let mut rows = Vec::with_capacity(height);
-    let mut row_no = Vec::with_capacity(height);
+    let mut rows = Vec::with_capacity(parts.len());
     for (r, n, p) in parts {
-        rows.extend(r);
-        row_no.extend(n);
         problems.0.extend(p.0);
+        if !r.is_empty() {
+            rows.push((r, n));
+        }
     }
-    each(Batch::Rows(rows, row_no));
-    tracing::debug!(table = T::TABLE, elapsed = ?t.elapsed(), "built");
+    each(Batch::Rows(rows));
 }
 
 /// Checks a header against the table's columns: every required column
@@ -1225,8 +1227,10 @@ mod tests {
         let mut got = Vec::new();
         let scanned = super::scan::<crate::model::Department>(dir.path(), &mut problems, &mut |b| match b {
             Batch::Expect(n) => got.push(format!("expect {n}")),
-            Batch::Rows(rows, nos) => {
-                got.extend(rows.iter().zip(&nos).map(|(r, n)| format!("{n}: {}|{}", r.code, r.name)))
+            Batch::Rows(parts) => {
+                for (rows, nos) in parts {
+                    got.extend(rows.iter().zip(&nos).map(|(r, n)| format!("{n}: {}|{}", r.code, r.name)))
+                }
             }
         });
         (got, problems.0.iter().map(|p| p.to_string()).collect(), scanned)
@@ -1284,8 +1288,10 @@ mod tests {
         let mut problems = Problems::default();
         let mut got = Vec::new();
         parse_batch::<T>("t.parquet", df, 10, &mut problems, &mut |b| {
-            if let Batch::Rows(rows, nos) = b {
-                got.extend(rows.into_iter().zip(nos))
+            if let Batch::Rows(parts) = b {
+                for (rows, nos) in parts {
+                    got.extend(rows.into_iter().zip(nos))
+                }
             }
         });
         (got, problems.0.iter().map(|p| p.to_string()).collect())
