@@ -1147,7 +1147,10 @@ mod tests {
         let problems: Vec<String> = b.problems.0.iter().map(|p| p.to_string()).collect();
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].contains("departments.csv") && problems[0].contains("'SC' repeats row 2"), "{problems:?}");
-        assert!(problems[1].contains("inspection_items.csv") && problems[1].contains("'I1' repeats row 2"), "{problems:?}");
+        assert!(
+            problems[1].contains("inspection_items.csv") && problems[1].contains("'I1' repeats row 2"),
+            "{problems:?}"
+        );
     }
 
     #[test]
