@@ -62,13 +62,21 @@ fn main() {
     println!("dataset: {} ({n} entities, Parquet), {} threads", dir.display(), rayon::current_num_threads());
     let secs = |m: &BTreeMap<String, String>| m["secs"].parse::<f64>().expect("secs");
     let peak = |m: &BTreeMap<String, String>| m["peak"].parse::<u64>().expect("peak");
-    println!("\nend to end          time      peak memory");
-    println!("  credo      {:>10.2}s {:>14}", secs(&credo), common::gb(peak(&credo)));
-    println!("  polars floor {:>8.2}s {:>14}", secs(&floor), common::gb(peak(&floor)));
+    let cpu = |m: &BTreeMap<String, String>| m["cpu"].parse::<f64>().expect("cpu");
+    println!("\nend to end          time      CPU time (user+system)    peak memory");
+    println!("  credo      {:>10.2}s {:>14.2}s {:>22}", secs(&credo), cpu(&credo), common::gb(peak(&credo)));
+    println!("  polars floor {:>8.2}s {:>14.2}s {:>22}", secs(&floor), cpu(&floor), common::gb(peak(&floor)));
     println!(
-        "  credo / floor: {:.2}x time, {:.2}x memory",
+        "  credo / floor: {:.2}x time, {:.2}x CPU time, {:.2}x memory",
         secs(&credo) / secs(&floor),
+        cpu(&credo) / cpu(&floor),
         peak(&credo) as f64 / peak(&floor) as f64
+    );
+    println!(
+        "  cores busy on average: credo {:.2}, floor {:.2} (of {})",
+        cpu(&credo) / secs(&credo),
+        cpu(&floor) / secs(&floor),
+        std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     println!("  credo: {:.0} entities/s; phases: {}", n as f64 / secs(&credo), credo["phases"]);
     println!("\n{}", credo["baseline"]);
@@ -118,6 +126,7 @@ fn credo_side(dir: &Path) {
     .expect("classify");
     mark("end");
     let secs = started.elapsed().as_secs_f64();
+    let cpu = common::cpu_secs();
     let peak = common::peak_rss();
     let marks = marks.into_inner().unwrap();
     let mut phases: Vec<(String, f64)> = Vec::new();
@@ -130,6 +139,7 @@ fn credo_side(dir: &Path) {
     }
     let phase = |name: &str| phases.iter().find(|(l, _)| l == name).map_or(0.0, |p| p.1);
     println!("secs={secs:.3}");
+    println!("cpu={cpu:.2}");
     println!("peak={peak}");
     println!("entities={}", loaded.snapshot.len());
     println!("phases={}", phases.iter().map(|(l, s)| format!("{l} {s:.2}s")).collect::<Vec<_>>().join(", "));
@@ -255,8 +265,10 @@ fn floor_side(dir: &Path) {
     let f = std::fs::File::create(&out).expect("create");
     ParquetWriter::new(f).finish(&mut df).expect("write");
     let secs = started.elapsed().as_secs_f64();
+    let cpu = common::cpu_secs();
     let _ = std::fs::remove_file(&out);
     println!("secs={secs:.3}");
+    println!("cpu={cpu:.2}");
     println!("peak={}", common::peak_rss());
     println!("rows={}", df.height());
 }
