@@ -66,7 +66,6 @@ pub fn peak_rss() -> u64 {
 /// CPU time of this process so far (user and system, all threads), in
 /// seconds (Linux: `/proc/self/stat`'s `utime` and `stime`, in the
 /// kernel's fixed 100 ticks a second). On two cores, wall time follows it.
-#[allow(dead_code)] // not every benchmark prints it
 pub fn cpu_secs() -> f64 {
     std::fs::read_to_string("/proc/self/stat")
         .ok()
