@@ -28,7 +28,9 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
-use crate::engine::{EntityState, Field, FieldMask, PropagatedFlag, RuleError, RuleSet, Stage, StageMemo, StageStats};
+use crate::engine::{
+    DecisionRef, EntityState, Field, FieldMask, PropagatedFlag, RuleError, RuleSet, Stage, StageMemo, StageStats,
+};
 use crate::i18n::Lang;
 use crate::model::*;
 use crate::propagate::{self, Propagation};
@@ -59,7 +61,7 @@ pub struct EntityResult {
     pub blacklisted_until: Option<Date>,
     /// Departments with at least one applicable inspection item.
     pub departments: Arc<[Arc<str>]>,
-    pub decisions: Vec<Arc<crate::engine::Decision>>,
+    pub decisions: Vec<DecisionRef>,
     /// The entity's records as of the date, with the status the rules gave.
     pub records: Vec<RecordLine>,
     /// The entity's row in the dataset's file (dataset order).
@@ -118,12 +120,7 @@ impl EntityResult {
 
     /// Appends the explanation to `out`, each decision's own text appended
     /// by `render` (which may have it already).
-    fn explanation_into(
-        &self,
-        lang: Lang,
-        out: &mut String,
-        render: &mut dyn FnMut(&Arc<crate::engine::Decision>, &mut String),
-    ) {
+    fn explanation_into(&self, lang: Lang, out: &mut String, render: &mut dyn FnMut(&DecisionRef, &mut String)) {
         use crate::i18n::Label;
         use std::fmt::Write as _;
         let mut first = true;
@@ -185,9 +182,10 @@ impl EntityResult {
 /// each decision's text, made once per decision (an entity's own decision
 /// makes its list distinct, the rest of the list is shared). Keys are the
 /// decisions' addresses: a `Texts` is cleared before the results it saw
-/// are dropped. A decision held by its entity alone (`Arc::strong_count`
-/// 1: it names the entity's records) is rendered in place and its list is
-/// not kept: no other entity would find either.
+/// are dropped. A decision held by its entity alone
+/// ([`DecisionRef::held_alone`]: it names the entity's records) is
+/// rendered in place and its list is not kept: no other entity would find
+/// either.
 #[derive(Default)]
 pub struct Texts {
     /// By whether the entity has a tolerance end, and language.
@@ -205,7 +203,7 @@ impl Texts {
     fn key(&mut self, r: &EntityResult) -> Vec<usize> {
         let mut key = std::mem::take(&mut self.key);
         key.clear();
-        key.extend(r.decisions.iter().map(|d| Arc::as_ptr(d) as usize));
+        key.extend(r.decisions.iter().map(DecisionRef::addr));
         key
     }
 
@@ -215,12 +213,10 @@ impl Texts {
             let rendered = &mut self.rendered;
             let mut out = String::new();
             r.explanation_into(lang, &mut out, &mut |d, out| {
-                if Arc::strong_count(d) == 1 {
+                if d.held_alone() {
                     d.render_into(lang, out);
                 } else {
-                    let text = rendered
-                        .entry((Arc::as_ptr(d) as usize, lang))
-                        .or_insert_with(|| d.render(lang).into_boxed_str());
+                    let text = rendered.entry((d.addr(), lang)).or_insert_with(|| d.render(lang).into_boxed_str());
                     out.push_str(text);
                 }
             });
@@ -234,9 +230,7 @@ impl Texts {
                 let rendered = &mut self.rendered;
                 let mut out = String::new();
                 r.explanation_into(lang, &mut out, &mut |d, out| {
-                    let text = rendered
-                        .entry((Arc::as_ptr(d) as usize, lang))
-                        .or_insert_with(|| d.render(lang).into_boxed_str());
+                    let text = rendered.entry((d.addr(), lang)).or_insert_with(|| d.render(lang).into_boxed_str());
                     out.push_str(text);
                 });
                 let t: Arc<str> = out.into();
@@ -277,11 +271,10 @@ impl Texts {
             if i > 0 {
                 out.push(',');
             }
-            if Arc::strong_count(d) == 1 {
+            if d.held_alone() {
                 d.write_json(&mut out);
             } else {
-                let text =
-                    self.decision_json.entry(Arc::as_ptr(d) as usize).or_insert_with(|| json(d).into_boxed_str());
+                let text = self.decision_json.entry(d.addr()).or_insert_with(|| json(d).into_boxed_str());
                 out.push_str(text);
             }
         }
@@ -303,7 +296,7 @@ type ByList = FxHashMap<Box<[usize]>, Arc<str>>;
 
 /// Whether a result has a decision of its own (held by it alone).
 fn has_own(r: &EntityResult) -> bool {
-    r.decisions.iter().any(|d| Arc::strong_count(d) == 1)
+    r.decisions.iter().any(DecisionRef::held_alone)
 }
 
 /// Entities per shard by default. A shard's working set is about 1 KB per
@@ -416,7 +409,6 @@ pub fn classify(
     let shard_size = options.shard_size.max(1);
     let shards: Vec<&[EntityId]> = ids.chunks(shard_size).collect();
     let mut spill = spill::Spill::new(shards.len(), options.spill_dir.as_deref())?;
-    let mut shared = spill::Shared::default();
     let texts = facts::SymbolTexts::new(s);
 
     // First half, shard by shard.
@@ -473,14 +465,14 @@ pub fn classify(
             // One shard: its states wait in memory as they are.
             kept = Some(states);
         } else {
-            spill.put(k, spill::encode(&states, &mut shared))?;
+            spill.put(k, spill::encode(&states))?;
             // Freed on every core: a shard's states are many small allocations.
             states.into_par_iter().for_each(drop);
         }
     }
 
-    // The first half's memos are done with (the decisions the spill needs
-    // are in `shared`): freed before the role graph is built.
+    // The first half's memos are done with (the decisions the spill names
+    // by number are interned): freed before the role graph is built.
     drop(memos);
 
     progress("propagation");
@@ -513,7 +505,7 @@ pub fn classify(
             None => {
                 progress(&format!("unspill {}/{}", k + 1, shards.len()));
                 let bytes = spill.take(k)?;
-                let spilled = spill::decode(k, &bytes, &shared)?;
+                let spilled = spill::decode(k, &bytes)?;
                 let damaged = || SpillError(k, spill::Damage::Mismatch);
                 if spilled.len() != shard.len() {
                     return Err(damaged().into());
@@ -558,7 +550,7 @@ pub fn classify(
                         source: r.source,
                         path: r.path.clone(),
                     });
-                    st.decisions.push(Arc::new(crate::engine::Decision {
+                    st.decisions.push(DecisionRef::own(crate::engine::Decision {
                         stage: Stage::EntityLink,
                         rule: rule.clone(),
                         clause: "（六）二".into(),
@@ -578,7 +570,7 @@ pub fn classify(
                 {
                     let from = st.facts.stages.tier.unwrap_or(0);
                     Arc::make_mut(&mut st.facts).stages.tier = Some(min);
-                    st.decisions.push(Arc::new(crate::engine::Decision {
+                    st.decisions.push(DecisionRef::own(crate::engine::Decision {
                         stage: Stage::EntityLink,
                         rule: rule.clone(),
                         clause: "（六）二".into(),
@@ -713,8 +705,8 @@ mod tests {
     use super::*;
     use crate::engine::Decision;
 
-    fn decision(stage: Stage, reason: &str, inputs: &[&str]) -> Arc<Decision> {
-        Arc::new(Decision {
+    fn decision(stage: Stage, reason: &str, inputs: &[&str]) -> DecisionRef {
+        DecisionRef::shared(Decision {
             stage,
             rule: "r.rhai:f".into(),
             clause: "（一）".into(),
@@ -726,7 +718,7 @@ mod tests {
 
     /// Entity `n`'s result; what its explanation shows besides the
     /// decisions follows from them (`k`), as in a run.
-    fn result(n: u32, k: u32, decisions: Vec<Arc<Decision>>) -> EntityResult {
+    fn result(n: u32, k: u32, decisions: Vec<DecisionRef>) -> EntityResult {
         let date = chrono::NaiveDate::from_ymd_opt(2026, 1, 15).expect("date");
         EntityResult {
             uscc: Uscc::assemble(b'9', b'1', 370102, *format!("{:08}", n + 1).as_bytes().first_chunk().expect("8"))
@@ -782,8 +774,8 @@ mod tests {
         let need = facts::Need { records: true, evaluations: false };
         let states: Vec<EntityState> =
             facts::build(&s, &texts, &ids, as_of, need).into_iter().map(EntityState::new).collect();
-        let bytes = spill::encode(&states, &mut spill::Shared::default());
-        let spilled = spill::decode(0, &bytes, &spill::Shared::default()).expect("decodes");
+        let bytes = spill::encode(&states);
+        let spilled = spill::decode(0, &bytes).expect("decodes");
         let (a, b) = (0..ids.len())
             .flat_map(|a| (0..ids.len()).map(move |b| (a, b)))
             .find(|&(a, b)| states[a].facts.records.len() != states[b].facts.records.len())
@@ -796,10 +788,15 @@ mod tests {
     /// whether its decisions are shared with other results or its own.
     #[test]
     fn texts_are_each_results_own_texts() {
-        let shared: Vec<Arc<Decision>> = Stage::ALL.iter().map(|s| decision(*s, &format!("{s:?}"), &[])).collect();
+        let shared: Vec<DecisionRef> = Stage::ALL.iter().map(|s| decision(*s, &format!("{s:?}"), &[])).collect();
+        // Held by several results without being interned.
+        let counted = DecisionRef::own((*decision(Stage::EntityLink, "counted", &[])).clone());
         let results: Vec<EntityResult> = (0..40)
             .map(|n| {
-                let mut d: Vec<Arc<Decision>> = shared.iter().step_by(1 + n as usize % 3).cloned().collect();
+                let mut d: Vec<DecisionRef> = shared.iter().step_by(1 + n as usize % 3).cloned().collect();
+                if n % 5 == 2 {
+                    d.push(counted.clone());
+                }
                 if n % 4 == 1 {
                     // An entity's own decision, naming its records.
                     d.insert(1, decision(Stage::RecordStatus, &format!("R{n} exempt"), &[&format!("R{n}")]));

@@ -1037,7 +1037,7 @@ mod tests {
             blacklisted: n.is_multiple_of(11),
             blacklisted_until: (n.is_multiple_of(11)).then_some(date),
             departments: vec![Arc::<str>::from("市场监管"), Arc::from(format!("部门{}", n % 4).as_str())].into(),
-            decisions: vec![Arc::new(Decision {
+            decisions: vec![crate::engine::DecisionRef::own(Decision {
                 stage: Stage::Tier,
                 rule: "tier.rhai:tier".into(),
                 clause: "c".into(),

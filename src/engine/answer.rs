@@ -10,7 +10,8 @@ use rhai::{Dynamic, Map};
 use super::host::RuleDate;
 use super::native::{self, V};
 use super::{
-    BlacklistStatus, CompiledEntry, Decision, EntityFacts, EntityState, RuleError, RuleSet, Stage, Supervision,
+    BlacklistStatus, CompiledEntry, Decision, DecisionRef, EntityFacts, EntityState, RuleError, RuleSet, Stage,
+    Supervision,
 };
 use crate::i18n::Lang;
 use crate::model::{AccumulationLevel, Date, RecordStatus, RiskLevel};
@@ -450,7 +451,7 @@ impl Answer {
     /// The decision for entity `f`: `shared` itself, or for a record_status
     /// answer with notable statuses, the decision naming `f`'s own records
     /// (`shared` being its template).
-    pub(super) fn decision_for(&self, shared: &Arc<Decision>, f: &EntityFacts) -> Arc<Decision> {
+    pub(super) fn decision_for(&self, shared: &DecisionRef, f: &EntityFacts) -> DecisionRef {
         let Answer::RecordStatus { notes, .. } = self else { return shared.clone() };
         if notes.is_empty() {
             return shared.clone();
@@ -488,7 +489,7 @@ impl Answer {
             any_zh |= note.zh.is_some();
             inputs.push(id.to_string());
         }
-        Arc::new(Decision {
+        DecisionRef::own(Decision {
             stage: shared.stage,
             rule: shared.rule.clone(),
             clause: shared.clause.clone(),

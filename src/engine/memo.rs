@@ -5,10 +5,9 @@ use std::hash::Hasher;
 use hashbrown::HashTable;
 use rustc_hash::FxHasher;
 
-use super::Decision;
+use super::DecisionRef;
 use super::answer::Answer;
 use super::facts::{EntityFacts, FieldMask, RecordParts};
-use std::sync::Arc;
 
 /// Answers to small inputs of a stage, kept across the shards of a run so
 /// common inputs (an entity with no records, a tier and a risk) are
@@ -50,19 +49,19 @@ pub(super) fn key_hash(k: &[u8]) -> u64 {
 }
 
 /// An answer and its decision, as a stage applies them.
-type Kept = (Answer, Arc<Decision>);
+type Kept = (Answer, DecisionRef);
 
 /// Answers by key, each stored with its key's hash.
 #[derive(Default)]
 pub(super) struct Answers(HashTable<(u64, Box<[u8]>, Kept)>);
 
 impl Answers {
-    pub(super) fn get(&self, hash: u64, k: &[u8]) -> Option<&(Answer, Arc<Decision>)> {
+    pub(super) fn get(&self, hash: u64, k: &[u8]) -> Option<&Kept> {
         self.0.find(hash, |(h, key, _)| *h == hash && **key == *k).map(|(_, _, v)| v)
     }
 
     /// Keeps `v` for `k` (replacing an answer kept for it).
-    pub(super) fn insert(&mut self, hash: u64, k: Box<[u8]>, v: (Answer, Arc<Decision>)) {
+    pub(super) fn insert(&mut self, hash: u64, k: Box<[u8]>, v: Kept) {
         match self.0.entry(hash, |(h, key, _)| *h == hash && *key == k, |(h, _, _)| *h) {
             hashbrown::hash_table::Entry::Occupied(mut o) => o.get_mut().2 = v,
             hashbrown::hash_table::Entry::Vacant(e) => {
@@ -120,13 +119,13 @@ impl Observed {
     }
 
     /// The answer for a lookup key made by [`Observed::key`].
-    pub(super) fn get(&self, k: &[u8]) -> Option<&(Answer, Arc<Decision>)> {
+    pub(super) fn get(&self, k: &[u8]) -> Option<&Kept> {
         self.answers.get(key_hash(k), k)
     }
 
     /// Keeps an answer whose call read only `mask`; bounded like the memo
     /// (results never depend on what is kept).
-    pub(super) fn insert(&mut self, mask: FieldMask, k: Box<[u8]>, v: (Answer, Arc<Decision>)) {
+    pub(super) fn insert(&mut self, mask: FieldMask, k: Box<[u8]>, v: Kept) {
         if !self.masks.contains(&mask) {
             if self.masks.len() >= Self::MAX_MASKS {
                 return;
@@ -175,11 +174,11 @@ impl StageMemo {
 
 impl Whole {
     /// The answer kept for key `k`, whose hash is `hash` ([`key_hash`]).
-    pub(super) fn get(&self, hash: u64, k: &[u8]) -> Option<&(Answer, Arc<Decision>)> {
+    pub(super) fn get(&self, hash: u64, k: &[u8]) -> Option<&Kept> {
         self.newer.get(hash, k).or_else(|| self.older.get(hash, k))
     }
 
-    pub(super) fn insert(&mut self, hash: u64, k: Box<[u8]>, v: (Answer, Arc<Decision>)) {
+    pub(super) fn insert(&mut self, hash: u64, k: Box<[u8]>, v: Kept) {
         if self.newer.len() >= StageMemo::MAX_ENTRIES {
             self.older = std::mem::take(&mut self.newer);
         }
@@ -192,8 +191,8 @@ mod tests {
     use super::*;
     use crate::engine::Stage;
 
-    fn answer(tier: u8) -> (Answer, Arc<Decision>) {
-        let d = Decision {
+    fn answer(tier: u8) -> Kept {
+        let d = crate::engine::Decision {
             stage: Stage::Tier,
             rule: "tier.rhai:tier".into(),
             clause: "(一)".into(),
@@ -201,10 +200,10 @@ mod tests {
             reason_zh: None,
             inputs: Vec::new(),
         };
-        (Answer::Tier { tier }, Arc::new(d))
+        (Answer::Tier { tier }, DecisionRef::shared(d))
     }
 
-    fn reason(a: Option<&(Answer, Arc<Decision>)>) -> Option<String> {
+    fn reason(a: Option<&Kept>) -> Option<String> {
         a.map(|a| a.1.reason.clone())
     }
 

@@ -18,6 +18,7 @@ mod answer;
 pub mod error;
 pub mod facts;
 mod host;
+mod interned;
 mod link;
 pub mod manifest;
 mod memo;
@@ -44,6 +45,7 @@ use crate::i18n::Lang;
 use crate::model::{Date, RiskLevel};
 use answer::{Answer, apply};
 use host::EntityView;
+pub use interned::{DecisionRef, MAX_INTERNED};
 pub use link::{Link, LinkAnswer};
 pub use memo::StageMemo;
 
@@ -214,7 +216,7 @@ pub struct BlacklistStatus {
 #[derive(Clone, Debug)]
 pub struct EntityState {
     pub facts: Arc<EntityFacts>,
-    pub decisions: Vec<Arc<Decision>>,
+    pub decisions: Vec<DecisionRef>,
     pub supervision: Supervision,
     pub blacklist: BlacklistStatus,
 }
@@ -416,13 +418,13 @@ struct KeyChunk<'m> {
     ends: Vec<u32>,
     /// [`memo::key_hash`] of each key (0 for an entity answered by `hits`).
     hashes: Vec<u64>,
-    hits: Vec<Option<&'m (Answer, Arc<Decision>)>>,
+    hits: Vec<Option<&'m (Answer, DecisionRef)>>,
     /// Entities answered by each read set of `memo::Observed::masks`.
     mask_hits: Vec<u32>,
 }
 
 /// A call's answer and the fields it read.
-type Called = (Answer, Arc<Decision>, FieldMask);
+type Called = (Answer, DecisionRef, FieldMask);
 
 /// A compiled, checked rule set.
 pub struct RuleSet {
@@ -723,7 +725,7 @@ impl RuleSet {
             .collect();
         let mut keys: Vec<&[u8]> = Vec::with_capacity(states.len());
         let mut hashes: Vec<u64> = Vec::with_capacity(states.len());
-        let mut hits: Vec<Option<&(Answer, Arc<Decision>)>> = Vec::with_capacity(states.len());
+        let mut hits: Vec<Option<&(Answer, DecisionRef)>> = Vec::with_capacity(states.len());
         let mut mask_hits = vec![0u64; masks.len()];
         for c in &parts {
             let mut at = 0usize;
@@ -742,9 +744,9 @@ impl RuleSet {
         enum Slot<'m> {
             Known(usize),
             New(usize),
-            Seen(&'m (Answer, Arc<Decision>)),
+            Seen(&'m (Answer, DecisionRef)),
         }
-        let mut known: Vec<&(Answer, Arc<Decision>)> = Vec::new();
+        let mut known: Vec<&(Answer, DecisionRef)> = Vec::new();
         let mut reps: Vec<usize> = Vec::new();
         let mut slots: Vec<Slot> = Vec::with_capacity(states.len());
         // Each distinct key once, by the first entity with it, and its slot.
@@ -781,10 +783,10 @@ impl RuleSet {
             .par_iter()
             .map_init(
                 || Runner::new(self, e),
-                |runner, &i| runner.evaluate_seen(&states[i].facts).map(|(a, d, m)| (a, Arc::new(d), m)),
+                |runner, &i| runner.evaluate_seen(&states[i].facts).map(|(a, d, m)| (a, DecisionRef::shared(d), m)),
             )
             .collect();
-        let answers: Vec<(Answer, Arc<Decision>, FieldMask)> = answers.into_iter().collect::<Result<_, _>>()?;
+        let answers: Vec<(Answer, DecisionRef, FieldMask)> = answers.into_iter().collect::<Result<_, _>>()?;
         // Answers whose call read fewer fields than the stage declares, by
         // what it read (keyed before `apply` changes the facts).
         let narrower: Vec<(FieldMask, Box<[u8]>, usize)> = answers
@@ -805,7 +807,7 @@ impl RuleSet {
                 (*m, k.into_boxed_slice(), slot)
             })
             .collect();
-        let known: Vec<(Answer, Arc<Decision>)> = known.into_iter().cloned().collect();
+        let known: Vec<(Answer, DecisionRef)> = known.into_iter().cloned().collect();
         let calls = reps.len();
         // Room for this and every later per-entity stage's decision at
         // once, not a doubling of the list on the way.
@@ -856,7 +858,7 @@ impl RuleSet {
 mod tests {
     use super::*;
 
-    fn answer(n: usize) -> (Answer, Arc<Decision>) {
+    fn answer(n: usize) -> (Answer, DecisionRef) {
         let d = Decision {
             stage: Stage::Tier,
             rule: "tier.rhai:tier".into(),
@@ -865,7 +867,7 @@ mod tests {
             reason_zh: None,
             inputs: Vec::new(),
         };
-        (Answer::Tier { tier: 1 }, Arc::new(d))
+        (Answer::Tier { tier: 1 }, DecisionRef::shared(d))
     }
 
     proptest::proptest! {

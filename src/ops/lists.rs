@@ -5,11 +5,9 @@
 //!
 //! Never formats: front ends render the entries.
 
-use std::sync::Arc;
-
 use super::Result;
 use crate::classify::{self, EntityResult};
-use crate::engine::{Decision, RuleSet, Stage};
+use crate::engine::{Decision, DecisionRef, RuleSet, Stage};
 use crate::model::Date;
 use crate::snapshot::Snapshot;
 
@@ -44,7 +42,7 @@ impl List {
 #[derive(Debug)]
 pub struct Listed {
     pub entity: EntityResult,
-    pub reasons: Vec<Arc<Decision>>,
+    pub reasons: Vec<DecisionRef>,
 }
 
 /// The entities on `list` as of `as_of` (only those with inspection items

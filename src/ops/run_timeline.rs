@@ -166,7 +166,7 @@ pub fn rebuild_result(s: &StoredResult) -> Result<(EntityResult, bool)> {
         blacklisted: s.blacklisted,
         blacklisted_until,
         departments: s.departments.iter().map(|d| Arc::<str>::from(d.as_str())).collect(),
-        decisions: decisions.into_iter().map(Arc::new).collect(),
+        decisions: decisions.into_iter().map(crate::engine::DecisionRef::own).collect(),
         records,
         row: 0,
     };
