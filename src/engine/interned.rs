@@ -52,7 +52,7 @@ const SHARDS: usize = 16;
 
 struct Interner {
     shards: [Mutex<HashTable<&'static Entry>>; SHARDS],
-    /// Numbers given so far (may run past the table: those are refused).
+    /// Numbers given so far (at most the table's length).
     next: AtomicU32,
     /// Interned decisions by number: read without a lock (each set once).
     numbered: Box<[OnceLock<&'static Entry>]>,
@@ -94,11 +94,17 @@ impl Interner {
         if let Some(e) = table.find(hash, |e| e.decision == d) {
             return Ok(e);
         }
-        let number = self.next.fetch_add(1, Ordering::Relaxed);
-        let Some(slot) = self.numbered.get(number as usize) else { return Err(d) };
+        // Each number is given once (never past the table, so the count
+        // cannot wrap however many decisions a full table refuses).
+        let max = self.numbered.len() as u32;
+        let Ok(number) = self.next.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < max).then_some(n + 1))
+        else {
+            return Err(d);
+        };
         let entry: &'static Entry = Box::leak(Box::new(Entry { number, decision: d }));
-        // Each number is given once, so its slot is empty.
-        let _ = slot.set(entry);
+        // Its slot is empty: the number is new.
+        let set = self.numbered[number as usize].set(entry);
+        debug_assert!(set.is_ok(), "interned decision number {number} given twice");
         table.insert_unique(hash, entry, |e| content_hash(&e.decision));
         Ok(entry)
     }
@@ -245,6 +251,8 @@ mod tests {
         let a = small.intern(decision("first", &[])).expect("room");
         assert!(small.intern(decision("second", &[])).is_ok());
         assert_eq!(small.intern(decision("third", &[])).err(), Some(decision("third", &[])));
+        // Refusals do not use up numbers.
+        assert_eq!(small.next.load(Ordering::Relaxed), 2);
         assert!(std::ptr::eq(small.intern(decision("first", &[])).expect("known"), a));
         assert_eq!(small.numbered[1].get().map(|e| e.decision.reason.as_str()), Some("second"));
     }
