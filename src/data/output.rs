@@ -1,11 +1,14 @@
 //! Writing classification results (one row per entity) as CSV or Parquet,
 //! chosen by the output file's extension.
 
+use std::io::Write;
 use std::path::Path;
 
 use polars::prelude::*;
 
-use super::columns;
+use polars_parquet::write::{CompressionOptions, StatisticsOptions, ZstdLevel};
+
+use super::columns::{self, Col, ParquetOut};
 use crate::classify::EntityResult;
 use crate::i18n::Lang;
 
@@ -28,7 +31,7 @@ pub const COLUMNS: &[&str] = &[
     "explanation",
 ];
 
-fn frame(rows: &[EntityResult], texts: &mut crate::classify::Texts, lang: Lang) -> PolarsResult<DataFrame> {
+fn frame(rows: &[EntityResult], texts: &mut crate::classify::Texts, lang: Lang) -> Vec<Col> {
     // Codes and probabilities take few distinct values: each is formatted
     // once per batch, not once per row. `format!("{:.6}", r.probability())`
     // without float formatting: six places of a whole number of millionths
@@ -38,25 +41,28 @@ fn frame(rows: &[EntityResult], texts: &mut crate::classify::Texts, lang: Lang) 
         distinct_texts(rows.iter().map(|r| r.probability_ppm), |p| format!("{}.{:06}", p / 1_000_000, p % 1_000_000));
     let departments = super::results::departments_column(rows.iter().map(|r| &r.departments));
     let explanations: Vec<std::sync::Arc<str>> = rows.iter().map(|r| texts.explanation(r, lang)).collect();
-    DataFrame::new_infer_height(vec![
-        Column::new("uscc".into(), rows.iter().map(|r| r.uscc.as_str()).collect::<Vec<_>>()),
-        Column::new("name".into(), rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>()),
-        columns::shared("city", rows.iter().map(|r| &*codes[&r.city])),
-        columns::shared("county", rows.iter().map(|r| &*codes[&r.county])),
-        Column::new("tier".into(), rows.iter().map(|r| i32::from(r.tier)).collect::<Vec<_>>()),
-        columns::shared("tier_name", rows.iter().map(|r| crate::i18n::tier_name(r.tier, lang))),
-        columns::shared("risk", rows.iter().map(|r| r.risk_code())),
+    vec![
+        Col::Unique(Column::new("uscc".into(), rows.iter().map(|r| r.uscc.as_str()).collect::<Vec<_>>())),
+        Col::Unique(Column::new("name".into(), rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>())),
+        Col::Text(columns::shared("city", rows.iter().map(|r| &*codes[&r.city]))),
+        Col::Text(columns::shared("county", rows.iter().map(|r| &*codes[&r.county]))),
+        Col::Polars(Column::new("tier".into(), rows.iter().map(|r| i32::from(r.tier)).collect::<Vec<_>>())),
+        Col::Text(columns::shared("tier_name", rows.iter().map(|r| crate::i18n::tier_name(r.tier, lang)))),
+        Col::Text(columns::shared("risk", rows.iter().map(|r| r.risk_code()))),
         // Decimal text with six places: exact parts per million, no float noise.
-        columns::shared("probability", rows.iter().map(|r| &*ppm[&r.probability_ppm])),
-        Column::new("tolerance_until".into(), rows.iter().map(|r| r.tolerance_until).collect::<Vec<_>>()),
-        Column::new("exemptions".into(), rows.iter().map(|r| r.exemptions.join(";")).collect::<Vec<_>>()),
-        columns::shared("accumulation", rows.iter().map(|r| r.accumulation.as_str())),
-        Column::new("key_attention".into(), rows.iter().map(|r| r.key_attention).collect::<Vec<_>>()),
-        Column::new("blacklisted".into(), rows.iter().map(|r| r.blacklisted).collect::<Vec<_>>()),
-        Column::new("blacklisted_until".into(), rows.iter().map(|r| r.blacklisted_until).collect::<Vec<_>>()),
-        columns::shared("departments", departments.iter().map(|t| &**t)),
-        columns::shared("explanation", explanations.iter().map(|t| &**t)),
-    ])
+        Col::Text(columns::shared("probability", rows.iter().map(|r| &*ppm[&r.probability_ppm]))),
+        Col::Polars(Column::new("tolerance_until".into(), rows.iter().map(|r| r.tolerance_until).collect::<Vec<_>>())),
+        Col::Polars(Column::new("exemptions".into(), rows.iter().map(|r| r.exemptions.join(";")).collect::<Vec<_>>())),
+        Col::Text(columns::shared("accumulation", rows.iter().map(|r| r.accumulation.as_str()))),
+        Col::Polars(Column::new("key_attention".into(), rows.iter().map(|r| r.key_attention).collect::<Vec<_>>())),
+        Col::Polars(Column::new("blacklisted".into(), rows.iter().map(|r| r.blacklisted).collect::<Vec<_>>())),
+        Col::Polars(Column::new(
+            "blacklisted_until".into(),
+            rows.iter().map(|r| r.blacklisted_until).collect::<Vec<_>>(),
+        )),
+        Col::Text(columns::shared("departments", departments.iter().map(|t| &**t))),
+        Col::Text(columns::shared("explanation", explanations.iter().map(|t| &**t))),
+    ]
 }
 
 /// The text of each distinct key.
@@ -84,7 +90,7 @@ pub struct OutputWriter {
 #[allow(clippy::large_enum_variant)]
 enum Inner {
     Csv(polars::io::csv::write::BatchedWriter<std::io::BufWriter<std::fs::File>>),
-    Parquet(polars::io::parquet::write::BatchedWriter<std::io::BufWriter<std::fs::File>>),
+    Parquet(ParquetOut<std::io::BufWriter<std::fs::File>>),
 }
 
 /// A results file could not be written.
@@ -106,19 +112,22 @@ impl OutputWriter {
             std::fs::create_dir_all(dir).map_err(|e| err(&e))?;
         }
         let file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path).map_err(|e| err(&e))?);
-        let schema = frame(&[], &mut Default::default(), lang).map_err(|e| err(&e))?.schema().as_ref().clone();
+        let schema =
+            columns::frame(&frame(&[], &mut Default::default(), lang)).map_err(|e| err(&e))?.schema().as_ref().clone();
         let inner = if ext == "csv" {
             Inner::Csv(CsvWriter::new(file).include_header(true).batched(&schema).map_err(|e| err(&e))?)
         } else {
             Inner::Parquet(
-                ParquetWriter::new(file)
+                ParquetOut::new(
+                    file,
+                    &schema,
                     // Level 1: about half the CPU of the default 3 for a
                     // slightly larger file (written while the run goes on).
-                    .with_compression(ParquetCompression::Zstd(Some(
-                        polars_parquet::write::ZstdLevel::try_new(1).map_err(|e| err(&e))?,
-                    )))
-                    .batched(&schema)
-                    .map_err(|e| err(&e))?,
+                    CompressionOptions::Zstd(Some(ZstdLevel::try_new(1).map_err(|e| err(&e))?)),
+                    StatisticsOptions::default(),
+                    None,
+                )
+                .map_err(|e| err(&e))?,
             )
         };
         Ok(OutputWriter { path: path.to_path_buf(), lang, inner: Some(inner) })
@@ -132,10 +141,10 @@ impl OutputWriter {
         const CHUNK: usize = 250_000;
         let mut texts = crate::classify::Texts::default();
         for chunk in rows.chunks(CHUNK) {
-            let df = frame(chunk, &mut texts, self.lang).map_err(|e| self.err(&e))?;
+            let cols = frame(chunk, &mut texts, self.lang);
             match self.inner.as_mut().expect("writer open") {
-                Inner::Csv(w) => w.write_batch(&df),
-                Inner::Parquet(w) => w.write_batch(&df),
+                Inner::Csv(w) => columns::frame(&cols).and_then(|df| w.write_batch(&df)),
+                Inner::Parquet(w) => w.write(cols),
             }
             .map_err(|e| self.err(&e))?;
         }
@@ -145,7 +154,9 @@ impl OutputWriter {
     pub fn finish(mut self) -> Result<(), OutputError> {
         match self.inner.take().expect("writer open") {
             Inner::Csv(mut w) => w.finish().map_err(|e| self.err(&e)),
-            Inner::Parquet(w) => w.finish().map(|_| ()).map_err(|e| self.err(&e)),
+            Inner::Parquet(w) => {
+                w.finish().and_then(|mut f| f.flush().map_err(PolarsError::from)).map_err(|e| self.err(&e))
+            }
         }
     }
 }

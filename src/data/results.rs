@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use polars::prelude::*;
 use sha2::{Digest, Sha256};
 
-use super::columns;
+use super::columns::{self, Col, ParquetOut};
 use crate::classify::EntityResult;
 use crate::engine::Stage;
 
@@ -326,7 +326,7 @@ fn hex_sha(h: Sha256) -> String {
 pub struct Writer {
     path: PathBuf,
     tmp: PathBuf,
-    inner: Option<polars::io::parquet::write::BatchedWriter<Tap<BufWriter<File>>>>,
+    inner: Option<ParquetOut<Tap<BufWriter<File>>>>,
     state: Arc<Mutex<TapState>>,
     /// Rows of an unfinished group, carried to the next shard.
     pending: Vec<EntityResult>,
@@ -368,7 +368,7 @@ fn supervision_reason_of(r: &EntityResult) -> &str {
     r.decisions.iter().rev().find(|d| d.stage == Stage::Supervision).map_or("", |d| d.reason.as_str())
 }
 
-fn frame(rows: &[&EntityResult], texts: &mut crate::classify::Texts) -> PolarsResult<DataFrame> {
+fn frame(rows: &[&EntityResult], texts: &mut crate::classify::Texts) -> Vec<Col> {
     // Every row's detail JSON in one buffer, cut at the offsets.
     let mut detail = String::with_capacity(rows.len() * 160);
     let mut ends = Vec::with_capacity(rows.len());
@@ -378,25 +378,28 @@ fn frame(rows: &[&EntityResult], texts: &mut crate::classify::Texts) -> PolarsRe
     }
     let departments = departments_column(rows.iter().map(|r| &r.departments));
     let explanations: Vec<Arc<str>> = rows.iter().map(|r| texts.decisions_json(r)).collect();
-    DataFrame::new_infer_height(vec![
-        Column::new("uscc".into(), rows.iter().map(|r| r.uscc.as_str()).collect::<Vec<_>>()),
-        Column::new("name".into(), rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>()),
-        Column::new("city".into(), rows.iter().map(|r| r.city).collect::<Vec<u32>>()),
-        Column::new("county".into(), rows.iter().map(|r| r.county).collect::<Vec<u32>>()),
-        Column::new("tier".into(), rows.iter().map(|r| u32::from(r.tier)).collect::<Vec<u32>>()),
-        Column::new("risk".into(), rows.iter().map(|r| r.risk_code()).collect::<Vec<_>>()),
-        Column::new("probability_ppm".into(), rows.iter().map(|r| r.probability_ppm).collect::<Vec<u32>>()),
-        Column::new(
+    vec![
+        Col::Unique(Column::new("uscc".into(), rows.iter().map(|r| r.uscc.as_str()).collect::<Vec<_>>())),
+        Col::Unique(Column::new("name".into(), rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>())),
+        Col::Polars(Column::new("city".into(), rows.iter().map(|r| r.city).collect::<Vec<u32>>())),
+        Col::Polars(Column::new("county".into(), rows.iter().map(|r| r.county).collect::<Vec<u32>>())),
+        Col::Polars(Column::new("tier".into(), rows.iter().map(|r| u32::from(r.tier)).collect::<Vec<u32>>())),
+        Col::Text(columns::shared("risk", rows.iter().map(|r| r.risk_code()))),
+        Col::Polars(Column::new(
+            "probability_ppm".into(),
+            rows.iter().map(|r| r.probability_ppm).collect::<Vec<u32>>(),
+        )),
+        Col::Polars(Column::new(
             "tolerance_until".into(),
             rows.iter().map(|r| r.tolerance_until.map(|d| d.to_string())).collect::<Vec<_>>(),
-        ),
-        Column::new("key_attention".into(), rows.iter().map(|r| r.key_attention).collect::<Vec<_>>()),
-        Column::new("blacklisted".into(), rows.iter().map(|r| r.blacklisted).collect::<Vec<_>>()),
-        columns::shared("departments", departments.iter().map(|t| &**t)),
-        columns::shared("supervision_reason", rows.iter().map(|r| supervision_reason_of(r))),
-        columns::shared("explanation", explanations.iter().map(|t| &**t)),
-        columns::packed("detail", detail, &ends),
-    ])
+        )),
+        Col::Polars(Column::new("key_attention".into(), rows.iter().map(|r| r.key_attention).collect::<Vec<_>>())),
+        Col::Polars(Column::new("blacklisted".into(), rows.iter().map(|r| r.blacklisted).collect::<Vec<_>>())),
+        Col::Text(columns::shared("departments", departments.iter().map(|t| &**t))),
+        Col::Text(columns::shared("supervision_reason", rows.iter().map(|r| supervision_reason_of(r)))),
+        Col::Text(columns::shared("explanation", explanations.iter().map(|t| &**t))),
+        Col::Text(columns::packed("detail", detail, &ends)),
+    ]
 }
 
 /// The departments column (names joined by ";"), each distinct list
@@ -435,18 +438,20 @@ impl Writer {
         // index, never by statistics, and min/max over the explanation and
         // detail texts cost a comparison of every long string and keep
         // whole texts in the footer until the file is finished.
-        let inner = ParquetWriter::new(tap)
-            .with_compression(ParquetCompression::Lz4Raw)
-            .with_data_page_size(Some(page_bytes))
-            .with_statistics(polars::io::parquet::write::StatisticsOptions {
+        let inner = ParquetOut::new(
+            tap,
+            &schema(),
+            polars_parquet::write::CompressionOptions::Lz4Raw,
+            polars_parquet::write::StatisticsOptions {
                 min_value: false,
                 max_value: false,
                 distinct_count: false,
                 null_count: false,
                 binary_statistics_truncate_length: None,
-            })
-            .batched(&schema())
-            .map_err(|e| io(&tmp, e))?;
+            },
+            Some(page_bytes),
+        )
+        .map_err(|e| io(&tmp, e))?;
         Ok(Writer {
             path: path.to_path_buf(),
             tmp,
@@ -491,9 +496,8 @@ impl Writer {
 
     /// Writes one row group.
     fn group(&mut self, rows: &[&EntityResult]) -> Result<(), ResultsError> {
-        let mut df = frame(rows, &mut self.texts).map_err(|e| io(&self.tmp, e))?;
-        df.rechunk_mut();
-        self.inner.as_mut().expect("writer open").write_batch(&df).map_err(|e| io(&self.tmp, e))?;
+        let cols = frame(rows, &mut self.texts);
+        self.inner.as_mut().expect("writer open").write(cols).map_err(|e| io(&self.tmp, e))?;
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let span = std::mem::take(&mut s.span);
         self.groups.push(Group {
@@ -550,7 +554,9 @@ impl Writer {
     pub fn finish(mut self) -> Result<Sealed, ResultsError> {
         self.flush_group()?;
         let inner = self.inner.take().expect("writer open");
-        inner.finish().map_err(|e| io(&self.tmp, e))?;
+        let mut tap = inner.finish().map_err(|e| io(&self.tmp, e))?;
+        tap.flush().map_err(|e| io(&self.tmp, e))?;
+        drop(tap);
         let (footer, file_sha256) = {
             let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
             let span = std::mem::take(&mut s.span);
