@@ -29,11 +29,11 @@ use std::io::Write;
 
 use polars::prelude::*;
 use polars_arrow::array::{Array, DictionaryArray, MutableBinaryViewArray, PrimitiveArray, Utf8ViewArray, View};
-use polars_arrow::datatypes::{ArrowDataType, ArrowSchema, IntegerType};
+use polars_arrow::datatypes::{ArrowDataType, ArrowSchemaRef, IntegerType};
 use polars_buffer::Buffer;
 use polars_parquet::write::{
-    CompressionOptions, Encoding, FileWriter, StatisticsOptions, Version, WriteOptions, get_dtype_encoding,
-    row_group_iter,
+    CompressionOptions, Encoding, FileWriter, ParquetType, StatisticsOptions, Version, WriteOptions,
+    get_dtype_encoding, row_group_iter,
 };
 use rustc_hash::FxHashMap;
 
@@ -232,14 +232,8 @@ pub(crate) fn packed(name: &str, text: String, ends: &[usize]) -> Text {
     } else {
         let views: Vec<View> = firsts
             .iter()
-            .map(|&(start, end)| {
-                let t = &text.as_bytes()[start..end];
-                if t.len() <= View::MAX_INLINE_SIZE as usize {
-                    View::new_inline(t)
-                } else {
-                    View::new_from_bytes(t, 0, start as u32)
-                }
-            })
+            // A text of 12 bytes or fewer is held inline by the view.
+            .map(|&(start, end)| View::new_from_bytes(&text.as_bytes()[start..end], 0, start as u32))
             .collect();
         views_array(views.into_iter(), &[Buffer::from(text.into_bytes())])
     };
@@ -285,7 +279,9 @@ pub(crate) fn frame(cols: &[Col]) -> PolarsResult<DataFrame> {
 /// [`Col`] says.
 pub(crate) struct ParquetOut<W: Write> {
     writer: FileWriter<W>,
-    schema: ArrowSchema,
+    schema: ArrowSchemaRef,
+    /// The Parquet types of the schema's columns.
+    fields: Vec<ParquetType>,
     options: WriteOptions,
 }
 
@@ -299,7 +295,9 @@ impl<W: Write> ParquetOut<W> {
     ) -> PolarsResult<ParquetOut<W>> {
         let schema = schema.to_arrow(CompatLevel::newest());
         let options = WriteOptions { statistics, compression, version: Version::V1, data_page_size };
-        Ok(ParquetOut { writer: FileWriter::try_new(w, schema.clone(), options)?, schema, options })
+        let writer = FileWriter::try_new(w, schema.clone(), options)?;
+        let fields = writer.parquet_schema().fields().to_vec();
+        Ok(ParquetOut { writer, schema: schema.into(), fields, options })
     }
 
     /// Writes `cols`, in the schema's order and types, as one row group.
@@ -313,19 +311,13 @@ impl<W: Write> ParquetOut<W> {
         let mut encodings = Vec::with_capacity(cols.len());
         for (col, field) in cols.into_iter().zip(self.schema.iter_values()) {
             polars_ensure!(col.len() == rows, ComputeError: "column {} has {} rows, not {rows}", field.name, col.len());
+            // polars makes a dictionary of any 128 rows or fewer.
+            let plain = matches!(col, Col::Unique(_)) && rows > 128;
             let (array, encoding) = match col {
-                Col::Polars(c) | Col::Unique(c) if c.dtype().to_arrow(CompatLevel::newest()) != field.dtype => {
-                    polars_bail!(ComputeError: "column {} is {}, not the schema's type", field.name, c.dtype())
-                }
-                Col::Polars(c) => {
+                Col::Polars(c) | Col::Unique(c) => {
+                    polars_ensure!(c.dtype().to_arrow(CompatLevel::newest()) == field.dtype, ComputeError: "column {} is {}, not the schema's type", field.name, c.dtype());
                     let array = c.as_materialized_series().rechunk().to_arrow(0, CompatLevel::newest());
-                    (array, get_dtype_encoding(&field.dtype))
-                }
-                Col::Unique(c) => {
-                    let array = c.as_materialized_series().rechunk().to_arrow(0, CompatLevel::newest());
-                    // polars makes a dictionary of any 128 rows or fewer.
-                    let encoding = if rows <= 128 { get_dtype_encoding(&field.dtype) } else { vec![Encoding::Plain] };
-                    (array, encoding)
+                    (array, if plain { vec![Encoding::Plain] } else { get_dtype_encoding(&field.dtype) })
                 }
                 Col::Text(t) => {
                     polars_ensure!(field.dtype == ArrowDataType::Utf8View, ComputeError: "column {} is text, the schema's is not", field.name);
@@ -336,9 +328,8 @@ impl<W: Write> ParquetOut<W> {
             arrays.push(array);
             encodings.push(encoding);
         }
-        let fields = self.writer.parquet_schema().fields().to_vec();
-        let batch = polars_arrow::record_batch::RecordBatchT::try_new(rows, self.schema.clone().into(), arrays)?;
-        let group = row_group_iter(batch, Buffer::from(encodings), fields, self.options);
+        let batch = polars_arrow::record_batch::RecordBatchT::try_new(rows, self.schema.clone(), arrays)?;
+        let group = row_group_iter(batch, Buffer::from(encodings), self.fields.clone(), self.options);
         self.writer.write(rows as u64, group)
     }
 
