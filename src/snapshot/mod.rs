@@ -36,7 +36,9 @@ pub struct Str {
 /// Many strings in one buffer: no allocation per string, 8 bytes per handle.
 #[derive(Clone, Debug, Default)]
 pub struct Texts {
-    bytes: Vec<u8>,
+    /// Whole `&str`s one after another, so a handle slices out a `&str`
+    /// checking only its two ends (never the UTF-8 of every byte again).
+    bytes: String,
 }
 
 /// More text than one buffer addresses (4 GiB).
@@ -51,19 +53,19 @@ impl Texts {
         if u32::try_from(self.bytes.len() + s.len()).is_err() {
             return Err(TextOverflow);
         }
-        self.bytes.extend_from_slice(s.as_bytes());
+        self.bytes.push_str(s);
         Ok(Str { at, len })
     }
 
     /// The bytes of a string (valid UTF-8), without checking them again.
     pub fn get_bytes(&self, s: Str) -> &[u8] {
-        &self.bytes[s.at as usize..(s.at + s.len) as usize]
+        self.get(s).as_bytes()
     }
 
+    /// The string of a handle this buffer gave; an empty string for any
+    /// other (out of range, or not on character boundaries).
     pub fn get(&self, s: Str) -> &str {
-        let b = &self.bytes[s.at as usize..(s.at + s.len) as usize];
-        // Only whole `&str`s are pushed, so every handle spans valid UTF-8.
-        std::str::from_utf8(b).unwrap_or_default()
+        self.bytes.get(s.at as usize..(s.at as usize + s.len as usize)).unwrap_or_default()
     }
 
     pub fn bytes(&self) -> usize {
@@ -863,6 +865,20 @@ mod tests {
         assert!(!c.settled_by(mpa, Date::from_ymd_opt(2026, 5, 31).unwrap()), "inspected before it was made");
         assert!(!CommitmentRow { status: CommitmentStatus::Breached, ..c }.settled_by(mpa, on), "already settled");
         assert!(!CommitmentRow { kind: CommitmentKind::Public, ..c }.settled_by(mpa, on), "not an approval");
+    }
+
+    #[test]
+    fn texts_give_back_what_was_pushed_and_nothing_for_a_foreign_handle() {
+        let mut t = Texts::default();
+        let a = t.push("甲乙").unwrap();
+        let b = t.push("").unwrap();
+        let c = t.push("x-1").unwrap();
+        assert_eq!((t.get(a), t.get(b), t.get(c)), ("甲乙", "", "x-1"));
+        assert_eq!(t.get_bytes(c), b"x-1");
+        // Inside a character, or past the end: empty, never a panic.
+        assert_eq!(t.get(Str { at: 1, len: 2 }), "");
+        assert_eq!(t.get(Str { at: 7, len: 5 }), "");
+        assert_eq!(t.get(Str { at: u32::MAX, len: u32::MAX }), "");
     }
 
     #[test]

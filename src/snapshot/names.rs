@@ -119,12 +119,17 @@ impl Names {
     pub fn many(&self, ids: &[EntityId]) -> Vec<String> {
         let mut out = Vec::with_capacity(ids.len());
         let mut cached: Option<(usize, Vec<String>)> = None;
+        // Each id asked for once (strictly increasing, as callers give
+        // them): the decoded block's own strings are handed over instead
+        // of copied.
+        let once = ids.windows(2).all(|w| w[0] < w[1]);
         for &e in ids {
             let (b, k) = (e as usize / BLOCK, e as usize % BLOCK);
             if cached.as_ref().is_none_or(|(c, _)| *c != b) {
                 cached = Some((b, self.block(b).unwrap_or_default()));
             }
-            out.push(cached.as_ref().and_then(|(_, names)| names.get(k).cloned()).unwrap_or_default());
+            let name = cached.as_mut().and_then(|(_, names)| names.get_mut(k));
+            out.push(name.map(|n| if once { std::mem::take(n) } else { n.clone() }).unwrap_or_default());
         }
         out
     }
@@ -170,6 +175,9 @@ mod tests {
         let ids: Vec<u32> = (1000..2100).step_by(3).collect();
         let got = n.many(&ids);
         assert!(ids.iter().zip(&got).all(|(i, g)| *g == names[*i as usize]));
+        // Repeated and out of order: every one still named.
+        let ids = [5u32, 5, 3, 5, 2000, 4, 2999, 2999];
+        assert_eq!(n.many(&ids), ids.map(|i| names[i as usize].clone()));
         assert!(n.heap_bytes() < names.iter().map(String::len).sum::<usize>() / 2, "compressed");
         assert_eq!(Names::new(std::iter::empty()).get(0), "");
         let parallel = Names::from_fn(names.len(), |i| names[i].as_bytes());
