@@ -1,7 +1,6 @@
 //! Writing classification results (one row per entity) as CSV or Parquet,
 //! chosen by the output file's extension.
 
-use std::io::Write;
 use std::path::Path;
 
 use polars::prelude::*;
@@ -154,9 +153,7 @@ impl OutputWriter {
     pub fn finish(mut self) -> Result<(), OutputError> {
         match self.inner.take().expect("writer open") {
             Inner::Csv(mut w) => w.finish().map_err(|e| self.err(&e)),
-            Inner::Parquet(w) => {
-                w.finish().and_then(|mut f| f.flush().map_err(PolarsError::from)).map_err(|e| self.err(&e))
-            }
+            Inner::Parquet(w) => w.finish().map(drop).map_err(|e| self.err(&e)),
         }
     }
 }

@@ -554,9 +554,8 @@ impl Writer {
     pub fn finish(mut self) -> Result<Sealed, ResultsError> {
         self.flush_group()?;
         let inner = self.inner.take().expect("writer open");
-        let mut tap = inner.finish().map_err(|e| io(&self.tmp, e))?;
-        tap.flush().map_err(|e| io(&self.tmp, e))?;
-        drop(tap);
+        // Flushed and dropped before the file is hashed.
+        inner.finish().map(drop).map_err(|e| io(&self.tmp, e))?;
         let (footer, file_sha256) = {
             let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
             let span = std::mem::take(&mut s.span);
