@@ -77,6 +77,19 @@ fn bundled_sample_checks_clean() {
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("ok: "));
     assert!(stdout(&o).contains("sha256:"));
+    // Every table's line: rows, its time, and the part of it spent waiting
+    // for the builder, never more than the whole.
+    let tables: Vec<(f64, f64)> = stdout(&o)
+        .lines()
+        .filter_map(|l| {
+            let (_, rest) = l.split_once(" rows ")?;
+            let (secs, waited) = rest.trim().split_once("s (")?;
+            let waited = waited.strip_suffix("s of it waiting for the builder)")?;
+            Some((secs.trim().parse().ok()?, waited.parse().ok()?))
+        })
+        .collect();
+    assert_eq!(tables.len(), 14, "{}", stdout(&o));
+    assert!(tables.iter().all(|(secs, waited)| waited <= secs), "{tables:?}");
 }
 
 #[test]

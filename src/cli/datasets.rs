@@ -89,8 +89,16 @@ pub fn run(cmd: DatasetsCommand, lang: crate::i18n::Lang) -> Result<Outcome, Cli
                 println!("{}", report.problems.render_in(if all { usize::MAX } else { 100 }, lang));
                 return Ok(Outcome::Findings);
             }
-            for (table, n, secs) in &report.rows {
-                say!(lang, "  {table:<20} {n:>12} 行 {secs:>8.2} 秒", "  {table:<20} {n:>12} rows {secs:>7.2}s");
+            // A table's time includes waiting for the builder to take its
+            // batches (it is still busy with the table before): said apart,
+            // so a small table after a large one does not look slow.
+            for t in &report.rows {
+                let (table, n, secs, waited) = (t.table, t.rows, t.secs, t.waited);
+                say!(
+                    lang,
+                    "  {table:<20} {n:>12} 行 {secs:>8.2} 秒（其中等待整理 {waited:.2} 秒）",
+                    "  {table:<20} {n:>12} rows {secs:>7.2}s ({waited:.2}s of it waiting for the builder)"
+                );
             }
             let secs = report.references_secs;
             let name = crate::i18n::pad(if lang == crate::i18n::Lang::Zh { "引用关系" } else { "references" }, 20);

@@ -76,14 +76,26 @@ pub struct LoadedDataset {
 /// The outcome of checking a dataset directory.
 pub struct CheckReport {
     pub problems: Problems,
-    /// Rows read per table (including rows with problems) and seconds
-    /// spent reading it.
-    pub rows: Vec<(&'static str, usize, f64)>,
+    /// Each table as it was read, in the dataset hash's order.
+    pub rows: Vec<TableRead>,
     /// Seconds spent checking references across tables.
     pub references_secs: f64,
     pub hash: Option<String>,
     pub snapshot: Option<Snapshot>,
     pub format: Format,
+}
+
+/// One table of a checked dataset as it was read.
+#[derive(Clone, Copy, Debug)]
+pub struct TableRead {
+    pub table: &'static str,
+    /// Rows read (including rows with problems).
+    pub rows: usize,
+    /// Seconds from the table's start to its end ([`read::Scanned::secs`]).
+    pub secs: f64,
+    /// Seconds of `secs` the reader waited for the builder to take its
+    /// batches ([`read::Scanned::waited`]).
+    pub waited: f64,
 }
 
 /// A snapshot of rows already in memory (rule tests, tests), checked as
@@ -140,9 +152,17 @@ pub fn check(dir: &Path, progress: &dyn Fn(&str)) -> CheckReport {
     let references_secs = t.elapsed().as_secs_f64();
     // In the fixed table order of the dataset hash.
     let by_table = |t: &str| scanned.iter().find(|s| s.file.starts_with(&format!("{t}.")));
-    let rows: Vec<(&'static str, usize, f64)> = TABLES
+    let rows: Vec<TableRead> = TABLES
         .iter()
-        .map(|(t, _)| (*t, by_table(t).map_or(0, |s| s.rows), by_table(t).map_or(0.0, |s| s.secs)))
+        .map(|(t, _)| {
+            let s = by_table(t);
+            TableRead {
+                table: t,
+                rows: s.map_or(0, |s| s.rows),
+                secs: s.map_or(0.0, |s| s.secs),
+                waited: s.map_or(0.0, |s| s.waited),
+            }
+        })
         .collect();
     let format = by_table(MarketEntity::TABLE).map_or(Format::Csv, |s| s.format);
     let digests: Option<Vec<(String, u64, [u8; 32])>> = TABLES

@@ -74,8 +74,14 @@ pub struct Scanned {
     pub rows: usize,
     /// Set when the whole file could be read.
     pub digest: Option<Digest>,
-    /// Seconds spent reading and parsing the file.
+    /// Seconds from the file's start to its end: reading and parsing it,
+    /// and [`Scanned::waited`].
     pub secs: f64,
+    /// Seconds of [`Scanned::secs`] spent handing batches over (waiting
+    /// while the consumer, the snapshot builder, is still busy with
+    /// earlier ones): a table that follows a slow one shows a long time
+    /// for few rows, and this says why.
+    pub waited: f64,
 }
 
 /// Rows per batch: a few hundred megabytes of columns at most. Two
@@ -105,7 +111,14 @@ pub enum Batch<T> {
 
 pub fn scan<T: TableRow>(dir: &Path, problems: &mut Problems, each: &mut dyn FnMut(Batch<T>)) -> Scanned {
     let started = std::time::Instant::now();
-    let mut out = Scanned { file: format!("{}.csv", T::TABLE), format: Format::Csv, rows: 0, digest: None, secs: 0.0 };
+    let mut out = Scanned {
+        file: format!("{}.csv", T::TABLE),
+        format: Format::Csv,
+        rows: 0,
+        digest: None,
+        secs: 0.0,
+        waited: 0.0,
+    };
     let (path, format) = match locate(dir, T::TABLE) {
         Ok(found) => found,
         Err(p) => {
@@ -115,11 +128,18 @@ pub fn scan<T: TableRow>(dir: &Path, problems: &mut Problems, each: &mut dyn FnM
     };
     out.format = format;
     out.file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut waited = std::time::Duration::ZERO;
+    let mut timed = |batch: Batch<T>| {
+        let t = std::time::Instant::now();
+        each(batch);
+        waited += t.elapsed();
+    };
     match format {
-        Format::Csv => scan_csv::<T>(&path, &mut out, problems, each),
-        Format::Parquet => scan_parquet::<T>(&path, &mut out, problems, each),
+        Format::Csv => scan_csv::<T>(&path, &mut out, problems, &mut timed),
+        Format::Parquet => scan_parquet::<T>(&path, &mut out, problems, &mut timed),
     }
     out.secs = started.elapsed().as_secs_f64();
+    out.waited = waited.as_secs_f64();
     out
 }
 
@@ -1234,6 +1254,26 @@ mod tests {
             }
         });
         (got, problems.0.iter().map(|p| p.to_string()).collect(), scanned)
+    }
+
+    /// The time a table's consumer keeps the reader waiting is counted
+    /// apart, and within the table's time.
+    #[test]
+    fn waiting_for_the_consumer_is_counted_apart() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("departments.csv"), "code,name\nD1,一\nD2,二\n").expect("write");
+        let mut problems = Problems::default();
+        let pause = std::time::Duration::from_millis(60);
+        let scanned = super::scan::<crate::model::Department>(dir.path(), &mut problems, &mut |b| {
+            if let Batch::Rows(_) = b {
+                std::thread::sleep(pause);
+            }
+        });
+        assert!(problems.is_empty());
+        assert!(scanned.waited >= pause.as_secs_f64(), "{}", scanned.waited);
+        assert!(scanned.waited <= scanned.secs, "{} > {}", scanned.waited, scanned.secs);
+        let (_, _, quick) = scan_departments(b"code,name\nD1,x\n");
+        assert!(quick.waited < pause.as_secs_f64(), "{}", quick.waited);
     }
 
     #[test]
