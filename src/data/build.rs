@@ -913,7 +913,7 @@ where
         let mut sorted: Vec<(K, u32, T)> =
             numbered.remove(&e).unwrap_or_default().into_iter().map(|(no, r)| (key(&r), no, r)).collect();
         sorted.sort_unstable_by_key(|(k, no, _)| (*k, *no));
-        let mut first = sorted[0].1;
+        let Some(&(_, mut first, _)) = sorted.first() else { continue };
         for w in 1..sorted.len() {
             if sorted[w].0 == sorted[w - 1].0 {
                 repeats.push((e, sorted[w].1, first, sorted[w].2));
@@ -1148,8 +1148,6 @@ impl PersonIndex {
 mod tests {
     use super::*;
 
-    /// A batch is parsed and handed over in parts: a key repeated in a
-    /// later part (or batch) is found as one repeated within a part.
     /// Grouping with repeats found, against the plain way: each entity's
     /// rows with their numbers, sorted by (key, row); a row is a repeat of
     /// the first row with its key.
@@ -1187,6 +1185,8 @@ mod tests {
         assert_eq!(table.of(7), &[(0, 7)]);
     }
 
+    /// A batch is parsed and handed over in parts: a key repeated in a
+    /// later part (or batch) is found as one repeated within a part.
     #[test]
     fn duplicate_keys_are_found_across_parts() {
         let mut b = Builder::new(Files::csv());
