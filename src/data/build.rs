@@ -873,9 +873,10 @@ const NONE: EntityId = EntityId::MAX;
 /// key within the same entity: (entity, row, first row, the row).
 ///
 /// The rows go straight into the table; their row numbers are not copied
-/// beside them (at 15M the evaluations' numbered copy was about 400 MB at
-/// the load's highest point). Repeats are rare, so only the entities that
-/// have one are looked for again in `rows`, for their numbers.
+/// beside them (at 15M the evaluations' numbered copy was about 400 MB, by
+/// the rows' sizes, while they were grouped). Repeats are rare, so only
+/// the entities that have one are looked for again in `rows`, for their
+/// numbers.
 fn group_unique<T, K>(n: usize, rows: Pending<T>, key: impl Fn(&T) -> K + Sync) -> (Table<T>, Vec<Repeat<T>>)
 where
     T: Copy + Send + Sync,

@@ -240,14 +240,9 @@ impl<T> Table<T> {
     /// Groups rows by entity (`entity(row)`) for `entities` entities,
     /// keeping the order of rows within an entity: a counting sort, one
     /// pass to count and one to place.
-    pub fn group_by<R: Sync>(
-        entities: usize,
-        rows: &[R],
-        entity: impl Fn(&R) -> EntityId,
-        row: impl Fn(&R) -> T + Sync,
-    ) -> Table<T>
+    pub fn group_by<R>(entities: usize, rows: &[R], entity: impl Fn(&R) -> EntityId, row: impl Fn(&R) -> T) -> Table<T>
     where
-        T: Copy + Send,
+        T: Copy,
     {
         let mut offsets = vec![0u32; entities + 1];
         for r in rows {
@@ -257,8 +252,8 @@ impl<T> Table<T> {
             offsets[i + 1] += offsets[i];
         }
         // Each row written straight to its place (no order of row numbers
-        // first: 4 bytes a row more at the load's highest point), over a
-        // table filled with the first row.
+        // first: 4 bytes a row more while the largest tables are grouped),
+        // over a table filled with the first row.
         let mut fill: Vec<u32> = offsets[..entities].to_vec();
         let mut out: Vec<T> = match rows.first() {
             Some(first) => vec![row(first); rows.len()],
