@@ -394,10 +394,13 @@ impl EntityFacts {
 
     /// [`EntityFacts::key`] appended to `out`.
     pub fn append_key(&self, mask: FieldMask, parts: RecordParts, out: &mut Vec<u8>) {
-        for (f, _) in Field::ALL {
-            if !mask.has(*f) {
-                continue;
-            }
+        // Only the fields in the mask, lowest bit first: `Field::ALL` is in
+        // bit order (`fields_are_listed_in_bit_order`), so the bytes are
+        // those of a walk over every field that skips the others.
+        let mut bits = mask.0;
+        while bits != 0 {
+            let Some((f, _)) = Field::ALL.get(bits.trailing_zeros() as usize) else { break };
+            bits &= bits - 1;
             out.push(*f as u8);
             match f {
                 Field::Uscc => out.extend_from_slice(self.uscc.as_bytes()),
@@ -456,5 +459,54 @@ impl EntityFacts {
     /// Whether the entity is inside its tolerance period on `as_of`.
     pub fn in_tolerance(&self) -> bool {
         self.stages.tolerance_until.is_some_and(|u| self.as_of < u)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `append_key` finds a field by its bit's position in `Field::ALL`.
+    #[test]
+    fn fields_are_listed_in_bit_order() {
+        for (i, (f, _)) in Field::ALL.iter().enumerate() {
+            assert_eq!(f.bit(), 1 << i, "{f:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(400))]
+        /// The key of a set of fields is each field's own key, in the order
+        /// of `Field::ALL`, whatever the mask (bits past the last field
+        /// name nothing) and the record parts.
+        #[test]
+        fn a_key_is_its_fields_keys_in_order(mask in proptest::prelude::any::<u32>(), parts in proptest::prelude::any::<u32>()) {
+            let parts = RecordParts(parts);
+            let mut with_stages = super::super::probe::probes();
+            // Stage results and a propagated flag, so that every field has bytes.
+            for (i, f) in with_stages.iter_mut().enumerate() {
+                f.set_tolerance(i as i64 % 4);
+                f.stages.tier = Some((i % 4) as u8 + 1);
+                f.stages.accumulation = Some(AccumulationLevel::KeyAttention);
+                f.stages.blacklisted = i % 2 == 0;
+                for r in &mut f.records {
+                    r.status = Some(RecordStatus::ALL[i % RecordStatus::ALL.len()]);
+                }
+            }
+            for f in &with_stages {
+                let mut key = Vec::new();
+                f.append_key(FieldMask(mask), parts, &mut key);
+                let mut expected = Vec::new();
+                for (field, _) in Field::ALL {
+                    if FieldMask(mask).has(*field) {
+                        f.append_key(FieldMask(field.bit()), parts, &mut expected);
+                    }
+                }
+                proptest::prop_assert_eq!(&key, &expected);
+                // Every named field leaves its tag.
+                let tags = Field::ALL.iter().filter(|(field, _)| FieldMask(mask).has(*field)).count();
+                proptest::prop_assert!(key.len() >= tags);
+            }
+        }
     }
 }
