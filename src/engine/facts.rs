@@ -482,8 +482,8 @@ mod tests {
         #[test]
         fn a_key_is_its_fields_keys_in_order(mask in proptest::prelude::any::<u32>(), parts in proptest::prelude::any::<u32>()) {
             let parts = RecordParts(parts);
-            let mut with_stages = super::super::probe::probes();
-            // Stage results and a propagated flag, so that every field has bytes.
+            let mut with_stages = crate::engine::probe::probes();
+            // Stage results, so that the stage fields have bytes of their own.
             for (i, f) in with_stages.iter_mut().enumerate() {
                 f.set_tolerance(i as i64 % 4);
                 f.stages.tier = Some((i % 4) as u8 + 1);
