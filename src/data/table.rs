@@ -102,6 +102,13 @@ pub struct RowReader<'a> {
     /// The column looked up last: parsers read columns in order, so the
     /// next lookup usually finds the one after it.
     last: std::cell::Cell<usize>,
+    /// For each column, the address and length of the name a parser last
+    /// found it by. A parser passes the same literal every row, which the
+    /// compiler need not merge with the table's own, so from the second
+    /// row on a column is found by address, without comparing names. Names
+    /// are `&'static`: memory that is never reused, so an equal address and
+    /// length is an equal name.
+    found_by: Vec<std::cell::Cell<Option<(usize, usize)>>>,
     /// The credit code read last, as text and parsed: rows of one entity
     /// come together, so a code is usually parsed once per run of rows.
     last_uscc: Option<(&'a str, Uscc)>,
@@ -114,7 +121,17 @@ impl<'a> RowReader<'a> {
         first_row: usize,
         problems: &'a mut Problems,
     ) -> Self {
-        RowReader { file, columns, first_row, index: 0, problems, last: std::cell::Cell::new(0), last_uscc: None }
+        let found_by = vec![std::cell::Cell::new(None); columns.len()];
+        RowReader {
+            file,
+            columns,
+            first_row,
+            index: 0,
+            problems,
+            last: std::cell::Cell::new(0),
+            found_by,
+            last_uscc: None,
+        }
     }
 
     /// The 1-based data row number reported in problems.
@@ -122,21 +139,27 @@ impl<'a> RowReader<'a> {
         self.first_row + self.index + 1
     }
 
-    fn cells(&self, col: &str) -> Cells<'a> {
+    fn cells(&self, col: &'static str) -> Cells<'a> {
         let n = self.columns.len();
-        let start = self.last.get();
-        // Parsers name their columns with the same literals as the table's
-        // columns, which the compiler usually keeps once: then the next
-        // column is found by its address, without comparing names.
-        if let Some((name, cells)) = self.columns.get(start)
-            && std::ptr::eq(*name, col)
-        {
-            self.last.set(start + 1);
-            return *cells;
+        if n == 0 {
+            return Cells::Absent;
+        }
+        let start = self.last.get() % n;
+        let addr = Some((col.as_ptr() as usize, col.len()));
+        // The next column, by the address of the name it was found by
+        // before (or of the table's own name); failing that, every column
+        // from there on, by address and then by name.
+        for k in 0..n {
+            let i = (start + k) % n;
+            if self.found_by[i].get() == addr || std::ptr::eq(self.columns[i].0, col) {
+                self.last.set(i + 1);
+                return self.columns[i].1;
+            }
         }
         for k in 0..n {
             let i = (start + k) % n;
             if self.columns[i].0 == col {
+                self.found_by[i].set(addr);
                 self.last.set(i + 1);
                 return self.columns[i].1;
             }
@@ -144,7 +167,7 @@ impl<'a> RowReader<'a> {
         Cells::Absent
     }
 
-    fn raw(&self, col: &str) -> Option<&'a str> {
+    fn raw(&self, col: &'static str) -> Option<&'a str> {
         match self.cells(col) {
             Cells::Text(arr) => arr.get(self.index).filter(|s| !s.is_empty()),
             _ => None,
@@ -152,7 +175,7 @@ impl<'a> RowReader<'a> {
     }
 
     /// A typed date cell: `Some(None)` when null, `None` when the column is text.
-    fn typed_date(&self, col: &str) -> Option<Option<Date>> {
+    fn typed_date(&self, col: &'static str) -> Option<Option<Date>> {
         match self.cells(col) {
             Cells::Date(arr) => Some(
                 arr.get(self.index)
@@ -163,7 +186,7 @@ impl<'a> RowReader<'a> {
         }
     }
 
-    fn problem(&mut self, col: &str, kind: &str, reason: String) {
+    fn problem(&mut self, col: &'static str, kind: &str, reason: String) {
         let row = self.row();
         self.problems.push(Problem::cell(self.file, row, col, kind, reason));
     }
@@ -171,7 +194,7 @@ impl<'a> RowReader<'a> {
     /// A required cell, parsed; records "missing value" or the parse error.
     pub fn req<V, E: std::fmt::Display>(
         &mut self,
-        col: &str,
+        col: &'static str,
         kind: &str,
         parse: impl FnOnce(&str) -> Result<V, E>,
     ) -> Option<V> {
@@ -187,7 +210,7 @@ impl<'a> RowReader<'a> {
     /// An optional cell: `Some(None)` when empty, `None` when present but bad.
     pub fn opt<V, E: std::fmt::Display>(
         &mut self,
-        col: &str,
+        col: &'static str,
         kind: &str,
         parse: impl FnOnce(&str) -> Result<V, E>,
     ) -> Option<Option<V>> {
@@ -199,7 +222,7 @@ impl<'a> RowReader<'a> {
 
     fn parsed<V, E: std::fmt::Display>(
         &mut self,
-        col: &str,
+        col: &'static str,
         kind: &str,
         s: &str,
         parse: impl FnOnce(&str) -> Result<V, E>,
@@ -213,12 +236,12 @@ impl<'a> RowReader<'a> {
         }
     }
 
-    pub fn text(&mut self, col: &str) -> Option<String> {
+    pub fn text(&mut self, col: &'static str) -> Option<String> {
         self.req(col, "invalid text", parse_text)
     }
     /// A required credit code ([`RowReader::req`], the same problems); the
     /// text of the previous valid code is not parsed again.
-    pub fn uscc(&mut self, col: &str) -> Option<Uscc> {
+    pub fn uscc(&mut self, col: &'static str) -> Option<Uscc> {
         let Some(s) = self.raw(col) else {
             self.problem(col, "missing value", "required value is missing".into());
             return None;
@@ -234,10 +257,10 @@ impl<'a> RowReader<'a> {
         self.last_uscc = Some((s, u));
         Some(u)
     }
-    pub fn person(&mut self, col: &str) -> Option<PersonId> {
+    pub fn person(&mut self, col: &'static str) -> Option<PersonId> {
         self.req(col, "invalid person id", PersonId::parse)
     }
-    pub fn date(&mut self, col: &str) -> Option<Date> {
+    pub fn date(&mut self, col: &'static str) -> Option<Date> {
         match self.typed_date(col) {
             Some(Some(d)) => Some(d),
             Some(None) => {
@@ -247,13 +270,13 @@ impl<'a> RowReader<'a> {
             None => self.req(col, "invalid date", parse_date),
         }
     }
-    pub fn opt_date(&mut self, col: &str) -> Option<Option<Date>> {
+    pub fn opt_date(&mut self, col: &'static str) -> Option<Option<Date>> {
         match self.typed_date(col) {
             Some(d) => Some(d),
             None => self.opt(col, "invalid date", parse_date),
         }
     }
-    pub fn bool(&mut self, col: &str) -> Option<bool> {
+    pub fn bool(&mut self, col: &'static str) -> Option<bool> {
         if let Cells::Bool(arr) = self.cells(col) {
             return match arr.get(self.index) {
                 Some(b) => Some(b),
@@ -265,21 +288,21 @@ impl<'a> RowReader<'a> {
         }
         self.req(col, "invalid boolean", parse_bool)
     }
-    pub fn code<C: std::str::FromStr<Err = UnknownCode>>(&mut self, col: &str) -> Option<C> {
+    pub fn code<C: std::str::FromStr<Err = UnknownCode>>(&mut self, col: &'static str) -> Option<C> {
         self.req(col, "invalid code", |s| s.parse())
     }
-    pub fn opt_code<C: std::str::FromStr<Err = UnknownCode>>(&mut self, col: &str) -> Option<Option<C>> {
+    pub fn opt_code<C: std::str::FromStr<Err = UnknownCode>>(&mut self, col: &'static str) -> Option<Option<C>> {
         self.opt(col, "invalid code", |s| s.parse())
     }
-    pub fn division(&mut self, col: &str, city_only: bool) -> Option<u32> {
+    pub fn division(&mut self, col: &'static str, city_only: bool) -> Option<u32> {
         self.req(col, "invalid division code", |s| parse_division(s, city_only))
     }
-    pub fn list(&mut self, col: &str) -> Option<Vec<String>> {
+    pub fn list(&mut self, col: &'static str) -> Option<Vec<String>> {
         self.opt(col, "invalid text", parse_text).map(|v| v.map(|s| split_list(&s)).unwrap_or_default())
     }
 
     /// Records a problem about relations between cells of this row.
-    pub fn row_problem(&mut self, col: &str, kind: &str, reason: String) {
+    pub fn row_problem(&mut self, col: &'static str, kind: &str, reason: String) {
         self.problem(col, kind, reason);
     }
 }
