@@ -958,3 +958,42 @@ pub const TABLES: &[(&str, &[ColumnSpec])] = &[
     (Officer::TABLE, Officer::COLUMNS),
     (OfficerRelation::TABLE, OfficerRelation::COLUMNS),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use polars_arrow::array::Utf8ViewArray;
+
+    /// A cell is found by its column's name whatever the address of the
+    /// name a parser passes (another codegen unit's literal may not be the
+    /// table's), in any order, with the same name at two addresses, and
+    /// again once found by address; a name of no column finds nothing.
+    #[test]
+    fn cells_are_found_by_name_at_any_address() {
+        let arrays: Vec<Utf8ViewArray> =
+            ["a", "b", "c"].iter().map(|c| Utf8ViewArray::from_slice_values([format!("{c}0"), format!("{c}1")])).collect();
+        let mut problems = Problems::default();
+        let columns = vec![("a", Cells::Text(&arrays[0])), ("b", Cells::Text(&arrays[1])), ("c", Cells::Text(&arrays[2]))];
+        let mut r = RowReader::new("t.csv", columns, 0, &mut problems);
+        let elsewhere = |s: &str| -> &'static str { Box::leak(s.to_string().into_boxed_str()) };
+        let (a, b, c) = (elsewhere("a"), elsewhere("b"), elsewhere("c"));
+        assert!(!std::ptr::eq(a, "a"), "the test needs a name at another address");
+        for order in [[a, b, c], [c, a, b], [b, b, a], ["c", "b", "a"], [a, "a", c], [c, c, c]] {
+            for row in 0..2 {
+                r.index = row;
+                for col in order {
+                    assert_eq!(r.raw(col), Some(format!("{col}{row}").as_str()), "{order:?} row {row}");
+                }
+                assert_eq!(r.raw("d"), None);
+            }
+        }
+        // A name at an address once used for another column's name is still
+        // told apart by its content (addresses are compared with lengths).
+        let ab = elsewhere("ab");
+        let (a_of_ab, b_of_ab): (&'static str, &'static str) = (&ab[..1], &ab[1..]);
+        r.index = 1;
+        assert_eq!(r.raw(a_of_ab), Some("a1"));
+        assert_eq!(r.raw(b_of_ab), Some("b1"));
+        assert_eq!(r.raw(ab), None);
+    }
+}
