@@ -970,10 +970,13 @@ mod tests {
     /// again once found by address; a name of no column finds nothing.
     #[test]
     fn cells_are_found_by_name_at_any_address() {
-        let arrays: Vec<Utf8ViewArray> =
-            ["a", "b", "c"].iter().map(|c| Utf8ViewArray::from_slice_values([format!("{c}0"), format!("{c}1")])).collect();
+        let arrays: Vec<Utf8ViewArray> = ["a", "b", "c"]
+            .iter()
+            .map(|c| Utf8ViewArray::from_slice_values([format!("{c}0"), format!("{c}1")]))
+            .collect();
         let mut problems = Problems::default();
-        let columns = vec![("a", Cells::Text(&arrays[0])), ("b", Cells::Text(&arrays[1])), ("c", Cells::Text(&arrays[2]))];
+        let columns =
+            vec![("a", Cells::Text(&arrays[0])), ("b", Cells::Text(&arrays[1])), ("c", Cells::Text(&arrays[2]))];
         let mut r = RowReader::new("t.csv", columns, 0, &mut problems);
         let elsewhere = |s: &str| -> &'static str { Box::leak(s.to_string().into_boxed_str()) };
         let (a, b, c) = (elsewhere("a"), elsewhere("b"), elsewhere("c"));
