@@ -86,6 +86,11 @@ impl<'a> Cells<'a> {
     }
 }
 
+/// A name's address and length: equal for equal `&'static` names only.
+fn address(name: &'static str) -> (usize, usize) {
+    (name.as_ptr() as usize, name.len())
+}
+
 /// Days from 0001-01-01 (chrono's day 1) to 1970-01-01 (Arrow's day 0).
 const EPOCH_DAYS_FROM_CE: i32 = 719_163;
 
@@ -102,13 +107,13 @@ pub struct RowReader<'a> {
     /// The column looked up last: parsers read columns in order, so the
     /// next lookup usually finds the one after it.
     last: std::cell::Cell<usize>,
-    /// For each column, the address and length of the name a parser last
-    /// found it by. A parser passes the same literal every row, which the
-    /// compiler need not merge with the table's own, so from the second
-    /// row on a column is found by address, without comparing names. Names
-    /// are `&'static`: memory that is never reused, so an equal address and
-    /// length is an equal name.
-    found_by: Vec<std::cell::Cell<Option<(usize, usize)>>>,
+    /// For each column, the address and length of the name it was last
+    /// found by (at first the table's own). A parser passes the same
+    /// literal every row, which the compiler need not merge with the
+    /// table's, so from the second row on a column is found by address,
+    /// without comparing names. Names are `&'static`: memory that is never
+    /// reused, so an equal address and length is an equal name.
+    found_by: Vec<std::cell::Cell<(usize, usize)>>,
     /// The credit code read last, as text and parsed: rows of one entity
     /// come together, so a code is usually parsed once per run of rows.
     last_uscc: Option<(&'a str, Uscc)>,
@@ -121,7 +126,7 @@ impl<'a> RowReader<'a> {
         first_row: usize,
         problems: &'a mut Problems,
     ) -> Self {
-        let found_by = vec![std::cell::Cell::new(None); columns.len()];
+        let found_by = columns.iter().map(|(name, _)| std::cell::Cell::new(address(name))).collect();
         RowReader {
             file,
             columns,
@@ -145,13 +150,13 @@ impl<'a> RowReader<'a> {
             return Cells::Absent;
         }
         let start = self.last.get() % n;
-        let addr = Some((col.as_ptr() as usize, col.len()));
+        let addr = address(col);
         // The next column, by the address of the name it was found by
-        // before (or of the table's own name); failing that, every column
-        // from there on, by address and then by name.
+        // before; failing that, every column from there on, by address and
+        // then by name.
         for k in 0..n {
             let i = (start + k) % n;
-            if self.found_by[i].get() == addr || std::ptr::eq(self.columns[i].0, col) {
+            if self.found_by[i].get() == addr {
                 self.last.set(i + 1);
                 return self.columns[i].1;
             }
@@ -186,7 +191,7 @@ impl<'a> RowReader<'a> {
         }
     }
 
-    fn problem(&mut self, col: &'static str, kind: &str, reason: String) {
+    fn problem(&mut self, col: &str, kind: &str, reason: String) {
         let row = self.row();
         self.problems.push(Problem::cell(self.file, row, col, kind, reason));
     }
@@ -302,7 +307,7 @@ impl<'a> RowReader<'a> {
     }
 
     /// Records a problem about relations between cells of this row.
-    pub fn row_problem(&mut self, col: &'static str, kind: &str, reason: String) {
+    pub fn row_problem(&mut self, col: &str, kind: &str, reason: String) {
         self.problem(col, kind, reason);
     }
 }
