@@ -149,25 +149,27 @@ impl<'a> RowReader<'a> {
         if n == 0 {
             return Cells::Absent;
         }
-        let start = self.last.get() % n;
+        let start = if self.last.get() < n { self.last.get() } else { 0 };
         let addr = address(col);
         // The next column, by the address of the name it was found by
         // before; failing that, every column from there on, by address and
-        // then by name.
-        for k in 0..n {
-            let i = (start + k) % n;
+        // then by name. Positions wrap by comparison, not `%`: a division
+        // per cell was most of this function's time in the load.
+        let mut i = start;
+        for _ in 0..n {
             if self.found_by[i].get() == addr {
                 self.last.set(i + 1);
                 return self.columns[i].1;
             }
+            i = if i + 1 == n { 0 } else { i + 1 };
         }
-        for k in 0..n {
-            let i = (start + k) % n;
+        for _ in 0..n {
             if self.columns[i].0 == col {
                 self.found_by[i].set(addr);
                 self.last.set(i + 1);
                 return self.columns[i].1;
             }
+            i = if i + 1 == n { 0 } else { i + 1 };
         }
         Cells::Absent
     }
