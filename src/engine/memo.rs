@@ -102,6 +102,8 @@ pub(super) struct Observed {
     pub(super) masks: Vec<FieldMask>,
     /// Entities answered by each of `masks`, so far.
     hits: Vec<u64>,
+    /// Entities that tried each of `masks`, so far (answered or not).
+    tries: Vec<u64>,
     /// By the read set's bits and the key over those fields.
     answers: Answers,
 }
@@ -109,6 +111,20 @@ pub(super) struct Observed {
 impl Observed {
     /// Read sets tried per entity, at most.
     pub(super) const MAX_MASKS: usize = 8;
+    /// Tries before a read set is judged by how often it answers.
+    pub(super) const TRIAL: u64 = 4096;
+
+    /// The read sets worth trying, by position in `masks`, in that order:
+    /// those still on trial, and those that answered at least one entity
+    /// in four that tried them. A try costs a key over the set's fields
+    /// and a lookup; a miss then costs the whole key anyway, so a set that
+    /// rarely answers costs more than it saves (at 3M, supervision's three
+    /// sets answered about 10% of the entities between them, and every
+    /// other entity built three keys before its whole one). Which sets
+    /// are tried changes no answer, only the time spent.
+    pub(super) fn worth_trying(&self) -> Vec<usize> {
+        (0..self.masks.len()).filter(|&i| self.tries[i] < Self::TRIAL || self.hits[i] * 4 >= self.tries[i]).collect()
+    }
 
     /// The lookup key of `mask` (its bits, then the entity's key over
     /// those fields) in `out`, which is cleared first.
@@ -132,6 +148,7 @@ impl Observed {
             }
             self.masks.push(mask);
             self.hits.push(0);
+            self.tries.push(0);
         }
         if self.answers.len() >= StageMemo::MAX_ENTRIES {
             self.answers.clear();
@@ -139,17 +156,23 @@ impl Observed {
         self.answers.insert(key_hash(&k), k, v);
     }
 
-    /// Counts the entities each of `masks` answered (`hits[i]` for
-    /// `masks[i]`) and puts the read sets that answered most first.
-    pub(super) fn count_hits(&mut self, hits: &[u64]) {
-        for (total, n) in self.hits.iter_mut().zip(hits) {
-            *total += n;
+    /// Counts what trying the read sets at positions `tried` (in that
+    /// order) did for `entities` entities: `hits[j]` of them were answered
+    /// by `masks[tried[j]]`, and each entity tried the sets in order until
+    /// one answered. Then puts the read sets that answered most first.
+    pub(super) fn count(&mut self, tried: &[usize], hits: &[u64], entities: u64) {
+        let mut left = entities;
+        for (&i, &n) in tried.iter().zip(hits) {
+            self.tries[i] += left;
+            self.hits[i] += n;
+            left = left.saturating_sub(n);
         }
         let mut order: Vec<usize> = (0..self.masks.len()).collect();
         // Stable: equal counts keep the order first seen.
         order.sort_by_key(|&i| std::cmp::Reverse(self.hits[i]));
         self.masks = order.iter().map(|&i| self.masks[i]).collect();
         self.hits = order.iter().map(|&i| self.hits[i]).collect();
+        self.tries = order.iter().map(|&i| self.tries[i]).collect();
     }
 }
 
@@ -235,12 +258,47 @@ mod tests {
             o.insert(m, vec![n as u8].into(), answer(1));
         }
         assert_eq!(o.masks, [a, b, c]);
-        o.count_hits(&[1, 5, 1]);
+        o.count(&[0, 1, 2], &[1, 5, 1], 10);
         assert_eq!(o.masks, [b, a, c], "equal counts keep the order first seen");
+        // Each set was tried by the entities the sets before it left.
+        assert_eq!(o.tries, [9, 10, 4]);
         // Counts add up across stages' shards, in the new order.
-        o.count_hits(&[0, 3, 10]);
+        o.count(&[0, 1, 2], &[0, 3, 10], 20);
         assert_eq!(o.masks, [c, b, a]);
         assert_eq!(o.hits, [11, 5, 4]);
+        assert_eq!(o.tries, [21, 29, 30]);
+    }
+
+    /// A read set stays on trial for `TRIAL` tries, then is tried only
+    /// while it answers at least one entity in four; sets not tried keep
+    /// their counts, and the others' tries follow from what was tried.
+    #[test]
+    fn read_sets_that_rarely_answer_are_no_longer_tried() {
+        let mut o = Observed::default();
+        let (a, b, c) = (FieldMask(1), FieldMask(2), FieldMask(4));
+        for (n, m) in [a, b, c].into_iter().enumerate() {
+            o.insert(m, vec![n as u8].into(), answer(1));
+        }
+        assert_eq!(o.worth_trying(), [0, 1, 2], "every new set is on trial");
+        let n = Observed::TRIAL;
+        // Of 4n entities, a answers half, b a quarter of what a left and c
+        // one in a hundred of the rest.
+        o.count(&[0, 1, 2], &[2 * n, n / 2, n / 100], 4 * n);
+        assert_eq!(o.masks, [a, b, c]);
+        assert_eq!(o.tries, [4 * n, 2 * n, 3 * n / 2]);
+        assert_eq!(o.worth_trying(), [0, 1], "c answered fewer than one in four");
+        // Only a and b are tried now: c's counts stay as they were.
+        o.count(&[0, 1], &[0, 0], n);
+        assert_eq!(o.tries, [5 * n, 3 * n, 3 * n / 2]);
+        assert_eq!(o.worth_trying(), [0], "b now answered fewer than one in four");
+        // A set that answered exactly one in four stays; one more miss
+        // and it is no longer tried.
+        let mut p = Observed::default();
+        p.insert(a, vec![0].into(), answer(1));
+        p.count(&[0], &[n / 4], n);
+        assert_eq!(p.worth_trying(), [0]);
+        p.count(&[0], &[0], 1);
+        assert!(p.worth_trying().is_empty());
     }
 
     #[test]

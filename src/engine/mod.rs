@@ -691,7 +691,9 @@ impl RuleSet {
         // hashed once here, in parallel: the tables below only compare
         // bytes on equal hashes.
         let observed = &memo.observed;
-        let masks: &[FieldMask] = if self.observe { &observed.masks } else { &[] };
+        let tried: Vec<usize> = if self.observe { observed.worth_trying() } else { Vec::new() };
+        let masks: Vec<FieldMask> = tried.iter().map(|&i| observed.masks[i]).collect();
+        let masks = &masks[..];
         let parts: Vec<KeyChunk> = states
             .par_chunks(4096)
             .map(|chunk| {
@@ -844,7 +846,7 @@ impl RuleSet {
         drop(slots);
         drop(hits);
         if self.observe {
-            memo.observed.count_hits(&mask_hits);
+            memo.observed.count(&tried, &mask_hits, states.len() as u64);
         }
         for (mask, key, slot) in narrower {
             let (a, d, _) = &answers[slot];
