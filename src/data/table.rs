@@ -315,13 +315,34 @@ impl<'a> RowReader<'a> {
 }
 
 pub fn parse_text(s: &str) -> Result<String, InvalidValue> {
-    if s.trim() != s {
+    if padded(s) {
         return Err(InvalidValue(format!("'{s}' has leading or trailing spaces")));
     }
-    if s.chars().any(char::is_control) {
+    if has_control(s) {
         return Err(InvalidValue(format!("'{}' contains a control character", s.escape_debug())));
     }
     Ok(s.to_string())
+}
+
+/// `s.trim() != s`, by its first and last characters only (a text is
+/// trimmed exactly when one of them is white space).
+fn padded(s: &str) -> bool {
+    s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace)
+}
+
+/// `s.chars().any(char::is_control)` without decoding characters: the
+/// control characters (general category Cc) are U+0000–U+001F, U+007F and
+/// U+0080–U+009F, in UTF-8 a byte below 0x20, 0x7F, or 0xC2 followed by
+/// 0x80–0x9F. Bytes are scanned for those leads first (most texts have
+/// none, Chinese ones included: their lead bytes are 0xE0 and above).
+fn has_control(s: &str) -> bool {
+    let b = s.as_bytes();
+    if !b.iter().any(|&c| c < 0x20 || c == 0x7F || c == 0xC2) {
+        return false;
+    }
+    b.iter()
+        .enumerate()
+        .any(|(i, &c)| c < 0x20 || c == 0x7F || (c == 0xC2 && b.get(i + 1).is_some_and(|&n| (0x80..0xA0).contains(&n))))
 }
 
 /// Dates are ISO 8601 calendar dates, `YYYY-MM-DD`, nothing else.
@@ -970,6 +991,33 @@ pub const TABLES: &[(&str, &[ColumnSpec])] = &[
 mod tests {
     use super::*;
     use polars_arrow::array::Utf8ViewArray;
+    use proptest::strategy::Strategy as _;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// The byte checks say what the character checks say, for any
+        /// text: white space and control characters anywhere, of every
+        /// width (the strategy mixes ASCII, C0/C1 controls, Unicode spaces,
+        /// Chinese and any other character).
+        #[test]
+        fn text_checks_agree_with_the_character_checks(
+            s in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::char::range('\u{0}', '\u{7f}'),
+                    proptest::char::range('\u{80}', '\u{bf}'),
+                    proptest::prelude::Just('\u{3000}'),
+                    proptest::prelude::Just('\u{a0}'),
+                    proptest::prelude::Just('\u{85}'),
+                    proptest::char::range('\u{4e00}', '\u{4e20}'),
+                    proptest::prelude::any::<char>(),
+                ],
+                0..12,
+            ).prop_map(|v| v.into_iter().collect::<String>())
+        ) {
+            proptest::prop_assert_eq!(padded(&s), s.trim() != s, "{:?}", s);
+            proptest::prop_assert_eq!(has_control(&s), s.chars().any(char::is_control), "{:?}", s);
+        }
+    }
 
     /// A cell is found by its column's name whatever the address of the
     /// name a parser passes (another codegen unit's literal may not be the
