@@ -123,7 +123,11 @@ impl Observed {
     /// other entity built three keys before its whole one). Which sets
     /// are tried changes no answer, only the time spent.
     pub(super) fn worth_trying(&self) -> Vec<usize> {
-        (0..self.masks.len()).filter(|&i| self.tries[i] < Self::TRIAL || self.hits[i] * 4 >= self.tries[i]).collect()
+        (0..self.masks.len()).filter(|&i| self.worth(i)).collect()
+    }
+
+    fn worth(&self, i: usize) -> bool {
+        self.tries[i] < Self::TRIAL || self.hits[i] * 4 >= self.tries[i]
     }
 
     /// The lookup key of `mask` (its bits, then the entity's key over
@@ -140,15 +144,20 @@ impl Observed {
     }
 
     /// Keeps an answer whose call read only `mask`; bounded like the memo
-    /// (results never depend on what is kept).
+    /// (results never depend on what is kept). An answer under a read set
+    /// no longer tried is not kept: no entity would look for it.
     pub(super) fn insert(&mut self, mask: FieldMask, k: Box<[u8]>, v: Kept) {
-        if !self.masks.contains(&mask) {
-            if self.masks.len() >= Self::MAX_MASKS {
-                return;
+        match self.masks.iter().position(|m| *m == mask) {
+            Some(i) if !self.worth(i) => return,
+            Some(_) => {}
+            None => {
+                if self.masks.len() >= Self::MAX_MASKS {
+                    return;
+                }
+                self.masks.push(mask);
+                self.hits.push(0);
+                self.tries.push(0);
             }
-            self.masks.push(mask);
-            self.hits.push(0);
-            self.tries.push(0);
         }
         if self.answers.len() >= StageMemo::MAX_ENTRIES {
             self.answers.clear();
@@ -291,6 +300,13 @@ mod tests {
         o.count(&[0, 1], &[0, 0], n);
         assert_eq!(o.tries, [5 * n, 3 * n, 3 * n / 2]);
         assert_eq!(o.worth_trying(), [0], "b now answered fewer than one in four");
+        // Answers under a set no longer tried are not kept; under one
+        // tried, they are.
+        let kept = o.answers.len();
+        o.insert(c, vec![9].into(), answer(2));
+        assert_eq!(o.answers.len(), kept);
+        o.insert(a, vec![9].into(), answer(2));
+        assert_eq!(o.answers.len(), kept + 1);
         // A set that answered exactly one in four stays; one more miss
         // and it is no longer tried.
         let mut p = Observed::default();
