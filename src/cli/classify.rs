@@ -37,7 +37,8 @@ pub struct ClassifyArgs {
     shards: ShardArgs,
 }
 
-/// How a run is cut into shards (results never depend on it).
+/// How a run is cut into shards (results never depend on it; the output
+/// file's row groups follow the shards, so its bytes do, not its rows).
 #[derive(Args, Clone)]
 pub struct ShardArgs {
     /// Entities per shard: memory follows the shard, not the dataset.
