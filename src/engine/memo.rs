@@ -259,13 +259,20 @@ mod tests {
         assert_eq!(reason(t.get(7, b"ab")).as_deref(), Some("tier 4"));
     }
 
-    #[test]
-    fn read_sets_that_answer_most_are_tried_first() {
+    /// An `Observed` with three read sets, each with one answer, in the
+    /// order first seen.
+    fn three_sets() -> (Observed, [FieldMask; 3]) {
         let mut o = Observed::default();
-        let (a, b, c) = (FieldMask(1), FieldMask(2), FieldMask(4));
-        for (n, m) in [a, b, c].into_iter().enumerate() {
+        let sets = [FieldMask(1), FieldMask(2), FieldMask(4)];
+        for (n, m) in sets.into_iter().enumerate() {
             o.insert(m, vec![n as u8].into(), answer(1));
         }
+        (o, sets)
+    }
+
+    #[test]
+    fn read_sets_that_answer_most_are_tried_first() {
+        let (mut o, [a, b, c]) = three_sets();
         assert_eq!(o.masks, [a, b, c]);
         o.count(&[0, 1, 2], &[1, 5, 1], 10);
         assert_eq!(o.masks, [b, a, c], "equal counts keep the order first seen");
@@ -283,11 +290,7 @@ mod tests {
     /// their counts, and the others' tries follow from what was tried.
     #[test]
     fn read_sets_that_rarely_answer_are_no_longer_tried() {
-        let mut o = Observed::default();
-        let (a, b, c) = (FieldMask(1), FieldMask(2), FieldMask(4));
-        for (n, m) in [a, b, c].into_iter().enumerate() {
-            o.insert(m, vec![n as u8].into(), answer(1));
-        }
+        let (mut o, [a, b, c]) = three_sets();
         assert_eq!(o.worth_trying(), [0, 1, 2], "every new set is on trial");
         let n = Observed::TRIAL;
         // Of 4n entities, a answers half, b a quarter of what a left and c
