@@ -99,13 +99,56 @@ fn plan_lifecycle_bundle_and_independent_verifier() {
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert!(!stdout(&o).contains("identical"), "{}", stdout(&o));
 
-    // Tampering with the stored draw is caught by verify --plan.
+    // Tampering with the stored draw is caught by verify --plan. The draw
+    // differs on every run (the secret is random), so the tampering is
+    // chosen from what was drawn: the first staffed visit, and the first
+    // unstaffed one if this draw has any.
     let conn = rusqlite::Connection::open(env.store()).unwrap();
-    conn.execute("UPDATE visits SET officers = '[\"MR-370100-0001\",\"MR-370100-0002\"]' WHERE seq = 1", []).unwrap();
+    let first = |unstaffed: bool| -> Option<(i64, String)> {
+        let sql = format!(
+            "SELECT seq, officers FROM visits WHERE unstaffed IS {} NULL ORDER BY seq LIMIT 1",
+            if unstaffed { "NOT" } else { "" }
+        );
+        conn.query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?))).ok()
+    };
+    let set = |seq: i64, officers: &str, unstaffed: Option<&str>| {
+        let sql = "UPDATE visits SET officers = ?1, unstaffed = ?2 WHERE seq = ?3";
+        assert_eq!(conn.execute(sql, rusqlite::params![officers, unstaffed, seq]).unwrap(), 1);
+    };
+    let verify = |want: Option<i32>, says: &str| {
+        let o = env.run(&["draw", "verify", "--plan", &id]);
+        assert_eq!(o.status.code(), want, "{}{}", stdout(&o), stderr(&o));
+        assert!(stdout(&o).contains(says), "wanted '{says}' in: {}", stdout(&o));
+    };
+    let (seq, officers) = first(false).expect("a staffed visit");
+    let list: Vec<String> = serde_json::from_str(&officers).unwrap();
+    // Another staffing of the same visit: its officers in another order,
+    // or another officer when it has one.
+    let other =
+        if list.len() > 1 { list.iter().rev().cloned().collect::<Vec<_>>() } else { vec![format!("{}9", list[0])] };
+    set(seq, &serde_json::to_string(&other).unwrap(), None);
+    verify(Some(1), &format!("visit {seq} (uscc "));
+    // The same visit also marked unstaffed: named, not read as either.
+    set(seq, &officers, Some("no officer available"));
+    verify(Some(1), &format!("stored visit {seq} lists both officers and an unstaffed reason"));
+    set(seq, "[]", None);
+    verify(Some(1), &format!("stored visit {seq} lists neither officers nor an unstaffed reason"));
+    set(seq, "not json", None);
     let o = env.run(&["draw", "verify", "--plan", &id]);
-    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
-    // ... and the audit chain still verifies (visits are not audit entries),
-    // while editing an audit entry is caught there.
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(stderr(&o).contains("column officers is not the JSON it should be"), "{}", stderr(&o));
+    set(seq, &officers, None);
+    verify(Some(0), "identical");
+    if let Some((seq, _)) = first(true) {
+        // Officers added to an unstaffed visit (the reason kept).
+        let reason: String =
+            conn.query_row("SELECT unstaffed FROM visits WHERE seq = ?1", [seq], |r| r.get(0)).unwrap();
+        set(seq, "[\"MR-370100-0001\"]", Some(&reason));
+        verify(Some(1), &format!("stored visit {seq} lists both officers and an unstaffed reason"));
+        set(seq, "[]", Some(&reason));
+        verify(Some(0), "identical");
+    }
+    // Editing an audit entry is caught by the audit chain.
     conn.execute("UPDATE audit_log SET actor = 'mallory' WHERE action = 'plan.create'", []).unwrap();
     let o = env.run(&["audit", "verify"]);
     assert_eq!(o.status.code(), Some(1));

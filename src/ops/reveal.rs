@@ -136,28 +136,46 @@ pub fn reveal_plan(
     Ok(Revealed { plan: id, visits: visits.len(), staffed, unstaffed: visits.len() - staffed, result_hash })
 }
 
+/// A stored visit row as the [`Visit`] it records, or why it records none.
+/// A row lists officers or an unstaffed reason, exactly one of them, as
+/// the reveal stored it; anything else was written outside credo.
+fn stored_visit(v: &VisitRecord) -> std::result::Result<Visit, Text> {
+    let seq = v.seq;
+    let uscc = Uscc::parse(&v.uscc).map_err(|e| {
+        tr!("存储的检查任务 {seq}：统一社会信用代码无效：{e}", "stored visit {seq}: invalid credit code: {e}")
+    })?;
+    let ticket =
+        v.ticket.parse().map_err(|_| tr!("存储的检查任务 {seq}：抽签号无效", "stored visit {seq}: bad ticket"))?;
+    let outcome = match (&v.unstaffed, v.officers.is_empty()) {
+        (None, false) => Outcome::Staffed(v.officers.clone()),
+        (Some(r), true) if !r.is_empty() => Outcome::Unstaffed(r.clone()),
+        (Some(_), false) => {
+            return Err(tr!(
+                "存储的检查任务 {seq} 同时列有检查人员和未配员原因：存储的抽取结果在 credo 之外被改动",
+                "stored visit {seq} lists both officers and an unstaffed reason: the stored draw was changed outside credo"
+            ));
+        }
+        (_, true) => {
+            return Err(tr!(
+                "存储的检查任务 {seq} 既没有检查人员也没有未配员原因：存储的抽取结果在 credo 之外被改动",
+                "stored visit {seq} lists neither officers nor an unstaffed reason: the stored draw was changed outside credo"
+            ));
+        }
+    };
+    Ok(Visit {
+        uscc,
+        stratum: v.stratum.clone(),
+        ticket,
+        items: v.items.iter().map(|(d, c)| draw::Item { department: d.clone(), code: c.clone() }).collect(),
+        outcome,
+    })
+}
+
 /// The stored draw as a [`DrawResult`] (what the store says happened).
+/// A row that records no well-formed visit is a fault ([`stored_visit`]).
 pub(crate) fn stored_result(store: &Store, frame: &draw::Frame, id: i64) -> Result<DrawResult> {
-    let visits = store.visits(id)?;
-    let mut out = Vec::with_capacity(visits.len());
-    for v in &visits {
-        out.push(Visit {
-            uscc: Uscc::parse(&v.uscc).map_err(OpsError::internal(tr!(
-                "存储的检查任务 {}",
-                "stored visit {}",
-                v.seq
-            )))?,
-            stratum: v.stratum.clone(),
-            ticket: v.ticket.parse().map_err(|_| {
-                OpsError::Fault(tr!("存储的检查任务 {}：抽签号无效", "stored visit {}: bad ticket", v.seq))
-            })?,
-            items: v.items.iter().map(|(d, c)| draw::Item { department: d.clone(), code: c.clone() }).collect(),
-            outcome: match &v.unstaffed {
-                Some(r) => Outcome::Unstaffed(r.clone()),
-                None => Outcome::Staffed(v.officers.clone()),
-            },
-        });
-    }
+    let out = store.visits(id)?.iter().map(stored_visit).collect::<std::result::Result<Vec<_>, _>>();
+    let out = out.map_err(OpsError::Fault)?;
     let populations = frame.populations();
     let counts = frame
         .strata()
@@ -212,6 +230,11 @@ pub fn export_bundle(store: &Store, id: i64) -> Result<String> {
 /// it with the stored visits, and the stored result hash with both the
 /// visits and the audit log (so a changed visit or result hash shows).
 pub fn verify_plan(store: &Store, id: i64) -> Result<draw::Report> {
+    // A stored row that records no well-formed visit is a difference the
+    // auditor is told of, like a changed one (not a fault of the tool).
+    if let Some(why) = store.visits(id)?.iter().find_map(|v| stored_visit(v).err()) {
+        return Ok(draw::Report::plain(why));
+    }
     let text = export_bundle(store, id)?;
     let key = store.identity().public_key();
     let spec_v2 = text.starts_with(draw::MAGIC_V2);

@@ -195,9 +195,18 @@ fn plan_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PlanRecord> {
     })
 }
 
+/// A JSON column read strictly: text that is not the JSON of a `T` is an
+/// error naming the column, never a default (a stored draw is evidence).
+fn json_column<T: serde::de::DeserializeOwned>(r: &rusqlite::Row<'_>, name: &str) -> rusqlite::Result<T> {
+    let text: String = r.get(name)?;
+    serde_json::from_str(&text).map_err(|e| {
+        let i = r.as_ref().column_index(name).unwrap_or_default();
+        let why = format!("column {name} is not the JSON it should be ({e}): {text:?}");
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, why.into())
+    })
+}
+
 fn visit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VisitRecord> {
-    let items: String = r.get("items")?;
-    let officers: String = r.get("officers")?;
     Ok(VisitRecord {
         plan_id: r.get("plan_id")?,
         seq: r.get("seq")?,
@@ -205,8 +214,8 @@ fn visit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VisitRecord> {
         name: r.get("name")?,
         stratum: r.get("stratum")?,
         ticket: r.get("ticket")?,
-        items: serde_json::from_str(&items).unwrap_or_default(),
-        officers: serde_json::from_str(&officers).unwrap_or_default(),
+        items: json_column(r, "items")?,
+        officers: json_column(r, "officers")?,
         unstaffed: r.get("unstaffed")?,
     })
 }
