@@ -148,6 +148,13 @@ fn plan_lifecycle_bundle_and_independent_verifier() {
         set(seq, "[]", Some(&reason));
         verify(Some(0), "identical");
     }
+    // A plan's JSON columns are read strictly too: not as empty lists.
+    conn.execute("UPDATE plans SET replaces = '3' WHERE id = ?1", [&id]).unwrap();
+    let o = env.run(&["draw", "verify", "--plan", &id]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(stderr(&o).contains("column replaces is not the JSON it should be"), "{}", stderr(&o));
+    conn.execute("UPDATE plans SET replaces = '[]' WHERE id = ?1", [&id]).unwrap();
+    verify(Some(0), "identical");
     // Editing an audit entry is caught by the audit chain.
     conn.execute("UPDATE audit_log SET actor = 'mallory' WHERE action = 'plan.create'", []).unwrap();
     let o = env.run(&["audit", "verify"]);

@@ -153,25 +153,19 @@ pub struct DrawnVisit {
     pub seq: i64,
 }
 
-fn json_list(s: String) -> Vec<String> {
-    serde_json::from_str(&s).unwrap_or_default()
-}
-
 fn plan_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PlanRecord> {
-    let params: String = r.get("params")?;
-    let stats: String = r.get("frame_stats")?;
     Ok(PlanRecord {
         id: r.get("id")?,
         created_at: r.get("created_at")?,
         created_by: r.get("created_by")?,
         name: r.get("name")?,
         kind: code(r, "kind")?,
-        params: serde_json::from_str(&params).unwrap_or_default(),
+        params: json_column(r, "params")?,
         run_id: r.get("run_id")?,
         dataset_hash: r.get("dataset_hash")?,
         rules_hash: r.get("rules_hash")?,
         frame_hash: r.get("frame_hash")?,
-        frame_stats: serde_json::from_str(&stats).unwrap_or_default(),
+        frame_stats: json_column(r, "frame_stats")?,
         commitment: r.get("commitment")?,
         beacon_source: r.get("beacon_source")?,
         release_at: r.get("release_at")?,
@@ -188,15 +182,16 @@ fn plan_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PlanRecord> {
         beacon_value: r.get("beacon_value")?,
         beacon_supplied_at: r.get("beacon_supplied_at")?,
         cancelled_at: r.get("cancelled_at")?,
-        replaces: json_list(r.get("replaces")?),
-        excluded_by: json_list(r.get("excluded_by")?),
+        replaces: json_column(r, "replaces")?,
+        excluded_by: json_column(r, "excluded_by")?,
         creator_principal: r.get("creator_principal")?,
         jurisdiction: r.get("jurisdiction")?,
     })
 }
 
 /// A JSON column read strictly: text that is not the JSON of a `T` is an
-/// error naming the column, never a default (a stored draw is evidence).
+/// error naming the column, never a default (a stored plan or draw is
+/// evidence: a changed row must not read as an empty one).
 fn json_column<T: serde::de::DeserializeOwned>(r: &rusqlite::Row<'_>, name: &str) -> rusqlite::Result<T> {
     let text: String = r.get(name)?;
     serde_json::from_str(&text).map_err(|e| {
