@@ -196,7 +196,9 @@ fn json_column<T: serde::de::DeserializeOwned>(r: &rusqlite::Row<'_>, name: &str
     let text: String = r.get(name)?;
     serde_json::from_str(&text).map_err(|e| {
         let i = r.as_ref().column_index(name).unwrap_or_default();
-        let why = format!("column {name} is not the JSON it should be ({e}): {text:?}");
+        let shown: String = text.chars().take(80).collect();
+        let more = if shown.len() < text.len() { "..." } else { "" };
+        let why = format!("column {name} is not the JSON it should be ({e}): {shown:?}{more}");
         rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, why.into())
     })
 }
