@@ -154,6 +154,19 @@ fn plan_lifecycle_bundle_and_independent_verifier() {
     assert!(stderr(&o).contains("column replaces is not the JSON it should be"), "{}", stderr(&o));
     conn.execute("UPDATE plans SET replaces = '[]' WHERE id = ?1", [&id]).unwrap();
     verify(Some(0), "identical");
+    // The frozen frame file changed, or gone, is a difference too (exit 1,
+    // as `audit verify` counts it), not a fault of the tool.
+    let frame = credo::store::results_dir(std::path::Path::new(&env.store())).join(format!("frames/plan-{id}.bundle"));
+    let kept = std::fs::read(&frame).unwrap();
+    let mut changed = kept.clone();
+    let at = changed.len() - 2;
+    changed[at] = if changed[at] == b'1' { b'2' } else { b'1' };
+    std::fs::write(&frame, &changed).unwrap();
+    verify(Some(1), "frame");
+    std::fs::remove_file(&frame).unwrap();
+    verify(Some(1), &frame.display().to_string());
+    std::fs::write(&frame, &kept).unwrap();
+    verify(Some(0), "identical");
     // Editing an audit entry is caught by the audit chain.
     conn.execute("UPDATE audit_log SET actor = 'mallory' WHERE action = 'plan.create'", []).unwrap();
     let o = env.run(&["audit", "verify"]);
@@ -174,6 +187,14 @@ fn disclosure_has_no_personal_data() {
     let o = env.run(&["draw", "publish", &id, "--out", after.to_str().unwrap()]);
     assert!(stdout(&o).contains("plan and results"), "{}", stdout(&o));
     let text = std::fs::read_to_string(&after).unwrap();
+    // Frame statistics that are not what credo stored are an error naming
+    // them, not published as zeros.
+    let conn = rusqlite::Connection::open(env.store()).unwrap();
+    conn.execute("UPDATE plans SET frame_stats = '[]' WHERE id = ?1", [&id]).unwrap();
+    let o = env.run(&["draw", "publish", &id, "--out", after.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(stderr(&o).contains("stored frame statistics"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&after).unwrap(), text, "a refused disclosure leaves the file as it was");
     let persons = std::fs::read_to_string(sample().join("persons.csv")).unwrap();
     for p in persons.lines().skip(1).take(2000) {
         let id = p.split(',').next().unwrap();

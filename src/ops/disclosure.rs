@@ -154,7 +154,8 @@ pub fn disclosure_with(
     let frame = load_frame(store, &plan)?;
     let params: PlanParams = serde_json::from_value(plan.params.clone())
         .map_err(OpsError::internal(tr!("计划 {id}：存储的参数", "plan {id}: stored parameters")))?;
-    let stats: plan::FrameStats = serde_json::from_value(plan.frame_stats.clone()).unwrap_or_default();
+    let stats: plan::FrameStats = serde_json::from_value(plan.frame_stats.clone())
+        .map_err(OpsError::internal(tr!("计划 {id}：存储的抽查框统计", "plan {id}: stored frame statistics")))?;
     let populations = frame.populations();
     let released = chrono::DateTime::parse_from_rfc3339(&plan.release_at).map(|t| now >= t).unwrap_or(false);
     let drawn = plan.status == PlanStatus::Revealed;

@@ -174,8 +174,13 @@ fn stored_visit(v: &VisitRecord) -> std::result::Result<Visit, Text> {
 /// The stored draw as a [`DrawResult`] (what the store says happened).
 /// A row that records no well-formed visit is a fault ([`stored_visit`]).
 pub(crate) fn stored_result(store: &Store, frame: &draw::Frame, id: i64) -> Result<DrawResult> {
-    let out = store.visits(id)?.iter().map(stored_visit).collect::<std::result::Result<Vec<_>, _>>();
-    let out = out.map_err(OpsError::Fault)?;
+    result_of(frame, &store.visits(id)?).map_err(OpsError::Fault)
+}
+
+/// The draw result a plan's stored visits record, or what makes a visit
+/// row not one (see [`stored_visit`]).
+fn result_of(frame: &draw::Frame, visits: &[VisitRecord]) -> std::result::Result<DrawResult, Text> {
+    let out = visits.iter().map(stored_visit).collect::<std::result::Result<Vec<_>, _>>()?;
     let populations = frame.populations();
     let counts = frame
         .strata()
@@ -193,6 +198,14 @@ pub(crate) fn stored_result(store: &Store, frame: &draw::Frame, id: i64) -> Resu
 /// The self-contained bundle of a revealed plan, from what the store holds;
 /// a credo-draw-v2 bundle is signed with the store's key.
 pub fn export_bundle(store: &Store, id: i64) -> Result<String> {
+    let plan = revealed_plan(store, id)?;
+    let frame = load_frame(store, &plan)?;
+    let result = stored_result(store, &frame, id)?;
+    bundle_text(store, &plan, &frame, &result)
+}
+
+/// A plan that has been revealed (only such a plan has a draw).
+fn revealed_plan(store: &Store, id: i64) -> Result<PlanRecord> {
     let plan = store.plan(id)?;
     if plan.status != PlanStatus::Revealed {
         let status = &plan.status;
@@ -202,7 +215,12 @@ pub fn export_bundle(store: &Store, id: i64) -> Result<String> {
         ))
         .into());
     }
-    let frame = load_frame(store, &plan)?;
+    Ok(plan)
+}
+
+/// The bundle of a revealed plan from its checked frame and stored result.
+fn bundle_text(store: &Store, plan: &PlanRecord, frame: &draw::Frame, result: &DrawResult) -> Result<String> {
+    let id = plan.id;
     let stored = |what: Text, s: Option<&str>| {
         let what = what.map(|lang, w| match lang {
             crate::i18n::Lang::Zh => format!("计划 {id}：{w}"),
@@ -212,16 +230,15 @@ pub fn export_bundle(store: &Store, id: i64) -> Result<String> {
     };
     let secret = stored(tr!("存储的秘密值", "the stored secret"), plan.secret.as_deref())?;
     let beacon = stored(tr!("存储的随机信标", "the stored beacon"), plan.beacon.as_deref())?;
-    let result = stored_result(store, &frame, id)?;
     match frame.spec() {
-        Spec::V1 => Ok(Bundle::render_parts(&frame, &secret, &beacon, &result)),
+        Spec::V1 => Ok(Bundle::render_parts(frame, &secret, &beacon, result)),
         Spec::V2 => {
             let reveal = BeaconReveal {
                 value: plan.beacon_value.clone().unwrap_or_default(),
                 supplied_at: plan.beacon_supplied_at.clone().unwrap_or_default(),
             };
             let key = store.identity().signing_key();
-            Ok(Bundle::render_v2(&frame, &secret, &beacon, &reveal, &result, Some(key))?)
+            Ok(Bundle::render_v2(frame, &secret, &beacon, &reveal, result, Some(key))?)
         }
     }
 }
@@ -230,12 +247,22 @@ pub fn export_bundle(store: &Store, id: i64) -> Result<String> {
 /// it with the stored visits, and the stored result hash with both the
 /// visits and the audit log (so a changed visit or result hash shows).
 pub fn verify_plan(store: &Store, id: i64) -> Result<draw::Report> {
-    // A stored row that records no well-formed visit is a difference the
-    // auditor is told of, like a changed one (not a fault of the tool).
-    if let Some(why) = store.visits(id)?.iter().find_map(|v| stored_visit(v).err()) {
+    let plan = revealed_plan(store, id)?;
+    // A stored row that records no well-formed visit, or a frame file
+    // that is missing, unreadable or not the one committed to, is a
+    // difference the auditor is told of, like a changed visit (not a
+    // fault of the tool), as `audit verify` counts it.
+    let visits = store.visits(id)?;
+    if let Some(why) = visits.iter().find_map(|v| stored_visit(v).err()) {
         return Ok(draw::Report::plain(why));
     }
-    let text = export_bundle(store, id)?;
+    let frame = match load_frame(store, &plan) {
+        Ok(f) => f,
+        Err(OpsError::Store(e)) => return Err(e.into()),
+        Err(e) => return Ok(draw::Report::plain(e.text())),
+    };
+    let result = result_of(&frame, &visits).map_err(OpsError::Fault)?;
+    let text = bundle_text(store, &plan, &frame, &result)?;
     let key = store.identity().public_key();
     let spec_v2 = text.starts_with(draw::MAGIC_V2);
     let options = draw::VerifyOptions { public_key: spec_v2.then_some(key), beacon_value: None };
@@ -243,7 +270,6 @@ pub fn verify_plan(store: &Store, id: i64) -> Result<draw::Report> {
     let draw::Report::Identical { result_hash, .. } = &report else {
         return Ok(report);
     };
-    let plan = store.plan(id)?;
     let computed = hex::encode(result_hash);
     let stored = plan.result_hash.clone().unwrap_or_default();
     if stored != computed {
