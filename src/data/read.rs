@@ -6,7 +6,8 @@
 //!
 //! Parquet is the fast path: its columns arrive typed (dates as dates,
 //! booleans as booleans) through polars' lazy scan, a projection of the
-//! table's columns and a slice per batch. CSV goes through one tokenizer
+//! table's columns and a slice of whole row groups per batch (so no group
+//! is decompressed twice). CSV goes through one tokenizer
 //! of our own ([`Prescan`]; polars' CSV reader is not used for datasets):
 //! a shape pass over the whole file checks its shape, counts its rows and
 //! hashes it, so the consumer can reserve exactly and a badly shaped file
