@@ -137,7 +137,11 @@ fn plan_lifecycle_bundle_and_independent_verifier() {
     set(seq, "not json", None);
     let o = env.run(&["draw", "verify", "--plan", &id]);
     assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
-    assert!(stderr(&o).contains("column officers is not the JSON it should be"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("plan {id} visit {seq}: column officers is not the JSON it should be")),
+        "{}",
+        stderr(&o)
+    );
     set(seq, &officers, None);
     verify(Some(0), "identical");
     if let Some((seq, officers, reason)) = first(true) {
@@ -151,7 +155,11 @@ fn plan_lifecycle_bundle_and_independent_verifier() {
     conn.execute("UPDATE plans SET replaces = '3' WHERE id = ?1", [&id]).unwrap();
     let o = env.run(&["draw", "verify", "--plan", &id]);
     assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
-    assert!(stderr(&o).contains("column replaces is not the JSON it should be"), "{}", stderr(&o));
+    assert!(stderr(&o).contains(&format!("plan {id}: column replaces is not the JSON it should be")), "{}", stderr(&o));
+    // Listing the plans names the damaged one.
+    let o = env.run(&["draw", "list"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(stderr(&o).contains(&format!("plan {id}: column replaces")), "{}", stderr(&o));
     conn.execute("UPDATE plans SET replaces = '[]' WHERE id = ?1", [&id]).unwrap();
     verify(Some(0), "identical");
     // The frozen frame file changed, or gone, is a difference too (exit 1,
