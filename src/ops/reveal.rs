@@ -248,20 +248,19 @@ fn bundle_text(store: &Store, plan: &PlanRecord, frame: &draw::Frame, result: &D
 /// visits and the audit log (so a changed visit or result hash shows).
 pub fn verify_plan(store: &Store, id: i64) -> Result<draw::Report> {
     let plan = revealed_plan(store, id)?;
-    // A stored row that records no well-formed visit, or a frame file
-    // that is missing, unreadable or not the one committed to, is a
+    // A frame file that is missing, unreadable or not the one committed
+    // to, or a stored row that records no well-formed visit, is a
     // difference the auditor is told of, like a changed visit (not a
     // fault of the tool), as `audit verify` counts it.
-    let visits = store.visits(id)?;
-    if let Some(why) = visits.iter().find_map(|v| stored_visit(v).err()) {
-        return Ok(draw::Report::plain(why));
-    }
     let frame = match load_frame(store, &plan) {
         Ok(f) => f,
         Err(OpsError::Store(e)) => return Err(e.into()),
         Err(e) => return Ok(draw::Report::plain(e.text())),
     };
-    let result = result_of(&frame, &visits).map_err(OpsError::Fault)?;
+    let result = match result_of(&frame, &store.visits(id)?) {
+        Ok(r) => r,
+        Err(why) => return Ok(draw::Report::plain(why)),
+    };
     let text = bundle_text(store, &plan, &frame, &result)?;
     let key = store.identity().public_key();
     let spec_v2 = text.starts_with(draw::MAGIC_V2);
