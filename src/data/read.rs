@@ -421,9 +421,9 @@ fn parquet_groups(path: &Path) -> PolarsResult<Vec<usize>> {
 /// one), so that no row group is decompressed for two batches (a slice
 /// decodes every row group it touches whole: a batch boundary inside a
 /// group decoded it twice; decoding the generator's roles at 3M took
-/// 0.98 CPU-s against 0.62 by whole groups). A group of more than `max` rows is cut into equal slices of
-/// at most `max`, which bounds memory as before. Covers every row once,
-/// in order.
+/// 0.98 CPU-s against 0.62 by whole groups). A group of more than `max`
+/// rows is cut into equal slices of at most `max`, which bounds memory as
+/// before. Covers every row once, in order.
 fn batches(groups: &[usize], max: usize) -> Vec<(usize, usize)> {
     let max = max.max(1);
     let mut out = Vec::new();
