@@ -15,23 +15,10 @@ pub struct RoleGraph {
 
 impl RoleGraph {
     pub fn new(s: &Snapshot) -> RoleGraph {
-        let persons = s.persons.len();
-        let mut offsets = vec![0u32; persons + 1];
-        for r in s.roles.rows() {
-            offsets[r.person() as usize + 1] += 1;
-        }
-        for i in 0..persons {
-            offsets[i + 1] += offsets[i];
-        }
-        let mut fill = offsets.clone();
-        let mut roles = vec![0u32; s.roles.len()];
         // Rows are grouped by entity in id order, so each person's list
         // comes out ordered by entity.
-        for (i, r) in s.roles.rows().iter().enumerate() {
-            let slot = &mut fill[r.person() as usize];
-            roles[*slot as usize] = i as u32;
-            *slot += 1;
-        }
+        let (offsets, roles) =
+            super::place::counting_sort(s.persons.len(), s.roles.rows(), |r| r.person() as usize, |i, _| i as u32);
         RoleGraph { offsets, roles }
     }
 

@@ -14,6 +14,7 @@
 mod graph;
 mod names;
 mod objections;
+mod place;
 
 use std::sync::Arc;
 
@@ -238,33 +239,22 @@ impl<T> Default for Table<T> {
 
 impl<T> Table<T> {
     /// Groups rows by entity (`entity(row)`) for `entities` entities,
-    /// keeping the order of rows within an entity: a counting sort, one
-    /// pass to count and one to place.
-    pub fn group_by<R>(entities: usize, rows: &[R], entity: impl Fn(&R) -> EntityId, row: impl Fn(&R) -> T) -> Table<T>
+    /// keeping the order of rows within an entity: a counting sort on
+    /// every core ([`place::counting_sort`]), each row written straight
+    /// to its place (no order of row numbers first: 4 bytes a row more
+    /// while the largest tables are grouped).
+    pub fn group_by<R>(
+        entities: usize,
+        rows: &[R],
+        entity: impl Fn(&R) -> EntityId + Sync,
+        row: impl Fn(&R) -> T + Sync,
+    ) -> Table<T>
     where
-        T: Copy,
+        R: Sync,
+        T: Copy + Send + Sync,
     {
-        let mut offsets = vec![0u32; entities + 1];
-        for r in rows {
-            offsets[entity(r) as usize + 1] += 1;
-        }
-        for i in 0..entities {
-            offsets[i + 1] += offsets[i];
-        }
-        // Each row written straight to its place (no order of row numbers
-        // first: 4 bytes a row more while the largest tables are grouped),
-        // over a table filled with the first row.
-        let mut fill: Vec<u32> = offsets[..entities].to_vec();
-        let mut out: Vec<T> = match rows.first() {
-            Some(first) => vec![row(first); rows.len()],
-            None => Vec::new(),
-        };
-        for r in rows {
-            let slot = &mut fill[entity(r) as usize];
-            out[*slot as usize] = row(r);
-            *slot += 1;
-        }
-        Table { offsets: Offsets::new(offsets), rows: out }
+        let (offsets, rows) = place::counting_sort(entities, rows, |r| entity(r) as usize, |_, r| row(r));
+        Table { offsets: Offsets::new(offsets), rows }
     }
 
     /// Groups `(entity, row)` pairs for `entities` entities; the order of
