@@ -17,6 +17,24 @@ pub struct Api {
     pub regulator: String,
 }
 
+/// The one file named `name` under `dir`.
+fn find_file(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let mut found = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.file_name().is_some_and(|n| n == name) {
+                found.push(p);
+            }
+        }
+    }
+    assert_eq!(found.len(), 1, "{name} under {}: {found:?}", dir.display());
+    found.remove(0)
+}
+
 pub fn setup() -> Api {
     let dir = tempfile::tempdir().unwrap();
     let opts = ServeOptions {
@@ -509,6 +527,25 @@ async fn plans_release_and_officers() {
     assert_eq!(s, StatusCode::OK, "{v}");
     let (s, r) = api.call(Method::POST, &format!("/plans/{id}/verify"), Some(&auditor), None).await;
     assert_eq!(s, StatusCode::OK);
+    assert_eq!(r["identical"], true, "{r}");
+    // The frozen frame changed or gone under the store: the auditor gets a
+    // report naming it, as `credo draw verify` does, not a server error.
+    let frame = find_file(api._dir.path(), &format!("plan-{id}.bundle"));
+    let kept = std::fs::read_to_string(&frame).unwrap();
+    assert!(kept.contains("\nname="), "no name line in the frame file");
+    let path = format!("/plans/{id}/verify");
+    let verify = || api.call_in("en", Method::POST, &path, Some(&auditor), None);
+    std::fs::write(&frame, kept.replacen("\nname=", "\nname=x", 1)).unwrap();
+    let (s, r) = verify().await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(r["identical"], false, "{r}");
+    assert!(r["report"].as_str().unwrap().contains("the frame file was altered"), "{r}");
+    std::fs::remove_file(&frame).unwrap();
+    let (s, r) = verify().await;
+    assert_eq!((s, &r["identical"]), (StatusCode::OK, &json!(false)), "{r}");
+    assert!(r["report"].as_str().unwrap().contains(&frame.display().to_string()), "{r}");
+    std::fs::write(&frame, &kept).unwrap();
+    let (_, r) = verify().await;
     assert_eq!(r["identical"], true, "{r}");
     let (s, bundle) = api.raw(Method::GET, &format!("/plans/{id}/bundle"), Some(&auditor), None, "").await;
     assert_eq!(s, StatusCode::OK);
