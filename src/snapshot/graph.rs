@@ -17,8 +17,13 @@ impl RoleGraph {
     pub fn new(s: &Snapshot) -> RoleGraph {
         // Rows are grouped by entity in id order, so each person's list
         // comes out ordered by entity.
-        let (offsets, roles) =
-            super::place::counting_sort(s.persons.len(), s.roles.rows(), |r| r.person() as usize, |i, _| i as u32);
+        let (offsets, roles) = super::place::counting_sort(
+            super::place::parts(s.roles.len()),
+            s.persons.len(),
+            s.roles.rows(),
+            |r| r.person() as usize,
+            |i, _| i as u32,
+        );
         RoleGraph { offsets, roles }
     }
 

@@ -253,7 +253,8 @@ impl<T> Table<T> {
         R: Sync,
         T: Copy + Send + Sync,
     {
-        let (offsets, rows) = place::counting_sort(entities, rows, |r| entity(r) as usize, |_, r| row(r));
+        let (offsets, rows) =
+            place::counting_sort(place::parts(rows.len()), entities, rows, |r| entity(r) as usize, |_, r| row(r));
         Table { offsets: Offsets::new(offsets), rows }
     }
 

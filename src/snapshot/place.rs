@@ -8,7 +8,9 @@
 //! at the range's first offset), so no two threads write the same place
 //! and no per-thread copy of the counts is made. Reading every row once
 //! per thread is sequential and cheap; the cost of a counting sort is the
-//! scattered writes, and those are divided. The loader's largest tables
+//! scattered writes, and those are divided. Ranges hold equal numbers of
+//! keys, not of rows: balanced when rows spread over keys as they do over
+//! entities and persons (and correct however they spread). The loader's largest tables
 //! (roles, evaluations) and the role graph's person side are grouped this
 //! way: at 15M each was one core's work of about 2 s (roles, evaluations)
 //! and 3.8 s (the graph), with the other core idle.
@@ -19,26 +21,18 @@ use rayon::prelude::*;
 /// is not worth it).
 const PARALLEL_ROWS: usize = 1 << 16;
 
+/// The parts to cut `rows` rows into: one per thread, or one for fewer
+/// than [`PARALLEL_ROWS`].
+pub(crate) fn parts(rows: usize) -> usize {
+    if rows < PARALLEL_ROWS { 1 } else { rayon::current_num_threads().clamp(1, 16) }
+}
+
 /// Groups `rows` by `key(row)` (each `< keys`), keeping their order within
-/// a key: returns `keys + 1` offsets (the rows of key `k` are
+/// a key, in `parts` key ranges (each a task of its own; [`parts`] gives
+/// one per thread): returns `keys + 1` offsets (the rows of key `k` are
 /// `out[offsets[k]..offsets[k + 1]]`) and `value(index, row)` of every
 /// row in that order.
 pub(crate) fn counting_sort<R, T>(
-    keys: usize,
-    rows: &[R],
-    key: impl Fn(&R) -> usize + Sync,
-    value: impl Fn(usize, &R) -> T + Sync,
-) -> (Vec<u32>, Vec<T>)
-where
-    R: Sync,
-    T: Copy + Send + Sync,
-{
-    let parts = if rows.len() < PARALLEL_ROWS { 1 } else { rayon::current_num_threads().clamp(1, 16) };
-    in_parts(parts, keys, rows, key, value)
-}
-
-/// [`counting_sort`] in `parts` key ranges, each a task of its own.
-fn in_parts<R, T>(
     parts: usize,
     keys: usize,
     rows: &[R],
@@ -49,6 +43,7 @@ where
     R: Sync,
     T: Copy + Send + Sync,
 {
+    let parts = parts.max(1);
     // Key ranges: part `p` holds keys bounds[p]..bounds[p + 1].
     let bounds: Vec<usize> = (0..=parts).map(|p| keys * p / parts).collect();
 
@@ -134,25 +129,24 @@ mod tests {
         let keys = 10_007;
         let rows: Vec<(usize, u32)> =
             (0..PARALLEL_ROWS as u32 * 3).map(|i| ((i as usize * 7_919) % keys, i.wrapping_mul(31))).collect();
-        let got = rayon::ThreadPoolBuilder::new()
-            .num_threads(3)
-            .build()
-            .unwrap()
-            .install(|| counting_sort(keys, &rows, |r| r.0, |i, r| (i, r.1)));
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+        assert_eq!(pool.install(|| parts(rows.len())), 3);
+        assert_eq!(pool.install(|| parts(PARALLEL_ROWS - 1)), 1);
+        let got = pool.install(|| counting_sort(parts(rows.len()), keys, &rows, |r| r.0, |i, r| (i, r.1)));
         assert_eq!(got, serial(keys, &rows));
     }
 
     #[test]
     #[should_panic(expected = "below")]
     fn a_key_out_of_range_is_not_dropped() {
-        in_parts(2, 4, &[(1usize, 0u32), (4, 0)], |r| r.0, |i, r| (i, r.1));
+        counting_sort(2, 4, &[(1usize, 0u32), (4, 0)], |r| r.0, |i, r| (i, r.1));
     }
 
     #[test]
     fn no_rows_and_no_keys() {
-        let (offsets, out) = counting_sort(3, &[] as &[(usize, u32)], |r| r.0, |i, r| (i, r.1));
+        let (offsets, out) = counting_sort(1, 3, &[] as &[(usize, u32)], |r| r.0, |i, r| (i, r.1));
         assert_eq!((offsets, out), (vec![0, 0, 0, 0], vec![]));
-        let (offsets, out) = counting_sort(0, &[] as &[(usize, u32)], |r| r.0, |i, r| (i, r.1));
+        let (offsets, out) = counting_sort(1, 0, &[] as &[(usize, u32)], |r| r.0, |i, r| (i, r.1));
         assert_eq!((offsets, out), (vec![0], vec![]));
     }
 
@@ -167,7 +161,7 @@ mod tests {
             let rows: Vec<(usize, u32)> = picks.iter().map(|&(k, v)| (k as usize % keys, v)).collect();
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
             let parts = threads + keys % 3;
-            let got = pool.install(|| in_parts(parts, keys, &rows, |r| r.0, |i, r| (i, r.1)));
+            let got = pool.install(|| counting_sort(parts, keys, &rows, |r| r.0, |i, r| (i, r.1)));
             prop_assert_eq!(got, serial(keys, &rows));
         }
     }
