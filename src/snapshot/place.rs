@@ -10,10 +10,12 @@
 //! per thread is sequential and cheap; the cost of a counting sort is the
 //! scattered writes, and those are divided. Ranges hold equal numbers of
 //! keys, not of rows: balanced when rows spread over keys as they do over
-//! entities and persons (and correct however they spread). The loader's largest tables
-//! (roles, evaluations) and the role graph's person side are grouped this
-//! way: at 15M each was one core's work of about 2 s (roles, evaluations)
-//! and 3.8 s (the graph), with the other core idle.
+//! entities and persons (and correct however they spread).
+//!
+//! The loader's tables (`Table::group_by`) and the role graph's person
+//! side are grouped this way: at 15M the largest (roles, evaluations)
+//! were one core's work of about 2 s each and the graph 3.8 s, with the
+//! other core idle.
 
 use rayon::prelude::*;
 
