@@ -155,19 +155,19 @@ pub struct DrawnVisit {
 
 fn plan_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PlanRecord> {
     let id: i64 = r.get("id")?;
-    let row = format!("plan {id}");
+    let row = move || format!("plan {id}");
     Ok(PlanRecord {
         id,
         created_at: r.get("created_at")?,
         created_by: r.get("created_by")?,
         name: r.get("name")?,
         kind: code(r, "kind")?,
-        params: json_column(r, &row, "params")?,
+        params: json_column(r, row, "params")?,
         run_id: r.get("run_id")?,
         dataset_hash: r.get("dataset_hash")?,
         rules_hash: r.get("rules_hash")?,
         frame_hash: r.get("frame_hash")?,
-        frame_stats: json_column(r, &row, "frame_stats")?,
+        frame_stats: json_column(r, row, "frame_stats")?,
         commitment: r.get("commitment")?,
         beacon_source: r.get("beacon_source")?,
         release_at: r.get("release_at")?,
@@ -184,8 +184,8 @@ fn plan_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PlanRecord> {
         beacon_value: r.get("beacon_value")?,
         beacon_supplied_at: r.get("beacon_supplied_at")?,
         cancelled_at: r.get("cancelled_at")?,
-        replaces: json_column(r, &row, "replaces")?,
-        excluded_by: json_column(r, &row, "excluded_by")?,
+        replaces: json_column(r, row, "replaces")?,
+        excluded_by: json_column(r, row, "excluded_by")?,
         creator_principal: r.get("creator_principal")?,
         jurisdiction: r.get("jurisdiction")?,
     })
@@ -195,21 +195,25 @@ fn plan_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PlanRecord> {
 /// error naming the column, never a default (a stored plan or draw is
 /// evidence: a changed row must not read as an empty one).
 /// `row` names the row ("plan 3", "plan 3 visit 7"), so that one damaged
-/// row among many is found.
-fn json_column<T: serde::de::DeserializeOwned>(r: &rusqlite::Row<'_>, row: &str, name: &str) -> rusqlite::Result<T> {
+/// row among many is found; it is made only for an error.
+fn json_column<T: serde::de::DeserializeOwned>(
+    r: &rusqlite::Row<'_>,
+    row: impl FnOnce() -> String,
+    name: &str,
+) -> rusqlite::Result<T> {
     let text: String = r.get(name)?;
     serde_json::from_str(&text).map_err(|e| {
         let i = r.as_ref().column_index(name).unwrap_or_default();
         let shown: String = text.chars().take(80).collect();
         let more = if shown.len() < text.len() { "..." } else { "" };
-        let why = format!("{row}: column {name} is not the JSON it should be ({e}): {shown:?}{more}");
+        let why = format!("{}: column {name} is not the JSON it should be ({e}): {shown:?}{more}", row());
         rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, why.into())
     })
 }
 
 fn visit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VisitRecord> {
     let (plan_id, seq): (i64, i64) = (r.get("plan_id")?, r.get("seq")?);
-    let row = format!("plan {plan_id} visit {seq}");
+    let row = move || format!("plan {plan_id} visit {seq}");
     Ok(VisitRecord {
         plan_id,
         seq,
@@ -217,8 +221,8 @@ fn visit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VisitRecord> {
         name: r.get("name")?,
         stratum: r.get("stratum")?,
         ticket: r.get("ticket")?,
-        items: json_column(r, &row, "items")?,
-        officers: json_column(r, &row, "officers")?,
+        items: json_column(r, row, "items")?,
+        officers: json_column(r, row, "officers")?,
         unstaffed: r.get("unstaffed")?,
     })
 }
