@@ -17,24 +17,6 @@ pub struct Api {
     pub regulator: String,
 }
 
-/// The one file named `name` under `dir`.
-fn find_file(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
-    let mut found = Vec::new();
-    let mut dirs = vec![dir.to_path_buf()];
-    while let Some(d) = dirs.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else if p.file_name().is_some_and(|n| n == name) {
-                found.push(p);
-            }
-        }
-    }
-    assert_eq!(found.len(), 1, "{name} under {}: {found:?}", dir.display());
-    found.remove(0)
-}
-
 pub fn setup() -> Api {
     let dir = tempfile::tempdir().unwrap();
     let opts = ServeOptions {
@@ -530,7 +512,7 @@ async fn plans_release_and_officers() {
     assert_eq!(r["identical"], true, "{r}");
     // The frozen frame changed or gone under the store: the auditor gets a
     // report naming it, as `credo draw verify` does, not a server error.
-    let frame = find_file(api._dir.path(), &format!("plan-{id}.bundle"));
+    let frame = api.state.store.frame_path(id).unwrap();
     let kept = std::fs::read_to_string(&frame).unwrap();
     assert!(kept.contains("\nname="), "no name line in the frame file");
     let path = format!("/plans/{id}/verify");
