@@ -685,6 +685,7 @@ impl RuleSet {
         let Some(e) = self.entries.get(&stage) else { return Ok(StageStats::default()) };
         assert!(stage.per_entity(), "run_stage takes per-entity stages");
         let reads = e.entry.reads;
+        let t0 = std::time::Instant::now();
         // Entities whose answer is known by what an earlier call read
         // (`memo::Observed`) get it without their whole key; the keys of
         // the others go into one buffer (no allocation per entity), each
@@ -741,6 +742,7 @@ impl RuleSet {
                 *total += u64::from(*n);
             }
         }
+        let keyed = t0.elapsed();
         // Distinct keys; a slot is either a remembered answer or a new call.
         #[derive(Clone, Copy)]
         enum Slot<'m> {
@@ -779,6 +781,7 @@ impl RuleSet {
             slots.push(slot);
         }
         drop(distinct);
+        let deduped = t0.elapsed();
         // Collected in full first so the error reported is the first in
         // entity order, whatever the thread count.
         let answers: Vec<Result<Called, RuleError>> = reps
@@ -789,6 +792,7 @@ impl RuleSet {
             )
             .collect();
         let answers: Vec<(Answer, DecisionRef, FieldMask)> = answers.into_iter().collect::<Result<_, _>>()?;
+        let called = t0.elapsed();
         // Answers whose call read fewer fields than the stage declares, by
         // what it read (keyed before `apply` changes the facts).
         let narrower: Vec<(FieldMask, Box<[u8]>, usize)> = answers
@@ -852,6 +856,9 @@ impl RuleSet {
             let (a, d, _) = &answers[slot];
             memo.observed.insert(mask, key, (a.clone(), d.clone()));
         }
+        // Where a stage's time goes (RUST_LOG=credo::engine=debug): each
+        // part's end, from the stage's start.
+        tracing::debug!(stage = stage.name(), ?keyed, ?deduped, ?called, applied = ?t0.elapsed(), "stage parts");
         Ok(StageStats { entities: states.len(), calls })
     }
 }
