@@ -4,10 +4,12 @@
 //!   default rule set, write the output file and the run's results file,
 //!   and record the run in a store;
 //! - the polars floor, in two forms over polars' lazy engine. As issue #9
-//!   defines it ("every table"): read every table of the dataset in full,
-//!   aggregate each entity's records, current roles and repair
-//!   applications as of the date, decide a 4-way tier with when/then, and
-//!   write one row per entity with its attributes, tier and counts. And
+//!   defines it ("every table"): read every table of the dataset (those
+//!   the output does not use collected whole, the others through the
+//!   columns their aggregations need), aggregate each entity's records,
+//!   current roles and repair applications as of the date, decide a
+//!   4-way tier with when/then, and write one row per entity with its
+//!   attributes, tier and counts. And
 //!   narrower ("tier tables"): only the columns of the seven tables the
 //!   tier reads, writing each entity's credit code and tier. credo is
 //!   compared with both;
@@ -217,9 +219,9 @@ fn credo_side(dir: &Path) {
 }
 
 /// The polars-only floor: no rules engine, no checks, no explanations.
-/// With `every`, every table is read in full (the floor as issue #9
-/// defines it): the tables the tier does not read are collected whole
-/// (their rows counted, so nothing is skipped by the lazy engine), each
+/// With `every`, every table is read (the floor as issue #9 defines
+/// it): the tables the output does not use are collected whole (their
+/// rows counted, so the lazy engine skips none of them), each
 /// entity's current roles and repair applications are counted into its
 /// row, and the row carries the entity's attributes.
 fn floor_side(dir: &Path, every: bool) {
