@@ -294,26 +294,21 @@ fn floor_side(dir: &Path, every: bool) {
         );
         columns.extend(["roles", "repairs", "serious", "general", "minor", "listings", "complaints"].map(n));
     }
-    let tiered = all.select(
-        [
-            columns,
-            vec![
-                when(n("serious").gt(lit(0u32)))
-                    .then(lit(4u8))
-                    .when(n("general").gt_eq(lit(2u32)).or(col("grade").eq(lit("D"))).or(n("breaches").gt(lit(0u32))))
-                    .then(lit(3u8))
-                    .when(
-                        (n("general") + n("minor") + n("listings") + n("complaints") + n("inspections"))
-                            .gt(lit(0u32))
-                            .or(col("grade").eq(lit("C"))),
-                    )
-                    .then(lit(2u8))
-                    .otherwise(lit(1u8))
-                    .alias("tier"),
-            ],
-        ]
-        .concat(),
+    columns.push(
+        when(n("serious").gt(lit(0u32)))
+            .then(lit(4u8))
+            .when(n("general").gt_eq(lit(2u32)).or(col("grade").eq(lit("D"))).or(n("breaches").gt(lit(0u32))))
+            .then(lit(3u8))
+            .when(
+                (n("general") + n("minor") + n("listings") + n("complaints") + n("inspections"))
+                    .gt(lit(0u32))
+                    .or(col("grade").eq(lit("C"))),
+            )
+            .then(lit(2u8))
+            .otherwise(lit(1u8))
+            .alias("tier"),
     );
+    let tiered = all.select(columns);
     let mut df = tiered.collect().expect("floor");
     let out = std::env::temp_dir().join(format!("credo-bench-floor-{}.parquet", std::process::id()));
     let f = std::fs::File::create(&out).expect("create");
