@@ -266,10 +266,33 @@ fn decode_chunk(bytes: &[u8]) -> Result<Vec<Spilled<'_>>, Damage> {
 
 /// Where shards wait between the two halves of a run: in memory for a
 /// single shard, otherwise in files under a private directory that is
-/// removed when the run ends (or fails).
+/// removed when the run ends (or fails). Files are written by a thread of
+/// their own, so that the run's thread goes on to the next shard instead
+/// of waiting on the disk (at most one shard waits for the writer); the
+/// first shard read back waits until every file is written, and a write's
+/// error is reported there.
 pub enum Spill {
     Memory(Vec<Option<Vec<u8>>>),
-    Disk(TempDir),
+    Disk(DiskSpill),
+}
+
+/// Shards in files, and the thread writing them.
+pub struct DiskSpill {
+    dir: TempDir,
+    writer: Option<Writing>,
+}
+
+struct Writing {
+    shards: std::sync::mpsc::SyncSender<(usize, Vec<u8>)>,
+    thread: std::thread::JoinHandle<std::io::Result<()>>,
+}
+
+impl Writing {
+    /// Waits for every file sent so far; the first write's error, if any.
+    fn finish(self) -> std::io::Result<()> {
+        drop(self.shards);
+        self.thread.join().unwrap_or_else(|_| Err(std::io::Error::other("the spill writer stopped")))
+    }
 }
 
 /// A directory removed on drop.
@@ -279,6 +302,19 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+impl Drop for DiskSpill {
+    fn drop(&mut self) {
+        // The writer stops before its directory is removed.
+        if let Some(w) = self.writer.take() {
+            let _ = w.finish();
+        }
+    }
+}
+
+fn shard_path(dir: &Path, shard: usize) -> PathBuf {
+    dir.join(format!("{shard}.bin"))
 }
 
 impl Spill {
@@ -291,7 +327,15 @@ impl Spill {
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let path = base.join(format!("credo-spill-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&path)?;
-        Ok(Spill::Disk(TempDir(path)))
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Vec<u8>)>(1);
+        let at = path.clone();
+        let thread = std::thread::Builder::new().name("credo-spill".into()).spawn(move || {
+            for (shard, bytes) in rx {
+                std::fs::File::create(shard_path(&at, shard))?.write_all(&bytes)?;
+            }
+            Ok(())
+        })?;
+        Ok(Spill::Disk(DiskSpill { dir: TempDir(path), writer: Some(Writing { shards: tx, thread }) }))
     }
 
     pub fn put(&mut self, shard: usize, bytes: Vec<u8>) -> std::io::Result<()> {
@@ -300,9 +344,16 @@ impl Spill {
                 v[shard] = Some(bytes);
                 Ok(())
             }
-            Spill::Disk(dir) => {
-                let mut f = std::fs::File::create(dir.0.join(format!("{shard}.bin")))?;
-                f.write_all(&bytes)
+            Spill::Disk(d) => {
+                let Some(w) = &d.writer else {
+                    return Err(std::io::Error::other("shards are being read back: no more are written"));
+                };
+                if w.shards.send((shard, bytes)).is_err() {
+                    // The writer stopped on an error: it is reported here.
+                    let w = d.writer.take().expect("present");
+                    return Err(w.finish().err().unwrap_or_else(|| std::io::Error::other("the spill writer stopped")));
+                }
+                Ok(())
             }
         }
     }
@@ -310,8 +361,11 @@ impl Spill {
     pub fn take(&mut self, shard: usize) -> std::io::Result<Vec<u8>> {
         match self {
             Spill::Memory(v) => Ok(v[shard].take().unwrap_or_default()),
-            Spill::Disk(dir) => {
-                let path = dir.0.join(format!("{shard}.bin"));
+            Spill::Disk(d) => {
+                if let Some(w) = d.writer.take() {
+                    w.finish()?;
+                }
+                let path = shard_path(&d.dir.0, shard);
                 let out = std::fs::read(&path)?;
                 let _ = std::fs::remove_file(&path);
                 Ok(out)
@@ -482,6 +536,45 @@ mod tests {
         let mut bad = bytes.clone();
         *bad.last_mut().unwrap() = RecordStatus::ALL.len() as u8;
         assert_eq!(status(&bad).err().map(|e| e.1.to_string()), Some("bad record status".into()));
+    }
+
+    fn spill_base(name: &str) -> PathBuf {
+        let base = std::env::temp_dir().join(format!("credo-spill-test-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&base).expect("base");
+        base
+    }
+
+    /// Shards written by the spill's thread read back as given, in any
+    /// order; none is written once reading began, and the directory goes
+    /// with the spill.
+    #[test]
+    fn shards_on_disk_read_back_and_are_removed() {
+        let base = spill_base("ok");
+        let mut s = Spill::new(3, Some(&base)).expect("spill");
+        for k in 0..3 {
+            s.put(k, vec![k as u8; 1000 + k]).expect("put");
+        }
+        for k in [1, 0, 2] {
+            assert_eq!(s.take(k).expect("take"), vec![k as u8; 1000 + k]);
+        }
+        assert!(s.put(0, vec![1]).is_err(), "no shard is written once they are read");
+        drop(s);
+        assert_eq!(std::fs::read_dir(&base).expect("base").count(), 0, "the spill's directory is removed");
+        std::fs::remove_dir(&base).expect("empty");
+    }
+
+    /// A write that fails on the writer's thread is reported when shards
+    /// are read back, with its cause.
+    #[test]
+    fn a_failed_write_is_reported_when_shards_are_read() {
+        let base = spill_base("fail");
+        let mut s = Spill::new(2, Some(&base)).expect("spill");
+        // The directory goes away under the run.
+        std::fs::remove_dir_all(&base).expect("removed");
+        let _ = s.put(0, vec![1]);
+        let _ = s.put(1, vec![2]);
+        let e = s.take(0).expect_err("the write failed");
+        assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
     }
 
     #[test]
