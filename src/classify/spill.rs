@@ -317,6 +317,51 @@ fn shard_path(dir: &Path, shard: usize) -> PathBuf {
     dir.join(format!("{shard}.bin"))
 }
 
+/// How long a spill directory of a process that no longer runs must have
+/// been left unchanged before it is removed (a live run changes its
+/// directory with every shard).
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes the spill directories in `base` that runs left behind when they
+/// ended without cleaning up (killed, or the machine stopped): those of a
+/// process that no longer runs, unchanged for `stale_after`. A directory
+/// of a running process (this one included), or anywhere processes cannot
+/// be told (no `/proc`), is left alone. Returns how many were removed.
+fn remove_stale(base: &Path, stale_after: std::time::Duration) -> usize {
+    if !Path::new("/proc/self").exists() {
+        return 0;
+    }
+    let Ok(entries) = std::fs::read_dir(base) else { return 0 };
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("credo-spill-"))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, n)| n.parse::<u64>().ok().and(pid.parse::<u32>().ok()))
+        else {
+            continue;
+        };
+        if pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists() {
+            continue;
+        }
+        let old = e.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+        if old.is_some_and(|age| age >= stale_after) && e.file_type().is_ok_and(|t| t.is_dir()) {
+            match std::fs::remove_dir_all(e.path()) {
+                Ok(()) => {
+                    removed += 1;
+                    tracing::info!(path = %e.path().display(), "removed a spill directory a stopped run left behind");
+                }
+                Err(err) => {
+                    tracing::warn!(path = %e.path().display(), %err, "could not remove a stale spill directory")
+                }
+            }
+        }
+    }
+    removed
+}
+
 impl Spill {
     pub fn new(shards: usize, dir: Option<&Path>) -> std::io::Result<Spill> {
         if shards <= 1 {
@@ -324,6 +369,7 @@ impl Spill {
         }
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let base = dir.map_or_else(std::env::temp_dir, Path::to_path_buf);
+        remove_stale(&base, STALE_AFTER);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let path = base.join(format!("credo-spill-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&path)?;
@@ -561,6 +607,35 @@ mod tests {
         drop(s);
         assert_eq!(std::fs::read_dir(&base).expect("base").count(), 0, "the spill's directory is removed");
         std::fs::remove_dir(&base).expect("empty");
+    }
+
+    /// Only the directories of processes that no longer run, unchanged
+    /// for long enough, are removed; anything else in the directory stays.
+    #[test]
+    fn stale_spill_directories_of_stopped_runs_are_removed() {
+        let base = spill_base("stale");
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        let make = |name: &str, aged: bool| {
+            let d = base.join(name);
+            std::fs::create_dir_all(&d).expect("dir");
+            std::fs::write(d.join("0.bin"), b"x").expect("file");
+            if aged {
+                std::fs::File::open(&d).expect("open").set_modified(old).expect("aged");
+            }
+            d
+        };
+        // No process has this number (above Linux's pid_max).
+        let dead = make("credo-spill-4294967295-0", true);
+        let recent = make("credo-spill-4294967294-3", false);
+        let mine = make(&format!("credo-spill-{}-7", std::process::id()), true);
+        let other = make("credo-spill-notes", true);
+        let not_ours = make("credo-spill-4294967295-x", true);
+        assert_eq!(remove_stale(&base, STALE_AFTER), 1);
+        assert!(!dead.exists(), "a stopped run's old directory is removed");
+        for kept in [&recent, &mine, &other, &not_ours] {
+            assert!(kept.exists(), "{} is kept", kept.display());
+        }
+        std::fs::remove_dir_all(&base).expect("cleaned");
     }
 
     /// A write that fails on the writer's thread is reported when shards
