@@ -639,17 +639,20 @@ mod tests {
     }
 
     /// A write that fails on the writer's thread is reported when shards
-    /// are read back, with its cause.
+    /// are read back, with its cause (not as the missing file of a shard
+    /// the writer never reached).
     #[test]
     fn a_failed_write_is_reported_when_shards_are_read() {
         let base = spill_base("fail");
         let mut s = Spill::new(2, Some(&base)).expect("spill");
-        // The directory goes away under the run.
-        std::fs::remove_dir_all(&base).expect("removed");
-        let _ = s.put(0, vec![1]);
-        let _ = s.put(1, vec![2]);
-        let e = s.take(0).expect_err("the write failed");
-        assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+        // Shard 0's file cannot be created: a directory has its name.
+        let Spill::Disk(d) = &s else { panic!("two shards wait on disk") };
+        std::fs::create_dir(shard_path(&d.dir.0, 0)).expect("in the way");
+        s.put(0, vec![1]).expect("handed to the writer");
+        let e = s.take(1).expect_err("the write failed");
+        assert_eq!(e.kind(), std::io::ErrorKind::IsADirectory);
+        drop(s);
+        std::fs::remove_dir_all(&base).expect("cleaned");
     }
 
     #[test]
