@@ -91,9 +91,9 @@ impl Names {
         self.blocks.iter().map(Vec::capacity).sum::<usize>() + self.blocks.capacity() * 24
     }
 
-    fn block(&self, b: usize) -> Result<Vec<String>, NamesError> {
+    fn block(&self, b: usize, d: &mut Decompressor) -> Result<Vec<String>, NamesError> {
         let block = self.blocks.get(b).ok_or(NamesError(b))?;
-        let raw = zstd::bulk::decompress(block, 64 << 20).map_err(|_| NamesError(b))?;
+        let raw = d.decompress(block).ok_or(NamesError(b))?;
         let mut out = Vec::with_capacity(BLOCK);
         let mut at = 0;
         while at < raw.len() {
@@ -109,29 +109,64 @@ impl Names {
     /// One name.
     pub fn get(&self, e: EntityId) -> String {
         let e = e as usize;
-        self.block(e / BLOCK)
+        self.block(e / BLOCK, &mut Decompressor::new())
             .ok()
             .and_then(|mut b| (e % BLOCK < b.len()).then(|| b.swap_remove(e % BLOCK)))
             .unwrap_or_default()
     }
 
-    /// The names of ids in increasing order, each block decompressed once.
+    /// The names of `ids`, in their order: each run of ids in one block
+    /// decompresses that block once, and runs are decompressed on every
+    /// core (a shard's names are asked for between two parallel steps,
+    /// so a serial loop here left the other core idle).
     pub fn many(&self, ids: &[EntityId]) -> Vec<String> {
+        use rayon::prelude::*;
+        let runs: Vec<&[EntityId]> = ids.chunk_by(|a, b| *a as usize / BLOCK == *b as usize / BLOCK).collect();
+        let named: Vec<Vec<String>> = runs
+            .par_iter()
+            .map_init(Decompressor::new, |d, run| {
+                let mut names = self.block(run[0] as usize / BLOCK, d).unwrap_or_default();
+                // Each id of the run asked for once (strictly increasing,
+                // as callers give them): the decoded block's own strings
+                // are handed over instead of copied.
+                let once = run.windows(2).all(|w| w[0] < w[1]);
+                run.iter()
+                    .map(|&e| {
+                        let name = names.get_mut(e as usize % BLOCK);
+                        name.map(|n| if once { std::mem::take(n) } else { n.clone() }).unwrap_or_default()
+                    })
+                    .collect()
+            })
+            .collect();
         let mut out = Vec::with_capacity(ids.len());
-        let mut cached: Option<(usize, Vec<String>)> = None;
-        // Each id asked for once (strictly increasing, as callers give
-        // them): the decoded block's own strings are handed over instead
-        // of copied.
-        let once = ids.windows(2).all(|w| w[0] < w[1]);
-        for &e in ids {
-            let (b, k) = (e as usize / BLOCK, e as usize % BLOCK);
-            if cached.as_ref().is_none_or(|(c, _)| *c != b) {
-                cached = Some((b, self.block(b).unwrap_or_default()));
-            }
-            let name = cached.as_mut().and_then(|(_, names)| names.get_mut(k));
-            out.push(name.map(|n| if once { std::mem::take(n) } else { n.clone() }).unwrap_or_default());
+        for run in named {
+            out.extend(run);
         }
         out
+    }
+}
+
+/// Decompresses blocks one after another in one zstd context, each into a
+/// buffer of the size its frame records (every block is compressed in one
+/// call, which records it). `zstd::bulk::decompress` set up a context per
+/// block and reserved the whole bound it was given for each (64 MiB),
+/// fresh memory the system maps and unmaps every time.
+struct Decompressor(Option<zstd::bulk::Decompressor<'static>>);
+
+/// The most a block of names decompresses to (never near: 1,024 names).
+const MAX_RAW: u64 = 64 << 20;
+
+impl Decompressor {
+    fn new() -> Decompressor {
+        Decompressor(zstd::bulk::Decompressor::new().ok())
+    }
+
+    /// The block's bytes; `None` when they do not decompress.
+    fn decompress(&mut self, block: &[u8]) -> Option<Vec<u8>> {
+        let size = zstd::zstd_safe::get_frame_content_size(block).ok()?.filter(|n| *n <= MAX_RAW)?;
+        let mut raw = Vec::with_capacity(usize::try_from(size).ok()?);
+        self.0.as_mut()?.decompress_to_buffer(block, &mut raw).ok()?;
+        (raw.len() as u64 == size).then_some(raw)
     }
 }
 
@@ -183,6 +218,30 @@ mod tests {
         let parallel = Names::from_fn(names.len(), |i| names[i].as_bytes());
         assert_eq!((parallel.blocks.clone(), parallel.len), (n.blocks.clone(), n.len), "same blocks");
         assert_eq!(Names::from_fn(0, |_| b"").len(), 0);
+    }
+
+    /// A block comes back in a buffer of its own size, from a context
+    /// used for many blocks; a damaged block is refused, not misread.
+    #[test]
+    fn blocks_decompress_to_their_own_size() {
+        let names: Vec<String> = (0..5000).map(|i| format!("青岛{}商贸有限公司", i * 7)).collect();
+        let n = Names::new(names.iter().map(String::as_str));
+        let mut d = Decompressor::new();
+        for b in 0..n.blocks.len() {
+            let raw = d.decompress(&n.blocks[b]).expect("decompresses");
+            assert_eq!(raw.capacity(), raw.len(), "block {b}: sized by its frame");
+            let fresh = zstd::bulk::decompress(&n.blocks[b], MAX_RAW as usize).expect("decompresses");
+            assert_eq!(raw, fresh, "block {b}");
+        }
+        let mut damaged = n.clone();
+        let last = damaged.blocks[1].len() - 1;
+        damaged.blocks[1][last] ^= 0xff;
+        damaged.blocks[2].truncate(3);
+        assert!(damaged.block(1, &mut d).is_err() && damaged.block(2, &mut d).is_err());
+        assert_eq!(damaged.block(0, &mut d).expect("intact"), names[..BLOCK]);
+        // Every id of a shard, in runs across blocks, on every core.
+        let ids: Vec<u32> = (0..5000).collect();
+        assert_eq!(n.many(&ids), names);
     }
 
     #[test]
