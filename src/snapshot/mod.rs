@@ -41,9 +41,12 @@ pub struct Str {
 /// byte at each growth and, for that moment, held the old buffer and the
 /// new one. At 15M entities the record ids (about 350 MB) doubled from 248
 /// to 496 MB while the last tables were read, the load's highest point.
-/// The first block grows by doubling up to [`BLOCK_BITS`] (small datasets
-/// stay small); every later block is reserved whole (its untouched part is
-/// not resident).
+/// The first block grows by doubling up to [`FIRST_BLOCK`] bytes (small
+/// datasets stay small); every later block is reserved whole (its
+/// untouched part is not resident). The first block once doubled up to the
+/// whole block size: at 3M the load's thread copied 64 MiB of names and
+/// again of record ids on the way, and touched twice the memory, while the
+/// readers waited for it.
 #[derive(Clone, Debug)]
 pub struct Texts {
     /// Whole `&str`s one after another, so a handle slices out a `&str`
@@ -59,6 +62,10 @@ pub struct Texts {
 /// Bits of a block's size: 64 MiB blocks, 64 of them in the 4 GiB a handle
 /// addresses.
 const BLOCK_BITS: u32 = 26;
+
+/// Bytes the first block grows to, by doubling, before the next block is
+/// reserved whole.
+const FIRST_BLOCK: usize = 1 << 20;
 
 impl Default for Texts {
     fn default() -> Self {
@@ -93,7 +100,10 @@ impl Texts {
             return Ok(Str::default());
         }
         let block = self.block_size();
-        let fits = self.blocks.last().is_some_and(|b| b.len() + s.len() <= block);
+        // The first block grows while it is small; a whole block never
+        // grows (it was reserved whole, or holds one long string).
+        let room = |b: &String| if self.blocks.len() == 1 { FIRST_BLOCK.max(b.capacity()).min(block) } else { block };
+        let fits = self.blocks.last().is_some_and(|b| b.len() + s.len() <= room(b));
         if !fits {
             // A new block, checked to be addressable before it is made.
             self.handle(self.blocks.len(), 0, s.len())?;
@@ -941,11 +951,19 @@ mod tests {
         // The handle of a block past what a u32 addresses is refused.
         assert!(t.handle(1 << 28, 0, 1).is_err());
         assert!(t.handle((1 << 28) - 1, 15, 1).is_ok());
-        // The default blocks: one block, grown as needed.
+        // The default blocks: one block, grown as needed while small.
         let mut d = Texts::default();
         let a = d.push("abc").expect("fits");
         assert_eq!((d.get(a), d.blocks.len()), ("abc", 1));
         assert!(d.bytes() < 1024);
+        // Past that, the first block is never copied to grow: the next is
+        // reserved whole.
+        let word = "甲".repeat(1000);
+        let handles: Vec<Str> = (0..1000).map(|_| d.push(&word).expect("fits")).collect();
+        assert_eq!(d.blocks.len(), 2, "3 MB of text in a small first block and a whole second one");
+        assert!(d.blocks[0].capacity() <= 2 * FIRST_BLOCK, "{}", d.blocks[0].capacity());
+        assert_eq!(d.blocks[1].capacity(), 1 << BLOCK_BITS);
+        assert!(handles.iter().all(|h| d.get(*h) == word));
     }
 
     #[test]
