@@ -96,6 +96,15 @@ impl Builder {
             MarketEntity::TABLE => {
                 self.read.reserve_exact(rows);
                 self.names_by_row.reserve_exact(rows);
+                let e = &mut self.entities;
+                e.row.reserve_exact(rows);
+                e.entity_type.reserve_exact(rows);
+                e.status.reserve_exact(rows);
+                e.region.reserve_exact(rows);
+                e.industry.reserve_exact(rows);
+                e.registered_on.reserve_exact(rows);
+                e.key_fields.reserve_exact(rows);
+                e.new_economy.reserve_exact(rows);
             }
             Person::TABLE => self.person_rows.reserve_exact(rows),
             Role::TABLE => self.roles.reserve_exact(rows),
