@@ -338,16 +338,18 @@ impl Builder {
                 by_row.get(row - 1).map_or(&[][..], |s| texts.get_bytes(*s))
             })
         };
+        // Each column in credit-code order, gathered on every core.
+        use rayon::prelude::*;
         let out = Entities {
             uscc,
-            row: keep.iter().map(|i| e.row[pick(i)]).collect(),
-            entity_type: keep.iter().map(|i| e.entity_type[pick(i)]).collect(),
-            status: keep.iter().map(|i| e.status[pick(i)]).collect(),
-            region: keep.iter().map(|i| e.region[pick(i)]).collect(),
-            industry: keep.iter().map(|i| e.industry[pick(i)]).collect(),
-            registered_on: keep.iter().map(|i| e.registered_on[pick(i)]).collect(),
-            key_fields: keep.iter().map(|i| e.key_fields[pick(i)]).collect(),
-            new_economy: keep.iter().map(|i| e.new_economy[pick(i)]).collect(),
+            row: keep.par_iter().map(|i| e.row[pick(i)]).collect(),
+            entity_type: keep.par_iter().map(|i| e.entity_type[pick(i)]).collect(),
+            status: keep.par_iter().map(|i| e.status[pick(i)]).collect(),
+            region: keep.par_iter().map(|i| e.region[pick(i)]).collect(),
+            industry: keep.par_iter().map(|i| e.industry[pick(i)]).collect(),
+            registered_on: keep.par_iter().map(|i| e.registered_on[pick(i)]).collect(),
+            key_fields: keep.par_iter().map(|i| e.key_fields[pick(i)]).collect(),
+            new_economy: keep.par_iter().map(|i| e.new_economy[pick(i)]).collect(),
             names,
         };
         self.names_by_row = Vec::new();
