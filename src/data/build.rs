@@ -471,14 +471,30 @@ impl Builder {
     }
 
     pub fn evaluations(&mut self, rows: &[CreditEvaluation], nos: &[u32]) {
+        use rayon::prelude::*;
         let ids = self.resolve(rows, |r| r.uscc);
-        for ((r, &no), id) in rows.iter().zip(nos).zip(ids) {
+        // Each row's source and grade as already interned, and whether its
+        // source is a department where it must be, looked up on every core
+        // (two or three string lookups a row had been this thread's alone):
+        // the loop interns only what is new, in row order, so every text
+        // gets the number it got before.
+        let (symbols, departments) = (&self.symbols, &self.department_codes);
+        let looked: Vec<(Option<Sym>, Option<Sym>, bool)> = rows
+            .par_iter()
+            .with_min_len(4096)
+            .map(|r| {
+                let known = r.kind != EvaluationKind::Industry || departments.contains_key(&r.source);
+                (symbols.find(&r.source), symbols.find(&r.grade), known)
+            })
+            .collect();
+        for (((r, &no), id), (source, grade, known)) in rows.iter().zip(nos).zip(ids).zip(looked) {
             let e = self.entity(CreditEvaluation::TABLE, no, &r.uscc, id);
-            if r.kind == EvaluationKind::Industry && !self.department_codes.contains_key(&r.source) {
+            if !known {
                 let reason = format!("industry evaluation source '{}' is not in departments", r.source);
                 self.cell(CreditEvaluation::TABLE, no, "source", "dangling reference", reason);
             }
-            let (source, grade) = (self.symbols.intern(&r.source), self.symbols.intern(&r.grade));
+            let source = source.unwrap_or_else(|| self.symbols.intern(&r.source));
+            let grade = grade.unwrap_or_else(|| self.symbols.intern(&r.grade));
             let Some(row) = EvaluationRow::new(r.kind, source, r.evaluated_on, grade) else {
                 self.overflow = true;
                 continue;
