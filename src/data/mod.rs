@@ -132,7 +132,7 @@ pub fn check(dir: &Path, progress: &dyn Fn(&str)) -> CheckReport {
     let (tx, rx) = std::sync::mpsc::channel::<Step>();
     let (ahead, built) = std::sync::mpsc::sync_channel::<()>(BATCHES_AHEAD - 1);
     let (mut problems, scanned) = std::thread::scope(|scope| {
-        let (tx_free, rx_free) = std::sync::mpsc::channel::<Box<dyn Send>>();
+        let (tx_free, rx_free) = std::sync::mpsc::channel::<Built>();
         // `built` is owned by the freeing thread, which ends with this
         // thread's sender: a builder that panics lets a waiting reader go.
         scope.spawn(move || {
@@ -208,8 +208,11 @@ enum Step {
     Apply(Box<dyn FnOnce(&mut Builder) + Send>),
     /// A batch of rows to build (counted against [`BATCHES_AHEAD`] until
     /// they are freed); gives back the rows, to be freed elsewhere.
-    Rows(Box<dyn FnOnce(&mut Builder) -> Box<dyn Send> + Send>),
+    Rows(Box<dyn FnOnce(&mut Builder) -> Built + Send>),
 }
+
+/// The rows of a built batch, handed back to be freed.
+type Built = Box<dyn Send>;
 
 /// Batches of parsed rows handed over to the builder and not yet built,
 /// counting the one the reader holds ready: one being built and one
@@ -242,7 +245,7 @@ fn read_tables(
             let s = scan::<$t>(dir, &mut problems, &mut |batch| {
                 send(match batch {
                     Batch::Expect(n) => Step::Apply(Box::new(move |b: &mut Builder| b.expect(<$t>::TABLE, n))),
-                    Batch::Rows(parts) => Step::Rows(Box::new(move |b: &mut Builder| -> Box<dyn Send> {
+                    Batch::Rows(parts) => Step::Rows(Box::new(move |b: &mut Builder| -> Built {
                         for (rows, nos) in &parts {
                             b.$add(rows, nos)
                         }
