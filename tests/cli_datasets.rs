@@ -127,6 +127,10 @@ fn corrupted_copies_name_every_bad_row() {
     let first = line(&d.join("penalties.csv"), 2);
     append_line(&d.join("penalties.csv"), &first);
     let penalty_rows = std::fs::read_to_string(d.join("penalties.csv")).unwrap().lines().count() - 1;
+    // 5. an industry evaluation by a department that is not in departments,
+    // data row 4 (an industry evaluation in the sample)
+    assert!(line(&d.join("evaluations.csv"), 5).contains(",industry,MPA,"));
+    edit_line(&d.join("evaluations.csv"), 5, |l| l.replacen(",industry,MPA,", ",industry,NOSUCH,", 1));
 
     let o = credo(&["datasets", "check", d.to_str().unwrap(), "--all"]);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
@@ -139,6 +143,12 @@ fn corrupted_copies_name_every_bad_row() {
         "{out}"
     );
     assert!(out.contains("repeats row 1"), "{out}");
+    assert!(
+        out.contains(
+            "evaluations.csv row 4 (line 5) column source: industry evaluation source 'NOSUCH' is not in departments"
+        ),
+        "{out}"
+    );
 
     // Loading for real work refuses the dataset and names the problems.
     let o = credo(&["datasets", "summary", d.to_str().unwrap()]);
