@@ -126,7 +126,7 @@ pub fn check(dir: &Path, progress: &dyn Fn(&str)) -> CheckReport {
     // holding the reader back).
     //
     // A built batch's rows are freed on a thread of their own (their
-    // texts were allocated by the reader's threads: about a seventh of this
+    // texts were allocated by the reader's threads: a seventh to a sixth of this
     // thread's time in the load went to freeing them while the reader
     // waited for it), and only then is the batch no longer counted.
     let (tx, rx) = std::sync::mpsc::channel::<Step>();
