@@ -431,11 +431,8 @@ pub fn classify(
     let mut kept: Option<Vec<EntityState>> = None;
     for (k, shard) in shards.iter().enumerate() {
         progress(&format!("facts {}/{}", k + 1, shards.len()));
-        // Each state made with its facts, on every core (the states had
-        // been boxed after the facts, on this thread alone).
-        let need = facts::Need::of(reads);
-        let mut states: Vec<EntityState> =
-            shard.par_iter().map(|&e| EntityState::new(facts::entity(s, &texts, e, as_of, need))).collect();
+        let built = facts::build(s, &texts, shard, as_of, facts::Need::of(reads));
+        let mut states: Vec<EntityState> = built.into_iter().map(EntityState::new).collect();
         for stage in FIRST_HALF {
             progress(stage.name());
             let st = rules.run_stage(stage, &mut states, memos.entry(stage).or_default())?;
@@ -534,7 +531,7 @@ pub fn classify(
                 };
                 // Each chunk decoded and, while its entities are fresh in
                 // the cache, made facts, state and record lines in one pass.
-                let parts: Vec<Unspilled> = chunks
+                let parts: Vec<(Vec<EntityState>, Vec<Option<Vec<RecordLine>>>)> = chunks
                     .par_iter()
                     .zip(shard.par_chunks(spill::CHUNK))
                     .enumerate()
@@ -630,10 +627,6 @@ pub fn classify(
     let summary = summary.finish(&propagation);
     Ok(Classification { as_of, entities: ids.len(), not_yet_registered, stages, propagation, summary })
 }
-
-/// A spill chunk's entities read back: their states, and their record
-/// lines (`None` for an entity whose records the spill does not match).
-type Unspilled = (Vec<EntityState>, Vec<Option<Vec<RecordLine>>>);
 
 /// An entity's records as result lines, from the snapshot and the status
 /// the spill kept of each (`None` when they are not as many).
