@@ -465,8 +465,9 @@ pub fn classify(
             // One shard: its states wait in memory as they are.
             kept = Some(states);
         } else {
-            // Freed on every core as they are encoded.
-            spill.put(k, spill::encode_and_free(states))?;
+            spill.put(k, spill::encode(&states))?;
+            // Freed on every core: a shard's states are many small allocations.
+            states.into_par_iter().for_each(drop);
         }
     }
 
@@ -504,52 +505,37 @@ pub fn classify(
             None => {
                 progress(&format!("unspill {}/{}", k + 1, shards.len()));
                 let bytes = spill.take(k)?;
-                let chunks = spill::chunks(k, &bytes)?;
+                let spilled = spill::decode(k, &bytes)?;
                 let damaged = || SpillError(k, spill::Damage::Mismatch);
-                if chunks.len() != shard.len().div_ceil(spill::CHUNK) {
+                if spilled.len() != shard.len() {
                     return Err(damaged().into());
                 }
                 let need = facts::Need::of(supervision_reads);
-                // One entity's facts, state and record lines.
-                let unspilled = |i: usize, e: EntityId, sp: spill::Spilled<'_>| {
-                    let mut f = facts::entity(s, &texts, e, as_of, need);
-                    f.set_tolerance(i64::from(compact.tolerance_years[i]));
-                    f.stages.accumulation = compact.accumulation[i];
-                    f.stages.tier = Some(compact.tier[i]).filter(|t| *t != 0);
-                    f.stages.blacklisted = compact.blacklisted[i];
-                    for (r, status) in f.records.iter_mut().zip(sp.statuses()) {
-                        r.status = status;
-                    }
-                    let lines = spilled_lines(s, e, as_of, &sp);
-                    let mut st = EntityState::new(f);
-                    st.decisions = sp.decisions;
-                    st.blacklist = crate::engine::BlacklistStatus {
-                        listed: compact.blacklisted[i],
-                        until: compact.blacklisted_until[i],
-                    };
-                    (st, lines)
-                };
-                // Each chunk decoded and, while its entities are fresh in
-                // the cache, made facts, state and record lines in one pass.
-                let parts: Vec<(Vec<EntityState>, Vec<Option<Vec<RecordLine>>>)> = chunks
+                // Facts, state and record lines in one pass.
+                let (states, lines): (Vec<EntityState>, Vec<Option<Vec<RecordLine>>>) = shard
                     .par_iter()
-                    .zip(shard.par_chunks(spill::CHUNK))
+                    .zip(spilled)
                     .enumerate()
-                    .map(|(c, (chunk, ids))| {
-                        let spilled = chunk.decode(k)?;
-                        if spilled.len() != ids.len() {
-                            return Err(damaged());
+                    .map(|(j, (&e, sp))| {
+                        let i = at + j;
+                        let mut f = facts::entity(s, &texts, e, as_of, need);
+                        f.set_tolerance(i64::from(compact.tolerance_years[i]));
+                        f.stages.accumulation = compact.accumulation[i];
+                        f.stages.tier = Some(compact.tier[i]).filter(|t| *t != 0);
+                        f.stages.blacklisted = compact.blacklisted[i];
+                        for (r, status) in f.records.iter_mut().zip(sp.statuses()) {
+                            r.status = status;
                         }
-                        let first = at + c * spill::CHUNK;
-                        Ok(ids.iter().zip(spilled).enumerate().map(|(j, (&e, sp))| unspilled(first + j, e, sp)).unzip())
+                        let lines = spilled_lines(s, e, as_of, &sp);
+                        let mut st = EntityState::new(f);
+                        st.decisions = sp.decisions;
+                        st.blacklist = crate::engine::BlacklistStatus {
+                            listed: compact.blacklisted[i],
+                            until: compact.blacklisted_until[i],
+                        };
+                        (st, lines)
                     })
-                    .collect::<Result<_, SpillError>>()?;
-                let mut states = Vec::with_capacity(shard.len());
-                let mut lines = Vec::with_capacity(shard.len());
-                for (st, l) in parts {
-                    states.extend(st);
-                    lines.extend(l);
-                }
+                    .unzip();
                 drop(bytes);
                 let lines = lines.into_iter().collect::<Option<Vec<_>>>().ok_or_else(damaged)?;
                 (states, lines)
@@ -761,28 +747,24 @@ mod tests {
     /// spill whose records are not the entity's is damage.
     #[test]
     fn spilled_shards_give_the_results_of_one() {
-        let (_data, s) = crate::fixtures::generated(6000, 7);
+        let (_data, s) = crate::fixtures::generated(3000, 7);
         let rules = RuleSet::compile(&crate::engine::RuleSource::default_rules()).expect("rules");
         let as_of = chrono::NaiveDate::from_ymd_opt(2026, 6, 30).expect("date");
         let (_, one) = classify_all(&s, &rules, as_of).expect("classifies");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let options = Options { shard_size: 700, spill_dir: Some(dir.path().to_path_buf()) };
+        let mut many = Vec::new();
+        classify(&s, &rules, as_of, &options, &|_| {}, &mut |r| {
+            many.extend(r);
+            Ok(())
+        })
+        .expect("classifies");
         assert!(one.iter().filter(|r| r.records.iter().any(|l| l.status.is_some())).count() > 100);
         let json = |r: &[EntityResult]| -> Vec<(u32, String)> {
             r.iter().map(|r| (r.row, serde_json::to_string(r).expect("json"))).collect()
         };
-        // Shards within one spill chunk, and a shard of two chunks.
-        assert!(one.len() > 4500 + 1);
-        for shard_size in [700, 4500] {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let options = Options { shard_size, spill_dir: Some(dir.path().to_path_buf()) };
-            let mut many = Vec::new();
-            classify(&s, &rules, as_of, &options, &|_| {}, &mut |r| {
-                many.extend(r);
-                Ok(())
-            })
-            .expect("classifies");
-            assert_eq!(json(&many), json(&one), "shards of {shard_size}");
-            assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0, "the spill is removed");
-        }
+        assert_eq!(json(&many), json(&one));
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0, "the spill is removed");
 
         // Statuses spilled for one entity do not read back as another's
         // records when their numbers differ.

@@ -114,41 +114,16 @@ impl<'a> Reader<'a> {
 }
 
 /// Entities per independently encoded chunk of a shard.
-pub const CHUNK: usize = 4096;
+const CHUNK: usize = 4096;
 
 /// A reference to an interned decision, by its number
 /// ([`DecisionRef::number`]); otherwise, to the chunk's own table.
 const SHARED_BIT: u32 = 1 << 31;
 
-/// Encodes the states of a shard (tests; a run uses [`encode_and_free`]).
-#[cfg(test)]
+/// Encodes the states of a shard.
 pub fn encode(states: &[EntityState]) -> Vec<u8> {
     use rayon::prelude::*;
-    assemble(states.par_chunks(CHUNK).map(encode_chunk).collect())
-}
-
-/// [`encode`], freeing each chunk's states as soon as it is encoded, in
-/// the same task: the same bytes. A shard's states are many small
-/// allocations scattered in memory; freed in a pass of their own, each
-/// was met again after the encoding had moved past it (at 3M that pass
-/// took about 1 s of the run, the encoding 0.46 s).
-pub fn encode_and_free(states: Vec<EntityState>) -> Vec<u8> {
-    use rayon::prelude::*;
-    assemble(
-        states
-            .into_par_iter()
-            .chunks(CHUNK)
-            .map(|chunk| {
-                let bytes = encode_chunk(&chunk);
-                drop(chunk);
-                bytes
-            })
-            .collect(),
-    )
-}
-
-/// The encoded chunks of a shard, behind their count and lengths.
-fn assemble(chunks: Vec<Vec<u8>>) -> Vec<u8> {
+    let chunks: Vec<Vec<u8>> = states.par_chunks(CHUNK).map(encode_chunk).collect();
     let mut w = Writer { out: Vec::with_capacity(4 + 4 * chunks.len() + chunks.iter().map(Vec::len).sum::<usize>()) };
     w.u32(chunks.len() as u32);
     for c in &chunks {
@@ -208,30 +183,8 @@ fn encode_chunk(states: &[EntityState]) -> Vec<u8> {
 }
 
 /// Decodes what [`encode`] wrote.
-#[cfg(test)]
 pub fn decode(shard: usize, bytes: &[u8]) -> Result<Vec<Spilled<'_>>, SpillError> {
     use rayon::prelude::*;
-    let decoded: Vec<Vec<Spilled<'_>>> =
-        chunks(shard, bytes)?.into_par_iter().map(|c| c.decode(shard)).collect::<Result<_, _>>()?;
-    Ok(decoded.into_iter().flatten().collect())
-}
-
-/// One independently encoded chunk of a shard's bytes: [`CHUNK`]
-/// entities, the last chunk of a shard the rest.
-pub struct Chunk<'a> {
-    bytes: &'a [u8],
-}
-
-impl<'a> Chunk<'a> {
-    /// Its entities, in order.
-    pub fn decode(&self, shard: usize) -> Result<Vec<Spilled<'a>>, SpillError> {
-        decode_chunk(self.bytes).map_err(|e| SpillError(shard, e))
-    }
-}
-
-/// A shard's bytes cut into its chunks (what [`decode`] decodes, for a
-/// caller that uses each chunk's entities as soon as they are decoded).
-pub fn chunks(shard: usize, bytes: &[u8]) -> Result<Vec<Chunk<'_>>, SpillError> {
     let err = |e: Damage| SpillError(shard, e);
     let mut r = Reader { b: bytes, at: 0 };
     let n = r.u32().map_err(err)? as usize;
@@ -249,7 +202,9 @@ pub fn chunks(shard: usize, bytes: &[u8]) -> Result<Vec<Chunk<'_>>, SpillError> 
     if at != bytes.len() {
         return Err(err(Damage::TrailingBytes));
     }
-    Ok(chunks.into_iter().map(|bytes| Chunk { bytes }).collect())
+    let decoded: Vec<Vec<Spilled<'_>>> =
+        chunks.into_par_iter().map(decode_chunk).collect::<Result<_, _>>().map_err(err)?;
+    Ok(decoded.into_iter().flatten().collect())
 }
 
 fn decode_chunk(bytes: &[u8]) -> Result<Vec<Spilled<'_>>, Damage> {
@@ -547,19 +502,8 @@ mod tests {
     fn a_shard_reads_back_as_written() {
         let states = states();
         let bytes = encode(&states);
-        // Freeing each chunk as it is encoded changes no byte.
-        assert_eq!(encode_and_free(states.clone()), bytes);
         let back = decode(3, &bytes).expect("decodes");
         same_decisions(&states, &back);
-        // Chunk by chunk: whole chunks of CHUNK entities, the rest last.
-        let chunks = super::chunks(3, &bytes).expect("cut");
-        assert_eq!(chunks.len(), states.len().div_ceil(CHUNK));
-        assert!(chunks.len() > 1, "the test's states span chunks");
-        for (c, (chunk, part)) in chunks.iter().zip(states.chunks(CHUNK)).enumerate() {
-            let back = chunk.decode(3).expect("decodes");
-            assert_eq!(back.len(), part.len(), "chunk {c}");
-            same_decisions(part, &back);
-        }
         // An interned decision reads back as itself (by its number).
         assert_eq!(back[0].decisions[0].addr(), states[0].decisions[0].addr());
         assert_eq!(back[0].decisions[0].addr(), back[CHUNK + 1].decisions[0].addr());
