@@ -747,24 +747,29 @@ mod tests {
     /// spill whose records are not the entity's is damage.
     #[test]
     fn spilled_shards_give_the_results_of_one() {
-        let (_data, s) = crate::fixtures::generated(3000, 7);
+        let (_data, s) = crate::fixtures::generated(6000, 7);
         let rules = RuleSet::compile(&crate::engine::RuleSource::default_rules()).expect("rules");
         let as_of = chrono::NaiveDate::from_ymd_opt(2026, 6, 30).expect("date");
         let (_, one) = classify_all(&s, &rules, as_of).expect("classifies");
-        let dir = tempfile::tempdir().expect("temp dir");
-        let options = Options { shard_size: 700, spill_dir: Some(dir.path().to_path_buf()) };
-        let mut many = Vec::new();
-        classify(&s, &rules, as_of, &options, &|_| {}, &mut |r| {
-            many.extend(r);
-            Ok(())
-        })
-        .expect("classifies");
         assert!(one.iter().filter(|r| r.records.iter().any(|l| l.status.is_some())).count() > 100);
         let json = |r: &[EntityResult]| -> Vec<(u32, String)> {
             r.iter().map(|r| (r.row, serde_json::to_string(r).expect("json"))).collect()
         };
-        assert_eq!(json(&many), json(&one));
-        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0, "the spill is removed");
+        // Shards within one spill chunk (4,096 entities), and a shard of
+        // two chunks.
+        assert!(one.len() > 4500 + 1);
+        for shard_size in [700, 4500] {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let options = Options { shard_size, spill_dir: Some(dir.path().to_path_buf()) };
+            let mut many = Vec::new();
+            classify(&s, &rules, as_of, &options, &|_| {}, &mut |r| {
+                many.extend(r);
+                Ok(())
+            })
+            .expect("classifies");
+            assert_eq!(json(&many), json(&one), "shards of {shard_size}");
+            assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0, "the spill is removed");
+        }
 
         // Statuses spilled for one entity do not read back as another's
         // records when their numbers differ.
