@@ -755,10 +755,10 @@ mod tests {
         let json = |r: &[EntityResult]| -> Vec<(u32, String)> {
             r.iter().map(|r| (r.row, serde_json::to_string(r).expect("json"))).collect()
         };
-        // Shards within one spill chunk (4,096 entities), and a shard of
-        // two chunks.
-        assert!(one.len() > 4500 + 1);
-        for shard_size in [700, 4500] {
+        // Shards within one spill chunk, and a shard of two chunks.
+        let two_chunks = spill::CHUNK + 404;
+        assert!(one.len() > two_chunks + 1);
+        for shard_size in [700, two_chunks] {
             let dir = tempfile::tempdir().expect("temp dir");
             let options = Options { shard_size, spill_dir: Some(dir.path().to_path_buf()) };
             let mut many = Vec::new();

@@ -114,7 +114,7 @@ impl<'a> Reader<'a> {
 }
 
 /// Entities per independently encoded chunk of a shard.
-const CHUNK: usize = 4096;
+pub(super) const CHUNK: usize = 4096;
 
 /// A reference to an interned decision, by its number
 /// ([`DecisionRef::number`]); otherwise, to the chunk's own table.
