@@ -37,11 +37,11 @@
 //! On a virtual machine that hands freed memory back to its host (free
 //! page reporting, as on the reference machine), memory idle a few
 //! seconds costs 1.2–3.6 s per GiB to take again against 0.05 s when it
-//! was just used, and a side's time then depends on how long the machine sat
-//! idle before it (ARCHITECTURE.md, "Performance", stop 45). With 3 GB
-//! the floor's rounds at 3M spread less (4.99–6.11 s against 4.79–8.96
-//! s); credo's run, four times longer, is mostly past what a warm start
-//! covers.
+//! was just used, and a side's time then depends on how long the machine
+//! sat idle before it (ARCHITECTURE.md, "Performance", stop 45). With 3
+//! GB the floor's rounds at 3M spread less (4.99–6.11 s against
+//! 4.79–8.96 s); credo's run, four times longer, is mostly past what a
+//! warm start covers.
 //!
 //! The dataset is generated once (seed 1, Parquet) into the target
 //! directory and reused; CREDO_BENCH_DATA names an existing one.
@@ -161,9 +161,6 @@ fn peak(m: &BTreeMap<String, String>) -> u64 {
     m["peak"].parse().expect("peak")
 }
 
-/// Runs one side in a child process and reads its `key=value` lines;
-/// `checks` has the credo side compare itself with the baselines after
-/// its measured run.
 /// Touches and frees `CREDO_BENCH_WARM_GB` gigabytes (none by default):
 /// the side started next begins with memory just used (see the notes above).
 fn warm() {
@@ -175,6 +172,9 @@ fn warm() {
     }
 }
 
+/// Runs one side in a child process and reads its `key=value` lines;
+/// `checks` has the credo side compare itself with the baselines after
+/// its measured run.
 fn child(role: &str, dir: &Path, checks: bool) -> BTreeMap<String, String> {
     warm();
     let out = std::process::Command::new(std::env::current_exe().expect("exe"))
