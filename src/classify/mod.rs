@@ -465,9 +465,16 @@ pub fn classify(
             // One shard: its states wait in memory as they are.
             kept = Some(states);
         } else {
-            spill.put(k, spill::encode(&states))?;
+            // The spill's round trip is timed for the debug log (each part
+            // since the shard's spill began), as the stages' parts are.
+            let t0 = std::time::Instant::now();
+            let bytes = spill::encode(&states);
+            let (encoded, len) = (t0.elapsed(), bytes.len());
+            spill.put(k, bytes)?;
+            let handed = t0.elapsed();
             // Freed on every core: a shard's states are many small allocations.
             states.into_par_iter().for_each(drop);
+            tracing::debug!(shard = k, bytes = len, ?encoded, ?handed, freed = ?t0.elapsed(), "spill parts");
         }
     }
 
@@ -504,8 +511,11 @@ pub fn classify(
             }
             None => {
                 progress(&format!("unspill {}/{}", k + 1, shards.len()));
+                let t0 = std::time::Instant::now();
                 let bytes = spill.take(k)?;
+                let taken = t0.elapsed();
                 let spilled = spill::decode(k, &bytes)?;
+                let decoded = t0.elapsed();
                 let damaged = || SpillError(k, spill::Damage::Mismatch);
                 if spilled.len() != shard.len() {
                     return Err(damaged().into());
@@ -537,6 +547,7 @@ pub fn classify(
                     })
                     .unzip();
                 drop(bytes);
+                tracing::debug!(shard = k, ?taken, ?decoded, rebuilt = ?t0.elapsed(), "unspill parts");
                 let lines = lines.into_iter().collect::<Option<Vec<_>>>().ok_or_else(damaged)?;
                 (states, lines)
             }
