@@ -85,7 +85,7 @@ fn main() {
     // both sides of a round alike; ratios are taken within a round and
     // their median reported. The first round also checks the rules against
     // the Rust baseline and the fast path against Rhai alone.
-    let rounds: usize = std::env::var("CREDO_BENCH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(1).max(1);
+    let rounds: usize = common::env_or("CREDO_BENCH_ROUNDS", 1).max(1);
     let mut runs: Vec<[BTreeMap<String, String>; 3]> = Vec::new();
     for round in 0..rounds {
         let credo = child("credo", &dir, round == 0);
@@ -164,7 +164,7 @@ fn peak(m: &BTreeMap<String, String>) -> u64 {
 /// Touches and frees `CREDO_BENCH_WARM_GB` gigabytes (none by default):
 /// the side started next begins with memory just used (see the notes above).
 fn warm() {
-    let gb: f64 = std::env::var("CREDO_BENCH_WARM_GB").ok().and_then(|s| s.parse().ok()).unwrap_or(0.0);
+    let gb: f64 = common::env_or("CREDO_BENCH_WARM_GB", 0.0);
     if gb > 0.0 {
         // Written in full (not zeroed lazily), then handed back.
         let touched = vec![1u8; (gb * 1e9) as usize];

@@ -8,6 +8,9 @@
 //! about 60 % of their department's items. Then the reveal path as the
 //! store runs it: the frame file read, parsed, hashed and drawn.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::time::Instant;
 
 use credo::draw::*;
@@ -66,7 +69,7 @@ fn vm_hwm() -> String {
 }
 
 fn main() {
-    let n: usize = std::env::var("CREDO_BENCH_ENTITIES").ok().and_then(|s| s.parse().ok()).unwrap_or(15_000_000);
+    let n: usize = common::env_or("CREDO_BENCH_ENTITIES", 15_000_000);
     println!(
         "credo-draw-v1 bench: {n} entities, {} cities, {OFFICERS} officers, {} threads",
         CITIES.len(),

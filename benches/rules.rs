@@ -59,8 +59,8 @@ fn print(label: &str, per: &[(f64, usize)]) {
 }
 
 fn main() {
-    let threads: usize = std::env::var("CREDO_BENCH_THREADS").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
-    let repeat: usize = std::env::var("CREDO_BENCH_REPEAT").ok().and_then(|s| s.parse().ok()).unwrap_or(3).max(1);
+    let threads: usize = common::env_or("CREDO_BENCH_THREADS", 1);
+    let repeat: usize = common::env_or("CREDO_BENCH_REPEAT", 3).max(1);
     let with_rhai = std::env::var("CREDO_BENCH_RHAI").is_ok_and(|v| v == "1");
     let dir = common::dataset(common::entities(1_000_000), Format::Parquet);
     let as_of = Date::from_ymd_opt(2026, 6, 30).expect("date");

@@ -10,9 +10,15 @@ use credo::engine::{EntityFacts, RuleSet};
 use credo::model::Date;
 use credo::snapshot::Snapshot;
 
+/// The number in the environment variable `name`, or `default` when it is
+/// unset or not a number.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+}
+
 /// Entities from `CREDO_BENCH_ENTITIES`, or `default`.
 pub fn entities(default: u64) -> u64 {
-    std::env::var("CREDO_BENCH_ENTITIES").ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+    env_or("CREDO_BENCH_ENTITIES", default)
 }
 
 /// A generated dataset of `n` entities (seed 1) in `format`, made once into
