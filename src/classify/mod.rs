@@ -125,9 +125,9 @@ impl EntityResult {
         use std::fmt::Write as _;
         let mut first = true;
         for d in &self.decisions {
-            match d.stage {
+            match d.stage() {
                 Stage::Tolerance if self.tolerance_until.is_none() => continue,
-                Stage::RecordStatus if d.inputs.is_empty() => continue,
+                Stage::RecordStatus if !d.names_records() => continue,
                 Stage::Accumulation if self.accumulation == AccumulationLevel::None => continue,
                 Stage::Blacklist if !self.blacklisted => continue,
                 _ => {}
@@ -138,7 +138,7 @@ impl EntityResult {
             first = false;
             // The label is written in place (writing to a `String` cannot
             // fail): this runs for every entity with a decision of its own.
-            match d.stage {
+            match d.stage() {
                 Stage::Tolerance => out.push_str(Label::Tolerance.text(lang)),
                 Stage::RecordStatus => out.push_str(Label::Records.text(lang)),
                 Stage::Accumulation => {
@@ -261,7 +261,7 @@ impl Texts {
     }
 
     fn decisions_json_of(&mut self, r: &EntityResult) -> String {
-        let json = |d: &crate::engine::Decision| {
+        let json = |d: &DecisionRef| {
             let mut out = String::new();
             d.write_json(&mut out);
             out
@@ -449,7 +449,13 @@ pub fn classify(
             compact.blacklisted.push(st.blacklist.listed);
             compact.blacklisted_until.push(st.blacklist.until);
             if st.blacklist.listed {
-                let records: Vec<String> = st.decision(Stage::Blacklist).map(|d| d.inputs.clone()).unwrap_or_default();
+                let records: Vec<String> = st
+                    .decisions
+                    .iter()
+                    .rev()
+                    .find(|d| d.stage() == Stage::Blacklist)
+                    .map(|d| d.inputs().into_iter().map(str::to_string).collect())
+                    .unwrap_or_default();
                 // The flag dates from the latest source record.
                 let start = f
                     .records
@@ -526,7 +532,7 @@ pub fn classify(
                     .par_iter()
                     .zip(spilled)
                     .enumerate()
-                    .map(|(j, (&e, sp))| {
+                    .map(|(j, (&e, mut sp))| {
                         let i = at + j;
                         let mut f = facts::entity(s, &texts, e, as_of, need);
                         f.set_tolerance(i64::from(compact.tolerance_years[i]));
@@ -536,13 +542,19 @@ pub fn classify(
                         for (r, status) in f.records.iter_mut().zip(sp.statuses()) {
                             r.status = status;
                         }
-                        let lines = spilled_lines(s, e, as_of, &sp);
+                        let listed = facts::listed(s, e, as_of);
+                        let lines = spilled_lines(&listed, &sp);
+                        let decisions = sp.decisions(|p| listed.get(p).map(|l| l.id));
+                        let lines = lines.zip(decisions);
                         let mut st = EntityState::new(f);
-                        st.decisions = sp.decisions;
                         st.blacklist = crate::engine::BlacklistStatus {
                             listed: compact.blacklisted[i],
                             until: compact.blacklisted_until[i],
                         };
+                        let lines = lines.map(|(lines, decisions)| {
+                            st.decisions = decisions;
+                            lines
+                        });
                         (st, lines)
                     })
                     .unzip();
@@ -625,11 +637,11 @@ pub fn classify(
     Ok(Classification { as_of, entities: ids.len(), not_yet_registered, stages, propagation, summary })
 }
 
-/// An entity's records as result lines, from the snapshot and the status
-/// the spill kept of each (`None` when they are not as many).
-fn spilled_lines(s: &Snapshot, e: EntityId, as_of: Date, sp: &spill::Spilled) -> Option<Vec<RecordLine>> {
+/// An entity's records as result lines, from the snapshot's list of them
+/// and the status the spill kept of each (`None` when they are not as
+/// many).
+fn spilled_lines(listed: &[facts::Listed], sp: &spill::Spilled) -> Option<Vec<RecordLine>> {
     let statuses = sp.statuses();
-    let listed = facts::listed(s, e, as_of);
     if listed.len() != statuses.len() {
         return None;
     }
@@ -796,8 +808,8 @@ mod tests {
             .flat_map(|a| (0..ids.len()).map(move |b| (a, b)))
             .find(|&(a, b)| states[a].facts.records.len() != states[b].facts.records.len())
             .expect("two entities with different numbers of records");
-        assert!(spilled_lines(&s, ids[a], as_of, &spilled[a]).is_some());
-        assert!(spilled_lines(&s, ids[b], as_of, &spilled[a]).is_none());
+        assert!(spilled_lines(&facts::listed(&s, ids[a], as_of), &spilled[a]).is_some());
+        assert!(spilled_lines(&facts::listed(&s, ids[b], as_of), &spilled[a]).is_none());
     }
 
     /// Shared and cached texts are what each result makes on its own,
@@ -806,7 +818,7 @@ mod tests {
     fn texts_are_each_results_own_texts() {
         let shared: Vec<DecisionRef> = Stage::ALL.iter().map(|s| decision(*s, &format!("{s:?}"), &[])).collect();
         // Held by several results without being interned.
-        let counted = DecisionRef::own((*decision(Stage::EntityLink, "counted", &[])).clone());
+        let counted = DecisionRef::own(decision(Stage::EntityLink, "counted", &[]).decision().clone());
         let results: Vec<EntityResult> = (0..40)
             .map(|n| {
                 let mut d: Vec<DecisionRef> = shared.iter().step_by(1 + n as usize % 3).cloned().collect();

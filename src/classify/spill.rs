@@ -25,12 +25,12 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use crate::engine::{Decision, DecisionRef, EntityState, Stage};
+use crate::engine::{Decision, DecisionRef, EntityState, OwnKind, Stage, Text};
 use crate::model::RecordStatus;
 
 /// One entity's part of a shard.
 pub struct Spilled<'a> {
-    pub decisions: Vec<DecisionRef>,
+    decisions: Vec<Pending<'a>>,
     /// One byte per record, in the order of the entity's records (checked
     /// when decoded: read them with [`Spilled::statuses`]).
     statuses: &'a [u8],
@@ -39,7 +39,42 @@ pub struct Spilled<'a> {
 /// A record without a status (no record_status stage).
 const NO_STATUS: u8 = u8::MAX;
 
+/// A decision as read back: ready, or an own decision in compact form
+/// waiting for the ids of the entity's records.
+enum Pending<'a> {
+    Ready(DecisionRef),
+    Own {
+        template: u32,
+        kind: OwnKind,
+        /// Per named record its position (and for notes its note's
+        /// number), 4 (or 8) bytes each.
+        named: &'a [u8],
+    },
+}
+
 impl Spilled<'_> {
+    /// The entity's decisions, given the id of its record at each position
+    /// (as the snapshot lists them): `None` if an own decision names a
+    /// position past them.
+    pub fn decisions<'s>(&mut self, id: impl Fn(usize) -> Option<&'s str>) -> Option<Vec<DecisionRef>> {
+        std::mem::take(&mut self.decisions)
+            .into_iter()
+            .map(|d| match d {
+                Pending::Ready(d) => Some(d),
+                Pending::Own { template, kind, named } => {
+                    let step = if kind == OwnKind::Notes { 8 } else { 4 };
+                    let word = |c: &[u8]| u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                    let named = named.chunks_exact(step).map(|c| {
+                        let p = word(c);
+                        let note = if step == 8 { word(&c[4..]) } else { 0 };
+                        id(p as usize).map(|id| (p, Text::from(id), note))
+                    });
+                    DecisionRef::from_parts(template, kind, named)
+                }
+            })
+            .collect()
+    }
+
     /// The status of each of the entity's records, in order.
     pub fn statuses(&self) -> impl ExactSizeIterator<Item = Option<RecordStatus>> + '_ {
         self.statuses.iter().map(|&b| RecordStatus::ALL.get(usize::from(b)).copied())
@@ -120,6 +155,12 @@ pub(super) const CHUNK: usize = 4096;
 /// ([`DecisionRef::number`]); otherwise, to the chunk's own table.
 const SHARED_BIT: u32 = 1 << 31;
 
+/// An own decision in compact form follows: its template's number, its
+/// kind (0 inputs, 1 notes), how many records it names, then per record
+/// its position among the entity's records and, for notes, its note's
+/// number. (Never a shared code: interned numbers are far below it.)
+const OWN_CODE: u32 = u32::MAX;
+
 /// Encodes the states of a shard.
 pub fn encode(states: &[EntityState]) -> Vec<u8> {
     use rayon::prelude::*;
@@ -141,11 +182,36 @@ fn encode_chunk(states: &[EntityState]) -> Vec<u8> {
     // table then goes in front.
     let mut body = Writer { out: Vec::with_capacity(4 + states.len() * 32) };
     let mut codes: FxHashMap<usize, u32> = FxHashMap::default();
-    let mut order: Vec<&Decision> = Vec::new();
+    let mut order: Vec<&DecisionRef> = Vec::new();
     body.u32(states.len() as u32);
     for s in states {
         body.u32(s.decisions.len() as u32);
         for d in &s.decisions {
+            if let Some((template, kind, named)) = d.compact_parts() {
+                // Kept compact when it names the entity's own records at
+                // their positions (it does unless an answer was shared by
+                // entities whose records differ in what it names).
+                let records = &s.facts.records;
+                let mut count = 0u32;
+                let mut fits = true;
+                for (p, id, _) in named {
+                    fits &= records.get(p as usize).is_some_and(|r| r.id.as_str() == id);
+                    count += 1;
+                }
+                if fits {
+                    body.u32(OWN_CODE);
+                    body.u32(template);
+                    body.u8(u8::from(kind == OwnKind::Notes));
+                    body.u32(count);
+                    for (p, _, note) in d.compact_parts().into_iter().flat_map(|(.., named)| named) {
+                        body.u32(p);
+                        if kind == OwnKind::Notes {
+                            body.u32(note);
+                        }
+                    }
+                    continue;
+                }
+            }
             let code = if let Some(n) = d.number() {
                 n | SHARED_BIT
             } else if d.held_alone() {
@@ -165,7 +231,7 @@ fn encode_chunk(states: &[EntityState]) -> Vec<u8> {
     }
     let mut w = Writer { out: Vec::with_capacity(4 + order.len() * 96 + body.out.len()) };
     w.u32(order.len() as u32);
-    for d in &order {
+    for d in order.iter().map(|d| d.decision()) {
         w.u8(Stage::ALL.iter().position(|s| *s == d.stage).unwrap_or(0) as u8);
         w.str(&d.rule);
         w.str(&d.clause);
@@ -244,12 +310,29 @@ fn decode_chunk(bytes: &[u8]) -> Result<Vec<Spilled<'_>>, Damage> {
         let mut decisions = Vec::with_capacity(k.min(64));
         for _ in 0..k {
             let i = r.u32()?;
+            if i == OWN_CODE {
+                let template = r.u32()?;
+                let kind = match r.u8()? {
+                    0 => OwnKind::Inputs,
+                    1 => OwnKind::Notes,
+                    _ => return Err(Damage::BadDecision),
+                };
+                let n = r.u32()? as usize;
+                let step = if kind == OwnKind::Notes { 8 } else { 4 };
+                let named = r.take(n.checked_mul(step).ok_or(Damage::Truncated)?)?;
+                let notes = named.chunks_exact(8).map(|c| u32::from_le_bytes([c[4], c[5], c[6], c[7]]));
+                if !DecisionRef::parts_exist(template, notes.take(if step == 8 { n } else { 0 })) {
+                    return Err(Damage::BadDecision);
+                }
+                decisions.push(Pending::Own { template, kind, named });
+                continue;
+            }
             let d = if i & SHARED_BIT != 0 {
                 DecisionRef::numbered(i & !SHARED_BIT)
             } else {
                 table.get(i as usize).cloned()
             };
-            decisions.push(d.ok_or(Damage::BadDecision)?);
+            decisions.push(Pending::Ready(d.ok_or(Damage::BadDecision)?));
         }
         let k = r.u32()? as usize;
         let statuses = r.take(k)?;
@@ -457,7 +540,8 @@ mod tests {
         let empty_zh = decision(Stage::Tolerance, "spill: none", Some(""), &[]);
         // Held by several entities but not interned (as beyond the
         // interned table's bound).
-        let counted = DecisionRef::own((*decision(Stage::Blacklist, "spill: counted", None, &[])).clone());
+        let counted = DecisionRef::own(decision(Stage::Blacklist, "spill: counted", None, &[]).decision().clone());
+        let template = decision(Stage::RecordStatus, "", None, &[]);
         (0..CHUNK * 2 + 7)
             .map(|i| {
                 let mut f = base.clone();
@@ -482,41 +566,87 @@ mod tests {
                 if i % 5 == 0 {
                     st.decisions.push(counted.clone());
                 }
+                // Own decisions in compact form: naming records by position
+                // (the last first), and a record_status decision's notes.
+                let ids: Vec<String> = st.facts.records.iter().rev().map(|r| r.id.to_string()).collect();
+                if i % 4 >= 2 {
+                    let d = Decision {
+                        inputs: ids.clone(),
+                        ..decision(Stage::Tier, "spill: names", None, &[]).decision().clone()
+                    };
+                    let own = DecisionRef::for_entity(d, &st.facts);
+                    assert!(own.compact_parts().is_some());
+                    st.decisions.push(own);
+                }
+                if i % 4 == 3 {
+                    let notes =
+                        [(0, RecordStatus::Expired, "ended", Some("届满")), (2, RecordStatus::Exempt, "first", None)];
+                    let own = DecisionRef::with_note_texts(&template, &notes, &st.facts);
+                    assert!(own.compact_parts().is_some());
+                    st.decisions.push(own);
+                }
                 st
             })
             .collect()
     }
 
-    fn same_decisions(states: &[EntityState], back: &[Spilled]) {
+    /// Each entity's decisions as read back, given its records' ids.
+    fn decided(states: &[EntityState], back: Vec<Spilled>) -> Vec<Vec<DecisionRef>> {
+        back.into_iter()
+            .zip(states)
+            .map(|(mut sp, st)| {
+                sp.decisions(|p| st.facts.records.get(p).map(|r| r.id.as_str())).expect("the records it names")
+            })
+            .collect()
+    }
+
+    fn same_decisions(states: &[EntityState], back: Vec<Spilled>) -> Vec<Vec<DecisionRef>> {
         assert_eq!(back.len(), states.len());
-        for (st, sp) in states.iter().zip(back) {
-            let want: Vec<&Decision> = st.decisions.iter().map(|d| &**d).collect();
-            let got: Vec<&Decision> = sp.decisions.iter().map(|d| &**d).collect();
-            assert_eq!(got, want);
+        for (st, sp) in states.iter().zip(&back) {
             let statuses: Vec<Option<RecordStatus>> = sp.statuses().collect();
             assert_eq!(statuses, st.facts.records.iter().map(|r| r.status).collect::<Vec<_>>());
         }
+        let back = decided(states, back);
+        for (st, got) in states.iter().zip(&back) {
+            let want: Vec<&Decision> = st.decisions.iter().map(DecisionRef::decision).collect();
+            let got: Vec<&Decision> = got.iter().map(DecisionRef::decision).collect();
+            assert_eq!(got, want);
+        }
+        back
     }
 
     #[test]
     fn a_shard_reads_back_as_written() {
         let states = states();
         let bytes = encode(&states);
-        let back = decode(3, &bytes).expect("decodes");
-        same_decisions(&states, &back);
+        let back = same_decisions(&states, decode(3, &bytes).expect("decodes"));
         // An interned decision reads back as itself (by its number).
-        assert_eq!(back[0].decisions[0].addr(), states[0].decisions[0].addr());
-        assert_eq!(back[0].decisions[0].addr(), back[CHUNK + 1].decisions[0].addr());
-        assert!(back[0].decisions[0].number().is_some());
+        assert_eq!(back[0][0].addr(), states[0].decisions[0].addr());
+        assert_eq!(back[0][0].addr(), back[CHUNK + 1][0].addr());
+        assert!(back[0][0].number().is_some());
         // An entity's own decisions read back equal, as new ones.
-        assert_ne!(back[1].decisions[1].addr(), states[1].decisions[1].addr());
-        assert!(back[1].decisions[1].held_alone());
+        assert_ne!(back[1][1].addr(), states[1].decisions[1].addr());
+        assert!(back[1][1].held_alone());
+        // Those in compact form read back compact, with their texts.
+        let compact = |i: usize| back[i].iter().filter(|d| d.compact_parts().is_some()).count();
+        assert_eq!((compact(2), compact(3), compact(CHUNK + 7)), (1, 2, 2));
+        for (d, want) in back[7].iter().zip(&states[7].decisions) {
+            for lang in [crate::i18n::Lang::En, crate::i18n::Lang::Zh] {
+                assert_eq!(d.render(lang), want.decision().render(lang));
+            }
+            let mut json = String::new();
+            d.write_json(&mut json);
+            assert_eq!(json, serde_json::to_string(want.decision()).expect("json"));
+        }
         // A counted decision several entities hold is written once per
         // chunk and read back as one decision within it.
-        let counted = |i: usize| back[i].decisions.last().expect("held").addr();
+        let counted = |i: usize| back[i].iter().find(|d| d.stage() == Stage::Blacklist).expect("held").addr();
         assert_eq!(counted(0), counted(5));
         assert_ne!(counted(0), counted(CHUNK + 5 - CHUNK % 5));
-        assert_ne!(counted(0), states[0].decisions.last().expect("held").addr());
+        assert_ne!(
+            counted(0),
+            states[0].decisions.iter().find(|d| d.stage() == Stage::Blacklist).expect("held").addr()
+        );
     }
 
     /// Interned decisions are written as their number alone: the chunk's
@@ -536,8 +666,8 @@ mod tests {
         let code = (d.number().expect("interned") | SHARED_BIT).to_le_bytes();
         assert_eq!(&bytes[20..24], &code);
         assert_eq!(&bytes[24..28], &code);
-        let back = decode(0, &bytes).expect("decodes");
-        assert_eq!(back[0].decisions[1].addr(), d.addr());
+        let back = decided(std::slice::from_ref(&st), decode(0, &bytes).expect("decodes"));
+        assert_eq!(back[0][1].addr(), d.addr());
         // A number no decision has is damage.
         let mut bad = bytes.clone();
         bad[20..24].copy_from_slice(&(SHARED_BIT | (crate::engine::MAX_INTERNED as u32 + 1)).to_le_bytes());
@@ -549,7 +679,7 @@ mod tests {
         states()
             .into_iter()
             .map(|mut st| {
-                st.decisions = st.decisions.iter().map(|d| DecisionRef::own((**d).clone())).collect();
+                st.decisions = st.decisions.iter().map(|d| DecisionRef::own(d.decision().clone())).collect();
                 st
             })
             .collect()
@@ -559,9 +689,8 @@ mod tests {
     fn without_shared_decisions_a_chunk_writes_its_own_table() {
         let states = own_decisions();
         let bytes = encode(&states);
-        let back = decode(0, &bytes).expect("decodes");
-        same_decisions(&states, &back);
-        assert!(back.iter().flat_map(|sp| &sp.decisions).all(|d| d.number().is_none()));
+        let back = same_decisions(&states, decode(0, &bytes).expect("decodes"));
+        assert!(back.iter().flatten().all(|d| d.number().is_none() && d.compact_parts().is_none()));
     }
 
     /// A record is its status byte alone; a byte that is no status is

@@ -365,7 +365,7 @@ pub fn supervision_reason(r: &EntityResult) -> String {
 }
 
 fn supervision_reason_of(r: &EntityResult) -> &str {
-    r.decisions.iter().rev().find(|d| d.stage == Stage::Supervision).map_or("", |d| d.reason.as_str())
+    r.decisions.iter().rev().find(|d| d.stage() == Stage::Supervision).map_or("", |d| d.decision().reason.as_str())
 }
 
 fn frame(rows: &[&EntityResult], texts: &mut crate::classify::Texts) -> Vec<Col> {

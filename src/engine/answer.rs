@@ -8,12 +8,12 @@ use std::sync::Arc;
 use rhai::{Dynamic, Map};
 
 use super::host::RuleDate;
+use super::interned::{Note, NoteRef};
 use super::native::{self, V};
 use super::{
     BlacklistStatus, CompiledEntry, Decision, DecisionRef, EntityFacts, EntityState, RuleError, RuleSet, Stage,
     Supervision,
 };
-use crate::i18n::Lang;
 use crate::model::{AccumulationLevel, Date, RecordStatus, RiskLevel};
 
 /// What is wrong with the map a rule returned (the caller's `RuleError`
@@ -121,11 +121,13 @@ fn check_string(map: &Map, key: &str) -> Result<(), AnswerError> {
 #[derive(Clone, Debug, PartialEq)]
 pub(super) struct StatusNote {
     index: usize,
-    status: RecordStatus,
-    /// The status's Chinese name, looked up once per answer.
-    zh_status: &'static str,
-    reason: String,
-    zh: Option<String>,
+    note: NoteRef,
+}
+
+impl StatusNote {
+    fn new(index: usize, status: RecordStatus, reason: String, zh: Option<String>) -> StatusNote {
+        StatusNote { index, note: NoteRef::new(Note::new(status, reason, zh)) }
+    }
 }
 
 /// A stage's answer for one distinct input.
@@ -200,8 +202,7 @@ impl RuleSet {
                 // Only notable statuses keep their reason.
                 if status.is_notable() {
                     let (reason, zh) = get_reason(&map, "reason").map_err(|m| bad(format!("status {i}: {m}")))?;
-                    let zh_status = crate::i18n::record_status_name(status.as_str(), Lang::Zh);
-                    notes.push(StatusNote { index: i, status, zh_status, reason, zh });
+                    notes.push(StatusNote::new(i, status, reason, zh));
                 } else {
                     check_reason(&map, "reason").map_err(|m| bad(format!("status {i}: {m}")))?;
                 }
@@ -344,8 +345,7 @@ pub(super) fn decode_native(e: &CompiledEntry, f: &EntityFacts, value: &V) -> Op
             let reason = native::field(m, "reason")?;
             if status.is_notable() {
                 let (reason, zh) = native_reason(reason)?;
-                let zh_status = crate::i18n::record_status_name(status.as_str(), Lang::Zh);
-                notes.push(StatusNote { index: i, status, zh_status, reason, zh });
+                notes.push(StatusNote::new(i, status, reason, zh));
             } else if !native_reason_ok(reason) {
                 return None;
             }
@@ -456,47 +456,8 @@ impl Answer {
         if notes.is_empty() {
             return shared.clone();
         }
-        // Sized once: "{id} {status}: {reason}" and "{id} {zh_status}：{zh}"
-        // joined by "; " and "；".
-        let (mut en_len, mut zh_len) = (0, 0);
-        for note in notes.iter() {
-            let id = f.records[note.index].id.len();
-            en_len += id + note.status.as_str().len() + note.reason.len() + 5;
-            zh_len += id + note.zh_status.len() + note.zh.as_ref().unwrap_or(&note.reason).len() + 7;
-        }
-        let mut reason = String::with_capacity(en_len);
-        let mut zh_reason = String::with_capacity(zh_len);
-        let mut any_zh = false;
-        let mut inputs = Vec::with_capacity(notes.len());
-        for (n, note) in notes.iter().enumerate() {
-            let id = f.records[note.index].id.as_str();
-            if n > 0 {
-                reason.push_str("; ");
-                zh_reason.push('；');
-            }
-            let zh_status = note.zh_status;
-            // As `format!("{id} {status}: {reason}")` and `"{id} {zh_status}：{zh}"`.
-            reason.push_str(id);
-            reason.push(' ');
-            reason.push_str(note.status.as_str());
-            reason.push_str(": ");
-            reason.push_str(&note.reason);
-            zh_reason.push_str(id);
-            zh_reason.push(' ');
-            zh_reason.push_str(zh_status);
-            zh_reason.push('：');
-            zh_reason.push_str(note.zh.as_deref().unwrap_or(&note.reason));
-            any_zh |= note.zh.is_some();
-            inputs.push(id.to_string());
-        }
-        DecisionRef::own(Decision {
-            stage: shared.stage,
-            rule: shared.rule.clone(),
-            clause: shared.clause.clone(),
-            reason,
-            reason_zh: any_zh.then_some(zh_reason),
-            inputs,
-        })
+        let named: Vec<(usize, &NoteRef)> = notes.iter().map(|n| (n.index, &n.note)).collect();
+        DecisionRef::with_notes(shared, &named, f)
     }
 }
 

@@ -236,7 +236,7 @@ mod tests {
     }
 
     fn reason(a: Option<&Kept>) -> Option<String> {
-        a.map(|a| a.1.reason.clone())
+        a.map(|a| a.1.decision().reason.clone())
     }
 
     #[test]

@@ -45,7 +45,7 @@ use crate::i18n::Lang;
 use crate::model::{Date, RiskLevel};
 use answer::{Answer, apply};
 use host::EntityView;
-pub use interned::{DecisionRef, MAX_INTERNED};
+pub use interned::{DecisionRef, MAX_INTERNED, OwnKind};
 pub use link::{Link, LinkAnswer};
 pub use memo::StageMemo;
 
@@ -111,12 +111,7 @@ impl Decision {
     /// into a run's results file). Held to serde_json by `tests`.
     pub fn write_json(&self, out: &mut String) {
         use crate::model::json::{string, strings};
-        out.push_str("{\"stage\":");
-        string(out, self.stage.name());
-        out.push_str(",\"rule\":");
-        string(out, &self.rule);
-        out.push_str(",\"clause\":");
-        string(out, &self.clause);
+        json_head(self.stage, &self.rule, &self.clause, out);
         out.push_str(",\"reason\":");
         string(out, &self.reason);
         if let Some(zh) = &self.reason_zh {
@@ -148,22 +143,20 @@ impl Decision {
     /// output writer's thread).
     pub fn render_into(&self, lang: Lang, out: &mut String) {
         out.push_str(self.reason_in(lang));
-        out.push_str(" [");
-        out.push_str(&self.rule);
-        out.push(' ');
-        out.push_str(&self.clause);
-        out.push(']');
-        if let Some((first, rest)) = self.inputs.split_first() {
-            let sep = if lang == Lang::Zh { "、" } else { ", " };
-            out.push_str(" (");
-            out.push_str(first);
-            for i in rest {
-                out.push_str(sep);
-                out.push_str(i);
-            }
-            out.push(')');
-        }
+        interned::render_tail(&self.rule, &self.clause, self.inputs.iter().map(String::as_str), lang, out);
     }
+}
+
+/// `{"stage":…,"rule":…,"clause":…` — how a decision's JSON begins
+/// (whole or compact: [`Decision::write_json`], `DecisionRef::write_json`).
+fn json_head(stage: Stage, rule: &str, clause: &str, out: &mut String) {
+    use crate::model::json::string;
+    out.push_str("{\"stage\":");
+    string(out, stage.name());
+    out.push_str(",\"rule\":");
+    string(out, rule);
+    out.push_str(",\"clause\":");
+    string(out, clause);
 }
 
 impl std::fmt::Display for Decision {
@@ -232,7 +225,7 @@ impl EntityState {
     }
 
     pub fn decision(&self, stage: Stage) -> Option<&Decision> {
-        self.decisions.iter().rev().find(|d| d.stage == stage).map(|d| &**d)
+        self.decisions.iter().rev().find(|d| d.stage() == stage).map(DecisionRef::decision)
     }
 }
 
@@ -788,7 +781,10 @@ impl RuleSet {
             .par_iter()
             .map_init(
                 || Runner::new(self, e),
-                |runner, &i| runner.evaluate_seen(&states[i].facts).map(|(a, d, m)| (a, DecisionRef::shared(d), m)),
+                |runner, &i| {
+                    let f = &states[i].facts;
+                    runner.evaluate_seen(f).map(|(a, d, m)| (a, DecisionRef::for_entity(d, f), m))
+                },
             )
             .collect();
         let answers: Vec<(Answer, DecisionRef, FieldMask)> = answers.into_iter().collect::<Result<_, _>>()?;
@@ -804,7 +800,7 @@ impl RuleSet {
                     && *m != reads
                     && !m.has(Field::Records)
                     && !m.has(Field::CurrentRecords)
-                    && d.inputs.is_empty()
+                    && !d.names_records()
                     && !matches!(a, Answer::RecordStatus { .. })
             })
             .map(|(slot, (_, _, m))| {
@@ -915,7 +911,7 @@ mod tests {
         // The newest generation and the one before it are both found.
         for n in total - StageMemo::MAX_ENTRIES..total {
             let found = m.whole.get(memo::key_hash(&key(n)), &key(n));
-            assert_eq!(found.map(|a| a.1.reason.clone()), Some(format!("input {n}")));
+            assert_eq!(found.map(|a| a.1.decision().reason.clone()), Some(format!("input {n}")));
         }
         assert!(m.whole.get(memo::key_hash(&key(0)), &key(0)).is_none(), "the oldest answers are forgotten");
     }
@@ -1067,7 +1063,7 @@ pub(super) mod projection_tests {
             assert_eq!(x.facts.stages, y.facts.stages);
             assert_eq!(x.supervision, y.supervision);
             assert_eq!(x.blacklist, y.blacklist);
-            let decisions = |s: &EntityState| s.decisions.iter().map(|d| (**d).clone()).collect::<Vec<_>>();
+            let decisions = |s: &EntityState| s.decisions.iter().map(|d| d.decision().clone()).collect::<Vec<_>>();
             assert_eq!(decisions(x), decisions(y), "{:?}", x.facts.records);
         }
     }

@@ -6,17 +6,21 @@
 
 /// Appends `s` as a JSON string.
 pub fn string(out: &mut String, s: &str) {
-    // serde_json escapes only '"', '\\' and control characters. Checked
-    // over the whole text without stopping early, so the loop vectorizes
-    // (texts needing escapes are rare).
-    let plain = !s.bytes().fold(false, |any, b| any | (b < 0x20) | (b == b'"') | (b == b'\\'));
-    if plain {
+    if is_plain(s) {
         out.push('"');
         out.push_str(s);
         out.push('"');
     } else {
         out.push_str(&serde_json::to_string(s).expect("a string serializes"));
     }
+}
+
+/// Whether `s` is written as a JSON string as it is, between quotes:
+/// serde_json escapes only '"', '\\' and control characters. Checked over
+/// the whole text without stopping early, so the loop vectorizes (texts
+/// needing escapes are rare).
+pub fn is_plain(s: &str) -> bool {
+    !s.bytes().fold(false, |any, b| any | (b < 0x20) | (b == b'"') | (b == b'\\'))
 }
 
 /// Appends a JSON array of strings.

@@ -7,7 +7,7 @@
 
 use super::Result;
 use crate::classify::{self, EntityResult};
-use crate::engine::{Decision, DecisionRef, RuleSet, Stage};
+use crate::engine::{DecisionRef, RuleSet, Stage};
 use crate::model::Date;
 use crate::snapshot::Snapshot;
 
@@ -30,10 +30,10 @@ impl List {
     }
 
     /// Whether a decision is one of the reasons for this list.
-    pub fn reason(self, d: &Decision) -> bool {
+    pub fn reason(self, d: &DecisionRef) -> bool {
         match self {
-            List::KeyAttention => matches!(d.stage, Stage::Accumulation | Stage::EntityLink),
-            List::Blacklist => d.stage == Stage::Blacklist,
+            List::KeyAttention => matches!(d.stage(), Stage::Accumulation | Stage::EntityLink),
+            List::Blacklist => d.stage() == Stage::Blacklist,
         }
     }
 }

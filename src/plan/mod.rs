@@ -492,8 +492,8 @@ impl PlanEntity {
                 .decisions
                 .iter()
                 .rev()
-                .find(|d| d.stage == crate::engine::Stage::Supervision)
-                .map(|d| d.reason.clone())
+                .find(|d| d.stage() == crate::engine::Stage::Supervision)
+                .map(|d| d.decision().reason.clone())
                 .unwrap_or_default(),
         }
     }
