@@ -29,7 +29,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use crate::engine::{
-    DecisionRef, EntityState, Field, FieldMask, PropagatedFlag, RuleError, RuleSet, Stage, StageMemo, StageStats,
+    DecisionRef, EntityState, Field, FieldMask, PropagatedFlag, RuleError, RuleSet, Stage, StageMemo, StageStats, Text,
 };
 use crate::i18n::Lang;
 use crate::model::*;
@@ -73,7 +73,9 @@ pub struct EntityResult {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct RecordLine {
     pub kind: &'static str,
-    pub id: String,
+    /// Shared with the run's other uses of the id (a reference count).
+    #[serde(serialize_with = "text")]
+    pub id: Text,
     pub date: Date,
     /// `None` when the rule set has no record_status stage (written as "").
     #[serde(serialize_with = "code_or_empty")]
@@ -85,6 +87,10 @@ impl RecordLine {
     pub fn status_code(&self) -> &'static str {
         self.status.map_or("", RecordStatus::as_str)
     }
+}
+
+fn text<S: serde::Serializer>(t: &Text, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(t)
 }
 
 fn code_or_empty<S: serde::Serializer, C: std::fmt::Display>(c: &Option<C>, s: S) -> Result<S::Ok, S::Error> {
@@ -543,8 +549,9 @@ pub fn classify(
                             r.status = status;
                         }
                         let listed = facts::listed(s, e, as_of);
-                        let lines = spilled_lines(&listed, &sp);
-                        let decisions = sp.decisions(|p| listed.get(p).map(|l| l.id));
+                        let lines = spilled_lines(&listed, &sp, &f.records);
+                        let decisions =
+                            lines.as_ref().and_then(|lines| sp.decisions(|p| lines.get(p).map(|l| l.id.clone())));
                         let lines = lines.zip(decisions);
                         let mut st = EntityState::new(f);
                         st.blacklist = crate::engine::BlacklistStatus {
@@ -640,7 +647,11 @@ pub fn classify(
 /// An entity's records as result lines, from the snapshot's list of them
 /// and the status the spill kept of each (`None` when they are not as
 /// many).
-fn spilled_lines(listed: &[facts::Listed], sp: &spill::Spilled) -> Option<Vec<RecordLine>> {
+fn spilled_lines(
+    listed: &[facts::Listed],
+    sp: &spill::Spilled,
+    records: &[crate::engine::RecordFacts],
+) -> Option<Vec<RecordLine>> {
     let statuses = sp.statuses();
     if listed.len() != statuses.len() {
         return None;
@@ -649,7 +660,13 @@ fn spilled_lines(listed: &[facts::Listed], sp: &spill::Spilled) -> Option<Vec<Re
         listed
             .iter()
             .zip(statuses)
-            .map(|(l, status)| RecordLine { kind: l.kind.as_str(), id: l.id.to_string(), date: l.date, status })
+            .enumerate()
+            .map(|(i, (l, status))| {
+                // The facts' copy of the id when they hold the records (the same order).
+                let id =
+                    records.get(i).filter(|r| r.id.as_str() == l.id).map_or_else(|| Text::from(l.id), |r| r.id.clone());
+                RecordLine { kind: l.kind.as_str(), id, date: l.date, status }
+            })
             .collect(),
     )
 }
@@ -658,7 +675,7 @@ fn spilled_lines(listed: &[facts::Listed], sp: &spill::Spilled) -> Option<Vec<Re
 fn record_lines(records: &[crate::engine::RecordFacts]) -> Vec<RecordLine> {
     records
         .iter()
-        .map(|r| RecordLine { kind: r.kind.as_str(), id: r.id.to_string(), date: r.date, status: r.status })
+        .map(|r| RecordLine { kind: r.kind.as_str(), id: r.id.clone(), date: r.date, status: r.status })
         .collect()
 }
 
@@ -681,7 +698,11 @@ fn result(
         risk: st.supervision.risk,
         probability_ppm: st.supervision.probability_ppm,
         tolerance_until: f.stages.tolerance_until,
-        exemptions: records.iter().filter(|r| r.status == Some(RecordStatus::Exempt)).map(|r| r.id.clone()).collect(),
+        exemptions: records
+            .iter()
+            .filter(|r| r.status == Some(RecordStatus::Exempt))
+            .map(|r| r.id.to_string())
+            .collect(),
         accumulation: f.stages.accumulation.unwrap_or(AccumulationLevel::None),
         key_attention: f.stages.accumulation == Some(AccumulationLevel::KeyAttention)
             || f.stages.propagated.iter().any(|p| p.effect == LinkEffect::KeyAttention),
@@ -808,8 +829,8 @@ mod tests {
             .flat_map(|a| (0..ids.len()).map(move |b| (a, b)))
             .find(|&(a, b)| states[a].facts.records.len() != states[b].facts.records.len())
             .expect("two entities with different numbers of records");
-        assert!(spilled_lines(&facts::listed(&s, ids[a], as_of), &spilled[a]).is_some());
-        assert!(spilled_lines(&facts::listed(&s, ids[b], as_of), &spilled[a]).is_none());
+        assert!(spilled_lines(&facts::listed(&s, ids[a], as_of), &spilled[a], &[]).is_some());
+        assert!(spilled_lines(&facts::listed(&s, ids[b], as_of), &spilled[a], &[]).is_none());
     }
 
     /// Shared and cached texts are what each result makes on its own,

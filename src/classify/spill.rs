@@ -56,7 +56,7 @@ impl Spilled<'_> {
     /// The entity's decisions, given the id of its record at each position
     /// (as the snapshot lists them): `None` if an own decision names a
     /// position past them.
-    pub fn decisions<'s>(&mut self, id: impl Fn(usize) -> Option<&'s str>) -> Option<Vec<DecisionRef>> {
+    pub fn decisions(&mut self, id: impl Fn(usize) -> Option<Text>) -> Option<Vec<DecisionRef>> {
         std::mem::take(&mut self.decisions)
             .into_iter()
             .map(|d| match d {
@@ -67,7 +67,7 @@ impl Spilled<'_> {
                     let named = named.chunks_exact(step).map(|c| {
                         let p = word(c);
                         let note = if step == 8 { word(&c[4..]) } else { 0 };
-                        id(p as usize).map(|id| (p, Text::from(id), note))
+                        id(p as usize).map(|id| (p, id, note))
                     });
                     DecisionRef::from_parts(template, kind, named)
                 }
@@ -595,7 +595,7 @@ mod tests {
         back.into_iter()
             .zip(states)
             .map(|(mut sp, st)| {
-                sp.decisions(|p| st.facts.records.get(p).map(|r| r.id.as_str())).expect("the records it names")
+                sp.decisions(|p| st.facts.records.get(p).map(|r| r.id.clone())).expect("the records it names")
             })
             .collect()
     }

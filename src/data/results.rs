@@ -107,7 +107,7 @@ impl StoredRecord {
             "" => None,
             s => Some(s.parse().ok()?),
         };
-        Some(crate::classify::RecordLine { kind, id: self.id.clone(), date: self.date, status })
+        Some(crate::classify::RecordLine { kind, id: self.id.as_str().into(), date: self.date, status })
     }
 }
 
@@ -1004,7 +1004,7 @@ mod tests {
                 .iter()
                 .map(|(id, day, kind, status)| RecordLine {
                     kind: kinds[*kind],
-                    id: id.clone(),
+                    id: id.as_str().into(),
                     date: date(*day),
                     status: RecordStatus::ALL.get(*status).copied(),
                 })
