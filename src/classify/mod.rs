@@ -456,10 +456,7 @@ pub fn classify(
             compact.blacklisted_until.push(st.blacklist.until);
             if st.blacklist.listed {
                 let records: Vec<String> = st
-                    .decisions
-                    .iter()
-                    .rev()
-                    .find(|d| d.stage() == Stage::Blacklist)
+                    .decision(Stage::Blacklist)
                     .map(|d| d.inputs().into_iter().map(str::to_string).collect())
                     .unwrap_or_default();
                 // The flag dates from the latest source record.

@@ -119,9 +119,7 @@ impl NoteRef {
             Err(n) => NoteRef::Counted(Arc::new(n)),
         }
     }
-}
 
-impl NoteRef {
     fn as_note(&self) -> &Note {
         match self {
             NoteRef::Interned(e) => &e.value,
@@ -224,9 +222,9 @@ impl<T: Content> Interner<T> {
     }
 }
 
-/// An own decision's parts as the spill keeps them: its template's number
-/// and, per named record, its position among the entity's records and,
-/// for a record_status decision, its note's number.
+/// What an own decision in compact form names: the records a stage's
+/// answer cited (`inputs`), or a record_status answer's notable records,
+/// each with its note.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OwnKind {
     Inputs,

@@ -224,8 +224,9 @@ impl EntityState {
         }
     }
 
-    pub fn decision(&self, stage: Stage) -> Option<&Decision> {
-        self.decisions.iter().rev().find(|d| d.stage() == stage).map(DecisionRef::decision)
+    /// The latest decision `stage` took for the entity.
+    pub fn decision(&self, stage: Stage) -> Option<&DecisionRef> {
+        self.decisions.iter().rev().find(|d| d.stage() == stage)
     }
 }
 
@@ -1121,7 +1122,7 @@ pub(super) mod projection_tests {
         assert_same(&a, &b);
         let mut notes = 0;
         for x in &a {
-            let d = x.decision(Stage::RecordStatus).unwrap();
+            let d = x.decision(Stage::RecordStatus).unwrap().decision();
             if !d.inputs.is_empty() {
                 notes += 1;
                 for id in &d.inputs {
