@@ -139,14 +139,20 @@ impl OutputWriter {
     pub fn write(&mut self, rows: &[EntityResult]) -> Result<(), OutputError> {
         const CHUNK: usize = 250_000;
         let mut texts = crate::classify::Texts::default();
+        let (t0, mut framed) = (std::time::Instant::now(), std::time::Duration::ZERO);
         for chunk in rows.chunks(CHUNK) {
+            let t = std::time::Instant::now();
             let cols = frame(chunk, &mut texts, self.lang);
+            framed += t.elapsed();
             match self.inner.as_mut().expect("writer open") {
                 Inner::Csv(w) => columns::frame(&cols).and_then(|df| w.write_batch(&df)),
                 Inner::Parquet(w) => w.write(cols),
             }
             .map_err(|e| self.err(&e))?;
         }
+        // As the results file logs its parts: columns, then the rest.
+        let encoded = t0.elapsed().saturating_sub(framed);
+        tracing::debug!(rows = rows.len(), ?framed, ?encoded, "output file parts");
         Ok(())
     }
 

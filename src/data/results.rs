@@ -335,6 +335,8 @@ pub struct Writer {
     last_end: u64,
     rows: usize,
     paths: Option<Vec<Group>>,
+    /// Time spent making columns in the current [`Writer::write`] (debug log).
+    framed: std::time::Duration,
 }
 
 /// The columns of a results file (v1 lacks `detail`).
@@ -463,10 +465,13 @@ impl Writer {
             last_end: 0,
             rows: 0,
             paths: None,
+            framed: std::time::Duration::ZERO,
         })
     }
 
     pub fn write(&mut self, rows: &[EntityResult]) -> Result<(), ResultsError> {
+        let t0 = std::time::Instant::now();
+        self.framed = std::time::Duration::ZERO;
         let mut rest = rows;
         if !self.pending.is_empty() {
             let take = (GROUP_ROWS - self.pending.len()).min(rest.len());
@@ -483,6 +488,11 @@ impl Writer {
         }
         self.pending.extend(chunks.remainder().iter().cloned());
         self.texts.clear();
+        // Where a shard's writing goes, as the stages and the spill log
+        // theirs: its columns (texts included), then encoding, compressing,
+        // hashing and writing them.
+        let (framed, all) = (self.framed, t0.elapsed());
+        tracing::debug!(rows = rows.len(), ?framed, encoded = ?all.saturating_sub(framed), "results file parts");
         Ok(())
     }
 
@@ -496,7 +506,9 @@ impl Writer {
 
     /// Writes one row group.
     fn group(&mut self, rows: &[&EntityResult]) -> Result<(), ResultsError> {
+        let t0 = std::time::Instant::now();
         let cols = frame(rows, &mut self.texts);
+        self.framed += t0.elapsed();
         self.inner.as_mut().expect("writer open").write(cols).map_err(|e| io(&self.tmp, e))?;
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let span = std::mem::take(&mut s.span);

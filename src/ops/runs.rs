@@ -56,6 +56,19 @@ const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// committed transaction (an fsync, ~6 ms measured) and a run has a dozen
 /// steps per shard (150 shards at 15M): on this thread, classification
 /// does not wait for them, and a long step is shown within a second.
+/// Lets a writer go of a shard of results, timing the freeing for the
+/// debug log when this writer is the last to hold it (the results were
+/// made on the pool's threads; freeing them here is part of a writer's
+/// work).
+fn dropped(shard: Arc<Vec<EntityResult>>, writer: &'static str) {
+    if let Some(shard) = Arc::into_inner(shard) {
+        let t0 = std::time::Instant::now();
+        let rows = shard.len();
+        drop(shard);
+        tracing::debug!(writer, rows, freed = ?t0.elapsed(), "shard freed");
+    }
+}
+
 fn write_progress(store: &Store, run: i64, steps: std::sync::mpsc::Receiver<String>) {
     use std::sync::mpsc::RecvTimeoutError;
     use std::time::Instant;
@@ -103,6 +116,7 @@ pub fn execute_run(
                     if let Some(o) = output.as_mut() {
                         o.write(&shard)?;
                     }
+                    dropped(shard, "output");
                 }
                 Ok(output)
             });
@@ -110,6 +124,7 @@ pub fn execute_run(
                 let mut stored = stored;
                 for shard in rx_stored {
                     stored.write(&shard)?;
+                    dropped(shard, "results");
                 }
                 Ok(stored)
             });
