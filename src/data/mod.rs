@@ -32,6 +32,17 @@ use crate::snapshot::Snapshot;
 use read::{Batch, Scanned, locate, scan};
 use table::{TABLES, TableRow};
 
+/// CPU time of the calling thread so far, for the debug logs of threads
+/// that share the cores with others (where wall time says little):
+/// Linux's `/proc/thread-self/schedstat`, in nanoseconds; zero where it
+/// cannot be read.
+pub fn thread_cpu() -> std::time::Duration {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(std::time::Duration::ZERO, std::time::Duration::from_nanos)
+}
+
 /// A file credo read or wrote that failed: which, and why.
 #[derive(Debug, thiserror::Error)]
 #[error("{}{}{reason}", path.display(), if reason.starts_with(' ') { "" } else { ": " })]

@@ -335,7 +335,8 @@ pub struct Writer {
     last_end: u64,
     rows: usize,
     paths: Option<Vec<Group>>,
-    /// Time spent making columns in the current [`Writer::write`] (debug log).
+    /// CPU time spent making columns in the current [`Writer::write`]
+    /// (debug log).
     framed: std::time::Duration,
 }
 
@@ -470,7 +471,7 @@ impl Writer {
     }
 
     pub fn write(&mut self, rows: &[EntityResult]) -> Result<(), ResultsError> {
-        let t0 = std::time::Instant::now();
+        let (t0, cpu0) = (std::time::Instant::now(), super::thread_cpu());
         self.framed = std::time::Duration::ZERO;
         let mut rest = rows;
         if !self.pending.is_empty() {
@@ -489,10 +490,11 @@ impl Writer {
         self.pending.extend(chunks.remainder().iter().cloned());
         self.texts.clear();
         // Where a shard's writing goes, as the stages and the spill log
-        // theirs: its columns (texts included), then encoding, compressing,
-        // hashing and writing them.
-        let (framed, all) = (self.framed, t0.elapsed());
-        tracing::debug!(rows = rows.len(), ?framed, encoded = ?all.saturating_sub(framed), "results file parts");
+        // theirs: CPU time making its columns (texts included), then
+        // encoding, compressing, hashing and writing them; and wall time.
+        let (framed, cpu) = (self.framed, super::thread_cpu().saturating_sub(cpu0));
+        let encoded = cpu.saturating_sub(framed);
+        tracing::debug!(rows = rows.len(), ?framed, ?encoded, wall = ?t0.elapsed(), "results file parts");
         Ok(())
     }
 
@@ -506,9 +508,9 @@ impl Writer {
 
     /// Writes one row group.
     fn group(&mut self, rows: &[&EntityResult]) -> Result<(), ResultsError> {
-        let t0 = std::time::Instant::now();
+        let cpu0 = super::thread_cpu();
         let cols = frame(rows, &mut self.texts);
-        self.framed += t0.elapsed();
+        self.framed += super::thread_cpu().saturating_sub(cpu0);
         self.inner.as_mut().expect("writer open").write(cols).map_err(|e| io(&self.tmp, e))?;
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let span = std::mem::take(&mut s.span);

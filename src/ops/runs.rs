@@ -56,16 +56,15 @@ const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// committed transaction (an fsync, ~6 ms measured) and a run has a dozen
 /// steps per shard (150 shards at 15M): on this thread, classification
 /// does not wait for them, and a long step is shown within a second.
-/// Lets a writer go of a shard of results, timing the freeing for the
-/// debug log when this writer is the last to hold it (the results were
+/// Lets a writer go of a shard of results, timing the freeing (CPU time)
+/// for the debug log when this writer is the last to hold it (the results were
 /// made on the pool's threads; freeing them here is part of a writer's
 /// work).
 fn dropped(shard: Arc<Vec<EntityResult>>, writer: &'static str) {
     if let Some(shard) = Arc::into_inner(shard) {
-        let t0 = std::time::Instant::now();
-        let rows = shard.len();
+        let (cpu0, rows) = (crate::data::thread_cpu(), shard.len());
         drop(shard);
-        tracing::debug!(writer, rows, freed = ?t0.elapsed(), "shard freed");
+        tracing::debug!(writer, rows, freed = ?crate::data::thread_cpu().saturating_sub(cpu0), "shard freed");
     }
 }
 
