@@ -35,7 +35,9 @@ use table::{TABLES, TableRow};
 /// CPU time of the calling thread so far, for the debug logs of threads
 /// that share the cores with others (where wall time says little):
 /// Linux's `/proc/thread-self/schedstat`, in nanoseconds; zero where it
-/// cannot be read.
+/// cannot be read. The kernel brings it up to date at least every
+/// scheduler tick, so one reading may lag by up to a tick (a few
+/// milliseconds): figures summed over a run's shards, not one shard's.
 pub fn thread_cpu() -> std::time::Duration {
     std::fs::read_to_string("/proc/thread-self/schedstat")
         .ok()
@@ -355,4 +357,28 @@ pub fn content_hash(dir: &Path) -> Result<String, FileError> {
         files.push((name, len, h.finalize().into()));
     }
     Ok(combine(&files))
+}
+
+#[cfg(test)]
+mod tests {
+    /// The thread's CPU time grows while it works and not while it sleeps
+    /// (on Linux, where the debug logs read it).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn thread_cpu_counts_this_threads_work() {
+        let ms = std::time::Duration::from_millis;
+        let start = super::thread_cpu();
+        let t = std::time::Instant::now();
+        let mut x = 0u64;
+        while t.elapsed() < ms(200) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        let worked = super::thread_cpu() - start;
+        std::thread::sleep(ms(200));
+        let slept = super::thread_cpu() - start - worked;
+        // A reading lags by up to a scheduler tick; other tests share the
+        // cores, so the work may have had less than its wall time.
+        assert!(worked >= ms(50), "worked {worked:?}");
+        assert!(slept < ms(40), "slept {slept:?}");
+    }
 }
