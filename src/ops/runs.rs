@@ -51,15 +51,10 @@ pub struct RunRequest<'a> {
 /// How often a run's progress is written to the store at most.
 const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Writes the latest of the steps `steps` sends to the store, at most once
-/// per [`PROGRESS_EVERY`], until the sender is dropped. Each write is a
-/// committed transaction (an fsync, ~6 ms measured) and a run has a dozen
-/// steps per shard (150 shards at 15M): on this thread, classification
-/// does not wait for them, and a long step is shown within a second.
 /// Lets a writer go of a shard of results, timing the freeing (CPU time)
-/// for the debug log when this writer is the last to hold it (the results were
-/// made on the pool's threads; freeing them here is part of a writer's
-/// work).
+/// for the debug log when this writer is the last to hold it (the results
+/// were made on the pool's threads; freeing them here is part of a
+/// writer's work).
 fn dropped(shard: Arc<Vec<EntityResult>>, writer: &'static str) {
     if let Some(shard) = Arc::into_inner(shard) {
         let (cpu0, rows) = (crate::data::thread_cpu(), shard.len());
@@ -68,6 +63,11 @@ fn dropped(shard: Arc<Vec<EntityResult>>, writer: &'static str) {
     }
 }
 
+/// Writes the latest of the steps `steps` sends to the store, at most once
+/// per [`PROGRESS_EVERY`], until the sender is dropped. Each write is a
+/// committed transaction (an fsync, ~6 ms measured) and a run has a dozen
+/// steps per shard (150 shards at 15M): on this thread, classification
+/// does not wait for them, and a long step is shown within a second.
 fn write_progress(store: &Store, run: i64, steps: std::sync::mpsc::Receiver<String>) {
     use std::sync::mpsc::RecvTimeoutError;
     use std::time::Instant;
