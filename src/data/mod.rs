@@ -38,11 +38,19 @@ use table::{TABLES, TableRow};
 /// cannot be read. The kernel brings it up to date at least every
 /// scheduler tick, so one reading may lag by up to a tick (a few
 /// milliseconds): figures summed over a run's shards, not one shard's.
-pub fn thread_cpu() -> std::time::Duration {
+fn thread_cpu() -> std::time::Duration {
     std::fs::read_to_string("/proc/thread-self/schedstat")
         .ok()
         .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
         .map_or(std::time::Duration::ZERO, std::time::Duration::from_nanos)
+}
+
+/// [`thread_cpu`] where a debug log may show it, else zero: the writers
+/// time their parts on every shard, and the file is not read for a log
+/// nobody sees.
+pub fn log_cpu() -> std::time::Duration {
+    use tracing::level_filters::LevelFilter;
+    if LevelFilter::current() < LevelFilter::DEBUG { std::time::Duration::ZERO } else { thread_cpu() }
 }
 
 /// A file credo read or wrote that failed: which, and why.

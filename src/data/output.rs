@@ -139,11 +139,11 @@ impl OutputWriter {
     pub fn write(&mut self, rows: &[EntityResult]) -> Result<(), OutputError> {
         const CHUNK: usize = 250_000;
         let mut texts = crate::classify::Texts::default();
-        let (t0, cpu0, mut framed) = (std::time::Instant::now(), super::thread_cpu(), std::time::Duration::ZERO);
+        let (t0, cpu0, mut framed) = (std::time::Instant::now(), super::log_cpu(), std::time::Duration::ZERO);
         for chunk in rows.chunks(CHUNK) {
-            let cpu = super::thread_cpu();
+            let cpu = super::log_cpu();
             let cols = frame(chunk, &mut texts, self.lang);
-            framed += super::thread_cpu().saturating_sub(cpu);
+            framed += super::log_cpu().saturating_sub(cpu);
             match self.inner.as_mut().expect("writer open") {
                 Inner::Csv(w) => columns::frame(&cols).and_then(|df| w.write_batch(&df)),
                 Inner::Parquet(w) => w.write(cols),
@@ -152,7 +152,7 @@ impl OutputWriter {
         }
         // As the results file logs its parts: CPU time for the columns,
         // then the rest; and wall time.
-        let encoded = super::thread_cpu().saturating_sub(cpu0).saturating_sub(framed);
+        let encoded = super::log_cpu().saturating_sub(cpu0).saturating_sub(framed);
         tracing::debug!(rows = rows.len(), ?framed, ?encoded, wall = ?t0.elapsed(), "output file parts");
         Ok(())
     }

@@ -335,9 +335,6 @@ pub struct Writer {
     last_end: u64,
     rows: usize,
     paths: Option<Vec<Group>>,
-    /// CPU time spent making columns in the current [`Writer::write`]
-    /// (debug log).
-    framed: std::time::Duration,
 }
 
 /// The columns of a results file (v1 lacks `detail`).
@@ -466,13 +463,12 @@ impl Writer {
             last_end: 0,
             rows: 0,
             paths: None,
-            framed: std::time::Duration::ZERO,
         })
     }
 
     pub fn write(&mut self, rows: &[EntityResult]) -> Result<(), ResultsError> {
-        let (t0, cpu0) = (std::time::Instant::now(), super::thread_cpu());
-        self.framed = std::time::Duration::ZERO;
+        let (t0, cpu0) = (std::time::Instant::now(), super::log_cpu());
+        let mut framed = std::time::Duration::ZERO;
         let mut rest = rows;
         if !self.pending.is_empty() {
             let take = (GROUP_ROWS - self.pending.len()).min(rest.len());
@@ -480,20 +476,19 @@ impl Writer {
             rest = &rest[take..];
             if self.pending.len() == GROUP_ROWS {
                 let pending = std::mem::take(&mut self.pending);
-                self.group(&pending.iter().collect::<Vec<_>>())?;
+                framed += self.group(&pending.iter().collect::<Vec<_>>())?;
             }
         }
         let mut chunks = rest.chunks_exact(GROUP_ROWS);
         for chunk in chunks.by_ref() {
-            self.group(&chunk.iter().collect::<Vec<_>>())?;
+            framed += self.group(&chunk.iter().collect::<Vec<_>>())?;
         }
         self.pending.extend(chunks.remainder().iter().cloned());
         self.texts.clear();
         // Where a shard's writing goes, as the stages and the spill log
         // theirs: CPU time making its columns (texts included), then
         // encoding, compressing, hashing and writing them; and wall time.
-        let (framed, cpu) = (self.framed, super::thread_cpu().saturating_sub(cpu0));
-        let encoded = cpu.saturating_sub(framed);
+        let encoded = super::log_cpu().saturating_sub(cpu0).saturating_sub(framed);
         tracing::debug!(rows = rows.len(), ?framed, ?encoded, wall = ?t0.elapsed(), "results file parts");
         Ok(())
     }
@@ -503,14 +498,15 @@ impl Writer {
         if pending.is_empty() {
             return Ok(());
         }
-        self.group(&pending.iter().collect::<Vec<_>>())
+        self.group(&pending.iter().collect::<Vec<_>>()).map(drop)
     }
 
-    /// Writes one row group.
-    fn group(&mut self, rows: &[&EntityResult]) -> Result<(), ResultsError> {
-        let cpu0 = super::thread_cpu();
+    /// Writes one row group; the CPU time its columns took (for the debug
+    /// log; zero when it is off).
+    fn group(&mut self, rows: &[&EntityResult]) -> Result<std::time::Duration, ResultsError> {
+        let cpu0 = super::log_cpu();
         let cols = frame(rows, &mut self.texts);
-        self.framed += super::thread_cpu().saturating_sub(cpu0);
+        let framed = super::log_cpu().saturating_sub(cpu0);
         self.inner.as_mut().expect("writer open").write(cols).map_err(|e| io(&self.tmp, e))?;
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let span = std::mem::take(&mut s.span);
@@ -521,7 +517,7 @@ impl Writer {
         });
         self.last_end = s.written;
         self.rows += rows.len();
-        Ok(())
+        Ok(framed)
     }
 
     /// Writes the propagation paths sidecar: for every entity a path

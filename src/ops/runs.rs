@@ -57,9 +57,9 @@ const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// writer's work).
 fn dropped(shard: Arc<Vec<EntityResult>>, writer: &'static str) {
     if let Some(shard) = Arc::into_inner(shard) {
-        let (cpu0, rows) = (crate::data::thread_cpu(), shard.len());
+        let (cpu0, rows) = (crate::data::log_cpu(), shard.len());
         drop(shard);
-        tracing::debug!(writer, rows, freed = ?crate::data::thread_cpu().saturating_sub(cpu0), "shard freed");
+        tracing::debug!(writer, rows, freed = ?crate::data::log_cpu().saturating_sub(cpu0), "shard freed");
     }
 }
 
