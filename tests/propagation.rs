@@ -50,7 +50,7 @@ fn graph(n: u64, roles: &[(u64, &str, RoleKind)], blacklisted: &[u64]) -> Datase
     }
     for &b in blacklisted {
         ds.penalties.push(Penalty {
-            decision_no: format!("P-{b}"),
+            decision_no: format!("P-{b}").into(),
             uscc: uscc(b),
             department: "MR".into(),
             decided_on: date("2025-06-01"),

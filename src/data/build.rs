@@ -483,7 +483,7 @@ impl Builder {
             .par_iter()
             .with_min_len(4096)
             .map(|r| {
-                let known = r.kind != EvaluationKind::Industry || departments.contains_key(&r.source);
+                let known = r.kind != EvaluationKind::Industry || departments.contains_key(r.source.as_str());
                 (symbols.find(&r.source), symbols.find(&r.grade), known)
             })
             .collect();

@@ -844,9 +844,9 @@ impl<'c> Records<'c> {
             );
             penalty_ids.push((decision_no.clone(), severity, decided_on, fulfilled_on, penalty_dept));
             out.penalties.push(Penalty {
-                decision_no,
+                decision_no: decision_no.into(),
                 uscc,
-                department: penalty_dept.to_string(),
+                department: penalty_dept.into(),
                 decided_on,
                 severity,
                 intentional,
@@ -880,7 +880,7 @@ impl<'c> Records<'c> {
                 let removed_on =
                     r.chance(0.65).then(|| listed_on + Days::new(20 + r.below(300))).filter(|d| *d <= ctx.until);
                 out.abnormal.push(AbnormalListing {
-                    listing_id: format!("YC{}{:06}", y + 1, self.e.i * 16 + k as u64),
+                    listing_id: format!("YC{}{:06}", y + 1, self.e.i * 16 + k as u64).into(),
                     uscc: self.e.uscc,
                     department: "MR".into(),
                     listed_on,
@@ -911,7 +911,7 @@ impl<'c> Records<'c> {
             };
             let department = if hotline == Hotline::H12315 { "MR" } else { self.dept };
             out.complaints.push(Complaint {
-                complaint_id: format!("TS{}{:08}", received_on.year(), self.e.i * 32 + u64::from(k)),
+                complaint_id: format!("TS{}{:08}", received_on.year(), self.e.i * 32 + u64::from(k)).into(),
                 uscc: self.e.uscc,
                 hotline,
                 department: department.into(),
@@ -948,11 +948,11 @@ impl<'c> Records<'c> {
             (CommitmentStatus::Fulfilled, Some(checked))
         };
         out.commitments.push(Commitment {
-            commitment_id: commitment_id.clone(),
+            commitment_id: commitment_id.as_str().into(),
             uscc: self.e.uscc,
             kind,
             made_on,
-            subject,
+            subject: subject.into(),
             status,
             checked_on,
             department: Some(department.to_string()),
@@ -1065,7 +1065,7 @@ impl<'c> Records<'c> {
                 _ => Vec::new(),
             };
             out.inspections.push(InspectionRecord {
-                inspection_id: format!("JC{y}{:08}", self.e.i * 8 + insp_seq),
+                inspection_id: format!("JC{y}{:08}", self.e.i * 8 + insp_seq).into(),
                 uscc: self.e.uscc,
                 department: dept.into(),
                 inspected_on,
@@ -1095,7 +1095,7 @@ impl<'c> Records<'c> {
             for y in (ctx.until.year() - 3)..ctx.until.year() {
                 let on = Date::from_ymd_opt(y, 12, 31).expect("valid");
                 if on > registered_on {
-                    let grade = self.grade4(r).to_string();
+                    let grade = self.grade4(r).into();
                     out.evaluations.push(CreditEvaluation {
                         uscc,
                         kind: EvaluationKind::Composite,
@@ -1109,7 +1109,7 @@ impl<'c> Records<'c> {
         if self.dept != "MR" && r.chance(0.6) {
             let on = Date::from_ymd_opt(ctx.until.year() - 1, 6, 30).expect("valid");
             if on > registered_on {
-                let grade = self.grade4(r).to_string();
+                let grade = self.grade4(r).into();
                 out.evaluations.push(CreditEvaluation {
                     uscc,
                     kind: EvaluationKind::Industry,
@@ -1135,7 +1135,7 @@ impl<'c> Records<'c> {
                 kind: EvaluationKind::Market,
                 source: agency.into(),
                 evaluated_on: on,
-                grade: r.pick(w).to_string(),
+                grade: (*r.pick(w)).into(),
             });
         }
     }

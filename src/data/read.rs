@@ -1366,6 +1366,40 @@ mod tests {
         );
     }
 
+    /// A short text (an evaluation's source and grade) is read as a text
+    /// is, however long, and refused for the same reasons.
+    #[test]
+    fn short_texts_are_read_and_checked_as_texts() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let long = "中国诚信信用管理股份有限公司"; // 42 bytes: past the inline 24
+        let text = format!(
+            "uscc,kind,source,evaluated_on,grade\n\
+             913706812026899267,market,{long},2025-12-31,AA\n\
+             913706812026899267,composite,NPCIC,2025-12-31,B\n\
+             913706812026899267,composite, NPCIC,2025-12-31,B\n\
+             913706812026899267,composite,\"NP\u{7}CIC\",2025-12-31,B\n"
+        );
+        std::fs::write(dir.path().join("evaluations.csv"), text).expect("write");
+        let mut problems = Problems::default();
+        let mut got = Vec::new();
+        super::scan::<crate::model::CreditEvaluation>(dir.path(), &mut problems, &mut |b| {
+            if let Batch::Rows(parts) = b {
+                for (rows, nos) in parts {
+                    got.extend(rows.iter().zip(&nos).map(|(r, n)| format!("{n}: {}|{}", r.source, r.grade)))
+                }
+            }
+        });
+        let problems: Vec<String> = problems.0.iter().map(|p| p.to_string()).collect();
+        assert_eq!(got, [format!("1: {long}|AA"), "2: NPCIC|B".to_string()]);
+        assert_eq!(
+            problems,
+            [
+                "evaluations.csv row 3 (line 4) column source: ' NPCIC' has leading or trailing spaces",
+                "evaluations.csv row 4 (line 5) column source: 'NP\\u{7}CIC' contains a control character",
+            ]
+        );
+    }
+
     #[test]
     fn a_badly_shaped_file_gets_shape_problems_only() {
         // A bad cell early and a ragged row late: the ragged row alone, and

@@ -247,6 +247,11 @@ impl<'a> RowReader<'a> {
     pub fn text(&mut self, col: &'static str) -> Option<String> {
         self.req(col, "invalid text", parse_text)
     }
+    /// A required short text ([`RowReader::text`], the same problems),
+    /// held inline when it fits.
+    pub fn short(&mut self, col: &'static str) -> Option<crate::model::Short> {
+        self.req(col, "invalid text", |s| check_text(s).map(|()| crate::model::Short::from(s)))
+    }
     /// A required credit code ([`RowReader::req`], the same problems); the
     /// text of the previous valid code is not parsed again.
     pub fn uscc(&mut self, col: &'static str) -> Option<Uscc> {
@@ -316,13 +321,19 @@ impl<'a> RowReader<'a> {
 }
 
 pub fn parse_text(s: &str) -> Result<String, InvalidValue> {
+    check_text(s).map(|()| s.to_string())
+}
+
+/// Why `s` is not a text a dataset may hold: padded, or holding a control
+/// character.
+fn check_text(s: &str) -> Result<(), InvalidValue> {
     if padded(s) {
         return Err(InvalidValue(format!("'{s}' has leading or trailing spaces")));
     }
     if has_control(s) {
         return Err(InvalidValue(format!("'{}' contains a control character", s.escape_debug())));
     }
-    Ok(s.to_string())
+    Ok(())
 }
 
 /// `s.trim() != s`, by its first and last characters only (a text is
@@ -536,9 +547,9 @@ impl TableRow for CreditEvaluation {
     fn parse(r: &mut RowReader<'_>) -> Option<Self> {
         let uscc = r.uscc("uscc");
         let kind: Option<EvaluationKind> = r.code("kind");
-        let source = r.text("source");
+        let source = r.short("source");
         let evaluated_on = r.date("evaluated_on");
-        let grade = r.text("grade");
+        let grade = r.short("grade");
         if let (Some(k), Some(g)) = (kind, &grade)
             && !grade_scale(k).contains(&g.as_str())
         {
@@ -580,9 +591,9 @@ impl TableRow for Penalty {
         ]
     }
     fn parse(r: &mut RowReader<'_>) -> Option<Self> {
-        let decision_no = r.text("decision_no");
+        let decision_no = r.short("decision_no");
         let uscc = r.uscc("uscc");
-        let department = r.text("department");
+        let department = r.short("department");
         let decided_on = r.date("decided_on");
         let severity = r.code("severity");
         let intentional = r.bool("intentional");
@@ -636,9 +647,9 @@ impl TableRow for AbnormalListing {
         ]
     }
     fn parse(r: &mut RowReader<'_>) -> Option<Self> {
-        let listing_id = r.text("listing_id");
+        let listing_id = r.short("listing_id");
         let uscc = r.uscc("uscc");
-        let department = r.text("department");
+        let department = r.short("department");
         let listed_on = r.date("listed_on");
         let reason = r.code("reason");
         let removed_on = r.opt_date("removed_on");
@@ -682,10 +693,10 @@ impl TableRow for Complaint {
         ]
     }
     fn parse(r: &mut RowReader<'_>) -> Option<Self> {
-        let complaint_id = r.text("complaint_id");
+        let complaint_id = r.short("complaint_id");
         let uscc = r.uscc("uscc");
         let hotline = r.code("hotline");
-        let department = r.text("department");
+        let department = r.short("department");
         let received_on = r.date("received_on");
         let status = r.code("status");
         let concluded_on = r.opt_date("concluded_on");
@@ -744,11 +755,11 @@ impl TableRow for Commitment {
         ]
     }
     fn parse(r: &mut RowReader<'_>) -> Option<Self> {
-        let commitment_id = r.text("commitment_id");
+        let commitment_id = r.short("commitment_id");
         let uscc = r.uscc("uscc");
         let kind = r.code("kind");
         let made_on = r.date("made_on");
-        let subject = r.text("subject");
+        let subject = r.short("subject");
         let status = r.code("status");
         let checked_on = r.opt_date("checked_on");
         let department = r.opt("department", "invalid text", parse_text);
@@ -801,9 +812,9 @@ impl TableRow for InspectionRecord {
         ]
     }
     fn parse(r: &mut RowReader<'_>) -> Option<Self> {
-        let inspection_id = r.text("inspection_id");
+        let inspection_id = r.short("inspection_id");
         let uscc = r.uscc("uscc");
-        let department = r.text("department");
+        let department = r.short("department");
         let inspected_on = r.date("inspected_on");
         let kind = r.code("kind");
         let result = r.code("result");

@@ -209,6 +209,25 @@ pub struct Role {
     pub until: Option<Date>,
 }
 
+/// A short text, held inline up to 24 bytes (a longer one on the heap):
+/// an evaluation's source and grade, read once per row of the largest
+/// tables, cost a heap allocation and a free each as `String`s.
+pub type Short = compact_str::CompactString;
+
+/// Serialises a [`Short`] as the text it is.
+mod short {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &super::Short, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<super::Short, D::Error> {
+        let text: std::borrow::Cow<'de, str> = Deserialize::deserialize(d)?;
+        Ok(super::Short::from(text.as_ref()))
+    }
+}
+
 /// A credit evaluation: the public composite grade (A–D), a department's
 /// industry evaluation (A–D) or a market rating (AAA–C).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -217,9 +236,11 @@ pub struct CreditEvaluation {
     pub kind: EvaluationKind,
     /// Who evaluated: `NPCIC` for the composite grade, a department code for
     /// industry evaluations, the agency for market ratings.
-    pub source: String,
+    #[serde(with = "short")]
+    pub source: Short,
     pub evaluated_on: Date,
-    pub grade: String,
+    #[serde(with = "short")]
+    pub grade: Short,
 }
 
 /// Grades each evaluation kind may give, best first.
@@ -233,9 +254,11 @@ pub fn grade_scale(kind: EvaluationKind) -> &'static [&'static str] {
 /// An administrative penalty decision.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Penalty {
-    pub decision_no: String,
+    #[serde(with = "short")]
+    pub decision_no: Short,
     pub uscc: Uscc,
-    pub department: String,
+    #[serde(with = "short")]
+    pub department: Short,
     pub decided_on: Date,
     pub severity: Severity,
     pub intentional: bool,
@@ -250,9 +273,11 @@ pub struct Penalty {
 /// An abnormal-operation listing (经营异常名录).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AbnormalListing {
-    pub listing_id: String,
+    #[serde(with = "short")]
+    pub listing_id: Short,
     pub uscc: Uscc,
-    pub department: String,
+    #[serde(with = "short")]
+    pub department: Short,
     pub listed_on: Date,
     pub reason: AbnormalReason,
     #[serde(default)]
@@ -262,10 +287,12 @@ pub struct AbnormalListing {
 /// A complaint from a hotline and its investigation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Complaint {
-    pub complaint_id: String,
+    #[serde(with = "short")]
+    pub complaint_id: Short,
     pub uscc: Uscc,
     pub hotline: Hotline,
-    pub department: String,
+    #[serde(with = "short")]
+    pub department: Short,
     pub received_on: Date,
     pub status: ComplaintStatus,
     /// When the investigation concluded (required unless pending).
@@ -276,13 +303,15 @@ pub struct Complaint {
 /// A credit commitment (信用承诺).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Commitment {
-    pub commitment_id: String,
+    #[serde(with = "short")]
+    pub commitment_id: Short,
     pub uscc: Uscc,
     pub kind: CommitmentKind,
     pub made_on: Date,
     /// What was promised: an approval number, a record being repaired, a
     /// public pledge's subject.
-    pub subject: String,
+    #[serde(with = "short")]
+    pub subject: Short,
     pub status: CommitmentStatus,
     /// When the status was established (required unless pending).
     #[serde(default)]
@@ -302,9 +331,11 @@ pub struct Commitment {
 /// A past inspection and its result.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InspectionRecord {
-    pub inspection_id: String,
+    #[serde(with = "short")]
+    pub inspection_id: Short,
     pub uscc: Uscc,
-    pub department: String,
+    #[serde(with = "short")]
+    pub department: Short,
     pub inspected_on: Date,
     pub kind: InspectionKind,
     pub result: InspectionResult,
@@ -425,13 +456,13 @@ impl Dataset {
         let mut codes: std::collections::BTreeSet<String> = self
             .penalties
             .iter()
-            .map(|p| p.department.clone())
-            .chain(self.abnormal_listings.iter().map(|a| a.department.clone()))
-            .chain(self.complaints.iter().map(|c| c.department.clone()))
-            .chain(self.inspections.iter().map(|i| i.department.clone()))
+            .map(|p| p.department.to_string())
+            .chain(self.abnormal_listings.iter().map(|a| a.department.to_string()))
+            .chain(self.complaints.iter().map(|c| c.department.to_string()))
+            .chain(self.inspections.iter().map(|i| i.department.to_string()))
             .chain(self.inspection_items.iter().map(|i| i.department.clone()))
             .chain(self.officers.iter().map(|o| o.department.clone()))
-            .chain(self.evaluations.iter().filter(|e| e.kind == EvaluationKind::Industry).map(|e| e.source.clone()))
+            .chain(self.evaluations.iter().filter(|e| e.kind == EvaluationKind::Industry).map(|e| e.source.to_string()))
             .collect();
         for d in &self.departments {
             codes.remove(&d.code);

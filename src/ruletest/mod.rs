@@ -345,9 +345,9 @@ fn add_entity(ds: &mut Dataset, e: &CaseEntity, uscc: Uscc, as_of: Date) -> Resu
             Severity::Serious => 36,
         };
         ds.penalties.push(Penalty {
-            decision_no: p.id.clone(),
+            decision_no: p.id.as_str().into(),
             uscc,
-            department: p.department.clone(),
+            department: p.department.as_str().into(),
             decided_on: p.decided_on,
             severity: p.severity,
             intentional: p.intentional,
@@ -360,7 +360,7 @@ fn add_entity(ds: &mut Dataset, e: &CaseEntity, uscc: Uscc, as_of: Date) -> Resu
     }
     for l in &e.abnormal_listings {
         ds.abnormal_listings.push(AbnormalListing {
-            listing_id: l.id.clone(),
+            listing_id: l.id.as_str().into(),
             uscc,
             department: "MR".into(),
             listed_on: l.listed_on,
@@ -370,7 +370,7 @@ fn add_entity(ds: &mut Dataset, e: &CaseEntity, uscc: Uscc, as_of: Date) -> Resu
     }
     for c in &e.complaints {
         ds.complaints.push(Complaint {
-            complaint_id: c.id.clone(),
+            complaint_id: c.id.as_str().into(),
             uscc,
             hotline: Hotline::H12315,
             department: "MR".into(),
@@ -381,7 +381,7 @@ fn add_entity(ds: &mut Dataset, e: &CaseEntity, uscc: Uscc, as_of: Date) -> Resu
     }
     for c in &e.commitments {
         ds.commitments.push(Commitment {
-            commitment_id: c.id.clone(),
+            commitment_id: c.id.as_str().into(),
             uscc,
             kind: c.kind,
             made_on: c.made_on,
@@ -394,7 +394,7 @@ fn add_entity(ds: &mut Dataset, e: &CaseEntity, uscc: Uscc, as_of: Date) -> Resu
     }
     for x in &e.inspections {
         ds.inspections.push(InspectionRecord {
-            inspection_id: x.id.clone(),
+            inspection_id: x.id.as_str().into(),
             uscc,
             department: "MR".into(),
             inspected_on: x.inspected_on,

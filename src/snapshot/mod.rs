@@ -674,11 +674,11 @@ impl Snapshot {
             .of(e)
             .iter()
             .map(|c| Commitment {
-                commitment_id: self.text(c.commitment_id).to_string(),
+                commitment_id: self.text(c.commitment_id).into(),
                 uscc,
                 kind: c.kind,
                 made_on: c.made_on,
-                subject: self.text(c.subject).to_string(),
+                subject: self.text(c.subject).into(),
                 status: c.status,
                 checked_on: c.checked_on,
                 department: c.department.map(|d| self.sym(d).to_string()),
@@ -738,16 +738,16 @@ impl Snapshot {
                 ds.evaluations.push(CreditEvaluation {
                     uscc,
                     kind: v.kind,
-                    source: self.sym(v.source()).to_string(),
+                    source: self.sym(v.source()).into(),
                     evaluated_on: v.evaluated_on,
-                    grade: self.sym(v.grade()).to_string(),
+                    grade: self.sym(v.grade()).into(),
                 });
             }
             for p in self.penalties.of(e) {
                 ds.penalties.push(Penalty {
-                    decision_no: self.text(p.decision_no).to_string(),
+                    decision_no: self.text(p.decision_no).into(),
                     uscc,
-                    department: self.sym(p.department).to_string(),
+                    department: self.sym(p.department).into(),
                     decided_on: p.decided_on,
                     severity: p.severity,
                     intentional: p.intentional,
@@ -758,9 +758,9 @@ impl Snapshot {
             }
             for a in self.listings.of(e) {
                 ds.abnormal_listings.push(AbnormalListing {
-                    listing_id: self.text(a.listing_id).to_string(),
+                    listing_id: self.text(a.listing_id).into(),
                     uscc,
-                    department: self.sym(a.department).to_string(),
+                    department: self.sym(a.department).into(),
                     listed_on: a.listed_on,
                     reason: a.reason,
                     removed_on: a.removed_on,
@@ -768,10 +768,10 @@ impl Snapshot {
             }
             for c in self.complaints.of(e) {
                 ds.complaints.push(Complaint {
-                    complaint_id: self.text(c.complaint_id).to_string(),
+                    complaint_id: self.text(c.complaint_id).into(),
                     uscc,
                     hotline: c.hotline,
-                    department: self.sym(c.department).to_string(),
+                    department: self.sym(c.department).into(),
                     received_on: c.received_on,
                     status: c.status,
                     concluded_on: c.concluded_on,
@@ -780,9 +780,9 @@ impl Snapshot {
             ds.commitments.extend(self.commitments_of(e));
             for x in self.inspections.of(e) {
                 ds.inspections.push(InspectionRecord {
-                    inspection_id: self.text(x.inspection_id).to_string(),
+                    inspection_id: self.text(x.inspection_id).into(),
                     uscc,
-                    department: self.sym(x.department).to_string(),
+                    department: self.sym(x.department).into(),
                     inspected_on: x.inspected_on,
                     kind: x.kind,
                     result: x.result,
