@@ -13,7 +13,7 @@ use crate::common::*;
 fn rules_2027() -> tempfile::TempDir {
     let dir = copy_dir(&root().join("rules"));
     let toml = dir.path().join("rules.toml");
-    let text = std::fs::read_to_string(&toml).unwrap().replace("version = \"2026.1\"", "version = \"2027.1\"");
+    let text = std::fs::read_to_string(&toml).unwrap().replace("version = \"2026.2\"", "version = \"2027.1\"");
     assert!(text.contains("2027.1"));
     std::fs::write(&toml, text).unwrap();
     dir
@@ -55,7 +55,7 @@ fn a_scheduled_rule_version_is_used_from_its_effective_date() {
     let out = classify("2026-06-30", "in-force");
     assert!(out.contains("rule version 1: active (none scheduled for 2026-06-30)"), "{out}");
     let out = classify("2027-03-01", "1");
-    assert!(out.contains("rule version 1: named") && out.contains("2026.1"), "{out}");
+    assert!(out.contains("rule version 1: named") && out.contains("2026.2"), "{out}");
 
     // Bounded: from 2027-01-01 until 2027-06-30 (exclusive).
     s.ok(&["rules", "versions", "schedule", "2", "--from", "2027-01-01", "--until", "2027-06-30"]);

@@ -137,28 +137,12 @@ impl DatasetSummary {
 
 /// An entity type code in Chinese (the code itself when unknown).
 fn entity_type_zh(code: &str) -> &str {
-    match code {
-        "limited_company" => "有限责任公司",
-        "joint_stock_company" => "股份有限公司",
-        "branch" => "分支机构",
-        "sole_proprietorship" => "个人独资企业",
-        "partnership" => "合伙企业",
-        "individual_business" => "个体工商户",
-        "farmer_cooperative" => "农民专业合作社",
-        "foreign_invested" => "外商投资企业",
-        other => other,
-    }
+    crate::i18n::entity_type_zh(code).unwrap_or(code)
 }
 
-/// A key special field code in Chinese.
+/// A key special field code in Chinese (the code itself when unknown).
 fn key_field_zh(code: &str) -> &str {
-    match code {
-        "vaccine" => "疫苗",
-        "drug" => "药品",
-        "special_equipment" => "特种设备",
-        "hazardous_chemicals" => "危险化学品",
-        other => other,
-    }
+    crate::i18n::key_field_zh(code).unwrap_or(code)
 }
 
 /// A record table of the summary in Chinese.

@@ -103,6 +103,17 @@ pub(super) fn interned(s: &'static str) -> ImmutableString {
     INTERNED.with(|c| c.borrow_mut().entry((s.as_ptr() as usize, s.len())).or_insert_with(|| s.into()).clone())
 }
 
+/// `zh(code)`: the Chinese name of a code (an entity's status, key
+/// special field, new-economy category, a person's role, a flag's effect:
+/// [`crate::i18n::code_name_zh`]), or the text itself, so that a rule's
+/// Chinese reason reads 注销 where its English one reads `deregistered`.
+pub(super) fn zh(code: &str) -> ImmutableString {
+    match crate::i18n::code_name_zh(code) {
+        Some(name) => interned(name),
+        None => code.into(),
+    }
+}
+
 fn opt_date(d: Option<Date>) -> Dynamic {
     d.map_or(Dynamic::UNIT, |d| Dynamic::from(RuleDate(d)))
 }
@@ -137,6 +148,7 @@ pub fn new_engine(params: Arc<Map>) -> Engine {
     register_dates(&mut engine);
     register_entity(&mut engine);
     register_record(&mut engine);
+    engine.register_fn("zh", zh);
 
     // Shared values: `param` hands out a reference-counted handle, not a
     // deep copy of an array or map per call.

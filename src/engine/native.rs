@@ -21,7 +21,7 @@
 //! arrays and maps; arithmetic, comparisons, `&&`, `||`, `!`, `??`,
 //! interpolated strings; the entity's and records' getters, indexing,
 //! `len`, `contains`/`in`, `keys`, `is_empty`, `starts_with`, `push` on a
-//! local, credo's date functions, `param`, and the file's own functions.
+//! local, credo's date functions, `param`, `zh`, and the file's own functions.
 //! `tests` at the end, and the differential property test in
 //! `tests/native.rs`, compare it with Rhai.
 
@@ -136,6 +136,7 @@ enum Builtin {
     Keys,
     IsEmpty,
     StartsWith,
+    Zh,
 }
 
 impl Builtin {
@@ -155,6 +156,7 @@ impl Builtin {
         ("keys", 1, Builtin::Keys),
         ("is_empty", 1, Builtin::IsEmpty),
         ("starts_with", 2, Builtin::StartsWith),
+        ("zh", 1, Builtin::Zh),
     ];
 
     fn find(name: &str, arity: usize) -> Option<Builtin> {
@@ -1278,6 +1280,10 @@ impl Ctx<'_> {
                 (Some(s), Some(t)) => V::Bool(s.starts_with(t)),
                 _ => return bail(),
             },
+            Builtin::Zh => match text_of(&args[0]) {
+                Some(code) => V::Str(host::zh(code)),
+                None => return bail(),
+            },
         })
     }
 
@@ -1559,6 +1565,19 @@ mod tests {
         }
         let text = "fn f(e) { let d = e.as_of; [d.year, d.month, d.day, e.industry_grades.keys(), e.records] }";
         assert_eq!(compare(text, all_fields()), Ok(entities().len()));
+    }
+
+    /// `zh(code)` names a code in Chinese as Rhai's `zh` does, gives any
+    /// other text back, and leaves a value that is not text to Rhai's error.
+    #[test]
+    fn zh_names_codes_as_rhai_does() {
+        let text = r#"fn f(e) { [zh(e.status), zh(e.new_economy), zh("director"), zh("no such code"), zh("")] }"#;
+        assert_eq!(compare(text, all_fields()), Ok(entities().len()));
+        assert_eq!(compare("fn f(e) { zh(e.tier) }", all_fields()), Ok(0));
+        let engine = host::new_engine(params());
+        let named: rhai::Array = engine.eval(r#"[zh("deregistered"), zh("legal_representative"), zh("X1")]"#).unwrap();
+        let named: Vec<String> = named.into_iter().map(|v| v.into_string().unwrap()).collect();
+        assert_eq!(named, ["注销", "法定代表人", "X1"]);
     }
 
     /// The record getters here are `RecordPart::GETTERS` (which `reads`

@@ -180,11 +180,73 @@ pub fn record_kind_name(code: &str, lang: Lang) -> &str {
 
 /// A propagated flag's effect (`raise_risk`, `key_attention`) in words.
 pub fn link_effect_name(code: &str, lang: Lang) -> &str {
-    match (code, lang) {
-        ("raise_risk", Lang::Zh) => "提高风险等级",
-        ("key_attention", Lang::Zh) => "列入重点关注",
-        (other, _) => other,
+    match lang {
+        Lang::Zh => link_effect_zh(code).unwrap_or(code),
+        Lang::En => code,
     }
+}
+
+fn link_effect_zh(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "raise_risk" => "提高风险等级",
+        "key_attention" => "列入重点关注",
+        _ => return None,
+    })
+}
+
+/// An entity type code in Chinese.
+pub fn entity_type_zh(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "limited_company" => "有限责任公司",
+        "joint_stock_company" => "股份有限公司",
+        "branch" => "分支机构",
+        "sole_proprietorship" => "个人独资企业",
+        "partnership" => "合伙企业",
+        "individual_business" => "个体工商户",
+        "farmer_cooperative" => "农民专业合作社",
+        "foreign_invested" => "外商投资企业",
+        _ => return None,
+    })
+}
+
+/// A key special field code （五） in Chinese.
+pub fn key_field_zh(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "vaccine" => "疫苗",
+        "drug" => "药品",
+        "special_equipment" => "特种设备",
+        "hazardous_chemicals" => "危险化学品",
+        _ => return None,
+    })
+}
+
+/// The Chinese name of a code a rule sees as text, for `zh(code)` in
+/// rules (so that a Chinese reason names an entity's status as 注销, not
+/// `deregistered`): an entity's status, type or key special field, a
+/// new-economy category, a person's role, a propagated flag's effect.
+/// `None` for any other text (`zh` gives it back as it is).
+pub fn code_name_zh(code: &str) -> Option<&'static str> {
+    let named = match code {
+        // Registration status.
+        "active" => "存续",
+        "revoked" => "吊销",
+        "deregistered" => "注销",
+        "moved_out" => "迁出",
+        // New technologies, industries, business forms and models （四）.
+        "sharing_economy" => "共享经济",
+        "artificial_intelligence" => "人工智能",
+        "industrial_internet" => "工业互联网",
+        "platform_economy" => "平台经济",
+        "digital_finance" => "数字金融",
+        // A person's role in an entity （六）.
+        "legal_representative" => "法定代表人",
+        "principal" => "主要负责人",
+        "directly_responsible" => "直接责任人员",
+        "shareholder" => "股东",
+        "director" => "董事",
+        _ => return key_field_zh(code).or_else(|| entity_type_zh(code)).or_else(|| link_effect_zh(code)),
+    };
+    Some(named)
 }
 
 /// Fixed labels of CLI and API output.
@@ -479,6 +541,26 @@ mod tests {
         let zh: Vec<_> = (1..=4).map(|t| tier_name(t, Lang::Zh)).collect();
         assert_eq!(zh, ["诚信守法", "轻微失信", "一般失信", "严重失信"]);
         assert_eq!(tier_name(4, Lang::En), "serious dishonesty");
+    }
+
+    /// Every code of the vocabularies a rule may name in a Chinese reason
+    /// has a Chinese name, each its own.
+    #[test]
+    fn every_code_a_rule_may_name_has_a_chinese_name() {
+        use crate::model::{EntityStatus, EntityType, KeyField, LinkEffect, NewEconomy, RoleKind};
+        let codes: Vec<&str> = (EntityStatus::ALL.iter().map(|c| c.as_str()))
+            .chain(KeyField::ALL.iter().map(|c| c.as_str()))
+            .chain(NewEconomy::ALL.iter().map(|c| c.as_str()))
+            .chain(RoleKind::ALL.iter().map(|c| c.as_str()))
+            .chain(LinkEffect::ALL.iter().map(|c| c.as_str()))
+            .chain(EntityType::ALL.iter().map(|c| c.as_str()))
+            .collect();
+        let names: Vec<&str> = codes.iter().map(|c| code_name_zh(c).unwrap_or_else(|| panic!("{c}"))).collect();
+        assert!(names.iter().all(|n| !n.is_ascii()), "{names:?}");
+        let distinct: std::collections::BTreeSet<&str> = names.iter().copied().collect();
+        assert_eq!(distinct.len(), names.len(), "{names:?}");
+        assert_eq!(code_name_zh("deregistered"), Some("注销"));
+        assert_eq!(code_name_zh("ZX-1"), None);
     }
 
     #[test]
