@@ -274,7 +274,7 @@ async fn rules_upload_check_activate_and_diff() {
     assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
     // A real change (with its tests updated) is stored, diffed, activated.
     let mut change = default_rules();
-    let toml = change["files"]["rules.toml"].as_str().unwrap().replace("version = \"2026.2\"", "version = \"2026.3\"");
+    let toml = relabel_rules(change["files"]["rules.toml"].as_str().unwrap(), "2026.3");
     change["files"]["rules.toml"] = json!(toml);
     let tier =
         change["files"]["tier.rhai"].as_str().unwrap().replace("if general.len() >= 2 {", "if general.len() >= 3 {");
@@ -754,8 +754,7 @@ fn full_cycle_against_a_real_server() {
 
     // Upload rules (same logic, new version), activate.
     let mut rules = default_rules();
-    let toml =
-        rules["files"]["rules.toml"].as_str().unwrap().replace("version = \"2026.2\"", "version = \"2026.2-cycle\"");
+    let toml = relabel_rules(rules["files"]["rules.toml"].as_str().unwrap(), "2026.2-cycle");
     rules["files"]["rules.toml"] = json!(toml);
     let (s, b) = http(&addr, "POST", "/rules", reg, Some(&rules));
     assert_eq!(s, 201, "{b}");

@@ -13,8 +13,7 @@ use crate::common::*;
 fn rules_2027() -> tempfile::TempDir {
     let dir = copy_dir(&root().join("rules"));
     let toml = dir.path().join("rules.toml");
-    let text = std::fs::read_to_string(&toml).unwrap().replace("version = \"2026.2\"", "version = \"2027.1\"");
-    assert!(text.contains("2027.1"));
+    let text = relabel_rules(&std::fs::read_to_string(&toml).unwrap(), "2027.1");
     std::fs::write(&toml, text).unwrap();
     dir
 }

@@ -16,6 +16,15 @@ pub fn default_rules() -> serde_json::Value {
     serde_json::json!({ "files": src.files })
 }
 
+/// A `rules.toml` text under another version label (so another rule set
+/// hash), whatever version the default rules have now.
+pub fn relabel_rules(toml: &str, version: &str) -> String {
+    let line = toml.lines().find(|l| l.starts_with("version = ")).expect("rules.toml has a version line");
+    let text = toml.replacen(line, &format!("version = \"{version}\""), 1);
+    assert_ne!(text, toml, "version {version} is the default rules' own");
+    text
+}
+
 pub fn sample() -> PathBuf {
     root().join("datasets/sample")
 }

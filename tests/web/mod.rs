@@ -230,7 +230,7 @@ async fn rule_upload(p: &Page<'_>, version: &str, failing: bool) -> tempfile::Te
             let to = dir.path().join(sub).join(from.file_name().unwrap());
             let mut text = std::fs::read_to_string(&from).unwrap();
             if to.ends_with("rules.toml") {
-                text = text.replacen("version = \"2026.2\"", &format!("version = \"{version}\""), 1);
+                text = crate::common::relabel_rules(&text, version);
             }
             if failing && to.ends_with("tiers.toml") {
                 text.push_str("\n[[case]]\nname = \"web test: a wrong expectation\"\nas_of = \"2026-06-30\"\nentity = { composite_grade = \"A\" }\nexpect = { tier = 4 }\n");
