@@ -955,8 +955,8 @@ impl<'c> Records<'c> {
             subject: subject.into(),
             status,
             checked_on,
-            department: Some(department.to_string()),
-            approval_item: approval_item.map(str::to_string),
+            department: Some(department.into()),
+            approval_item: approval_item.map(Into::into),
         });
         commitment_id
     }
@@ -1010,11 +1010,11 @@ impl<'c> Records<'c> {
                 self.commitment(out, r, CommitmentKind::Repair, applied_on, subject, 0.05, (*dept, None))
             });
             out.repairs.push(RepairApplication {
-                repair_id: format!("XF{}{:08}", applied_on.year(), self.e.i * 32 + k as u64),
+                repair_id: format!("XF{}{:08}", applied_on.year(), self.e.i * 32 + k as u64).into(),
                 uscc: self.e.uscc,
-                record_id: decision_no.clone(),
+                record_id: decision_no.as_str().into(),
                 applied_on,
-                commitment_id,
+                commitment_id: commitment_id.map(|c| c.as_str().into()),
             });
         }
     }
@@ -1060,7 +1060,7 @@ impl<'c> Records<'c> {
                 Some(list) if list.len() >= 2 => {
                     let a = r.below(list.len() as u64) as usize;
                     let b = (a + 1 + r.below(list.len() as u64 - 1) as usize) % list.len();
-                    vec![list[a].clone(), list[b].clone()]
+                    vec![list[a].as_str().into(), list[b].as_str().into()]
                 }
                 _ => Vec::new(),
             };

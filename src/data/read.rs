@@ -1400,6 +1400,44 @@ mod tests {
         );
     }
 
+    /// A list of short texts (an inspection's officers) is split as a
+    /// list is, an empty cell is no officer, and the cell is refused for
+    /// the same reasons as a text.
+    #[test]
+    fn short_lists_are_read_and_checked_as_lists() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let head = "inspection_id,uscc,department,inspected_on,kind,result,officers";
+        let row =
+            |id: &str, officers: &str| format!("{id},913706812026899267,MR,2025-12-31,random,compliant,{officers}");
+        let text = [
+            head.to_string(),
+            row("JC-1", "MR-0001;MR-0002;"),
+            row("JC-2", ""),
+            row("JC-3", "\"MR-0001;\u{1}\""),
+            row("JC-4", "MR-0001; "),
+        ]
+        .join("\n");
+        std::fs::write(dir.path().join("inspections.csv"), text).expect("write");
+        let mut problems = Problems::default();
+        let mut got = Vec::new();
+        super::scan::<crate::model::InspectionRecord>(dir.path(), &mut problems, &mut |b| {
+            if let Batch::Rows(parts) = b {
+                for (rows, nos) in parts {
+                    got.extend(rows.iter().zip(&nos).map(|(r, n)| format!("{n}: {}|{:?}", r.inspection_id, r.officers)))
+                }
+            }
+        });
+        let problems: Vec<String> = problems.0.iter().map(|p| p.to_string()).collect();
+        assert_eq!(got, ["1: JC-1|[\"MR-0001\", \"MR-0002\"]", "2: JC-2|[]"]);
+        assert_eq!(
+            problems,
+            [
+                "inspections.csv row 3 (line 4) column officers: 'MR-0001;\\u{1}' contains a control character",
+                "inspections.csv row 4 (line 5) column officers: 'MR-0001; ' has leading or trailing spaces",
+            ]
+        );
+    }
+
     #[test]
     fn a_badly_shaped_file_gets_shape_problems_only() {
         // A bad cell early and a ragged row late: the ragged row alone, and

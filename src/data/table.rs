@@ -313,6 +313,16 @@ impl<'a> RowReader<'a> {
     pub fn list(&mut self, col: &'static str) -> Option<Vec<String>> {
         self.opt(col, "invalid text", parse_text).map(|v| v.map(|s| split_list(&s)).unwrap_or_default())
     }
+    /// An optional short text ([`RowReader::short`]).
+    pub fn opt_short(&mut self, col: &'static str) -> Option<Option<crate::model::Short>> {
+        self.opt(col, "invalid text", |s| check_text(s).map(|()| crate::model::Short::from(s)))
+    }
+    /// A list of short texts ([`RowReader::list`], the same problems),
+    /// each held inline when it fits, without the cell made a `String`.
+    pub fn short_list(&mut self, col: &'static str) -> Option<Vec<crate::model::Short>> {
+        let list = |s: &str| check_text(s).map(|()| list_items(s).map(Into::into).collect());
+        self.opt(col, "invalid text", list).map(Option::unwrap_or_default)
+    }
 
     /// Records a problem about relations between cells of this row.
     pub fn row_problem(&mut self, col: &str, kind: &str, reason: String) {
@@ -406,7 +416,12 @@ pub fn parse_division(s: &str, city_only: bool) -> Result<u32, InvalidValue> {
 
 /// `;`-separated lists.
 pub fn split_list(s: &str) -> Vec<String> {
-    s.split(';').filter(|p| !p.is_empty()).map(str::to_string).collect()
+    list_items(s).map(str::to_string).collect()
+}
+
+/// The items of a `;`-separated list (empty ones skipped).
+fn list_items(s: &str) -> impl Iterator<Item = &str> {
+    s.split(';').filter(|p| !p.is_empty())
 }
 
 fn text_col<'a>(name: &str, values: impl Iterator<Item = &'a str>) -> Column {
@@ -762,8 +777,8 @@ impl TableRow for Commitment {
         let subject = r.short("subject");
         let status = r.code("status");
         let checked_on = r.opt_date("checked_on");
-        let department = r.opt("department", "invalid text", parse_text);
-        let approval_item = r.opt("approval_item", "invalid text", parse_text);
+        let department = r.opt_short("department");
+        let approval_item = r.opt_short("approval_item");
         match (status, checked_on, made_on) {
             (Some(s), Some(None), _) if s != CommitmentStatus::Pending => {
                 r.row_problem("checked_on", "missing value", format!("a {s} commitment needs the date it was checked"));
@@ -818,7 +833,7 @@ impl TableRow for InspectionRecord {
         let inspected_on = r.date("inspected_on");
         let kind = r.code("kind");
         let result = r.code("result");
-        let officers = r.list("officers");
+        let officers = r.short_list("officers");
         Some(InspectionRecord {
             inspection_id: inspection_id?,
             uscc: uscc?,
@@ -845,11 +860,11 @@ impl TableRow for RepairApplication {
         ]
     }
     fn parse(r: &mut RowReader<'_>) -> Option<Self> {
-        let repair_id = r.text("repair_id");
+        let repair_id = r.short("repair_id");
         let uscc = r.uscc("uscc");
-        let record_id = r.text("record_id");
+        let record_id = r.short("record_id");
         let applied_on = r.date("applied_on");
-        let commitment_id = r.opt("commitment_id", "invalid text", parse_text);
+        let commitment_id = r.opt_short("commitment_id");
         Some(RepairApplication {
             repair_id: repair_id?,
             uscc: uscc?,

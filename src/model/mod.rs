@@ -228,6 +228,37 @@ mod short {
     }
 }
 
+/// Serialises an optional [`Short`] as an optional text.
+mod short_opt {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<super::Short>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(t) => s.serialize_some(t.as_str()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<super::Short>, D::Error> {
+        let text: Option<std::borrow::Cow<'de, str>> = Deserialize::deserialize(d)?;
+        Ok(text.map(|t| super::Short::from(t.as_ref())))
+    }
+}
+
+/// Serialises a list of [`Short`]s as a list of texts.
+mod short_list {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[super::Short], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(|t| t.as_str()))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<super::Short>, D::Error> {
+        let texts: Vec<std::borrow::Cow<'de, str>> = Deserialize::deserialize(d)?;
+        Ok(texts.iter().map(|t| super::Short::from(t.as_ref())).collect())
+    }
+}
+
 /// A credit evaluation: the public composite grade (A–D), a department's
 /// industry evaluation (A–D) or a market rating (AAA–C).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -320,12 +351,12 @@ pub struct Commitment {
     /// to: only its officers' results settle it. `None` (a dataset without
     /// the column, or an empty cell) is unknown, and then any department's
     /// result settles it.
-    #[serde(default)]
-    pub department: Option<String>,
+    #[serde(default, with = "short_opt")]
+    pub department: Option<Short>,
     /// The approval or licence the commitment stands in for (告知承诺制
     /// 事项); a breach found on inspection revokes it.
-    #[serde(default)]
-    pub approval_item: Option<String>,
+    #[serde(default, with = "short_opt")]
+    pub approval_item: Option<Short>,
 }
 
 /// A past inspection and its result.
@@ -340,22 +371,24 @@ pub struct InspectionRecord {
     pub kind: InspectionKind,
     pub result: InspectionResult,
     /// Officers who took part.
-    #[serde(default)]
-    pub officers: Vec<String>,
+    #[serde(default, with = "short_list")]
+    pub officers: Vec<Short>,
 }
 
 /// An application for credit repair (信用修复) of one record.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RepairApplication {
-    pub repair_id: String,
+    #[serde(with = "short")]
+    pub repair_id: Short,
     pub uscc: Uscc,
     /// The record to repair: a penalty decision number, listing id or
     /// complaint id of the same entity.
-    pub record_id: String,
+    #[serde(with = "short")]
+    pub record_id: Short,
     pub applied_on: Date,
     /// The repair commitment made with the application, if any.
-    #[serde(default)]
-    pub commitment_id: Option<String>,
+    #[serde(default, with = "short_opt")]
+    pub commitment_id: Option<Short>,
 }
 
 /// A regulating department.

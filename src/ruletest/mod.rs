@@ -405,11 +405,11 @@ fn add_entity(ds: &mut Dataset, e: &CaseEntity, uscc: Uscc, as_of: Date) -> Resu
     }
     for (k, r) in e.repairs.iter().enumerate() {
         ds.repairs.push(RepairApplication {
-            repair_id: format!("{}-repair-{k}", e.label),
+            repair_id: format!("{}-repair-{k}", e.label).into(),
             uscc,
-            record_id: r.record.clone(),
+            record_id: r.record.as_str().into(),
             applied_on: r.applied_on,
-            commitment_id: r.commitment.clone(),
+            commitment_id: r.commitment.as_deref().map(Into::into),
         });
     }
     Ok(())

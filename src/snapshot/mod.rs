@@ -681,8 +681,8 @@ impl Snapshot {
                 subject: self.text(c.subject).into(),
                 status: c.status,
                 checked_on: c.checked_on,
-                department: c.department.map(|d| self.sym(d).to_string()),
-                approval_item: c.approval_item.map(|a| self.text(a).to_string()),
+                department: c.department.map(|d| self.sym(d).into()),
+                approval_item: c.approval_item.map(|a| self.text(a).into()),
             })
             .collect()
     }
@@ -694,13 +694,13 @@ impl Snapshot {
             .of(e)
             .iter()
             .map(|r| RepairApplication {
-                repair_id: self.text(r.repair_id).to_string(),
+                repair_id: self.text(r.repair_id).into(),
                 uscc,
-                record_id: self.text(r.record_id).to_string(),
+                record_id: self.text(r.record_id).into(),
                 applied_on: r.applied_on,
                 commitment_id: r
                     .commitment
-                    .map(|c| self.text(self.commitments.rows()[c as usize].commitment_id).to_string()),
+                    .map(|c| self.text(self.commitments.rows()[c as usize].commitment_id).into()),
             })
             .collect()
     }
@@ -786,7 +786,7 @@ impl Snapshot {
                     inspected_on: x.inspected_on,
                     kind: x.kind,
                     result: x.result,
-                    officers: self.officers_of(x).map(str::to_string).collect(),
+                    officers: self.officers_of(x).map(Into::into).collect(),
                 });
             }
             ds.repairs.extend(self.repairs_of(e));
