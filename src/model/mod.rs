@@ -523,6 +523,38 @@ mod tests {
         }
     }
 
+    /// Short texts serialise as the texts they hold (inline or not, in a
+    /// list, absent or present) and read back the same.
+    #[test]
+    fn short_texts_serialise_as_texts() {
+        let long = "济南市市场监督管理局行政审批服务事项"; // past the inline 24 bytes
+        let x = InspectionRecord {
+            inspection_id: "JC-1".into(),
+            uscc: "913706812026899267".parse().unwrap(),
+            department: long.into(),
+            inspected_on: Date::from_ymd_opt(2025, 12, 31).unwrap(),
+            kind: InspectionKind::Random,
+            result: InspectionResult::Compliant,
+            officers: vec!["MR-0001".into(), long.into()],
+        };
+        let json = serde_json::to_value(&x).unwrap();
+        assert_eq!(json["department"], long);
+        assert_eq!(json["officers"], serde_json::json!(["MR-0001", long]));
+        assert_eq!(serde_json::from_value::<InspectionRecord>(json).unwrap(), x);
+        let r = RepairApplication {
+            repair_id: "XF-1".into(),
+            uscc: x.uscc,
+            record_id: long.into(),
+            applied_on: x.inspected_on,
+            commitment_id: None,
+        };
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!((&json["record_id"], &json["commitment_id"]), (&serde_json::json!(long), &serde_json::Value::Null));
+        assert_eq!(serde_json::from_value::<RepairApplication>(json).unwrap(), r);
+        let with = RepairApplication { commitment_id: Some("CN-1".into()), ..r };
+        assert_eq!(serde_json::from_str::<RepairApplication>(&serde_json::to_string(&with).unwrap()).unwrap(), with);
+    }
+
     #[test]
     fn key_fields_list() {
         let k = KeyFields::parse_list("drug;vaccine").unwrap();
