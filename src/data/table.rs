@@ -250,7 +250,7 @@ impl<'a> RowReader<'a> {
     /// A required short text ([`RowReader::text`], the same problems),
     /// held inline when it fits.
     pub fn short(&mut self, col: &'static str) -> Option<crate::model::Short> {
-        self.req(col, "invalid text", |s| check_text(s).map(|()| crate::model::Short::from(s)))
+        self.req(col, "invalid text", parse_short)
     }
     /// A required credit code ([`RowReader::req`], the same problems); the
     /// text of the previous valid code is not parsed again.
@@ -315,7 +315,7 @@ impl<'a> RowReader<'a> {
     }
     /// An optional short text ([`RowReader::short`]).
     pub fn opt_short(&mut self, col: &'static str) -> Option<Option<crate::model::Short>> {
-        self.opt(col, "invalid text", |s| check_text(s).map(|()| crate::model::Short::from(s)))
+        self.opt(col, "invalid text", parse_short)
     }
     /// A list of short texts ([`RowReader::list`], the same problems),
     /// each held inline when it fits, without the cell made a `String`.
@@ -332,6 +332,11 @@ impl<'a> RowReader<'a> {
 
 pub fn parse_text(s: &str) -> Result<String, InvalidValue> {
     check_text(s).map(|()| s.to_string())
+}
+
+/// [`parse_text`] into a [`crate::model::Short`].
+fn parse_short(s: &str) -> Result<crate::model::Short, InvalidValue> {
+    check_text(s).map(|()| s.into())
 }
 
 /// Why `s` is not a text a dataset may hold: padded, or holding a control

@@ -209,53 +209,67 @@ pub struct Role {
     pub until: Option<Date>,
 }
 
-/// A short text, held inline up to 24 bytes (a longer one on the heap):
-/// an evaluation's source and grade, read once per row of the largest
-/// tables, cost a heap allocation and a free each as `String`s.
-pub type Short = compact_str::CompactString;
+/// A short text of a dataset row (an evaluation's source and grade, a
+/// record's id and department, an inspection's officers), held inline up
+/// to 24 bytes and on the heap beyond: read once per cell of the largest
+/// tables, each had cost a heap allocation and a free as a `String`.
+/// Serialised as the text it holds.
+#[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Short(compact_str::CompactString);
 
-/// Serialises a [`Short`] as the text it is.
-mod short {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &super::Short, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(v)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<super::Short, D::Error> {
-        let text: std::borrow::Cow<'de, str> = Deserialize::deserialize(d)?;
-        Ok(super::Short::from(text.as_ref()))
+impl Short {
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
     }
 }
 
-/// Serialises an optional [`Short`] as an optional text.
-mod short_opt {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &Option<super::Short>, s: S) -> Result<S::Ok, S::Error> {
-        match v {
-            Some(t) => s.serialize_some(t.as_str()),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<super::Short>, D::Error> {
-        let text: Option<std::borrow::Cow<'de, str>> = Deserialize::deserialize(d)?;
-        Ok(text.map(|t| super::Short::from(t.as_ref())))
+impl std::ops::Deref for Short {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.0.as_str()
     }
 }
 
-/// Serialises a list of [`Short`]s as a list of texts.
-mod short_list {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &[super::Short], s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(v.iter().map(|t| t.as_str()))
+/// As a `str` (its `Eq`, `Ord` and `Hash` are the text's).
+impl std::borrow::Borrow<str> for Short {
+    fn borrow(&self) -> &str {
+        self.0.as_str()
     }
+}
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<super::Short>, D::Error> {
-        let texts: Vec<std::borrow::Cow<'de, str>> = Deserialize::deserialize(d)?;
-        Ok(texts.iter().map(|t| super::Short::from(t.as_ref())).collect())
+impl From<&str> for Short {
+    fn from(s: &str) -> Short {
+        Short(s.into())
+    }
+}
+
+impl From<String> for Short {
+    fn from(s: String) -> Short {
+        Short(s.into())
+    }
+}
+
+impl fmt::Display for Short {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Debug for Short {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl Serialize for Short {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Short {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Short, D::Error> {
+        String::deserialize(d).map(Short::from)
     }
 }
 
@@ -267,10 +281,8 @@ pub struct CreditEvaluation {
     pub kind: EvaluationKind,
     /// Who evaluated: `NPCIC` for the composite grade, a department code for
     /// industry evaluations, the agency for market ratings.
-    #[serde(with = "short")]
     pub source: Short,
     pub evaluated_on: Date,
-    #[serde(with = "short")]
     pub grade: Short,
 }
 
@@ -285,10 +297,8 @@ pub fn grade_scale(kind: EvaluationKind) -> &'static [&'static str] {
 /// An administrative penalty decision.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Penalty {
-    #[serde(with = "short")]
     pub decision_no: Short,
     pub uscc: Uscc,
-    #[serde(with = "short")]
     pub department: Short,
     pub decided_on: Date,
     pub severity: Severity,
@@ -304,10 +314,8 @@ pub struct Penalty {
 /// An abnormal-operation listing (经营异常名录).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AbnormalListing {
-    #[serde(with = "short")]
     pub listing_id: Short,
     pub uscc: Uscc,
-    #[serde(with = "short")]
     pub department: Short,
     pub listed_on: Date,
     pub reason: AbnormalReason,
@@ -318,11 +326,9 @@ pub struct AbnormalListing {
 /// A complaint from a hotline and its investigation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Complaint {
-    #[serde(with = "short")]
     pub complaint_id: Short,
     pub uscc: Uscc,
     pub hotline: Hotline,
-    #[serde(with = "short")]
     pub department: Short,
     pub received_on: Date,
     pub status: ComplaintStatus,
@@ -334,14 +340,12 @@ pub struct Complaint {
 /// A credit commitment (信用承诺).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Commitment {
-    #[serde(with = "short")]
     pub commitment_id: Short,
     pub uscc: Uscc,
     pub kind: CommitmentKind,
     pub made_on: Date,
     /// What was promised: an approval number, a record being repaired, a
     /// public pledge's subject.
-    #[serde(with = "short")]
     pub subject: Short,
     pub status: CommitmentStatus,
     /// When the status was established (required unless pending).
@@ -351,43 +355,39 @@ pub struct Commitment {
     /// to: only its officers' results settle it. `None` (a dataset without
     /// the column, or an empty cell) is unknown, and then any department's
     /// result settles it.
-    #[serde(default, with = "short_opt")]
+    #[serde(default)]
     pub department: Option<Short>,
     /// The approval or licence the commitment stands in for (告知承诺制
     /// 事项); a breach found on inspection revokes it.
-    #[serde(default, with = "short_opt")]
+    #[serde(default)]
     pub approval_item: Option<Short>,
 }
 
 /// A past inspection and its result.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InspectionRecord {
-    #[serde(with = "short")]
     pub inspection_id: Short,
     pub uscc: Uscc,
-    #[serde(with = "short")]
     pub department: Short,
     pub inspected_on: Date,
     pub kind: InspectionKind,
     pub result: InspectionResult,
     /// Officers who took part.
-    #[serde(default, with = "short_list")]
+    #[serde(default)]
     pub officers: Vec<Short>,
 }
 
 /// An application for credit repair (信用修复) of one record.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RepairApplication {
-    #[serde(with = "short")]
     pub repair_id: Short,
     pub uscc: Uscc,
     /// The record to repair: a penalty decision number, listing id or
     /// complaint id of the same entity.
-    #[serde(with = "short")]
     pub record_id: Short,
     pub applied_on: Date,
     /// The repair commitment made with the application, if any.
-    #[serde(default, with = "short_opt")]
+    #[serde(default)]
     pub commitment_id: Option<Short>,
 }
 
