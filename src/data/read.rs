@@ -1366,11 +1366,27 @@ mod tests {
         );
     }
 
+    /// `text` as table `T`'s CSV file, scanned: each row handed over as
+    /// `row number: show(row)`, and the problems.
+    fn scan_rows<T: TableRow>(text: &str, show: impl Fn(&T) -> String) -> (Vec<String>, Vec<String>) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join(format!("{}.csv", T::TABLE)), text).expect("write");
+        let mut problems = Problems::default();
+        let mut got = Vec::new();
+        super::scan::<T>(dir.path(), &mut problems, &mut |b| {
+            if let Batch::Rows(parts) = b {
+                for (rows, nos) in parts {
+                    got.extend(rows.iter().zip(&nos).map(|(r, n)| format!("{n}: {}", show(r))))
+                }
+            }
+        });
+        (got, problems.0.iter().map(|p| p.to_string()).collect())
+    }
+
     /// A short text (an evaluation's source and grade) is read as a text
     /// is, however long, and refused for the same reasons.
     #[test]
     fn short_texts_are_read_and_checked_as_texts() {
-        let dir = tempfile::tempdir().expect("temp dir");
         let long = "中国诚信信用管理股份有限公司"; // 42 bytes: past the inline 24
         let text = format!(
             "uscc,kind,source,evaluated_on,grade\n\
@@ -1379,17 +1395,8 @@ mod tests {
              913706812026899267,composite, NPCIC,2025-12-31,B\n\
              913706812026899267,composite,\"NP\u{7}CIC\",2025-12-31,B\n"
         );
-        std::fs::write(dir.path().join("evaluations.csv"), text).expect("write");
-        let mut problems = Problems::default();
-        let mut got = Vec::new();
-        super::scan::<crate::model::CreditEvaluation>(dir.path(), &mut problems, &mut |b| {
-            if let Batch::Rows(parts) = b {
-                for (rows, nos) in parts {
-                    got.extend(rows.iter().zip(&nos).map(|(r, n)| format!("{n}: {}|{}", r.source, r.grade)))
-                }
-            }
-        });
-        let problems: Vec<String> = problems.0.iter().map(|p| p.to_string()).collect();
+        let (got, problems) =
+            scan_rows::<crate::model::CreditEvaluation>(&text, |r| format!("{}|{}", r.source, r.grade));
         assert_eq!(got, [format!("1: {long}|AA"), "2: NPCIC|B".to_string()]);
         assert_eq!(
             problems,
@@ -1405,7 +1412,6 @@ mod tests {
     /// the same reasons as a text.
     #[test]
     fn short_lists_are_read_and_checked_as_lists() {
-        let dir = tempfile::tempdir().expect("temp dir");
         let head = "inspection_id,uscc,department,inspected_on,kind,result,officers";
         let row =
             |id: &str, officers: &str| format!("{id},913706812026899267,MR,2025-12-31,random,compliant,{officers}");
@@ -1417,17 +1423,8 @@ mod tests {
             row("JC-4", "MR-0001; "),
         ]
         .join("\n");
-        std::fs::write(dir.path().join("inspections.csv"), text).expect("write");
-        let mut problems = Problems::default();
-        let mut got = Vec::new();
-        super::scan::<crate::model::InspectionRecord>(dir.path(), &mut problems, &mut |b| {
-            if let Batch::Rows(parts) = b {
-                for (rows, nos) in parts {
-                    got.extend(rows.iter().zip(&nos).map(|(r, n)| format!("{n}: {}|{:?}", r.inspection_id, r.officers)))
-                }
-            }
-        });
-        let problems: Vec<String> = problems.0.iter().map(|p| p.to_string()).collect();
+        let (got, problems) =
+            scan_rows::<crate::model::InspectionRecord>(&text, |r| format!("{}|{:?}", r.inspection_id, r.officers));
         assert_eq!(got, ["1: JC-1|[\"MR-0001\", \"MR-0002\"]", "2: JC-2|[]"]);
         assert_eq!(
             problems,
