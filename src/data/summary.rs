@@ -103,9 +103,9 @@ impl DatasetSummary {
         };
         table(&mut f, city, &self.by_city, &same);
         if zh {
-            table(&mut f, kind, &self.by_type, &|k| format!("{} {k}", entity_type_zh(k)));
+            table(&mut f, kind, &self.by_type, &|k| format!("{} {k}", crate::i18n::entity_type_zh(k).unwrap_or(k)));
             table(&mut f, section, &self.by_section, &same);
-            table(&mut f, key, &self.key_fields, &|k| format!("{} {k}", key_field_zh(k)));
+            table(&mut f, key, &self.key_fields, &|k| format!("{} {k}", crate::i18n::key_field_zh(k).unwrap_or(k)));
             let _ = writeln!(f, "\n新业态主体：{}", self.new_economy);
             let _ = writeln!(
                 f,
@@ -133,16 +133,6 @@ impl DatasetSummary {
         }
         f
     }
-}
-
-/// An entity type code in Chinese (the code itself when unknown).
-fn entity_type_zh(code: &str) -> &str {
-    crate::i18n::entity_type_zh(code).unwrap_or(code)
-}
-
-/// A key special field code in Chinese (the code itself when unknown).
-fn key_field_zh(code: &str) -> &str {
-    crate::i18n::key_field_zh(code).unwrap_or(code)
 }
 
 /// A record table of the summary in Chinese.
