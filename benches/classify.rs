@@ -32,16 +32,21 @@
 //!
 //! Each side runs in a process of its own, so each peak memory is its own.
 //!
-//! `CREDO_BENCH_WARM_GB=N` touches and frees N GB just before each side
-//! starts, so every side begins with memory the machine has just used.
-//! On a virtual machine that hands freed memory back to its host (free
-//! page reporting, as on the reference machine), memory idle a few
-//! seconds costs 1.2–3.6 s per GiB to take again against 0.05 s when it
-//! was just used, and a side's time then depends on how long the machine
-//! sat idle before it (ARCHITECTURE.md, "Performance", stop 45). With 3
-//! GB the floor's rounds at 3M spread less (4.99–6.11 s against
-//! 4.79–8.96 s); credo's run, four times longer, is mostly past what a
-//! warm start covers.
+//! Every side starts after the bench touches and frees
+//! `CREDO_BENCH_WARM_GB` gigabytes (3 by default, at most half of the
+//! memory available; 0 for none), so that each begins with memory the
+//! machine has just used. Without it a side's time depends on what ran
+//! before it. On a virtual machine that hands freed memory back to its
+//! host (free page reporting, as on the reference machine), memory idle
+//! a few seconds is dear to take again as the huge pages mimalloc asks
+//! for: about 3.4 s per GB, against 0.2 s when it was just freed and 0.5
+//! s as small pages (ARCHITECTURE.md, "Performance", stops 45 and 51).
+//! The floor, short and with twice credo's peak, pays that in proportion
+//! far more than credo: after 15 s idle the every-table floor at 3M took
+//! 8.4–10.0 s, and 5.5–5.7 s without huge pages, where credo's time
+//! hardly moved. So without a warm start the floor's figure, and the
+//! ratio, swing with the machine's idle time (at stop 51, three rounds:
+//! 2.39–3.12x without, 3.50–3.81x with 3 GB).
 //!
 //! The dataset is generated once (seed 1, Parquet) into the target
 //! directory and reused; CREDO_BENCH_DATA names an existing one.
@@ -117,6 +122,7 @@ fn main() {
     // As loaded (a dataset named by CREDO_BENCH_DATA has its own size).
     let n: u64 = credo["entities"].parse().expect("entities");
     println!("dataset: {} ({n} entities, Parquet), {} threads", dir.display(), rayon::current_num_threads());
+    println!("each side started after {:.1} GB was touched and freed (CREDO_BENCH_WARM_GB)", warm_gb());
     if rounds > 1 {
         println!("the median round of {rounds} by credo / floor (every table): round {}", median + 1);
     }
@@ -161,10 +167,21 @@ fn peak(m: &BTreeMap<String, String>) -> u64 {
     m["peak"].parse().expect("peak")
 }
 
-/// Touches and frees `CREDO_BENCH_WARM_GB` gigabytes (none by default):
-/// the side started next begins with memory just used (see the notes above).
+/// Gigabytes touched and freed before each side: `CREDO_BENCH_WARM_GB`,
+/// 3 by default, at most half of the memory available now.
+fn warm_gb() -> f64 {
+    let gb: f64 = common::env_or("CREDO_BENCH_WARM_GB", 3.0);
+    let available = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        let line = m.lines().find(|l| l.starts_with("MemAvailable:"))?;
+        line.split_whitespace().nth(1)?.parse::<f64>().ok().map(|kib| kib * 1024.0 / 1e9)
+    });
+    available.map_or(gb, |a| gb.min(a / 2.0)).max(0.0)
+}
+
+/// Touches and frees [`warm_gb`] gigabytes: the side started next begins
+/// with memory just used (see the notes above).
 fn warm() {
-    let gb: f64 = common::env_or("CREDO_BENCH_WARM_GB", 0.0);
+    let gb = warm_gb();
     if gb > 0.0 {
         // Written in full (not zeroed lazily), then handed back.
         let touched = vec![1u8; (gb * 1e9) as usize];

@@ -11,9 +11,13 @@ use credo::model::Date;
 use credo::snapshot::Snapshot;
 
 /// The number in the environment variable `name`, or `default` when it is
-/// unset or not a number.
+/// unset. A value that is not a number stops the benchmark, naming it (a
+/// typo such as `3GB` must not run quietly with the default).
 pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+    match std::env::var(name) {
+        Err(_) => default,
+        Ok(s) => s.trim().parse().unwrap_or_else(|_| panic!("{name}={s:?} is not a number")),
+    }
 }
 
 /// Entities from `CREDO_BENCH_ENTITIES`, or `default`.
