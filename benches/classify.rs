@@ -39,7 +39,7 @@
 //! before it. On a virtual machine that hands freed memory back to its
 //! host (free page reporting, as on the reference machine), memory idle
 //! a few seconds is dear to take again as the huge pages mimalloc asks
-//! for: about 3.5 s per GB, against 0.3 s when it was just freed and 0.5
+//! for: 3.3–3.5 s per GB, against 0.2–0.3 s when it was just freed and 0.5
 //! s as small pages (ARCHITECTURE.md, "Performance", stops 45 and 51).
 //! The floor, short and with twice credo's peak, pays that in proportion
 //! far more than credo: after 15 s idle the every-table floor at 3M took
