@@ -168,14 +168,18 @@ fn peak(m: &BTreeMap<String, String>) -> u64 {
 }
 
 /// Gigabytes touched and freed before each side: `CREDO_BENCH_WARM_GB`,
-/// 3 by default, at most half of the memory available now.
+/// 3 by default, at most half of the memory available when first asked
+/// (decided once, so every side gets the same and the report says it).
 fn warm_gb() -> f64 {
-    let gb: f64 = common::env_or("CREDO_BENCH_WARM_GB", 3.0);
-    let available = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
-        let line = m.lines().find(|l| l.starts_with("MemAvailable:"))?;
-        line.split_whitespace().nth(1)?.parse::<f64>().ok().map(|kib| kib * 1024.0 / 1e9)
-    });
-    available.map_or(gb, |a| gb.min(a / 2.0)).max(0.0)
+    static GB: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *GB.get_or_init(|| {
+        let gb: f64 = common::env_or("CREDO_BENCH_WARM_GB", 3.0);
+        let available = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+            let line = m.lines().find(|l| l.starts_with("MemAvailable:"))?;
+            line.split_whitespace().nth(1)?.parse::<f64>().ok().map(|kib| kib * 1024.0 / 1e9)
+        });
+        available.map_or(gb, |a| gb.min(a / 2.0)).max(0.0)
+    })
 }
 
 /// Touches and frees [`warm_gb`] gigabytes: the side started next begins

@@ -310,17 +310,24 @@ impl<'a> RowReader<'a> {
     pub fn division(&mut self, col: &'static str, city_only: bool) -> Option<u32> {
         self.req(col, "invalid division code", |s| parse_division(s, city_only))
     }
+    /// A `;`-separated list of texts (an empty cell is an empty list),
+    /// refused as a text is.
     pub fn list(&mut self, col: &'static str) -> Option<Vec<String>> {
-        self.opt(col, "invalid text", parse_text).map(|v| v.map(|s| split_list(&s)).unwrap_or_default())
+        self.items(col)
     }
     /// An optional short text ([`RowReader::short`]).
     pub fn opt_short(&mut self, col: &'static str) -> Option<Option<crate::model::Short>> {
         self.opt(col, "invalid text", parse_short)
     }
     /// A list of short texts ([`RowReader::list`], the same problems),
-    /// each held inline when it fits, without the cell made a `String`.
+    /// each held inline when it fits.
     pub fn short_list(&mut self, col: &'static str) -> Option<Vec<crate::model::Short>> {
-        let list = |s: &str| check_text(s).map(|()| list_items(s).map(Into::into).collect());
+        self.items(col)
+    }
+    /// The items of a list cell, each made a `T` from its text (the cell
+    /// itself is never copied whole).
+    fn items<T: for<'s> From<&'s str>>(&mut self, col: &'static str) -> Option<Vec<T>> {
+        let list = |s: &str| check_text(s).map(|()| list_items(s).map(T::from).collect());
         self.opt(col, "invalid text", list).map(Option::unwrap_or_default)
     }
 
