@@ -248,44 +248,56 @@ impl Texts {
         text
     }
 
-    /// The decisions as JSON (what `serde_json::to_string` gives), shared.
-    pub fn decisions_json(&mut self, r: &EntityResult) -> Arc<str> {
-        if has_own(r) {
-            return self.decisions_json_of(r).into();
+    /// The decisions as a results file keeps them (credo-results-v3): those
+    /// naming no records (shared by many entities) as a JSON array, made
+    /// once per distinct list, returned; those naming the entity's records
+    /// (its own) appended to `own` as `[[position,decision],...]`, each with
+    /// its position in the whole list (nothing appended when there are
+    /// none). Which side a decision takes follows from its content alone,
+    /// so the file's bytes do not depend on what else the process holds.
+    /// [`crate::data::results::merge_decisions`] puts them back together.
+    pub fn decisions_split(&mut self, r: &EntityResult, own: &mut String) -> Arc<str> {
+        use std::fmt::Write as _;
+        let mut key = std::mem::take(&mut self.key);
+        key.clear();
+        let mut first = true;
+        for (i, d) in r.decisions.iter().enumerate() {
+            if d.names_records() {
+                own.push_str(if first { "[[" } else { ",[" });
+                first = false;
+                let _ = write!(own, "{i},");
+                d.write_json(own);
+                own.push(']');
+            } else {
+                key.push(d.addr());
+            }
         }
-        let key = self.key(r);
+        if !first {
+            own.push(']');
+        }
         let text = match self.json.get(key.as_slice()) {
             Some(t) => t.clone(),
             None => {
-                let t: Arc<str> = self.decisions_json_of(r).into();
+                let mut out = String::from("[");
+                for d in r.decisions.iter().filter(|d| !d.names_records()) {
+                    if out.len() > 1 {
+                        out.push(',');
+                    }
+                    let text = self.decision_json.entry(d.addr()).or_insert_with(|| {
+                        let mut one = String::new();
+                        d.write_json(&mut one);
+                        one.into_boxed_str()
+                    });
+                    out.push_str(text);
+                }
+                out.push(']');
+                let t: Arc<str> = out.into();
                 self.json.insert(key.as_slice().into(), t.clone());
                 t
             }
         };
         self.key = key;
         text
-    }
-
-    fn decisions_json_of(&mut self, r: &EntityResult) -> String {
-        let json = |d: &DecisionRef| {
-            let mut out = String::new();
-            d.write_json(&mut out);
-            out
-        };
-        let mut out = String::from("[");
-        for (i, d) in r.decisions.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            if d.held_alone() {
-                d.write_json(&mut out);
-            } else {
-                let text = self.decision_json.entry(d.addr()).or_insert_with(|| json(d).into_boxed_str());
-                out.push_str(text);
-            }
-        }
-        out.push(']');
-        out
     }
 
     /// Forgets everything (between shards, so memory follows the shard).
@@ -858,7 +870,13 @@ mod tests {
                 for lang in [Lang::En, Lang::Zh] {
                     assert_eq!(&*texts.explanation(r, lang), r.explanation_in(lang));
                 }
-                assert_eq!(&*texts.decisions_json(r), serde_json::to_string(&r.decisions).expect("json"));
+                let mut own = String::new();
+                let shared = texts.decisions_split(r, &mut own);
+                assert_eq!(own.is_empty(), !r.decisions.iter().any(DecisionRef::names_records));
+                assert_eq!(
+                    crate::data::results::merge_decisions(&shared, &own).expect("merged"),
+                    serde_json::to_string(&r.decisions).expect("json")
+                );
             }
         }
     }

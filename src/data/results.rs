@@ -37,7 +37,9 @@ pub const GROUP_ROWS: usize = 4096;
 /// small: with Parquet's default 1 MB page, a column's chunk was one page
 /// and a lookup decompressed the whole row group (about 1 MB at 15M).
 const PAGE_BYTES: usize = 16 * 1024;
-const FORMAT: &str = "credo-results-v2";
+const FORMAT: &str = "credo-results-v3";
+/// The format before the decisions were split in two columns; still read.
+const FORMAT_V2: &str = "credo-results-v2";
 /// The format before the detail column and the paths sidecar; still read.
 const FORMAT_V1: &str = "credo-results-v1";
 /// Entities per block of the paths sidecar: a lookup reads and checks one
@@ -199,6 +201,45 @@ impl StoredResult {
     }
 }
 
+/// An entity's decisions as one JSON array, from a v3 file's two columns
+/// ([`crate::classify::Texts::decisions_split`]): `shared`, the array of
+/// those naming no records, and `own`, empty or `[[position,decision],...]`
+/// with each of the others at its position in the whole list. The texts
+/// are spliced, not rewritten: the array is the one v2 kept whole.
+pub fn merge_decisions(shared: &str, own: &str) -> Result<String, serde_json::Error> {
+    use serde::de::Error as _;
+    use serde_json::value::RawValue;
+    if own.is_empty() {
+        return Ok(shared.to_string());
+    }
+    let shared: Vec<&RawValue> = serde_json::from_str(shared)?;
+    let own: Vec<(usize, &RawValue)> = serde_json::from_str(own)?;
+    let total = shared.len() + own.len();
+    let mut out = String::with_capacity(
+        2 + shared.iter().chain(own.iter().map(|o| &o.1)).map(|d| d.get().len() + 1).sum::<usize>(),
+    );
+    out.push('[');
+    let (mut s, mut o) = (shared.iter(), own.iter().peekable());
+    for i in 0..total {
+        if i > 0 {
+            out.push(',');
+        }
+        let d = match o.peek() {
+            Some((at, d)) if *at == i => {
+                o.next();
+                *d
+            }
+            _ => *s.next().ok_or_else(|| serde_json::Error::custom(format!("no decision at position {i}")))?,
+        };
+        out.push_str(d.get());
+    }
+    if o.next().is_some() {
+        return Err(serde_json::Error::custom("an own decision's position is out of order or past the list"));
+    }
+    out.push(']');
+    Ok(out)
+}
+
 /// An entity's tier in a run: what a point of its timeline shows.
 #[derive(Clone, Debug)]
 pub struct StoredPoint {
@@ -338,7 +379,7 @@ pub struct Writer {
 }
 
 /// The columns of a results file (v1 lacks `detail`).
-const COLUMNS: [(&str, DataType); 14] = [
+const COLUMNS: [(&str, DataType); 15] = [
     ("uscc", DataType::String),
     ("name", DataType::String),
     ("city", DataType::UInt32),
@@ -351,7 +392,8 @@ const COLUMNS: [(&str, DataType); 14] = [
     ("blacklisted", DataType::Boolean),
     ("departments", DataType::String),
     ("supervision_reason", DataType::String),
-    ("explanation", DataType::String),
+    ("decisions_shared", DataType::String),
+    ("decisions_own", DataType::String),
     ("detail", DataType::String),
 ];
 
@@ -376,8 +418,19 @@ fn frame(rows: &[&EntityResult], texts: &mut crate::classify::Texts) -> Vec<Col>
         write_detail(&mut detail, r);
         ends.push(detail.len());
     }
+    // The shared decisions (a few distinct lists), and each entity's own
+    // written one after another into one buffer.
+    let mut own = String::new();
+    let mut own_ends = Vec::with_capacity(rows.len());
+    let shared: Vec<Arc<str>> = rows
+        .iter()
+        .map(|r| {
+            let t = texts.decisions_split(r, &mut own);
+            own_ends.push(own.len());
+            t
+        })
+        .collect();
     let departments = departments_column(rows.iter().map(|r| &r.departments));
-    let explanations: Vec<Arc<str>> = rows.iter().map(|r| texts.decisions_json(r)).collect();
     vec![
         Col::Unique(Column::new("uscc".into(), rows.iter().map(|r| r.uscc.as_str()).collect::<Vec<_>>())),
         Col::Unique(Column::new("name".into(), rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>())),
@@ -397,7 +450,8 @@ fn frame(rows: &[&EntityResult], texts: &mut crate::classify::Texts) -> Vec<Col>
         Col::Polars(Column::new("blacklisted".into(), rows.iter().map(|r| r.blacklisted).collect::<Vec<_>>())),
         Col::Text(columns::shared("departments", departments.iter().map(|t| &**t))),
         Col::Text(columns::shared("supervision_reason", rows.iter().map(|r| supervision_reason_of(r)))),
-        Col::Text(columns::shared("explanation", explanations.iter().map(|t| &**t))),
+        Col::Text(columns::shared("decisions_shared", shared.iter().map(|t| &**t))),
+        Col::Text(columns::packed("decisions_own", own, &own_ends)),
         Col::Text(columns::packed("detail", detail, &ends)),
     ]
 }
@@ -631,7 +685,7 @@ impl Reader {
             return Err(altered(format!("its index hashes to {found}, the store recorded {index_hash}")));
         }
         let index: Index = serde_json::from_slice(&text).map_err(|e| io(&index_file, e))?;
-        if index.format != FORMAT && index.format != FORMAT_V1 {
+        if ![FORMAT, FORMAT_V2, FORMAT_V1].contains(&index.format.as_str()) {
             return Err(io(path, format!("format {} is not {FORMAT}", index.format)));
         }
         let mut f = File::open(path).map_err(|e| io(path, e))?;
@@ -762,7 +816,8 @@ impl Reader {
     /// every drawn entity, the server one entity per request).
     pub fn get(&self, uscc: &str) -> Result<Option<StoredResult>, ResultsError> {
         let Some((g, bytes, at)) = self.locate(uscc)? else { return Ok(None) };
-        let columns: Vec<&str> = COLUMNS.iter().map(|(n, _)| *n).collect();
+        // A v1 or v2 file has its decisions whole in `explanation`.
+        let columns: Vec<&str> = COLUMNS.iter().map(|(n, _)| *n).chain(["explanation"]).collect();
         let df = self.decode(g, &bytes, &columns, Some(at))?;
         Ok(stored(&df).map_err(|e| io(&self.path, e))?.pop())
     }
@@ -941,13 +996,24 @@ fn stored(df: &DataFrame) -> PolarsResult<Vec<StoredResult>> {
     let blacklisted = bools("blacklisted")?;
     let departments = text("departments")?;
     let reason = text("supervision_reason")?;
-    let explanation = text("explanation")?;
-    // A v1 file has no detail column.
-    let detail = if df.get_column_names().iter().any(|c| c.as_str() == "detail") {
-        text("detail")?
+    let has = |c: &str| df.get_column_names().iter().any(|n| n.as_str() == c);
+    // v3 keeps the decisions in two columns; v1 and v2 whole.
+    let explanation = if has("decisions_shared") {
+        let (shared, own) = (text("decisions_shared")?, text("decisions_own")?);
+        shared
+            .iter()
+            .zip(&own)
+            .map(|(s, o)| {
+                merge_decisions(s.as_deref().unwrap_or("[]"), o.as_deref().unwrap_or(""))
+                    .map(Some)
+                    .map_err(|e| polars_err!(ComputeError: "a row's decisions do not read back: {e}"))
+            })
+            .collect::<PolarsResult<Vec<_>>>()?
     } else {
-        vec![None; uscc.len()]
+        text("explanation")?
     };
+    // A v1 file has no detail column.
+    let detail = if has("detail") { text("detail")? } else { vec![None; uscc.len()] };
     let mut out = Vec::with_capacity(uscc.len());
     for i in 0..uscc.len() {
         out.push(StoredResult {
@@ -1080,6 +1146,70 @@ mod tests {
             w.write(shard).unwrap();
         }
         (path, w.finish().unwrap(), n)
+    }
+
+    proptest::proptest! {
+        /// Any list of decisions, any of them own: the two columns merge
+        /// back to the list as one array, byte for byte.
+        #[test]
+        fn split_decisions_merge_back(list in proptest::collection::vec((".{0,12}", proptest::bool::ANY), 0..9)) {
+            let json = |t: &str| serde_json::json!({ "reason": t, "inputs": [t] }).to_string();
+            let whole = format!("[{}]", list.iter().map(|(t, _)| json(t)).collect::<Vec<_>>().join(","));
+            let shared = format!("[{}]", list.iter().filter(|l| !l.1).map(|(t, _)| json(t)).collect::<Vec<_>>().join(","));
+            let own: Vec<String> =
+                list.iter().enumerate().filter(|(_, l)| l.1).map(|(i, (t, _))| format!("[{i},{}]", json(t))).collect();
+            let own = if own.is_empty() { String::new() } else { format!("[{}]", own.join(",")) };
+            proptest::prop_assert_eq!(merge_decisions(&shared, &own).expect("merged"), whole);
+        }
+    }
+
+    #[test]
+    fn own_decisions_out_of_place_are_an_error() {
+        let shared = r#"[{"a":1}]"#;
+        assert_eq!(merge_decisions(shared, r#"[[0,{"b":2}]]"#).unwrap(), r#"[{"b":2},{"a":1}]"#);
+        for own in [r#"[[2,{"b":2}]]"#, r#"[[1,{"b":2}],[0,{"c":3}]]"#, r#"[[0,{"b":2}"#, "[{}]"] {
+            assert!(merge_decisions(shared, own).is_err(), "{own}");
+        }
+        assert!(merge_decisions("[{", "").is_ok(), "without own decisions the shared text is kept as read");
+    }
+
+    /// A v1 or v2 file's decisions, whole in `explanation`, read as a v3
+    /// file's two columns do.
+    #[test]
+    fn decisions_read_whole_or_split() {
+        let one = |n: &str, v: &str| Column::new(n.into(), [v]);
+        let common = || {
+            vec![
+                one("uscc", "91370102000000010X"),
+                one("name", "n"),
+                Column::new("city".into(), [370100u32]),
+                Column::new("county".into(), [370102u32]),
+                Column::new("tier".into(), [2u32]),
+                one("risk", "low"),
+                Column::new("probability_ppm".into(), [1000u32]),
+                one("tolerance_until", "2027-01-01"),
+                Column::new("key_attention".into(), [false]),
+                Column::new("blacklisted".into(), [false]),
+                one("departments", "A;B"),
+                one("supervision_reason", "r"),
+            ]
+        };
+        let whole = r#"[{"stage":"tier"},{"stage":"record_status","inputs":["R1"]},{"stage":"supervision"}]"#;
+        let mut v2 = common();
+        v2.push(one("explanation", whole));
+        let mut v3 = common();
+        v3.push(one("decisions_shared", r#"[{"stage":"tier"},{"stage":"supervision"}]"#));
+        v3.push(one("decisions_own", r#"[[1,{"stage":"record_status","inputs":["R1"]}]]"#));
+        for cols in [v2, v3] {
+            let got = stored(&DataFrame::new_infer_height(cols).unwrap()).unwrap();
+            assert_eq!(got[0].explanation, whole);
+            assert_eq!(got[0].departments, ["A", "B"]);
+        }
+        let mut bad = common();
+        bad.push(one("decisions_shared", "[]"));
+        bad.push(one("decisions_own", r#"[[3,{}]]"#));
+        let e = stored(&DataFrame::new_infer_height(bad).unwrap()).unwrap_err().to_string();
+        assert!(e.contains("do not read back"), "{e}");
     }
 
     #[test]
