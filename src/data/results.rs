@@ -1,6 +1,13 @@
 //! A run's per-entity results as a Parquet file sorted by credit code
-//! (credo-results-v2), with an index that makes point lookups cheap and
+//! (credo-results-v3), with an index that makes point lookups cheap and
 //! every read verified.
+//!
+//! v3 keeps each entity's decisions in two columns instead of v2's
+//! `explanation`: `decisions_shared`, the JSON array of those naming no
+//! records (a few distinct lists per row group, so its dictionary stays
+//! small), and `decisions_own`, empty or `[[position,decision],...]` for
+//! those naming the entity's records. A reader splices them back into
+//! the array v2 kept ([`merge_decisions`]); v2 and v1 files are still read.
 //!
 //! v2 adds a `detail` column (the entity's records with the status the
 //! rules gave them, exemptions, accumulation, blacklist end: what its
@@ -378,7 +385,8 @@ pub struct Writer {
     paths: Option<Vec<Group>>,
 }
 
-/// The columns of a results file (v1 lacks `detail`).
+/// The columns of a results file (v1 and v2 have `explanation` instead of
+/// the two decisions columns; v1 lacks `detail`).
 const COLUMNS: [(&str, DataType); 15] = [
     ("uscc", DataType::String),
     ("name", DataType::String),
