@@ -255,7 +255,7 @@ impl Texts {
     /// its position in the whole list (nothing appended when there are
     /// none). Which side a decision takes follows from its content alone,
     /// so the file's bytes do not depend on what else the process holds.
-    /// [`crate::data::results::merge_decisions`] puts them back together.
+    /// [`merge_decisions`] puts them back together.
     pub fn decisions_split(&mut self, r: &EntityResult, own: &mut String) -> Arc<str> {
         use std::fmt::Write as _;
         let mut key = std::mem::take(&mut self.key);
@@ -307,6 +307,45 @@ impl Texts {
         self.rendered.clear();
         self.decision_json.clear();
     }
+}
+
+/// An entity's decisions as one JSON array, from a v3 file's two columns
+/// ([`Texts::decisions_split`]): `shared`, the array of
+/// those naming no records, and `own`, empty or `[[position,decision],...]`
+/// with each of the others at its position in the whole list. The texts
+/// are spliced, not rewritten: the array is the one v2 kept whole.
+pub fn merge_decisions(shared: &str, own: &str) -> Result<String, serde_json::Error> {
+    use serde::de::Error as _;
+    use serde_json::value::RawValue;
+    if own.is_empty() {
+        return Ok(shared.to_string());
+    }
+    let shared: Vec<&RawValue> = serde_json::from_str(shared)?;
+    let own: Vec<(usize, &RawValue)> = serde_json::from_str(own)?;
+    let total = shared.len() + own.len();
+    let mut out = String::with_capacity(
+        2 + shared.iter().chain(own.iter().map(|o| &o.1)).map(|d| d.get().len() + 1).sum::<usize>(),
+    );
+    out.push('[');
+    let (mut s, mut o) = (shared.iter(), own.iter().peekable());
+    for i in 0..total {
+        if i > 0 {
+            out.push(',');
+        }
+        let d = match o.peek() {
+            Some((at, d)) if *at == i => {
+                o.next();
+                *d
+            }
+            _ => *s.next().ok_or_else(|| serde_json::Error::custom(format!("no decision at position {i}")))?,
+        };
+        out.push_str(d.get());
+    }
+    if o.next().is_some() {
+        return Err(serde_json::Error::custom("an own decision's position is out of order or past the list"));
+    }
+    out.push(']');
+    Ok(out)
 }
 
 /// A text by the addresses of a list of decisions.
@@ -842,6 +881,31 @@ mod tests {
         assert!(spilled_lines(&facts::listed(&s, ids[b], as_of), &spilled[a], &[]).is_none());
     }
 
+    proptest::proptest! {
+        /// Any list of decisions, any of them own: the two columns merge
+        /// back to the list as one array, byte for byte.
+        #[test]
+        fn split_decisions_merge_back(list in proptest::collection::vec((".{0,12}", proptest::bool::ANY), 0..9)) {
+            let json = |t: &str| serde_json::json!({ "reason": t, "inputs": [t] }).to_string();
+            let whole = format!("[{}]", list.iter().map(|(t, _)| json(t)).collect::<Vec<_>>().join(","));
+            let shared = format!("[{}]", list.iter().filter(|l| !l.1).map(|(t, _)| json(t)).collect::<Vec<_>>().join(","));
+            let own: Vec<String> =
+                list.iter().enumerate().filter(|(_, l)| l.1).map(|(i, (t, _))| format!("[{i},{}]", json(t))).collect();
+            let own = if own.is_empty() { String::new() } else { format!("[{}]", own.join(",")) };
+            proptest::prop_assert_eq!(merge_decisions(&shared, &own).expect("merged"), whole);
+        }
+    }
+
+    #[test]
+    fn own_decisions_out_of_place_are_an_error() {
+        let shared = r#"[{"a":1}]"#;
+        assert_eq!(merge_decisions(shared, r#"[[0,{"b":2}]]"#).unwrap(), r#"[{"b":2},{"a":1}]"#);
+        for own in [r#"[[2,{"b":2}]]"#, r#"[[1,{"b":2}],[0,{"c":3}]]"#, r#"[[0,{"b":2}"#, "[{}]"] {
+            assert!(merge_decisions(shared, own).is_err(), "{own}");
+        }
+        assert!(merge_decisions("[{", "").is_ok(), "without own decisions the shared text is kept as read");
+    }
+
     /// Shared and cached texts are what each result makes on its own,
     /// whether its decisions are shared with other results or its own.
     #[test]
@@ -874,7 +938,7 @@ mod tests {
                 let shared = texts.decisions_split(r, &mut own);
                 assert_eq!(own.is_empty(), !r.decisions.iter().any(DecisionRef::names_records));
                 assert_eq!(
-                    crate::data::results::merge_decisions(&shared, &own).expect("merged"),
+                    merge_decisions(&shared, &own).expect("merged"),
                     serde_json::to_string(&r.decisions).expect("json")
                 );
             }

@@ -7,7 +7,7 @@
 //! records (a few distinct lists per row group, so its dictionary stays
 //! small), and `decisions_own`, empty or `[[position,decision],...]` for
 //! those naming the entity's records. A reader splices them back into
-//! the array v2 kept ([`merge_decisions`]); v2 and v1 files are still read.
+//! the array v2 kept ([`crate::classify::merge_decisions`]); v2 and v1 files are still read.
 //!
 //! v2 adds a `detail` column (the entity's records with the status the
 //! rules gave them, exemptions, accumulation, blacklist end: what its
@@ -206,45 +206,6 @@ impl StoredResult {
     pub fn detail(&self) -> Result<Option<Detail>, serde_json::Error> {
         self.detail.as_deref().map(serde_json::from_str).transpose()
     }
-}
-
-/// An entity's decisions as one JSON array, from a v3 file's two columns
-/// ([`crate::classify::Texts::decisions_split`]): `shared`, the array of
-/// those naming no records, and `own`, empty or `[[position,decision],...]`
-/// with each of the others at its position in the whole list. The texts
-/// are spliced, not rewritten: the array is the one v2 kept whole.
-pub fn merge_decisions(shared: &str, own: &str) -> Result<String, serde_json::Error> {
-    use serde::de::Error as _;
-    use serde_json::value::RawValue;
-    if own.is_empty() {
-        return Ok(shared.to_string());
-    }
-    let shared: Vec<&RawValue> = serde_json::from_str(shared)?;
-    let own: Vec<(usize, &RawValue)> = serde_json::from_str(own)?;
-    let total = shared.len() + own.len();
-    let mut out = String::with_capacity(
-        2 + shared.iter().chain(own.iter().map(|o| &o.1)).map(|d| d.get().len() + 1).sum::<usize>(),
-    );
-    out.push('[');
-    let (mut s, mut o) = (shared.iter(), own.iter().peekable());
-    for i in 0..total {
-        if i > 0 {
-            out.push(',');
-        }
-        let d = match o.peek() {
-            Some((at, d)) if *at == i => {
-                o.next();
-                *d
-            }
-            _ => *s.next().ok_or_else(|| serde_json::Error::custom(format!("no decision at position {i}")))?,
-        };
-        out.push_str(d.get());
-    }
-    if o.next().is_some() {
-        return Err(serde_json::Error::custom("an own decision's position is out of order or past the list"));
-    }
-    out.push(']');
-    Ok(out)
 }
 
 /// An entity's tier in a run: what a point of its timeline shows.
@@ -1012,7 +973,7 @@ fn stored(df: &DataFrame) -> PolarsResult<Vec<StoredResult>> {
             .iter()
             .zip(&own)
             .map(|(s, o)| {
-                merge_decisions(s.as_deref().unwrap_or("[]"), o.as_deref().unwrap_or(""))
+                crate::classify::merge_decisions(s.as_deref().unwrap_or("[]"), o.as_deref().unwrap_or(""))
                     .map(Some)
                     .map_err(|e| polars_err!(ComputeError: "a row's decisions do not read back: {e}"))
             })
@@ -1154,31 +1115,6 @@ mod tests {
             w.write(shard).unwrap();
         }
         (path, w.finish().unwrap(), n)
-    }
-
-    proptest::proptest! {
-        /// Any list of decisions, any of them own: the two columns merge
-        /// back to the list as one array, byte for byte.
-        #[test]
-        fn split_decisions_merge_back(list in proptest::collection::vec((".{0,12}", proptest::bool::ANY), 0..9)) {
-            let json = |t: &str| serde_json::json!({ "reason": t, "inputs": [t] }).to_string();
-            let whole = format!("[{}]", list.iter().map(|(t, _)| json(t)).collect::<Vec<_>>().join(","));
-            let shared = format!("[{}]", list.iter().filter(|l| !l.1).map(|(t, _)| json(t)).collect::<Vec<_>>().join(","));
-            let own: Vec<String> =
-                list.iter().enumerate().filter(|(_, l)| l.1).map(|(i, (t, _))| format!("[{i},{}]", json(t))).collect();
-            let own = if own.is_empty() { String::new() } else { format!("[{}]", own.join(",")) };
-            proptest::prop_assert_eq!(merge_decisions(&shared, &own).expect("merged"), whole);
-        }
-    }
-
-    #[test]
-    fn own_decisions_out_of_place_are_an_error() {
-        let shared = r#"[{"a":1}]"#;
-        assert_eq!(merge_decisions(shared, r#"[[0,{"b":2}]]"#).unwrap(), r#"[{"b":2},{"a":1}]"#);
-        for own in [r#"[[2,{"b":2}]]"#, r#"[[1,{"b":2}],[0,{"c":3}]]"#, r#"[[0,{"b":2}"#, "[{}]"] {
-            assert!(merge_decisions(shared, own).is_err(), "{own}");
-        }
-        assert!(merge_decisions("[{", "").is_ok(), "without own decisions the shared text is kept as read");
     }
 
     /// A v1 or v2 file's decisions, whole in `explanation`, read as a v3
