@@ -187,7 +187,7 @@ pub(super) fn classified_from_run(
     }
     let mut entities = Vec::new();
     let mut bad = None;
-    run_results(store, run_id)?.for_each(&mut |rows| {
+    run_results(store, run_id)?.for_each_tier(&mut |rows| {
         for r in &rows {
             match stored_plan_entity(r) {
                 Ok(e) => entities.push(e),
@@ -204,7 +204,7 @@ pub(super) fn classified_from_run(
 }
 
 /// A stored run's result as the plan sees it.
-fn stored_plan_entity(r: &crate::data::results::StoredResult) -> Result<plan::PlanEntity> {
+fn stored_plan_entity(r: &crate::data::results::StoredTier) -> Result<plan::PlanEntity> {
     Ok(plan::PlanEntity {
         uscc: Uscc::parse(&r.uscc).map_err(OpsError::internal(tr!("存储的检查结果 {}", "stored result {}", r.uscc)))?,
         tier: r.tier,
