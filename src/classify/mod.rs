@@ -196,6 +196,8 @@ impl EntityResult {
 pub struct Texts {
     /// By whether the entity has a tolerance end, and language.
     explanations: FxHashMap<(bool, Lang), ByList>,
+    /// The JSON array of the decisions naming no records
+    /// ([`Texts::decisions_split`]), by their list.
     json: ByList,
     /// One decision's rendering, by language.
     rendered: FxHashMap<(usize, Lang), Box<str>>,

@@ -1001,22 +1001,16 @@ fn tiers(df: &DataFrame) -> PolarsResult<Vec<StoredTier>> {
 
 fn stored(df: &DataFrame) -> PolarsResult<Vec<StoredResult>> {
     let text = |name: &str| texts(df, name);
-    let u32s = |name: &str| u32s(df, name);
     let bools = |name: &str| -> PolarsResult<Vec<bool>> {
         Ok(df.column(name)?.bool()?.downcast_iter().flat_map(|a| a.iter()).map(|v| v.unwrap_or(false)).collect())
     };
-    let uscc = text("uscc")?;
+    // The columns a plan reads, read as it reads them.
+    let tiers = tiers(df)?;
     let name = text("name")?;
-    let city = u32s("city")?;
-    let county = u32s("county")?;
-    let tier: Vec<u8> = u32s("tier")?.into_iter().map(|t| t.min(255) as u8).collect();
-    let risk = text("risk")?;
-    let ppm = u32s("probability_ppm")?;
     let tolerance = text("tolerance_until")?;
     let key_attention = bools("key_attention")?;
     let blacklisted = bools("blacklisted")?;
     let departments = text("departments")?;
-    let reason = text("supervision_reason")?;
     let has = |c: &str| df.get_column_names().iter().any(|n| n.as_str() == c);
     // v3 keeps the decisions in two columns; v1 and v2 whole.
     let explanation = if has("decisions_shared") {
@@ -1034,17 +1028,17 @@ fn stored(df: &DataFrame) -> PolarsResult<Vec<StoredResult>> {
         text("explanation")?
     };
     // A v1 file has no detail column.
-    let detail = if has("detail") { text("detail")? } else { vec![None; uscc.len()] };
-    let mut out = Vec::with_capacity(uscc.len());
-    for i in 0..uscc.len() {
+    let detail = if has("detail") { text("detail")? } else { vec![None; tiers.len()] };
+    let mut out = Vec::with_capacity(tiers.len());
+    for (i, t) in tiers.into_iter().enumerate() {
         out.push(StoredResult {
-            uscc: uscc[i].clone().unwrap_or_default(),
+            uscc: t.uscc,
             name: name[i].clone().unwrap_or_default(),
-            city: city[i],
-            county: county[i],
-            tier: tier[i],
-            risk: risk[i].clone().unwrap_or_default(),
-            probability_ppm: ppm[i],
+            city: t.city,
+            county: t.county,
+            tier: t.tier,
+            risk: t.risk,
+            probability_ppm: t.probability_ppm,
             tolerance_until: tolerance[i].clone(),
             key_attention: key_attention[i],
             blacklisted: blacklisted[i],
@@ -1055,7 +1049,7 @@ fn stored(df: &DataFrame) -> PolarsResult<Vec<StoredResult>> {
                 .filter(|s| !s.is_empty())
                 .map(str::to_string)
                 .collect(),
-            supervision_reason: reason[i].clone().unwrap_or_default(),
+            supervision_reason: t.supervision_reason,
             explanation: explanation[i].clone().unwrap_or_else(|| "[]".into()),
             detail: detail[i].clone(),
         });
