@@ -414,7 +414,7 @@ pub(super) fn decode_native(e: &CompiledEntry, f: &EntityFacts, value: &V) -> Op
 }
 
 /// A code of a closed vocabulary, as [`get_code`] reads it.
-fn native_code<C: std::str::FromStr>(m: &[(rhai::ImmutableString, V)], key: &str) -> Option<C> {
+fn native_code<C: std::str::FromStr>(m: &[(native::Key, V)], key: &str) -> Option<C> {
     native::text_of(native::field(m, key)?)?.parse().ok()
 }
 
@@ -520,7 +520,6 @@ mod tests {
     use super::super::{RuleSource, native};
     use super::*;
     use proptest::prelude::*;
-    use rhai::ImmutableString;
 
     /// Answers generated from a seed.
     struct Gen(Rng);
@@ -541,9 +540,10 @@ mod tests {
         }
 
         fn map(&mut self, items: Vec<(&str, V)>) -> V {
-            let mut m: Vec<(ImmutableString, V)> = items.into_iter().map(|(k, v)| (k.into(), v)).collect();
+            let mut m: Vec<(native::Key, V)> =
+                items.into_iter().map(|(k, v)| (native::Key::Text(k.into()), v)).collect();
             m.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
-            m.dedup_by(|a, b| a.0 == b.0);
+            m.dedup_by(|a, b| a.0.as_str() == b.0.as_str());
             V::Map(m.into())
         }
 

@@ -22,8 +22,8 @@
 //! interpolated strings; the entity's and records' getters, indexing,
 //! `len`, `contains`/`in`, `keys`, `is_empty`, `starts_with`, `push` on a
 //! local, credo's date functions, `param`, `zh`, and the file's own functions.
-//! `tests` at the end, and the differential property test in
-//! `tests/native.rs`, compare it with Rhai.
+//! `tests` at the end, and the differential property test among them,
+//! compare it with Rhai.
 
 use std::sync::Arc;
 
@@ -48,6 +48,13 @@ pub struct Bail;
 
 /// A value of the subset. Arrays and maps have Rhai's value semantics
 /// (copy on write); maps are sorted by key, as Rhai's are.
+///
+/// The program is shared by every thread that evaluates it, so a value
+/// copied out of it must not be reference counted: two cores updating one
+/// counter wait on each other (in a 3M profile, a quarter of the
+/// evaluator's own time sat on such updates). The rules' string constants
+/// and map keys are therefore held as static texts ([`static_text`]), and
+/// constant maps and arrays are read where they are, not copied.
 #[derive(Clone, Debug, Default)]
 pub(super) enum V {
     #[default]
@@ -56,8 +63,9 @@ pub(super) enum V {
     Int(i64),
     Float(f64),
     Str(ImmutableString),
-    /// A code of a closed vocabulary (a record's kind, an entity's
-    /// status): a string to Rhai, held without a reference count.
+    /// A string held without a reference count: a code of a closed
+    /// vocabulary (a record's kind, an entity's status) or a string
+    /// constant of the rules. A string to Rhai, as [`V::Str`] is.
     Code(&'static str),
     Date(Date),
     /// The entity the entry was called with.
@@ -66,7 +74,73 @@ pub(super) enum V {
     Record(u32),
     Array(Arc<Vec<V>>),
     /// Never changed in place (the subset has no assignment to a key).
-    Map(Arc<[(ImmutableString, V)]>),
+    Map(Arc<[(Key, V)]>),
+}
+
+/// A map's key: static for the keys the rules write (and the getters'
+/// own), a string for keys taken from the data (department codes).
+#[derive(Clone, Debug)]
+pub(super) enum Key {
+    Static(&'static str),
+    Text(ImmutableString),
+}
+
+impl Key {
+    pub(super) fn as_str(&self) -> &str {
+        match self {
+            Key::Static(s) => s,
+            Key::Text(s) => s.as_str(),
+        }
+    }
+
+    /// A key the rules name: static when [`static_text`] has room.
+    fn named(name: &str) -> Key {
+        static_text(name).map_or_else(|| Key::Text(name.into()), Key::Static)
+    }
+
+    /// The key as a value (what `keys()` gives).
+    fn value(&self) -> V {
+        match self {
+            Key::Static(s) => V::Code(s),
+            Key::Text(s) => V::Str(s.clone()),
+        }
+    }
+}
+
+impl PartialEq<str> for Key {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+/// Most texts [`static_text`] keeps, and their most bytes in all.
+const MAX_STATIC_TEXTS: usize = 1 << 16;
+const MAX_STATIC_BYTES: usize = 4 << 20;
+
+/// `text` kept for the life of the process, once per distinct text: the
+/// string constants and map keys of compiled rule sets. A server that
+/// compiles many versions of the rules keeps each distinct text once; past
+/// [`MAX_STATIC_TEXTS`] texts or [`MAX_STATIC_BYTES`] bytes, `None` (the
+/// caller holds the text counted instead: only speed differs).
+fn static_text(text: &str) -> Option<&'static str> {
+    use std::sync::{Mutex, OnceLock};
+    static KEPT: OnceLock<Mutex<(rustc_hash::FxHashSet<&'static str>, usize)>> = OnceLock::new();
+    let mut kept = KEPT.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(s) = kept.0.get(text) {
+        return Some(s);
+    }
+    if kept.0.len() >= MAX_STATIC_TEXTS || kept.1 + text.len() > MAX_STATIC_BYTES {
+        return None;
+    }
+    let s: &'static str = Box::leak(text.into());
+    kept.0.insert(s);
+    kept.1 += s.len();
+    Some(s)
+}
+
+/// A string constant of the rules, static where [`static_text`] has room.
+fn constant_text(s: &ImmutableString) -> V {
+    static_text(s.as_str()).map_or_else(|| V::Str(s.clone()), V::Code)
 }
 
 /// Control flow out of a statement.
@@ -318,7 +392,7 @@ enum Ex {
     /// constant parts, and ten bytes for each other part: a date's length).
     Interp(Vec<Ex>, usize),
     Array(Vec<Ex>),
-    Map(Vec<(ImmutableString, Ex)>),
+    Map(Vec<(Key, Ex)>),
     Block(Vec<St>),
     /// `local.push(value)`.
     Push(u16, Box<Ex>),
@@ -395,6 +469,31 @@ impl Program {
             return no("statements outside functions");
         }
         let defs: Vec<_> = ast.iter_fn_def().collect();
+        // Each body below is parsed again alone, and Rhai optimises it as
+        // it does inside the file, with one difference found: a call with
+        // constant arguments indexed by a constant (`param("m")["k"]`) is
+        // folded to `()` alone and to the element inside a function. A file
+        // with one anywhere (as written, unoptimised) runs in Rhai.
+        let mut parser = super::host::new_engine(params.clone());
+        parser.set_optimization_level(rhai::OptimizationLevel::None);
+        let written = parser.compile(text).map_err(|e| Unsupported(format!("parsing as written: {e}")))?;
+        let mut folded_index = false;
+        written.walk(&mut |path: &[rhai::ASTNode]| {
+            if let Some(rhai::ASTNode::Expr(Expr::Index(x, ..))) = path.last()
+                && let Expr::FnCall(f, _) = &x.lhs
+                && f.args.iter().all(Expr::is_constant)
+                && match &x.rhs {
+                    Expr::Index(y, ..) | Expr::Dot(y, ..) => y.lhs.is_constant(),
+                    rhs => rhs.is_constant(),
+                }
+            {
+                folded_index = true;
+            }
+            !folded_index
+        });
+        if folded_index {
+            return no("a call with constant arguments indexed by a constant");
+        }
         let names: Vec<(ImmutableString, usize)> = defs.iter().map(|d| (d.name.clone(), d.params.len())).collect();
         if let Some((n, _)) = names.iter().find(|(n, _)| reserved(n)) {
             return no(format!("the file defines `{n}`"));
@@ -407,9 +506,8 @@ impl Program {
                     return no(format!("{} is a method or closure", def.name));
                 }
                 let body = super::reads::body(text, def).ok_or_else(|| Unsupported("no body position".into()))?;
-                // The body alone, with the file's functions beside it (so
-                // Rhai optimises it exactly as inside the file) and its
-                // parameters as variables.
+                // The body alone, with the file's functions beside it and
+                // its parameters as variables.
                 let mut scope = Scope::new();
                 for p in &def.params {
                     scope.push(p.as_str(), Dynamic::UNIT);
@@ -572,7 +670,7 @@ impl FnCompiler<'_> {
             Expr::BoolConstant(b, _) => Ex::Const(V::Bool(*b)),
             Expr::IntegerConstant(i, _) => Ex::Const(V::Int(*i)),
             Expr::FloatConstant(f, _) => Ex::Const(V::Float(**f)),
-            Expr::StringConstant(s, _) => Ex::Const(V::Str(s.clone())),
+            Expr::StringConstant(s, _) => Ex::Const(constant_text(s)),
             Expr::Unit(_) => Ex::Const(V::Unit),
             Expr::InterpolatedString(parts, _) => {
                 let parts = self.exprs(parts)?;
@@ -587,11 +685,11 @@ impl FnCompiler<'_> {
             }
             Expr::Array(items, _) => Ex::Array(self.exprs(items)?),
             Expr::Map(x, _) => {
-                let mut items: Vec<(ImmutableString, Ex)> = Vec::new();
+                let mut items: Vec<(Key, Ex)> = Vec::new();
                 for (k, v) in &x.0 {
                     let v = self.expr(v)?;
-                    items.retain(|(n, _)| *n != k.name);
-                    items.push((k.name.clone(), v));
+                    items.retain(|(n, _)| n.as_str() != k.name.as_str());
+                    items.push((Key::named(&k.name), v));
                 }
                 items.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
                 Ex::Map(items)
@@ -707,9 +805,10 @@ impl FnCompiler<'_> {
         let args = self.exprs(&f.args)?;
         // A parameter named by a constant is read now.
         if b == Builtin::Param
-            && let Ex::Const(V::Str(p)) = &args[0]
+            && let Ex::Const(c) = &args[0]
+            && let Some(p) = text_of(c)
         {
-            return match self.params.get(p.as_str()) {
+            return match self.params.get(p) {
                 Some(v) => Ok(Ex::Const(constant(v)?)),
                 None => no(format!("no parameter {p}")),
             };
@@ -730,7 +829,7 @@ fn constant(d: &Dynamic) -> Result<V, Unsupported> {
     } else if let Ok(f) = d.as_float() {
         V::Float(f)
     } else if d.is_string() {
-        V::Str(d.into_immutable_string().expect("a string"))
+        constant_text(&d.into_immutable_string().expect("a string"))
     } else if let Some(date) = d.clone().try_cast::<RuleDate>() {
         V::Date(date.0)
     } else if d.is_array() {
@@ -738,7 +837,7 @@ fn constant(d: &Dynamic) -> Result<V, Unsupported> {
         V::Array(Arc::new(a.iter().map(constant).collect::<Result<_, _>>()?))
     } else if d.is_map() {
         let m = d.cast::<Map>();
-        V::Map(m.iter().map(|(k, v)| Ok((k.as_str().into(), constant(v)?))).collect::<Result<_, _>>()?)
+        V::Map(m.iter().map(|(k, v)| Ok((Key::named(k.as_str()), constant(v)?))).collect::<Result<_, _>>()?)
     } else {
         return no(format!("a constant of type {}", d.type_name()));
     })
@@ -778,7 +877,7 @@ impl Program {
 }
 
 /// A map's value by key (maps are sorted by key).
-pub(super) fn field<'v>(m: &'v [(ImmutableString, V)], k: &str) -> Option<&'v V> {
+pub(super) fn field<'v>(m: &'v [(Key, V)], k: &str) -> Option<&'v V> {
     m.binary_search_by(|(n, _)| n.as_str().cmp(k)).ok().map(|at| &m[at].1)
 }
 
@@ -1078,6 +1177,12 @@ impl Ctx<'_> {
                         }
                     }
                 }
+                // A constant (a parameter's map) is read where it is:
+                // copying it would update a count every thread shares.
+                Ex::Const(ref c) => {
+                    self.tick()?;
+                    self.prop(c, p)?
+                }
                 _ => {
                     let obj = self.eval(obj)?;
                     self.prop(&obj, p)?
@@ -1089,6 +1194,11 @@ impl Ctx<'_> {
                     self.tick()?;
                     let at = self.eval(at)?;
                     index(&self.stack[self.base + *s as usize], &at)?
+                }
+                (Ex::Const(c), _) => {
+                    self.tick()?;
+                    let at = self.eval(at)?;
+                    index(c, &at)?
                 }
                 _ => {
                     let obj = self.eval(obj)?;
@@ -1264,7 +1374,7 @@ impl Ctx<'_> {
                     V::Bool(found)
                 }
                 (V::Map(m), k) => match text_of(k) {
-                    Some(k) => V::Bool(m.iter().any(|(n, _)| n == k)),
+                    Some(k) => V::Bool(m.iter().any(|(n, _)| n.as_str() == k)),
                     None => return bail(),
                 },
                 (s, t) => match (text_of(s), text_of(t)) {
@@ -1273,7 +1383,7 @@ impl Ctx<'_> {
                 },
             },
             Builtin::Keys => match &args[0] {
-                V::Map(m) => V::Array(Arc::new(m.iter().map(|(k, _)| V::Str(k.clone())).collect())),
+                V::Map(m) => V::Array(Arc::new(m.iter().map(|(k, _)| k.value()).collect())),
                 _ => return bail(),
             },
             Builtin::StartsWith => match (text_of(&args[0]), text_of(&args[1])) {
@@ -1331,11 +1441,11 @@ impl Ctx<'_> {
         };
         // As Rhai's map of them: by department, the last one kept.
         let by_department = |items: &mut dyn Iterator<Item = (&String, V)>| {
-            let mut m: Vec<(ImmutableString, V)> = Vec::with_capacity(f.industry_grades.len());
+            let mut m: Vec<(Key, V)> = Vec::with_capacity(f.industry_grades.len());
             for (d, v) in items {
                 match m.binary_search_by(|(k, _)| k.as_str().cmp(d)) {
                     Ok(at) => m[at].1 = v,
-                    Err(at) => m.insert(at, (d.as_str().into(), v)),
+                    Err(at) => m.insert(at, (Key::Text(d.as_str().into()), v)),
                 }
             }
             V::Map(m.into())
@@ -1382,9 +1492,9 @@ impl Ctx<'_> {
                     .iter()
                     .map(|p| {
                         V::Map(Arc::new([
-                            ("effect".into(), text(p.effect.as_str())),
-                            ("path".into(), V::Str(p.path.as_str().into())),
-                            ("source".into(), V::Str(p.source.to_string().into())),
+                            (Key::Static("effect"), text(p.effect.as_str())),
+                            (Key::Static("path"), V::Str(p.path.as_str().into())),
+                            (Key::Static("source"), V::Str(p.source.to_string().into())),
                         ]))
                     })
                     .collect(),
@@ -1426,7 +1536,7 @@ fn index(obj: &V, at: &V) -> R<V> {
     }
 }
 
-fn lookup(m: &[(ImmutableString, V)], k: &str) -> R<V> {
+fn lookup(m: &[(Key, V)], k: &str) -> R<V> {
     match field(m, k) {
         Some(v) => Ok(v.clone()),
         None => bail(),
@@ -1546,6 +1656,39 @@ mod tests {
             }
         }
         Ok(answered)
+    }
+
+    /// The rules' string constants and map keys come out of a call held
+    /// without a reference count (nothing the threads share is counted),
+    /// and read as Rhai reads them: compared, looked up, listed by
+    /// `keys()`, joined, and a parameter's map indexed where it is.
+    #[test]
+    fn constants_are_static_and_answer_as_rhai() {
+        let text = r#"fn f(e) {
+            let m = #{ status: "counted", reason: #{ zh: "在公示期内", en: "within" } };
+            let k = m.keys();
+            let s = if m.status == "counted" { m.reason.en + "!" } else { "no" };
+            let g = "general";
+            [m, k, s, param("months")[g], param("months").serious, "counted" in k, e.status == "active"]
+        }"#;
+        assert_eq!(compare(text, all_fields()), Ok(entities().len()));
+        let engine = host::new_engine(params());
+        let ast = engine.compile(text).expect("compiles");
+        let program = Program::compile(&engine, text, &ast, "f", params()).expect("in the subset");
+        let (v, _) = program.call_value(&entities()[0], all_fields()).expect("answers");
+        let V::Array(items) = &v else { panic!("an array: {v:?}") };
+        let V::Map(m) = &items[0] else { panic!("a map: {:?}", items[0]) };
+        assert!(m.iter().all(|(k, _)| matches!(k, Key::Static(_))), "literal keys are static: {m:?}");
+        assert!(matches!(field(m, "status"), Some(V::Code("counted"))), "{m:?}");
+        let Some(V::Map(reason)) = field(m, "reason") else { panic!("{m:?}") };
+        assert!(matches!(field(reason, "zh"), Some(V::Code("在公示期内"))), "{reason:?}");
+        let V::Array(keys) = &items[1] else { panic!("{:?}", items[1]) };
+        assert!(keys.iter().all(|k| matches!(k, V::Code(_))), "{keys:?}");
+        // Built at run time: counted, as before.
+        assert!(matches!(&items[2], V::Str(s) if s.as_str() == "within!"), "{:?}", items[2]);
+        assert!(matches!(items[3], V::Int(3)) && matches!(items[4], V::Int(12)), "{items:?}");
+        // The same text twice is kept once.
+        assert_eq!(static_text("counted").map(str::as_ptr), static_text("counted").map(str::as_ptr));
     }
 
     #[test]
