@@ -126,16 +126,29 @@ fn main() {
     if rounds > 1 {
         println!("the median round of {rounds} by credo / floor (every table): round {}", median + 1);
     }
-    println!("\nend to end          time      CPU time (user+system)    peak memory");
-    println!("  credo      {:>10.2}s {:>14.2}s {:>22}", secs(credo), cpu(credo), common::gb(peak(credo)));
+    println!("\nend to end          time      CPU time (user+system)  of it system    peak memory");
+    println!(
+        "  credo      {:>10.2}s {:>14.2}s {:>20.2}s {:>14}",
+        secs(credo),
+        cpu(credo),
+        system(credo),
+        common::gb(peak(credo))
+    );
     for (name, f) in [("every table", every), ("tier tables", floor)] {
-        println!("  polars floor, {name:<12} {:>8.2}s {:>14.2}s {:>22}", secs(f), cpu(f), common::gb(peak(f)));
+        println!(
+            "  polars floor, {name:<12} {:>8.2}s {:>14.2}s {:>20.2}s {:>14}",
+            secs(f),
+            cpu(f),
+            system(f),
+            common::gb(peak(f))
+        );
     }
     for (name, f) in [("every table", every), ("tier tables", floor)] {
         println!(
-            "  credo / floor ({name}): {:.2}x time, {:.2}x CPU time, {:.2}x memory",
+            "  credo / floor ({name}): {:.2}x time, {:.2}x CPU time, {:.2}x user time, {:.2}x memory",
             secs(credo) / secs(f),
             cpu(credo) / cpu(f),
+            (cpu(credo) - system(credo)) / (cpu(f) - system(f)),
             peak(credo) as f64 / peak(f) as f64
         );
     }
@@ -161,6 +174,11 @@ fn secs(m: &BTreeMap<String, String>) -> f64 {
 
 fn cpu(m: &BTreeMap<String, String>) -> f64 {
     m["cpu"].parse().expect("cpu")
+}
+
+/// The part of [`cpu`] spent in the kernel (see `common::cpu_split`).
+fn system(m: &BTreeMap<String, String>) -> f64 {
+    m["system"].parse().expect("system")
 }
 
 fn peak(m: &BTreeMap<String, String>) -> u64 {
@@ -241,6 +259,7 @@ fn credo_side(dir: &Path) {
     mark("end");
     let secs = started.elapsed().as_secs_f64();
     let cpu = common::cpu_secs();
+    let system = common::cpu_split().1;
     let peak = common::peak_rss();
     let marks = marks.into_inner().unwrap();
     let mut phases: Vec<(String, f64)> = Vec::new();
@@ -254,6 +273,7 @@ fn credo_side(dir: &Path) {
     let phase = |name: &str| phases.iter().find(|(l, _)| l == name).map_or(0.0, |p| p.1);
     println!("secs={secs:.3}");
     println!("cpu={cpu:.2}");
+    println!("system={system:.2}");
     println!("peak={peak}");
     println!("entities={}", loaded.snapshot.len());
     println!("phases={}", phases.iter().map(|(l, s)| format!("{l} {s:.2}s")).collect::<Vec<_>>().join(", "));
@@ -416,9 +436,11 @@ fn floor_side(dir: &Path, every: bool) {
     ParquetWriter::new(f).finish(&mut df).expect("write");
     let secs = started.elapsed().as_secs_f64();
     let cpu = common::cpu_secs();
+    let system = common::cpu_split().1;
     let _ = std::fs::remove_file(&out);
     println!("secs={secs:.3}");
     println!("cpu={cpu:.2}");
+    println!("system={system:.2}");
     println!("peak={}", common::peak_rss());
     println!("rows={}", df.height());
     println!("read={read}");

@@ -77,6 +77,15 @@ pub fn peak_rss() -> u64 {
 /// seconds (Linux: `/proc/self/stat`'s `utime` and `stime`, in the
 /// kernel's fixed 100 ticks a second). On two cores, wall time follows it.
 pub fn cpu_secs() -> f64 {
+    let (user, system) = cpu_split();
+    user + system
+}
+
+/// This process's (user, system) CPU seconds so far. System time is
+/// mostly the kernel handing the process memory: on a virtual machine
+/// whose freed memory goes back to its host, the part of a side's time
+/// that depends on what ran before it.
+pub fn cpu_split() -> (f64, f64) {
     std::fs::read_to_string("/proc/self/stat")
         .ok()
         .and_then(|s| {
@@ -84,9 +93,10 @@ pub fn cpu_secs() -> f64 {
             // may hold spaces: state is field 3, utime 14, stime 15.
             let rest = &s[s.rfind(')')? + 2..];
             let f: Vec<&str> = rest.split_whitespace().collect();
-            Some((f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?) as f64 / 100.0)
+            let ticks = |i: usize| f.get(i)?.parse::<u64>().ok().map(|t| t as f64 / 100.0);
+            Some((ticks(11)?, ticks(12)?))
         })
-        .unwrap_or(0.0)
+        .unwrap_or((0.0, 0.0))
 }
 
 pub fn gb(bytes: u64) -> String {
