@@ -236,10 +236,14 @@ enum Step {
 type Built = Box<dyn Send>;
 
 /// Batches of parsed rows handed over to the builder and not yet built,
-/// counting the one the reader holds ready: one being built and one
-/// parsed, while the reader's decoder decodes ahead (one batch more than
-/// when one thread parsed and built).
-const BATCHES_AHEAD: usize = 2;
+/// counting the one the reader holds ready: one being built, one waiting
+/// and one parsed, while the reader's decoder decodes ahead. With one
+/// fewer (and the decoder one batch ahead, not two) the reader waited for
+/// the builder 0.75 s in roles and 0.67 s in evaluations at 3M (`credo
+/// datasets check`), against 0.44 and 0.31 s now: the load 0.24 s
+/// shorter at 3M; at 15M the same load and peak (ARCHITECTURE.md, "Stop
+/// 54").
+const BATCHES_AHEAD: usize = 3;
 
 /// Reads every table in an order where everything a row refers to is
 /// complete before it, sending the builder's calls to `tx`: the problems

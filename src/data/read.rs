@@ -340,10 +340,11 @@ fn scan_parquet<T: TableRow>(path: &Path, out: &mut Scanned, problems: &mut Prob
             let rows = groups.iter().sum();
             out.rows = rows;
             each(Batch::Expect(rows));
-            // Batches are decoded one ahead of parsing: polars decodes
-            // batch k+1 while batch k is parsed and built, so both cores
-            // work (at most two batches are in memory).
-            let (tx, rx) = std::sync::mpsc::sync_channel::<PolarsResult<(usize, DataFrame)>>(1);
+            // Batches are decoded up to two ahead of parsing: polars
+            // decodes batches k+1 and k+2 while batch k is parsed and
+            // built, so both cores work (at most three decoded batches are
+            // in memory).
+            let (tx, rx) = std::sync::mpsc::sync_channel::<PolarsResult<(usize, DataFrame)>>(2);
             let decoder = scope.spawn(move || {
                 for (offset, len) in batches(&groups, BATCH_ROWS) {
                     let t0 = std::time::Instant::now();
