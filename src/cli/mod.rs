@@ -36,7 +36,8 @@ struct Cli {
     /// The embedded store (SQLite file; created if missing).
     #[arg(long, global = true, env = "CREDO_STORE", default_value = "credo-data/credo.db")]
     store: std::path::PathBuf,
-    /// Worker threads (default: all cores). Results do not depend on it.
+    /// Worker threads (default: one per core, and the main thread takes
+    /// part in the parallel work it starts). Results do not depend on it.
     #[arg(long, global = true, env = "CREDO_THREADS")]
     threads: Option<usize>,
     /// Output language: zh-CN (default, 中文) or en.
@@ -227,14 +228,18 @@ pub fn run() -> ExitCode {
             return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
         }
     };
-    if let Some(n) = cli.threads
-        && let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global()
-    {
-        match cli.lang {
-            crate::i18n::Lang::Zh => eprintln!("错误：无法设置 {n} 个线程：{e}"),
-            crate::i18n::Lang::En => eprintln!("error: cannot set up {n} threads: {e}"),
+    match (crate::ops::set_up_threads(cli.threads), cli.threads) {
+        (Err(e), Some(n)) => {
+            match cli.lang {
+                crate::i18n::Lang::Zh => eprintln!("错误：无法设置 {n} 个线程：{e}"),
+                crate::i18n::Lang::En => eprintln!("error: cannot set up {n} threads: {e}"),
+            }
+            return ExitCode::from(2);
         }
-        return ExitCode::from(2);
+        // The default pool could not be set up: rayon's own default serves
+        // (the same results, the main thread outside the pool).
+        (Err(_), None) => {}
+        (Ok(()), _) => {}
     }
     // Diagnostics (e.g. per-table load timings) go to stderr when RUST_LOG
     // asks for them; `serve` logs at info by default.

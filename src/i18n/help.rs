@@ -21,8 +21,8 @@ pub const HELP: &[(&str, &str, &str)] = &[
     ("*:store", "内置存储（SQLite 文件；不存在则创建）。", "The embedded store (SQLite file; created if missing)."),
     (
         "*:threads",
-        "工作线程数（默认：全部核心）。结果与线程数无关。",
-        "Worker threads (default: all cores). Results do not depend on it.",
+        "工作线程数（默认：每核一个，主线程也参与它发起的并行工作）。结果与线程数无关。",
+        "Worker threads (default: one per core, and the main thread takes part in the parallel work it starts). Results do not depend on it.",
     ),
     ("*:lang", "输出语言：zh-CN（默认，中文）或 en。", "Output language: zh-CN (default, 中文) or en."),
     ("*:help", "打印帮助", "Print help"),

@@ -4,7 +4,7 @@
 //! (`capacity`), revealing, exporting and verifying them (`reveal`), their public disclosure (`disclosure`), officers' results
 //! (`results`), entity timelines (`timeline`), the supervision lists
 //! (`lists`), objections to records (`objections`), rule versions in force
-//! by date (`rule_versions`), the store's integrity and signed checkpoints (`audit`),
+//! by date (`rule_versions`), the pool parallel work runs on (`threads`), the store's integrity and signed checkpoints (`audit`),
 //! principals and tokens (`access`), the access policy (`policy`) and
 //! input bounds (`limits`). Each is a function over the library, so both
 //! front ends behave the same and hold no business logic.
@@ -31,6 +31,7 @@ pub mod rule_versions;
 pub mod rules;
 mod run_timeline;
 mod runs;
+mod threads;
 mod timeline;
 
 use crate::classify::ClassifyError;
@@ -51,6 +52,7 @@ pub use results::*;
 pub use reveal::*;
 pub use run_timeline::*;
 pub use runs::*;
+pub use threads::*;
 pub use timeline::*;
 
 #[derive(Debug, thiserror::Error)]
