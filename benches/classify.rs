@@ -261,8 +261,8 @@ fn credo_side(dir: &Path) {
     .expect("classify");
     mark("end");
     let secs = started.elapsed().as_secs_f64();
-    let cpu = common::cpu_secs();
-    let system = common::cpu_split().1;
+    let (user, system) = common::cpu_split();
+    let cpu = user + system;
     let peak = common::peak_rss();
     let marks = marks.into_inner().unwrap();
     let mut phases: Vec<(String, f64)> = Vec::new();
@@ -438,8 +438,8 @@ fn floor_side(dir: &Path, every: bool) {
     let f = std::fs::File::create(&out).expect("create");
     ParquetWriter::new(f).finish(&mut df).expect("write");
     let secs = started.elapsed().as_secs_f64();
-    let cpu = common::cpu_secs();
-    let system = common::cpu_split().1;
+    let (user, system) = common::cpu_split();
+    let cpu = user + system;
     let _ = std::fs::remove_file(&out);
     println!("secs={secs:.3}");
     println!("cpu={cpu:.2}");

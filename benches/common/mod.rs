@@ -73,18 +73,12 @@ pub fn peak_rss() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-/// CPU time of this process so far (user and system, all threads), in
+/// CPU time of this process so far, all threads, as (user, system)
 /// seconds (Linux: `/proc/self/stat`'s `utime` and `stime`, in the
-/// kernel's fixed 100 ticks a second). On two cores, wall time follows it.
-pub fn cpu_secs() -> f64 {
-    let (user, system) = cpu_split();
-    user + system
-}
-
-/// This process's (user, system) CPU seconds so far. System time is
-/// mostly the kernel handing the process memory: on a virtual machine
-/// whose freed memory goes back to its host, the part of a side's time
-/// that depends on what ran before it.
+/// kernel's fixed 100 ticks a second). On two cores, wall time follows
+/// their sum. System time is mostly the kernel handing the process
+/// memory: on a virtual machine whose freed memory goes back to its host,
+/// the part of a side's time that depends on what ran before it.
 pub fn cpu_split() -> (f64, f64) {
     std::fs::read_to_string("/proc/self/stat")
         .ok()

@@ -228,18 +228,15 @@ pub fn run() -> ExitCode {
             return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
         }
     };
-    match (crate::ops::set_up_threads(cli.threads), cli.threads) {
-        (Err(e), Some(n)) => {
-            match cli.lang {
-                crate::i18n::Lang::Zh => eprintln!("错误：无法设置 {n} 个线程：{e}"),
-                crate::i18n::Lang::En => eprintln!("error: cannot set up {n} threads: {e}"),
-            }
-            return ExitCode::from(2);
+    // A default pool that cannot be set up leaves rayon's own (the same
+    // results, the main thread outside the pool); a number asked for
+    // that cannot be had is the user's error.
+    if let (Err(e), Some(n)) = (crate::ops::set_up_threads(cli.threads), cli.threads) {
+        match cli.lang {
+            crate::i18n::Lang::Zh => eprintln!("错误：无法设置 {n} 个线程：{e}"),
+            crate::i18n::Lang::En => eprintln!("error: cannot set up {n} threads: {e}"),
         }
-        // The default pool could not be set up: rayon's own default serves
-        // (the same results, the main thread outside the pool).
-        (Err(_), None) => {}
-        (Ok(()), _) => {}
+        return ExitCode::from(2);
     }
     // Diagnostics (e.g. per-table load timings) go to stderr when RUST_LOG
     // asks for them; `serve` logs at info by default.

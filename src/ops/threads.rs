@@ -6,8 +6,8 @@
 //! parts; as a member it takes its share of the work it starts at once,
 //! instead of handing all of it to the pool and sleeping until woken.
 //! When it waits outside the pool (the builder waiting for the reader's
-//! next batch), a worker per core is still there. Measured at 3M, six
-//! alternating pairs: the run 0.52 s shorter on average (ARCHITECTURE.md,
+//! next batch), a worker per core is still there. Measured at 3M, nine
+//! alternating pairs: the run 0.6 s shorter on average (ARCHITECTURE.md,
 //! "Stop 54"). Results do not depend on it.
 //!
 //! With a number of threads asked for, the pool has exactly that many
