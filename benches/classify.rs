@@ -63,8 +63,9 @@ use credo::data::{self, Format};
 use credo::engine::{EntityFacts, Stage};
 use credo::model::{Date, Severity};
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+// The binary's allocator and the options a run may set, as `credo` has them.
+#[path = "../src/allocator.rs"]
+mod allocator;
 
 const AS_OF: (i32, u32, u32) = (2026, 6, 30);
 
@@ -232,10 +233,15 @@ fn credo_side(dir: &Path) {
     // The pool the CLI sets up (before the clock starts, as the CLI does
     // before it reads anything).
     credo::ops::set_up_threads(None).expect("thread pool");
+    allocator::register();
     let started = Instant::now();
     let marks = std::sync::Mutex::new(vec![("rules".to_string(), Instant::now())]);
     let mark = |l: &str| marks.lock().unwrap().push((l.split(' ').next().unwrap_or("").to_string(), Instant::now()));
     let rules = common::rules();
+    // The memory check and the freed memory kept for reuse, as the CLI's.
+    let fits = credo::ops::memory::preflight(dir, classify::Options::default().shard_size, Default::default())
+        .expect("memory check");
+    let _keeping = credo::ops::retain::Keeping::begin(fits.estimate.peak_bytes);
     mark("load");
     let mut loaded = data::load(dir).expect("load");
     let tmp = std::env::temp_dir().join(format!("credo-bench-classify-{}", std::process::id()));

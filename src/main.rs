@@ -1,9 +1,6 @@
-// Parsing, rule evaluation and result building allocate many small values;
-// mimalloc handles that far better than the system allocator (measured:
-// see ARCHITECTURE.md, "Performance").
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+mod allocator;
 
 fn main() -> std::process::ExitCode {
+    allocator::register();
     credo::cli::run()
 }

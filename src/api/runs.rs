@@ -65,7 +65,10 @@ pub async fn start_run(
             let _permit = permit;
             let outcome = (|| -> Result<(), ApiError> {
                 // Checked again: memory may have gone while the run queued.
-                ops::memory::preflight(&st3.dataset.path, DEFAULT_SHARD_SIZE, MemoryLimit::Auto)?;
+                let fits = ops::memory::preflight(&st3.dataset.path, DEFAULT_SHARD_SIZE, MemoryLimit::Auto)?;
+                // Freed memory reused while the run is well under its
+                // estimate; handed back when the run ends.
+                let _keeping = ops::retain::Keeping::begin(fits.estimate.peak_bytes);
                 let loaded = st3.load_dataset()?;
                 let req = ops::RunRequest {
                     run: id,

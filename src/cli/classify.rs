@@ -187,7 +187,9 @@ pub fn classify_cmd(a: ClassifyArgs, store_path: &Path, lang: crate::i18n::Lang)
         super::rule_versions::rules_for_run(&store, &a.inputs.rules, a.rule_version.as_deref(), a.inputs.as_of)?;
     rules.set_native(!a.interpreted);
     let native_before = rules.native_stages();
-    a.shards.preflight(&a.inputs.data)?;
+    let fits = a.shards.preflight(&a.inputs.data)?;
+    // Freed memory reused while the run is well under its estimate.
+    let _keeping = ops::retain::Keeping::begin(fits.estimate.peak_bytes);
     timings.mark("load");
     let pb = spinner();
     let loaded = data::load_with(&a.inputs.data, &|table| {

@@ -26,6 +26,7 @@ mod plan_request;
 mod plans;
 pub mod policy;
 mod results;
+pub mod retain;
 mod reveal;
 pub mod rule_versions;
 pub mod rules;
