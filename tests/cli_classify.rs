@@ -63,6 +63,28 @@ fn classification_is_byte_identical_across_runs_and_thread_counts() {
     assert!(out.contains("4 results files, 4 runs") && out.trim_end().ends_with("intact"), "{out}");
 }
 
+/// The binary keeps freed memory for reuse during a run (`ops::retain`,
+/// its allocator registered by `main`), unless the user set mimalloc's
+/// delay; the results are the same either way.
+#[test]
+fn a_run_keeps_freed_memory_unless_the_user_set_the_allocators_delay() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |out: &Path, env: &[(&str, &str)]| {
+        let args = classify_args(&tmp.path().join("s.db"), &sample(), "2026-06-30", out, &[]);
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_credo"));
+        c.env("CREDO_LANG", "en").env("RUST_LOG", "credo::ops::retain=debug").env_remove("MIMALLOC_PURGE_DELAY");
+        let o = c.envs(env.iter().copied()).args(&args).output().expect("run credo");
+        assert!(o.status.success(), "{}", stderr(&o));
+        stderr(&o)
+    };
+    let (kept, chosen) = (tmp.path().join("kept.parquet"), tmp.path().join("chosen.parquet"));
+    let log = run(&kept, &[]);
+    assert!(log.contains("freed memory kept for reuse"), "{log}");
+    let log = run(&chosen, &[("MIMALLOC_PURGE_DELAY", "1000")]);
+    assert!(!log.contains("kept for reuse"), "{log}");
+    assert!(std::fs::read(&kept).unwrap() == std::fs::read(&chosen).unwrap(), "the results differ");
+}
+
 /// `--interpreted` runs every rule in Rhai alone: the same output, and
 /// the per-stage counts of compiled calls are gone.
 #[test]
