@@ -5,9 +5,10 @@
 //! pages back to the system a second after they are freed (its purge
 //! delay), and the next allocation then faults fresh pages in, each
 //! zeroed by the kernel: at 3M about 900 huge pages (1.8 GB) for a peak
-//! of 1.04 GB. Kept instead, they are reused: measured at 3M, system
-//! time 0.8–1.4 s against 2.6–3.3 s and runs 10–15% shorter, for a peak
-//! 0.1 GB higher (ARCHITECTURE.md, "Stop 55").
+//! of 1.04 GB. Kept instead, they are reused: measured at 3M (three
+//! alternating pairs), runs 14.57–15.25 s against 15.93–16.63 s, system
+//! time 1.2–1.8 s against 1.9–2.5 s, for a peak 0.1 GB higher
+//! (ARCHITECTURE.md, "Stop 55").
 //!
 //! Kept without a bound, freed memory would raise the province's peak
 //! over its budget (15M: 4.14 GB against 3.73 GB). So a run keeps freed
