@@ -406,6 +406,14 @@ pub fn prepare(opts: &ServeOptions) -> Result<(Arc<AppState>, Option<String>), P
     // At 15 million entities this keeps the idle server small and its
     // restart in seconds.
     let first_run = store.latest_run()?.is_none();
+    // The first run keeps freed memory for reuse as any run does
+    // (`ops::retain`), from the load to the end of its classification.
+    let keeping = (first_run || known_hash.is_none()).then(|| {
+        let rows = crate::data::table_rows(&dataset_path);
+        crate::ops::retain::Keeping::begin(
+            crate::ops::memory::Estimate::of(&rows, crate::classify::DEFAULT_SHARD_SIZE).peak_bytes,
+        )
+    });
     let (hash, officers, mut loaded) = match known_hash {
         Some(hash) if !first_run => (hash, crate::data::roster(&dataset_path)?, None),
         _ => {
@@ -443,6 +451,7 @@ pub fn prepare(opts: &ServeOptions) -> Result<(Arc<AppState>, Option<String>), P
         crate::ops::execute_run(&store, &req, &|_| {}, &mut |_| {})?;
     }
     drop(loaded);
+    drop(keeping);
     let token = if store.has_tokens()? { None } else { Some(crate::ops::access::first_regulator(&store)?.token) };
     Ok((state, token))
 }
