@@ -72,7 +72,10 @@ fn a_run_keeps_freed_memory_unless_the_user_set_the_allocators_delay() {
     let run = |out: &Path, env: &[(&str, &str)]| {
         let args = classify_args(&tmp.path().join("s.db"), &sample(), "2026-06-30", out, &[]);
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_credo"));
-        c.env("CREDO_LANG", "en").env("RUST_LOG", "credo::ops::retain=debug").env_remove("MIMALLOC_PURGE_DELAY");
+        c.env("CREDO_LANG", "en")
+            .env("RUST_LOG", "credo::ops::retain=debug")
+            .env_remove("MIMALLOC_PURGE_DELAY")
+            .env_remove("MIMALLOC_RESET_DELAY");
         let o = c.envs(env.iter().copied()).args(&args).output().expect("run credo");
         assert!(o.status.success(), "{}", stderr(&o));
         stderr(&o)

@@ -73,8 +73,11 @@ impl Keeping {
     /// [`KEEP_BELOW`] of `estimated_peak` bytes.
     pub fn begin(estimated_peak: u64) -> Keeping {
         match ALLOCATOR.get() {
-            // The user chose the delay.
-            Some(&a) if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() => {
+            // Unless the user chose the delay (mimalloc's name for it, or
+            // its older one).
+            Some(&a)
+                if ["MIMALLOC_PURGE_DELAY", "MIMALLOC_RESET_DELAY"].iter().all(|v| std::env::var_os(v).is_none()) =>
+            {
                 Keeping::with(a, &KEEPING, (estimated_peak as f64 * KEEP_BELOW) as u64)
             }
             _ => Keeping { watcher: None },
