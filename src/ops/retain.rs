@@ -50,11 +50,16 @@ pub fn use_allocator(a: &'static dyn Allocator) {
 }
 
 /// Freed memory waits this long before it goes back to the system while a
-/// run keeps it. Measured at 3M (one run each, huge-page warm start):
-/// 3 s 15.55 s, 10 s 14.71 s, 30 s 15.48 s, never 14.61–15.06 s, the
-/// allocator's 1 s 16.50–17.24 s. A finite delay, not "never": only pages
-/// scheduled to be handed back can be handed back at once later.
-pub const KEEP_MS: i64 = 10_000;
+/// run keeps it: an hour, longer than any run, so what a run frees waits
+/// for the bound or the run's end. Finite, not mimalloc's "never" (−1):
+/// only pages scheduled to be handed back can be handed back at once
+/// later. Measured at 3M (huge-page warm start): one run each, 3 s 15.55
+/// s, 10 s 14.71 s, 30 s 15.48 s, never 14.61–15.06 s, the allocator's
+/// 1 s 16.50–17.24 s; then an hour against 10 s, three alternating pairs,
+/// 14.86, 15.60, 14.65 s against 17.93, 15.21, 14.95 s, system time
+/// 0.70–0.79 s against 0.94–1.21 s, 524–535 huge-page faults against
+/// 574–586.
+pub const KEEP_MS: i64 = 3_600_000;
 
 /// The share of the run's estimated peak under which freed memory is kept.
 pub const KEEP_BELOW: f64 = 0.9;
