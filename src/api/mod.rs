@@ -406,17 +406,15 @@ pub fn prepare(opts: &ServeOptions) -> Result<(Arc<AppState>, Option<String>), P
     // At 15 million entities this keeps the idle server small and its
     // restart in seconds.
     let first_run = store.latest_run()?.is_none();
-    // The first run keeps freed memory for reuse as any run does
-    // (`ops::retain`), from the load to the end of its classification.
-    let keeping = (first_run || known_hash.is_none()).then(|| {
-        let rows = crate::data::table_rows(&dataset_path);
-        crate::ops::retain::Keeping::begin(
-            crate::ops::memory::Estimate::of(&rows, crate::classify::DEFAULT_SHARD_SIZE).peak_bytes,
-        )
-    });
+    // A start that loads the dataset keeps freed memory for reuse as any
+    // run does (`ops::retain`), from the load to the end of the first run.
+    let mut keeping = None;
     let (hash, officers, mut loaded) = match known_hash {
         Some(hash) if !first_run => (hash, crate::data::roster(&dataset_path)?, None),
         _ => {
+            let rows = crate::data::table_rows(&dataset_path);
+            let estimate = crate::ops::memory::Estimate::of(&rows, crate::classify::DEFAULT_SHARD_SIZE);
+            keeping = Some(crate::ops::retain::Keeping::begin(estimate.peak_bytes));
             let loaded = crate::data::load(&dataset_path)?;
             if known_hash.is_none() {
                 store.add_dataset(&loaded.hash, &label, loaded.snapshot.len(), "system")?;

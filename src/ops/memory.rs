@@ -216,7 +216,13 @@ fn cgroup_room(max: Option<&str>, current: Option<&str>) -> Option<u64> {
 
 /// `MemAvailable` of /proc/meminfo, in bytes.
 fn mem_available(meminfo: &str) -> Option<u64> {
-    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    kib_field(meminfo, "MemAvailable:")
+}
+
+/// The field `key` (with its colon) of a /proc file whose lines read
+/// `Key:   N kB` (`meminfo`, a process's `status`), in bytes.
+pub(super) fn kib_field(text: &str, key: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with(key))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb.saturating_mul(1024))
 }

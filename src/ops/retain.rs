@@ -5,20 +5,22 @@
 //! pages back to the system a second after they are freed (its purge
 //! delay), and the next allocation then faults fresh pages in, each
 //! zeroed by the kernel: at 3M about 900 huge pages (1.8 GB) for a peak
-//! of 1.04 GB. Kept instead, they are reused: measured at 3M (three
+//! of 1.06 GB. Kept instead, they are reused: measured at 3M (three
 //! alternating pairs), runs 14.57–15.25 s against 15.93–16.63 s, system
 //! time 1.2–1.8 s against 1.9–2.5 s, for a peak 0.1 GB higher
 //! (ARCHITECTURE.md, "Stop 55").
 //!
 //! Kept without a bound, freed memory would raise the province's peak
-//! over its budget (15M: 4.14 GB against 3.73 GB). So a run keeps freed
+//! over its budget (15M: 4.24 GB against 3.78 GB, 4,138,700 against
+//! 3,693,660 KiB). So a run keeps freed
 //! memory only while the process's resident memory is under
 //! [`KEEP_BELOW`] of the run's estimated peak (`ops::memory`); the first
 //! time it reaches that, the allocator's own delay comes back and what
 //! waits is handed back at once, for the rest of the run. A run whose
-//! estimate is far above its need (3M: 1.41 GB estimated, 1.04 GB used)
-//! keeps freed memory throughout; the province's (15M: 4.06 GB
-//! estimated, 3.73 GB used) keeps it only until it nears its peak.
+//! estimate is far above its need (3M: 1.41 GB estimated, 1.06 GB used
+//! without keeping, 1.17 GB with) keeps freed memory throughout; the
+//! province's (15M: 4.06 GB estimated, 3.78 GB used) keeps it only until
+//! it nears its peak.
 //!
 //! The allocator is the binary's (`src/allocator.rs`, the one place with
 //! foreign calls), registered with [`use_allocator`]; without one (tests,
@@ -147,10 +149,7 @@ impl Drop for Keeping {
 
 /// The process's resident memory in bytes (`VmRSS`).
 pub fn resident() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb.saturating_mul(1024))
+    super::memory::kib_field(&std::fs::read_to_string("/proc/self/status").ok()?, "VmRSS:")
 }
 
 #[cfg(test)]
