@@ -412,8 +412,7 @@ pub fn prepare(opts: &ServeOptions) -> Result<(Arc<AppState>, Option<String>), P
     let (hash, officers, mut loaded) = match known_hash {
         Some(hash) if !first_run => (hash, crate::data::roster(&dataset_path)?, None),
         _ => {
-            let rows = crate::data::table_rows(&dataset_path);
-            let estimate = crate::ops::memory::Estimate::of(&rows, crate::classify::DEFAULT_SHARD_SIZE);
+            let estimate = crate::ops::memory::Estimate::of_dataset(&dataset_path, crate::classify::DEFAULT_SHARD_SIZE);
             keeping = Some(crate::ops::retain::Keeping::begin(estimate.peak_bytes));
             let loaded = crate::data::load(&dataset_path)?;
             if known_hash.is_none() {

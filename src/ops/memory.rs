@@ -134,6 +134,12 @@ impl Estimate {
             .saturating_add(shard.saturating_mul(BYTES_PER_SHARD_ENTITY));
         Estimate { rows, exact: tables.iter().all(|t| t.exact), entities, peak_bytes }
     }
+
+    /// For the dataset in `dir` (its tables' rows as [`crate::data::table_rows`]
+    /// finds them), unchecked: what [`preflight`] checks.
+    pub fn of_dataset(dir: &Path, shard_size: usize) -> Estimate {
+        Estimate::of(&crate::data::table_rows(dir), shard_size)
+    }
 }
 
 /// The check's outcome for a run that may go ahead.
@@ -147,7 +153,7 @@ pub struct Fits {
 /// Checks that a run over the dataset in `dir` fits in `limit` before it
 /// reads the dataset; refuses with what it needs and what there is.
 pub fn preflight(dir: &Path, shard_size: usize, limit: MemoryLimit) -> Result<Fits> {
-    let estimate = Estimate::of(&crate::data::table_rows(dir), shard_size);
+    let estimate = Estimate::of_dataset(dir, shard_size);
     let limit = match limit {
         MemoryLimit::Off => None,
         MemoryLimit::Bytes(b) => Some((b, LimitSource::Given)),
