@@ -1,10 +1,9 @@
 //! Entity names by id, compressed in blocks: names are the largest part of
 //! an entity's attributes (a province holds about half a gigabyte of them),
 //! and they are read only when results are written, a shard at a time, in
-//! id order. Each block of [`BLOCK`] names is LZ4-compressed on its own,
+//! id order. Each block of [`BLOCK`] names is zstd-compressed on its own,
 //! so one name costs one small block to decompress, and a shard's names
-//! each block once. LZ4, not zstd: about twice as fast both ways for
-//! two-thirds of zstd level 3's ratio on names (ARCHITECTURE.md, stop 57).
+//! each block once.
 
 use super::EntityId;
 
@@ -147,44 +146,50 @@ impl Names {
     }
 }
 
-/// Decompresses blocks, each into a buffer of the size its header
-/// records (the raw length, 4 bytes little-endian, before LZ4's block).
-struct Decompressor;
+/// Decompresses blocks one after another in one zstd context, each into a
+/// buffer of the size its frame records (every block is compressed in one
+/// call, which records it). `zstd::bulk::decompress` set up a context per
+/// block and reserved the whole bound it was given for each (64 MiB for
+/// some 30 KB of names).
+struct Decompressor(Option<zstd::bulk::Decompressor<'static>>);
 
 /// The most a block of names decompresses to (never near: 1,024 names).
-const MAX_RAW: usize = 64 << 20;
+const MAX_RAW: u64 = 64 << 20;
 
 impl Decompressor {
     fn new() -> Decompressor {
-        Decompressor
+        Decompressor(zstd::bulk::Decompressor::new().ok())
     }
 
-    /// The block's bytes; `None` when they do not decompress to the size
-    /// the block records.
+    /// The block's bytes; `None` when they do not decompress.
     fn decompress(&mut self, block: &[u8]) -> Option<Vec<u8>> {
-        let size = u32::from_le_bytes(block.get(..4)?.try_into().ok()?) as usize;
-        if size > MAX_RAW {
-            return None;
-        }
-        let mut raw = vec![0u8; size];
-        let n = lz4::block::decompress_to_buffer(block, None, &mut raw).ok()?;
-        (n == size).then_some(raw)
+        let size = zstd::zstd_safe::get_frame_content_size(block).ok()?.filter(|n| *n <= MAX_RAW)?;
+        let mut raw = Vec::with_capacity(usize::try_from(size).ok()?);
+        self.0.as_mut()?.decompress_to_buffer(block, &mut raw).ok()?;
+        (raw.len() as u64 == size).then_some(raw)
     }
 }
 
-/// Compresses blocks with LZ4's default (fast) mode, the raw length first.
-struct Compressor;
+/// Level 3: about a quarter of the text, at hundreds of MB/s.
+const LEVEL: i32 = 3;
+
+/// Compresses blocks one after another in one zstd context: a context
+/// costs far more to set up (and its tables to clear) than a block of
+/// names to compress, and a block comes out the same either way (zstd's
+/// output depends on the level and the input only; a test checks it).
+struct Compressor(Option<zstd::bulk::Compressor<'static>>);
 
 impl Compressor {
     fn new() -> Compressor {
-        Compressor
+        Compressor(zstd::bulk::Compressor::new(LEVEL).ok())
     }
 
     fn compress(&mut self, raw: &[u8]) -> Vec<u8> {
-        // A block of 1,024 names is far below LZ4's 2 GB bound: it cannot
-        // fail, and a failure would show as a block that does not
-        // decompress (an error when the names are read, never a panic).
-        let mut out = lz4::block::compress(raw, None, true).unwrap_or_default();
+        let compressed = match &mut self.0 {
+            Some(c) => c.compress(raw),
+            None => zstd::bulk::compress(raw, LEVEL),
+        };
+        let mut out = compressed.unwrap_or_else(|_| raw.to_vec());
         out.shrink_to_fit();
         out
     }
@@ -226,19 +231,14 @@ mod tests {
         for b in 0..n.blocks.len() {
             let raw = d.decompress(&n.blocks[b]).expect("decompresses");
             assert_eq!(raw.capacity(), raw.len(), "block {b}: sized by its frame");
-            let fresh = lz4::block::decompress(&n.blocks[b], None).expect("decompresses");
+            let fresh = zstd::bulk::decompress(&n.blocks[b], MAX_RAW as usize).expect("decompresses");
             assert_eq!(raw, fresh, "block {b}");
         }
-        // A block whose recorded size is not what it decompresses to, one
-        // cut short, and one cut before its header are refused.
         let mut damaged = n.clone();
-        damaged.blocks[1][0] ^= 0x01;
-        let cut = damaged.blocks[2].len() / 2;
-        damaged.blocks[2].truncate(cut);
-        damaged.blocks[3].truncate(3);
-        for b in 1..=3 {
-            assert!(damaged.block(b, &mut d).is_err(), "block {b}");
-        }
+        let last = damaged.blocks[1].len() - 1;
+        damaged.blocks[1][last] ^= 0xff;
+        damaged.blocks[2].truncate(3);
+        assert!(damaged.block(1, &mut d).is_err() && damaged.block(2, &mut d).is_err());
         assert_eq!(damaged.block(0, &mut d).expect("intact"), names[..BLOCK]);
         // Every id of a shard, in runs across blocks, on every core.
         let ids: Vec<u32> = (0..5000).collect();
@@ -246,15 +246,14 @@ mod tests {
     }
 
     #[test]
-    fn blocks_are_lz4_with_their_size_first() {
-        let names: Vec<String> = (0..1500).map(|i| format!("烟台{}食品有限公司", i * 13)).collect();
-        let n = Names::new(names.iter().map(String::as_str));
-        let mut raw = Vec::new();
-        for name in &names[..BLOCK] {
-            raw.extend_from_slice(&(name.len() as u32).to_le_bytes());
-            raw.extend_from_slice(name.as_bytes());
+    fn a_reused_context_compresses_as_a_fresh_one() {
+        // Blocks of different sizes and contents, one after another in one
+        // context, each the bytes a context of its own makes.
+        let mut c = Compressor::new();
+        for i in 0..50usize {
+            let raw: Vec<u8> = (0..(i * 997) % 60_000).map(|k| (k * (i + 1) % 251) as u8).collect();
+            let fresh = zstd::bulk::compress(&raw, LEVEL).expect("compresses");
+            assert_eq!(c.compress(&raw), fresh, "block {i}");
         }
-        assert_eq!(n.blocks[0][..4], (raw.len() as u32).to_le_bytes());
-        assert_eq!(lz4::block::decompress(&n.blocks[0][4..], Some(raw.len() as i32)).expect("lz4"), raw);
     }
 }
