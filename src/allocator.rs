@@ -1,7 +1,8 @@
 //! The binary's allocator, mimalloc, and the few of its options a run may
-//! set (`ops::retain`). Included by `main.rs` and by the classify
-//! benchmark (which runs a classification as the binary does); the library
-//! has no foreign calls (`#![forbid(unsafe_code)]`).
+//! set (`ops::retain`), and a server's page size. Included by `main.rs`
+//! and by the classify benchmark (which runs a classification as the
+//! binary does); the library has no foreign calls
+//! (`#![forbid(unsafe_code)]`).
 
 use std::ffi::{c_int, c_long};
 
@@ -15,10 +16,22 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// the sixteenth option, counted from zero.
 const PURGE_DELAY: c_int = 15;
 
+/// `PR_SET_THP_DISABLE` of Linux's `prctl` (`linux/prctl.h`).
+#[cfg(target_os = "linux")]
+const PR_SET_THP_DISABLE: c_int = 41;
+
 unsafe extern "C" {
     fn mi_option_get(option: c_int) -> c_long;
     fn mi_option_set(option: c_int, value: c_long);
     fn mi_collect(force: bool);
+    #[cfg(target_os = "linux")]
+    fn prctl(
+        option: c_int,
+        arg2: std::ffi::c_ulong,
+        arg3: std::ffi::c_ulong,
+        arg4: std::ffi::c_ulong,
+        arg5: std::ffi::c_ulong,
+    ) -> c_int;
 }
 
 struct Mimalloc;
@@ -41,6 +54,14 @@ impl credo::ops::retain::Allocator for Mimalloc {
         // SAFETY: collects this thread's heap and purges the arenas' freed
         // pages; safe from any thread.
         unsafe { mi_collect(true) }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn small_pages(&self) -> bool {
+        // SAFETY: sets a flag of this process (no memory is passed); the
+        // kernel then faults no transparent huge page for it, mimalloc's
+        // regions included.
+        unsafe { prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) == 0 }
     }
 }
 

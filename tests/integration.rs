@@ -19,4 +19,5 @@ mod objections;
 mod propagation;
 mod rule_versions;
 mod security;
+mod serve;
 mod web;

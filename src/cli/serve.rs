@@ -75,6 +75,9 @@ pub fn serve(a: ServeArgs, lang: Lang) -> Result<Outcome, CliError> {
         Lang::En => eprintln!("preparing {} ...", opts.data_dir.display()),
     }
     let (state, token) = api::prepare(&opts).map_err(CliError::from)?;
+    // Requests answer in milliseconds: none should wait for a huge page.
+    let small = crate::ops::retain::small_pages();
+    tracing::debug!(small, "memory in small pages");
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&opts.listen)

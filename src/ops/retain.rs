@@ -26,6 +26,8 @@
 //! foreign calls), registered with [`use_allocator`]; without one (tests,
 //! other embedders) a run keeps nothing. One run at a time keeps memory
 //! (the options are the process's); a second run at once runs as before.
+//!
+//! A server also asks it for small pages ([`small_pages`]).
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,6 +42,11 @@ pub trait Allocator: Send + Sync {
     fn purge_delay(&self) -> i64;
     /// Hands back at once every freed page waiting for its delay.
     fn purge_now(&self);
+    /// From now on the process's memory is faulted in small pages, never
+    /// as transparent huge pages: `false` where that is not offered.
+    fn small_pages(&self) -> bool {
+        false
+    }
 }
 
 static ALLOCATOR: OnceLock<&'static dyn Allocator> = OnceLock::new();
@@ -49,6 +56,24 @@ static KEEPING: AtomicBool = AtomicBool::new(false);
 /// Registers the process's allocator (the binary does, once, at start).
 pub fn use_allocator(a: &'static dyn Allocator) {
     let _ = ALLOCATOR.set(a);
+}
+
+/// A server's memory in small pages from now on (see
+/// [`Allocator::small_pages`]); `false` without the binary's allocator or
+/// where the system refuses.
+///
+/// An idle server's memory grows in its first requests (buffers,
+/// caches, the allocator's pages), and a huge page taken then costs its
+/// request the zeroing of 2 MB, several milliseconds on a virtual machine
+/// whose host took the memory back. Measured at 15M
+/// (`benches/entity_lookup.py`, `credo serve` restarted, 200 lookups a
+/// round, three alternating pairs): the first round's p99 2.01–2.30 ms
+/// against 6.10–11.17 ms with huge pages, the third 1.6–2.1 ms both. A
+/// run the server starts takes small pages too: at 15M 66.0 and 67.5 s at
+/// 3,839,852 and 3,709,052 KiB against 60.9 and 66.9 s at 3,883,240 and
+/// 3,854,500 KiB (ARCHITECTURE.md, "Stop 57").
+pub fn small_pages() -> bool {
+    ALLOCATOR.get().is_some_and(|a| a.small_pages())
 }
 
 /// Freed memory waits this long before it goes back to the system while a

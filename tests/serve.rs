@@ -1,0 +1,33 @@
+//! `credo serve` as a process: what it asks of the system.
+
+use crate::common::*;
+
+/// A serving process takes its memory in small pages (no transparent huge
+/// pages: `ops::retain::small_pages`), so no request waits for a huge
+/// page to be zeroed; the kernel shows it in `/proc/PID/status`.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_server_takes_no_huge_pages() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_credo"))
+        .args(["--lang", "en", "serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg("--dataset")
+        .arg(sample())
+        .arg("--rules")
+        .arg(root().join("rules"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(line.starts_with("credo listening on http://127.0.0.1:"), "{line}");
+    let thp = status.lines().find_map(|l| l.strip_prefix("THP_enabled:")).map(str::trim);
+    assert_eq!(thp, Some("0"), "{status}");
+}
