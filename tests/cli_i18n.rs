@@ -386,19 +386,7 @@ fn serve_speaks_chinese_by_default() {
     use std::io::BufRead;
     let first_lines = |lang: &str| {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_credo"))
-            .env_remove("CREDO_LANG")
-            .args(["--lang", lang, "serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path().join("data"))
-            .arg("--dataset")
-            .arg(sample())
-            .arg("--rules")
-            .arg(root().join("rules"))
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let (mut child, mut out) = spawn_serve(lang, &dir.path().join("data"));
         let mut lines = String::new();
         for _ in 0..5 {
             if out.read_line(&mut lines).unwrap() == 0 {

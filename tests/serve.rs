@@ -10,18 +10,7 @@ use crate::common::*;
 fn a_server_takes_no_huge_pages() {
     use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_credo"))
-        .args(["--lang", "en", "serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .arg("--dataset")
-        .arg(sample())
-        .arg("--rules")
-        .arg(root().join("rules"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let (mut child, mut out) = spawn_serve("en", &dir.path().join("data"));
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
     let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();

@@ -29,6 +29,26 @@ pub fn sample() -> PathBuf {
     root().join("datasets/sample")
 }
 
+/// `credo --lang LANG serve` on a loopback port of the system's choosing,
+/// its first start in `data` over the sample, and a reader of what it
+/// prints (its language from `--lang` alone, not the environment).
+pub fn spawn_serve(lang: &str, data: &Path) -> (std::process::Child, std::io::BufReader<std::process::ChildStdout>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_credo"))
+        .env_remove("CREDO_LANG")
+        .args(["--lang", lang, "serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .arg("--dataset")
+        .arg(sample())
+        .arg("--rules")
+        .arg(root().join("rules"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start credo serve");
+    let out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    (child, out)
+}
+
 /// Runs the `credo` binary built for these tests.
 /// Runs credo in English: most tests pin English output; the Chinese
 /// default is tested with [`credo_default_lang`].
