@@ -19,5 +19,6 @@ mod objections;
 mod propagation;
 mod rule_versions;
 mod security;
+#[cfg(target_os = "linux")]
 mod serve;
 mod web;

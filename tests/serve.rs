@@ -1,11 +1,11 @@
-//! `credo serve` as a process: what it asks of the system.
+//! `credo serve` as a process: what it asks of the system (Linux's
+//! `/proc`).
 
 use crate::common::*;
 
 /// A serving process takes its memory in small pages (no transparent huge
 /// pages: `ops::retain::small_pages`), so no request waits for a huge
 /// page to be zeroed; the kernel shows it in `/proc/PID/status`.
-#[cfg(target_os = "linux")]
 #[test]
 fn a_server_takes_no_huge_pages() {
     use std::io::BufRead;
